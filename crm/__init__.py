@@ -1,0 +1,109 @@
+"""netzwerk-crm: the application factory."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, request
+from flask_login import current_user
+
+from crm.config import load_config
+from crm.extensions import csrf, db, login_manager, migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Create and wire the application; `config` overrides settings from the environment."""
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        instance_path=os.environ.get("CRM_INSTANCE_PATH") or str(ROOT / "instance"),
+        template_folder=str(ROOT / "templates"),
+    )
+    configure_settings(app, config)
+    configure_extensions(app)
+    configure_security(app)
+    configure_blueprints(app)
+    configure_templates(app)
+    configure_cli(app)
+    return app
+
+
+def configure_settings(app: Flask, config: dict[str, Any] | None) -> None:
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.config.update(load_config(app.instance_path))
+    if config:
+        app.config.update(config)
+    logging.basicConfig(level=logging.INFO if not app.debug else logging.DEBUG)
+
+
+def configure_extensions(app: Flask) -> None:
+    import crm.models  # noqa: F401 - registers every table
+    from crm import i18n, schema
+    from crm.audit import service as audit
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "accounts.login"
+    login_manager.login_message = None
+    # Our server-side sessions already bind a login to its cookie; Flask-Login's IP/agent
+    # hash would only log people out behind changing proxies.
+    login_manager.session_protection = None
+    i18n.init_app(app)
+    schema.init_app(app)
+    audit.install(db.session)
+    audit.set_actor_provider(_request_actor)
+
+
+def _request_actor() -> Any:
+    from flask import has_request_context
+
+    from crm.audit.service import Actor
+
+    if not has_request_context():
+        return None
+    ip = request.remote_addr or ""
+    if current_user and current_user.is_authenticated:
+        return Actor(current_user.id, current_user.email, ip)
+    return Actor(None, "anonymous", ip)
+
+
+def configure_security(app: Flask) -> None:
+    from crm import errors
+    from crm.security import enforce_permissions, set_security_headers
+
+    app.before_request(enforce_permissions)
+    app.after_request(set_security_headers)
+    errors.init_app(app)
+
+
+def configure_blueprints(app: Flask) -> None:
+    from crm.accounts.views import bp as accounts_bp
+    from crm.audit.views import bp as audit_bp
+    from crm.core.views import bp as core_bp
+
+    for bp in (core_bp, accounts_bp, audit_bp):
+        app.register_blueprint(bp)
+
+
+def configure_templates(app: Flask) -> None:
+    from crm.navigation import navigation_items
+    from crm.security import has_permission
+
+    app.jinja_env.globals["navigation_items"] = navigation_items
+    app.jinja_env.globals["has_permission"] = has_permission
+    app.jinja_env.filters["reject_key"] = lambda d, key: {k: v for k, v in d.items() if k != key}
+    app.jinja_env.trim_blocks = True
+    app.jinja_env.lstrip_blocks = True
+
+
+def configure_cli(app: Flask) -> None:
+    from crm.cli import crm_cli
+
+    app.cli.add_command(crm_cli)

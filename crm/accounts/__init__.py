@@ -1,0 +1,1 @@
+"""Accounts: users, roles, branch offices, login sessions."""

@@ -1,0 +1,49 @@
+"""Account forms (Flask-WTF: every form carries a CSRF token)."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import EmailField, HiddenField, PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired, Email, EqualTo, Length
+
+from crm.accounts.passwords import MAX_LENGTH
+
+ROLE_LABELS = {
+    "admin": _l("Administration"),
+    "lead": _l("Project lead"),
+    "counsellor": _l("Counselling"),
+    "staff": _l("Assistance"),
+    "readonly": _l("Read only"),
+}
+
+
+class LoginForm(FlaskForm):
+    email = EmailField(_l("E-mail address"), validators=[DataRequired(), Length(max=254)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=MAX_LENGTH)])
+    next = HiddenField()
+
+
+class ChangePasswordForm(FlaskForm):
+    current = PasswordField(_l("Current password"), validators=[DataRequired()])
+    new = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=MAX_LENGTH)])
+    confirm = PasswordField(
+        _l("Repeat new password"),
+        validators=[DataRequired(), EqualTo("new", message=_l("The passwords do not match."))],
+    )
+
+
+class LanguageForm(FlaskForm):
+    locale = SelectField(_l("Language"), choices=[("de", "Deutsch"), ("en", "English")])
+    next = HiddenField()
+
+
+class UserForm(FlaskForm):
+    email = EmailField(_l("E-mail address"), validators=[DataRequired(), Email(), Length(max=254)])
+    display_name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
+    role = SelectField(_l("Role"), choices=list(ROLE_LABELS.items()))
+    office_id = SelectField(_l("Branch office"), coerce=int)
+
+
+class ActionForm(FlaskForm):
+    """An empty form for POST buttons (deactivate, reset …): it only carries the CSRF token."""

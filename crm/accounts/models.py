@@ -1,0 +1,124 @@
+"""Users, branch offices, server-side login sessions and login attempts."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import sqlalchemy as sa
+from flask_login import UserMixin
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from crm.audit.service import Audited
+from crm.database import TimestampMixin, UTCDateTime, utcnow
+from crm.extensions import db
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    LEAD = "lead"
+    COUNSELLOR = "counsellor"
+    STAFF = "staff"
+    READONLY = "readonly"
+
+
+ROLE_VALUES = tuple(r.value for r in Role)
+
+
+class Office(TimestampMixin, db.Model):
+    """A branch office (Geschäftsstelle)."""
+
+    __tablename__ = "office"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(120), unique=True)
+    is_head_office: Mapped[bool] = mapped_column(default=False)
+
+
+class User(Audited, UserMixin, TimestampMixin, db.Model):
+    """A staff member who logs in."""
+
+    __tablename__ = "user_account"
+    __audit_values__ = frozenset(
+        {"role", "is_active_flag", "office_id", "locale", "must_change_password"}
+    )
+    __audit_ignore__ = frozenset({"created_at", "updated_at", "last_login_at"})
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(254), unique=True)
+    display_name: Mapped[str] = mapped_column(sa.String(120))
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    role: Mapped[str] = mapped_column(sa.String(20), index=True)
+    is_active_flag: Mapped[bool] = mapped_column("is_active", default=True)
+    office_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("office.id", ondelete="SET NULL"), index=True
+    )
+    locale: Mapped[str] = mapped_column(sa.String(8), default="de")
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set when an admin resets the password: the user must choose a new one first.
+    must_change_password: Mapped[bool] = mapped_column(default=False)
+
+    office: Mapped[Office | None] = relationship(lazy="joined")
+
+    __table_args__ = (
+        sa.CheckConstraint(
+            "role IN ('admin', 'lead', 'counsellor', 'staff', 'readonly')", name="role_valid"
+        ),
+    )
+
+    # Set by the user loader: the login session this request authenticated with.
+    login_session = None  # LoginSession | None, not a column
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login reads this
+        return bool(self.is_active_flag)
+
+    def get_id(self) -> str:
+        """Flask-Login stores this in the cookie: the session token, never the user id."""
+        token = getattr(self, "_session_token", None)
+        if token is None:
+            raise RuntimeError("user has no login session; use accounts.service.log_in")
+        return token
+
+    @property
+    def role_enum(self) -> Role:
+        return Role(self.role)
+
+    def audit_label(self) -> str:
+        return f"Benutzer #{self.id}"
+
+
+class LoginSession(db.Model):
+    """A server-side login session; deleting the row logs the browser out for good."""
+
+    __tablename__ = "login_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("user_account.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    ip: Mapped[str] = mapped_column(sa.String(64), default="")
+    user_agent: Mapped[str] = mapped_column(sa.String(300), default="")
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class LoginAttempt(db.Model):
+    """A login attempt, counted for throttling per account and per address."""
+
+    __tablename__ = "login_attempt"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    account_key: Mapped[str] = mapped_column(sa.String(254))
+    ip: Mapped[str] = mapped_column(sa.String(64))
+    success: Mapped[bool] = mapped_column(default=False)
+
+    __table_args__ = (
+        sa.Index("ix_login_attempt_account_at", "account_key", "at"),
+        sa.Index("ix_login_attempt_ip_at", "ip", "at"),
+    )

@@ -1,0 +1,244 @@
+"""Login, logout, own account, and the admin pages for users."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user, login_user, logout_user
+
+from crm.accounts import service
+from crm.accounts.forms import (
+    ROLE_LABELS,
+    ActionForm,
+    ChangePasswordForm,
+    LanguageForm,
+    LoginForm,
+    UserForm,
+)
+from crm.accounts.models import Office, User
+from crm.accounts.passwords import PasswordPolicyError
+from crm.extensions import db, login_manager
+from crm.security import authenticated, is_safe_next, public, require
+
+bp = Blueprint("accounts", __name__)
+
+
+def client_ip() -> str:
+    """The client's address (behind a proxy, configure ProxyFix so this is the real one)."""
+    return request.remote_addr or ""
+
+
+@login_manager.user_loader
+def load_user(token: str) -> User | None:
+    cfg = current_app.config
+    return service.load_session_user(
+        db.session,
+        token,
+        idle=timedelta(minutes=cfg["CRM_SESSION_IDLE_MINUTES"]),
+        max_age=timedelta(hours=cfg["CRM_SESSION_MAX_HOURS"]),
+    )
+
+
+def _start(user: User) -> None:
+    # A fresh cookie on every login: nothing from before the login carries over.
+    session.clear()
+    service.start_session(
+        db.session, user, ip=client_ip(), user_agent=request.user_agent.string or ""
+    )
+    db.session.commit()
+    login_user(user)
+
+
+@bp.route("/anmelden", methods=["GET", "POST"])
+@public
+def login():
+    if current_user.is_authenticated:
+        return redirect(url_for("core.index"))
+    form = LoginForm()
+    if request.method == "GET":
+        form.next.data = request.args.get("next", "")
+    if form.validate_on_submit():
+        cfg = current_app.config
+        policy = service.ThrottlePolicy(
+            window=timedelta(minutes=cfg["CRM_LOGIN_WINDOW_MINUTES"]),
+            max_failures_account=cfg["CRM_LOGIN_MAX_FAILURES_ACCOUNT"],
+            max_failures_ip=cfg["CRM_LOGIN_MAX_FAILURES_IP"],
+        )
+        result = service.authenticate(
+            db.session,
+            form.email.data or "",
+            form.password.data or "",
+            ip=client_ip(),
+            policy=policy,
+        )
+        db.session.commit()
+        if result.outcome == "throttled":
+            flash(_("Too many failed attempts. Please wait a few minutes and try again."), "danger")
+            return render_template("accounts/login.html", form=form), 429
+        if result.user is None:
+            flash(_("E-mail address or password is wrong."), "danger")
+            return render_template("accounts/login.html", form=form), 200
+        _start(result.user)
+        target = form.next.data
+        return redirect(target if is_safe_next(target) else url_for("core.index"))
+    return render_template("accounts/login.html", form=form)
+
+
+@bp.route("/abmelden", methods=["POST"])
+@authenticated
+def logout():
+    service.end_session(db.session, current_user._get_current_object())
+    db.session.commit()
+    logout_user()
+    session.clear()
+    flash(_("You have been logged out."), "info")
+    return redirect(url_for("accounts.login"))
+
+
+@bp.route("/konto/passwort", methods=["GET", "POST"])
+@authenticated
+def change_password():
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        user = current_user._get_current_object()
+        try:
+            service.change_password(db.session, user, form.current.data, form.new.data)
+        except (service.AccountError, PasswordPolicyError) as exc:
+            db.session.rollback()
+            form.new.errors.append(str(exc))
+        else:
+            # Every old session (this browser's included) is gone; start a new one here.
+            _start(user)
+            flash(_("Your password has been changed. Other sessions have been ended."), "success")
+            return redirect(url_for("core.index"))
+    return render_template("accounts/change_password.html", form=form)
+
+
+@bp.route("/sprache", methods=["POST"])
+@public
+def set_language():
+    form = LanguageForm()
+    if not form.validate_on_submit():
+        abort(400)
+    locale = form.locale.data
+    if current_user.is_authenticated:
+        current_user.locale = locale
+        db.session.commit()
+    session["locale"] = locale
+    target = form.next.data
+    return redirect(target if is_safe_next(target) else url_for("core.index"))
+
+
+# --- administration -----------------------------------------------------------------------
+
+
+def _office_choices() -> list[tuple[int, str]]:
+    offices = db.session.scalars(sa.select(Office).order_by(Office.name)).all()
+    return [(0, _("— none —"))] + [(o.id, o.name) for o in offices]
+
+
+def _get_user(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None:
+        abort(404)
+    return user
+
+
+@bp.route("/verwaltung/benutzer")
+@require("admin.users")
+def users():
+    rows = db.session.scalars(sa.select(User).order_by(User.display_name)).all()
+    return render_template(
+        "accounts/users.html", users=rows, role_labels=ROLE_LABELS, action_form=ActionForm()
+    )
+
+
+@bp.route("/verwaltung/benutzer/neu", methods=["GET", "POST"])
+@require("admin.users")
+def user_new():
+    form = UserForm()
+    form.office_id.choices = _office_choices()
+    if form.validate_on_submit():
+        office = db.session.get(Office, form.office_id.data) if form.office_id.data else None
+        temporary = service.generate_temporary_password()
+        try:
+            user = service.create_user(
+                db.session,
+                email=form.email.data,
+                display_name=form.display_name.data,
+                password=temporary,
+                role=form.role.data,
+                office=office,
+                must_change_password=True,
+            )
+        except (service.AccountError, PasswordPolicyError) as exc:
+            db.session.rollback()
+            form.email.errors.append(str(exc))
+        else:
+            db.session.commit()
+            return render_template(
+                "accounts/temporary_password.html", user=user, password=temporary
+            )
+    return render_template("accounts/user_form.html", form=form, user=None)
+
+
+@bp.route("/verwaltung/benutzer/<int:user_id>", methods=["GET", "POST"])
+@require("admin.users")
+def user_edit(user_id: int):
+    user = _get_user(user_id)
+    form = UserForm(obj=user)
+    form.office_id.choices = _office_choices()
+    if request.method == "GET":
+        form.office_id.data = user.office_id or 0
+    if form.validate_on_submit():
+        office = db.session.get(Office, form.office_id.data) if form.office_id.data else None
+        service.set_role(db.session, user, form.role.data, office)
+        user.display_name = form.display_name.data.strip()
+        db.session.commit()
+        flash(_("The user has been saved."), "success")
+        return redirect(url_for("accounts.users"))
+    return render_template("accounts/user_form.html", form=form, user=user)
+
+
+@bp.route("/verwaltung/benutzer/<int:user_id>/aktiv", methods=["POST"])
+@require("admin.users")
+def user_toggle_active(user_id: int):
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    user = _get_user(user_id)
+    if user.id == current_user.id:
+        flash(_("You cannot deactivate yourself."), "danger")
+        return redirect(url_for("accounts.users"))
+    service.set_active(db.session, user, not user.is_active)
+    db.session.commit()
+    flash(
+        _("The user has been activated.")
+        if user.is_active
+        else _("The user has been deactivated and logged out everywhere."),
+        "success",
+    )
+    return redirect(url_for("accounts.users"))
+
+
+@bp.route("/verwaltung/benutzer/<int:user_id>/passwort", methods=["POST"])
+@require("admin.users")
+def user_reset_password(user_id: int):
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    user = _get_user(user_id)
+    temporary = service.reset_password(db.session, user)
+    db.session.commit()
+    return render_template("accounts/temporary_password.html", user=user, password=temporary)

@@ -1,0 +1,1 @@
+"""Audit log: who changed which personal-data record, and login events."""

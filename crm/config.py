@@ -1,0 +1,107 @@
+"""Settings from the environment (a `.env` file is loaded first by python-dotenv)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from dotenv import load_dotenv
+
+ENVIRONMENTS = ("development", "testing", "production")
+# The value shipped in .env.example; starting outside development with it is refused.
+PLACEHOLDER_SECRET = "change-me"  # noqa: S105 - the value refused below, not a secret
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot run the application safely."""
+
+
+def _bool(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on", "ja"}
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
+
+
+def load_config(instance_path: str) -> dict[str, Any]:
+    """Build the Flask config from environment variables."""
+    load_dotenv(override=False)
+    env = os.environ.get("CRM_ENV", "production").strip().lower()
+    if env not in ENVIRONMENTS:
+        raise ConfigError(f"CRM_ENV must be one of {', '.join(ENVIRONMENTS)}, got {env!r}")
+    development = env == "development"
+    instance = Path(instance_path)
+
+    secret = os.environ.get("SECRET_KEY", "")
+    if not secret or secret == PLACEHOLDER_SECRET:
+        if env == "production":
+            raise ConfigError(
+                "SECRET_KEY is not set. Generate one with "
+                "`python -c 'import secrets; print(secrets.token_hex(32))'` and put it in the "
+                "environment or .env (see .env.example)."
+            )
+        # Development and tests get a per-process key: sessions do not survive a restart,
+        # which is acceptable there and keeps a guessable key out of the repository.
+        secret = os.urandom(32).hex()
+
+    database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{instance / 'crm.sqlite3'}"
+    # psycopg 3 is the PostgreSQL driver; accept the common URL spellings.
+    for prefix in ("postgres://", "postgresql://"):
+        if database_url.startswith(prefix):
+            database_url = "postgresql+psycopg://" + database_url[len(prefix) :]
+
+    secure_cookies = _bool(os.environ.get("CRM_SECURE_COOKIES"), default=not development)
+    return {
+        "CRM_ENV": env,
+        "DEBUG": development,
+        "TESTING": env == "testing",
+        "SECRET_KEY": secret,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # Sessions and cookies
+        "SESSION_COOKIE_NAME": "__Host-crm_session" if secure_cookies else "crm_session",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": secure_cookies,
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SECURE": secure_cookies,
+        "CRM_SESSION_IDLE_MINUTES": _int("CRM_SESSION_IDLE_MINUTES", 480),
+        "CRM_SESSION_MAX_HOURS": _int("CRM_SESSION_MAX_HOURS", 12),
+        "CRM_HSTS": _bool(os.environ.get("CRM_HSTS"), default=secure_cookies),
+        # Login throttling (counted in the database so every worker sees the same numbers)
+        "CRM_LOGIN_WINDOW_MINUTES": _int("CRM_LOGIN_WINDOW_MINUTES", 15),
+        "CRM_LOGIN_MAX_FAILURES_ACCOUNT": _int("CRM_LOGIN_MAX_FAILURES_ACCOUNT", 5),
+        "CRM_LOGIN_MAX_FAILURES_IP": _int("CRM_LOGIN_MAX_FAILURES_IP", 20),
+        # Uploads
+        "MAX_CONTENT_LENGTH": _int("CRM_MAX_UPLOAD_MB", 50) * 1024 * 1024 + 64 * 1024,
+        "CRM_MAX_UPLOAD_MB": _int("CRM_MAX_UPLOAD_MB", 50),
+        # CSRF tokens live as long as the session
+        "WTF_CSRF_TIME_LIMIT": None,
+        # Language and time
+        "BABEL_DEFAULT_LOCALE": "de",
+        "BABEL_DEFAULT_TIMEZONE": "Europe/Berlin",
+        "CRM_LANGUAGES": ("de", "en"),
+        # Mail
+        "CRM_MAIL_TRANSPORT": os.environ.get("CRM_MAIL_TRANSPORT", "file"),
+        "CRM_MAIL_OUTBOX_DIR": os.environ.get("CRM_MAIL_OUTBOX_DIR", str(instance / "outbox")),
+        "CRM_MAIL_FROM": os.environ.get("CRM_MAIL_FROM", "netzwerk-crm <crm@localhost>"),
+        "CRM_MAIL_REPLY_TO": os.environ.get("CRM_MAIL_REPLY_TO", ""),
+        "CRM_SMTP_HOST": os.environ.get("CRM_SMTP_HOST", "localhost"),
+        "CRM_SMTP_PORT": _int("CRM_SMTP_PORT", 587),
+        "CRM_SMTP_SECURITY": os.environ.get("CRM_SMTP_SECURITY", "starttls"),
+        "CRM_SMTP_USERNAME": os.environ.get("CRM_SMTP_USERNAME", ""),
+        "CRM_SMTP_PASSWORD": os.environ.get("CRM_SMTP_PASSWORD", ""),
+        "CRM_SMTP_TIMEOUT": _int("CRM_SMTP_TIMEOUT", 30),
+        "CRM_BASE_URL": os.environ.get("CRM_BASE_URL", "http://127.0.0.1:5000"),
+        "CRM_SCHEMA_CHECK": _bool(os.environ.get("CRM_SCHEMA_CHECK"), True),
+    }

@@ -1,0 +1,1 @@
+"""Core pages: start page, health check, administration overview, the dev mail outbox."""

@@ -1,0 +1,71 @@
+"""Start page, health endpoint, administration overview and the local mail outbox."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, current_app, jsonify, render_template, request
+
+from crm.extensions import db
+from crm.security import authenticated, public, require
+
+bp = Blueprint("core", __name__)
+
+
+@bp.route("/")
+@authenticated
+def index():
+    return render_template("core/index.html")
+
+
+@bp.route("/healthz")
+@public
+def healthz():
+    """For load balancers: 200 if the database answers, 503 otherwise; reveals nothing else."""
+    try:
+        db.session.execute(sa.text("SELECT 1"))
+    except sa.exc.SQLAlchemyError:
+        current_app.logger.exception("health check: database unreachable")
+        db.session.rollback()
+        return jsonify(status="error", database="unreachable"), 503
+    return jsonify(status="ok", database="ok")
+
+
+@bp.route("/verwaltung")
+@require("admin.audit")
+def admin_index():
+    return render_template("core/admin_index.html")
+
+
+@bp.route("/verwaltung/postausgang")
+@require("admin.system")
+def outbox():
+    from crm.mail.outbox import list_outbox
+
+    page = max(request.args.get("seite", 1, type=int), 1)
+    per_page = 50
+    items, total = list_outbox(
+        current_app.config["CRM_MAIL_OUTBOX_DIR"], limit=per_page, offset=(page - 1) * per_page
+    )
+    return render_template(
+        "core/outbox.html", items=items, total=total, page=page, per_page=per_page
+    )
+
+
+@bp.route("/verwaltung/postausgang/<name>")
+@require("admin.system")
+def outbox_message(name: str):
+    from crm.mail.outbox import read_outbox_message
+
+    try:
+        msg = read_outbox_message(current_app.config["CRM_MAIL_OUTBOX_DIR"], name)
+    except (FileNotFoundError, ValueError):
+        abort(404)
+    text = msg.get_body(preferencelist=("plain",))
+    html = msg.get_body(preferencelist=("html",))
+    return render_template(
+        "core/outbox_message.html",
+        name=name,
+        msg=msg,
+        text=text.get_content() if text else "",
+        has_html=html is not None,
+    )

@@ -1,0 +1,85 @@
+"""German demo data for a first look: users for every role, branch offices, partners."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from crm.accounts.models import Office, User
+from crm.accounts.service import create_user
+from crm.audit.service import Actor, acting_as
+
+DEMO_PASSWORD = "Magdeburg-Demo-2026"  # noqa: S105 - documented demo login, dev only
+OFFICES = ("Magdeburg", "Aschersleben", "Burg", "Genthin", "Schönebeck")
+DEMO_USERS = (
+    ("admin@demo.netzwerk-crm.de", "Anna Admin", "admin", "Magdeburg"),
+    ("leitung@demo.netzwerk-crm.de", "Lutz Leitung", "lead", "Magdeburg"),
+    ("beratung@demo.netzwerk-crm.de", "Bettina Beratung", "counsellor", "Magdeburg"),
+    ("beratung.burg@demo.netzwerk-crm.de", "Bernd Berater", "counsellor", "Burg"),
+    ("assistenz@demo.netzwerk-crm.de", "Asja Assistenz", "staff", "Magdeburg"),
+    ("lesen@demo.netzwerk-crm.de", "Lea Lesend", "readonly", "Schönebeck"),
+)
+
+# Partners named in the source documents (../shared/seeds): kind, name, city.
+PARTNERS = (
+    ("recognition", "Anerkennungsberatung Nord", "Magdeburg"),
+    ("recognition", "Anerkennungs- und Qualifizierungsberatung Süd", "Magdeburg"),
+    ("association", "Haus der Wirtschaft Magdeburg", "Magdeburg"),
+    ("jobcentre", "Jobcenter Landeshauptstadt Magdeburg", "Magdeburg"),
+    ("jobcentre", "Jobcenter Salzlandkreis", "Aschersleben"),
+    ("jobcentre", "Jobcenter Jerichower Land", "Burg"),
+    ("employment_agency", "Agentur für Arbeit Magdeburg", "Magdeburg"),
+    ("education", "Kreisvolkshochschule Jerichower Land", "Genthin"),
+    ("education", "Regionales Bildungszentrum Eckert gGmbH", "Magdeburg"),
+    ("education", "DEKRA Akademie GmbH", "Magdeburg"),
+    ("education", "Studieninstitut für kommunale Verwaltung Sachsen-Anhalt (Sikosa)", "Magdeburg"),
+    ("authority", "INTERAMT – Karriereportal des öffentlichen Dienstes", "Bonn"),
+    ("partner", "Weiterbildungsagentur Sachsen-Anhalt", "Magdeburg"),
+    ("chamber", "Handwerkskammer Magdeburg", "Magdeburg"),
+    ("chamber", "IHK Magdeburg", "Magdeburg"),
+    ("association", "Kreishandwerkerschaft Magdeburg", "Magdeburg"),
+    (
+        "authority",
+        "Landeshauptstadt Magdeburg – Dezernat für Wirtschaft (Relocation Service)",
+        "Magdeburg",
+    ),
+    (
+        "authority",
+        "Ministerium für Arbeit, Soziales, Gesundheit und Gleichstellung Sachsen-Anhalt",
+        "Magdeburg",
+    ),
+    ("partner", "IQ Netzwerk Sachsen-Anhalt", "Magdeburg"),
+    ("education", "Schweriner Ausbildungszentrum e.V.", "Schwerin"),
+)
+
+# Extra seeders registered by domain modules (contacts adds the partner organisations, …).
+SEEDERS: list = []
+
+
+def is_empty(session: Session) -> bool:
+    """True if no user exists yet."""
+    return (session.scalar(sa.select(sa.func.count(User.id))) or 0) == 0
+
+
+def seed(session: Session) -> dict[str, int]:
+    """Insert the demo data; the caller commits."""
+    with acting_as(Actor(None, "seed-demo")):
+        offices = {}
+        for i, name in enumerate(OFFICES):
+            office = Office(name=name, is_head_office=i == 0)
+            session.add(office)
+            offices[name] = office
+        session.flush()
+        for email, name, role, office in DEMO_USERS:
+            create_user(
+                session,
+                email=email,
+                display_name=name,
+                password=DEMO_PASSWORD,
+                role=role,
+                office=offices[office],
+            )
+        counts = {"offices": len(offices), "users": len(DEMO_USERS)}
+        for seeder in SEEDERS:
+            counts.update(seeder(session, offices))
+        return counts

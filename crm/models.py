@@ -1,0 +1,4 @@
+"""Imports every domain's models so the metadata (and Alembic) sees all tables."""
+
+from crm.accounts.models import LoginAttempt, LoginSession, Office, User  # noqa: F401
+from crm.audit.models import AuditEntry  # noqa: F401

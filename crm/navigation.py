@@ -1,0 +1,48 @@
+"""The main navigation: modules appear once they exist and the user may open them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import current_app, request, url_for
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from crm.security import declared_permission, has_permission
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: object
+    endpoint: str
+    prefix: str
+
+
+NAVIGATION = (
+    NavItem(_l("Contacts"), "contacts.index", "/kontakte"),
+    NavItem(_l("Participants"), "participants.index", "/teilnehmende"),
+    NavItem(_l("Events"), "events.index", "/termine"),
+    NavItem(_l("Follow-ups"), "followups.index", "/wiedervorlagen"),
+    NavItem(_l("Newsletter"), "newsletters.index", "/newsletter"),
+    NavItem(_l("Reports"), "dashboard.index", "/auswertung"),
+    NavItem(_l("Administration"), "core.admin_index", "/verwaltung"),
+)
+
+
+def navigation_items() -> list[dict[str, object]]:
+    """Navigation entries for the current user: label, url (None if not built yet), active."""
+    items = []
+    for item in NAVIGATION:
+        exists = item.endpoint in current_app.view_functions
+        if exists:
+            permission = declared_permission(current_app, item.endpoint)
+            if permission is None or not has_permission(current_user, permission):
+                continue
+        items.append(
+            {
+                "label": item.label,
+                "url": url_for(item.endpoint) if exists else None,
+                "active": request.path.startswith(item.prefix),
+            }
+        )
+    return items

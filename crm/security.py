@@ -1,0 +1,194 @@
+"""The permission mechanism, safe redirects and security headers.
+
+Every endpoint declares who may call it with one of the decorators below. A global
+`before_request` hook enforces the declaration and refuses endpoints that declare nothing
+(default deny), so a forgotten check fails closed and a test lists every route.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from flask import Flask, abort, current_app, redirect, request, url_for
+from flask_login import current_user
+
+from crm.accounts.models import Role
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+PUBLIC = "public"
+AUTHENTICATED = "authenticated"
+
+_ALL_DOMAIN = {
+    "dashboard.view",
+    "contacts.view",
+    "contacts.edit",
+    "contacts.import",
+    "contacts.export",
+    "contacts.merge",
+    "participants.view",
+    "participants.edit",
+    "reports.view",
+    "events.view",
+    "events.edit",
+    "followups.view",
+    "followups.edit",
+    "newsletters.view",
+    "newsletters.edit",
+    "newsletters.send",
+}
+_ADMIN = {"admin.users", "admin.audit", "admin.system"}
+
+ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
+    Role.ADMIN: frozenset(_ALL_DOMAIN | _ADMIN),
+    Role.LEAD: frozenset(_ALL_DOMAIN | {"admin.audit"}),
+    Role.COUNSELLOR: frozenset(
+        {
+            "dashboard.view",
+            "contacts.view",
+            "contacts.edit",
+            "contacts.export",
+            "participants.view",
+            "participants.edit",
+            "reports.view",
+            "events.view",
+            "events.edit",
+            "followups.view",
+            "followups.edit",
+            "newsletters.view",
+        }
+    ),
+    # Assistenz: runs contacts, events and newsletters, never sees participants by name.
+    Role.STAFF: frozenset(
+        {
+            "dashboard.view",
+            "contacts.view",
+            "contacts.edit",
+            "contacts.import",
+            "contacts.export",
+            "contacts.merge",
+            "reports.view",
+            "events.view",
+            "events.edit",
+            "followups.view",
+            "followups.edit",
+            "newsletters.view",
+            "newsletters.edit",
+            "newsletters.send",
+        }
+    ),
+    Role.READONLY: frozenset(
+        {
+            "dashboard.view",
+            "contacts.view",
+            "reports.view",
+            "events.view",
+            "followups.view",
+            "newsletters.view",
+        }
+    ),
+}
+ALL_PERMISSIONS = frozenset(_ALL_DOMAIN | _ADMIN)
+
+
+def has_permission(user: Any, permission: str) -> bool:
+    """True if `user` (a User or Flask-Login's anonymous user) holds `permission`."""
+    if permission == PUBLIC:
+        return True
+    if not getattr(user, "is_authenticated", False):
+        return False
+    if permission == AUTHENTICATED:
+        return True
+    return permission in ROLE_PERMISSIONS.get(Role(user.role), frozenset())
+
+
+def _declare(value: str) -> Callable[[F], F]:
+    def decorator(view: F) -> F:
+        view._crm_permission = value  # type: ignore[attr-defined]
+        return view
+
+    return decorator
+
+
+def require(permission: str) -> Callable[[F], F]:
+    """Only users whose role grants `permission` may call the view."""
+    if permission not in ALL_PERMISSIONS:
+        raise ValueError(f"unknown permission {permission!r}")
+    return _declare(permission)
+
+
+public = _declare(PUBLIC)
+"""Anyone may call the view, logged in or not."""
+
+authenticated = _declare(AUTHENTICATED)
+"""Any logged-in user may call the view (their own account pages)."""
+
+
+def declared_permission(app: Flask, endpoint: str) -> str | None:
+    """The permission an endpoint declared, or None if it declared nothing."""
+    if endpoint == "static":
+        return PUBLIC
+    view = app.view_functions.get(endpoint)
+    return getattr(view, "_crm_permission", None)
+
+
+def enforce_permissions() -> Any:
+    """before_request hook: apply the endpoint's declaration, deny if there is none."""
+    if request.endpoint is None:  # 404 and 405 are handled by their error pages
+        return None
+    permission = declared_permission(current_app, request.endpoint)
+    if permission is None:
+        current_app.logger.error("endpoint %s declares no permission", request.endpoint)
+        abort(403)
+    if permission == PUBLIC:
+        return None
+    if not current_user.is_authenticated:
+        return redirect(url_for("accounts.login", next=request.full_path.rstrip("?")))
+    if current_user.must_change_password and request.endpoint not in {
+        "accounts.change_password",
+        "accounts.logout",
+    }:
+        return redirect(url_for("accounts.change_password"))
+    if not has_permission(current_user, permission):
+        abort(403)
+    return None
+
+
+def is_safe_next(target: str | None) -> bool:
+    """True only for a local path on this site (no scheme, host, or browser tricks)."""
+    if not target or not target.startswith("/"):
+        return False
+    # Browsers treat "\" like "/" and drop tabs/newlines, so "/\evil" and "/\t/evil" would
+    # become protocol-relative URLs.
+    if "\\" in target or any(ord(c) < 32 or ord(c) == 127 for c in target):
+        return False
+    if target.startswith("//"):
+        return False
+    parts = urlsplit(target)
+    return not parts.scheme and not parts.netloc
+
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'; form-action 'self'"
+)
+
+
+def set_security_headers(response: Any) -> Any:
+    """after_request hook: CSP without inline script, and the usual hardening headers."""
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", CSP)
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Referrer-Policy", "same-origin")
+    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    if current_app.config.get("CRM_HSTS"):
+        headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+    if request.endpoint != "static" and current_user.is_authenticated:
+        # Personal data must not linger in shared caches or the browser's back button cache.
+        headers.setdefault("Cache-Control", "no-store")
+    return response

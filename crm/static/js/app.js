@@ -1,0 +1,22 @@
+// netzwerk-crm: small progressive enhancements. No inline scripts anywhere (CSP).
+(function () {
+  "use strict";
+  var tokenMeta = document.querySelector('meta[name="csrf-token"]');
+  // htmx requests carry the CSRF token like forms do.
+  document.body.addEventListener("htmx:configRequest", function (event) {
+    if (tokenMeta) {
+      event.detail.headers["X-CSRFToken"] = tokenMeta.getAttribute("content");
+    }
+  });
+  // Selects marked data-autosubmit submit their form on change; the button stays for
+  // keyboard and no-JS users.
+  document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
+    select.addEventListener("change", function () { select.form.submit(); });
+  });
+  // Forms with data-confirm ask before submitting (delete, deactivate …).
+  document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      if (!window.confirm(form.getAttribute("data-confirm"))) { event.preventDefault(); }
+    });
+  });
+})();

@@ -1,0 +1,55 @@
+"""The periodic jobs: one list with stable ids; each job is a thin wrapper over a service.
+
+Jobs must be idempotent and catch up on their own: the database holds every due date, the
+scheduler only ticks (see ARCHITECTURE.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    id: str
+    func: Callable[[Flask], Any]
+    trigger: str  # "interval" or "cron"
+    trigger_args: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+
+def purge_expired_sessions(app: Flask) -> int:
+    """Delete idle login sessions and login attempts older than 30 days."""
+    from crm.accounts.service import purge_expired
+    from crm.audit.service import Actor, acting_as
+    from crm.extensions import db
+
+    with app.app_context(), acting_as(Actor(None, "scheduler")):
+        n = purge_expired(
+            db.session,
+            idle=timedelta(minutes=app.config["CRM_SESSION_IDLE_MINUTES"]),
+            keep_attempts=timedelta(days=30),
+        )
+        db.session.commit()
+        return n
+
+
+JOBS: tuple[JobSpec, ...] = (
+    JobSpec(
+        id="purge-expired-sessions",
+        func=purge_expired_sessions,
+        trigger="cron",
+        trigger_args={"hour": 3, "minute": 15},
+        description="Abgelaufene Anmeldungen und alte Anmeldeversuche löschen",
+    ),
+)
+
+
+def run_all_once(app: Flask) -> dict[str, Any]:
+    """Run every job once now (for `flask crm run-jobs --once`)."""
+    return {job.id: job.func(app) for job in JOBS}
