@@ -1,0 +1,1 @@
+"""Contacts: organisations, people, activities, search, import and export."""
