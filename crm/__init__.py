@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Flask, request
 from flask_login import current_user
+from sqlalchemy.orm import Session
 
 from crm.config import load_config
 from crm.extensions import csrf, db, login_manager, migrate
@@ -57,7 +58,7 @@ def configure_extensions(app: Flask) -> None:
     login_manager.session_protection = None
     i18n.init_app(app)
     schema.init_app(app)
-    audit.install(db.session)
+    audit.install(Session)
     audit.set_actor_provider(_request_actor)
 
 

@@ -8,6 +8,7 @@ from wtforms import EmailField, HiddenField, PasswordField, SelectField, StringF
 from wtforms.validators import DataRequired, Email, EqualTo, Length
 
 from crm.accounts.passwords import MAX_LENGTH
+from crm.forms import choices
 
 ROLE_LABELS = {
     "admin": _l("Administration"),
@@ -34,14 +35,14 @@ class ChangePasswordForm(FlaskForm):
 
 
 class LanguageForm(FlaskForm):
-    locale = SelectField(_l("Language"), choices=[("de", "Deutsch"), ("en", "English")])
+    locale = SelectField(_l("Language"), choices=choices([("de", "Deutsch"), ("en", "English")]))
     next = HiddenField()
 
 
 class UserForm(FlaskForm):
     email = EmailField(_l("E-mail address"), validators=[DataRequired(), Email(), Length(max=254)])
     display_name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
-    role = SelectField(_l("Role"), choices=list(ROLE_LABELS.items()))
+    role = SelectField(_l("Role"), choices=choices(ROLE_LABELS.items()))
     office_id = SelectField(_l("Branch office"), coerce=int)
 
 

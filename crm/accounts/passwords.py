@@ -76,8 +76,17 @@ def check_password_policy(password: str, *, user_inputs: tuple[str, ...] = ()) -
         raise PasswordPolicyError(
             _l("This password is too common. Please choose another, e.g. a short sentence.")
         )
+    compact = re.sub(r"[\W_]+", "", lowered)
+    for given in user_inputs:
+        own = re.sub(r"[\W_]+", "", (given or "").lower().split("@")[0])
+        if len(own) >= 5 and own in compact:
+            raise PasswordPolicyError(
+                _l("The password must not contain your name or e-mail address.")
+            )
     # zxcvbn also catches repetitions, keyboard walks and the user's own name or e-mail.
-    result = zxcvbn(password[:100], user_inputs=[u for u in user_inputs if u])
+    # zxcvbn refuses inputs over 72 characters; the first 72 decide the guessability anyway.
+    words = [w for u in user_inputs if u for w in [u, *re.split(r"[\W_]+", u)] if len(w) > 2]
+    result = zxcvbn(password[:72], user_inputs=words)
     if result["score"] < 3:
         raise PasswordPolicyError(
             _l(

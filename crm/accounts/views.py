@@ -31,6 +31,7 @@ from crm.accounts.forms import (
 from crm.accounts.models import Office, User
 from crm.accounts.passwords import PasswordPolicyError
 from crm.extensions import db, login_manager
+from crm.forms import choices
 from crm.security import authenticated, is_safe_next, public, require
 
 bp = Blueprint("accounts", __name__)
@@ -145,9 +146,9 @@ def set_language():
 # --- administration -----------------------------------------------------------------------
 
 
-def _office_choices() -> list[tuple[int, str]]:
+def _office_choices() -> list:
     offices = db.session.scalars(sa.select(Office).order_by(Office.name)).all()
-    return [(0, _("— none —"))] + [(o.id, o.name) for o in offices]
+    return choices([(0, _("— none —"))] + [(o.id, o.name) for o in offices])
 
 
 def _get_user(user_id: int) -> User:

@@ -1,0 +1,53 @@
+# netzwerk-crm — the two commands a newcomer needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+FLASK  := CRM_ENV=$${CRM_ENV:-development} $(BIN)/flask --app wsgi
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test test-sqlite test-postgres lint format bench i18n vendor clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## Start the app with demo data on SQLite: web + embedded scheduler + file outbox.
+run: $(STAMP)
+	$(FLASK) db upgrade
+	$(FLASK) crm seed-demo --if-empty
+	$(FLASK) crm serve --host $${HOST:-127.0.0.1} --port $${PORT:-5000}
+
+## Run the whole test suite (SQLite; set CRM_TEST_DATABASE_URL for PostgreSQL).
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-postgres: $(STAMP)
+	CRM_TEST_DATABASE_URL=$${CRM_TEST_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/test} \
+		$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+## Extract messages, update the de/en catalogues and compile them.
+i18n: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output \
+		--project netzwerk-crm -o crm/translations/messages.pot .
+	$(BIN)/pybabel update -i crm/translations/messages.pot -d crm/translations --no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pybabel compile -d crm/translations --statistics
+
+## Re-vendor the pinned front-end packages from npm (after changing package.json).
+vendor:
+	bash scripts/vendor_assets.sh
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

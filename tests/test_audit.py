@@ -1,0 +1,95 @@
+"""The audit log: who changed which record and which fields, without sensitive values."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from crm.audit.models import AuditEntry
+from crm.audit.service import Actor, acting_as, query_entries
+from tests import factories
+
+
+def _entries(session, entity_id):
+    return session.scalars(
+        sa.select(AuditEntry)
+        .where(AuditEntry.entity_type == "user_account", AuditEntry.entity_id == entity_id)
+        .order_by(AuditEntry.id)
+    ).all()
+
+
+def test_create_update_delete_are_logged_with_actor_and_fields(db_session):
+    with acting_as(Actor(7, "tester@example.org", "192.0.2.5")):
+        user = factories.make_user(db_session, display_name="Erika Muster")
+        user_id = user.id
+        user.display_name = "Erika Mustermann"
+        user.role = "lead"
+        db_session.flush()
+        db_session.delete(user)
+        db_session.flush()
+    actions = [(e.action, e.actor_id, e.actor_label, e.ip) for e in _entries(db_session, user_id)]
+    assert actions == [
+        ("create", 7, "tester@example.org", "192.0.2.5"),
+        ("update", 7, "tester@example.org", "192.0.2.5"),
+        ("delete", 7, "tester@example.org", "192.0.2.5"),
+    ]
+    update = _entries(db_session, user_id)[1]
+    assert sorted(update.changes["fields"]) == ["display_name", "role"]
+
+
+def test_personal_values_are_not_copied_into_the_log(db_session):
+    user = factories.make_user(db_session, display_name="Ayşe Yılmaz")
+    user.display_name = "Ayşe Demir"
+    user.password_hash = "x"
+    db_session.flush()
+    entries = _entries(db_session, user.id)
+    text = " ".join(str(e.changes) + e.summary for e in entries)
+    assert "Yılmaz" not in text
+    assert "Demir" not in text
+    assert "$argon2" not in text
+    assert "password_hash" in entries[-1].changes["fields"]
+    assert "password_hash" not in entries[-1].changes["values"]
+
+
+def test_non_personal_values_like_the_role_are_kept(db_session):
+    user = factories.make_user(db_session, role="readonly")
+    user.role = "staff"
+    db_session.flush()
+    assert _entries(db_session, user.id)[-1].changes["values"]["role"] == ["readonly", "staff"]
+
+
+def test_an_update_that_changes_nothing_writes_no_entry(db_session):
+    user = factories.make_user(db_session, display_name="Gleich")
+    before = len(_entries(db_session, user.id))
+    user.display_name = "Gleich"
+    db_session.flush()
+    assert len(_entries(db_session, user.id)) == before
+
+
+def test_a_rolled_back_change_leaves_no_audit_entry(db_session):
+    nested = db_session.begin_nested()
+    user = factories.make_user(db_session)
+    user_id = user.id
+    nested.rollback()
+    assert _entries(db_session, user_id) == []
+
+
+def test_the_audit_page_filters_by_action_and_user(admin_client, db_session):
+    with acting_as(Actor(4242, "filter@example.org")):
+        factories.make_user(db_session, display_name="Gefiltert")
+    db_session.commit()
+    page = admin_client.get("/verwaltung/protokoll/?aktion=create&benutzer=4242")
+    body = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "filter@example.org" in body
+    assert "<code>login_success</code>" not in body
+    assert "<code>create</code>" in body
+
+
+def test_query_entries_pages_newest_first(db_session):
+    with acting_as(Actor(99, "pager")):
+        for _ in range(3):
+            factories.make_user(db_session)
+    items, total = query_entries(db_session, actor_id=99, per_page=2)
+    assert total == 3
+    assert len(items) == 2
+    assert items[0].id > items[1].id

@@ -1,0 +1,130 @@
+"""Database setup: SQLite pragmas, concurrent writers, migrations, the schema guard."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import sqlalchemy as sa
+from flask_migrate import downgrade, upgrade
+
+from crm.extensions import db
+from tests.conftest import build_app
+
+
+@pytest.fixture
+def fresh_app(make_database, tmp_path):
+    """An app on a new, empty database."""
+    application = build_app(make_database(), str(tmp_path))
+    yield application
+    with application.app_context():
+        db.engine.dispose()
+
+
+def _is_sqlite(app) -> bool:
+    return app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")
+
+
+def test_sqlite_connections_use_wal_busy_timeout_and_foreign_keys(fresh_app):
+    if not _is_sqlite(fresh_app):
+        pytest.skip("SQLite pragmas")
+    with fresh_app.app_context(), db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_two_concurrent_writers_never_fail_with_database_is_locked(fresh_app):
+    """Read-then-write transactions from two threads at once: the classic SQLite failure."""
+    with fresh_app.app_context():
+        upgrade()
+        engine = db.engine
+    errors: list[BaseException] = []
+
+    def writer(prefix: str) -> None:
+        try:
+            for i in range(15):
+                with engine.begin() as conn:
+                    n = conn.execute(sa.text("SELECT count(*) FROM office")).scalar()
+                    time.sleep(0.002)  # widen the window between the read and the write
+                    conn.execute(
+                        sa.text(
+                            "INSERT INTO office (name, is_head_office, created_at, updated_at) "
+                            "VALUES (:n, false, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                        ),
+                        {"n": f"{prefix}-{i}-{n}"},
+                    )
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(p,)) for p in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM office")).scalar() == 30
+
+
+def test_upgrade_an_empty_database_to_head_then_downgrade_one_step_and_back(fresh_app):
+    with fresh_app.app_context():
+        upgrade()
+        tables = set(sa.inspect(db.engine).get_table_names())
+        assert {"user_account", "audit_entry", "login_session", "office"} <= tables
+        downgrade(revision="-1")
+        upgrade()
+        assert set(sa.inspect(db.engine).get_table_names()) == tables
+
+
+def test_the_models_and_the_migrations_describe_the_same_schema(fresh_app):
+    """Autogenerate against a migrated database finds nothing: no change lacks a migration."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    with fresh_app.app_context():
+        upgrade()
+        with db.engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
+    assert diff == []
+
+
+def test_an_out_of_date_schema_is_refused_with_the_command_that_fixes_it(fresh_app):
+    response = fresh_app.test_client().get("/anmelden")
+    assert response.status_code == 503
+    body = response.get_data(as_text=True)
+    assert "flask --app wsgi db upgrade" in body
+    assert "Datenbank" in body
+    with fresh_app.app_context():
+        upgrade()
+    assert fresh_app.test_client().get("/anmelden").status_code == 200
+
+
+def test_healthz_answers_ok_when_the_database_answers(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok", "database": "ok"}
+
+
+def test_timestamps_come_back_as_aware_utc(db_session):
+    from datetime import UTC
+
+    from tests import factories
+
+    user = factories.make_user(db_session)
+    db_session.commit()
+    db_session.expire_all()
+    assert db_session.get(type(user), user.id).created_at.tzinfo == UTC
+
+
+def test_naive_datetimes_are_refused(db_session):
+    from datetime import datetime
+
+    from tests import factories
+
+    user = factories.make_user(db_session)
+    user.last_login_at = datetime(2026, 1, 1, 12, 0)  # noqa: DTZ001 - the point of the test
+    with pytest.raises(sa.exc.StatementError):
+        db_session.flush()
+    db_session.rollback()

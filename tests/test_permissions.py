@@ -1,0 +1,86 @@
+"""Each role gets exactly what it should: a table of routes × roles."""
+
+from __future__ import annotations
+
+import pytest
+
+from crm.security import ROLE_PERMISSIONS, declared_permission
+
+ROLES = ("admin", "lead", "counsellor", "staff", "readonly")
+
+# route -> roles that may open it (GET). Everyone else logged in gets 403.
+ROUTE_TABLE = {
+    "/": set(ROLES),
+    "/konto/passwort": set(ROLES),
+    "/verwaltung": {"admin", "lead"},
+    "/verwaltung/protokoll/": {"admin", "lead"},
+    "/verwaltung/benutzer": {"admin"},
+    "/verwaltung/benutzer/neu": {"admin"},
+    "/verwaltung/postausgang": {"admin"},
+}
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("path", sorted(ROUTE_TABLE))
+def test_role_gets_exactly_the_routes_in_the_table(client_as, role, path):
+    response = client_as(role).get(path)
+    expected = 200 if role in ROUTE_TABLE[path] else 403
+    assert response.status_code == expected, f"{role} {path}"
+
+
+@pytest.mark.parametrize("path", sorted(ROUTE_TABLE))
+def test_anonymous_visitors_are_sent_to_the_login(client, path):
+    response = client.get(path)
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/anmelden?next=")
+
+
+def test_every_endpoint_declares_a_permission(app):
+    undeclared = [
+        rule.endpoint
+        for rule in app.url_map.iter_rules()
+        if declared_permission(app, rule.endpoint) is None
+    ]
+    assert not undeclared, f"endpoints without @require/@public/@authenticated: {undeclared}"
+
+
+def test_an_endpoint_without_declaration_is_denied(app, client_as):
+    def sneaky():
+        return "should never be served"
+
+    app.view_functions["core.sneaky"] = sneaky
+    app.url_map.add(app.url_rule_class("/__sneaky", endpoint="core.sneaky"))
+    assert client_as("admin").get("/__sneaky").status_code == 403
+
+
+def test_public_endpoints_are_only_login_language_health_and_static(app):
+    public = sorted(
+        rule.endpoint
+        for rule in app.url_map.iter_rules()
+        if declared_permission(app, rule.endpoint) == "public"
+        and not rule.endpoint.startswith("core.healthz_boom")
+    )
+    assert public == ["accounts.login", "accounts.set_language", "core.healthz", "static"]
+
+
+def test_only_admins_manage_users_and_only_counselling_roles_see_participants():
+    holders = {
+        perm: {r.value for r, perms in ROLE_PERMISSIONS.items() if perm in perms}
+        for perm in ("admin.users", "participants.view", "contacts.import")
+    }
+    assert holders["admin.users"] == {"admin"}
+    assert holders["participants.view"] == {"admin", "lead", "counsellor"}
+    assert "readonly" not in holders["contacts.import"]
+
+
+@pytest.mark.parametrize("role", ["lead", "counsellor", "staff", "readonly"])
+def test_non_admins_cannot_change_users_by_post(client_as, db_session, role):
+    from tests import factories
+
+    victim = factories.make_user(db_session, role="staff")
+    db_session.commit()
+    c = client_as(role)
+    assert c.post(f"/verwaltung/benutzer/{victim.id}/aktiv").status_code == 403
+    assert c.post(f"/verwaltung/benutzer/{victim.id}/passwort").status_code == 403
+    db_session.refresh(victim)
+    assert victim.is_active
