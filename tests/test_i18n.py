@@ -99,7 +99,12 @@ def _is_translated(message: Message | None) -> bool:
 def _mo_contents(data: bytes) -> dict[tuple[Any, Any], Any]:
     """A compiled catalogue as {(msgid, context): msgstr}, headers left out."""
     cat = read_mo(io.BytesIO(data))
-    return {(m.id, m.context): m.string for m in cat if m.id}
+
+    def frozen(value: Any) -> Any:
+        # Plural entries come back as lists (read_mo) or tuples (read_po): compare as tuples.
+        return tuple(value) if isinstance(value, list | tuple) else value
+
+    return {(frozen(m.id), m.context): frozen(m.string) for m in cat if m.id}
 
 
 def _placeholders(text: str) -> tuple[Counter[str], list[str], Counter[str]]:

@@ -11,7 +11,7 @@ from crm.accounts.passwords import MAX_LENGTH
 from crm.forms import choices
 
 ROLE_LABELS = {
-    "admin": _l("Administration"),
+    "admin": _l("Administrator"),
     "lead": _l("Project lead"),
     "counsellor": _l("Counselling"),
     "staff": _l("Assistance"),
