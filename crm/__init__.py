@@ -40,6 +40,13 @@ def configure_settings(app: Flask, config: dict[str, Any] | None) -> None:
     if config:
         app.config.update(config)
     logging.basicConfig(level=logging.INFO if not app.debug else logging.DEBUG)
+    hops = app.config.get("CRM_PROXY_FIX", 0)
+    if hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        # Only behind a proxy that sets these headers: otherwise clients could fake their
+        # address and slip past the login throttle.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
 
 def configure_extensions(app: Flask) -> None:

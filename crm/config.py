@@ -104,4 +104,6 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "CRM_SMTP_TIMEOUT": _int("CRM_SMTP_TIMEOUT", 30),
         "CRM_BASE_URL": os.environ.get("CRM_BASE_URL", "http://127.0.0.1:5000"),
         "CRM_SCHEMA_CHECK": _bool(os.environ.get("CRM_SCHEMA_CHECK"), True),
+        # Number of reverse proxies in front of the app whose X-Forwarded-* headers to trust.
+        "CRM_PROXY_FIX": _int("CRM_PROXY_FIX", 0),
     }
