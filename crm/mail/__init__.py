@@ -1,0 +1,33 @@
+"""Outgoing mail: message building, transports (file outbox, SMTP) and the outbox reader."""
+
+from __future__ import annotations
+
+from crm.mail.message import build_message, list_unsubscribe_headers, sanitize_header
+from crm.mail.outbox import OutboxItem, list_outbox, read_outbox_message
+from crm.mail.transports import (
+    FileTransport,
+    MailError,
+    PermanentMailError,
+    SendResult,
+    SMTPTransport,
+    TemporaryMailError,
+    Transport,
+    transport_from_config,
+)
+
+__all__ = [
+    "FileTransport",
+    "MailError",
+    "OutboxItem",
+    "PermanentMailError",
+    "SMTPTransport",
+    "SendResult",
+    "TemporaryMailError",
+    "Transport",
+    "build_message",
+    "list_outbox",
+    "list_unsubscribe_headers",
+    "read_outbox_message",
+    "sanitize_header",
+    "transport_from_config",
+]
