@@ -55,7 +55,15 @@ def configure_extensions(app: Flask) -> None:
     from crm.audit import service as audit
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
+    from crm.database import include_object
+
+    migrate.init_app(
+        app,
+        db,
+        directory=str(ROOT / "migrations"),
+        render_as_batch=True,
+        include_object=include_object,
+    )
     csrf.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "accounts.login"

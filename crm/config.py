@@ -23,6 +23,11 @@ def _bool(value: str | None, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on", "ja"}
 
 
+def _str(name: str, default: str) -> str:
+    # An empty value (as `.env.example` ships them) means "use the default".
+    return os.environ.get(name) or default
+
+
 def _int(name: str, default: int) -> int:
     raw = os.environ.get(name)
     if raw in (None, ""):
@@ -36,7 +41,7 @@ def _int(name: str, default: int) -> int:
 def load_config(instance_path: str) -> dict[str, Any]:
     """Build the Flask config from environment variables."""
     load_dotenv(override=False)
-    env = os.environ.get("CRM_ENV", "production").strip().lower()
+    env = _str("CRM_ENV", "production").strip().lower()
     if env not in ENVIRONMENTS:
         raise ConfigError(f"CRM_ENV must be one of {', '.join(ENVIRONMENTS)}, got {env!r}")
     development = env == "development"
@@ -92,17 +97,17 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "BABEL_DEFAULT_TIMEZONE": "Europe/Berlin",
         "CRM_LANGUAGES": ("de", "en"),
         # Mail
-        "CRM_MAIL_TRANSPORT": os.environ.get("CRM_MAIL_TRANSPORT", "file"),
-        "CRM_MAIL_OUTBOX_DIR": os.environ.get("CRM_MAIL_OUTBOX_DIR", str(instance / "outbox")),
-        "CRM_MAIL_FROM": os.environ.get("CRM_MAIL_FROM", "netzwerk-crm <crm@localhost>"),
-        "CRM_MAIL_REPLY_TO": os.environ.get("CRM_MAIL_REPLY_TO", ""),
-        "CRM_SMTP_HOST": os.environ.get("CRM_SMTP_HOST", "localhost"),
+        "CRM_MAIL_TRANSPORT": _str("CRM_MAIL_TRANSPORT", "file"),
+        "CRM_MAIL_OUTBOX_DIR": _str("CRM_MAIL_OUTBOX_DIR", str(instance / "outbox")),
+        "CRM_MAIL_FROM": _str("CRM_MAIL_FROM", "netzwerk-crm <crm@localhost>"),
+        "CRM_MAIL_REPLY_TO": _str("CRM_MAIL_REPLY_TO", ""),
+        "CRM_SMTP_HOST": _str("CRM_SMTP_HOST", "localhost"),
         "CRM_SMTP_PORT": _int("CRM_SMTP_PORT", 587),
-        "CRM_SMTP_SECURITY": os.environ.get("CRM_SMTP_SECURITY", "starttls"),
-        "CRM_SMTP_USERNAME": os.environ.get("CRM_SMTP_USERNAME", ""),
-        "CRM_SMTP_PASSWORD": os.environ.get("CRM_SMTP_PASSWORD", ""),
+        "CRM_SMTP_SECURITY": _str("CRM_SMTP_SECURITY", "starttls"),
+        "CRM_SMTP_USERNAME": _str("CRM_SMTP_USERNAME", ""),
+        "CRM_SMTP_PASSWORD": _str("CRM_SMTP_PASSWORD", ""),
         "CRM_SMTP_TIMEOUT": _int("CRM_SMTP_TIMEOUT", 30),
-        "CRM_BASE_URL": os.environ.get("CRM_BASE_URL", "http://127.0.0.1:5000"),
+        "CRM_BASE_URL": _str("CRM_BASE_URL", "http://127.0.0.1:5000"),
         "CRM_SCHEMA_CHECK": _bool(os.environ.get("CRM_SCHEMA_CHECK"), True),
         # Number of reverse proxies in front of the app whose X-Forwarded-* headers to trust.
         "CRM_PROXY_FIX": _int("CRM_PROXY_FIX", 0),

@@ -70,3 +70,14 @@ def _sqlite_begin_immediate(conn: sa.Connection) -> None:
     # help there. IMMEDIATE takes the write lock up front, so concurrent writers queue
     # (up to busy_timeout) instead of failing. Readers are not blocked in WAL mode.
     conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def include_object(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
+    """Alembic autogenerate filter: leave the search-index objects (FTS5, GIN) alone."""
+    from crm.contacts.search import is_search_object
+
+    if type_ in ("table", "index") and is_search_object(name):
+        return False
+    return not (type_ == "index" and obj is not None and is_search_object(getattr(obj, "name", "")))

@@ -2,3 +2,13 @@
 
 from crm.accounts.models import LoginAttempt, LoginSession, Office, User  # noqa: F401
 from crm.audit.models import AuditEntry  # noqa: F401
+from crm.contacts.models import (  # noqa: F401
+    Activity,
+    Affiliation,
+    ContactList,
+    ContactListMember,
+    Organisation,
+    Person,
+    QualificationNeed,
+    Tag,
+)

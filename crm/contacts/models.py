@@ -1,0 +1,258 @@
+"""Organisations, people, affiliations, activities, tags, qualification needs, lists."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from crm.accounts.models import User
+from crm.audit.service import Audited
+from crm.database import TimestampMixin, UTCDateTime, utcnow
+from crm.extensions import db
+
+ORG_KINDS = (
+    "employer",
+    "association",
+    "jobcentre",
+    "employment_agency",
+    "recognition",
+    "education",
+    "chamber",
+    "authority",
+    "fair_organiser",
+    "partner",
+    "other",
+)
+SALUTATIONS = ("frau", "herr", "divers", "")
+ACTIVITY_KINDS = ("call", "email", "meeting", "note", "presentation", "fair_contact")
+SIZE_CLASSES = ("1-9", "10-49", "50-249", "250+")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN (" + ", ".join(f"'{v}'" for v in values) + ")"
+
+
+organisation_tag = sa.Table(
+    "organisation_tag",
+    db.metadata,
+    sa.Column(
+        "organisation_id",
+        sa.ForeignKey("organisation.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("tag_id", sa.ForeignKey("tag.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
+
+person_tag = sa.Table(
+    "person_tag",
+    db.metadata,
+    sa.Column("person_id", sa.ForeignKey("person.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("tag_id", sa.ForeignKey("tag.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
+
+
+class Tag(db.Model):
+    __tablename__ = "tag"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(80), unique=True)
+
+
+class Organisation(Audited, TimestampMixin, db.Model):
+    """An employer, association, partner agency, education provider, chamber …"""
+
+    __tablename__ = "organisation"
+    __audit_values__ = frozenset({"kind", "sector", "size_class", "region", "owner_id"})
+    __audit_ignore__ = frozenset(
+        {"created_at", "updated_at", "search_text", "name_key", "last_contact_at"}
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    name_key: Mapped[str] = mapped_column(sa.String(200), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(30), index=True, default="employer")
+    sector: Mapped[str] = mapped_column(sa.String(120), default="")
+    size_class: Mapped[str] = mapped_column(sa.String(10), default="")
+    region: Mapped[str] = mapped_column(sa.String(120), default="", index=True)
+    street: Mapped[str] = mapped_column(sa.String(200), default="")
+    postcode: Mapped[str] = mapped_column(sa.String(5), default="", index=True)
+    city: Mapped[str] = mapped_column(sa.String(120), default="")
+    phone: Mapped[str] = mapped_column(sa.String(60), default="")
+    email: Mapped[str] = mapped_column(sa.String(254), default="", index=True)
+    website: Mapped[str] = mapped_column(sa.String(300), default="")
+    notes: Mapped[str] = mapped_column(sa.Text, default="")
+    owner_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("user_account.id", ondelete="SET NULL"), index=True
+    )
+    last_contact_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # Folded (Müller → mueller) name, e-mail and place for search; kept by the service.
+    search_text: Mapped[str] = mapped_column(sa.Text, default="")
+
+    owner: Mapped[User | None] = relationship()
+    tags: Mapped[list[Tag]] = relationship(secondary=organisation_tag, order_by=Tag.name)
+    affiliations: Mapped[list[Affiliation]] = relationship(
+        back_populates="organisation", cascade="all, delete-orphan"
+    )
+    needs: Mapped[list[QualificationNeed]] = relationship(
+        back_populates="organisation",
+        cascade="all, delete-orphan",
+        order_by="QualificationNeed.surveyed_on.desc()",
+    )
+
+    __table_args__ = (
+        sa.CheckConstraint(_in("kind", ORG_KINDS), name="kind_valid"),
+        sa.Index("ix_organisation_name", "name"),
+    )
+
+    def audit_label(self) -> str:
+        return f"Organisation #{self.id}"
+
+
+class Person(Audited, TimestampMixin, db.Model):
+    """A contact person (at one or more organisations)."""
+
+    __tablename__ = "person"
+    __audit_values__ = frozenset({"salutation", "language", "owner_id"})
+    __audit_ignore__ = frozenset(
+        {"created_at", "updated_at", "search_text", "name_key", "last_contact_at"}
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    salutation: Mapped[str] = mapped_column(sa.String(10), default="")
+    title: Mapped[str] = mapped_column(sa.String(40), default="")
+    first_name: Mapped[str] = mapped_column(sa.String(100), default="")
+    last_name: Mapped[str] = mapped_column(sa.String(100))
+    name_key: Mapped[str] = mapped_column(sa.String(210), index=True)
+    email: Mapped[str] = mapped_column(sa.String(254), default="", index=True)
+    email_alt: Mapped[str] = mapped_column(sa.String(254), default="", index=True)
+    phone: Mapped[str] = mapped_column(sa.String(60), default="")
+    mobile: Mapped[str] = mapped_column(sa.String(60), default="")
+    language: Mapped[str] = mapped_column(sa.String(8), default="de")
+    notes: Mapped[str] = mapped_column(sa.Text, default="")
+    owner_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("user_account.id", ondelete="SET NULL"), index=True
+    )
+    last_contact_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    search_text: Mapped[str] = mapped_column(sa.Text, default="")
+
+    owner: Mapped[User | None] = relationship()
+    tags: Mapped[list[Tag]] = relationship(secondary=person_tag, order_by=Tag.name)
+    affiliations: Mapped[list[Affiliation]] = relationship(
+        back_populates="person", cascade="all, delete-orphan"
+    )
+
+    __table_args__ = (
+        sa.CheckConstraint(_in("salutation", SALUTATIONS), name="salutation_valid"),
+        sa.Index("ix_person_last_first", "last_name", "first_name"),
+    )
+
+    @property
+    def full_name(self) -> str:
+        return " ".join(p for p in (self.title, self.first_name, self.last_name) if p)
+
+    def audit_label(self) -> str:
+        return f"Person #{self.id}"
+
+
+class Affiliation(Audited, TimestampMixin, db.Model):
+    """A person works at an organisation in a function, from/until."""
+
+    __tablename__ = "affiliation"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(sa.ForeignKey("person.id", ondelete="CASCADE"))
+    organisation_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("organisation.id", ondelete="CASCADE"), index=True
+    )
+    function: Mapped[str] = mapped_column(sa.String(120), default="")
+    since: Mapped[date | None] = mapped_column(sa.Date)
+    until: Mapped[date | None] = mapped_column(sa.Date)
+
+    person: Mapped[Person] = relationship(back_populates="affiliations")
+    organisation: Mapped[Organisation] = relationship(back_populates="affiliations")
+
+    __table_args__ = (sa.Index("ix_affiliation_person_org", "person_id", "organisation_id"),)
+
+
+class QualificationNeed(Audited, TimestampMixin, db.Model):
+    """What a firm is looking for (recorded e.g. in the half-yearly needs survey)."""
+
+    __tablename__ = "qualification_need"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("organisation.id", ondelete="CASCADE"), index=True
+    )
+    occupation: Mapped[str] = mapped_column(sa.String(200))
+    count: Mapped[int] = mapped_column(default=1)
+    needed_since: Mapped[date | None] = mapped_column(sa.Date)
+    surveyed_on: Mapped[date] = mapped_column(sa.Date, default=date.today)
+    note: Mapped[str] = mapped_column(sa.Text, default="")
+
+    organisation: Mapped[Organisation] = relationship(back_populates="needs")
+
+    __table_args__ = (sa.CheckConstraint("count >= 0", name="count_not_negative"),)
+
+
+class Activity(Audited, TimestampMixin, db.Model):
+    """A dated interaction: call, e-mail, meeting, note, presentation, fair contact."""
+
+    __tablename__ = "activity"
+    __audit_values__ = frozenset(
+        {"kind", "occurred_at", "duration_minutes", "user_id", "person_id", "organisation_id"}
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(20))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    duration_minutes: Mapped[int | None] = mapped_column()
+    user_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("user_account.id", ondelete="SET NULL"), index=True
+    )
+    subject: Mapped[str] = mapped_column(sa.String(200), default="")
+    text: Mapped[str] = mapped_column(sa.Text, default="")
+    person_id: Mapped[int | None] = mapped_column(sa.ForeignKey("person.id", ondelete="CASCADE"))
+    organisation_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("organisation.id", ondelete="CASCADE")
+    )
+
+    user: Mapped[User | None] = relationship()
+    person: Mapped[Person | None] = relationship()
+    organisation: Mapped[Organisation | None] = relationship()
+
+    __table_args__ = (
+        sa.CheckConstraint(_in("kind", ACTIVITY_KINDS), name="kind_valid"),
+        sa.CheckConstraint(
+            "person_id IS NOT NULL OR organisation_id IS NOT NULL", name="has_subject"
+        ),
+        sa.CheckConstraint(
+            "duration_minutes IS NULL OR duration_minutes >= 0", name="duration_not_negative"
+        ),
+        # Timelines read "newest first for this person/organisation": one index each.
+        sa.Index("ix_activity_person_time", "person_id", "occurred_at"),
+        sa.Index("ix_activity_org_time", "organisation_id", "occurred_at"),
+    )
+
+
+class ContactList(TimestampMixin, db.Model):
+    """A static list of people (newsletter audiences, invitation lists)."""
+
+    __tablename__ = "contact_list"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(120), unique=True)
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+
+
+class ContactListMember(db.Model):
+    __tablename__ = "contact_list_member"
+
+    list_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("contact_list.id", ondelete="CASCADE"), primary_key=True
+    )
+    person_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("person.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,107 @@
+"""Full-text search over folded text: SQLite FTS5 or PostgreSQL tsvector, same behaviour.
+
+Each searchable table has a `search_text` column holding folded words (Müller → mueller,
+Straße → strasse) written by the service. SQLite indexes it in an external-content FTS5
+table kept current by triggers; PostgreSQL uses a GIN index on to_tsvector('simple', …).
+Both answer prefix queries, so search-as-you-type finds "Muel" → Müller.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from crm.contacts.normalize import search_terms
+
+# Tables with a search_text column and their FTS5 shadow table names.
+SEARCHABLE = ("organisation", "person")
+
+
+def fts_table(table: str) -> str:
+    return f"{table}_fts"
+
+
+def is_search_object(name: str | None) -> bool:
+    """True for database objects of the search machinery (not described by the models)."""
+    return bool(name) and (
+        any(name.startswith(fts_table(t)) for t in SEARCHABLE) or name.endswith("_search_gin")
+    )
+
+
+def sqlite_ddl(table: str) -> list[str]:
+    """FTS5 table and triggers that mirror `table.search_text`."""
+    # `table` is one of the constants in SEARCHABLE, never user input.
+    assert table in SEARCHABLE
+    fts = fts_table(table)
+    return [
+        f"CREATE VIRTUAL TABLE {fts} USING fts5(search_text, content='{table}', "
+        f"content_rowid='id', tokenize='unicode61 remove_diacritics 2', prefix='2 3 4')",
+        f"CREATE TRIGGER {fts}_ai AFTER INSERT ON {table} BEGIN "
+        f"INSERT INTO {fts}(rowid, search_text) VALUES (new.id, new.search_text); END",
+        f"CREATE TRIGGER {fts}_ad AFTER DELETE ON {table} BEGIN "
+        f"INSERT INTO {fts}({fts}, rowid, search_text) VALUES ('delete', old.id, old.search_text);"
+        f" END",
+        f"CREATE TRIGGER {fts}_au AFTER UPDATE OF search_text ON {table} BEGIN "
+        f"INSERT INTO {fts}({fts}, rowid, search_text) VALUES ('delete', old.id, old.search_text);"
+        f" INSERT INTO {fts}(rowid, search_text) VALUES (new.id, new.search_text); END",
+        f"INSERT INTO {fts}({fts}) VALUES ('rebuild')",
+    ]
+
+
+def sqlite_drop_ddl(table: str) -> list[str]:
+    fts = fts_table(table)
+    return [f"DROP TRIGGER IF EXISTS {fts}_{s}" for s in ("ai", "ad", "au")] + [
+        f"DROP TABLE IF EXISTS {fts}"
+    ]
+
+
+def postgres_ddl(table: str) -> list[str]:
+    return [
+        f"CREATE INDEX {table}_search_gin ON {table} USING gin (to_tsvector('simple', search_text))"
+    ]
+
+
+def postgres_drop_ddl(table: str) -> list[str]:
+    return [f"DROP INDEX IF EXISTS {table}_search_gin"]
+
+
+def create_search_objects(bind: Any, tables: tuple[str, ...] = SEARCHABLE) -> None:
+    """Create the search index objects for the bind's dialect (used by migrations)."""
+    for table in tables:
+        statements = sqlite_ddl(table) if bind.dialect.name == "sqlite" else postgres_ddl(table)
+        for stmt in statements:
+            bind.exec_driver_sql(stmt)
+
+
+def drop_search_objects(bind: Any, tables: tuple[str, ...] = SEARCHABLE) -> None:
+    for table in tables:
+        statements = (
+            sqlite_drop_ddl(table) if bind.dialect.name == "sqlite" else postgres_drop_ddl(table)
+        )
+        for stmt in statements:
+            bind.exec_driver_sql(stmt)
+
+
+def matching_ids(model: Any, query: str, dialect: str) -> sa.ColumnElement[bool] | None:
+    """A WHERE clause restricting `model` to rows matching every word of `query` as a prefix.
+
+    Returns None when the query has no searchable word (then nothing is filtered).
+    """
+    terms = search_terms(query)
+    if not terms:
+        return None
+    table = model.__tablename__
+    if dialect == "sqlite":
+        # search_terms() yields only [a-z0-9]: safe inside an FTS5 phrase.
+        match = " ".join(f'"{t}"*' for t in terms)
+        ids = (
+            sa.select(sa.column("rowid"))
+            .select_from(sa.table(fts_table(table)))
+            .where(sa.literal_column(fts_table(table)).op("MATCH")(match))
+        )
+        return model.id.in_(ids)
+    tsquery = " & ".join(f"{t}:*" for t in terms)
+    return sa.func.to_tsvector("simple", model.search_text).op("@@")(
+        sa.func.to_tsquery("simple", tsquery)
+    )

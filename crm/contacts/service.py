@@ -1,0 +1,624 @@
+"""Contact rules: saving with search text, duplicates, merge, activities and last contact."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, selectinload
+
+from crm.audit.service import record
+from crm.contacts.models import (
+    Activity,
+    Affiliation,
+    ContactListMember,
+    Organisation,
+    Person,
+    QualificationNeed,
+    Tag,
+    organisation_tag,
+    person_tag,
+)
+from crm.contacts.normalize import fold, normalize_email, organisation_key, person_key
+from crm.contacts.search import matching_ids
+from crm.database import utcnow
+
+ORG_FIELDS = (
+    "name",
+    "kind",
+    "sector",
+    "size_class",
+    "region",
+    "street",
+    "postcode",
+    "city",
+    "phone",
+    "email",
+    "website",
+    "notes",
+    "owner_id",
+)
+PERSON_FIELDS = (
+    "salutation",
+    "title",
+    "first_name",
+    "last_name",
+    "email",
+    "email_alt",
+    "phone",
+    "mobile",
+    "language",
+    "notes",
+    "owner_id",
+)
+
+
+# --- search text ------------------------------------------------------------------------------
+
+
+def _words(parts: Iterable[str | None]) -> str:
+    # Plain folded words only: SQLite's and PostgreSQL's tokenizers then split alike (the
+    # PostgreSQL parser would keep "a.yilmaz@example.org" as one token).
+    return " ".join(re.findall(r"[a-z0-9]+", fold(" ".join(p for p in parts if p))))
+
+
+def organisation_search_text(org: Organisation) -> str:
+    """Folded words that find an organisation: name, place, postcode, e-mail, region."""
+    return _words((org.name, org.city, org.postcode, org.email, org.region, org.sector))
+
+
+def person_search_text(person: Person, organisations: Iterable[Organisation] = ()) -> str:
+    """Folded words that find a person: names, e-mails, and their organisations' names/places."""
+    parts = [person.first_name, person.last_name, person.email, person.email_alt]
+    for org in organisations:
+        parts += [org.name, org.city]
+    return _words(parts)
+
+
+def refresh_person(session: Session, person: Person) -> None:
+    """Recompute a person's derived columns (name key, search text)."""
+    person.name_key = person_key(person.first_name, person.last_name)
+    orgs = [a.organisation for a in person.affiliations if a.organisation is not None]
+    person.search_text = person_search_text(person, orgs)
+
+
+def refresh_organisation(session: Session, org: Organisation, *, people: bool = True) -> None:
+    """Recompute an organisation's derived columns, and its people's search text."""
+    org.name_key = organisation_key(org.name)
+    org.search_text = organisation_search_text(org)
+    if people and org.id is not None:
+        for aff in session.scalars(
+            sa.select(Affiliation)
+            .where(Affiliation.organisation_id == org.id)
+            .options(selectinload(Affiliation.person).selectinload(Person.affiliations))
+        ):
+            refresh_person(session, aff.person)
+
+
+# --- tags -------------------------------------------------------------------------------------
+
+
+def get_or_create_tags(session: Session, names: Iterable[str]) -> list[Tag]:
+    """Tags by name (trimmed, case kept), created where missing."""
+    wanted = {n.strip()[:80] for n in names if n and n.strip()}
+    if not wanted:
+        return []
+    existing = {t.name: t for t in session.scalars(sa.select(Tag).where(Tag.name.in_(wanted)))}
+    for name in wanted - existing.keys():
+        existing[name] = Tag(name=name)
+        session.add(existing[name])
+    return sorted(existing.values(), key=lambda t: t.name.lower())
+
+
+def parse_tags(text: str | None) -> list[str]:
+    """'Haus der Wirtschaft, Messe' → ['Haus der Wirtschaft', 'Messe']."""
+    return [t.strip() for t in (text or "").split(",") if t.strip()]
+
+
+# --- saving -----------------------------------------------------------------------------------
+
+
+def _assign(obj: Any, fields: Sequence[str], data: dict[str, Any]) -> None:
+    for name in fields:
+        if name in data:
+            value = data[name]
+            if isinstance(value, str):
+                value = value.strip()
+            setattr(obj, name, value)
+
+
+def save_organisation(
+    session: Session, data: dict[str, Any], org: Organisation | None = None
+) -> Organisation:
+    """Create or update an organisation from plain data (`tags` as a list of names)."""
+    org = org or Organisation()
+    if "email" in data:
+        data = {**data, "email": normalize_email(data["email"]) or ""}
+    _assign(org, ORG_FIELDS, data)
+    if "tags" in data:
+        org.tags = get_or_create_tags(session, data["tags"])
+    session.add(org)
+    refresh_organisation(session, org)
+    session.flush()
+    return org
+
+
+def save_person(session: Session, data: dict[str, Any], person: Person | None = None) -> Person:
+    """Create or update a person from plain data (`tags` as a list of names)."""
+    person = person or Person()
+    data = dict(data)
+    for key in ("email", "email_alt"):
+        if key in data:
+            data[key] = normalize_email(data[key]) or ""
+    _assign(person, PERSON_FIELDS, data)
+    if "tags" in data:
+        person.tags = get_or_create_tags(session, data["tags"])
+    session.add(person)
+    refresh_person(session, person)
+    session.flush()
+    return person
+
+
+def add_affiliation(
+    session: Session,
+    person: Person,
+    org: Organisation,
+    *,
+    function: str = "",
+    since=None,
+    until=None,
+) -> Affiliation:
+    """Link a person to an organisation; their search text learns the organisation's name."""
+    aff = Affiliation(
+        person=person, organisation=org, function=function.strip(), since=since, until=until
+    )
+    session.add(aff)
+    if aff not in person.affiliations:
+        person.affiliations.append(aff)
+    refresh_person(session, person)
+    session.flush()
+    return aff
+
+
+def remove_affiliation(session: Session, aff: Affiliation) -> None:
+    person = aff.person
+    person.affiliations.remove(aff)
+    session.delete(aff)
+    refresh_person(session, person)
+    session.flush()
+
+
+def add_need(session: Session, org: Organisation, **data: Any) -> QualificationNeed:
+    need = QualificationNeed(organisation=org, **data)
+    session.add(need)
+    session.flush()
+    return need
+
+
+# --- duplicates -------------------------------------------------------------------------------
+
+
+@dataclass
+class DuplicateHit:
+    record: Any
+    reasons: list[str] = field(default_factory=list)
+
+
+def find_person_duplicates(
+    session: Session,
+    *,
+    first_name: str = "",
+    last_name: str = "",
+    emails: Iterable[str] = (),
+    organisation_id: int | None = None,
+    exclude_id: int | None = None,
+) -> list[DuplicateHit]:
+    """People that look like the given data: same e-mail, or same name at the same firm."""
+    hits: dict[int, DuplicateHit] = {}
+    addresses = [e for e in (normalize_email(x) for x in emails) if e]
+    if addresses:
+        stmt = sa.select(Person).where(
+            sa.or_(Person.email.in_(addresses), Person.email_alt.in_(addresses))
+        )
+        for p in session.scalars(stmt):
+            hits.setdefault(p.id, DuplicateHit(p)).reasons.append("email")
+    key = person_key(first_name, last_name)
+    if key and organisation_id:
+        stmt = (
+            sa.select(Person)
+            .join(Affiliation, Affiliation.person_id == Person.id)
+            .where(Person.name_key == key, Affiliation.organisation_id == organisation_id)
+        )
+        for p in session.scalars(stmt):
+            hits.setdefault(p.id, DuplicateHit(p)).reasons.append("name_at_organisation")
+    hits.pop(exclude_id, None)  # type: ignore[arg-type]
+    return list(hits.values())
+
+
+def find_organisation_duplicates(
+    session: Session,
+    *,
+    name: str,
+    postcode: str = "",
+    email: str = "",
+    exclude_id: int | None = None,
+) -> list[DuplicateHit]:
+    """Organisations with the same normalised name and postcode, or the same e-mail."""
+    hits: dict[int, DuplicateHit] = {}
+    key = organisation_key(name)
+    if key:
+        stmt = sa.select(Organisation).where(Organisation.name_key == key)
+        if postcode:
+            stmt = stmt.where(Organisation.postcode == postcode.strip())
+        for o in session.scalars(stmt.limit(20)):
+            hits.setdefault(o.id, DuplicateHit(o)).reasons.append("name_and_postcode")
+    address = normalize_email(email)
+    if address:
+        for o in session.scalars(sa.select(Organisation).where(Organisation.email == address)):
+            hits.setdefault(o.id, DuplicateHit(o)).reasons.append("email")
+    hits.pop(exclude_id, None)  # type: ignore[arg-type]
+    return list(hits.values())
+
+
+# --- merge ------------------------------------------------------------------------------------
+
+
+def _fill_empty(keep: Any, drop: Any, fields: Sequence[str]) -> list[str]:
+    filled = []
+    for name in fields:
+        if not getattr(keep, name) and getattr(drop, name):
+            setattr(keep, name, getattr(drop, name))
+            filled.append(name)
+    return filled
+
+
+def merge_people(session: Session, keep: Person, drop: Person) -> Person:
+    """Merge `drop` into `keep`: activities, affiliations, tags, list memberships, empty fields."""
+    if keep.id == drop.id:
+        raise ValueError("cannot merge a person with itself")
+    filled = _fill_empty(keep, drop, PERSON_FIELDS)
+    if drop.email and drop.email != keep.email and not keep.email_alt:
+        keep.email_alt = drop.email
+    session.execute(
+        sa.update(Activity).where(Activity.person_id == drop.id).values(person_id=keep.id)
+    )
+    known_orgs = {a.organisation_id for a in keep.affiliations}
+    for aff in list(drop.affiliations):
+        if aff.organisation_id in known_orgs:
+            continue
+        aff.person = keep  # back_populates moves it between the two lists
+    keep.tags = sorted({*keep.tags, *drop.tags}, key=lambda t: t.name.lower())
+    kept_lists = sa.select(ContactListMember.list_id).where(ContactListMember.person_id == keep.id)
+    session.execute(
+        sa.update(ContactListMember)
+        .where(ContactListMember.person_id == drop.id, ContactListMember.list_id.not_in(kept_lists))
+        .values(person_id=keep.id)
+    )
+    _merge_extra(session, "person", keep.id, drop.id)
+    keep.last_contact_at = _latest(keep.last_contact_at, drop.last_contact_at)
+    drop_id = drop.id
+    session.delete(drop)
+    session.flush()
+    refresh_person(session, keep)
+    record(
+        session,
+        "merge",
+        entity_type="person",
+        entity_id=keep.id,
+        summary=f"Person #{drop_id} → #{keep.id}",
+        changes={"merged_id": drop_id, "fields": filled},
+    )
+    session.flush()
+    return keep
+
+
+def merge_organisations(session: Session, keep: Organisation, drop: Organisation) -> Organisation:
+    """Merge `drop` into `keep`: activities, people, needs, tags, empty fields."""
+    if keep.id == drop.id:
+        raise ValueError("cannot merge an organisation with itself")
+    filled = _fill_empty(keep, drop, ORG_FIELDS)
+    session.execute(
+        sa.update(Activity)
+        .where(Activity.organisation_id == drop.id)
+        .values(organisation_id=keep.id)
+    )
+    session.execute(
+        sa.update(QualificationNeed)
+        .where(QualificationNeed.organisation_id == drop.id)
+        .values(organisation_id=keep.id)
+    )
+    known_people = {a.person_id for a in keep.affiliations}
+    for aff in list(drop.affiliations):
+        if aff.person_id in known_people:
+            continue
+        aff.organisation = keep  # back_populates moves it between the two lists
+    keep.tags = sorted({*keep.tags, *drop.tags}, key=lambda t: t.name.lower())
+    _merge_extra(session, "organisation", keep.id, drop.id)
+    keep.last_contact_at = _latest(keep.last_contact_at, drop.last_contact_at)
+    drop_id = drop.id
+    session.expire(drop, ["needs"])
+    session.delete(drop)
+    session.flush()
+    refresh_organisation(session, keep)
+    record(
+        session,
+        "merge",
+        entity_type="organisation",
+        entity_id=keep.id,
+        summary=f"Organisation #{drop_id} → #{keep.id}",
+        changes={"merged_id": drop_id, "fields": filled},
+    )
+    session.flush()
+    return keep
+
+
+# Other domains (participants, events, newsletters) register functions here that move their
+# own references from a merged-away record: fn(session, entity_type, keep_id, drop_id).
+MERGE_HOOKS: list[Any] = []
+
+
+def _merge_extra(session: Session, entity_type: str, keep_id: int, drop_id: int) -> None:
+    for hook in MERGE_HOOKS:
+        hook(session, entity_type, keep_id, drop_id)
+
+
+def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
+    return max((x for x in (a, b) if x is not None), default=None)
+
+
+# --- activities and last contact -----------------------------------------------------------------
+
+
+def log_activity(
+    session: Session,
+    *,
+    kind: str,
+    occurred_at: datetime | None = None,
+    user_id: int | None = None,
+    subject: str = "",
+    text: str = "",
+    duration_minutes: int | None = None,
+    person: Person | None = None,
+    organisation: Organisation | None = None,
+) -> Activity:
+    """Record an activity and move "last contact" of the person and organisation(s) forward."""
+    when = occurred_at or utcnow()
+    activity = Activity(
+        kind=kind,
+        occurred_at=when,
+        user_id=user_id,
+        subject=subject.strip(),
+        text=text,
+        duration_minutes=duration_minutes,
+        person=person,
+        organisation=organisation,
+    )
+    session.add(activity)
+    session.flush()
+    _touch_last_contact(session, activity)
+    return activity
+
+
+def _touch_last_contact(session: Session, activity: Activity) -> None:
+    when = activity.occurred_at
+    if activity.person_id:
+        session.execute(
+            sa.update(Person)
+            .where(
+                Person.id == activity.person_id,
+                sa.or_(Person.last_contact_at.is_(None), Person.last_contact_at < when),
+            )
+            .values(last_contact_at=when)
+        )
+    org_ids = _organisation_ids_of(session, activity)
+    if org_ids:
+        session.execute(
+            sa.update(Organisation)
+            .where(
+                Organisation.id.in_(org_ids),
+                sa.or_(Organisation.last_contact_at.is_(None), Organisation.last_contact_at < when),
+            )
+            .values(last_contact_at=when)
+        )
+    session.expire_all()
+
+
+def _organisation_ids_of(session: Session, activity: Activity) -> set[int]:
+    ids = {activity.organisation_id} if activity.organisation_id else set()
+    if activity.person_id:
+        ids |= set(
+            session.scalars(
+                sa.select(Affiliation.organisation_id).where(
+                    Affiliation.person_id == activity.person_id
+                )
+            )
+        )
+    return ids
+
+
+def delete_activity(session: Session, activity: Activity) -> None:
+    """Delete an activity and recompute "last contact" where it mattered."""
+    org_ids = _organisation_ids_of(session, activity)
+    person_id = activity.person_id
+    session.delete(activity)
+    session.flush()
+    if person_id:
+        recompute_person_last_contact(session, person_id)
+    for org_id in org_ids:
+        recompute_organisation_last_contact(session, org_id)
+
+
+def recompute_person_last_contact(session: Session, person_id: int) -> None:
+    latest = session.scalar(
+        sa.select(sa.func.max(Activity.occurred_at)).where(Activity.person_id == person_id)
+    )
+    session.execute(sa.update(Person).where(Person.id == person_id).values(last_contact_at=latest))
+
+
+def recompute_organisation_last_contact(session: Session, org_id: int) -> None:
+    people = sa.select(Affiliation.person_id).where(Affiliation.organisation_id == org_id)
+    latest = session.scalar(
+        sa.select(sa.func.max(Activity.occurred_at)).where(
+            sa.or_(Activity.organisation_id == org_id, Activity.person_id.in_(people))
+        )
+    )
+    session.execute(
+        sa.update(Organisation).where(Organisation.id == org_id).values(last_contact_at=latest)
+    )
+
+
+def organisation_timeline(
+    session: Session, org_id: int, *, page: int = 1, per_page: int = 25
+) -> tuple[list[Activity], int]:
+    """The organisation's own activities and those with its people, newest first."""
+    people = sa.select(Affiliation.person_id).where(Affiliation.organisation_id == org_id)
+    # Two index range scans joined by UNION beat one OR on a million rows.
+    ids = sa.union(
+        sa.select(Activity.id).where(Activity.organisation_id == org_id),
+        sa.select(Activity.id).where(Activity.person_id.in_(people)),
+    ).subquery()
+    total = session.scalar(sa.select(sa.func.count()).select_from(ids)) or 0
+    stmt = (
+        sa.select(Activity)
+        .where(Activity.id.in_(sa.select(ids.c.id)))
+        .options(selectinload(Activity.user), selectinload(Activity.person))
+        .order_by(Activity.occurred_at.desc(), Activity.id.desc())
+        .limit(per_page)
+        .offset((max(page, 1) - 1) * per_page)
+    )
+    return list(session.scalars(stmt)), total
+
+
+def person_timeline(
+    session: Session, person_id: int, *, page: int = 1, per_page: int = 25
+) -> tuple[list[Activity], int]:
+    """A person's activities, newest first."""
+    base = sa.select(Activity).where(Activity.person_id == person_id)
+    total = session.scalar(sa.select(sa.func.count()).select_from(base.subquery())) or 0
+    stmt = (
+        base.options(selectinload(Activity.user), selectinload(Activity.organisation))
+        .order_by(Activity.occurred_at.desc(), Activity.id.desc())
+        .limit(per_page)
+        .offset((max(page, 1) - 1) * per_page)
+    )
+    return list(session.scalars(stmt)), total
+
+
+# --- lists ------------------------------------------------------------------------------------
+
+
+@dataclass
+class ListFilters:
+    q: str = ""
+    kind: str = ""
+    region: str = ""
+    tag: str = ""
+    owner_id: int | None = None
+    no_contact_days: int | None = None
+    sort: str = "name"
+    direction: str = "asc"
+
+
+ORG_SORTS = {
+    "name": Organisation.name,
+    "city": Organisation.city,
+    "kind": Organisation.kind,
+    "last_contact": Organisation.last_contact_at,
+    "created": Organisation.created_at,
+}
+PERSON_SORTS = {
+    "name": Person.last_name,
+    "first_name": Person.first_name,
+    "email": Person.email,
+    "last_contact": Person.last_contact_at,
+    "created": Person.created_at,
+}
+
+
+def _no_contact_clause(column: Any, days: int | None, now: datetime) -> Any:
+    if not days:
+        return None
+    return sa.or_(column.is_(None), column < now - timedelta(days=days))
+
+
+def organisation_query(
+    session: Session, f: ListFilters, *, now: datetime | None = None
+) -> sa.Select:
+    """The filtered, sorted organisation list (without paging)."""
+    dialect = session.get_bind().dialect.name
+    stmt = sa.select(Organisation)
+    clause = matching_ids(Organisation, f.q, dialect)
+    if clause is not None:
+        stmt = stmt.where(clause)
+    if f.kind:
+        stmt = stmt.where(Organisation.kind == f.kind)
+    if f.region:
+        stmt = stmt.where(Organisation.region == f.region)
+    if f.owner_id:
+        stmt = stmt.where(Organisation.owner_id == f.owner_id)
+    if f.tag:
+        stmt = stmt.where(
+            Organisation.id.in_(
+                sa.select(organisation_tag.c.organisation_id)
+                .join(Tag, Tag.id == organisation_tag.c.tag_id)
+                .where(Tag.name == f.tag)
+            )
+        )
+    no_contact = _no_contact_clause(
+        Organisation.last_contact_at, f.no_contact_days, now or utcnow()
+    )
+    if no_contact is not None:
+        stmt = stmt.where(no_contact)
+    return stmt.order_by(*_order(ORG_SORTS, f, Organisation.id))
+
+
+def person_query(session: Session, f: ListFilters, *, now: datetime | None = None) -> sa.Select:
+    """The filtered, sorted person list (without paging)."""
+    dialect = session.get_bind().dialect.name
+    stmt = sa.select(Person)
+    clause = matching_ids(Person, f.q, dialect)
+    if clause is not None:
+        stmt = stmt.where(clause)
+    if f.owner_id:
+        stmt = stmt.where(Person.owner_id == f.owner_id)
+    if f.tag:
+        stmt = stmt.where(
+            Person.id.in_(
+                sa.select(person_tag.c.person_id)
+                .join(Tag, Tag.id == person_tag.c.tag_id)
+                .where(Tag.name == f.tag)
+            )
+        )
+    if f.kind or f.region:
+        orgs = sa.select(Affiliation.person_id).join(Organisation)
+        if f.kind:
+            orgs = orgs.where(Organisation.kind == f.kind)
+        if f.region:
+            orgs = orgs.where(Organisation.region == f.region)
+        stmt = stmt.where(Person.id.in_(orgs))
+    no_contact = _no_contact_clause(Person.last_contact_at, f.no_contact_days, now or utcnow())
+    if no_contact is not None:
+        stmt = stmt.where(no_contact)
+    return stmt.order_by(*_order(PERSON_SORTS, f, Person.id))
+
+
+def _order(sorts: dict[str, Any], f: ListFilters, tiebreak: Any) -> list[Any]:
+    column = sorts.get(f.sort, next(iter(sorts.values())))
+    if f.direction == "desc":
+        return [column.desc().nulls_last(), tiebreak.desc()]
+    return [column.asc().nulls_first() if f.sort == "last_contact" else column.asc(), tiebreak]
+
+
+def page_of(
+    session: Session, stmt: sa.Select, *, page: int, per_page: int, options: Sequence[Any] = ()
+) -> tuple[list[Any], int]:
+    """One page of a list query and the total count (two queries, whatever the page size)."""
+    total = session.scalar(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery()))
+    rows = session.scalars(
+        stmt.options(*options).limit(per_page).offset((max(page, 1) - 1) * per_page)
+    ).all()
+    return list(rows), total or 0
