@@ -155,7 +155,7 @@ def test_last_contact_follows_activities_of_the_organisation_and_its_people(db_s
 
 def test_no_contact_for_90_days_filter(db_session):
     now = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
-    recent, stale, never = (
+    recent, stale, _never = (
         org(db_session, name="A"),
         org(db_session, name="B"),
         org(db_session, name="C"),
