@@ -102,11 +102,9 @@ def configure_security(app: Flask) -> None:
 def configure_blueprints(app: Flask) -> None:
     from crm.accounts.views import bp as accounts_bp
     from crm.audit.views import bp as audit_bp
-    from crm.contacts.import_views import bp as contacts_import_bp
     from crm.contacts.views import bp as contacts_bp
     from crm.core.views import bp as core_bp
 
-    contacts_bp.register_blueprint(contacts_import_bp)
     for bp in (core_bp, accounts_bp, audit_bp, contacts_bp):
         app.register_blueprint(bp)
 
