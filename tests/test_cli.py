@@ -1,0 +1,76 @@
+"""`flask crm ...` commands: create-user, seed-demo, check-schema, run-jobs."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from crm.accounts.models import Office, User
+
+
+def test_create_user_reads_the_password_from_stdin_and_hashes_it(app, db_session):
+    runner = app.test_cli_runner()
+    result = runner.invoke(
+        args=[
+            "crm",
+            "create-user",
+            "--email",
+            "Neu@Example.org",
+            "--name",
+            "Nora Neu",
+            "--role",
+            "lead",
+            "--password-stdin",
+        ],
+        input="Elbe-Ufer-Radweg-2026\n",
+    )
+    assert result.exit_code == 0, result.output
+    user = db_session.scalar(sa.select(User).where(User.email == "neu@example.org"))
+    assert user.role == "lead"
+    assert user.password_hash.startswith("$argon2id$")
+
+
+def test_create_user_refuses_a_common_password(app, db_session):
+    result = app.test_cli_runner().invoke(
+        args=[
+            "crm",
+            "create-user",
+            "--email",
+            "x@example.org",
+            "--name",
+            "X",
+            "--role",
+            "staff",
+            "--password-stdin",
+        ],
+        input="password1234\n",
+    )
+    assert result.exit_code != 0
+    assert db_session.scalar(sa.select(User).where(User.email == "x@example.org")) is None
+
+
+def test_seed_demo_creates_users_for_every_role_and_the_branch_offices(app_ctx):
+    from crm import demo
+
+    db_session = app_ctx
+    counts = demo.seed(db_session)
+    roles = set(db_session.scalars(sa.select(User.role)))
+    assert roles == {"admin", "lead", "counsellor", "staff", "readonly"}
+    offices = set(db_session.scalars(sa.select(Office.name)))
+    assert {"Magdeburg", "Aschersleben", "Burg", "Genthin", "Schönebeck"} <= offices
+    assert counts["users"] == len(demo.DEMO_USERS)
+
+
+def test_seed_demo_is_refused_in_production(app, db_session):
+    app.config["CRM_ENV"] = "production"
+    try:
+        result = app.test_cli_runner().invoke(args=["crm", "seed-demo"])
+    finally:
+        app.config["CRM_ENV"] = "testing"
+    assert result.exit_code != 0
+    assert "production" in result.output
+
+
+def test_check_schema_passes_on_a_migrated_database(app):
+    result = app.test_cli_runner().invoke(args=["crm", "check-schema"])
+    assert result.exit_code == 0
+    assert "aktuell" in result.output

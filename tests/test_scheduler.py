@@ -1,0 +1,112 @@
+"""The scheduler skeleton: one job list with stable ids, embedded exactly once."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from scheduled.jobs import JOBS
+from scheduled.runner import MISFIRE_GRACE_SECONDS, configure, start_embedded
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_job_ids_are_unique_and_stable_slugs():
+    ids = [job.id for job in JOBS]
+    assert len(ids) == len(set(ids))
+    assert all(i.replace("-", "").isalnum() and i == i.lower() for i in ids)
+
+
+def test_every_job_coalesces_and_has_a_misfire_grace_time(app):
+    scheduler = BackgroundScheduler(timezone="Europe/Berlin")
+    configure(scheduler, app)
+    for job in scheduler.get_jobs():
+        assert job.coalesce is True
+        assert job.misfire_grace_time == MISFIRE_GRACE_SECONDS
+        assert job.max_instances == 1
+
+
+def test_embedded_scheduler_starts_only_once_per_app(app):
+    first = start_embedded(app)
+    try:
+        assert start_embedded(app) is first
+    finally:
+        first.shutdown(wait=False)
+        app.extensions.pop("crm_scheduler", None)
+
+
+def test_purge_job_deletes_idle_sessions(app, make_database, tmp_path):
+    """Run the job against its own database: it commits, like in production."""
+    from datetime import timedelta
+
+    import sqlalchemy as sa
+    from flask_migrate import upgrade
+
+    from crm.accounts.models import LoginSession
+    from crm.database import utcnow
+    from crm.extensions import db
+    from scheduled.jobs import purge_expired_sessions
+    from tests import factories
+    from tests.conftest import build_app
+
+    other = build_app(make_database(), str(tmp_path))
+    with other.app_context():
+        upgrade()
+        user = factories.make_user(db.session)
+        db.session.add(
+            LoginSession(
+                token_hash="a" * 64, user_id=user.id, last_seen_at=utcnow() - timedelta(days=2)
+            )
+        )
+        db.session.add(LoginSession(token_hash="b" * 64, user_id=user.id))
+        db.session.commit()
+    assert purge_expired_sessions(other) == 1
+    with other.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(LoginSession.id))) == 1
+        db.engine.dispose()
+
+
+@pytest.mark.slow
+def test_dev_server_with_reloader_starts_the_scheduler_exactly_once(tmp_path):
+    """`flask crm serve` under the reloader: the watcher process must not run jobs too."""
+    env = {
+        **os.environ,
+        "CRM_ENV": "development",
+        "CRM_INSTANCE_PATH": str(tmp_path),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'dev.sqlite3'}",
+        "PYTHONUNBUFFERED": "1",
+    }
+    flask = [sys.executable, "-m", "flask", "--app", "wsgi"]
+    subprocess.run([*flask, "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = str(sock.getsockname()[1])
+    log = tmp_path / "serve.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [*flask, "crm", "serve", "--port", port, "--reload"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                text = log.read_text()
+                if "embedded scheduler started" in text and "Running on" in text:
+                    time.sleep(2)  # give a second (wrong) start the chance to show up
+                    break
+                time.sleep(0.2)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+    text = log.read_text()
+    assert text.count("embedded scheduler started") == 1, text
