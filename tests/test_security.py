@@ -320,3 +320,28 @@ def test_only_a_hash_of_the_session_token_is_stored(client, db_session):
     ).all()
     assert len(stored) == 1
     assert len(stored[0]) == 64
+
+
+def test_an_active_user_stays_logged_in_beyond_the_idle_time(app, client, db_session, frozen_time):
+    user = factories.make_user(db_session)
+    db_session.commit()
+    login(client, user.email)
+    half = timedelta(minutes=app.config["CRM_SESSION_IDLE_MINUTES"] * 0.6)
+    frozen_time.shift(half)
+    assert client.get("/").status_code == 200
+    frozen_time.shift(half)
+    assert client.get("/").status_code == 200
+
+
+def test_sessions_end_after_the_absolute_lifetime_even_when_active(
+    app, client, db_session, frozen_time
+):
+    user = factories.make_user(db_session)
+    db_session.commit()
+    login(client, user.email)
+    step = timedelta(hours=1)
+    for _ in range(app.config["CRM_SESSION_MAX_HOURS"]):
+        frozen_time.shift(step)
+        client.get("/")
+    frozen_time.shift(step)
+    assert client.get("/").status_code == 302

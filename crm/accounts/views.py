@@ -45,12 +45,17 @@ def client_ip() -> str:
 @login_manager.user_loader
 def load_user(token: str) -> User | None:
     cfg = current_app.config
-    return service.load_session_user(
+    user = service.load_session_user(
         db.session,
         token,
         idle=timedelta(minutes=cfg["CRM_SESSION_IDLE_MINUTES"]),
         max_age=timedelta(hours=cfg["CRM_SESSION_MAX_HOURS"]),
     )
+    if db.session.dirty or db.session.deleted:
+        # The "last seen" touch (or the removal of an expired session) must stick even on
+        # GET requests, which never commit; it happens before the view does any work.
+        db.session.commit()
+    return user
 
 
 def _start(user: User) -> None:
