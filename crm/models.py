@@ -12,3 +12,4 @@ from crm.contacts.models import (  # noqa: F401
     QualificationNeed,
     Tag,
 )
+from crm.contacts.import_models import ImportItem, ImportJob  # noqa: F401
