@@ -622,3 +622,228 @@ def page_of(
         stmt.options(*options).limit(per_page).offset((max(page, 1) - 1) * per_page)
     ).all()
     return list(rows), total or 0
+
+
+# --- pages: eager loading, lookups, deletes, export rows ---------------------------------------
+
+# What the list pages show: loaded in one query per relationship, whatever the page size.
+ORG_LIST_OPTIONS = (selectinload(Organisation.owner), selectinload(Organisation.tags))
+PERSON_LIST_OPTIONS = (
+    selectinload(Person.owner),
+    selectinload(Person.tags),
+    selectinload(Person.affiliations).selectinload(Affiliation.organisation),
+)
+
+
+def get_organisation(session: Session, org_id: int) -> Organisation | None:
+    """One organisation with what its page shows: owner, tags, people, needs."""
+    return session.scalar(
+        sa.select(Organisation)
+        .where(Organisation.id == org_id)
+        .options(
+            selectinload(Organisation.owner),
+            selectinload(Organisation.tags),
+            selectinload(Organisation.affiliations).selectinload(Affiliation.person),
+            selectinload(Organisation.needs),
+        )
+    )
+
+
+def get_person(session: Session, person_id: int) -> Person | None:
+    """One person with what their page shows: owner, tags, affiliations and organisations."""
+    return session.scalar(
+        sa.select(Person).where(Person.id == person_id).options(*PERSON_LIST_OPTIONS)
+    )
+
+
+def find_records(session: Session, model: Any, text: str, *, limit: int = 20) -> list[Any]:
+    """Records of `model` by number ("123", "#123") or by search words, for pickers."""
+    text = (text or "").strip()
+    number = text.lstrip("#")
+    if number.isdigit():
+        found = session.get(model, int(number))
+        return [found] if found is not None else []
+    query = organisation_query if model is Organisation else person_query
+    return list(session.scalars(query(session, ListFilters(q=text)).limit(limit)))
+
+
+def resolve_organisation(session: Session, text: str) -> tuple[Organisation | None, int]:
+    """The organisation meant by a number or a name typed into a form, and how many matched.
+
+    An exact (normalised) name wins over a word search; more than one match means the user
+    has to be more precise, so None is returned with the number of candidates.
+    """
+    text = (text or "").strip()
+    if not text:
+        return None, 0
+    number = text.lstrip("#")
+    if number.isdigit():
+        org = session.get(Organisation, int(number))
+        return org, int(org is not None)
+    exact = list(
+        session.scalars(
+            sa.select(Organisation).where(Organisation.name_key == organisation_key(text)).limit(2)
+        )
+    )
+    candidates = exact or find_records(session, Organisation, text, limit=2)
+    return (candidates[0], 1) if len(candidates) == 1 else (None, len(candidates))
+
+
+def delete_organisation(session: Session, org: Organisation) -> None:
+    """Delete an organisation (its needs and affiliations go with it); people stay."""
+    people = [a.person for a in org.affiliations]
+    for aff in list(org.affiliations):
+        aff.person.affiliations.remove(aff)
+    session.delete(org)
+    session.flush()
+    for person in people:
+        refresh_person(session, person)
+    session.flush()
+
+
+def delete_person(session: Session, person: Person) -> None:
+    """Delete a person; their organisations' "last contact" is recomputed without them.
+
+    Activities that also belong to an organisation stay in its history, without the person.
+    """
+    org_ids = {a.organisation_id for a in person.affiliations}
+    session.execute(
+        sa.update(Activity)
+        .where(Activity.person_id == person.id, Activity.organisation_id.is_not(None))
+        .values(person_id=None)
+    )
+    session.delete(person)
+    session.flush()
+    for org_id in org_ids:
+        recompute_organisation_last_contact(session, org_id)
+    session.flush()
+
+
+def delete_need(session: Session, need: QualificationNeed) -> None:
+    """Delete a qualification need."""
+    org = need.organisation
+    if need in org.needs:
+        org.needs.remove(need)
+    session.delete(need)
+    session.flush()
+
+
+def distinct_regions(session: Session) -> list[str]:
+    """The regions in use, for the list filter."""
+    stmt = (
+        sa.select(Organisation.region)
+        .where(Organisation.region != "")
+        .distinct()
+        .order_by(Organisation.region)
+    )
+    return list(session.scalars(stmt))
+
+
+def tag_names(session: Session) -> list[str]:
+    """All tag names, for the list filter."""
+    return list(session.scalars(sa.select(Tag.name).order_by(Tag.name)))
+
+
+def count_of(session: Session, stmt: sa.Select) -> int:
+    """How many rows a list query returns."""
+    return (
+        session.scalar(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    )
+
+
+ORG_EXPORT_FIELDS = (
+    "id",
+    "name",
+    "kind",
+    "sector",
+    "size_class",
+    "region",
+    "street",
+    "postcode",
+    "city",
+    "phone",
+    "email",
+    "website",
+    "tags",
+    "owner",
+    "last_contact_at",
+    "notes",
+)
+PERSON_EXPORT_FIELDS = (
+    "id",
+    "salutation",
+    "title",
+    "first_name",
+    "last_name",
+    "email",
+    "email_alt",
+    "phone",
+    "mobile",
+    "language",
+    "organisations",
+    "tags",
+    "owner",
+    "last_contact_at",
+    "notes",
+)
+_EXPORT_BATCH = 500
+
+
+def _batched(session: Session, stmt: sa.Select, options: Sequence[Any]) -> Iterable[Any]:
+    # Batches keep eager loading per batch (yield_per and selectinload of collections do not
+    # mix) and memory flat: the identity map holds unmodified rows only weakly.
+    offset = 0
+    while True:
+        rows = session.scalars(stmt.options(*options).limit(_EXPORT_BATCH).offset(offset)).all()
+        yield from rows
+        if len(rows) < _EXPORT_BATCH:
+            return
+        offset += _EXPORT_BATCH
+
+
+def organisation_rows(session: Session, stmt: sa.Select) -> Iterable[list[Any]]:
+    """Export rows (ORG_EXPORT_FIELDS) of an organisation list query."""
+    for o in _batched(session, stmt, ORG_LIST_OPTIONS):
+        yield [
+            o.id,
+            o.name,
+            o.kind,
+            o.sector,
+            o.size_class,
+            o.region,
+            o.street,
+            o.postcode,
+            o.city,
+            o.phone,
+            o.email,
+            o.website,
+            ", ".join(t.name for t in o.tags),
+            o.owner.display_name if o.owner else "",
+            o.last_contact_at,
+            o.notes,
+        ]
+
+
+def person_rows(session: Session, stmt: sa.Select) -> Iterable[list[Any]]:
+    """Export rows (PERSON_EXPORT_FIELDS) of a person list query."""
+    for p in _batched(session, stmt, PERSON_LIST_OPTIONS):
+        yield [
+            p.id,
+            p.salutation,
+            p.title,
+            p.first_name,
+            p.last_name,
+            p.email,
+            p.email_alt,
+            p.phone,
+            p.mobile,
+            p.language,
+            ", ".join(
+                a.organisation.name + (f" ({a.function})" if a.function else "")
+                for a in p.affiliations
+            ),
+            ", ".join(t.name for t in p.tags),
+            p.owner.display_name if p.owner else "",
+            p.last_contact_at,
+            p.notes,
+        ]

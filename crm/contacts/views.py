@@ -2,14 +2,251 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, url_for
+import io
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    stream_with_context,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from crm.accounts.forms import ActionForm
+from crm.accounts.models import User
+from crm.audit.service import record
+from crm.contacts import service
+from crm.contacts.export import iter_csv, write_xlsx
+from crm.contacts.forms import (
+    ACTIVITY_KIND_LABELS,
+    LANGUAGE_LABELS,
+    ORG_KIND_LABELS,
+    SALUTATION_LABELS,
+    SIZE_CLASS_LABELS,
+    ActivityForm,
+    AffiliationForm,
+    MergeForm,
+    NeedForm,
+    OrganisationForm,
+    PersonForm,
+)
 from crm.contacts.import_views import bp as import_bp
-from crm.security import require
+from crm.contacts.models import Activity, Affiliation, Organisation, Person, QualificationNeed
+from crm.contacts.vcard import person_vcard
+from crm.extensions import db
+from crm.forms import choices
+from crm.security import is_safe_next, require
 
 bp = Blueprint("contacts", __name__, url_prefix="/kontakte")
 # Nested once at import time: several apps (tests) register `bp` afterwards.
 bp.register_blueprint(import_bp)
+
+BERLIN = ZoneInfo("Europe/Berlin")
+PER_PAGE_CHOICES = (25, 50, 100)
+TIMELINE_PER_PAGE = 25
+NO_CONTACT_PRESET = 90
+
+ORG_COLUMNS = (
+    ("name", _l("Name")),
+    ("kind", _l("Kind")),
+    ("city", _l("Town")),
+    (None, _l("Tags")),
+    (None, _l("Responsible")),
+    ("last_contact", _l("Last contact")),
+)
+PERSON_COLUMNS = (
+    ("name", _l("Name")),
+    (None, _l("Organisations")),
+    ("email", _l("E-mail address")),
+    (None, _l("Tags")),
+    (None, _l("Responsible")),
+    ("last_contact", _l("Last contact")),
+)
+EXPORT_HEADERS = {
+    "id": _l("No."),
+    "name": _l("Name"),
+    "kind": _l("Kind"),
+    "sector": _l("Sector"),
+    "size_class": _l("Size"),
+    "region": _l("Region or district"),
+    "street": _l("Street"),
+    "postcode": _l("Postcode"),
+    "city": _l("Town"),
+    "phone": _l("Phone"),
+    "email": _l("E-mail address"),
+    "email_alt": _l("Second e-mail address"),
+    "website": _l("Website"),
+    "tags": _l("Tags"),
+    "owner": _l("Responsible"),
+    "last_contact_at": _l("Last contact"),
+    "notes": _l("Notes"),
+    "salutation": _l("Salutation"),
+    "title": _l("Title"),
+    "first_name": _l("First name"),
+    "last_name": _l("Last name"),
+    "mobile": _l("Mobile"),
+    "language": _l("Preferred language"),
+    "organisations": _l("Organisations"),
+}
+
+
+DUPLICATE_REASONS = {
+    "email": _l("same e-mail address"),
+    "name_at_organisation": _l("same name at the same organisation"),
+    "name_and_postcode": _l("same name and postcode"),
+}
+
+
+@bp.context_processor
+def _labels() -> dict[str, Any]:
+    imports = "contacts.imports.index"
+    return {
+        "contacts_import_url": url_for(imports) if imports in current_app.view_functions else None,
+        "DUPLICATE_REASONS": DUPLICATE_REASONS,
+        "ORG_KIND_LABELS": ORG_KIND_LABELS,
+        "SALUTATION_LABELS": SALUTATION_LABELS,
+        "ACTIVITY_KIND_LABELS": ACTIVITY_KIND_LABELS,
+        "SIZE_CLASS_LABELS": SIZE_CLASS_LABELS,
+        "LANGUAGE_LABELS": LANGUAGE_LABELS,
+    }
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _is_htmx_partial() -> bool:
+    """An htmx request for the results only (a history restore wants the whole page)."""
+    return (
+        request.headers.get("HX-Request") == "true"
+        and request.headers.get("HX-History-Restore-Request") != "true"
+    )
+
+
+def _list_args() -> tuple[service.ListFilters, int, int]:
+    """Filters, page and page size from the query string (German parameter names)."""
+    args = request.args
+    owner = args.get("zustaendig", type=int)
+    days = args.get("ohne_kontakt", type=int)
+    filters = service.ListFilters(
+        q=args.get("q", "").strip()[:200],
+        kind=args.get("art", "") if args.get("art", "") in ORG_KIND_LABELS else "",
+        region=args.get("region", "").strip()[:120],
+        tag=args.get("schlagwort", "").strip()[:80],
+        owner_id=owner if owner and owner > 0 else None,
+        no_contact_days=days if days and 0 < days < 100_000 else None,
+        sort=args.get("sortierung", "name"),
+        direction="desc" if args.get("richtung") == "desc" else "asc",
+    )
+    per_page = args.get("pro_seite", 25, type=int)
+    if per_page not in PER_PAGE_CHOICES:
+        per_page = PER_PAGE_CHOICES[0]
+    page = max(args.get("seite", 1, type=int) or 1, 1)
+    return filters, page, per_page
+
+
+def _owner_choices() -> list:
+    users = db.session.scalars(
+        sa.select(User).where(User.is_active_flag.is_(True)).order_by(User.display_name)
+    ).all()
+    return choices([(0, _("— none —"))] + [(u.id, u.display_name) for u in users])
+
+
+def _active_users() -> list[User]:
+    return list(
+        db.session.scalars(
+            sa.select(User).where(User.is_active_flag.is_(True)).order_by(User.display_name)
+        )
+    )
+
+
+def _org_or_404(org_id: int) -> Organisation:
+    org = service.get_organisation(db.session, org_id)
+    if org is None:
+        abort(404)
+    return org
+
+
+def _person_or_404(person_id: int) -> Person:
+    person = service.get_person(db.session, person_id)
+    if person is None:
+        abort(404)
+    return person
+
+
+def _get_or_404(model: Any, record_id: int) -> Any:
+    obj = db.session.get(model, record_id)
+    if obj is None:
+        abort(404)
+    return obj
+
+
+def _require_action_form() -> None:
+    if not ActionForm().validate_on_submit():
+        abort(400)
+
+
+def _back(default: str) -> Any:
+    target = request.form.get("next") or request.args.get("next")
+    return redirect(target if is_safe_next(target) else default)
+
+
+def _page_arg() -> int:
+    return max(request.args.get("seite", 1, type=int) or 1, 1)
+
+
+# --- lists ------------------------------------------------------------------------------------
+
+
+def _render_list(kind: str) -> Any:
+    filters, page, per_page = _list_args()
+    if kind == "organisations":
+        stmt = service.organisation_query(db.session, filters)
+        options, columns = service.ORG_LIST_OPTIONS, ORG_COLUMNS
+    else:
+        stmt = service.person_query(db.session, filters)
+        options, columns = service.PERSON_LIST_OPTIONS, PERSON_COLUMNS
+    rows, total = service.page_of(db.session, stmt, page=page, per_page=per_page, options=options)
+    context = {
+        "kind": kind,
+        "endpoint": f"contacts.{kind}",
+        "rows": rows,
+        "total": total,
+        "page": page,
+        "per_page": per_page,
+        "filters": filters,
+        "columns": columns,
+        "args": request.args.to_dict(),
+    }
+    if _is_htmx_partial():
+        response = Response(render_template("contacts/_results.html", oob=True, **context))
+    else:
+        response = Response(
+            render_template(
+                "contacts/list.html",
+                regions=service.distinct_regions(db.session),
+                tags=service.tag_names(db.session),
+                users=_active_users(),
+                per_page_choices=PER_PAGE_CHOICES,
+                no_contact_preset=NO_CONTACT_PRESET,
+                **context,
+            )
+        )
+    # The same URL answers with a page or a fragment: caches must keep them apart.
+    response.vary.add("HX-Request")
+    return response
 
 
 @bp.route("/")
@@ -21,4 +258,518 @@ def index():
 @bp.route("/organisationen")
 @require("contacts.view")
 def organisations():
-    return "Organisationen"
+    return _render_list("organisations")
+
+
+@bp.route("/personen")
+@require("contacts.view")
+def people():
+    return _render_list("people")
+
+
+# --- export -----------------------------------------------------------------------------------
+
+
+def _export(kind: str, fmt: str) -> Any:
+    filters, _page, _per_page = _list_args()
+    if kind == "organisations":
+        stmt = service.organisation_query(db.session, filters)
+        fields, rows_of, entity = (
+            service.ORG_EXPORT_FIELDS,
+            service.organisation_rows,
+            "organisation",
+        )
+        sheet = _("Organisations")
+    else:
+        stmt = service.person_query(db.session, filters)
+        fields, rows_of, entity = service.PERSON_EXPORT_FIELDS, service.person_rows, "person"
+        sheet = _("People")
+    total = service.count_of(db.session, stmt)
+    record(db.session, "export", entity_type=entity, summary=f"{total} rows ({fmt})")
+    db.session.commit()
+    headers = [str(EXPORT_HEADERS[f]) for f in fields]
+    stem = "organisationen" if kind == "organisations" else "personen"
+    filename = f"{stem}-{datetime.now(BERLIN):%Y-%m-%d}.{fmt}"
+    if fmt == "csv":
+        response = Response(
+            stream_with_context(iter_csv(headers, rows_of(db.session, stmt))),
+            mimetype="text/csv",
+        )
+        response.headers["Content-Type"] = "text/csv; charset=utf-8"
+        response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
+    out = io.BytesIO()
+    write_xlsx(headers, rows_of(db.session, stmt), out, sheet_title=sheet)
+    out.seek(0)
+    return send_file(
+        out,
+        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        as_attachment=True,
+        download_name=filename,
+    )
+
+
+@bp.route("/organisationen/export.<any(csv, xlsx):fmt>")
+@require("contacts.export")
+def organisations_export(fmt: str):
+    return _export("organisations", fmt)
+
+
+@bp.route("/personen/export.<any(csv, xlsx):fmt>")
+@require("contacts.export")
+def people_export(fmt: str):
+    return _export("people", fmt)
+
+
+# --- organisation pages ---------------------------------------------------------------------
+
+
+def _render_org_detail(org: Organisation, need_form: NeedForm | None = None, status: int = 200):
+    page = _page_arg()
+    timeline, total = service.organisation_timeline(
+        db.session, org.id, page=page, per_page=TIMELINE_PER_PAGE
+    )
+    return (
+        render_template(
+            "contacts/organisation_detail.html",
+            org=org,
+            timeline=timeline,
+            timeline_total=total,
+            page=page,
+            per_page=TIMELINE_PER_PAGE,
+            need_form=need_form or NeedForm(formdata=None),
+            action_form=ActionForm(),
+        ),
+        status,
+    )
+
+
+@bp.route("/organisationen/<int:org_id>")
+@require("contacts.view")
+def organisation_detail(org_id: int):
+    return _render_org_detail(_org_or_404(org_id))
+
+
+def _org_data(form: OrganisationForm) -> dict[str, Any]:
+    data = {
+        name: getattr(form, name).data or "" for name in service.ORG_FIELDS if name != "owner_id"
+    }
+    data["owner_id"] = form.owner_id.data or None
+    data["postcode"] = (form.postcode.data or "").strip()
+    data["tags"] = service.parse_tags(form.tags.data)
+    return data
+
+
+@bp.route("/organisationen/neu", methods=["GET", "POST"])
+@require("contacts.edit")
+def organisation_new():
+    form = OrganisationForm()
+    form.owner_id.choices = _owner_choices()
+    if request.method == "GET":
+        form.owner_id.data = current_user.id
+    duplicates: list[service.DuplicateHit] = []
+    if form.validate_on_submit():
+        data = _org_data(form)
+        if not form.confirm.data:
+            duplicates = service.find_organisation_duplicates(
+                db.session, name=data["name"], postcode=data["postcode"], email=data["email"]
+            )
+        if not duplicates:
+            org = service.save_organisation(db.session, data)
+            db.session.commit()
+            flash(_("The organisation has been created."), "success")
+            return redirect(url_for("contacts.organisation_detail", org_id=org.id))
+    return render_template(
+        "contacts/organisation_form.html", form=form, org=None, duplicates=duplicates
+    )
+
+
+@bp.route("/organisationen/<int:org_id>/bearbeiten", methods=["GET", "POST"])
+@require("contacts.edit")
+def organisation_edit(org_id: int):
+    org = _org_or_404(org_id)
+    form = OrganisationForm(obj=org)
+    form.owner_id.choices = _owner_choices()
+    if request.method == "GET":
+        form.owner_id.data = org.owner_id or 0
+        form.tags.data = ", ".join(t.name for t in org.tags)
+    if form.validate_on_submit():
+        service.save_organisation(db.session, _org_data(form), org)
+        db.session.commit()
+        flash(_("The organisation has been saved."), "success")
+        return redirect(url_for("contacts.organisation_detail", org_id=org.id))
+    return render_template("contacts/organisation_form.html", form=form, org=org, duplicates=[])
+
+
+@bp.route("/organisationen/<int:org_id>/loeschen", methods=["GET", "POST"])
+@require("contacts.edit")
+def organisation_delete(org_id: int):
+    org = _org_or_404(org_id)
+    if request.method == "POST":
+        _require_action_form()
+        service.delete_organisation(db.session, org)
+        db.session.commit()
+        flash(_("The organisation has been deleted."), "success")
+        return redirect(url_for("contacts.organisations"))
+    return render_template(
+        "contacts/confirm_delete.html",
+        title=org.name,
+        cancel_url=url_for("contacts.organisation_detail", org_id=org.id),
+        form=ActionForm(),
+    )
+
+
+@bp.route("/organisationen/<int:org_id>/bedarf", methods=["POST"])
+@require("contacts.edit")
+def need_add(org_id: int):
+    org = _org_or_404(org_id)
+    form = NeedForm()
+    if not form.validate_on_submit():
+        return _render_org_detail(org, need_form=form, status=400)
+    service.add_need(
+        db.session,
+        org,
+        occupation=form.occupation.data.strip(),
+        count=form.count.data,
+        needed_since=form.needed_since.data,
+        surveyed_on=form.surveyed_on.data,
+        note=form.note.data or "",
+    )
+    db.session.commit()
+    flash(_("The qualification need has been added."), "success")
+    return redirect(url_for("contacts.organisation_detail", org_id=org.id) + "#bedarf")
+
+
+@bp.route("/bedarfe/<int:need_id>/loeschen", methods=["POST"])
+@require("contacts.edit")
+def need_delete(need_id: int):
+    _require_action_form()
+    need = _get_or_404(QualificationNeed, need_id)
+    org_id = need.organisation_id
+    service.delete_need(db.session, need)
+    db.session.commit()
+    flash(_("The qualification need has been deleted."), "success")
+    return redirect(url_for("contacts.organisation_detail", org_id=org_id) + "#bedarf")
+
+
+# --- person pages ---------------------------------------------------------------------------
+
+
+@bp.route("/personen/<int:person_id>")
+@require("contacts.view")
+def person_detail(person_id: int):
+    person = _person_or_404(person_id)
+    return _render_person_detail(person)
+
+
+def _render_person_detail(person: Person, aff_form: AffiliationForm | None = None, status=200):
+    page = _page_arg()
+    timeline, total = service.person_timeline(
+        db.session, person.id, page=page, per_page=TIMELINE_PER_PAGE
+    )
+    return (
+        render_template(
+            "contacts/person_detail.html",
+            person=person,
+            timeline=timeline,
+            timeline_total=total,
+            page=page,
+            per_page=TIMELINE_PER_PAGE,
+            aff_form=aff_form or AffiliationForm(formdata=None),
+            action_form=ActionForm(),
+        ),
+        status,
+    )
+
+
+def _person_data(form: PersonForm) -> dict[str, Any]:
+    data = {
+        name: getattr(form, name).data or "" for name in service.PERSON_FIELDS if name != "owner_id"
+    }
+    data["owner_id"] = form.owner_id.data or None
+    data["tags"] = service.parse_tags(form.tags.data)
+    return data
+
+
+@bp.route("/personen/neu", methods=["GET", "POST"])
+@require("contacts.edit")
+def person_new():
+    form = PersonForm()
+    form.owner_id.choices = _owner_choices()
+    if request.method == "GET":
+        form.owner_id.data = current_user.id
+        preset = request.args.get("organisation", type=int)
+        org = db.session.get(Organisation, preset) if preset else None
+        if org is not None:
+            form.organisation.data = str(org.id)
+    duplicates: list[service.DuplicateHit] = []
+    org = None
+    if form.validate_on_submit():
+        org, matches = service.resolve_organisation(db.session, form.organisation.data)
+        if form.organisation.data and org is None:
+            form.organisation.errors.append(_organisation_not_found(matches))
+        else:
+            data = _person_data(form)
+            if not form.confirm.data:
+                duplicates = service.find_person_duplicates(
+                    db.session,
+                    first_name=data["first_name"],
+                    last_name=data["last_name"],
+                    emails=[data["email"], data["email_alt"]],
+                    organisation_id=org.id if org else None,
+                )
+            if not duplicates:
+                person = service.save_person(db.session, data)
+                if org is not None:
+                    service.add_affiliation(
+                        db.session, person, org, function=form.function.data or ""
+                    )
+                db.session.commit()
+                flash(_("The person has been created."), "success")
+                return redirect(url_for("contacts.person_detail", person_id=person.id))
+    elif form.organisation.data:
+        org, _matches = service.resolve_organisation(db.session, form.organisation.data)
+    return render_template(
+        "contacts/person_form.html", form=form, person=None, duplicates=duplicates, org=org
+    )
+
+
+def _organisation_not_found(matches: int) -> str:
+    if matches > 1:
+        return _("Several organisations match; please enter the number or the exact name.")
+    return _("No organisation with this name or number was found.")
+
+
+@bp.route("/personen/<int:person_id>/bearbeiten", methods=["GET", "POST"])
+@require("contacts.edit")
+def person_edit(person_id: int):
+    person = _person_or_404(person_id)
+    form = PersonForm(obj=person)
+    form.owner_id.choices = _owner_choices()
+    if request.method == "GET":
+        form.owner_id.data = person.owner_id or 0
+        form.tags.data = ", ".join(t.name for t in person.tags)
+    if form.validate_on_submit():
+        service.save_person(db.session, _person_data(form), person)
+        db.session.commit()
+        flash(_("The person has been saved."), "success")
+        return redirect(url_for("contacts.person_detail", person_id=person.id))
+    return render_template(
+        "contacts/person_form.html", form=form, person=person, duplicates=[], org=None
+    )
+
+
+@bp.route("/personen/<int:person_id>/loeschen", methods=["GET", "POST"])
+@require("contacts.edit")
+def person_delete(person_id: int):
+    person = _person_or_404(person_id)
+    if request.method == "POST":
+        _require_action_form()
+        service.delete_person(db.session, person)
+        db.session.commit()
+        flash(_("The person has been deleted."), "success")
+        return redirect(url_for("contacts.people"))
+    return render_template(
+        "contacts/confirm_delete.html",
+        title=person.full_name,
+        cancel_url=url_for("contacts.person_detail", person_id=person.id),
+        form=ActionForm(),
+    )
+
+
+@bp.route("/personen/<int:person_id>/zugehoerigkeit", methods=["POST"])
+@require("contacts.edit")
+def affiliation_add(person_id: int):
+    person = _person_or_404(person_id)
+    form = AffiliationForm()
+    if form.validate_on_submit():
+        org, matches = service.resolve_organisation(db.session, form.organisation.data)
+        if org is None:
+            form.organisation.errors.append(_organisation_not_found(matches))
+        else:
+            service.add_affiliation(
+                db.session,
+                person,
+                org,
+                function=form.function.data or "",
+                since=form.since.data,
+                until=form.until.data,
+            )
+            db.session.commit()
+            flash(_("The organisation has been linked."), "success")
+            return redirect(url_for("contacts.person_detail", person_id=person.id))
+    return _render_person_detail(person, aff_form=form, status=400)
+
+
+@bp.route("/zugehoerigkeiten/<int:aff_id>/loeschen", methods=["POST"])
+@require("contacts.edit")
+def affiliation_delete(aff_id: int):
+    _require_action_form()
+    aff = _get_or_404(Affiliation, aff_id)
+    person_id = aff.person_id
+    service.remove_affiliation(db.session, aff)
+    db.session.commit()
+    flash(_("The link to the organisation has been removed."), "success")
+    return _back(url_for("contacts.person_detail", person_id=person_id))
+
+
+@bp.route("/personen/<int:person_id>/vcard")
+@require("contacts.export")
+def person_vcard_download(person_id: int):
+    person = _person_or_404(person_id)
+    current = [a for a in person.affiliations if a.until is None] or person.affiliations
+    first = current[0] if current else None
+    org = first.organisation if first else None
+    text = person_vcard(
+        salutation=person.salutation.title(),
+        title=person.title,
+        first_name=person.first_name,
+        last_name=person.last_name,
+        emails=[person.email, person.email_alt],
+        phones=[("work", person.phone), ("mobile", person.mobile)],
+        org_name=org.name if org else None,
+        function=first.function if first else None,
+        street=org.street if org else None,
+        postcode=org.postcode if org else None,
+        city=org.city if org else None,
+    )
+    record(db.session, "export", entity_type="person", entity_id=person.id, summary="vCard")
+    db.session.commit()
+    response = Response(text.encode("utf-8"), content_type="text/vcard; charset=utf-8")
+    response.headers["Content-Disposition"] = f'attachment; filename="kontakt-{person.id}.vcf"'
+    return response
+
+
+# --- activities -----------------------------------------------------------------------------
+
+
+def _activity_page(subject: Organisation | Person, kind: str) -> Any:
+    form = ActivityForm()
+    form.user_id.choices = _owner_choices()
+    if request.method == "GET":
+        now = datetime.now(BERLIN)
+        form.day.data = now.date()
+        form.time.data = now.time().replace(second=0, microsecond=0)
+        form.user_id.data = current_user.id
+        form.kind.data = request.args.get("art", "call")
+    detail = (
+        url_for("contacts.organisation_detail", org_id=subject.id)
+        if kind == "organisation"
+        else url_for("contacts.person_detail", person_id=subject.id)
+    )
+    if form.validate_on_submit():
+        when = datetime.combine(form.day.data, form.time.data, tzinfo=BERLIN)
+        service.log_activity(
+            db.session,
+            kind=form.kind.data,
+            occurred_at=when,
+            user_id=form.user_id.data or None,
+            subject=form.subject.data,
+            text=form.text.data or "",
+            duration_minutes=form.duration_minutes.data,
+            person=subject if kind == "person" else None,
+            organisation=subject if kind == "organisation" else None,
+        )
+        db.session.commit()
+        flash(_("The activity has been logged."), "success")
+        return redirect(detail + "#verlauf")
+    return render_template(
+        "contacts/activity_form.html", form=form, subject=subject, kind=kind, detail_url=detail
+    )
+
+
+@bp.route("/organisationen/<int:org_id>/aktivitaet", methods=["GET", "POST"])
+@require("contacts.edit")
+def organisation_activity(org_id: int):
+    return _activity_page(_get_or_404(Organisation, org_id), "organisation")
+
+
+@bp.route("/personen/<int:person_id>/aktivitaet", methods=["GET", "POST"])
+@require("contacts.edit")
+def person_activity(person_id: int):
+    return _activity_page(_get_or_404(Person, person_id), "person")
+
+
+@bp.route("/aktivitaeten/<int:activity_id>/loeschen", methods=["POST"])
+@require("contacts.edit")
+def activity_delete(activity_id: int):
+    _require_action_form()
+    activity = _get_or_404(Activity, activity_id)
+    if activity.organisation_id:
+        default = url_for("contacts.organisation_detail", org_id=activity.organisation_id)
+    else:
+        default = url_for("contacts.person_detail", person_id=activity.person_id)
+    service.delete_activity(db.session, activity)
+    db.session.commit()
+    flash(_("The activity has been deleted."), "success")
+    return _back(default)
+
+
+# --- merge ----------------------------------------------------------------------------------
+
+_MERGE = {
+    "organisation": (Organisation, service.get_organisation, service.merge_organisations),
+    "person": (Person, service.get_person, service.merge_people),
+}
+
+
+def _merge_choose(kind: str, record_id: int) -> Any:
+    model, getter, _merge = _MERGE[kind]
+    current = getter(db.session, record_id)
+    if current is None:
+        abort(404)
+    q = request.args.get("q", "").strip()[:200]
+    candidates = (
+        [r for r in service.find_records(db.session, model, q) if r.id != current.id] if q else []
+    )
+    return render_template(
+        "contacts/merge_choose.html", kind=kind, current=current, q=q, candidates=candidates
+    )
+
+
+def _merge_confirm(kind: str, record_id: int, other_id: int) -> Any:
+    model, getter, merge = _MERGE[kind]
+    if record_id == other_id:
+        abort(404)
+    current, other = getter(db.session, record_id), getter(db.session, other_id)
+    if current is None or other is None:
+        abort(404)
+    form = MergeForm()
+    form.keep.choices = choices([(current.id, f"#{current.id}"), (other.id, f"#{other.id}")])
+    if request.method == "GET":
+        form.keep.data = current.id
+    if form.validate_on_submit():
+        keep, drop = (current, other) if form.keep.data == current.id else (other, current)
+        merge(db.session, keep, drop)
+        db.session.commit()
+        flash(_("The records have been merged."), "success")
+        endpoint = f"contacts.{kind}_detail"
+        key = "org_id" if kind == "organisation" else "person_id"
+        return redirect(url_for(endpoint, **{key: keep.id}))
+    return render_template(
+        "contacts/merge_confirm.html", kind=kind, current=current, other=other, form=form
+    )
+
+
+@bp.route("/organisationen/<int:org_id>/zusammenfuehren")
+@require("contacts.merge")
+def organisation_merge(org_id: int):
+    return _merge_choose("organisation", org_id)
+
+
+@bp.route("/organisationen/<int:org_id>/zusammenfuehren/<int:other_id>", methods=["GET", "POST"])
+@require("contacts.merge")
+def organisation_merge_confirm(org_id: int, other_id: int):
+    return _merge_confirm("organisation", org_id, other_id)
+
+
+@bp.route("/personen/<int:person_id>/zusammenfuehren")
+@require("contacts.merge")
+def person_merge(person_id: int):
+    return _merge_choose("person", person_id)
+
+
+@bp.route("/personen/<int:person_id>/zusammenfuehren/<int:other_id>", methods=["GET", "POST"])
+@require("contacts.merge")
+def person_merge_confirm(person_id: int, other_id: int):
+    return _merge_confirm("person", person_id, other_id)

@@ -1,0 +1,162 @@
+"""Contact forms: organisation, person, affiliation, qualification need, activity, merge."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateField,
+    EmailField,
+    IntegerField,
+    SelectField,
+    StringField,
+    TextAreaField,
+    TimeField,
+)
+from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional, ValidationError
+
+from crm.contacts.normalize import is_valid_german_postcode
+from crm.forms import choices
+
+ORG_KIND_LABELS = {
+    "employer": _l("Employer"),
+    "association": _l("Association"),
+    "jobcentre": _l("Jobcentre"),
+    "employment_agency": _l("Employment agency"),
+    "recognition": _l("Recognition counselling"),
+    "education": _l("Education or language course provider"),
+    "chamber": _l("Chamber"),
+    "authority": _l("Authority"),
+    "fair_organiser": _l("Fair organiser"),
+    "partner": _l("Other partner"),
+    "other": _l("Other"),
+}
+SALUTATION_LABELS = {
+    "frau": _l("Ms"),
+    "herr": _l("Mr"),
+    "divers": _l("Diverse"),
+    "": _l("No salutation"),
+}
+ACTIVITY_KIND_LABELS = {
+    "call": _l("Call"),
+    "email": _l("E-mail"),
+    "meeting": _l("Meeting"),
+    "note": _l("Note"),
+    "presentation": _l("Presentation"),
+    "fair_contact": _l("Fair contact"),
+}
+SIZE_CLASS_LABELS = {
+    "": _l("unknown"),
+    "1-9": _l("1–9 employees"),
+    "10-49": _l("10–49 employees"),
+    "50-249": _l("50–249 employees"),
+    "250+": _l("250 or more employees"),
+}
+LANGUAGE_LABELS = {
+    "de": _l("German"),
+    "en": _l("English"),
+    "ar": _l("Arabic"),
+    "uk": _l("Ukrainian"),
+    "ru": _l("Russian"),
+    "tr": _l("Turkish"),
+    "fa": _l("Persian"),
+    "fr": _l("French"),
+    "es": _l("Spanish"),
+    "pl": _l("Polish"),
+}
+
+
+def german_postcode(_form: FlaskForm, field: StringField) -> None:
+    """Empty, or a five-digit German postcode."""
+    if field.data and not is_valid_german_postcode(field.data):
+        raise ValidationError(_l("Please enter a five-digit German postcode."))
+
+
+def _optional_email(label: object) -> EmailField:
+    return EmailField(
+        label,
+        validators=[
+            Optional(),
+            Email(message=_l("Please enter a valid e-mail address.")),
+            Length(max=254),
+        ],
+    )
+
+
+class OrganisationForm(FlaskForm):
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
+    kind = SelectField(_l("Kind"), choices=choices(ORG_KIND_LABELS.items()))
+    sector = StringField(_l("Sector"), validators=[Length(max=120)])
+    size_class = SelectField(_l("Size"), choices=choices(SIZE_CLASS_LABELS.items()))
+    region = StringField(_l("Region or district"), validators=[Length(max=120)])
+    street = StringField(_l("Street"), validators=[Length(max=200)])
+    postcode = StringField(_l("Postcode"), validators=[german_postcode])
+    city = StringField(_l("Town"), validators=[Length(max=120)])
+    phone = StringField(_l("Phone"), validators=[Length(max=60)])
+    email = _optional_email(_l("E-mail address"))
+    website = StringField(_l("Website"), validators=[Length(max=300)])
+    tags = StringField(_l("Tags"), validators=[Length(max=1000)])
+    owner_id = SelectField(_l("Responsible staff member"), coerce=int)
+    notes = TextAreaField(_l("Notes"))
+    confirm = BooleanField(_l("Create anyway"))
+
+
+class PersonForm(FlaskForm):
+    salutation = SelectField(_l("Salutation"), choices=choices(SALUTATION_LABELS.items()))
+    title = StringField(_l("Title"), validators=[Length(max=40)])
+    first_name = StringField(_l("First name"), validators=[Length(max=100)])
+    last_name = StringField(_l("Last name"), validators=[DataRequired(), Length(max=100)])
+    email = _optional_email(_l("E-mail address"))
+    email_alt = _optional_email(_l("Second e-mail address"))
+    phone = StringField(_l("Phone"), validators=[Length(max=60)])
+    mobile = StringField(_l("Mobile"), validators=[Length(max=60)])
+    language = SelectField(_l("Preferred language"), choices=choices(LANGUAGE_LABELS.items()))
+    tags = StringField(_l("Tags"), validators=[Length(max=1000)])
+    owner_id = SelectField(_l("Responsible staff member"), coerce=int)
+    notes = TextAreaField(_l("Notes"))
+    # Only on create: the organisation the person works at, and in which function.
+    organisation = StringField(_l("Organisation (name or number)"), validators=[Length(max=200)])
+    function = StringField(_l("Function"), validators=[Length(max=120)])
+    confirm = BooleanField(_l("Create anyway"))
+
+
+class AffiliationForm(FlaskForm):
+    organisation = StringField(
+        _l("Organisation (name or number)"), validators=[DataRequired(), Length(max=200)]
+    )
+    function = StringField(_l("Function"), validators=[Length(max=120)])
+    since = DateField(_l("Since"), validators=[Optional()])
+    until = DateField(_l("Until"), validators=[Optional()])
+
+    def validate_until(self, field: DateField) -> None:
+        if field.data and self.since.data and field.data < self.since.data:
+            raise ValidationError(_l("The end must not be before the start."))
+
+
+class NeedForm(FlaskForm):
+    occupation = StringField(_l("Occupation"), validators=[DataRequired(), Length(max=200)])
+    count = IntegerField(
+        _l("Number"), default=1, validators=[DataRequired(), NumberRange(min=1, max=9999)]
+    )
+    needed_since = DateField(_l("Needed since"), validators=[Optional()])
+    surveyed_on = DateField(_l("Surveyed on"), default=date.today, validators=[DataRequired()])
+    note = TextAreaField(_l("Note"), validators=[Length(max=2000)])
+
+
+class ActivityForm(FlaskForm):
+    kind = SelectField(_l("Kind"), choices=choices(ACTIVITY_KIND_LABELS.items()))
+    day = DateField(_l("Date"), validators=[DataRequired()])
+    time = TimeField(_l("Time"), validators=[DataRequired()])
+    duration_minutes = IntegerField(
+        _l("Duration (minutes)"), validators=[Optional(), NumberRange(min=0, max=24 * 60)]
+    )
+    user_id = SelectField(_l("Staff member"), coerce=int)
+    subject = StringField(_l("Subject"), validators=[DataRequired(), Length(max=200)])
+    text = TextAreaField(_l("Text"), validators=[Length(max=20000)])
+
+
+class MergeForm(FlaskForm):
+    keep = SelectField(_l("Keep"), coerce=int)
