@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 from crm.accounts.models import Office, User
 from crm.accounts.service import create_user
 from crm.audit.service import Actor, acting_as
+from crm.contacts.demo import seed_contacts
 
 DEMO_PASSWORD = "Magdeburg-Demo-2026"  # noqa: S105 - documented demo login, dev only
 OFFICES = ("Magdeburg", "Aschersleben", "Burg", "Genthin", "Schönebeck")
@@ -53,7 +54,7 @@ PARTNERS = (
 )
 
 # Extra seeders registered by domain modules (contacts adds the partner organisations, …).
-SEEDERS: list = []
+SEEDERS: list = [seed_contacts]
 
 
 def is_empty(session: Session) -> bool:
