@@ -1,0 +1,1 @@
+"""Benchmark of the contacts module: deterministic data, page timings, import rate."""
