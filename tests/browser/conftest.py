@@ -1,0 +1,195 @@
+"""Browser fixtures: a live server on a fresh seeded database, headless Chromium, axe-core.
+
+Playwright drives Debian's /usr/bin/chromium (no downloaded browsers). Every test in this
+folder is marked `browser`, so `pytest -m browser` runs them alone and `-m "not browser"`
+skips them.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from werkzeug.serving import make_server
+
+from crm import demo
+from crm.extensions import db
+from tests.conftest import build_app
+
+HERE = Path(__file__).resolve().parent
+AXE_JS = HERE / "vendor" / "axe.min.js"
+RESULTS_DIR = HERE.parent.parent / "test-results"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+# Fail fast: a missing element should not hold a test for Playwright's default 30 s.
+TIMEOUT_MS = 10_000
+BLOCKING_IMPACTS = ("serious", "critical")
+
+ADMIN_EMAIL = demo.DEMO_USERS[0][0]
+ADMIN_NAME = demo.DEMO_USERS[0][1]
+PASSWORD = demo.DEMO_PASSWORD
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test in this folder `browser` (the hook sees all items; filter by path)."""
+    for item in items:
+        if HERE in Path(item.path).parents:
+            item.add_marker(pytest.mark.browser)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Keep each phase's report on the item so the `page` fixture can see a failure."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
+@pytest.fixture(scope="session")
+def live_server(
+    make_database: Callable[[], str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The app on a fresh, migrated database with the demo data, served on a free port."""
+    from flask_migrate import upgrade
+
+    # The production cookie settings stay on (Secure, __Host- name): Chromium treats
+    # http://127.0.0.1 as a secure context, so the browser keeps and sends them.
+    app = build_app(make_database(), str(tmp_path_factory.mktemp("browser-instance")))
+    with app.app_context():
+        upgrade()
+        demo.seed(db.session)
+        db.session.commit()
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+        with app.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    """The Playwright driver for this run."""
+    driver = sync_playwright().start()
+    try:
+        yield driver
+    finally:
+        driver.stop()
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    """Headless Debian Chromium."""
+    chromium = playwright.chromium.launch(
+        executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+    )
+    try:
+        yield chromium
+    finally:
+        chromium.close()
+
+
+def _new_context(browser: Browser, base_url: str, **options: Any) -> BrowserContext:
+    context = browser.new_context(
+        base_url=base_url,
+        locale="de-DE",
+        timezone_id="Europe/Berlin",
+        # No CSS transitions (Bootstrap honours this): axe must not measure a colour
+        # half-way through a button's hover/active fade.
+        reduced_motion="reduce",
+        **options,
+    )
+    context.set_default_timeout(TIMEOUT_MS)
+    context.set_default_navigation_timeout(TIMEOUT_MS)
+    return context
+
+
+def _screenshot_on_failure(request: pytest.FixtureRequest, page: Page) -> None:
+    node = request.node
+    failed = any(
+        getattr(getattr(node, f"report_{when}", None), "failed", False)
+        for when in ("setup", "call")
+    )
+    if failed and not page.is_closed():
+        RESULTS_DIR.mkdir(exist_ok=True)
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in node.nodeid)
+        page.screenshot(path=str(RESULTS_DIR / f"{safe}.png"), full_page=True)
+
+
+@pytest.fixture
+def page(browser: Browser, live_server: str, request: pytest.FixtureRequest) -> Iterator[Page]:
+    """A fresh German browser profile and tab; a screenshot lands in test-results/ on failure.
+
+    The context bypasses the Content Security Policy only because axe-core is injected as
+    an inline script (`add_script_tag(path=...)` inlines the file), which `script-src 'self'`
+    rightly blocks. `strict_page` below keeps the policy on to prove the app itself obeys it.
+    """
+    context = _new_context(browser, live_server, bypass_csp=True)
+    tab = context.new_page()
+    try:
+        yield tab
+    finally:
+        _screenshot_on_failure(request, tab)
+        context.close()
+
+
+@pytest.fixture
+def strict_page(
+    browser: Browser, live_server: str, request: pytest.FixtureRequest
+) -> Iterator[Page]:
+    """Like `page`, but with the Content Security Policy enforced (no axe-core here)."""
+    context = _new_context(browser, live_server)
+    tab = context.new_page()
+    try:
+        yield tab
+    finally:
+        _screenshot_on_failure(request, tab)
+        context.close()
+
+
+def check_a11y(page: Page) -> None:
+    """Run axe-core on the current page; fail on any serious or critical violation."""
+    page.add_script_tag(path=str(AXE_JS))
+    violations = page.evaluate(
+        """async () => {
+            const result = await axe.run(document, {resultTypes: ['violations']});
+            return result.violations.map(v => ({
+                id: v.id, impact: v.impact, help: v.help,
+                targets: v.nodes.map(n => n.target),
+            }));
+        }"""
+    )
+    blocking = [v for v in violations if v["impact"] in BLOCKING_IMPACTS]
+    if blocking:
+        lines = [f"{len(blocking)} serious/critical accessibility violation(s) on {page.url}:"]
+        for v in blocking:
+            # A target is a list of selectors (more than one only inside shadow DOM).
+            targets = ", ".join(" >>> ".join(map(str, t)) for t in v["targets"][:3])
+            more = f" (+{len(v['targets']) - 3} more)" if len(v["targets"]) > 3 else ""
+            lines.append(f"- {v['id']} [{v['impact']}]: {v['help']} -> {targets}{more}")
+        pytest.fail("\n".join(lines), pytrace=False)
+
+
+def log_in(page: Page, email: str = ADMIN_EMAIL, password: str = PASSWORD) -> None:
+    """Fill in and send the login form on the current (login) page, found by its labels."""
+    page.get_by_label("E-Mail-Adresse").fill(email)
+    page.get_by_label("Passwort", exact=True).fill(password)
+    page.get_by_role("main").get_by_role("button", name="Anmelden").click()
