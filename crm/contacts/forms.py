@@ -88,9 +88,9 @@ def _optional_email(label: object) -> EmailField:
 
 class OrganisationForm(FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
-    kind = SelectField(_l("Kind"), choices=choices(ORG_KIND_LABELS.items()))
+    kind = SelectField(_l("Kind"), choices=choices(ORG_KIND_LABELS.items()), default="employer")
     sector = StringField(_l("Sector"), validators=[Length(max=120)])
-    size_class = SelectField(_l("Size"), choices=choices(SIZE_CLASS_LABELS.items()))
+    size_class = SelectField(_l("Size"), choices=choices(SIZE_CLASS_LABELS.items()), default="")
     region = StringField(_l("Region or district"), validators=[Length(max=120)])
     street = StringField(_l("Street"), validators=[Length(max=200)])
     postcode = StringField(_l("Postcode"), validators=[german_postcode])
@@ -105,7 +105,9 @@ class OrganisationForm(FlaskForm):
 
 
 class PersonForm(FlaskForm):
-    salutation = SelectField(_l("Salutation"), choices=choices(SALUTATION_LABELS.items()))
+    salutation = SelectField(
+        _l("Salutation"), choices=choices(SALUTATION_LABELS.items()), default=""
+    )
     title = StringField(_l("Title"), validators=[Length(max=40)])
     first_name = StringField(_l("First name"), validators=[Length(max=100)])
     last_name = StringField(_l("Last name"), validators=[DataRequired(), Length(max=100)])
@@ -113,7 +115,9 @@ class PersonForm(FlaskForm):
     email_alt = _optional_email(_l("Second e-mail address"))
     phone = StringField(_l("Phone"), validators=[Length(max=60)])
     mobile = StringField(_l("Mobile"), validators=[Length(max=60)])
-    language = SelectField(_l("Preferred language"), choices=choices(LANGUAGE_LABELS.items()))
+    language = SelectField(
+        _l("Preferred language"), choices=choices(LANGUAGE_LABELS.items()), default="de"
+    )
     tags = StringField(_l("Tags"), validators=[Length(max=1000)])
     owner_id = SelectField(_l("Responsible staff member"), coerce=int)
     notes = TextAreaField(_l("Notes"))
