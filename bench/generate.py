@@ -742,13 +742,19 @@ def _cumulative(weights: Sequence[int] | Any) -> list[int]:
 # --- database ---------------------------------------------------------------------------------
 
 
-def resolve_url(db: str) -> str:
-    """'sqlite' → the cached file under bench/data, 'postgres' → the default server URL."""
+def resolve_url(db: str, scale: float = 1.0) -> str:
+    """'sqlite' → a cached file under bench/data, 'postgres' → the default server URL.
+
+    Each scale has its own file or database, so a quick run does not evict the full one.
+    """
+    suffix = "" if scale == 1.0 else "_s" + f"{scale:g}".replace(".", "_")
     if db == "sqlite":
         DATA_DIR.mkdir(parents=True, exist_ok=True)
-        return f"sqlite:///{DATA_DIR / 'bench.sqlite3'}"
+        return f"sqlite:///{DATA_DIR / f'bench{suffix}.sqlite3'}"
     if db in ("postgres", "postgresql"):
-        return os.environ.get("CRM_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+        url = os.environ.get("CRM_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+        u = sa.make_url(url)
+        return u.set(database=f"{u.database}{suffix}").render_as_string(hide_password=False)
     return db
 
 
@@ -994,7 +1000,7 @@ def generate(
     log: Callable[[str], None] = print,
 ) -> Generated:
     """Create (or reuse) the benchmark database for `db` at `scale`; returns what was done."""
-    url = resolve_url(db)
+    url = resolve_url(db, scale)
     plan = Plan.for_scale(scale)
     t0 = time.perf_counter()
     create_database(url)
