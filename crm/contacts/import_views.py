@@ -5,6 +5,380 @@ A nested blueprint of `contacts`, so its endpoints are `contacts.imports.*`.
 
 from __future__ import annotations
 
-from flask import Blueprint
+from typing import Any
+
+import sqlalchemy as sa
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from sqlalchemy.orm import selectinload
+from wtforms import HiddenField, RadioField, SelectField, SubmitField
+
+from crm.audit.service import Actor, record
+from crm.contacts import importer
+from crm.contacts.export import iter_csv
+from crm.contacts.import_models import ImportJob
+from crm.contacts.tabular import FIELD_KEYS, ImportFileError, Table
+from crm.extensions import db
+from crm.forms import choices
+from crm.security import require
 
 bp = Blueprint("imports", __name__, url_prefix="/import")
+
+PER_PAGE = 25
+PREVIEW_ROWS = 10
+
+POLICY_LABELS = {
+    "skip": _l("Skip duplicates"),
+    "update_empty": _l("Fill empty fields of the existing record"),
+    "create": _l("Create anyway"),
+}
+STATUS_LABELS = {
+    "uploaded": _l("not yet imported"),
+    "running": _l("running"),
+    "done": _l("imported"),
+    "failed": _l("failed"),
+    "undone": _l("undone"),
+}
+OUTCOME_LABELS = {
+    "create": _l("New"),
+    "update": _l("Update"),
+    "skip": _l("Skipped"),
+    "reject": _l("Rejected"),
+}
+
+
+class UploadForm(FlaskForm):
+    file = FileField(
+        _l("File (CSV or Excel .xlsx)"), validators=[FileRequired(_l("Please choose a file."))]
+    )
+
+
+class UndoForm(FlaskForm):
+    """Only the CSRF token."""
+
+
+class MappingForm(FlaskForm):
+    sheet = HiddenField()
+    policy = RadioField(
+        _l("When a row looks like an existing contact"),
+        choices=choices(POLICY_LABELS.items()),
+        default="skip",
+    )
+    dry_run = SubmitField(_l("Dry run"))
+    run = SubmitField(_l("Import now"))
+
+    def mapping(self) -> dict[str, str | None]:
+        """{header: field key or None} from the column selects."""
+        return {f.label.text: (f.data or None) for f in self.column_fields()}
+
+    def column_fields(self) -> list[Any]:
+        """The select fields of the file's columns, in order."""
+        return [f for f in self if f.name.startswith("col_")]
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        ok = super().validate(extra_validators)
+        seen: dict[str, str] = {}
+        for f in self.column_fields():
+            if not f.data:
+                continue
+            if f.data in seen:
+                f.errors = [
+                    *f.errors,
+                    _("This field is already assigned to “%(col)s”.", col=seen[f.data]),
+                ]
+                ok = False
+            seen[f.data] = f.label.text
+        if not {"org_name", "last_name"} & set(seen):
+            self.policy.errors = [
+                *self.policy.errors,
+                _("Assign at least one column to “Organisation name” or “Last name”."),
+            ]
+            ok = False
+        return ok
+
+
+def _mapping_form(job: ImportJob, table: Table, **kwargs: Any) -> MappingForm:
+    labels = importer.field_labels()
+    options = [("", _("– do not import –")), *((k, labels[k]) for k in FIELD_KEYS)]
+
+    class Form(MappingForm):
+        pass
+
+    mapping = job.mapping or {}
+    for index, header in enumerate(table.headers):
+        setattr(
+            Form,
+            f"col_{index}",
+            SelectField(header, choices=choices(options), default=mapping.get(header) or ""),
+        )
+    form = Form(**kwargs)
+    if request.method == "GET":
+        form.policy.data = job.duplicate_policy
+        form.sheet.data = table.sheet or ""
+    return form
+
+
+def _directory() -> Any:
+    return importer.storage_dir(current_app)
+
+
+def _job_or_404(job_id: int) -> ImportJob:
+    job = db.session.get(ImportJob, job_id)
+    if job is None:
+        abort(404)
+    return job
+
+
+def _actor() -> Actor:
+    return Actor(current_user.id, current_user.email, request.remote_addr or "")
+
+
+@bp.route("/")
+@require("contacts.import")
+def index():
+    """Upload form and the list of past imports."""
+    return _render_index(UploadForm())
+
+
+def _render_index(form: UploadForm, status: int = 200) -> tuple[str, int]:
+    page = max(request.args.get("seite", 1, type=int) or 1, 1)
+    stmt = sa.select(ImportJob).order_by(ImportJob.created_at.desc(), ImportJob.id.desc())
+    total = db.session.scalar(sa.select(sa.func.count(ImportJob.id))) or 0
+    jobs = db.session.scalars(
+        stmt.options(selectinload(ImportJob.created_by))
+        .limit(PER_PAGE)
+        .offset((page - 1) * PER_PAGE)
+    ).all()
+    return render_template(
+        "contacts/import_index.html",
+        form=form,
+        jobs=jobs,
+        page=page,
+        per_page=PER_PAGE,
+        total=total,
+        undo_form=UndoForm(),
+        status_labels=STATUS_LABELS,
+        max_mb=current_app.config["CRM_MAX_UPLOAD_MB"],
+    ), status
+
+
+@bp.route("/", methods=["POST"])
+@require("contacts.import")
+def upload():
+    """Store an uploaded file as a new import job."""
+    form = UploadForm()
+    if not form.validate_on_submit():
+        return _render_index(form, 400)
+    storage = form.file.data
+    try:
+        job = importer.create_job(
+            db.session,
+            data=storage.stream,
+            filename=storage.filename or "",
+            user_id=current_user.id,
+            directory=_directory(),
+            max_bytes=current_app.config["CRM_MAX_UPLOAD_MB"] * 1024 * 1024,
+        )
+        importer.purge_old_files(
+            db.session,
+            _directory(),
+            keep_days=current_app.config.get("CRM_IMPORT_KEEP_DAYS", importer.DEFAULT_KEEP_DAYS),
+        )
+        db.session.commit()
+    except ImportFileError as exc:
+        db.session.rollback()
+        form.file.errors = [exc.message]
+        return _render_index(form, 400)
+    return redirect(url_for(".job", job_id=job.id))
+
+
+@bp.route("/<int:job_id>")
+@require("contacts.import")
+def job(job_id: int):
+    """Mapping, preview and dry-run report of a job, or its progress, or its result."""
+    job = _job_or_404(job_id)
+    if job.status == "running" and importer.read_progress(_directory(), job)["stale"]:
+        importer.mark_stale(db.session, job)
+        db.session.commit()
+    form = table = preview = None
+    if job.status in ("uploaded", "failed"):
+        sheet = request.args.get("blatt") or None
+        try:
+            table = importer.open_table(job, _directory(), sheet=sheet)
+        except ImportFileError as exc:
+            flash(exc.message, "danger")
+            if sheet is None:
+                return redirect(url_for(".index"))
+            return redirect(url_for(".job", job_id=job.id))
+        except importer.ImportRefused as exc:
+            flash(exc.message, "danger")
+            return redirect(url_for(".index"))
+    if table is not None:
+        with table:
+            form = _mapping_form(job, table)
+            preview = table.preview(PREVIEW_ROWS)
+            return _render_job(job, form=form, table=table, preview=preview)
+    return _render_job(job)
+
+
+def _render_job(job: ImportJob, status: int = 200, **context: Any) -> tuple[str, int]:
+    report = job.report or {}
+    rows = [
+        (line, outcome, [importer.reason_text(code, params) for code, params in reasons])
+        for line, outcome, reasons in report.get("rows", [])
+    ]
+    return render_template(
+        "contacts/import_job.html",
+        job=job,
+        report=report,
+        report_rows=rows,
+        progress=importer.read_progress(_directory(), job),
+        undo_form=UndoForm(),
+        status_labels=STATUS_LABELS,
+        outcome_labels=OUTCOME_LABELS,
+        policy_labels=POLICY_LABELS,
+        field_labels=importer.field_labels(),
+        **context,
+    ), status
+
+
+@bp.route("/<int:job_id>", methods=["POST"])
+@require("contacts.import")
+def start(job_id: int):
+    """Save the mapping, then run a dry run or the import itself."""
+    job = _job_or_404(job_id)
+    if job.status not in ("uploaded", "failed"):
+        flash(_("This import has already run."), "warning")
+        return redirect(url_for(".job", job_id=job.id))
+    try:
+        table = importer.open_table(job, _directory(), sheet=request.form.get("sheet") or None)
+    except (ImportFileError, importer.ImportRefused) as exc:
+        flash(exc.message, "danger")
+        return redirect(url_for(".job", job_id=job.id))
+    with table:
+        form = _mapping_form(job, table)
+        if not form.validate_on_submit():
+            return _render_job(
+                job, 400, form=form, table=table, preview=table.preview(PREVIEW_ROWS)
+            )
+        importer.configure_job(
+            db.session, job, table, mapping=form.mapping(), policy=form.policy.data
+        )
+    directory = _directory()
+    if not form.run.data:
+        try:
+            importer.dry_run_job(db.session, job, directory=directory)
+        except (ImportFileError, importer.ImportRefused) as exc:
+            db.session.rollback()
+            flash(exc.message, "danger")
+            return redirect(url_for(".job", job_id=job.id))
+        db.session.commit()
+        flash(_("Dry run finished: nothing has been changed yet."), "info")
+        return redirect(url_for(".job", job_id=job.id, _anchor="bericht"))
+    db.session.commit()
+    try:
+        importer.claim_job(db.session, job, directory=directory)
+    except importer.ImportRefused as exc:
+        flash(exc.message, "warning")
+        return redirect(url_for(".job", job_id=job.id))
+    threshold = current_app.config.get(
+        "CRM_IMPORT_BACKGROUND_ROWS", importer.DEFAULT_BACKGROUND_ROWS
+    )
+    if job.row_count > threshold:
+        importer.start_background(
+            current_app._get_current_object(),
+            job.id,
+            actor=_actor(),
+            locale=str(get_locale() or "de"),
+        )
+        return redirect(url_for(".job", job_id=job.id))
+    job = importer.execute_job(db.session, job.id, directory=directory)
+    if job.status == "done":
+        flash(_("The import is complete."), "success")
+    else:
+        flash(job.message, "danger")
+    return redirect(url_for(".job", job_id=job.id))
+
+
+@bp.route("/<int:job_id>/status")
+@require("contacts.import")
+def status(job_id: int):
+    """The progress bar partial polled by htmx while a job runs."""
+    job = _job_or_404(job_id)
+    progress = importer.read_progress(_directory(), job)
+    if job.status == "running" and progress["stale"]:
+        importer.mark_stale(db.session, job)
+        db.session.commit()
+    response = Response(
+        render_template(
+            "contacts/import_status.html",
+            job=job,
+            progress=progress,
+            status_labels=STATUS_LABELS,
+        )
+    )
+    if job.status != "running" and request.headers.get("HX-Request"):
+        # Finished: reload the job page so it shows the result instead of the progress bar.
+        response.headers["HX-Refresh"] = "true"
+    return response
+
+
+@bp.route("/<int:job_id>/abgelehnt.csv")
+@require("contacts.import")
+def rejected(job_id: int):
+    """The rejected rows with their original columns and the reason, as CSV for Excel."""
+    job = _job_or_404(job_id)
+    try:
+        headers, rows = importer.rejected_rows(job, _directory())
+    except (ImportFileError, importer.ImportRefused) as exc:
+        flash(exc.message, "danger")
+        return redirect(url_for(".job", job_id=job.id))
+    record(
+        db.session,
+        "export",
+        entity_type="import_job",
+        entity_id=job.id,
+        summary=f"Abgelehnte Zeilen von Import #{job.id}",
+    )
+    db.session.commit()
+    name = f"import-{job.id}-abgelehnt.csv"
+    return Response(
+        iter_csv(headers, rows),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@bp.route("/<int:job_id>/rueckgaengig", methods=["POST"])
+@require("contacts.import")
+def undo(job_id: int):
+    """Undo a completed import as a whole."""
+    job = _job_or_404(job_id)
+    form = UndoForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        importer.undo_import(db.session, job, user_id=current_user.id, directory=_directory())
+        db.session.commit()
+    except importer.ImportRefused as exc:
+        db.session.rollback()
+        flash(exc.message, "danger")
+        return redirect(url_for(".job", job_id=job_id))
+    importer.remove_files(_directory(), job)
+    flash(_("The import has been undone."), "success")
+    return redirect(url_for(".job", job_id=job_id))

@@ -1,0 +1,1391 @@
+"""Contact import: store the upload, map columns, dry run, run all-or-nothing, undo.
+
+How a run works, and why:
+
+* **One transaction.** `run_import` writes everything in the caller's transaction;
+  `execute_job` commits it at the end or rolls it back on any exception, then records the
+  failed state in a second, separate transaction. A failure leaves the contacts exactly as
+  they were.
+* **No query per row.** The duplicate keys of the whole database (person e-mails, person name
+  at an organisation, organisation name + postcode) are loaded into dicts once; rows are
+  then matched in Python, and new records are inserted with Core ``INSERT … RETURNING``
+  executemany in batches of `BATCH_ROWS`. `name_key` and `search_text` are computed by the
+  same functions the forms use (`normalize.*_key`, `service.*_search_text`).
+* **One audit entry per run.** Bulk inserts bypass the ORM audit hook on purpose; the run
+  writes one "import" entry with the counts, the undo one "import_undo" entry, and the
+  `ImportItem` rows say exactly which records a run created or filled in.
+* **Progress outside the database.** A run is one transaction (on SQLite it holds the write
+  lock), so its progress cannot be committed while it runs. It is written instead to a small
+  JSON sidecar next to the upload, ``<instance>/imports/<uuid>.progress.json``, replaced
+  atomically every `PROGRESS_EVERY` rows. Every worker process on the machine reads the same
+  file, which is exactly the SQLite deployment (one machine, several gunicorn workers); the
+  final state of a job is in the database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import logging
+import os
+import re
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from typing import IO, Any
+
+import sqlalchemy as sa
+from flask import Flask
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from sqlalchemy.orm import Session, selectinload
+
+from crm.audit.service import Actor, acting_as, record
+from crm.contacts.import_models import ImportItem, ImportJob
+from crm.contacts.models import (
+    ORG_KINDS,
+    Activity,
+    Affiliation,
+    Organisation,
+    Person,
+    Tag,
+    organisation_tag,
+    person_tag,
+)
+from crm.contacts.normalize import (
+    fold,
+    is_valid_german_postcode,
+    normalize_email,
+    organisation_key,
+    person_key,
+)
+from crm.contacts.service import organisation_search_text, parse_tags, person_search_text
+from crm.contacts.tabular import (
+    FIELD_KEYS,
+    ImportFileError,
+    Record,
+    Table,
+    read_table,
+    suggest_mapping,
+)
+from crm.database import utcnow
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "BATCH_ROWS",
+    "ImportRefused",
+    "ImportReport",
+    "claim_job",
+    "create_job",
+    "execute_job",
+    "open_table",
+    "purge_old_files",
+    "read_progress",
+    "rejected_rows",
+    "run_import",
+    "start_background",
+    "storage_dir",
+    "undo_import",
+]
+
+BATCH_ROWS = 1000
+PROGRESS_EVERY = 500
+DEFAULT_BACKGROUND_ROWS = 2000
+DEFAULT_KEEP_DAYS = 30
+REPORT_ROWS_PER_OUTCOME = 1000
+# A "running" job whose progress file has not moved for this long died with its process.
+STALE_AFTER = timedelta(minutes=15)
+
+OUTCOMES = ("create", "update", "skip", "reject")
+
+PERSON_FILL = ("salutation", "title", "first_name", "email", "phone", "mobile", "notes")
+ORG_FILL = ("street", "postcode", "city", "phone", "email", "website", "region", "notes")
+
+_SALUTATIONS = {
+    "frau": "frau",
+    "fr": "frau",
+    "mrs": "frau",
+    "ms": "frau",
+    "miss": "frau",
+    "herr": "herr",
+    "hr": "herr",
+    "mr": "herr",
+    "divers": "divers",
+    "diverse": "divers",
+    "d": "divers",
+    "mx": "divers",
+}
+_KINDS = {
+    "arbeitgeber": "employer",
+    "unternehmen": "employer",
+    "firma": "employer",
+    "verband": "association",
+    "jobcenter": "jobcentre",
+    "agentur fuer arbeit": "employment_agency",
+    "arbeitsagentur": "employment_agency",
+    "anerkennungsberatung": "recognition",
+    "bildungstraeger": "education",
+    "sprachkurstraeger": "education",
+    "kammer": "chamber",
+    "behoerde": "authority",
+    "messeveranstalter": "fair_organiser",
+    "partner": "partner",
+    "sonstige": "other",
+    "sonstiges": "other",
+    **{kind: kind for kind in ORG_KINDS},
+}
+_LANGUAGES = {
+    "deutsch": "de",
+    "german": "de",
+    "englisch": "en",
+    "english": "en",
+    "polnisch": "pl",
+    "polish": "pl",
+    "tuerkisch": "tr",
+    "turkish": "tr",
+    "arabisch": "ar",
+    "arabic": "ar",
+    "russisch": "ru",
+    "russian": "ru",
+    "ukrainisch": "uk",
+    "ukrainian": "uk",
+    "franzoesisch": "fr",
+    "french": "fr",
+    "spanisch": "es",
+    "spanish": "es",
+    "rumaenisch": "ro",
+    "romanian": "ro",
+    "italienisch": "it",
+    "italian": "it",
+    "persisch": "fa",
+    "farsi": "fa",
+}
+# Salutations, kinds and languages repeat on every row: fold each spelling once.
+_fold_word = functools.lru_cache(maxsize=4096)(fold)
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_LANGUAGE_CODE = re.compile(r"[a-z]{2}")
+
+
+class ImportRunError(Exception):
+    """An unexpected error during a run, with the last line read before it happened."""
+
+    def __init__(self, line: int) -> None:
+        super().__init__(f"import failed at or before line {line}")
+        self.line = line
+
+
+class ImportRefused(Exception):
+    """An import action that cannot be done now; `message` is shown to the user."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+# --- files ------------------------------------------------------------------------------------
+
+
+def storage_dir(app: Flask) -> Path:
+    """The directory holding uploaded import files: `<instance>/imports`."""
+    return Path(app.instance_path) / "imports"
+
+
+def _upload_path(directory: Path, job: ImportJob) -> Path:
+    return directory / job.uuid
+
+
+def _progress_path(directory: Path, job: ImportJob) -> Path:
+    return directory / f"{job.uuid}.progress.json"
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _remove_files(directory: Path, job: ImportJob) -> None:
+    for path in (_upload_path(directory, job), _progress_path(directory, job)):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def create_job(
+    session: Session,
+    *,
+    data: bytes | IO[bytes],
+    filename: str,
+    user_id: int | None,
+    directory: Path,
+    max_bytes: int,
+) -> ImportJob:
+    """Check an uploaded file, store it under `directory` and add a job for it (not committed).
+
+    Raises `ImportFileError` with a German message for a file that cannot be imported.
+    """
+    raw = data if isinstance(data, bytes) else data.read(max_bytes + 1)
+    table = read_table(raw, filename, max_bytes=max_bytes)
+    try:
+        rows = table.row_count
+    finally:
+        table.close()
+    if rows == 0:
+        raise ImportFileError("no_rows", _("The file has a header row but no data rows."))
+    job = ImportJob(
+        uuid=uuid.uuid4().hex,
+        filename=(filename or "upload")[-255:],
+        size_bytes=len(raw),
+        file_kind=table.kind,
+        encoding=table.encoding or "",
+        delimiter=table.delimiter or "",
+        sheet=table.sheet or "",
+        row_count=rows,
+        mapping=suggest_mapping(table.headers),
+        duplicate_policy="skip",
+        status="uploaded",
+        created_by_id=user_id,
+    )
+    _write_atomically(_upload_path(directory, job), raw)
+    session.add(job)
+    session.flush()
+    return job
+
+
+def open_table(job: ImportJob, directory: Path, sheet: str | None = None) -> Table:
+    """Read the job's stored file (the given sheet, else the job's sheet)."""
+    path = _upload_path(directory, job)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ImportRefused(
+            _("The uploaded file is no longer available. Please upload it again.")
+        ) from None
+    return read_table(raw, job.filename, sheet=(sheet or job.sheet or None))
+
+
+def configure_job(
+    session: Session,
+    job: ImportJob,
+    table: Table,
+    *,
+    mapping: dict[str, str | None],
+    policy: str,
+) -> None:
+    """Store the chosen sheet, column mapping and duplicate policy of a job."""
+    if job.status not in ("uploaded", "failed"):
+        raise ImportRefused(_("This import has already run."))
+    if table.sheet and table.sheet != job.sheet:
+        job.sheet = table.sheet
+        job.row_count = table.row_count
+    job.mapping = {h: (mapping.get(h) or None) for h in table.headers}
+    job.duplicate_policy = policy
+    session.flush()
+
+
+def purge_old_files(session: Session, directory: Path, *, keep_days: int) -> int:
+    """Delete stored uploads older than `keep_days` days (and orphans); return how many."""
+    cutoff = utcnow() - timedelta(days=keep_days)
+    removed = 0
+    for job in session.scalars(
+        sa.select(ImportJob).where(
+            ImportJob.created_at < cutoff,
+            ImportJob.file_removed_at.is_(None),
+            ImportJob.status != "running",
+        )
+    ):
+        _remove_files(directory, job)
+        job.file_removed_at = utcnow()
+        removed += 1
+    if directory.is_dir():
+        known = set(session.scalars(sa.select(ImportJob.uuid)))
+        day_ago = time.time() - 86400
+        for path in directory.iterdir():
+            stem = path.name.split(".")[0]
+            if stem and stem not in known and path.stat().st_mtime < day_ago:
+                path.unlink(missing_ok=True)
+                removed += 1
+    session.flush()
+    return removed
+
+
+# --- progress -----------------------------------------------------------------------------------
+
+
+def write_progress(directory: Path, job: ImportJob, processed: int, total: int, state: str) -> None:
+    """Replace the job's progress sidecar file (atomic: readers never see half a file)."""
+    payload = {"processed": processed, "total": total, "state": state, "at": time.time()}
+    _write_atomically(_progress_path(directory, job), json.dumps(payload).encode())
+
+
+def read_progress(directory: Path, job: ImportJob) -> dict[str, Any]:
+    """The job's progress: processed, total, percent, and whether the run seems dead."""
+    try:
+        data = json.loads(_progress_path(directory, job).read_text())
+    except (FileNotFoundError, ValueError):
+        data = {"processed": 0, "total": job.row_count, "state": "waiting", "at": None}
+    total = max(int(data.get("total") or job.row_count or 0), 0)
+    processed = min(int(data.get("processed") or 0), total) if total else 0
+    if job.status == "done":
+        processed = total
+    started = job.started_at.timestamp() if job.started_at else time.time()
+    last = data.get("at") or started
+    return {
+        "processed": processed,
+        "total": total,
+        "percent": round(100 * processed / total) if total else 100,
+        "stale": job.status == "running" and time.time() - last > STALE_AFTER.total_seconds(),
+    }
+
+
+# --- row validation -----------------------------------------------------------------------------
+
+
+def _limits() -> dict[str, int]:
+    """Maximum length of each field, from the columns it is written to."""
+    columns = {
+        "org_name": Organisation.name,
+        "salutation": Person.salutation,
+        "title": Person.title,
+        "first_name": Person.first_name,
+        "last_name": Person.last_name,
+        "email": Person.email,
+        "phone": Person.phone,
+        "mobile": Person.mobile,
+        "street": Organisation.street,
+        "postcode": Organisation.postcode,
+        "city": Organisation.city,
+        "function": Affiliation.function,
+        "website": Organisation.website,
+        "region": Organisation.region,
+    }
+    return {key: col.type.length for key, col in columns.items()}
+
+
+_LIMITS = _limits()
+
+
+@dataclass
+class _Row:
+    """A validated row: what it says about the organisation and the person."""
+
+    line: int
+    org: dict[str, Any] | None
+    person: dict[str, Any] | None
+    function: str
+    tags: list[str]
+
+
+def _field_labels() -> dict[str, str]:
+    return {
+        "org_name": _("Organisation name"),
+        "salutation": _("Salutation"),
+        "title": _("Title"),
+        "first_name": _("First name"),
+        "last_name": _("Last name"),
+        "email": _("E-mail address"),
+        "phone": _("Phone"),
+        "mobile": _("Mobile"),
+        "street": _("Street"),
+        "postcode": _("Postcode"),
+        "city": _("City"),
+        "function": _("Function"),
+        "website": _("Website"),
+        "org_kind": _("Kind of organisation"),
+        "region": _("Region"),
+        "tags": _("Tags"),
+        "notes": _("Notes"),
+        "language": _("Preferred language"),
+    }
+
+
+def field_labels() -> dict[str, str]:
+    """Translated labels of the import fields, in the order of `FIELD_KEYS`."""
+    labels = _field_labels()
+    return {key: labels[key] for key in FIELD_KEYS}
+
+
+def _columns(mapping: dict[str, str | None]) -> list[tuple[str, str]]:
+    return [(key, header) for header, key in mapping.items() if key in FIELD_KEYS]
+
+
+def validate(record: Record, columns: list[tuple[str, str]]) -> tuple[_Row | None, list]:
+    """Parse one record with the mapping; return the row or the reasons to reject it."""
+    if record.problem:
+        return None, [("broken", {"text": record.problem})]
+    v = {key: (record.values.get(header) or "").strip() for key, header in columns}
+    reasons: list[tuple[str, dict[str, Any]]] = []
+    org_name, last = v.get("org_name", ""), v.get("last_name", "")
+    if not last:
+        if any(v.get(k) for k in ("first_name", "salutation", "title", "mobile")) and org_name:
+            reasons.append(("no_last_name", {}))
+        elif not org_name:
+            reasons.append(("no_name", {}))
+    email = normalize_email(v.get("email")) or ""
+    if email and not _EMAIL.fullmatch(email):
+        reasons.append(("invalid_email", {"value": v["email"]}))
+    postcode = v.get("postcode", "")
+    if postcode:
+        # Excel drops the leading zero of 06108 when a CSV passes through it.
+        candidate = postcode.zfill(5) if postcode.isascii() and len(postcode) == 4 else postcode
+        if is_valid_german_postcode(candidate):
+            postcode = candidate
+        else:
+            reasons.append(("invalid_postcode", {"value": postcode}))
+    for key, limit in _LIMITS.items():
+        if len(v.get(key, "")) > limit:
+            reasons.append(("too_long", {"field": key, "max": limit}))
+    if reasons:
+        return None, reasons
+    has_person = bool(last)
+    org = None
+    if org_name:
+        org = {
+            "name": org_name,
+            "kind": _KINDS.get(
+                _fold_word(v.get("org_kind", "")), "other" if v.get("org_kind") else "employer"
+            ),
+            "street": v.get("street", ""),
+            "postcode": postcode,
+            "city": v.get("city", ""),
+            "region": v.get("region", ""),
+            "website": v.get("website", ""),
+            "phone": "" if has_person else v.get("phone", ""),
+            "email": "" if has_person else email,
+            "notes": "" if has_person else v.get("notes", ""),
+        }
+    person = None
+    if has_person:
+        language = _fold_word(v.get("language", ""))
+        language = _LANGUAGES.get(language) or (
+            language if _LANGUAGE_CODE.fullmatch(language) else "de"
+        )
+        person = {
+            "salutation": _SALUTATIONS.get(_fold_word(v.get("salutation", "")).rstrip("."), ""),
+            "title": v.get("title", ""),
+            "first_name": v.get("first_name", ""),
+            "last_name": last,
+            "email": email,
+            "phone": v.get("phone", ""),
+            "mobile": v.get("mobile", ""),
+            "language": language,
+            "notes": v.get("notes", ""),
+        }
+    return _Row(record.line, org, person, v.get("function", ""), parse_tags(v.get("tags"))), []
+
+
+# --- the report ------------------------------------------------------------------------------
+
+
+@dataclass
+class RowResult:
+    """What happens (or would happen) to one row, and why."""
+
+    line: int
+    outcome: str = "skip"
+    reasons: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+
+@dataclass
+class ImportReport:
+    """Counts and per-row results of a dry run or run (rows kept per outcome are limited)."""
+
+    dry_run: bool
+    counts: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(
+            (
+                "rows",
+                "create",
+                "update",
+                "skip",
+                "reject",
+                "organisations",
+                "people",
+                "affiliations",
+                "filled",
+            ),
+            0,
+        )
+    )
+    rows: list[RowResult] = field(default_factory=list)
+
+    def add(self, result: RowResult) -> None:
+        """Count a finished row and keep it if its outcome's list is not full."""
+        self.counts["rows"] += 1
+        self.counts[result.outcome] += 1
+        if self.counts[result.outcome] <= REPORT_ROWS_PER_OUTCOME:
+            self.rows.append(result)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-able form for `ImportJob.report`."""
+        return {
+            "dry_run": self.dry_run,
+            "counts": self.counts,
+            "rows": [[r.line, r.outcome, [list(x) for x in r.reasons]] for r in self.rows],
+        }
+
+
+def reason_text(code: str, params: dict[str, Any]) -> str:
+    """The translated sentence for a reason code of the report."""
+    labels = _field_labels()
+    kind = {"person": _("person"), "organisation": _("organisation")}
+    if code == "broken":
+        return str(params["text"])
+    if code == "no_name":
+        return _("Neither a last name nor an organisation name is given.")
+    if code == "no_last_name":
+        return _("The last name is missing.")
+    if code == "invalid_email":
+        return _("Invalid e-mail address “%(value)s”.", value=params["value"])
+    if code == "invalid_postcode":
+        return _("Invalid postcode “%(value)s” (five digits expected).", value=params["value"])
+    if code == "too_long":
+        return _(
+            "“%(field)s” is longer than %(max)d characters.",
+            field=labels.get(params["field"], params["field"]),
+            max=params["max"],
+        )
+    if code == "dup_email":
+        return _("Duplicate of person #%(id)d (same e-mail address).", id=params["id"])
+    if code == "dup_name":
+        return _(
+            "Duplicate of person #%(id)d (same name at the same organisation).", id=params["id"]
+        )
+    if code == "dup_org":
+        return _("Duplicate of organisation #%(id)d (same name and postcode).", id=params["id"])
+    if code == "dup_line":
+        return _("Duplicate of line %(line)d of this file.", line=params["line"])
+    if code == "new_person":
+        return _("New person.")
+    if code == "new_org":
+        return _("New organisation.")
+    if code == "existing_org":
+        return _("Linked to organisation #%(id)d.", id=params["id"])
+    if code == "line_org":
+        return _("Linked to the organisation of line %(line)d.", line=params["line"])
+    if code == "created_anyway":
+        return _("Created although it looks like a duplicate of #%(id)d.", id=params["id"])
+    if code == "fill":
+        return _(
+            "Fills empty fields of %(kind)s #%(id)d: %(fields)s.",
+            kind=kind[params["kind"]],
+            id=params["id"],
+            fields=", ".join(labels.get(f, f) for f in params["fields"]),
+        )
+    if code == "nothing_to_fill":
+        return _("Nothing to add.")
+    return code
+
+
+# --- the run ------------------------------------------------------------------------------------
+
+
+class _New:
+    """A record this run creates; `id` is set once it is inserted (never in a dry run)."""
+
+    __slots__ = ("id", "kind", "line", "values")
+
+    def __init__(self, kind: str, line: int, values: dict[str, Any]) -> None:
+        self.id: int | None = None
+        self.kind = kind
+        self.line = line
+        self.values = values
+
+
+Ref = int | _New
+
+
+def _ref_id(ref: Ref) -> int:
+    return ref if isinstance(ref, int) else ref.id  # type: ignore[return-value]
+
+
+def _dup_reason(ref: Ref, code: str) -> tuple[str, dict[str, Any]]:
+    if isinstance(ref, _New):
+        return ("dup_line", {"line": ref.line})
+    return (code, {"id": ref})
+
+
+class _Engine:
+    """Matches rows against preloaded keys and writes new records in batches."""
+
+    def __init__(self, session: Session, job: ImportJob, *, dry_run: bool) -> None:
+        self.session = session
+        self.job = job
+        self.dry_run = dry_run
+        self.policy = job.duplicate_policy
+        self.columns = _columns(job.mapping or {})
+        self.report = ImportReport(dry_run=dry_run)
+        self.now = utcnow()
+        self.next_id: dict[str, int] = {}
+        self.postgres = session.get_bind().dialect.name == "postgresql"
+        self.org_keys: dict[str, str] = {}
+        self._preload()
+        self._reset_batch()
+        self.touched_people: set[int] = set()
+        self.touched_orgs: set[int] = set()
+        self.fill_cache: dict[tuple[str, int], dict[str, Any]] = {}
+
+    def _preload(self) -> None:
+        s = self.session
+        self.person_by_email: dict[str, Ref] = {}
+        for pid, email, alt in s.execute(
+            sa.select(Person.id, Person.email, Person.email_alt)
+            .where(sa.or_(Person.email != "", Person.email_alt != ""))
+            .order_by(Person.id)
+        ):
+            for address in (email, alt):
+                if address:
+                    self.person_by_email.setdefault(address, pid)
+        self.person_by_name_org: dict[tuple[str, Ref], Ref] = {}
+        self.linked: set[tuple[Ref, Ref]] = set()
+        for pid, key, oid in s.execute(
+            sa.select(Person.id, Person.name_key, Affiliation.organisation_id)
+            .join(Affiliation, Affiliation.person_id == Person.id)
+            .order_by(Person.id)
+        ):
+            self.person_by_name_org.setdefault((key, oid), pid)
+            self.linked.add((pid, oid))
+        self.org_by_key_pc: dict[tuple[str, str], Ref] = {}
+        self.org_by_key: dict[str, Ref] = {}
+        self.org_info: dict[int, tuple[str, str]] = {}
+        for oid, key, postcode, name, city in s.execute(
+            sa.select(
+                Organisation.id,
+                Organisation.name_key,
+                Organisation.postcode,
+                Organisation.name,
+                Organisation.city,
+            ).order_by(Organisation.id)
+        ):
+            self.org_by_key_pc.setdefault((key, postcode), oid)
+            self.org_by_key.setdefault(key, oid)
+            self.org_info[oid] = (name, city)
+        self.tag_ids: dict[str, Ref] = {
+            name: tid for name, tid in s.execute(sa.select(Tag.name, Tag.id))
+        }
+
+    def _reset_batch(self) -> None:
+        self.new_orgs: list[_New] = []
+        self.new_people: list[_New] = []
+        self.new_tags: list[_New] = []
+        self.new_affs: list[tuple[Ref, Ref, str]] = []
+        self.tag_links: list[tuple[str, Ref, Ref]] = []
+        self.pending_fills: list[tuple[str, int, dict[str, Any], RowResult]] = []
+        self.pending_results: list[RowResult] = []
+        self.fills: list[tuple[str, int, dict[str, Any]]] = []
+
+    # -- matching
+
+    def _org_key(self, name: str) -> str:
+        # A file names the same firm in many rows; fold it once.
+        key = self.org_keys.get(name)
+        if key is None:
+            key = self.org_keys[name] = organisation_key(name)
+        return key
+
+    def _find_org(self, org: dict[str, Any]) -> Ref | None:
+        key = self._org_key(org["name"])
+        if not key:
+            return None
+        if org["postcode"]:
+            return self.org_by_key_pc.get((key, org["postcode"]))
+        return self.org_by_key.get(key)
+
+    def _new_org(self, row: _Row) -> _New:
+        assert row.org is not None
+        values = dict(row.org, name_key=self._org_key(row.org["name"]))
+        new = _New("organisation", row.line, values)
+        self.new_orgs.append(new)
+        key = values["name_key"]
+        if key:
+            # Later rows naming the same firm join this one instead of creating another.
+            self.org_by_key_pc[(key, values["postcode"])] = new
+            self.org_by_key.setdefault(key, new)
+        return new
+
+    def _tags(self, owner_kind: str, owner: _New, names: list[str]) -> None:
+        for name in {n[:80] for n in names}:
+            ref = self.tag_ids.get(name)
+            if ref is None:
+                ref = _New("tag", owner.line, {"name": name})
+                self.tag_ids[name] = ref
+                self.new_tags.append(ref)
+            self.tag_links.append((owner_kind, owner, ref))
+
+    def process(self, record: Record) -> None:
+        """Decide what to do with one record and queue its writes."""
+        row, problems = validate(record, self.columns)
+        result = RowResult(record.line)
+        self.pending_results.append(result)
+        if row is None:
+            result.outcome, result.reasons = "reject", problems
+            return
+        policy = self.policy
+        found_org = self._find_org(row.org) if row.org else None
+        if row.person is None:
+            # An organisation-only row: the organisation is the record that may be a duplicate.
+            assert row.org is not None
+            if found_org is not None and policy != "create":
+                result.reasons.append(_dup_reason(found_org, "dup_org"))
+                if policy == "update_empty" and isinstance(found_org, int):
+                    self._queue_fill("organisation", found_org, row.org, result)
+                return
+            new = self._new_org(row)
+            if found_org is not None:
+                result.reasons.append(("created_anyway", {"id": found_org}))
+            self._tags("organisation", new, row.tags)
+            result.outcome = "create"
+            result.reasons.insert(0, ("new_org", {}))
+            return
+
+        person = row.person
+        key = person_key(person["first_name"], person["last_name"])
+        dup: Ref | None = None
+        why = ""
+        if person["email"]:
+            dup, why = self.person_by_email.get(person["email"]), "dup_email"
+        if dup is None and found_org is not None:
+            dup, why = self.person_by_name_org.get((key, found_org)), "dup_name"
+        if dup is not None and policy == "skip":
+            result.reasons.append(_dup_reason(dup, why))
+            return
+
+        org_ref: Ref | None = found_org
+        if row.org is not None:
+            if found_org is None:
+                org_ref = self._new_org(row)
+                result.outcome = "create"
+                result.reasons.append(("new_org", {}))
+            elif isinstance(found_org, _New):
+                result.reasons.append(("line_org", {"line": found_org.line}))
+            else:
+                result.reasons.append(("existing_org", {"id": found_org}))
+                if policy == "update_empty":
+                    self._queue_fill("organisation", found_org, row.org, result)
+
+        if dup is not None and policy == "update_empty":
+            result.reasons.insert(0, _dup_reason(dup, why))
+            if isinstance(dup, int):
+                self._queue_fill("person", dup, person, result)
+            if org_ref is not None and (dup, org_ref) not in self.linked:
+                self.linked.add((dup, org_ref))
+                self.new_affs.append((dup, org_ref, row.function))
+                if isinstance(dup, int):
+                    self.touched_people.add(dup)
+                if result.outcome != "create":
+                    result.outcome = "update"
+            return
+
+        values = dict(person, name_key=key, email_alt="")
+        new = _New("person", row.line, values)
+        values["_org"] = org_ref
+        self.new_people.append(new)
+        if person["email"]:
+            self.person_by_email.setdefault(person["email"], new)
+        if org_ref is not None:
+            self.person_by_name_org.setdefault((key, org_ref), new)
+            self.linked.add((new, org_ref))
+            self.new_affs.append((new, org_ref, row.function))
+        self._tags("person", new, row.tags)
+        result.outcome = "create"
+        result.reasons.insert(0, ("new_person", {}))
+        if isinstance(dup, int):
+            result.reasons.append(("created_anyway", {"id": dup}))
+        elif dup is not None:
+            result.reasons.append(("dup_line", {"line": dup.line}))
+
+    def _queue_fill(self, kind: str, rid: int, data: dict[str, Any], result: RowResult) -> None:
+        fields = PERSON_FILL if kind == "person" else ORG_FILL
+        candidate = {f: data[f] for f in fields if data.get(f)}
+        self.pending_fills.append((kind, rid, candidate, result))
+
+    # -- writing
+
+    def flush_batch(self) -> None:
+        """Resolve fills against current values, write the batch, and finish its rows."""
+        self._resolve_fills()
+        if not self.dry_run:
+            self._write()
+        for result in self.pending_results:
+            if result.outcome == "skip" and any(c == "fill" for c, _p in result.reasons):
+                result.outcome = "update"
+            elif (
+                result.outcome == "skip"
+                and self.policy == "update_empty"
+                and any(c in ("dup_email", "dup_name", "dup_org") for c, _p in result.reasons)
+            ):
+                result.reasons.append(("nothing_to_fill", {}))
+            self.report.add(result)
+        self._reset_batch()
+
+    def _resolve_fills(self) -> None:
+        if not self.pending_fills:
+            return
+        for kind, model, fields in (
+            ("person", Person, PERSON_FILL),
+            ("organisation", Organisation, ORG_FILL),
+        ):
+            missing = {rid for k, rid, _c, _r in self.pending_fills if k == kind} - {
+                rid for (k, rid) in self.fill_cache if k == kind
+            }
+            if not missing:
+                continue
+            cols = [getattr(model, f) for f in fields]
+            for row in self.session.execute(
+                sa.select(model.id, *cols).where(model.id.in_(missing))
+            ):
+                self.fill_cache[(kind, row[0])] = dict(zip(fields, row[1:], strict=True))
+        for kind, rid, candidate, result in self.pending_fills:
+            current = self.fill_cache.get((kind, rid))
+            if current is None:
+                continue
+            filled = {f: v for f, v in candidate.items() if not current.get(f)}
+            if not filled:
+                continue
+            current.update(filled)
+            self.fills.append((kind, rid, filled))
+            self.report.counts["filled"] += 1
+            result.reasons.append(("fill", {"kind": kind, "id": rid, "fields": list(filled)}))
+            if kind == "person":
+                self.touched_people.add(rid)
+                if "email" in filled:
+                    self.person_by_email.setdefault(filled["email"], rid)
+            else:
+                self.touched_orgs.add(rid)
+
+    def _allocate_ids(self, table: sa.Table, n: int) -> list[int]:
+        """Primary keys for `n` new rows, known before the insert so rows can refer to them.
+
+        A plain executemany INSERT is many times faster than INSERT … RETURNING, which
+        SQLite's driver runs row by row when the order of the returned ids matters.
+        """
+        if self.postgres:
+            return list(
+                self.session.scalars(
+                    sa.text(
+                        "SELECT nextval(pg_get_serial_sequence(:t, 'id')) "
+                        "FROM generate_series(1, :n)"
+                    ),
+                    {"t": table.name, "n": n},
+                )
+            )
+        # SQLite: every transaction starts with BEGIN IMMEDIATE (crm.database), so this run
+        # holds the write lock and nobody else can take these numbers meanwhile.
+        start = self.next_id.get(table.name)
+        if start is None:
+            start = (self.session.scalar(sa.select(sa.func.max(table.c.id))) or 0) + 1
+        self.next_id[table.name] = start + n
+        return list(range(start, start + n))
+
+    def _insert(self, table: sa.Table, rows: list[dict[str, Any]]) -> list[int]:
+        if not rows:
+            return []
+        ids = self._allocate_ids(table, len(rows))
+        for row, new_id in zip(rows, ids, strict=True):
+            row["id"] = new_id
+        self._insert_many(table, rows)
+        return ids
+
+    def _insert_many(self, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+        if not self.postgres:
+            self.session.execute(sa.insert(table), rows)
+            return
+        # psycopg runs an executemany as one pipelined statement per row, and SQLAlchemy's
+        # multi-row VALUES batches spend their time in psycopg's client-side query parsing;
+        # COPY on the session's own connection (same transaction) is many times faster.
+        from psycopg.types.json import Json
+
+        names = list(rows[0])
+        json_columns = {n for n in names if isinstance(table.c[n].type, sa.JSON)}
+        raw = self.session.connection().connection.driver_connection
+        quoted = ", ".join(f'"{n}"' for n in names)
+        with (
+            raw.cursor() as cursor,
+            cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy,
+        ):
+            for row in rows:
+                copy.write_row([Json(row[n]) if n in json_columns else row[n] for n in names])
+
+    def _write(self) -> None:
+        s, now, job_id = self.session, self.now, self.job.id
+        items: list[dict[str, Any]] = []
+        for new, new_id in zip(
+            self.new_tags,
+            self._insert(Tag.__table__, [dict(n.values) for n in self.new_tags]),
+            strict=True,
+        ):
+            new.id = new_id
+            items.append(_item(job_id, "tag", new_id))
+        org_rows = []
+        for new in self.new_orgs:
+            values = new.values
+            org_rows.append(
+                {
+                    **values,
+                    "sector": "",
+                    "size_class": "",
+                    "owner_id": None,
+                    "last_contact_at": None,
+                    "search_text": organisation_search_text(SimpleNamespace(**values, sector="")),
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+        for new, new_id in zip(
+            self.new_orgs, self._insert(Organisation.__table__, org_rows), strict=True
+        ):
+            new.id = new_id
+            self.org_info[new_id] = (new.values["name"], new.values["city"])
+            items.append(_item(job_id, "organisation", new_id))
+        self.report.counts["organisations"] += len(self.new_orgs)
+        person_rows = []
+        for new in self.new_people:
+            values = dict(new.values)
+            org_ref = values.pop("_org")
+            orgs = []
+            if org_ref is not None:
+                name, city = self.org_info[_ref_id(org_ref)]
+                orgs.append(SimpleNamespace(name=name, city=city))
+            person_rows.append(
+                {
+                    **values,
+                    "owner_id": None,
+                    "last_contact_at": None,
+                    "search_text": person_search_text(SimpleNamespace(**values), orgs),
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+        for new, new_id in zip(
+            self.new_people, self._insert(Person.__table__, person_rows), strict=True
+        ):
+            new.id = new_id
+            items.append(_item(job_id, "person", new_id))
+        self.report.counts["people"] += len(self.new_people)
+        if self.new_affs:
+            aff_rows = [
+                {
+                    "person_id": _ref_id(p),
+                    "organisation_id": _ref_id(o),
+                    "function": function,
+                    "since": None,
+                    "until": None,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for p, o, function in self.new_affs
+            ]
+            aff_ids = self._insert(Affiliation.__table__, aff_rows)
+            # Affiliations of people created here vanish with them; others are listed for undo.
+            for (p, _o, _f), aff_id in zip(self.new_affs, aff_ids, strict=True):
+                if isinstance(p, int):
+                    items.append(_item(job_id, "affiliation", aff_id))
+            self.report.counts["affiliations"] += len(aff_ids)
+        links = {"person": [], "organisation": []}
+        for kind, owner, tag in self.tag_links:
+            links[kind].append({f"{kind}_id": _ref_id(owner), "tag_id": _ref_id(tag)})
+        if links["person"]:
+            self._insert_many(person_tag, links["person"])
+        if links["organisation"]:
+            self._insert_many(organisation_tag, links["organisation"])
+        for kind, rid, filled in self.fills:
+            table = (Person if kind == "person" else Organisation).__table__
+            s.execute(sa.update(table).where(table.c.id == rid).values(**filled, updated_at=now))
+            items.append(_item(job_id, kind, rid, action="fill", fields=filled))
+        if items:
+            self._insert_many(ImportItem.__table__, items)
+
+    def finish(self) -> None:
+        """Recompute the search text of existing records that this run changed or linked."""
+        if not self.dry_run:
+            refresh_search_text(self.session, self.touched_people, self.touched_orgs)
+
+
+def _item(
+    job_id: int, entity_type: str, entity_id: int, *, action: str = "create", fields: Any = None
+) -> dict[str, Any]:
+    return {
+        "job_id": job_id,
+        "entity_type": entity_type,
+        "entity_id": entity_id,
+        "action": action,
+        "fields": fields,
+    }
+
+
+def _chunks(ids: Iterable[int], size: int = 500) -> Iterator[list[int]]:
+    batch: list[int] = []
+    for i in ids:
+        batch.append(i)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def refresh_search_text(session: Session, person_ids: set[int], org_ids: set[int]) -> None:
+    """Recompute name keys and search text of the given records (and the orgs' people)."""
+    people = set(person_ids)
+    org_rows = []
+    for batch in _chunks(sorted(org_ids)):
+        orgs = session.scalars(
+            sa.select(Organisation)
+            .where(Organisation.id.in_(batch))
+            .execution_options(populate_existing=True)
+        ).all()
+        for org in orgs:
+            org_rows.append(
+                {
+                    "b_id": org.id,
+                    "name_key": organisation_key(org.name),
+                    "search_text": organisation_search_text(org),
+                }
+            )
+            session.expunge(org)
+        people.update(
+            session.scalars(
+                sa.select(Affiliation.person_id).where(Affiliation.organisation_id.in_(batch))
+            )
+        )
+    table = Organisation.__table__
+    if org_rows:
+        session.execute(
+            sa.update(table)
+            .where(table.c.id == sa.bindparam("b_id"))
+            .values(name_key=sa.bindparam("name_key"), search_text=sa.bindparam("search_text")),
+            org_rows,
+        )
+    person_rows = []
+    for batch in _chunks(sorted(people)):
+        found = session.scalars(
+            sa.select(Person)
+            .where(Person.id.in_(batch))
+            .options(selectinload(Person.affiliations).selectinload(Affiliation.organisation))
+            .execution_options(populate_existing=True)
+        ).all()
+        for person in found:
+            orgs = [a.organisation for a in person.affiliations if a.organisation is not None]
+            person_rows.append(
+                {
+                    "b_id": person.id,
+                    "name_key": person_key(person.first_name, person.last_name),
+                    "search_text": person_search_text(person, orgs),
+                }
+            )
+        for person in found:
+            for aff in person.affiliations:
+                if aff.organisation in session:
+                    session.expunge(aff.organisation)
+                session.expunge(aff)
+            session.expunge(person)
+    table = Person.__table__
+    if person_rows:
+        session.execute(
+            sa.update(table)
+            .where(table.c.id == sa.bindparam("b_id"))
+            .values(name_key=sa.bindparam("name_key"), search_text=sa.bindparam("search_text")),
+            person_rows,
+        )
+
+
+def run_import(
+    session: Session,
+    job: ImportJob,
+    *,
+    directory: Path,
+    dry_run: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    batch_rows: int = BATCH_ROWS,
+) -> ImportReport:
+    """Import (or, with `dry_run`, only assess) the job's file in the caller's transaction.
+
+    Does not commit. A real run writes the new records, the `ImportItem` rows and one audit
+    entry "import"; `progress(processed, total)` is called every `PROGRESS_EVERY` rows.
+    The job's own columns are left to the caller (`execute_job`).
+    """
+    with open_table(job, directory) as table:
+        engine = _Engine(session, job, dry_run=dry_run)
+        total = job.row_count
+        processed = line = 0
+        try:
+            for rec in table.iter_records():
+                line = rec.line
+                engine.process(rec)
+                processed += 1
+                if processed % batch_rows == 0:
+                    engine.flush_batch()
+                if progress is not None and processed % PROGRESS_EVERY == 0:
+                    progress(processed, total)
+            engine.flush_batch()
+            engine.finish()
+        except (ImportFileError, ImportRefused):
+            raise
+        except Exception as exc:
+            raise ImportRunError(line) from exc
+    report = engine.report
+    if not dry_run:
+        c = report.counts
+        record(
+            session,
+            "import",
+            entity_type="import_job",
+            entity_id=job.id,
+            summary=_summary(job, c),
+            changes={"counts": c, "file": job.filename},
+        )
+        session.flush()
+    if progress is not None:
+        progress(processed, max(total, processed))
+    return report
+
+
+def _summary(job: ImportJob, c: dict[str, int]) -> str:
+    return (
+        f"Import #{job.id} „{job.filename}“: {c['people']} Personen und "
+        f"{c['organisations']} Organisationen angelegt, {c['filled']} ergänzt, "
+        f"{c['skip']} übersprungen, {c['reject']} abgelehnt"
+    )
+
+
+# --- jobs: dry run, run, background, undo --------------------------------------------------------
+
+
+def dry_run_job(session: Session, job: ImportJob, *, directory: Path) -> ImportReport:
+    """Assess the file without changing any contact and store the report on the job."""
+    if job.status not in ("uploaded", "failed"):
+        raise ImportRefused(_("This import has already run."))
+    report = run_import(session, job, directory=directory, dry_run=True)
+    job.counts = report.counts
+    job.report = report.to_json()
+    job.report_is_dry_run = True
+    session.flush()
+    return report
+
+
+def claim_job(session: Session, job: ImportJob, *, directory: Path) -> None:
+    """Mark the job running (committed) so a second click cannot start it twice."""
+    result = session.execute(
+        sa.update(ImportJob)
+        .where(ImportJob.id == job.id, ImportJob.status.in_(("uploaded", "failed")))
+        .values(status="running", started_at=utcnow(), message="", updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        session.rollback()
+        raise ImportRefused(_("This import is already running or has already run."))
+    session.commit()
+    session.refresh(job)
+    write_progress(directory, job, 0, job.row_count, "running")
+
+
+def execute_job(session: Session, job_id: int, *, directory: Path) -> ImportJob:
+    """Run a claimed job as one transaction; on failure roll back and mark it failed."""
+    job = session.get(ImportJob, job_id)
+    assert job is not None
+    last = [0]
+
+    def progress(done: int, total: int) -> None:
+        last[0] = done
+        write_progress(directory, job, done, total, "running")
+
+    try:
+        report = run_import(session, job, directory=directory, progress=progress)
+        job.status = "done"
+        job.counts = report.counts
+        job.report = report.to_json()
+        job.report_is_dry_run = False
+        job.finished_at = utcnow()
+        session.commit()
+    except Exception as exc:
+        session.rollback()
+        log.exception("import %s failed", job_id)
+        if isinstance(exc, ImportFileError | ImportRefused):
+            detail = exc.message
+        elif isinstance(exc, ImportRunError):
+            detail = _(
+                "The error occurred while processing the rows up to line %(line)d.", line=exc.line
+            )
+        else:
+            detail = ""
+        job = session.get(ImportJob, job_id)
+        assert job is not None
+        job.status = "failed"
+        job.message = " ".join(
+            filter(
+                None,
+                [
+                    _("The import failed and was rolled back completely; no contact was changed."),
+                    detail,
+                ],
+            )
+        )
+        job.finished_at = utcnow()
+        session.commit()
+        write_progress(directory, job, last[0], job.row_count, "failed")
+        return job
+    write_progress(directory, job, job.row_count, job.row_count, "done")
+    return job
+
+
+def start_background(
+    app: Flask, job_id: int, *, actor: Actor, locale: str = "de"
+) -> threading.Thread:
+    """Run a claimed job in a daemon thread of this process, with its own app context.
+
+    `actor` is written into the audit log and `locale` is the language of the job's messages
+    (there is no request, hence no logged-in user or language, in the thread).
+    """
+    from crm.extensions import db
+
+    directory = storage_dir(app)
+
+    def target() -> None:
+        with app.app_context(), force_locale(locale), acting_as(actor):
+            try:
+                execute_job(db.session, job_id, directory=directory)
+            finally:
+                db.session.remove()
+
+    thread = threading.Thread(target=target, name=f"import-{job_id}", daemon=True)
+    thread.start()
+    return thread
+
+
+def mark_stale(session: Session, job: ImportJob) -> None:
+    """Record a job whose process died mid-run as failed (its transaction never committed)."""
+    job.status = "failed"
+    job.message = _(
+        "The import was interrupted (for example by a server restart); no contact was changed."
+    )
+    job.finished_at = utcnow()
+    session.flush()
+
+
+def undo_import(session: Session, job: ImportJob, *, user_id: int | None, directory: Path) -> None:
+    """Delete what the job's run created and clear the fields it filled, as one change.
+
+    Does not commit; the caller commits and then calls `remove_files`.
+    """
+    claimed = session.execute(
+        sa.update(ImportJob)
+        .where(ImportJob.id == job.id, ImportJob.status == "done")
+        .values(status="undone", undone_at=utcnow(), undone_by_id=user_id, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:
+        raise ImportRefused(_("Only a completed import can be undone, and only once."))
+
+    def created(entity_type: str) -> sa.Select:
+        return sa.select(ImportItem.entity_id).where(
+            ImportItem.job_id == job.id,
+            ImportItem.entity_type == entity_type,
+            ImportItem.action == "create",
+        )
+
+    activities = session.scalar(
+        sa.select(sa.func.count(Activity.id)).where(
+            sa.or_(
+                Activity.person_id.in_(created("person")),
+                Activity.organisation_id.in_(created("organisation")),
+            )
+        )
+    )
+    if activities:
+        raise ImportRefused(
+            _(
+                "This import cannot be undone: activities have since been recorded for "
+                "%(num)d of its contacts.",
+                num=activities,
+            )
+        )
+    # Existing people whose search text must forget a deleted affiliation's organisation.
+    touched_people = set(
+        session.scalars(
+            sa.select(Affiliation.person_id).where(Affiliation.id.in_(created("affiliation")))
+        )
+    )
+    touched_orgs: set[int] = set()
+    counts = {}
+    for entity_type, model in (
+        ("affiliation", Affiliation),
+        ("person", Person),
+        ("organisation", Organisation),
+    ):
+        counts[entity_type] = session.execute(
+            sa.delete(model.__table__).where(model.__table__.c.id.in_(created(entity_type)))
+        ).rowcount
+    # Tags this import introduced go too, unless someone has used them since.
+    session.execute(
+        sa.delete(Tag.__table__).where(
+            Tag.__table__.c.id.in_(created("tag")),
+            ~sa.exists().where(person_tag.c.tag_id == Tag.__table__.c.id),
+            ~sa.exists().where(organisation_tag.c.tag_id == Tag.__table__.c.id),
+        )
+    )
+    cleared = 0
+    fills = session.execute(
+        sa.select(ImportItem.entity_type, ImportItem.entity_id, ImportItem.fields).where(
+            ImportItem.job_id == job.id, ImportItem.action == "fill"
+        )
+    ).all()
+    for entity_type, entity_id, fields in fills:
+        table = (Person if entity_type == "person" else Organisation).__table__
+        for name, value in (fields or {}).items():
+            # Only while the field still holds what the import wrote: later edits stay.
+            cleared += session.execute(
+                sa.update(table)
+                .where(table.c.id == entity_id, table.c[name] == value)
+                .values({name: ""})
+            ).rowcount
+        (touched_people if entity_type == "person" else touched_orgs).add(entity_id)
+    session.flush()
+    refresh_search_text(session, touched_people, touched_orgs)
+    record(
+        session,
+        "import_undo",
+        entity_type="import_job",
+        entity_id=job.id,
+        summary=(
+            f"Import #{job.id} rückgängig: {counts['person']} Personen, "
+            f"{counts['organisation']} Organisationen gelöscht, {cleared} Felder geleert"
+        ),
+        changes={"deleted": counts, "cleared_fields": cleared},
+    )
+    session.flush()
+    session.refresh(job)
+
+
+def remove_files(directory: Path, job: ImportJob) -> None:
+    """Delete the job's stored upload and progress file (after an undo was committed)."""
+    _remove_files(directory, job)
+
+
+def rejected_rows(job: ImportJob, directory: Path) -> tuple[list[str], Iterator[list[str]]]:
+    """Headers (plus "Grund") and the rejected rows of the job's file with their reasons."""
+    table = open_table(job, directory)
+    columns = _columns(job.mapping or {})
+
+    def rows() -> Iterator[list[str]]:
+        with table:
+            for record in table.iter_records():
+                _row, reasons = validate(record, columns)
+                if reasons:
+                    cells = [record.values.get(h, "") for h in table.headers]
+                    yield [*cells, " ".join(reason_text(c, p) for c, p in reasons)]
+
+    return [*table.headers, _("Reason")], rows()
