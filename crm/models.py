@@ -2,6 +2,7 @@
 
 from crm.accounts.models import LoginAttempt, LoginSession, Office, User  # noqa: F401
 from crm.audit.models import AuditEntry  # noqa: F401
+from crm.contacts.import_models import ImportItem, ImportJob  # noqa: F401
 from crm.contacts.models import (  # noqa: F401
     Activity,
     Affiliation,
@@ -12,4 +13,3 @@ from crm.contacts.models import (  # noqa: F401
     QualificationNeed,
     Tag,
 )
-from crm.contacts.import_models import ImportItem, ImportJob  # noqa: F401
