@@ -122,6 +122,9 @@ def test_an_excel_german_csv_with_semicolons_and_windows_1252_is_imported(staff,
     assert anneliese.notes == "Sucht Verkäufer; ab sofort"
     assert job.counts["people"] == 3
     assert job.counts["organisations"] == 3
+    result = staff.get(f"{BASE}{job.id}").get_data(as_text=True)
+    assert f"{BASE}{job.id}/rueckgaengig" in result
+    assert "<progress" not in result
 
 
 def test_a_utf8_file_with_bom_keeps_polish_and_turkish_letters(staff, db_session):
@@ -483,8 +486,10 @@ def test_a_large_file_runs_in_the_background_with_progress_reaching_100_percent(
     data = {"col_0": "org_name", "col_1": "first_name", "col_2": "last_name",
             "col_3": "email", "policy": "skip", "sheet": "", "run": "1"}  # fmt: skip
     assert client.post(job_url, data=data).status_code == 302
+    # On SQLite the run holds the write lock, so this request may only be served once the
+    # run is over; on PostgreSQL it usually still shows the progress bar.
     page = client.get(job_url).get_data(as_text=True)
-    assert "<progress" in page
+    assert "<progress" in page or f"{job_url}/rueckgaengig" in page
 
     deadline = time.monotonic() + 60
     while True:
@@ -493,7 +498,6 @@ def test_a_large_file_runs_in_the_background_with_progress_reaching_100_percent(
         body = status.get_data(as_text=True)
         if status.headers.get("HX-Refresh") == "true":
             break
-        assert 'hx-trigger="every 1s"' in body
         assert time.monotonic() < deadline, "background import did not finish"
         time.sleep(0.1)
     assert 'value="1200"' in body
@@ -506,3 +510,22 @@ def test_a_large_file_runs_in_the_background_with_progress_reaching_100_percent(
         assert db.session.scalar(sa.select(sa.func.count(Person.id))) == 1200
         entry = db.session.scalar(sa.select(AuditEntry).where(AuditEntry.action == "import"))
         assert entry.actor_label == email  # the user who started it, not "system"
+
+
+def test_a_running_job_shows_a_progress_bar_that_polls_its_status(staff, db_session):
+    job = upload_job(staff, db_session, "excel_de_semikolon_cp1252.csv")
+    job.status = "running"
+    job.row_count = 4000
+    db_session.commit()
+    directory = importer.storage_dir(staff.application)
+    importer.write_progress(directory, job, 1500, 4000, "running")
+    body = staff.get(f"{BASE}{job.id}/status").get_data(as_text=True)
+    assert 'hx-trigger="every 1s"' in body
+    assert f'hx-get="{BASE}{job.id}/status"' in body
+    assert 'max="4000" value="1500"' in body
+    assert 'aria-live="polite"' in body
+    assert "1500" in body
+    assert "38 %" in body
+    page = staff.get(f"{BASE}{job.id}").get_data(as_text=True)
+    assert 'aria-label="' in page
+    assert "<progress" in page
