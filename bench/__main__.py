@@ -58,7 +58,7 @@ def _server_version(url: str) -> str:
     with engine.connect() as conn:
         version = conn.exec_driver_sql("SHOW server_version").scalar()
     engine.dispose()
-    return f"PostgreSQL {version}"
+    return f"PostgreSQL {str(version).split()[0]}"
 
 
 def run_one(db: str, args: argparse.Namespace, only: set[str]) -> dict[str, Any]:

@@ -72,6 +72,12 @@ class Result:
     queries: list[int] = field(default_factory=list)
     statuses: dict[int, int] = field(default_factory=dict)
     note: str = ""
+    by_url: dict[str, list[float]] = field(default_factory=dict)
+
+    def slowest(self, n: int = 3) -> list[tuple[str, float]]:
+        """The inputs with the highest median time (which search word, which organisation)."""
+        medians = [(url, statistics.median(ts)) for url, ts in self.by_url.items()]
+        return sorted(medians, key=lambda x: -x[1])[:n]
 
     @property
     def median(self) -> float:
@@ -223,6 +229,7 @@ def measure(
             response = client.get(url, headers=headers)
             elapsed = time.perf_counter() - t0
             result.times_ms.append(elapsed * 1000)
+            result.by_url.setdefault(url, []).append(elapsed * 1000)
             result.queries.append(counter.count)
             code = response.status_code
             result.statuses[code] = result.statuses.get(code, 0) + 1
@@ -314,6 +321,8 @@ def run_pages(
             f"  {r.name:42} median {r.median:7.2f} ms  p95 {r.p95:7.2f} ms  "
             f"queries {r.median_queries:.0f}  status {r.statuses}"
         )
+        if r.note != "bare" and len(r.by_url) > 1:
+            log("      slowest: " + ", ".join(f"{u} {t:.1f} ms" for u, t in r.slowest()))
     with app.app_context():
         db.engine.dispose()
     return results
@@ -474,7 +483,9 @@ def _time_import(url: str, content: bytes, log: Callable[[str], None]) -> Import
         raise RuntimeError(f"import {status}: {message}")
     log(f"import: upload {upload:.1f} s, dry run {dry_seconds:.1f} s, run {seconds:.1f} s")
     log(f"import: dry run counts {dry.counts}; run counts {counts}")
-    summary = ", ".join(f"{k} {v}" for k, v in counts.items())
+    summary = ", ".join(
+        f"{k} {counts[k]:,}" for k in ("create", "update", "skip", "reject") if k in counts
+    )
     return ImportResult(
         rows=job_rows(content),
         seconds=seconds,

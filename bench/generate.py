@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 SEED = 20261121
 # Version of the generated data: bump when the generator changes so cached databases are rebuilt.
-DATA_VERSION = 1
+DATA_VERSION = 2
 BENCH_DIR = Path(__file__).resolve().parent
 DATA_DIR = BENCH_DIR / "data"
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/crm_bench"
@@ -418,6 +418,31 @@ SENTENCES = (
     "Sprachkurs in Magdeburg beginnt nach den Osterferien.",
     "Größere Umstrukturierung im Betrieb, Bedarf unklar.",
 )
+# Added to a firm name that exists already at the same postcode.
+NAME_EXTRAS = (
+    "Nord",
+    "Süd",
+    "Ost",
+    "West",
+    "am Markt",
+    "an der Elbe",
+    "im Harz",
+    "Service",
+    "Technik",
+    "Süd-Ost",
+    "Altstadt",
+    "Neustadt",
+    "Buckau",
+    "Sudenburg",
+    "Stadtfeld",
+    "Rothensee",
+    "Börde",
+    "Team",
+    "und Partner",
+    "& Söhne",
+    "& Töchter",
+    "Meisterbetrieb",
+)
 FREE_MAIL = ("gmx.de", "web.de", "t-online.de", "posteo.de", "gmail.com", "freenet.de")
 
 # Activity share of an organisation: a few partners and big employers have thousands.
@@ -528,31 +553,44 @@ def build(plan: Plan, seed: int = SEED) -> Data:
         offset += count
     data.big_organisation_ids = big_ids[: TIERS[0][0]]
     domains: set[str] = set()
+    org_keys: set[tuple[str, str]] = set()
     org_ns: dict[int, SimpleNamespace] = {}
     for oid in range(1, n_orgs + 1):
         city, postcodes, region = rng.choices(PLACES, cum_weights=place_cum)[0]
         tier = tier_of.get(oid)
         roll = rng.random()
+        legal = ""
         if tier == 0 or roll < 0.06:
             kind, base, sector = rng.choice(PARTNER_KINDS)
-            name = f"{base} {city.split(' (')[0]}"
+            core = f"{base} {city.split(' (')[0]}"
             size = "50-249" if tier == 0 else rng.choice(("1-9", "10-49", "50-249"))
         elif roll < 0.55:
             trade, sector = rng.choice(TRADES)
-            owner = rng.choice(SURNAMES)
-            name = f"{trade} {owner} {rng.choice(LEGAL)}".strip()
+            core, legal = f"{trade} {rng.choice(SURNAMES)}", rng.choice(LEGAL)
             kind = "employer"
             size = rng.choice(("1-9", "1-9", "10-49"))
         elif roll < 0.85:
             industry, sector = rng.choice(INDUSTRIES)
-            name = f"{rng.choice(PLACE_ADJECTIVES)} {industry} {rng.choice(LEGAL)}"
-            name = name.replace("- ", "-").strip()
+            core = f"{rng.choice(PLACE_ADJECTIVES)} {industry}".replace("- ", "-")
+            legal = rng.choice(LEGAL)
             kind = "employer"
             size = rng.choice(("10-49", "50-249", "250+"))
         else:
             a, b = rng.sample(SURNAMES, 2)
-            name = f"{a} & {b} {rng.choice(('Steuerberatung', 'Rechtsanwälte', 'Ingenieure'))}"
+            core = f"{a} & {b} {rng.choice(('Steuerberatung', 'Rechtsanwälte', 'Ingenieure'))}"
             kind, sector, size = "employer", "Beratung", rng.choice(("1-9", "10-49"))
+        postcode = rng.choice(postcodes)
+        # Mostly distinct firms; about 1 % keep a name and postcode that exist already, as
+        # real data has duplicates (which the duplicate check and the import must meet).
+        name = f"{core} {legal}".strip()
+        if rng.random() >= 0.01:
+            tries = 0
+            while (organisation_key(name), postcode) in org_keys:
+                tries += 1
+                extra = rng.choice(NAME_EXTRAS if tries < 4 else SURNAMES + FEMALE + MALE)
+                core = f"{core} {extra}"
+                name = f"{core} {legal}".strip()
+        org_keys.add((organisation_key(name), postcode))
         domain = organisation_key(name).replace(" und ", " ").replace(" ", "-")[:40] + ".de"
         while domain in domains:
             domain = domain[:-3] + f"-{rng.randint(2, 999)}.de"
@@ -566,7 +604,7 @@ def build(plan: Plan, seed: int = SEED) -> Data:
             "size_class": size,
             "region": region,
             "street": f"{rng.choice(STREETS)} {rng.randint(1, 120)}",
-            "postcode": rng.choice(postcodes),
+            "postcode": postcode,
             "city": city,
             "phone": f"+49 {rng.choice(('391', '3928', '3921', '3933', '3473', '3941'))} "
             f"{rng.randint(100000, 9999999)}",
@@ -1013,10 +1051,14 @@ def generate(
                 plan.people,
                 plan.activities,
             ):
-                upgrade(url)  # new migrations from other modules apply to the cached data
-                big = _big_ids(engine)
-                log(f"reusing {_safe(url)}: {c}")
-                return Generated(url, plan, True, time.perf_counter() - t0, {}, big)
+                try:
+                    upgrade(url)  # new migrations from other modules apply to the cached data
+                except Exception as exc:  # e.g. a revision that was renamed before its commit
+                    log(f"cannot upgrade the cached database ({exc}); generating it again")
+                else:
+                    big = _big_ids(engine)
+                    log(f"reusing {_safe(url)}: {c}")
+                    return Generated(url, plan, True, time.perf_counter() - t0, {}, big)
         engine.dispose()
         log(f"generating {plan} into {_safe(url)}")
         create_database(url, fresh=True)
