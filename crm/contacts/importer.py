@@ -900,9 +900,25 @@ class _Engine:
         self._insert_many(table, rows)
         return ids
 
+    def _sqlite_insert_many(self, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+        # The driver's executemany on the session's connection (same transaction), with the
+        # columns' own bind processors (timestamps, JSON): building SQLAlchemy parameters
+        # row by row cost more than the inserts themselves.
+        dialect = self.session.get_bind().dialect
+        names = list(rows[0])
+        processors = [table.c[n].type._cached_bind_processor(dialect) for n in names]
+        pairs = list(zip(names, processors, strict=True))
+        data = [tuple(p(row[n]) if p else row[n] for n, p in pairs) for row in rows]
+        columns = ", ".join(f'"{n}"' for n in names)
+        marks = ", ".join("?" * len(names))
+        raw = self.session.connection().connection.driver_connection
+        # Table and column names come from the model metadata, never from the file.
+        sql = f'INSERT INTO "{table.name}" ({columns}) VALUES ({marks})'  # noqa: S608
+        raw.executemany(sql, data)
+
     def _insert_many(self, table: sa.Table, rows: list[dict[str, Any]]) -> None:
         if not self.postgres:
-            self.session.execute(sa.insert(table), rows)
+            self._sqlite_insert_many(table, rows)
             return
         # psycopg runs an executemany as one pipelined statement per row, and SQLAlchemy's
         # multi-row VALUES batches spend their time in psycopg's client-side query parsing;
