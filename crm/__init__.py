@@ -104,8 +104,9 @@ def configure_blueprints(app: Flask) -> None:
     from crm.audit.views import bp as audit_bp
     from crm.contacts.views import bp as contacts_bp
     from crm.core.views import bp as core_bp
+    from crm.followups.views import bp as followups_bp
 
-    for bp in (core_bp, accounts_bp, audit_bp, contacts_bp):
+    for bp in (core_bp, accounts_bp, audit_bp, contacts_bp, followups_bp):
         app.register_blueprint(bp)
 
 

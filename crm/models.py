@@ -13,3 +13,5 @@ from crm.contacts.models import (  # noqa: F401
     QualificationNeed,
     Tag,
 )
+from crm.followups.models import FollowUp  # noqa: F401
+from scheduled.lock import SchedulerLock  # noqa: F401

@@ -21,6 +21,8 @@ class JobSpec:
     trigger: str  # "interval" or "cron"
     trigger_args: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    # Runs on every scheduler tick (every minute; CRM_SCHEDULER_TICK_SECONDS overrides).
+    every_tick: bool = False
 
 
 def purge_expired_sessions(app: Flask) -> int:
@@ -39,7 +41,41 @@ def purge_expired_sessions(app: Flask) -> int:
         return n
 
 
+def send_followup_reminders(app: Flask) -> int:
+    """Send the reminder e-mail for every follow-up that has become due (each exactly once)."""
+    from crm.audit.service import Actor, acting_as
+    from crm.database import utcnow
+    from crm.extensions import db
+    from crm.followups.service import send_due_reminders
+    from crm.mail import transport_from_config
+
+    with app.app_context(), acting_as(Actor(None, "scheduler")):
+        total = 0
+        # Batches of 100 until nothing is due: a long downtime catches up in one run.
+        while True:
+            sent = send_due_reminders(
+                db.session,
+                transport_from_config(app.config),
+                now=utcnow(),
+                base_url=app.config["CRM_BASE_URL"],
+                batch=100,
+                sender=app.config["CRM_MAIL_FROM"],
+                reply_to=app.config.get("CRM_MAIL_REPLY_TO") or None,
+            )
+            total += sent
+            if sent < 100:
+                return total
+
+
 JOBS: tuple[JobSpec, ...] = (
+    JobSpec(
+        id="send-followup-reminders",
+        func=send_followup_reminders,
+        trigger="interval",
+        trigger_args={"minutes": 1},
+        description="Erinnerungen für fällige Wiedervorlagen senden",
+        every_tick=True,
+    ),
     JobSpec(
         id="purge-expired-sessions",
         func=purge_expired_sessions,

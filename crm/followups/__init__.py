@@ -1,0 +1,1 @@
+"""Follow-ups (Wiedervorlagen): due dates, assignees, reminders by e-mail."""

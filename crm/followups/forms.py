@@ -1,0 +1,70 @@
+"""Follow-up forms: create, done with outcome, snooze, reassign, cancel."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (
+    DateField,
+    HiddenField,
+    RadioField,
+    SelectField,
+    StringField,
+    TextAreaField,
+    TimeField,
+)
+from wtforms.validators import DataRequired, Length, Optional
+
+from crm.forms import choices
+
+PRIORITY_LABELS = {"low": _l("low"), "normal": _l("normal"), "high": _l("high")}
+STATUS_LABELS = {"open": _l("open"), "done": _l("done"), "cancelled": _l("cancelled")}
+GROUP_LABELS = {
+    "overdue": _l("Overdue"),
+    "today": _l("Today"),
+    "week": _l("This week"),
+    "later": _l("Later"),
+}
+SNOOZE_LABELS = {"1d": _l("1 day"), "1w": _l("1 week"), "custom": _l("Until a date")}
+
+
+class FollowUpForm(FlaskForm):
+    subject = StringField(_l("Subject"), validators=[DataRequired(), Length(max=200)])
+    due_date = DateField(_l("Due on"), validators=[DataRequired()])
+    due_time = TimeField(_l("Time (optional)"), validators=[Optional()])
+    assignee_id = SelectField(_l("Assigned to"), coerce=int)
+    priority = SelectField(
+        _l("Priority"), choices=choices(PRIORITY_LABELS.items()), default="normal"
+    )
+    note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=5000)])
+    person_id = HiddenField()
+    organisation_id = HiddenField()
+
+
+class DoneForm(FlaskForm):
+    outcome = TextAreaField(_l("Outcome"), validators=[Optional(), Length(max=5000)])
+
+
+class SnoozeForm(FlaskForm):
+    period = RadioField(_l("Snooze for"), choices=choices(SNOOZE_LABELS.items()), default="1d")
+    until_date = DateField(_l("New due date"), validators=[Optional()])
+    until_time = TimeField(_l("Time (optional)"), validators=[Optional()])
+
+    def validate(self, extra_validators=None) -> bool:  # type: ignore[no-untyped-def]
+        # Not a validate_until_date hook: Optional() would end the chain before it runs.
+        ok = super().validate(extra_validators)
+        if ok and self.period.data == "custom" and self.until_date.data is None:
+            self.until_date.errors = [
+                *self.until_date.errors,
+                _l("Please choose the new due date."),
+            ]
+            return False
+        return ok
+
+
+class ReassignForm(FlaskForm):
+    assignee_id = SelectField(_l("Assign to"), coerce=int)
+
+
+class ActionForm(FlaskForm):
+    """An empty form for POST buttons (cancel): it only carries the CSRF token."""

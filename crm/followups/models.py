@@ -1,0 +1,100 @@
+"""The follow-up (Wiedervorlage): something a staff member must do by a date."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from crm.accounts.models import User
+from crm.audit.service import Audited
+from crm.contacts.models import Organisation, Person
+from crm.database import TimestampMixin, UTCDateTime
+from crm.extensions import db
+
+PRIORITIES = ("low", "normal", "high")
+STATUSES = ("open", "done", "cancelled")
+
+# The reminder tick asks "open, not yet reminded, due by now": a partial index holds exactly
+# those rows, so the tick stays an index range scan however many follow-ups are done.
+_REMINDER_PENDING = "status = 'open' AND reminded_at IS NULL"
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN (" + ", ".join(f"'{v}'" for v in values) + ")"
+
+
+class FollowUp(Audited, TimestampMixin, db.Model):
+    """A follow-up for one assignee, due on a date (optionally at a time), linked to a contact.
+
+    `due_at` is the moment the follow-up becomes due and its reminder is sent. A follow-up
+    without a time (`has_time` false) is due on its date at 08:00 Europe/Berlin, which is
+    stored in `due_at`, so one indexed column answers every "what is due" question.
+    """
+
+    __tablename__ = "followup"
+    __audit_values__ = frozenset(
+        {
+            "status",
+            "priority",
+            "due_at",
+            "has_time",
+            "assignee_id",
+            "snoozed_until",
+            "done_at",
+            "person_id",
+            "organisation_id",
+        }
+    )
+    # reminded_at is bookkeeping of the scheduler, not a change anybody made.
+    __audit_ignore__ = frozenset({"created_at", "updated_at", "reminded_at"})
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject: Mapped[str] = mapped_column(sa.String(200))
+    note: Mapped[str] = mapped_column(sa.Text, default="")
+    priority: Mapped[str] = mapped_column(sa.String(10), default="normal")
+    status: Mapped[str] = mapped_column(sa.String(10), default="open")
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    has_time: Mapped[bool] = mapped_column(default=False)
+    assignee_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id"))
+    created_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("user_account.id", ondelete="SET NULL"), index=True
+    )
+    outcome: Mapped[str] = mapped_column(sa.Text, default="")
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # NULL until the reminder e-mail went out; set in the transaction that claims the row.
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    snoozed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    person_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("person.id", ondelete="SET NULL"), index=True
+    )
+    organisation_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("organisation.id", ondelete="SET NULL"), index=True
+    )
+
+    assignee: Mapped[User] = relationship(foreign_keys=[assignee_id])
+    created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
+    person: Mapped[Person | None] = relationship()
+    organisation: Mapped[Organisation | None] = relationship()
+
+    __table_args__ = (
+        sa.CheckConstraint(_in("priority", PRIORITIES), name="priority_valid"),
+        sa.CheckConstraint(_in("status", STATUSES), name="status_valid"),
+        sa.CheckConstraint("(status = 'done') = (done_at IS NOT NULL)", name="done_at_iff_done"),
+        # "My follow-ups": open ones of one assignee in due order.
+        sa.Index("ix_followup_assignee_status_due", "assignee_id", "status", "due_at"),
+        sa.Index(
+            "ix_followup_reminder_pending",
+            "due_at",
+            sqlite_where=sa.text(_REMINDER_PENDING),
+            postgresql_where=sa.text(_REMINDER_PENDING),
+        ),
+    )
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == "open"
+
+    def audit_label(self) -> str:
+        return f"Wiedervorlage #{self.id}"

@@ -1,0 +1,385 @@
+"""Follow-up rules: create, reassign, snooze, done, cancel, "my follow-ups", reminders."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from email.headerregistry import Address
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from flask import render_template
+from sqlalchemy.orm import Session, joinedload
+
+from crm.accounts.models import User
+from crm.contacts.models import Organisation, Person
+from crm.contacts.service import log_activity
+from crm.followups.models import PRIORITIES, FollowUp
+from crm.mail import PermanentMailError, TemporaryMailError, Transport, build_message
+
+log = logging.getLogger(__name__)
+
+BERLIN = ZoneInfo("Europe/Berlin")
+# A follow-up without a time is due (and reminded) at this local time on its date.
+DATE_ONLY_TIME = time(8, 0)
+GROUPS = ("overdue", "today", "week", "later")
+PRIORITY_DE = {"low": "niedrig", "normal": "normal", "high": "hoch"}
+
+
+class FollowUpError(ValueError):
+    """The requested change is not allowed (e.g. snoozing a follow-up that is done)."""
+
+
+# --- time ---------------------------------------------------------------------------------------
+
+
+def due_moment(due_date: date, due_time: time | None) -> datetime:
+    """The UTC moment a follow-up on `due_date` (at `due_time`, or 08:00) Berlin time is due."""
+    local = datetime.combine(due_date, due_time or DATE_ONLY_TIME, tzinfo=BERLIN)
+    return local.astimezone(UTC)
+
+
+def local_due(fu: FollowUp) -> datetime:
+    """The follow-up's due moment in Europe/Berlin."""
+    return fu.due_at.astimezone(BERLIN)
+
+
+@dataclass(frozen=True)
+class Boundaries:
+    """Where today, tomorrow and next week begin (Europe/Berlin), as UTC moments."""
+
+    now: datetime
+    today: datetime
+    tomorrow: datetime
+    next_week: datetime
+
+
+def boundaries(now: datetime) -> Boundaries:
+    """Group boundaries for `now`; a week runs Monday to Sunday, days start at local midnight."""
+    local_today = now.astimezone(BERLIN).date()
+    next_monday = local_today + timedelta(days=7 - local_today.weekday())
+
+    def midnight(d: date) -> datetime:
+        return datetime.combine(d, time(0), tzinfo=BERLIN).astimezone(UTC)
+
+    return Boundaries(
+        now=now,
+        today=midnight(local_today),
+        tomorrow=midnight(local_today + timedelta(days=1)),
+        next_week=midnight(next_monday),
+    )
+
+
+def group_of(due_at: datetime, has_time: bool, now: datetime) -> str:
+    """ "overdue", "today", "week" (rest of this week after today) or "later".
+
+    A follow-up with a time is overdue once that time has passed; one without a time only once
+    its date has passed, so it stays under "today" all day.
+    """
+    b = boundaries(now)
+    if due_at < b.today or (has_time and due_at < now):
+        return "overdue"
+    if due_at < b.tomorrow:
+        return "today"
+    if due_at < b.next_week:
+        return "week"
+    return "later"
+
+
+def _group_clause(group: str, b: Boundaries) -> sa.ColumnElement[bool]:
+    overdue = sa.or_(
+        FollowUp.due_at < b.today, sa.and_(FollowUp.has_time.is_(True), FollowUp.due_at < b.now)
+    )
+    if group == "overdue":
+        return overdue
+    if group == "today":
+        return sa.and_(sa.not_(overdue), FollowUp.due_at < b.tomorrow)
+    if group == "week":
+        return sa.and_(FollowUp.due_at >= b.tomorrow, FollowUp.due_at < b.next_week)
+    if group == "later":
+        return FollowUp.due_at >= b.next_week
+    raise ValueError(f"unknown group {group!r}")
+
+
+# --- changes ------------------------------------------------------------------------------------
+
+
+def create_followup(
+    session: Session,
+    *,
+    subject: str,
+    due_date: date,
+    due_time: time | None = None,
+    assignee: User,
+    created_by: User | None = None,
+    note: str = "",
+    priority: str = "normal",
+    person: Person | None = None,
+    organisation: Organisation | None = None,
+) -> FollowUp:
+    """Create an open follow-up; without `due_time` it is due at 08:00 on `due_date`."""
+    subject = subject.strip()
+    if not subject:
+        raise FollowUpError("subject must not be empty")
+    if priority not in PRIORITIES:
+        raise FollowUpError(f"unknown priority {priority!r}")
+    fu = FollowUp(
+        subject=subject[:200],
+        note=note.strip(),
+        priority=priority,
+        status="open",
+        due_at=due_moment(due_date, due_time),
+        has_time=due_time is not None,
+        assignee=assignee,
+        created_by=created_by,
+        person=person,
+        organisation=organisation,
+    )
+    session.add(fu)
+    session.flush()
+    return fu
+
+
+def _require_open(fu: FollowUp) -> None:
+    if fu.status != "open":
+        raise FollowUpError("only open follow-ups can be changed")
+
+
+def reassign(session: Session, fu: FollowUp, assignee: User) -> FollowUp:
+    """Give the follow-up to another user; they get their own reminder when it is due."""
+    _require_open(fu)
+    if fu.assignee_id != assignee.id:
+        fu.assignee = assignee
+        fu.reminded_at = None
+    session.flush()
+    return fu
+
+
+def snooze(session: Session, fu: FollowUp, due_date: date, due_time: time | None) -> FollowUp:
+    """Move the due date (and time); the reminder is sent again at the new moment."""
+    _require_open(fu)
+    fu.due_at = due_moment(due_date, due_time)
+    fu.has_time = due_time is not None
+    fu.snoozed_until = fu.due_at
+    fu.reminded_at = None
+    session.flush()
+    return fu
+
+
+def snooze_by(session: Session, fu: FollowUp, days: int, now: datetime) -> FollowUp:
+    """Snooze by whole days from the due date, or from today if that has passed; keep the time."""
+    local = local_due(fu)
+    base = max(local.date(), now.astimezone(BERLIN).date())
+    return snooze(session, fu, base + timedelta(days=days), local.time() if fu.has_time else None)
+
+
+def mark_done(
+    session: Session, fu: FollowUp, *, outcome: str = "", by: User | None, now: datetime
+) -> FollowUp:
+    """Close the follow-up with its outcome; log that as a note on the linked contact."""
+    _require_open(fu)
+    fu.status = "done"
+    fu.done_at = now
+    fu.outcome = outcome.strip()
+    if fu.person is not None or fu.organisation is not None:
+        log_activity(
+            session,
+            kind="note",
+            occurred_at=now,
+            user_id=by.id if by else None,
+            subject=f"Wiedervorlage erledigt: {fu.subject}"[:200],
+            text=fu.outcome,
+            person=fu.person,
+            organisation=fu.organisation,
+        )
+    session.flush()
+    return fu
+
+
+def cancel(session: Session, fu: FollowUp) -> FollowUp:
+    """Cancel an open follow-up (it is no longer needed); no reminder is sent any more."""
+    _require_open(fu)
+    fu.status = "cancelled"
+    session.flush()
+    return fu
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Group:
+    key: str
+    count: int
+    items: list[FollowUp] = field(default_factory=list)
+
+
+def grouped_followups(
+    session: Session,
+    assignee_id: int,
+    now: datetime,
+    *,
+    limit: int = 50,
+    offset: int = 0,
+    only: str | None = None,
+) -> list[Group]:
+    """Open follow-ups of one assignee in the groups overdue/today/week/later, with counts.
+
+    Each group lists at most `limit` items (from `offset` for the group named in `only`;
+    with `only`, the other groups come back with their counts but no items).
+    """
+    b = boundaries(now)
+    mine = sa.and_(FollowUp.assignee_id == assignee_id, FollowUp.status == "open")
+    cases = [(_group_clause(g, b), g) for g in GROUPS[:-1]]
+    group_col = sa.case(*cases, else_="later").label("grp")
+    counts = dict(
+        session.execute(sa.select(group_col, sa.func.count()).where(mine).group_by(group_col)).all()
+    )
+    groups = []
+    for key in GROUPS:
+        group = Group(key, counts.get(key, 0))
+        if group.count and (only is None or only == key):
+            group.items = list(
+                session.scalars(
+                    sa.select(FollowUp)
+                    .where(mine, _group_clause(key, b))
+                    .options(joinedload(FollowUp.person), joinedload(FollowUp.organisation))
+                    .order_by(FollowUp.due_at, FollowUp.id)
+                    .limit(limit)
+                    .offset(offset if only == key else 0)
+                ).unique()
+            )
+        groups.append(group)
+    return groups
+
+
+def group_by_bucket(followups: list[FollowUp], now: datetime) -> dict[str, list[FollowUp]]:
+    """Sort already loaded follow-ups into the four groups (pure; same rule as the query)."""
+    out: dict[str, list[FollowUp]] = {g: [] for g in GROUPS}
+    for fu in sorted(followups, key=lambda f: (f.due_at, f.id or 0)):
+        out[group_of(fu.due_at, fu.has_time, now)].append(fu)
+    return out
+
+
+# --- reminders ----------------------------------------------------------------------------------
+
+
+def _due_for_reminder(now: datetime) -> sa.ColumnElement[bool]:
+    # Same predicate as the partial index ix_followup_reminder_pending, plus the time.
+    return sa.and_(
+        FollowUp.status == "open", FollowUp.reminded_at.is_(None), FollowUp.due_at <= now
+    )
+
+
+def _reminder_message(
+    fu: FollowUp, *, sender: str, base_url: str, message_id_domain: str, reply_to: str | None
+):
+    local = local_due(fu)
+    context = {
+        "fu": fu,
+        "due_date": local.strftime("%d.%m.%Y"),
+        "due_time": local.strftime("%H:%M") if fu.has_time else "",
+        "priority": PRIORITY_DE.get(fu.priority, fu.priority),
+        "url": f"{base_url.rstrip('/')}/wiedervorlagen/{fu.id}",
+        "contact": fu.person.full_name if fu.person else "",
+        "organisation": fu.organisation.name if fu.organisation else "",
+    }
+    return build_message(
+        sender=sender,
+        to=(fu.assignee.display_name, fu.assignee.email),
+        subject=f"Wiedervorlage fällig: {fu.subject}",
+        text=render_template("email/followup_reminder.txt", **context),
+        html=render_template("email/followup_reminder.html", **context),
+        reply_to=reply_to or None,
+        extra_headers={"Auto-Submitted": "auto-generated", "X-CRM-Followup": str(fu.id)},
+        message_id_domain=message_id_domain,
+    )
+
+
+def _domain_of(sender: str) -> str:
+    addr = sender.rsplit("<", 1)[-1].rstrip(">").strip()
+    try:
+        return Address(addr_spec=addr).domain or "localhost"
+    except (ValueError, IndexError):
+        return "localhost"
+
+
+def pending_reminders(session: Session, now: datetime) -> int:
+    """How many follow-ups wait for their reminder at `now`."""
+    return session.scalar(sa.select(sa.func.count()).where(_due_for_reminder(now))) or 0
+
+
+def send_due_reminders(
+    session: Session,
+    transport: Transport,
+    now: datetime,
+    base_url: str,
+    batch: int = 100,
+    *,
+    sender: str = "netzwerk-crm <crm@localhost>",
+    reply_to: str | None = None,
+) -> int:
+    """Send one reminder per due, open, unreminded follow-up (at most `batch`); return the count.
+
+    Each follow-up is claimed in its own transaction: the row is selected FOR UPDATE SKIP
+    LOCKED (PostgreSQL; on SQLite the transaction's IMMEDIATE write lock serialises),
+    `reminded_at` is set, the message is handed to the transport, then the transaction
+    commits. So a second process skips the row or sees it reminded, and:
+
+    - the transport refuses or the connection fails → rollback, the row stays due and is
+      tried again on the next tick (the rest of this batch waits for that tick too);
+    - the process dies after the transport accepted the message but before the commit →
+      the row is still due and is reminded again: at most one duplicate per crash, never a
+      lost reminder (at-least-once at the SMTP boundary cannot be avoided);
+    - the server refuses for good (5xx) or the address is unusable → the row is marked as
+      reminded anyway (logged), so one bad address does not block or repeat forever.
+
+    Committing per message keeps that crash window to one message. On SQLite the write lock
+    is held while the message is handed over (milliseconds with a local relay; bounded by
+    CRM_SMTP_TIMEOUT).
+    """
+    if not pending_reminders(session, now):
+        session.commit()
+        return 0
+    domain = _domain_of(sender)
+    sent = 0
+    with transport:
+        for _ in range(batch):
+            fu = session.scalars(
+                sa.select(FollowUp)
+                .where(_due_for_reminder(now))
+                .order_by(FollowUp.due_at, FollowUp.id)
+                .limit(1)
+                .with_for_update(skip_locked=True, of=FollowUp)
+            ).first()
+            if fu is None:
+                break
+            fu_id = fu.id
+            fu.reminded_at = now
+            session.flush()
+            try:
+                message = _reminder_message(
+                    fu,
+                    sender=sender,
+                    base_url=base_url,
+                    message_id_domain=domain,
+                    reply_to=reply_to,
+                )
+                transport.send(message)
+            except TemporaryMailError:
+                session.rollback()
+                log.warning(
+                    "follow-up %s: reminder deferred (temporary failure)", fu_id, exc_info=True
+                )
+                break
+            except (PermanentMailError, ValueError):
+                log.error("follow-up %s: reminder undeliverable; not retried", fu_id, exc_info=True)
+                session.commit()
+                continue
+            except BaseException:
+                session.rollback()
+                raise
+            session.commit()
+            sent += 1
+    return sent

@@ -1,0 +1,286 @@
+"""Follow-up pages under /wiedervorlagen: my list, create, detail with its actions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from crm.accounts.models import Role, User
+from crm.contacts.models import Organisation, Person
+from crm.database import utcnow
+from crm.extensions import db
+from crm.followups import service
+from crm.followups.forms import (
+    GROUP_LABELS,
+    PRIORITY_LABELS,
+    STATUS_LABELS,
+    ActionForm,
+    DoneForm,
+    FollowUpForm,
+    ReassignForm,
+    SnoozeForm,
+)
+from crm.followups.models import FollowUp
+from crm.forms import choices
+from crm.security import ROLE_PERMISSIONS, has_permission, require
+
+bp = Blueprint("followups", __name__, url_prefix="/wiedervorlagen")
+PER_GROUP = 50
+# Roles that see everybody's follow-ups and may filter the list by assignee.
+SUPERVISING = frozenset({Role.ADMIN.value, Role.LEAD.value})
+
+
+@bp.context_processor
+def _labels() -> dict[str, Any]:
+    return {
+        "GROUP_LABELS": GROUP_LABELS,
+        "PRIORITY_LABELS": PRIORITY_LABELS,
+        "STATUS_LABELS": STATUS_LABELS,
+    }
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _supervises(user: Any) -> bool:
+    return user.role in SUPERVISING
+
+
+def _can_see(user: Any, fu: FollowUp) -> bool:
+    return _supervises(user) or user.id in (fu.assignee_id, fu.created_by_id)
+
+
+def _can_change(user: Any, fu: FollowUp) -> bool:
+    return has_permission(user, "followups.edit") and _can_see(user, fu)
+
+
+def _assignable_users() -> list[User]:
+    """Active users whose role may work on follow-ups."""
+    roles = [r.value for r, perms in ROLE_PERMISSIONS.items() if "followups.edit" in perms]
+    return list(
+        db.session.scalars(
+            sa.select(User)
+            .where(User.is_active_flag.is_(True), User.role.in_(roles))
+            .order_by(User.display_name)
+        )
+    )
+
+
+def _assignee_choices() -> list:
+    return choices([(u.id, u.display_name) for u in _assignable_users()])
+
+
+def _assignee_or_error(user_id: int | None) -> User | None:
+    return next((u for u in _assignable_users() if u.id == user_id), None)
+
+
+def _followup_or_404(fu_id: int) -> FollowUp:
+    fu = db.session.get(FollowUp, fu_id)
+    if fu is None or not _can_see(current_user, fu):
+        # Someone else's follow-up looks the same as a missing one.
+        abort(404)
+    return fu
+
+
+def _changeable_or_404(fu_id: int) -> FollowUp:
+    fu = _followup_or_404(fu_id)
+    if not _can_change(current_user, fu):
+        abort(403)
+    return fu
+
+
+def _int_arg(value: Any) -> int | None:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number > 0 else None
+
+
+# --- pages --------------------------------------------------------------------------------------
+
+
+@bp.route("/")
+@require("followups.view")
+def index():
+    me = current_user._get_current_object()
+    assignee = me
+    users: list[User] = []
+    if _supervises(me):
+        users = _assignable_users()
+        wanted = request.args.get("bearbeitung", type=int)
+        if wanted and wanted != me.id:
+            assignee = db.session.get(User, wanted) or abort(404)
+    only = request.args.get("gruppe")
+    if only not in service.GROUPS:
+        only = None
+    page = max(request.args.get("seite", 1, type=int) or 1, 1)
+    groups = service.grouped_followups(
+        db.session,
+        assignee.id,
+        utcnow(),
+        limit=PER_GROUP,
+        offset=(page - 1) * PER_GROUP,
+        only=only,
+    )
+    return render_template(
+        "followups/index.html",
+        groups=groups,
+        assignee=assignee,
+        users=users,
+        selected_group=only,
+        page=page,
+        per_group=PER_GROUP,
+        can_edit=has_permission(me, "followups.edit"),
+    )
+
+
+@bp.route("/neu", methods=["GET", "POST"])
+@require("followups.edit")
+def new():
+    me = current_user._get_current_object()
+    form = FollowUpForm()
+    form.assignee_id.choices = _assignee_choices()
+    if request.method == "GET":
+        form.assignee_id.data = me.id
+        form.person_id.data = request.args.get("person_id", "")
+        form.organisation_id.data = request.args.get("organisation_id", "")
+    person_id = _int_arg(form.person_id.data)
+    org_id = _int_arg(form.organisation_id.data)
+    person = db.session.get(Person, person_id) if person_id else None
+    organisation = db.session.get(Organisation, org_id) if org_id else None
+    if (person_id and person is None) or (org_id and organisation is None):
+        abort(404)
+    if form.validate_on_submit():
+        assignee = _assignee_or_error(form.assignee_id.data)
+        if assignee is None:
+            form.assignee_id.errors.append(_("Please choose a valid user."))
+        else:
+            fu = service.create_followup(
+                db.session,
+                subject=form.subject.data or "",
+                due_date=form.due_date.data,
+                due_time=form.due_time.data,
+                assignee=assignee,
+                created_by=me,
+                note=form.note.data or "",
+                priority=form.priority.data,
+                person=person,
+                organisation=organisation,
+            )
+            db.session.commit()
+            flash(_("The follow-up has been created."), "success")
+            return redirect(url_for("followups.detail", fu_id=fu.id))
+    return render_template(
+        "followups/form.html", form=form, person=person, organisation=organisation
+    )
+
+
+def _render_detail(fu: FollowUp, status: int = 200, **forms: Any) -> Any:
+    me = current_user._get_current_object()
+    done_form = forms.get("done_form") or DoneForm(formdata=None)
+    snooze_form = forms.get("snooze_form") or SnoozeForm(formdata=None)
+    reassign_form = forms.get("reassign_form") or ReassignForm(formdata=None)
+    reassign_form.assignee_id.choices = _assignee_choices()
+    if reassign_form.assignee_id.data is None:
+        reassign_form.assignee_id.data = fu.assignee_id
+    return (
+        render_template(
+            "followups/detail.html",
+            fu=fu,
+            can_change=_can_change(me, fu),
+            done_form=done_form,
+            snooze_form=snooze_form,
+            reassign_form=reassign_form,
+            action_form=ActionForm(),
+        ),
+        status,
+    )
+
+
+@bp.route("/<int:fu_id>")
+@require("followups.view")
+def detail(fu_id: int):
+    return _render_detail(_followup_or_404(fu_id))
+
+
+def _closed_refusal(fu: FollowUp) -> Any:
+    flash(_("This follow-up is no longer open."), "warning")
+    return redirect(url_for("followups.detail", fu_id=fu.id))
+
+
+@bp.route("/<int:fu_id>/erledigt", methods=["POST"])
+@require("followups.edit")
+def done(fu_id: int):
+    fu = _changeable_or_404(fu_id)
+    form = DoneForm()
+    if not form.validate_on_submit():
+        return _render_detail(fu, 400, done_form=form)
+    if not fu.is_open:
+        return _closed_refusal(fu)
+    service.mark_done(
+        db.session,
+        fu,
+        outcome=form.outcome.data or "",
+        by=current_user._get_current_object(),
+        now=utcnow(),
+    )
+    db.session.commit()
+    flash(_("The follow-up has been marked as done."), "success")
+    return redirect(url_for("followups.index"))
+
+
+@bp.route("/<int:fu_id>/zurueckstellen", methods=["POST"])
+@require("followups.edit")
+def snooze(fu_id: int):
+    fu = _changeable_or_404(fu_id)
+    form = SnoozeForm()
+    if not form.validate_on_submit():
+        return _render_detail(fu, 400, snooze_form=form)
+    if not fu.is_open:
+        return _closed_refusal(fu)
+    if form.period.data == "custom":
+        service.snooze(db.session, fu, form.until_date.data, form.until_time.data)
+    else:
+        days = 7 if form.period.data == "1w" else 1
+        service.snooze_by(db.session, fu, days, utcnow())
+    db.session.commit()
+    flash(_("The follow-up has been snoozed."), "success")
+    return redirect(url_for("followups.index"))
+
+
+@bp.route("/<int:fu_id>/weitergeben", methods=["POST"])
+@require("followups.edit")
+def reassign(fu_id: int):
+    fu = _changeable_or_404(fu_id)
+    form = ReassignForm()
+    form.assignee_id.choices = _assignee_choices()
+    if not form.validate_on_submit():
+        return _render_detail(fu, 400, reassign_form=form)
+    if not fu.is_open:
+        return _closed_refusal(fu)
+    assignee = _assignee_or_error(form.assignee_id.data)
+    if assignee is None:
+        abort(400)
+    service.reassign(db.session, fu, assignee)
+    db.session.commit()
+    flash(_("The follow-up has been assigned to %(name)s.", name=assignee.display_name), "success")
+    return redirect(url_for("followups.index"))
+
+
+@bp.route("/<int:fu_id>/abbrechen", methods=["POST"])
+@require("followups.edit")
+def cancel(fu_id: int):
+    fu = _changeable_or_404(fu_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    if not fu.is_open:
+        return _closed_refusal(fu)
+    service.cancel(db.session, fu)
+    db.session.commit()
+    flash(_("The follow-up has been cancelled."), "success")
+    return redirect(url_for("followups.index"))
