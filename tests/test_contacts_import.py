@@ -158,6 +158,7 @@ def test_a_sheet_of_a_workbook_can_be_chosen(staff, db_session):
     assert job.sheet == "Arbeitgeber"
     page = staff.get(f"{BASE}{job.id}?blatt=Ansprechpartner").get_data(as_text=True)
     assert "Anneliese" in page
+    assert re.search(r'<option (selected )?value="last_name"( selected)?>', page)[0].count("sel")
     job.sheet = "Ansprechpartner"  # what the hidden field of that page posts
     job.mapping = {"Vorname": "first_name", "Nachname": "last_name", "E-Mail": "email"}
     db_session.commit()

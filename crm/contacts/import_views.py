@@ -32,7 +32,7 @@ from crm.audit.service import Actor, record
 from crm.contacts import importer
 from crm.contacts.export import iter_csv
 from crm.contacts.import_models import ImportJob
-from crm.contacts.tabular import FIELD_KEYS, ImportFileError, Table
+from crm.contacts.tabular import FIELD_KEYS, ImportFileError, Table, suggest_mapping
 from crm.extensions import db
 from crm.forms import choices
 from crm.security import require
@@ -120,6 +120,9 @@ def _mapping_form(job: ImportJob, table: Table, **kwargs: Any) -> MappingForm:
         pass
 
     mapping = job.mapping or {}
+    if (table.sheet or "") != job.sheet:
+        # Another sheet has other columns: suggest afresh from its headers.
+        mapping = suggest_mapping(table.headers)
     for index, header in enumerate(table.headers):
         setattr(
             Form,
