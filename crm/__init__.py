@@ -26,6 +26,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         template_folder=str(ROOT / "templates"),
     )
     configure_settings(app, config)
+    configure_transactions(app)
     configure_extensions(app)
     configure_security(app)
     configure_blueprints(app)
@@ -47,6 +48,24 @@ def configure_settings(app: Flask, config: dict[str, Any] | None) -> None:
         # Only behind a proxy that sets these headers: otherwise clients could fake their
         # address and slip past the login throttle.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+
+
+def configure_transactions(app: Flask) -> None:
+    """Declare per request whether it writes (first of all hooks: SQLite begins accordingly)."""
+    from flask import g
+
+    from crm.database import reset_write_intent, set_write_intent
+    from crm.security import request_writes
+
+    @app.before_request
+    def declare_write_intent() -> None:
+        g._crm_write_token = set_write_intent(request_writes())
+
+    @app.teardown_request
+    def clear_write_intent(_exc: BaseException | None) -> None:
+        token = g.pop("_crm_write_token", None)
+        if token is not None:
+            reset_write_intent(token)
 
 
 def configure_extensions(app: Flask) -> None:

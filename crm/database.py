@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+from collections.abc import Iterator
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,6 +15,29 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, mapped_column
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+
+# Whether the next SQLite transaction will write. Outside web requests (CLI, scheduler,
+# background threads, tests) the answer is yes; the web app sets "no" for GET requests.
+_write_intent: ContextVar[bool] = ContextVar("sqlite_write_intent", default=True)
+
+
+def set_write_intent(value: bool) -> object:
+    """Declare whether the coming transactions write; returns a token for reset_write_intent."""
+    return _write_intent.set(value)
+
+
+def reset_write_intent(token: object) -> None:
+    _write_intent.reset(token)  # type: ignore[arg-type]
+
+
+@contextlib.contextmanager
+def write_intent() -> Iterator[None]:
+    """Transactions begun inside the block take SQLite's write lock up front."""
+    token = _write_intent.set(True)
+    try:
+        yield
+    finally:
+        _write_intent.reset(token)
 
 
 def utcnow() -> datetime:
@@ -67,9 +93,11 @@ def _sqlite_begin_immediate(conn: sa.Connection) -> None:
         return
     # A deferred transaction that read first and writes later fails at once with
     # "database is locked" when another writer committed meanwhile: busy_timeout does not
-    # help there. IMMEDIATE takes the write lock up front, so concurrent writers queue
-    # (up to busy_timeout) instead of failing. Readers are not blocked in WAL mode.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # help there. So a transaction that will write takes the write lock up front
+    # (IMMEDIATE) and concurrent writers queue up to busy_timeout instead of failing.
+    # Read-only transactions (GET requests) begin deferred: in WAL mode they never wait,
+    # not even behind a long import.
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if _write_intent.get() else "BEGIN")
 
 
 def include_object(

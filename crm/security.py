@@ -126,6 +126,23 @@ authenticated = _declare(AUTHENTICATED)
 """Any logged-in user may call the view (their own account pages)."""
 
 
+def writes_on_get(view: F) -> F:
+    """Mark a GET view that writes (e.g. audits an export), so SQLite locks for writing."""
+    view._crm_writes = True  # type: ignore[attr-defined]
+    return view
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def request_writes() -> bool:
+    """True if the current request may write: an unsafe method or a view marked writes_on_get."""
+    if request.method not in SAFE_METHODS:
+        return True
+    view = current_app.view_functions.get(request.endpoint or "")
+    return bool(getattr(view, "_crm_writes", False))
+
+
 def declared_permission(app: Flask, endpoint: str) -> str | None:
     """The permission an endpoint declared, or None if it declared nothing."""
     if endpoint == "static":

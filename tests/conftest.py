@@ -57,6 +57,7 @@ def database_url() -> Iterator[str]:
     if server:
         url, admin, name = _make_postgres_database(server)
         yield url
+        _dispose_built_apps()
         _drop_postgres_database(admin, name)
     else:
         with tempfile.TemporaryDirectory(prefix="crm-test-") as tmp:
@@ -78,9 +79,22 @@ def make_database(request: pytest.FixtureRequest) -> Iterator[Any]:
         return f"sqlite:///{Path(tmp.name) / (secrets.token_hex(4) + '.sqlite3')}"
 
     yield make
+    _dispose_built_apps()
     for admin, name in created:
         _drop_postgres_database(admin, name)
     tmp.cleanup()
+
+
+# Every app built for tests; their pooled connections are closed before databases are dropped
+# (an open psycopg connection that is garbage-collected later is a ResourceWarning = error).
+_BUILT_APPS: list[Flask] = []
+
+
+def _dispose_built_apps() -> None:
+    for application in _BUILT_APPS:
+        with application.app_context():
+            db.engine.dispose()
+    _BUILT_APPS.clear()
 
 
 def build_app(url: str, instance: str, **overrides: Any) -> Flask:
@@ -94,7 +108,9 @@ def build_app(url: str, instance: str, **overrides: Any) -> Flask:
     }
     config.update(overrides)
     os.environ["CRM_INSTANCE_PATH"] = instance
-    return create_app(config)
+    application = create_app(config)
+    _BUILT_APPS.append(application)
+    return application
 
 
 @pytest.fixture(scope="session")

@@ -131,3 +131,24 @@ def test_naive_datetimes_are_refused(db_session):
     with pytest.raises(sa.exc.StatementError):
         db_session.flush()
     db_session.rollback()
+
+
+def test_reads_are_not_blocked_while_another_process_holds_the_write_lock(fresh_app):
+    """A long import holds SQLite's write lock; page views must still be served at once."""
+    if not _is_sqlite(fresh_app):
+        pytest.skip("SQLite locking")
+    with fresh_app.app_context():
+        upgrade()
+        blocker = db.engine.connect()
+    try:
+        blocker.exec_driver_sql(
+            "INSERT INTO office (name, is_head_office, created_at, updated_at)"
+            " VALUES ('Sperre', false, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+        )
+        started = time.monotonic()
+        response = fresh_app.test_client().get("/anmelden")
+        assert response.status_code == 200
+        assert time.monotonic() - started < 2  # busy_timeout is 15 s: no waiting happened
+    finally:
+        blocker.rollback()
+        blocker.close()

@@ -70,7 +70,6 @@ def test_purge_job_deletes_idle_sessions(app, make_database, tmp_path):
     assert purge_expired_sessions(other) == 1
     with other.app_context():
         assert db.session.scalar(sa.select(sa.func.count(LoginSession.id))) == 1
-        db.engine.dispose()
 
 
 @pytest.mark.slow

@@ -19,7 +19,7 @@ from crm.accounts.passwords import (
     verify_password,
 )
 from crm.audit.service import Actor, record
-from crm.database import utcnow
+from crm.database import utcnow, write_intent
 
 
 class AccountError(ValueError):
@@ -181,14 +181,30 @@ def load_session_user(
     if login is None:
         return None
     if now - login.last_seen_at > idle or now - login.created_at > max_age:
-        session.delete(login)
+        login_id = login.id
+        session.rollback()
+        with write_intent():
+            session.execute(sa.delete(LoginSession).where(LoginSession.id == login_id))
+            session.commit()
         return None
     user = login.user
     if not user.is_active:
         return None
-    # Touch at most once a minute: a write per request would serialise readers on SQLite.
+    # Touch at most once a minute: a write per request would serialise requests on SQLite.
     if now - login.last_seen_at > timedelta(minutes=1):
-        login.last_seen_at = now
+        login_id = login.id
+        # Its own short write transaction: the request's read transaction may not upgrade
+        # to a write on SQLite, and the touch must stick even on GET requests.
+        session.rollback()
+        with write_intent():
+            session.execute(
+                sa.update(LoginSession).where(LoginSession.id == login_id).values(last_seen_at=now)
+            )
+            session.commit()
+        login = session.get(LoginSession, login_id)
+        if login is None:
+            return None
+        user = login.user
     user.login_session = login
     user._session_token = token  # type: ignore[attr-defined]
     return user

@@ -51,10 +51,6 @@ def load_user(token: str) -> User | None:
         idle=timedelta(minutes=cfg["CRM_SESSION_IDLE_MINUTES"]),
         max_age=timedelta(hours=cfg["CRM_SESSION_MAX_HOURS"]),
     )
-    if db.session.dirty or db.session.deleted:
-        # The "last seen" touch (or the removal of an expired session) must stick even on
-        # GET requests, which never commit; it happens before the view does any work.
-        db.session.commit()
     return user
 
 

@@ -35,7 +35,7 @@ from crm.contacts.import_models import ImportJob
 from crm.contacts.tabular import FIELD_KEYS, ImportFileError, Table, suggest_mapping
 from crm.extensions import db
 from crm.forms import choices
-from crm.security import require
+from crm.security import require, writes_on_get
 
 bp = Blueprint("imports", __name__, url_prefix="/import")
 
@@ -343,6 +343,7 @@ def status(job_id: int):
 
 @bp.route("/<int:job_id>/abgelehnt.csv")
 @require("contacts.import")
+@writes_on_get
 def rejected(job_id: int):
     """The rejected rows with their original columns and the reason, as CSV for Excel."""
     job = _job_or_404(job_id)

@@ -48,7 +48,7 @@ from crm.contacts.models import Activity, Affiliation, Organisation, Person, Qua
 from crm.contacts.vcard import person_vcard
 from crm.extensions import db
 from crm.forms import choices
-from crm.security import is_safe_next, require
+from crm.security import is_safe_next, require, writes_on_get
 
 bp = Blueprint("contacts", __name__, url_prefix="/kontakte")
 # Nested once at import time: several apps (tests) register `bp` afterwards.
@@ -311,12 +311,14 @@ def _export(kind: str, fmt: str) -> Any:
 
 @bp.route("/organisationen/export.<any(csv, xlsx):fmt>")
 @require("contacts.export")
+@writes_on_get
 def organisations_export(fmt: str):
     return _export("organisations", fmt)
 
 
 @bp.route("/personen/export.<any(csv, xlsx):fmt>")
 @require("contacts.export")
+@writes_on_get
 def people_export(fmt: str):
     return _export("people", fmt)
 
@@ -615,6 +617,7 @@ def affiliation_delete(aff_id: int):
 
 @bp.route("/personen/<int:person_id>/vcard")
 @require("contacts.export")
+@writes_on_get
 def person_vcard_download(person_id: int):
     person = _person_or_404(person_id)
     current = [a for a in person.affiliations if a.until is None] or person.affiliations
