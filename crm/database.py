@@ -106,6 +106,6 @@ def include_object(
     """Alembic autogenerate filter: leave the search-index objects (FTS5, GIN) alone."""
     from crm.contacts.search import is_search_object
 
-    if type_ in ("table", "index") and is_search_object(name):
+    if type_ in ("table", "index", "column") and is_search_object(name):
         return False
     return not (type_ == "index" and obj is not None and is_search_object(getattr(obj, "name", "")))

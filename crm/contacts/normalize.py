@@ -46,6 +46,10 @@ def fold(text: str | None) -> str:
     """Fold text for search and duplicate matching: lower case, umlauts spelled out, no accents."""
     if not text:
         return ""
+    if text.isascii():
+        # Plain ASCII (most names, all e-mails) needs no Unicode normalisation: the fast
+        # path is a third quicker for the import (bench finding 5) and gives the same result.
+        return _WHITESPACE.sub(" ", text.lower()).strip()
     # NFC first so that a decomposed "u + combining diaeresis" (macOS file names, some PDFs)
     # is translated like the precomposed "ü".
     text = unicodedata.normalize("NFC", text).casefold()
