@@ -114,7 +114,11 @@ def configure(
         **common,
     )
     for job in JOBS:
-        trigger_args = {"seconds": tick_seconds(app)} if job.every_tick else job.trigger_args
+        trigger_args = job.trigger_args
+        if job.every_tick:
+            # Aligned to full minutes: a follow-up due at 09:00 goes out at 09:00:00, not 09:00:42.
+            start = datetime.now(scheduler.timezone).replace(second=0, microsecond=0)
+            trigger_args = {"seconds": tick_seconds(app), "start_date": start}
         scheduler.add_job(
             run_if_leader,
             trigger=job.trigger,

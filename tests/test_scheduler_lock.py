@@ -21,13 +21,21 @@ T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 ON_POSTGRES = bool(os.environ.get("CRM_TEST_DATABASE_URL"))
 
 
-@pytest.fixture
-def lock_engine(make_database):
-    """An engine on a fresh database holding only the scheduler_lock table."""
+@pytest.fixture(scope="module")
+def lock_database(make_database):
+    """One fresh database for this module holding only the scheduler_lock table."""
     engine = sa.create_engine(make_database())
     SchedulerLock.__table__.create(engine)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def lock_engine(lock_database):
+    """The lock database with no lock taken."""
+    with lock_database.begin() as conn:
+        conn.execute(sa.delete(SchedulerLock.__table__))
+    return lock_database
 
 
 def s(seconds: float) -> datetime:
@@ -79,8 +87,8 @@ def test_releasing_hands_over_at_once(lock_engine):
 
 
 @pytest.mark.skipif(not ON_POSTGRES, reason="advisory locks exist on PostgreSQL only")
-def test_advisory_lock_one_leader_and_takeover_when_its_connection_dies(make_database):
-    engine = sa.create_engine(make_database())
+def test_advisory_lock_one_leader_and_takeover_when_its_connection_dies(lock_database):
+    engine = lock_database
     a, b = AdvisoryLock(engine, key=4242), AdvisoryLock(engine, key=4242)
     try:
         assert a.acquire() is True
@@ -104,7 +112,6 @@ def test_advisory_lock_one_leader_and_takeover_when_its_connection_dies(make_dat
         for lock in (a, b):
             lock.release()
             lock.dispose()
-        engine.dispose()
 
 
 def test_jobs_run_only_in_the_leading_scheduler(app, lock_engine):
