@@ -266,9 +266,13 @@ def group_by_bucket(followups: list[FollowUp], now: datetime) -> dict[str, list[
 
 
 def _due_for_reminder(now: datetime) -> sa.ColumnElement[bool]:
-    # Same predicate as the partial index ix_followup_reminder_pending, plus the time.
+    # Same predicate as the partial index ix_followup_reminder_pending, plus the time. The
+    # status is a literal, not a bound parameter: a planner can only match a partial index's
+    # WHERE against constants (PostgreSQL generic plans, SQLite).
     return sa.and_(
-        FollowUp.status == "open", FollowUp.reminded_at.is_(None), FollowUp.due_at <= now
+        FollowUp.status == sa.literal_column("'open'"),
+        FollowUp.reminded_at.is_(None),
+        FollowUp.due_at <= now,
     )
 
 
