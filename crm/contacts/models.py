@@ -230,9 +230,11 @@ class Activity(Audited, TimestampMixin, db.Model):
         sa.CheckConstraint(
             "duration_minutes IS NULL OR duration_minutes >= 0", name="duration_not_negative"
         ),
-        # Timelines read "newest first for this person/organisation": one index each.
-        sa.Index("ix_activity_person_time", "person_id", "occurred_at"),
-        sa.Index("ix_activity_org_time", "organisation_id", "occurred_at"),
+        # Timelines read "newest first for this person/organisation": one index each, with
+        # the id so PostgreSQL answers the timeline page from the index alone (SQLite has the
+        # rowid in every index anyway).
+        sa.Index("ix_activity_person_time", "person_id", "occurred_at", "id"),
+        sa.Index("ix_activity_org_time", "organisation_id", "occurred_at", "id"),
     )
 
 
