@@ -109,6 +109,11 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "CRM_SMTP_TIMEOUT": _int("CRM_SMTP_TIMEOUT", 30),
         "CRM_BASE_URL": _str("CRM_BASE_URL", "http://127.0.0.1:5000"),
         "CRM_SCHEMA_CHECK": _bool(os.environ.get("CRM_SCHEMA_CHECK"), True),
+        # Imports: files above this many rows run in the background; uploads kept N days.
+        "CRM_IMPORT_BACKGROUND_ROWS": _int("CRM_IMPORT_BACKGROUND_ROWS", 2000),
+        "CRM_IMPORT_KEEP_DAYS": _int("CRM_IMPORT_KEEP_DAYS", 30),
+        # Seconds between the scheduler's every-minute ticks (tests shorten it).
+        "CRM_SCHEDULER_TICK_SECONDS": _int("CRM_SCHEDULER_TICK_SECONDS", 60),
         # Number of reverse proxies in front of the app whose X-Forwarded-* headers to trust.
         "CRM_PROXY_FIX": _int("CRM_PROXY_FIX", 0),
     }

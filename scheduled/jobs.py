@@ -67,6 +67,20 @@ def send_followup_reminders(app: Flask) -> int:
                 return total
 
 
+def purge_import_files(app: Flask) -> int:
+    """Delete uploaded import files older than CRM_IMPORT_KEEP_DAYS."""
+    from crm.audit.service import Actor, acting_as
+    from crm.contacts.importer import purge_old_files, storage_dir
+    from crm.extensions import db
+
+    with app.app_context(), acting_as(Actor(None, "scheduler")):
+        n = purge_old_files(
+            db.session, storage_dir(app), keep_days=app.config["CRM_IMPORT_KEEP_DAYS"]
+        )
+        db.session.commit()
+        return n
+
+
 JOBS: tuple[JobSpec, ...] = (
     JobSpec(
         id="send-followup-reminders",
@@ -82,6 +96,13 @@ JOBS: tuple[JobSpec, ...] = (
         trigger="cron",
         trigger_args={"hour": 3, "minute": 15},
         description="Abgelaufene Anmeldungen und alte Anmeldeversuche löschen",
+    ),
+    JobSpec(
+        id="purge-import-files",
+        func=purge_import_files,
+        trigger="cron",
+        trigger_args={"hour": 3, "minute": 30},
+        description="Alte Import-Dateien löschen",
     ),
 )
 

@@ -34,8 +34,12 @@ def main() -> None:
             catalogs[lang] = read_po(fh, locale=lang)
     if len(sys.argv) == 1:
         todo = sorted(
-            {m.id if isinstance(m.id, str) else m.id[0] for c in catalogs.values() for m in c
-             if m.id and _missing(m)}
+            {
+                m.id if isinstance(m.id, str) else m.id[0]
+                for c in catalogs.values()
+                for m in c
+                if m.id and _missing(m)
+            }
         )
         print(json.dumps({t: "" for t in todo}, ensure_ascii=False, indent=1))
         return

@@ -877,3 +877,17 @@ def test_the_organisation_page_runs_the_same_number_of_queries_for_5_and_50_acti
     staff.get(pages[5])
     counts = {n: _queries_for(app, staff, path) for n, path in pages.items()}
     assert counts[5] == counts[50], counts
+
+
+def test_a_person_page_offers_a_follow_up_prefilled_with_the_person(client_as, db_session):
+    from crm.contacts import service as contacts
+
+    person = contacts.save_person(db_session, {"first_name": "Ida", "last_name": "Vorlage"})
+    db_session.commit()
+    c = client_as("counsellor")
+    page = c.get(f"/kontakte/personen/{person.id}").get_data(as_text=True)
+    assert f"/wiedervorlagen/neu?person_id={person.id}" in page
+    assert "Wiedervorlage anlegen" in page
+    assert "create-followup" not in client_as("readonly").get(
+        f"/kontakte/personen/{person.id}"
+    ).get_data(as_text=True)

@@ -109,3 +109,16 @@ def test_dev_server_with_reloader_starts_the_scheduler_exactly_once(tmp_path):
             proc.wait(timeout=10)
     text = log.read_text()
     assert text.count("embedded scheduler started") == 1, text
+
+
+def test_import_file_purge_job_runs_against_its_own_database(make_database, tmp_path):
+    from flask_migrate import upgrade
+
+    from scheduled.jobs import purge_import_files
+    from tests.conftest import build_app
+
+    other = build_app(make_database(), str(tmp_path))
+    with other.app_context():
+        upgrade()
+    (tmp_path / "imports").mkdir()
+    assert purge_import_files(other) == 0
