@@ -627,11 +627,11 @@ def page_of(
     session: Session, stmt: sa.Select, *, page: int, per_page: int, options: Sequence[Any] = ()
 ) -> tuple[list[Any], int]:
     """One page of a list query and the total count (two queries, whatever the page size)."""
-    total = session.scalar(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery()))
+    total = count_of(session, stmt)
     rows = session.scalars(
         stmt.options(*options).limit(per_page).offset((max(page, 1) - 1) * per_page)
     ).all()
-    return list(rows), total or 0
+    return list(rows), total
 
 
 # --- pages: eager loading, lookups, deletes, export rows ---------------------------------------
