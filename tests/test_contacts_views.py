@@ -891,3 +891,19 @@ def test_a_person_page_offers_a_follow_up_prefilled_with_the_person(client_as, d
     assert "create-followup" not in client_as("readonly").get(
         f"/kontakte/personen/{person.id}"
     ).get_data(as_text=True)
+
+
+def test_a_broad_search_stops_counting_at_the_limit(client_as, db_session, monkeypatch):
+    from crm.contacts import service as contacts
+    from crm.contacts import views
+
+    monkeypatch.setattr(views, "SEARCH_COUNT_LIMIT", 3)
+    for i in range(5):
+        contacts.save_organisation(db_session, {"name": f"Hafen Logistik {i}", "kind": "employer"})
+    db_session.commit()
+    c = client_as("staff")
+    body = c.get("/kontakte/organisationen?q=hafen").get_data(as_text=True)
+    assert "Mehr als 3 Treffer" in body
+    assert "Hafen Logistik 4" in body or "Hafen Logistik 0" in body
+    exact = c.get("/kontakte/organisationen?q=hafen+logistik+4").get_data(as_text=True)
+    assert "Mehr als" not in exact

@@ -209,6 +209,9 @@ def _page_arg() -> int:
 
 # --- lists ------------------------------------------------------------------------------------
 
+# Searches count their hits up to this number; beyond it the page says "more than 1,000".
+SEARCH_COUNT_LIMIT = 1000
+
 
 def _render_list(kind: str) -> Any:
     filters, page, per_page = _list_args()
@@ -218,8 +221,12 @@ def _render_list(kind: str) -> Any:
     else:
         stmt = service.person_query(db.session, filters)
         options, columns = service.PERSON_LIST_OPTIONS, PERSON_COLUMNS
-    rows, total = service.page_of(db.session, stmt, page=page, per_page=per_page, options=options)
+    count_limit = SEARCH_COUNT_LIMIT if filters.q.strip() else None
+    rows, total = service.page_of(
+        db.session, stmt, page=page, per_page=per_page, options=options, count_limit=count_limit
+    )
     context = {
+        "count_limit": count_limit,
         "kind": kind,
         "endpoint": f"contacts.{kind}",
         "rows": rows,
