@@ -195,11 +195,11 @@ def test_a_counsellor_cannot_create_a_participant_in_another_office(db_session, 
 
 def test_sessions_through_the_page_set_move_and_remove_the_entry(db_session, counsellor, mine):
     url = f"/teilnehmende/{mine.id}/termine"
-    counsellor.post(url, data={"held_on": "2026-03-02", "minutes": "240"})
-    counsellor.post(url, data={"held_on": "2026-03-09", "minutes": "240"})
+    counsellor.post(url, data={"session-held_on": "2026-03-02", "session-minutes": "240"})
+    counsellor.post(url, data={"session-held_on": "2026-03-09", "session-minutes": "240"})
     db_session.expire_all()
     assert mine.entry_on is None
-    counsellor.post(url, data={"held_on": "2026-03-16", "minutes": "1"})
+    counsellor.post(url, data={"session-held_on": "2026-03-16", "session-minutes": "1"})
     db_session.expire_all()
     assert mine.entry_on == date(2026, 3, 16)
     page = counsellor.get(f"/teilnehmende/{mine.id}").get_data(as_text=True)
@@ -221,11 +221,11 @@ def test_a_referral_without_release_is_refused_on_the_page_and_allowed_with_one(
     partner = make_partner(db_session, "Anerkennungsstelle Quxland")
     db_session.commit()
     data = {
-        "organisation": partner.name,
-        "referred_on": "2026-04-01",
-        "direction": "to",
-        "status": "sent",
-        "purpose": "Anerkennungsberatung",
+        "referral-organisation": partner.name,
+        "referral-referred_on": "2026-04-01",
+        "referral-direction": "to",
+        "referral-status": "sent",
+        "referral-purpose": "Anerkennungsberatung",
     }
     refused = counsellor.post(f"/teilnehmende/{mine.id}/ueberweisungen", data=data)
     assert refused.status_code == 400
@@ -234,10 +234,10 @@ def test_a_referral_without_release_is_refused_on_the_page_and_allowed_with_one(
     counsellor.post(
         f"/teilnehmende/{mine.id}/freigaben",
         data={
-            "organisation": partner.name,
-            "granted_on": "2026-03-01",
-            "expires_on": "2027-02-28",
-            "scope": "Zeugnisse und Kontaktdaten",
+            "release-organisation": partner.name,
+            "release-granted_on": "2026-03-01",
+            "release-expires_on": "2027-02-28",
+            "release-scope": "Zeugnisse und Kontaktdaten",
         },
     )
     allowed = counsellor.post(f"/teilnehmende/{mine.id}/ueberweisungen", data=data)

@@ -255,11 +255,11 @@ def edit(participant_id: int):
 
 def _render_detail(participant: Participant, status: int = 200, **forms: Any) -> Any:
     items = service.checklist(db.session, participant)
-    session_form = forms.get("session_form") or f.SessionForm(formdata=None)
+    session_form = forms.get("session_form") or f.SessionForm(formdata=None, prefix="session")
     if session_form.held_on.data is None:
         session_form.held_on.data = today()
-    release_form = forms.get("release_form") or f.ReleaseForm(formdata=None)
-    referral_form = forms.get("referral_form") or f.ReferralForm(formdata=None)
+    release_form = forms.get("release_form") or f.ReleaseForm(formdata=None, prefix="release")
+    referral_form = forms.get("referral_form") or f.ReferralForm(formdata=None, prefix="referral")
     if referral_form.referred_on.data is None:
         referral_form.referred_on.data = today()
     item_forms = {
@@ -315,7 +315,7 @@ def _redirect_detail(participant: Participant, anchor: str = "") -> Any:
 @require("participants.edit")
 def session_add(participant_id: int):
     participant = _participant_or_404(participant_id)
-    form = f.SessionForm()
+    form = f.SessionForm(prefix="session")
     if not form.validate_on_submit():
         return _render_detail(participant, 400, session_form=form)
     before = participant.entry_on
@@ -430,7 +430,7 @@ def exit_undo(participant_id: int):
 @require("participants.edit")
 def release_add(participant_id: int):
     participant = _participant_or_404(participant_id)
-    form = f.ReleaseForm()
+    form = f.ReleaseForm(prefix="release")
     if form.validate_on_submit():
         org = _resolve_org(form.organisation)
         if org is not None:
@@ -469,7 +469,7 @@ def release_revoke(participant_id: int, release_id: int):
 @require("participants.edit")
 def referral_add(participant_id: int):
     participant = _participant_or_404(participant_id)
-    form = f.ReferralForm()
+    form = f.ReferralForm(prefix="referral")
     error = None
     if form.validate_on_submit():
         org = _resolve_org(form.organisation)
