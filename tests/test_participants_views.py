@@ -89,7 +89,7 @@ def test_a_counsellor_of_another_office_gets_404_on_every_participant_route(
 
 def test_another_office_does_not_see_the_participant_in_list_or_search(client_as, db_session, mine):
     other = client_as("counsellor", office=factories.make_office(db_session))
-    for url in ("/teilnehmende/", f"/teilnehmende/?q=zyxwuvano", "/teilnehmende/offene-punkte"):
+    for url in ("/teilnehmende/", "/teilnehmende/?q=zyxwuvano", "/teilnehmende/offene-punkte"):
         page = other.get(url)
         assert page.status_code == 200
         assert UNIQUE not in page.get_data(as_text=True)
@@ -117,8 +117,8 @@ def test_staff_and_read_only_get_403_everywhere_and_see_no_names(client_as, db_s
     for url in (
         "/",
         "/kontakte/",
-        f"/kontakte/personen?q=zyxwuvano",
-        f"/kontakte/organisationen?q=zyxwuvano",
+        "/kontakte/personen?q=zyxwuvano",
+        "/kontakte/organisationen?q=zyxwuvano",
         "/wiedervorlagen/",
     ):
         page = user.get(url)

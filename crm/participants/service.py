@@ -101,6 +101,10 @@ def get_participant(session: Session, user: Any, participant_id: int) -> Partici
             joinedload(Participant.office),
             joinedload(Participant.counsellor),
             joinedload(Participant.referring_organisation),
+            # The detail page shows all of these: a constant number of queries.
+            selectinload(Participant.sessions),
+            selectinload(Participant.referrals).joinedload(Referral.organisation),
+            selectinload(Participant.consent_releases).joinedload(ConsentRelease.organisation),
         )
     )
 
