@@ -14,4 +14,12 @@ from crm.contacts.models import (  # noqa: F401
     Tag,
 )
 from crm.followups.models import FollowUp  # noqa: F401
+from crm.participants.models import (  # noqa: F401
+    ConsentRelease,
+    CounsellingSession,
+    Participant,
+    Referral,
+    SupportItem,
+    SupportItemType,
+)
 from scheduled.lock import SchedulerLock  # noqa: F401

@@ -1,0 +1,719 @@
+"""Participant rules: access scope, the 8-hour entry rule, exits, deadlines, referrals with
+releases from confidentiality, and the support checklist.
+
+Every query that returns participants goes through `scope_participants` (list, detail, search,
+"my open items", exports): a record outside the user's scope does not exist for them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, joinedload, selectinload
+
+from crm.accounts.models import Role, User
+from crm.audit.service import record
+from crm.contacts.models import Organisation
+from crm.contacts.normalize import fold
+from crm.contacts.service import MERGE_HOOKS
+from crm.participants.models import (
+    ACQUISITION_CHANNELS,
+    EXIT_OUTCOMES,
+    GENDERS,
+    LANGUAGE_LEVELS,
+    RECOGNITION_STATUSES,
+    REFERRAL_DIRECTIONS,
+    REFERRAL_STATUSES,
+    SUPPORT_STATUSES,
+    ConsentRelease,
+    CounsellingSession,
+    Participant,
+    Referral,
+    SupportItem,
+    SupportItemType,
+)
+
+# Entry (Eintritt): the day on which cumulative counselling time first EXCEEDS 8 hours.
+ENTRY_THRESHOLD_MINUTES = 8 * 60
+# Entry and exit data must be complete within 4 weeks (28 days) of the entry / exit date.
+DEADLINE_DAYS = 28
+# Fields that make the entry data complete (the funder's entry form).
+ENTRY_REQUIRED_FIELDS = ("country_of_origin", "profession", "language_level", "target_field")
+# Roles that see the participants of every office.
+ALL_OFFICES_ROLES = frozenset({Role.ADMIN.value, Role.LEAD.value})
+# Roles that see the participants of their own office.
+OWN_OFFICE_ROLES = frozenset({Role.COUNSELLOR.value})
+
+
+class ParticipantError(ValueError):
+    """A change breaks a participant rule."""
+
+
+class ConsentMissingError(ParticipantError):
+    """An outgoing referral without a valid release from confidentiality for that partner."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Ohne gültige Schweigepflichtentbindung für diesen Partner am Überweisungsdatum "
+            "kann die Überweisung nicht gesendet werden."
+        )
+
+
+# --- access -------------------------------------------------------------------------------------
+
+
+def scope_participants(stmt: sa.Select, user: Any, *, include_erased: bool = False) -> sa.Select:
+    """Restrict a select over Participant to the rows `user` may see.
+
+    Admins and leads: every office; counsellors: their own office (none without an office);
+    everyone else (staff, read-only, anonymous): nothing. Erased records are left out unless
+    `include_erased` (retention review, DSGVO tooling).
+    """
+    role = getattr(user, "role", None) if getattr(user, "is_authenticated", False) else None
+    if role in ALL_OFFICES_ROLES:
+        clause: sa.ColumnElement[bool] = sa.true()
+    elif role in OWN_OFFICE_ROLES and getattr(user, "office_id", None) is not None:
+        clause = Participant.office_id == user.office_id
+    else:
+        clause = sa.false()
+    stmt = stmt.where(clause)
+    if not include_erased:
+        stmt = stmt.where(Participant.erased_at.is_(None))
+    return stmt
+
+
+def visible_participants(user: Any, *, include_erased: bool = False) -> sa.Select:
+    """`select(Participant)` restricted to what `user` may see."""
+    return scope_participants(sa.select(Participant), user, include_erased=include_erased)
+
+
+def get_participant(session: Session, user: Any, participant_id: int) -> Participant | None:
+    """The participant if `user` may see it, else None (views answer 404 either way)."""
+    return session.scalar(
+        visible_participants(user)
+        .where(Participant.id == participant_id)
+        .options(
+            joinedload(Participant.office),
+            joinedload(Participant.counsellor),
+            joinedload(Participant.referring_organisation),
+            # The detail page shows all of these: a constant number of queries.
+            selectinload(Participant.sessions),
+            selectinload(Participant.referrals).joinedload(Referral.organisation),
+            selectinload(Participant.consent_releases).joinedload(ConsentRelease.organisation),
+        )
+    )
+
+
+def record_view(session: Session, participant: Participant) -> None:
+    """Log that the current actor opened the participant's record."""
+    record(
+        session,
+        "view",
+        entity_type="participant",
+        entity_id=participant.id,
+        summary=participant.audit_label(),
+    )
+
+
+def office_ids_for(user: Any) -> list[int] | None:
+    """Office ids whose participants `user` may see; None means all offices."""
+    if getattr(user, "role", None) in ALL_OFFICES_ROLES:
+        return None
+    if getattr(user, "role", None) in OWN_OFFICE_ROLES and user.office_id is not None:
+        return [user.office_id]
+    return []
+
+
+# --- the 8-hour rule ----------------------------------------------------------------------------
+
+
+def entry_date(
+    sessions: Iterable[tuple[date, int]], threshold: int = ENTRY_THRESHOLD_MINUTES
+) -> date | None:
+    """The first date on which the cumulative minutes exceed `threshold` (strictly), or None.
+
+    Pure: `sessions` are (date, minutes) pairs in any order; sessions on one day count together.
+    """
+    per_day: dict[date, int] = defaultdict(int)
+    for day, minutes in sessions:
+        per_day[day] += minutes
+    total = 0
+    for day in sorted(per_day):
+        total += per_day[day]
+        if total > threshold:
+            return day
+    return None
+
+
+def recompute_participant(session: Session, participant: Participant) -> Participant:
+    """Recompute total minutes, first session and entry date from the stored sessions."""
+    session.flush()
+    rows = session.execute(
+        sa.select(CounsellingSession.held_on, CounsellingSession.minutes).where(
+            CounsellingSession.participant_id == participant.id
+        )
+    ).all()
+    pairs = [(r.held_on, r.minutes) for r in rows]
+    participant.total_minutes = sum(m for _, m in pairs)
+    participant.first_session_on = min((d for d, _ in pairs), default=None)
+    participant.entry_on = entry_date(pairs)
+    session.flush()
+    return participant
+
+
+def _check_session(held_on: date | None, minutes: int | None) -> None:
+    if held_on is None:
+        raise ParticipantError("session date is required")
+    if minutes is None or not 0 < minutes <= 24 * 60:
+        raise ParticipantError("duration must be between 1 and 1440 minutes")
+
+
+def add_session(
+    session: Session,
+    participant: Participant,
+    *,
+    held_on: date,
+    minutes: int,
+    counsellor: User | None = None,
+    note: str = "",
+) -> CounsellingSession:
+    """Add a counselling session and recompute the participant's hours and entry."""
+    _check_session(held_on, minutes)
+    cs = CounsellingSession(
+        participant=participant,
+        held_on=held_on,
+        minutes=minutes,
+        counsellor=counsellor,
+        note=note.strip(),
+    )
+    session.add(cs)
+    recompute_participant(session, participant)
+    return cs
+
+
+def update_session(
+    session: Session,
+    cs: CounsellingSession,
+    *,
+    held_on: date,
+    minutes: int,
+    counsellor: User | None = None,
+    note: str = "",
+) -> CounsellingSession:
+    """Change a session's date, duration, counsellor or note; recompute the entry."""
+    _check_session(held_on, minutes)
+    cs.held_on = held_on
+    cs.minutes = minutes
+    if counsellor is not None:
+        cs.counsellor = counsellor
+    cs.note = note.strip()
+    recompute_participant(session, cs.participant)
+    return cs
+
+
+def delete_session(session: Session, cs: CounsellingSession) -> None:
+    """Delete a session; the entry date moves or disappears accordingly."""
+    participant = cs.participant
+    participant.sessions.remove(cs)
+    session.delete(cs)
+    recompute_participant(session, participant)
+
+
+def format_minutes(minutes: int) -> str:
+    """480 -> "8:00"."""
+    return f"{minutes // 60}:{minutes % 60:02d}"
+
+
+# --- create, edit, exit -------------------------------------------------------------------------
+
+PARTICIPANT_FIELDS = (
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "city",
+    "birth_year",
+    "gender",
+    "notes",
+    "country_of_origin",
+    "profession",
+    "profession_learned_in",
+    "recognition_status",
+    "recognising_body",
+    "language_level",
+    "target_field",
+    "office_id",
+    "counsellor_id",
+    "acquisition_channel",
+    "referring_organisation_id",
+    "first_contact_on",
+)
+
+
+def _validate(p: Participant) -> None:
+    if not (p.last_name or "").strip():
+        raise ParticipantError("last name is required")
+    if p.first_contact_on is None:
+        raise ParticipantError("first contact date is required")
+    if p.office_id is None or p.counsellor_id is None:
+        raise ParticipantError("office and counsellor are required")
+    checks = (
+        (p.recognition_status, RECOGNITION_STATUSES, False),
+        (p.language_level, LANGUAGE_LEVELS, True),
+        (p.gender, GENDERS, True),
+        (p.acquisition_channel, ACQUISITION_CHANNELS, False),
+    )
+    for value, allowed, empty in checks:
+        if value not in allowed and not (empty and value == ""):
+            raise ParticipantError(f"invalid value {value!r}")
+
+
+def save_participant(
+    session: Session, data: dict[str, Any], participant: Participant | None = None
+) -> Participant:
+    """Create or update a participant from plain field values (see PARTICIPANT_FIELDS)."""
+    p = participant or Participant()
+    for key in PARTICIPANT_FIELDS:
+        if key in data:
+            value = data[key]
+            if isinstance(value, str):
+                value = value.strip()
+            setattr(p, key, value)
+    for key, default in (("language_level", ""), ("gender", ""), ("acquisition_channel", "other")):
+        if getattr(p, key) is None:
+            setattr(p, key, default)
+    if p.recognition_status is None:
+        p.recognition_status = "not_started"
+    _validate(p)
+    p.name_key = fold(f"{p.first_name or ''} {p.last_name}")[:210]
+    if participant is None:
+        session.add(p)
+    session.flush()
+    if participant is None:
+        ensure_checklist(session, p)
+    return p
+
+
+def record_exit(
+    session: Session,
+    participant: Participant,
+    *,
+    exit_on: date | None,
+    outcome: str = "",
+    note: str = "",
+) -> Participant:
+    """Set (or with exit_on=None clear) the exit; the outcome may follow later (deadline)."""
+    if exit_on is None:
+        participant.exit_on = None
+        participant.exit_outcome = ""
+        participant.exit_note = ""
+        session.flush()
+        return participant
+    if outcome and outcome not in EXIT_OUTCOMES:
+        raise ParticipantError(f"unknown exit outcome {outcome!r}")
+    if exit_on < participant.first_contact_on:
+        raise ParticipantError("exit before first contact")
+    participant.exit_on = exit_on
+    participant.exit_outcome = outcome
+    participant.exit_note = note.strip()
+    session.flush()
+    return participant
+
+
+# --- deadlines ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeadlineWarning:
+    """Entry or exit data not completed within DEADLINE_DAYS of the entry / exit date."""
+
+    participant_id: int
+    kind: str  # "entry_incomplete" | "exit_incomplete"
+    since: date  # the entry or exit date
+    due_on: date  # last day to complete the data (since + 28 days)
+    missing: tuple[str, ...] = field(default=())
+
+
+def missing_entry_fields(p: Participant) -> tuple[str, ...]:
+    """Required entry fields that are still empty."""
+    return tuple(f for f in ENTRY_REQUIRED_FIELDS if not getattr(p, f))
+
+
+def deadline_warnings(p: Participant, today: date) -> list[DeadlineWarning]:
+    """The participant's overdue data-entry deadlines on `today`.
+
+    entry_incomplete: entered (entry_on set), a required entry field still empty and
+    today > entry_on + 28 days. exit_incomplete: exit_on set, no outcome and
+    today > exit_on + 28 days. On day 28 itself the data are still in time.
+    """
+    warnings: list[DeadlineWarning] = []
+    if p.entry_on is not None:
+        missing = missing_entry_fields(p)
+        due = p.entry_on + timedelta(days=DEADLINE_DAYS)
+        if missing and today > due:
+            warnings.append(DeadlineWarning(p.id, "entry_incomplete", p.entry_on, due, missing))
+    if p.exit_on is not None and not p.exit_outcome:
+        due = p.exit_on + timedelta(days=DEADLINE_DAYS)
+        if today > due:
+            warnings.append(DeadlineWarning(p.id, "exit_incomplete", p.exit_on, due))
+    return warnings
+
+
+def warning_clause(today: date) -> sa.ColumnElement[bool]:
+    """SQL twin of deadline_warnings: participants with at least one overdue deadline."""
+    cutoff = today - timedelta(days=DEADLINE_DAYS)
+    entry_missing = sa.or_(*(getattr(Participant, f) == "" for f in ENTRY_REQUIRED_FIELDS))
+    return sa.or_(
+        sa.and_(Participant.entry_on.is_not(None), Participant.entry_on < cutoff, entry_missing),
+        sa.and_(
+            Participant.exit_on.is_not(None),
+            Participant.exit_on < cutoff,
+            Participant.exit_outcome == "",
+        ),
+    )
+
+
+# --- list ---------------------------------------------------------------------------------------
+
+LIST_STATES = ("open", "entered", "exited", "not_entered", "warnings")
+
+
+@dataclass
+class ParticipantFilters:
+    """Filters of the participant list (all optional)."""
+
+    q: str = ""
+    office_id: int | None = None
+    counsellor_id: int | None = None
+    state: str = ""  # one of LIST_STATES or ""
+
+
+def participant_query(user: Any, f: ParticipantFilters, today: date) -> sa.Select:
+    """The scoped, filtered select behind the list and the search."""
+    stmt = visible_participants(user)
+    if f.q:
+        for term in fold(f.q).split():
+            stmt = stmt.where(Participant.name_key.contains(term, autoescape=True))
+    if f.office_id:
+        stmt = stmt.where(Participant.office_id == f.office_id)
+    if f.counsellor_id:
+        stmt = stmt.where(Participant.counsellor_id == f.counsellor_id)
+    if f.state == "open":
+        stmt = stmt.where(Participant.exit_on.is_(None))
+    elif f.state == "entered":
+        stmt = stmt.where(Participant.entry_on.is_not(None))
+    elif f.state == "not_entered":
+        stmt = stmt.where(Participant.entry_on.is_(None), Participant.exit_on.is_(None))
+    elif f.state == "exited":
+        stmt = stmt.where(Participant.exit_on.is_not(None))
+    elif f.state == "warnings":
+        stmt = stmt.where(warning_clause(today))
+    return stmt
+
+
+def list_participants(
+    session: Session,
+    user: Any,
+    f: ParticipantFilters,
+    today: date,
+    *,
+    page: int = 1,
+    per_page: int = 50,
+) -> tuple[list[Participant], int]:
+    """A page of visible participants (by name) and the total count."""
+    stmt = participant_query(user, f, today)
+    total = session.scalar(sa.select(sa.func.count()).select_from(stmt.subquery())) or 0
+    items = session.scalars(
+        stmt.options(joinedload(Participant.office), joinedload(Participant.counsellor))
+        .order_by(Participant.last_name, Participant.first_name, Participant.id)
+        .limit(per_page)
+        .offset((max(page, 1) - 1) * per_page)
+    ).all()
+    return list(items), total
+
+
+# --- releases and referrals ---------------------------------------------------------------------
+
+
+def valid_release_clause(organisation_id: int, on: date) -> sa.ColumnElement[bool]:
+    """SQL: ConsentRelease rows covering sharing with the organisation on `on`."""
+    return sa.and_(
+        ConsentRelease.organisation_id == organisation_id,
+        ConsentRelease.granted_on <= on,
+        sa.or_(ConsentRelease.expires_on.is_(None), ConsentRelease.expires_on >= on),
+        sa.or_(ConsentRelease.revoked_on.is_(None), ConsentRelease.revoked_on > on),
+    )
+
+
+def valid_release(
+    session: Session, participant: Participant, organisation_id: int, on: date
+) -> ConsentRelease | None:
+    """A release of the participant covering the organisation on `on` (latest granted)."""
+    return session.scalar(
+        sa.select(ConsentRelease)
+        .where(
+            ConsentRelease.participant_id == participant.id,
+            valid_release_clause(organisation_id, on),
+        )
+        .order_by(ConsentRelease.granted_on.desc(), ConsentRelease.id.desc())
+        .limit(1)
+    )
+
+
+def participants_shareable_with(
+    organisation_id: int, on: date, user: Any | None = None
+) -> sa.Select:
+    """`select(Participant)` of those with a valid release for the organisation on `on`.
+
+    Exports for a partner start from this, so participants without consent are left out.
+    With `user`, the result is also restricted to that user's scope.
+    """
+    stmt = sa.select(Participant).where(
+        sa.exists(
+            sa.select(ConsentRelease.id).where(
+                ConsentRelease.participant_id == Participant.id,
+                valid_release_clause(organisation_id, on),
+            )
+        )
+    )
+    if user is not None:
+        return scope_participants(stmt, user)
+    return stmt.where(Participant.erased_at.is_(None))
+
+
+def add_release(
+    session: Session,
+    participant: Participant,
+    *,
+    organisation: Organisation,
+    granted_on: date,
+    scope: str = "",
+    expires_on: date | None = None,
+) -> ConsentRelease:
+    """Record a release from confidentiality towards a partner."""
+    if expires_on is not None and expires_on < granted_on:
+        raise ParticipantError("expiry before grant")
+    release = ConsentRelease(
+        participant=participant,
+        organisation=organisation,
+        granted_on=granted_on,
+        scope=scope.strip(),
+        expires_on=expires_on,
+    )
+    session.add(release)
+    session.flush()
+    return release
+
+
+def revoke_release(session: Session, release: ConsentRelease, on: date) -> ConsentRelease:
+    """Revoke a release from `on` (it no longer covers that day)."""
+    if on < release.granted_on:
+        on = release.granted_on
+    release.revoked_on = on
+    session.flush()
+    return release
+
+
+def _release_for_sending(
+    session: Session, participant: Participant, direction: str, status: str, org_id: int, on: date
+) -> ConsentRelease | None:
+    """The release that allows this referral, None if none is needed; raise if one is missing."""
+    if direction != "to" or status != "sent":
+        return None
+    release = valid_release(session, participant, org_id, on)
+    if release is None:
+        raise ConsentMissingError()
+    return release
+
+
+def create_referral(
+    session: Session,
+    participant: Participant,
+    *,
+    organisation: Organisation,
+    referred_on: date,
+    direction: str,
+    purpose: str = "",
+    status: str = "sent",
+    note: str = "",
+) -> Referral:
+    """Record a referral; an outgoing one is sent only under a valid release for that partner."""
+    if direction not in REFERRAL_DIRECTIONS:
+        raise ParticipantError(f"unknown direction {direction!r}")
+    if status not in REFERRAL_STATUSES:
+        raise ParticipantError(f"unknown status {status!r}")
+    release = _release_for_sending(
+        session, participant, direction, status, organisation.id, referred_on
+    )
+    referral = Referral(
+        participant_id=participant.id,
+        organisation_id=organisation.id,
+        referred_on=referred_on,
+        direction=direction,
+        purpose=purpose.strip()[:300],
+        status=status,
+        note=note.strip(),
+    )
+    referral.consent_release = release
+    referral.participant = participant
+    referral.organisation = organisation
+    session.add(referral)
+    session.flush()
+    return referral
+
+
+def set_referral_status(session: Session, referral: Referral, status: str) -> Referral:
+    """Move a referral to another status; back to "sent" needs a valid release again."""
+    if status not in REFERRAL_STATUSES:
+        raise ParticipantError(f"unknown status {status!r}")
+    if status == "sent" and referral.status != "sent":
+        release = _release_for_sending(
+            session,
+            referral.participant,
+            referral.direction,
+            status,
+            referral.organisation_id,
+            referral.referred_on,
+        )
+        referral.consent_release = release or referral.consent_release
+    referral.status = status
+    session.flush()
+    return referral
+
+
+# --- support checklist --------------------------------------------------------------------------
+
+
+def active_item_types(session: Session) -> list[SupportItemType]:
+    """The active checklist item types in display order."""
+    return list(
+        session.scalars(
+            sa.select(SupportItemType)
+            .where(SupportItemType.is_active.is_(True))
+            .order_by(SupportItemType.position, SupportItemType.name)
+        )
+    )
+
+
+def ensure_checklist(session: Session, participant: Participant) -> list[SupportItem]:
+    """Give the participant an item (status open) for every active type they lack yet."""
+    have = set(
+        session.scalars(
+            sa.select(SupportItem.type_id).where(SupportItem.participant_id == participant.id)
+        )
+    )
+    added = []
+    for t in active_item_types(session):
+        if t.id not in have:
+            item = SupportItem(participant_id=participant.id, type_id=t.id, status="open")
+            session.add(item)
+            added.append(item)
+    if added:
+        session.flush()
+    return added
+
+
+def checklist(session: Session, participant: Participant) -> list[SupportItem]:
+    """The participant's items in the types' display order."""
+    return list(
+        session.scalars(
+            sa.select(SupportItem)
+            .join(SupportItem.type)
+            .where(SupportItem.participant_id == participant.id)
+            .order_by(SupportItemType.position, SupportItemType.name)
+        ).unique()
+    )
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Checklist progress: done of relevant items (not_needed ones do not count)."""
+
+    done: int
+    relevant: int
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.done / self.relevant) if self.relevant else 0
+
+
+def progress_of(items: Sequence[SupportItem]) -> Progress:
+    """Progress of a checklist."""
+    relevant = [i for i in items if i.status != "not_needed"]
+    return Progress(done=sum(1 for i in relevant if i.status == "done"), relevant=len(relevant))
+
+
+def update_support_item(
+    session: Session,
+    item: SupportItem,
+    *,
+    status: str,
+    due_on: date | None = None,
+    note: str = "",
+    today: date | None = None,
+) -> SupportItem:
+    """Change an item's status, due date and note (done_on follows the status)."""
+    if status not in SUPPORT_STATUSES:
+        raise ParticipantError(f"unknown status {status!r}")
+    if status == "done" and item.status != "done":
+        item.done_on = today or date.today()
+    elif status != "done":
+        item.done_on = None
+    item.status = status
+    item.due_on = due_on
+    item.note = note.strip()
+    session.flush()
+    return item
+
+
+def open_support_items(
+    session: Session,
+    user: Any,
+    counsellor_id: int,
+    *,
+    page: int = 1,
+    per_page: int = 50,
+) -> tuple[list[SupportItem], int]:
+    """Open and in-progress items of the counsellor's participants (in `user`'s scope)."""
+    visible = (
+        visible_participants(user)
+        .where(Participant.counsellor_id == counsellor_id, Participant.exit_on.is_(None))
+        .with_only_columns(Participant.id)
+    )
+    stmt = sa.select(SupportItem).where(
+        SupportItem.participant_id.in_(visible), SupportItem.status.in_(("open", "in_progress"))
+    )
+    total = session.scalar(sa.select(sa.func.count()).select_from(stmt.subquery())) or 0
+    items = session.scalars(
+        stmt.options(selectinload(SupportItem.participant))
+        .order_by(SupportItem.due_on.is_(None), SupportItem.due_on, SupportItem.id)
+        .limit(per_page)
+        .offset((max(page, 1) - 1) * per_page)
+    ).all()
+    return list(items), total
+
+
+# --- contacts integration -----------------------------------------------------------------------
+
+
+def move_organisation_references(
+    session: Session, entity_type: str, keep_id: int, drop_id: int
+) -> None:
+    """MERGE_HOOK: a merged-away organisation's referrals, releases and referrals-in move."""
+    if entity_type != "organisation":
+        return
+    for model, column in (
+        (Participant, Participant.referring_organisation_id),
+        (Referral, Referral.organisation_id),
+        (ConsentRelease, ConsentRelease.organisation_id),
+    ):
+        session.execute(sa.update(model).where(column == drop_id).values({column: keep_id}))
+
+
+if move_organisation_references not in MERGE_HOOKS:
+    MERGE_HOOKS.append(move_organisation_references)
