@@ -9,6 +9,7 @@ from crm.accounts.models import Office, User
 from crm.accounts.service import create_user
 from crm.audit.service import Actor, acting_as
 from crm.contacts.demo import seed_contacts
+from crm.events.demo import seed_events
 
 DEMO_PASSWORD = "Magdeburg-Demo-2026"  # noqa: S105 - documented demo login, dev only
 OFFICES = ("Magdeburg", "Aschersleben", "Burg", "Genthin", "Schönebeck")
@@ -54,7 +55,7 @@ PARTNERS = (
 )
 
 # Extra seeders registered by domain modules (contacts adds the partner organisations, …).
-SEEDERS: list = [seed_contacts]
+SEEDERS: list = [seed_contacts, seed_events]
 
 
 def is_empty(session: Session) -> bool:
