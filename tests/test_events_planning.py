@@ -205,3 +205,23 @@ def test_a_fair_is_planned_and_a_lead_captured_through_the_pages(client_as, db_s
     assert b"lead-table" in page.data
     assert c.get("/termine/").status_code == 200
     assert c.get(f"/wiedervorlagen/{lead.followup_id}/bearbeiten").status_code == 200
+
+
+def test_merging_people_keeps_their_leads(app_ctx):
+    from crm.contacts.service import merge_people, save_person
+
+    session = app_ctx
+    me = factories.make_user(session)
+    event = fair(session)
+    lead = service.capture_lead(
+        session,
+        event,
+        service.LeadData(first_name="Eva", last_name="Doppelt", email="eva1@example.org"),
+        captured_by=me,
+        assignee=me,
+        now=datetime.now(UTC),
+    )
+    keep = save_person(session, {"first_name": "Eva", "last_name": "Doppelt"})
+    merge_people(session, keep, session.get(Person, lead.person_id))
+    session.expire_all()
+    assert session.get(Lead, lead.id).person_id == keep.id

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 from crm.accounts.models import User
 from crm.contacts.models import Organisation, Person
 from crm.contacts.service import (
+    MERGE_HOOKS,
     add_affiliation,
     find_organisation_duplicates,
     find_person_duplicates,
@@ -550,3 +551,29 @@ def staff_of(session: Session, ids: list[int]) -> list[User]:
 
 def organisation_for(session: Session, org_id: int | None) -> Organisation | None:
     return session.get(Organisation, org_id) if org_id else None
+
+
+def _merge_references(session: Session, entity_type: str, keep_id: int, drop_id: int) -> None:
+    """Contacts merge: leads, event contacts and organisers move to the record kept."""
+    if entity_type == "person":
+        kept_events = sa.select(EventContact.event_id).where(EventContact.person_id == keep_id)
+        session.execute(
+            sa.delete(EventContact).where(
+                EventContact.person_id == drop_id, EventContact.event_id.in_(kept_events)
+            )
+        )
+        for model in (EventContact, Lead):
+            session.execute(
+                sa.update(model).where(model.person_id == drop_id).values(person_id=keep_id)
+            )
+    elif entity_type == "organisation":
+        session.execute(
+            sa.update(Lead).where(Lead.organisation_id == drop_id).values(organisation_id=keep_id)
+        )
+        for model in (Event, EventSeries):
+            session.execute(
+                sa.update(model).where(model.organiser_id == drop_id).values(organiser_id=keep_id)
+            )
+
+
+MERGE_HOOKS.append(_merge_references)
