@@ -123,10 +123,22 @@ def configure_blueprints(app: Flask) -> None:
     from crm.audit.views import bp as audit_bp
     from crm.contacts.views import bp as contacts_bp
     from crm.core.views import bp as core_bp
+    from crm.events.views import bp as events_bp
     from crm.followups.views import bp as followups_bp
+    from crm.jobs.views import bp as jobs_bp
     from crm.participants.views import bp as participants_bp
 
-    for bp in (core_bp, accounts_bp, audit_bp, contacts_bp, followups_bp, participants_bp):
+    blueprints = (
+        core_bp,
+        accounts_bp,
+        audit_bp,
+        contacts_bp,
+        followups_bp,
+        participants_bp,
+        events_bp,
+        jobs_bp,
+    )
+    for bp in blueprints:
         app.register_blueprint(bp)
 
 

@@ -114,6 +114,8 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "CRM_IMPORT_KEEP_DAYS": _int("CRM_IMPORT_KEEP_DAYS", 30),
         # Seconds between the scheduler's every-minute ticks (tests shorten it).
         "CRM_SCHEDULER_TICK_SECONDS": _int("CRM_SCHEDULER_TICK_SECONDS", 60),
+        # How many days ahead the occurrences of event series are created.
+        "CRM_SERIES_HORIZON_DAYS": _int("CRM_SERIES_HORIZON_DAYS", 180),
         # Number of reverse proxies in front of the app whose X-Forwarded-* headers to trust.
         "CRM_PROXY_FIX": _int("CRM_PROXY_FIX", 0),
     }

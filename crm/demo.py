@@ -9,6 +9,7 @@ from crm.accounts.models import Office, User
 from crm.accounts.service import create_user
 from crm.audit.service import Actor, acting_as
 from crm.contacts.demo import seed_contacts
+from crm.events.demo import seed_events
 from crm.participants.demo import seed_participants
 
 DEMO_PASSWORD = "Magdeburg-Demo-2026"  # noqa: S105 - documented demo login, dev only
@@ -55,8 +56,7 @@ PARTNERS = (
 )
 
 # Extra seeders registered by domain modules (contacts adds the partner organisations, …).
-SEEDERS: list = [seed_contacts]
-SEEDERS.append(seed_participants)
+SEEDERS: list = [seed_contacts, seed_participants, seed_events]
 
 
 def is_empty(session: Session) -> bool:

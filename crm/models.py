@@ -13,7 +13,18 @@ from crm.contacts.models import (  # noqa: F401
     QualificationNeed,
     Tag,
 )
+from crm.events.models import (  # noqa: F401
+    CalendarToken,
+    ChecklistItem,
+    DigestSent,
+    Event,
+    EventContact,
+    EventSeries,
+    Lead,
+    StaffSlot,
+)
 from crm.followups.models import FollowUp  # noqa: F401
+from crm.jobs.models import JobRun  # noqa: F401
 from crm.participants.models import (  # noqa: F401
     ConsentRelease,
     CounsellingSession,

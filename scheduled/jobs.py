@@ -81,6 +81,58 @@ def purge_import_files(app: Flask) -> int:
         return n
 
 
+def create_series_occurrences(app: Flask) -> int:
+    """Create the occurrences of every series up to CRM_SERIES_HORIZON_DAYS ahead."""
+    from crm.audit.service import Actor, acting_as
+    from crm.database import utcnow
+    from crm.events.series import BERLIN
+    from crm.events.service import materialise_all
+    from crm.extensions import db
+
+    with app.app_context(), acting_as(Actor(None, "scheduler")):
+        n = materialise_all(
+            db.session,
+            today=utcnow().astimezone(BERLIN).date(),
+            horizon_days=app.config["CRM_SERIES_HORIZON_DAYS"],
+        )
+        db.session.commit()
+        return n
+
+
+def send_daily_digest(app: Flask) -> int:
+    """Send the 07:00 digest to every staff member with something to report (once a day)."""
+    from crm.audit.service import Actor, acting_as
+    from crm.database import utcnow
+    from crm.events.digest import send_daily_digests
+    from crm.extensions import db
+    from crm.mail import transport_from_config
+
+    with app.app_context(), acting_as(Actor(None, "scheduler")):
+        return send_daily_digests(
+            db.session,
+            transport_from_config(app.config),
+            now=utcnow(),
+            base_url=app.config["CRM_BASE_URL"],
+            sender=app.config["CRM_MAIL_FROM"],
+        )
+
+
+def purge_tokens(app: Flask) -> int:
+    """Revoke feed tokens of deactivated users, delete revoked ones and old job-run rows."""
+    from crm.audit.service import Actor, acting_as
+    from crm.database import utcnow
+    from crm.events.ical import purge_tokens as purge_calendar_tokens
+    from crm.extensions import db
+    from crm.jobs.service import purge_runs
+
+    with app.app_context(), acting_as(Actor(None, "scheduler")):
+        now = utcnow()
+        n = purge_calendar_tokens(db.session, now)
+        purge_runs(db.session, now)
+        db.session.commit()
+        return n
+
+
 JOBS: tuple[JobSpec, ...] = (
     JobSpec(
         id="send-followup-reminders",
@@ -104,6 +156,28 @@ JOBS: tuple[JobSpec, ...] = (
         trigger_args={"hour": 3, "minute": 30},
         description="Alte Import-Dateien löschen",
     ),
+    JobSpec(
+        id="create-series-occurrences",
+        func=create_series_occurrences,
+        trigger="cron",
+        trigger_args={"hour": 5, "minute": 30},
+        description="Kommende Termine der Terminserien anlegen",
+    ),
+    JobSpec(
+        id="send-daily-digest",
+        func=send_daily_digest,
+        trigger="cron",
+        trigger_args={"hour": 7, "minute": 0},
+        description="Tagesübersicht um 7 Uhr senden",
+    ),
+    JobSpec(
+        id="purge-tokens",
+        func=purge_tokens,
+        trigger="cron",
+        trigger_args={"hour": 3, "minute": 45},
+        description="Widerrufene Kalender-Links und alte Job-Läufe löschen",
+    ),
+    # The participants module appends its nightly retention job ("apply-retention") here.
 )
 
 

@@ -90,7 +90,10 @@ def run_if_leader(job: JobSpec, app: Flask, leadership: Leadership) -> Any:
     """Run a job only in the leading process; followers skip the tick."""
     if not leadership.is_leader():
         return None
-    return job.func(app)
+    from crm.jobs.service import recorded
+
+    holder = getattr(leadership.lock, "holder", "")
+    return recorded(app, job.id, lambda: job.func(app), holder=str(holder))
 
 
 def configure(

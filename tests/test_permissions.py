@@ -60,7 +60,14 @@ def test_public_endpoints_are_only_login_language_health_and_static(app):
         if declared_permission(app, rule.endpoint) == "public"
         and not rule.endpoint.startswith("core.healthz_boom")
     )
-    assert public == ["accounts.login", "accounts.set_language", "core.healthz", "static"]
+    # events.feed: the iCal feed, authenticated by its secret (hashed, revocable) token.
+    assert public == [
+        "accounts.login",
+        "accounts.set_language",
+        "core.healthz",
+        "events.feed",
+        "static",
+    ]
 
 
 def test_only_admins_manage_users_and_only_counselling_roles_see_participants():

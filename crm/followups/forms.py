@@ -7,13 +7,14 @@ from flask_wtf import FlaskForm
 from wtforms import (
     DateField,
     HiddenField,
+    IntegerField,
     RadioField,
     SelectField,
     StringField,
     TextAreaField,
     TimeField,
 )
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from crm.forms import choices
 
@@ -24,6 +25,12 @@ GROUP_LABELS = {
     "today": _l("Today"),
     "week": _l("This week"),
     "later": _l("Later"),
+}
+REPEAT_LABELS = {
+    "": _l("does not repeat"),
+    "days": _l("days"),
+    "weeks": _l("weeks"),
+    "months": _l("months"),
 }
 SNOOZE_LABELS = {"1d": _l("1 day"), "1w": _l("1 week"), "custom": _l("Until a date")}
 
@@ -37,8 +44,27 @@ class FollowUpForm(FlaskForm):
         _l("Priority"), choices=choices(PRIORITY_LABELS.items()), default="normal"
     )
     note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=5000)])
+    repeat_every = IntegerField(
+        _l("Repeat every"), validators=[Optional(), NumberRange(min=1, max=365)]
+    )
+    repeat_unit = SelectField(_l("Unit"), choices=choices(REPEAT_LABELS.items()), default="")
     person_id = HiddenField()
     organisation_id = HiddenField()
+    event_id = HiddenField()
+
+
+class EditForm(FlaskForm):
+    """Subject, note, due date/time, priority and recurrence of an open follow-up."""
+
+    subject = StringField(_l("Subject"), validators=[DataRequired(), Length(max=200)])
+    due_date = DateField(_l("Due on"), validators=[DataRequired()])
+    due_time = TimeField(_l("Time (optional)"), validators=[Optional()])
+    priority = SelectField(_l("Priority"), choices=choices(PRIORITY_LABELS.items()))
+    note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=5000)])
+    repeat_every = IntegerField(
+        _l("Repeat every"), validators=[Optional(), NumberRange(min=1, max=365)]
+    )
+    repeat_unit = SelectField(_l("Unit"), choices=choices(REPEAT_LABELS.items()), default="")
 
 
 class DoneForm(FlaskForm):

@@ -15,6 +15,7 @@ from crm.extensions import db
 
 PRIORITIES = ("low", "normal", "high")
 STATUSES = ("open", "done", "cancelled")
+REPEAT_UNITS = ("days", "weeks", "months")
 
 # The reminder tick asks "open, not yet reminded, due by now": a partial index holds exactly
 # those rows, so the tick stays an index range scan however many follow-ups are done.
@@ -45,6 +46,9 @@ class FollowUp(Audited, TimestampMixin, db.Model):
             "done_at",
             "person_id",
             "organisation_id",
+            "event_id",
+            "repeat_every",
+            "repeat_unit",
         }
     )
     # reminded_at is bookkeeping of the scheduler, not a change anybody made.
@@ -72,16 +76,30 @@ class FollowUp(Audited, TimestampMixin, db.Model):
     organisation_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("organisation.id", ondelete="SET NULL"), index=True
     )
+    # Created from an event (e.g. a lead at a fair). A participant link comes with that module.
+    event_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("event.id", ondelete="SET NULL"), index=True
+    )
+    # Optional recurrence: when done, the next one is created `repeat_every` units later.
+    repeat_every: Mapped[int | None] = mapped_column()
+    repeat_unit: Mapped[str | None] = mapped_column(sa.String(10))
 
     assignee: Mapped[User] = relationship(foreign_keys=[assignee_id])
     created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
     person: Mapped[Person | None] = relationship()
     organisation: Mapped[Organisation | None] = relationship()
+    event = relationship("Event")
 
     __table_args__ = (
         sa.CheckConstraint(_in("priority", PRIORITIES), name="priority_valid"),
         sa.CheckConstraint(_in("status", STATUSES), name="status_valid"),
         sa.CheckConstraint("(status = 'done') = (done_at IS NOT NULL)", name="done_at_iff_done"),
+        sa.CheckConstraint(
+            "(repeat_every IS NULL AND repeat_unit IS NULL) OR (repeat_every > 0 AND "
+            + _in("repeat_unit", REPEAT_UNITS)
+            + ")",
+            name="repeat_valid",
+        ),
         # "My follow-ups": open ones of one assignee in due order.
         sa.Index("ix_followup_assignee_status_due", "assignee_id", "status", "due_at"),
         sa.Index(

@@ -9,13 +9,14 @@ from email.headerregistry import Address
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from dateutil.relativedelta import relativedelta
 from flask import render_template
 from sqlalchemy.orm import Session, joinedload
 
 from crm.accounts.models import User
 from crm.contacts.models import Organisation, Person
 from crm.contacts.service import log_activity
-from crm.followups.models import PRIORITIES, FollowUp
+from crm.followups.models import PRIORITIES, REPEAT_UNITS, FollowUp
 from crm.mail import PermanentMailError, TemporaryMailError, Transport, build_message
 
 log = logging.getLogger(__name__)
@@ -117,6 +118,9 @@ def create_followup(
     priority: str = "normal",
     person: Person | None = None,
     organisation: Organisation | None = None,
+    event_id: int | None = None,
+    repeat_every: int | None = None,
+    repeat_unit: str | None = None,
 ) -> FollowUp:
     """Create an open follow-up; without `due_time` it is due at 08:00 on `due_date`."""
     subject = subject.strip()
@@ -124,6 +128,7 @@ def create_followup(
         raise FollowUpError("subject must not be empty")
     if priority not in PRIORITIES:
         raise FollowUpError(f"unknown priority {priority!r}")
+    repeat_every, repeat_unit = _checked_repeat(repeat_every, repeat_unit)
     fu = FollowUp(
         subject=subject[:200],
         note=note.strip(),
@@ -135,8 +140,63 @@ def create_followup(
         created_by=created_by,
         person=person,
         organisation=organisation,
+        event_id=event_id,
+        repeat_every=repeat_every,
+        repeat_unit=repeat_unit,
     )
     session.add(fu)
+    session.flush()
+    return fu
+
+
+def _checked_repeat(every: int | None, unit: str | None) -> tuple[int | None, str | None]:
+    if not every or not unit:
+        return None, None
+    if unit not in REPEAT_UNITS or every < 1:
+        raise FollowUpError(f"invalid recurrence {every!r} {unit!r}")
+    return every, unit
+
+
+def next_due_date(due: date, every: int, unit: str) -> date:
+    """The due date of the next follow-up of a repeating one."""
+    if unit == "days":
+        return due + timedelta(days=every)
+    if unit == "weeks":
+        return due + timedelta(weeks=every)
+    return due + relativedelta(months=every)  # 31 Jan + 1 month = 28/29 Feb
+
+
+def update_followup(
+    session: Session,
+    fu: FollowUp,
+    *,
+    subject: str,
+    note: str,
+    due_date: date,
+    due_time: time | None,
+    priority: str,
+    repeat_every: int | None = None,
+    repeat_unit: str | None = None,
+) -> FollowUp:
+    """Edit subject, note, due date/time, priority and recurrence of an open follow-up.
+
+    A changed due moment is reminded afresh.
+    """
+    _require_open(fu)
+    subject = subject.strip()
+    if not subject:
+        raise FollowUpError("subject must not be empty")
+    if priority not in PRIORITIES:
+        raise FollowUpError(f"unknown priority {priority!r}")
+    fu.repeat_every, fu.repeat_unit = _checked_repeat(repeat_every, repeat_unit)
+    fu.subject = subject[:200]
+    fu.note = note.strip()
+    fu.priority = priority
+    due_at = due_moment(due_date, due_time)
+    if due_at != fu.due_at or fu.has_time != (due_time is not None):
+        fu.due_at = due_at
+        fu.has_time = due_time is not None
+        fu.reminded_at = None
     session.flush()
     return fu
 
@@ -192,6 +252,23 @@ def mark_done(
             text=fu.outcome,
             person=fu.person,
             organisation=fu.organisation,
+        )
+    if fu.repeat_every and fu.repeat_unit:
+        local = local_due(fu)
+        create_followup(
+            session,
+            subject=fu.subject,
+            due_date=next_due_date(local.date(), fu.repeat_every, fu.repeat_unit),
+            due_time=local.time() if fu.has_time else None,
+            assignee=fu.assignee,
+            created_by=fu.created_by,
+            note=fu.note,
+            priority=fu.priority,
+            person=fu.person,
+            organisation=fu.organisation,
+            event_id=fu.event_id,
+            repeat_every=fu.repeat_every,
+            repeat_unit=fu.repeat_unit,
         )
     session.flush()
     return fu

@@ -17,9 +17,11 @@ from crm.followups import service
 from crm.followups.forms import (
     GROUP_LABELS,
     PRIORITY_LABELS,
+    REPEAT_LABELS,
     STATUS_LABELS,
     ActionForm,
     DoneForm,
+    EditForm,
     FollowUpForm,
     ReassignForm,
     SnoozeForm,
@@ -40,6 +42,7 @@ def _labels() -> dict[str, Any]:
         "GROUP_LABELS": GROUP_LABELS,
         "PRIORITY_LABELS": PRIORITY_LABELS,
         "STATUS_LABELS": STATUS_LABELS,
+        "REPEAT_LABELS": REPEAT_LABELS,
     }
 
 
@@ -149,6 +152,13 @@ def new():
         form.assignee_id.data = me.id
         form.person_id.data = request.args.get("person_id", "")
         form.organisation_id.data = request.args.get("organisation_id", "")
+        form.event_id.data = request.args.get("event_id", "")
+    event_id = _int_arg(form.event_id.data)
+    if event_id:
+        from crm.events.models import Event
+
+        if db.session.get(Event, event_id) is None:
+            abort(404)
     person_id = _int_arg(form.person_id.data)
     org_id = _int_arg(form.organisation_id.data)
     person = db.session.get(Person, person_id) if person_id else None
@@ -171,6 +181,9 @@ def new():
                 priority=form.priority.data,
                 person=person,
                 organisation=organisation,
+                event_id=event_id,
+                repeat_every=form.repeat_every.data if form.repeat_unit.data else None,
+                repeat_unit=form.repeat_unit.data or None,
             )
             db.session.commit()
             flash(_("The follow-up has been created."), "success")
@@ -284,3 +297,33 @@ def cancel(fu_id: int):
     db.session.commit()
     flash(_("The follow-up has been cancelled."), "success")
     return redirect(url_for("followups.index"))
+
+
+@bp.route("/<int:fu_id>/bearbeiten", methods=["GET", "POST"])
+@require("followups.edit")
+def edit(fu_id: int):
+    fu = _changeable_or_404(fu_id)
+    if not fu.is_open:
+        return _closed_refusal(fu)
+    form = EditForm(obj=fu)
+    if request.method == "GET":
+        local = service.local_due(fu)
+        form.due_date.data = local.date()
+        form.due_time.data = local.time() if fu.has_time else None
+        form.repeat_unit.data = fu.repeat_unit or ""
+    if form.validate_on_submit():
+        service.update_followup(
+            db.session,
+            fu,
+            subject=form.subject.data or "",
+            note=form.note.data or "",
+            due_date=form.due_date.data,
+            due_time=form.due_time.data,
+            priority=form.priority.data,
+            repeat_every=form.repeat_every.data if form.repeat_unit.data else None,
+            repeat_unit=form.repeat_unit.data or None,
+        )
+        db.session.commit()
+        flash(_("The follow-up has been saved."), "success")
+        return redirect(url_for("followups.detail", fu_id=fu.id))
+    return render_template("followups/edit.html", form=form, fu=fu)

@@ -1,0 +1,1 @@
+"""Events (Termine): single dates, series, fair planning, leads, iCal."""

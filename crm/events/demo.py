@@ -1,0 +1,132 @@
+"""Demo events and follow-ups: a fair with staff slots and a lead, series, follow-ups."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from crm.accounts.models import User
+from crm.contacts.models import Organisation
+from crm.events import service
+from crm.events.series import BERLIN, to_utc
+from crm.followups.service import create_followup
+
+
+def seed_events(session: Session, offices: dict[str, Any]) -> dict[str, int]:
+    """A job fair next month, the quarterly presentation, a 14-day meeting, follow-ups."""
+    users = {u.email.split("@")[0]: u for u in session.scalars(sa.select(User))}
+    staff = users.get("assistenz")
+    counsellor = users.get("beratung")
+    if staff is None or counsellor is None:
+        return {}
+    hdw = session.scalar(
+        sa.select(Organisation).where(Organisation.name.like("Haus der Wirtschaft%"))
+    )
+    now = datetime.now(UTC)
+    today = now.astimezone(BERLIN).date()
+    fair_day = today + timedelta(days=21)
+    fair = service.create_event(
+        session,
+        service.EventData(
+            kind="fair",
+            title="Jobmesse Magdeburg",
+            start_local=datetime.combine(fair_day, time(9)),
+            end_local=datetime.combine(fair_day, time(16)),
+            place="Messe Magdeburg, Halle 2",
+            responsible_id=staff.id,
+        ),
+    )
+    service.add_default_checklist(session, fair)
+    service.add_slot(
+        session,
+        fair,
+        staff,
+        to_utc(datetime.combine(fair_day, time(9))),
+        to_utc(datetime.combine(fair_day, time(12, 30))),
+    )
+    service.add_slot(
+        session,
+        fair,
+        counsellor,
+        to_utc(datetime.combine(fair_day, time(12, 30))),
+        to_utc(datetime.combine(fair_day, time(16))),
+    )
+    service.capture_lead(
+        session,
+        fair,
+        service.LeadData(
+            first_name="Katrin",
+            last_name="Wolff",
+            email="k.wolff@example.org",
+            organisation_name="Elbe Logistik GmbH",
+            postcode="39126",
+            note="Sucht zwei Berufskraftfahrer; Rückruf nach der Messe.",
+        ),
+        captured_by=staff,
+        assignee=counsellor,
+        now=now,
+    )
+    service.create_series(
+        session,
+        service.EventData(
+            kind="presentation",
+            title="Präsentation im Haus der Wirtschaft",
+            start_local=_first_tuesday(today),
+            end_local=_first_tuesday(today) + timedelta(hours=2),
+            place="Haus der Wirtschaft, Magdeburg",
+            organiser_id=hdw.id if hdw else None,
+            responsible_id=counsellor.id,
+        ),
+        "FREQ=MONTHLY;BYMONTH=1,4,7,10;BYDAY=1TU",
+        today=today,
+        horizon_days=365,
+    )
+    start = datetime.combine(today + timedelta(days=(2 - today.weekday()) % 7), time(14))
+    service.create_series(
+        session,
+        service.EventData(
+            kind="coordination",
+            title="Abstimmung mit dem Jobcenter",
+            start_local=start,
+            end_local=start + timedelta(hours=1),
+            place="Jobcenter Magdeburg",
+            responsible_id=counsellor.id,
+        ),
+        "FREQ=WEEKLY;INTERVAL=2;BYDAY=WE",
+        today=today,
+        horizon_days=180,
+    )
+    for days, subject, who in (
+        (-2, "Teilnahmebestätigung an die Kammer schicken", counsellor),
+        (0, "Rückruf Anerkennungsberatung", counsellor),
+        (3, "Messestand bestätigen", staff),
+        (10, "Flyer nachbestellen", staff),
+    ):
+        create_followup(
+            session,
+            subject=subject,
+            due_date=today + timedelta(days=days),
+            assignee=who,
+            created_by=who,
+        )
+    create_followup(
+        session,
+        subject="Monatsstatistik an die Projektleitung",
+        due_date=today + timedelta(days=5),
+        assignee=counsellor,
+        repeat_every=1,
+        repeat_unit="months",
+    )
+    return {"events": session.scalar(sa.select(sa.func.count()).select_from(service.Event)) or 0}
+
+
+def _first_tuesday(today) -> datetime:
+    """10:00 on the first Tuesday of the next quarter month (Jan, Apr, Jul, Oct)."""
+    month = ((today.month - 1) // 3 + 1) * 3 + 1
+    year = today.year + (month > 12)
+    month = month - 12 if month > 12 else month
+    first = datetime(year, month, 1, 10, 0)
+    return first + timedelta(days=(1 - first.weekday()) % 7)

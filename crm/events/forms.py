@@ -1,0 +1,102 @@
+"""Event forms: event/series, staff slot, checklist item, contact, lead."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateField,
+    EmailField,
+    RadioField,
+    SelectField,
+    StringField,
+    TextAreaField,
+    TimeField,
+)
+from wtforms.validators import DataRequired, Email, Length, Optional
+
+from crm.forms import choices
+
+KIND_LABELS = {
+    "fair": _l("Job fair"),
+    "presentation": _l("Presentation"),
+    "coordination": _l("Coordination meeting"),
+    "information": _l("Information event"),
+    "workshop": _l("Workshop"),
+    "steering": _l("Steering committee"),
+    "conference": _l("Conference"),
+    "other": _l("Other"),
+}
+PATTERN_LABELS = {
+    "none": _l("Single date"),
+    "biweekly": _l("Every 14 days on this weekday"),
+    "quarterly_first_tuesday": _l("Quarterly, first Tuesday (Jan, Apr, Jul, Oct)"),
+    "monthly": _l("Monthly on this day"),
+    "yearly": _l("Yearly on this day"),
+    "custom": _l("Custom rule (RRULE)"),
+}
+SCOPE_LABELS = {"this": _l("Only this date"), "following": _l("This and all following dates")}
+CATEGORY_LABELS = {
+    "materials": _l("Materials"),
+    "registration": _l("Registration"),
+    "booth": _l("Booth"),
+    "other": _l("Other"),
+}
+CONTACT_STATUS_LABELS = {
+    "invited": _l("invited"),
+    "registered": _l("registered"),
+    "attended": _l("attended"),
+    "no_show": _l("no-show"),
+}
+EVENT_STATUS_LABELS = {"planned": _l("planned"), "cancelled": _l("cancelled")}
+
+
+class EventForm(FlaskForm):
+    kind = SelectField(_l("Kind"), choices=choices(KIND_LABELS.items()), default="fair")
+    title = StringField(_l("Title"), validators=[DataRequired(), Length(max=200)])
+    start_date = DateField(_l("Start date"), validators=[DataRequired()])
+    start_time = TimeField(_l("Start time"), validators=[Optional()])
+    end_date = DateField(_l("End date"), validators=[Optional()])
+    end_time = TimeField(_l("End time"), validators=[Optional()])
+    place = StringField(_l("Place"), validators=[Optional(), Length(max=200)])
+    organiser = StringField(_l("Organiser (organisation name or number)"), validators=[Optional()])
+    responsible_id = SelectField(_l("Responsible"), coerce=int)
+    description = TextAreaField(_l("Description"), validators=[Optional(), Length(max=10000)])
+    pattern = SelectField(_l("Repeat"), choices=choices(PATTERN_LABELS.items()), default="none")
+    custom_rule = StringField(_l("Custom rule"), validators=[Optional(), Length(max=400)])
+    scope = RadioField(_l("Apply to"), choices=choices(SCOPE_LABELS.items()), default="this")
+    default_checklist = BooleanField(_l("Add the standard fair checklist"), default=True)
+
+
+class SlotForm(FlaskForm):
+    user_id = SelectField(_l("Staff member"), coerce=int)
+    day = DateField(_l("Date"), validators=[DataRequired()])
+    start_time = TimeField(_l("From"), validators=[DataRequired()])
+    end_time = TimeField(_l("Until"), validators=[DataRequired()])
+    note = StringField(_l("Note"), validators=[Optional(), Length(max=200)])
+
+
+class ChecklistForm(FlaskForm):
+    category = SelectField(_l("Category"), choices=choices(CATEGORY_LABELS.items()))
+    label = StringField(_l("Item"), validators=[DataRequired(), Length(max=200)])
+
+
+class ContactForm(FlaskForm):
+    person = StringField(_l("Person (name, e-mail or number)"), validators=[DataRequired()])
+    status = SelectField(_l("Status"), choices=choices(CONTACT_STATUS_LABELS.items()))
+
+
+class LeadForm(FlaskForm):
+    first_name = StringField(_l("First name"), validators=[Optional(), Length(max=100)])
+    last_name = StringField(_l("Last name"), validators=[DataRequired(), Length(max=100)])
+    email = EmailField(_l("E-mail"), validators=[Optional(), Email(), Length(max=254)])
+    phone = StringField(_l("Phone"), validators=[Optional(), Length(max=60)])
+    organisation = StringField(_l("Organisation"), validators=[Optional(), Length(max=200)])
+    postcode = StringField(_l("Postcode"), validators=[Optional(), Length(max=5)])
+    note = TextAreaField(_l("What was discussed"), validators=[Optional(), Length(max=5000)])
+    assignee_id = SelectField(_l("Follow-up by"), coerce=int)
+    followup_subject = StringField(
+        _l("Follow-up subject"), validators=[Optional(), Length(max=200)]
+    )
+    followup_due = DateField(_l("Follow-up due on"), validators=[Optional()])

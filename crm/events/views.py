@@ -1,0 +1,440 @@
+"""Event pages under /termine, the .ics downloads, the calendar feed and its account page."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from crm.accounts.models import User
+from crm.contacts.models import Person
+from crm.contacts.service import find_records, resolve_organisation
+from crm.database import utcnow
+from crm.events import ical, service
+from crm.events import series as rules
+from crm.events.forms import (
+    CATEGORY_LABELS,
+    CONTACT_STATUS_LABELS,
+    EVENT_STATUS_LABELS,
+    KIND_LABELS,
+    ChecklistForm,
+    ContactForm,
+    EventForm,
+    LeadForm,
+    SlotForm,
+)
+from crm.events.models import ChecklistItem, Event, StaffSlot
+from crm.events.series import BERLIN, to_utc
+from crm.extensions import db
+from crm.followups.forms import STATUS_LABELS as FU_STATUS_LABELS
+from crm.followups.views import _assignable_users, _assignee_choices, _assignee_or_error
+from crm.forms import choices
+from crm.security import authenticated, has_permission, public, require
+
+bp = Blueprint("events", __name__)
+PER_PAGE = 50
+
+
+@bp.context_processor
+def _labels() -> dict[str, Any]:
+    return {
+        "KIND_LABELS": KIND_LABELS,
+        "CATEGORY_LABELS": CATEGORY_LABELS,
+        "CONTACT_STATUS_LABELS": CONTACT_STATUS_LABELS,
+        "EVENT_STATUS_LABELS": EVENT_STATUS_LABELS,
+        "FU_STATUS_LABELS": FU_STATUS_LABELS,
+    }
+
+
+def _today():
+    return utcnow().astimezone(BERLIN).date()
+
+
+def _horizon() -> int:
+    return current_app.config.get("CRM_SERIES_HORIZON_DAYS", service.DEFAULT_HORIZON_DAYS)
+
+
+def _event_or_404(event_id: int) -> Event:
+    return service.get_event(db.session, event_id) or abort(404)
+
+
+def _domain() -> str:
+    from crm.followups.service import _domain_of
+
+    return _domain_of(current_app.config["CRM_MAIL_FROM"])
+
+
+def _staff_choices() -> list:
+    return choices([(0, "—")] + [(u.id, u.display_name) for u in _assignable_users()])
+
+
+# --- list and form -------------------------------------------------------------------------------
+
+
+@bp.route("/termine/")
+@require("events.view")
+def index():
+    page = max(request.args.get("seite", 1, type=int) or 1, 1)
+    kind = request.args.get("art", "")
+    if kind not in KIND_LABELS:
+        kind = ""
+    since = datetime.combine(_today(), datetime.min.time(), tzinfo=BERLIN)
+    events, total = service.upcoming(
+        db.session, since, limit=PER_PAGE, offset=(page - 1) * PER_PAGE, kind=kind
+    )
+    return render_template(
+        "events/index.html",
+        events=events,
+        total=total,
+        page=page,
+        per_page=PER_PAGE,
+        kind=kind,
+        can_edit=has_permission(current_user, "events.edit"),
+    )
+
+
+def _data_from(form: EventForm) -> service.EventData | None:
+    start, end, all_day = service.local_span(
+        form.start_date.data, form.start_time.data, form.end_date.data, form.end_time.data
+    )
+    organiser_id = None
+    if (form.organiser.data or "").strip():
+        org, count = resolve_organisation(db.session, form.organiser.data)
+        if org is None:
+            form.organiser.errors.append(
+                _("No unique organisation found (%(n)d matches).", n=count)
+            )
+            return None
+        organiser_id = org.id
+    if end < start:
+        form.end_date.errors.append(_("The end lies before the start."))
+        return None
+    return service.EventData(
+        kind=form.kind.data,
+        title=form.title.data or "",
+        start_local=start,
+        end_local=end,
+        all_day=all_day,
+        place=form.place.data or "",
+        description=form.description.data or "",
+        organiser_id=organiser_id,
+        responsible_id=form.responsible_id.data or None,
+    )
+
+
+def _rule_from(form: EventForm, start: datetime) -> tuple[str | None, bool]:
+    try:
+        return rules.rule_for(form.pattern.data, start, form.custom_rule.data or ""), True
+    except rules.RuleError:
+        form.custom_rule.errors.append(_("This is not a valid recurrence rule."))
+        return None, False
+
+
+@bp.route("/termine/neu", methods=["GET", "POST"])
+@require("events.edit")
+def new():
+    form = EventForm()
+    form.responsible_id.choices = _staff_choices()
+    if request.method == "GET":
+        form.responsible_id.data = current_user.id
+    if form.validate_on_submit() and (data := _data_from(form)) is not None:
+        rule, ok = _rule_from(form, data.start_local)
+        if ok:
+            if rule:
+                s = service.create_series(
+                    db.session, data, rule, today=_today(), horizon_days=_horizon()
+                )
+                event = db.session.scalar(
+                    sa.select(Event).where(Event.series_id == s.id).order_by(Event.starts_at)
+                )
+            else:
+                event = service.create_event(db.session, data)
+            if event is not None and data.kind == "fair" and form.default_checklist.data:
+                service.add_default_checklist(db.session, event)
+            db.session.commit()
+            flash(_("The event has been saved."), "success")
+            if event is None:
+                return redirect(url_for("events.index"))
+            return redirect(url_for("events.detail", event_id=event.id))
+    return render_template("events/form.html", form=form, event=None)
+
+
+@bp.route("/termine/<int:event_id>/bearbeiten", methods=["GET", "POST"])
+@require("events.edit")
+def edit(event_id: int):
+    event = _event_or_404(event_id)
+    form = EventForm(obj=event)
+    form.responsible_id.choices = _staff_choices()
+    if request.method == "GET":
+        start = event.starts_at.astimezone(BERLIN)
+        end = event.ends_at.astimezone(BERLIN)
+        form.start_date.data = start.date()
+        form.start_time.data = None if event.all_day else start.time()
+        form.end_date.data = end.date() if not event.all_day else (end - _one_day()).date()
+        form.end_time.data = None if event.all_day else end.time()
+        form.organiser.data = str(event.organiser_id) if event.organiser_id else ""
+        form.responsible_id.data = event.responsible_id or 0
+        form.pattern.data = "custom" if event.series else "none"
+        form.custom_rule.data = event.series.rrule if event.series else ""
+    if form.validate_on_submit() and (data := _data_from(form)) is not None:
+        if event.series_id is not None and form.scope.data == "following":
+            rule, ok = _rule_from(form, data.start_local)
+            if ok:
+                new_series = service.split_series(
+                    db.session, event, data, rule, today=_today(), horizon_days=_horizon()
+                )
+                first = db.session.scalar(
+                    sa.select(Event)
+                    .where(Event.series_id == new_series.id)
+                    .order_by(Event.starts_at)
+                )
+                db.session.commit()
+                flash(_("The event has been saved."), "success")
+                target = first.id if first is not None else None
+                if target is None:
+                    return redirect(url_for("events.index"))
+                return redirect(url_for("events.detail", event_id=target))
+        else:
+            service.update_event(db.session, event, data)
+            db.session.commit()
+            flash(_("The event has been saved."), "success")
+            return redirect(url_for("events.detail", event_id=event.id))
+    return render_template("events/form.html", form=form, event=event)
+
+
+def _one_day():
+    from datetime import timedelta
+
+    return timedelta(days=1)
+
+
+@bp.route("/termine/<int:event_id>/absagen", methods=["POST"])
+@require("events.edit")
+def cancel(event_id: int):
+    event = _event_or_404(event_id)
+    service.cancel_event(db.session, event)
+    db.session.commit()
+    flash(_("The event has been cancelled."), "success")
+    return redirect(url_for("events.detail", event_id=event.id))
+
+
+# --- detail and planning ---------------------------------------------------------------
+
+
+def _render_detail(event: Event, status: int = 200, **forms: Any) -> Any:
+    slot_form = forms.get("slot_form") or SlotForm(formdata=None)
+    slot_form.user_id.choices = _assignee_choices()
+    if slot_form.day.data is None:
+        slot_form.day.data = event.starts_at.astimezone(BERLIN).date()
+    return (
+        render_template(
+            "events/detail.html",
+            event=event,
+            conflicts=service.conflicts_of(db.session, event),
+            contacts=service.contacts_of(db.session, event),
+            leads=service.leads_of(db.session, event),
+            slot_form=slot_form,
+            checklist_form=forms.get("checklist_form") or ChecklistForm(formdata=None),
+            contact_form=forms.get("contact_form") or ContactForm(formdata=None),
+            can_edit=has_permission(current_user, "events.edit"),
+        ),
+        status,
+    )
+
+
+@bp.route("/termine/<int:event_id>")
+@require("events.view")
+def detail(event_id: int):
+    return _render_detail(_event_or_404(event_id))
+
+
+@bp.route("/termine/<int:event_id>/standdienst", methods=["POST"])
+@require("events.edit")
+def add_slot(event_id: int):
+    event = _event_or_404(event_id)
+    form = SlotForm()
+    form.user_id.choices = _assignee_choices()
+    if not form.validate_on_submit():
+        return _render_detail(event, 400, slot_form=form)
+    user = _assignee_or_error(form.user_id.data)
+    start = to_utc(datetime.combine(form.day.data, form.start_time.data))
+    end = to_utc(datetime.combine(form.day.data, form.end_time.data))
+    if user is None or end <= start:
+        form.end_time.errors.append(_("The slot must end after it starts."))
+        return _render_detail(event, 400, slot_form=form)
+    _slot, clashes = service.add_slot(db.session, event, user, start, end, form.note.data or "")
+    db.session.commit()
+    if clashes:
+        flash(
+            _(
+                "%(name)s is already on duty at that time: %(events)s",
+                name=user.display_name,
+                events=", ".join(c.event.title for c in clashes),
+            ),
+            "warning",
+        )
+    else:
+        flash(_("The slot has been added."), "success")
+    return redirect(url_for("events.detail", event_id=event.id))
+
+
+@bp.route("/termine/<int:event_id>/standdienst/<int:slot_id>/loeschen", methods=["POST"])
+@require("events.edit")
+def remove_slot(event_id: int, slot_id: int):
+    slot = db.session.get(StaffSlot, slot_id)
+    if slot is None or slot.event_id != event_id:
+        abort(404)
+    service.remove_slot(db.session, slot)
+    db.session.commit()
+    return redirect(url_for("events.detail", event_id=event_id))
+
+
+@bp.route("/termine/<int:event_id>/checkliste", methods=["POST"])
+@require("events.edit")
+def add_checklist_item(event_id: int):
+    event = _event_or_404(event_id)
+    form = ChecklistForm()
+    if not form.validate_on_submit():
+        return _render_detail(event, 400, checklist_form=form)
+    service.add_checklist_item(db.session, event, form.category.data, form.label.data or "")
+    db.session.commit()
+    return redirect(url_for("events.detail", event_id=event.id) + "#checkliste")
+
+
+@bp.route("/termine/<int:event_id>/checkliste/<int:item_id>", methods=["POST"])
+@require("events.edit")
+def toggle_checklist_item(event_id: int, item_id: int):
+    item = db.session.get(ChecklistItem, item_id)
+    if item is None or item.event_id != event_id:
+        abort(404)
+    item.done = not item.done
+    db.session.commit()
+    return redirect(url_for("events.detail", event_id=event_id) + "#checkliste")
+
+
+@bp.route("/termine/<int:event_id>/kontakte", methods=["POST"])
+@require("events.edit")
+def set_contact(event_id: int):
+    event = _event_or_404(event_id)
+    form = ContactForm()
+    if not form.validate_on_submit():
+        return _render_detail(event, 400, contact_form=form)
+    found = find_records(db.session, Person, form.person.data or "", limit=2)
+    if len(found) != 1:
+        form.person.errors.append(_("No unique person found (%(n)d matches).", n=len(found)))
+        return _render_detail(event, 400, contact_form=form)
+    service.set_contact(db.session, event, found[0], form.status.data)
+    db.session.commit()
+    return redirect(url_for("events.detail", event_id=event.id) + "#kontakte")
+
+
+@bp.route("/termine/<int:event_id>/leads/neu", methods=["GET", "POST"])
+@require("events.edit")
+def new_lead(event_id: int):
+    event = _event_or_404(event_id)
+    form = LeadForm()
+    form.assignee_id.choices = _assignee_choices()
+    if request.method == "GET":
+        form.assignee_id.data = event.responsible_id or current_user.id
+    if form.validate_on_submit():
+        assignee = _assignee_or_error(form.assignee_id.data)
+        if assignee is None:
+            form.assignee_id.errors.append(_("Please choose a valid user."))
+        else:
+            lead = service.capture_lead(
+                db.session,
+                event,
+                service.LeadData(
+                    first_name=form.first_name.data or "",
+                    last_name=form.last_name.data or "",
+                    email=form.email.data or "",
+                    phone=form.phone.data or "",
+                    organisation_name=form.organisation.data or "",
+                    postcode=form.postcode.data or "",
+                    note=form.note.data or "",
+                    followup_subject=form.followup_subject.data or "",
+                    followup_due=form.followup_due.data,
+                ),
+                captured_by=current_user._get_current_object(),
+                assignee=assignee,
+                now=utcnow(),
+            )
+            db.session.commit()
+            flash(
+                _("Lead saved: %(name)s.", name=lead.person.full_name),
+                "success",
+            )
+            if request.form.get("next") == "again":
+                return redirect(url_for("events.new_lead", event_id=event.id))
+            return redirect(url_for("events.detail", event_id=event.id) + "#leads")
+    return render_template("events/lead_form.html", form=form, event=event)
+
+
+# --- iCal ----------------------------------------------------------------------------------
+
+
+def _ics(body: bytes, filename: str) -> Response:
+    response = Response(body, mimetype="text/calendar")
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@bp.route("/termine/<int:event_id>.ics")
+@require("events.view")
+def event_ics(event_id: int):
+    event = _event_or_404(event_id)
+    return _ics(ical.event_ics(db.session, event, _domain()), f"termin-{event.id}.ics")
+
+
+@bp.route("/kalender/<token>.ics")
+@public
+def feed(token: str):
+    user = ical.user_for_token(db.session, token)
+    if user is None:
+        abort(404)
+    body = ical.feed_ics(db.session, user, utcnow(), _domain(), current_app.config["CRM_BASE_URL"])
+    response = Response(body, mimetype="text/calendar")
+    response.headers["Cache-Control"] = "private, max-age=300"
+    return response
+
+
+@bp.route("/konto/kalender", methods=["GET", "POST"])
+@authenticated
+def calendar_account():
+    me: User = current_user._get_current_object()
+    token = None
+    if request.method == "POST":
+        from crm.followups.forms import ActionForm
+
+        if not ActionForm().validate_on_submit():
+            abort(400)
+        if request.form.get("action") == "revoke":
+            ical.revoke_tokens(db.session, me.id, utcnow())
+            flash(_("Your calendar link has been revoked."), "success")
+        else:
+            token = ical.new_token(db.session, me.id, utcnow())
+            flash(
+                _("A new calendar link has been created; the old one no longer works."), "success"
+            )
+        db.session.commit()
+    active = ical.active_token(db.session, me.id)
+    url = (
+        current_app.config["CRM_BASE_URL"].rstrip("/") + url_for("events.feed", token=token)
+        if token
+        else None
+    )
+    return render_template("events/calendar_account.html", active=active, url=url)

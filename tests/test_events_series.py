@@ -1,0 +1,182 @@
+"""Series: local time across daylight saving, 14-day rhythm, exceptions, splitting."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+
+import pytest
+import sqlalchemy as sa
+
+from crm.events import series as rules
+from crm.events import service
+from crm.events.models import Event, EventSeries
+from crm.events.series import BERLIN
+
+QUARTERLY = "FREQ=MONTHLY;BYMONTH=1,4,7,10;BYDAY=1TU"
+
+
+def data(start: datetime, minutes: int = 90, **kw) -> service.EventData:
+    from datetime import timedelta
+
+    return service.EventData(
+        kind=kw.pop("kind", "presentation"),
+        title=kw.pop("title", "Präsentation im Haus der Wirtschaft"),
+        start_local=start,
+        end_local=start + timedelta(minutes=minutes),
+        **kw,
+    )
+
+
+def occurrences(session, s: EventSeries) -> list[Event]:
+    return list(
+        session.scalars(sa.select(Event).where(Event.series_id == s.id).order_by(Event.starts_at))
+    )
+
+
+def local(moment: datetime) -> datetime:
+    return moment.astimezone(BERLIN)
+
+
+def test_a_quarterly_ten_oclock_presentation_stays_at_ten_across_daylight_saving(app_ctx):
+    session = app_ctx
+    s = service.create_series(
+        session,
+        data(datetime(2027, 1, 5, 10, 0)),
+        QUARTERLY,
+        today=date(2027, 1, 1),
+        horizon_days=365,
+    )
+    events = occurrences(session, s)
+    assert [local(e.starts_at).date() for e in events] == [
+        date(2027, 1, 5),
+        date(2027, 4, 6),  # after the March change to summer time
+        date(2027, 7, 6),
+        date(2027, 10, 5),
+    ]
+    assert {local(e.starts_at).time() for e in events} == {time(10, 0)}
+    # 10:00 is 09:00 UTC in winter and 08:00 UTC in summer.
+    assert events[0].starts_at.hour == 9
+    assert events[1].starts_at.hour == 8
+    assert events[0].starts_at.tzinfo == UTC
+
+
+def test_a_series_created_in_summer_keeps_ten_oclock_after_the_october_change(app_ctx):
+    session = app_ctx
+    s = service.create_series(
+        session,
+        data(datetime(2027, 10, 5, 10, 0)),
+        QUARTERLY,
+        today=date(2027, 9, 1),
+        horizon_days=200,
+    )
+    events = occurrences(session, s)
+    assert [local(e.starts_at).replace(tzinfo=None) for e in events] == [
+        datetime(2027, 10, 5, 10, 0),
+        datetime(2028, 1, 4, 10, 0),
+    ]
+
+
+def test_a_fourteen_day_coordination_meeting_falls_on_every_other_wednesday(app_ctx):
+    session = app_ctx
+    start = datetime(2027, 3, 3, 14, 0)  # a Wednesday
+    rule = rules.rule_for("biweekly", start)
+    assert rule == "FREQ=WEEKLY;INTERVAL=2;BYDAY=WE"
+    s = service.create_series(
+        session,
+        data(start, kind="coordination"),
+        rule,
+        today=date(2027, 3, 1),
+        horizon_days=60,
+    )
+    days = [local(e.starts_at).date() for e in occurrences(session, s)]
+    assert days == [
+        date(2027, 3, 3),
+        date(2027, 3, 17),
+        date(2027, 3, 31),
+        date(2027, 4, 14),
+        date(2027, 4, 28),
+    ]
+    assert all(d.weekday() == 2 for d in days)
+
+
+def test_regeneration_is_idempotent_and_fills_the_horizon_as_time_goes_on(app_ctx):
+    session = app_ctx
+    s = service.create_series(
+        session,
+        data(datetime(2027, 3, 3, 14, 0)),
+        "FREQ=WEEKLY;INTERVAL=2",
+        today=date(2027, 3, 1),
+        horizon_days=30,
+    )
+    assert len(occurrences(session, s)) == 3
+    assert service.materialise(session, s, today=date(2027, 3, 1), horizon_days=30) == 0
+    assert len(occurrences(session, s)) == 3
+    assert service.materialise_all(session, today=date(2027, 3, 15), horizon_days=30) >= 1
+    assert len(occurrences(session, s)) == 4
+
+
+def test_a_moved_and_a_cancelled_occurrence_survive_regeneration(app_ctx):
+    session = app_ctx
+    s = service.create_series(
+        session,
+        data(datetime(2027, 3, 3, 14, 0)),
+        "FREQ=WEEKLY;INTERVAL=2",
+        today=date(2027, 3, 1),
+        horizon_days=60,
+    )
+    first, second, third = occurrences(session, s)[:3]
+    service.update_event(
+        session, second, data(datetime(2027, 3, 18, 9, 0), title="Abstimmung (verschoben)")
+    )
+    service.cancel_event(session, third)
+    session.commit()
+    service.materialise(session, s, today=date(2027, 3, 1), horizon_days=90)
+    events = occurrences(session, s)
+    moved = session.get(Event, second.id)
+    assert local(moved.starts_at).replace(tzinfo=None) == datetime(2027, 3, 18, 9, 0)
+    assert moved.title == "Abstimmung (verschoben)"
+    assert session.get(Event, third.id).status == "cancelled"
+    # No new occurrence was generated for the moved or cancelled slots.
+    keys = [e.occurrence_key for e in events]
+    assert len(keys) == len(set(keys))
+    assert sum(1 for e in events if local(e.starts_at).date() == date(2027, 3, 17)) == 0
+
+
+def test_this_and_all_following_ends_the_old_rule_and_starts_a_new_series(app_ctx):
+    session = app_ctx
+    s = service.create_series(
+        session,
+        data(datetime(2027, 3, 3, 14, 0)),
+        "FREQ=WEEKLY;INTERVAL=2;BYDAY=WE",
+        today=date(2027, 3, 1),
+        horizon_days=60,
+    )
+    old_id = s.id
+    third = occurrences(session, s)[2]  # 31.03.
+    new = service.split_series(
+        session,
+        third,
+        data(datetime(2027, 3, 31, 16, 0)),
+        None,
+        today=date(2027, 3, 1),
+        horizon_days=60,
+    )
+    old = session.get(EventSeries, old_id)
+    assert "UNTIL=20270317T140000" in old.rrule
+    assert [local(e.starts_at).date() for e in occurrences(session, old)] == [
+        date(2027, 3, 3),
+        date(2027, 3, 17),
+    ]
+    new_events = occurrences(session, new)
+    assert local(new_events[0].starts_at).replace(tzinfo=None) == datetime(2027, 3, 31, 16, 0)
+    assert {local(e.starts_at).time() for e in new_events} == {time(16, 0)}
+
+
+def test_a_custom_rule_is_validated():
+    start = datetime(2027, 1, 5, 10, 0)
+    assert rules.rule_for("custom", start, "rrule:freq=monthly;bymonthday=15") == (
+        "FREQ=MONTHLY;BYMONTHDAY=15"
+    )
+    for bad in ("", "FREQ=SECONDLY", "FREQ=MONTHLY;BYDAY=XX", "no rule"):
+        with pytest.raises(rules.RuleError):
+            rules.rule_for("custom", start, bad)
