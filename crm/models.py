@@ -14,4 +14,15 @@ from crm.contacts.models import (  # noqa: F401
     Tag,
 )
 from crm.followups.models import FollowUp  # noqa: F401
+from crm.newsletters.models import (  # noqa: F401
+    Audience,
+    Campaign,
+    ConsentEvent,
+    ConsentText,
+    Delivery,
+    NewsletterList,
+    NewsletterTemplate,
+    SignupAttempt,
+    Subscription,
+)
 from scheduled.lock import SchedulerLock  # noqa: F401
