@@ -126,6 +126,7 @@ def configure_blueprints(app: Flask) -> None:
     from crm.events.views import bp as events_bp
     from crm.followups.views import bp as followups_bp
     from crm.jobs.views import bp as jobs_bp
+    from crm.newsletters.views import bp as newsletters_bp
     from crm.participants.views import bp as participants_bp
 
     blueprints = (
@@ -137,6 +138,7 @@ def configure_blueprints(app: Flask) -> None:
         participants_bp,
         events_bp,
         jobs_bp,
+        newsletters_bp,
     )
     for bp in blueprints:
         app.register_blueprint(bp)

@@ -118,4 +118,12 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "CRM_SERIES_HORIZON_DAYS": _int("CRM_SERIES_HORIZON_DAYS", 180),
         # Number of reverse proxies in front of the app whose X-Forwarded-* headers to trust.
         "CRM_PROXY_FIX": _int("CRM_PROXY_FIX", 0),
+        # Newsletters: sender (empty = CRM_MAIL_FROM / CRM_MAIL_REPLY_TO), an optional mailbox
+        # for mailto: unsubscribes, validity of double opt-in links, sign-ups per IP and window.
+        "CRM_NEWSLETTER_FROM": _str("CRM_NEWSLETTER_FROM", ""),
+        "CRM_NEWSLETTER_REPLY_TO": _str("CRM_NEWSLETTER_REPLY_TO", ""),
+        "CRM_NEWSLETTER_UNSUBSCRIBE_MAILTO": _str("CRM_NEWSLETTER_UNSUBSCRIBE_MAILTO", ""),
+        "CRM_NEWSLETTER_CONFIRM_HOURS": _int("CRM_NEWSLETTER_CONFIRM_HOURS", 48),
+        "CRM_NEWSLETTER_SIGNUP_MAX_PER_IP": _int("CRM_NEWSLETTER_SIGNUP_MAX_PER_IP", 5),
+        "CRM_NEWSLETTER_SIGNUP_WINDOW_MINUTES": _int("CRM_NEWSLETTER_SIGNUP_WINDOW_MINUTES", 60),
     }

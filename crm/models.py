@@ -25,6 +25,17 @@ from crm.events.models import (  # noqa: F401
 )
 from crm.followups.models import FollowUp  # noqa: F401
 from crm.jobs.models import JobRun  # noqa: F401
+from crm.newsletters.models import (  # noqa: F401
+    Audience,
+    Campaign,
+    ConsentEvent,
+    ConsentText,
+    Delivery,
+    NewsletterList,
+    NewsletterTemplate,
+    SignupAttempt,
+    Subscription,
+)
 from crm.participants.models import (  # noqa: F401
     ConsentRelease,
     CounsellingSession,

@@ -1,0 +1,1 @@
+"""Newsletters: lists, consent, double opt-in, audiences, templates, campaigns, deliveries."""
