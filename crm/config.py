@@ -116,4 +116,9 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "CRM_SCHEDULER_TICK_SECONDS": _int("CRM_SCHEDULER_TICK_SECONDS", 60),
         # Number of reverse proxies in front of the app whose X-Forwarded-* headers to trust.
         "CRM_PROXY_FIX": _int("CRM_PROXY_FIX", 0),
+        # Targets board: default weekly targets when no year has its own (Auswertung).
+        "CRM_TARGET_ENTRIES_PER_WEEK": _int("CRM_TARGET_ENTRIES_PER_WEEK", 1),
+        "CRM_TARGET_EXITS_PER_WEEK": _int("CRM_TARGET_EXITS_PER_WEEK", 1),
+        # DSGVO: participants are due for erasure this many years after their exit.
+        "CRM_RETENTION_YEARS_AFTER_EXIT": _int("CRM_RETENTION_YEARS_AFTER_EXIT", 5),
     }

@@ -81,6 +81,25 @@ def purge_import_files(app: Flask) -> int:
         return n
 
 
+def erase_due_participants(app: Flask) -> dict[str, int]:
+    """Mark participants past the retention period for review; erase those admins approved."""
+    from crm.audit.service import Actor, acting_as
+    from crm.database import utcnow
+    from crm.dashboard.weeks import local_date
+    from crm.extensions import db
+    from crm.privacy.service import erase_approved, mark_due
+
+    with app.app_context(), acting_as(Actor(None, "scheduler")):
+        marked = mark_due(
+            db.session,
+            today=local_date(utcnow()),
+            years=app.config["CRM_RETENTION_YEARS_AFTER_EXIT"],
+        )
+        erased = erase_approved(db.session)
+        db.session.commit()
+        return {"marked": marked, "erased": erased}
+
+
 JOBS: tuple[JobSpec, ...] = (
     JobSpec(
         id="send-followup-reminders",
@@ -103,6 +122,13 @@ JOBS: tuple[JobSpec, ...] = (
         trigger="cron",
         trigger_args={"hour": 3, "minute": 30},
         description="Alte Import-Dateien löschen",
+    ),
+    JobSpec(
+        id="erase-due-participants",
+        func=erase_due_participants,
+        trigger="cron",
+        trigger_args={"hour": 3, "minute": 45},
+        description="Aufbewahrungsfrist: fällige Teilnehmende vormerken, freigegebene löschen",
     ),
 )
 
