@@ -123,10 +123,14 @@ def configure_blueprints(app: Flask) -> None:
     from crm.audit.views import bp as audit_bp
     from crm.contacts.views import bp as contacts_bp
     from crm.core.views import bp as core_bp
+    from crm.dashboard.views import bp as dashboard_bp
     from crm.followups.views import bp as followups_bp
+    from crm.privacy.views import bp as privacy_bp
 
     for bp in (core_bp, accounts_bp, audit_bp, contacts_bp, followups_bp):
         app.register_blueprint(bp)
+    app.register_blueprint(dashboard_bp)
+    app.register_blueprint(privacy_bp)
 
 
 def configure_templates(app: Flask) -> None:

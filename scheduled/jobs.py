@@ -84,8 +84,8 @@ def purge_import_files(app: Flask) -> int:
 def erase_due_participants(app: Flask) -> dict[str, int]:
     """Mark participants past the retention period for review; erase those admins approved."""
     from crm.audit.service import Actor, acting_as
-    from crm.database import utcnow
     from crm.dashboard.weeks import local_date
+    from crm.database import utcnow
     from crm.extensions import db
     from crm.privacy.service import erase_approved, mark_due
 

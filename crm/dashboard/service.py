@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -387,6 +387,10 @@ class AnnualReport:
     by_office: list[Breakdown]
     by_channel: list[Breakdown]
     counselled_by_office: dict[Any, int]
+
+    @property
+    def last_day(self) -> date:
+        return self.end - timedelta(days=1)
 
 
 def annual_report(
