@@ -96,12 +96,15 @@ def test_the_board_counts_entries_and_exits_in_their_iso_weeks(known, app_ctx):
     assert len(board.weeks) == 53
     assert _week(board, 1).entries == 1  # 29.12.2025
     assert _week(board, 53).entries == 1  # 31.12.2026
-    assert _week(board, 13).entries == 1 and _week(board, 13).exits == 0
+    assert _week(board, 13).entries == 1
+    assert _week(board, 13).exits == 0
     assert _week(board, 14).exits == 1
-    assert board.entries == 3 and board.exits == 1
+    assert board.entries == 3
+    assert board.exits == 1
     assert _week(board, 53).cumulative_entries == 3
     assert board.year_target_entries == 53
-    assert board.weeks_elapsed == 53 and board.ytd_target_entries == 53
+    assert board.weeks_elapsed == 53
+    assert board.ytd_target_entries == 53
 
 
 def test_the_year_to_date_target_counts_the_weeks_begun(known, app_ctx):
@@ -111,9 +114,11 @@ def test_the_year_to_date_target_counts_the_weeks_begun(known, app_ctx):
     )
     assert board.weeks_elapsed == 14
     assert board.ytd_target_entries == 14
-    assert _week(board, 14).is_current and _week(board, 15).is_future
+    assert _week(board, 14).is_current
+    assert _week(board, 15).is_future
     data = board.chart_data()
-    assert len(data["labels"]) == 53 and len(data["entries"]) == 14
+    assert len(data["labels"]) == 53
+    assert len(data["entries"]) == 14
     assert data["target_entries"][:3] == [1, 2, 3]
 
 
@@ -158,7 +163,8 @@ def test_the_office_filter_restricts_every_number(known, app_ctx):
     board = service.build_board(
         app_ctx, year=2026, today=date(2027, 1, 3), offices=[known["south"].id], defaults=DEFAULTS
     )
-    assert board.entries == 1 and board.exits == 1
+    assert board.entries == 1
+    assert board.exits == 1
     assert {b.key for b in board.by_office} == {known["south"].id}
 
 
@@ -190,7 +196,8 @@ def test_leads_see_all_offices(known, client_as):
     c = client_as("lead")
     html = _page(c, jahr=2026)
     assert 'id="total-entries">3<' in html
-    assert "Nord-Test" in html and "Süd-Test" in html
+    assert "Nord-Test" in html
+    assert "Süd-Test" in html
     assert 'id="targets-form"' in html
 
 
@@ -201,7 +208,8 @@ def test_staff_and_read_only_see_aggregates_but_no_participant_names(known, clie
     assert 'id="total-entries">3<' in html
     for p in known["p"].values():
         assert p.last_name not in html
-    assert "pseudonymised-csv" not in html and 'id="targets-form"' not in html
+    assert "pseudonymised-csv" not in html
+    assert 'id="targets-form"' not in html
     report = c.get("/auswertung/jahresbericht?jahr=2026").get_data(as_text=True)
     for p in known["p"].values():
         assert p.last_name not in report
