@@ -1,12 +1,11 @@
 // Targets board: cumulative entries and exits against the target lines (Chart.js).
-// The numbers come from <script type="application/json"> blocks (CSP: no inline code).
+// The numbers come from the canvas's data-chart / data-labels attributes (CSP: no inline code).
 (function () {
   "use strict";
   var canvas = document.getElementById("board-chart");
-  var dataNode = document.getElementById("board-data");
-  if (!canvas || !dataNode || typeof window.Chart === "undefined") { return; }
-  var data = JSON.parse(dataNode.textContent);
-  var labels = JSON.parse(document.getElementById("board-labels").textContent);
+  if (!canvas || typeof window.Chart === "undefined") { return; }
+  var data = JSON.parse(canvas.getAttribute("data-chart"));
+  var labels = JSON.parse(canvas.getAttribute("data-labels"));
   new window.Chart(canvas, {
     type: "line",
     data: {
