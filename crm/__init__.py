@@ -125,9 +125,10 @@ def configure_blueprints(app: Flask) -> None:
     from crm.core.views import bp as core_bp
     from crm.dashboard.views import bp as dashboard_bp
     from crm.followups.views import bp as followups_bp
+    from crm.participants.views import bp as participants_bp
     from crm.privacy.views import bp as privacy_bp
 
-    for bp in (core_bp, accounts_bp, audit_bp, contacts_bp, followups_bp):
+    for bp in (core_bp, accounts_bp, audit_bp, contacts_bp, followups_bp, participants_bp):
         app.register_blueprint(bp)
     app.register_blueprint(dashboard_bp)
     app.register_blueprint(privacy_bp)

@@ -9,6 +9,7 @@ from crm.accounts.models import Office, User
 from crm.accounts.service import create_user
 from crm.audit.service import Actor, acting_as
 from crm.contacts.demo import seed_contacts
+from crm.participants.demo import seed_participants
 
 DEMO_PASSWORD = "Magdeburg-Demo-2026"  # noqa: S105 - documented demo login, dev only
 OFFICES = ("Magdeburg", "Aschersleben", "Burg", "Genthin", "Schönebeck")
@@ -55,6 +56,7 @@ PARTNERS = (
 
 # Extra seeders registered by domain modules (contacts adds the partner organisations, …).
 SEEDERS: list = [seed_contacts]
+SEEDERS.append(seed_participants)
 
 
 def is_empty(session: Session) -> bool:

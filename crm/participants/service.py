@@ -101,6 +101,10 @@ def get_participant(session: Session, user: Any, participant_id: int) -> Partici
             joinedload(Participant.office),
             joinedload(Participant.counsellor),
             joinedload(Participant.referring_organisation),
+            # The detail page shows all of these: a constant number of queries.
+            selectinload(Participant.sessions),
+            selectinload(Participant.referrals).joinedload(Referral.organisation),
+            selectinload(Participant.consent_releases).joinedload(ConsentRelease.organisation),
         )
     )
 
@@ -515,16 +519,16 @@ def revoke_release(session: Session, release: ConsentRelease, on: date) -> Conse
     return release
 
 
-def _require_release_for_sending(
-    session: Session, referral: Referral, participant: Participant
-) -> None:
-    if referral.direction == "to" and referral.status == "sent":
-        release = valid_release(
-            session, participant, referral.organisation_id, referral.referred_on
-        )
-        if release is None:
-            raise ConsentMissingError()
-        referral.consent_release = release
+def _release_for_sending(
+    session: Session, participant: Participant, direction: str, status: str, org_id: int, on: date
+) -> ConsentRelease | None:
+    """The release that allows this referral, None if none is needed; raise if one is missing."""
+    if direction != "to" or status != "sent":
+        return None
+    release = valid_release(session, participant, org_id, on)
+    if release is None:
+        raise ConsentMissingError()
+    return release
 
 
 def create_referral(
@@ -543,6 +547,9 @@ def create_referral(
         raise ParticipantError(f"unknown direction {direction!r}")
     if status not in REFERRAL_STATUSES:
         raise ParticipantError(f"unknown status {status!r}")
+    release = _release_for_sending(
+        session, participant, direction, status, organisation.id, referred_on
+    )
     referral = Referral(
         participant_id=participant.id,
         organisation_id=organisation.id,
@@ -552,7 +559,7 @@ def create_referral(
         status=status,
         note=note.strip(),
     )
-    _require_release_for_sending(session, referral, participant)
+    referral.consent_release = release
     referral.participant = participant
     referral.organisation = organisation
     session.add(referral)
@@ -564,12 +571,17 @@ def set_referral_status(session: Session, referral: Referral, status: str) -> Re
     """Move a referral to another status; back to "sent" needs a valid release again."""
     if status not in REFERRAL_STATUSES:
         raise ParticipantError(f"unknown status {status!r}")
+    if status == "sent" and referral.status != "sent":
+        release = _release_for_sending(
+            session,
+            referral.participant,
+            referral.direction,
+            status,
+            referral.organisation_id,
+            referral.referred_on,
+        )
+        referral.consent_release = release or referral.consent_release
     referral.status = status
-    try:
-        _require_release_for_sending(session, referral, referral.participant)
-    except ConsentMissingError:
-        session.expire(referral, ["status"])
-        raise
     session.flush()
     return referral
 

@@ -1,0 +1,179 @@
+"""Participant forms: master data, sessions, exit, releases, referrals, checklist items."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (
+    DateField,
+    EmailField,
+    IntegerField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional
+
+from crm.forms import choices
+
+RECOGNITION_LABELS = {
+    "not_started": _l("not started"),
+    "in_progress": _l("in progress"),
+    "partial": _l("partial recognition"),
+    "full": _l("full recognition"),
+    "refused": _l("refused"),
+}
+CHANNEL_LABELS = {
+    "recognition_office": _l("Recognition counselling office"),
+    "association_presentation": _l("Association presentation"),
+    "job_fair": _l("Job fair"),
+    "jobcentre_agency": _l("Job centre / employment agency"),
+    "language_course_provider": _l("Language-course provider"),
+    "branch_outreach": _l("Outreach in a branch office"),
+    "website_hotline": _l("Website / hotline"),
+    "other": _l("other"),
+}
+OUTCOME_LABELS = {
+    "employment": _l("Employment"),
+    "qualification": _l("Qualification / training"),
+    "recognition": _l("Recognition obtained"),
+    "moved_away": _l("Moved away"),
+    "dropped_out": _l("Dropped out"),
+    "other": _l("other"),
+}
+GENDER_LABELS = {"female": _l("female"), "male": _l("male"), "diverse": _l("diverse")}
+DIRECTION_LABELS = {"to": _l("to the partner"), "from": _l("from the partner")}
+REFERRAL_STATUS_LABELS = {
+    "sent": _l("sent"),
+    "accepted": _l("accepted"),
+    "declined": _l("declined"),
+    "completed": _l("completed"),
+}
+SUPPORT_STATUS_LABELS = {
+    "open": _l("open"),
+    "in_progress": _l("in progress"),
+    "done": _l("done"),
+    "not_needed": _l("not needed"),
+}
+SUPPORT_TYPE_LABELS = {
+    "housing": _l("Housing"),
+    "registration_office": _l("Registration office"),
+    "residence_permit": _l("Residence permit"),
+    "recognition": _l("Recognition"),
+    "language_course": _l("Language course"),
+    "childcare": _l("Childcare"),
+    "school": _l("School"),
+    "health_insurance": _l("Health insurance"),
+    "bank_account": _l("Bank account"),
+    "clubs_culture": _l("Clubs and culture"),
+}
+STATE_LABELS = {
+    "open": _l("in counselling (no exit)"),
+    "not_entered": _l("not entered yet"),
+    "entered": _l("entered"),
+    "exited": _l("exited"),
+    "warnings": _l("with overdue data"),
+}
+WARNING_LABELS = {
+    "entry_incomplete": _l("Entry data incomplete for more than 4 weeks"),
+    "exit_incomplete": _l("Exit outcome missing for more than 4 weeks"),
+}
+FIELD_LABELS = {
+    "country_of_origin": _l("Country of origin"),
+    "profession": _l("Profession learned"),
+    "language_level": _l("Language level"),
+    "target_field": _l("Target field"),
+}
+# Organisation pickers suggest partner names from a <datalist id="partner-names">.
+PARTNER_PICKER = {"list": "partner-names", "autocomplete": "off"}
+LEVEL_CHOICES = [("", "–"), *((lvl, lvl) for lvl in ("A1", "A2", "B1", "B2", "C1", "C2"))]
+
+
+class ParticipantForm(FlaskForm):
+    first_name = StringField(_l("First name"), validators=[Optional(), Length(max=100)])
+    last_name = StringField(_l("Last name"), validators=[DataRequired(), Length(max=100)])
+    email = EmailField(_l("E-mail"), validators=[Optional(), Email(), Length(max=254)])
+    phone = StringField(_l("Phone"), validators=[Optional(), Length(max=60)])
+    city = StringField(_l("Place of residence"), validators=[Optional(), Length(max=120)])
+    birth_year = IntegerField(
+        _l("Year of birth"), validators=[Optional(), NumberRange(min=1900, max=2100)]
+    )
+    gender = SelectField(_l("Gender"), choices=choices([("", "–"), *GENDER_LABELS.items()]))
+    country_of_origin = StringField(_l("Country of origin"), validators=[Length(max=80)])
+    profession = StringField(_l("Profession learned"), validators=[Length(max=200)])
+    profession_learned_in = StringField(
+        _l("Where the profession was learned"), validators=[Length(max=200)]
+    )
+    recognition_status = SelectField(
+        _l("Recognition status"), choices=choices(RECOGNITION_LABELS.items())
+    )
+    recognising_body = StringField(_l("Recognising body"), validators=[Length(max=200)])
+    language_level = SelectField(_l("Language level"), choices=choices(LEVEL_CHOICES))
+    target_field = StringField(_l("Target field"), validators=[Length(max=200)])
+    office_id = SelectField(_l("Branch office"), coerce=int)
+    counsellor_id = SelectField(_l("Responsible counsellor"), coerce=int)
+    acquisition_channel = SelectField(
+        _l("Acquisition channel"), choices=choices(CHANNEL_LABELS.items()), default="other"
+    )
+    referring_organisation = StringField(
+        _l("Referring organisation"),
+        validators=[Optional(), Length(max=200)],
+        render_kw=PARTNER_PICKER,
+    )
+    first_contact_on = DateField(_l("First contact on"), validators=[DataRequired()])
+    notes = TextAreaField(_l("Notes"), validators=[Optional(), Length(max=10000)])
+
+
+class SessionForm(FlaskForm):
+    held_on = DateField(_l("Date"), validators=[DataRequired()])
+    minutes = IntegerField(
+        _l("Duration (minutes)"), validators=[DataRequired(), NumberRange(min=1, max=1440)]
+    )
+    note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=5000)])
+
+
+class ExitForm(FlaskForm):
+    exit_on = DateField(_l("Exit on"), validators=[DataRequired()])
+    exit_outcome = SelectField(
+        _l("Outcome"), choices=choices([("", _l("not known yet")), *OUTCOME_LABELS.items()])
+    )
+    exit_note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=5000)])
+
+
+class ReleaseForm(FlaskForm):
+    organisation = StringField(
+        _l("Partner"), validators=[DataRequired(), Length(max=200)], render_kw=PARTNER_PICKER
+    )
+    granted_on = DateField(_l("Granted on"), validators=[DataRequired()])
+    expires_on = DateField(_l("Expires on"), validators=[Optional()])
+    scope = TextAreaField(_l("Scope"), validators=[DataRequired(), Length(max=2000)])
+
+
+class RevokeForm(FlaskForm):
+    revoked_on = DateField(_l("Revoked on"), validators=[DataRequired()])
+
+
+class ReferralForm(FlaskForm):
+    organisation = StringField(
+        _l("Partner"), validators=[DataRequired(), Length(max=200)], render_kw=PARTNER_PICKER
+    )
+    referred_on = DateField(_l("Date"), validators=[DataRequired()])
+    direction = SelectField(_l("Direction"), choices=choices(DIRECTION_LABELS.items()))
+    purpose = StringField(_l("Purpose"), validators=[DataRequired(), Length(max=300)])
+    status = SelectField(
+        _l("Status"), choices=choices(REFERRAL_STATUS_LABELS.items()), default="sent"
+    )
+
+
+class ReferralStatusForm(FlaskForm):
+    status = SelectField(_l("Status"), choices=choices(REFERRAL_STATUS_LABELS.items()))
+
+
+class SupportItemForm(FlaskForm):
+    status = SelectField(_l("Status"), choices=choices(SUPPORT_STATUS_LABELS.items()))
+    due_on = DateField(_l("Due on"), validators=[Optional()])
+    note = StringField(_l("Note"), validators=[Optional(), Length(max=2000)])
+
+
+class ActionForm(FlaskForm):
+    """An empty form for POST buttons (delete): it only carries the CSRF token."""

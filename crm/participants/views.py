@@ -1,0 +1,572 @@
+"""Participant pages under /teilnehmende: list, create/edit, detail with sessions, exit,
+releases, referrals and the support checklist, and "my open support items".
+
+Every participant is looked up through `service.get_participant` / `service.participant_query`,
+which apply the one access scope: a participant outside it answers 404, like a missing one.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from crm.accounts.models import Office, Role, User
+from crm.contacts.models import Organisation
+from crm.contacts.service import resolve_organisation
+from crm.database import utcnow
+from crm.extensions import db
+from crm.forms import choices
+from crm.i18n import fmt_date
+from crm.participants import forms as f
+from crm.participants import service
+from crm.participants.models import (
+    ConsentRelease,
+    CounsellingSession,
+    Participant,
+    Referral,
+    SupportItem,
+)
+from crm.security import require, writes_on_get
+
+bp = Blueprint("participants", __name__, url_prefix="/teilnehmende")
+PER_PAGE = 50
+BERLIN = ZoneInfo("Europe/Berlin")
+# Roles that can be a participant's responsible counsellor.
+COUNSELLING_ROLES = (Role.ADMIN.value, Role.LEAD.value, Role.COUNSELLOR.value)
+
+
+@bp.context_processor
+def _labels() -> dict[str, Any]:
+    return {
+        "RECOGNITION_LABELS": f.RECOGNITION_LABELS,
+        "CHANNEL_LABELS": f.CHANNEL_LABELS,
+        "OUTCOME_LABELS": f.OUTCOME_LABELS,
+        "GENDER_LABELS": f.GENDER_LABELS,
+        "DIRECTION_LABELS": f.DIRECTION_LABELS,
+        "REFERRAL_STATUS_LABELS": f.REFERRAL_STATUS_LABELS,
+        "SUPPORT_STATUS_LABELS": f.SUPPORT_STATUS_LABELS,
+        "STATE_LABELS": f.STATE_LABELS,
+        "WARNING_LABELS": f.WARNING_LABELS,
+        "FIELD_LABELS": f.FIELD_LABELS,
+        "hours": service.format_minutes,
+        "type_label": _type_label,
+    }
+
+
+def _type_label(item_type: Any) -> Any:
+    return f.SUPPORT_TYPE_LABELS.get(item_type.key) or item_type.name
+
+
+def today() -> date:
+    """Today in Europe/Berlin."""
+    return utcnow().astimezone(BERLIN).date()
+
+
+def _me() -> User:
+    return current_user._get_current_object()
+
+
+# --- lookups ------------------------------------------------------------------------------------
+
+
+def _participant_or_404(participant_id: int) -> Participant:
+    participant = service.get_participant(db.session, _me(), participant_id)
+    if participant is None:
+        # Another office's participant looks exactly like a missing one.
+        abort(404)
+    return participant
+
+
+def _child_or_404(model: Any, child_id: int, participant: Participant) -> Any:
+    child = db.session.get(model, child_id)
+    if child is None or child.participant_id != participant.id:
+        abort(404)
+    return child
+
+
+def _offices() -> list[Office]:
+    ids = service.office_ids_for(_me())
+    stmt = sa.select(Office).order_by(Office.is_head_office.desc(), Office.name)
+    if ids is not None:
+        stmt = stmt.where(Office.id.in_(ids))
+    return list(db.session.scalars(stmt))
+
+
+def _counsellors() -> list[User]:
+    stmt = (
+        sa.select(User)
+        .where(User.is_active_flag.is_(True), User.role.in_(COUNSELLING_ROLES))
+        .order_by(User.display_name)
+    )
+    ids = service.office_ids_for(_me())
+    if ids is not None:
+        stmt = stmt.where(User.office_id.in_(ids))
+    return list(db.session.scalars(stmt))
+
+
+def _partner_names() -> list[str]:
+    """Names for the partner pickers' suggestions (everyone but employers)."""
+    return list(
+        db.session.scalars(
+            sa.select(Organisation.name)
+            .where(Organisation.kind != "employer")
+            .order_by(Organisation.name)
+            .limit(300)
+        )
+    )
+
+
+def _resolve_org(field: Any) -> Organisation | None:
+    """The organisation typed into `field`, or None with an error added to the field."""
+    org, matches = resolve_organisation(db.session, field.data or "")
+    if org is None:
+        field.errors.append(
+            _("Several organisations match; please be more precise.")
+            if matches > 1
+            else _("No organisation of that name was found.")
+        )
+    return org
+
+
+def _int_arg(name: str) -> int | None:
+    value = request.args.get(name, type=int)
+    return value if value and value > 0 else None
+
+
+def _page_arg() -> int:
+    return max(request.args.get("seite", 1, type=int) or 1, 1)
+
+
+# --- list ---------------------------------------------------------------------------------------
+
+
+@bp.route("/")
+@require("participants.view")
+def index():
+    filters = service.ParticipantFilters(
+        q=(request.args.get("q") or "").strip()[:100],
+        office_id=_int_arg("geschaeftsstelle"),
+        counsellor_id=_int_arg("beratung"),
+        state=request.args.get("status") if request.args.get("status") in f.STATE_LABELS else "",
+    )
+    page = _page_arg()
+    day = today()
+    items, total = service.list_participants(
+        db.session, _me(), filters, day, page=page, per_page=PER_PAGE
+    )
+    args = {
+        k: v
+        for k, v in {
+            "q": filters.q,
+            "geschaeftsstelle": filters.office_id,
+            "beratung": filters.counsellor_id,
+            "status": filters.state,
+        }.items()
+        if v
+    }
+    return render_template(
+        "participants/index.html",
+        items=items,
+        total=total,
+        page=page,
+        per_page=PER_PAGE,
+        filters=filters,
+        args=args,
+        offices=_offices(),
+        counsellors=_counsellors(),
+        warnings={p.id: service.deadline_warnings(p, day) for p in items},
+    )
+
+
+# --- create and edit ----------------------------------------------------------------------------
+
+
+def _prepare_form(form: f.ParticipantForm) -> None:
+    form.office_id.choices = choices((o.id, o.name) for o in _offices())
+    form.counsellor_id.choices = choices((u.id, u.display_name) for u in _counsellors())
+
+
+def _form_data(form: f.ParticipantForm) -> dict[str, Any] | None:
+    """Plain values from a validated form, or None if the referring organisation is unknown."""
+    data = {key: getattr(form, key).data for key in service.PARTICIPANT_FIELDS if key in form}
+    data["referring_organisation_id"] = None
+    if (form.referring_organisation.data or "").strip():
+        org = _resolve_org(form.referring_organisation)
+        if org is None:
+            return None
+        data["referring_organisation_id"] = org.id
+    return data
+
+
+@bp.route("/neu", methods=["GET", "POST"])
+@require("participants.edit")
+def new():
+    form = f.ParticipantForm()
+    _prepare_form(form)
+    if request.method == "GET":
+        me = _me()
+        form.office_id.data = me.office_id
+        form.counsellor_id.data = me.id
+        form.first_contact_on.data = today()
+    if form.validate_on_submit():
+        data = _form_data(form)
+        if data is not None:
+            participant = service.save_participant(db.session, data)
+            db.session.commit()
+            flash(_("The participant has been created."), "success")
+            return redirect(url_for("participants.detail", participant_id=participant.id))
+    return render_template(
+        "participants/form.html", form=form, participant=None, partners=_partner_names()
+    ), (400 if form.errors else 200)
+
+
+@bp.route("/<int:participant_id>/bearbeiten", methods=["GET", "POST"])
+@require("participants.edit")
+@writes_on_get
+def edit(participant_id: int):
+    participant = _participant_or_404(participant_id)
+    form = f.ParticipantForm(obj=participant)
+    _prepare_form(form)
+    if request.method == "GET":
+        service.record_view(db.session, participant)
+        db.session.commit()
+        if participant.referring_organisation:
+            form.referring_organisation.data = participant.referring_organisation.name
+    if form.validate_on_submit():
+        data = _form_data(form)
+        if data is not None:
+            service.save_participant(db.session, data, participant)
+            db.session.commit()
+            flash(_("The participant has been saved."), "success")
+            return redirect(url_for("participants.detail", participant_id=participant.id))
+    return render_template(
+        "participants/form.html", form=form, participant=participant, partners=_partner_names()
+    ), (400 if form.errors else 200)
+
+
+# --- detail -------------------------------------------------------------------------------------
+
+
+def _render_detail(participant: Participant, status: int = 200, **forms: Any) -> Any:
+    items = service.checklist(db.session, participant)
+    session_form = forms.get("session_form") or f.SessionForm(formdata=None, prefix="session")
+    if session_form.held_on.data is None:
+        session_form.held_on.data = today()
+    release_form = forms.get("release_form") or f.ReleaseForm(formdata=None, prefix="release")
+    referral_form = forms.get("referral_form") or f.ReferralForm(formdata=None, prefix="referral")
+    if referral_form.referred_on.data is None:
+        referral_form.referred_on.data = today()
+    item_forms = {
+        item.id: f.SupportItemForm(formdata=None, obj=item, prefix=f"item{item.id}")
+        for item in items
+    }
+    if "item_form" in forms:
+        bad_id, bad_form = forms["item_form"]
+        item_forms[bad_id] = bad_form
+    day = today()
+    return render_template(
+        "participants/detail.html",
+        p=participant,
+        day=day,
+        warnings=service.deadline_warnings(participant, day),
+        missing=service.missing_entry_fields(participant),
+        threshold=service.ENTRY_THRESHOLD_MINUTES,
+        items=items,
+        item_forms=item_forms,
+        progress=service.progress_of(items),
+        session_form=session_form,
+        release_form=release_form,
+        referral_form=referral_form,
+        status_form=f.ReferralStatusForm(formdata=None),
+        revoke_form=f.RevokeForm(formdata=None, revoked_on=day),
+        action_form=f.ActionForm(),
+        partners=_partner_names(),
+        referral_error=forms.get("referral_error"),
+    ), status
+
+
+@bp.route("/<int:participant_id>")
+@require("participants.view")
+@writes_on_get
+def detail(participant_id: int):
+    participant = _participant_or_404(participant_id)
+    service.record_view(db.session, participant)
+    service.ensure_checklist(db.session, participant)
+    db.session.commit()
+    return _render_detail(participant)
+
+
+# --- sessions -----------------------------------------------------------------------------------
+
+
+def _redirect_detail(participant: Participant, anchor: str = "") -> Any:
+    return redirect(
+        url_for("participants.detail", participant_id=participant.id, _anchor=anchor or None)
+    )
+
+
+@bp.route("/<int:participant_id>/termine", methods=["POST"])
+@require("participants.edit")
+def session_add(participant_id: int):
+    participant = _participant_or_404(participant_id)
+    form = f.SessionForm(prefix="session")
+    if not form.validate_on_submit():
+        return _render_detail(participant, 400, session_form=form)
+    before = participant.entry_on
+    service.add_session(
+        db.session,
+        participant,
+        held_on=form.held_on.data,
+        minutes=form.minutes.data,
+        counsellor=_me(),
+        note=form.note.data or "",
+    )
+    db.session.commit()
+    flash(_("The session has been added."), "success")
+    _flash_entry_change(before, participant.entry_on)
+    return _redirect_detail(participant, "sitzungen")
+
+
+def _flash_entry_change(before: date | None, after: date | None) -> None:
+    if before == after:
+        return
+    if after is None:
+        flash(_("The participant no longer counts as entered."), "warning")
+    else:
+        flash(_("Entry on %(date)s.", date=fmt_date(after)), "info")
+
+
+@bp.route("/<int:participant_id>/termine/<int:session_id>", methods=["GET", "POST"])
+@require("participants.edit")
+def session_edit(participant_id: int, session_id: int):
+    participant = _participant_or_404(participant_id)
+    cs = _child_or_404(CounsellingSession, session_id, participant)
+    form = f.SessionForm(obj=cs)
+    if form.validate_on_submit():
+        before = participant.entry_on
+        service.update_session(
+            db.session,
+            cs,
+            held_on=form.held_on.data,
+            minutes=form.minutes.data,
+            note=form.note.data or "",
+        )
+        db.session.commit()
+        flash(_("The session has been saved."), "success")
+        _flash_entry_change(before, participant.entry_on)
+        return _redirect_detail(participant, "sitzungen")
+    return render_template("participants/session_form.html", p=participant, cs=cs, form=form), (
+        400 if form.errors else 200
+    )
+
+
+@bp.route("/<int:participant_id>/termine/<int:session_id>/loeschen", methods=["POST"])
+@require("participants.edit")
+def session_delete(participant_id: int, session_id: int):
+    participant = _participant_or_404(participant_id)
+    cs = _child_or_404(CounsellingSession, session_id, participant)
+    if not f.ActionForm().validate_on_submit():
+        abort(400)
+    before = participant.entry_on
+    service.delete_session(db.session, cs)
+    db.session.commit()
+    flash(_("The session has been deleted."), "success")
+    _flash_entry_change(before, participant.entry_on)
+    return _redirect_detail(participant, "sitzungen")
+
+
+# --- exit ---------------------------------------------------------------------------------------
+
+
+@bp.route("/<int:participant_id>/austritt", methods=["GET", "POST"])
+@require("participants.edit")
+def exit_form(participant_id: int):
+    participant = _participant_or_404(participant_id)
+    form = f.ExitForm(obj=participant)
+    if request.method == "GET" and form.exit_on.data is None:
+        form.exit_on.data = today()
+    if form.validate_on_submit():
+        try:
+            service.record_exit(
+                db.session,
+                participant,
+                exit_on=form.exit_on.data,
+                outcome=form.exit_outcome.data or "",
+                note=form.exit_note.data or "",
+            )
+        except service.ParticipantError:
+            form.exit_on.errors.append(_("The exit cannot be before the first contact."))
+        else:
+            db.session.commit()
+            flash(_("The exit has been recorded."), "success")
+            return _redirect_detail(participant)
+    return render_template("participants/exit.html", p=participant, form=form), (
+        400 if form.errors else 200
+    )
+
+
+@bp.route("/<int:participant_id>/austritt/zuruecknehmen", methods=["POST"])
+@require("participants.edit")
+def exit_undo(participant_id: int):
+    participant = _participant_or_404(participant_id)
+    if not f.ActionForm().validate_on_submit():
+        abort(400)
+    service.record_exit(db.session, participant, exit_on=None)
+    db.session.commit()
+    flash(_("The exit has been withdrawn."), "success")
+    return _redirect_detail(participant)
+
+
+# --- releases and referrals ---------------------------------------------------------------------
+
+
+@bp.route("/<int:participant_id>/freigaben", methods=["POST"])
+@require("participants.edit")
+def release_add(participant_id: int):
+    participant = _participant_or_404(participant_id)
+    form = f.ReleaseForm(prefix="release")
+    if form.validate_on_submit():
+        org = _resolve_org(form.organisation)
+        if org is not None:
+            if form.expires_on.data and form.expires_on.data < form.granted_on.data:
+                form.expires_on.errors.append(_("The expiry must not be before the grant."))
+            else:
+                service.add_release(
+                    db.session,
+                    participant,
+                    organisation=org,
+                    granted_on=form.granted_on.data,
+                    scope=form.scope.data or "",
+                    expires_on=form.expires_on.data,
+                )
+                db.session.commit()
+                flash(_("The release from confidentiality has been recorded."), "success")
+                return _redirect_detail(participant, "freigaben")
+    return _render_detail(participant, 400, release_form=form)
+
+
+@bp.route("/<int:participant_id>/freigaben/<int:release_id>/widerrufen", methods=["POST"])
+@require("participants.edit")
+def release_revoke(participant_id: int, release_id: int):
+    participant = _participant_or_404(participant_id)
+    release = _child_or_404(ConsentRelease, release_id, participant)
+    form = f.RevokeForm()
+    if not form.validate_on_submit():
+        abort(400)
+    service.revoke_release(db.session, release, form.revoked_on.data)
+    db.session.commit()
+    flash(_("The release has been revoked."), "success")
+    return _redirect_detail(participant, "freigaben")
+
+
+@bp.route("/<int:participant_id>/ueberweisungen", methods=["POST"])
+@require("participants.edit")
+def referral_add(participant_id: int):
+    participant = _participant_or_404(participant_id)
+    form = f.ReferralForm(prefix="referral")
+    error = None
+    if form.validate_on_submit():
+        org = _resolve_org(form.organisation)
+        if org is not None:
+            try:
+                service.create_referral(
+                    db.session,
+                    participant,
+                    organisation=org,
+                    referred_on=form.referred_on.data,
+                    direction=form.direction.data,
+                    purpose=form.purpose.data or "",
+                    status=form.status.data,
+                )
+            except service.ConsentMissingError:
+                error = _consent_missing_message()
+            else:
+                db.session.commit()
+                flash(_("The referral has been recorded."), "success")
+                return _redirect_detail(participant, "ueberweisungen")
+    return _render_detail(participant, 400, referral_form=form, referral_error=error)
+
+
+def _consent_missing_message() -> str:
+    return _(
+        "Without a valid release from confidentiality for this partner on the referral date, "
+        "the referral cannot be sent."
+    )
+
+
+@bp.route("/<int:participant_id>/ueberweisungen/<int:referral_id>/status", methods=["POST"])
+@require("participants.edit")
+def referral_status(participant_id: int, referral_id: int):
+    participant = _participant_or_404(participant_id)
+    referral = _child_or_404(Referral, referral_id, participant)
+    form = f.ReferralStatusForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        service.set_referral_status(db.session, referral, form.status.data)
+    except service.ConsentMissingError:
+        db.session.rollback()
+        flash(_consent_missing_message(), "danger")
+    else:
+        db.session.commit()
+        flash(_("The referral status has been changed."), "success")
+    return _redirect_detail(participant, "ueberweisungen")
+
+
+# --- support checklist --------------------------------------------------------------------------
+
+
+@bp.route("/<int:participant_id>/unterstuetzung/<int:item_id>", methods=["POST"])
+@require("participants.edit")
+def support_item_update(participant_id: int, item_id: int):
+    participant = _participant_or_404(participant_id)
+    item = _child_or_404(SupportItem, item_id, participant)
+    form = f.SupportItemForm(prefix=f"item{item.id}")
+    if not form.validate_on_submit():
+        return _render_detail(participant, 400, item_form=(item.id, form))
+    service.update_support_item(
+        db.session,
+        item,
+        status=form.status.data,
+        due_on=form.due_on.data,
+        note=form.note.data or "",
+        today=today(),
+    )
+    db.session.commit()
+    flash(_("The checklist has been saved."), "success")
+    if request.form.get("next") == "offene-punkte":
+        return redirect(url_for("participants.open_items"))
+    return _redirect_detail(participant, "unterstuetzung")
+
+
+@bp.route("/offene-punkte")
+@require("participants.view")
+def open_items():
+    me = _me()
+    counsellor = me
+    counsellors: list[User] = []
+    if me.role in service.ALL_OFFICES_ROLES:
+        counsellors = _counsellors()
+        wanted = _int_arg("beratung")
+        if wanted and wanted != me.id:
+            counsellor = next((u for u in counsellors if u.id == wanted), None) or abort(404)
+    page = _page_arg()
+    items, total = service.open_support_items(
+        db.session, me, counsellor.id, page=page, per_page=PER_PAGE
+    )
+    return render_template(
+        "participants/open_items.html",
+        items=items,
+        total=total,
+        page=page,
+        per_page=PER_PAGE,
+        counsellor=counsellor,
+        counsellors=counsellors,
+        day=today(),
+    )

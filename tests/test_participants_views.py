@@ -1,0 +1,312 @@
+"""Participant pages: access matrix (404 across offices, 403 for staff/read-only, no names
+anywhere for them), view logging, sessions through the pages, referrals, checklist, warnings."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+import sqlalchemy as sa
+
+from crm.audit.models import AuditEntry
+from crm.participants import service
+from crm.participants.models import CounsellingSession, Participant, Referral
+from tests import factories
+from tests.participant_factories import make_participant, make_partner
+
+UNIQUE = "Zyxwuvanowska"
+
+
+@pytest.fixture
+def office(db_session):
+    return factories.make_office(db_session)
+
+
+@pytest.fixture
+def counsellor(client_as, office):
+    return client_as("counsellor", office=office)
+
+
+@pytest.fixture
+def mine(db_session, counsellor, office):
+    p = make_participant(
+        db_session, office=office, counsellor=counsellor.user, last_name=UNIQUE, first_name="Olena"
+    )
+    db_session.commit()
+    return p
+
+
+def participant_routes(p, db_session) -> list[tuple[str, str]]:
+    cs = service.add_session(db_session, p, held_on=date(2026, 1, 5), minutes=60)
+    partner = make_partner(db_session)
+    release = service.add_release(db_session, p, organisation=partner, granted_on=date(2026, 1, 1))
+    referral = service.create_referral(
+        db_session, p, organisation=partner, referred_on=date(2026, 1, 2), direction="to"
+    )
+    item = service.checklist(db_session, p)[0]
+    db_session.commit()
+    base = f"/teilnehmende/{p.id}"
+    return [
+        ("GET", base),
+        ("GET", f"{base}/bearbeiten"),
+        ("POST", f"{base}/bearbeiten"),
+        ("POST", f"{base}/termine"),
+        ("GET", f"{base}/termine/{cs.id}"),
+        ("POST", f"{base}/termine/{cs.id}"),
+        ("POST", f"{base}/termine/{cs.id}/loeschen"),
+        ("GET", f"{base}/austritt"),
+        ("POST", f"{base}/austritt"),
+        ("POST", f"{base}/austritt/zuruecknehmen"),
+        ("POST", f"{base}/freigaben"),
+        ("POST", f"{base}/freigaben/{release.id}/widerrufen"),
+        ("POST", f"{base}/ueberweisungen"),
+        ("POST", f"{base}/ueberweisungen/{referral.id}/status"),
+        ("POST", f"{base}/unterstuetzung/{item.id}"),
+    ]
+
+
+def test_a_counsellor_of_another_office_gets_404_on_every_participant_route(
+    client_as, db_session, mine
+):
+    other = client_as("counsellor", office=factories.make_office(db_session))
+    routes = participant_routes(mine, db_session)
+    for method, url in routes:
+        response = other.open(url, method=method, data={})
+        assert response.status_code == 404, (method, url)
+    missing = other.get("/teilnehmende/999999")
+    assert missing.status_code == 404
+    # Nothing changed through the refused requests.
+    db_session.expire_all()
+    assert (
+        db_session.scalar(
+            sa.select(sa.func.count(CounsellingSession.id)).where(
+                CounsellingSession.participant_id == mine.id
+            )
+        )
+        == 1
+    )
+
+
+def test_another_office_does_not_see_the_participant_in_list_or_search(client_as, db_session, mine):
+    other = client_as("counsellor", office=factories.make_office(db_session))
+    for url in ("/teilnehmende/", "/teilnehmende/?q=zyxwuvano", "/teilnehmende/offene-punkte"):
+        page = other.get(url)
+        assert page.status_code == 200
+        assert UNIQUE not in page.get_data(as_text=True)
+
+
+def test_the_own_office_and_leads_find_the_participant_by_name(client_as, counsellor, mine):
+    for client in (counsellor, client_as("lead"), client_as("admin")):
+        page = client.get("/teilnehmende/?q=zyxwuvan")
+        assert f'data-participant-id="{mine.id}"' in page.get_data(as_text=True)
+        assert client.get(f"/teilnehmende/{mine.id}").status_code == 200
+
+
+@pytest.mark.parametrize("role", ["staff", "readonly"])
+def test_staff_and_read_only_get_403_everywhere_and_see_no_names(client_as, db_session, mine, role):
+    user = client_as(role, office=mine.office)
+    routes = [
+        ("GET", "/teilnehmende/"),
+        ("GET", "/teilnehmende/neu"),
+        ("POST", "/teilnehmende/neu"),
+    ]
+    routes += [("GET", "/teilnehmende/offene-punkte")] + participant_routes(mine, db_session)
+    for method, url in routes:
+        assert user.open(url, method=method, data={}).status_code == 403, (method, url)
+    # Pages they may see never mention the participant.
+    for url in (
+        "/",
+        "/kontakte/",
+        "/kontakte/personen?q=zyxwuvano",
+        "/kontakte/organisationen?q=zyxwuvano",
+        "/wiedervorlagen/",
+    ):
+        page = user.get(url)
+        assert page.status_code in (200, 302), url
+        assert UNIQUE not in page.get_data(as_text=True), url
+    nav = user.get("/kontakte/").get_data(as_text=True)
+    assert 'href="/teilnehmende/"' not in nav
+
+
+def test_every_view_of_a_record_is_logged_with_who_and_when(db_session, counsellor, mine):
+    def views():
+        return db_session.scalars(
+            sa.select(AuditEntry).where(
+                AuditEntry.action == "view",
+                AuditEntry.entity_type == "participant",
+                AuditEntry.entity_id == mine.id,
+            )
+        ).all()
+
+    assert views() == []
+    counsellor.get(f"/teilnehmende/{mine.id}")
+    counsellor.get(f"/teilnehmende/{mine.id}")
+    counsellor.get(f"/teilnehmende/{mine.id}/bearbeiten")
+    entries = views()
+    assert len(entries) == 3
+    assert {e.actor_id for e in entries} == {counsellor.user.id}
+    assert all(e.at is not None for e in entries)
+    assert UNIQUE not in " ".join(e.summary for e in entries)
+
+
+def test_creating_a_participant_through_the_form(db_session, counsellor, office):
+    response = counsellor.post(
+        "/teilnehmende/neu",
+        data={
+            "first_name": "Rahul",
+            "last_name": "Menon",
+            "country_of_origin": "Indien",
+            "profession": "IT-Systemadministrator",
+            "recognition_status": "in_progress",
+            "language_level": "B1",
+            "gender": "",
+            "office_id": office.id,
+            "counsellor_id": counsellor.user.id,
+            "acquisition_channel": "job_fair",
+            "first_contact_on": "2026-02-03",
+        },
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
+    p = db_session.scalar(sa.select(Participant).where(Participant.last_name == "Menon"))
+    assert p.office_id == office.id
+    assert p.acquisition_channel == "job_fair"
+    assert len(service.checklist(db_session, p)) == 10
+
+
+def test_a_counsellor_cannot_create_a_participant_in_another_office(db_session, counsellor, office):
+    elsewhere = factories.make_office(db_session)
+    db_session.commit()
+    response = counsellor.post(
+        "/teilnehmende/neu",
+        data={
+            "last_name": "Anderswo",
+            "office_id": elsewhere.id,
+            "counsellor_id": counsellor.user.id,
+            "recognition_status": "not_started",
+            "acquisition_channel": "other",
+            "first_contact_on": "2026-02-03",
+        },
+    )
+    assert response.status_code == 400
+    assert (
+        db_session.scalar(sa.select(Participant).where(Participant.last_name == "Anderswo")) is None
+    )
+
+
+def test_sessions_through_the_page_set_move_and_remove_the_entry(db_session, counsellor, mine):
+    url = f"/teilnehmende/{mine.id}/termine"
+    counsellor.post(url, data={"session-held_on": "2026-03-02", "session-minutes": "240"})
+    counsellor.post(url, data={"session-held_on": "2026-03-09", "session-minutes": "240"})
+    db_session.expire_all()
+    assert mine.entry_on is None
+    counsellor.post(url, data={"session-held_on": "2026-03-16", "session-minutes": "1"})
+    db_session.expire_all()
+    assert mine.entry_on == date(2026, 3, 16)
+    page = counsellor.get(f"/teilnehmende/{mine.id}").get_data(as_text=True)
+    assert 'data-entry-on="2026-03-16"' in page
+    assert "16.03.2026" in page
+    first = mine.sessions[0]
+    counsellor.post(f"{url}/{first.id}", data={"held_on": "2026-03-02", "minutes": "241"})
+    db_session.expire_all()
+    assert mine.entry_on == date(2026, 3, 9)
+    counsellor.post(f"{url}/{first.id}/loeschen")
+    db_session.expire_all()
+    assert mine.entry_on is None
+    assert mine.total_minutes == 241
+
+
+def test_a_referral_without_release_is_refused_on_the_page_and_allowed_with_one(
+    db_session, counsellor, mine
+):
+    partner = make_partner(db_session, "Anerkennungsstelle Quxland")
+    db_session.commit()
+    data = {
+        "referral-organisation": partner.name,
+        "referral-referred_on": "2026-04-01",
+        "referral-direction": "to",
+        "referral-status": "sent",
+        "referral-purpose": "Anerkennungsberatung",
+    }
+    refused = counsellor.post(f"/teilnehmende/{mine.id}/ueberweisungen", data=data)
+    assert refused.status_code == 400
+    assert 'id="referral-error"' in refused.get_data(as_text=True)
+    assert db_session.scalar(sa.select(sa.func.count(Referral.id))) == 0
+    counsellor.post(
+        f"/teilnehmende/{mine.id}/freigaben",
+        data={
+            "release-organisation": partner.name,
+            "release-granted_on": "2026-03-01",
+            "release-expires_on": "2027-02-28",
+            "release-scope": "Zeugnisse und Kontaktdaten",
+        },
+    )
+    allowed = counsellor.post(f"/teilnehmende/{mine.id}/ueberweisungen", data=data)
+    assert allowed.status_code == 302
+    assert db_session.scalar(sa.select(sa.func.count(Referral.id))) == 1
+
+
+def test_the_checklist_saves_an_item_and_shows_the_progress(db_session, counsellor, mine):
+    item = service.checklist(db_session, mine)[0]
+    db_session.commit()
+    response = counsellor.post(
+        f"/teilnehmende/{mine.id}/unterstuetzung/{item.id}",
+        data={f"item{item.id}-status": "done", f"item{item.id}-due_on": "2026-05-01"},
+    )
+    assert response.status_code == 302
+    page = counsellor.get(f"/teilnehmende/{mine.id}").get_data(as_text=True)
+    assert '<progress id="support-progress" class="w-100 mb-3" max="10" value="1">' in page
+    db_session.expire_all()
+    assert item.status == "done"
+
+
+def test_deadline_warnings_show_on_list_and_detail(db_session, counsellor, mine, frozen_time):
+    service.add_session(db_session, mine, held_on=date(2026, 9, 1), minutes=500)
+    db_session.commit()
+    listing = counsellor.get("/teilnehmende/?status=warnings").get_data(as_text=True)
+    assert f'data-participant-id="{mine.id}"' in listing
+    assert 'data-kind="entry_incomplete"' in listing
+    detail = counsellor.get(f"/teilnehmende/{mine.id}").get_data(as_text=True)
+    assert 'id="deadline-warnings"' in detail
+
+
+def test_exit_form_records_exit_and_outcome(db_session, counsellor, mine):
+    response = counsellor.post(
+        f"/teilnehmende/{mine.id}/austritt",
+        data={"exit_on": "2026-06-30", "exit_outcome": "employment"},
+    )
+    assert response.status_code == 302
+    db_session.expire_all()
+    assert (mine.exit_on, mine.exit_outcome) == (date(2026, 6, 30), "employment")
+    listing = counsellor.get("/teilnehmende/?status=exited").get_data(as_text=True)
+    assert f'data-participant-id="{mine.id}"' in listing
+
+
+def test_the_list_page_runs_a_constant_number_of_queries(db_session, client_as, office):
+    lead = client_as("lead")
+    for _ in range(3):
+        make_participant(db_session, office=office)
+    db_session.commit()
+    from sqlalchemy import event
+
+    counts = []
+
+    def count_page():
+        n = [0]
+
+        def before(*_args, **_kwargs):
+            n[0] += 1
+
+        engine = db_session.get_bind().engine
+        event.listen(engine, "before_cursor_execute", before)
+        try:
+            lead.get("/teilnehmende/")
+        finally:
+            event.remove(engine, "before_cursor_execute", before)
+        return n[0]
+
+    counts.append(count_page())
+    for _ in range(5):
+        make_participant(db_session, office=office)
+    db_session.commit()
+    counts.append(count_page())
+    assert counts[0] == counts[1]
