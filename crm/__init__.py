@@ -123,11 +123,13 @@ def configure_blueprints(app: Flask) -> None:
     from crm.audit.views import bp as audit_bp
     from crm.contacts.views import bp as contacts_bp
     from crm.core.views import bp as core_bp
+    from crm.dashboard.views import bp as dashboard_bp
     from crm.events.views import bp as events_bp
     from crm.followups.views import bp as followups_bp
     from crm.jobs.views import bp as jobs_bp
     from crm.newsletters.views import bp as newsletters_bp
     from crm.participants.views import bp as participants_bp
+    from crm.privacy.views import bp as privacy_bp
 
     blueprints = (
         core_bp,
@@ -142,6 +144,8 @@ def configure_blueprints(app: Flask) -> None:
     )
     for bp in blueprints:
         app.register_blueprint(bp)
+    app.register_blueprint(dashboard_bp)
+    app.register_blueprint(privacy_bp)
 
 
 def configure_templates(app: Flask) -> None:

@@ -126,4 +126,9 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "CRM_NEWSLETTER_CONFIRM_HOURS": _int("CRM_NEWSLETTER_CONFIRM_HOURS", 48),
         "CRM_NEWSLETTER_SIGNUP_MAX_PER_IP": _int("CRM_NEWSLETTER_SIGNUP_MAX_PER_IP", 5),
         "CRM_NEWSLETTER_SIGNUP_WINDOW_MINUTES": _int("CRM_NEWSLETTER_SIGNUP_WINDOW_MINUTES", 60),
+        # Targets board: default weekly targets when no year has its own (Auswertung).
+        "CRM_TARGET_ENTRIES_PER_WEEK": _int("CRM_TARGET_ENTRIES_PER_WEEK", 1),
+        "CRM_TARGET_EXITS_PER_WEEK": _int("CRM_TARGET_EXITS_PER_WEEK", 1),
+        # DSGVO: participants are due for erasure this many years after their exit.
+        "CRM_RETENTION_YEARS_AFTER_EXIT": _int("CRM_RETENTION_YEARS_AFTER_EXIT", 5),
     }

@@ -13,6 +13,7 @@ from crm.contacts.models import (  # noqa: F401
     QualificationNeed,
     Tag,
 )
+from crm.dashboard.models import WeeklyTarget  # noqa: F401
 from crm.events.models import (  # noqa: F401
     CalendarToken,
     ChecklistItem,
@@ -44,4 +45,5 @@ from crm.participants.models import (  # noqa: F401
     SupportItem,
     SupportItemType,
 )
+from crm.privacy.models import RetentionReview  # noqa: F401
 from scheduled.lock import SchedulerLock  # noqa: F401

@@ -31,6 +31,7 @@ _ALL_DOMAIN = {
     "participants.view",
     "participants.edit",
     "reports.view",
+    "reports.targets",
     "events.view",
     "events.edit",
     "followups.view",
@@ -39,7 +40,8 @@ _ALL_DOMAIN = {
     "newsletters.edit",
     "newsletters.send",
 }
-_ADMIN = {"admin.users", "admin.audit", "admin.system"}
+# admin.privacy: DSGVO exports and erasure (Art. 15/17), the retention review list.
+_ADMIN = {"admin.users", "admin.audit", "admin.system", "admin.privacy"}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.ADMIN: frozenset(_ALL_DOMAIN | _ADMIN),

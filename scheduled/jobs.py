@@ -133,6 +133,25 @@ def purge_tokens(app: Flask) -> int:
         return n
 
 
+def erase_due_participants(app: Flask) -> dict[str, int]:
+    """Mark participants past the retention period for review; erase those admins approved."""
+    from crm.audit.service import Actor, acting_as
+    from crm.dashboard.weeks import local_date
+    from crm.database import utcnow
+    from crm.extensions import db
+    from crm.privacy.service import erase_approved, mark_due
+
+    with app.app_context(), acting_as(Actor(None, "scheduler")):
+        marked = mark_due(
+            db.session,
+            today=local_date(utcnow()),
+            years=app.config["CRM_RETENTION_YEARS_AFTER_EXIT"],
+        )
+        erased = erase_approved(db.session)
+        db.session.commit()
+        return {"marked": marked, "erased": erased}
+
+
 JOBS: tuple[JobSpec, ...] = (
     JobSpec(
         id="send-followup-reminders",
@@ -177,7 +196,13 @@ JOBS: tuple[JobSpec, ...] = (
         trigger_args={"hour": 3, "minute": 45},
         description="Widerrufene Kalender-Links und alte Job-Läufe löschen",
     ),
-    # The participants module appends its nightly retention job ("apply-retention") here.
+    JobSpec(
+        id="erase-due-participants",
+        func=erase_due_participants,
+        trigger="cron",
+        trigger_args={"hour": 3, "minute": 45},
+        description="Aufbewahrungsfrist: fällige Teilnehmende vormerken, freigegebene löschen",
+    ),
 )
 
 

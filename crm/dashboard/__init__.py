@@ -1,0 +1,1 @@
+"""The targets board (Auswertung) and the reports for funder and city."""

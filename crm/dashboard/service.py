@@ -1,0 +1,558 @@
+"""The targets board and the annual report: aggregates computed in SQL, folded into weeks.
+
+Nothing here returns a participant's name: every function yields counts (per day, per
+office, per counsellor, per channel, per referring organisation, per outcome). Erased
+participants keep an anonymised row with office, channel, entry and exit dates, so they are
+counted here like everybody else and the numbers do not change when someone is erased.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from crm.accounts.models import Office, Role, User
+from crm.contacts.models import Organisation
+from crm.dashboard.models import WeeklyTarget
+from crm.dashboard.weeks import Week, week_of, year_span, year_weeks
+from crm.participants.models import (
+    ACQUISITION_CHANNELS,
+    EXIT_OUTCOMES,
+    CounsellingSession,
+    Participant,
+)
+
+P = Participant
+
+
+# --- scope --------------------------------------------------------------------------------------
+
+
+def board_offices(user: Any) -> list[int] | None:
+    """Offices whose numbers `user` sees on the board: None = all.
+
+    Counsellors see their own office (none without one), like the participant list
+    (crm.participants.service.office_ids_for). Leads, admins, staff and read-only users see
+    every office, but staff and read-only only ever get aggregate numbers, never names.
+    """
+    role = getattr(user, "role", None)
+    if role == Role.COUNSELLOR.value:
+        return [user.office_id] if user.office_id is not None else []
+    return None
+
+
+def effective_offices(allowed: list[int] | None, office_id: int | None) -> list[int] | None:
+    """The office filter chosen on the page, narrowed to what the user may see."""
+    if office_id is None:
+        return allowed
+    if allowed is None or office_id in allowed:
+        return [office_id]
+    return []
+
+
+def _office_clause(offices: list[int] | None) -> sa.ColumnElement[bool]:
+    if offices is None:
+        return sa.true()
+    if not offices:
+        return sa.false()
+    return P.office_id.in_(offices)
+
+
+# --- targets ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Targets:
+    entries_per_week: float
+    exits_per_week: float
+
+
+def targets_for(session: Session, year: int, defaults: Targets) -> Targets:
+    """The year's weekly targets (a WeeklyTarget row, else the configured defaults)."""
+    row = session.scalar(sa.select(WeeklyTarget).where(WeeklyTarget.year == year))
+    if row is None:
+        return defaults
+    return Targets(float(row.entries_per_week), float(row.exits_per_week))
+
+
+def set_targets(session: Session, year: int, entries: float, exits: float) -> WeeklyTarget:
+    """Store the weekly targets of a year."""
+    if entries < 0 or exits < 0:
+        raise ValueError("targets must not be negative")
+    row = session.scalar(sa.select(WeeklyTarget).where(WeeklyTarget.year == year))
+    if row is None:
+        row = WeeklyTarget(year=year)
+        session.add(row)
+    row.entries_per_week = entries
+    row.exits_per_week = exits
+    session.flush()
+    return row
+
+
+# --- the board ----------------------------------------------------------------------------------
+
+
+@dataclass
+class WeekRow:
+    week: Week
+    entries: int = 0
+    exits: int = 0
+    cumulative_entries: int = 0
+    cumulative_exits: int = 0
+    target_entries: float = 0.0
+    target_exits: float = 0.0
+    is_future: bool = False
+    is_current: bool = False
+
+    @property
+    def entries_met(self) -> bool:
+        return self.entries >= self.target_entries_week
+
+    target_entries_week: float = 0.0
+    target_exits_week: float = 0.0
+
+    @property
+    def exits_met(self) -> bool:
+        return self.exits >= self.target_exits_week
+
+
+@dataclass
+class Breakdown:
+    """Counts per key: first contacts, entries and exits in the year, exits into work."""
+
+    key: Any
+    label: str
+    first_contacts: int = 0
+    entries: int = 0
+    exits: int = 0
+    exits_employment: int = 0
+
+    @property
+    def entry_rate(self) -> int:
+        return round(100 * self.entries / self.first_contacts) if self.first_contacts else 0
+
+
+@dataclass
+class Funnel:
+    """Cohort of the year's first contacts: how far they got (so far)."""
+
+    first_contact: int = 0
+    first_session: int = 0
+    entry: int = 0
+    exit_employment: int = 0
+
+
+@dataclass
+class Board:
+    year: int
+    today: date
+    targets: Targets
+    weeks: list[WeekRow]
+    entries: int
+    exits: int
+    weeks_elapsed: int
+    ytd_target_entries: float
+    ytd_target_exits: float
+    year_target_entries: float
+    year_target_exits: float
+    by_office: list[Breakdown] = field(default_factory=list)
+    by_counsellor: list[Breakdown] = field(default_factory=list)
+    by_channel: list[Breakdown] = field(default_factory=list)
+    by_referrer: list[Breakdown] = field(default_factory=list)
+    funnel: Funnel = field(default_factory=Funnel)
+
+    def chart_data(self) -> dict[str, Any]:
+        """What dashboard.js draws: cumulative entries/exits against the target lines."""
+        shown = [w for w in self.weeks if not w.is_future]
+        return {
+            "labels": [f"KW {w.week.week}" for w in self.weeks],
+            "entries": [w.cumulative_entries for w in shown],
+            "exits": [w.cumulative_exits for w in shown],
+            "target_entries": [w.target_entries for w in self.weeks],
+            "target_exits": [w.target_exits for w in self.weeks],
+        }
+
+
+def _per_day(
+    session: Session, column: Any, start: date, end: date, offices: list[int] | None
+) -> dict[date, int]:
+    rows = session.execute(
+        sa.select(column, sa.func.count())
+        .where(column >= start, column < end, _office_clause(offices))
+        .group_by(column)
+    ).all()
+    return {day: n for day, n in rows}
+
+
+def _breakdown(
+    session: Session,
+    key: Any,
+    start: date,
+    end: date,
+    offices: list[int] | None,
+    *,
+    label_join: tuple[Any, Any, Any] | None = None,
+    keys: tuple[Any, ...] | None = None,
+) -> list[Any]:
+    def in_year(column: Any) -> Any:
+        return sa.func.sum(sa.case((sa.and_(column >= start, column < end), 1), else_=0))
+
+    group = list(keys) if keys is not None else [key]
+    columns = [
+        *group,
+        in_year(P.first_contact_on),
+        in_year(P.entry_on),
+        in_year(P.exit_on),
+        sa.func.sum(
+            sa.case(
+                (sa.and_(P.exit_on >= start, P.exit_on < end, P.exit_outcome == "employment"), 1),
+                else_=0,
+            )
+        ),
+    ]
+    touched = sa.or_(
+        sa.and_(P.first_contact_on >= start, P.first_contact_on < end),
+        sa.and_(P.entry_on >= start, P.entry_on < end),
+        sa.and_(P.exit_on >= start, P.exit_on < end),
+    )
+    stmt = sa.select(*columns).where(touched, _office_clause(offices)).group_by(*group)
+    rows = session.execute(stmt).all()
+    if keys is not None:
+        return [(*r[: len(keys)], *(int(x or 0) for x in r[len(keys) :])) for r in rows]
+    labels: dict[Any, str] = {}
+    if label_join is not None:
+        model, id_col, name_col = label_join
+        ids = [r[0] for r in rows if r[0] is not None]
+        if ids:
+            labels = dict(session.execute(sa.select(id_col, name_col).where(id_col.in_(ids))).all())
+    return [
+        (r[0], labels.get(r[0]), int(r[1] or 0), int(r[2] or 0), int(r[3] or 0), int(r[4] or 0))
+        for r in rows
+    ]
+
+
+def _to_breakdowns(
+    rows: Sequence[tuple[Any, str | None, int, int, int, int]], fallback: dict[Any, str]
+) -> list[Breakdown]:
+    out = [
+        Breakdown(
+            key, label or fallback.get(key, str(key) if key is not None else "—"), fc, en, ex, em
+        )
+        for key, label, fc, en, ex, em in rows
+    ]
+    return sorted(out, key=lambda b: (-b.entries, -b.first_contacts, b.label.lower()))
+
+
+def _breakdowns_at_once(
+    session: Session, start: date, end: date, offices: list[int] | None
+) -> list[dict[Any, list[int]]]:
+    """Office, counsellor, channel and referrer counts from ONE scan.
+
+    Grouped in SQL by all four keys together (a few thousand groups at most), then summed
+    per key here: one pass over the participants instead of four.
+    """
+    keys = (P.office_id, P.counsellor_id, P.acquisition_channel, P.referring_organisation_id)
+    rows = _breakdown(session, None, start, end, offices, keys=keys)
+    out: list[dict[Any, list[int]]] = [{}, {}, {}, {}]
+    for row in rows:
+        counts = row[4:]
+        for i in range(4):
+            acc = out[i].setdefault(row[i], [0, 0, 0, 0])
+            for j in range(4):
+                acc[j] += counts[j]
+    return out
+
+
+def _labelled(
+    session: Session, counts: dict[Any, list[int]], id_col: Any, name_col: Any
+) -> list[tuple[Any, str | None, int, int, int, int]]:
+    ids = [k for k in counts if k is not None]
+    labels = (
+        dict(session.execute(sa.select(id_col, name_col).where(id_col.in_(ids))).all())
+        if ids
+        else {}
+    )
+    return [(k, labels.get(k), *v) for k, v in counts.items()]
+
+
+def funnel(session: Session, start: date, end: date, offices: list[int] | None) -> Funnel:
+    """The year's first contacts and how many of them had a session, entered, exited into work."""
+    row = session.execute(
+        sa.select(
+            sa.func.count(),
+            sa.func.count(P.first_session_on),
+            sa.func.count(P.entry_on),
+            sa.func.sum(sa.case((P.exit_outcome == "employment", 1), else_=0)),
+        ).where(P.first_contact_on >= start, P.first_contact_on < end, _office_clause(offices))
+    ).one()
+    return Funnel(int(row[0] or 0), int(row[1] or 0), int(row[2] or 0), int(row[3] or 0))
+
+
+def build_board(
+    session: Session,
+    *,
+    year: int,
+    today: date,
+    offices: list[int] | None,
+    defaults: Targets,
+    channel_labels: dict[str, str] | None = None,
+    unknown_label: str = "—",
+) -> Board:
+    """Everything the board shows for an ISO week-year, restricted to `offices` (None = all)."""
+    start, end = year_span(year)
+    targets = targets_for(session, year, defaults)
+    entries_by_day = _per_day(session, P.entry_on, start, end, offices)
+    exits_by_day = _per_day(session, P.exit_on, start, end, offices)
+    current = week_of(today)
+    rows: list[WeekRow] = []
+    entries_by_week: dict[int, int] = {}
+    exits_by_week: dict[int, int] = {}
+    for day, n in entries_by_day.items():
+        wk = week_of(day).week
+        entries_by_week[wk] = entries_by_week.get(wk, 0) + n
+    for day, n in exits_by_day.items():
+        wk = week_of(day).week
+        exits_by_week[wk] = exits_by_week.get(wk, 0) + n
+    cum_in = cum_out = 0
+    elapsed = 0
+    for index, wk in enumerate(year_weeks(year), start=1):
+        cum_in += entries_by_week.get(wk.week, 0)
+        cum_out += exits_by_week.get(wk.week, 0)
+        future = wk.monday > today
+        if not future:
+            elapsed = index
+        rows.append(
+            WeekRow(
+                week=wk,
+                entries=entries_by_week.get(wk.week, 0),
+                exits=exits_by_week.get(wk.week, 0),
+                cumulative_entries=cum_in,
+                cumulative_exits=cum_out,
+                target_entries=round(index * targets.entries_per_week, 2),
+                target_exits=round(index * targets.exits_per_week, 2),
+                target_entries_week=targets.entries_per_week,
+                target_exits_week=targets.exits_per_week,
+                is_future=future,
+                is_current=(wk.year, wk.week) == (current.year, current.week),
+            )
+        )
+    n_weeks = len(rows)
+    fallback = {None: unknown_label}
+    channel_names = {**{c: c for c in ACQUISITION_CHANNELS}, **(channel_labels or {})}
+    by = _breakdowns_at_once(session, start, end, offices)
+    return Board(
+        year=year,
+        today=today,
+        targets=targets,
+        weeks=rows,
+        entries=cum_in,
+        exits=cum_out,
+        weeks_elapsed=elapsed,
+        ytd_target_entries=round(elapsed * targets.entries_per_week, 2),
+        ytd_target_exits=round(elapsed * targets.exits_per_week, 2),
+        year_target_entries=round(n_weeks * targets.entries_per_week, 2),
+        year_target_exits=round(n_weeks * targets.exits_per_week, 2),
+        by_office=_to_breakdowns(_labelled(session, by[0], Office.id, Office.name), fallback),
+        by_counsellor=_to_breakdowns(
+            _labelled(session, by[1], User.id, User.display_name), fallback
+        ),
+        by_channel=_to_breakdowns(
+            [(k, None, *v) for k, v in by[2].items()], {**fallback, **channel_names}
+        ),
+        by_referrer=_to_breakdowns(
+            _labelled(session, by[3], Organisation.id, Organisation.name), fallback
+        ),
+        funnel=funnel(session, start, end, offices),
+    )
+
+
+def available_years(session: Session, today: date) -> list[int]:
+    """ISO week-years from the first recorded contact to this one (newest first)."""
+    first = session.scalar(sa.select(sa.func.min(P.first_contact_on)))
+    last = week_of(today).year
+    begin = week_of(first).year if first else last
+    return list(range(last, min(begin, last) - 1, -1))
+
+
+# --- the annual report --------------------------------------------------------------------------
+
+
+@dataclass
+class AnnualReport:
+    year: int
+    start: date
+    end: date  # exclusive
+    counselled: int
+    sessions: int
+    minutes: int
+    new_contacts: int
+    entries: int
+    exits: int
+    exits_by_outcome: dict[str, int]
+    by_office: list[Breakdown]
+    by_channel: list[Breakdown]
+    counselled_by_office: dict[Any, int]
+
+    @property
+    def last_day(self) -> date:
+        return self.end - timedelta(days=1)
+
+
+def annual_report(
+    session: Session,
+    *,
+    year: int,
+    offices: list[int] | None,
+    channel_labels: dict[str, str] | None = None,
+    unknown_label: str = "—",
+) -> AnnualReport:
+    """Outcomes of an ISO week-year (the same year the board shows): counts only."""
+    start, end = year_span(year)
+    in_offices = _office_clause(offices)
+    sess = (
+        sa.select(
+            sa.func.count(sa.distinct(CounsellingSession.participant_id)),
+            sa.func.count(),
+            sa.func.coalesce(sa.func.sum(CounsellingSession.minutes), 0),
+        )
+        .join(P, P.id == CounsellingSession.participant_id)
+        .where(CounsellingSession.held_on >= start, CounsellingSession.held_on < end, in_offices)
+    )
+    counselled, n_sessions, minutes = session.execute(sess).one()
+    per_office = dict(
+        session.execute(
+            sa.select(P.office_id, sa.func.count(sa.distinct(CounsellingSession.participant_id)))
+            .join(P, P.id == CounsellingSession.participant_id)
+            .where(
+                CounsellingSession.held_on >= start, CounsellingSession.held_on < end, in_offices
+            )
+            .group_by(P.office_id)
+        ).all()
+    )
+    outcomes = dict(
+        session.execute(
+            sa.select(P.exit_outcome, sa.func.count())
+            .where(P.exit_on >= start, P.exit_on < end, in_offices)
+            .group_by(P.exit_outcome)
+        ).all()
+    )
+    exits_by_outcome = {o: int(outcomes.get(o, 0)) for o in (*EXIT_OUTCOMES, "")}
+    counts = session.execute(
+        sa.select(
+            sa.func.sum(
+                sa.case(
+                    (sa.and_(P.first_contact_on >= start, P.first_contact_on < end), 1), else_=0
+                )
+            ),
+            sa.func.sum(sa.case((sa.and_(P.entry_on >= start, P.entry_on < end), 1), else_=0)),
+        ).where(in_offices)
+    ).one()
+    fallback = {None: unknown_label}
+    channel_names = {**{c: c for c in ACQUISITION_CHANNELS}, **(channel_labels or {})}
+    return AnnualReport(
+        year=year,
+        start=start,
+        end=end,
+        counselled=int(counselled or 0),
+        sessions=int(n_sessions or 0),
+        minutes=int(minutes or 0),
+        new_contacts=int(counts[0] or 0),
+        entries=int(counts[1] or 0),
+        exits=sum(exits_by_outcome.values()),
+        exits_by_outcome=exits_by_outcome,
+        by_office=_to_breakdowns(
+            _breakdown(
+                session,
+                P.office_id,
+                start,
+                end,
+                offices,
+                label_join=(Office, Office.id, Office.name),
+            ),
+            fallback,
+        ),
+        by_channel=_to_breakdowns(
+            _breakdown(session, P.acquisition_channel, start, end, offices),
+            {**fallback, **channel_names},
+        ),
+        counselled_by_office={k: int(v) for k, v in per_office.items()},
+    )
+
+
+# --- the pseudonymised export -------------------------------------------------------------------
+
+PSEUDONYM_FIELDS = (
+    "pseudonym",
+    "office",
+    "birth_year",
+    "gender",
+    "country_of_origin",
+    "recognition_status",
+    "language_level",
+    "target_field",
+    "acquisition_channel",
+    "first_contact_on",
+    "first_session_on",
+    "hours",
+    "entry_on",
+    "exit_on",
+    "exit_outcome",
+)
+
+
+def pseudonymised_rows(
+    session: Session, *, year: int, offices: list[int] | None
+) -> list[tuple[Any, ...]]:
+    """One row per participant active in the year (contact, session, entry or exit in it).
+
+    No name, no contact data, no free text; the birth year at most. The pseudonym is the
+    participant's stored random key (stable across exports, meaningless outside the CRM).
+    Erased participants are left out: their record no longer belongs to anybody.
+    """
+    start, end = year_span(year)
+    had_session = sa.exists(
+        sa.select(CounsellingSession.id).where(
+            CounsellingSession.participant_id == P.id,
+            CounsellingSession.held_on >= start,
+            CounsellingSession.held_on < end,
+        )
+    )
+    active = sa.or_(
+        sa.and_(P.first_contact_on >= start, P.first_contact_on < end),
+        sa.and_(P.entry_on >= start, P.entry_on < end),
+        sa.and_(P.exit_on >= start, P.exit_on < end),
+        had_session,
+    )
+    stmt = (
+        sa.select(
+            P.pseudonym,
+            Office.name,
+            P.birth_year,
+            P.gender,
+            P.country_of_origin,
+            P.recognition_status,
+            P.language_level,
+            P.target_field,
+            P.acquisition_channel,
+            P.first_contact_on,
+            P.first_session_on,
+            P.total_minutes,
+            P.entry_on,
+            P.exit_on,
+            P.exit_outcome,
+        )
+        .join(Office, Office.id == P.office_id)
+        .where(active, _office_clause(offices), P.erased_at.is_(None))
+        .order_by(P.pseudonym)
+    )
+    out = []
+    for r in session.execute(stmt):
+        values = list(r)
+        values[11] = round((values[11] or 0) / 60, 2)
+        out.append(tuple(values))
+    return out

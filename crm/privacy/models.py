@@ -1,0 +1,48 @@
+"""The retention review: participants due for erasure, waiting for an admin's decision."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from crm.accounts.models import User
+from crm.database import TimestampMixin, UTCDateTime
+from crm.extensions import db
+from crm.participants.models import Participant
+
+REVIEW_STATUSES = ("pending", "approved", "postponed", "done")
+
+
+class RetentionReview(TimestampMixin, db.Model):
+    """One participant marked due for erasure (retention period after exit has passed).
+
+    The nightly job marks (pending) and erases what an admin approved; nothing is erased
+    without that review. Holds ids and dates only, never names.
+    """
+
+    __tablename__ = "retention_review"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    participant_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("participant.id", ondelete="CASCADE"), unique=True
+    )
+    due_on: Mapped[date] = mapped_column(sa.Date)
+    status: Mapped[str] = mapped_column(sa.String(10), default="pending")
+    decided_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("user_account.id", ondelete="SET NULL"), index=True
+    )
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Postponed reviews come back on this date.
+    postponed_until: Mapped[date | None] = mapped_column(sa.Date)
+
+    participant: Mapped[Participant] = relationship()
+    decided_by: Mapped[User | None] = relationship()
+
+    __table_args__ = (
+        sa.CheckConstraint(
+            "status IN ('pending', 'approved', 'postponed', 'done')", name="status_valid"
+        ),
+        sa.Index("ix_retention_review_status_due", "status", "due_on"),
+    )

@@ -1,0 +1,143 @@
+"""DSGVO pages under /datenschutz (admins only): access exports, erasure, retention review."""
+
+from __future__ import annotations
+
+import json
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from crm.audit.service import record
+from crm.contacts.models import Person
+from crm.dashboard.weeks import local_date
+from crm.database import utcnow
+from crm.extensions import db
+from crm.participants.models import Participant
+from crm.privacy import service
+from crm.privacy.models import RetentionReview
+from crm.security import require, writes_on_get
+
+bp = Blueprint("privacy", __name__, url_prefix="/datenschutz")
+SUBJECTS = {"teilnehmende": (Participant, "participant"), "personen": (Person, "person")}
+
+
+def _subject_or_404(kind: str, subject_id: int):
+    if kind not in SUBJECTS:
+        abort(404)
+    model, _type = SUBJECTS[kind]
+    obj = db.session.get(model, subject_id)
+    if obj is None or (model is Participant and obj.erased_at is not None):
+        abort(404)
+    return obj
+
+
+def _export(kind: str, obj):
+    if kind == "teilnehmende":
+        return service.participant_access_export(db.session, obj)
+    return service.person_access_export(db.session, obj)
+
+
+@bp.route("/")
+@require("admin.privacy")
+def index():
+    page = max(request.args.get("seite", 1, type=int), 1)
+    reviews, total = service.pending_reviews(db.session, page=page)
+    return render_template(
+        "privacy/index.html",
+        reviews=reviews,
+        total=total,
+        page=page,
+        per_page=50,
+        years=current_app.config["CRM_RETENTION_YEARS_AFTER_EXIT"],
+    )
+
+
+@bp.route("/suche", methods=["GET"])
+@require("admin.privacy")
+def lookup():
+    kind = request.args.get("art", "")
+    subject_id = request.args.get("nummer", type=int)
+    if kind not in SUBJECTS or not subject_id:
+        abort(404)
+    return redirect(url_for(".access", kind=kind, subject_id=subject_id))
+
+
+@bp.route("/<kind>/<int:subject_id>/auskunft")
+@require("admin.privacy")
+@writes_on_get
+def access(kind: str, subject_id: int):
+    obj = _subject_or_404(kind, subject_id)
+    export = _export(kind, obj)
+    record(
+        db.session,
+        "access_export",
+        entity_type=SUBJECTS[kind][1],
+        entity_id=subject_id,
+        summary="Art. 15 (HTML)",
+    )
+    db.session.commit()
+    return render_template("privacy/access.html", export=export, kind=kind, subject_id=subject_id)
+
+
+@bp.route("/<kind>/<int:subject_id>/auskunft.json")
+@require("admin.privacy")
+@writes_on_get
+def access_json(kind: str, subject_id: int):
+    obj = _subject_or_404(kind, subject_id)
+    export = _export(kind, obj)
+    record(
+        db.session,
+        "access_export",
+        entity_type=SUBJECTS[kind][1],
+        entity_id=subject_id,
+        summary="Art. 15 (JSON)",
+    )
+    db.session.commit()
+    body = json.dumps(export.as_json(), ensure_ascii=False, indent=2)
+    response = Response(body, mimetype="application/json")
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="auskunft-{kind}-{subject_id}.json"'
+    )
+    return response
+
+
+@bp.route("/<kind>/<int:subject_id>/loeschen", methods=["POST"])
+@require("admin.privacy")
+def erase(kind: str, subject_id: int):
+    obj = _subject_or_404(kind, subject_id)
+    if request.form.get("confirm") != "yes":
+        flash(_("Please confirm the erasure."), "danger")
+        return redirect(url_for(".access", kind=kind, subject_id=subject_id))
+    if kind == "teilnehmende":
+        service.erase_participant(db.session, obj)
+    else:
+        service.erase_person(db.session, obj)
+    db.session.commit()
+    flash(_("The personal data were erased."), "success")
+    return redirect(url_for(".index"))
+
+
+@bp.route("/pruefung/<int:review_id>", methods=["POST"])
+@require("admin.privacy")
+def decide(review_id: int):
+    review = db.session.get(RetentionReview, review_id) or abort(404)
+    decision = request.form.get("decision", "")
+    if decision not in ("approve", "postpone", "erase"):
+        abort(400)
+    service.decide(
+        db.session, review, decision, user_id=current_user.id, today=local_date(utcnow())
+    )
+    db.session.commit()
+    flash(_("Decision saved."), "success")
+    return redirect(url_for(".index"))

@@ -1,0 +1,246 @@
+"""The targets board: counts per ISO week, breakdowns, funnel, office scope, no names."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from crm.dashboard import service
+from tests.dashboard_helpers import entered_on, make_participant, office_and_counsellor
+
+DEFAULTS = service.Targets(1, 1)
+
+
+@pytest.fixture
+def known(app_ctx):
+    """Two offices; entries and exits on known days around New Year and DST."""
+    s = app_ctx
+    north, anna = office_and_counsellor(s, "Nord-Test")
+    south, bert = office_and_counsellor(s, "Süd-Test")
+    from crm.contacts.service import save_organisation
+
+    jobcentre = save_organisation(s, {"name": "Jobcenter Testhausen", "kind": "jobcentre"})
+    people = {
+        # 29.12.2025 is in 2026-W01
+        "a": entered_on(
+            s,
+            date(2025, 12, 29),
+            office=north,
+            counsellor=anna,
+            last_name="Aalund",
+            first_contact_on=date(2025, 12, 1),
+            channel="jobcentre_agency",
+            referrer=jobcentre,
+        ),
+        # 31.12.2026 is in 2026-W53
+        "b": entered_on(
+            s,
+            date(2026, 12, 31),
+            office=north,
+            counsellor=anna,
+            last_name="Bergqvist",
+            first_contact_on=date(2026, 11, 2),
+        ),
+        # Sunday 29.03.2026 (DST starts) is W13, Monday 30.03. is W14
+        "c": entered_on(
+            s,
+            date(2026, 3, 29),
+            office=south,
+            counsellor=bert,
+            last_name="Castellano",
+            first_contact_on=date(2026, 3, 1),
+            channel="jobcentre_agency",
+            referrer=jobcentre,
+            exit_on=date(2026, 3, 30),
+            outcome="employment",
+        ),
+        # entered in 2027-W01: not in 2026
+        "d": entered_on(
+            s,
+            date(2027, 1, 4),
+            office=south,
+            counsellor=bert,
+            last_name="Dimitrova",
+            first_contact_on=date(2026, 12, 1),
+        ),
+        # contact and a short session in 2026, never entered
+        "e": make_participant(
+            s,
+            office=south,
+            counsellor=bert,
+            last_name="Eriksen",
+            first_contact_on=date(2026, 2, 2),
+            sessions=((date(2026, 2, 3), 60),),
+        ),
+    }
+    s.flush()
+    return {
+        "north": north,
+        "south": south,
+        "anna": anna,
+        "bert": bert,
+        "p": people,
+        "org": jobcentre,
+    }
+
+
+def _week(board, n):
+    return board.weeks[n - 1]
+
+
+def test_the_board_counts_entries_and_exits_in_their_iso_weeks(known, app_ctx):
+    board = service.build_board(
+        app_ctx, year=2026, today=date(2027, 1, 3), offices=None, defaults=DEFAULTS
+    )
+    assert len(board.weeks) == 53
+    assert _week(board, 1).entries == 1  # 29.12.2025
+    assert _week(board, 53).entries == 1  # 31.12.2026
+    assert _week(board, 13).entries == 1
+    assert _week(board, 13).exits == 0
+    assert _week(board, 14).exits == 1
+    assert board.entries == 3
+    assert board.exits == 1
+    assert _week(board, 53).cumulative_entries == 3
+    assert board.year_target_entries == 53
+    assert board.weeks_elapsed == 53
+    assert board.ytd_target_entries == 53
+
+
+def test_the_year_to_date_target_counts_the_weeks_begun(known, app_ctx):
+    # Wednesday of week 14: 14 weeks have begun.
+    board = service.build_board(
+        app_ctx, year=2026, today=date(2026, 4, 1), offices=None, defaults=DEFAULTS
+    )
+    assert board.weeks_elapsed == 14
+    assert board.ytd_target_entries == 14
+    assert _week(board, 14).is_current
+    assert _week(board, 15).is_future
+    data = board.chart_data()
+    assert len(data["labels"]) == 53
+    assert len(data["entries"]) == 14
+    assert data["target_entries"][:3] == [1, 2, 3]
+
+
+def test_configured_targets_replace_the_defaults(known, app_ctx):
+    service.set_targets(app_ctx, 2026, 2.5, 1)
+    board = service.build_board(
+        app_ctx, year=2026, today=date(2027, 1, 3), offices=None, defaults=DEFAULTS
+    )
+    assert board.targets.entries_per_week == 2.5
+    assert board.year_target_entries == 132.5
+    assert not _week(board, 1).entries_met
+
+
+def test_breakdowns_show_which_channels_and_organisations_bring_entries(known, app_ctx):
+    board = service.build_board(
+        app_ctx, year=2026, today=date(2027, 1, 3), offices=None, defaults=DEFAULTS
+    )
+    channels = {b.key: b for b in board.by_channel}
+    assert channels["jobcentre_agency"].entries == 2
+    assert channels["jobcentre_agency"].exits_employment == 1
+    assert channels["job_fair"].entries == 1
+    referrers = {b.key: b for b in board.by_referrer}
+    assert referrers[known["org"].id].entries == 2
+    assert referrers[known["org"].id].label == "Jobcenter Testhausen"
+    offices = {b.key: b for b in board.by_office}
+    assert offices[known["north"].id].entries == 2
+    assert offices[known["south"].id].entries == 1
+    counsellors = {b.key: b for b in board.by_counsellor}
+    assert counsellors[known["anna"].id].entries == 2
+
+
+def test_the_funnel_follows_the_years_first_contacts(known, app_ctx):
+    board = service.build_board(
+        app_ctx, year=2026, today=date(2027, 1, 3), offices=None, defaults=DEFAULTS
+    )
+    f = board.funnel
+    # First contacts in 2026-W01..W53: b, c, d, e (a's was 01.12.2025, in 2025-W49).
+    assert (f.first_contact, f.first_session, f.entry, f.exit_employment) == (4, 4, 3, 1)
+
+
+def test_the_office_filter_restricts_every_number(known, app_ctx):
+    board = service.build_board(
+        app_ctx, year=2026, today=date(2027, 1, 3), offices=[known["south"].id], defaults=DEFAULTS
+    )
+    assert board.entries == 1
+    assert board.exits == 1
+    assert {b.key for b in board.by_office} == {known["south"].id}
+
+
+def test_a_counsellor_sees_their_own_office_and_cannot_widen_it(known):
+    anna = known["anna"]
+    allowed = service.board_offices(anna)
+    assert allowed == [known["north"].id]
+    assert service.effective_offices(allowed, known["south"].id) == []
+    staff = type("U", (), {"role": "staff", "office_id": None})()
+    assert service.board_offices(staff) is None
+
+
+def _page(client, **params):
+    response = client.get("/auswertung/", query_string=params)
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
+def test_a_counsellor_sees_only_their_offices_numbers_on_the_page(known, client_as, db_session):
+    c = client_as("counsellor", office=known["north"])
+    html = _page(c, jahr=2026)
+    assert 'id="total-entries">2<' in html
+    html = _page(c, jahr=2026, geschaeftsstelle=known["south"].id)
+    assert 'id="total-entries">0<' in html
+    assert "Süd-Test" not in html
+
+
+def test_leads_see_all_offices(known, client_as):
+    c = client_as("lead")
+    html = _page(c, jahr=2026)
+    assert 'id="total-entries">3<' in html
+    assert "Nord-Test" in html
+    assert "Süd-Test" in html
+    assert 'id="targets-form"' in html
+
+
+@pytest.mark.parametrize("role", ["staff", "readonly"])
+def test_staff_and_read_only_see_aggregates_but_no_participant_names(known, client_as, role):
+    c = client_as(role)
+    html = _page(c, jahr=2026)
+    assert 'id="total-entries">3<' in html
+    for p in known["p"].values():
+        assert p.last_name not in html
+    assert "pseudonymised-csv" not in html
+    assert 'id="targets-form"' not in html
+    report = c.get("/auswertung/jahresbericht?jahr=2026").get_data(as_text=True)
+    for p in known["p"].values():
+        assert p.last_name not in report
+    assert c.get("/auswertung/pseudonymisiert.csv?jahr=2026").status_code == 403
+    assert (
+        c.post("/auswertung/ziele", data={"jahr": 2026, "entries": 3, "exits": 1}).status_code
+        == 403
+    )
+
+
+def test_the_board_uses_a_constant_number_of_queries(known, app_ctx):
+    from sqlalchemy import event
+
+    engine = app_ctx.get_bind()
+    statements = []
+
+    def count(*_a, **_k):
+        statements.append(1)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        service.build_board(
+            app_ctx, year=2026, today=date(2027, 1, 3), offices=None, defaults=DEFAULTS
+        )
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len(statements) <= 12
+
+
+def test_setting_targets_through_the_page(known, client_as, db_session):
+    c = client_as("lead")
+    r = c.post("/auswertung/ziele", data={"jahr": 2026, "entries": "2,5", "exits": "1"})
+    assert r.status_code == 302
+    assert 'value="2.5"' in _page(c, jahr=2026)
