@@ -101,7 +101,11 @@ def run_migrations_online():
                 if problems:
                     raise RuntimeError(f"foreign key violations after migration: {problems}")
         if sqlite:
-            connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
+            # The pragma above cannot be switched back inside the transaction Alembic leaves
+            # open, and a pooled connection with foreign keys off would silently skip every
+            # ON DELETE CASCADE later. Discard it: the next checkout connects afresh, with the
+            # pragmas of crm.database.
+            connection.invalidate()
 
 
 if context.is_offline_mode():

@@ -152,3 +152,10 @@ def test_reads_are_not_blocked_while_another_process_holds_the_write_lock(fresh_
     finally:
         blocker.rollback()
         blocker.close()
+
+
+def test_foreign_keys_are_enforced_after_migrations_ran_in_the_same_process(app, db_session):
+    """Migrations switch SQLite's foreign keys off; the pool must not hand that out later."""
+    if not _is_sqlite(app):
+        pytest.skip("SQLite pragma")
+    assert db_session.execute(sa.text("PRAGMA foreign_keys")).scalar() == 1

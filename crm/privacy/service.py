@@ -93,6 +93,32 @@ def _audit_rows(session: Session, pairs: list[tuple[str, list[int]]]) -> list[di
     return [row_dict(e, skip=("ip",)) for e in entries]
 
 
+def _newsletter_and_event_export(
+    session: Session, kind: str, subject_id: int
+) -> dict[str, list[dict]]:
+    """Art. 15 sections of the domains merged later: newsletter consent and fair leads."""
+    if kind != "person":
+        return {}
+    from crm.events.models import EventContact, Lead
+    from crm.newsletters.models import ConsentEvent, Delivery, Subscription
+
+    def rows(model: Any, column: Any) -> list[dict]:
+        return [
+            row_dict(obj) for obj in session.scalars(sa.select(model).where(column == subject_id))
+        ]
+
+    return {
+        "newsletter_subscriptions": rows(Subscription, Subscription.person_id),
+        "newsletter_consent_ledger": rows(ConsentEvent, ConsentEvent.person_id),
+        "newsletter_deliveries": rows(Delivery, Delivery.person_id),
+        "event_contacts": rows(EventContact, EventContact.person_id),
+        "event_leads": rows(Lead, Lead.person_id),
+    }
+
+
+ACCESS_EXPORT_HOOKS.append(_newsletter_and_event_export)
+
+
 # --- Art. 15: access ----------------------------------------------------------------------------
 
 
