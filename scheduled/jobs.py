@@ -152,6 +152,19 @@ def erase_due_participants(app: Flask) -> dict[str, int]:
         return {"marked": marked, "erased": erased}
 
 
+def purge_signup_attempts(app: Flask) -> int:
+    """Delete newsletter sign-up attempts (IP addresses) older than two days."""
+    from crm.audit.service import Actor, acting_as
+    from crm.database import utcnow
+    from crm.extensions import db
+    from crm.newsletters.service import purge_signup_attempts as purge
+
+    with app.app_context(), acting_as(Actor(None, "scheduler")):
+        n = purge(db.session, older_than=utcnow() - timedelta(days=2))
+        db.session.commit()
+        return n
+
+
 JOBS: tuple[JobSpec, ...] = (
     JobSpec(
         id="send-followup-reminders",
@@ -167,6 +180,13 @@ JOBS: tuple[JobSpec, ...] = (
         trigger="cron",
         trigger_args={"hour": 3, "minute": 15},
         description="Abgelaufene Anmeldungen und alte Anmeldeversuche löschen",
+    ),
+    JobSpec(
+        id="purge-signup-attempts",
+        func=purge_signup_attempts,
+        trigger="cron",
+        trigger_args={"hour": 3, "minute": 20},
+        description="Alte Newsletter-Anmeldeversuche (IP-Adressen) löschen",
     ),
     JobSpec(
         id="purge-import-files",

@@ -122,3 +122,15 @@ def test_import_file_purge_job_runs_against_its_own_database(make_database, tmp_
         upgrade()
     (tmp_path / "imports").mkdir()
     assert purge_import_files(other) == 0
+
+
+def test_signup_attempt_purge_job_runs_against_its_own_database(make_database, tmp_path):
+    from flask_migrate import upgrade
+
+    from scheduled.jobs import purge_signup_attempts
+    from tests.conftest import build_app
+
+    other = build_app(make_database(), str(tmp_path))
+    with other.app_context():
+        upgrade()
+    assert purge_signup_attempts(other) == 0
