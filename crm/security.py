@@ -30,6 +30,8 @@ _ALL_DOMAIN = {
     "contacts.merge",
     "participants.view",
     "participants.edit",
+    # Configure the support checklist's item types (admins and leads only).
+    "participants.configure",
     "reports.view",
     "reports.targets",
     "events.view",

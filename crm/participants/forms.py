@@ -175,5 +175,9 @@ class SupportItemForm(FlaskForm):
     note = StringField(_l("Note"), validators=[Optional(), Length(max=2000)])
 
 
+class ItemTypeForm(FlaskForm):
+    name = StringField(_l("New checklist item"), validators=[DataRequired(), Length(max=120)])
+
+
 class ActionForm(FlaskForm):
     """An empty form for POST buttons (delete): it only carries the CSRF token."""

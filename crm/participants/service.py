@@ -14,6 +14,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from crm.accounts.models import Role, User
@@ -717,3 +718,93 @@ def move_organisation_references(
 
 if move_organisation_references not in MERGE_HOOKS:
     MERGE_HOOKS.append(move_organisation_references)
+
+
+# --- exports for a partner ------------------------------------------------------------------------
+
+PARTNER_EXPORT_FIELDS = (
+    "last_name",
+    "first_name",
+    "birth_year",
+    "country_of_origin",
+    "profession",
+    "recognition_status",
+    "language_level",
+    "target_field",
+    "office",
+    "counsellor",
+    "release_expires_on",
+)
+
+
+def partner_export_rows(
+    session: Session, organisation_id: int, on: date, user: Any
+) -> list[list[Any]]:
+    """Rows for an export to a partner: ONLY participants with a valid release for it on `on`."""
+    stmt = (
+        participants_shareable_with(organisation_id, on, user)
+        .options(selectinload(Participant.office), selectinload(Participant.counsellor))
+        .order_by(Participant.last_name, Participant.first_name, Participant.id)
+    )
+    rows = []
+    for p in session.scalars(stmt):
+        release = valid_release(session, p, organisation_id, on)
+        rows.append(
+            [
+                p.last_name,
+                p.first_name,
+                p.birth_year,
+                p.country_of_origin,
+                p.profession,
+                p.recognition_status,
+                p.language_level,
+                p.target_field,
+                p.office.name if p.office else "",
+                p.counsellor.display_name if p.counsellor else "",
+                release.expires_on if release else None,
+            ]
+        )
+    return rows
+
+
+def partners_with_releases(session: Session) -> list[Organisation]:
+    """Organisations that hold at least one release from confidentiality."""
+    return list(
+        session.scalars(
+            sa.select(Organisation)
+            .where(Organisation.id.in_(sa.select(ConsentRelease.organisation_id)))
+            .order_by(Organisation.name)
+        )
+    )
+
+
+# --- configuring the checklist --------------------------------------------------------------------
+
+
+def all_item_types(session: Session) -> list[SupportItemType]:
+    """Every checklist item type, active or not, in display order."""
+    return list(
+        session.scalars(
+            sa.select(SupportItemType).order_by(SupportItemType.position, SupportItemType.name)
+        )
+    )
+
+
+def add_item_type(session: Session, name: str) -> SupportItemType:
+    """Add a checklist item type at the end; participants get it when their page is opened."""
+    name = name.strip()
+    if not name:
+        raise ParticipantError(_l("Please enter a name."))
+    if session.scalar(sa.select(SupportItemType.id).where(SupportItemType.name == name)):
+        raise ParticipantError(_l("An item with this name exists already."))
+    last = session.scalar(sa.select(sa.func.max(SupportItemType.position))) or 0
+    item_type = SupportItemType(name=name, position=last + 1, is_active=True)
+    session.add(item_type)
+    session.flush()
+    return item_type
+
+
+def set_item_type_active(session: Session, item_type: SupportItemType, active: bool) -> None:
+    """Switch a type on or off; switched-off types are no longer added to checklists."""
+    item_type.is_active = active
+    session.flush()

@@ -12,11 +12,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from crm.accounts.models import Office, Role, User
+from crm.audit.service import record
+from crm.contacts.export import iter_csv
 from crm.contacts.models import Organisation
 from crm.contacts.service import resolve_organisation
 from crm.database import utcnow
@@ -31,6 +34,7 @@ from crm.participants.models import (
     Participant,
     Referral,
     SupportItem,
+    SupportItemType,
 )
 from crm.security import require, writes_on_get
 
@@ -570,3 +574,84 @@ def open_items():
         counsellors=counsellors,
         day=today(),
     )
+
+
+# --- export for a partner -------------------------------------------------------------------------
+
+PARTNER_EXPORT_HEADERS = {
+    "last_name": _l("Last name"),
+    "first_name": _l("First name"),
+    "birth_year": _l("Year of birth"),
+    "country_of_origin": _l("Country of origin"),
+    "profession": _l("Profession learned"),
+    "recognition_status": _l("Recognition status"),
+    "language_level": _l("Language level"),
+    "target_field": _l("Target field"),
+    "office": _l("Branch office"),
+    "counsellor": _l("Counsellor"),
+    "release_expires_on": _l("Release valid until"),
+}
+
+
+@bp.route("/partner-export")
+@require("participants.view")
+@writes_on_get
+def partner_export():
+    """Participants with a valid release for the chosen partner today, as CSV; others left out."""
+    partners = service.partners_with_releases(db.session)
+    org_id = _int_arg("organisation")
+    if not org_id:
+        return render_template("participants/partner_export.html", partners=partners)
+    org = db.session.get(Organisation, org_id) or abort(404)
+    today = utcnow().astimezone(BERLIN).date()
+    rows = service.partner_export_rows(db.session, org.id, today, _me())
+    record(
+        db.session,
+        "export",
+        entity_type="participant",
+        summary=f"{len(rows)} rows for partner organisation #{org.id}",
+    )
+    db.session.commit()
+    headers = [str(PARTNER_EXPORT_HEADERS[f]) for f in service.PARTNER_EXPORT_FIELDS]
+    response = Response(iter_csv(headers, rows), mimetype="text/csv")
+    response.headers["Content-Type"] = "text/csv; charset=utf-8"
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="teilnehmende-partner-{org.id}-{today:%Y-%m-%d}.csv"'
+    )
+    return response
+
+
+# --- configuring the checklist --------------------------------------------------------------------
+
+
+@bp.route("/checkliste", methods=["GET", "POST"])
+@require("participants.configure")
+def item_types():
+    form = f.ItemTypeForm()
+    if form.validate_on_submit():
+        try:
+            service.add_item_type(db.session, form.name.data or "")
+        except service.ParticipantError as exc:
+            db.session.rollback()
+            form.name.errors.append(str(exc))
+        else:
+            db.session.commit()
+            flash(_("The checklist item has been added."), "success")
+            return redirect(url_for(".item_types"))
+    return render_template(
+        "participants/item_types.html",
+        types=service.all_item_types(db.session),
+        form=form,
+        action_form=f.ItemTypeForm(formdata=None),
+    )
+
+
+@bp.route("/checkliste/<int:type_id>/aktiv", methods=["POST"])
+@require("participants.configure")
+def item_type_toggle(type_id: int):
+    if not f.ActionForm().validate_on_submit():
+        abort(400)
+    item_type = db.session.get(SupportItemType, type_id) or abort(404)
+    service.set_item_type_active(db.session, item_type, not item_type.is_active)
+    db.session.commit()
+    return redirect(url_for(".item_types"))
