@@ -1,0 +1,529 @@
+"""The outbox sender: works through a campaign's delivery rows over one SMTP connection.
+
+Claiming (a lease per row, see Delivery.claimed_at/claimed_by):
+
+1. A short transaction reclaims expired leases (rows left in 'sending' by a dead sender go
+   back to 'queued'), then selects up to `batch` due 'queued' rows of a campaign that is
+   'sending' — `FOR UPDATE SKIP LOCKED` on PostgreSQL, so concurrent senders each get other
+   rows; on SQLite the transaction's IMMEDIATE write lock serialises the claim — and sets them
+   'sending' with claimed_at = now and claimed_by = this sender. Commit.
+2. For each claimed row: build the message, hand it to the transport, and in its own
+   transaction mark the row 'sent' (Message-ID, time, the server's reply) only if it is still
+   ours (status 'sending' and claimed_by = this sender). Commit. Then the next row.
+
+Crash windows (SIGKILL at any point):
+
+- during the claim transaction: it rolls back, nothing happened;
+- between the claim and a send: the rows stay 'sending' until their lease expires
+  (CRM_NEWSLETTER_LEASE_SECONDS); then any sender reclaims and sends them — no loss;
+- after the server accepted a message and before its 'sent' commit: that ONE row is still
+  'sending', is reclaimed after the lease and mailed again. This is the only double, and only
+  one row of a batch can be in it, because each row is committed before the next is sent;
+- a temporary failure (4xx, lost connection) puts the row back to 'queued' with
+  attempts + 1 and next_attempt_at pushed out exponentially; a lost connection during DATA
+  may have delivered — that retry is the same one-message window.
+
+A sender never sends a row whose lease it could lose meanwhile: before each message it checks
+that the lease has at least half its time left, otherwise it gives the rest of the batch back.
+Memory stays flat: only one batch of rows is loaded at a time and the session is cleared
+after each batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, selectinload
+
+from crm.database import utcnow
+from crm.mail import MailError, PermanentMailError, TemporaryMailError, Transport
+from crm.newsletters.models import Campaign, Delivery
+
+__all__ = [
+    "MessageFactory",
+    "SendReport",
+    "SenderSettings",
+    "finish_if_done",
+    "release_claims",
+    "send_outbox",
+]
+
+log = logging.getLogger(__name__)
+
+# Builds the message for one delivery row of a campaign (prepared once per campaign).
+MessageFactory = Callable[[Delivery], EmailMessage]
+# Given the session and a campaign, returns that campaign's MessageFactory.
+FactoryBuilder = Callable[[Session, Campaign], MessageFactory]
+
+
+@dataclass(frozen=True)
+class SenderSettings:
+    """Tuning of the sender (CRM_NEWSLETTER_* settings)."""
+
+    rate: float = 0.0  # messages per second per sender process; 0 = as fast as possible
+    batch: int = 50
+    lease: timedelta = timedelta(minutes=5)
+    max_attempts: int = 8
+    max_consecutive_errors: int = 10
+    backoff_base: timedelta = timedelta(minutes=1)
+    backoff_max: timedelta = timedelta(hours=6)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> SenderSettings:
+        """Read CRM_NEWSLETTER_RATE, _BATCH, _LEASE_SECONDS, _MAX_ATTEMPTS, ..."""
+
+        def number(key: str, default: float) -> float:
+            value = config.get(key)
+            return default if value in (None, "") else float(value)
+
+        return cls(
+            rate=max(number("CRM_NEWSLETTER_RATE", 0.0), 0.0),
+            batch=max(int(number("CRM_NEWSLETTER_BATCH", 50)), 1),
+            lease=timedelta(seconds=max(number("CRM_NEWSLETTER_LEASE_SECONDS", 300), 1)),
+            max_attempts=max(int(number("CRM_NEWSLETTER_MAX_ATTEMPTS", 8)), 1),
+            max_consecutive_errors=max(int(number("CRM_NEWSLETTER_MAX_CONSECUTIVE_ERRORS", 10)), 1),
+            backoff_base=timedelta(seconds=max(number("CRM_NEWSLETTER_BACKOFF_SECONDS", 60), 0)),
+        )
+
+    def backoff(self, attempts: int) -> timedelta:
+        """Wait before attempt number attempts + 1: base · 2^(attempts − 1), capped."""
+        delay = self.backoff_base * (2 ** max(attempts - 1, 0))
+        return min(delay, self.backoff_max)
+
+
+@dataclass
+class SendReport:
+    """What one send_outbox run did."""
+
+    sent: int = 0
+    failed: int = 0
+    deferred: int = 0
+    paused: list[int] = field(default_factory=list)
+    finished: list[int] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return (
+            f"sent={self.sent} failed={self.failed} deferred={self.deferred} "
+            f"paused={self.paused} finished={self.finished}"
+        )
+
+
+def new_worker_id() -> str:
+    """A name for this sender that no other sender shares (stored in claimed_by)."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class _Throttle:
+    """Spaces sends to `rate` per second (0 = off) without drifting over a long run."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self.next_at = time.monotonic()
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        now = time.monotonic()
+        if self.next_at > now:
+            time.sleep(self.next_at - now)
+        # After a long stall (retries, a slow server) do not burst to catch up.
+        self.next_at = max(self.next_at, now - self.interval) + self.interval
+
+
+def _is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def reclaim_expired(session: Session, now: datetime, lease: timedelta) -> int:
+    """Put rows whose sender died (lease expired) back to 'queued'; return how many."""
+    table = Delivery.__table__
+    return session.execute(
+        sa.update(table)
+        .where(table.c.status == "sending", table.c.claimed_at < now - lease)
+        .values(status="queued", claimed_at=None, claimed_by="", updated_at=now)
+    ).rowcount
+
+
+def _claim(
+    session: Session, campaign_id: int, worker: str, now: datetime, settings: SenderSettings
+) -> list[int]:
+    table = Delivery.__table__
+    reclaim_expired(session, now, settings.lease)
+    query = (
+        sa.select(table.c.id)
+        .where(
+            table.c.campaign_id == campaign_id,
+            table.c.status == "queued",
+            table.c.next_attempt_at <= now,
+        )
+        .order_by(table.c.id)
+        .limit(settings.batch)
+    )
+    if _is_postgres(session):
+        query = query.with_for_update(skip_locked=True)
+    ids = list(session.scalars(query))
+    if ids:
+        session.execute(
+            sa.update(table)
+            .where(table.c.id.in_(ids))
+            .values(status="sending", claimed_at=now, claimed_by=worker, updated_at=now)
+        )
+    session.commit()
+    return ids
+
+
+def release_claims(session: Session, worker: str, ids: Iterable[int] | None = None) -> int:
+    """Give rows this sender claimed but did not send back to 'queued'; commit."""
+    table = Delivery.__table__
+    query = sa.update(table).where(table.c.status == "sending", table.c.claimed_by == worker)
+    if ids is not None:
+        query = query.where(table.c.id.in_(list(ids)))
+    n = session.execute(
+        query.values(status="queued", claimed_at=None, claimed_by="", updated_at=utcnow())
+    ).rowcount
+    session.commit()
+    return n
+
+
+def _mark(session: Session, delivery_id: int, worker: str, values: dict[str, Any]) -> bool:
+    """Write the outcome of one row if it is still ours; commit at once."""
+    table = Delivery.__table__
+    n = session.execute(
+        sa.update(table)
+        .where(table.c.id == delivery_id, table.c.status == "sending", table.c.claimed_by == worker)
+        .values(claimed_by="", **values)
+    ).rowcount
+    session.commit()
+    if n != 1:
+        log.warning("delivery %s: lease lost before its outcome was recorded", delivery_id)
+    return n == 1
+
+
+def pause_campaign(session: Session, campaign_id: int, reason: str, now: datetime) -> bool:
+    """Pause a sending campaign (errors or staff); commit. False if it was not sending."""
+    table = Campaign.__table__
+    n = session.execute(
+        sa.update(table)
+        .where(table.c.id == campaign_id, table.c.status == "sending")
+        .values(status="paused", paused_at=now, pause_reason=reason[:2000], updated_at=now)
+    ).rowcount
+    session.commit()
+    return n == 1
+
+
+def finish_if_done(session: Session, campaign_id: int, now: datetime) -> bool:
+    """Mark a sending campaign 'sent' once no row is queued or being sent; commit."""
+    table = Campaign.__table__
+    deliveries = Delivery.__table__
+    open_rows = (
+        sa.select(deliveries.c.id)
+        .where(
+            deliveries.c.campaign_id == campaign_id,
+            deliveries.c.status.in_(("queued", "sending")),
+        )
+        .exists()
+    )
+    n = session.execute(
+        sa.update(table)
+        .where(table.c.id == campaign_id, table.c.status == "sending", ~open_rows)
+        .values(status="sent", finished_at=now, updated_at=now)
+    ).rowcount
+    session.commit()
+    return n == 1
+
+
+def _campaign_status(session: Session, campaign_id: int) -> str | None:
+    return session.scalar(sa.select(Campaign.status).where(Campaign.id == campaign_id))
+
+
+def _load(session: Session, ids: list[int]) -> list[Delivery]:
+    return list(
+        session.scalars(
+            sa.select(Delivery)
+            .where(Delivery.id.in_(ids))
+            .options(selectinload(Delivery.person))
+            .order_by(Delivery.id)
+        )
+    )
+
+
+def send_outbox(
+    session: Session,
+    transport: Transport,
+    factory_for: FactoryBuilder,
+    settings: SenderSettings | None = None,
+    *,
+    worker: str | None = None,
+    clock: Callable[[], datetime] = utcnow,
+    max_messages: int | None = None,
+    campaign_ids: Iterable[int] | None = None,
+) -> SendReport:
+    """Send due delivery rows of every 'sending' campaign until none is due (or max_messages)."""
+    settings = settings or SenderSettings()
+    worker = worker or new_worker_id()
+    report = SendReport()
+    throttle = _Throttle(settings.rate)
+    query = sa.select(Campaign.id).where(Campaign.status == "sending").order_by(Campaign.id)
+    if campaign_ids is not None:
+        query = query.where(Campaign.id.in_(list(campaign_ids)))
+    campaigns = list(session.scalars(query))
+    session.commit()
+    budget = [max_messages if max_messages is not None else -1]
+    with transport:
+        for campaign_id in campaigns:
+            _send_campaign(
+                session, transport, factory_for, settings, worker, clock, throttle, report,
+                campaign_id, budget,
+            )  # fmt: skip
+            if budget[0] == 0:
+                break
+    return report
+
+
+def _send_campaign(
+    session: Session,
+    transport: Transport,
+    factory_for: FactoryBuilder,
+    settings: SenderSettings,
+    worker: str,
+    clock: Callable[[], datetime],
+    throttle: _Throttle,
+    report: SendReport,
+    campaign_id: int,
+    budget: list[int],
+) -> None:
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None or campaign.status != "sending":
+        session.commit()
+        return
+    build = factory_for(session, campaign)
+    consecutive = campaign.consecutive_errors
+    session.commit()
+    while budget[0] != 0:
+        if _campaign_status(session, campaign_id) != "sending":
+            session.commit()
+            return
+        ids = _claim(session, campaign_id, worker, clock(), settings)
+        if not ids:
+            if finish_if_done(session, campaign_id, clock()):
+                report.finished.append(campaign_id)
+            return
+        rows = _load(session, ids)
+        pending = [row.id for row in rows]
+        stop = False
+        for row in rows:
+            now = clock()
+            if stop or budget[0] == 0 or (row.claimed_at or now) + settings.lease / 2 < now:
+                break
+            throttle.wait()
+            outcome = _send_one(session, transport, build, settings, worker, clock, row)
+            pending.remove(row.id)
+            if budget[0] > 0:
+                budget[0] -= 1
+            if outcome == "sent":
+                report.sent += 1
+                if consecutive:
+                    consecutive = 0
+                    _set_errors(session, campaign_id, 0)
+                continue
+            if outcome == "failed":
+                report.failed += 1
+            elif outcome == "deferred":
+                report.deferred += 1
+            consecutive += 1
+            _set_errors(session, campaign_id, consecutive)
+            if outcome == "config" or consecutive >= settings.max_consecutive_errors:
+                reason = session.scalar(sa.select(Delivery.last_error).where(Delivery.id == row.id))
+                if pause_campaign(
+                    session,
+                    campaign_id,
+                    f"{consecutive} consecutive errors; last: {reason or '?'}",
+                    clock(),
+                ):
+                    report.paused.append(campaign_id)
+                stop = True
+        if pending:
+            release_claims(session, worker, pending)
+        # Objects of this batch are not needed any more; keep memory flat over the campaign
+        # (only ours: the caller's objects stay in the session).
+        for row in rows:
+            for obj in (row, row.__dict__.get("person")):
+                if obj is not None and obj in session:
+                    session.expunge(obj)
+        if stop:
+            return
+
+
+def _set_errors(session: Session, campaign_id: int, n: int) -> None:
+    table = Campaign.__table__
+    session.execute(sa.update(table).where(table.c.id == campaign_id).values(consecutive_errors=n))
+    session.commit()
+
+
+def _send_one(
+    session: Session,
+    transport: Transport,
+    build: MessageFactory,
+    settings: SenderSettings,
+    worker: str,
+    clock: Callable[[], datetime],
+    row: Delivery,
+) -> str:
+    """Send one claimed row and record the outcome: sent, deferred, failed or config."""
+    row_id, attempts = row.id, row.attempts
+    try:
+        message = build(row)
+    except ValueError as exc:  # an address or header the message builder refuses
+        _mark(session, row_id, worker, _failed(clock(), attempts + 1, None, str(exc)))
+        return "failed"
+    session.commit()  # end the read transaction before talking to the server
+    try:
+        result = transport.send(message)
+    except TemporaryMailError as exc:
+        now = clock()
+        attempts += 1
+        if attempts >= settings.max_attempts:
+            _mark(session, row_id, worker, _failed(now, attempts, exc.code, str(exc)))
+            return "failed"
+        _mark(
+            session,
+            row_id,
+            worker,
+            {
+                "status": "queued",
+                "attempts": attempts,
+                "next_attempt_at": now + settings.backoff(attempts),
+                "claimed_at": None,
+                "smtp_code": exc.code,
+                "last_error": str(exc)[:2000],
+                "updated_at": now,
+            },
+        )
+        log.info("delivery %s deferred: %s", row_id, exc)
+        return "deferred"
+    except PermanentMailError as exc:
+        _mark(session, row_id, worker, _failed(clock(), attempts + 1, exc.code, str(exc)))
+        return "failed"
+    except MailError as exc:
+        # Configuration (login, TLS): not this message's fault; it goes back unchanged.
+        now = clock()
+        _mark(
+            session,
+            row_id,
+            worker,
+            {
+                "status": "queued",
+                "claimed_at": None,
+                "last_error": str(exc)[:2000],
+                "updated_at": now,
+            },
+        )
+        log.error("newsletter sending stopped: %s", exc)
+        return "config"
+    now = clock()
+    _mark(
+        session,
+        row_id,
+        worker,
+        {
+            "status": "sent",
+            "attempts": attempts + 1,
+            "sent_at": now,
+            "message_id": (result.message_id or "")[:255],
+            "smtp_code": result.code,
+            "last_error": "",
+            "updated_at": now,
+        },
+    )
+    return "sent"
+
+
+def _failed(now: datetime, attempts: int, code: int | None, reason: str) -> dict[str, Any]:
+    return {
+        "status": "failed",
+        "attempts": attempts,
+        "claimed_at": None,
+        "smtp_code": code,
+        "last_error": reason[:2000],
+        "updated_at": now,
+    }
+
+
+def factory_builder_from_config(config: Mapping[str, Any]) -> FactoryBuilder:
+    """The message factory for campaigns: the core module's renderer if present, else a
+    minimal sandboxed one (subject, text and HTML with the person's name placeholders)."""
+    try:
+        from crm.newsletters.messages import campaign_message_factory  # type: ignore[attr-defined]
+    except ImportError:
+        campaign_message_factory = None
+    if campaign_message_factory is not None:
+        return lambda session, campaign: campaign_message_factory(session, campaign, config)
+    return lambda session, campaign: _simple_factory(campaign, config)
+
+
+def _simple_factory(campaign: Campaign, config: Mapping[str, Any]) -> MessageFactory:
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    from crm.mail import build_message, list_unsubscribe_headers
+
+    text_env = ImmutableSandboxedEnvironment(autoescape=False)
+    html_env = ImmutableSandboxedEnvironment(autoescape=True)
+    subject_t = text_env.from_string(campaign.subject)
+    text_t = text_env.from_string(campaign.body_text or "")
+    html_t = html_env.from_string(campaign.body_html) if campaign.body_html else None
+    sender = config.get("CRM_NEWSLETTER_FROM") or config.get("CRM_MAIL_FROM") or "crm@localhost"
+    reply_to = config.get("CRM_NEWSLETTER_REPLY_TO") or config.get("CRM_MAIL_REPLY_TO") or None
+    domain = str(sender).rsplit("@", 1)[-1].strip(" >") or "localhost"
+    base_url = str(config.get("CRM_BASE_URL") or "").rstrip("/")
+    list_id = campaign.list_id
+
+    def build(row: Delivery) -> EmailMessage:
+        person = row.person
+        link = f"{base_url}/newsletter/abmelden/{list_id}/{row.id}"
+        context = {
+            "anrede": person.salutation,
+            "vorname": person.first_name,
+            "nachname": person.last_name,
+            "organisation": "",
+            "abmelde_link": link,
+            "web_link": f"{base_url}/newsletter/web/{campaign.id}",
+        }
+        headers = list_unsubscribe_headers(link, None) if link.startswith("https://") else {}
+        return build_message(
+            sender=sender,
+            to=(f"{person.first_name} {person.last_name}".strip(), row.email),
+            subject=subject_t.render(context),
+            text=text_t.render(context),
+            html=html_t.render(context) if html_t is not None else None,
+            reply_to=reply_to,
+            extra_headers=headers,
+            message_id_domain=domain,
+        )
+
+    return build
+
+
+def run_outbox(app: Any, *, max_messages: int | None = None) -> SendReport:
+    """Send due newsletter rows with the app's transport and settings (scheduler, CLI)."""
+    from crm.audit.service import Actor, acting_as
+    from crm.extensions import db
+    from crm.mail import transport_from_config
+
+    with app.app_context(), acting_as(Actor(None, "newsletter-sender")):
+        return send_outbox(
+            db.session,
+            transport_from_config(app.config),
+            factory_builder_from_config(app.config),
+            SenderSettings.from_config(app.config),
+            max_messages=max_messages,
+        )
