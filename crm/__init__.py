@@ -124,8 +124,9 @@ def configure_blueprints(app: Flask) -> None:
     from crm.contacts.views import bp as contacts_bp
     from crm.core.views import bp as core_bp
     from crm.followups.views import bp as followups_bp
+    from crm.newsletters.campaign_views import bp as newsletter_campaigns_bp
 
-    for bp in (core_bp, accounts_bp, audit_bp, contacts_bp, followups_bp):
+    for bp in (core_bp, accounts_bp, audit_bp, contacts_bp, followups_bp, newsletter_campaigns_bp):
         app.register_blueprint(bp)
 
 
