@@ -313,21 +313,23 @@ def _send_campaign(
         if _campaign_status(session, campaign_id) != "sending":
             session.commit()
             return
-        ids = _claim(session, campaign_id, worker, clock(), settings)
+        claimed_at = clock()
+        ids = _claim(session, campaign_id, worker, claimed_at, settings)
         if not ids:
             if finish_if_done(session, campaign_id, clock()):
                 report.finished.append(campaign_id)
             return
-        rows = _load(session, ids)
-        pending = [row.id for row in rows]
+        batch = _prepare(session, build, ids)
+        pending = set(ids)
         stop = False
-        for row in rows:
-            now = clock()
-            if stop or budget[0] == 0 or (row.claimed_at or now) + settings.lease / 2 < now:
+        for item in batch:
+            # Never send a row whose lease could run out meanwhile (another sender would
+            # then take it too): give the rest back and claim afresh.
+            if budget[0] == 0 or claimed_at + settings.lease / 2 < clock():
                 break
             throttle.wait()
-            outcome = _send_one(session, transport, build, settings, worker, clock, row)
-            pending.remove(row.id)
+            outcome = _send_one(session, transport, settings, worker, clock, item)
+            pending.discard(item.id)
             if budget[0] > 0:
                 budget[0] -= 1
             if outcome == "sent":
@@ -343,7 +345,9 @@ def _send_campaign(
             consecutive += 1
             _set_errors(session, campaign_id, consecutive)
             if outcome == "config" or consecutive >= settings.max_consecutive_errors:
-                reason = session.scalar(sa.select(Delivery.last_error).where(Delivery.id == row.id))
+                reason = session.scalar(
+                    sa.select(Delivery.last_error).where(Delivery.id == item.id)
+                )
                 if pause_campaign(
                     session,
                     campaign_id,
@@ -352,16 +356,42 @@ def _send_campaign(
                 ):
                     report.paused.append(campaign_id)
                 stop = True
+                break
         if pending:
             release_claims(session, worker, pending)
-        # Objects of this batch are not needed any more; keep memory flat over the campaign
-        # (only ours: the caller's objects stay in the session).
-        for row in rows:
-            for obj in (row, row.__dict__.get("person")):
-                if obj is not None and obj in session:
-                    session.expunge(obj)
         if stop:
             return
+
+
+@dataclass(frozen=True)
+class _Item:
+    """One claimed row with its message built (or the reason it cannot be built)."""
+
+    id: int
+    attempts: int
+    message: EmailMessage | None
+    error: str = ""
+
+
+def _prepare(session: Session, build: MessageFactory, ids: list[int]) -> list[_Item]:
+    """Load the claimed rows and build their messages before the first send.
+
+    Built up front so the per-message commits (which expire ORM objects) never trigger
+    reloads, and so the read transaction (on SQLite a write lock) ends before any SMTP
+    traffic. Only this batch is in memory.
+    """
+    rows = _load(session, ids)
+    items = []
+    for row in rows:
+        try:
+            items.append(_Item(row.id, row.attempts, build(row)))
+        except ValueError as exc:  # an address or header the message builder refuses
+            items.append(_Item(row.id, row.attempts, None, str(exc)))
+    # No strong references to the rows remain after this: the session's identity map is
+    # weak, so each batch's objects are freed and memory stays flat over the campaign.
+    del rows
+    session.commit()
+    return items
 
 
 def _set_errors(session: Session, campaign_id: int, n: int) -> None:
@@ -373,20 +403,16 @@ def _set_errors(session: Session, campaign_id: int, n: int) -> None:
 def _send_one(
     session: Session,
     transport: Transport,
-    build: MessageFactory,
     settings: SenderSettings,
     worker: str,
     clock: Callable[[], datetime],
-    row: Delivery,
+    item: _Item,
 ) -> str:
     """Send one claimed row and record the outcome: sent, deferred, failed or config."""
-    row_id, attempts = row.id, row.attempts
-    try:
-        message = build(row)
-    except ValueError as exc:  # an address or header the message builder refuses
-        _mark(session, row_id, worker, _failed(clock(), attempts + 1, None, str(exc)))
+    row_id, attempts, message = item.id, item.attempts, item.message
+    if message is None:
+        _mark(session, row_id, worker, _failed(clock(), attempts + 1, None, item.error))
         return "failed"
-    session.commit()  # end the read transaction before talking to the server
     try:
         result = transport.send(message)
     except TemporaryMailError as exc:
