@@ -125,8 +125,17 @@ def configure_blueprints(app: Flask) -> None:
     from crm.core.views import bp as core_bp
     from crm.followups.views import bp as followups_bp
     from crm.newsletters.campaign_views import bp as newsletter_campaigns_bp
+    from crm.newsletters.views import bp as newsletters_bp
 
-    for bp in (core_bp, accounts_bp, audit_bp, contacts_bp, followups_bp, newsletter_campaigns_bp):
+    for bp in (
+        core_bp,
+        accounts_bp,
+        audit_bp,
+        contacts_bp,
+        followups_bp,
+        newsletters_bp,
+        newsletter_campaigns_bp,
+    ):
         app.register_blueprint(bp)
 
 

@@ -116,6 +116,14 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "CRM_SCHEDULER_TICK_SECONDS": _int("CRM_SCHEDULER_TICK_SECONDS", 60),
         # Number of reverse proxies in front of the app whose X-Forwarded-* headers to trust.
         "CRM_PROXY_FIX": _int("CRM_PROXY_FIX", 0),
+        # Newsletters: sender (empty = CRM_MAIL_FROM / CRM_MAIL_REPLY_TO), an optional mailbox
+        # for mailto: unsubscribes, validity of double opt-in links, sign-ups per IP and window.
+        "CRM_NEWSLETTER_FROM": _str("CRM_NEWSLETTER_FROM", ""),
+        "CRM_NEWSLETTER_REPLY_TO": _str("CRM_NEWSLETTER_REPLY_TO", ""),
+        "CRM_NEWSLETTER_UNSUBSCRIBE_MAILTO": _str("CRM_NEWSLETTER_UNSUBSCRIBE_MAILTO", ""),
+        "CRM_NEWSLETTER_CONFIRM_HOURS": _int("CRM_NEWSLETTER_CONFIRM_HOURS", 48),
+        "CRM_NEWSLETTER_SIGNUP_MAX_PER_IP": _int("CRM_NEWSLETTER_SIGNUP_MAX_PER_IP", 5),
+        "CRM_NEWSLETTER_SIGNUP_WINDOW_MINUTES": _int("CRM_NEWSLETTER_SIGNUP_WINDOW_MINUTES", 60),
         # Newsletter sender (outbox): messages per second per sender process (0 = no limit),
         # rows claimed per batch, lease of a claimed row (a dead sender's rows are retried
         # after it), attempts before a row fails, back-off base, auto-pause threshold.

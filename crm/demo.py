@@ -57,6 +57,15 @@ PARTNERS = (
 SEEDERS: list = [seed_contacts]
 
 
+def _seed_newsletters(session: Session, offices: dict) -> dict[str, int]:
+    from crm.newsletters.demo import seed_newsletters
+
+    return seed_newsletters(session, offices)
+
+
+SEEDERS.append(_seed_newsletters)
+
+
 def is_empty(session: Session) -> bool:
     """True if no user exists yet."""
     return (session.scalar(sa.select(sa.func.count(User.id))) or 0) == 0

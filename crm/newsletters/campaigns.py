@@ -13,11 +13,10 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
-from crm.contacts.models import ContactListMember, Person
 from crm.database import utcnow
-from crm.newsletters.models import Campaign, Delivery, Subscription
+from crm.newsletters.models import Campaign, Delivery
 
 __all__ = [
     "CampaignError",
@@ -39,40 +38,17 @@ class CampaignError(ValueError):
 
 
 def recipients_select(campaign: Campaign) -> sa.Select[Any]:
-    """(person_id, email) of everyone the campaign may reach: confirmed consent for its list,
-    an address, not unsubscribed or bounced, and inside its audience (if it has one)."""
-    audience_select = _audience_person_ids(campaign)
-    query = (
-        sa.select(Person.id, Person.email)
-        .join(Subscription, Subscription.person_id == Person.id)
-        .where(
-            Subscription.list_id == campaign.list_id,
-            # 'confirmed' only: pending, unsubscribed and bounced are never mailed.
-            Subscription.status == "confirmed",
-            Subscription.confirmed_at.is_not(None),
-            Person.email != "",
-        )
-    )
-    if audience_select is not None:
-        query = query.where(Person.id.in_(audience_select))
-    return query
+    """(person_id, email) of everyone the campaign may reach: confirmed consent for the
+    list, an address (pending, unsubscribed, bounced and unconsented people are never in it),
+    and inside the campaign's audience if it has one."""
+    from crm.newsletters.audiences import audience_recipients
+    from crm.newsletters.audiences import recipients_select as list_recipients
 
-
-def _audience_person_ids(campaign: Campaign) -> sa.Select[Any] | None:
-    audience = campaign.audience
-    if audience is None or audience.kind == "subscribers":
-        return None
-    try:  # the audience module of the core branch knows every kind (filters included)
-        from crm.newsletters.audiences import audience_person_ids  # type: ignore[attr-defined]
-    except ImportError:
-        audience_person_ids = None
-    if audience_person_ids is not None:
-        return audience_person_ids(audience)
-    if audience.kind == "static":
-        return sa.select(ContactListMember.person_id).where(
-            ContactListMember.contact_list_id == audience.contact_list_id
-        )
-    raise CampaignError(f"audience kind {audience.kind!r} is not supported")
+    if campaign.audience is not None:
+        select = audience_recipients(object_session(campaign), campaign.audience)
+    else:
+        select = list_recipients(campaign.list_id)
+    return select.order_by(None)
 
 
 def _move(session: Session, campaign_id: int, allowed: tuple[str, ...], **values: Any) -> bool:
@@ -132,7 +108,7 @@ def start_campaign(session: Session, campaign: Campaign, now: datetime | None = 
             ],
             sa.select(
                 sa.literal(campaign.id),
-                recipients.c.id,
+                recipients.c.person_id,
                 recipients.c.email,
                 sa.literal("queued"),
                 sa.literal(0),

@@ -381,6 +381,9 @@ def _prepare(session: Session, build: MessageFactory, ids: list[int]) -> list[_I
     traffic. Only this batch is in memory.
     """
     rows = _load(session, ids)
+    prepare = getattr(build, "prepare", None)
+    if prepare is not None:
+        prepare(rows)
     items = []
     for row in rows:
         try:
@@ -485,58 +488,60 @@ def _failed(now: datetime, attempts: int, code: int | None, reason: str) -> dict
     }
 
 
-def factory_builder_from_config(config: Mapping[str, Any]) -> FactoryBuilder:
-    """The message factory for campaigns: the core module's renderer if present, else a
-    minimal sandboxed one (subject, text and HTML with the person's name placeholders)."""
-    try:
-        from crm.newsletters.messages import campaign_message_factory  # type: ignore[attr-defined]
-    except ImportError:
-        campaign_message_factory = None
-    if campaign_message_factory is not None:
-        return lambda session, campaign: campaign_message_factory(session, campaign, config)
-    return lambda session, campaign: _simple_factory(campaign, config)
+class _CampaignMessages:
+    """Builds one campaign's messages with the core module's renderer and message builder."""
 
+    def __init__(self, session: Session, campaign: Campaign, config: Mapping[str, Any]) -> None:
+        from crm.newsletters.rendering import RenderedMessage  # noqa: F401 - import check
+        from crm.newsletters.service import MailSettings
 
-def _simple_factory(campaign: Campaign, config: Mapping[str, Any]) -> MessageFactory:
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
+        self.session = session
+        self.campaign_id = campaign.id
+        self.newsletter_list = campaign.newsletter_list
+        # The campaign's own copy of subject and bodies (a plain snapshot, not the ORM row).
+        self.template = _TemplateCopy(campaign.subject, campaign.body_html, campaign.body_text)
+        self.settings = MailSettings.from_config(config)
+        self.organisations: dict[int, str] = {}
 
-    from crm.mail import build_message, list_unsubscribe_headers
+    def prepare(self, rows: list[Delivery]) -> None:
+        """Look up the organisation names of a whole batch in one query."""
+        from crm.newsletters.service import organisation_names
 
-    text_env = ImmutableSandboxedEnvironment(autoescape=False)
-    html_env = ImmutableSandboxedEnvironment(autoescape=True)
-    subject_t = text_env.from_string(campaign.subject)
-    text_t = text_env.from_string(campaign.body_text or "")
-    html_t = html_env.from_string(campaign.body_html) if campaign.body_html else None
-    sender = config.get("CRM_NEWSLETTER_FROM") or config.get("CRM_MAIL_FROM") or "crm@localhost"
-    reply_to = config.get("CRM_NEWSLETTER_REPLY_TO") or config.get("CRM_MAIL_REPLY_TO") or None
-    domain = str(sender).rsplit("@", 1)[-1].strip(" >") or "localhost"
-    base_url = str(config.get("CRM_BASE_URL") or "").rstrip("/")
-    list_id = campaign.list_id
+        self.organisations = organisation_names(self.session, [row.person_id for row in rows])
 
-    def build(row: Delivery) -> EmailMessage:
+    def __call__(self, row: Delivery) -> EmailMessage:
+        from crm.newsletters.rendering import render_for_recipient
+        from crm.newsletters.service import build_newsletter_message, recipient_context
+
         person = row.person
-        link = f"{base_url}/newsletter/abmelden/{list_id}/{row.id}"
-        context = {
-            "anrede": person.salutation,
-            "vorname": person.first_name,
-            "nachname": person.last_name,
-            "organisation": "",
-            "abmelde_link": link,
-            "web_link": f"{base_url}/newsletter/web/{campaign.id}",
-        }
-        headers = list_unsubscribe_headers(link, None) if link.startswith("https://") else {}
-        return build_message(
-            sender=sender,
-            to=(f"{person.first_name} {person.last_name}".strip(), row.email),
-            subject=subject_t.render(context),
-            text=text_t.render(context),
-            html=html_t.render(context) if html_t is not None else None,
-            reply_to=reply_to,
-            extra_headers=headers,
-            message_id_domain=domain,
+        context = recipient_context(
+            self.settings,
+            person,
+            self.newsletter_list,
+            organisation=self.organisations.get(person.id, ""),
+            campaign_id=self.campaign_id,
+        )
+        return build_newsletter_message(
+            self.settings,
+            render_for_recipient(self.template, context),
+            to_email=row.email,
+            to_name=f"{person.first_name} {person.last_name}".strip(),
+            person_id=person.id,
+            newsletter_list=self.newsletter_list,
+            campaign_id=self.campaign_id,
         )
 
-    return build
+
+@dataclass(frozen=True)
+class _TemplateCopy:
+    subject: str
+    body_html: str
+    body_text: str
+
+
+def factory_builder_from_config(config: Mapping[str, Any]) -> FactoryBuilder:
+    """The message factory of campaigns: sandboxed rendering, List-Unsubscribe, List-Id."""
+    return lambda session, campaign: _CampaignMessages(session, campaign, config)
 
 
 def run_outbox(app: Any, *, max_messages: int | None = None) -> SendReport:

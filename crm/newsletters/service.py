@@ -1,0 +1,834 @@
+"""Newsletter rules: lists, consent texts, subscriptions and their ledger, double opt-in,
+unsubscribe, signed tokens and building newsletter messages.
+
+Every change of a subscription's status writes one ConsentEvent in the same transaction;
+the ledger is the evidence, the subscription row only the current state.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.headerregistry import Address
+from email.message import EmailMessage
+from typing import Any
+
+import sqlalchemy as sa
+from flask import render_template
+from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
+from sqlalchemy.orm import Session, joinedload
+
+from crm.contacts.models import Affiliation, Organisation, Person
+from crm.contacts.normalize import normalize_email
+from crm.contacts.service import MERGE_HOOKS, save_person
+from crm.database import utcnow
+from crm.mail import Transport, build_message, list_unsubscribe_headers, sanitize_header
+from crm.newsletters.models import (
+    CONSENT_METHODS,
+    ConsentEvent,
+    ConsentText,
+    Delivery,
+    NewsletterList,
+    SignupAttempt,
+    Subscription,
+)
+from crm.newsletters.rendering import RenderedMessage, TemplateSource, render_for_recipient
+from crm.newsletters.rendering import salutation_line as _salutation_line
+
+log = logging.getLogger(__name__)
+
+CONFIRM_SALT = "crm.newsletters.confirm"
+UNSUBSCRIBE_SALT = "crm.newsletters.unsubscribe"
+WEBVERSION_SALT = "crm.newsletters.webversion"
+STAFF_METHODS = ("paper", "existing_business_contact", "import")
+
+
+class NewsletterError(ValueError):
+    """A request the rules do not allow; the message is German."""
+
+
+class BadToken(ValueError):
+    """A token is forged, tampered with, of the wrong kind or expired."""
+
+    def __init__(self, expired: bool = False) -> None:
+        super().__init__("expired" if expired else "invalid")
+        self.expired = expired
+
+
+# --- settings ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    """What building newsletter mail needs from the configuration (plain values, no app)."""
+
+    secret_key: str
+    base_url: str
+    sender: str
+    reply_to: str = ""
+    unsubscribe_mailto: str = ""
+    confirm_max_age: timedelta = timedelta(hours=48)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> MailSettings:
+        """Read CRM_NEWSLETTER_* (falling back to CRM_MAIL_*) from an app config."""
+        return cls(
+            secret_key=str(config["SECRET_KEY"]),
+            base_url=str(config.get("CRM_BASE_URL") or "http://127.0.0.1:5000").rstrip("/"),
+            sender=str(config.get("CRM_NEWSLETTER_FROM") or config.get("CRM_MAIL_FROM") or ""),
+            reply_to=str(
+                config.get("CRM_NEWSLETTER_REPLY_TO") or config.get("CRM_MAIL_REPLY_TO") or ""
+            ),
+            unsubscribe_mailto=str(config.get("CRM_NEWSLETTER_UNSUBSCRIBE_MAILTO") or ""),
+            confirm_max_age=timedelta(hours=int(config.get("CRM_NEWSLETTER_CONFIRM_HOURS") or 48)),
+        )
+
+    @property
+    def message_id_domain(self) -> str:
+        addr = self.sender.rsplit("<", 1)[-1].rstrip(">").strip()
+        try:
+            return Address(addr_spec=addr).domain or "localhost"
+        except (ValueError, IndexError):
+            return "localhost"
+
+    def sender_for(self, newsletter_list: NewsletterList | None) -> str | tuple[str, str]:
+        """The From of a list's mail: its own display name with the configured address."""
+        if newsletter_list is not None and newsletter_list.from_name:
+            addr = self.sender.rsplit("<", 1)[-1].rstrip(">").strip()
+            return (newsletter_list.from_name, addr)
+        return self.sender
+
+    def reply_to_for(self, newsletter_list: NewsletterList | None) -> str:
+        return (newsletter_list.reply_to if newsletter_list else "") or self.reply_to
+
+
+# --- tokens --------------------------------------------------------------------------------------
+
+
+def confirm_token(settings: MailSettings, subscription: Subscription) -> str:
+    """The signed, expiring token of a sign-up's confirmation link."""
+    s = URLSafeTimedSerializer(settings.secret_key, salt=CONFIRM_SALT)
+    return s.dumps([subscription.id, subscription.confirm_nonce])
+
+
+def read_confirm_token(settings: MailSettings, token: str) -> tuple[int, str]:
+    """(subscription id, nonce) from a confirmation token; raise BadToken."""
+    s = URLSafeTimedSerializer(settings.secret_key, salt=CONFIRM_SALT)
+    try:
+        data = s.loads(token, max_age=int(settings.confirm_max_age.total_seconds()))
+    except SignatureExpired:
+        raise BadToken(expired=True) from None
+    except BadSignature:
+        raise BadToken() from None
+    if not (isinstance(data, list) and len(data) == 2 and isinstance(data[0], int)):
+        raise BadToken()
+    return data[0], str(data[1])
+
+
+def unsubscribe_token(settings: MailSettings, person_id: int, list_id: int) -> str:
+    """The signed token of one person's unsubscribe link for one list (it never expires)."""
+    return URLSafeSerializer(settings.secret_key, salt=UNSUBSCRIBE_SALT).dumps([person_id, list_id])
+
+
+def read_unsubscribe_token(settings: MailSettings, token: str) -> tuple[int, int]:
+    """(person id, list id) from an unsubscribe token; raise BadToken."""
+    try:
+        data = URLSafeSerializer(settings.secret_key, salt=UNSUBSCRIBE_SALT).loads(token)
+    except BadSignature:
+        raise BadToken() from None
+    if not (isinstance(data, list) and len(data) == 2 and all(isinstance(v, int) for v in data)):
+        raise BadToken()
+    return data[0], data[1]
+
+
+def webversion_token(settings: MailSettings, campaign_id: int, person_id: int) -> str:
+    """The signed token of a campaign's web version for one recipient."""
+    s = URLSafeSerializer(settings.secret_key, salt=WEBVERSION_SALT)
+    return s.dumps([campaign_id, person_id])
+
+
+def read_webversion_token(settings: MailSettings, token: str) -> tuple[int, int]:
+    """(campaign id, person id) from a web version token; raise BadToken."""
+    try:
+        data = URLSafeSerializer(settings.secret_key, salt=WEBVERSION_SALT).loads(token)
+    except BadSignature:
+        raise BadToken() from None
+    if not (isinstance(data, list) and len(data) == 2 and all(isinstance(v, int) for v in data)):
+        raise BadToken()
+    return data[0], data[1]
+
+
+def unsubscribe_url(settings: MailSettings, person_id: int, list_id: int) -> str:
+    return (
+        f"{settings.base_url}/newsletter/abmelden/{unsubscribe_token(settings, person_id, list_id)}"
+    )
+
+
+def webversion_url(settings: MailSettings, campaign_id: int | None, person_id: int) -> str:
+    if campaign_id is None:
+        return ""
+    token = webversion_token(settings, campaign_id, person_id)
+    return f"{settings.base_url}/newsletter/web/{token}"
+
+
+def confirm_url(settings: MailSettings, subscription: Subscription) -> str:
+    return f"{settings.base_url}/newsletter/bestaetigen/{confirm_token(settings, subscription)}"
+
+
+# --- lists and consent texts ---------------------------------------------------------------------
+
+
+def create_list(
+    session: Session,
+    *,
+    name: str,
+    slug: str,
+    consent_text: str,
+    description: str = "",
+    actor_id: int | None = None,
+    **fields: Any,
+) -> NewsletterList:
+    """Create a list with version 1 of its consent text."""
+    if session.scalar(sa.select(NewsletterList.id).where(NewsletterList.slug == slug)):
+        raise NewsletterError("Diese Kurzbezeichnung ist schon vergeben.")
+    lst = NewsletterList(name=name, slug=slug, description=description, **fields)
+    session.add(lst)
+    session.flush()
+    add_consent_text(session, lst, consent_text, actor_id=actor_id)
+    return lst
+
+
+def add_consent_text(
+    session: Session, lst: NewsletterList, text: str, *, actor_id: int | None = None
+) -> ConsentText:
+    """Add the next version of a list's consent text (older versions stay as evidence)."""
+    latest = session.scalar(
+        sa.select(sa.func.max(ConsentText.version)).where(ConsentText.list_id == lst.id)
+    )
+    version = ConsentText(
+        list_id=lst.id, version=(latest or 0) + 1, text=text.strip(), created_by_id=actor_id
+    )
+    session.add(version)
+    session.flush()
+    return version
+
+
+def current_consent_text(session: Session, list_id: int) -> ConsentText | None:
+    """The newest consent text version of a list."""
+    return session.scalar(
+        sa.select(ConsentText)
+        .where(ConsentText.list_id == list_id)
+        .order_by(ConsentText.version.desc())
+        .limit(1)
+    )
+
+
+def list_counts(session: Session) -> dict[int, dict[str, int]]:
+    """Subscriptions per list and status, in one query."""
+    rows = session.execute(
+        sa.select(Subscription.list_id, Subscription.status, sa.func.count()).group_by(
+            Subscription.list_id, Subscription.status
+        )
+    )
+    counts: dict[int, dict[str, int]] = {}
+    for list_id, status, n in rows:
+        counts.setdefault(list_id, {})[status] = n
+    return counts
+
+
+def get_list_by_slug(session: Session, slug: str) -> NewsletterList | None:
+    return session.scalar(
+        sa.select(NewsletterList).where(NewsletterList.slug == slug, NewsletterList.active)
+    )
+
+
+# --- the ledger ----------------------------------------------------------------------------------
+
+
+def _ledger(
+    session: Session,
+    sub: Subscription,
+    action: str,
+    channel: str,
+    *,
+    at: datetime,
+    email: str = "",
+    ip: str = "",
+    user_agent: str = "",
+    actor_id: int | None = None,
+    note: str = "",
+    campaign_id: int | None = None,
+    consent_text_id: int | None = None,
+) -> ConsentEvent:
+    event = ConsentEvent(
+        at=at,
+        subscription_id=sub.id,
+        list_id=sub.list_id,
+        person_id=sub.person_id,
+        action=action,
+        channel=channel,
+        consent_text_id=consent_text_id,
+        email=(email or "")[:254],
+        ip=(ip or "")[:64],
+        user_agent=(user_agent or "")[:300],
+        actor_id=actor_id,
+        note=note,
+        campaign_id=campaign_id,
+    )
+    session.add(event)
+    return event
+
+
+def _subscription(session: Session, list_id: int, person_id: int) -> Subscription | None:
+    return session.scalar(
+        sa.select(Subscription).where(
+            Subscription.list_id == list_id, Subscription.person_id == person_id
+        )
+    )
+
+
+def _new_subscription(session: Session, list_id: int, person_id: int, source: str) -> Subscription:
+    sub = Subscription(list_id=list_id, person_id=person_id, status="pending", source=source)
+    session.add(sub)
+    session.flush()
+    return sub
+
+
+# --- public sign-up (double opt-in) --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SignupPolicy:
+    window: timedelta = timedelta(hours=1)
+    max_per_ip: int = 5
+
+
+def signup_throttled(session: Session, ip: str, policy: SignupPolicy, now: datetime) -> bool:
+    """True if this address has already signed up too often recently (DB-counted)."""
+    n = session.scalar(
+        sa.select(sa.func.count(SignupAttempt.id)).where(
+            SignupAttempt.ip == ip, SignupAttempt.at >= now - policy.window
+        )
+    )
+    return (n or 0) >= policy.max_per_ip
+
+
+def record_signup_attempt(session: Session, ip: str, now: datetime) -> None:
+    session.add(SignupAttempt(ip=(ip or "")[:64], at=now))
+
+
+def purge_signup_attempts(session: Session, older_than: datetime) -> int:
+    """Delete sign-up attempts older than the given moment (nightly clean-up)."""
+    result = session.execute(sa.delete(SignupAttempt).where(SignupAttempt.at < older_than))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+@dataclass(frozen=True)
+class SignupResult:
+    """What a sign-up led to. `mail` is "confirm" or "already" (what to send), never shown."""
+
+    subscription: Subscription
+    mail: str
+
+
+def find_person_by_email(session: Session, email: str) -> Person | None:
+    """The (oldest) person with this e-mail address; addresses are stored normalised."""
+    return session.scalar(
+        sa.select(Person).where(Person.email == email).order_by(Person.id).limit(1)
+    )
+
+
+def request_subscription(
+    session: Session,
+    lst: NewsletterList,
+    *,
+    email: str,
+    first_name: str = "",
+    last_name: str = "",
+    salutation: str = "",
+    ip: str = "",
+    user_agent: str = "",
+    now: datetime | None = None,
+) -> SignupResult:
+    """Step 1 of double opt-in. A confirmed subscription stays exactly as it is."""
+    now = now or utcnow()
+    address = normalize_email(email) or ""
+    if "@" not in address:
+        raise NewsletterError("Bitte geben Sie eine gültige E-Mail-Adresse an.")
+    text = current_consent_text(session, lst.id)
+    person = find_person_by_email(session, address)
+    if person is None:
+        person = save_person(
+            session,
+            {
+                "salutation": salutation if salutation in ("frau", "herr", "divers") else "",
+                "first_name": first_name.strip()[:100],
+                "last_name": last_name.strip()[:100],
+                "email": address,
+                "notes": f"Angelegt durch die Newsletter-Anmeldung „{lst.name}“.",
+            },
+        )
+    sub = _subscription(session, lst.id, person.id)
+    common = {"at": now, "email": address, "ip": ip, "user_agent": user_agent}
+    if sub is not None and sub.status == "confirmed":
+        # Nothing changes; the ledger notes the attempt, the page shows the same text.
+        _ledger(session, sub, "repeated", "web_form", consent_text_id=sub.consent_text_id, **common)
+        session.flush()
+        return SignupResult(sub, "already")
+    if sub is None:
+        sub = _new_subscription(session, lst.id, person.id, "web_form")
+    elif sub.status != "pending":
+        sub.status = "pending"
+        sub.confirmed_at = None
+    if not sub.confirm_nonce or sub.source != "web_form":
+        sub.confirm_nonce = secrets.token_hex(8)
+    sub.source = "web_form"
+    sub.requested_at = now
+    sub.consent_text_id = text.id if text else None
+    _ledger(session, sub, "requested", "web_form", consent_text_id=sub.consent_text_id, **common)
+    session.flush()
+    return SignupResult(sub, "confirm")
+
+
+def confirm_subscription(
+    session: Session,
+    settings: MailSettings,
+    token: str,
+    *,
+    ip: str = "",
+    user_agent: str = "",
+    now: datetime | None = None,
+) -> Subscription:
+    """Step 2 of double opt-in; idempotent. Raise BadToken for a bad, expired or stale token."""
+    now = now or utcnow()
+    sub_id, nonce = read_confirm_token(settings, token)
+    sub = session.get(Subscription, sub_id)
+    if sub is None or not secrets.compare_digest(sub.confirm_nonce, nonce):
+        raise BadToken()
+    if sub.status == "confirmed":
+        return sub
+    if sub.status != "pending":
+        # Unsubscribed (or bounced) since this link was sent: an old link must not re-subscribe.
+        raise BadToken()
+    sub.status = "confirmed"
+    sub.confirmed_at = now
+    sub.unsubscribed_at = None
+    _ledger(
+        session,
+        sub,
+        "confirmed",
+        "confirmation_link",
+        at=now,
+        email=sub.person.email,
+        ip=ip,
+        user_agent=user_agent,
+        consent_text_id=sub.consent_text_id,
+    )
+    session.flush()
+    return sub
+
+
+def peek_confirmation(session: Session, settings: MailSettings, token: str) -> Subscription:
+    """The subscription a confirmation token belongs to, without changing it; raise BadToken."""
+    sub_id, nonce = read_confirm_token(settings, token)
+    sub = session.get(Subscription, sub_id)
+    if sub is None or not secrets.compare_digest(sub.confirm_nonce, nonce):
+        raise BadToken()
+    return sub
+
+
+def signup_mail(settings: MailSettings, result: SignupResult, lst: NewsletterList) -> EmailMessage:
+    """The confirmation mail (or, for a confirmed address, a short notice): no advertising."""
+    sub = result.subscription
+    person = sub.person
+    context = {
+        "list": lst,
+        "person": person,
+        "consent_text": sub.consent_text.text if sub.consent_text else "",
+        "confirm_url": confirm_url(settings, sub) if result.mail == "confirm" else "",
+        "hours": int(settings.confirm_max_age.total_seconds() // 3600),
+    }
+    name = "newsletter_confirm" if result.mail == "confirm" else "newsletter_already"
+    subject = (
+        f"Bitte bestätigen Sie Ihre Anmeldung: {lst.name}"
+        if result.mail == "confirm"
+        else f"Ihre Anmeldung: {lst.name}"
+    )
+    return build_message(
+        sender=settings.sender_for(lst),
+        to=(person.full_name, person.email),
+        subject=subject,
+        text=render_template(f"email/{name}.txt", **context),
+        reply_to=settings.reply_to_for(lst) or None,
+        extra_headers={"Auto-Submitted": "auto-replied"},
+        message_id_domain=settings.message_id_domain,
+    )
+
+
+# --- staff-recorded consent, unsubscribe, bounce -------------------------------------------------
+
+
+def record_consent(
+    session: Session,
+    *,
+    person: Person,
+    lst: NewsletterList,
+    method: str,
+    note: str = "",
+    actor_id: int | None = None,
+    consented_at: datetime | None = None,
+    now: datetime | None = None,
+) -> Subscription:
+    """Staff record consent given on paper, by an existing business contact or in an import."""
+    if method not in STAFF_METHODS:
+        raise NewsletterError("Unbekannte Art der Einwilligung.")
+    if not person.email:
+        raise NewsletterError("Die Person hat keine E-Mail-Adresse.")
+    now = now or utcnow()
+    at = consented_at or now
+    text = current_consent_text(session, lst.id)
+    sub = _subscription(session, lst.id, person.id) or _new_subscription(
+        session, lst.id, person.id, method
+    )
+    sub.status = "confirmed"
+    sub.source = method
+    sub.consent_text_id = text.id if text else None
+    sub.requested_at = sub.requested_at or at
+    sub.confirmed_at = at
+    sub.unsubscribed_at = None
+    sub.bounced_at = None
+    _ledger(
+        session,
+        sub,
+        "confirmed",
+        method,
+        at=now,
+        email=person.email,
+        actor_id=actor_id,
+        note=note if consented_at is None else f"{note} (Einwilligung vom {at:%d.%m.%Y})".strip(),
+        consent_text_id=sub.consent_text_id,
+    )
+    session.flush()
+    return sub
+
+
+def unsubscribe(
+    session: Session,
+    person_id: int,
+    list_id: int,
+    *,
+    channel: str,
+    ip: str = "",
+    user_agent: str = "",
+    actor_id: int | None = None,
+    campaign_id: int | None = None,
+    note: str = "",
+    now: datetime | None = None,
+) -> bool:
+    """Withdraw consent; True if this changed anything (a repeat is a no-op, not a new entry)."""
+    now = now or utcnow()
+    sub = _subscription(session, list_id, person_id)
+    if sub is None:
+        person = session.get(Person, person_id)
+        if person is None or session.get(NewsletterList, list_id) is None:
+            return False
+        # Even without a subscription the wish is recorded, so a later import cannot add them.
+        sub = _new_subscription(session, list_id, person_id, "web_form")
+    elif sub.status == "unsubscribed":
+        return False
+    sub.status = "unsubscribed"
+    sub.unsubscribed_at = now
+    _ledger(
+        session,
+        sub,
+        "withdrawn",
+        channel,
+        at=now,
+        email=sub.person.email if sub.person else "",
+        ip=ip,
+        user_agent=user_agent,
+        actor_id=actor_id,
+        campaign_id=campaign_id,
+        note=note,
+    )
+    # Anything still queued for this person on this list will not go out.
+    from crm.newsletters.models import Campaign
+
+    session.execute(
+        sa.update(Delivery)
+        .where(
+            Delivery.person_id == person_id,
+            Delivery.status == "queued",
+            Delivery.campaign_id.in_(sa.select(Campaign.id).where(Campaign.list_id == list_id)),
+        )
+        .values(status="cancelled", last_error="abgemeldet", updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.flush()
+    return True
+
+
+def mark_bounced(
+    session: Session,
+    person_id: int,
+    list_id: int,
+    *,
+    note: str = "",
+    campaign_id: int | None = None,
+    now: datetime | None = None,
+) -> bool:
+    """Mark a subscription bounced (the address does not accept mail); True if it changed."""
+    now = now or utcnow()
+    sub = _subscription(session, list_id, person_id)
+    if sub is None or sub.status in ("bounced", "unsubscribed"):
+        return False
+    sub.status = "bounced"
+    sub.bounced_at = now
+    _ledger(
+        session,
+        sub,
+        "bounced",
+        "bounce",
+        at=now,
+        email=sub.person.email,
+        note=note[:2000],
+        campaign_id=campaign_id,
+    )
+    session.flush()
+    return True
+
+
+# --- reading consent -----------------------------------------------------------------------------
+
+
+def person_subscriptions(session: Session, person_id: int) -> list[Subscription]:
+    return list(
+        session.scalars(
+            sa.select(Subscription)
+            .where(Subscription.person_id == person_id)
+            .options(
+                joinedload(Subscription.newsletter_list), joinedload(Subscription.consent_text)
+            )
+            .order_by(Subscription.list_id)
+        )
+    )
+
+
+def person_ledger(session: Session, person_id: int) -> list[ConsentEvent]:
+    """The whole consent ledger of a person, oldest first."""
+    return list(
+        session.scalars(
+            sa.select(ConsentEvent)
+            .where(ConsentEvent.person_id == person_id)
+            .options(
+                joinedload(ConsentEvent.newsletter_list),
+                joinedload(ConsentEvent.consent_text),
+                joinedload(ConsentEvent.actor),
+            )
+            .order_by(ConsentEvent.at, ConsentEvent.id)
+        )
+    )
+
+
+def list_subscriptions(session: Session, list_id: int, *, status: str | None = None) -> sa.Select:
+    """Subscriptions of a list with their person, newest change first (for a paginated page)."""
+    stmt = (
+        sa.select(Subscription)
+        .where(Subscription.list_id == list_id)
+        .options(joinedload(Subscription.person))
+        .order_by(Subscription.updated_at.desc(), Subscription.id.desc())
+    )
+    if status:
+        stmt = stmt.where(Subscription.status == status)
+    return stmt
+
+
+# --- recipient context and messages --------------------------------------------------------------
+
+
+def organisation_names(session: Session, person_ids: Iterable[int]) -> dict[int, str]:
+    """The name of one current organisation per person (alphabetically first), in one query."""
+    ids = list(person_ids)
+    if not ids:
+        return {}
+    rows = session.execute(
+        sa.select(Affiliation.person_id, sa.func.min(Organisation.name))
+        .join(Organisation, Organisation.id == Affiliation.organisation_id)
+        .where(Affiliation.person_id.in_(ids), Affiliation.until.is_(None))
+        .group_by(Affiliation.person_id)
+    )
+    return {pid: name for pid, name in rows}
+
+
+def recipient_context(
+    settings: MailSettings,
+    person: Person,
+    lst: NewsletterList,
+    *,
+    organisation: str = "",
+    campaign_id: int | None = None,
+) -> dict[str, str]:
+    """Placeholder values for one recipient (the template's only data)."""
+    return {
+        "anrede": _salutation_line(
+            person.salutation, person.title, person.first_name, person.last_name
+        ),
+        "vorname": person.first_name,
+        "nachname": person.last_name,
+        "organisation": organisation,
+        "abmelde_link": unsubscribe_url(settings, person.id, lst.id),
+        "webversion_link": webversion_url(settings, campaign_id, person.id),
+        "liste": lst.name,
+    }
+
+
+def build_newsletter_message(
+    settings: MailSettings,
+    rendered: RenderedMessage,
+    *,
+    to_email: str,
+    to_name: str,
+    person_id: int,
+    newsletter_list: NewsletterList,
+    campaign_id: int | None = None,
+    extra_headers: Mapping[str, str] | None = None,
+) -> EmailMessage:
+    """A multipart/alternative newsletter with List-Unsubscribe (RFC 8058 one-click)."""
+    url = unsubscribe_url(settings, person_id, newsletter_list.id)
+    headers: dict[str, str] = {}
+    mailto = settings.unsubscribe_mailto
+    if mailto:
+        # The token in the subject lets whoever handles that mailbox find the person.
+        token = unsubscribe_token(settings, person_id, newsletter_list.id)
+        mailto = f"{mailto.removeprefix('mailto:')}?subject=unsubscribe-{token}"
+    if url.lower().startswith("https://"):
+        headers.update(list_unsubscribe_headers(url, mailto or None))
+    elif mailto:
+        # Development over http: one-click needs https, so only the mailto variant.
+        headers["List-Unsubscribe"] = f"<mailto:{sanitize_header(mailto)}>"
+    list_id = f"{newsletter_list.slug}.{settings.message_id_domain}"
+    headers["List-Id"] = f"{sanitize_header(newsletter_list.name)} <{list_id}>"
+    headers["Precedence"] = "bulk"
+    if campaign_id is not None:
+        headers["X-CRM-Campaign"] = str(campaign_id)
+    headers.update(extra_headers or {})
+    return build_message(
+        sender=settings.sender_for(newsletter_list),
+        to=(to_name, to_email),
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html or None,
+        reply_to=settings.reply_to_for(newsletter_list) or None,
+        extra_headers=headers,
+        message_id_domain=settings.message_id_domain,
+    )
+
+
+def render_for_person(
+    session: Session,
+    settings: MailSettings,
+    template: TemplateSource,
+    person: Person,
+    lst: NewsletterList,
+    *,
+    campaign_id: int | None = None,
+) -> RenderedMessage:
+    """Render a template for one person (preview, test send, web version)."""
+    org = organisation_names(session, [person.id]).get(person.id, "")
+    context = recipient_context(settings, person, lst, organisation=org, campaign_id=campaign_id)
+    return render_for_recipient(template, context)
+
+
+def send_test(
+    session: Session,
+    transport: Transport,
+    settings: MailSettings,
+    template: TemplateSource,
+    *,
+    person: Person,
+    lst: NewsletterList,
+    to_email: str,
+    to_name: str,
+) -> str | None:
+    """Send a template rendered for `person` to a staff member; return the Message-ID."""
+    rendered = render_for_person(session, settings, template, person, lst)
+    rendered = RenderedMessage(f"[Test] {rendered.subject}", rendered.html, rendered.text)
+    msg = build_newsletter_message(
+        settings,
+        rendered,
+        to_email=to_email,
+        to_name=to_name,
+        person_id=person.id,
+        newsletter_list=lst,
+    )
+    with transport:
+        return transport.send(msg).message_id
+
+
+# --- merging two people --------------------------------------------------------------------------
+
+
+def _merge_people(session: Session, entity_type: str, keep_id: int, drop_id: int) -> None:
+    """Move subscriptions, ledger and deliveries of a merged-away person to the kept one."""
+    if entity_type != "person":
+        return
+    kept = {
+        s.list_id: s
+        for s in session.scalars(sa.select(Subscription).where(Subscription.person_id == keep_id))
+    }
+    for sub in session.scalars(sa.select(Subscription).where(Subscription.person_id == drop_id)):
+        other = kept.get(sub.list_id)
+        if other is None:
+            sub.person_id = keep_id
+            continue
+        # Both had one: the more recent state wins (a later withdrawal beats an earlier consent).
+        if sub.updated_at > other.updated_at:
+            for field in (
+                "status",
+                "source",
+                "consent_text_id",
+                "requested_at",
+                "confirmed_at",
+                "unsubscribed_at",
+                "bounced_at",
+                "confirm_nonce",
+            ):
+                setattr(other, field, getattr(sub, field))
+        session.execute(
+            sa.update(ConsentEvent)
+            .where(ConsentEvent.subscription_id == sub.id)
+            .values(subscription_id=other.id)
+        )
+        session.delete(sub)
+    session.flush()
+    session.execute(
+        sa.update(ConsentEvent).where(ConsentEvent.person_id == drop_id).values(person_id=keep_id)
+    )
+    kept_campaigns = sa.select(Delivery.campaign_id).where(Delivery.person_id == keep_id)
+    session.execute(
+        sa.update(Delivery)
+        .where(Delivery.person_id == drop_id, Delivery.campaign_id.not_in(kept_campaigns))
+        .values(person_id=keep_id)
+        .execution_options(synchronize_session=False)
+    )
+
+
+MERGE_HOOKS.append(_merge_people)
+
+__all__ = [
+    "CONSENT_METHODS",
+    "BadToken",
+    "MailSettings",
+    "NewsletterError",
+    "build_newsletter_message",
+    "confirm_subscription",
+    "mark_bounced",
+    "organisation_names",
+    "recipient_context",
+    "record_consent",
+    "request_subscription",
+    "unsubscribe",
+]

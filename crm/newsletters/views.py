@@ -1,0 +1,764 @@
+"""Newsletter pages under /newsletter: staff pages (lists, consent, audiences, templates) and
+the public pages (sign-up, confirmation, unsubscribe, web version)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy.orm import joinedload
+
+from crm.audit.service import record
+from crm.contacts.models import ContactList, Person
+from crm.database import utcnow
+from crm.extensions import csrf, db
+from crm.forms import choices
+from crm.mail import MailError, transport_from_config
+from crm.newsletters import audiences, service
+from crm.newsletters.forms import (
+    ACTION_LABELS,
+    CHANNEL_LABELS,
+    KIND_LABELS,
+    METHOD_LABELS,
+    ORG_KIND_LABELS,
+    STATUS_LABELS,
+    AudienceForm,
+    ConsentTextForm,
+    ListForm,
+    RecordConsentForm,
+    SignupForm,
+    TemplateForm,
+)
+from crm.newsletters.models import (
+    SUBSCRIPTION_STATUSES,
+    Audience,
+    Campaign,
+    NewsletterList,
+    NewsletterTemplate,
+    Subscription,
+)
+from crm.newsletters.rendering import (
+    PLACEHOLDERS,
+    RenderedMessage,
+    TemplateProblem,
+    render_for_recipient,
+    sample_context,
+    validate_template,
+)
+from crm.security import public, require, writes_on_get
+
+log = logging.getLogger(__name__)
+bp = Blueprint("newsletters", __name__, url_prefix="/newsletter")
+PER_PAGE = 50
+BERLIN_NOON = time(12, 0)
+# The HTML preview is framed by our own preview page only; its own CSP forbids scripts and
+# every request except images, and lets the newsletter's inline styles apply.
+PREVIEW_CSP = (
+    "sandbox; default-src 'none'; img-src https: data:; style-src 'unsafe-inline'; "
+    "frame-ancestors 'self'"
+)
+
+
+@bp.context_processor
+def _labels() -> dict[str, Any]:
+    return {
+        "STATUS_LABELS": STATUS_LABELS,
+        "METHOD_LABELS": METHOD_LABELS,
+        "ACTION_LABELS": ACTION_LABELS,
+        "CHANNEL_LABELS": CHANNEL_LABELS,
+        "KIND_LABELS": KIND_LABELS,
+        "ORG_KIND_LABELS": ORG_KIND_LABELS,
+    }
+
+
+def _settings() -> service.MailSettings:
+    return service.MailSettings.from_config(current_app.config)
+
+
+def _client_ip() -> str:
+    return request.remote_addr or ""
+
+
+def _user_agent() -> str:
+    return (request.user_agent.string or "")[:300]
+
+
+def _page() -> int:
+    return max(request.args.get("seite", 1, type=int) or 1, 1)
+
+
+def _get_or_404(model: Any, ident: int) -> Any:
+    obj = db.session.get(model, ident)
+    if obj is None:
+        abort(404)
+    return obj
+
+
+# --- overview and lists --------------------------------------------------------------------------
+
+
+@bp.get("/")
+@require("newsletters.view")
+def index():
+    lists = db.session.scalars(sa.select(NewsletterList).order_by(NewsletterList.name)).all()
+    return render_template(
+        "newsletters/index.html",
+        lists=lists,
+        counts=service.list_counts(db.session),
+        audience_count=db.session.scalar(sa.select(sa.func.count(Audience.id))),
+        template_count=db.session.scalar(sa.select(sa.func.count(NewsletterTemplate.id))),
+    )
+
+
+@bp.route("/listen/neu", methods=["GET", "POST"])
+@require("newsletters.edit")
+def list_new():
+    form = ListForm()
+    if form.validate_on_submit():
+        try:
+            lst = service.create_list(
+                db.session,
+                name=form.name.data.strip(),
+                slug=form.slug.data.strip(),
+                description=form.description.data or "",
+                consent_text=form.consent_text.data,
+                from_name=(form.from_name.data or "").strip(),
+                reply_to=(form.reply_to.data or "").strip(),
+                public_signup=bool(form.public_signup.data),
+                actor_id=current_user.id,
+            )
+        except service.NewsletterError as exc:
+            form.slug.errors = [*form.slug.errors, str(exc)]
+        else:
+            db.session.commit()
+            flash(_("Newsletter created."), "success")
+            return redirect(url_for(".list_detail", list_id=lst.id))
+    return render_template("newsletters/list_form.html", form=form)
+
+
+@bp.get("/listen/<int:list_id>")
+@require("newsletters.view")
+def list_detail(list_id: int):
+    lst = _get_or_404(NewsletterList, list_id)
+    status = request.args.get("status", "")
+    if status not in SUBSCRIPTION_STATUSES:
+        status = ""
+    stmt = service.list_subscriptions(db.session, lst.id, status=status or None)
+    page = _page()
+    total = db.session.scalar(
+        sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery())
+    )
+    subs = db.session.scalars(stmt.limit(PER_PAGE).offset((page - 1) * PER_PAGE)).unique().all()
+    return render_template(
+        "newsletters/list_detail.html",
+        lst=lst,
+        subs=subs,
+        total=total,
+        page=page,
+        per_page=PER_PAGE,
+        status=status,
+        counts=service.list_counts(db.session).get(lst.id, {}),
+        consent_form=ConsentTextForm(),
+        signup_url=url_for(".signup", slug=lst.slug, _external=True),
+    )
+
+
+@bp.post("/listen/<int:list_id>/einwilligungstext")
+@require("newsletters.edit")
+def list_consent_text(list_id: int):
+    lst = _get_or_404(NewsletterList, list_id)
+    form = ConsentTextForm()
+    if form.validate_on_submit():
+        version = service.add_consent_text(
+            db.session, lst, form.text.data, actor_id=current_user.id
+        )
+        db.session.commit()
+        flash(_("Consent text version %(v)d saved.", v=version.version), "success")
+    else:
+        flash(_("Please enter the consent text."), "danger")
+    return redirect(url_for(".list_detail", list_id=lst.id))
+
+
+# --- consent per person --------------------------------------------------------------------------
+
+
+@bp.get("/personen/<int:person_id>")
+@require("newsletters.view")
+def person(person_id: int):
+    person = _get_or_404(Person, person_id)
+    form = RecordConsentForm()
+    form.list_id.choices = _list_choices()
+    return render_template(
+        "newsletters/person.html",
+        person=person,
+        subs=service.person_subscriptions(db.session, person.id),
+        ledger=service.person_ledger(db.session, person.id),
+        form=form,
+    )
+
+
+def _list_choices() -> list:
+    lists = db.session.execute(
+        sa.select(NewsletterList.id, NewsletterList.name)
+        .where(NewsletterList.active)
+        .order_by(NewsletterList.name)
+    ).all()
+    return choices((row.id, row.name) for row in lists)
+
+
+@bp.post("/personen/<int:person_id>/einwilligung")
+@require("newsletters.edit")
+def person_record_consent(person_id: int):
+    person = _get_or_404(Person, person_id)
+    form = RecordConsentForm()
+    form.list_id.choices = _list_choices()
+    if form.validate_on_submit():
+        lst = _get_or_404(NewsletterList, form.list_id.data)
+        consented_at = None
+        if form.consented_on.data:
+            consented_at = datetime.combine(form.consented_on.data, BERLIN_NOON, tzinfo=UTC)
+        try:
+            service.record_consent(
+                db.session,
+                person=person,
+                lst=lst,
+                method=form.method.data,
+                note=form.note.data or "",
+                actor_id=current_user.id,
+                consented_at=consented_at,
+            )
+        except service.NewsletterError as exc:
+            db.session.rollback()
+            flash(str(exc), "danger")
+        else:
+            db.session.commit()
+            flash(_("Consent recorded."), "success")
+    else:
+        flash(_("Please check the form."), "danger")
+    return redirect(url_for(".person", person_id=person.id))
+
+
+@bp.post("/personen/<int:person_id>/abmelden/<int:list_id>")
+@require("newsletters.edit")
+def person_unsubscribe(person_id: int, list_id: int):
+    _get_or_404(Person, person_id)
+    _get_or_404(NewsletterList, list_id)
+    service.unsubscribe(db.session, person_id, list_id, channel="staff", actor_id=current_user.id)
+    db.session.commit()
+    flash(_("Unsubscribed."), "success")
+    return redirect(url_for(".person", person_id=person_id))
+
+
+@bp.get("/personen/<int:person_id>/nachweis")
+@require("newsletters.view")
+@writes_on_get
+def consent_proof(person_id: int):
+    person = _get_or_404(Person, person_id)
+    subs = service.person_subscriptions(db.session, person.id)
+    ledger = service.person_ledger(db.session, person.id)
+    # Looking at (and printing) someone's consent record is itself worth a log entry.
+    record(
+        db.session,
+        "view_consent_proof",
+        entity_type="person",
+        entity_id=person.id,
+        summary=f"Person #{person.id}",
+    )
+    db.session.commit()
+    return render_template(
+        "newsletters/consent_proof.html",
+        person=person,
+        subs=subs,
+        ledger=ledger,
+        texts=list(
+            {
+                ct.id: ct
+                for ct in [*(s.consent_text for s in subs), *(e.consent_text for e in ledger)]
+                if ct is not None
+            }.values()
+        ),
+        printed_at=utcnow(),
+    )
+
+
+# --- audiences -----------------------------------------------------------------------------------
+
+
+@bp.get("/zielgruppen")
+@require("newsletters.view")
+def audience_index():
+    rows = db.session.scalars(
+        sa.select(Audience)
+        .options(joinedload(Audience.newsletter_list), joinedload(Audience.contact_list))
+        .order_by(Audience.name)
+    ).all()
+    return render_template("newsletters/audiences.html", audiences=rows)
+
+
+def _audience_form(audience: Audience | None = None) -> AudienceForm:
+    form = AudienceForm(obj=audience) if audience else AudienceForm()
+    form.list_id.choices = _list_choices()
+    lists = db.session.execute(
+        sa.select(ContactList.id, ContactList.name).order_by(ContactList.name).limit(500)
+    ).all()
+    form.contact_list_id.choices = choices([(0, "–"), *((r.id, r.name) for r in lists)])
+    values = audiences.filter_choices(db.session)
+    form.tags.choices = choices((t, t) for t in values["tags"])
+    form.regions.choices = choices((r, r) for r in values["regions"])
+    if audience and request.method == "GET":
+        spec = audience.filter_spec or {}
+        form.org_kinds.data = spec.get("org_kinds", [])
+        form.tags.data = spec.get("tags", [])
+        form.regions.data = spec.get("regions", [])
+        form.contact_list_id.data = audience.contact_list_id or 0
+    return form
+
+
+def _spec_from(form: AudienceForm) -> dict[str, list[str]]:
+    return audiences.clean_filter_spec(
+        {
+            "org_kinds": form.org_kinds.data or [],
+            "tags": form.tags.data or [],
+            "regions": form.regions.data or [],
+        }
+    )
+
+
+def _save_audience(form: AudienceForm, audience: Audience) -> bool:
+    if form.kind.data == "static" and not form.contact_list_id.data:
+        form.contact_list_id.errors = [_("Please choose a contact list.")]
+        return False
+    try:
+        spec = _spec_from(form) if form.kind.data == "filter" else {}
+    except audiences.FilterSpecError as exc:
+        form.org_kinds.errors = [str(exc)]
+        return False
+    audience.name = form.name.data.strip()
+    audience.description = form.description.data or ""
+    audience.list_id = form.list_id.data
+    audience.kind = form.kind.data
+    audience.contact_list_id = form.contact_list_id.data if form.kind.data == "static" else None
+    audience.filter_spec = spec
+    db.session.add(audience)
+    try:
+        db.session.flush()
+    except sa.exc.IntegrityError:
+        db.session.rollback()
+        form.name.errors = [_("An audience with this name exists already.")]
+        return False
+    db.session.commit()
+    return True
+
+
+@bp.route("/zielgruppen/neu", methods=["GET", "POST"])
+@require("newsletters.edit")
+def audience_new():
+    form = _audience_form()
+    if form.validate_on_submit() and _save_audience(form, Audience(created_by_id=current_user.id)):
+        flash(_("Audience saved."), "success")
+        return redirect(url_for(".audience_index"))
+    return render_template("newsletters/audience_form.html", form=form, audience=None)
+
+
+@bp.route("/zielgruppen/<int:audience_id>", methods=["GET", "POST"])
+@require("newsletters.edit")
+def audience_edit(audience_id: int):
+    audience = _get_or_404(Audience, audience_id)
+    form = _audience_form(audience)
+    if form.validate_on_submit() and _save_audience(form, audience):
+        flash(_("Audience saved."), "success")
+        return redirect(url_for(".audience_index"))
+    count = None
+    if request.method == "GET":
+        count = audiences.count_recipients(
+            db.session, audiences.audience_recipients(db.session, audience)
+        )
+    return render_template(
+        "newsletters/audience_form.html", form=form, audience=audience, count=count
+    )
+
+
+@bp.get("/zielgruppen/anzahl")
+@require("newsletters.view")
+def audience_count():
+    """The live recipient count (htmx) for the audience form's current values."""
+    args = request.args
+    kind = args.get("kind", "subscribers")
+    list_id = args.get("list_id", type=int)
+    if kind not in KIND_LABELS or not list_id:
+        return render_template("newsletters/_count.html", count=None)
+    try:
+        spec = audiences.clean_filter_spec(
+            {
+                "org_kinds": args.getlist("org_kinds"),
+                "tags": args.getlist("tags"),
+                "regions": args.getlist("regions"),
+            }
+        )
+    except audiences.FilterSpecError as exc:
+        return render_template("newsletters/_count.html", count=None, error=str(exc))
+    contact_list_id = args.get("contact_list_id", type=int) or None
+    if kind == "static" and contact_list_id is None:
+        return render_template("newsletters/_count.html", count=None)
+    select = audiences.recipients_select(
+        list_id, kind, contact_list_id=contact_list_id, filter_spec=spec
+    )
+    return render_template(
+        "newsletters/_count.html", count=audiences.count_recipients(db.session, select)
+    )
+
+
+# --- templates -----------------------------------------------------------------------------------
+
+
+@bp.get("/vorlagen")
+@require("newsletters.view")
+def template_index():
+    rows = db.session.scalars(sa.select(NewsletterTemplate).order_by(NewsletterTemplate.name)).all()
+    return render_template("newsletters/templates.html", templates=rows)
+
+
+def _template_problems(form: TemplateForm) -> bool:
+    """Put sandbox problems on the form fields; True if there were any."""
+    draft = NewsletterTemplate(
+        subject=form.subject.data or "",
+        body_html=form.body_html.data or "",
+        body_text=form.body_text.data or "",
+    )
+    fields = {"subject": form.subject, "html": form.body_html, "text": form.body_text}
+    problems = validate_template(draft)
+    for problem in problems:
+        field = fields[problem.part]
+        field.errors = [*field.errors, problem.message]
+    return bool(problems)
+
+
+@bp.route("/vorlagen/neu", methods=["GET", "POST"])
+@bp.route("/vorlagen/<int:template_id>", methods=["GET", "POST"])
+@require("newsletters.edit")
+def template_edit(template_id: int | None = None):
+    tpl = _get_or_404(NewsletterTemplate, template_id) if template_id else None
+    form = TemplateForm(obj=tpl)
+    if form.validate_on_submit() and not _template_problems(form):
+        tpl = tpl or NewsletterTemplate(created_by_id=current_user.id)
+        form.populate_obj(tpl)
+        db.session.add(tpl)
+        try:
+            db.session.commit()
+        except sa.exc.IntegrityError:
+            db.session.rollback()
+            form.name.errors = [_("A template with this name exists already.")]
+        else:
+            flash(_("Template saved."), "success")
+            return redirect(url_for(".template_preview", template_id=tpl.id))
+    return render_template(
+        "newsletters/template_form.html", form=form, tpl=tpl, placeholders=PLACEHOLDERS
+    )
+
+
+def _preview_target(tpl: NewsletterTemplate) -> tuple[Person | None, NewsletterList | None]:
+    lst = db.session.get(NewsletterList, request.args.get("liste", 0, type=int))
+    if lst is None:
+        lst = db.session.scalar(sa.select(NewsletterList).order_by(NewsletterList.id).limit(1))
+    person = db.session.get(Person, request.args.get("person", 0, type=int))
+    return person, lst
+
+
+def _render_preview(tpl: NewsletterTemplate) -> tuple[RenderedMessage | None, str]:
+    person, lst = _preview_target(tpl)
+    try:
+        if person is not None and lst is not None:
+            return service.render_for_person(db.session, _settings(), tpl, person, lst), ""
+        return render_for_recipient(tpl, sample_context()), ""
+    except TemplateProblem as problem:
+        return None, problem.message
+
+
+@bp.get("/vorlagen/<int:template_id>/vorschau")
+@require("newsletters.view")
+def template_preview(template_id: int):
+    tpl = _get_or_404(NewsletterTemplate, template_id)
+    person, lst = _preview_target(tpl)
+    rendered, problem = _render_preview(tpl)
+    candidates = []
+    if lst is not None:
+        candidates = db.session.execute(
+            sa.select(Person.id, Person.first_name, Person.last_name, Person.email)
+            .join(Subscription, Subscription.person_id == Person.id)
+            .where(Subscription.list_id == lst.id)
+            .order_by(Person.last_name, Person.first_name)
+            .limit(100)
+        ).all()
+    return render_template(
+        "newsletters/template_preview.html",
+        tpl=tpl,
+        rendered=rendered,
+        problem=problem,
+        person=person,
+        lst=lst,
+        lists=db.session.scalars(sa.select(NewsletterList).order_by(NewsletterList.name)).all(),
+        candidates=candidates,
+    )
+
+
+@bp.get("/vorlagen/<int:template_id>/vorschau.html")
+@require("newsletters.view")
+def template_preview_html(template_id: int):
+    tpl = _get_or_404(NewsletterTemplate, template_id)
+    rendered, problem = _render_preview(tpl)
+    body = rendered.html if rendered else ""
+    response = Response(body, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = PREVIEW_CSP
+    response.headers["X-Frame-Options"] = "SAMEORIGIN"
+    return response
+
+
+@bp.post("/vorlagen/<int:template_id>/testversand")
+@require("newsletters.edit")
+def template_test_send(template_id: int):
+    tpl = _get_or_404(NewsletterTemplate, template_id)
+    person, lst = _preview_target(tpl)
+    if lst is None:
+        flash(_("Create a newsletter first."), "danger")
+        return redirect(url_for(".template_preview", template_id=tpl.id))
+    if person is None:
+        # Without a chosen recipient the test shows the staff member's own name.
+        person = Person(id=0, first_name="", last_name=current_user.display_name, email="")
+    try:
+        service.send_test(
+            db.session,
+            transport_from_config(current_app.config),
+            _settings(),
+            tpl,
+            person=person,
+            lst=lst,
+            to_email=current_user.email,
+            to_name=current_user.display_name,
+        )
+    except TemplateProblem as problem:
+        flash(problem.message, "danger")
+    except (MailError, ValueError) as exc:
+        log.warning("newsletter test send failed: %s", exc)
+        flash(_("The test mail could not be sent: %(error)s", error=str(exc)), "danger")
+    else:
+        flash(_("Test mail sent to %(email)s.", email=current_user.email), "success")
+    args = {"person": request.args.get("person", type=int), "liste": lst.id}
+    return redirect(url_for(".template_preview", template_id=tpl.id, **args))
+
+
+# --- public pages --------------------------------------------------------------------------------
+
+
+def _public_error(status: int, title: str, message: str):
+    return render_template("newsletters/public_message.html", title=title, message=message), status
+
+
+def _bad_link():
+    return _public_error(
+        400,
+        _("Invalid link"),
+        _("This link is invalid or incomplete. Please use the link from your e-mail unchanged."),
+    )
+
+
+@bp.route("/anmelden/<slug>", methods=["GET", "POST"])
+@public
+@csrf.exempt
+def signup(slug: str):
+    """Public sign-up form (double opt-in step 1).
+
+    CSRF-exempt so partner websites can embed the plain HTML form (the page itself may not be
+    framed: frame-ancestors stays 'none'). A forged cross-site POST can do nothing an attacker
+    could not do by posting here directly: there is no session to abuse, every sign-up needs
+    the confirmation link from the mailbox, and honeypot and per-IP limit apply to all.
+    """
+    lst = service.get_list_by_slug(db.session, slug)
+    if lst is None or not lst.public_signup:
+        abort(404)
+    form = SignupForm()
+    consent = service.current_consent_text(db.session, lst.id)
+    if request.method == "POST":
+        now = utcnow()
+        ip = _client_ip()
+        cfg = current_app.config
+        policy = service.SignupPolicy(
+            window=timedelta(minutes=int(cfg.get("CRM_NEWSLETTER_SIGNUP_WINDOW_MINUTES", 60))),
+            max_per_ip=int(cfg.get("CRM_NEWSLETTER_SIGNUP_MAX_PER_IP", 5)),
+        )
+        if service.signup_throttled(db.session, ip, policy, now):
+            return _public_error(
+                429,
+                _("Too many sign-ups"),
+                _("Too many sign-ups came from your network. Please try again later."),
+            )
+        service.record_signup_attempt(db.session, ip, now)
+        if form.website.data:
+            # A bot filled the honeypot: answer exactly as for a real sign-up, do nothing else.
+            db.session.commit()
+            return render_template("newsletters/signup_done.html", lst=lst)
+        if form.validate():
+            try:
+                result = service.request_subscription(
+                    db.session,
+                    lst,
+                    email=form.email.data,
+                    first_name=form.first_name.data or "",
+                    last_name=form.last_name.data or "",
+                    salutation=form.salutation.data or "",
+                    ip=ip,
+                    user_agent=_user_agent(),
+                    now=now,
+                )
+            except service.NewsletterError as exc:
+                form.email.errors = [*form.email.errors, str(exc)]
+            else:
+                db.session.commit()
+                _send_signup_mail(result, lst)
+                return render_template("newsletters/signup_done.html", lst=lst)
+        db.session.commit()  # keep the counted attempt
+    return render_template("newsletters/signup.html", lst=lst, form=form, consent=consent)
+
+
+def _send_signup_mail(result: service.SignupResult, lst: NewsletterList) -> None:
+    try:
+        msg = service.signup_mail(_settings(), result, lst)
+        with transport_from_config(current_app.config) as transport:
+            transport.send(msg)
+    except (MailError, ValueError) as exc:
+        # The page must look the same either way; the ledger shows the request, the log the
+        # failure (the person can simply sign up again).
+        log.warning(
+            "newsletter sign-up mail for subscription %s failed: %s", result.subscription.id, exc
+        )
+
+
+@bp.get("/bestaetigen/<token>")
+@public
+def confirm(token: str):
+    """Shows a button instead of confirming on GET: mail scanners fetch every link."""
+    try:
+        sub = service.peek_confirmation(db.session, _settings(), token)
+    except service.BadToken as exc:
+        if exc.expired:
+            return _public_error(
+                400,
+                _("Link expired"),
+                _("This confirmation link has expired. Please sign up again."),
+            )
+        return _bad_link()
+    return render_template(
+        "newsletters/confirm.html", sub=sub, lst=sub.newsletter_list, token=token, done=False
+    )
+
+
+@bp.post("/bestaetigen/<token>")
+@public
+def confirm_post(token: str):
+    try:
+        sub = service.confirm_subscription(
+            db.session, _settings(), token, ip=_client_ip(), user_agent=_user_agent()
+        )
+    except service.BadToken:
+        db.session.rollback()
+        return _bad_link()
+    db.session.commit()
+    return render_template(
+        "newsletters/confirm.html", sub=sub, lst=sub.newsletter_list, token=token, done=True
+    )
+
+
+def _unsubscribe_target(token: str) -> tuple[int, NewsletterList] | None:
+    try:
+        person_id, list_id = service.read_unsubscribe_token(_settings(), token)
+    except service.BadToken:
+        return None
+    lst = db.session.get(NewsletterList, list_id)
+    if lst is None:
+        return None
+    return person_id, lst
+
+
+@bp.get("/abmelden/<token>")
+@public
+def unsubscribe(token: str):
+    target = _unsubscribe_target(token)
+    if target is None:
+        return _bad_link()
+    return render_template("newsletters/unsubscribe.html", lst=target[1], token=token, done=False)
+
+
+@bp.post("/abmelden/<token>")
+@public
+@csrf.exempt
+def unsubscribe_post(token: str):
+    """One-click unsubscribe (RFC 8058) and the button of the GET page.
+
+    CSRF-exempt by necessity: mail programs POST "List-Unsubscribe=One-Click" without any
+    session or form token. The signed token (per person and list, made with SECRET_KEY) is the
+    authorisation; it cannot be derived from an e-mail address, and the only thing it can do is
+    withdraw that person's consent for that list, which anybody holding the mail may do anyway.
+    """
+    target = _unsubscribe_target(token)
+    if target is None:
+        return _bad_link()
+    person_id, lst = target
+    one_click = request.form.get("List-Unsubscribe") == "One-Click"
+    service.unsubscribe(
+        db.session,
+        person_id,
+        lst.id,
+        channel="one_click" if one_click else "unsubscribe_link",
+        ip=_client_ip(),
+        user_agent=_user_agent(),
+        campaign_id=request.args.get("kampagne", type=int),
+    )
+    db.session.commit()
+    return render_template("newsletters/unsubscribe.html", lst=lst, token=token, done=True)
+
+
+@bp.get("/web/<token>")
+@public
+def webversion(token: str):
+    """A campaign as a web page for one recipient (the "web version" link)."""
+    settings = _settings()
+    try:
+        campaign_id, person_id = service.read_webversion_token(settings, token)
+    except service.BadToken:
+        return _bad_link()
+    campaign = db.session.get(Campaign, campaign_id)
+    person = db.session.get(Person, person_id)
+    if campaign is None or person is None:
+        abort(404)
+    try:
+        rendered = service.render_for_person(
+            db.session,
+            settings,
+            campaign,
+            person,
+            campaign.newsletter_list,
+            campaign_id=campaign.id,
+        )
+    except TemplateProblem:
+        abort(404)
+    response = Response(rendered.html, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; img-src https: data:; style-src 'unsafe-inline'; "
+        "frame-ancestors 'none'; form-action 'none'; base-uri 'none'"
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
