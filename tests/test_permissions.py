@@ -60,7 +60,20 @@ def test_public_endpoints_are_only_login_language_health_and_static(app):
         if declared_permission(app, rule.endpoint) == "public"
         and not rule.endpoint.startswith("core.healthz_boom")
     )
-    assert public == ["accounts.login", "accounts.set_language", "core.healthz", "static"]
+    # Newsletter pages for the public: sign-up, double opt-in confirmation, unsubscribe
+    # (GET page and one-click POST) and the web version; each is authorised by a signed token
+    # or is a sign-up form with honeypot and rate limit.
+    newsletter = [
+        "newsletters.confirm",
+        "newsletters.confirm_post",
+        "newsletters.signup",
+        "newsletters.unsubscribe",
+        "newsletters.unsubscribe_post",
+        "newsletters.webversion",
+    ]
+    assert public == sorted(
+        ["accounts.login", "accounts.set_language", "core.healthz", "static", *newsletter]
+    )
 
 
 def test_only_admins_manage_users_and_only_counselling_roles_see_participants():

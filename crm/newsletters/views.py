@@ -372,7 +372,7 @@ def audience_new():
     if form.validate_on_submit() and _save_audience(form, Audience(created_by_id=current_user.id)):
         flash(_("Audience saved."), "success")
         return redirect(url_for(".audience_index"))
-    return render_template("newsletters/audience_form.html", form=form, audience=None)
+    return render_template("newsletters/audience_form.html", form=form, audience=None, count=None)
 
 
 @bp.route("/zielgruppen/<int:audience_id>", methods=["GET", "POST"])

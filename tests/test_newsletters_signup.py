@@ -1,0 +1,257 @@
+"""Double opt-in, consent ledger and unsubscribe, end to end through a real SMTP server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from crm.contacts.models import Person
+from crm.newsletters.models import ConsentEvent, SignupAttempt, Subscription
+from tests.newsletter_helpers import link_from, make_list, make_person, use_smtp
+
+
+@pytest.fixture
+def mailing(app: Any, smtp_server: Any, monkeypatch: Any) -> Any:
+    use_smtp(app, smtp_server, monkeypatch)
+    return smtp_server
+
+
+def _ledger(db_session: Any, person_id: int) -> list[tuple[str, str]]:
+    rows = db_session.execute(
+        sa.select(ConsentEvent.action, ConsentEvent.channel)
+        .where(ConsentEvent.person_id == person_id)
+        .order_by(ConsentEvent.id)
+    )
+    return [tuple(r) for r in rows]
+
+
+def _sign_up(client: Any, slug: str, email: str, **extra: Any) -> Any:
+    ip = extra.pop("ip", "198.51.100.7")
+    data = {"email": email, "first_name": "Jörg", "last_name": "Müller", "consent": "y", **extra}
+    return client.post(
+        f"/newsletter/anmelden/{slug}",
+        data=data,
+        headers={"User-Agent": "Testbrowser/1.0"},
+        environ_base={"REMOTE_ADDR": ip},
+        csrf=False,
+    )
+
+
+def test_double_opt_in_end_to_end_through_the_smtp_server(client, db_session, mailing):
+    lst = make_list(db_session, name="Newsletter Haus der Wirtschaft", slug="hdw")
+    db_session.commit()
+
+    assert client.get("/newsletter/anmelden/hdw").status_code == 200
+    response = _sign_up(client, "hdw", "Joerg.Mueller@Example.org")
+    assert response.status_code == 200
+    assert b'id="signup-done"' in response.data
+
+    assert len(mailing.messages) == 1
+    mail = mailing.messages[0].message
+    assert mail["To"].addresses[0].addr_spec == "joerg.mueller@example.org"
+    assert "Bitte bestätigen" in str(mail["Subject"])
+    body = mail.get_body(("plain",)).get_content()
+    # No advertising: no unsubscribe headers of a newsletter, no HTML part.
+    assert mail["List-Unsubscribe"] is None
+    assert mail.get_body(("html",)) is None
+    person = db_session.scalar(sa.select(Person).where(Person.email == "joerg.mueller@example.org"))
+    sub = db_session.scalar(sa.select(Subscription).where(Subscription.person_id == person.id))
+    assert sub.status == "pending"
+
+    path = link_from(body, "/newsletter/bestaetigen/")
+    page = client.get(path)
+    assert page.status_code == 200
+    db_session.expire_all()
+    assert db_session.get(Subscription, sub.id).status == "pending"  # a GET changes nothing
+    assert b'id="confirm-form"' in page.data
+    response = client.post(path, environ_base={"REMOTE_ADDR": "198.51.100.8"})
+    assert response.status_code == 200
+    assert b'id="confirm-done"' in response.data
+
+    db_session.expire_all()
+    sub = db_session.get(Subscription, sub.id)
+    assert sub.status == "confirmed"
+    assert sub.confirmed_at is not None
+    assert sub.consent_text.version == 1
+    assert sub.consent_text.list_id == lst.id
+    events = db_session.scalars(
+        sa.select(ConsentEvent).where(ConsentEvent.person_id == person.id).order_by(ConsentEvent.id)
+    ).all()
+    assert [(e.action, e.channel) for e in events] == [
+        ("requested", "web_form"),
+        ("confirmed", "confirmation_link"),
+    ]
+    assert events[0].ip == "198.51.100.7"
+    assert events[0].user_agent == "Testbrowser/1.0"
+    assert events[0].consent_text_id == sub.consent_text_id
+    assert events[1].ip == "198.51.100.8"
+
+    # Following the link again changes nothing.
+    assert client.post(path).status_code == 200
+    assert len(_ledger(db_session, person.id)) == 2
+
+
+def test_a_second_sign_up_of_a_confirmed_address_changes_nothing_and_reveals_nothing(
+    client, db_session, mailing
+):
+    make_list(db_session, slug="zweimal")
+    db_session.commit()
+    fresh = _sign_up(client, "zweimal", "neu@example.org")
+    person = make_person(db_session, email="schon@example.org")
+    from crm.newsletters import service
+
+    lst = service.get_list_by_slug(db_session, "zweimal")
+    sub = service.record_consent(db_session, person=person, lst=lst, method="paper")
+    db_session.commit()
+    confirmed_at = sub.confirmed_at
+
+    again = _sign_up(client, "zweimal", "schon@example.org", ip="198.51.100.9")
+    assert again.status_code == fresh.status_code == 200
+    # Same page, apart from nothing: the response does not depend on the address.
+    assert again.data == fresh.data
+    db_session.expire_all()
+    sub = db_session.get(Subscription, sub.id)
+    assert sub.status == "confirmed"
+    assert sub.confirmed_at == confirmed_at
+    assert _ledger(db_session, person.id) == [("confirmed", "paper"), ("repeated", "web_form")]
+    # The address owner gets a notice without a confirmation link; nothing else changed.
+    notice = mailing.messages[-1].message
+    assert notice["To"].addresses[0].addr_spec == "schon@example.org"
+    assert "/newsletter/bestaetigen/" not in notice.get_body(("plain",)).get_content()
+
+
+def test_the_honeypot_swallows_bots_silently(client, db_session, mailing):
+    make_list(db_session, slug="honig")
+    db_session.commit()
+    response = _sign_up(client, "honig", "bot@example.org", website="http://spam.example")
+    assert response.status_code == 200
+    assert b'id="signup-done"' in response.data
+    assert mailing.messages == []
+    assert db_session.scalar(sa.select(Person).where(Person.email == "bot@example.org")) is None
+
+
+def test_sign_ups_are_rate_limited_per_ip_address(app, client, db_session, mailing, monkeypatch):
+    monkeypatch.setitem(app.config, "CRM_NEWSLETTER_SIGNUP_MAX_PER_IP", 3)
+    make_list(db_session, slug="limit")
+    db_session.commit()
+    codes = [
+        _sign_up(client, "limit", f"p{i}@example.org", ip="203.0.113.5").status_code
+        for i in range(4)
+    ]
+    assert codes == [200, 200, 200, 429]
+    # Another address is not affected.
+    assert _sign_up(client, "limit", "other@example.org", ip="203.0.113.6").status_code == 200
+    assert len(mailing.messages) == 4
+    assert (
+        db_session.scalar(sa.select(sa.func.count()).where(SignupAttempt.ip == "203.0.113.5")) == 3
+    )
+
+
+def test_a_tampered_or_expired_confirmation_link_is_refused(client, db_session, mailing, app):
+    make_list(db_session, slug="falsch")
+    db_session.commit()
+    _sign_up(client, "falsch", "x@example.org")
+    path = link_from(
+        mailing.messages[0].message.get_body(("plain",)).get_content(), "/newsletter/bestaetigen/"
+    )
+    tampered = path[:-2] + ("AA" if not path.endswith("AA") else "BB")
+    assert client.get(tampered).status_code == 400
+    assert client.post(tampered).status_code == 400
+    from datetime import timedelta
+
+    import time_machine
+
+    with time_machine.travel(timedelta(hours=49)):
+        assert client.get(path).status_code == 400
+
+
+def test_unsubscribe_post_from_a_mail_client_works_without_session_or_csrf(
+    app, client, db_session, mailing
+):
+    from crm.newsletters import service
+
+    lst = make_list(db_session, slug="abmelden")
+    person = make_person(db_session)
+    service.record_consent(db_session, person=person, lst=lst, method="existing_business_contact")
+    db_session.commit()
+    settings = service.MailSettings.from_config(app.config)
+    url = service.unsubscribe_url(settings, person.id, lst.id)
+    path = url.removeprefix("https://crm.example.org")
+
+    # A mail client: a bare POST, no cookies, no CSRF token (RFC 8058).
+    fresh = app.test_client()
+    response = fresh.post(path, data={"List-Unsubscribe": "One-Click"}, csrf=False)
+    assert response.status_code == 200
+    assert b'id="unsubscribe-done"' in response.data
+    db_session.expire_all()
+    sub = db_session.scalar(sa.select(Subscription).where(Subscription.person_id == person.id))
+    assert sub.status == "unsubscribed"
+    assert sub.unsubscribed_at is not None
+    # Idempotent: again, and through the confirmation page's button, no second entry.
+    assert fresh.post(path, data={"List-Unsubscribe": "One-Click"}, csrf=False).status_code == 200
+    assert client.get(path).status_code == 200
+    assert client.post(path, csrf=False).status_code == 200
+    assert _ledger(db_session, person.id) == [
+        ("confirmed", "existing_business_contact"),
+        ("withdrawn", "one_click"),
+    ]
+
+
+def test_a_tampered_unsubscribe_token_is_refused(app, client, db_session):
+    from crm.newsletters import service
+
+    lst = make_list(db_session)
+    person = make_person(db_session)
+    service.record_consent(db_session, person=person, lst=lst, method="paper")
+    db_session.commit()
+    settings = service.MailSettings.from_config(app.config)
+    token = service.unsubscribe_token(settings, person.id, lst.id)
+    # Another person's id under the same signature, a flipped character, a guess from the address.
+    forged = service.URLSafeSerializer("wrong-key", salt=service.UNSUBSCRIBE_SALT).dumps(
+        [person.id, lst.id]
+    )
+    for bad in (forged, token[:-1] + ("A" if token[-1] != "A" else "B"), person.email):
+        response = client.post(
+            f"/newsletter/abmelden/{bad}", data={"List-Unsubscribe": "One-Click"}, csrf=False
+        )
+        assert response.status_code == 400
+        assert "Ungültiger Link".encode() in response.data or b"public-message" in response.data
+        assert client.get(f"/newsletter/abmelden/{bad}").status_code == 400
+    db_session.expire_all()
+    sub = db_session.scalar(sa.select(Subscription).where(Subscription.person_id == person.id))
+    assert sub.status == "confirmed"
+
+
+def test_an_old_confirmation_link_does_not_resubscribe_after_unsubscribing(
+    app, client, db_session, mailing
+):
+    from crm.newsletters import service
+
+    make_list(db_session, slug="alt")
+    db_session.commit()
+    _sign_up(client, "alt", "alt@example.org")
+    path = link_from(
+        mailing.messages[0].message.get_body(("plain",)).get_content(), "/newsletter/bestaetigen/"
+    )
+    client.post(path)
+    person = db_session.scalar(sa.select(Person).where(Person.email == "alt@example.org"))
+    lst = service.get_list_by_slug(db_session, "alt")
+    service.unsubscribe(db_session, person.id, lst.id, channel="unsubscribe_link")
+    db_session.commit()
+    assert client.post(path).status_code == 400
+    db_session.expire_all()
+    sub = db_session.scalar(sa.select(Subscription).where(Subscription.person_id == person.id))
+    assert sub.status == "unsubscribed"
+
+
+def test_the_consent_ledger_refuses_updates(db_session):
+    from crm.newsletters import service
+
+    lst = make_list(db_session)
+    person = make_person(db_session)
+    service.record_consent(db_session, person=person, lst=lst, method="paper")
+    db_session.flush()
+    with pytest.raises(sa.exc.DatabaseError), db_session.begin_nested():
+        db_session.execute(sa.update(ConsentEvent).values(action="withdrawn"))

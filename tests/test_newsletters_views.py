@@ -1,0 +1,181 @@
+"""Staff pages under /newsletter: lists, consent records, proof, audiences, templates."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from crm.newsletters import service
+from crm.newsletters.models import Audience, ConsentEvent, NewsletterTemplate, Subscription
+from tests.newsletter_helpers import make_list, make_person
+
+
+def test_staff_create_a_list_with_its_first_consent_text(client_as, db_session):
+    c = client_as("staff")
+    assert c.get("/newsletter/listen/neu").status_code == 200
+    r = c.post(
+        "/newsletter/listen/neu",
+        data={
+            "name": "Newsletter Burg",
+            "slug": "burg",
+            "consent_text": "Ja, bitte.",
+            "public_signup": "y",
+        },
+    )
+    assert r.status_code == 302
+    lst = service.get_list_by_slug(db_session, "burg")
+    assert service.current_consent_text(db_session, lst.id).version == 1
+    r = c.post(f"/newsletter/listen/{lst.id}/einwilligungstext", data={"text": "Neu."})
+    assert r.status_code == 302
+    assert service.current_consent_text(db_session, lst.id).version == 2
+    page = c.get(f"/newsletter/listen/{lst.id}")
+    assert page.status_code == 200
+    assert b"/newsletter/anmelden/burg" in page.data
+    assert c.get("/newsletter/").status_code == 200
+
+
+def test_read_only_users_see_but_cannot_change(client_as, db_session):
+    lst = make_list(db_session)
+    person = make_person(db_session)
+    db_session.commit()
+    c = client_as("readonly")
+    assert c.get("/newsletter/").status_code == 200
+    assert c.get(f"/newsletter/personen/{person.id}").status_code == 200
+    assert c.get("/newsletter/listen/neu").status_code == 403
+    r = c.post(
+        f"/newsletter/personen/{person.id}/einwilligung",
+        data={"list_id": lst.id, "method": "paper"},
+    )
+    assert r.status_code == 403
+
+
+def test_paper_consent_is_recorded_and_shown_on_the_printable_proof(client_as, db_session):
+    lst = make_list(db_session, name="Newsletter Haus der Wirtschaft")
+    person = make_person(db_session, first_name="Grete", last_name="Schönfeld")
+    db_session.commit()
+    c = client_as("staff")
+    r = c.post(
+        f"/newsletter/personen/{person.id}/einwilligung",
+        data={
+            "list_id": lst.id,
+            "method": "paper",
+            "consented_on": "2026-10-01",
+            "note": "Ordner Messe 2026",
+        },
+    )
+    assert r.status_code == 302
+    sub = db_session.scalar(sa.select(Subscription).where(Subscription.person_id == person.id))
+    assert sub.status == "confirmed"
+    assert sub.source == "paper"
+    event = db_session.scalar(sa.select(ConsentEvent).where(ConsentEvent.person_id == person.id))
+    assert event.actor_id == c.user.id
+    assert "Ordner Messe 2026" in event.note
+    proof = c.get(f"/newsletter/personen/{person.id}/nachweis")
+    assert proof.status_code == 200
+    assert b"Sch\xc3\xb6nfeld" in proof.data
+    assert b"newsletters.css" in proof.data
+    assert b'data-action="confirmed"' in proof.data  # ledger row rendered
+    r = c.post(f"/newsletter/personen/{person.id}/abmelden/{lst.id}")
+    assert r.status_code == 302
+    db_session.expire_all()
+    assert db_session.get(Subscription, sub.id).status == "unsubscribed"
+
+
+def test_a_template_with_a_forbidden_expression_is_shown_with_the_line_not_a_500(
+    client_as, db_session
+):
+    c = client_as("staff")
+    r = c.post(
+        "/newsletter/vorlagen/neu",
+        data={
+            "name": "Böse",
+            "subject": "Hallo",
+            "body_html": "<p>\n{{ ''.__class__ }}</p>",
+            "body_text": "{{ config }}",
+        },
+    )
+    assert r.status_code == 200
+    assert b"HTML-Text, Zeile 2" in r.data
+    assert b"Nur-Text, Zeile 1" in r.data
+    assert b"SECRET_KEY" not in r.data
+    assert b"&lt;class" not in r.data
+    assert db_session.scalar(sa.select(sa.func.count(NewsletterTemplate.id))) == 0
+
+
+def test_a_template_is_saved_and_previewed_for_a_chosen_recipient(client_as, db_session):
+    lst = make_list(db_session)
+    person = make_person(db_session, first_name="Jörg", last_name="Weiß", salutation="herr")
+    service.record_consent(db_session, person=person, lst=lst, method="paper")
+    db_session.commit()
+    c = client_as("staff")
+    r = c.post(
+        "/newsletter/vorlagen/neu",
+        data={
+            "name": "Juni",
+            "subject": "Hallo {{ vorname }}",
+            "body_html": "<p>{{ anrede }}<script>x()</script></p>",
+            "body_text": "{{ anrede }}",
+        },
+    )
+    assert r.status_code == 302
+    tpl = db_session.scalar(sa.select(NewsletterTemplate).where(NewsletterTemplate.name == "Juni"))
+    page = c.get(f"/newsletter/vorlagen/{tpl.id}/vorschau?person={person.id}&liste={lst.id}")
+    assert page.status_code == 200
+    assert "Hallo Jörg".encode() in page.data
+    assert "Sehr geehrter Herr Weiß".encode() in page.data
+    frame = c.get(f"/newsletter/vorlagen/{tpl.id}/vorschau.html?person={person.id}&liste={lst.id}")
+    assert frame.status_code == 200
+    csp = frame.headers["Content-Security-Policy"]
+    assert csp.startswith("sandbox")
+    assert "script-src" not in csp
+    assert "frame-ancestors 'self'" in csp
+
+
+def test_audiences_are_created_through_the_form(client_as, db_session):
+    lst = make_list(db_session)
+    db_session.commit()
+    c = client_as("staff")
+    assert c.get("/newsletter/zielgruppen/neu").status_code == 200
+    r = c.post(
+        "/newsletter/zielgruppen/neu",
+        data={
+            "name": "Verbände MD",
+            "list_id": lst.id,
+            "kind": "filter",
+            "org_kinds": ["association"],
+            "contact_list_id": 0,
+        },
+    )
+    assert r.status_code == 302, r.data
+    audience = db_session.scalar(sa.select(Audience).where(Audience.name == "Verbände MD"))
+    assert audience.filter_spec == {"org_kinds": ["association"]}
+    assert c.get(f"/newsletter/zielgruppen/{audience.id}").status_code == 200
+    assert c.get("/newsletter/zielgruppen").status_code == 200
+
+
+def test_the_public_pages_need_no_login_and_unknown_lists_are_404(client, db_session):
+    make_list(db_session, slug="offen")
+    closed = make_list(db_session, slug="zu", public_signup=False)
+    db_session.commit()
+    assert client.get("/newsletter/anmelden/offen").status_code == 200
+    assert client.get("/newsletter/anmelden/zu").status_code == 404
+    assert client.get("/newsletter/anmelden/gibtsnicht").status_code == 404
+    assert client.get("/newsletter/").status_code in (302, 401)
+    assert closed.id
+    # The sign-up page may not be framed by other sites.
+    r = client.get("/newsletter/anmelden/offen")
+    assert "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
+
+
+def test_the_demo_seeder_creates_the_haus_der_wirtschaft_list(app, db_session):
+    from crm.contacts.demo import seed_contacts
+    from crm.newsletters.demo import seed_newsletters
+    from tests import factories
+
+    factories.make_user(db_session, role="staff")
+    seed_contacts(db_session, {})
+    counts = seed_newsletters(db_session, {})
+    assert counts["newsletter_confirmed"] > 0
+    assert counts["newsletter_pending"] > 0
+    assert counts["newsletter_unsubscribed"] > 0
+    lst = service.get_list_by_slug(db_session, "haus-der-wirtschaft")
+    assert lst.name == "Newsletter Haus der Wirtschaft"
