@@ -247,3 +247,27 @@ def test_a_dead_senders_claimed_rows_are_sent_after_the_lease(
     later = utcnow() + timedelta(minutes=6)
     assert _send(app, session, smtp_server, clock=lambda: later).sent == 4
     assert _received(smtp_server) == Counter(p.email for p in people)
+
+
+def test_rows_a_sender_holds_when_the_campaign_is_cancelled_end_cancelled(
+    app: Flask, app_ctx: Any, smtp_server: SMTPTestServer
+) -> None:
+    from crm.newsletters.sending import release_claims
+
+    session = app_ctx
+    nl = make_list(session)
+    make_subscribers(session, nl, 3)
+    campaign = make_campaign(session, nl)
+    svc.start_campaign(session, campaign)
+    session.commit()
+    session.execute(
+        sa.update(Delivery)
+        .where(Delivery.campaign_id == campaign.id)
+        .values(status="sending", claimed_at=utcnow(), claimed_by="other:1:x")
+    )
+    session.commit()
+    svc.cancel_campaign(session, campaign)
+    session.commit()
+    assert release_claims(session, "other:1:x") == 3
+    assert svc.progress(session, campaign.id).cancelled == 3
+    assert _send(app, session, smtp_server).sent == 0

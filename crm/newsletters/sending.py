@@ -150,8 +150,17 @@ def reclaim_expired(session: Session, now: datetime, lease: timedelta) -> int:
     return session.execute(
         sa.update(table)
         .where(table.c.status == "sending", table.c.claimed_at < now - lease)
-        .values(status="queued", claimed_at=None, claimed_by="", updated_at=now)
+        .values(status=_released_status(), claimed_at=None, claimed_by="", updated_at=now)
     ).rowcount
+
+
+def _released_status() -> sa.ColumnElement[str]:
+    """'queued' for a row given back, or 'cancelled' if its campaign was cancelled meanwhile."""
+    table, campaigns = Delivery.__table__, Campaign.__table__
+    campaign_status = (
+        sa.select(campaigns.c.status).where(campaigns.c.id == table.c.campaign_id).scalar_subquery()
+    )
+    return sa.case((campaign_status == "cancelled", "cancelled"), else_="queued")
 
 
 def _claim(
@@ -183,13 +192,14 @@ def _claim(
 
 
 def release_claims(session: Session, worker: str, ids: Iterable[int] | None = None) -> int:
-    """Give rows this sender claimed but did not send back to 'queued'; commit."""
+    """Give rows this sender claimed but did not send back ('queued', or 'cancelled' if the
+    campaign was cancelled meanwhile); commit."""
     table = Delivery.__table__
     query = sa.update(table).where(table.c.status == "sending", table.c.claimed_by == worker)
     if ids is not None:
         query = query.where(table.c.id.in_(list(ids)))
     n = session.execute(
-        query.values(status="queued", claimed_at=None, claimed_by="", updated_at=utcnow())
+        query.values(status=_released_status(), claimed_at=None, claimed_by="", updated_at=utcnow())
     ).rowcount
     session.commit()
     return n
