@@ -1,4 +1,5 @@
-"""A campaign in a real browser: create it from a template, send it, watch the bar reach 100 %."""
+"""A campaign in a real browser: write and preview a template, make a campaign of it, send it
+and watch the progress bar reach 100 %."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from flask import Flask
 from playwright.sync_api import Page, expect
 
 from crm.extensions import db
-from crm.newsletters.models import NewsletterTemplate
 from tests.browser.conftest import check_a11y, log_in
 from tests.newsletter_sending_helpers import make_list, make_subscribers
 
@@ -29,24 +29,29 @@ def test_staff_send_a_campaign_and_watch_the_progress_bar_reach_100_percent(
     with app.app_context():
         nl = make_list(db.session)
         make_subscribers(db.session, nl, 12)
-        template = NewsletterTemplate(
-            name="Browser-Vorlage",
-            subject="Neuigkeiten für {{ vorname }}",
-            body_text="Hallo {{ anrede }} {{ nachname }}",
-            body_html="<p>Hallo {{ anrede }} {{ nachname }}</p>",
-        )
-        db.session.add(template)
         db.session.commit()
-        list_name, template_id = nl.name, template.id
+        list_name = nl.name
         db.session.remove()
 
-    page.goto("/newsletter/aussendungen/neu")
+    # Write a template and preview it.
+    page.goto("/newsletter/vorlagen/neu")
     log_in(page)
-    expect(page).to_have_url(re.compile(r"/newsletter/aussendungen/neu$"))
+    expect(page).to_have_url(re.compile(r"/newsletter/vorlagen/neu$"))
+    page.locator("#name").fill("Browser-Vorlage Herbst")
+    page.locator("#subject").fill("Neuigkeiten für {{ vorname }}")
+    page.locator("#body_html").fill("<p>{{ anrede }},</p><p>es gibt Neues.</p>")
+    page.locator("#body_text").fill("{{ anrede }},\nes gibt Neues.")
+    page.locator("#template-form button[type=submit]").click()
+    expect(page).to_have_url(re.compile(r"/newsletter/vorlagen/\d+/vorschau"))
+    expect(page.locator("#preview-subject")).to_contain_text("Neuigkeiten für")
+    check_a11y(page)
+
+    # A campaign from it.
+    page.goto("/newsletter/aussendungen/neu")
     check_a11y(page)
     page.locator("#name").fill("Browser-Aussendung")
     page.locator("#list_id").select_option(label=list_name)
-    page.locator("#template_id").select_option(str(template_id))
+    page.locator("#template_id").select_option(label="Browser-Vorlage Herbst")
     page.locator("#campaign-form button[type=submit]").click()
     expect(page).to_have_url(re.compile(r"/newsletter/aussendungen/\d+$"))
     check_a11y(page)
