@@ -127,6 +127,7 @@ def configure_blueprints(app: Flask) -> None:
     from crm.events.views import bp as events_bp
     from crm.followups.views import bp as followups_bp
     from crm.jobs.views import bp as jobs_bp
+    from crm.newsletters.campaign_views import bp as newsletter_campaigns_bp
     from crm.newsletters.views import bp as newsletters_bp
     from crm.participants.views import bp as participants_bp
     from crm.privacy.views import bp as privacy_bp
@@ -141,6 +142,7 @@ def configure_blueprints(app: Flask) -> None:
         events_bp,
         jobs_bp,
         newsletters_bp,
+        newsletter_campaigns_bp,
     )
     for bp in blueprints:
         app.register_blueprint(bp)

@@ -121,6 +121,15 @@ def run_jobs_command(once: bool) -> None:
         click.echo(f"{job_id}: {result}")
 
 
+@crm_cli.command("send-outbox")
+@click.option("--max", "max_messages", type=int, default=None, help="Stop after N messages.")
+def send_outbox_command(max_messages: int | None) -> None:
+    """Send the due newsletter deliveries of every sending campaign, then exit."""
+    from crm.newsletters.sending import run_outbox
+
+    click.echo(str(run_outbox(current_app._get_current_object(), max_messages=max_messages)))
+
+
 @crm_cli.command("check-schema")
 def check_schema_command() -> None:
     """Exit 1 if the database is not at the newest migration."""

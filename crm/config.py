@@ -131,4 +131,13 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "CRM_TARGET_EXITS_PER_WEEK": _int("CRM_TARGET_EXITS_PER_WEEK", 1),
         # DSGVO: participants are due for erasure this many years after their exit.
         "CRM_RETENTION_YEARS_AFTER_EXIT": _int("CRM_RETENTION_YEARS_AFTER_EXIT", 5),
+        # Newsletter sender (outbox): messages per second per sender process (0 = no limit),
+        # rows claimed per batch, lease of a claimed row (a dead sender's rows are retried
+        # after it), attempts before a row fails, back-off base, auto-pause threshold.
+        "CRM_NEWSLETTER_RATE": float(os.environ.get("CRM_NEWSLETTER_RATE") or 0),
+        "CRM_NEWSLETTER_BATCH": _int("CRM_NEWSLETTER_BATCH", 50),
+        "CRM_NEWSLETTER_LEASE_SECONDS": _int("CRM_NEWSLETTER_LEASE_SECONDS", 300),
+        "CRM_NEWSLETTER_MAX_ATTEMPTS": _int("CRM_NEWSLETTER_MAX_ATTEMPTS", 8),
+        "CRM_NEWSLETTER_BACKOFF_SECONDS": _int("CRM_NEWSLETTER_BACKOFF_SECONDS", 60),
+        "CRM_NEWSLETTER_MAX_CONSECUTIVE_ERRORS": _int("CRM_NEWSLETTER_MAX_CONSECUTIVE_ERRORS", 10),
     }

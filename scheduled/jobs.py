@@ -165,6 +165,23 @@ def purge_signup_attempts(app: Flask) -> int:
         return n
 
 
+def start_due_campaigns(app: Flask) -> list[int]:
+    """Move scheduled newsletter campaigns whose send time has come to 'sending'."""
+    from crm.audit.service import Actor, acting_as
+    from crm.extensions import db
+    from crm.newsletters.campaigns import start_due_campaigns as start_due
+
+    with app.app_context(), acting_as(Actor(None, "scheduler")):
+        return start_due(db.session)
+
+
+def send_newsletter_outbox(app: Flask) -> str:
+    """Send the due delivery rows of every sending campaign (crash-safe, see sending.py)."""
+    from crm.newsletters.sending import run_outbox
+
+    return str(run_outbox(app))
+
+
 JOBS: tuple[JobSpec, ...] = (
     JobSpec(
         id="send-followup-reminders",
@@ -222,6 +239,22 @@ JOBS: tuple[JobSpec, ...] = (
         trigger="cron",
         trigger_args={"hour": 3, "minute": 45},
         description="Aufbewahrungsfrist: fällige Teilnehmende vormerken, freigegebene löschen",
+    ),
+    JobSpec(
+        id="start-due-campaigns",
+        func=start_due_campaigns,
+        trigger="interval",
+        trigger_args={"minutes": 1},
+        description="Geplante Newsletter-Aussendungen starten",
+        every_tick=True,
+    ),
+    JobSpec(
+        id="send-outbox",
+        func=send_newsletter_outbox,
+        trigger="interval",
+        trigger_args={"minutes": 1},
+        description="Newsletter-Postausgang senden",
+        every_tick=True,
     ),
 )
 

@@ -1,0 +1,323 @@
+"""Newsletter sender benchmark: a campaign to an aiosmtpd sink in its own process.
+
+    python -m bench.newsletters                                   # SQLite, 10k and 50k
+    python -m bench.newsletters --db postgres --processes 1,2,4   # PostgreSQL, 1/2/4 senders
+    python -m bench.newsletters --recipients 2000 --bare 2000     # a quick look
+
+For each database and recipient count: a fresh database migrated to head, N people with
+confirmed consent, one started campaign (N frozen delivery rows). Then, against the same sink:
+
+- bare: a plain smtplib loop sending ONE message, rendered once by the campaign's own message
+  factory, `--bare` times over one connection (the ceiling for any sender in Python);
+- sender: `send_outbox` (the real service: claims, renders per recipient, sends over the
+  SMTPTransport, commits each row) in 1..P separate processes (`--processes`), throttling off.
+
+Rate = messages / wall time of the send phase. Peak memory = ru_maxrss of each sender
+process (and the growth over its baseline after start-up), so 10k vs 50k shows whether it is
+flat. The sink counts what it received; the run fails if that is not exactly N.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import smtplib
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.smtp_sink import SinkProcess
+
+TARGET_SHARE = 0.90
+DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/crm_bench_newsletters"
+
+
+def _load_average() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
+def _app(url: str, instance: str, port: int = 25) -> Any:
+    os.environ.setdefault("CRM_ENV", "testing")
+    os.environ["CRM_INSTANCE_PATH"] = instance
+    from crm import create_app
+
+    return create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": url,
+            "CRM_MAIL_TRANSPORT": "smtp",
+            "CRM_SMTP_HOST": "127.0.0.1",
+            "CRM_SMTP_PORT": port,
+            "CRM_SMTP_SECURITY": "none",
+            "CRM_MAIL_FROM": "Haus der Wirtschaft <newsletter@hdw-magdeburg.example>",
+            "CRM_BASE_URL": "https://crm.hdw-magdeburg.example",
+            "CRM_NEWSLETTER_RATE": 0,
+            "CRM_NEWSLETTER_BATCH": 100,
+            "SERVER_NAME": None,
+        }
+    )
+
+
+def _fresh_database(db: str, tmp: str) -> str:
+    if db == "sqlite":
+        return f"sqlite:///{Path(tmp) / 'newsletters.sqlite3'}"
+    import sqlalchemy as sa
+
+    url = sa.make_url(DEFAULT_PG if db == "postgres" else db)
+    url = url.set(drivername="postgresql+psycopg")
+    admin = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
+        conn.exec_driver_sql(f'CREATE DATABASE "{url.database}"')
+    admin.dispose()
+    return url.render_as_string(hide_password=False)
+
+
+def setup(url: str, instance: str, recipients: int) -> int:
+    """Migrate, insert people with confirmed consent, start one campaign; return its id."""
+    import sqlalchemy as sa
+    from flask_migrate import upgrade
+
+    from crm.contacts.models import Person
+    from crm.database import utcnow
+    from crm.extensions import db
+    from crm.newsletters import campaigns
+    from crm.newsletters.models import Campaign, NewsletterList, Subscription
+
+    app = _app(url, instance)
+    with app.app_context():
+        upgrade()
+        nl = NewsletterList(name="Newsletter Haus der Wirtschaft", slug="hdw")
+        db.session.add(nl)
+        db.session.flush()
+        now = utcnow()
+        first = ["Jürgen", "Bärbel", "Ayşe", "Björn", "Małgorzata", "Anna-Lena"]
+        last = ["Müller", "Weiß", "Yılmaz", "Schäfer", "Nowak", "Groß"]
+        chunk = 5000
+        for start in range(0, recipients, chunk):
+            people = [
+                {
+                    "salutation": ("frau", "herr", "divers", "")[i % 4],
+                    "title": "",
+                    "first_name": first[i % 6],
+                    "last_name": last[(i // 6) % 6],
+                    "name_key": f"{last[(i // 6) % 6]} {first[i % 6]} {i}".lower(),
+                    "email": f"empfaenger{i}@beispiel-{i % 97}.example",
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for i in range(start, min(start + chunk, recipients))
+            ]
+            ids = db.session.scalars(sa.insert(Person).returning(Person.id), people).all()
+            db.session.execute(
+                sa.insert(Subscription),
+                [
+                    {
+                        "list_id": nl.id,
+                        "person_id": pid,
+                        "status": "confirmed",
+                        "source": "import",
+                        "requested_at": now,
+                        "confirmed_at": now,
+                        "confirm_nonce": "",
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for pid in ids
+                ],
+            )
+        campaign = Campaign(
+            name="Benchmark",
+            list_id=nl.id,
+            subject="Neuigkeiten aus dem Haus der Wirtschaft für {{ vorname }}",
+            body_text=("Hallo {{ anrede }} {{ nachname }},\n\n" + "Neuigkeiten für Sie. " * 60),
+            body_html=(
+                "<p>Hallo {{ anrede }} {{ nachname }},</p>"
+                + "<p>Neuigkeiten für <b>Sie</b>.</p>" * 60
+                + '<p><a href="{{ abmelde_link }}">Abmelden</a></p>'
+            ),
+        )
+        db.session.add(campaign)
+        db.session.flush()
+        frozen = campaigns.start_campaign(db.session, campaign)
+        db.session.commit()
+        assert frozen == recipients, (frozen, recipients)
+        campaign_id = campaign.id
+        db.session.remove()
+        db.engine.dispose()
+    return campaign_id
+
+
+def sample_message(url: str, instance: str, campaign_id: int) -> tuple[str, str, bytes]:
+    """The campaign's first recipient's message as the factory renders it (for the bare loop)."""
+    import sqlalchemy as sa
+
+    from crm.extensions import db
+    from crm.newsletters.models import Campaign, Delivery
+    from crm.newsletters.sending import factory_builder_from_config
+
+    app = _app(url, instance)
+    with app.app_context():
+        campaign = db.session.get(Campaign, campaign_id)
+        row = db.session.scalars(
+            sa.select(Delivery).where(Delivery.campaign_id == campaign_id).limit(1)
+        ).one()
+        msg = factory_builder_from_config(app.config)(db.session, campaign)(row)
+        data = (row.email, str(app.config["CRM_MAIL_FROM"]), msg.as_bytes())
+        db.session.remove()
+        db.engine.dispose()
+    return data[0], "newsletter@hdw-magdeburg.example", data[2]
+
+
+def bare_loop(port: int, rcpt: str, sender: str, data: bytes, n: int) -> float:
+    """Messages per second of a plain smtplib loop over one connection."""
+    conn = smtplib.SMTP("127.0.0.1", port)
+    started = time.perf_counter()
+    for _ in range(n):
+        conn.sendmail(sender, [rcpt], data)
+    seconds = time.perf_counter() - started
+    conn.quit()
+    return n / seconds
+
+
+def worker(url: str, instance: str, port: int) -> None:
+    """One sender process: send the outbox, print JSON with timings and memory."""
+    from crm.newsletters.sending import run_outbox
+
+    app = _app(url, instance, port)
+    with app.app_context():
+        from crm.extensions import db
+
+        db.session.execute(__import__("sqlalchemy").text("SELECT 1"))
+        db.session.remove()
+    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.time()
+    report = run_outbox(app)
+    ended = time.time()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(
+        json.dumps(
+            {
+                "sent": report.sent,
+                "failed": report.failed,
+                "started": started,
+                "ended": ended,
+                "baseline_kb": baseline,
+                "peak_kb": peak,
+            }
+        ),
+        flush=True,
+    )
+
+
+def run_senders(url: str, instance: str, port: int, processes: int) -> dict[str, Any]:
+    """Start `processes` sender processes at once; wall-clock rate over all of them."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1", CRM_ENV="testing")
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "bench.newsletters", "--worker", url, instance, str(port)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for _ in range(processes)
+    ]
+    results = []
+    for proc in procs:
+        out, _ = proc.communicate(timeout=3600)
+        if proc.returncode != 0:
+            raise RuntimeError(f"sender failed: {out}")
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    sent = sum(r["sent"] for r in results)
+    seconds = max(r["ended"] for r in results) - min(r["started"] for r in results)
+    return {
+        "processes": processes,
+        "sent": sent,
+        "seconds": seconds,
+        "rate": sent / seconds if seconds else 0.0,
+        "peak_mb": max(r["peak_kb"] for r in results) / 1024,
+        "growth_mb": max(r["peak_kb"] - r["baseline_kb"] for r in results) / 1024,
+    }
+
+
+def run(db: str, recipients: int, processes: list[int], bare: int) -> list[dict[str, Any]]:
+    """Every (recipients, processes) combination on one database kind."""
+    rows = []
+    for p in processes:
+        with tempfile.TemporaryDirectory(prefix="bench-nl-") as tmp:
+            url = _fresh_database(db, tmp)
+            campaign_id = setup(url, tmp, recipients)
+            rcpt, sender, data = sample_message(url, tmp, campaign_id)
+            with SinkProcess() as sink:
+                bare_rate = bare_loop(sink.port, rcpt, sender, data, bare)
+                load = _load_average()
+                result = run_senders(url, tmp, sink.port, p)
+                messages, _ = sink.stop()
+            assert messages == bare + recipients, (messages, bare, recipients)
+            result.update(
+                db=db if db in ("sqlite", "postgres") else "url",
+                recipients=recipients,
+                bare_rate=bare_rate,
+                share=result["rate"] / bare_rate,
+                message_bytes=len(data),
+                load=load,
+            )
+            rows.append(result)
+            print(_row(result), flush=True)
+    return rows
+
+
+def _row(r: dict[str, Any]) -> str:
+    if r["processes"] > 1:
+        verdict = "(scaling)"
+    else:
+        verdict = "pass" if r["share"] >= TARGET_SHARE else "**miss**"
+    return (
+        f"| {r['db']} | {r['recipients']:,} | {r['processes']} | {r['rate']:,.0f} | "
+        f"{r['bare_rate']:,.0f} | {r['share']:.0%} | {r['peak_mb']:.0f} MB "
+        f"(+{r['growth_mb']:.1f}) | {r['load']} | {verdict} |"
+    )
+
+
+HEADER = (
+    "| database | recipients | sender processes | sender msg/s | bare smtplib msg/s | share "
+    "| peak RSS per sender (growth) | load avg | target ≥ 90 % (1 process) |\n"
+    "|---|---:|---:|---:|---:|---:|---:|---|---|"
+)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line entry point."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "--worker":
+        worker(argv[1], argv[2], int(argv[3]))
+        return
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--db", default="sqlite", help="sqlite, postgres or a URL, comma-separated")
+    parser.add_argument("--recipients", default="10000,50000")
+    parser.add_argument("--processes", default="1", help="e.g. 1,2,4 (PostgreSQL)")
+    parser.add_argument("--bare", type=int, default=5000, help="messages in the bare loop")
+    parser.add_argument("--json", help="write the raw figures here")
+    args = parser.parse_args(argv)
+    print(HEADER, flush=True)
+    rows = []
+    for db in args.db.split(","):
+        for n in (int(x) for x in args.recipients.split(",")):
+            procs = [int(x) for x in args.processes.split(",")]
+            if db == "sqlite":
+                procs = [1]  # SQLite serialises writers: more processes only queue
+            rows.extend(run(db, n, procs, args.bare))
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,275 @@
+"""Campaign pages under /newsletter/aussendungen: archive, new, detail with progress and
+the per-recipient status list, and the state changes (schedule, start, pause, resume, cancel)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy.orm import joinedload
+from wtforms import DateTimeLocalField, SelectField, StringField
+from wtforms.validators import DataRequired, Length
+
+from crm.database import utcnow
+from crm.extensions import db
+from crm.forms import choices
+from crm.newsletters import campaigns as svc
+from crm.newsletters.models import (
+    DELIVERY_STATUSES,
+    Campaign,
+    NewsletterList,
+    NewsletterTemplate,
+)
+from crm.security import has_permission, require
+
+bp = Blueprint("newsletter_campaigns", __name__, url_prefix="/newsletter/aussendungen")
+PER_PAGE = 25
+RECIPIENTS_PER_PAGE = 50
+BERLIN = ZoneInfo("Europe/Berlin")
+
+STATUS_LABELS = {
+    "draft": _l("Draft"),
+    "scheduled": _l("Scheduled"),
+    "sending": _l("Sending"),
+    "paused": _l("Paused"),
+    "sent": _l("Sent"),
+    "cancelled": _l("Cancelled"),
+}
+DELIVERY_LABELS = {
+    "queued": _l("Queued"),
+    "sending": _l("Being sent"),
+    "sent": _l("Sent"),
+    "failed": _l("Failed"),
+    "cancelled": _l("Cancelled"),
+}
+
+
+class CampaignForm(FlaskForm):
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
+    list_id = SelectField(_l("Newsletter"), coerce=int, validators=[DataRequired()])
+    template_id = SelectField(_l("Template"), coerce=int, validators=[DataRequired()])
+
+
+class ScheduleForm(FlaskForm):
+    send_at = DateTimeLocalField(
+        _l("Send at"), format="%Y-%m-%dT%H:%M", validators=[DataRequired()]
+    )
+
+
+@bp.context_processor
+def _labels() -> dict[str, Any]:
+    return {"STATUS_LABELS": STATUS_LABELS, "DELIVERY_LABELS": DELIVERY_LABELS}
+
+
+def _campaign(campaign_id: int) -> Campaign:
+    campaign = db.session.get(Campaign, campaign_id)
+    if campaign is None:
+        abort(404)
+    return campaign
+
+
+def _page() -> int:
+    return max(request.args.get("seite", 1, type=int) or 1, 1)
+
+
+@bp.get("/")
+@require("newsletters.view")
+def index() -> str:
+    """All campaigns, newest first; sent ones stay here as the archive."""
+    page = _page()
+    total = db.session.scalar(sa.select(sa.func.count(Campaign.id))) or 0
+    items = list(
+        db.session.scalars(
+            sa.select(Campaign)
+            .options(joinedload(Campaign.newsletter_list))
+            .order_by(Campaign.created_at.desc(), Campaign.id.desc())
+            .limit(PER_PAGE)
+            .offset((page - 1) * PER_PAGE)
+        )
+    )
+    return render_template(
+        "newsletters/campaign_index.html",
+        campaigns=items,
+        page=page,
+        per_page=PER_PAGE,
+        total=total,
+        can_edit=has_permission(current_user, "newsletters.edit"),
+    )
+
+
+@bp.route("/neu", methods=["GET", "POST"])
+@require("newsletters.edit")
+def new() -> Any:
+    """A new draft campaign from a template (subject and bodies are copied)."""
+    form = CampaignForm()
+    form.list_id.choices = choices(
+        db.session.execute(
+            sa.select(NewsletterList.id, NewsletterList.name)
+            .where(NewsletterList.active.is_(True))
+            .order_by(NewsletterList.name)
+        ).all()
+    )
+    form.template_id.choices = choices(
+        db.session.execute(
+            sa.select(NewsletterTemplate.id, NewsletterTemplate.name).order_by(
+                NewsletterTemplate.name
+            )
+        ).all()
+    )
+    if form.validate_on_submit():
+        template = db.session.get(NewsletterTemplate, form.template_id.data)
+        if template is None:
+            abort(400)
+        campaign = Campaign(
+            name=form.name.data,
+            list_id=form.list_id.data,
+            template_id=template.id,
+            subject=template.subject,
+            body_html=template.body_html,
+            body_text=template.body_text,
+            created_by_id=current_user.id,
+        )
+        db.session.add(campaign)
+        db.session.commit()
+        flash(_("Campaign created as a draft."), "success")
+        return redirect(url_for(".detail", campaign_id=campaign.id))
+    return render_template("newsletters/campaign_form.html", form=form)
+
+
+@bp.get("/<int:campaign_id>")
+@require("newsletters.view")
+def detail(campaign_id: int) -> str:
+    """The campaign with its progress and one page of its recipients."""
+    campaign = _campaign(campaign_id)
+    status = request.args.get("status") or None
+    if status not in (None, *DELIVERY_STATUSES):
+        status = None
+    page = _page()
+    rows, total = svc.deliveries_page(
+        db.session, campaign.id, status=status, page=page, per_page=RECIPIENTS_PER_PAGE
+    )
+    schedule_form = ScheduleForm()
+    if campaign.send_at:
+        schedule_form.send_at.data = campaign.send_at.astimezone(BERLIN).replace(tzinfo=None)
+    return render_template(
+        "newsletters/campaign_detail.html",
+        campaign=campaign,
+        progress=svc.progress(db.session, campaign.id),
+        rows=rows,
+        rows_total=total,
+        page=page,
+        per_page=RECIPIENTS_PER_PAGE,
+        status=status,
+        statuses=DELIVERY_STATUSES,
+        schedule_form=schedule_form,
+        can_send=has_permission(current_user, "newsletters.send"),
+    )
+
+
+@bp.get("/<int:campaign_id>/fortschritt")
+@require("newsletters.view")
+def progress(campaign_id: int) -> str:
+    """The progress bar partial that htmx polls while the campaign is sending."""
+    campaign = _campaign(campaign_id)
+    return render_template(
+        "newsletters/campaign_progress.html",
+        campaign=campaign,
+        progress=svc.progress(db.session, campaign.id),
+    )
+
+
+def _change(campaign_id: int, action: str) -> Any:
+    campaign = _campaign(campaign_id)
+    try:
+        if action == "start":
+            svc.start_campaign(db.session, campaign)
+            message = _("The campaign is being sent.")
+        elif action == "pause":
+            svc.pause(
+                db.session, campaign, reason=_("Paused by %(name)s", name=current_user.display_name)
+            )
+            message = _("The campaign is paused.")
+        elif action == "resume":
+            svc.resume(db.session, campaign)
+            message = _("The campaign continues.")
+        elif action == "cancel":
+            svc.cancel_campaign(db.session, campaign)
+            message = _("The campaign was cancelled.")
+        elif action == "unschedule":
+            svc.unschedule_campaign(db.session, campaign)
+            message = _("The campaign is a draft again.")
+        else:  # pragma: no cover - routes below pass known actions
+            abort(404)
+    except svc.CampaignError:
+        db.session.rollback()
+        flash(_("This is not possible in the campaign's current state."), "danger")
+        return redirect(url_for(".detail", campaign_id=campaign_id))
+    db.session.commit()
+    flash(message, "success")
+    return redirect(url_for(".detail", campaign_id=campaign_id))
+
+
+@bp.post("/<int:campaign_id>/starten")
+@require("newsletters.send")
+def start(campaign_id: int) -> Any:
+    """Freeze the recipients and start sending now."""
+    return _change(campaign_id, "start")
+
+
+@bp.post("/<int:campaign_id>/pausieren")
+@require("newsletters.send")
+def pause(campaign_id: int) -> Any:
+    """Pause sending."""
+    return _change(campaign_id, "pause")
+
+
+@bp.post("/<int:campaign_id>/fortsetzen")
+@require("newsletters.send")
+def resume(campaign_id: int) -> Any:
+    """Resume a paused campaign."""
+    return _change(campaign_id, "resume")
+
+
+@bp.post("/<int:campaign_id>/abbrechen")
+@require("newsletters.send")
+def cancel(campaign_id: int) -> Any:
+    """Cancel; queued rows are not sent."""
+    return _change(campaign_id, "cancel")
+
+
+@bp.post("/<int:campaign_id>/entplanen")
+@require("newsletters.send")
+def unschedule(campaign_id: int) -> Any:
+    """Turn a scheduled campaign back into a draft."""
+    return _change(campaign_id, "unschedule")
+
+
+@bp.post("/<int:campaign_id>/planen")
+@require("newsletters.send")
+def schedule(campaign_id: int) -> Any:
+    """Plan the campaign for a time (entered in Berlin time)."""
+    campaign = _campaign(campaign_id)
+    form = ScheduleForm()
+    if not form.validate_on_submit() or form.send_at.data is None:
+        flash(_("Please enter a valid date and time."), "danger")
+        return redirect(url_for(".detail", campaign_id=campaign_id))
+    send_at: datetime = form.send_at.data.replace(tzinfo=BERLIN)
+    if send_at <= utcnow():
+        flash(_("The send time must be in the future."), "danger")
+        return redirect(url_for(".detail", campaign_id=campaign_id))
+    try:
+        svc.schedule_campaign(db.session, campaign, send_at)
+    except svc.CampaignError:
+        db.session.rollback()
+        flash(_("This is not possible in the campaign's current state."), "danger")
+        return redirect(url_for(".detail", campaign_id=campaign_id))
+    db.session.commit()
+    flash(_("The campaign is scheduled."), "success")
+    return redirect(url_for(".detail", campaign_id=campaign_id))

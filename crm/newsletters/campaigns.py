@@ -1,0 +1,268 @@
+"""Campaign life cycle: draft → scheduled → sending (⇄ paused) → sent, or cancelled.
+
+Starting a campaign freezes its recipients: one delivery row per person, written with a single
+INSERT … SELECT in the same transaction that moves the campaign to 'sending' (guarded by its
+previous status), so a double start — two clicks, the scheduler and a click — inserts nothing
+the second time; the unique (campaign, person) constraint is the backstop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, object_session
+
+from crm.database import utcnow
+from crm.newsletters.models import Campaign, Delivery
+
+__all__ = [
+    "CampaignError",
+    "Progress",
+    "cancel_campaign",
+    "deliveries_page",
+    "pause",
+    "progress",
+    "recipients_select",
+    "resume",
+    "schedule_campaign",
+    "start_campaign",
+    "start_due_campaigns",
+]
+
+
+class CampaignError(ValueError):
+    """The requested state change is not possible from the campaign's current state."""
+
+
+def recipients_select(campaign: Campaign) -> sa.Select[Any]:
+    """(person_id, email) of everyone the campaign may reach: confirmed consent for the
+    list, an address (pending, unsubscribed, bounced and unconsented people are never in it),
+    and inside the campaign's audience if it has one."""
+    from crm.newsletters.audiences import audience_recipients
+    from crm.newsletters.audiences import recipients_select as list_recipients
+
+    if campaign.audience is not None:
+        select = audience_recipients(object_session(campaign), campaign.audience)
+    else:
+        select = list_recipients(campaign.list_id)
+    return select.order_by(None)
+
+
+def _move(session: Session, campaign_id: int, allowed: tuple[str, ...], **values: Any) -> bool:
+    table = Campaign.__table__
+    values.setdefault("updated_at", utcnow())
+    n = session.execute(
+        sa.update(table)
+        .where(table.c.id == campaign_id, table.c.status.in_(allowed))
+        .values(**values)
+    ).rowcount
+    return n == 1
+
+
+def schedule_campaign(session: Session, campaign: Campaign, send_at: datetime) -> None:
+    """Plan a draft for send_at (UTC-aware); the scheduler starts it then."""
+    if send_at.tzinfo is None:
+        raise CampaignError("send_at must be timezone-aware")
+    if not _move(session, campaign.id, ("draft", "scheduled"), status="scheduled", send_at=send_at):
+        raise CampaignError(f"campaign {campaign.id} is {campaign.status}, not a draft")
+    session.flush()
+    session.refresh(campaign)
+
+
+def unschedule_campaign(session: Session, campaign: Campaign) -> None:
+    """Turn a scheduled campaign back into a draft."""
+    if not _move(session, campaign.id, ("scheduled",), status="draft", send_at=None):
+        raise CampaignError(f"campaign {campaign.id} is {campaign.status}, not scheduled")
+    session.flush()
+    session.refresh(campaign)
+
+
+def start_campaign(session: Session, campaign: Campaign, now: datetime | None = None) -> int:
+    """Freeze the recipients and switch to 'sending'; return the number of delivery rows.
+
+    A campaign that is already sending (or further) is left alone and 0 is returned.
+    The caller commits.
+    """
+    now = now or utcnow()
+    if not _move(session, campaign.id, ("draft", "scheduled"), status="sending", started_at=now):
+        return 0
+    table = Delivery.__table__
+    recipients = recipients_select(campaign).subquery()
+    inserted = session.execute(
+        sa.insert(table).from_select(
+            [
+                "campaign_id",
+                "person_id",
+                "email",
+                "status",
+                "attempts",
+                "next_attempt_at",
+                "claimed_by",
+                "message_id",
+                "last_error",
+                "created_at",
+                "updated_at",
+            ],
+            sa.select(
+                sa.literal(campaign.id),
+                recipients.c.person_id,
+                recipients.c.email,
+                sa.literal("queued"),
+                sa.literal(0),
+                sa.literal(now, Delivery.next_attempt_at.type),
+                sa.literal(""),
+                sa.literal(""),
+                sa.literal(""),
+                sa.literal(now, Delivery.created_at.type),
+                sa.literal(now, Delivery.updated_at.type),
+            ).distinct(),
+        )
+    ).rowcount
+    total = session.scalar(
+        sa.select(sa.func.count()).select_from(table).where(table.c.campaign_id == campaign.id)
+    )
+    _move(session, campaign.id, ("sending",), recipients_total=total or 0)
+    session.flush()
+    session.refresh(campaign)
+    return inserted if inserted is not None and inserted >= 0 else int(total or 0)
+
+
+def start_due_campaigns(session: Session, now: datetime | None = None) -> list[int]:
+    """Start every scheduled campaign whose send_at has come; commit each; return their ids."""
+    now = now or utcnow()
+    due = list(
+        session.scalars(
+            sa.select(Campaign.id)
+            .where(Campaign.status == "scheduled", Campaign.send_at <= now)
+            .order_by(Campaign.send_at, Campaign.id)
+        )
+    )
+    session.commit()
+    started = []
+    for campaign_id in due:
+        campaign = session.get(Campaign, campaign_id)
+        if campaign is not None and campaign.status == "scheduled":
+            start_campaign(session, campaign, now)
+            started.append(campaign_id)
+        session.commit()
+    return started
+
+
+def pause(session: Session, campaign: Campaign, reason: str = "") -> None:
+    """Stop sending after the current message; rows stay queued."""
+    now = utcnow()
+    if not _move(
+        session, campaign.id, ("sending",), status="paused", paused_at=now, pause_reason=reason
+    ):
+        raise CampaignError(f"campaign {campaign.id} is {campaign.status}, not sending")
+    session.flush()
+    session.refresh(campaign)
+
+
+def resume(session: Session, campaign: Campaign) -> None:
+    """Continue a paused campaign (also after an automatic pause on errors)."""
+    if not _move(
+        session, campaign.id, ("paused",), status="sending", pause_reason="", consecutive_errors=0
+    ):
+        raise CampaignError(f"campaign {campaign.id} is {campaign.status}, not paused")
+    session.flush()
+    session.refresh(campaign)
+
+
+def cancel_campaign(session: Session, campaign: Campaign) -> int:
+    """Cancel a campaign; rows not yet handed to the server become 'cancelled'."""
+    now = utcnow()
+    if not _move(
+        session,
+        campaign.id,
+        ("draft", "scheduled", "sending", "paused"),
+        status="cancelled",
+        cancelled_at=now,
+    ):
+        raise CampaignError(f"campaign {campaign.id} is {campaign.status}; cannot cancel")
+    table = Delivery.__table__
+    # 'sending' rows belong to a live sender; it gives them back, and they are not sent
+    # again because the campaign is no longer 'sending'. They are cancelled here too unless
+    # the sender records them as sent first.
+    n = session.execute(
+        sa.update(table)
+        .where(table.c.campaign_id == campaign.id, table.c.status == "queued")
+        .values(status="cancelled", updated_at=now)
+    ).rowcount
+    session.flush()
+    session.refresh(campaign)
+    return n
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Counts per delivery status of one campaign."""
+
+    total: int
+    queued: int
+    sending: int
+    sent: int
+    failed: int
+    cancelled: int
+
+    @property
+    def done(self) -> int:
+        """Rows that reached a final state."""
+        return self.sent + self.failed + self.cancelled
+
+    @property
+    def percent(self) -> int:
+        """Share of final rows, 0–100 (100 for an empty campaign that has finished)."""
+        if not self.total:
+            return 0
+        return min(100, self.done * 100 // self.total)
+
+
+def progress(session: Session, campaign_id: int) -> Progress:
+    """One GROUP BY over the campaign's rows (index campaign_id, status, id)."""
+    counts = dict(
+        session.execute(
+            sa.select(Delivery.status, sa.func.count())
+            .where(Delivery.campaign_id == campaign_id)
+            .group_by(Delivery.status)
+        ).all()
+    )
+    return Progress(
+        total=sum(counts.values()),
+        queued=counts.get("queued", 0),
+        sending=counts.get("sending", 0),
+        sent=counts.get("sent", 0),
+        failed=counts.get("failed", 0),
+        cancelled=counts.get("cancelled", 0),
+    )
+
+
+def deliveries_page(
+    session: Session,
+    campaign_id: int,
+    *,
+    status: str | None = None,
+    page: int = 1,
+    per_page: int = 50,
+) -> tuple[list[Delivery], int]:
+    """One page of a campaign's delivery rows (with their person), and the total count."""
+    from sqlalchemy.orm import joinedload
+
+    where = [Delivery.campaign_id == campaign_id]
+    if status:
+        where.append(Delivery.status == status)
+    total = session.scalar(sa.select(sa.func.count()).select_from(Delivery).where(*where)) or 0
+    rows = list(
+        session.scalars(
+            sa.select(Delivery)
+            .where(*where)
+            .options(joinedload(Delivery.person))
+            .order_by(Delivery.id)
+            .limit(per_page)
+            .offset(max(page - 1, 0) * per_page)
+        )
+    )
+    return rows, total

@@ -1,0 +1,68 @@
+"""Campaign pages: create from a template, start, progress partial, recipients, archive."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from crm.mail import SMTPTransport
+from crm.newsletters.models import Campaign, NewsletterTemplate
+from crm.newsletters.sending import SenderSettings, factory_builder_from_config, send_outbox
+from tests.fixtures.smtp import SMTPTestServer
+from tests.newsletter_sending_helpers import make_list, make_subscribers
+
+
+def test_staff_create_start_and_watch_a_campaign_to_the_archive(
+    app: Flask, client_as: Any, db_session: Any, smtp_server: SMTPTestServer
+) -> None:
+    nl = make_list(db_session)
+    make_subscribers(db_session, nl, 3)
+    template = NewsletterTemplate(
+        name="Herbst", subject="Hallo {{ vorname }}", body_text="Text", body_html="<p>HTML</p>"
+    )
+    db_session.add(template)
+    db_session.commit()
+    client = client_as("staff")
+
+    assert client.get("/newsletter/aussendungen/neu").status_code == 200
+    response = client.post(
+        "/newsletter/aussendungen/neu",
+        data={"name": "Herbst 2026", "list_id": nl.id, "template_id": template.id},
+    )
+    assert response.status_code == 302, response.data
+    campaign = db_session.query(Campaign).filter_by(name="Herbst 2026").one()
+    assert campaign.subject == "Hallo {{ vorname }}"
+    assert campaign.status == "draft"
+
+    assert client.post(f"/newsletter/aussendungen/{campaign.id}/starten").status_code == 302
+    db_session.refresh(campaign)
+    assert campaign.status == "sending"
+    partial = client.get(f"/newsletter/aussendungen/{campaign.id}/fortschritt").get_data(True)
+    assert 'data-percent="0"' in partial
+    assert 'hx-trigger="every 2s"' in partial
+
+    transport = SMTPTransport(smtp_server.host, smtp_server.port, security="none")
+    send_outbox(db_session, transport, factory_builder_from_config(app.config), SenderSettings())
+
+    partial = client.get(f"/newsletter/aussendungen/{campaign.id}/fortschritt").get_data(True)
+    assert 'data-percent="100"' in partial
+    assert "hx-trigger" not in partial  # polling stops once sent
+    page = client.get(f"/newsletter/aussendungen/{campaign.id}").get_data(True)
+    assert page.count('data-delivery-status="sent"') == 3
+    for message in smtp_server.messages:
+        assert str(message.message["Message-ID"]) in page.replace("&lt;", "<").replace("&gt;", ">")
+    archive = client.get("/newsletter/aussendungen/").get_data(True)
+    assert f'data-campaign-id="{campaign.id}"' in archive
+
+
+def test_readonly_users_cannot_start_campaigns(client_as: Any, db_session: Any) -> None:
+    nl = make_list(db_session)
+    campaign = Campaign(name="X", list_id=nl.id, subject="s")
+    db_session.add(campaign)
+    db_session.commit()
+    client = client_as("counsellor")
+    assert client.get(f"/newsletter/aussendungen/{campaign.id}").status_code == 200
+    assert client.post(f"/newsletter/aussendungen/{campaign.id}/starten").status_code == 403
+    db_session.refresh(campaign)
+    assert campaign.status == "draft"

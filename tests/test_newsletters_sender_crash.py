@@ -1,0 +1,134 @@
+"""The sender as a separate process: SIGKILL and restart, and two senders side by side."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from crm.extensions import db
+from crm.newsletters import campaigns as svc
+from crm.newsletters.models import Campaign, Delivery
+from tests.fixtures.smtp import SMTPTestServer
+from tests.newsletter_sending_helpers import make_campaign, make_list, make_subscribers
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _prepare(make_database: Any, tmp_path: Path, recipients: int) -> tuple[str, Any, list[str]]:
+    """A fresh, migrated database with one started campaign; returns url, app, addresses."""
+    from flask_migrate import upgrade
+
+    from tests.conftest import build_app
+
+    url = make_database()
+    app = build_app(url, str(tmp_path))
+    with app.app_context():
+        upgrade()
+        nl = make_list(db.session)
+        people = make_subscribers(db.session, nl, recipients)
+        campaign = make_campaign(db.session, nl)
+        svc.start_campaign(db.session, campaign)
+        db.session.commit()
+        emails = [p.email for p in people]
+        db.session.remove()
+    return url, app, emails
+
+
+def _sender(
+    url: str, server: SMTPTestServer, tmp_path: Path, **settings: str
+) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "CRM_ENV": "testing",
+        "CRM_INSTANCE_PATH": str(tmp_path),
+        "DATABASE_URL": url,
+        "CRM_MAIL_TRANSPORT": "smtp",
+        "CRM_SMTP_HOST": server.host,
+        "CRM_SMTP_PORT": str(server.port),
+        "CRM_SMTP_SECURITY": "none",
+        "CRM_SMTP_TIMEOUT": "10",
+        "CRM_NEWSLETTER_LEASE_SECONDS": "1",
+        "CRM_NEWSLETTER_BACKOFF_SECONDS": "0",
+        "PYTHONUNBUFFERED": "1",
+        **settings,
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "crm", "send-outbox"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def _wait(proc: subprocess.Popen[bytes], timeout: float = 120) -> str:
+    out, _ = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, out.decode(errors="replace")
+    return out.decode(errors="replace")
+
+
+def _statuses(app: Any) -> Counter[str]:
+    with app.app_context():
+        counts = Counter(dict(db.session.execute(
+            sa.select(Delivery.status, sa.func.count()).group_by(Delivery.status)
+        ).all()))  # fmt: skip
+        status = db.session.scalar(sa.select(Campaign.status))
+        db.session.remove()
+    counts["campaign:" + str(status)] = 1
+    return counts
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kill_after", [3, 17])
+def test_a_sender_killed_with_sigkill_and_restarted_mails_everyone_at_most_one_twice(
+    make_database: Any, tmp_path: Path, smtp_server: SMTPTestServer, kill_after: int
+) -> None:
+    url, app, emails = _prepare(make_database, tmp_path, 40)
+    # Throttled so the kill lands in the middle of the campaign.
+    first = _sender(url, smtp_server, tmp_path, CRM_NEWSLETTER_RATE="50")
+    deadline = time.monotonic() + 60
+    while len(smtp_server.messages) < kill_after and time.monotonic() < deadline:
+        time.sleep(0.002)
+    first.send_signal(signal.SIGKILL)
+    first.communicate(timeout=30)
+    killed_at = len(smtp_server.messages)
+    assert kill_after <= killed_at < len(emails), "the kill must land mid-campaign"
+
+    time.sleep(1.2)  # the dead sender's lease (1 s) runs out
+    _wait(_sender(url, smtp_server, tmp_path))
+
+    received = Counter(rcpt for m in smtp_server.messages for rcpt in m.rcpt_tos)
+    assert set(received) == set(emails), "every recipient is mailed"
+    twice = [addr for addr, n in received.items() if n > 1]
+    assert len(twice) <= 1, twice
+    assert max(received.values()) <= 2
+    assert _statuses(app) == Counter({"sent": 40, "campaign:sent": 1})
+
+
+@pytest.mark.slow
+def test_two_senders_on_postgresql_never_send_the_same_row(
+    make_database: Any, tmp_path: Path, smtp_server: SMTPTestServer
+) -> None:
+    if not os.environ.get("CRM_TEST_DATABASE_URL"):
+        pytest.skip("SKIP LOCKED sharing needs PostgreSQL; SQLite serialises senders anyway")
+    url, app, emails = _prepare(make_database, tmp_path, 300)
+    settings = {"CRM_NEWSLETTER_BATCH": "10", "CRM_NEWSLETTER_LEASE_SECONDS": "300"}
+    senders = [_sender(url, smtp_server, tmp_path, **settings) for _ in range(2)]
+    outputs = [_wait(proc) for proc in senders]
+
+    received = Counter(rcpt for m in smtp_server.messages for rcpt in m.rcpt_tos)
+    assert received == Counter(emails), "each row exactly once"
+    # Both really took part (each reports what it sent).
+    sent = [int(out.split("sent=")[1].split()[0]) for out in outputs]
+    assert sum(sent) == 300
+    assert all(n > 0 for n in sent), outputs
+    assert _statuses(app) == Counter({"sent": 300, "campaign:sent": 1})
