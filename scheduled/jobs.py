@@ -6,12 +6,16 @@ scheduler only ticks (see ARCHITECTURE.md).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Flask
+from sqlalchemy.orm import Session
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -25,160 +29,146 @@ class JobSpec:
     every_tick: bool = False
 
 
-def purge_expired_sessions(app: Flask) -> int:
+def scheduler_job(func: Callable[[Flask, Session], T]) -> Callable[[Flask], T]:
+    """Run `func(app, session)` in an app context, audited as the scheduler, then commit."""
+
+    @functools.wraps(func)
+    def run(app: Flask) -> T:
+        from crm.audit.service import Actor, acting_as
+        from crm.extensions import db
+
+        with app.app_context(), acting_as(Actor(None, "scheduler")):
+            result = func(app, db.session)
+            db.session.commit()
+            return result
+
+    return run
+
+
+@scheduler_job
+def purge_expired_sessions(app: Flask, session: Session) -> int:
     """Delete idle login sessions and login attempts older than 30 days."""
     from crm.accounts.service import purge_expired
-    from crm.audit.service import Actor, acting_as
-    from crm.extensions import db
 
-    with app.app_context(), acting_as(Actor(None, "scheduler")):
-        n = purge_expired(
-            db.session,
-            idle=timedelta(minutes=app.config["CRM_SESSION_IDLE_MINUTES"]),
-            keep_attempts=timedelta(days=30),
-        )
-        db.session.commit()
-        return n
+    return purge_expired(
+        session,
+        idle=timedelta(minutes=app.config["CRM_SESSION_IDLE_MINUTES"]),
+        keep_attempts=timedelta(days=30),
+    )
 
 
-def send_followup_reminders(app: Flask) -> int:
+@scheduler_job
+def send_followup_reminders(app: Flask, session: Session) -> int:
     """Send the reminder e-mail for every follow-up that has become due (each exactly once)."""
-    from crm.audit.service import Actor, acting_as
     from crm.database import utcnow
-    from crm.extensions import db
     from crm.followups.service import send_due_reminders
     from crm.mail import transport_from_config
 
-    with app.app_context(), acting_as(Actor(None, "scheduler")):
-        total = 0
-        # Batches of 100 until nothing is due: a long downtime catches up in one run.
-        while True:
-            sent = send_due_reminders(
-                db.session,
-                transport_from_config(app.config),
-                now=utcnow(),
-                base_url=app.config["CRM_BASE_URL"],
-                batch=100,
-                sender=app.config["CRM_MAIL_FROM"],
-                reply_to=app.config.get("CRM_MAIL_REPLY_TO") or None,
-            )
-            total += sent
-            if sent < 100:
-                return total
-
-
-def purge_import_files(app: Flask) -> int:
-    """Delete uploaded import files older than CRM_IMPORT_KEEP_DAYS."""
-    from crm.audit.service import Actor, acting_as
-    from crm.contacts.importer import purge_old_files, storage_dir
-    from crm.extensions import db
-
-    with app.app_context(), acting_as(Actor(None, "scheduler")):
-        n = purge_old_files(
-            db.session, storage_dir(app), keep_days=app.config["CRM_IMPORT_KEEP_DAYS"]
-        )
-        db.session.commit()
-        return n
-
-
-def create_series_occurrences(app: Flask) -> int:
-    """Create the occurrences of every series up to CRM_SERIES_HORIZON_DAYS ahead."""
-    from crm.audit.service import Actor, acting_as
-    from crm.database import utcnow
-    from crm.events.series import BERLIN
-    from crm.events.service import materialise_all
-    from crm.extensions import db
-
-    with app.app_context(), acting_as(Actor(None, "scheduler")):
-        n = materialise_all(
-            db.session,
-            today=utcnow().astimezone(BERLIN).date(),
-            horizon_days=app.config["CRM_SERIES_HORIZON_DAYS"],
-        )
-        db.session.commit()
-        return n
-
-
-def send_daily_digest(app: Flask) -> int:
-    """Send the 07:00 digest to every staff member with something to report (once a day)."""
-    from crm.audit.service import Actor, acting_as
-    from crm.database import utcnow
-    from crm.events.digest import send_daily_digests
-    from crm.extensions import db
-    from crm.mail import transport_from_config
-
-    with app.app_context(), acting_as(Actor(None, "scheduler")):
-        return send_daily_digests(
-            db.session,
+    total = 0
+    # Batches of 100 until nothing is due: a long downtime catches up in one run.
+    while True:
+        sent = send_due_reminders(
+            session,
             transport_from_config(app.config),
             now=utcnow(),
             base_url=app.config["CRM_BASE_URL"],
+            batch=100,
             sender=app.config["CRM_MAIL_FROM"],
+            reply_to=app.config.get("CRM_MAIL_REPLY_TO") or None,
         )
+        total += sent
+        if sent < 100:
+            return total
 
 
-def purge_tokens(app: Flask) -> int:
+@scheduler_job
+def purge_import_files(app: Flask, session: Session) -> int:
+    """Delete uploaded import files older than CRM_IMPORT_KEEP_DAYS."""
+    from crm.contacts.importer import purge_old_files, storage_dir
+
+    return purge_old_files(session, storage_dir(app), keep_days=app.config["CRM_IMPORT_KEEP_DAYS"])
+
+
+@scheduler_job
+def create_series_occurrences(app: Flask, session: Session) -> int:
+    """Create the occurrences of every series up to CRM_SERIES_HORIZON_DAYS ahead."""
+    from crm.database import utcnow
+    from crm.events.series import BERLIN
+    from crm.events.service import materialise_all
+
+    return materialise_all(
+        session,
+        today=utcnow().astimezone(BERLIN).date(),
+        horizon_days=app.config["CRM_SERIES_HORIZON_DAYS"],
+    )
+
+
+@scheduler_job
+def send_daily_digest(app: Flask, session: Session) -> int:
+    """Send the 07:00 digest to every staff member with something to report (once a day)."""
+    from crm.database import utcnow
+    from crm.events.digest import send_daily_digests
+    from crm.mail import transport_from_config
+
+    return send_daily_digests(
+        session,
+        transport_from_config(app.config),
+        now=utcnow(),
+        base_url=app.config["CRM_BASE_URL"],
+        sender=app.config["CRM_MAIL_FROM"],
+    )
+
+
+@scheduler_job
+def purge_tokens(app: Flask, session: Session) -> int:
     """Revoke feed tokens of deactivated users, delete revoked ones and old job-run rows."""
-    from crm.audit.service import Actor, acting_as
     from crm.database import utcnow
     from crm.events.ical import purge_tokens as purge_calendar_tokens
-    from crm.extensions import db
     from crm.jobs.service import purge_runs
 
-    with app.app_context(), acting_as(Actor(None, "scheduler")):
-        now = utcnow()
-        n = purge_calendar_tokens(db.session, now)
-        purge_runs(db.session, now)
-        db.session.commit()
-        return n
+    now = utcnow()
+    n = purge_calendar_tokens(session, now)
+    purge_runs(session, now)
+    return n
 
 
-def erase_due_participants(app: Flask) -> dict[str, int]:
+@scheduler_job
+def erase_due_participants(app: Flask, session: Session) -> dict[str, int]:
     """Mark participants past the retention period for review; erase those admins approved."""
-    from crm.audit.service import Actor, acting_as
     from crm.dashboard.weeks import local_date
     from crm.database import utcnow
-    from crm.extensions import db
     from crm.privacy.service import erase_approved, mark_due
 
-    with app.app_context(), acting_as(Actor(None, "scheduler")):
-        marked = mark_due(
-            db.session,
-            today=local_date(utcnow()),
-            years=app.config["CRM_RETENTION_YEARS_AFTER_EXIT"],
-        )
-        erased = erase_approved(db.session)
-        db.session.commit()
-        return {"marked": marked, "erased": erased}
+    marked = mark_due(
+        session,
+        today=local_date(utcnow()),
+        years=app.config["CRM_RETENTION_YEARS_AFTER_EXIT"],
+    )
+    return {"marked": marked, "erased": erase_approved(session)}
 
 
-def purge_signup_attempts(app: Flask) -> int:
+@scheduler_job
+def purge_signup_attempts(app: Flask, session: Session) -> int:
     """Delete newsletter sign-up attempts (IP addresses) older than two days."""
-    from crm.audit.service import Actor, acting_as
     from crm.database import utcnow
-    from crm.extensions import db
     from crm.newsletters.service import purge_signup_attempts as purge
 
-    with app.app_context(), acting_as(Actor(None, "scheduler")):
-        n = purge(db.session, older_than=utcnow() - timedelta(days=2))
-        db.session.commit()
-        return n
+    return purge(session, older_than=utcnow() - timedelta(days=2))
 
 
-def start_due_campaigns(app: Flask) -> list[int]:
+@scheduler_job
+def start_due_campaigns(app: Flask, session: Session) -> list[int]:
     """Move scheduled newsletter campaigns whose send time has come to 'sending'."""
-    from crm.audit.service import Actor, acting_as
-    from crm.extensions import db
     from crm.newsletters.campaigns import start_due_campaigns as start_due
 
-    with app.app_context(), acting_as(Actor(None, "scheduler")):
-        return start_due(db.session)
+    return start_due(session)
 
 
 def send_newsletter_outbox(app: Flask) -> str:
     """Send the due delivery rows of every sending campaign (crash-safe, see sending.py)."""
     from crm.newsletters.sending import run_outbox
 
+    # Not a scheduler_job: the sender commits per message in contexts of its own.
     return str(run_outbox(app))
 
 
