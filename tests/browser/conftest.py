@@ -67,7 +67,12 @@ def live_server(
 
     # The production cookie settings stay on (Secure, __Host- name): Chromium treats
     # http://127.0.0.1 as a secure context, so the browser keeps and sends them.
-    app = build_app(make_database(), str(tmp_path_factory.mktemp("browser-instance")))
+    app = build_app(
+        make_database(),
+        str(tmp_path_factory.mktemp("browser-instance")),
+        # Cached static files: fewer downloads for the browser to cancel mid-way.
+        SEND_FILE_MAX_AGE_DEFAULT=3600,
+    )
     with app.app_context():
         upgrade()
         demo.seed(db.session)
