@@ -70,7 +70,8 @@ def main(argv: list[str] | None = None) -> None:
 class SinkProcess:
     """`with SinkProcess() as sink:` a sink subprocess on sink.port; sink.count after exit."""
 
-    def __init__(self) -> None:
+    def __init__(self, cpus: set[int] | None = None) -> None:
+        self.cpus = cpus
         self.port = 0
         self.messages: int | None = None
         self.recipients: int | None = None
@@ -84,6 +85,8 @@ class SinkProcess:
             text=True,
             env=env,
         )
+        if self.cpus:
+            os.sched_setaffinity(self._proc.pid, self.cpus)
         assert self._proc.stdout is not None
         line = self._proc.stdout.readline().split()
         if len(line) != 2 or line[0] != "READY":

@@ -135,7 +135,7 @@ def load_config(instance_path: str) -> dict[str, Any]:
         # rows claimed per batch, lease of a claimed row (a dead sender's rows are retried
         # after it), attempts before a row fails, back-off base, auto-pause threshold.
         "CRM_NEWSLETTER_RATE": float(os.environ.get("CRM_NEWSLETTER_RATE") or 0),
-        "CRM_NEWSLETTER_BATCH": _int("CRM_NEWSLETTER_BATCH", 50),
+        "CRM_NEWSLETTER_BATCH": _int("CRM_NEWSLETTER_BATCH", 250),
         "CRM_NEWSLETTER_LEASE_SECONDS": _int("CRM_NEWSLETTER_LEASE_SECONDS", 300),
         "CRM_NEWSLETTER_MAX_ATTEMPTS": _int("CRM_NEWSLETTER_MAX_ATTEMPTS", 8),
         "CRM_NEWSLETTER_BACKOFF_SECONDS": _int("CRM_NEWSLETTER_BACKOFF_SECONDS", 60),

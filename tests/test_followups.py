@@ -310,8 +310,8 @@ class CrashAfterSend(Transport):
     def close(self) -> None:
         self.inner.close()
 
-    def send(self, msg):
-        self.inner.send(msg)
+    def send_raw(self, raw, **hooks):
+        self.inner.send_raw(raw, **hooks)
         raise KeyboardInterrupt
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from email import policy
+from email.header import decode_header, make_header
 from email.parser import BytesParser
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
@@ -222,3 +223,164 @@ def test_a_long_unsubscribe_url_survives_unencoded(smtp_server: SMTPTestServer):
 
 def test_every_message_gets_a_fresh_message_id():
     assert make()["Message-ID"] != make()["Message-ID"]
+
+
+# --- the bulk builder (newsletters) produces what build_message produces --------------------
+
+BULK_CASES = [
+    {},
+    {"to": ("Jürgen Müller", "juergen@example.org"), "subject": "Grüße für Jürgen"},
+    {"to": ('Weiß, "Bärbel" (Vorstand)', "b.weiss@example.org")},
+    {"to": ("", "ohne.namen@example.org")},
+    {"to": ("Małgorzata Nowak-Wiśniewska von und zu Groß-Schönebeck", "m@example.org")},
+    {"to": ("Evil\r\nBcc: evil@attacker.example", "anna@example.org")},
+    {"to": ("Bäckerei Müller", "info@müller-bau.de")},  # IDNA domain: the full parser
+    {"to": ("Anna", '"anna schmidt"@example.org')},  # quoted local part: the full parser
+    {"subject": "Hallo\r\nBcc: evil@attacker.example\r\n\r\nfake body"},
+    {"subject": "Literally =?utf-8?q?not_encoded?= text"},
+    {"subject": "🎉 Einladung zum Netzwerktreffen " * 6},
+    {"subject": "x" * 1200},
+    {"subject": ""},
+    {"text": "Zeile mit Leerzeichen am Ende   \n.\n. Punkt am Anfang\nFrom here\n" + "ä" * 300},
+    {"text": "ASCII only, but a long line: " + "word " * 300},
+    {"text": "ohne Zeilenende", "html": "<p>Grüße</p>\r\n<p>Zweite\rZeile</p>"},
+    {"html": "<p>Hallo <b>Anna</b>, " + "lange Zeile mit Umlauten äöü " * 40 + "</p>"},
+    {"headers": {"List-Unsubscribe": "<https://crm.example.org/abmelden/" + "t" * 120 + ">"}},
+    {"headers": {"X-Kampagne": "Grüße\r\nBcc: evil@attacker.example"}},
+]
+
+
+def _bulk_pair(case, reply_to="Rückfragen <team@example.org>"):
+    from crm.mail import BulkMessageBuilder
+
+    sender = ("Netzwerk Müller & Söhne", "crm@example.org")
+    shared = {
+        "List-Id": "Newsletter Haus der Wirtschaft <hdw.crm.example.org>",
+        "Precedence": "bulk",
+    }
+    fields = {
+        "to": ("Anna Schmidt", "anna@example.org"),
+        "subject": "Ihre Wiedervorlage",
+        "text": "Hallo Anna,\nbitte melden.",
+        "html": None,
+        "headers": {},
+    }
+    fields.update(case)
+    slow = build_message(
+        sender=sender,
+        to=fields["to"],
+        subject=fields["subject"],
+        text=fields["text"],
+        html=fields["html"],
+        reply_to=reply_to,
+        extra_headers={**shared, **fields["headers"]},
+        message_id_domain=DOMAIN,
+    )
+    builder = BulkMessageBuilder(
+        sender=sender, reply_to=reply_to, headers=shared, message_id_domain=DOMAIN
+    )
+    fast = builder.build(
+        to=fields["to"],
+        subject=fields["subject"],
+        text=fields["text"],
+        html=fields["html"],
+        headers=fields["headers"],
+    )
+    return slow, fast
+
+
+def _content(msg):
+    """What a mail client shows: addresses, decoded headers, decoded bodies."""
+    headers = {
+        name: str(msg[name])
+        for name in ("Subject", "List-Id", "Precedence", "List-Unsubscribe", "X-Kampagne")
+        if msg[name] is not None
+    }
+    # Whitespace is left out of display names: Python's address parser keeps the folding
+    # space between two adjacent encoded words ("Sch önebeck"), which RFC 2047 (6.2) and
+    # mail clients drop; both builders split long names, at different places.
+    addresses = {
+        name: [("".join(a.display_name.split()), a.addr_spec) for a in msg[name].addresses]
+        for name in ("From", "To", "Reply-To")
+    }
+    bodies = [
+        (part.get_content_type(), part.get_content_charset(), part.get_content())
+        for part in (msg.iter_parts() if msg.is_multipart() else [msg])
+    ]
+    return headers, addresses, bodies, msg.get_content_type(), msg["Bcc"], msg["MIME-Version"]
+
+
+@pytest.mark.parametrize("case", BULK_CASES, ids=range(len(BULK_CASES)))
+def test_bulk_builder_makes_the_same_message_as_build_message(case):
+    slow, fast = _bulk_pair(case)
+
+    parser = BytesParser(policy=policy.default)
+    fast_content, slow_content = _content(parser.parsebytes(fast.data)), _content(reparse(slow))
+    if "=?" in case.get("subject", ""):
+        # Text that looks like an encoded word must arrive as typed. build_message (the email
+        # package) writes it out raw, so clients decode it; the bulk builder encodes it.
+        assert fast_content[0].pop("Subject") == case["subject"]
+        slow_content[0].pop("Subject")
+    assert fast_content == slow_content
+    assert fast.data.isascii(), "7-bit safe for any relay"
+    assert all(len(line) <= 998 for line in fast.data.split(b"\r\n"))
+    assert b"\n" not in fast.data.replace(b"\r\n", b""), "CRLF line ends only"
+    head = fast.data.split(b"\r\n\r\n", 1)[0].decode("ascii")
+    assert not any(line.lower().startswith("bcc:") for line in head.split("\r\n"))
+    parsed = parser.parsebytes(fast.data)
+    assert parsed["Message-ID"] == fast.message_id
+    assert parsedate_to_datetime(parsed["Date"]).tzinfo is not None
+    assert fast.recipients == (parsed["To"].addresses[0].addr_spec,)
+    assert fast.envelope_from == "crm@example.org"
+    # Decoded as RFC 2047 prescribes, the recipient's name is exact, spaces included.
+    raw_to = BytesParser(policy=policy.compat32).parsebytes(fast.data)["To"]
+    name = sanitize_header(case.get("to", ("Anna Schmidt", ""))[0])
+    if name and "@" in raw_to and "müller-bau" not in raw_to and '"anna' not in raw_to:
+        assert str(make_header(decode_header(raw_to))).startswith(
+            (f"{name} <", f'"{name}" <', f'"{name.replace(chr(34), chr(92) + chr(34))}" <')
+        )
+
+
+def test_bulk_builder_gives_every_message_its_own_message_id_and_boundary():
+    from crm.mail import BulkMessageBuilder
+
+    builder = BulkMessageBuilder(sender="crm@example.org", message_id_domain=DOMAIN)
+    a, b = (
+        builder.build(to=("A", "a@example.org"), subject="s", text="t", html="<p>h</p>")
+        for _ in range(2)
+    )
+    assert a.message_id != b.message_id
+    boundary = BytesParser(policy=policy.default).parsebytes(a.data).get_boundary()
+    assert boundary
+    assert boundary.encode() not in b.data
+
+
+@pytest.mark.parametrize("name", ["Subject", "To", "Content-Type", "bad name", "X:Y"])
+def test_bulk_builder_refuses_headers_it_sets_itself_or_bad_names(name):
+    from crm.mail import BulkMessageBuilder
+
+    builder = BulkMessageBuilder(sender="crm@example.org", message_id_domain=DOMAIN)
+    with pytest.raises(ValueError, match="header"):
+        builder.build(to=("A", "a@example.org"), subject="s", text="t", headers={name: "x"})
+
+
+def test_a_bulk_recipient_that_is_not_one_address_is_refused():
+    from crm.mail import BulkMessageBuilder
+
+    builder = BulkMessageBuilder(sender="crm@example.org", message_id_domain=DOMAIN)
+    with pytest.raises(ValueError, match="address"):
+        builder.build(to=("A", "a@example.org, b@example.org"), subject="s", text="t")
+
+
+def test_raw_message_from_a_message_keeps_bcc_in_the_envelope_only():
+    from crm.mail import RawMessage
+
+    msg = make()
+    msg["Bcc"] = "archiv@example.org"
+    raw = RawMessage.from_message(msg)
+
+    assert raw.recipients == ("anna@example.org", "archiv@example.org")
+    assert raw.envelope_from == "crm@example.org"
+    assert b"archiv@example.org" not in raw.data
+    assert msg["Bcc"] == "archiv@example.org", "the caller's message is left as it was"
+    assert raw.message_id == msg["Message-ID"]

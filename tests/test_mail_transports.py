@@ -403,3 +403,71 @@ def test_config_builds_an_smtp_transport_from_strings():
 def test_bad_mail_config_fails_with_a_clear_message(config, message_part):
     with pytest.raises(ValueError, match=message_part):
         transport_from_config(config)
+
+
+# --- send_raw and its hooks (the newsletter sender's bookkeeping runs in the SMTP waits) -----
+
+
+def test_send_raw_runs_its_hooks_in_order_and_before_data_end_precedes_delivery(
+    smtp_server: SMTPTestServer,
+):
+    from crm.mail import RawMessage
+
+    events: list[tuple[str, int]] = []
+
+    def hook(name: str):
+        return lambda: events.append((name, len(smtp_server.messages)))
+
+    with smtp(smtp_server) as transport:
+        for n in (1, 2):
+            transport.send_raw(
+                RawMessage.from_message(message(n)),
+                on_mail_sent=hook(f"mail {n}"),
+                before_data_end=hook(f"end {n}"),
+                on_data_sent=hook(f"sent {n}"),
+            )
+
+    names = [name for name, _ in events]
+    assert names == ["mail 1", "end 1", "sent 1", "mail 2", "end 2", "sent 2"]
+    received = dict(events)
+    # Whatever before_data_end waits for happens before the server has the message.
+    assert received["end 1"] == 0
+    assert received["end 2"] == 1
+    assert [m.message["Subject"] for m in smtp_server.messages] == ["Nachricht 1", "Nachricht 2"]
+
+
+def test_a_failing_hook_delivers_nothing_and_the_next_message_goes_through(
+    smtp_server: SMTPTestServer,
+):
+    from crm.mail import RawMessage
+
+    def fail() -> None:
+        raise RuntimeError("database gone")
+
+    with smtp(smtp_server) as transport:
+        with pytest.raises(RuntimeError, match="database gone"):
+            transport.send_raw(RawMessage.from_message(message(1)), before_data_end=fail)
+        transport.send_raw(RawMessage.from_message(message(2)))
+
+    assert [m.message["Subject"] for m in smtp_server.messages] == ["Nachricht 2"]
+
+
+def test_send_raw_sends_the_bytes_unchanged_with_dot_stuffing_undone_by_the_server(
+    smtp_server: SMTPTestServer,
+):
+    from crm.mail import RawMessage
+
+    data = (
+        b"From: crm@example.org\r\nTo: anna@example.org\r\nSubject: Punkte\r\n"
+        b"Message-ID: <p@crm.example.org>\r\n\r\n.\r\n..zwei\r\n.eins\r\n"
+    )
+    with smtp(smtp_server) as transport:
+        result = transport.send_raw(
+            RawMessage("crm@example.org", ("anna@example.org",), data, "<p@crm.example.org>")
+        )
+
+    [received] = smtp_server.messages
+    assert received.raw.replace(b"\r\n", b"\n").endswith(b"\n.\n..zwei\n.eins\n")
+    assert received.rcpt_tos == ["anna@example.org"]
+    assert result.message_id == "<p@crm.example.org>"
+    assert result.code == 250

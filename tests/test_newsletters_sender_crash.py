@@ -132,3 +132,38 @@ def test_two_senders_on_postgresql_never_send_the_same_row(
     assert sum(sent) == 300
     assert all(n > 0 for n in sent), outputs
     assert _statuses(app) == Counter({"sent": 300, "campaign:sent": 1})
+
+
+def test_the_sender_on_its_own_connection_records_every_outcome_across_batches(
+    make_database: Any, tmp_path: Path, smtp_server: SMTPTestServer
+) -> None:
+    """The production path: a session on an engine, 'sent' written on a second connection
+    (a worker thread on PostgreSQL) while the next message is on its way."""
+    from crm.mail import SMTPTransport
+    from crm.newsletters.sending import SenderSettings, factory_builder_from_config, send_outbox
+
+    url, app, emails = _prepare(make_database, tmp_path, 23)
+    smtp_server.script(rcpt=["250 OK"] * 9 + ["550 5.1.1 Mailbox unknown"])
+    transport = SMTPTransport(smtp_server.host, smtp_server.port, security="none", timeout=10)
+    with app.app_context():
+        report = send_outbox(
+            db.session,
+            transport,
+            factory_builder_from_config(app.config),
+            SenderSettings(batch=5, max_consecutive_errors=3),
+        )
+        rows = db.session.scalars(sa.select(Delivery).order_by(Delivery.id)).all()
+        ids = {m.message["Message-ID"]: m.rcpt_tos[0] for m in smtp_server.messages}
+        status = db.session.scalar(sa.select(Campaign.status))
+        db.session.remove()
+
+    assert (report.sent, report.failed) == (22, 1)
+    assert Counter(r.status for r in rows) == {"sent": 22, "failed": 1}
+    [failed] = [r for r in rows if r.status == "failed"]
+    assert failed.email == emails[9]
+    assert failed.smtp_code == 550
+    assert "Mailbox unknown" in failed.last_error
+    # Every sent row names the message the server received for that very recipient.
+    assert {r.message_id: r.email for r in rows if r.status == "sent"} == ids
+    assert all(r.sent_at is not None and r.claimed_by == "" for r in rows if r.status == "sent")
+    assert status == "sent"

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from crm.mail.message import build_message, list_unsubscribe_headers, sanitize_header
+from crm.mail.message import (
+    BulkMessageBuilder,
+    RawMessage,
+    build_message,
+    list_unsubscribe_headers,
+    sanitize_header,
+)
 from crm.mail.outbox import OutboxItem, list_outbox, read_outbox_message
 from crm.mail.transports import (
     FileTransport,
@@ -16,10 +22,12 @@ from crm.mail.transports import (
 )
 
 __all__ = [
+    "BulkMessageBuilder",
     "FileTransport",
     "MailError",
     "OutboxItem",
     "PermanentMailError",
+    "RawMessage",
     "SMTPTransport",
     "SendResult",
     "TemporaryMailError",

@@ -5,17 +5,20 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import smtplib
 import ssl
 import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.message import EmailMessage, Message
+from email.message import EmailMessage
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self
+
+from crm.mail.message import RawMessage
 
 __all__ = [
     "FileTransport",
@@ -29,6 +32,8 @@ __all__ = [
 ]
 
 Security = Literal["none", "starttls", "ssl"]
+# Work the caller does while the server is busy (see Transport.send_raw).
+Hook = Callable[[], None] | None
 _DEFAULT_PORTS: dict[str, int] = {"none": 25, "starttls": 587, "ssl": 465}
 
 
@@ -69,9 +74,30 @@ class Transport(ABC):
     def open(self) -> None:  # noqa: B027 - optional hook, a no-op for most transports
         """Prepare for sending (connect, log in); calling it again is harmless."""
 
-    @abstractmethod
     def send(self, msg: EmailMessage) -> SendResult:
         """Hand one message over; raise TemporaryMailError or PermanentMailError on refusal."""
+        return self.send_raw(RawMessage.from_message(msg))
+
+    @abstractmethod
+    def send_raw(
+        self,
+        raw: RawMessage,
+        *,
+        on_mail_sent: Hook = None,
+        before_data_end: Hook = None,
+        on_data_sent: Hook = None,
+    ) -> SendResult:
+        """Hand over a serialised message; raise like send().
+
+        The hooks let a bulk sender do its own bookkeeping while the server works instead of
+        after it: on_mail_sent runs once the transaction has begun (MAIL FROM is on its
+        way); before_data_end runs before the message's data goes out, so nothing it waits
+        for can be overtaken by this message's acceptance; on_data_sent runs after the whole
+        message went out, while the server's verdict is awaited. They run in that order, and
+        again on the one retry after a dropped idle connection, so they must be idempotent.
+        If a hook raises, the connection is dropped (nothing
+        is delivered unless the message had already been sent) and the exception propagates.
+        """
 
     def close(self) -> None:  # noqa: B027 - optional hook, a no-op for most transports
         """Release the connection; calling it again is harmless."""
@@ -89,11 +115,6 @@ class Transport(ABC):
         self.close()
 
 
-def _message_id(msg: Message) -> str | None:
-    value = msg.get("Message-ID")
-    return str(value).strip() if value else None
-
-
 class FileTransport(Transport):
     """Writes each message as an .eml file into a directory (the development outbox)."""
 
@@ -104,11 +125,20 @@ class FileTransport(Transport):
         """Create the outbox directory if needed."""
         self.directory.mkdir(parents=True, exist_ok=True)
 
-    def send(self, msg: EmailMessage) -> SendResult:
-        """Write msg atomically as <UTC timestamp>-<hash>.eml."""
+    def send_raw(
+        self,
+        raw: RawMessage,
+        *,
+        on_mail_sent: Hook = None,
+        before_data_end: Hook = None,
+        on_data_sent: Hook = None,
+    ) -> SendResult:
+        """Write the message atomically as <UTC timestamp>-<hash>.eml."""
         self.open()
-        data = msg.as_bytes()
-        message_id = _message_id(msg)
+        for hook in (on_mail_sent, before_data_end):
+            if hook is not None:
+                hook()
+        data, message_id = raw.data, raw.message_id
         digest = hashlib.sha256(message_id.encode() if message_id else data).hexdigest()[:12]
         # Microseconds keep names in send order within a second, so sorting names sorts by time.
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
@@ -125,6 +155,8 @@ class FileTransport(Transport):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
+        if on_data_sent is not None:
+            on_data_sent()
         return SendResult(message_id=message_id, code=250, response=f"written to {name}")
 
 
@@ -150,6 +182,26 @@ class _SMTP(_TrackingMixin, smtplib.SMTP):
 
 class _SMTPSSL(_TrackingMixin, smtplib.SMTP_SSL):
     pass
+
+
+# Dot-stuffing (RFC 5321 4.5.2), as smtplib does it.
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
+def _quote(addr: str) -> str:
+    """<addr> for MAIL FROM / RCPT TO; smtplib.quoteaddr's parsing only for odd input."""
+    if addr and not any(ch in addr for ch in '<>"(),; \\'):
+        return f"<{addr}>"
+    return smtplib.quoteaddr(addr)
+
+
+def _abort(conn: smtplib.SMTP, code: int) -> None:
+    """End a refused transaction: close on 421 (server shutting down), else RSET."""
+    if code == 421:
+        conn.close()
+        return
+    with contextlib.suppress(smtplib.SMTPServerDisconnected):
+        conn.rset()
 
 
 def _text(raw: bytes | str) -> str:
@@ -249,14 +301,22 @@ class SMTPTransport(Transport):
             return TemporaryMailError(None, f"cannot connect to {where}: {exc}")
         return None
 
-    def send(self, msg: EmailMessage) -> SendResult:
-        """Send msg over the open connection, connecting first if needed."""
+    def send_raw(
+        self,
+        raw: RawMessage,
+        *,
+        on_mail_sent: Hook = None,
+        before_data_end: Hook = None,
+        on_data_sent: Hook = None,
+    ) -> SendResult:
+        """Send over the open connection, connecting first if needed."""
+        hooks = (on_mail_sent, before_data_end, on_data_sent)
         for attempt in (1, 2):
             self.open()
             conn = self._conn
             assert conn is not None
             try:
-                refused = conn.send_message(msg)
+                refused = self._transaction(conn, raw, *hooks)
             except smtplib.SMTPServerDisconnected as exc:
                 stage = conn.last_command
                 self._discard()
@@ -272,20 +332,87 @@ class SMTPTransport(Transport):
                 # e.g. a non-ASCII address while the server lacks SMTPUTF8: no retry helps.
                 raise PermanentMailError(None, str(exc)) from exc
             except smtplib.SMTPResponseException as exc:
-                # smtplib has already sent RSET (or closed on 421), so the connection
-                # stays usable for the next message or gets reopened by open().
+                # The transaction was reset (or the connection closed on 421), so the
+                # connection stays usable for the next message or gets reopened by open().
                 raise _reply_error(exc.smtp_code, exc.smtp_error) from exc
             except OSError as exc:
                 self._discard()
                 raise TemporaryMailError(None, f"connection failed: {exc}") from exc
+            except BaseException:
+                # A hook failed (or the process is being interrupted) mid-transaction:
+                # dropping the connection makes the server abandon an unfinished message.
+                self._discard()
+                raise
             code, reply = conn.last_reply
             return SendResult(
-                message_id=_message_id(msg),
+                message_id=raw.message_id,
                 code=code or 250,
                 response=_text(reply),
                 refused={addr: (c, _text(t)) for addr, (c, t) in refused.items()},
             )
         raise AssertionError("unreachable")  # pragma: no cover
+
+    @staticmethod
+    def _transaction(
+        conn: _SMTP | _SMTPSSL,
+        raw: RawMessage,
+        on_mail_sent: Hook,
+        before_data_end: Hook,
+        on_data_sent: Hook,
+    ) -> dict[str, tuple[int, bytes]]:
+        """MAIL, RCPT, DATA as smtplib.sendmail does them, with the hooks in the waits."""
+        conn.ehlo_or_helo_if_needed()
+        options: list[str] = []
+        if conn.does_esmtp and conn.has_extn("size"):
+            options.append(f"size={len(raw.data)}")
+        if raw.needs_smtputf8:
+            if not conn.has_extn("smtputf8"):
+                raise smtplib.SMTPNotSupportedError(
+                    "One or more source or delivery addresses require internationalized "
+                    "email support, but the server does not advertise the required "
+                    "SMTPUTF8 capability"
+                )
+            options += ["SMTPUTF8", "BODY=8BITMIME"]
+        option_list = "".join(f" {o}" for o in options)
+        conn.putcmd("mail", f"FROM:{_quote(raw.envelope_from)}{option_list}")
+        if on_mail_sent is not None:
+            on_mail_sent()
+        code, reply = conn.getreply()
+        if code != 250:
+            _abort(conn, code)
+            raise smtplib.SMTPSenderRefused(code, reply, raw.envelope_from)
+        refused: dict[str, tuple[int, bytes]] = {}
+        for rcpt in raw.recipients:
+            conn.putcmd("rcpt", f"TO:{_quote(rcpt)}")
+            code, reply = conn.getreply()
+            if code not in (250, 251):
+                refused[rcpt] = (code, reply)
+            if code == 421:
+                conn.close()
+                raise smtplib.SMTPRecipientsRefused(refused)
+        if len(refused) == len(raw.recipients):
+            _abort(conn, 0)
+            raise smtplib.SMTPRecipientsRefused(refused)
+        conn.putcmd("data")
+        code, reply = conn.getreply()
+        if code != 354:
+            _abort(conn, code)
+            raise smtplib.SMTPDataError(code, reply)
+        body = _LEADING_DOT.sub(b"..", raw.data)
+        if not body.endswith(b"\r\n"):
+            body += b"\r\n"
+        if before_data_end is not None:
+            # Data and end go out in one write: a separate small write of the final dot
+            # could wait for a delayed ACK (Nagle), tens of milliseconds per message.
+            before_data_end()
+        conn.send(body + b".\r\n")
+        if on_data_sent is not None:
+            on_data_sent()
+        code, reply = conn.getreply()
+        if code != 250:
+            _abort(conn, code)
+            raise smtplib.SMTPDataError(code, reply)
+        return refused
 
     @staticmethod
     def _refused_error(recipients: Mapping[str, tuple[int, bytes]]) -> _ReplyError:
