@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from pathlib import Path
 
-from flask import Flask, current_app, session
+from flask import Flask, current_app, has_request_context, session
 from flask_babel import format_date, format_datetime, get_locale
 from flask_login import current_user
 
@@ -16,7 +16,13 @@ LANGUAGE_NAMES = {"de": "Deutsch", "en": "English"}
 
 
 def select_locale() -> str:
-    """The user's chosen language, else the session's, else German."""
+    """The user's chosen language, else the session's, else German.
+
+    Outside a request (scheduler jobs such as the 07:00 digest, CLI commands) there is no
+    user or session to ask: the default language.
+    """
+    if not has_request_context():
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
     languages = current_app.config["CRM_LANGUAGES"]
     user = current_user
     if user and getattr(user, "is_authenticated", False) and user.locale in languages:

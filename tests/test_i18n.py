@@ -315,3 +315,15 @@ def test_the_day_changes_at_midnight_in_berlin_not_in_utc(app: Flask):
 def test_plain_dates_and_missing_values(app: Flask):
     assert _render(app, "{{ d|date }}", d=date(2026, 11, 21)) == "21.11.2026"
     assert _render(app, "[{{ n|date }}|{{ n|time }}|{{ n|datetime }}]", n=None) == "[||]"
+
+
+def test_dates_format_outside_a_request_as_scheduler_jobs_need_it(app: Flask):
+    # The 07:00 digest renders its mail in the scheduler process: no request, no session.
+    with app.app_context():
+        rendered = render_template_string(
+            "{{ d|date }} {{ t|time }}",
+            d=date(2026, 11, 21),
+            t=datetime(2026, 11, 21, 6, tzinfo=UTC),
+        )
+
+    assert rendered == "21.11.2026 07:00"
