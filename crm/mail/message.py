@@ -136,11 +136,16 @@ def _fold_ascii(name: str, value: str) -> str:
     return "\r\n ".join(lines)
 
 
-def _set_extra_header(msg: EmailMessage, name: str, value: str) -> None:
+def _check_header_name(name: str) -> None:
+    """Refuse malformed names and the headers the builders set themselves."""
     if not _HEADER_NAME.match(name):
         raise ValueError(f"invalid header name: {name!r}")
     if name.lower() in _RESERVED_HEADERS:
-        raise ValueError(f"header {name!r} is set by build_message, not through extra_headers")
+        raise ValueError(f"header {name!r} is set by the message builder, not as an extra header")
+
+
+def _set_extra_header(msg: EmailMessage, name: str, value: str) -> None:
+    _check_header_name(name)
     clean = sanitize_header(value)
     if clean.isascii():
         # Stored raw so URLs and tokens are never rewritten as encoded words.
@@ -404,10 +409,7 @@ class BulkMessageBuilder:
             self._shared,
         ]
         for name, value in (headers or {}).items():
-            if not _HEADER_NAME.match(name):
-                raise ValueError(f"invalid header name: {name!r}")
-            if name.lower() in _RESERVED_HEADERS:
-                raise ValueError(f"header {name!r} is set by the builder, not through headers")
+            _check_header_name(name)
             lines.append(_unstructured_line(name, value))
         lines.append(b"MIME-Version: 1.0\r\n")
         text_head, text_body = _text_part("plain", text)

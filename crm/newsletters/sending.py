@@ -267,6 +267,11 @@ def _mark(session: Session, delivery_id: int, worker: str, values: dict[str, Any
         .values(claimed_by="", **values)
     ).rowcount
     session.commit()
+    return _check_recorded(n, delivery_id)
+
+
+def _check_recorded(n: int, delivery_id: int) -> bool:
+    """True if the outcome update hit the row; a lost lease is logged."""
     if n != 1:
         log.warning("delivery %s: lease lost before its outcome was recorded", delivery_id)
     return n == 1
@@ -418,7 +423,7 @@ def _send_campaign(
                     report.sent += 1
                     if consecutive:
                         consecutive = 0
-                        outcomes.settle()
+                        outcomes.finish()
                         _set_errors(session, campaign_id, 0)
                     continue
                 if outcome == "failed":
@@ -440,7 +445,7 @@ def _send_campaign(
                         report.paused.append(campaign_id)
                     stop = True
                     break
-            outcomes.settle()
+            outcomes.finish()
             if pending:
                 release_claims(session, worker, pending)
             if stop:
@@ -515,7 +520,7 @@ class _Outcomes:
     transport's before_data_end hook) returns only once it is committed. So the commit of
     row n overlaps the MAIL/RCPT/DATA round trips of row n+1 but always completes before row
     n+1's data goes out: at most one accepted message is ever unrecorded. Every other write
-    settles first.
+    finishes first.
 
     How the write overlaps depends on what it waits for. On PostgreSQL a commit waits about
     0.7 ms for the WAL flush, longer than the whole SMTP transaction here: it runs in a
@@ -539,7 +544,7 @@ class _Outcomes:
         self._writing: Future[None] | None = None
 
     def hold(self, delivery_id: int, attempts: int, now: datetime, result: SendResult) -> None:
-        self.settle()
+        self.finish()
         self._held = {
             "b_id": delivery_id,
             "b_worker": self.worker,
@@ -572,12 +577,8 @@ class _Outcomes:
             writing, self._writing = self._writing, None
             writing.result()
 
-    def settle(self) -> None:
-        """Write anything held or in flight, and wait for it."""
-        self.finish()
-
     def mark_now(self, delivery_id: int, values: dict[str, Any]) -> None:
-        self.settle()
+        self.finish()
         _mark(self.session, delivery_id, self.worker, values)
 
     def _write(self, params: dict[str, Any]) -> None:
@@ -586,22 +587,17 @@ class _Outcomes:
             self._conn = self._engine.connect()
         with self._conn.begin():
             n = self._conn.execute(_MARK_SENT, params).rowcount
-        self._check(n, params)
+        _check_recorded(n, params["b_id"])
 
     def _write_in_session(self, params: dict[str, Any]) -> None:
         n = self.session.connection().execute(_MARK_SENT, params).rowcount
         self.session.commit()
-        self._check(n, params)
-
-    @staticmethod
-    def _check(n: int, params: dict[str, Any]) -> None:
-        if n != 1:
-            log.warning("delivery %s: lease lost before its outcome was recorded", params["b_id"])
+        _check_recorded(n, params["b_id"])
 
     def close(self) -> None:
         """Settle, then release the worker thread and its connection."""
         try:
-            self.settle()
+            self.finish()
         finally:
             if self._conn is not None:
                 if self._pool is not None:
