@@ -312,6 +312,12 @@ def test_the_day_changes_at_midnight_in_berlin_not_in_utc(app: Flask):
     assert _render(app, "{{ t|datetime }}", t=late) == "22.11.2026 00:30"
 
 
+def test_a_naive_time_counts_as_utc_and_the_clock_change_is_respected(app: Flask):
+    # 29.03.2026: 02:00 CET becomes 03:00 CEST (01:00 UTC).
+    assert _render(app, "{{ t|datetime }}", t=datetime(2026, 3, 29, 0, 59)) == "29.03.2026 01:59"
+    assert _render(app, "{{ t|datetime }}", t=datetime(2026, 3, 29, 1, 0)) == "29.03.2026 03:00"
+
+
 def test_plain_dates_and_missing_values(app: Flask):
     assert _render(app, "{{ d|date }}", d=date(2026, 11, 21)) == "21.11.2026"
     assert _render(app, "[{{ n|date }}|{{ n|time }}|{{ n|datetime }}]", n=None) == "[||]"
