@@ -64,6 +64,71 @@ def test_renaming_an_organisation_updates_its_peoples_search(db_session):
     ]
 
 
+def _broad_search_people(session):
+    # 12 "Hansen"/"Hahn" people at firms of two kinds, plus some who do not match "ha".
+    verband = org(session, name="Handwerkskammer", kind="association", city="Halle")
+    firm = org(session, name="Bäckerei Ziegler", kind="employer", city="Zerbst")
+    names = ["Hansen", "Hahn", "Haase", "Hartmann", "Hauser", "Hagen"]
+    for i, last in enumerate(names * 2):
+        p = person(session, first=f"Vorname{i:02d}", last=last)
+        service.add_affiliation(session, p, verband if i % 2 else firm)
+    for last in ("Ziegler", "Zander", "Albrecht"):
+        person(session, first="Otto", last=last)
+    session.commit()
+
+
+def _page_names(rows):
+    return [(p.last_name, p.first_name) for p in rows]
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        ListFilters(q="ha"),
+        ListFilters(q="ha", direction="desc"),
+        ListFilters(q="ha", kind="association"),
+        ListFilters(q="ha", sort="first_name"),
+        ListFilters(q="zz"),
+    ],
+    ids=["search", "descending", "with-a-filter", "other-sort", "no-hit"],
+)
+def test_a_broad_search_pages_like_the_plain_sorted_query(db_session, filters):
+    _broad_search_people(db_session)
+    everything = list(db_session.scalars(service.person_query(db_session, filters)))
+    for page in (1, 2, 3):
+        rows, total = service.list_page(
+            db_session, Person, filters, page=page, per_page=5, count_limit=3
+        )
+        assert total == min(len(everything), 4)
+        assert _page_names(rows) == _page_names(everything[(page - 1) * 5 : page * 5])
+
+
+def test_a_search_below_the_count_limit_is_counted_exactly(db_session):
+    _broad_search_people(db_session)
+    rows, total = service.list_page(
+        db_session, Person, ListFilters(q="hansen"), page=1, per_page=25, count_limit=1000
+    )
+    assert total == 2
+    assert [p.last_name for p in rows] == ["Hansen", "Hansen"]
+
+
+def test_a_broad_search_on_sqlite_walks_the_name_index_instead_of_sorting_every_hit(db_session):
+    if db_session.get_bind().dialect.name != "sqlite":
+        pytest.skip("PostgreSQL plans its searches with the GIN index")
+    broad = service.person_query(db_session, ListFilters(q="ha"), walk_order=True)
+    narrow = service.person_query(db_session, ListFilters(q="ha"))
+
+    def plan(stmt):
+        sql = str(
+            stmt.limit(25).compile(db_session.get_bind(), compile_kwargs={"literal_binds": True})
+        )
+        return " ".join(r[3] for r in db_session.execute(sa.text("EXPLAIN QUERY PLAN " + sql)))
+
+    assert "ix_person_last_first" in plan(broad)
+    assert "TEMP B-TREE" not in plan(broad)
+    assert "TEMP B-TREE FOR ORDER BY" in plan(narrow)
+
+
 def test_same_email_is_a_duplicate(db_session):
     existing = person(db_session, email="info@mueller-bau.de")
     hits = service.find_person_duplicates(db_session, emails=["INFO@mueller-bau.de "])
@@ -189,3 +254,47 @@ def test_organisation_timeline_merges_own_and_peoples_activities_newest_first(db
     assert [a.subject for a in items[:3]] == ["#29", "#28", "#27"]
     page2, _ = service.organisation_timeline(db_session, o.id, page=2, per_page=25)
     assert [a.subject for a in page2] == ["#4", "#3", "#2", "#1", "#0"]
+
+
+@pytest.mark.parametrize("people_arms", [200, 1], ids=["per-person", "one-union"])
+def test_organisation_timeline_counts_and_pages_every_entry_once(
+    db_session, monkeypatch, people_arms
+):
+    # Three people (one also at another firm), entries with the firm and a person at once,
+    # ties on the same minute, and other firms' entries that must stay out.
+    monkeypatch.setattr(service, "TIMELINE_PEOPLE_ARMS", people_arms)
+    o, other = org(db_session), org(db_session, name="Andere GmbH")
+    people = [person(db_session, first=f"P{i}", last="Test") for i in range(3)]
+    for p in people:
+        service.add_affiliation(db_session, p, o)
+    service.add_affiliation(db_session, people[0], other)
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    expected = []
+    for i in range(40):
+        who = people[i % 3]
+        with_org = {0: o, 1: None, 2: other}[i % 4 % 3]
+        a = service.log_activity(
+            db_session,
+            kind="note",
+            occurred_at=base + timedelta(hours=i // 2),
+            subject=f"#{i}",
+            person=who if i % 5 else None,
+            organisation=with_org if i % 5 else o,
+        )
+        expected.append(a)
+    service.log_activity(db_session, kind="call", organisation=other, subject="fremd")
+    service.log_activity(
+        db_session, kind="call", person=person(db_session, last="Fremd"), subject="fremd"
+    )
+    expected.sort(key=lambda a: (a.occurred_at, a.id), reverse=True)
+    seen = []
+    for page in (1, 2, 3, 4, 5):
+        items, total = service.organisation_timeline(db_session, o.id, page=page, per_page=9)
+        assert total == 40
+        seen += [a.subject for a in items]
+    assert seen == [a.subject for a in expected]
+
+
+def test_a_timeline_without_people_or_entries_is_empty(db_session):
+    o = org(db_session)
+    assert service.organisation_timeline(db_session, o.id) == ([], 0)

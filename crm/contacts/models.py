@@ -235,6 +235,8 @@ class Activity(Audited, TimestampMixin, db.Model):
         # rowid in every index anyway).
         sa.Index("ix_activity_person_time", "person_id", "occurred_at", "id"),
         sa.Index("ix_activity_org_time", "organisation_id", "occurred_at", "id"),
+        # Counts an organisation timeline's overlap (own activities with its own people).
+        sa.Index("ix_activity_org_person", "organisation_id", "person_id"),
     )
 
 

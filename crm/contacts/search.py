@@ -90,25 +90,58 @@ def drop_search_objects(bind: Any, tables: tuple[str, ...] = SEARCHABLE) -> None
             bind.exec_driver_sql(stmt)
 
 
-def matching_ids(model: Any, query: str, dialect: str) -> sa.ColumnElement[bool] | None:
+def _sqlite_match(query: str) -> str | None:
+    terms = search_terms(query)
+    # search_terms() yields only [a-z0-9]: safe inside an FTS5 phrase.
+    return " ".join(f'"{t}"*' for t in terms) if terms else None
+
+
+def _sqlite_hits(table: str, match: str) -> sa.Select:
+    return (
+        sa.select(sa.column("rowid"))
+        .select_from(sa.table(fts_table(table)))
+        .where(sa.literal_column(fts_table(table)).op("MATCH")(match))
+    )
+
+
+def matching_ids(
+    model: Any, query: str, dialect: str, *, walk_order: bool = False
+) -> sa.ColumnElement[bool] | None:
     """A WHERE clause restricting `model` to rows matching every word of `query` as a prefix.
 
     Returns None when the query has no searchable word (then nothing is filtered).
+    `walk_order` (SQLite) is for searches with many hits: SQLite then walks the index of the
+    ORDER BY and tests each row against the hits, stopping after one page, instead of fetching
+    every hit and sorting them all ("ha": 16,000 people, 10 ms → 2 ms; bench/README.md).
     """
+    table = model.__tablename__
+    if dialect == "sqlite":
+        match = _sqlite_match(query)
+        if match is None:
+            return None
+        # A unary + keeps SQLite from looking the hits up by primary key, which is what
+        # would make it sort all of them; the hits are then an IN-set probed per row.
+        column = sa.literal_column(f"+{table}.id") if walk_order else model.id
+        return column.in_(_sqlite_hits(table, match))
     terms = search_terms(query)
     if not terms:
         return None
-    table = model.__tablename__
-    if dialect == "sqlite":
-        # search_terms() yields only [a-z0-9]: safe inside an FTS5 phrase.
-        match = " ".join(f'"{t}"*' for t in terms)
-        ids = (
-            sa.select(sa.column("rowid"))
-            .select_from(sa.table(fts_table(table)))
-            .where(sa.literal_column(fts_table(table)).op("MATCH")(match))
-        )
-        return model.id.in_(ids)
     tsquery = " & ".join(f"{t}:*" for t in terms)
     return sa.literal_column(f"{table}.{VECTOR_COLUMN}").op("@@")(
         sa.func.to_tsquery("simple", tsquery)
     )
+
+
+def sqlite_hit_count(session: Any, model: Any, query: str, *, limit: int) -> int | None:
+    """How many rows of `model` match `query` on SQLite, counting stops at limit + 1.
+
+    Counted in the FTS index alone: its rows are the table's rows (kept so by triggers), and
+    not joining the table makes a capped count ten times cheaper (0.9 → 0.08 ms for 1,000
+    hits). Only valid when the search is the list's one filter; None when `query` has no
+    searchable word.
+    """
+    match = _sqlite_match(query)
+    if match is None:
+        return None
+    hits = _sqlite_hits(model.__tablename__, match).limit(limit + 1).subquery()
+    return session.scalar(sa.select(sa.func.count()).select_from(hits)) or 0

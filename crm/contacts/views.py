@@ -216,14 +216,18 @@ SEARCH_COUNT_LIMIT = 1000
 def _render_list(kind: str) -> Any:
     filters, page, per_page = _list_args()
     if kind == "organisations":
-        stmt = service.organisation_query(db.session, filters)
-        options, columns = service.ORG_LIST_OPTIONS, ORG_COLUMNS
+        model, options, columns = Organisation, service.ORG_LIST_OPTIONS, ORG_COLUMNS
     else:
-        stmt = service.person_query(db.session, filters)
-        options, columns = service.PERSON_LIST_OPTIONS, PERSON_COLUMNS
+        model, options, columns = Person, service.PERSON_LIST_OPTIONS, PERSON_COLUMNS
     count_limit = SEARCH_COUNT_LIMIT if filters.q.strip() else None
-    rows, total = service.page_of(
-        db.session, stmt, page=page, per_page=per_page, options=options, count_limit=count_limit
+    rows, total = service.list_page(
+        db.session,
+        model,
+        filters,
+        page=page,
+        per_page=per_page,
+        options=options,
+        count_limit=count_limit,
     )
     context = {
         "count_limit": count_limit,
@@ -333,15 +337,24 @@ def people_export(fmt: str):
 # --- organisation pages ---------------------------------------------------------------------
 
 
-def _render_org_detail(org: Organisation, need_form: NeedForm | None = None, status: int = 200):
+def _render_org_detail(org_id: int, need_form: NeedForm | None = None, status: int = 200):
+    found = service.organisation_page(db.session, org_id)
+    if found is None:
+        abort(404)
+    org, people = found
     page = _page_arg()
     timeline, total = service.organisation_timeline(
-        db.session, org.id, page=page, per_page=TIMELINE_PER_PAGE
+        db.session,
+        org.id,
+        page=page,
+        per_page=TIMELINE_PER_PAGE,
+        person_ids=[p.person_id for p in people],
     )
     return (
         render_template(
             "contacts/organisation_detail.html",
             org=org,
+            people=people,
             timeline=timeline,
             timeline_total=total,
             page=page,
@@ -356,7 +369,7 @@ def _render_org_detail(org: Organisation, need_form: NeedForm | None = None, sta
 @bp.route("/organisationen/<int:org_id>")
 @require("contacts.view")
 def organisation_detail(org_id: int):
-    return _render_org_detail(_org_or_404(org_id))
+    return _render_org_detail(org_id)
 
 
 def _org_data(form: OrganisationForm) -> dict[str, Any]:
@@ -434,7 +447,7 @@ def need_add(org_id: int):
     org = _org_or_404(org_id)
     form = NeedForm()
     if not form.validate_on_submit():
-        return _render_org_detail(org, need_form=form, status=400)
+        return _render_org_detail(org.id, need_form=form, status=400)
     service.add_need(
         db.session,
         org,

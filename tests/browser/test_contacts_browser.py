@@ -79,6 +79,17 @@ def test_a_user_creates_an_organisation_adds_a_person_logs_a_call_and_finds_them
     rows.first.get_by_role("link", name=re.compile("Großkreutz")).click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Henriette Großkreutz")
 
+    # Deleting the call asks first; the timeline's buttons share one form and its token.
+    delete = page.locator("#timeline").get_by_role("button", name="Aktivität löschen")
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    delete.click()
+    expect(page.locator("#timeline")).to_contain_text("Erstgespräch Praktikum")
+    page.once("dialog", lambda dialog: dialog.accept())
+    delete.click()
+    expect(page.locator("#timeline")).to_have_count(0)
+    expect(page.locator("#verlauf").locator("..")).to_contain_text("Noch keine Aktivitäten")
+    expect(page.locator(".alert-success")).to_be_visible()
+
 
 def test_search_as_you_type_runs_under_the_content_security_policy(strict_page: Page) -> None:
     page = strict_page
