@@ -2,7 +2,7 @@
 
 An organisation's timeline counts its own activities plus those with its people, less the
 ones that are both; that overlap is a range of this index instead of thousands of row
-lookups (bench/README.md, finding 6).
+lookups (bench/README.md, finding 9).
 
 Revision ID: 3f2a9c1d7b44
 Revises: d86e9c8978ff
