@@ -54,7 +54,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from crm.contacts.models import Person
-from crm.database import utcnow
+from crm.database import ids_in, utcnow
 from crm.mail import (
     MailError,
     PermanentMailError,
@@ -237,7 +237,7 @@ def _claim(
     if ids:
         session.execute(
             sa.update(table)
-            .where(table.c.id.in_(ids))
+            .where(ids_in(table.c.id, ids, session.get_bind().dialect.name))
             .values(status="sending", claimed_at=now, claimed_by=worker, updated_at=now)
         )
     session.commit()
@@ -329,7 +329,7 @@ def _load(session: Session, ids: list[int]) -> list[OutboxRow]:
             p.c.last_name,
         )  # fmt: skip
         .join(p, p.c.id == d.c.person_id)
-        .where(d.c.id.in_(ids))
+        .where(ids_in(d.c.id, ids, session.get_bind().dialect.name))
         .order_by(d.c.id)
     )
     return [

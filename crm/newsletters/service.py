@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, joinedload
 from crm.contacts.models import Affiliation, Organisation, Person
 from crm.contacts.normalize import normalize_email
 from crm.contacts.service import MERGE_HOOKS, save_person
-from crm.database import utcnow
+from crm.database import ids_in, utcnow
 from crm.mail import (
     BulkMessageBuilder,
     Transport,
@@ -670,7 +670,10 @@ def organisation_names(session: Session, person_ids: Iterable[int]) -> dict[int,
     rows = session.execute(
         sa.select(Affiliation.person_id, sa.func.min(Organisation.name))
         .join(Organisation, Organisation.id == Affiliation.organisation_id)
-        .where(Affiliation.person_id.in_(ids), Affiliation.until.is_(None))
+        .where(
+            ids_in(Affiliation.person_id, ids, session.get_bind().dialect.name),
+            Affiliation.until.is_(None),
+        )
         .group_by(Affiliation.person_id)
     )
     return {pid: name for pid, name in rows}
