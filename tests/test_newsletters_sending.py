@@ -16,6 +16,7 @@ from crm.newsletters import campaigns as svc
 from crm.newsletters.models import Campaign, Delivery
 from crm.newsletters.sending import (
     SenderSettings,
+    _claimable,
     factory_builder_from_config,
     send_outbox,
 )
@@ -81,6 +82,20 @@ def test_a_campaign_reaches_exactly_the_confirmed_subscribers(
         assert row.smtp_code == 250
     # Umlauts in the subject survive the trip.
     assert "Größe" in str(smtp_server.messages[0].message["Subject"])
+
+
+def test_a_claim_on_sqlite_walks_the_campaign_index_instead_of_sorting_the_queue(
+    app_ctx: Any,
+) -> None:
+    session = app_ctx
+    if session.get_bind().dialect.name != "sqlite":
+        pytest.skip("PostgreSQL plans the claim with the campaign index and SKIP LOCKED")
+    query = _claimable(session, 1, utcnow(), 250)
+    sql = str(query.compile(session.get_bind(), compile_kwargs={"literal_binds": True}))
+    plan = " ".join(r[3] for r in session.execute(sa.text("EXPLAIN QUERY PLAN " + sql)))
+
+    assert "ix_newsletter_delivery_campaign_status" in plan
+    assert "TEMP B-TREE" not in plan
 
 
 def test_a_451_is_retried_with_backoff_and_sent_once(
