@@ -674,8 +674,11 @@ class _PostgresMarks:
         from sqlalchemy.dialects import postgresql
 
         compiled = _MARK_SENT.compile(dialect=postgresql.dialect(paramstyle="numeric_dollar"))
-        self._order = list(compiled.positiontup or ())
-        self._fixed = dict(compiled.params)
+        order = list(compiled.positiontup or ())
+        fixed = {k: v for k, v in compiled.params.items() if not k.startswith("b_")}
+        self._template = [_pg_text(fixed[name]) if name in fixed else None for name in order]
+        self._slots = [(i, name) for i, name in enumerate(order) if name not in fixed]
+        self._name = self._NAME.encode()
         self._raw = engine.raw_connection()
         try:
             driver = self._raw.driver_connection
@@ -688,16 +691,18 @@ class _PostgresMarks:
         self._pending: int | None = None
 
     def send(self, params: dict[str, Any]) -> None:
-        from psycopg import OperationalError
-
+        # Runs between the server's 250 and the next MAIL FROM: kept to a few µs (the
+        # constant parameters are encoded once, in __init__).
         self.wait()
-        values = {**self._fixed, **params}
+        args = self._template.copy()
+        for index, name in self._slots:
+            args[index] = _pg_text(params[name])
         pgconn = self._pgconn
-        pgconn.send_query_prepared(
-            self._NAME.encode(), [_pg_text(values[name]) for name in self._order]
-        )
+        pgconn.send_query_prepared(self._name, args)
         while pgconn.flush():  # 1: not all sent yet (a full socket buffer)
             if not select.select([], [pgconn.socket], [], 30)[1]:
+                from psycopg import OperationalError
+
                 raise OperationalError("PostgreSQL did not take the 'sent' mark in 30 s")
         self._pending = params["b_id"]
 
