@@ -127,6 +127,28 @@ def test_an_excel_german_csv_with_semicolons_and_windows_1252_is_imported(staff,
     assert "<progress" not in result
 
 
+def _found(session, model, q: str) -> list:
+    query = service.person_query if model is Person else service.organisation_query
+    return list(session.scalars(query(session, service.ListFilters(q=q))))
+
+
+def test_imported_records_are_found_by_the_search_and_new_ones_after_them_too(staff, db_session):
+    job = upload_job(staff, db_session, "excel_de_semikolon_cp1252.csv")
+    start(staff, db_session, job)
+    assert job.status == "done"
+
+    assert [p.email for p in _found(db_session, Person, "joerg mueller")] == [
+        "j.mueller@mueller-metallbau.de"
+    ]
+    assert [o.name for o in _found(db_session, Organisation, "metallbau")] == [
+        "Müller Metallbau GmbH"
+    ]
+    # The search index keeps following ordinary saves after the bulk-indexed import.
+    later = service.save_person(db_session, {"first_name": "Nachher", "last_name": "Angelegt"})
+    db_session.commit()
+    assert _found(db_session, Person, "nachher") == [later]
+
+
 def test_a_utf8_file_with_bom_keeps_polish_and_turkish_letters(staff, db_session):
     job = upload_job(staff, db_session, "utf8_bom.csv")
     assert job.encoding == "utf-8-sig"
@@ -335,6 +357,10 @@ def test_a_failure_in_the_middle_leaves_the_database_as_before(staff, db_session
     assert job.message
     assert counts(db_session) == before
     assert count(db_session, ImportItem) == 0
+    # The rollback left the search index machinery as it was: new people are found.
+    later = service.save_person(db_session, {"first_name": "Danach", "last_name": "Gespeichert"})
+    db_session.commit()
+    assert _found(db_session, Person, "danach gespeichert") == [later]
 
 
 def test_undo_removes_exactly_what_the_import_created_and_filled(staff, db_session):

@@ -48,6 +48,7 @@ from flask_babel import gettext as _
 from sqlalchemy.orm import Session, selectinload
 
 from crm.audit.service import Actor, acting_as, record
+from crm.contacts import search
 from crm.contacts.import_models import ImportItem, ImportJob
 from crm.contacts.models import (
     ORG_KINDS,
@@ -914,7 +915,18 @@ class _Engine:
         raw = self.session.connection().connection.driver_connection
         # Table and column names come from the model metadata, never from the file.
         sql = f'INSERT INTO "{table.name}" ({columns}) VALUES ({marks})'  # noqa: S608
-        raw.executemany(sql, data)
+        first, last = rows[0].get("id"), rows[-1].get("id")
+        if (
+            table.name in search.SEARCHABLE
+            and isinstance(first, int)
+            and isinstance(last, int)
+            and last - first + 1 == len(rows)
+        ):
+            # _allocate_ids hands out one contiguous range per insert.
+            with search.sqlite_bulk_indexing(raw, table.name, first, last):
+                raw.executemany(sql, data)
+        else:
+            raw.executemany(sql, data)
 
     def _insert_many(self, table: sa.Table, rows: list[dict[str, Any]]) -> None:
         if not self.postgres:

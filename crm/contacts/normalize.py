@@ -6,6 +6,7 @@ and the forms all call the same functions, so "Müller" and "Mueller" meet in ev
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -42,8 +43,10 @@ _WHITESPACE = re.compile(r"\s+")
 _NOT_WORD = re.compile(r"[^\w]+|_")
 
 
+@functools.lru_cache(maxsize=65536)
 def fold(text: str | None) -> str:
     """Fold text for search and duplicate matching: lower case, umlauts spelled out, no accents."""
+    # Cached: an import folds the same town, firm and first names thousands of times.
     if not text:
         return ""
     if text.isascii():
@@ -54,9 +57,13 @@ def fold(text: str | None) -> str:
     # is translated like the precomposed "ü".
     text = unicodedata.normalize("NFC", text).casefold()
     text = text.translate(_GERMAN).translate(_NO_DECOMPOSITION)
-    text = "".join(
-        ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch)
-    )
+    if not text.isascii():
+        # Only what is left after spelling out the umlauts needs the decomposition
+        # ("Müller" is ASCII by now, "Ayşe" is not): the same result, without the
+        # per-character loop for most German names.
+        text = "".join(
+            ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch)
+        )
     return _WHITESPACE.sub(" ", text).strip()
 
 

@@ -8,6 +8,8 @@ Both answer prefix queries, so search-as-you-type finds "Muel" → Müller.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import sqlalchemy as sa
@@ -37,6 +39,14 @@ def is_search_object(name: str | None) -> bool:
     )
 
 
+def _sqlite_insert_trigger(table: str) -> str:
+    fts = fts_table(table)
+    return (
+        f"CREATE TRIGGER {fts}_ai AFTER INSERT ON {table} BEGIN "
+        f"INSERT INTO {fts}(rowid, search_text) VALUES (new.id, new.search_text); END"
+    )
+
+
 def sqlite_ddl(table: str) -> list[str]:
     """FTS5 table and triggers that mirror `table.search_text`."""
     # `table` is one of the constants in SEARCHABLE, never user input.
@@ -45,8 +55,7 @@ def sqlite_ddl(table: str) -> list[str]:
     return [
         f"CREATE VIRTUAL TABLE {fts} USING fts5(search_text, content='{table}', "
         f"content_rowid='id', tokenize='unicode61 remove_diacritics 2', prefix='2 3 4')",
-        f"CREATE TRIGGER {fts}_ai AFTER INSERT ON {table} BEGIN "
-        f"INSERT INTO {fts}(rowid, search_text) VALUES (new.id, new.search_text); END",
+        _sqlite_insert_trigger(table),
         f"CREATE TRIGGER {fts}_ad AFTER DELETE ON {table} BEGIN "
         f"INSERT INTO {fts}({fts}, rowid, search_text) VALUES ('delete', old.id, old.search_text);"
         f" END",
@@ -62,6 +71,28 @@ def sqlite_drop_ddl(table: str) -> list[str]:
     return [f"DROP TRIGGER IF EXISTS {fts}_{s}" for s in ("ai", "ad", "au")] + [
         f"DROP TABLE IF EXISTS {fts}"
     ]
+
+
+@contextlib.contextmanager
+def sqlite_bulk_indexing(driver: Any, table: str, first_id: int, last_id: int) -> Iterator[None]:
+    """Rows with ids first_id..last_id inserted inside are indexed in one statement after.
+
+    The per-row insert trigger cost ~140 µs a person (FTS5 with prefix indexes), one
+    INSERT … SELECT into the index afterwards ~6 µs (an import of 45,000 people: 4.7 s →
+    ~1 s). Must run inside the caller's write transaction on SQLite: the trigger is dropped
+    and created again within it, so a rollback restores it and no other connection can
+    write meanwhile (the write lock) or see it missing (readers see the last commit).
+    """
+    assert table in SEARCHABLE
+    fts = fts_table(table)
+    driver.execute(f"DROP TRIGGER {fts}_ai")
+    yield
+    driver.execute(
+        f"INSERT INTO {fts}(rowid, search_text) "  # noqa: S608 - names are constants
+        f"SELECT id, search_text FROM {table} WHERE id BETWEEN ? AND ?",
+        (first_id, last_id),
+    )
+    driver.execute(_sqlite_insert_trigger(table))
 
 
 def postgres_ddl(table: str) -> list[str]:
