@@ -134,6 +134,7 @@ _LEGAL_FORMS: tuple[tuple[str, ...], ...] = tuple(
 )
 
 
+@functools.lru_cache(maxsize=65536)
 def organisation_key(name: str | None) -> str:
     """Return the duplicate-matching key of an organisation name without its legal form."""
     text = fold(name).replace("&", " und ").replace("+", " und ")

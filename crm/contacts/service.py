@@ -61,10 +61,19 @@ PERSON_FIELDS = (
 # --- search text ------------------------------------------------------------------------------
 
 
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+@functools.lru_cache(maxsize=65536)
+def _part_words(part: str) -> str:
+    return " ".join(_WORD.findall(fold(part)))
+
+
 def _words(parts: Iterable[str | None]) -> str:
     # Plain folded words only: SQLite's and PostgreSQL's tokenizers then split alike (the
-    # PostgreSQL parser would keep "a.yilmaz@example.org" as one token).
-    return " ".join(re.findall(r"[a-z0-9]+", fold(" ".join(p for p in parts if p))))
+    # PostgreSQL parser would keep "a.yilmaz@example.org" as one token). Folded part by
+    # part, each cached: an import repeats the same firm, town and first names.
+    return " ".join(w for w in map(_part_words, filter(None, parts)) if w)
 
 
 def organisation_search_text(org: Organisation) -> str:
