@@ -259,7 +259,10 @@ def test_the_checklist_saves_an_item_and_shows_the_progress(db_session, counsell
     assert item.status == "done"
 
 
-def test_deadline_warnings_show_on_list_and_detail(db_session, counsellor, mine, frozen_time):
+def test_deadline_warnings_show_on_list_and_detail(db_session, frozen_time, counsellor, mine):
+    # frozen_time before the login: a session cookie signed after the frozen moment counts
+    # as from the future (itsdangerous refuses it), which logged the client out once the
+    # real clock passed 21.11.2026 09:00.
     service.add_session(db_session, mine, held_on=date(2026, 9, 1), minutes=500)
     db_session.commit()
     listing = counsellor.get("/teilnehmende/?status=warnings").get_data(as_text=True)
