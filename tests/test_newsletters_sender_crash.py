@@ -138,7 +138,8 @@ def test_the_sender_on_its_own_connection_records_every_outcome_across_batches(
     make_database: Any, tmp_path: Path, smtp_server: SMTPTestServer
 ) -> None:
     """The production path: a session on an engine, 'sent' written on a second connection
-    (a worker thread on PostgreSQL) while the next message is on its way."""
+    (sent without waiting on PostgreSQL, read back before the next message's data ends)
+    while the next message is on its way."""
     from crm.mail import SMTPTransport
     from crm.newsletters.sending import SenderSettings, factory_builder_from_config, send_outbox
 

@@ -13,7 +13,8 @@ Claiming (a lease per row, see Delivery.claimed_at/claimed_by):
 
    The bookkeeping overlaps the SMTP round trips instead of following them (that is what
    makes the sender about as fast as a bare smtplib loop): the 'sent' commit of row n runs
-   while the server answers MAIL FROM of row n+1, and row n+2's message is built while the
+   while the server answers MAIL FROM of row n+1 (SQLite) or is handed to PostgreSQL without
+   waiting right after row n was accepted, and row n+2's message is built while the
    server digests row n+1's data (Transport.send_raw's hooks). The commit still always
    completes before the end of the next message is sent, so the crash window below stays one
    message wide.
