@@ -552,6 +552,7 @@ class _Outcomes:
         bind = session.get_bind()
         self._engine = bind if isinstance(bind, sa.Engine) else None
         self._postgres = self._engine is not None and _PostgresMarks.supports(self._engine)
+        self._sqlite_engine = self._engine is not None and self._engine.dialect.name == "sqlite"
         self._marks: _PostgresMarks | None = None
         self._sqlite: _SQLiteMarks | None = None
         self._held: dict[str, Any] | None = None
@@ -574,14 +575,16 @@ class _Outcomes:
         if self._held is None:
             return
         params, self._held = self._held, None
-        if self._engine is None:
-            self._write_in_session(params)
-        elif self._postgres:
+        if self._postgres:
             if self._marks is None:
+                assert self._engine is not None
                 self._marks = _PostgresMarks(self._engine)
             self._marks.send(params)
-        else:
+        elif self._sqlite_engine:
             self._write(params)
+        else:
+            # A connection-bound session, or a driver these paths do not know: in the session.
+            self._write_in_session(params)
 
     def finish(self) -> None:
         """Return once the held outcome is committed; raise its error."""
