@@ -471,3 +471,14 @@ def test_send_raw_sends_the_bytes_unchanged_with_dot_stuffing_undone_by_the_serv
     assert received.rcpt_tos == ["anna@example.org"]
     assert result.message_id == "<p@crm.example.org>"
     assert result.code == 250
+
+
+def test_send_raw_stuffs_a_dot_on_the_very_first_line_too(smtp_server: SMTPTestServer):
+    from crm.mail import RawMessage
+
+    data = b".erste Zeile\r\nzweite\r\n"
+    with smtp(smtp_server) as transport:
+        transport.send_raw(RawMessage("crm@example.org", ("anna@example.org",), data, "<d@x>"))
+
+    [received] = smtp_server.messages
+    assert received.raw.replace(b"\r\n", b"\n").startswith(b".erste Zeile\nzweite\n")

@@ -398,7 +398,11 @@ class SMTPTransport(Transport):
         if code != 354:
             _abort(conn, code)
             raise smtplib.SMTPDataError(code, reply)
-        body = _LEADING_DOT.sub(b"..", raw.data)
+        body = raw.data
+        if body.startswith(b".") or b"\n." in body:
+            # The regex scan of a 5 KB body cost ~50 µs a message between the server's 354
+            # and the data going out; most messages have no line starting with a dot.
+            body = _LEADING_DOT.sub(b"..", body)
         if not body.endswith(b"\r\n"):
             body += b"\r\n"
         if before_data_end is not None:
