@@ -26,7 +26,7 @@ from crm.contacts.models import (
 )
 from crm.contacts.normalize import fold, normalize_email, organisation_key, person_key
 from crm.contacts.search import matching_ids, sqlite_hit_count
-from crm.database import utcnow
+from crm.database import ids_in, utcnow
 
 ORG_FIELDS = (
     "name",
@@ -504,7 +504,8 @@ def organisation_timeline(
         ).all()
     people = sorted(set(person_ids))
     own = Activity.organisation_id == org_id
-    with_people = Activity.person_id.in_(people)
+    # One array parameter on PostgreSQL: the same SQL whatever the number of people.
+    with_people = ids_in(Activity.person_id, people, session.get_bind().dialect.name)
     # Own + with its people − both: three index range counts. Counting the UNION made SQLite
     # build and count a temporary B-tree of every entry (5 ms for 7,000).
     total = (
