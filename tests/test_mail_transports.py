@@ -482,3 +482,15 @@ def test_send_raw_stuffs_a_dot_on_the_very_first_line_too(smtp_server: SMTPTestS
 
     [received] = smtp_server.messages
     assert received.raw.replace(b"\r\n", b"\n").startswith(b".erste Zeile\nzweite\n")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"", b".", b"..", b"\r\n.", b"a\r\n.\r\n", b"x\n.y\n..z\r\n", b".a.b\r\n.c", b"\n\n.\n"],
+)
+def test_dot_stuffing_doubles_exactly_the_dots_smtplib_doubles(data: bytes):
+    import smtplib
+
+    from crm.mail.transports import _dot_stuffed
+
+    assert _dot_stuffed(data) == smtplib._quote_periods(data)
