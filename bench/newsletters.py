@@ -361,8 +361,20 @@ def run(
 ) -> list[dict[str, Any]]:
     """Every (recipients, processes) combination on one database kind."""
     sink_cpus, sender_cpus = _cpu_split(pin)
+    original = os.sched_getaffinity(0)
     if sender_cpus:
         os.sched_setaffinity(0, sender_cpus)  # the sender processes inherit it
+    try:
+        return _run_pinned(db, recipients, processes, bare, sink_cpus)
+    finally:
+        # The next configuration splits the CPUs afresh: left pinned, it saw one CPU and
+        # ran unpinned (the "bimodal sink" of earlier rounds, bench/README.md).
+        os.sched_setaffinity(0, original)
+
+
+def _run_pinned(
+    db: str, recipients: int, processes: list[int], bare: int, sink_cpus: set[int] | None
+) -> list[dict[str, Any]]:
     rows = []
     for p in processes:
         with tempfile.TemporaryDirectory(prefix="bench-nl-") as tmp:
