@@ -130,6 +130,27 @@ def test_a_451_is_retried_with_backoff_and_sent_once(
     assert deferred.attempts == 2
 
 
+def test_a_row_deferred_behind_the_senders_cursor_goes_out_in_the_same_run(
+    app: Flask, app_ctx: Any, smtp_server: SMTPTestServer
+) -> None:
+    session = app_ctx
+    nl = make_list(session)
+    people = make_subscribers(session, nl, 4)
+    campaign = make_campaign(session, nl)
+    svc.start_campaign(session, campaign)
+    session.commit()
+    smtp_server.script(data=["451 4.7.1 Greylisted, try later"])
+
+    # One row per claim: the cursor passes the greylisted first row before it is due again.
+    report = _send(app, session, smtp_server, SenderSettings(backoff_base=timedelta(0), batch=1))
+
+    assert (report.sent, report.deferred) == (4, 1)
+    assert report.finished == [campaign.id]
+    assert _received(smtp_server) == Counter(p.email for p in people)
+    session.expire_all()
+    assert sorted(d.attempts for d in _rows(session, campaign).values()) == [1, 1, 1, 2]
+
+
 def test_a_550_fails_with_the_servers_reason_and_the_rest_continue(
     app: Flask, app_ctx: Any, smtp_server: SMTPTestServer
 ) -> None:
