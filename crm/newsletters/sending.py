@@ -13,8 +13,8 @@ Claiming (a lease per row, see Delivery.claimed_at/claimed_by):
 
    The bookkeeping overlaps the SMTP round trips instead of following them (that is what
    makes the sender about as fast as a bare smtplib loop): the 'sent' commit of row n runs
-   while the server answers MAIL FROM of row n+1 (SQLite) or is handed to PostgreSQL without
-   waiting right after row n was accepted, and row n+2's message is built while the
+   while the server answers MAIL FROM of row n+1 (on PostgreSQL it is handed to the
+   database without waiting, then), and row n+2's message is built while the
    server digests row n+1's data (Transport.send_raw's hooks). The commit still always
    completes before the end of the next message is sent, so the crash window below stays one
    message wide.
@@ -566,11 +566,14 @@ class _Outcomes:
     n+1's data goes out: at most one accepted message is ever unrecorded. Every other write
     finishes first.
 
-    How the write overlaps depends on what it waits for. On PostgreSQL a commit waits about
-    0.8 ms for the WAL flush, about half the SMTP transaction here: hold() hands the
-    statement to the server without waiting (_PostgresMarks) and finish() collects the
-    result. On SQLite the commit is local work: it runs in the MAIL FROM round trip
-    (start(), the on_mail_sent hook), on its own connection (_SQLiteMarks). A session bound
+    The write starts once MAIL FROM of row n+1 is on its way (start(), the transport's
+    on_mail_sent hook), so the server has the command while the sender works. How it
+    overlaps depends on what it waits for. On PostgreSQL a commit waits about 0.8 ms for the
+    WAL flush, about half the SMTP transaction here: start() hands the statement to the
+    database without waiting (_PostgresMarks) and finish() collects the result. (Handed over
+    straight after the 250 instead, the ~25 µs that takes delayed MAIL FROM while the SMTP
+    server idled: 84 % against 86 % of the bare loop.) On SQLite the commit is local work:
+    it runs in the MAIL FROM round trip, on its own connection (_SQLiteMarks). A session bound
     to a connection instead of an engine (the tests' rolled-back transaction) cannot share
     that transaction with a second connection, so there the write goes through the session.
     """
