@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -79,3 +80,28 @@ def make_campaign(session: Session, nl: NewsletterList, **kwargs: Any) -> Campai
     session.add(campaign)
     session.flush()
     return campaign
+
+
+def prepared_campaign(
+    make_database: Any, tmp_path: Path, recipients: int
+) -> tuple[str, Any, list[str]]:
+    """A fresh, migrated database (own engine, not the tests' rolled-back transaction) with
+    one started campaign; returns url, app, addresses."""
+    from flask_migrate import upgrade
+
+    from crm.extensions import db
+    from crm.newsletters import campaigns as svc
+    from tests.conftest import build_app
+
+    url = make_database()
+    app = build_app(url, str(tmp_path))
+    with app.app_context():
+        upgrade()
+        nl = make_list(db.session)
+        people = make_subscribers(db.session, nl, recipients)
+        campaign = make_campaign(db.session, nl)
+        svc.start_campaign(db.session, campaign)
+        db.session.commit()
+        emails = [p.email for p in people]
+        db.session.remove()
+    return url, app, emails

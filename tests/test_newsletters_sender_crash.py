@@ -15,32 +15,11 @@ import pytest
 import sqlalchemy as sa
 
 from crm.extensions import db
-from crm.newsletters import campaigns as svc
 from crm.newsletters.models import Campaign, Delivery
 from tests.fixtures.smtp import SMTPTestServer
-from tests.newsletter_sending_helpers import make_campaign, make_list, make_subscribers
+from tests.newsletter_sending_helpers import prepared_campaign as _prepare
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _prepare(make_database: Any, tmp_path: Path, recipients: int) -> tuple[str, Any, list[str]]:
-    """A fresh, migrated database with one started campaign; returns url, app, addresses."""
-    from flask_migrate import upgrade
-
-    from tests.conftest import build_app
-
-    url = make_database()
-    app = build_app(url, str(tmp_path))
-    with app.app_context():
-        upgrade()
-        nl = make_list(db.session)
-        people = make_subscribers(db.session, nl, recipients)
-        campaign = make_campaign(db.session, nl)
-        svc.start_campaign(db.session, campaign)
-        db.session.commit()
-        emails = [p.email for p in people]
-        db.session.remove()
-    return url, app, emails
 
 
 def _sender(

@@ -1,0 +1,115 @@
+"""The sender with an engine of its own, as in production (marks on their own connection).
+
+The other in-process sending tests run in the tests' rolled-back transaction, which a
+second connection cannot see, so they take the in-session paths; these use a database of
+their own, on SQLite and on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from crm.extensions import db
+from crm.mail import RawMessage, SMTPTransport
+from crm.newsletters.models import Campaign, Delivery
+from crm.newsletters.sending import (
+    OutboxRow,
+    SenderSettings,
+    factory_builder_from_config,
+    send_outbox,
+)
+from tests.fixtures.smtp import SMTPTestServer
+from tests.newsletter_sending_helpers import prepared_campaign
+
+
+def _send(app: Any, server: SMTPTestServer, settings: SenderSettings, **kw: Any) -> Any:
+    transport = SMTPTransport(server.host, server.port, security="none", timeout=10)
+    with app.app_context():
+        try:
+            return send_outbox(
+                db.session, transport, kw.pop("factory", factory_builder_from_config(app.config)),
+                settings, **kw,
+            )  # fmt: skip
+        finally:
+            db.session.remove()
+
+
+def _statuses(app: Any) -> Counter[str]:
+    with app.app_context():
+        rows = db.session.execute(sa.select(Delivery.status, Delivery.claimed_by)).all()
+        db.session.remove()
+    assert all(claimed_by == "" for status, claimed_by in rows if status != "sending")
+    return Counter(status for status, _ in rows)
+
+
+def test_a_campaign_in_small_batches_reaches_everyone_exactly_once(
+    make_database: Any, tmp_path: Path, smtp_server: SMTPTestServer
+) -> None:
+    _, app, emails = prepared_campaign(make_database, tmp_path, 11)
+
+    report = _send(app, smtp_server, SenderSettings(batch=3))
+
+    assert report.sent == 11
+    assert len(report.finished) == 1
+    assert Counter(r for m in smtp_server.messages for r in m.rcpt_tos) == Counter(emails)
+    assert _statuses(app) == Counter(sent=11)
+
+
+def test_a_sender_that_stops_early_leaves_no_row_claimed(
+    make_database: Any, tmp_path: Path, smtp_server: SMTPTestServer
+) -> None:
+    _, app, emails = prepared_campaign(make_database, tmp_path, 11)
+
+    first = _send(app, smtp_server, SenderSettings(batch=3), max_messages=4)
+
+    assert first.sent == 4
+    assert _statuses(app) == Counter(sent=4, queued=7)
+    rest = _send(app, smtp_server, SenderSettings(batch=3))
+    assert rest.sent == 7
+    assert Counter(r for m in smtp_server.messages for r in m.rcpt_tos) == Counter(emails)
+
+
+def test_a_campaign_paused_mid_batch_stops_after_that_batch(
+    make_database: Any, tmp_path: Path, smtp_server: SMTPTestServer
+) -> None:
+    url, app, _ = prepared_campaign(make_database, tmp_path, 11)
+    base = factory_builder_from_config(app.config)
+    other = sa.create_engine(sa.make_url(url).set(drivername=sa.make_url(url).drivername))
+
+    def factory(session: Any, campaign: Campaign) -> Any:
+        build = base(session, campaign)
+        built = [0]
+
+        def pausing(row: OutboxRow) -> RawMessage:
+            built[0] += 1
+            if built[0] == 2:  # while the first batch is being sent
+                with other.begin() as conn:
+                    conn.execute(sa.update(Campaign).values(status="paused"))
+            return build(row)
+
+        pausing.prepare = getattr(build, "prepare", None)  # type: ignore[attr-defined]
+        return pausing
+
+    try:
+        report = _send(app, smtp_server, SenderSettings(batch=3), factory=factory)
+    finally:
+        other.dispose()
+
+    assert report.sent == 3
+    assert _statuses(app) == Counter(sent=3, queued=8)
+
+
+def test_a_campaign_paused_by_errors_gives_back_the_rest_of_its_batch(
+    make_database: Any, tmp_path: Path, smtp_server: SMTPTestServer
+) -> None:
+    _, app, _ = prepared_campaign(make_database, tmp_path, 11)
+    smtp_server.script(data=["550 5.1.1 Unbekannt", "550 5.1.1 Unbekannt"])
+
+    report = _send(app, smtp_server, SenderSettings(batch=4, max_consecutive_errors=2))
+
+    assert (report.sent, report.failed, len(report.paused)) == (0, 2, 1)
+    assert _statuses(app) == Counter(failed=2, queued=9)  # none left 'sending'
