@@ -351,7 +351,7 @@ def run_senders(url: str, instance: str, port: int, processes: int) -> dict[str,
 def _cpu_split(pin: bool) -> tuple[set[int] | None, set[int] | None]:
     """(sink CPUs, sender CPUs): the sink on a core of its own, as a relay on another host
     would be; without that the sink and the sender's threads queue for the same cores and
-    the figures swing by 20 % between runs. The database server is not pinned."""
+    the figures swing by 20 % between runs. A local database server: _postgres_off."""
     cpus = sorted(os.sched_getaffinity(0))
     if not pin or len(cpus) < 2:
         return None, None
