@@ -78,7 +78,7 @@ class User(Audited, UserMixin, TimestampMixin, db.Model):
         """Flask-Login stores this in the cookie: the session token, never the user id."""
         token = getattr(self, "_session_token", None)
         if token is None:
-            raise RuntimeError("user has no login session; use accounts.service.log_in")
+            raise RuntimeError("user has no login session; use accounts.service.start_session")
         return token
 
     @property
