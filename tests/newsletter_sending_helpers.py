@@ -105,3 +105,15 @@ def prepared_campaign(
         emails = [p.email for p in people]
         db.session.remove()
     return url, app, emails
+
+
+def started_campaign(session: Session, recipients: int) -> tuple[Campaign, list[Person]]:
+    """A list with `recipients` confirmed subscribers and its started campaign (committed)."""
+    from crm.newsletters import campaigns as svc
+
+    nl = make_list(session)
+    people = make_subscribers(session, nl, recipients)
+    campaign = make_campaign(session, nl)
+    svc.start_campaign(session, campaign)
+    session.commit()
+    return campaign, people

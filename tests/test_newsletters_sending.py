@@ -26,6 +26,7 @@ from tests.newsletter_sending_helpers import (
     make_list,
     make_person,
     make_subscribers,
+    started_campaign,
     subscribe,
 )
 
@@ -102,11 +103,7 @@ def test_a_451_is_retried_with_backoff_and_sent_once(
     app: Flask, app_ctx: Any, smtp_server: SMTPTestServer
 ) -> None:
     session = app_ctx
-    nl = make_list(session)
-    people = make_subscribers(session, nl, 3)
-    campaign = make_campaign(session, nl)
-    svc.start_campaign(session, campaign)
-    session.commit()
+    campaign, people = started_campaign(session, 3)
     smtp_server.script(data=["451 4.7.1 Greylisted, try later"])
 
     first = _send(app, session, smtp_server, SenderSettings(backoff_base=timedelta(minutes=1)))
@@ -134,11 +131,7 @@ def test_a_row_deferred_behind_the_senders_cursor_goes_out_in_the_same_run(
     app: Flask, app_ctx: Any, smtp_server: SMTPTestServer
 ) -> None:
     session = app_ctx
-    nl = make_list(session)
-    people = make_subscribers(session, nl, 4)
-    campaign = make_campaign(session, nl)
-    svc.start_campaign(session, campaign)
-    session.commit()
+    campaign, people = started_campaign(session, 4)
     smtp_server.script(data=["451 4.7.1 Greylisted, try later"])
 
     # One row per claim: the cursor passes the greylisted first row before it is due again.
@@ -155,11 +148,7 @@ def test_a_550_fails_with_the_servers_reason_and_the_rest_continue(
     app: Flask, app_ctx: Any, smtp_server: SMTPTestServer
 ) -> None:
     session = app_ctx
-    nl = make_list(session)
-    make_subscribers(session, nl, 4)
-    campaign = make_campaign(session, nl)
-    svc.start_campaign(session, campaign)
-    session.commit()
+    campaign, _ = started_campaign(session, 4)
     smtp_server.script(rcpt=["250 2.1.5 OK", "550 5.1.1 Mailbox unknown"])
 
     report = _send(app, session, smtp_server)
@@ -178,11 +167,7 @@ def test_consecutive_errors_pause_the_campaign_until_resumed(
     app: Flask, app_ctx: Any, smtp_server: SMTPTestServer
 ) -> None:
     session = app_ctx
-    nl = make_list(session)
-    people = make_subscribers(session, nl, 6)
-    campaign = make_campaign(session, nl)
-    svc.start_campaign(session, campaign)
-    session.commit()
+    campaign, people = started_campaign(session, 6)
     smtp_server.script(mail=["421 4.3.2 System not accepting messages"] * 3)
 
     report = _send(app, session, smtp_server)
@@ -202,11 +187,7 @@ def test_consecutive_errors_pause_the_campaign_until_resumed(
 
 def test_pause_resume_and_cancel(app: Flask, app_ctx: Any, smtp_server: SMTPTestServer) -> None:
     session = app_ctx
-    nl = make_list(session)
-    make_subscribers(session, nl, 10)
-    campaign = make_campaign(session, nl)
-    svc.start_campaign(session, campaign)
-    session.commit()
+    campaign, _ = started_campaign(session, 10)
 
     assert _send(app, session, smtp_server, max_messages=3).sent == 3
     svc.pause(session, campaign)
@@ -252,11 +233,7 @@ def test_throttling_spaces_the_messages(
     import time
 
     session = app_ctx
-    nl = make_list(session)
-    make_subscribers(session, nl, 6)
-    campaign = make_campaign(session, nl)
-    svc.start_campaign(session, campaign)
-    session.commit()
+    campaign, _ = started_campaign(session, 6)
     started = time.monotonic()
     assert _send(app, session, smtp_server, SenderSettings(rate=20)).sent == 6
     # Six messages at 20/s: five gaps of 50 ms.
@@ -267,11 +244,7 @@ def test_a_dead_senders_claimed_rows_are_sent_after_the_lease(
     app: Flask, app_ctx: Any, smtp_server: SMTPTestServer
 ) -> None:
     session = app_ctx
-    nl = make_list(session)
-    people = make_subscribers(session, nl, 4)
-    campaign = make_campaign(session, nl)
-    svc.start_campaign(session, campaign)
-    session.commit()
+    campaign, people = started_campaign(session, 4)
     # A sender that claimed every row and died: its rows stay 'sending' until the lease ends.
     session.execute(
         sa.update(Delivery)
@@ -291,11 +264,7 @@ def test_rows_a_sender_holds_when_the_campaign_is_cancelled_end_cancelled(
     from crm.newsletters.sending import release_claims
 
     session = app_ctx
-    nl = make_list(session)
-    make_subscribers(session, nl, 3)
-    campaign = make_campaign(session, nl)
-    svc.start_campaign(session, campaign)
-    session.commit()
+    campaign, _ = started_campaign(session, 3)
     session.execute(
         sa.update(Delivery)
         .where(Delivery.campaign_id == campaign.id)
