@@ -725,8 +725,8 @@ class _PostgresMarks:
         self._pending: int | None = None
 
     def send(self, params: dict[str, Any]) -> None:
-        # Runs between the server's 250 and the next MAIL FROM: kept to a few µs (the
-        # constant parameters are encoded once, in __init__).
+        # Runs while the server answers MAIL FROM, beside the sender's other work there:
+        # kept to a few µs (the constant parameters are encoded once, in __init__).
         self.wait()
         args = self._template.copy()
         for index, name in self._slots:
