@@ -17,6 +17,7 @@ from crm.extensions import db
 from crm.mail import RawMessage, SMTPTransport
 from crm.newsletters.models import Campaign, Delivery
 from crm.newsletters.sending import (
+    FactoryBuilder,
     OutboxRow,
     SenderSettings,
     factory_builder_from_config,
@@ -26,14 +27,18 @@ from tests.fixtures.smtp import SMTPTestServer
 from tests.newsletter_sending_helpers import prepared_campaign
 
 
-def _send(app: Any, server: SMTPTestServer, settings: SenderSettings, **kw: Any) -> Any:
+def _send(
+    app: Any,
+    server: SMTPTestServer,
+    settings: SenderSettings,
+    factory: FactoryBuilder | None = None,
+    **kw: Any,
+) -> Any:
     transport = SMTPTransport(server.host, server.port, security="none", timeout=10)
+    factory = factory or factory_builder_from_config(app.config)
     with app.app_context():
         try:
-            return send_outbox(
-                db.session, transport, kw.pop("factory", factory_builder_from_config(app.config)),
-                settings, **kw,
-            )  # fmt: skip
+            return send_outbox(db.session, transport, factory, settings, **kw)
         finally:
             db.session.remove()
 
@@ -78,7 +83,7 @@ def test_a_campaign_paused_mid_batch_stops_after_that_batch(
 ) -> None:
     url, app, _ = prepared_campaign(make_database, tmp_path, 11)
     base = factory_builder_from_config(app.config)
-    other = sa.create_engine(sa.make_url(url).set(drivername=sa.make_url(url).drivername))
+    other = sa.create_engine(url)
 
     def factory(session: Any, campaign: Campaign) -> Any:
         build = base(session, campaign)
