@@ -345,3 +345,53 @@ def test_sessions_end_after_the_absolute_lifetime_even_when_active(
         client.get("/")
     frozen_time.shift(step)
     assert client.get("/").status_code == 302
+
+
+def test_parallel_wrong_passwords_record_no_more_failures_than_the_limit(make_database, tmp_path):
+    """Twelve workers guessing at once: the count and the check are one atomic step."""
+    import threading
+
+    from flask_migrate import upgrade
+    from sqlalchemy.orm import Session
+
+    from crm.accounts.service import ThrottlePolicy, authenticate
+    from crm.extensions import db
+    from tests.conftest import build_app
+
+    # Its own database: the workers' commits must be real, not the tests' savepoints.
+    app = build_app(make_database(), str(tmp_path))
+    with app.app_context():
+        upgrade()
+        email = factories.make_user(db.session).email
+        db.session.commit()
+        db.session.remove()
+    policy = ThrottlePolicy(max_failures_account=5, max_failures_ip=1000)
+    barrier = threading.Barrier(12)
+    outcomes: list[str] = []
+    errors: list[BaseException] = []
+
+    def guess() -> None:
+        try:
+            with app.app_context(), Session(db.engine) as session:
+                barrier.wait()
+                result = authenticate(session, email, "wrong", ip="192.0.2.9", policy=policy)
+                session.commit()
+                outcomes.append(result.outcome)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guess) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors
+    with app.app_context():
+        failures = db.session.scalar(
+            sa.select(sa.func.count(LoginAttempt.id)).where(
+                LoginAttempt.account_key == email, LoginAttempt.success.is_(False)
+            )
+        )
+        db.session.remove()
+    assert failures == 5
+    assert sorted(outcomes) == ["invalid"] * 5 + ["throttled"] * 7

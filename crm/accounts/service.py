@@ -106,6 +106,39 @@ def is_throttled(
     )
 
 
+def _lock_throttle_keys(session: Session, account_key: str, ip: str) -> None:
+    """Serialise count-and-record per account and per address until the transaction ends.
+
+    SQLite needs nothing here: a writing transaction begins IMMEDIATE and so already holds
+    the database's one write lock. PostgreSQL's READ COMMITTED would let two workers both
+    count four failures and both record a fifth, so they queue on transaction-scoped
+    advisory locks, taken in sorted order so that two requests never wait on each other.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for key in sorted((f"login-account:{account_key}", f"login-ip:{ip}")):
+        session.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(key, 0))))
+
+
+def _reserve_attempt(
+    session: Session, account_key: str, ip: str, policy: ThrottlePolicy, now: datetime
+) -> LoginAttempt | None:
+    """Count and record one attempt atomically; None if the throttle refuses it.
+
+    The attempt is recorded as a failure before the password is checked and committed at
+    once, so the slow hash verification that follows holds no lock and a crash in between
+    still counts against the guesser.
+    """
+    _lock_throttle_keys(session, account_key, ip)
+    if is_throttled(session, account_key, ip, policy, now):
+        session.rollback()
+        return None
+    attempt = LoginAttempt(at=now, account_key=account_key, ip=ip, success=False)
+    session.add(attempt)
+    session.commit()
+    return attempt
+
+
 def authenticate(
     session: Session,
     email: str,
@@ -115,17 +148,17 @@ def authenticate(
     policy: ThrottlePolicy,
     now: datetime | None = None,
 ) -> AuthResult:
-    """Check credentials, counting attempts; the caller commits."""
+    """Check credentials, counting attempts; commits the attempt itself, the caller the rest."""
     now = now or utcnow()
     key = normalize_email(email)[:254]
     actor = Actor(None, key, ip)
-    if is_throttled(session, key, ip, policy, now):
+    attempt = _reserve_attempt(session, key, ip, policy, now)
+    if attempt is None:
         record(session, "login_throttled", entity_type="user_account", summary=key, actor=actor)
         return AuthResult(None, "throttled")
     user = get_user_by_email(session, key)
     ok = verify_password(user.password_hash if user else None, password)
     if not ok or user is None or not user.is_active:
-        session.add(LoginAttempt(at=now, account_key=key, ip=ip, success=False))
         record(
             session,
             "login_failure",
@@ -135,7 +168,7 @@ def authenticate(
             actor=actor,
         )
         return AuthResult(None, "invalid")
-    session.add(LoginAttempt(at=now, account_key=key, ip=ip, success=True))
+    attempt.success = True
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     user.last_login_at = now
