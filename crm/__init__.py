@@ -30,6 +30,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     configure_extensions(app)
     configure_security(app)
     configure_blueprints(app)
+    configure_signals(app)
     configure_templates(app)
     configure_cli(app)
     return app
@@ -148,6 +149,13 @@ def configure_blueprints(app: Flask) -> None:
         app.register_blueprint(bp)
     app.register_blueprint(dashboard_bp)
     app.register_blueprint(privacy_bp)
+
+
+def configure_signals(app: Flask) -> None:
+    """Each domain connects its receivers to the signals of the others (blinker)."""
+    from crm import events
+
+    events.connect_signals()
 
 
 def configure_templates(app: Flask) -> None:

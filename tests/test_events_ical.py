@@ -71,6 +71,24 @@ def test_a_revoked_or_unknown_feed_token_gives_404(client, db_session):
     assert client.get("/kalender/unbekannt.ics").status_code == 404
 
 
+def test_deactivating_a_user_revokes_their_feed_at_once_and_reactivation_does_not_restore_it(
+    client, admin_client, db_session
+):
+    me = factories.make_user(db_session)
+    token = ical.new_token(db_session, me.id, datetime.now(UTC))
+    db_session.commit()
+    assert client.get(f"/kalender/{token}.ics").status_code == 200
+
+    admin_client.post(f"/verwaltung/benutzer/{me.id}/aktiv")
+    # Revoked in the deactivating transaction, not by the nightly clean-up.
+    assert ical.active_token(db_session, me.id) is None
+    admin_client.post(f"/verwaltung/benutzer/{me.id}/aktiv")
+    db_session.refresh(me)
+    assert me.is_active
+    assert client.get(f"/kalender/{token}.ics").status_code == 404
+    assert ical.active_token(db_session, me.id) is None
+
+
 def test_the_account_page_creates_and_revokes_the_link(client_as, db_session):
     c = client_as("staff")
     response = c.post("/konto/kalender", data={"action": "new"})

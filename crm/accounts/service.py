@@ -18,6 +18,7 @@ from crm.accounts.passwords import (
     needs_rehash,
     verify_password,
 )
+from crm.accounts.signals import user_deactivated
 from crm.audit.service import Actor, record
 from crm.database import utcnow, write_intent
 
@@ -288,10 +289,15 @@ def reset_password(session: Session, user: User) -> str:
 
 
 def set_active(session: Session, user: User, active: bool) -> None:
-    """Activate or deactivate a user; deactivation ends all their sessions at once."""
+    """Activate or deactivate a user; deactivation ends all their sessions at once.
+
+    Reactivation restores the login only: what deactivation revoked elsewhere (feed tokens)
+    stays revoked and has to be issued anew.
+    """
     user.is_active_flag = active
     if not active:
         end_all_sessions(session, user.id)
+        user_deactivated.send(session, user=user, at=utcnow())
 
 
 def set_role(session: Session, user: User, role: str, office: Office | None) -> None:
