@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+import time_machine
 
 from crm.contacts.models import Person
-from crm.newsletters.models import ConsentEvent, SignupAttempt, Subscription
+from crm.newsletters.models import ConsentEvent, Signup, SignupAttempt, Subscription
 from tests.newsletter_helpers import link_from, make_list, make_person, use_smtp
+
+SIGNED_UP_AT = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
+EXPIRED_TITLE = "Dieser Link ist abgelaufen"
 
 
 @pytest.fixture
@@ -25,6 +30,14 @@ def _ledger(db_session: Any, person_id: int) -> list[tuple[str, str]]:
         .order_by(ConsentEvent.id)
     )
     return [tuple(r) for r in rows]
+
+
+def _person(email: str, db_session: Any) -> Person | None:
+    return db_session.scalar(sa.select(Person).where(Person.email == email))
+
+
+def _confirm_path(message: Any) -> str:
+    return link_from(message.get_body(("plain",)).get_content(), "/newsletter/bestaetigen/")
 
 
 def _sign_up(client: Any, slug: str, email: str, **extra: Any) -> Any:
@@ -44,53 +57,68 @@ def test_double_opt_in_end_to_end_through_the_smtp_server(client, db_session, ma
     db_session.commit()
 
     assert client.get("/newsletter/anmelden/hdw").status_code == 200
-    response = _sign_up(client, "hdw", "Joerg.Mueller@Example.org")
-    assert response.status_code == 200
-    assert b'id="signup-done"' in response.data
+    with time_machine.travel(SIGNED_UP_AT, tick=False) as clock:
+        response = _sign_up(client, "hdw", "Joerg.Mueller@Example.org")
+        assert response.status_code == 200
+        assert b'id="signup-done"' in response.data
 
-    assert len(mailing.messages) == 1
-    mail = mailing.messages[0].message
-    assert mail["To"].addresses[0].addr_spec == "joerg.mueller@example.org"
-    assert "Bitte bestätigen" in str(mail["Subject"])
-    body = mail.get_body(("plain",)).get_content()
-    # No advertising: no unsubscribe headers of a newsletter, no HTML part.
-    assert mail["List-Unsubscribe"] is None
-    assert mail.get_body(("html",)) is None
-    person = db_session.scalar(sa.select(Person).where(Person.email == "joerg.mueller@example.org"))
-    sub = db_session.scalar(sa.select(Subscription).where(Subscription.person_id == person.id))
-    assert sub.status == "pending"
+        assert len(mailing.messages) == 1
+        mail = mailing.messages[0].message
+        assert mail["To"].addresses[0].addr_spec == "joerg.mueller@example.org"
+        assert "Bitte bestätigen" in str(mail["Subject"])
+        # No advertising: no unsubscribe headers of a newsletter, no HTML part.
+        assert mail["List-Unsubscribe"] is None
+        assert mail.get_body(("html",)) is None
+        # Until confirmed, the sign-up is no contact and no subscription (finding 6).
+        assert _person("joerg.mueller@example.org", db_session) is None
+        assert db_session.scalar(sa.select(sa.func.count(Subscription.id))) == 0
 
-    path = link_from(body, "/newsletter/bestaetigen/")
-    page = client.get(path)
-    assert page.status_code == 200
-    db_session.expire_all()
-    assert db_session.get(Subscription, sub.id).status == "pending"  # a GET changes nothing
-    assert b'id="confirm-form"' in page.data
-    response = client.post(path, environ_base={"REMOTE_ADDR": "198.51.100.8"})
-    assert response.status_code == 200
-    assert b'id="confirm-done"' in response.data
+        path = _confirm_path(mail)
+        clock.shift(timedelta(hours=5))
+        page = client.get(path)
+        assert page.status_code == 200
+        db_session.expire_all()
+        assert _person("joerg.mueller@example.org", db_session) is None  # a GET changes nothing
+        assert b'id="confirm-form"' in page.data
+        response = client.post(path, environ_base={"REMOTE_ADDR": "198.51.100.8"})
+        assert response.status_code == 200
+        assert b'id="confirm-done"' in response.data
 
-    db_session.expire_all()
-    sub = db_session.get(Subscription, sub.id)
-    assert sub.status == "confirmed"
-    assert sub.confirmed_at is not None
-    assert sub.consent_text.version == 1
-    assert sub.consent_text.list_id == lst.id
-    events = db_session.scalars(
-        sa.select(ConsentEvent).where(ConsentEvent.person_id == person.id).order_by(ConsentEvent.id)
-    ).all()
-    assert [(e.action, e.channel) for e in events] == [
-        ("requested", "web_form"),
-        ("confirmed", "confirmation_link"),
-    ]
-    assert events[0].ip == "198.51.100.7"
-    assert events[0].user_agent == "Testbrowser/1.0"
-    assert events[0].consent_text_id == sub.consent_text_id
-    assert events[1].ip == "198.51.100.8"
+        db_session.expire_all()
+        person = _person("joerg.mueller@example.org", db_session)
+        assert (person.first_name, person.last_name) == ("Jörg", "Müller")
+        sub = db_session.scalar(sa.select(Subscription).where(Subscription.person_id == person.id))
+        assert sub.status == "confirmed"
+        assert sub.source == "web_form"
+        assert sub.requested_at == SIGNED_UP_AT
+        assert sub.confirmed_at == SIGNED_UP_AT + timedelta(hours=5)
+        assert sub.consent_text.version == 1
+        assert sub.consent_text.list_id == lst.id
+        events = db_session.scalars(
+            sa.select(ConsentEvent)
+            .where(ConsentEvent.person_id == person.id)
+            .order_by(ConsentEvent.id)
+        ).all()
+        assert [(e.action, e.channel) for e in events] == [
+            ("requested", "web_form"),
+            ("confirmed", "confirmation_link"),
+        ]
+        # The consent proof is the sign-up's own: its time, address, IP, browser and text.
+        assert events[0].at == SIGNED_UP_AT
+        assert events[0].email == "joerg.mueller@example.org"
+        assert events[0].ip == "198.51.100.7"
+        assert events[0].user_agent == "Testbrowser/1.0"
+        assert events[0].consent_text_id == sub.consent_text_id
+        assert events[1].at == SIGNED_UP_AT + timedelta(hours=5)
+        assert events[1].ip == "198.51.100.8"
 
-    # Following the link again changes nothing.
-    assert client.post(path).status_code == 200
-    assert len(_ledger(db_session, person.id)) == 2
+        # Following the link again changes nothing.
+        again = client.post(path)
+        assert again.status_code == 200
+        assert b'id="confirm-done"' in again.data
+        assert b'id="confirm-done"' in client.get(path).data
+        assert len(_ledger(db_session, person.id)) == 2
+        assert db_session.scalar(sa.select(sa.func.count(Person.id))) == 1
 
 
 def test_a_second_sign_up_of_a_confirmed_address_changes_nothing_and_reveals_nothing(
@@ -160,12 +188,11 @@ def test_a_tampered_or_expired_confirmation_link_is_refused(client, db_session, 
     tampered = path[:at] + ("A" if path[at] != "A" else "B") + path[at + 1 :]
     assert client.get(tampered).status_code == 400
     assert client.post(tampered).status_code == 400
-    from datetime import timedelta
-
-    import time_machine
-
     with time_machine.travel(timedelta(hours=49)):
-        assert client.get(path).status_code == 400
+        late = client.get(path)
+        assert late.status_code == 200
+        assert EXPIRED_TITLE in late.get_data(as_text=True)
+        assert b'id="confirm-form"' not in late.data
 
 
 def test_unsubscribe_post_from_a_mail_client_works_without_session_or_csrf(
@@ -245,7 +272,9 @@ def test_an_old_confirmation_link_does_not_resubscribe_after_unsubscribing(
     lst = service.get_list_by_slug(db_session, "alt")
     service.unsubscribe(db_session, person.id, lst.id, channel="unsubscribe_link")
     db_session.commit()
-    assert client.post(path).status_code == 400
+    old = client.post(path)
+    assert old.status_code == 200
+    assert EXPIRED_TITLE in old.get_data(as_text=True)
     db_session.expire_all()
     sub = db_session.scalar(sa.select(Subscription).where(Subscription.person_id == person.id))
     assert sub.status == "unsubscribed"
