@@ -10,7 +10,7 @@ import sqlalchemy as sa
 import time_machine
 
 from crm.contacts.models import Person
-from crm.newsletters.models import ConsentEvent, Signup, SignupAttempt, Subscription
+from crm.newsletters.models import ConsentEvent, SignupAttempt, Subscription
 from tests.newsletter_helpers import link_from, make_list, make_person, use_smtp
 
 SIGNED_UP_AT = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
@@ -289,3 +289,192 @@ def test_the_consent_ledger_refuses_updates(db_session):
     db_session.flush()
     with pytest.raises(sa.exc.DatabaseError), db_session.begin_nested():
         db_session.execute(sa.update(ConsentEvent).values(action="withdrawn"))
+
+
+# --- finding 6: an unconfirmed sign-up stays outside the contacts --------------------------------
+
+
+def test_an_unconfirmed_sign_up_shows_in_no_contact_list_search_export_or_count(
+    client, client_as, db_session, mailing
+):
+    from crm.newsletters import service
+    from crm.newsletters.models import Audience
+
+    lst = make_list(db_session, slug="unsichtbar")
+    known = make_person(db_session, first_name="Bekannt", last_name="Kontakt")
+    service.record_consent(db_session, person=known, lst=lst, method="paper")
+    db_session.add(Audience(name="Alle Abonnierenden", list_id=lst.id, kind="subscribers"))
+    db_session.commit()
+    response = _sign_up(
+        client,
+        "unsichtbar",
+        "wunibald.zwiebelfisch@example.org",
+        first_name="Wunibald",
+        last_name="Zwiebelfisch",
+    )
+    assert b'id="signup-done"' in response.data
+    assert len(mailing.messages) == 1  # the sign-up itself happened
+
+    admin = client_as("admin")
+    pages = [
+        "/",
+        "/kontakte/personen",
+        "/kontakte/personen/export.csv",
+        "/kontakte/personen/export.csv?q=Zwiebelfisch",
+        "/auswertung/",
+        "/newsletter/",
+        f"/newsletter/listen/{lst.id}",
+        f"/newsletter/listen/{lst.id}?status=pending",
+    ]
+    for url in pages:
+        page = admin.get(url)
+        assert page.status_code == 200, url
+        text = page.get_data(as_text=True).lower()
+        assert "zwiebelfisch" not in text, url
+        assert "wunibald" not in text, url
+    assert "1 Person<" in admin.get("/kontakte/personen").get_data(as_text=True)
+    # The search echoes its query, so here the hit count speaks.
+    for query in ("Zwiebelfisch", "wunibald.zwiebelfisch%40example.org"):
+        found = admin.get(f"/kontakte/personen?q={query}").get_data(as_text=True)
+        assert "0 Personen" in found, query
+    overview = admin.get("/newsletter/").get_data(as_text=True)
+    assert 'data-status="pending">0<' in overview
+    assert 'data-status="confirmed">1<' in overview
+    count = admin.get(f"/newsletter/zielgruppen/anzahl?kind=subscribers&list_id={lst.id}")
+    assert 'data-count="1"' in count.get_data(as_text=True)
+    assert db_session.scalar(sa.select(sa.func.count(Person.id))) == 1
+    assert db_session.scalar(sa.select(sa.func.count(Subscription.id))) == 1
+    assert _ledger(db_session, known.id) == [("confirmed", "paper")]
+
+
+def test_confirming_a_sign_up_of_a_known_address_subscribes_that_person_without_a_new_contact(
+    client, db_session, mailing
+):
+    make_list(db_session, slug="bekannt")
+    person = make_person(
+        db_session, first_name="Erika", last_name="Bekannt", email="erika@example.org"
+    )
+    db_session.commit()
+    _sign_up(client, "bekannt", "Erika@Example.org", first_name="E.", last_name="Anders")
+    assert b'id="confirm-done"' in client.post(_confirm_path(mailing.messages[0].message)).data
+    db_session.expire_all()
+    people = db_session.scalars(sa.select(Person).where(Person.email == "erika@example.org")).all()
+    assert [p.id for p in people] == [person.id]
+    assert (people[0].first_name, people[0].last_name) == ("Erika", "Bekannt")
+    sub = db_session.scalar(sa.select(Subscription).where(Subscription.person_id == person.id))
+    assert (sub.status, sub.source) == ("confirmed", "web_form")
+    assert _ledger(db_session, person.id) == [
+        ("requested", "web_form"),
+        ("confirmed", "confirmation_link"),
+    ]
+
+
+def test_the_nightly_purge_deletes_sign_ups_older_than_the_confirmation_window_idempotently(
+    db_session,
+):
+    from crm.newsletters import service
+    from crm.newsletters.models import Signup
+
+    lst = make_list(db_session)
+    now = datetime(2026, 11, 20, 2, 20, tzinfo=UTC)
+    window = timedelta(hours=48)
+    for address, age in (("alt@example.org", 49), ("frisch@example.org", 47)):
+        service.request_subscription(db_session, lst, email=address, now=now - timedelta(hours=age))
+    db_session.flush()
+
+    assert service.purge_signups(db_session, now=now, window=window) == 1
+    assert service.purge_signups(db_session, now=now, window=window) == 0
+    assert db_session.scalars(sa.select(Signup.email)).all() == ["frisch@example.org"]
+    assert db_session.scalar(sa.select(sa.func.count(Person.id))) == 0
+
+
+# --- finding 7: every sign-up has its own link ---------------------------------------------------
+
+
+def _assert_expired(response: Any) -> None:
+    assert response.status_code == 200
+    text = response.get_data(as_text=True)
+    assert EXPIRED_TITLE in text
+    assert 'id="confirm-form"' not in text
+    assert 'id="confirm-done"' not in text
+
+
+def test_an_earlier_confirmation_link_has_expired_once_the_address_signs_up_again(
+    client, db_session, mailing
+):
+    make_list(db_session, slug="nochmal")
+    db_session.commit()
+    _sign_up(client, "nochmal", "zweimal@example.org")
+    first = _confirm_path(mailing.messages[0].message)
+    _sign_up(client, "nochmal", "zweimal@example.org")
+    second = _confirm_path(mailing.messages[1].message)
+    assert first != second
+
+    _assert_expired(client.get(first))
+    _assert_expired(client.post(first))
+    db_session.expire_all()
+    assert _person("zweimal@example.org", db_session) is None  # nothing confirmed
+    assert db_session.scalar(sa.select(sa.func.count(Subscription.id))) == 0
+
+    assert b'id="confirm-done"' in client.post(second).data
+    db_session.expire_all()
+    person = _person("zweimal@example.org", db_session)
+    assert _ledger(db_session, person.id) == [
+        ("requested", "web_form"),
+        ("confirmed", "confirmation_link"),
+    ]
+
+
+def test_after_unsubscribing_and_signing_up_again_only_the_new_link_confirms(
+    app, client, db_session, mailing
+):
+    from crm.newsletters import service
+
+    lst = make_list(db_session, slug="wieder")
+    db_session.commit()
+    _sign_up(client, "wieder", "wieder@example.org")
+    old = _confirm_path(mailing.messages[0].message)
+    assert b'id="confirm-done"' in client.post(old).data
+    person = _person("wieder@example.org", db_session)
+    service.unsubscribe(db_session, person.id, lst.id, channel="unsubscribe_link")
+    db_session.commit()
+    _sign_up(client, "wieder", "wieder@example.org")
+    new = _confirm_path(mailing.messages[1].message)
+
+    _assert_expired(client.get(old))
+    _assert_expired(client.post(old))
+    db_session.expire_all()
+    sub = db_session.scalar(sa.select(Subscription).where(Subscription.person_id == person.id))
+    assert sub.status == "unsubscribed"
+    assert _ledger(db_session, person.id)[-1] == ("withdrawn", "unsubscribe_link")
+
+    assert b'id="confirm-done"' in client.post(new).data
+    db_session.expire_all()
+    sub = db_session.scalar(sa.select(Subscription).where(Subscription.person_id == person.id))
+    assert sub.status == "confirmed"
+    assert sub.unsubscribed_at is None
+    assert _ledger(db_session, person.id) == [
+        ("requested", "web_form"),
+        ("confirmed", "confirmation_link"),
+        ("withdrawn", "unsubscribe_link"),
+        ("requested", "web_form"),
+        ("confirmed", "confirmation_link"),
+    ]
+    assert db_session.scalar(sa.select(sa.func.count(Person.id))) == 1
+
+
+# --- finding 10: RFC 3834 ------------------------------------------------------------------------
+
+
+def test_the_double_opt_in_mail_is_auto_generated_not_an_auto_reply(client, db_session, mailing):
+    from crm.newsletters import service
+
+    lst = make_list(db_session, slug="rfc3834")
+    person = make_person(db_session, email="schon@example.org")
+    service.record_consent(db_session, person=person, lst=lst, method="paper")
+    db_session.commit()
+    _sign_up(client, "rfc3834", "neu@example.org")
+    _sign_up(client, "rfc3834", "schon@example.org")  # the notice to a confirmed address
+    assert len(mailing.messages) == 2
+    for delivered in mailing.messages:
+        assert delivered.message.get_all("Auto-Submitted") == ["auto-generated"]
