@@ -478,3 +478,16 @@ def test_the_double_opt_in_mail_is_auto_generated_not_an_auto_reply(client, db_s
     assert len(mailing.messages) == 2
     for delivered in mailing.messages:
         assert delivered.message.get_all("Auto-Submitted") == ["auto-generated"]
+
+
+def test_a_sign_up_racing_another_of_the_same_address_renews_the_one_row(db_session):
+    from crm.newsletters import service
+    from crm.newsletters.models import Signup
+
+    lst = make_list(db_session)
+    first = service.request_subscription(db_session, lst, email="parallel@example.org").signup
+    # What the losing request of two simultaneous sign-ups meets: the row exists already.
+    assert service._add_signup(db_session, lst.id, "parallel@example.org") is first
+    second = service.request_subscription(db_session, lst, email="parallel@example.org").signup
+    assert second is first
+    assert db_session.scalar(sa.select(sa.func.count(Signup.id))) == 1
