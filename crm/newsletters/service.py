@@ -2,7 +2,8 @@
 unsubscribe, signed tokens and building newsletter messages.
 
 Every change of a subscription's status writes one ConsentEvent in the same transaction;
-the ledger is the evidence, the subscription row only the current state.
+the ledger is the evidence, the subscription row only the current state. A public sign-up
+waits in its own table (Signup) and reaches person, subscription and ledger only when confirmed.
 """
 
 from __future__ import annotations

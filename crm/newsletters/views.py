@@ -654,8 +654,8 @@ def _send_signup_mail(result: service.SignupResult, lst: NewsletterList) -> None
         with transport_from_config(current_app.config) as transport:
             transport.send(msg)
     except (MailError, ValueError) as exc:
-        # The page must look the same either way; the ledger shows the request, the log the
-        # failure (the person can simply sign up again).
+        # The page must look the same either way; the sign-up row shows the request, the log
+        # the failure (the person can simply sign up again).
         log.warning("newsletter sign-up mail for list %s failed: %s", lst.id, exc)
 
 
