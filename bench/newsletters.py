@@ -132,7 +132,6 @@ def setup(url: str, instance: str, recipients: int) -> int:
                         "source": "import",
                         "requested_at": now,
                         "confirmed_at": now,
-                        "confirm_nonce": "",
                         "created_at": now,
                         "updated_at": now,
                     }

@@ -157,6 +157,16 @@ def purge_signup_attempts(app: Flask, session: Session) -> int:
 
 
 @scheduler_job
+def purge_newsletter_signups(app: Flask, session: Session) -> int:
+    """Delete newsletter sign-ups whose confirmation window (CRM_NEWSLETTER_CONFIRM_HOURS) ended."""
+    from crm.database import utcnow
+    from crm.newsletters.service import MailSettings, purge_signups
+
+    window = MailSettings.from_config(app.config).confirm_max_age
+    return purge_signups(session, now=utcnow(), window=window)
+
+
+@scheduler_job
 def start_due_campaigns(app: Flask, session: Session) -> list[int]:
     """Move scheduled newsletter campaigns whose send time has come to 'sending'."""
     from crm.newsletters.campaigns import start_due_campaigns as start_due
@@ -194,6 +204,13 @@ JOBS: tuple[JobSpec, ...] = (
         trigger="cron",
         trigger_args={"hour": 3, "minute": 20},
         description="Alte Newsletter-Anmeldeversuche (IP-Adressen) löschen",
+    ),
+    JobSpec(
+        id="purge-newsletter-signups",
+        func=purge_newsletter_signups,
+        trigger="cron",
+        trigger_args={"hour": 3, "minute": 25},
+        description="Unbestätigte Newsletter-Anmeldungen nach Ablauf der Bestätigungsfrist löschen",
     ),
     JobSpec(
         id="purge-import-files",

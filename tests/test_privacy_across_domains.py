@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from crm.contacts.models import Person
+from crm.contacts.service import save_person
 from crm.events.service import EventData, LeadData, capture_lead, create_event
 from crm.newsletters.service import (
     MailSettings,
@@ -41,7 +42,7 @@ def test_erasing_a_person_with_a_subscription_and_a_fair_lead_leaves_no_trace(ap
     confirm_subscription(
         s,
         settings,
-        confirm_token(settings, result.subscription),
+        confirm_token(settings, result.signup),
         ip="192.0.2.44",
         now=datetime(2026, 11, 2, tzinfo=UTC),
     )
@@ -79,6 +80,19 @@ def test_erasing_a_person_with_a_subscription_and_a_fair_lead_leaves_no_trace(ap
         assert traces(s, needle) == [], needle
 
 
+def test_erasing_a_person_also_deletes_an_unconfirmed_sign_up_of_their_address(app_ctx):
+    s = app_ctx
+    lst = create_list(s, name="Newsletter Offen", slug="offen", consent_text="Ja.")
+    request_subscription(s, lst, email=EMAIL, first_name=FIRST, last_name=LAST, ip="192.0.2.61")
+    person = save_person(s, {"first_name": FIRST, "last_name": LAST, "email": EMAIL})
+    assert traces(s, "192.0.2.61")
+
+    privacy.erase_person(s, person)
+    s.flush()
+    for needle in (LAST, FIRST, EMAIL, "192.0.2.61"):
+        assert traces(s, needle) == [], needle
+
+
 def test_the_access_export_of_a_person_includes_consent_records_and_leads(app_ctx):
     s = app_ctx
     staff = factories.make_user(s, role="staff")
@@ -104,6 +118,9 @@ def test_the_access_export_of_a_person_includes_consent_records_and_leads(app_ct
     s.flush()
     person = s.scalar(sa.select(Person).where(Person.email == EMAIL))
     data = privacy.person_access_export(s, person).as_json()["data"]
-    assert data["newsletter_subscriptions"][0]["status"] == "pending"
-    assert data["newsletter_consent_ledger"][0]["ip"] == "192.0.2.9"
+    # The unconfirmed sign-up is no subscription yet, but it is data about the address.
+    assert data["newsletter_subscriptions"] == []
+    assert data["newsletter_consent_ledger"] == []
+    assert data["newsletter_signups"][0]["email"] == EMAIL
+    assert data["newsletter_signups"][0]["ip"] == "192.0.2.9"
     assert len(data["event_leads"]) == 1

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from scheduled.jobs import JOBS
@@ -134,3 +135,34 @@ def test_signup_attempt_purge_job_runs_against_its_own_database(make_database, t
     with other.app_context():
         upgrade()
     assert purge_signup_attempts(other) == 0
+
+
+def test_the_sign_up_purge_job_deletes_expired_sign_ups_in_its_own_database(
+    make_database, tmp_path
+):
+    from datetime import timedelta
+
+    from flask_migrate import upgrade
+
+    from crm.database import utcnow
+    from crm.extensions import db
+    from crm.newsletters.models import Signup
+    from crm.newsletters.service import create_list, request_subscription
+    from scheduled.jobs import purge_newsletter_signups
+    from tests.conftest import build_app
+
+    assert "purge-newsletter-signups" in [job.id for job in JOBS]
+    other = build_app(make_database(), str(tmp_path))
+    with other.app_context():
+        upgrade()
+        lst = create_list(db.session, name="Liste", slug="liste", consent_text="Ja.")
+        hours = other.config.get("CRM_NEWSLETTER_CONFIRM_HOURS") or 48
+        for address, age in (("alt@example.org", hours + 1), ("neu@example.org", 1)):
+            request_subscription(
+                db.session, lst, email=address, now=utcnow() - timedelta(hours=age)
+            )
+        db.session.commit()
+    assert purge_newsletter_signups(other) == 1
+    assert purge_newsletter_signups(other) == 0
+    with other.app_context():
+        assert db.session.scalars(sa.select(Signup.email)).all() == ["neu@example.org"]

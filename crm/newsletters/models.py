@@ -120,9 +120,6 @@ class Subscription(Audited, TimestampMixin, db.Model):
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     bounced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # Random per request; part of the signed confirmation token, so a token of an earlier
-    # request (before an unsubscribe) cannot confirm a later one.
-    confirm_nonce: Mapped[str] = mapped_column(sa.String(32), default="")
 
     newsletter_list: Mapped[NewsletterList] = relationship()
     person: Mapped[Person] = relationship()
@@ -184,6 +181,48 @@ class ConsentEvent(db.Model):
         sa.CheckConstraint(_in("channel", LEDGER_CHANNELS), name="channel_valid"),
         sa.Index("ix_consent_event_person_at", "person_id", "at", "id"),
         sa.Index("ix_consent_event_list_at", "list_id", "at"),
+    )
+
+
+class Signup(db.Model):
+    """A public sign-up waiting for its confirmation link (double opt-in step 1).
+
+    Deliberately outside the contacts: nobody becomes a person, subscriber or ledger entry
+    before they confirmed; only then are these values (the consent proof) copied over. One row
+    per list and address; a new sign-up replaces the nonce, so only the newest link confirms.
+    Unconfirmed rows are purged once the confirmation window has passed.
+    """
+
+    __tablename__ = "newsletter_signup"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    list_id: Mapped[int] = mapped_column(sa.ForeignKey("newsletter_list.id", ondelete="CASCADE"))
+    # Normalised, as Person.email: confirmation matches an existing person by it.
+    email: Mapped[str] = mapped_column(sa.String(254))
+    salutation: Mapped[str] = mapped_column(sa.String(10), default="")
+    first_name: Mapped[str] = mapped_column(sa.String(100), default="")
+    last_name: Mapped[str] = mapped_column(sa.String(100), default="")
+    consent_text_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("consent_text.id", ondelete="RESTRICT"), index=True
+    )
+    # Random per sign-up and part of the signed link: an earlier link cannot confirm this one.
+    nonce: Mapped[str] = mapped_column(sa.String(32))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    ip: Mapped[str] = mapped_column(sa.String(64), default="")
+    user_agent: Mapped[str] = mapped_column(sa.String(300), default="")
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The subscription the confirmation led to (a second click shows it, changes nothing).
+    subscription_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("newsletter_subscription.id", ondelete="SET NULL"), index=True
+    )
+
+    newsletter_list: Mapped[NewsletterList] = relationship()
+    consent_text: Mapped[ConsentText | None] = relationship()
+    subscription: Mapped[Subscription | None] = relationship()
+
+    __table_args__ = (
+        sa.UniqueConstraint("list_id", "email", name="uq_newsletter_signup_list_email"),
+        sa.CheckConstraint("nonce <> ''", name="nonce_not_empty"),
     )
 
 

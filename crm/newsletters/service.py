@@ -2,7 +2,8 @@
 unsubscribe, signed tokens and building newsletter messages.
 
 Every change of a subscription's status writes one ConsentEvent in the same transaction;
-the ledger is the evidence, the subscription row only the current state.
+the ledger is the evidence, the subscription row only the current state. A public sign-up
+waits in its own table (Signup) and reaches person, subscription and ledger only when confirmed.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from crm.newsletters.models import (
     ConsentText,
     Delivery,
     NewsletterList,
+    Signup,
     SignupAttempt,
     Subscription,
 )
@@ -115,14 +117,14 @@ class MailSettings:
 # --- tokens --------------------------------------------------------------------------------------
 
 
-def confirm_token(settings: MailSettings, subscription: Subscription) -> str:
+def confirm_token(settings: MailSettings, signup: Signup) -> str:
     """The signed, expiring token of a sign-up's confirmation link."""
     s = URLSafeTimedSerializer(settings.secret_key, salt=CONFIRM_SALT)
-    return s.dumps([subscription.id, subscription.confirm_nonce])
+    return s.dumps(["signup", signup.id, signup.nonce])
 
 
 def read_confirm_token(settings: MailSettings, token: str) -> tuple[int, str]:
-    """(subscription id, nonce) from a confirmation token; raise BadToken."""
+    """(sign-up id, nonce) from a confirmation token; raise BadToken."""
     s = URLSafeTimedSerializer(settings.secret_key, salt=CONFIRM_SALT)
     try:
         data = s.loads(token, max_age=int(settings.confirm_max_age.total_seconds()))
@@ -130,9 +132,18 @@ def read_confirm_token(settings: MailSettings, token: str) -> tuple[int, str]:
         raise BadToken(expired=True) from None
     except BadSignature:
         raise BadToken() from None
-    if not (isinstance(data, list) and len(data) == 2 and isinstance(data[0], int)):
+    if isinstance(data, list) and len(data) == 2:
+        # Our own link from before sign-ups had their own table: it can no longer confirm.
+        raise BadToken(expired=True)
+    if not (
+        isinstance(data, list)
+        and len(data) == 3
+        and data[0] == "signup"
+        and isinstance(data[1], int)
+        and isinstance(data[2], str)
+    ):
         raise BadToken()
-    return data[0], str(data[1])
+    return data[1], data[2]
 
 
 @functools.lru_cache(maxsize=16)
@@ -187,8 +198,8 @@ def webversion_url(settings: MailSettings, campaign_id: int | None, person_id: i
     return f"{settings.base_url}/newsletter/web/{token}"
 
 
-def confirm_url(settings: MailSettings, subscription: Subscription) -> str:
-    return f"{settings.base_url}/newsletter/bestaetigen/{confirm_token(settings, subscription)}"
+def confirm_url(settings: MailSettings, signup: Signup) -> str:
+    return f"{settings.base_url}/newsletter/bestaetigen/{confirm_token(settings, signup)}"
 
 
 # --- lists and consent texts ---------------------------------------------------------------------
@@ -341,10 +352,18 @@ def purge_signup_attempts(session: Session, older_than: datetime) -> int:
 
 @dataclass(frozen=True)
 class SignupResult:
-    """What a sign-up led to. `mail` is "confirm" or "already" (what to send), never shown."""
+    """What a sign-up led to. `mail` is "confirm" or "already" (what to send), never shown.
 
-    subscription: Subscription
+    A "confirm" result carries the waiting sign-up; an "already" result the subscription
+    that is confirmed already.
+    """
+
     mail: str
+    email: str
+    name: str
+    consent_text: ConsentText | None
+    signup: Signup | None = None
+    subscription: Subscription | None = None
 
 
 def find_person_by_email(session: Session, email: str) -> Person | None:
@@ -352,6 +371,26 @@ def find_person_by_email(session: Session, email: str) -> Person | None:
     return session.scalar(
         sa.select(Person).where(Person.email == email).order_by(Person.id).limit(1)
     )
+
+
+def _signup_row(session: Session, list_id: int, email: str) -> Signup | None:
+    return session.scalar(sa.select(Signup).where(Signup.list_id == list_id, Signup.email == email))
+
+
+def _add_signup(session: Session, list_id: int, email: str) -> Signup:
+    """The sign-up row of this list and address, created if missing (safe against a race)."""
+    try:
+        with session.begin_nested():
+            row = Signup(list_id=list_id, email=email, nonce=secrets.token_hex(16))
+            session.add(row)
+            session.flush()
+        return row
+    except sa.exc.IntegrityError:
+        # A parallel sign-up of the same address won: take its row (and renew it below).
+        row = _signup_row(session, list_id, email)
+        if row is None:
+            raise
+        return row
 
 
 def request_subscription(
@@ -366,44 +405,68 @@ def request_subscription(
     user_agent: str = "",
     now: datetime | None = None,
 ) -> SignupResult:
-    """Step 1 of double opt-in. A confirmed subscription stays exactly as it is."""
+    """Step 1 of double opt-in: store the sign-up outside the contacts until it is confirmed.
+
+    A confirmed subscription stays exactly as it is (the ledger notes the attempt). Otherwise
+    the sign-up of this list and address gets a fresh nonce, so only the newest link confirms.
+    """
     now = now or utcnow()
     address = normalize_email(email) or ""
-    if "@" not in address:
+    if "@" not in address or len(address) > 254:
         raise NewsletterError("Bitte geben Sie eine gültige E-Mail-Adresse an.")
     text = current_consent_text(session, lst.id)
     person = find_person_by_email(session, address)
-    if person is None:
-        person = save_person(
-            session,
-            {
-                "salutation": salutation if salutation in ("frau", "herr", "divers") else "",
-                "first_name": first_name.strip()[:100],
-                "last_name": last_name.strip()[:100],
-                "email": address,
-                "notes": f"Angelegt durch die Newsletter-Anmeldung „{lst.name}“.",
-            },
-        )
-    sub = _subscription(session, lst.id, person.id)
-    common = {"at": now, "email": address, "ip": ip, "user_agent": user_agent}
-    if sub is not None and sub.status == "confirmed":
+    sub = _subscription(session, lst.id, person.id) if person is not None else None
+    if person is not None and sub is not None and sub.status == "confirmed":
         # Nothing changes; the ledger notes the attempt, the page shows the same text.
-        _ledger(session, sub, "repeated", "web_form", consent_text_id=sub.consent_text_id, **common)
+        _ledger(
+            session,
+            sub,
+            "repeated",
+            "web_form",
+            at=now,
+            email=address,
+            ip=ip,
+            user_agent=user_agent,
+            consent_text_id=sub.consent_text_id,
+        )
         session.flush()
-        return SignupResult(sub, "already")
-    if sub is None:
-        sub = _new_subscription(session, lst.id, person.id, "web_form")
-    elif sub.status != "pending":
-        sub.status = "pending"
-        sub.confirmed_at = None
-    if not sub.confirm_nonce or sub.source != "web_form":
-        sub.confirm_nonce = secrets.token_hex(8)
-    sub.source = "web_form"
-    sub.requested_at = now
-    sub.consent_text_id = text.id if text else None
-    _ledger(session, sub, "requested", "web_form", consent_text_id=sub.consent_text_id, **common)
+        return SignupResult(
+            "already", address, person.full_name, sub.consent_text, subscription=sub
+        )
+    signup = _signup_row(session, lst.id, address) or _add_signup(session, lst.id, address)
+    signup.salutation = salutation if salutation in ("frau", "herr", "divers") else ""
+    signup.first_name = first_name.strip()[:100]
+    signup.last_name = last_name.strip()[:100]
+    signup.consent_text_id = text.id if text else None
+    signup.nonce = secrets.token_hex(16)
+    signup.requested_at = now
+    signup.ip = (ip or "")[:64]
+    signup.user_agent = (user_agent or "")[:300]
+    signup.confirmed_at = None
+    signup.subscription_id = None
     session.flush()
-    return SignupResult(sub, "confirm")
+    name = " ".join(p for p in (signup.first_name, signup.last_name) if p)
+    return SignupResult("confirm", address, name, text, signup=signup)
+
+
+def _signup_for_token(session: Session, settings: MailSettings, token: str) -> Signup:
+    """The sign-up a confirmation link belongs to; BadToken(expired=True) for a link that
+    was superseded by a later sign-up or whose sign-up was purged."""
+    signup_id, nonce = read_confirm_token(settings, token)
+    signup = session.get(Signup, signup_id)
+    if signup is None or not secrets.compare_digest(signup.nonce, nonce):
+        raise BadToken(expired=True)
+    return signup
+
+
+def _confirmed_subscription(signup: Signup) -> Subscription:
+    """A second click on a used link: its subscription if still confirmed, else expired."""
+    sub = signup.subscription
+    if sub is None or sub.status != "confirmed":
+        # Unsubscribed (or bounced) since: an old link must not re-subscribe.
+        raise BadToken(expired=True)
+    return sub
 
 
 def confirm_subscription(
@@ -415,68 +478,119 @@ def confirm_subscription(
     user_agent: str = "",
     now: datetime | None = None,
 ) -> Subscription:
-    """Step 2 of double opt-in; idempotent. Raise BadToken for a bad, expired or stale token."""
+    """Step 2 of double opt-in; idempotent. Raise BadToken for a bad, expired or stale token.
+
+    Only now does the sign-up reach the contacts: the person (matched by e-mail, else
+    created), the subscription and the ledger's "requested" entry with the sign-up's own
+    time, address, IP, browser and consent text, then the "confirmed" entry.
+    """
     now = now or utcnow()
-    sub_id, nonce = read_confirm_token(settings, token)
-    sub = session.get(Subscription, sub_id)
-    if sub is None or not secrets.compare_digest(sub.confirm_nonce, nonce):
-        raise BadToken()
-    if sub.status == "confirmed":
-        return sub
-    if sub.status != "pending":
-        # Unsubscribed (or bounced) since this link was sent: an old link must not re-subscribe.
-        raise BadToken()
-    sub.status = "confirmed"
-    sub.confirmed_at = now
-    sub.unsubscribed_at = None
-    _ledger(
-        session,
-        sub,
-        "confirmed",
-        "confirmation_link",
-        at=now,
-        email=sub.person.email,
-        ip=ip,
-        user_agent=user_agent,
-        consent_text_id=sub.consent_text_id,
+    signup = _signup_for_token(session, settings, token)
+    if signup.confirmed_at is not None:
+        return _confirmed_subscription(signup)
+    # Claim the sign-up in one statement, so two clicks at once confirm it once.
+    claimed = session.execute(
+        sa.update(Signup)
+        .where(Signup.id == signup.id, Signup.nonce == signup.nonce, Signup.confirmed_at.is_(None))
+        .values(confirmed_at=now)
+        .execution_options(synchronize_session=False)
     )
+    session.refresh(signup)
+    if int(getattr(claimed, "rowcount", 0) or 0) != 1:
+        if signup.nonce != read_confirm_token(settings, token)[1]:
+            raise BadToken(expired=True)
+        return _confirmed_subscription(signup)
+    lst = signup.newsletter_list
+    person = find_person_by_email(session, signup.email)
+    if person is None:
+        person = save_person(
+            session,
+            {
+                "salutation": signup.salutation,
+                "first_name": signup.first_name,
+                "last_name": signup.last_name,
+                "email": signup.email,
+                "notes": f"Angelegt durch die Newsletter-Anmeldung „{lst.name}“.",
+            },
+        )
+    sub = _subscription(session, lst.id, person.id)
+    if sub is None or sub.status != "confirmed":
+        if sub is None:
+            sub = _new_subscription(session, lst.id, person.id, "web_form")
+        sub.status = "confirmed"
+        sub.source = "web_form"
+        sub.consent_text_id = signup.consent_text_id
+        sub.requested_at = signup.requested_at
+        sub.confirmed_at = now
+        sub.unsubscribed_at = None
+        _ledger(
+            session,
+            sub,
+            "requested",
+            "web_form",
+            at=signup.requested_at,
+            email=signup.email,
+            ip=signup.ip,
+            user_agent=signup.user_agent,
+            consent_text_id=signup.consent_text_id,
+        )
+        _ledger(
+            session,
+            sub,
+            "confirmed",
+            "confirmation_link",
+            at=now,
+            email=person.email,
+            ip=ip,
+            user_agent=user_agent,
+            consent_text_id=signup.consent_text_id,
+        )
+    signup.subscription_id = sub.id
     session.flush()
     return sub
 
 
-def peek_confirmation(session: Session, settings: MailSettings, token: str) -> Subscription:
-    """The subscription a confirmation token belongs to, without changing it; raise BadToken."""
-    sub_id, nonce = read_confirm_token(settings, token)
-    sub = session.get(Subscription, sub_id)
-    if sub is None or not secrets.compare_digest(sub.confirm_nonce, nonce):
-        raise BadToken()
-    return sub
+def peek_confirmation(session: Session, settings: MailSettings, token: str) -> Signup:
+    """The sign-up a confirmation token belongs to, without changing it; raise BadToken."""
+    signup = _signup_for_token(session, settings, token)
+    if signup.confirmed_at is not None:
+        _confirmed_subscription(signup)
+    return signup
+
+
+def purge_signups(session: Session, *, now: datetime, window: timedelta) -> int:
+    """Delete sign-ups older than the confirmation window; idempotent (nightly clean-up).
+
+    Unconfirmed ones were never consented to; confirmed ones are in the ledger already.
+    """
+    result = session.execute(sa.delete(Signup).where(Signup.requested_at < now - window))
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def signup_mail(settings: MailSettings, result: SignupResult, lst: NewsletterList) -> EmailMessage:
     """The confirmation mail (or, for a confirmed address, a short notice): no advertising."""
-    sub = result.subscription
-    person = sub.person
+    confirm = result.mail == "confirm" and result.signup is not None
     context = {
         "list": lst,
-        "person": person,
-        "consent_text": sub.consent_text.text if sub.consent_text else "",
-        "confirm_url": confirm_url(settings, sub) if result.mail == "confirm" else "",
+        "name": result.name,
+        "consent_text": result.consent_text.text if result.consent_text else "",
+        "confirm_url": confirm_url(settings, result.signup) if confirm else "",
         "hours": int(settings.confirm_max_age.total_seconds() // 3600),
     }
-    name = "newsletter_confirm" if result.mail == "confirm" else "newsletter_already"
+    name = "newsletter_confirm" if confirm else "newsletter_already"
     subject = (
         f"Bitte bestätigen Sie Ihre Anmeldung: {lst.name}"
-        if result.mail == "confirm"
+        if confirm
         else f"Ihre Anmeldung: {lst.name}"
     )
     return build_message(
         sender=settings.sender_for(lst),
-        to=(person.full_name, person.email),
+        to=(result.name, result.email),
         subject=subject,
         text=render_template(f"email/{name}.txt", **context),
         reply_to=settings.reply_to_for(lst) or None,
-        extra_headers={"Auto-Submitted": "auto-replied"},
+        # RFC 3834: mail a web form triggers is auto-generated, not an auto-reply to a mail.
+        extra_headers={"Auto-Submitted": "auto-generated"},
         message_id_domain=settings.message_id_domain,
     )
 
@@ -840,7 +954,6 @@ def _merge_people(session: Session, entity_type: str, keep_id: int, drop_id: int
                 "confirmed_at",
                 "unsubscribed_at",
                 "bounced_at",
-                "confirm_nonce",
             ):
                 setattr(other, field, getattr(sub, field))
         session.execute(

@@ -576,6 +576,20 @@ def _bad_link():
     )
 
 
+def _expired_link():
+    """An outdated confirmation link is an ordinary answer, not an error: it happens to anyone
+    who signed up twice or waited too long."""
+    return _public_error(
+        200,
+        _("This link has expired"),
+        _(
+            "This confirmation link is no longer valid: only the link in the most recent "
+            "confirmation e-mail confirms a subscription, and only for a limited time. "
+            "Please sign up again."
+        ),
+    )
+
+
 @bp.route("/anmelden/<slug>", methods=["GET", "POST"])
 @public
 @csrf.exempt
@@ -640,11 +654,9 @@ def _send_signup_mail(result: service.SignupResult, lst: NewsletterList) -> None
         with transport_from_config(current_app.config) as transport:
             transport.send(msg)
     except (MailError, ValueError) as exc:
-        # The page must look the same either way; the ledger shows the request, the log the
-        # failure (the person can simply sign up again).
-        log.warning(
-            "newsletter sign-up mail for subscription %s failed: %s", result.subscription.id, exc
-        )
+        # The page must look the same either way; the sign-up row shows the request, the log
+        # the failure (the person can simply sign up again).
+        log.warning("newsletter sign-up mail for list %s failed: %s", lst.id, exc)
 
 
 @bp.get("/bestaetigen/<token>")
@@ -652,17 +664,14 @@ def _send_signup_mail(result: service.SignupResult, lst: NewsletterList) -> None
 def confirm(token: str):
     """Shows a button instead of confirming on GET: mail scanners fetch every link."""
     try:
-        sub = service.peek_confirmation(db.session, _settings(), token)
+        signup = service.peek_confirmation(db.session, _settings(), token)
     except service.BadToken as exc:
-        if exc.expired:
-            return _public_error(
-                400,
-                _("Link expired"),
-                _("This confirmation link has expired. Please sign up again."),
-            )
-        return _bad_link()
+        return _expired_link() if exc.expired else _bad_link()
     return render_template(
-        "newsletters/confirm.html", sub=sub, lst=sub.newsletter_list, token=token, done=False
+        "newsletters/confirm.html",
+        lst=signup.newsletter_list,
+        token=token,
+        done=signup.confirmed_at is not None,
     )
 
 
@@ -673,12 +682,12 @@ def confirm_post(token: str):
         sub = service.confirm_subscription(
             db.session, _settings(), token, ip=_client_ip(), user_agent=_user_agent()
         )
-    except service.BadToken:
+    except service.BadToken as exc:
         db.session.rollback()
-        return _bad_link()
+        return _expired_link() if exc.expired else _bad_link()
     db.session.commit()
     return render_template(
-        "newsletters/confirm.html", sub=sub, lst=sub.newsletter_list, token=token, done=True
+        "newsletters/confirm.html", lst=sub.newsletter_list, token=token, done=True
     )
 
 

@@ -100,14 +100,18 @@ def _newsletter_and_event_export(
     if kind != "person":
         return {}
     from crm.events.models import EventContact, Lead
-    from crm.newsletters.models import ConsentEvent, Delivery, Subscription
+    from crm.newsletters.models import ConsentEvent, Delivery, Signup, Subscription
 
     def rows(model: Any, column: Any) -> list[dict]:
         return [
             row_dict(obj) for obj in session.scalars(sa.select(model).where(column == subject_id))
         ]
 
+    signups = session.scalars(
+        sa.select(Signup).where(Signup.email.in_(_person_addresses(session, subject_id)))
+    )
     return {
+        "newsletter_signups": [row_dict(obj) for obj in signups],
         "newsletter_subscriptions": rows(Subscription, Subscription.person_id),
         "newsletter_consent_ledger": rows(ConsentEvent, ConsentEvent.person_id),
         "newsletter_deliveries": rows(Delivery, Delivery.person_id),
@@ -116,7 +120,27 @@ def _newsletter_and_event_export(
     }
 
 
+def _person_addresses(session: Session, person_id: int) -> list[str]:
+    """A person's non-empty e-mail addresses (how a newsletter sign-up names them)."""
+    row = session.execute(
+        sa.select(Person.email, Person.email_alt).where(Person.id == person_id)
+    ).first()
+    return [address for address in (row or ()) if address]
+
+
+def _erase_newsletter_signups(session: Session, kind: str, subject_id: int) -> None:
+    """Sign-ups are keyed by address, not person: delete those with the person's addresses."""
+    if kind != "person":
+        return
+    from crm.newsletters.models import Signup
+
+    addresses = _person_addresses(session, subject_id)
+    if addresses:
+        session.execute(sa.delete(Signup).where(Signup.email.in_(addresses)))
+
+
 ACCESS_EXPORT_HOOKS.append(_newsletter_and_event_export)
+ERASURE_HOOKS.append(_erase_newsletter_signups)
 
 
 # --- Art. 15: access ----------------------------------------------------------------------------
