@@ -894,7 +894,16 @@ class _Engine:
         # holds the write lock and nobody else can take these numbers meanwhile.
         start = self.next_id.get(table.name)
         if start is None:
-            start = (self.session.scalar(sa.select(sa.func.max(table.c.id))) or 0) + 1
+            # Past the highest id ever given (AUTOINCREMENT's sqlite_sequence), not only the
+            # highest one present: an erased person's id must never name an imported one.
+            used = sa.text("SELECT seq FROM sqlite_sequence WHERE name = :t")
+            start = (
+                max(
+                    self.session.scalar(sa.select(sa.func.max(table.c.id))) or 0,
+                    self.session.scalar(used, {"t": table.name}) or 0,
+                )
+                + 1
+            )
         self.next_id[table.name] = start + n
         return list(range(start, start + n))
 
