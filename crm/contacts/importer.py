@@ -57,6 +57,7 @@ from crm.contacts.models import (
     Organisation,
     Person,
     Tag,
+    new_token_nonce,
     organisation_tag,
     person_tag,
 )
@@ -1009,6 +1010,7 @@ class _Engine:
                     "owner_id": None,
                     "last_contact_at": None,
                     "search_text": person_search_text(SimpleNamespace(**values), orgs),
+                    "token_nonce": new_token_nonce(),
                     "created_at": now,
                     "updated_at": now,
                 }
