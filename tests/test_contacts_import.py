@@ -560,3 +560,21 @@ def test_a_running_job_shows_a_progress_bar_that_polls_its_status(staff, db_sess
     page = staff.get(f"{BASE}{job.id}").get_data(as_text=True)
     assert 'aria-label="' in page
     assert "<progress" in page
+
+
+def test_an_import_never_gives_a_new_person_the_id_of_a_deleted_one(staff, db_session):
+    from tests.newsletter_helpers import make_person
+
+    gone = make_person(db_session)
+    db_session.commit()
+    gone_id = gone.id
+    db_session.delete(gone)
+    db_session.commit()
+    job = upload_job(
+        staff,
+        db_session,
+        "neu.csv",
+        csv_bytes("Vorname;Nachname;E-Mail", ["Ida;Neu;ida@example.org"]),
+    )
+    assert start(staff, db_session, job).status_code == 302
+    assert person_by_email(db_session, "ida@example.org").id > gone_id

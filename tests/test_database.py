@@ -159,3 +159,38 @@ def test_foreign_keys_are_enforced_after_migrations_ran_in_the_same_process(app,
     if not _is_sqlite(app):
         pytest.skip("SQLite pragma")
     assert db_session.execute(sa.text("PRAGMA foreign_keys")).scalar() == 1
+
+
+def test_every_table_with_an_integer_id_never_reuses_one_on_sqlite(fresh_app):
+    """AUTOINCREMENT on every such table of the migrated schema (a new table must have it)."""
+    if not _is_sqlite(fresh_app):
+        pytest.skip("PostgreSQL sequences never hand out a number twice")
+    with fresh_app.app_context():
+        upgrade()
+        with db.engine.connect() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND sql LIKE "
+                "'%' || char(10) || char(9) || 'id INTEGER NOT NULL%'"
+            ).all()
+    assert len(rows) > 30
+    assert [name for name, sql in rows if "AUTOINCREMENT" not in sql] == []
+
+
+@pytest.mark.parametrize("kind", ["person", "participant", "user"])
+def test_deleting_the_highest_row_and_creating_a_new_one_gives_a_new_id(db_session, kind):
+    """An erased person's id never names the next one (tokens and audit entries carry ids)."""
+    from tests import factories, newsletter_helpers, participant_factories
+
+    make = {
+        "person": newsletter_helpers.make_person,
+        "participant": participant_factories.make_participant,
+        "user": factories.make_user,
+    }[kind]
+    first = make(db_session)
+    db_session.flush()
+    gone = first.id
+    db_session.delete(first)
+    db_session.flush()
+    second = make(db_session)
+    db_session.flush()
+    assert second.id > gone

@@ -29,7 +29,7 @@ def test_a_newsletter_is_multipart_with_utf8_headers_and_one_click_unsubscribe(
         rendered,
         to_email=person.email,
         to_name="Jörg Weiß",
-        person_id=person.id,
+        person=person,
         newsletter_list=lst,
         campaign_id=7,
     )
@@ -48,7 +48,7 @@ def test_a_newsletter_is_multipart_with_utf8_headers_and_one_click_unsubscribe(
     head = smtp_server.messages[0].raw.split(b"\r\n\r\n", 1)[0]
     assert head.isascii()
     unsub = str(got["List-Unsubscribe"])
-    url = service.unsubscribe_url(settings, person.id, lst.id)
+    url = service.unsubscribe_url(settings, person, lst.id)
     assert f"<{url}>" in unsub
     assert "<mailto:abmelden@netzwerk.example.org?subject=unsubscribe-" in unsub
     assert str(got["List-Unsubscribe-Post"]) == "List-Unsubscribe=One-Click"
@@ -70,7 +70,7 @@ def test_cr_and_lf_in_subject_and_sender_name_are_neutralised(
         rendered,
         to_email=person.email,
         to_name="Name\r\nCc: opfer2@example.org",
-        person_id=person.id,
+        person=person,
         newsletter_list=lst,
     )
     _send(app, msg)
@@ -96,7 +96,7 @@ def test_over_plain_http_only_the_mailto_unsubscribe_is_offered(app, app_ctx, mo
         RenderedMessage("s", "", "t"),
         to_email=person.email,
         to_name="",
-        person_id=person.id,
+        person=person,
         newsletter_list=lst,
     )
     assert str(msg["List-Unsubscribe"]).startswith("<mailto:ab@example.org?subject=")

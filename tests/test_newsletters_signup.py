@@ -205,7 +205,7 @@ def test_unsubscribe_post_from_a_mail_client_works_without_session_or_csrf(
     service.record_consent(db_session, person=person, lst=lst, method="existing_business_contact")
     db_session.commit()
     settings = service.MailSettings.from_config(app.config)
-    url = service.unsubscribe_url(settings, person.id, lst.id)
+    url = service.unsubscribe_url(settings, person, lst.id)
     path = url.removeprefix("https://crm.example.org")
 
     # A mail client: a bare POST, no cookies, no CSRF token (RFC 8058).
@@ -235,7 +235,7 @@ def test_a_tampered_unsubscribe_token_is_refused(app, client, db_session):
     service.record_consent(db_session, person=person, lst=lst, method="paper")
     db_session.commit()
     settings = service.MailSettings.from_config(app.config)
-    token = service.unsubscribe_token(settings, person.id, lst.id)
+    token = service.unsubscribe_token(settings, person, lst.id)
     # Another person's id under the same signature, a flipped character, a guess from the address.
     forged = service.URLSafeSerializer("wrong-key", salt=service.UNSUBSCRIBE_SALT).dumps(
         [person.id, lst.id]

@@ -57,6 +57,7 @@ from crm.contacts.models import (
     Organisation,
     Person,
     Tag,
+    new_token_nonce,
     organisation_tag,
     person_tag,
 )
@@ -894,7 +895,16 @@ class _Engine:
         # holds the write lock and nobody else can take these numbers meanwhile.
         start = self.next_id.get(table.name)
         if start is None:
-            start = (self.session.scalar(sa.select(sa.func.max(table.c.id))) or 0) + 1
+            # Past the highest id ever given (AUTOINCREMENT's sqlite_sequence), not only the
+            # highest one present: an erased person's id must never name an imported one.
+            used = sa.text("SELECT seq FROM sqlite_sequence WHERE name = :t")
+            start = (
+                max(
+                    self.session.scalar(sa.select(sa.func.max(table.c.id))) or 0,
+                    self.session.scalar(used, {"t": table.name}) or 0,
+                )
+                + 1
+            )
         self.next_id[table.name] = start + n
         return list(range(start, start + n))
 
@@ -1000,6 +1010,7 @@ class _Engine:
                     "owner_id": None,
                     "last_contact_at": None,
                     "search_text": person_search_text(SimpleNamespace(**values), orgs),
+                    "token_nonce": new_token_nonce(),
                     "created_at": now,
                     "updated_at": now,
                 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import date, datetime
 
 import sqlalchemy as sa
@@ -110,13 +111,18 @@ class Organisation(Audited, TimestampMixin, db.Model):
         return f"Organisation #{self.id}"
 
 
+def new_token_nonce() -> str:
+    """A fresh random nonce for a row's public links."""
+    return secrets.token_urlsafe(12)
+
+
 class Person(Audited, TimestampMixin, db.Model):
     """A contact person (at one or more organisations)."""
 
     __tablename__ = "person"
     __audit_values__ = frozenset({"salutation", "language", "owner_id"})
     __audit_ignore__ = frozenset(
-        {"created_at", "updated_at", "search_text", "name_key", "last_contact_at"}
+        {"created_at", "updated_at", "search_text", "name_key", "last_contact_at", "token_nonce"}
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -136,6 +142,12 @@ class Person(Audited, TimestampMixin, db.Model):
     )
     last_contact_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     search_text: Mapped[str] = mapped_column(sa.Text, default="")
+    # Random, per row: every public link about the person (unsubscribe, web version) carries
+    # it, so a link can only ever act on the row it was made for. Empty for people created
+    # before links carried it (their old two-part links keep working).
+    token_nonce: Mapped[str] = mapped_column(
+        sa.String(22), default=new_token_nonce, server_default=""
+    )
 
     owner: Mapped[User | None] = relationship()
     tags: Mapped[list[Tag]] = relationship(secondary=person_tag, order_by=Tag.name)

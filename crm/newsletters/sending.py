@@ -89,6 +89,7 @@ class Recipient:
     title: str
     first_name: str
     last_name: str
+    token_nonce: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,13 +381,19 @@ def _load(session: Session, ids: list[int]) -> list[OutboxRow]:
             p.c.title,
             p.c.first_name,
             p.c.last_name,
+            p.c.token_nonce,
         )  # fmt: skip
         .join(p, p.c.id == d.c.person_id)
         .where(ids_in(d.c.id, ids, session.get_bind().dialect.name))
         .order_by(d.c.id)
     )
     return [
-        OutboxRow(r[0], r[1], r[2], Recipient(r[3], r[4] or "", r[5] or "", r[6] or "", r[7] or ""))
+        OutboxRow(
+            r[0],
+            r[1],
+            r[2],
+            Recipient(r[3], r[4] or "", r[5] or "", r[6] or "", r[7] or "", r[8] or ""),
+        )
         for r in rows
     ]
 
@@ -921,7 +928,7 @@ class _CampaignMessages:
             text=rendered.text,
             html=rendered.html or None,
             headers=unsubscribe_headers(
-                self.settings, person.id, self.newsletter_list, context["abmelde_link"]
+                self.settings, person, self.newsletter_list, context["abmelde_link"]
             ),
         )
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from flask import render_template
@@ -57,6 +57,13 @@ STAFF_METHODS = ("paper", "existing_business_contact", "import")
 
 class NewsletterError(ValueError):
     """A request the rules do not allow; the message is German."""
+
+
+class LinkSubject(Protocol):
+    """What a public link needs of a person: a Person row or the sender's Recipient copy."""
+
+    id: int
+    token_nonce: str
 
 
 class BadToken(ValueError):
@@ -152,49 +159,78 @@ def _serializer(secret_key: str, salt: str) -> URLSafeSerializer:
     return URLSafeSerializer(secret_key, salt=salt)
 
 
-def unsubscribe_token(settings: MailSettings, person_id: int, list_id: int) -> str:
-    """The signed token of one person's unsubscribe link for one list (it never expires)."""
-    return _serializer(settings.secret_key, UNSUBSCRIBE_SALT).dumps([person_id, list_id])
+def _with_nonce(a: int, b: int, nonce: str) -> list[Any]:
+    # People created before links carried a nonce have none: their links keep the old form.
+    return [a, b, nonce] if nonce else [a, b]
 
 
-def read_unsubscribe_token(settings: MailSettings, token: str) -> tuple[int, int]:
-    """(person id, list id) from an unsubscribe token; raise BadToken."""
+def unsubscribe_token(settings: MailSettings, person: LinkSubject, list_id: int) -> str:
+    """The signed token of one person's unsubscribe link for one list (it never expires).
+
+    It carries the person's token_nonce, so it acts only on that very row.
+    """
+    data = _with_nonce(person.id, list_id, person.token_nonce)
+    return _serializer(settings.secret_key, UNSUBSCRIBE_SALT).dumps(data)
+
+
+def _ids_and_nonce(data: Any) -> tuple[int, int, str]:
+    """(a, b, nonce) from a decoded [a, b] or [a, b, nonce] token; raise BadToken."""
+    if not isinstance(data, list) or len(data) not in (2, 3):
+        raise BadToken()
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in data[:2]):
+        raise BadToken()
+    nonce = data[2] if len(data) == 3 else ""
+    if not isinstance(nonce, str) or (len(data) == 3 and not nonce):
+        raise BadToken()
+    return data[0], data[1], nonce
+
+
+def read_unsubscribe_token(settings: MailSettings, token: str) -> tuple[int, int, str]:
+    """(person id, list id, nonce) from an unsubscribe token; raise BadToken."""
     try:
         data = _serializer(settings.secret_key, UNSUBSCRIBE_SALT).loads(token)
     except BadSignature:
         raise BadToken() from None
-    if not (isinstance(data, list) and len(data) == 2 and all(isinstance(v, int) for v in data)):
-        raise BadToken()
-    return data[0], data[1]
+    return _ids_and_nonce(data)
 
 
-def webversion_token(settings: MailSettings, campaign_id: int, person_id: int) -> str:
+def webversion_token(settings: MailSettings, campaign_id: int, person: LinkSubject) -> str:
     """The signed token of a campaign's web version for one recipient."""
     s = _serializer(settings.secret_key, WEBVERSION_SALT)
-    return s.dumps([campaign_id, person_id])
+    return s.dumps(_with_nonce(campaign_id, person.id, person.token_nonce))
 
 
-def read_webversion_token(settings: MailSettings, token: str) -> tuple[int, int]:
-    """(campaign id, person id) from a web version token; raise BadToken."""
+def read_webversion_token(settings: MailSettings, token: str) -> tuple[int, int, str]:
+    """(campaign id, person id, nonce) from a web version token; raise BadToken."""
     try:
         data = _serializer(settings.secret_key, WEBVERSION_SALT).loads(token)
     except BadSignature:
         raise BadToken() from None
-    if not (isinstance(data, list) and len(data) == 2 and all(isinstance(v, int) for v in data)):
-        raise BadToken()
-    return data[0], data[1]
+    return _ids_and_nonce(data)
 
 
-def unsubscribe_url(settings: MailSettings, person_id: int, list_id: int) -> str:
-    return (
-        f"{settings.base_url}/newsletter/abmelden/{unsubscribe_token(settings, person_id, list_id)}"
-    )
+def person_for_token(session: Session, person_id: int, nonce: str) -> Person | None:
+    """The person a public link names, if the link was made for this very row.
+
+    A link without a nonce (made before links carried one) is accepted only for people who
+    have none either: everyone created since has one, so an old link can never act on a
+    person who got a recycled id.
+    """
+    person = session.get(Person, person_id)
+    if person is None or not secrets.compare_digest(person.token_nonce or "", nonce):
+        return None
+    return person
 
 
-def webversion_url(settings: MailSettings, campaign_id: int | None, person_id: int) -> str:
+def unsubscribe_url(settings: MailSettings, person: LinkSubject, list_id: int) -> str:
+    token = unsubscribe_token(settings, person, list_id)
+    return f"{settings.base_url}/newsletter/abmelden/{token}"
+
+
+def webversion_url(settings: MailSettings, campaign_id: int | None, person: LinkSubject) -> str:
     if campaign_id is None:
         return ""
-    token = webversion_token(settings, campaign_id, person_id)
+    token = webversion_token(settings, campaign_id, person)
     return f"{settings.base_url}/newsletter/web/{token}"
 
 
@@ -809,24 +845,24 @@ def recipient_context(
         "vorname": person.first_name,
         "nachname": person.last_name,
         "organisation": organisation,
-        "abmelde_link": unsubscribe_url(settings, person.id, lst.id),
-        "webversion_link": webversion_url(settings, campaign_id, person.id),
+        "abmelde_link": unsubscribe_url(settings, person, lst.id),
+        "webversion_link": webversion_url(settings, campaign_id, person),
         "liste": lst.name,
     }
 
 
 def unsubscribe_headers(
-    settings: MailSettings, person_id: int, lst: NewsletterList, url: str | None = None
+    settings: MailSettings, person: LinkSubject, lst: NewsletterList, url: str | None = None
 ) -> dict[str, str]:
     """List-Unsubscribe (https one-click per RFC 8058, and mailto) for one recipient.
 
     url: the recipient's unsubscribe_url if the caller has it already.
     """
-    url = url or unsubscribe_url(settings, person_id, lst.id)
+    url = url or unsubscribe_url(settings, person, lst.id)
     mailto = settings.unsubscribe_mailto
     if mailto:
         # The token in the subject lets whoever handles that mailbox find the person.
-        token = unsubscribe_token(settings, person_id, lst.id)
+        token = unsubscribe_token(settings, person, lst.id)
         mailto = f"{mailto.removeprefix('mailto:')}?subject=unsubscribe-{token}"
     if url.lower().startswith("https://"):
         return list_unsubscribe_headers(url, mailto or None)
@@ -853,13 +889,13 @@ def build_newsletter_message(
     *,
     to_email: str,
     to_name: str,
-    person_id: int,
+    person: LinkSubject,
     newsletter_list: NewsletterList,
     campaign_id: int | None = None,
     extra_headers: Mapping[str, str] | None = None,
 ) -> EmailMessage:
     """A multipart/alternative newsletter with List-Unsubscribe (RFC 8058 one-click)."""
-    headers = unsubscribe_headers(settings, person_id, newsletter_list)
+    headers = unsubscribe_headers(settings, person, newsletter_list)
     headers.update(list_headers(settings, newsletter_list, campaign_id))
     headers.update(extra_headers or {})
     return build_message(
@@ -921,7 +957,7 @@ def send_test(
         rendered,
         to_email=to_email,
         to_name=to_name,
-        person_id=person.id,
+        person=person,
         newsletter_list=lst,
     )
     with transport:

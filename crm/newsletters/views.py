@@ -14,6 +14,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    make_response,
     redirect,
     render_template,
     request,
@@ -590,6 +591,19 @@ def _expired_link():
     )
 
 
+def _gone_link():
+    # A genuine link whose record is gone (erased, or the person merged away): say so plainly
+    # instead of "invalid", and never act on whoever else holds that id now.
+    return _public_error(
+        410,
+        _("Link no longer valid"),
+        _(
+            "The data this link was made for has been deleted. "
+            "No further e-mails will be sent to you through it."
+        ),
+    )
+
+
 @bp.route("/anmelden/<slug>", methods=["GET", "POST"])
 @public
 @csrf.exempt
@@ -691,14 +705,15 @@ def confirm_post(token: str):
     )
 
 
-def _unsubscribe_target(token: str) -> tuple[int, NewsletterList] | None:
+def _unsubscribe_target(token: str) -> tuple[int, NewsletterList] | Response:
+    """(person id, list) of a valid unsubscribe link, or the page to answer with."""
     try:
-        person_id, list_id = service.read_unsubscribe_token(_settings(), token)
+        person_id, list_id, nonce = service.read_unsubscribe_token(_settings(), token)
     except service.BadToken:
-        return None
+        return make_response(_bad_link())
     lst = db.session.get(NewsletterList, list_id)
-    if lst is None:
-        return None
+    if lst is None or service.person_for_token(db.session, person_id, nonce) is None:
+        return make_response(_gone_link())
     return person_id, lst
 
 
@@ -706,8 +721,8 @@ def _unsubscribe_target(token: str) -> tuple[int, NewsletterList] | None:
 @public
 def unsubscribe(token: str):
     target = _unsubscribe_target(token)
-    if target is None:
-        return _bad_link()
+    if not isinstance(target, tuple):
+        return target
     return render_template("newsletters/unsubscribe.html", lst=target[1], token=token, done=False)
 
 
@@ -723,8 +738,8 @@ def unsubscribe_post(token: str):
     withdraw that person's consent for that list, which anybody holding the mail may do anyway.
     """
     target = _unsubscribe_target(token)
-    if target is None:
-        return _bad_link()
+    if not isinstance(target, tuple):
+        return target
     person_id, lst = target
     one_click = request.form.get("List-Unsubscribe") == "One-Click"
     service.unsubscribe(
@@ -746,13 +761,13 @@ def webversion(token: str):
     """A campaign as a web page for one recipient (the "web version" link)."""
     settings = _settings()
     try:
-        campaign_id, person_id = service.read_webversion_token(settings, token)
+        campaign_id, person_id, nonce = service.read_webversion_token(settings, token)
     except service.BadToken:
         return _bad_link()
     campaign = db.session.get(Campaign, campaign_id)
-    person = db.session.get(Person, person_id)
+    person = service.person_for_token(db.session, person_id, nonce)
     if campaign is None or person is None:
-        abort(404)
+        return _gone_link()
     try:
         rendered = service.render_for_person(
             db.session,
