@@ -131,6 +131,7 @@ def configure_blueprints(app: Flask) -> None:
     from crm.newsletters.campaign_views import bp as newsletter_campaigns_bp
     from crm.newsletters.views import bp as newsletters_bp
     from crm.participants.views import bp as participants_bp
+    from crm.privacy.retention_views import bp as privacy_retention_bp
     from crm.privacy.views import bp as privacy_bp
 
     blueprints = (
@@ -149,6 +150,7 @@ def configure_blueprints(app: Flask) -> None:
         app.register_blueprint(bp)
     app.register_blueprint(dashboard_bp)
     app.register_blueprint(privacy_bp)
+    app.register_blueprint(privacy_retention_bp)
 
 
 def configure_signals(app: Flask) -> None:

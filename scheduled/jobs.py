@@ -148,6 +148,15 @@ def erase_due_participants(app: Flask, session: Session) -> dict[str, int]:
 
 
 @scheduler_job
+def apply_retention_rules(app: Flask, session: Session) -> dict[str, int]:
+    """Apply every retention rule with the admins' periods (crm.privacy.retention)."""
+    from crm.database import utcnow
+    from crm.privacy.retention import run
+
+    return run(session, app.config, utcnow())
+
+
+@scheduler_job
 def purge_signup_attempts(app: Flask, session: Session) -> int:
     """Delete newsletter sign-up attempts (IP addresses) older than two days."""
     from crm.database import utcnow
@@ -211,6 +220,14 @@ JOBS: tuple[JobSpec, ...] = (
         trigger="cron",
         trigger_args={"hour": 3, "minute": 25},
         description="Unbestätigte Newsletter-Anmeldungen nach Ablauf der Bestätigungsfrist löschen",
+    ),
+    JobSpec(
+        id="apply-retention-rules",
+        func=apply_retention_rules,
+        trigger="cron",
+        trigger_args={"hour": 3, "minute": 40},
+        description="Aufbewahrungsfristen anwenden (Zustellungen, Postausgang, Importwerte, "
+        "Protokollwerte, Anmeldungen)",
     ),
     JobSpec(
         id="purge-import-files",

@@ -24,6 +24,7 @@ from sqlalchemy import orm
 
 os.environ["CRM_ENV"] = "testing"
 
+import crm.models  # noqa: E402, F401 - every mapper, so a test module may import any domain first
 from crm import create_app  # noqa: E402
 from crm.extensions import db  # noqa: E402
 from tests import factories  # noqa: E402

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.accounts.models import User
-from crm.database import TimestampMixin, UTCDateTime
+from crm.database import TimestampMixin, UTCDateTime, utcnow
 from crm.extensions import db
 from crm.participants.models import Participant
 
@@ -46,3 +46,15 @@ class RetentionReview(TimestampMixin, db.Model):
         ),
         sa.Index("ix_retention_review_status_due", "status", "due_on"),
     )
+
+
+class RetentionSetting(db.Model):
+    """An admin's value for one retention rule (crm.privacy.retention); absent = default."""
+
+    __tablename__ = "retention_setting"
+
+    key: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    value: Mapped[int] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (sa.CheckConstraint("value > 0", name="value_positive"),)

@@ -1,0 +1,76 @@
+"""The retention page /datenschutz/aufbewahrung (admins): every rule, its period, what is due."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_wtf import FlaskForm
+
+from crm.database import utcnow
+from crm.extensions import db
+from crm.privacy import retention
+from crm.security import require
+
+bp = Blueprint("privacy_retention", __name__, url_prefix="/datenschutz/aufbewahrung")
+
+
+def _parse(form: dict[str, str]) -> tuple[dict[str, int], dict[str, str]]:
+    values: dict[str, int] = {}
+    errors: dict[str, str] = {}
+    for rule in retention.RULES:
+        raw = (form.get(rule.key) or "").strip()
+        try:
+            value = int(raw)
+        except ValueError:
+            errors[rule.key] = _("Please enter a whole number.")
+            continue
+        if not 1 <= value <= retention.MAX_SETTING:
+            errors[rule.key] = _(
+                "Please enter a number from 1 to %(max)d.", max=retention.MAX_SETTING
+            )
+            continue
+        values[rule.key] = value
+    return values, errors
+
+
+@bp.route("/", methods=["GET", "POST"])
+@require("admin.privacy")
+def index():
+    config = current_app.config
+    form = FlaskForm()
+    errors: dict[str, str] = {}
+    entered: dict[str, str] = {}
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            flash(_("The form has expired. Please try again."), "danger")
+            return redirect(url_for(".index"))
+        if "run" in request.form:
+            done = retention.run(db.session, config, utcnow())
+            db.session.commit()
+            flash(
+                _("Retention rules applied: %(n)d entries removed.", n=sum(done.values())),
+                "success",
+            )
+            return redirect(url_for(".index"))
+        values, errors = _parse(request.form)
+        entered = {rule.key: request.form.get(rule.key, "") for rule in retention.RULES}
+        if not errors:
+            changed = retention.save_settings(db.session, values, config)
+            db.session.commit()
+            flash(_("Retention settings saved (%(n)d changed).", n=changed), "success")
+            return redirect(url_for(".index"))
+    states = retention.preview(db.session, config, utcnow())
+    status = 400 if errors else 200
+    return (
+        render_template(
+            "privacy/retention.html",
+            states=states,
+            units=retention.UNITS,
+            errors=errors,
+            entered=entered,
+            form=form,
+            exit_years=config["CRM_RETENTION_YEARS_AFTER_EXIT"],
+            session_hours=config["CRM_SESSION_MAX_HOURS"],
+        ),
+        status,
+    )
