@@ -71,6 +71,7 @@ def index():
             form=form,
             exit_years=config["CRM_RETENTION_YEARS_AFTER_EXIT"],
             session_hours=config["CRM_SESSION_MAX_HOURS"],
+            confirm_hours=config["CRM_NEWSLETTER_CONFIRM_HOURS"],
         ),
         status,
     )
