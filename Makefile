@@ -42,7 +42,7 @@ bench: $(STAMP)
 i18n: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output \
 		--project netzwerk-crm -o crm/translations/messages.pot .
-	$(BIN)/pybabel update -i crm/translations/messages.pot -d crm/translations --no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pybabel update -w 100 -i crm/translations/messages.pot -d crm/translations --no-fuzzy-matching --ignore-obsolete
 	$(BIN)/pybabel compile -d crm/translations --statistics
 
 ## Re-vendor the pinned front-end packages from npm (after changing package.json).
