@@ -10,6 +10,10 @@ import html
 
 import pytest
 import sqlalchemy as sa
+from werkzeug.datastructures import MultiDict
+from wtforms import DecimalField, FloatField, IntegerField
+from wtforms.fields.core import UnboundField
+from wtforms.validators import NumberRange
 
 from crm.newsletters.models import Audience, NewsletterList, NewsletterTemplate
 from tests.newsletter_helpers import make_list
@@ -120,3 +124,138 @@ def test_a_duplicate_template_name_is_a_form_error(client_as, db_session, action
     assert response.status_code == 200
     assert "Eine Vorlage mit diesem Namen gibt es schon." in _text(response)
     assert _count(db_session, NewsletterTemplate) == before
+
+
+# --- numbers ---------------------------------------------------------------------------------
+
+NOT_A_NUMBER = ["nan", "NaN", "inf", "-inf", "Infinity", "1e309", "1e3", "0x10", "1_000", "١٢"]
+OUT_OF_RANGE = ["-1", "-0,5", "10000", "99999999999999", "9" * 15]
+TARGET_ERRORS = {
+    "not a number": "Bitte geben Sie eine Zahl ein, z. B. 2,5.",
+    "out of range": "Bitte geben Sie ein Wochenziel von 0 bis 9999 ein.",
+    "empty": "Bitte geben Sie ein Wochenziel ein.",
+}
+
+
+def _target_cases():
+    for value in [*NOT_A_NUMBER, "9" * 5000, "2,5,5", "abc", "2.5e1"]:
+        yield pytest.param(value, "not a number", id=f"nan-{value[:12]}")
+    for value in OUT_OF_RANGE:
+        yield pytest.param(value, "out of range", id=f"range-{value[:12]}")
+    yield pytest.param("   ", "empty", id="empty")
+
+
+@pytest.mark.parametrize(("field", "other"), [("entries", "exits"), ("exits", "entries")])
+@pytest.mark.parametrize(("value", "problem"), list(_target_cases()))
+def test_a_weekly_target_that_is_not_a_plain_number_in_range_is_a_form_error(
+    client_as, db_session, field, other, value, problem
+):
+    from crm.dashboard.models import WeeklyTarget
+
+    c = client_as("lead")
+
+    response = c.post("/auswertung/ziele", data={"jahr": 2026, field: value, other: "1"})
+
+    assert response.status_code == 200
+    page = _text(response)
+    assert TARGET_ERRORS[problem] in page
+    assert 'aria-invalid="true"' in page
+    assert _count(db_session, WeeklyTarget) == 0
+
+
+def test_weekly_targets_with_a_comma_or_a_point_are_saved(client_as, db_session):
+    from crm.dashboard.models import WeeklyTarget
+
+    c = client_as("lead")
+    for entries, exits in (("2,5", "0"), (" 9999 ", "0.25")):
+        response = c.post(
+            "/auswertung/ziele", data={"jahr": 2026, "entries": entries, "exits": exits}
+        )
+        assert response.status_code == 302
+    row = db_session.scalar(sa.select(WeeklyTarget))
+    assert (row.entries_per_week, row.exits_per_week) == (9999, 0.25)
+
+
+def test_setting_targets_for_an_impossible_year_is_not_found(client_as):
+    c = client_as("lead")
+    for year in ("1999", "2101", "x", "9" * 30):
+        response = c.post("/auswertung/ziele", data={"jahr": year, "entries": "1", "exits": "1"})
+        assert response.status_code == 404
+
+
+def _number_fields() -> list:
+    """Every number field of every form in the app, found from the app's form classes."""
+    import importlib
+    import pkgutil
+
+    from flask_wtf import FlaskForm
+
+    import crm
+
+    for module in pkgutil.walk_packages(crm.__path__, "crm."):
+        importlib.import_module(module.name)
+    found = []
+    pending = list(FlaskForm.__subclasses__())
+    while pending:
+        form_class = pending.pop()
+        pending.extend(form_class.__subclasses__())
+        if not form_class.__module__.startswith("crm."):
+            continue
+        for name in dir(form_class):
+            unbound = getattr(form_class, name)
+            if not isinstance(unbound, UnboundField):
+                continue
+            if issubclass(unbound.field_class, IntegerField | FloatField | DecimalField):
+                found.append(pytest.param(form_class, name, id=f"{form_class.__name__}.{name}"))
+    return found
+
+
+NUMBER_FIELDS = _number_fields()
+WHOLE_NUMBER_ERROR = "Bitte geben Sie eine ganze Zahl ein."
+DECIMAL_ERROR = "Bitte geben Sie eine Zahl ein, z. B. 2,5."
+
+
+def test_the_sweep_finds_the_number_fields_of_every_domain():
+    ids = {p.id for p in NUMBER_FIELDS}
+    assert {
+        "TargetsForm.entries",
+        "TargetsForm.exits",
+        "SessionForm.minutes",
+        "ParticipantForm.birth_year",
+        "ActivityForm.duration_minutes",
+        "NeedForm.count",
+        "EditForm.repeat_every",
+    } <= ids
+
+
+def _submitted(form_class, name: str, value: str):
+    """The field of a fresh form after `value` was submitted for it, validated."""
+    form = form_class(meta={"csrf": False})
+    field = form[name]
+    field.process(MultiDict({name: value}))
+    field.validate(form)
+    return field
+
+
+@pytest.mark.parametrize(("form_class", "name"), NUMBER_FIELDS)
+def test_every_number_field_answers_nan_inf_and_overflow_with_a_german_form_error(
+    app, form_class, name
+):
+    unbound = getattr(form_class, name)
+    (bounds,) = [v for v in unbound.kwargs["validators"] if isinstance(v, NumberRange)]
+    assert bounds.min is not None
+    assert bounds.max is not None
+    whole = issubclass(unbound.field_class, IntegerField)
+    with app.test_request_context(method="POST"):
+        for value in [*NOT_A_NUMBER, "9" * 5000, "12abc", " "]:
+            field = _submitted(form_class, name, value)
+            assert field.data is None, value
+            if value.strip():
+                assert field.errors == [WHOLE_NUMBER_ERROR if whole else DECIMAL_ERROR], value
+        for value in (str(bounds.min - 1), str(bounds.max + 1), "9" * 15, "-" + "9" * 15):
+            field = _submitted(form_class, name, value)
+            assert field.errors, value
+            assert all("Zahl" in str(e) or "ziel" in str(e) for e in field.errors), field.errors
+        field = _submitted(form_class, name, f" {bounds.max} ")
+        assert field.errors == []
+        assert field.data == bounds.max
