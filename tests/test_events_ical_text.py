@@ -12,7 +12,10 @@ from datetime import UTC, date, datetime
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from icalendar import Calendar
+from icalendar import Event as VEvent
 
 from crm.events import ical, service
 from crm.events.models import Event
@@ -233,3 +236,31 @@ def test_an_event_title_with_line_breaks_keeps_the_event_pages_working(client_as
     cal = _parse(c.get(f"/termine/{event.id}.ics").data)
     (vevent,) = cal.walk("VEVENT")
     assert str(vevent["SUMMARY"]) == "x\nEND:VEVENT"
+
+
+def _expected(value: str) -> str:
+    """What must come back: the text without control characters, line breaks as LF."""
+    kept = "".join(ch for ch in value if ch in "\t\r\n" or not (ord(ch) < 32 or ord(ch) == 127))
+    return _as_read(kept)
+
+
+@settings(max_examples=100, deadline=None, database=None)
+@given(value=st.text(max_size=400) | st.text(alphabet="\\;,:\r\nNn\t \"'ä😀", max_size=80))
+def test_any_text_comes_back_from_an_ics_file_as_it_was_written(value):
+    cal = Calendar()
+    cal.add("prodid", ical.PRODID)
+    cal.add("version", "2.0")
+    cal.add("x-wr-calname", ical.text(value))
+    vevent = VEvent()
+    vevent.add("uid", "u@localhost")
+    vevent.add("dtstamp", datetime(2030, 1, 1, tzinfo=UTC))
+    vevent.add("summary", ical.text(value))
+    vevent.add("description", ical.text(value * 3))
+    cal.add_component(vevent)
+
+    parsed = _parse(cal.to_ical())
+
+    (back,) = parsed.walk("VEVENT")
+    assert str(back["SUMMARY"]) == _expected(value)
+    assert str(back["DESCRIPTION"]) == _expected(value * 3)
+    assert _unescape(str(parsed["X-WR-CALNAME"])) == _expected(value)
