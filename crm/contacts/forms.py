@@ -10,16 +10,22 @@ from wtforms import (
     BooleanField,
     DateField,
     EmailField,
-    IntegerField,
     SelectField,
     StringField,
     TextAreaField,
     TimeField,
 )
-from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional, ValidationError
+from wtforms.validators import (
+    DataRequired,
+    Email,
+    Length,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
 
 from crm.contacts.normalize import is_valid_german_postcode
-from crm.forms import choices
+from crm.forms import Filled, WholeNumberField, choices
 
 ORG_KIND_LABELS = {
     "employer": _l("Employer"),
@@ -142,8 +148,8 @@ class AffiliationForm(FlaskForm):
 
 class NeedForm(FlaskForm):
     occupation = StringField(_l("Occupation"), validators=[DataRequired(), Length(max=200)])
-    count = IntegerField(
-        _l("Number"), default=1, validators=[DataRequired(), NumberRange(min=1, max=9999)]
+    count = WholeNumberField(
+        _l("Number"), default=1, validators=[Filled(), NumberRange(min=1, max=9999)]
     )
     needed_since = DateField(_l("Needed since"), validators=[Optional()])
     surveyed_on = DateField(_l("Surveyed on"), default=date.today, validators=[DataRequired()])
@@ -154,7 +160,7 @@ class ActivityForm(FlaskForm):
     kind = SelectField(_l("Kind"), choices=choices(ACTIVITY_KIND_LABELS.items()))
     day = DateField(_l("Date"), validators=[DataRequired()])
     time = TimeField(_l("Time"), validators=[DataRequired()])
-    duration_minutes = IntegerField(
+    duration_minutes = WholeNumberField(
         _l("Duration (minutes)"), validators=[Optional(), NumberRange(min=0, max=24 * 60)]
     )
     user_id = SelectField(_l("Staff member"), coerce=int)

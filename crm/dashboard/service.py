@@ -8,6 +8,7 @@ counted here like everybody else and the numbers do not change when someone is e
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -28,6 +29,8 @@ from crm.participants.models import (
 )
 
 P = Participant
+# Weekly targets are stored as NUMERIC(6, 2); a whole-number bound keeps the form message plain.
+MAX_PER_WEEK = 9999
 
 
 # --- scope --------------------------------------------------------------------------------------
@@ -81,9 +84,10 @@ def targets_for(session: Session, year: int, defaults: Targets) -> Targets:
 
 
 def set_targets(session: Session, year: int, entries: float, exits: float) -> WeeklyTarget:
-    """Store the weekly targets of a year."""
-    if entries < 0 or exits < 0:
-        raise ValueError("targets must not be negative")
+    """Store the weekly targets of a year (each finite, from 0 to MAX_PER_WEEK)."""
+    for value in (entries, exits):
+        if not (math.isfinite(value) and 0 <= value <= MAX_PER_WEEK):
+            raise ValueError(f"a weekly target must lie between 0 and {MAX_PER_WEEK}")
     row = session.scalar(sa.select(WeeklyTarget).where(WeeklyTarget.year == year))
     if row is None:
         row = WeeklyTarget(year=year)

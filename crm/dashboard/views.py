@@ -26,6 +26,7 @@ from crm.accounts.models import Office
 from crm.audit.service import record
 from crm.contacts.export import iter_csv, write_xlsx
 from crm.dashboard import service
+from crm.dashboard.forms import TargetsForm
 from crm.dashboard.labels import CHANNEL_LABELS, OUTCOME_LABELS, channel_labels
 from crm.dashboard.weeks import BERLIN, local_date, week_of
 from crm.database import utcnow
@@ -49,10 +50,10 @@ def _defaults() -> service.Targets:
     )
 
 
-def _filters() -> tuple[int, int | None, list[int] | None, list[Office]]:
+def _filters(year: int | None = None) -> tuple[int, int | None, list[int] | None, list[Office]]:
     """Year (ISO week-year) and office from the query string, narrowed to the user's scope."""
     today = local_date(utcnow())
-    year = request.args.get("jahr", type=int) or week_of(today).year
+    year = year or request.args.get("jahr", type=int) or week_of(today).year
     if not 2000 <= year <= 2100:
         abort(404)
     office_id = request.args.get("geschaeftsstelle", type=int)
@@ -67,8 +68,13 @@ def _filters() -> tuple[int, int | None, list[int] | None, list[Office]]:
 @bp.route("/")
 @require("reports.view")
 def index():
+    return _board_page()
+
+
+def _board_page(form: TargetsForm | None = None, year: int | None = None) -> str:
+    """The board of a year; `form` is the targets form as submitted, with its errors."""
     today = local_date(utcnow())
-    year, office_id, scope, offices = _filters()
+    year, office_id, scope, offices = _filters(year)
     board = service.build_board(
         db.session,
         year=year,
@@ -78,6 +84,10 @@ def index():
         channel_labels=channel_labels(),
         unknown_label=_("not recorded"),
     )
+    may_set_targets = has_permission(current_user, "reports.targets")
+    if form is None and may_set_targets:
+        current = {"entries": board.targets.entries_per_week, "exits": board.targets.exits_per_week}
+        form = TargetsForm(data=current)
     return render_template(
         "dashboard/index.html",
         board=board,
@@ -85,8 +95,9 @@ def index():
         office_id=office_id,
         offices=offices,
         years=service.available_years(db.session, today),
-        may_set_targets=has_permission(current_user, "reports.targets"),
+        may_set_targets=may_set_targets,
         may_export_participants=has_permission(current_user, "participants.view"),
+        form=form,
     )
 
 
@@ -94,15 +105,13 @@ def index():
 @require("reports.targets")
 def set_targets():
     year = request.form.get("jahr", type=int)
-    try:
-        entries = float((request.form.get("entries") or "").replace(",", "."))
-        exits = float((request.form.get("exits") or "").replace(",", "."))
-        if year is None or not 2000 <= year <= 2100:
-            raise ValueError
-        service.set_targets(db.session, year, entries, exits)
-    except ValueError:
-        flash(_("Please enter targets of zero or more per week."), "danger")
-        return redirect(url_for(".index", jahr=year))
+    if year is None or not 2000 <= year <= 2100:
+        abort(404)
+    form = TargetsForm()
+    if not form.validate_on_submit():
+        return _board_page(form, year)
+    entries, exits = form.entries.data, form.exits.data
+    service.set_targets(db.session, year, entries, exits)
     record(db.session, "update", entity_type="weekly_target", summary=f"{year}: {entries}/{exits}")
     db.session.commit()
     flash(_("Targets saved."), "success")

@@ -9,11 +9,12 @@ RECURRENCE-ID override for each moved one, so Outlook and Thunderbird show one s
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
-from icalendar import Calendar, vRecur
+from icalendar import Calendar, vRecur, vText
 from icalendar import Event as VEvent
 from sqlalchemy.orm import Session, joinedload
 
@@ -26,6 +27,27 @@ from crm.followups.models import FollowUp
 PRODID = "-//netzwerk-crm//Termine//DE"
 # Slots on duty further back than this are left out of the feed.
 FEED_PAST_DAYS = 30
+# Control characters that RFC 5545 TEXT cannot carry (TAB and line breaks can), and lone
+# surrogates, which cannot be encoded at all.
+_NOT_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+class _Text(vText):
+    """A TEXT value that keeps a literal backslash-N (icalendar reads it as a line break)."""
+
+    def to_ical(self) -> bytes:
+        """Escape each part with icalendar and join them with an escaped backslash before N."""
+        return b"\\\\N".join(vText(part).to_ical() for part in self.split("\\N"))
+
+
+def text(value: str) -> vText:
+    """Free text (a title, a name, a note) as an iCalendar TEXT value, escaped on output.
+
+    Every text property goes through this: icalendar escapes `\\`, `;`, `,` and line
+    breaks of a TEXT value and folds the line, but an X- property added as a plain string
+    is taken as UNKNOWN and written verbatim, so a line break there would end the property.
+    """
+    return _Text(_NOT_TEXT.sub("", value))
 
 
 def _calendar(name: str) -> Calendar:
@@ -34,7 +56,7 @@ def _calendar(name: str) -> Calendar:
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
     cal.add("method", "PUBLISH")
-    cal.add("x-wr-calname", name)
+    cal.add("x-wr-calname", text(name))
     cal.add("x-wr-timezone", "Europe/Berlin")
     return cal
 
@@ -62,12 +84,12 @@ def _event_vevent(event: Event, domain: str, uid: str | None = None) -> VEvent:
     v = VEvent()
     v.add("uid", uid or f"event-{event.id}@{domain}")
     v.add("dtstamp", event.updated_at.astimezone(UTC))
-    v.add("summary", event.title)
+    v.add("summary", text(event.title))
     _times(v, event.starts_at, event.ends_at, event.all_day)
     if event.place:
-        v.add("location", event.place)
+        v.add("location", text(event.place))
     if event.description:
-        v.add("description", event.description)
+        v.add("description", text(event.description))
     v.add("status", "CANCELLED" if event.is_cancelled else "CONFIRMED")
     return v
 
@@ -88,14 +110,14 @@ def series_ics(session: Session, s: EventSeries, domain: str) -> bytes:
     master = VEvent()
     master.add("uid", uid)
     master.add("dtstamp", s.updated_at.astimezone(UTC))
-    master.add("summary", s.title)
+    master.add("summary", text(s.title))
     start = s.start_local.replace(tzinfo=BERLIN)
     _times(master, start, start + timedelta(minutes=s.duration_minutes), s.all_day)
     master.add("rrule", vRecur.from_ical(rules.until_utc_text(s.rrule)))
     if s.place:
-        master.add("location", s.place)
+        master.add("location", text(s.place))
     if s.description:
-        master.add("description", s.description)
+        master.add("description", text(s.description))
     exceptions = list(
         session.scalars(
             sa.select(Event)
@@ -129,14 +151,14 @@ def feed_ics(session: Session, user: User, now: datetime, domain: str, base_url:
         v = VEvent()
         v.add("uid", f"followup-{fu.id}@{domain}")
         v.add("dtstamp", fu.updated_at.astimezone(UTC))
-        v.add("summary", f"Wiedervorlage: {fu.subject}")
+        v.add("summary", text(f"Wiedervorlage: {fu.subject}"))
         if fu.has_time:
             _times(v, fu.due_at, fu.due_at + timedelta(minutes=30), False)
         else:
             _times(v, fu.due_at, fu.due_at, True)
         v.add("url", f"{base_url.rstrip('/')}/wiedervorlagen/{fu.id}")
         if fu.note:
-            v.add("description", fu.note)
+            v.add("description", text(fu.note))
         cal.add_component(v)
     slots = session.scalars(
         sa.select(StaffSlot)
@@ -153,10 +175,10 @@ def feed_ics(session: Session, user: User, now: datetime, domain: str, base_url:
         v = VEvent()
         v.add("uid", f"slot-{slot.id}@{domain}")
         v.add("dtstamp", slot.event.updated_at.astimezone(UTC))
-        v.add("summary", f"Standdienst: {slot.event.title}")
+        v.add("summary", text(f"Standdienst: {slot.event.title}"))
         _times(v, slot.starts_at, slot.ends_at, False)
         if slot.event.place:
-            v.add("location", slot.event.place)
+            v.add("location", text(slot.event.place))
         v.add("url", f"{base_url.rstrip('/')}/termine/{slot.event_id}")
         cal.add_component(v)
     return _finish(cal)

@@ -7,7 +7,6 @@ from flask_wtf import FlaskForm
 from wtforms import (
     DateField,
     HiddenField,
-    IntegerField,
     RadioField,
     SelectField,
     StringField,
@@ -16,7 +15,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from crm.forms import choices
+from crm.forms import WholeNumberField, choices
 
 PRIORITY_LABELS = {"low": _l("low"), "normal": _l("normal"), "high": _l("high")}
 STATUS_LABELS = {"open": _l("open"), "done": _l("done"), "cancelled": _l("cancelled")}
@@ -44,7 +43,7 @@ class FollowUpForm(FlaskForm):
         _l("Priority"), choices=choices(PRIORITY_LABELS.items()), default="normal"
     )
     note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=5000)])
-    repeat_every = IntegerField(
+    repeat_every = WholeNumberField(
         _l("Repeat every"), validators=[Optional(), NumberRange(min=1, max=365)]
     )
     repeat_unit = SelectField(_l("Unit"), choices=choices(REPEAT_LABELS.items()), default="")
@@ -61,7 +60,7 @@ class EditForm(FlaskForm):
     due_time = TimeField(_l("Time (optional)"), validators=[Optional()])
     priority = SelectField(_l("Priority"), choices=choices(PRIORITY_LABELS.items()))
     note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=5000)])
-    repeat_every = IntegerField(
+    repeat_every = WholeNumberField(
         _l("Repeat every"), validators=[Optional(), NumberRange(min=1, max=365)]
     )
     repeat_unit = SelectField(_l("Unit"), choices=choices(REPEAT_LABELS.items()), default="")

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 from flask import render_template
+from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 from sqlalchemy.orm import Session, joinedload
 
@@ -64,6 +65,10 @@ class LinkSubject(Protocol):
 
     id: int
     token_nonce: str
+
+
+class ListNameTaken(NewsletterError):
+    """Another newsletter list already has this name (the name is unique)."""
 
 
 class BadToken(ValueError):
@@ -252,11 +257,20 @@ def create_list(
     **fields: Any,
 ) -> NewsletterList:
     """Create a list with version 1 of its consent text."""
+    if session.scalar(sa.select(NewsletterList.id).where(NewsletterList.name == name)):
+        raise ListNameTaken(_l("A newsletter with this name exists already."))
     if session.scalar(sa.select(NewsletterList.id).where(NewsletterList.slug == slug)):
         raise NewsletterError("Diese Kurzbezeichnung ist schon vergeben.")
     lst = NewsletterList(name=name, slug=slug, description=description, **fields)
-    session.add(lst)
-    session.flush()
+    try:
+        # A savepoint, so that a list created at the same moment by someone else is a form
+        # error too and the caller's transaction stays usable.
+        with session.begin_nested():
+            session.add(lst)
+            session.flush()
+    except sa.exc.IntegrityError as exc:
+        taken = _l("A newsletter with this name or short name exists already.")
+        raise ListNameTaken(taken) from exc
     add_consent_text(session, lst, consent_text, actor_id=actor_id)
     return lst
 

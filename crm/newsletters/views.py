@@ -143,6 +143,8 @@ def list_new():
                 public_signup=bool(form.public_signup.data),
                 actor_id=current_user.id,
             )
+        except service.ListNameTaken as exc:
+            form.name.errors = [*form.name.errors, str(exc)]
         except service.NewsletterError as exc:
             form.slug.errors = [*form.slug.errors, str(exc)]
         else:

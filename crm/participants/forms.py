@@ -7,14 +7,13 @@ from flask_wtf import FlaskForm
 from wtforms import (
     DateField,
     EmailField,
-    IntegerField,
     SelectField,
     StringField,
     TextAreaField,
 )
 from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional
 
-from crm.forms import choices
+from crm.forms import Filled, WholeNumberField, choices
 
 RECOGNITION_LABELS = {
     "not_started": _l("not started"),
@@ -95,7 +94,7 @@ class ParticipantForm(FlaskForm):
     email = EmailField(_l("E-mail"), validators=[Optional(), Email(), Length(max=254)])
     phone = StringField(_l("Phone"), validators=[Optional(), Length(max=60)])
     city = StringField(_l("Place of residence"), validators=[Optional(), Length(max=120)])
-    birth_year = IntegerField(
+    birth_year = WholeNumberField(
         _l("Year of birth"), validators=[Optional(), NumberRange(min=1900, max=2100)]
     )
     gender = SelectField(_l("Gender"), choices=choices([("", "–"), *GENDER_LABELS.items()]))
@@ -126,8 +125,8 @@ class ParticipantForm(FlaskForm):
 
 class SessionForm(FlaskForm):
     held_on = DateField(_l("Date"), validators=[DataRequired()])
-    minutes = IntegerField(
-        _l("Duration (minutes)"), validators=[DataRequired(), NumberRange(min=1, max=1440)]
+    minutes = WholeNumberField(
+        _l("Duration (minutes)"), validators=[Filled(), NumberRange(min=1, max=1440)]
     )
     note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=5000)])
 
