@@ -30,6 +30,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     configure_extensions(app)
     configure_security(app)
     configure_blueprints(app)
+    configure_signals()
     configure_templates(app)
     configure_cli(app)
     return app
@@ -148,6 +149,16 @@ def configure_blueprints(app: Flask) -> None:
         app.register_blueprint(bp)
     app.register_blueprint(dashboard_bp)
     app.register_blueprint(privacy_bp)
+
+
+def configure_signals() -> None:
+    """Each domain connects its handlers for the writes of other domains (merge of contacts)."""
+    from crm.events import service as events
+    from crm.newsletters import service as newsletters
+    from crm.participants import service as participants
+
+    for domain in (participants, events, newsletters):
+        domain.connect_signals()
 
 
 def configure_templates(app: Flask) -> None:
