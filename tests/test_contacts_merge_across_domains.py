@@ -253,15 +253,16 @@ def test_a_review_decision_must_be_confirm_or_renew(client_as, db_session, share
 
 
 def moved_rows(session) -> set[tuple[str, int, str]]:
-    entries = session.scalars(
-        sa.select(AuditEntry).where(AuditEntry.action == contacts.MERGE_MOVE_ACTION)
-    )
+    entries = session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "merge_move"))
     return {(e.entity_type, e.entity_id, e.changes["fields"][0]) for e in entries}
 
 
-def test_every_row_an_organisation_merge_changes_in_other_domains_is_in_the_audit_log(app_ctx):
-    session = app_ctx
-    lead = factories.make_user(session, role="lead")
+def test_every_row_an_organisation_merge_changes_in_other_domains_is_in_the_audit_log(
+    client_as, db_session
+):
+    session = db_session
+    client = client_as("lead")
+    lead = client.user
     keep = org(session, "Stahlbau Elbe GmbH", "employer")
     drop = org(session, "Verein Brücke e.V.", "association")
     p = make_participant(session, referring_organisation_id=drop.id)
@@ -288,9 +289,9 @@ def test_every_row_an_organisation_merge_changes_in_other_domains_is_in_the_audi
         now=datetime.now(UTC),
     )
     assert lead_row.organisation_id == drop.id
-    session.flush()
+    session.commit()
 
-    contacts.merge_organisations(session, keep, drop, user=lead)
+    assert merge(client, keep, drop).status_code == 302
 
     assert moved_rows(session) == {
         ("participant", p.id, "referring_organisation_id"),
@@ -307,9 +308,10 @@ def test_every_row_an_organisation_merge_changes_in_other_domains_is_in_the_audi
     assert session.get(Referral, referral.id).organisation_id == keep.id
 
 
-def test_every_row_a_person_merge_changes_in_other_domains_is_in_the_audit_log(app_ctx):
-    session = app_ctx
-    me = factories.make_user(session, role="staff")
+def test_every_row_a_person_merge_changes_in_other_domains_is_in_the_audit_log(
+    client_as, db_session
+):
+    session = db_session
     keep = contacts.save_person(
         session, {"first_name": "Eva", "last_name": "Doppelt", "email": "eva@example.org"}
     )
@@ -350,15 +352,20 @@ def test_every_row_a_person_merge_changes_in_other_domains_is_in_the_audit_log(a
         session.scalars(sa.select(ConsentEvent.id).where(ConsentEvent.person_id == drop.id))
     )
     assert ledger
+    session.commit()
+    duplicate_id, moved_sub_id, moved_contact_id = duplicate.id, moved_sub.id, moved_contact.id
 
-    contacts.merge_people(session, keep, drop, user=me)
+    response = client_as("staff").post(
+        f"/kontakte/personen/{keep.id}/zusammenfuehren/{drop.id}", data={"keep": str(keep.id)}
+    )
+    assert response.status_code == 302
 
     rows = moved_rows(session)
-    assert ("newsletter_subscription", moved_sub.id, "person_id") in rows
+    assert ("newsletter_subscription", moved_sub_id, "person_id") in rows
     assert ("newsletter_subscription", drop_subs[both.id], "person_id") in rows  # merged, deleted
     assert {("consent_event", i, "person_id") for i in ledger} <= rows
-    assert ("event_contact", duplicate.id, "person_id") in rows  # deleted: keep is invited
-    assert ("event_contact", moved_contact.id, "person_id") in rows
+    assert ("event_contact", duplicate_id, "person_id") in rows  # deleted: keep is invited
+    assert ("event_contact", moved_contact_id, "person_id") in rows
     session.expire_all()
-    assert session.get(EventContact, moved_contact.id).person_id == keep.id
-    assert session.get(EventContact, duplicate.id) is None
+    assert session.get(EventContact, moved_contact_id).person_id == keep.id
+    assert session.get(EventContact, duplicate_id) is None
