@@ -154,10 +154,11 @@ def configure_blueprints(app: Flask) -> None:
 def configure_signals() -> None:
     """Each domain connects its handlers for the writes of other domains (merge of contacts)."""
     from crm.events import service as events
+    from crm.followups import service as followups
     from crm.newsletters import service as newsletters
     from crm.participants import service as participants
 
-    for domain in (participants, events, newsletters):
+    for domain in (participants, events, followups, newsletters):
         domain.connect_signals()
 
 

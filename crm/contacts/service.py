@@ -926,9 +926,12 @@ def resolve_organisation(session: Session, text: str) -> tuple[Organisation | No
 
 def delete_organisation(session: Session, org: Organisation) -> None:
     """Delete an organisation (its needs and affiliations go with it); people stay."""
-    people = [a.person for a in org.affiliations]
-    for aff in list(org.affiliations):
-        aff.person.affiliations.remove(aff)
+    # Without autoflush: loading the next person's affiliations would flush the removal of
+    # the previous one, and the organisation's cascade would then delete that row a second time.
+    with session.no_autoflush:
+        people = [a.person for a in org.affiliations]
+        for aff in list(org.affiliations):
+            aff.person.affiliations.remove(aff)
     session.delete(org)
     session.flush()
     for person in people:
