@@ -1,4 +1,4 @@
-"""Signals through which domains take part in each other's writes (merge of contacts).
+"""Signals through which domains take part in each other's writes (merge and delete of contacts).
 
 A domain connects its handlers in its own `connect_signals()`, which `create_app` calls; the
 domain that performs the write sends the signal and never imports the others. Handlers return
@@ -21,6 +21,14 @@ merge_impact = _signals.signal("merge-impact")
 """Before a merge: `send(entity_type, session=, keep_id=, drop_id=)`; a handler returns a
 `MergeImpact` if the merge would touch its domain's data in a way that needs a permission."""
 
+delete_impact = _signals.signal("delete-impact")
+"""Before deleting a contact: `send(entity_type, session=, record_id=)`; a handler returns a
+`MergeImpact` if the deletion would remove or unlink its domain's data that needs a permission."""
+
+deleting = _signals.signal("deleting")
+"""Just before deleting a contact: `send(entity_type, session=, record_id=)`; a handler returns
+the `RowChange`s the database's ON DELETE rules are about to make to its rows, for the audit."""
+
 merging = _signals.signal("merging")
 """During a merge: `send(entity_type, session=, keep_id=, drop_id=)`; a handler moves its own
 references from the merged-away record and returns the `RowChange`s it made."""
@@ -28,7 +36,7 @@ references from the merged-away record and returns the `RowChange`s it made."""
 
 @dataclass(frozen=True)
 class MergeImpact:
-    """What a merge would touch in another domain, and the permission that needs."""
+    """What a merge or delete would touch in another domain, and the permission that needs."""
 
     permission: str
     message: Any  # a lazy string shown when the merge is refused

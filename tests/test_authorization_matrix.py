@@ -16,8 +16,8 @@ import sqlalchemy as sa
 
 from crm.contacts import service as contacts
 from crm.contacts.models import Activity
-from crm.followups.models import FollowUp
 from crm.events import service as events
+from crm.followups.models import FollowUp
 from crm.newsletters import service as newsletters
 from crm.participants import service as participants
 from tests import factories

@@ -18,6 +18,7 @@ from crm.contacts import service as contacts
 from crm.contacts.models import Organisation
 from crm.events import service as events
 from crm.events.models import Event, EventContact, Lead
+from crm.followups.models import FollowUp
 from crm.newsletters import service as newsletters
 from crm.newsletters.models import ConsentEvent, Subscription
 from crm.participants import service
@@ -289,6 +290,10 @@ def test_every_row_an_organisation_merge_changes_in_other_domains_is_in_the_audi
         now=datetime.now(UTC),
     )
     assert lead_row.organisation_id == drop.id
+    followups = set(
+        session.scalars(sa.select(FollowUp.id).where(FollowUp.organisation_id == drop.id))
+    )
+    assert followups
     session.commit()
 
     assert merge(client, keep, drop).status_code == 302
@@ -301,6 +306,7 @@ def test_every_row_an_organisation_merge_changes_in_other_domains_is_in_the_audi
         ("consent_release", release.id, "review"),
         ("event", event.id, "organiser_id"),
         ("lead", lead_row.id, "organisation_id"),
+        *{("followup", i, "organisation_id") for i in followups},
     }
     session.expire_all()
     assert session.get(Event, event.id).organiser_id == keep.id
@@ -369,3 +375,45 @@ def test_every_row_a_person_merge_changes_in_other_domains_is_in_the_audit_log(
     session.expire_all()
     assert session.get(EventContact, moved_contact_id).person_id == keep.id
     assert session.get(EventContact, duplicate_id) is None
+
+
+# --- deleting an organisation that participants' data name ---------------------------------------
+
+
+@pytest.mark.parametrize("role", ["staff", "counsellor"])
+def test_staff_and_counsellors_cannot_delete_an_organisation_named_in_a_release(
+    client_as, db_session, shared_with_association, role
+):
+    _employer, association, _participant, release = shared_with_association
+    response = client_as(role).post(f"/kontakte/organisationen/{association.id}/loeschen")
+    assert response.status_code == 403
+    assert "Nur Projektleitung oder Administration" in response.get_data(as_text=True)
+    db_session.expire_all()
+    assert db_session.get(ConsentRelease, release.id) is not None
+
+
+def test_the_releases_a_lead_deletes_with_an_organisation_are_in_the_audit_log(
+    client_as, db_session, shared_with_association
+):
+    _employer, association, _participant, release = shared_with_association
+    release_id = release.id
+    assert client_as("lead").post(
+        f"/kontakte/organisationen/{association.id}/loeschen"
+    ).status_code == (302)
+    entries = db_session.scalars(
+        sa.select(AuditEntry).where(AuditEntry.action == "delete_cascade")
+    ).all()
+    assert {(e.entity_type, e.entity_id) for e in entries} == {("consent_release", release_id)}
+
+
+def test_an_organisation_several_people_work_at_is_deleted_without_error(client_as, db_session):
+    association = org(db_session, "Verein Brücke e.V.", "association")
+    for n in range(2):
+        person = contacts.save_person(db_session, {"first_name": "Ina", "last_name": f"M{n}"})
+        contacts.add_affiliation(db_session, person, association)
+    db_session.commit()
+    org_id = association.id
+    response = client_as("staff").post(f"/kontakte/organisationen/{org_id}/loeschen")
+    assert response.status_code == 302
+    db_session.expire_all()
+    assert db_session.get(Organisation, org_id) is None

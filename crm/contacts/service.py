@@ -384,6 +384,32 @@ def merge_organisations(
 MERGE_MOVE_ACTION = "merge_move"
 
 
+# Audit action of each row of another domain that deleting a contact removes or unlinks.
+DELETE_CASCADE_ACTION = "delete_cascade"
+
+
+def delete_blockers(
+    session: Session, entity_type: str, record_id: int, user: Any
+) -> list[signals.MergeImpact]:
+    """What deleting the record would touch in other domains that `user` has no rights to."""
+    impacts = signals.collect(
+        signals.delete_impact.send(entity_type, session=session, record_id=record_id)
+    )
+    return [
+        i
+        for i in impacts
+        if isinstance(i, signals.MergeImpact) and not has_permission(user, i.permission)
+    ]
+
+
+class DeleteRefusedError(ValueError):
+    """The deletion would touch data of another domain that the user may not change."""
+
+    def __init__(self, impacts: list[signals.MergeImpact]) -> None:
+        super().__init__("; ".join(str(i.message) for i in impacts))
+        self.impacts = impacts
+
+
 class MergeRefusedError(ValueError):
     """The merge would touch data of another domain that the user may not change."""
 
@@ -924,8 +950,24 @@ def resolve_organisation(session: Session, text: str) -> tuple[Organisation | No
     return (candidates[0], 1) if len(candidates) == 1 else (None, len(candidates))
 
 
-def delete_organisation(session: Session, org: Organisation) -> None:
-    """Delete an organisation (its needs and affiliations go with it); people stay."""
+def delete_organisation(session: Session, org: Organisation, *, user: Any) -> None:
+    """Delete an organisation (its needs and affiliations go with it); people stay.
+
+    Raises DeleteRefusedError if other domains' data that `user` has no rights to name it.
+    """
+    blockers = delete_blockers(session, "organisation", org.id, user)
+    if blockers:
+        raise DeleteRefusedError(blockers)
+    org_id = org.id
+    changes = signals.collect(
+        signals.deleting.send("organisation", session=session, record_id=org_id)
+    )
+    record_row_changes(
+        session,
+        DELETE_CASCADE_ACTION,
+        [c for c in changes if isinstance(c, signals.RowChange)],
+        summary=f"Organisation #{org_id}",
+    )
     # Without autoflush: loading the next person's affiliations would flush the removal of
     # the previous one, and the organisation's cascade would then delete that row a second time.
     with session.no_autoflush:

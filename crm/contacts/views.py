@@ -429,18 +429,25 @@ def organisation_edit(org_id: int):
 @require("contacts.edit")
 def organisation_delete(org_id: int):
     org = _org_or_404(org_id)
+    status = 200
     if request.method == "POST":
         _require_action_form()
-        service.delete_organisation(db.session, org)
-        db.session.commit()
-        flash(_("The organisation has been deleted."), "success")
-        return redirect(url_for("contacts.organisations"))
+        try:
+            service.delete_organisation(db.session, org, user=current_user)
+        except service.DeleteRefusedError:
+            db.session.rollback()
+            status = 403
+        else:
+            db.session.commit()
+            flash(_("The organisation has been deleted."), "success")
+            return redirect(url_for("contacts.organisations"))
     return render_template(
         "contacts/confirm_delete.html",
         title=org.name,
         cancel_url=url_for("contacts.organisation_detail", org_id=org.id),
         form=ActionForm(),
-    )
+        blockers=service.delete_blockers(db.session, "organisation", org.id, current_user),
+    ), status
 
 
 @bp.route("/organisationen/<int:org_id>/bedarf", methods=["POST"])

@@ -37,7 +37,15 @@ from crm.participants.models import (
     SupportItem,
     SupportItemType,
 )
-from crm.signals import MergeImpact, RowChange, merge_impact, merging, move_column
+from crm.signals import (
+    MergeImpact,
+    RowChange,
+    delete_impact,
+    deleting,
+    merge_impact,
+    merging,
+    move_column,
+)
 
 # Entry (Eintritt): the day on which cumulative counselling time first EXCEEDS 8 hours.
 ENTRY_THRESHOLD_MINUTES = 8 * 60
@@ -749,6 +757,46 @@ def organisation_merge_impact(
     )
 
 
+def organisation_delete_impact(
+    entity_type: str, *, session: Session, record_id: int
+) -> MergeImpact | None:
+    """delete_impact handler: deleting a partner removes releases and referrals with it."""
+    if entity_type != "organisation" or not _organisation_is_referenced(session, record_id):
+        return None
+    return MergeImpact(
+        permission=RELEASE_REVIEW_PERMISSION,
+        message=_l(
+            "Releases from confidentiality, referrals or participants' referring organisation "
+            "name this organisation; deleting it would remove or unlink them. Only a project "
+            "lead or an administrator may delete it."
+        ),
+    )
+
+
+def organisation_deleted_rows(
+    entity_type: str, *, session: Session, record_id: int
+) -> list[RowChange]:
+    """deleting handler: the releases, referrals and referrer links the database will drop."""
+    if entity_type != "organisation":
+        return []
+    changes = [
+        RowChange(model.__tablename__, row_id, "organisation_id", record_id, None)
+        for model in (ConsentRelease, Referral)
+        for row_id in session.scalars(
+            sa.select(model.id).where(model.organisation_id == record_id).order_by(model.id)
+        )
+    ]
+    changes += [
+        RowChange("participant", row_id, "referring_organisation_id", record_id, None)
+        for row_id in session.scalars(
+            sa.select(Participant.id)
+            .where(Participant.referring_organisation_id == record_id)
+            .order_by(Participant.id)
+        )
+    ]
+    return changes
+
+
 def move_organisation_references(
     entity_type: str, *, session: Session, keep_id: int, drop_id: int
 ) -> list[RowChange]:
@@ -787,9 +835,11 @@ def move_organisation_references(
 
 
 def connect_signals() -> None:
-    """Take part in contact merges (called once by create_app)."""
+    """Take part in contact merges and deletions (called once by create_app)."""
     merge_impact.connect(organisation_merge_impact)
     merging.connect(move_organisation_references)
+    delete_impact.connect(organisation_delete_impact)
+    deleting.connect(organisation_deleted_rows)
 
 
 def _releases_to_review_stmt(user: Any, organisation_id: int | None = None) -> sa.Select:
