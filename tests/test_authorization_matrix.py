@@ -15,11 +15,13 @@ import pytest
 import sqlalchemy as sa
 
 from crm.contacts import service as contacts
-from crm.contacts.models import Activity
+from crm.contacts.models import Activity, Affiliation
 from crm.events import service as events
 from crm.followups.models import FollowUp
 from crm.newsletters import service as newsletters
+from crm.newsletters.models import ConsentEvent
 from crm.participants import service as participants
+from crm.participants.models import SupportItem
 from tests import factories
 from tests.newsletter_helpers import make_list
 from tests.participant_factories import make_participant
@@ -123,12 +125,33 @@ def world(db_session) -> World:
         "org_activities": set(
             s.scalars(sa.select(Activity.id).where(Activity.organisation_id == association.id))
         ),
+        "org_affiliations": set(
+            s.scalars(
+                sa.select(Affiliation.id).where(Affiliation.organisation_id == association.id)
+            )
+        ),
+        "org_people": set(
+            s.scalars(
+                sa.select(Affiliation.person_id).where(
+                    Affiliation.organisation_id == association.id
+                )
+            )
+        ),
         "org_followups": set(
             s.scalars(sa.select(FollowUp.id).where(FollowUp.organisation_id == association.id))
         ),
     }
+    ledger = {
+        name: set(s.scalars(sa.select(ConsentEvent.id).where(ConsentEvent.person_id == pid)))
+        for name, pid in (("drop_ledger", drop.id), ("erase_ledger", erase_me.id))
+    }
+    erasable_items = set(
+        s.scalars(sa.select(SupportItem.id).where(SupportItem.participant_id == erasable.id))
+    )
     ids = {
+        "erasable_items": erasable_items,
         **about_association,
+        **ledger,
         "employer": employer.id,
         "association": association.id,
         "bakery": bakery.id,
@@ -188,7 +211,7 @@ ROUTES = [
         ),
         lambda w: {
             "organisation": _keys(w.employer, w.association),
-            "affiliation": "*",
+            "affiliation": _keys(*w.org_affiliations),
             "activity": _keys(*w.org_activities),
             "followup": _keys(*w.org_followups),
             "qualification_need": _keys(w.need),
@@ -197,7 +220,7 @@ ROUTES = [
             "consent_release": _keys(w.release),
             "lead": _keys(w.lead),
             "event": _keys(w.organised),
-            "person": "*",  # the search text of the people working there
+            "person": _keys(*w.org_people),  # their search text names the organisation
         },
         lambda w: ("organisation", (w.association,)),
     ),
@@ -220,7 +243,7 @@ ROUTES = [
         lambda w: {
             "person": _keys(w.keep, w.drop),
             "newsletter_subscription": _keys(w.drop_sub),
-            "consent_event": "*",
+            "consent_event": _keys(*w.drop_ledger),
             "event_contact": _keys(w.drop_contact),
         },
         lambda w: ("person", (w.drop,)),
@@ -231,7 +254,7 @@ ROUTES = [
         lambda c, w: c.post(f"/kontakte/organisationen/{w.association}/loeschen"),
         lambda w: {
             "organisation": _keys(w.association),
-            "affiliation": "*",
+            "affiliation": _keys(*w.org_affiliations),
             "activity": _keys(*w.org_activities),
             "followup": _keys(*w.org_followups),
             "qualification_need": _keys(w.need),
@@ -240,7 +263,7 @@ ROUTES = [
             "consent_release": _keys(w.release),
             "lead": _keys(w.lead),
             "event": _keys(w.organised),
-            "person": "*",
+            "person": _keys(*w.org_people),
         },
         lambda w: ("organisation", (w.association,)),
     ),
@@ -258,7 +281,7 @@ ROUTES = [
         lambda w: {
             "person": _keys(w.drop),
             "newsletter_subscription": _keys(w.drop_sub),
-            "consent_event": "*",
+            "consent_event": _keys(*w.drop_ledger),
             "event_contact": _keys(w.drop_contact),
         },
         lambda w: ("person", (w.drop,)),
@@ -273,7 +296,8 @@ ROUTES = [
             "participant": _keys(w.erasable),
             "consent_release": _keys(w.erasable_release),
             "counselling_session": _keys(w.erasable_session),
-            "support_item": "*",
+            "support_item": _keys(*w.erasable_items),
+            # Erasure closes the participant's retention review, if one was open.
             "retention_review": "*",
         },
         lambda w: ("participant", (w.erasable,)),
@@ -287,7 +311,7 @@ ROUTES = [
         lambda w: {
             "person": _keys(w.erase_me),
             "newsletter_subscription": _keys(w.erase_sub),
-            "consent_event": "*",
+            "consent_event": _keys(*w.erase_ledger),
         },
         lambda w: ("person", (w.erase_me,)),
     ),
