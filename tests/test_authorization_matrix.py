@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -33,16 +34,6 @@ INFRASTRUCTURE = frozenset({"audit_entry", "login_session", "login_attempt"})
 GRANTED = date(2026, 1, 5)
 
 
-@dataclass
-class World:
-    """Ids of the records the routes act on and of bystanders that must stay untouched."""
-
-    ids: dict[str, Any]
-
-    def __getattr__(self, name: str) -> Any:
-        return self.ids[name]
-
-
 def _org(session, name, kind="employer"):
     return contacts.save_organisation(session, {"name": name, "kind": kind})
 
@@ -65,7 +56,8 @@ def _event(session, title, day, organiser_id=None):
 
 
 @pytest.fixture
-def world(db_session) -> World:
+def world(db_session) -> SimpleNamespace:
+    """Ids of the records the routes act on, beside bystanders that must stay untouched."""
     s = db_session
     office = factories.make_office(s)
     counsellor = factories.make_user(s, role="counsellor", office=office)
@@ -178,7 +170,7 @@ def world(db_session) -> World:
         "erase_me": erase_me.id,
         "erase_sub": erase_sub.id,
     }
-    return World(ids)
+    return SimpleNamespace(**ids)
 
 
 # --- the routes ---------------------------------------------------------------------------------
