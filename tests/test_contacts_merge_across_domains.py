@@ -417,3 +417,17 @@ def test_an_organisation_several_people_work_at_is_deleted_without_error(client_
     assert response.status_code == 302
     db_session.expire_all()
     assert db_session.get(Organisation, org_id) is None
+
+
+def test_a_release_marked_as_needing_renewal_stays_so_through_a_later_merge(
+    app_ctx, shared_with_association
+):
+    employer, association, _participant, release = shared_with_association
+    lead = factories.make_user(app_ctx, role="lead")
+    contacts.merge_organisations(app_ctx, employer, association, user=lead)
+    service.review_release(app_ctx, release, "renew")
+    successor = org(app_ctx, "Stahlbau Elbe Holding", "employer")
+    contacts.merge_organisations(app_ctx, successor, employer, user=lead)
+    assert release.organisation_id == successor.id
+    assert release.review == "renew"
+    assert release.agreed_organisation_name == "Verein Brücke e.V."

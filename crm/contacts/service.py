@@ -421,7 +421,7 @@ class MergeRefusedError(ValueError):
 def merge_impacts(
     session: Session, entity_type: str, keep_id: int, drop_id: int
 ) -> list[signals.MergeImpact]:
-    """What merging `drop_id` into `keep_id` would touch in other domains (either direction)."""
+    """What merging `drop_id` into `keep_id` would touch in other domains."""
     impacts = signals.collect(
         signals.merge_impact.send(entity_type, session=session, keep_id=keep_id, drop_id=drop_id)
     )

@@ -825,7 +825,9 @@ def move_organisation_references(
         if not release.agreed_organisation_name:
             release.agreed_organisation_name = (drop_name or "")[:300]
             changes.append(RowChange("consent_release", release.id, "agreed_organisation_name"))
-        if release.revoked_on is None and release.review != REVIEW_PENDING:
+        # Only a release that counts today goes to review; one already marked as needing
+        # renewal stays so (a later merge must not bring it back).
+        if release.revoked_on is None and release.review == "":
             changes.append(
                 RowChange("consent_release", release.id, "review", release.review, REVIEW_PENDING)
             )
