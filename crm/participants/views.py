@@ -488,7 +488,6 @@ def release_review():
         page=page,
         per_page=PER_PAGE,
         args={"organisation": org_id} if org_id else {},
-        action_form=f.ActionForm(),
     )
 
 
