@@ -312,6 +312,7 @@ def test_every_row_an_organisation_merge_changes_in_other_domains_is_in_the_audi
     assert session.get(Event, event.id).organiser_id == keep.id
     assert session.get(Lead, lead_row.id).organisation_id == keep.id
     assert session.get(Referral, referral.id).organisation_id == keep.id
+    assert {session.get(FollowUp, i).organisation_id for i in followups} == {keep.id}
 
 
 def test_every_row_a_person_merge_changes_in_other_domains_is_in_the_audit_log(
