@@ -30,7 +30,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     configure_extensions(app)
     configure_security(app)
     configure_blueprints(app)
-    configure_signals(app)
+    configure_signals()
     configure_templates(app)
     configure_cli(app)
     return app
@@ -153,11 +153,15 @@ def configure_blueprints(app: Flask) -> None:
     app.register_blueprint(privacy_retention_bp)
 
 
-def configure_signals(app: Flask) -> None:
-    """Each domain connects its receivers to the signals of the others (blinker)."""
-    from crm import events
+def configure_signals() -> None:
+    """Each domain connects its handlers for the writes of other domains (merge, deactivation)."""
+    from crm.events import service as events
+    from crm.followups import service as followups
+    from crm.newsletters import service as newsletters
+    from crm.participants import service as participants
 
-    events.connect_signals()
+    for domain in (participants, events, followups, newsletters):
+        domain.connect_signals()
 
 
 def configure_templates(app: Flask) -> None:

@@ -32,6 +32,9 @@ _ALL_DOMAIN = {
     "participants.edit",
     # Configure the support checklist's item types (admins and leads only).
     "participants.configure",
+    # Merge organisations that participants' releases, referrals or referrers name, and
+    # confirm the releases such a merge moved (admins and leads only).
+    "participants.releases",
     "reports.view",
     "reports.targets",
     "events.view",

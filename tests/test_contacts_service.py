@@ -176,7 +176,7 @@ def test_merging_people_keeps_activities_affiliations_tags_lists_and_is_audited(
     db_session.flush()
     drop_id = drop.id
 
-    service.merge_people(db_session, keep, drop)
+    service.merge_people(db_session, keep, drop, user=None)
 
     assert db_session.get(Person, drop_id) is None
     assert keep.email == "juergen@example.org"
@@ -195,7 +195,7 @@ def test_merging_organisations_moves_people_and_activities(db_session):
     p = person(db_session)
     service.add_affiliation(db_session, p, drop)
     service.log_activity(db_session, kind="meeting", organisation=drop)
-    service.merge_organisations(db_session, keep, drop)
+    service.merge_organisations(db_session, keep, drop, user=None)
     assert [a.person_id for a in keep.affiliations] == [p.id]
     assert keep.phone == "0391"
     assert db_session.scalar(sa.select(Activity.organisation_id)) == keep.id

@@ -222,6 +222,6 @@ def test_merging_people_keeps_their_leads(app_ctx):
         now=datetime.now(UTC),
     )
     keep = save_person(session, {"first_name": "Eva", "last_name": "Doppelt"})
-    merge_people(session, keep, session.get(Person, lead.person_id))
+    merge_people(session, keep, session.get(Person, lead.person_id), user=me)
     session.expire_all()
     assert session.get(Lead, lead.id).person_id == keep.id

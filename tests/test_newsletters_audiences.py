@@ -124,7 +124,7 @@ def test_merging_people_keeps_their_consent_history(db_session):
     keep, drop = make_person(db_session), make_person(db_session)
     service.record_consent(db_session, person=drop, lst=lst, method="paper")
     db_session.flush()
-    merge_people(db_session, keep, drop)
+    merge_people(db_session, keep, drop, user=None)
     sub = db_session.scalar(sa.select(Subscription).where(Subscription.person_id == keep.id))
     assert sub.status == "confirmed"
     assert (

@@ -285,18 +285,24 @@ def test_an_exit_cannot_precede_the_first_contact(app_ctx):
         service.record_exit(app_ctx, p, exit_on=D(2026, 2, 1), outcome="employment")
 
 
-def test_merging_organisations_moves_referrals_releases_and_referrer(app_ctx):
+def test_merging_organisations_moves_referrals_and_referrer_and_puts_releases_under_review(
+    app_ctx,
+):
     from crm.contacts.service import merge_organisations
 
-    keep, drop = make_partner(app_ctx), make_partner(app_ctx)
+    keep, drop = make_partner(app_ctx), make_partner(app_ctx, name="Verein Brücke e.V.")
     p = make_participant(app_ctx, referring_organisation_id=drop.id)
     release = service.add_release(app_ctx, p, organisation=drop, granted_on=D(2026, 1, 1))
     referral = service.create_referral(
         app_ctx, p, organisation=drop, referred_on=D(2026, 2, 1), direction="to"
     )
-    merge_organisations(app_ctx, keep, drop)
+    merge_organisations(app_ctx, keep, drop, user=factories.make_user(app_ctx, role="lead"))
     app_ctx.expire_all()
     assert p.referring_organisation_id == keep.id
     assert release.organisation_id == keep.id
+    assert release.review == "pending"
+    assert release.agreed_organisation_name == "Verein Brücke e.V."
+    assert not release.is_valid_on(D(2026, 3, 1))
+    assert service.valid_release(app_ctx, p, keep.id, D(2026, 3, 1)) is None
     assert referral.organisation_id == keep.id
     assert app_ctx.scalar(sa.select(sa.func.count()).where(Participant.id == p.id)) == 1

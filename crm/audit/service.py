@@ -194,6 +194,41 @@ def record(
     )
 
 
+def record_row_changes(
+    session: Session,
+    action: str,
+    changes: list[Any],
+    *,
+    summary: str = "",
+    actor: Actor | None = None,
+) -> None:
+    """One entry per changed row (table, id, field, old and new id) in the current transaction.
+
+    For rows changed by bulk statements, which the flush hook never sees.
+    """
+    if not changes:
+        return
+    who = actor or current_actor()
+    rows = [
+        {
+            "at": utcnow(),
+            "actor_id": who.user_id,
+            "actor_label": who.label[:200],
+            "action": action,
+            "entity_type": change.table,
+            "entity_id": change.row_id,
+            "changes": {
+                "fields": [change.field],
+                "values": {change.field: [_jsonable(change.old), _jsonable(change.new)]},
+            },
+            "summary": summary[:300],
+            "ip": who.ip[:64],
+        }
+        for change in changes
+    ]
+    session.execute(sa.insert(AuditEntry), rows)
+
+
 def query_entries(
     session: Session,
     *,

@@ -12,7 +12,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from crm.audit.service import record
+from crm import signals
+from crm.audit.service import record, record_row_changes
 from crm.contacts.models import (
     Activity,
     Affiliation,
@@ -27,6 +28,7 @@ from crm.contacts.models import (
 from crm.contacts.normalize import fold, normalize_email, organisation_key, person_key
 from crm.contacts.search import matching_ids, sqlite_hit_count
 from crm.database import ids_in, utcnow
+from crm.security import has_permission
 
 ORG_FIELDS = (
     "name",
@@ -286,10 +288,14 @@ def _fill_empty(keep: Any, drop: Any, fields: Sequence[str]) -> list[str]:
     return filled
 
 
-def merge_people(session: Session, keep: Person, drop: Person) -> Person:
-    """Merge `drop` into `keep`: activities, affiliations, tags, list memberships, empty fields."""
+def merge_people(session: Session, keep: Person, drop: Person, *, user: Any) -> Person:
+    """Merge `drop` into `keep`: activities, affiliations, tags, list memberships, empty fields.
+
+    Raises MergeRefusedError if the merge touches data `user` has no rights to.
+    """
     if keep.id == drop.id:
         raise ValueError("cannot merge a person with itself")
+    _refuse_unless_allowed(session, "person", keep.id, drop.id, user)
     filled = _fill_empty(keep, drop, PERSON_FIELDS)
     if drop.email and drop.email != keep.email and not keep.email_alt:
         keep.email_alt = drop.email
@@ -308,7 +314,7 @@ def merge_people(session: Session, keep: Person, drop: Person) -> Person:
         .where(ContactListMember.person_id == drop.id, ContactListMember.list_id.not_in(kept_lists))
         .values(person_id=keep.id)
     )
-    _merge_extra(session, "person", keep.id, drop.id)
+    _merge_other_domains(session, "person", keep.id, drop.id, f"Person #{drop.id} → #{keep.id}")
     keep.last_contact_at = _latest(keep.last_contact_at, drop.last_contact_at)
     drop_id = drop.id
     session.delete(drop)
@@ -326,10 +332,16 @@ def merge_people(session: Session, keep: Person, drop: Person) -> Person:
     return keep
 
 
-def merge_organisations(session: Session, keep: Organisation, drop: Organisation) -> Organisation:
-    """Merge `drop` into `keep`: activities, people, needs, tags, empty fields."""
+def merge_organisations(
+    session: Session, keep: Organisation, drop: Organisation, *, user: Any
+) -> Organisation:
+    """Merge `drop` into `keep`: activities, people, needs, tags, empty fields.
+
+    Raises MergeRefusedError if the merge touches data `user` has no rights to.
+    """
     if keep.id == drop.id:
         raise ValueError("cannot merge an organisation with itself")
+    _refuse_unless_allowed(session, "organisation", keep.id, drop.id, user)
     filled = _fill_empty(keep, drop, ORG_FIELDS)
     session.execute(
         sa.update(Activity)
@@ -347,7 +359,9 @@ def merge_organisations(session: Session, keep: Organisation, drop: Organisation
             continue
         aff.organisation = keep  # back_populates moves it between the two lists
     keep.tags = sorted({*keep.tags, *drop.tags}, key=lambda t: t.name.lower())
-    _merge_extra(session, "organisation", keep.id, drop.id)
+    _merge_other_domains(
+        session, "organisation", keep.id, drop.id, f"Organisation #{drop.id} → #{keep.id}"
+    )
     keep.last_contact_at = _latest(keep.last_contact_at, drop.last_contact_at)
     drop_id = drop.id
     session.expire(drop, ["needs"])
@@ -366,14 +380,86 @@ def merge_organisations(session: Session, keep: Organisation, drop: Organisation
     return keep
 
 
-# Other domains (participants, events, newsletters) register functions here that move their
-# own references from a merged-away record: fn(session, entity_type, keep_id, drop_id).
-MERGE_HOOKS: list[Any] = []
+# Audit action of each row another domain changed during a merge (one entry per row and field).
+MERGE_MOVE_ACTION = "merge_move"
 
 
-def _merge_extra(session: Session, entity_type: str, keep_id: int, drop_id: int) -> None:
-    for hook in MERGE_HOOKS:
-        hook(session, entity_type, keep_id, drop_id)
+# Audit action of each row of another domain that deleting a contact removes or unlinks.
+DELETE_CASCADE_ACTION = "delete_cascade"
+
+
+def delete_blockers(
+    session: Session, entity_type: str, record_id: int, user: Any
+) -> list[signals.MergeImpact]:
+    """What deleting the record would touch in other domains that `user` has no rights to."""
+    impacts = signals.collect(
+        signals.delete_impact.send(entity_type, session=session, record_id=record_id)
+    )
+    return [
+        i
+        for i in impacts
+        if isinstance(i, signals.MergeImpact) and not has_permission(user, i.permission)
+    ]
+
+
+class DeleteRefusedError(ValueError):
+    """The deletion would touch data of another domain that the user may not change."""
+
+    def __init__(self, impacts: list[signals.MergeImpact]) -> None:
+        super().__init__("; ".join(str(i.message) for i in impacts))
+        self.impacts = impacts
+
+
+class MergeRefusedError(ValueError):
+    """The merge would touch data of another domain that the user may not change."""
+
+    def __init__(self, impacts: list[signals.MergeImpact]) -> None:
+        super().__init__("; ".join(str(i.message) for i in impacts))
+        self.impacts = impacts
+
+
+def merge_impacts(
+    session: Session, entity_type: str, keep_id: int, drop_id: int
+) -> list[signals.MergeImpact]:
+    """What merging `drop_id` into `keep_id` would touch in other domains."""
+    impacts = signals.collect(
+        signals.merge_impact.send(entity_type, session=session, keep_id=keep_id, drop_id=drop_id)
+    )
+    return [i for i in impacts if isinstance(i, signals.MergeImpact)]
+
+
+def merge_blockers(
+    session: Session, entity_type: str, keep_id: int, drop_id: int, user: Any
+) -> list[signals.MergeImpact]:
+    """The impacts of a merge that `user` lacks the permission for (empty: may merge)."""
+    return [
+        i
+        for i in merge_impacts(session, entity_type, keep_id, drop_id)
+        if not has_permission(user, i.permission)
+    ]
+
+
+def _refuse_unless_allowed(
+    session: Session, entity_type: str, keep_id: int, drop_id: int, user: Any
+) -> None:
+    blockers = merge_blockers(session, entity_type, keep_id, drop_id, user)
+    if blockers:
+        raise MergeRefusedError(blockers)
+
+
+def _merge_other_domains(
+    session: Session, entity_type: str, keep_id: int, drop_id: int, summary: str
+) -> None:
+    """Let other domains move their references; audit every row they changed."""
+    changes = signals.collect(
+        signals.merging.send(entity_type, session=session, keep_id=keep_id, drop_id=drop_id)
+    )
+    record_row_changes(
+        session,
+        MERGE_MOVE_ACTION,
+        [c for c in changes if isinstance(c, signals.RowChange)],
+        summary=summary,
+    )
 
 
 def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
@@ -864,11 +950,30 @@ def resolve_organisation(session: Session, text: str) -> tuple[Organisation | No
     return (candidates[0], 1) if len(candidates) == 1 else (None, len(candidates))
 
 
-def delete_organisation(session: Session, org: Organisation) -> None:
-    """Delete an organisation (its needs and affiliations go with it); people stay."""
-    people = [a.person for a in org.affiliations]
-    for aff in list(org.affiliations):
-        aff.person.affiliations.remove(aff)
+def delete_organisation(session: Session, org: Organisation, *, user: Any) -> None:
+    """Delete an organisation (its needs and affiliations go with it); people stay.
+
+    Raises DeleteRefusedError if other domains' data that `user` has no rights to name it.
+    """
+    blockers = delete_blockers(session, "organisation", org.id, user)
+    if blockers:
+        raise DeleteRefusedError(blockers)
+    org_id = org.id
+    changes = signals.collect(
+        signals.deleting.send("organisation", session=session, record_id=org_id)
+    )
+    record_row_changes(
+        session,
+        DELETE_CASCADE_ACTION,
+        [c for c in changes if isinstance(c, signals.RowChange)],
+        summary=f"Organisation #{org_id}",
+    )
+    # Without autoflush: loading the next person's affiliations would flush the removal of
+    # the previous one, and the organisation's cascade would then delete that row a second time.
+    with session.no_autoflush:
+        people = [a.person for a in org.affiliations]
+        for aff in list(org.affiliations):
+            aff.person.affiliations.remove(aff)
     session.delete(org)
     session.flush()
     for person in people:

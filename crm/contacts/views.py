@@ -24,6 +24,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from markupsafe import Markup, escape
 
 from crm.accounts.forms import ActionForm
 from crm.accounts.models import User
@@ -49,6 +50,7 @@ from crm.contacts.vcard import person_vcard
 from crm.extensions import db
 from crm.forms import choices
 from crm.security import is_safe_next, require, writes_on_get
+from crm.signals import MergeImpact
 
 bp = Blueprint("contacts", __name__, url_prefix="/kontakte")
 # Nested once at import time: several apps (tests) register `bp` afterwards.
@@ -427,18 +429,25 @@ def organisation_edit(org_id: int):
 @require("contacts.edit")
 def organisation_delete(org_id: int):
     org = _org_or_404(org_id)
+    status = 200
     if request.method == "POST":
         _require_action_form()
-        service.delete_organisation(db.session, org)
-        db.session.commit()
-        flash(_("The organisation has been deleted."), "success")
-        return redirect(url_for("contacts.organisations"))
+        try:
+            service.delete_organisation(db.session, org, user=current_user)
+        except service.DeleteRefusedError:
+            db.session.rollback()
+            status = 403
+        else:
+            db.session.commit()
+            flash(_("The organisation has been deleted."), "success")
+            return redirect(url_for("contacts.organisations"))
     return render_template(
         "contacts/confirm_delete.html",
         title=org.name,
         cancel_url=url_for("contacts.organisation_detail", org_id=org.id),
         form=ActionForm(),
-    )
+        blockers=service.delete_blockers(db.session, "organisation", org.id, current_user),
+    ), status
 
 
 @bp.route("/organisationen/<int:org_id>/bedarf", methods=["POST"])
@@ -761,17 +770,48 @@ def _merge_confirm(kind: str, record_id: int, other_id: int) -> Any:
     form.keep.choices = choices([(current.id, f"#{current.id}"), (other.id, f"#{other.id}")])
     if request.method == "GET":
         form.keep.data = current.id
+    # Either record may be the one kept, so warn about both directions.
+    blockers = {
+        str(i.message): i
+        for keep_id, drop_id in ((current.id, other.id), (other.id, current.id))
+        for i in service.merge_blockers(db.session, kind, keep_id, drop_id, current_user)
+    }
+    status = 200
     if form.validate_on_submit():
         keep, drop = (current, other) if form.keep.data == current.id else (other, current)
-        merge(db.session, keep, drop)
-        db.session.commit()
-        flash(_("The records have been merged."), "success")
-        endpoint = f"contacts.{kind}_detail"
-        key = "org_id" if kind == "organisation" else "person_id"
-        return redirect(url_for(endpoint, **{key: keep.id}))
+        impacts = service.merge_impacts(db.session, kind, keep.id, drop.id)
+        try:
+            merge(db.session, keep, drop, user=current_user)
+        except service.MergeRefusedError:
+            db.session.rollback()
+            status = 403
+        else:
+            db.session.commit()
+            flash(_("The records have been merged."), "success")
+            for impact in impacts:
+                _flash_follow_up(impact, keep.id)
+            endpoint = f"contacts.{kind}_detail"
+            key = "org_id" if kind == "organisation" else "person_id"
+            return redirect(url_for(endpoint, **{key: keep.id}))
     return render_template(
-        "contacts/merge_confirm.html", kind=kind, current=current, other=other, form=form
-    )
+        "contacts/merge_confirm.html",
+        kind=kind,
+        current=current,
+        other=other,
+        form=form,
+        blockers=list(blockers.values()),
+    ), status
+
+
+def _flash_follow_up(impact: MergeImpact, keep_id: int) -> None:
+    """A notice with a link to the page where the merge's consequences are dealt with."""
+    if not impact.notice:
+        return
+    message = escape(str(impact.notice))
+    if impact.follow_up_endpoint:
+        href = url_for(impact.follow_up_endpoint, organisation=keep_id)
+        message += Markup(' <a href="{}">{}</a>').format(href, _("Review now"))
+    flash(message, "warning")
 
 
 @bp.route("/organisationen/<int:org_id>/zusammenfuehren")

@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 from crm.accounts.models import User
 from crm.contacts.models import Organisation, Person
 from crm.contacts.service import (
-    MERGE_HOOKS,
     add_affiliation,
     find_organisation_duplicates,
     find_person_duplicates,
@@ -35,6 +34,7 @@ from crm.events.models import (
 from crm.events.series import BERLIN, to_utc
 from crm.followups.models import FollowUp
 from crm.followups.service import create_followup
+from crm.signals import RowChange, delete_where, merging, move_column
 
 DEFAULT_HORIZON_DAYS = 180
 # The items every fair needs; more can be added per event.
@@ -553,27 +553,37 @@ def organisation_for(session: Session, org_id: int | None) -> Organisation | Non
     return session.get(Organisation, org_id) if org_id else None
 
 
-def _merge_references(session: Session, entity_type: str, keep_id: int, drop_id: int) -> None:
-    """Contacts merge: leads, event contacts and organisers move to the record kept."""
+def move_merged_references(
+    entity_type: str, *, session: Session, keep_id: int, drop_id: int
+) -> list[RowChange]:
+    """merging handler: leads, event contacts and organisers move to the record kept."""
+    changes: list[RowChange] = []
     if entity_type == "person":
         kept_events = sa.select(EventContact.event_id).where(EventContact.person_id == keep_id)
-        session.execute(
-            sa.delete(EventContact).where(
-                EventContact.person_id == drop_id, EventContact.event_id.in_(kept_events)
-            )
+        changes += delete_where(
+            session,
+            EventContact,
+            sa.and_(EventContact.person_id == drop_id, EventContact.event_id.in_(kept_events)),
+            "person_id",
         )
         for model in (EventContact, Lead):
-            session.execute(
-                sa.update(model).where(model.person_id == drop_id).values(person_id=keep_id)
-            )
+            changes += move_column(session, model.person_id, keep_id, drop_id)
     elif entity_type == "organisation":
-        session.execute(
-            sa.update(Lead).where(Lead.organisation_id == drop_id).values(organisation_id=keep_id)
-        )
+        changes += move_column(session, Lead.organisation_id, keep_id, drop_id)
         for model in (Event, EventSeries):
-            session.execute(
-                sa.update(model).where(model.organiser_id == drop_id).values(organiser_id=keep_id)
-            )
+            changes += move_column(session, model.organiser_id, keep_id, drop_id)
+    return changes
 
 
-MERGE_HOOKS.append(_merge_references)
+def _revoke_feed_tokens(session: Session, *, user: Any, at: datetime) -> None:
+    from crm.events import ical
+
+    ical.revoke_tokens(session, user.id, at)
+
+
+def connect_signals() -> None:
+    """Take part in contact merges and user deactivation (called once by create_app)."""
+    from crm.accounts.signals import user_deactivated
+
+    merging.connect(move_merged_references)
+    user_deactivated.connect(_revoke_feed_tokens)

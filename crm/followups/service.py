@@ -18,6 +18,7 @@ from crm.contacts.models import Organisation, Person
 from crm.contacts.service import log_activity
 from crm.followups.models import PRIORITIES, REPEAT_UNITS, FollowUp
 from crm.mail import PermanentMailError, TemporaryMailError, Transport, build_message
+from crm.signals import RowChange, merging, move_column
 
 log = logging.getLogger(__name__)
 
@@ -464,3 +465,21 @@ def send_due_reminders(
             session.commit()
             sent += 1
     return sent
+
+
+# --- contacts merge ------------------------------------------------------------------------------
+
+
+def move_merged_references(
+    entity_type: str, *, session: Session, keep_id: int, drop_id: int
+) -> list[RowChange]:
+    """merging handler: follow-ups about the merged-away record follow it to the one kept."""
+    column = {"person": FollowUp.person_id, "organisation": FollowUp.organisation_id}.get(
+        entity_type
+    )
+    return move_column(session, column, keep_id, drop_id) if column is not None else []
+
+
+def connect_signals() -> None:
+    """Take part in contact merges (called once by create_app)."""
+    merging.connect(move_merged_references)

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from crm.contacts.models import Affiliation, Organisation, Person
 from crm.contacts.normalize import normalize_email
-from crm.contacts.service import MERGE_HOOKS, save_person
+from crm.contacts.service import save_person
 from crm.database import ids_in, utcnow
 from crm.mail import (
     BulkMessageBuilder,
@@ -47,6 +47,7 @@ from crm.newsletters.models import (
 )
 from crm.newsletters.rendering import RenderedMessage, TemplateSource, render_for_recipient
 from crm.newsletters.rendering import salutation_line as _salutation_line
+from crm.signals import RowChange, merging, move_column
 
 log = logging.getLogger(__name__)
 
@@ -981,10 +982,24 @@ def send_test(
 # --- merging two people --------------------------------------------------------------------------
 
 
-def _merge_people(session: Session, entity_type: str, keep_id: int, drop_id: int) -> None:
-    """Move subscriptions, ledger and deliveries of a merged-away person to the kept one."""
+_SUBSCRIPTION_STATE = (
+    "status",
+    "source",
+    "consent_text_id",
+    "requested_at",
+    "confirmed_at",
+    "unsubscribed_at",
+    "bounced_at",
+)
+
+
+def move_merged_person(
+    entity_type: str, *, session: Session, keep_id: int, drop_id: int
+) -> list[RowChange]:
+    """merging handler: subscriptions, ledger and deliveries move to the person kept."""
     if entity_type != "person":
-        return
+        return []
+    changes: list[RowChange] = []
     kept = {
         s.list_id: s
         for s in session.scalars(sa.select(Subscription).where(Subscription.person_id == keep_id))
@@ -993,39 +1008,36 @@ def _merge_people(session: Session, entity_type: str, keep_id: int, drop_id: int
         other = kept.get(sub.list_id)
         if other is None:
             sub.person_id = keep_id
+            changes.append(
+                RowChange("newsletter_subscription", sub.id, "person_id", drop_id, keep_id)
+            )
             continue
         # Both had one: the more recent state wins (a later withdrawal beats an earlier consent).
         if sub.updated_at > other.updated_at:
-            for field in (
-                "status",
-                "source",
-                "consent_text_id",
-                "requested_at",
-                "confirmed_at",
-                "unsubscribed_at",
-                "bounced_at",
-            ):
-                setattr(other, field, getattr(sub, field))
-        session.execute(
-            sa.update(ConsentEvent)
-            .where(ConsentEvent.subscription_id == sub.id)
-            .values(subscription_id=other.id)
-        )
+            for name in _SUBSCRIPTION_STATE:
+                if getattr(other, name) != getattr(sub, name):
+                    changes.append(RowChange("newsletter_subscription", other.id, name))
+                setattr(other, name, getattr(sub, name))
+        changes += move_column(session, ConsentEvent.subscription_id, other.id, sub.id)
+        changes.append(RowChange("newsletter_subscription", sub.id, "person_id", "deleted", None))
         session.delete(sub)
     session.flush()
-    session.execute(
-        sa.update(ConsentEvent).where(ConsentEvent.person_id == drop_id).values(person_id=keep_id)
-    )
+    changes += move_column(session, ConsentEvent.person_id, keep_id, drop_id)
     kept_campaigns = sa.select(Delivery.campaign_id).where(Delivery.person_id == keep_id)
-    session.execute(
-        sa.update(Delivery)
-        .where(Delivery.person_id == drop_id, Delivery.campaign_id.not_in(kept_campaigns))
-        .values(person_id=keep_id)
-        .execution_options(synchronize_session=False)
+    changes += move_column(
+        session,
+        Delivery.person_id,
+        keep_id,
+        drop_id,
+        where=Delivery.campaign_id.not_in(kept_campaigns),
     )
+    return changes
 
 
-MERGE_HOOKS.append(_merge_people)
+def connect_signals() -> None:
+    """Take part in contact merges (called once by create_app)."""
+    merging.connect(move_merged_person)
+
 
 __all__ = [
     "CONSENT_METHODS",

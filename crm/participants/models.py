@@ -220,7 +220,7 @@ class ConsentRelease(Audited, TimestampMixin, db.Model):
 
     __tablename__ = "consent_release"
     __audit_values__ = frozenset(
-        {"granted_on", "expires_on", "revoked_on", "organisation_id", "participant_id"}
+        {"granted_on", "expires_on", "revoked_on", "organisation_id", "participant_id", "review"}
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -235,6 +235,14 @@ class ConsentRelease(Audited, TimestampMixin, db.Model):
     scope: Mapped[str] = mapped_column(sa.Text, default="")
     expires_on: Mapped[date | None] = mapped_column(sa.Date)
     revoked_on: Mapped[date | None] = mapped_column(sa.Date)
+    # "" = as granted; "pending" = its organisation was merged into another one, and the
+    # release covers the merged organisation only once a lead or admin confirms it;
+    # "renew" = not confirmed, the person has to sign a new release.
+    review: Mapped[str] = mapped_column(sa.String(10), default="", server_default="", index=True)
+    # The organisation the person agreed to share with, as it was named before a merge.
+    agreed_organisation_name: Mapped[str] = mapped_column(
+        sa.String(300), default="", server_default=""
+    )
 
     participant: Mapped[Participant] = relationship(back_populates="consent_releases")
     organisation: Mapped[Organisation] = relationship()
@@ -246,14 +254,16 @@ class ConsentRelease(Audited, TimestampMixin, db.Model):
         sa.CheckConstraint(
             "revoked_on IS NULL OR revoked_on >= granted_on", name="revoked_after_granted"
         ),
+        sa.CheckConstraint("review IN ('', 'pending', 'renew')", name="review_valid"),
         # "Who may we share with partner X today?"
         sa.Index("ix_consent_release_org_participant", "organisation_id", "participant_id"),
     )
 
     def is_valid_on(self, day: date) -> bool:
-        """True if the release covers sharing on `day`."""
+        """True if the release covers sharing on `day` (and is not awaiting review)."""
         return (
-            self.granted_on <= day
+            self.review == ""
+            and self.granted_on <= day
             and (self.expires_on is None or day <= self.expires_on)
             and (self.revoked_on is None or day < self.revoked_on)
         )

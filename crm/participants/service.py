@@ -21,7 +21,6 @@ from crm.accounts.models import Role, User
 from crm.audit.service import record
 from crm.contacts.models import Organisation
 from crm.contacts.normalize import fold
-from crm.contacts.service import MERGE_HOOKS
 from crm.participants.models import (
     ACQUISITION_CHANNELS,
     EXIT_OUTCOMES,
@@ -37,6 +36,15 @@ from crm.participants.models import (
     Referral,
     SupportItem,
     SupportItemType,
+)
+from crm.signals import (
+    MergeImpact,
+    RowChange,
+    delete_impact,
+    deleting,
+    merge_impact,
+    merging,
+    move_column,
 )
 
 # Entry (Eintritt): the day on which cumulative counselling time first EXCEEDS 8 hours.
@@ -445,6 +453,8 @@ def valid_release_clause(organisation_id: int, on: date) -> sa.ColumnElement[boo
     """SQL: ConsentRelease rows covering sharing with the organisation on `on`."""
     return sa.and_(
         ConsentRelease.organisation_id == organisation_id,
+        # A release moved by a merge covers the merged organisation only once confirmed.
+        ConsentRelease.review == "",
         ConsentRelease.granted_on <= on,
         sa.or_(ConsentRelease.expires_on.is_(None), ConsentRelease.expires_on >= on),
         sa.or_(ConsentRelease.revoked_on.is_(None), ConsentRelease.revoked_on > on),
@@ -702,22 +712,185 @@ def open_support_items(
 # --- contacts integration -----------------------------------------------------------------------
 
 
-def move_organisation_references(
-    session: Session, entity_type: str, keep_id: int, drop_id: int
-) -> None:
-    """MERGE_HOOK: a merged-away organisation's referrals, releases and referrals-in move."""
+# Who may merge organisations that participants' data refer to, and review moved releases.
+RELEASE_REVIEW_PERMISSION = "participants.releases"
+REVIEW_PENDING = "pending"
+REVIEW_RENEW = "renew"
+REVIEW_DECISIONS = ("confirm", "renew")
+
+
+def _organisation_is_referenced(session: Session, organisation_id: int) -> bool:
+    """True if any release, referral or referrer names the organisation."""
+    return any(
+        session.scalar(sa.select(sa.exists().where(column == organisation_id)))
+        for column in (
+            ConsentRelease.organisation_id,
+            Referral.organisation_id,
+            Participant.referring_organisation_id,
+        )
+    )
+
+
+def organisation_merge_impact(
+    entity_type: str, *, session: Session, keep_id: int, drop_id: int
+) -> MergeImpact | None:
+    """merge_impact handler: a merge that moves participants' data needs participant rights."""
+    if entity_type != "organisation" or not _organisation_is_referenced(session, drop_id):
+        return None
+    moves_releases = session.scalar(
+        sa.select(sa.exists().where(ConsentRelease.organisation_id == drop_id))
+    )
+    return MergeImpact(
+        permission=RELEASE_REVIEW_PERMISSION,
+        message=_l(
+            "This merge affects data of participants (releases from confidentiality, "
+            "referrals or referring organisation). Only a project lead or an administrator "
+            "may carry it out."
+        ),
+        notice=_l(
+            "Releases from confidentiality that named the merged organisation no longer apply "
+            "until a project lead or an administrator confirms them."
+        )
+        if moves_releases
+        else None,
+        follow_up_endpoint="participants.release_review" if moves_releases else "",
+    )
+
+
+def organisation_delete_impact(
+    entity_type: str, *, session: Session, record_id: int
+) -> MergeImpact | None:
+    """delete_impact handler: deleting a partner removes releases and referrals with it."""
+    if entity_type != "organisation" or not _organisation_is_referenced(session, record_id):
+        return None
+    return MergeImpact(
+        permission=RELEASE_REVIEW_PERMISSION,
+        message=_l(
+            "Releases from confidentiality, referrals or participants' referring organisation "
+            "name this organisation; deleting it would remove or unlink them. Only a project "
+            "lead or an administrator may delete it."
+        ),
+    )
+
+
+def organisation_deleted_rows(
+    entity_type: str, *, session: Session, record_id: int
+) -> list[RowChange]:
+    """deleting handler: the releases, referrals and referrer links the database will drop."""
     if entity_type != "organisation":
-        return
-    for model, column in (
-        (Participant, Participant.referring_organisation_id),
-        (Referral, Referral.organisation_id),
-        (ConsentRelease, ConsentRelease.organisation_id),
-    ):
-        session.execute(sa.update(model).where(column == drop_id).values({column: keep_id}))
+        return []
+    changes = [
+        RowChange(model.__tablename__, row_id, "organisation_id", record_id, None)
+        for model in (ConsentRelease, Referral)
+        for row_id in session.scalars(
+            sa.select(model.id).where(model.organisation_id == record_id).order_by(model.id)
+        )
+    ]
+    changes += [
+        RowChange("participant", row_id, "referring_organisation_id", record_id, None)
+        for row_id in session.scalars(
+            sa.select(Participant.id)
+            .where(Participant.referring_organisation_id == record_id)
+            .order_by(Participant.id)
+        )
+    ]
+    return changes
 
 
-if move_organisation_references not in MERGE_HOOKS:
-    MERGE_HOOKS.append(move_organisation_references)
+def move_organisation_references(
+    entity_type: str, *, session: Session, keep_id: int, drop_id: int
+) -> list[RowChange]:
+    """merging handler: referrals and referrers move; releases move only for review.
+
+    A release names the organisation the person agreed to share with: after the move it no
+    longer counts until a lead or admin confirms it for the merged organisation.
+    """
+    if entity_type != "organisation":
+        return []
+    changes = move_column(session, Participant.referring_organisation_id, keep_id, drop_id)
+    changes += move_column(session, Referral.organisation_id, keep_id, drop_id)
+    drop_name = session.scalar(sa.select(Organisation.name).where(Organisation.id == drop_id))
+    releases = list(
+        session.scalars(
+            sa.select(ConsentRelease)
+            .where(ConsentRelease.organisation_id == drop_id)
+            .order_by(ConsentRelease.id)
+        )
+    )
+    for release in releases:
+        release.organisation_id = keep_id
+        changes.append(
+            RowChange("consent_release", release.id, "organisation_id", drop_id, keep_id)
+        )
+        if not release.agreed_organisation_name:
+            release.agreed_organisation_name = (drop_name or "")[:300]
+            changes.append(RowChange("consent_release", release.id, "agreed_organisation_name"))
+        # Only a release that counts today goes to review; one already marked as needing
+        # renewal stays so (a later merge must not bring it back).
+        if release.revoked_on is None and release.review == "":
+            changes.append(
+                RowChange("consent_release", release.id, "review", release.review, REVIEW_PENDING)
+            )
+            release.review = REVIEW_PENDING
+    session.flush()
+    return changes
+
+
+def connect_signals() -> None:
+    """Take part in contact merges and deletions (called once by create_app)."""
+    merge_impact.connect(organisation_merge_impact)
+    merging.connect(move_organisation_references)
+    delete_impact.connect(organisation_delete_impact)
+    deleting.connect(organisation_deleted_rows)
+
+
+def _releases_to_review_stmt(user: Any, organisation_id: int | None = None) -> sa.Select:
+    visible = visible_participants(user).with_only_columns(Participant.id)
+    stmt = sa.select(ConsentRelease).where(
+        ConsentRelease.review == REVIEW_PENDING, ConsentRelease.participant_id.in_(visible)
+    )
+    if organisation_id is not None:
+        stmt = stmt.where(ConsentRelease.organisation_id == organisation_id)
+    return stmt
+
+
+def count_releases_to_review(session: Session, user: Any) -> int:
+    """How many releases moved by a merge await review within `user`'s scope."""
+    stmt = _releases_to_review_stmt(user).with_only_columns(sa.func.count())
+    return session.scalar(stmt) or 0
+
+
+def releases_to_review(
+    session: Session,
+    user: Any,
+    *,
+    organisation_id: int | None = None,
+    page: int = 1,
+    per_page: int = 50,
+) -> tuple[list[ConsentRelease], int]:
+    """Releases moved by a merge and awaiting review, within `user`'s scope."""
+    stmt = _releases_to_review_stmt(user, organisation_id)
+    total = session.scalar(sa.select(sa.func.count()).select_from(stmt.subquery())) or 0
+    items = session.scalars(
+        stmt.options(
+            joinedload(ConsentRelease.participant), joinedload(ConsentRelease.organisation)
+        )
+        .order_by(ConsentRelease.organisation_id, ConsentRelease.id)
+        .limit(per_page)
+        .offset((max(page, 1) - 1) * per_page)
+    ).all()
+    return list(items), total
+
+
+def review_release(session: Session, release: ConsentRelease, decision: str) -> ConsentRelease:
+    """Confirm a moved release for the merged organisation, or mark it as needing a new one."""
+    if decision not in REVIEW_DECISIONS:
+        raise ParticipantError(f"unknown decision {decision!r}")
+    if release.review != REVIEW_PENDING:
+        raise ParticipantError("the release is not awaiting review")
+    release.review = "" if decision == "confirm" else REVIEW_RENEW
+    session.flush()
+    return release
 
 
 # --- exports for a partner ------------------------------------------------------------------------

@@ -36,7 +36,7 @@ from crm.participants.models import (
     SupportItem,
     SupportItemType,
 )
-from crm.security import require, writes_on_get
+from crm.security import has_permission, is_safe_next, require, writes_on_get
 
 bp = Blueprint("participants", __name__, url_prefix="/teilnehmende")
 PER_PAGE = 50
@@ -185,6 +185,9 @@ def index():
         offices=_offices(),
         counsellors=_counsellors(),
         warnings={p.id: service.deadline_warnings(p, day) for p in items},
+        releases_to_review=service.count_releases_to_review(db.session, _me())
+        if has_permission(current_user, service.RELEASE_REVIEW_PERMISSION)
+        else 0,
     )
 
 
@@ -467,6 +470,49 @@ def release_revoke(participant_id: int, release_id: int):
     db.session.commit()
     flash(_("The release has been revoked."), "success")
     return _redirect_detail(participant, "freigaben")
+
+
+@bp.route("/freigaben/pruefen")
+@require("participants.releases")
+def release_review():
+    """Releases an organisation merge moved: confirm each for the merged organisation or not."""
+    org_id = _int_arg("organisation")
+    page = _page_arg()
+    items, total = service.releases_to_review(
+        db.session, _me(), organisation_id=org_id, page=page, per_page=PER_PAGE
+    )
+    return render_template(
+        "participants/release_review.html",
+        items=items,
+        total=total,
+        page=page,
+        per_page=PER_PAGE,
+        args={"organisation": org_id} if org_id else {},
+    )
+
+
+@bp.route("/freigaben/<int:release_id>/pruefen", methods=["POST"])
+@require("participants.releases")
+def release_review_decide(release_id: int):
+    release = db.session.get(ConsentRelease, release_id) or abort(404)
+    _participant_or_404(release.participant_id)
+    form = f.ActionForm()
+    decision = request.form.get("decision", "")
+    if not form.validate_on_submit() or decision not in service.REVIEW_DECISIONS:
+        abort(400)
+    if release.review != service.REVIEW_PENDING:
+        flash(_("This release has already been reviewed."), "info")
+    else:
+        service.review_release(db.session, release, decision)
+        db.session.commit()
+        if decision == "confirm":
+            flash(_("The release now applies to the merged organisation."), "success")
+        else:
+            flash(_("The release no longer applies; a new release is needed."), "success")
+    back = request.form.get("next", "")
+    if back and is_safe_next(back):
+        return redirect(back)
+    return redirect(url_for("participants.release_review"))
 
 
 @bp.route("/<int:participant_id>/ueberweisungen", methods=["POST"])

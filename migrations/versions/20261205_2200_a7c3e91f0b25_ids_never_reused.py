@@ -27,7 +27,8 @@ branch_labels = None
 depends_on = None
 
 _PLAIN_ID = "\tid INTEGER NOT NULL"
-_AUTO_ID = re.compile(r"\tid INTEGER NOT NULL CONSTRAINT (\w+) PRIMARY KEY AUTOINCREMENT")
+# As this migration writes it, or as SQLAlchemy does for a table rebuilt later (no name).
+_AUTO_ID = re.compile(r"\tid INTEGER NOT NULL(?: CONSTRAINT (\w+))? PRIMARY KEY AUTOINCREMENT")
 _PK_LINE = re.compile(r"\tCONSTRAINT (\w+) PRIMARY KEY \(id\)")
 
 
@@ -105,7 +106,8 @@ def downgrade():
         first = next(
             (i for i, line in enumerate(lines) if line.startswith("\tCONSTRAINT ")), len(lines) - 1
         )
-        lines = [*lines[:first], f"\tCONSTRAINT {auto.group(1)} PRIMARY KEY (id)", *lines[first:]]
+        pk_name = auto.group(1) or f"pk_{name}"
+        lines = [*lines[:first], f"\tCONSTRAINT {pk_name} PRIMARY KEY (id)", *lines[first:]]
         lines[1] = _PLAIN_ID
         _rebuild(conn, name, lines)
         conn.exec_driver_sql("DELETE FROM sqlite_sequence WHERE name = ?", (name,))
