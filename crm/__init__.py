@@ -154,8 +154,10 @@ def configure_blueprints(app: Flask) -> None:
 def configure_signals(app: Flask) -> None:
     """Each domain connects its receivers to the signals of the others (blinker)."""
     from crm import events
+    from crm.privacy import access
 
     events.connect_signals()
+    access.connect_signals()
 
 
 def configure_templates(app: Flask) -> None:

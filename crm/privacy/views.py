@@ -141,3 +141,7 @@ def decide(review_id: int):
     db.session.commit()
     flash(_("Decision saved."), "success")
     return redirect(url_for(".index"))
+
+
+# The readable Art. 15 report registers its pages on this blueprint.
+from crm.privacy import access_views  # noqa: E402, F401
