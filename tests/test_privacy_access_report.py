@@ -17,6 +17,7 @@ from crm.contacts.import_models import ImportItem, ImportJob
 from crm.contacts.service import add_affiliation, save_organisation, save_person
 from crm.events import models as event_models
 from crm.events.service import EventData, LeadData, capture_lead, create_event, set_contact
+from crm.extensions import db
 from crm.followups import models as followup_models
 from crm.newsletters import models as newsletter_models
 from crm.newsletters.models import Campaign, Delivery
@@ -29,6 +30,7 @@ from crm.newsletters.service import (
 )
 from crm.participants import models as participant_models
 from crm.participants import service as ps
+from crm.privacy import service as privacy_service
 from tests import factories, participant_factories
 
 FIRST, LAST = "Agnieszka", "Kowalczyk-Brandt"
@@ -58,6 +60,7 @@ def _one_human_everywhere(s):
             "language": "pl",
             "notes": "Spricht Polnisch und Deutsch.",
             "owner_id": staff.id,
+            "tags": ["Messe 2026"],
         },
     )
     add_affiliation(s, person, firm, function="Disponentin", since=date(2025, 4, 1))
@@ -184,6 +187,8 @@ def _one_human_everywhere(s):
     items = ps.checklist(s, participant)
     ps.update_support_item(s, items[0], status="in_progress", note="Wohnung in Burg gesucht")
     ps.record_exit(s, participant, exit_on=date(2026, 9, 30), outcome="employment", note="Vertrag")
+    # Five years later she is due for erasure (the retention review row).
+    privacy_service.mark_due(s, today=date(2031, 10, 1), years=5)
     s.commit()
     return person.id, participant.id, result.subscription.confirm_nonce
 
@@ -306,6 +311,8 @@ def test_the_report_is_in_german_with_names_instead_of_numbers_and_no_raw_codes(
         "Herbst-Newsletter",  # the campaign by name
         f"Fassung 1: {CONSENT_WORDING}",  # the consent text as it was worded
         "Messeliste_Herbst.xlsx",
+        "Schlagwörter Messe 2026",
+        "Zur Löschung vorgesehen ab 30.09.2031",
     ):
         assert expected in text, expected
     leaked = sorted(
@@ -397,6 +404,41 @@ def test_every_export_is_audited_with_who_exported_whom(client_as, db_session, e
     assert sorted(rows) == sorted(
         [("person", person, admin.user.id), ("participant", participant, admin.user.id)] * 2
     )
+
+
+def test_every_table_that_links_to_a_person_has_its_rows_in_the_report(
+    client_as, db_session, everywhere
+):
+    from crm.privacy.access import SECTION_TABLES
+
+    person, participant, _nonce = everywhere
+    data = client_as("admin").get(_report_url(person, participant, ".json")).get_json()
+    entries = {s["key"]: len(s["entries"]) for s in data["sections"]}
+    subject = {"person": person, "participant": participant}
+    rows = {
+        "import_item": db_session.scalar(
+            sa.select(sa.func.count())
+            .select_from(ImportItem)
+            .where(ImportItem.entity_type == "person", ImportItem.entity_id == person)
+        )
+    }
+    for table in db.metadata.sorted_tables:
+        links = [
+            fk.parent == subject[fk.column.table.name]
+            for fk in table.foreign_keys
+            if fk.column.table.name in subject and fk.column.name == "id"
+        ]
+        if links:
+            rows[table.name] = db_session.scalar(
+                sa.select(sa.func.count()).select_from(table).where(sa.or_(*links))
+            )
+    assert set(rows) <= set(SECTION_TABLES), "a table links to people but is not in the report"
+    assert all(rows.values()), f"the fixture leaves a place empty: {rows}"
+    for table, n in rows.items():
+        if table in ("person_tag", "retention_review"):
+            assert entries[SECTION_TABLES[table]] >= 1, table  # shown inside that record
+        else:
+            assert entries[SECTION_TABLES[table]] == n, table
 
 
 @pytest.mark.parametrize(
