@@ -461,6 +461,17 @@ def test_the_lookup_by_name_email_or_phone_finds_the_records_of_every_domain(
     assert rows[f"candidate-person-{person}"] == rows[f"candidate-participant-{participant}"]
 
 
+def test_the_lookup_finds_a_contact_by_an_address_only_their_consent_records_still_hold(
+    client_as, db_session, everywhere
+):
+    person, _participant, _nonce = everywhere
+    db_session.get(contact_models.Person, person).email = "a.kowalczyk@neu.example.org"
+    db_session.commit()
+    response = client_as("admin").get("/datenschutz/auskunft", query_string={"q": EMAIL})
+    root = lxml.html.fromstring(response.get_data(as_text=True))
+    assert root.get_element_by_id(f"candidate-person-{person}") is not None
+
+
 def test_the_datenschutz_page_leads_to_the_lookup_without_record_numbers(client_as, db_session):
     admin = client_as("admin")
     root = lxml.html.fromstring(admin.get("/verwaltung").get_data(as_text=True))

@@ -106,6 +106,8 @@ class Candidate:
     kind_label: str
     emails: list[str] = field(default_factory=list)
     phones: list[str] = field(default_factory=list)
+    # The numbers as stored (phones holds their digits for matching).
+    phone_texts: list[str] = field(default_factory=list)
     details: list[str] = field(default_factory=list)
     name_key: str = ""
     # Set by group_candidates: records that are probably the same human share a number.
@@ -225,6 +227,7 @@ def _person_candidates(session: Session, stmt: sa.Select) -> list[Candidate]:
                 kind_label=_("Contact person"),
                 emails=[e for e in (normalize_email(p.email), normalize_email(p.email_alt)) if e],
                 phones=[k for k in (phone_key(p.phone), phone_key(p.mobile)) if k],
+                phone_texts=[t for t in (p.phone, p.mobile) if t],
                 details=[d for d in details if d],
                 name_key=person_key(p.first_name, p.last_name),
             )
@@ -262,6 +265,7 @@ def _participant_lookup(session: Session, *, kind: str, value: str) -> list[Cand
             kind_label=_("Participant"),
             emails=[e for e in (normalize_email(p.email),) if e],
             phones=[k for k in (phone_key(p.phone),) if k],
+            phone_texts=[t for t in (p.phone,) if t],
             details=[p.office.name, L.fmt_date(p.first_contact_on)],
             name_key=person_key(p.first_name, p.last_name),
         )
