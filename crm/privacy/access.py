@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from blinker import Namespace
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from crm.accounts.models import User
 from crm.audit.models import AuditEntry
@@ -256,7 +256,9 @@ def _participant_lookup(session: Session, *, kind: str, value: str) -> list[Cand
         for term in value.split():
             stmt = stmt.where(Participant.name_key.contains(term, autoescape=True))
     people = session.scalars(
-        stmt.order_by(Participant.last_name, Participant.id).limit(MAX_CANDIDATES)
+        stmt.options(joinedload(Participant.office))
+        .order_by(Participant.last_name, Participant.id)
+        .limit(MAX_CANDIDATES)
     )
     return [
         Candidate(
