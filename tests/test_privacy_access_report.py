@@ -472,6 +472,27 @@ def test_the_lookup_finds_a_contact_by_an_address_only_their_consent_records_sti
     assert root.get_element_by_id(f"candidate-person-{person}") is not None
 
 
+def test_the_cli_lists_matches_and_prints_the_report_as_german_text_audited(
+    app, db_session, everywhere
+):
+    person, participant, _nonce = everywhere
+    runner = app.test_cli_runner()
+    found = runner.invoke(args=["crm", "access-report", "kowalczyk"])
+    assert found.exit_code == 0, found.output
+    assert f"person:{person}" in found.output
+    assert f"participant:{participant}" in found.output
+    args = ["crm", "access-report", "--record", f"person:{person}"]
+    result = runner.invoke(args=[*args, "--record", f"participant:{participant}"])
+    assert result.exit_code == 0, result.output
+    assert "Zugangsweg: Jobmesse" in result.output
+    assert "f) Beschwerderecht bei einer Aufsichtsbehörde" in result.output
+    assert "21.11.2026 14:30" in result.output
+    audited = db_session.scalars(
+        sa.select(AuditEntry.actor_label).where(AuditEntry.action == "access_export")
+    ).all()
+    assert audited == ["cli", "cli"]
+
+
 def test_the_datenschutz_page_leads_to_the_lookup_without_record_numbers(client_as, db_session):
     admin = client_as("admin")
     root = lxml.html.fromstring(admin.get("/verwaltung").get_data(as_text=True))

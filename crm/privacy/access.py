@@ -1291,3 +1291,28 @@ def connect_signals() -> None:
     for receiver in (contact_sections, participant_sections, newsletter_sections, event_sections):
         access_sections.connect(receiver)
     storage_periods.connect(configured_storage_periods)
+
+
+def as_text(report: AccessReport) -> str:
+    """The report as plain text (for the CLI, a letter or a closing note)."""
+    lines = [
+        _("Information about your personal data"),
+        _("Pursuant to Art. 15 of the General Data Protection Regulation (GDPR)"),
+        f"{_('For')}: {', '.join(report.names)}",
+        f"{_('As of')}: {report.generated_at_text}",
+        f"{_('Controller')}: {report.controller}",
+        "",
+        _("Information under Art. 15(1) GDPR"),
+    ]
+    for info in report.information:
+        lines.append(f"{info.letter}) {info.title}")
+        lines += [f"   - {p}" for p in info.paragraphs]
+    lines += ["", _("The data we store about you")]
+    for section in report.sections:
+        lines += ["", f"== {section.title} ({len(section.entries)})"]
+        for entry in section.entries:
+            lines.append(f"-- {entry.title}")
+            lines += [f"   {f.label}: {f.value}" for f in entry.fields]
+            if entry.source:
+                lines.append(f"   {_('Source')}: {entry.source}")
+    return "\n".join(lines) + "\n"
