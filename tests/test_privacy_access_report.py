@@ -355,8 +355,54 @@ def test_the_art15_section_shows_every_letter_with_the_admins_configured_texts(
     )
     assert "5 Jahre" in root.get_element_by_id("info-storage").text_content()
     sources = root.get_element_by_id("info-sources").text_content()
-    assert "Messeliste_Herbst.xlsx" not in sources or "Import" in sources
-    assert "Web-Formular" in sources or "Jobmesse Magdeburg" in sources
+    for source in ("Zugangsweg: Jobmesse", "Importdatei", "Webformular (Double-Opt-in)"):
+        assert source in sources, source
+
+
+def test_the_source_of_a_contact_is_the_web_form_the_fair_or_the_import_that_created_it(
+    app, client_as, db_session
+):
+    with app.test_request_context():
+        s = db_session
+        staff = factories.make_user(s, role="staff", display_name="Bettina Standdienst")
+        lst = create_list(s, name="Haus der Wirtschaft", slug="hdw", consent_text=CONSENT_WORDING)
+        signed_up = request_subscription(
+            s, lst, email="neu@example.org", last_name="Neumann", ip="192.0.2.1"
+        ).subscription.person_id
+        fair = create_event(
+            s,
+            EventData(
+                kind="fair",
+                title="Jobmesse Stendal",
+                start_local=datetime(2026, 5, 5, 9),
+                end_local=datetime(2026, 5, 5, 16),
+            ),
+        )
+        met = capture_lead(
+            s,
+            fair,
+            LeadData(first_name="Mia", last_name="Messmann", email="messe@example.org"),
+            captured_by=staff,
+            assignee=staff,
+            now=datetime(2026, 5, 5, 10, tzinfo=UTC),
+        ).person_id
+        imported = save_person(s, {"last_name": "Importiert"}).id
+        job = ImportJob(uuid="b" * 32, filename="Kammerliste.csv", file_kind="csv")
+        s.add(job)
+        s.flush()
+        s.add(ImportItem(job_id=job.id, entity_type="person", entity_id=imported, action="create"))
+        s.commit()
+    admin = client_as("admin")
+    expected = {
+        signed_up: "Ihre Anmeldung über das Web-Formular des Newsletters „Haus der Wirtschaft“",
+        met: "Kontakt auf der Veranstaltung „Jobmesse Stendal“ am 05.05.2026",
+        imported: "Import der Datei „Kammerliste.csv“",
+    }
+    for person, source in expected.items():
+        root = lxml.html.fromstring(
+            admin.get(f"/datenschutz/auskunft/bericht?r=person:{person}").get_data(as_text=True)
+        )
+        assert source in root.get_element_by_id("info-sources").text_content(), source
 
 
 def test_the_json_parses_and_holds_the_same_content_as_the_page(client_as, db_session, everywhere):

@@ -404,6 +404,25 @@ def _ids(refs: Iterable[RecordRef], kind: str) -> list[int]:
     return sorted({r.id for r in refs if r.kind == kind})
 
 
+def _logged_together(
+    session: Session, first: tuple[str, int], second: tuple[str, int], window: timedelta
+) -> bool:
+    """True if the log recorded the creation of both rows within `window` (one capture)."""
+    times = []
+    for entity_type, entity_id in (first, second):
+        at = session.scalar(
+            sa.select(sa.func.min(AuditEntry.at)).where(
+                AuditEntry.entity_type == entity_type,
+                AuditEntry.entity_id == entity_id,
+                AuditEntry.action == "create",
+            )
+        )
+        if at is None:
+            return False
+        times.append(at)
+    return abs(times[0] - times[1]) <= window
+
+
 def _person_source(session: Session, person: Person) -> str:
     """Where a contact record came from: import file, fair lead, web form, or staff entry."""
     imported = session.execute(
@@ -428,7 +447,10 @@ def _person_source(session: Session, person: Person) -> str:
     lead = session.scalars(
         sa.select(Lead).where(Lead.person_id == person.id).order_by(Lead.created_at).limit(1)
     ).first()
-    if lead is not None and abs(lead.created_at - created) <= window:
+    if lead is not None and (
+        abs(lead.created_at - created) <= window
+        or _logged_together(session, ("person", person.id), ("lead", lead.id), window)
+    ):
         event = session.get(Event, lead.event_id)
         return _(
             "Contact made at the event “%(title)s” on %(date)s",
@@ -1241,9 +1263,14 @@ def build_report(
                 )
             )
     periods.append(texts["storage_note"])
-    sources = [
-        f"{s.title} – {e.title}: {e.source}" for s in sections for e in s.entries if e.source
-    ]
+    sources = []
+    for s in sections:
+        if s.key in ("person", "participant"):
+            sources += [f"{s.title} – {e.title}: {e.source}" for e in s.entries if e.source]
+            continue
+        distinct = list(dict.fromkeys(e.source for e in s.entries if e.source))
+        if distinct:
+            sources.append(f"{s.title}: {'; '.join(distinct)}")
     information = [
         Information("purposes", "a", _("Purposes of the processing"), purposes),
         Information(
