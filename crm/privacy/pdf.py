@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import warnings
+
+# WeasyPrint logs every layout step at INFO; one PDF would fill the app log with them.
+logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
 
 
 def render_pdf(html: str) -> bytes:
