@@ -154,13 +154,14 @@ def configure_blueprints(app: Flask) -> None:
 
 
 def configure_signals() -> None:
-    """Each domain connects its handlers for the writes of other domains (merge, deactivation)."""
+    """Each domain connects its handlers to the signals of the others (merge, Art. 15 …)."""
     from crm.events import service as events
     from crm.followups import service as followups
     from crm.newsletters import service as newsletters
     from crm.participants import service as participants
+    from crm.privacy import access
 
-    for domain in (participants, events, followups, newsletters):
+    for domain in (participants, events, followups, newsletters, access):
         domain.connect_signals()
 
 

@@ -138,3 +138,47 @@ def check_schema_command() -> None:
     if not schema_is_current():
         raise click.ClickException(f"Schema veraltet. Bitte ausführen: {UPGRADE_COMMAND}")
     click.echo("Schema aktuell.")
+
+
+@crm_cli.command("access-report")
+@click.argument("query", required=False, default="")
+@click.option("--record", "records", multiple=True, help="person:12 or participant:3 (repeat).")
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON (Art. 20) instead of text.")
+def access_report_command(query: str, records: tuple[str, ...], as_json: bool) -> None:
+    """Art. 15: list the records matching QUERY, or print the report of the --record(s)."""
+    import json
+
+    from flask_babel import force_locale
+
+    from crm.audit.service import Actor, acting_as, record
+    from crm.privacy import access
+
+    with force_locale("de"):
+        if not records:
+            for c in access.find_candidates(db.session, query):
+                click.echo(
+                    f"{c.group:>3}  {c.ref!s:<20} {c.kind_label:<16} {c.name}  {' '.join(c.emails)}"
+                )
+            return
+        refs = [access.RecordRef.parse(r) for r in records]
+        if None in refs:
+            raise click.ClickException("--record must look like person:12 or participant:3.")
+        report = access.build_report(
+            db.session, [r for r in refs if r is not None], config=current_app.config
+        )
+        if not report.records:
+            raise click.ClickException("Keiner der Datensätze existiert.")
+        with acting_as(Actor(None, "cli")):
+            for ref in report.records:
+                record(
+                    db.session,
+                    "access_export",
+                    entity_type=ref.kind,
+                    entity_id=ref.id,
+                    summary=f"Art. 15 ({'JSON' if as_json else 'Text'}, CLI)",
+                )
+        db.session.commit()
+        if as_json:
+            click.echo(json.dumps(report.as_json(), ensure_ascii=False, indent=2))
+        else:
+            click.echo(access.as_text(report), nl=False)

@@ -46,4 +46,5 @@ from crm.participants.models import (  # noqa: F401
     SupportItemType,
 )
 from crm.privacy.models import RetentionReview  # noqa: F401
+from crm.privacy.notice import PrivacyText  # noqa: F401
 from scheduled.lock import SchedulerLock  # noqa: F401

@@ -15,6 +15,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -24,6 +25,7 @@ from crm.dashboard.weeks import local_date
 from crm.database import utcnow
 from crm.extensions import db
 from crm.participants.models import Participant
+from crm.privacy import access as access_report
 from crm.privacy import service
 from crm.privacy.models import RetentionReview
 from crm.security import require, writes_on_get
@@ -77,8 +79,10 @@ def lookup():
 @require("admin.privacy")
 @writes_on_get
 def access(kind: str, subject_id: int):
-    obj = _subject_or_404(kind, subject_id)
-    export = _export(kind, obj)
+    _subject_or_404(kind, subject_id)
+    ref = access_report.RecordRef(SUBJECTS[kind][1], subject_id)
+    with force_locale("de"):
+        report = access_report.build_report(db.session, [ref], config=current_app.config)
     record(
         db.session,
         "access_export",
@@ -87,7 +91,14 @@ def access(kind: str, subject_id: int):
         summary="Art. 15 (HTML)",
     )
     db.session.commit()
-    return render_template("privacy/access.html", export=export, kind=kind, subject_id=subject_id)
+    with force_locale("de"):
+        return render_template(
+            "privacy/access.html",
+            report=report,
+            refs=[str(ref)],
+            kind=kind,
+            subject_id=subject_id,
+        )
 
 
 @bp.route("/<kind>/<int:subject_id>/auskunft.json")
@@ -141,3 +152,7 @@ def decide(review_id: int):
     db.session.commit()
     flash(_("Decision saved."), "success")
     return redirect(url_for(".index"))
+
+
+# The readable Art. 15 report registers its pages on this blueprint.
+from crm.privacy import access_views  # noqa: E402, F401

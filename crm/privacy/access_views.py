@@ -1,0 +1,123 @@
+"""Pages of the readable Art. 15 report: lookup, report (HTML, PDF, JSON), the office's texts.
+
+Registered on the privacy blueprint (imported by crm.privacy.views); admins only.
+"""
+
+from __future__ import annotations
+
+import json
+
+from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import TextAreaField
+from wtforms.validators import Length
+
+from crm.audit.service import record
+from crm.extensions import db
+from crm.privacy import access
+from crm.privacy.notice import TEXTS, notice_texts, save_notice_texts
+from crm.privacy.views import bp
+from crm.security import require, writes_on_get
+
+MAX_RECORDS = 20
+
+
+def _refs_from_request() -> list[access.RecordRef]:
+    refs = [access.RecordRef.parse(v) for v in request.args.getlist("r")[:MAX_RECORDS]]
+    refs = access.existing_refs(db.session, [r for r in refs if r is not None])
+    if not refs:
+        abort(404)
+    return refs
+
+
+def _report(refs: list[access.RecordRef], fmt: str) -> access.AccessReport:
+    """Build the report in German (the language of the person asking) and audit it."""
+    with force_locale("de"):
+        report = access.build_report(db.session, refs, config=current_app.config)
+    for ref in report.records:
+        record(
+            db.session,
+            "access_export",
+            entity_type=ref.kind,
+            entity_id=ref.id,
+            summary=f"Art. 15 ({fmt}, {len(report.records)} Datensätze)",
+        )
+    db.session.commit()
+    return report
+
+
+def _filename(report: access.AccessReport, ext: str) -> str:
+    first = report.records[0]
+    return f"auskunft-{report.generated_at:%Y%m%d}-{first.kind}-{first.id}.{ext}"
+
+
+@bp.route("/auskunft")
+@require("admin.privacy")
+def access_lookup():
+    query = request.args.get("q", "").strip()[:200]
+    candidates = access.find_candidates(db.session, query) if query else []
+    return render_template("privacy/lookup.html", query=query, candidates=candidates)
+
+
+@bp.route("/auskunft/bericht")
+@require("admin.privacy")
+@writes_on_get
+def access_report():
+    refs = _refs_from_request()
+    report = _report(refs, "HTML")
+    with force_locale("de"):
+        return render_template("privacy/report.html", report=report, refs=[str(r) for r in refs])
+
+
+@bp.route("/auskunft/bericht.json")
+@require("admin.privacy")
+@writes_on_get
+def access_report_json():
+    report = _report(_refs_from_request(), "JSON")
+    body = json.dumps(report.as_json(), ensure_ascii=False, indent=2)
+    response = Response(body, mimetype="application/json")
+    response.headers["Content-Disposition"] = f'attachment; filename="{_filename(report, "json")}"'
+    return response
+
+
+@bp.route("/auskunft/bericht.pdf")
+@require("admin.privacy")
+@writes_on_get
+def access_report_pdf():
+    from crm.privacy.pdf import render_pdf
+
+    report = _report(_refs_from_request(), "PDF")
+    with force_locale("de"):
+        html = render_template("privacy/report_pdf.html", report=report)
+    response = Response(render_pdf(html), mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'attachment; filename="{_filename(report, "pdf")}"'
+    return response
+
+
+class NoticeForm(FlaskForm):
+    """One text area per text of the notice (fields added below from TEXTS)."""
+
+
+for _key, (_label, _default) in TEXTS.items():
+    setattr(NoticeForm, _key, TextAreaField(_label, validators=[Length(max=5000)]))
+
+
+@bp.route("/auskunft/texte", methods=["GET", "POST"])
+@require("admin.privacy")
+def notice_settings():
+    form = NoticeForm()
+    if form.validate_on_submit():
+        save_notice_texts(
+            db.session, {key: getattr(form, key).data for key in TEXTS}, user_id=current_user.id
+        )
+        record(db.session, "update", entity_type="privacy_text", summary="Datenschutz-Texte")
+        db.session.commit()
+        flash(_("The texts were saved."), "success")
+        return redirect(url_for(".notice_settings"))
+    if request.method == "GET":
+        for key, text in notice_texts(db.session).items():
+            getattr(form, key).data = text
+    return render_template("privacy/notice.html", form=form, keys=list(TEXTS))
