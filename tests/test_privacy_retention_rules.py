@@ -241,3 +241,15 @@ def test_only_admins_may_see_or_change_the_retention_periods(client_as, role):
     c = client_as(role)
     assert c.get("/datenschutz/aufbewahrung/").status_code == 403
     assert c.post("/datenschutz/aufbewahrung/", data={"run": "1"}).status_code == 403
+
+
+def test_the_art15_report_states_the_periods_the_admins_set(app, app_ctx):
+    from crm.privacy import access
+
+    retention.save_settings(app_ctx, {"delivery_addresses": 18}, app.config)
+    texts = [
+        text
+        for _receiver, result in access.storage_periods.send(app_ctx, config=app.config)
+        for _category, text in result
+    ]
+    assert any("nach 18 Monaten" in t for t in texts)

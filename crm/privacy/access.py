@@ -51,6 +51,7 @@ from crm.participants.models import (
     SupportItem,
 )
 from crm.privacy import labels as L
+from crm.privacy import retention
 from crm.privacy.notice import notice_texts
 
 _signals = Namespace()
@@ -1318,6 +1319,7 @@ def connect_signals() -> None:
     for receiver in (contact_sections, participant_sections, newsletter_sections, event_sections):
         access_sections.connect(receiver)
     storage_periods.connect(configured_storage_periods)
+    storage_periods.connect(retention.storage_periods)
 
 
 def as_text(report: AccessReport) -> str:

@@ -298,3 +298,39 @@ def run(session: Session, config: Mapping[str, Any], now: datetime) -> dict[str,
         )
     session.flush()
     return done
+
+
+def storage_periods(session: Session, *, config: Mapping[str, Any], **_kw: Any) -> list[Any]:
+    """The rules' periods as the Art. 15 report states them (receiver of access.storage_periods)."""
+    from flask_babel import gettext as _
+
+    v = settings(session, config)
+    return [
+        (
+            "newsletter",
+            _(
+                "Delivery records of newsletters sent to you: your address and the mail "
+                "server's answer are removed after %(n)d months.",
+                n=v["delivery_addresses"],
+            ),
+        ),
+        (
+            "newsletter",
+            _("Copies of e-mails sent to you: deleted after %(n)d months.", n=v["outbox_files"]),
+        ),
+        (
+            "contacts",
+            _(
+                "Values taken over from an import file: removed after %(n)d days.",
+                n=v["import_values"],
+            ),
+        ),
+        (
+            "log",
+            _(
+                "Log of changes: the changed values are removed after %(n)d months; who changed "
+                "what and when is kept.",
+                n=v["audit_values"],
+            ),
+        ),
+    ]
