@@ -54,8 +54,11 @@ DEFAULT_MAX_WORK_CHARS = 2 * DEFAULT_MAX_OUTPUT_CHARS
 DEFAULT_MAX_RENDER_SECONDS = 0.2
 # Parsing and compiling are not interruptible, so the code in a template is limited instead;
 # a newsletter has a few dozen placeholders, and a long text outside tags costs little.
-MAX_TAGS = 1000
-MAX_CODE_CHARS = 20_000
+MAX_TAGS = 500
+MAX_CODE_CHARS = 10_000
+# Compiling takes much longer per level of nesting the deeper an expression is nested
+# (a + b + ... nests one level per operator); real templates stay below ten.
+MAX_NESTING = 40
 _TAG_RE = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
 # Jinja names the frames of a template compiled from a string "<template>".
 _TEMPLATE_NAME = "<template>"
@@ -333,6 +336,9 @@ def _environment(*, autoescape: bool) -> _Sandbox:
         undefined=StrictUndefined,
         auto_reload=False,
         finalize=_bounded_output,
+        # Jinja's constant folding revisits every nested node once per level (quadratic in
+        # the length of a filter chain); templates are compiled once, so it buys nothing.
+        optimized=False,
     )
     env.globals.clear()
     env.filters = {
@@ -389,6 +395,9 @@ def _compile(part: str, env: _Sandbox, source: str) -> Any:
         tree = env.parse(source)
     except TemplateSyntaxError as exc:
         raise TemplateProblem(part, _syntax_message(exc), exc.lineno) from None
+    too_deep = _too_deeply_nested(tree)
+    if too_deep is not None:
+        raise TemplateProblem(part, "Die Vorlage ist zu tief verschachtelt", too_deep.lineno)
     assigned: set[str] = set()
     for node in tree.find_all(nodes.Assign | nodes.AssignBlock | nodes.With):  # type: ignore[arg-type]
         targets = node.targets if isinstance(node, nodes.With) else [node.target]
@@ -419,6 +428,17 @@ def _compile(part: str, env: _Sandbox, source: str) -> Any:
         return env.from_string(tree)
     except TemplateSyntaxError as exc:  # e.g. an unknown filter, found while compiling
         raise TemplateProblem(part, _syntax_message(exc), exc.lineno) from None
+
+
+def _too_deeply_nested(tree: nodes.Template) -> nodes.Node | None:
+    """The first node nested deeper than MAX_NESTING, found without recursion."""
+    stack: list[tuple[nodes.Node, int]] = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_NESTING:
+            return node
+        stack.extend((child, depth + 1) for child in node.iter_child_nodes())
+    return None
 
 
 def _is_constant(env: _Sandbox, node: nodes.List | nodes.Tuple | nodes.Dict) -> bool:
