@@ -153,7 +153,7 @@ def test_a_render_that_runs_past_its_time_is_stopped_with_a_german_message():
     with pytest.raises(TemplateProblem) as info:
         render_for_recipient(Tpl(body_text=source), sample_context(), max_render_seconds=0.001)
     assert info.value.message == (
-        "Nur-Text, Zeile 1: Die Vorlage braucht zu lange zum Ausfüllen (höchstens 0,001 Sekunden)"
+        "Nur-Text, Zeile 1: Die Vorlage braucht zu viel Rechenzeit (höchstens 0,001 Sekunden)"
     )
     assert time.monotonic() - started < MAX_SECONDS
     # The same template is fine with the default time.

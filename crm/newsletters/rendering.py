@@ -11,7 +11,8 @@ a stream and cut off at a size limit.
 Without loops, a template runs each expression once, so its cost is bounded by three limits:
 the source may hold only so much code (tags and characters inside tags); every string the
 sandbox builds (operators, `~`, slices, filters, output) is charged to a per-part budget
-*before* it is built; and every one of those hooks, and every comparison, checks a deadline.
+*before* it is built; and every one of those hooks, and every comparison, checks a deadline
+of CPU time.
 Lists, tuples and dicts may hold only constants and cannot grow, so they stay as small as
 the source.
 """
@@ -50,8 +51,9 @@ DEFAULT_MAX_OUTPUT_CHARS = 512 * 1024
 # Characters a part may build in total (intermediate strings and output), counted before
 # each string is built; a str takes 1-4 bytes per character, so this is a few MB at most.
 DEFAULT_MAX_WORK_CHARS = 2 * DEFAULT_MAX_OUTPUT_CHARS
-# Wall-clock time one part may take to run once compiled.
+# CPU seconds the three parts of a message may take to run once compiled.
 DEFAULT_MAX_RENDER_SECONDS = 0.2
+_CLOCK_EVERY = 32
 # Parsing and compiling are not interruptible, so the code in a template is limited instead;
 # a newsletter has a few dozen placeholders, and a long text outside tags costs little.
 MAX_TAGS = 500
@@ -122,40 +124,42 @@ def _german_number(value: int) -> str:
 
 
 class _Limits:
-    """The characters a part may still build and the render time a message has left."""
+    """The characters a part may still build and the CPU time its message has left.
+
+    CPU time of the rendering thread, not wall-clock time: a busy machine that pauses the
+    thread must not fail a harmless template. Reading that clock is a system call, so it
+    is read only every `_CLOCK_EVERY` checkpoints; between two readings a template can do
+    at most that many operations, each bounded by the character budget.
+    """
 
     def __init__(self, work_chars: int, seconds: float) -> None:
         self.work_chars = work_chars
         self.remaining = work_chars
         self.seconds = seconds
-        self.seconds_left = seconds
-        self.deadline = time.monotonic() + seconds
+        self.deadline = time.thread_time() + seconds
+        self.ticks = 0
 
-    def start_part(self) -> None:
-        """Give a part the whole character budget and the time the message has left."""
+    def new_part(self) -> None:
+        """Give the next part the whole character budget (the time goes on)."""
         self.remaining = self.work_chars
-        self.deadline = time.monotonic() + self.seconds_left
-
-    def end_part(self) -> None:
-        """Keep the time a part left over for the next one."""
-        self.seconds_left = max(0.0, self.deadline - time.monotonic())
 
     def checkpoint(self) -> None:
         """Stop a render that is past its deadline."""
-        if time.monotonic() > self.deadline:
+        self.ticks += 1
+        if self.ticks % _CLOCK_EVERY == 0 and time.thread_time() > self.deadline:
             seconds = f"{self.seconds:g}".replace(".", ",")
             raise _LimitExceeded(
-                f"Die Vorlage braucht zu lange zum Ausfüllen (höchstens {seconds} Sekunden)"
+                f"Die Vorlage braucht zu viel Rechenzeit (höchstens {seconds} Sekunden)"
             )
 
     def charge(self, chars: int) -> None:
         """Book `chars` characters before they are built; refuse what exceeds the budget."""
-        self.checkpoint()
         if chars > self.remaining:
             raise _LimitExceeded(
                 "Die Vorlage baut zu große Texte auf (insgesamt höchstens "
                 f"{_german_number(self.work_chars)} Zeichen)"
             )
+        self.checkpoint()
         self.remaining -= chars
 
 
@@ -190,9 +194,13 @@ def _bounded_filter(func: Callable[..., Any], growth: int) -> Callable[..., Any]
 
     @functools.wraps(func)  # keeps jinja_pass_arg, so Jinja passes the same arguments
     def bounded(*args: Any, **kwargs: Any) -> Any:
-        limits = _checkpoint()
-        if limits is not None and growth:
-            limits.charge(growth * sum(_text_len(v) for v in (*args, *kwargs.values())))
+        limits = _LIMITS.get()
+        if limits is not None:
+            if growth:
+                chars = sum(map(_text_len, args)) + sum(map(_text_len, kwargs.values()))
+                limits.charge(growth * chars)
+            else:
+                limits.checkpoint()
         return func(*args, **kwargs)
 
     return bounded
@@ -212,14 +220,13 @@ def _timed_test(func: Callable[..., Any]) -> Callable[..., Any]:
 @pass_eval_context
 def _bounded_output(eval_ctx: EvalContext, value: Any) -> Any:
     """Charge every `{{ ... }}` value, escaped where it will be, also inside `{% set %}` blocks."""
-    limits = _checkpoint()
+    limits = _LIMITS.get()
     if limits is None:
         return value
+    # Jinja escapes (or converts) the value right after this; here it is only charged.
     text = value if isinstance(value, str) else str(value)
-    if eval_ctx.autoescape and not hasattr(text, "__html__"):
-        limits.charge(_ESCAPE_GROWTH * len(text))
-        return markupsafe.escape(text)
-    limits.charge(len(text))
+    escaped = eval_ctx.autoescape and not hasattr(text, "__html__")
+    limits.charge(_ESCAPE_GROWTH * len(text) if escaped else len(text))
     return text
 
 
@@ -498,23 +505,17 @@ def _error_line(exc: BaseException) -> int | None:
     return line
 
 
-def _render_part(
-    part: str,
-    env: _Sandbox,
-    source: str,
-    context: dict[str, str],
-    limit: int,
-    limits: _Limits,
-) -> str:
-    template = _check(part, env, source)
+def _render_part(part: str, template: Any, context: dict[str, str], limit: int) -> str:
+    """Run a checked template under the active limits; raise TemplateProblem."""
+    limits = _LIMITS.get()
+    if limits is not None:
+        limits.new_part()
     chunks: list[str] = []
     size = 0
-    limits.start_part()
-    token = _LIMITS.set(limits)
     stream = template.generate(context)
     try:
+        # Text between tags comes from the source; every expression checks the deadline itself.
         for chunk in stream:
-            limits.checkpoint()
             size += len(chunk)
             if size > limit:
                 raise TemplateProblem(
@@ -527,8 +528,6 @@ def _render_part(
         raise TemplateProblem(part, _runtime_message(exc), _error_line(exc)) from None
     finally:
         stream.close()  # frees what the template built before the error now, not at GC
-        _LIMITS.reset(token)
-        limits.end_part()
     return "".join(chunks)
 
 
@@ -558,10 +557,15 @@ def validate_template(source: TemplateSource) -> list[TemplateProblem]:
         ("html", _HTML_ENV, source.body_html),
         ("text", _TEXT_ENV, source.body_text),
     ):
-        # Each part gets its own time, so one slow part is not reported for the next ones.
-        limits = _Limits(DEFAULT_MAX_WORK_CHARS, DEFAULT_MAX_RENDER_SECONDS)
         try:
-            _render_part(part, env, text or "", sample, DEFAULT_MAX_OUTPUT_CHARS, limits)
+            template = _check(part, env, text or "")
+            # Each part gets its own time, so one slow part is not reported for the next ones.
+            limits = _Limits(DEFAULT_MAX_WORK_CHARS, DEFAULT_MAX_RENDER_SECONDS)
+            token = _LIMITS.set(limits)
+            try:
+                _render_part(part, template, sample, DEFAULT_MAX_OUTPUT_CHARS)
+            finally:
+                _LIMITS.reset(token)
         except TemplateProblem as problem:
             problems.append(problem)
     return problems
@@ -577,22 +581,22 @@ def render_for_recipient(
 ) -> RenderedMessage:
     """Render subject, HTML (autoescaped) and text for one recipient; raise TemplateProblem.
 
-    Each part may build `max_work_chars` characters in all; the three parts share
-    `max_render_seconds` of running time (compiling, which is cached, is not counted).
+    Each part may build `max_work_chars` characters in all; the three parts together may
+    run for `max_render_seconds` of CPU time once compiled (compiling is cached).
     """
     context = {name: str(recipient_context.get(name, "")) for name in PLACEHOLDERS}
-    limits = _Limits(max_work_chars, max_render_seconds)
-    subject = _render_part(
-        "subject", _TEXT_ENV, template.subject or "", context, MAX_SUBJECT_CHARS * 4, limits
-    )
+    subject_template = _check("subject", _TEXT_ENV, template.subject or "")
+    html_template = _check("html", _HTML_ENV, template.body_html or "")
+    text_template = _check("text", _TEXT_ENV, template.body_text or "")
+    token = _LIMITS.set(_Limits(max_work_chars, max_render_seconds))
+    try:
+        subject = _render_part("subject", subject_template, context, MAX_SUBJECT_CHARS * 4)
+        html = _render_part("html", html_template, context, max_output_chars)
+        text = _render_part("text", text_template, context, max_output_chars)
+    finally:
+        _LIMITS.reset(token)
     # A subject is one line: newlines in the template or a value must not reach the header.
     subject = " ".join(subject.split())[:MAX_SUBJECT_CHARS]
-    html = _render_part(
-        "html", _HTML_ENV, template.body_html or "", context, max_output_chars, limits
-    )
-    text = _render_part(
-        "text", _TEXT_ENV, template.body_text or "", context, max_output_chars, limits
-    )
     return RenderedMessage(subject=subject, html=html, text=text)
 
 
