@@ -61,7 +61,6 @@ MAX_CODE_CHARS = 10_000
 # Compiling takes much longer per level of nesting the deeper an expression is nested
 # (a + b + ... nests one level per operator); real templates stay below ten.
 MAX_NESTING = 40
-_TAG_RE = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
 # Jinja names the frames of a template compiled from a string "<template>".
 _TEMPLATE_NAME = "<template>"
 # The allowed filters, each with the characters of work it may do per character of its
