@@ -153,9 +153,10 @@ def configure_blueprints(app: Flask) -> None:
 
 def configure_signals(app: Flask) -> None:
     """Each domain connects its receivers to the signals of the others (blinker)."""
-    from crm import events
+    from crm import contacts, events, followups, mail, newsletters, participants, privacy
 
-    events.connect_signals()
+    for domain in (contacts, events, followups, mail, newsletters, participants, privacy):
+        domain.connect_signals()
 
 
 def configure_templates(app: Flask) -> None:

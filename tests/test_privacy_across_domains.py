@@ -17,6 +17,7 @@ from crm.newsletters.service import (
     request_subscription,
 )
 from crm.privacy import service as privacy
+from crm.privacy.erasure import ALL_MENTIONS
 from tests import factories
 from tests.test_privacy_erasure import traces
 
@@ -73,7 +74,7 @@ def test_erasing_a_person_with_a_subscription_and_a_fair_lead_leaves_no_trace(ap
     person = s.scalar(sa.select(Person).where(Person.email == EMAIL))
     assert traces(s, LAST)  # the data is really there before
 
-    privacy.erase_person(s, person)
+    privacy.erase_person(s, person, confirmed=ALL_MENTIONS)
     s.flush()
     for needle in (LAST, FIRST, EMAIL, "192.0.2.44"):
         assert traces(s, needle) == [], needle

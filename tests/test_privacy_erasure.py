@@ -13,6 +13,7 @@ from crm.dashboard import service as board_service
 from crm.followups.models import FollowUp
 from crm.participants import service as ps
 from crm.privacy import service
+from crm.privacy.erasure import ALL_MENTIONS
 from crm.privacy.service import text_columns
 from tests.dashboard_helpers import entered_on, office_and_counsellor
 
@@ -100,20 +101,27 @@ def test_the_participant_access_export_holds_every_row_about_them(app_ctx):
     json.dumps(export)  # JSON-ready
 
 
-def test_erasing_a_participant_leaves_no_trace_of_the_name_anywhere(app_ctx):
+def test_erasing_a_participant_leaves_her_name_only_in_unlinked_notes_listed_for_review(app_ctx):
+    # Until issue 18 the erasure rewrote the other person's note too (text sweep).
     s = app_ctx
     p, _release, other = _participant_with_everything(s)
     assert traces(s, UNIQUE_LAST)
+    preview = service.erasure_preview(s, p)
+    assert [(m.table, m.row_id, m.column) for m in preview.unlinked] == [
+        ("person", other.id, "notes")
+    ]
     service.erase_participant(s, p)
     s.flush()
-    for needle in (UNIQUE_LAST, UNIQUE_FIRST, EMAIL, "5550123"):
+    for needle in (UNIQUE_LAST, UNIQUE_FIRST):
+        assert traces(s, needle) == [("person", "notes")], needle
+    for needle in (EMAIL, "5550123"):
         assert traces(s, needle) == [], needle
     s.refresh(p)
     assert p.erased_at is not None
     assert p.entry_on == date(2026, 3, 10)
     assert p.exit_outcome == "employment"
     s.refresh(other)
-    assert "[gelöscht]" in other.notes
+    assert other.notes == f"kennt {UNIQUE}"
 
 
 def test_the_board_and_report_count_the_same_after_erasure(app_ctx):
@@ -188,7 +196,7 @@ def test_erasing_a_contact_person_removes_them_their_texts_and_mentions(app_ctx,
     assert export["affiliations"][0]["organisation"] == "Maschinenbau Elbe GmbH"
     assert any(e["entity_type"] == "person" for e in export["audit_entries"])
 
-    service.erase_person(s, person)
+    service.erase_person(s, person, confirmed=ALL_MENTIONS)
     s.flush()
     for needle in (UNIQUE_LAST, UNIQUE_FIRST, EMAIL):
         assert traces(s, needle) == [], needle

@@ -1,24 +1,21 @@
 """DSGVO: everything stored about a person (Art. 15), erasure (Art. 17), retention.
 
-Erasure of a participant keeps an anonymised row (office, counsellor, channel, referring
-organisation, first contact, session dates and durations, entry, exit and outcome), so the
-board and the reports count exactly as before; every personal field is emptied, the
-pseudonym is replaced, referrals, releases and checklist items are deleted. A contact person
-is deleted outright; their activities with an organisation stay there without person and
-text. Afterwards `sweep_mentions` replaces the full name and e-mail wherever they still occur
-in any text column of any table (notes of others, audit summaries …).
+Erasure works by links, not by text search: `crm.privacy.erasure` asks every domain which
+rows belong to the person and applies that plan (see its docstring). A participant keeps an
+anonymised row for the counts; a contact person is deleted, records of others linked to her
+stay without the link, and their text changes only where an admin confirmed a mention.
 
-Other domains (events, newsletters) register functions in ERASURE_HOOKS and
-ACCESS_EXPORT_HOOKS for their own rows about a person.
+ACCESS_EXPORT_HOOKS collects the Art. 15 sections of the domains merged later.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -44,17 +41,13 @@ from crm.participants.models import (
     Participant,
     Referral,
     SupportItem,
-    new_pseudonym,
 )
-from crm.privacy.models import RetentionReview
+from crm.privacy import erasure
+from crm.privacy.erasure import ERASED, text_columns  # noqa: F401 - used by callers and tests
+from crm.privacy.models import ErasureRecord, RetentionReview
 
-ERASED = "[gelöscht]"
-# fn(session, subject_type, subject_id) -> None: erase the domain's rows about the subject.
-ERASURE_HOOKS: list[Callable[[Session, str, int], None]] = []
 # fn(session, subject_type, subject_id) -> dict of section name -> list of row dicts.
 ACCESS_EXPORT_HOOKS: list[Callable[[Session, str, int], dict[str, list[dict]]]] = []
-# Columns never rewritten by the sweep (hashes, keys, enumerations).
-_SKIP_COLUMNS = {("user_account", "password_hash")}
 
 
 def _plain(value: Any) -> Any:
@@ -276,146 +269,90 @@ def person_access_export(session: Session, person: Person) -> AccessExport:
     return AccessExport("person", pid, utcnow().isoformat(), sections)
 
 
-# --- Art. 17: erasure ---------------------------------------------------------------------------
+# --- Art. 17: erasure (by links, see crm.privacy.erasure) ---------------------------------------
 
 
-def _needles(*values: str) -> list[str]:
-    """Distinctive strings to hunt down elsewhere: full names and addresses (min. 5 chars)."""
-    seen: list[str] = []
-    for v in values:
-        v = (v or "").strip()
-        if len(v) >= 5 and v not in seen:
-            seen.append(v)
-    return seen
-
-
-def text_columns(bind: Any) -> list[tuple[str, str]]:
-    """(table, column) of every text/varchar column of every table, by database inspection."""
-    inspector = sa.inspect(bind)
-    found = []
-    for table in inspector.get_table_names():
-        if table.startswith("alembic") or "_fts" in table:
-            continue
-        for col in inspector.get_columns(table):
-            if isinstance(col["type"], sa.String) and (table, col["name"]) not in _SKIP_COLUMNS:
-                found.append((table, col["name"]))
-    return found
-
-
-def sweep_mentions(session: Session, needles: Iterable[str]) -> int:
-    """Replace each needle by ERASED in every text column of every table; rows changed."""
-    needles = [n for n in needles if n]
-    if not needles:
-        return 0
-    conn = session.connection()
-    changed = 0
-    for table, column in text_columns(conn):
-        t = sa.table(table, sa.column(column, sa.Text))
-        col = t.c[column]
-        for needle in needles:
-            result = conn.execute(
-                sa.update(t)
-                .where(col.contains(needle, autoescape=True))
-                .values({column: sa.func.replace(col, needle, ERASED)})
-            )
-            changed += result.rowcount or 0
-    return changed
-
-
-PARTICIPANT_PERSONAL_FIELDS = {
-    "first_name": "",
-    "last_name": "",
-    "name_key": "",
-    "email": "",
-    "phone": "",
-    "city": "",
-    "birth_year": None,
-    "gender": "",
-    "notes": "",
-    "country_of_origin": "",
-    "profession": "",
-    "profession_learned_in": "",
-    "recognising_body": "",
-    "language_level": "",
-    "target_field": "",
-    "exit_note": "",
-    "recognition_status": "not_started",
-}
+def _legal_basis(reason: str | None, legal_basis: str) -> str:
+    return "retention" if reason == "retention" else legal_basis
 
 
 def erase_participant(
-    session: Session, participant: Participant, *, reason: str = "request"
-) -> None:
-    """Art. 17: anonymise the participant, keep what the counts need (see module doc)."""
+    session: Session,
+    participant: Participant,
+    *,
+    reason: str | None = None,
+    legal_basis: str = "request",
+    requested_by_id: int | None = None,
+    confirmed: Collection[str] | str = (),
+    directories: dict[str, Path] | None = None,
+) -> ErasureRecord | None:
+    """Art. 17: anonymise the participant, keep what the counts need (see erasure module)."""
     if participant.erased_at is not None:
-        return
+        return None
     pid = participant.id
-    needles = _needles(
-        participant.full_name,
-        f"{participant.last_name}, {participant.first_name}",
-        participant.email,
-        participant.phone,
+    rec = erasure.erase(
+        session,
+        erasure.participant_subject(participant),
+        legal_basis=_legal_basis(reason, legal_basis),
+        requested_by_id=requested_by_id,
+        confirmed=confirmed,
+        directories=directories,
     )
-    session.execute(sa.delete(Referral).where(Referral.participant_id == pid))
-    session.execute(sa.delete(ConsentRelease).where(ConsentRelease.participant_id == pid))
-    session.execute(sa.delete(SupportItem).where(SupportItem.participant_id == pid))
-    session.execute(
-        sa.update(CounsellingSession)
-        .where(CounsellingSession.participant_id == pid)
-        .values(note="")
-    )
-    session.expire(participant, ["referrals", "consent_releases", "support_items", "sessions"])
-    for key, value in PARTICIPANT_PERSONAL_FIELDS.items():
-        setattr(participant, key, value)
-    participant.pseudonym = new_pseudonym()
-    participant.erased_at = utcnow()
-    for hook in ERASURE_HOOKS:
-        hook(session, "participant", pid)
-    session.flush()
-    sweep_mentions(session, needles)
     record(
-        session, "erase", entity_type="participant", entity_id=pid, summary=f"Art. 17 ({reason})"
-    )
-    session.execute(
-        sa.update(RetentionReview)
-        .where(RetentionReview.participant_id == pid)
-        .values(status="done", decided_at=utcnow())
+        session,
+        "erase",
+        entity_type="participant",
+        entity_id=pid,
+        summary=f"Art. 17, Löschprotokoll #{rec.id}",
     )
     session.flush()
+    return rec
 
 
-def erase_person(session: Session, person: Person) -> None:
-    """Art. 17 for a contact person: delete them and every text about them."""
+def erase_person(
+    session: Session,
+    person: Person,
+    *,
+    legal_basis: str = "request",
+    requested_by_id: int | None = None,
+    confirmed: Collection[str] | str = (),
+    directories: dict[str, Path] | None = None,
+) -> ErasureRecord:
+    """Art. 17 for a contact person: delete her rows; linked records stay without her."""
     pid = person.id
-    needles = _needles(
-        person.full_name,
-        f"{person.first_name} {person.last_name}",
-        f"{person.last_name}, {person.first_name}",
-        person.email,
-        person.email_alt,
-        person.phone,
-        person.mobile,
+    rec = erasure.erase(
+        session,
+        erasure.person_subject(person),
+        legal_basis=legal_basis,
+        requested_by_id=requested_by_id,
+        confirmed=confirmed,
+        directories=directories,
     )
-    # Follow-ups about them: the texts go, the to-do of the assignee stays.
-    session.execute(
-        sa.update(FollowUp)
-        .where(FollowUp.person_id == pid)
-        .values(subject=ERASED, note="", outcome="", person_id=None)
+    record(
+        session,
+        "erase",
+        entity_type="person",
+        entity_id=pid,
+        summary=f"Art. 17, Löschprotokoll #{rec.id}",
     )
-    # Activities with an organisation stay in its history without person and text.
-    session.execute(
-        sa.update(Activity)
-        .where(Activity.person_id == pid, Activity.organisation_id.is_not(None))
-        .values(person_id=None, subject=ERASED, text="")
-    )
-    session.execute(sa.delete(Activity).where(Activity.person_id == pid))
-    for hook in ERASURE_HOOKS:
-        hook(session, "person", pid)
-    session.delete(person)
     session.flush()
-    sweep_mentions(session, needles)
-    record(session, "erase", entity_type="person", entity_id=pid, summary="Art. 17")
-    session.flush()
+    return rec
+
+
+def subject_of(obj: Participant | Person) -> erasure.Subject:
+    """The erasure subject for a participant or a contact person."""
+    if isinstance(obj, Participant):
+        return erasure.participant_subject(obj)
+    return erasure.person_subject(obj)
+
+
+def erasure_preview(
+    session: Session, obj: Participant | Person, *, directories: dict[str, Path] | None = None
+) -> erasure.ErasurePlan:
+    """What erasing `obj` would do, with linked mentions to confirm and unlinked ones to review."""
+    return erasure.plan_erasure(
+        session, subject_of(obj), directories=directories, with_unlinked=True
+    )
 
 
 # --- retention ----------------------------------------------------------------------------------
