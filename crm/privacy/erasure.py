@@ -70,6 +70,26 @@ LEGAL_BASIS_LABELS: dict[str, Any] = {
     "retention": _l("Retention period expired"),
 }
 assert set(LEGAL_BASIS_LABELS) == set(LEGAL_BASES)
+# Names of the tables the preview lists mentions in (others show their table name).
+TABLE_LABELS: dict[str, Any] = {
+    "person": _l("Contact person"),
+    "organisation": _l("Organisation"),
+    "participant": _l("Participant"),
+    "activity": _l("Activity"),
+    "followup": _l("Follow-up"),
+    "audit_entry": _l("Audit log"),
+    "counselling_session": _l("Counselling session"),
+    "referral": _l("Referral"),
+    "event": _l("Event"),
+    "lead": _l("Fair lead"),
+    "newsletter_campaign": _l("Newsletter campaign"),
+    "import_job": _l("Import"),
+}
+
+
+def table_label(table: str) -> str:
+    """The UI name of a table for the erasure preview."""
+    return str(TABLE_LABELS.get(table, table))
 
 
 @dataclass(frozen=True)
@@ -320,7 +340,9 @@ def _unlinked_mentions(session: Session, plan: ErasurePlan) -> list[Mention]:
         for row_id, text in rows:
             if (table, row_id) in touched:
                 continue
-            found.append(Mention(table, row_id, column, table, _excerpt(text or "", needles)))
+            found.append(
+                Mention(table, row_id, column, table_label(table), _excerpt(text or "", needles))
+            )
         if len(found) >= UNLINKED_LIMIT:
             break
     return found[:UNLINKED_LIMIT]

@@ -419,7 +419,7 @@ def decide(
         summary=f"Aufbewahrung: {decision}",
     )
     if decision == "erase":
-        erase_participant(session, review.participant, reason="retention")
+        erase_participant(session, review.participant, reason="retention", requested_by_id=user_id)
 
 
 def erase_approved(session: Session) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from flask import (
     Blueprint,
@@ -19,12 +20,13 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from crm.audit.service import record
+from crm.contacts.importer import storage_dir
 from crm.contacts.models import Person
 from crm.dashboard.weeks import local_date
 from crm.database import utcnow
 from crm.extensions import db
 from crm.participants.models import Participant
-from crm.privacy import service
+from crm.privacy import erasure, service
 from crm.privacy.models import RetentionReview
 from crm.security import require, writes_on_get
 
@@ -112,18 +114,50 @@ def access_json(kind: str, subject_id: int):
     return response
 
 
+def _directories() -> dict[str, Path]:
+    """Where copies of personal data live in files: the file outbox and uploaded imports."""
+    return {
+        "outbox": Path(current_app.config["CRM_MAIL_OUTBOX_DIR"]),
+        "imports": storage_dir(current_app),
+    }
+
+
+@bp.route("/<kind>/<int:subject_id>/loeschen", methods=["GET"])
+@require("admin.privacy")
+def erase_preview(kind: str, subject_id: int):
+    obj = _subject_or_404(kind, subject_id)
+    plan = service.erasure_preview(db.session, obj, directories=_directories())
+    return render_template(
+        "privacy/erase.html",
+        plan=plan,
+        kind=kind,
+        subject_id=subject_id,
+        subject_name=obj.full_name,
+        categories=erasure.CATEGORY_LABELS,
+        legal_bases=erasure.LEGAL_BASIS_LABELS,
+        table_label=erasure.table_label,
+    )
+
+
 @bp.route("/<kind>/<int:subject_id>/loeschen", methods=["POST"])
 @require("admin.privacy")
 def erase(kind: str, subject_id: int):
     obj = _subject_or_404(kind, subject_id)
-    if request.form.get("confirm") != "yes":
+    legal_basis = request.form.get("legal_basis", "request")
+    if request.form.get("confirm") != "yes" or legal_basis not in erasure.LEGAL_BASIS_LABELS:
         flash(_("Please confirm the erasure."), "danger")
-        return redirect(url_for(".access", kind=kind, subject_id=subject_id))
-    if kind == "teilnehmende":
-        service.erase_participant(db.session, obj)
-    else:
-        service.erase_person(db.session, obj)
+        return redirect(url_for(".erase_preview", kind=kind, subject_id=subject_id))
+    erase_subject = service.erase_participant if kind == "teilnehmende" else service.erase_person
+    erase_subject(
+        db.session,
+        obj,
+        legal_basis=legal_basis,
+        requested_by_id=current_user.id,
+        confirmed=set(request.form.getlist("mention")),
+        directories=_directories(),
+    )
     db.session.commit()
+    erasure.finish_erasure(db.engine)
     flash(_("The personal data were erased."), "success")
     return redirect(url_for(".index"))
 
