@@ -390,3 +390,40 @@ def test_scrub_replaces_only_her_names_and_numbers(app_ctx):
     assert erasure.scrub("Frau Doppel-Probe (doppel-probe) meldet sich", ["Doppel-Probe"]) == (
         f"Frau {ERASED} ({ERASED}) meldet sich"
     )
+
+
+def test_on_sqlite_the_database_file_keeps_no_bytes_of_her_after_the_commit(
+    make_database, tmp_path
+):
+    # Own database with real commits: secure_delete zeroes her cells, the FTS index is
+    # merged and the WAL checkpointed, so neither file holds her name any more.
+    from flask_migrate import upgrade
+
+    from crm.contacts.service import save_person
+    from tests.conftest import build_app
+
+    url = make_database()
+    if not url.startswith("sqlite"):
+        pytest.skip("SQLite files only")
+    app = build_app(url, str(tmp_path / "instance"))
+    needle = "Zwetschgenkuchenbaecker"
+    with app.app_context():
+        upgrade()
+        for i in range(30):
+            save_person(db.session, {"first_name": f"Andere{i}", "last_name": "Nachbarin"})
+        person = save_person(db.session, {"first_name": "Olga", "last_name": needle})
+        db.session.commit()
+        erasure.finish_erasure(db.engine)
+        path = Path(sa.make_url(url).database)
+
+        def bytes_of_her() -> bool:
+            files = [path, Path(f"{path}-wal")]
+            data = b"".join(f.read_bytes() for f in files if f.exists()).lower()
+            return needle.lower().encode() in data
+
+        assert bytes_of_her()
+        privacy.erase_person(db.session, db.session.get(Person, person.id))
+        db.session.commit()
+        erasure.finish_erasure(db.engine)
+        assert not bytes_of_her()
+        db.session.remove()

@@ -426,10 +426,14 @@ def _strip_audit_values(session: Session, plan: ErasurePlan) -> list[int]:
     return changed
 
 
-def _secure_delete(session: Session, on: bool) -> None:
+def _secure_delete(session: Session, on: int | None) -> int | None:
+    """SQLite: set secure_delete (zero deleted content); returns the value it had before."""
     conn = session.connection()
-    if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql(f"PRAGMA secure_delete={'ON' if on else 'OFF'}")
+    if conn.dialect.name != "sqlite" or on is None:
+        return None
+    before = conn.exec_driver_sql("PRAGMA secure_delete").scalar()
+    conn.exec_driver_sql(f"PRAGMA secure_delete={int(on)}")
+    return before
 
 
 def _optimize_search_index(session: Session, tables: set[str]) -> None:
@@ -459,7 +463,7 @@ def erase(
     if legal_basis not in LEGAL_BASES:
         raise ValueError(legal_basis)
     plan = plan_erasure(session, subject, directories=directories)
-    _secure_delete(session, True)
+    secure_delete_before = _secure_delete(session, 1)
     record = ErasureRecord(
         subject_type=subject.kind,
         subject_id=subject.id,
@@ -524,8 +528,8 @@ def erase(
             removed += 1
 
     _optimize_search_index(session, set(row_ids))
-    # The deleted cells were zeroed as they went; later writes need not pay for it.
-    _secure_delete(session, False)
+    # The deleted cells were zeroed as they went; the connection goes back to its setting.
+    _secure_delete(session, secure_delete_before)
     record.categories = [c for c in CATEGORY_LABELS if c in categories]
     record.row_ids = {t: sorted(ids) for t, ids in sorted(row_ids.items())}
     record.files_removed = removed

@@ -173,5 +173,7 @@ def decide(review_id: int):
         db.session, review, decision, user_id=current_user.id, today=local_date(utcnow())
     )
     db.session.commit()
+    if decision == "erase":
+        erasure.finish_erasure(db.engine)
     flash(_("Decision saved."), "success")
     return redirect(url_for(".index"))
