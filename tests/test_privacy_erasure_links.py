@@ -427,3 +427,41 @@ def test_on_sqlite_the_database_file_keeps_no_bytes_of_her_after_the_commit(
         erasure.finish_erasure(db.engine)
         assert not bytes_of_her()
         db.session.remove()
+
+
+def test_after_a_backup_restore_the_erasure_log_erases_her_again(app, app_ctx, every):
+    s = app_ctx
+    person = s.get(Person, every.person_id)
+    plan = privacy.erasure_preview(s, person)
+    followup_subject = f"followup:{every.extra['followup']}:subject"
+    assert followup_subject in {m.key for m in plan.mentions}
+    # The rows as a backup from before the erasure holds them.
+    person_row = dict(
+        s.execute(sa.select(Person.__table__).where(Person.id == person.id)).one()._mapping
+    )
+    followup_row = dict(
+        s.execute(sa.select(FollowUp.__table__).where(FollowUp.id == every.extra["followup"]))
+        .one()
+        ._mapping
+    )
+    privacy.erase_person(s, person, confirmed={followup_subject}, legal_basis="objection")
+    # "Restore": her person row and the follow-up's old text and link come back.
+    s.execute(sa.insert(Person.__table__).values(**person_row))
+    s.execute(
+        sa.update(FollowUp.__table__)
+        .where(FollowUp.id == followup_row["id"])
+        .values(subject=followup_row["subject"], person_id=person.id)
+    )
+    s.flush()
+
+    result = app.test_cli_runner().invoke(args=["crm", "reapply-erasures"])
+    assert result.exit_code == 0, result.output
+    assert "1 Löschungen erneut ausgeführt" in result.output
+    s.expire_all()
+    assert s.get(Person, every.person_id) is None
+    assert s.get(FollowUp, followup_row["id"]).subject == f"{ERASED} zurückrufen"
+    records = s.scalars(
+        sa.select(ErasureRecord).where(ErasureRecord.subject_id == every.person_id)
+    ).all()
+    assert [r.legal_basis for r in records] == ["objection", "objection"]
+    assert records[1].mention_keys == [followup_subject]

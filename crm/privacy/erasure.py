@@ -472,6 +472,7 @@ def erase(
         legal_basis=legal_basis,
         categories=[],
         row_ids={},
+        mention_keys=[],
     )
     session.add(record)
     session.flush()
@@ -534,6 +535,7 @@ def erase(
     record.row_ids = {t: sorted(ids) for t, ids in sorted(row_ids.items())}
     record.files_removed = removed
     record.mentions_changed = len(chosen)
+    record.mention_keys = [m.key for m in chosen]
     if audit:
         session.execute(sa.insert(AuditEntry), audit)
     session.flush()

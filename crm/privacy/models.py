@@ -71,6 +71,8 @@ class ErasureRecord(db.Model):
     # Category keys of what was erased (see crm.privacy.erasure.CATEGORY_LABELS).
     categories: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
     row_ids: Mapped[dict[str, list[int]]] = mapped_column(sa.JSON, default=dict)
+    # The linked notes the admin confirmed, as "table:id:column" (re-applied the same way).
+    mention_keys: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
     files_removed: Mapped[int] = mapped_column(default=0)
     mentions_changed: Mapped[int] = mapped_column(default=0)
 

@@ -287,9 +287,13 @@ def erase_participant(
     directories: dict[str, Path] | None = None,
 ) -> ErasureRecord | None:
     """Art. 17: anonymise the participant, keep what the counts need (see erasure module)."""
+    pid = participant.id
+    session.flush()
+    # Two admins erasing the same record: the second waits here, then finds it erased.
+    session.execute(sa.select(Participant.id).where(Participant.id == pid).with_for_update())
+    session.refresh(participant, ["erased_at"])
     if participant.erased_at is not None:
         return None
-    pid = participant.id
     rec = erasure.erase(
         session,
         erasure.participant_subject(participant),
@@ -317,9 +321,13 @@ def erase_person(
     requested_by_id: int | None = None,
     confirmed: Collection[str] | str = (),
     directories: dict[str, Path] | None = None,
-) -> ErasureRecord:
+) -> ErasureRecord | None:
     """Art. 17 for a contact person: delete her rows; linked records stay without her."""
     pid = person.id
+    session.flush()
+    locked = session.execute(sa.select(Person.id).where(Person.id == pid).with_for_update())
+    if locked.first() is None:
+        return None
     rec = erasure.erase(
         session,
         erasure.person_subject(person),
@@ -337,6 +345,41 @@ def erase_person(
     )
     session.flush()
     return rec
+
+
+def reapply_erasures(
+    session: Session,
+    *,
+    since: datetime | None = None,
+    directories: dict[str, Path] | None = None,
+) -> list[tuple[ErasureRecord, bool]]:
+    """After restoring a backup: erase again everyone the erasure log names (from `since`).
+
+    Returns (record, erased again?) per record; a subject already gone is left alone. The
+    same legal basis and the same confirmed notes apply; each re-application is logged.
+    """
+    stmt = sa.select(ErasureRecord).order_by(ErasureRecord.requested_at, ErasureRecord.id)
+    if since is not None:
+        stmt = stmt.where(ErasureRecord.requested_at >= since)
+    results = []
+    for rec in list(session.scalars(stmt)):
+        options = {
+            "legal_basis": rec.legal_basis,
+            "requested_by_id": rec.requested_by_id,
+            "confirmed": set(rec.mention_keys or ()),
+            "directories": directories,
+        }
+        again = None
+        if rec.subject_type == "participant":
+            participant = session.get(Participant, rec.subject_id)
+            if participant is not None and participant.erased_at is None:
+                again = erase_participant(session, participant, **options)
+        else:
+            person = session.get(Person, rec.subject_id)
+            if person is not None:
+                again = erase_person(session, person, **options)
+        results.append((rec, again is not None))
+    return results
 
 
 def subject_of(obj: Participant | Person) -> erasure.Subject:

@@ -32,6 +32,7 @@ def upgrade():
         sa.Column("legal_basis", sa.String(length=20), nullable=False),
         sa.Column("categories", sa.JSON(), nullable=False),
         sa.Column("row_ids", sa.JSON(), nullable=False),
+        sa.Column("mention_keys", sa.JSON(), nullable=False),
         sa.Column("files_removed", sa.Integer(), nullable=False),
         sa.Column("mentions_changed", sa.Integer(), nullable=False),
         sa.CheckConstraint(
