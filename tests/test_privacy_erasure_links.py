@@ -465,3 +465,32 @@ def test_after_a_backup_restore_the_erasure_log_erases_her_again(app, app_ctx, e
     ).all()
     assert [r.legal_basis for r in records] == ["objection", "objection"]
     assert records[1].mention_keys == [followup_subject]
+
+
+def test_an_import_that_skipped_her_as_a_duplicate_loses_her_row_and_its_file(app, app_ctx, every):
+    s = app_ctx
+    directory = importer.storage_dir(app)
+    data = (
+        "Firma;Vorname;Nachname;E-Mail\n"
+        f"Elbe Stahl GmbH;Paula;Doppel-Probe;{EMAIL}\n"
+        "Elbe Stahl GmbH;Carla;Fremd;carla.fremd@example.org\n"
+        "Elbe Stahl GmbH;Dora;Kaputt;keine-adresse\n"
+    ).encode()
+    job = importer.create_job(
+        s, data=data, filename="zweiter.csv", user_id=None, directory=directory, max_bytes=10**6
+    )
+    report = importer.run_import(s, job, directory=directory)
+    job.status, job.report = "done", report.to_json()
+    s.flush()
+    reasons = [r for _line, _outcome, rs in job.report["rows"] for r in rs]
+    assert ["dup_email", {"id": every.person_id}] in reasons
+    try:
+        privacy.erase_person(s, s.get(Person, every.person_id), directories=_directories())
+        s.refresh(job)
+        reasons = [r for _line, _outcome, rs in job.report["rows"] for r in rs]
+        assert ["dup_email", {"id": every.person_id}] not in reasons
+        assert ["invalid_email", {"value": "keine-adresse"}] in reasons  # someone else's row
+        assert job.file_removed_at is not None
+        assert not (directory / job.uuid).exists()
+    finally:
+        (directory / job.uuid).unlink(missing_ok=True)

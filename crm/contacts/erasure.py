@@ -70,9 +70,16 @@ def plan_erasure(session: Session, *, plan: Any) -> None:
     ).all()
     plan.delete(ImportItem, [i for i, _j in items], "imports", order=10)
     emails = {e.lower() for e in subject.emails}
+    job_ids = {j for _i, j in items}
+    # Jobs whose report names her by id (a row skipped as her duplicate) hold her row, too.
+    for job_id, report in session.execute(
+        sa.select(ImportJob.id, ImportJob.report).where(ImportJob.report.is_not(None))
+    ):
+        if _scrub_report(report, pid, emails) != report:
+            job_ids.add(job_id)
     directory = plan.directories.get("imports")
     for job in session.scalars(
-        sa.select(ImportJob).where(ImportJob.id.in_({j for _i, j in items})).order_by(ImportJob.id)
+        sa.select(ImportJob).where(ImportJob.id.in_(job_ids)).order_by(ImportJob.id)
     ):
         values: dict[str, Any] = {"report": _scrub_report(job.report, pid, emails)}
         if job.file_removed_at is None:
