@@ -322,29 +322,32 @@ def _linked_mentions(session: Session, plan: ErasurePlan) -> list[Mention]:
 
 def _unlinked_mentions(session: Session, plan: ErasurePlan) -> list[Mention]:
     """Rows outside the plan whose text names the person (listed, never changed)."""
-    needles = plan.subject.search_needles
+    needles = [n.lower() for n in plan.subject.search_needles]
     if not needles:
         return []
     touched = plan.touched()
     conn = session.connection()
+    inspector = sa.inspect(conn)
+    with_id = {
+        t
+        for t in inspector.get_table_names()
+        if "id" in inspector.get_pk_constraint(t)["constrained_columns"]
+    }
     found: list[Mention] = []
     for table, column in text_columns(conn):
-        t = sa.table(table, sa.column("id"), sa.column(column, sa.Text))
-        if "id" not in {c["name"] for c in sa.inspect(conn).get_columns(table)}:
+        if table not in with_id or len(found) >= UNLINKED_LIMIT:
             continue
+        t = sa.table(table, sa.column("id"), sa.column(column, sa.Text))
         col = t.c[column]
-        cond = sa.or_(*(sa.func.lower(col).contains(n.lower(), autoescape=True) for n in needles))
+        cond = sa.or_(*(sa.func.lower(col).contains(n, autoescape=True) for n in needles))
         rows = conn.execute(
             sa.select(t.c.id, col).where(cond).order_by(t.c.id).limit(UNLINKED_LIMIT)
         ).all()
-        for row_id, text in rows:
-            if (table, row_id) in touched:
-                continue
-            found.append(
-                Mention(table, row_id, column, table_label(table), _excerpt(text or "", needles))
-            )
-        if len(found) >= UNLINKED_LIMIT:
-            break
+        found += [
+            Mention(table, row_id, column, table_label(table), _excerpt(text or "", needles))
+            for row_id, text in rows
+            if (table, row_id) not in touched
+        ]
     return found[:UNLINKED_LIMIT]
 
 
