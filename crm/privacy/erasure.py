@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from crm.audit.models import AuditEntry
 from crm.audit.service import current_actor
-from crm.database import utcnow
+from crm.database import SQLITE_BUSY_TIMEOUT_MS, utcnow
 from crm.privacy.models import LEGAL_BASES, ErasureRecord
 from crm.privacy.signals import erasure_planned
 
@@ -42,6 +42,7 @@ ALL_MENTIONS = "all"
 # Columns never searched for unlinked mentions (hashes, keys, enumerations).
 _SKIP_COLUMNS = {("user_account", "password_hash")}
 UNLINKED_LIMIT = 50
+CHECKPOINT_WAIT_MS = 1000
 
 CATEGORY_LABELS: dict[str, Any] = {
     "contact": _l("Contact record"),
@@ -320,34 +321,64 @@ def _linked_mentions(session: Session, plan: ErasurePlan) -> list[Mention]:
     return sorted(found, key=lambda m: (m.table, m.row_id, m.column))
 
 
+# Derived or technical text columns: never where a note mentions somebody.
+_NOT_PROSE = ("search_text", "name_key", "uuid", "pseudonym", "message_id", "claimed_by")
+
+
+def _prose_columns() -> dict[str, list[str]]:
+    """{table: [columns]} that can hold a name in prose: long strings and texts, with an id."""
+    from crm.extensions import db
+
+    found: dict[str, list[str]] = {}
+    for table in db.metadata.sorted_tables:
+        if [c.name for c in table.primary_key.columns] != ["id"]:
+            continue
+        cols = [
+            col.name
+            for col in table.columns
+            if isinstance(col.type, sa.String)
+            and (col.type.length is None or col.type.length >= 60)
+            and col.name not in _NOT_PROSE
+            and (table.name, col.name) not in _SKIP_COLUMNS
+        ]
+        if cols:
+            found[table.name] = cols
+    return found
+
+
 def _unlinked_mentions(session: Session, plan: ErasurePlan) -> list[Mention]:
-    """Rows outside the plan whose text names the person (listed, never changed)."""
+    """Rows outside the plan whose text names the person (listed, never changed).
+
+    One scan per table (all its prose columns at once), stopping at UNLINKED_LIMIT rows.
+    """
     needles = [n.lower() for n in plan.subject.search_needles]
     if not needles:
         return []
     touched = plan.touched()
     conn = session.connection()
-    inspector = sa.inspect(conn)
-    with_id = {
-        t
-        for t in inspector.get_table_names()
-        if "id" in inspector.get_pk_constraint(t)["constrained_columns"]
-    }
     found: list[Mention] = []
-    for table, column in text_columns(conn):
-        if table not in with_id or len(found) >= UNLINKED_LIMIT:
-            continue
-        t = sa.table(table, sa.column("id"), sa.column(column, sa.Text))
-        col = t.c[column]
-        cond = sa.or_(*(sa.func.lower(col).contains(n, autoescape=True) for n in needles))
+    for table, columns in _prose_columns().items():
+        if len(found) >= UNLINKED_LIMIT:
+            break
+        t = sa.table(table, sa.column("id"), *(sa.column(c, sa.Text) for c in columns))
+        cond = sa.or_(
+            *(sa.func.lower(t.c[c]).contains(n, autoescape=True) for c in columns for n in needles)
+        )
         rows = conn.execute(
-            sa.select(t.c.id, col).where(cond).order_by(t.c.id).limit(UNLINKED_LIMIT)
+            sa.select(t.c.id, *(t.c[c] for c in columns))
+            .where(cond)
+            .order_by(t.c.id)
+            .limit(UNLINKED_LIMIT)
         ).all()
-        found += [
-            Mention(table, row_id, column, table_label(table), _excerpt(text or "", needles))
-            for row_id, text in rows
-            if (table, row_id) not in touched
-        ]
+        for row in rows:
+            if (table, row.id) in touched:
+                continue
+            for c in columns:
+                text = getattr(row, c) or ""
+                if _mentions_in(text, needles):
+                    found.append(
+                        Mention(table, row.id, c, table_label(table), _excerpt(text, needles))
+                    )
     return found[:UNLINKED_LIMIT]
 
 
@@ -554,15 +585,23 @@ def erase(
     return record
 
 
-def finish_erasure(engine: sa.Engine) -> None:
-    """After the commit on SQLite: write the WAL back into the file and truncate it."""
+def finish_erasure(engine: sa.Engine) -> bool:
+    """After the commit on SQLite: write the WAL back and truncate it; False if readers blocked it.
+
+    Waits at most CHECKPOINT_WAIT_MS for open read transactions (never a request's whole busy
+    timeout); a checkpoint that could not finish leaves old pages in the WAL until SQLite's
+    own next checkpoint overwrites them.
+    """
     if engine.dialect.name != "sqlite":
-        return
+        return True
     raw = engine.raw_connection()
     try:
         cursor = raw.cursor()
         # Outside any transaction (the driver runs in autocommit mode, see crm.database).
-        cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        cursor.execute(f"PRAGMA busy_timeout={CHECKPOINT_WAIT_MS}")
+        busy = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.close()
     finally:
         raw.close()
+    return not busy
