@@ -351,18 +351,27 @@ def _unlinked_mentions(session: Session, plan: ErasurePlan) -> list[Mention]:
 
     One scan per table (all its prose columns at once), stopping at UNLINKED_LIMIT rows.
     """
-    needles = [n.lower() for n in plan.subject.search_needles]
+    # A needle containing another one ("Anna Berg" and "Berg") finds nothing more.
+    lowered = [n.lower() for n in plan.subject.search_needles]
+    needles = [n for n in lowered if not any(o != n and o in n for o in lowered)]
     if not needles:
         return []
     touched = plan.touched()
     conn = session.connection()
+    sqlite = conn.dialect.name == "sqlite"
     found: list[Mention] = []
     for table, columns in _prose_columns().items():
         if len(found) >= UNLINKED_LIMIT:
             break
         t = sa.table(table, sa.column("id"), *(sa.column(c, sa.Text) for c in columns))
+        patterns = ["%" + re.sub(r"([/%_])", r"/\\1", n) + "%" for n in needles]
+        # SQLite's LIKE ignores (ASCII) case by itself; lower() on every row would cost more.
         cond = sa.or_(
-            *(sa.func.lower(t.c[c]).contains(n, autoescape=True) for c in columns for n in needles)
+            *(
+                t.c[c].like(p, escape="/") if sqlite else t.c[c].ilike(p, escape="/")
+                for c in columns
+                for p in patterns
+            )
         )
         rows = conn.execute(
             sa.select(t.c.id, *(t.c[c] for c in columns))
