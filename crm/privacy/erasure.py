@@ -28,6 +28,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from crm.audit.models import AuditEntry
@@ -364,15 +365,19 @@ def _unlinked_mentions(session: Session, plan: ErasurePlan) -> list[Mention]:
         if len(found) >= UNLINKED_LIMIT:
             break
         t = sa.table(table, sa.column("id"), *(sa.column(c, sa.Text) for c in columns))
-        patterns = ["%" + re.sub(r"([/%_])", r"/\\1", n) + "%" for n in needles]
-        # SQLite's LIKE ignores (ASCII) case by itself; lower() on every row would cost more.
-        cond = sa.or_(
-            *(
-                t.c[c].like(p, escape="/") if sqlite else t.c[c].ilike(p, escape="/")
-                for c in columns
-                for p in patterns
-            )
-        )
+        # All prose columns of a row as one text: one comparison per needle and row.
+        whole = sa.func.coalesce(t.c[columns[0]], "", type_=sa.Text)
+        for c in columns[1:]:
+            whole = whole + " " + sa.func.coalesce(t.c[c], "", type_=sa.Text)
+        if sqlite:
+            # SQLite's LIKE ignores (ASCII) case by itself; lower() on every row costs more.
+            patterns = ["%" + re.sub(r"([/%_])", r"/\\1", n) + "%" for n in needles]
+            cond = sa.or_(*(whole.like(p, escape="/") for p in patterns))
+        else:
+            # ILIKE folds case per character; lower() once and LIKE ANY is several times faster.
+            patterns = ["%" + re.sub(r"([\\%_])", r"\\\1", n) + "%" for n in needles]
+            array = sa.bindparam(None, patterns, type_=postgresql.ARRAY(sa.Text))
+            cond = sa.func.lower(whole).like(sa.any_(array))
         rows = conn.execute(
             sa.select(t.c.id, *(t.c[c] for c in columns))
             .where(cond)
