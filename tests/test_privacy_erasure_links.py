@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -494,3 +495,27 @@ def test_an_import_that_skipped_her_as_a_duplicate_loses_her_row_and_its_file(ap
         assert not (directory / job.uuid).exists()
     finally:
         (directory / job.uuid).unlink(missing_ok=True)
+
+
+def test_a_confirmed_mention_never_grows_past_its_column(app_ctx):
+    from crm.contacts.service import save_person
+    from tests import factories
+
+    s = app_ctx
+    staff = factories.make_user(s, role="staff")
+    person = save_person(s, {"first_name": "Ida", "last_name": "Ode"})
+    subject = ("Ode " * 50).strip()  # 199 characters, 50 mentions of her three-letter name
+    followup = FollowUp(
+        subject=subject,
+        due_at=datetime(2026, 12, 1, 8, tzinfo=UTC),
+        assignee_id=staff.id,
+        person_id=person.id,
+    )
+    s.add(followup)
+    s.flush()
+    privacy.erase_person(s, person, confirmed=ALL_MENTIONS)
+    s.flush()
+    followup = s.get(FollowUp, followup.id)
+    assert len(followup.subject) == 200
+    assert followup.subject.startswith(f"{ERASED} {ERASED}")
+    assert "Ode" not in followup.subject

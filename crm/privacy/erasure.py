@@ -535,10 +535,11 @@ def erase(
     for m in chosen:
         t = by_table[m.table]
         text = session.scalar(sa.select(t.c[m.column]).where(t.c.id == m.row_id))
+        new = scrub(text or "", subject.needles)
+        # "[gelöscht]" may be longer than a short name it replaces.
+        limit = getattr(t.c[m.column].type, "length", None)
         session.execute(
-            sa.update(t)
-            .where(t.c.id == m.row_id)
-            .values({m.column: scrub(text or "", subject.needles)})
+            sa.update(t).where(t.c.id == m.row_id).values({m.column: new[:limit] if limit else new})
         )
         audit.append(_audit_row(actor, "erase_mention", m.table, m.row_id, [m.column], record.id))
         row_ids[m.table].add(m.row_id)
