@@ -465,13 +465,19 @@ def decide(
         erase_participant(session, review.participant, reason="retention", requested_by_id=user_id)
 
 
-def erase_approved(session: Session) -> int:
+def erase_approved(session: Session, *, directories: dict[str, Path] | None = None) -> int:
     """Erase every participant whose retention review an admin approved; returns the count."""
     reviews = list(
         session.scalars(sa.select(RetentionReview).where(RetentionReview.status == "approved"))
     )
     for review in reviews:
-        erase_participant(session, review.participant, reason="retention")
+        erase_participant(
+            session,
+            review.participant,
+            reason="retention",
+            requested_by_id=review.decided_by_id,
+            directories=directories,
+        )
     return len(reviews)
 
 
