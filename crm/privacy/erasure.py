@@ -285,19 +285,6 @@ def _excerpt(text: str, needles: Iterable[str], width: int = 60) -> str:
     )
 
 
-def text_columns(bind: Any) -> list[tuple[str, str]]:
-    """(table, column) of every text/varchar column of every table, by database inspection."""
-    inspector = sa.inspect(bind)
-    found = []
-    for table in inspector.get_table_names():
-        if table.startswith("alembic") or "_fts" in table:
-            continue
-        for col in inspector.get_columns(table):
-            if isinstance(col["type"], sa.String) and (table, col["name"]) not in _SKIP_COLUMNS:
-                found.append((table, col["name"]))
-    return found
-
-
 def _chunks(ids: list[int], size: int = 500) -> Iterable[list[int]]:
     for i in range(0, len(ids), size):
         yield ids[i : i + size]

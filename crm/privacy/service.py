@@ -43,7 +43,6 @@ from crm.participants.models import (
     SupportItem,
 )
 from crm.privacy import erasure
-from crm.privacy.erasure import ERASED, text_columns  # noqa: F401 - used by callers and tests
 from crm.privacy.models import ErasureRecord, RetentionReview
 
 # fn(session, subject_type, subject_id) -> dict of section name -> list of row dicts.
