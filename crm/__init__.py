@@ -154,14 +154,10 @@ def configure_blueprints(app: Flask) -> None:
 
 
 def configure_signals() -> None:
-    """Each domain connects its handlers to the signals of the others (merge, Art. 15 …)."""
-    from crm.events import service as events
-    from crm.followups import service as followups
-    from crm.newsletters import service as newsletters
-    from crm.participants import service as participants
-    from crm.privacy import access
+    """Each domain connects its receivers to the signals of the others (blinker)."""
+    from crm import contacts, events, followups, mail, newsletters, participants, privacy
 
-    for domain in (participants, events, followups, newsletters, access):
+    for domain in (contacts, events, followups, mail, newsletters, participants, privacy):
         domain.connect_signals()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import sys
+from typing import Any
 
 import click
 from flask import current_app
@@ -182,3 +183,36 @@ def access_report_command(query: str, records: tuple[str, ...], as_json: bool) -
             click.echo(json.dumps(report.as_json(), ensure_ascii=False, indent=2))
         else:
             click.echo(access.as_text(report), nl=False)
+
+
+@crm_cli.command("reapply-erasures")
+@click.option(
+    "--since",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Only erasures logged on or after this day (UTC), e.g. the backup's date.",
+)
+def reapply_erasures_command(since: Any) -> None:
+    """After restoring a backup: erase again every person the erasure log names."""
+    from datetime import UTC
+    from pathlib import Path
+
+    from crm.audit.service import Actor, acting_as
+    from crm.contacts.importer import storage_dir
+    from crm.privacy import erasure
+    from crm.privacy.service import reapply_erasures
+
+    directories = {
+        "outbox": Path(current_app.config["CRM_MAIL_OUTBOX_DIR"]),
+        "imports": storage_dir(current_app),
+    }
+    with acting_as(Actor(None, "cli")):
+        results = reapply_erasures(
+            db.session,
+            since=since.replace(tzinfo=UTC) if since else None,
+            directories=directories,
+        )
+        db.session.commit()
+    erasure.finish_erasure(db.engine)
+    again = sum(1 for _rec, done in results if done)
+    click.echo(f"{len(results)} Löschprotokolle geprüft, {again} Löschungen erneut ausgeführt.")

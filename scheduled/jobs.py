@@ -135,8 +135,13 @@ def purge_tokens(app: Flask, session: Session) -> int:
 @scheduler_job
 def erase_due_participants(app: Flask, session: Session) -> dict[str, int]:
     """Mark participants past the retention period for review; erase those admins approved."""
+    from pathlib import Path
+
+    from crm.contacts.importer import storage_dir
     from crm.dashboard.weeks import local_date
     from crm.database import utcnow
+    from crm.extensions import db
+    from crm.privacy.erasure import finish_erasure
     from crm.privacy.service import erase_approved, mark_due
 
     marked = mark_due(
@@ -144,7 +149,16 @@ def erase_due_participants(app: Flask, session: Session) -> dict[str, int]:
         today=local_date(utcnow()),
         years=app.config["CRM_RETENTION_YEARS_AFTER_EXIT"],
     )
-    return {"marked": marked, "erased": erase_approved(session)}
+    directories = {
+        "outbox": Path(app.config["CRM_MAIL_OUTBOX_DIR"]),
+        "imports": storage_dir(app),
+    }
+    erased = erase_approved(session, directories=directories)
+    session.commit()
+    if erased:
+        # After the commit: the WAL must not keep the erased pages (SQLite).
+        finish_erasure(db.engine)
+    return {"marked": marked, "erased": erased}
 
 
 @scheduler_job

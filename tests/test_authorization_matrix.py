@@ -291,6 +291,8 @@ ROUTES = [
             "support_item": _keys(*w.erasable_items),
             # Erasure closes the participant's retention review, if one was open.
             "retention_review": "*",
+            # ... and logs itself (ids only, for re-applying after a backup restore).
+            "erasure_record": "*",
         },
         lambda w: ("participant", (w.erasable,)),
     ),
@@ -304,6 +306,7 @@ ROUTES = [
             "person": _keys(w.erase_me),
             "newsletter_subscription": _keys(w.erase_sub),
             "consent_event": _keys(*w.erase_ledger),
+            "erasure_record": "*",
         },
         lambda w: ("person", (w.erase_me,)),
     ),

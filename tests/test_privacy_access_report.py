@@ -577,7 +577,7 @@ def test_only_admins_reach_the_access_report_and_its_texts(client_as, db_session
     )
 
 
-def test_the_record_page_with_the_erasure_form_shows_the_readable_report(
+def test_the_record_page_with_the_way_to_erasure_shows_the_readable_report(
     client_as, db_session, everywhere
 ):
     _person, participant, _nonce = everywhere
@@ -587,7 +587,7 @@ def test_the_record_page_with_the_erasure_form_shows_the_readable_report(
     assert "Informationen nach Art. 15 Abs. 1 DSGVO" in text
     assert "acquisition_channel" not in text
     assert "job_fair" not in text
-    assert 'id="erase-form"' in html.get_data(as_text=True)
+    assert 'id="erase-preview"' in html.get_data(as_text=True)
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,9 @@ from crm.newsletters.service import (
     create_list,
     request_subscription,
 )
+from crm.privacy import access
 from crm.privacy import service as privacy
+from crm.privacy.erasure import ALL_MENTIONS
 from tests import factories
 from tests.test_privacy_erasure import traces
 
@@ -74,7 +76,7 @@ def test_erasing_a_person_with_a_subscription_and_a_fair_lead_leaves_no_trace(ap
     person = s.scalar(sa.select(Person).where(Person.email == EMAIL))
     assert traces(s, LAST)  # the data is really there before
 
-    privacy.erase_person(s, person)
+    privacy.erase_person(s, person, confirmed=ALL_MENTIONS)
     s.flush()
     for needle in (LAST, FIRST, EMAIL, "192.0.2.44"):
         assert traces(s, needle) == [], needle
@@ -93,7 +95,7 @@ def test_erasing_a_person_also_deletes_an_unconfirmed_sign_up_of_their_address(a
         assert traces(s, needle) == [], needle
 
 
-def test_the_access_export_of_a_person_includes_consent_records_and_leads(app_ctx):
+def test_the_access_report_of_a_person_includes_a_waiting_sign_up_and_leads(app_ctx):
     s = app_ctx
     staff = factories.make_user(s, role="staff")
     lst = create_list(s, name="Newsletter Export", slug="export", consent_text="Ja.")
@@ -117,10 +119,15 @@ def test_the_access_export_of_a_person_includes_consent_records_and_leads(app_ct
     )
     s.flush()
     person = s.scalar(sa.select(Person).where(Person.email == EMAIL))
-    data = privacy.person_access_export(s, person).as_json()["data"]
+    report = access.build_report(
+        s, [access.RecordRef("person", person.id)], config=current_app.config
+    ).as_json()
+    sections = {x["key"]: x["entries"] for x in report["sections"]}
     # The unconfirmed sign-up is no subscription yet, but it is data about the address.
-    assert data["newsletter_subscriptions"] == []
-    assert data["newsletter_consent_ledger"] == []
-    assert data["newsletter_signups"][0]["email"] == EMAIL
-    assert data["newsletter_signups"][0]["ip"] == "192.0.2.9"
-    assert len(data["event_leads"]) == 1
+    assert "newsletter_subscriptions" not in sections
+    assert "newsletter_consent_records" not in sections
+    (signup,) = sections["newsletter_signups"]
+    values = {f["key"]: f["value"] for f in signup["fields"]}
+    assert values["email"] == EMAIL
+    assert values["ip"] == "192.0.2.9"
+    assert len(sections["event_leads"]) == 1

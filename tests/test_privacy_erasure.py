@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, date, datetime
 
 import sqlalchemy as sa
@@ -12,8 +11,8 @@ from crm.contacts.service import add_affiliation, log_activity, save_organisatio
 from crm.dashboard import service as board_service
 from crm.followups.models import FollowUp
 from crm.participants import service as ps
-from crm.privacy import service
-from crm.privacy.service import text_columns
+from crm.privacy import erasure, service
+from crm.privacy.erasure import ALL_MENTIONS
 from tests.dashboard_helpers import entered_on, office_and_counsellor
 
 UNIQUE_FIRST = "Xaverine"
@@ -83,37 +82,27 @@ def _participant_with_everything(s):
     return p, release, other
 
 
-def test_the_participant_access_export_holds_every_row_about_them(app_ctx):
-    p, release, _other = _participant_with_everything(app_ctx)
-    export = service.participant_access_export(app_ctx, p).as_json()
-    data = export["data"]
-    assert data["participant"][0]["last_name"] == UNIQUE_LAST
-    assert data["participant"][0]["email"] == EMAIL
-    assert len(data["counselling_sessions"]) == 2
-    assert data["referrals"][0]["purpose"] == f"Wohnung für {UNIQUE}"
-    assert data["consent_releases"][0]["id"] == release.id
-    assert any(i["note"] for i in data["support_items"])
-    kinds = {(e["entity_type"], e["action"]) for e in data["audit_entries"]}
-    assert ("participant", "create") in kinds
-    assert ("counselling_session", "create") in kinds
-    assert ("referral", "create") in kinds
-    json.dumps(export)  # JSON-ready
-
-
-def test_erasing_a_participant_leaves_no_trace_of_the_name_anywhere(app_ctx):
+def test_erasing_a_participant_leaves_her_name_only_in_unlinked_notes_listed_for_review(app_ctx):
+    # Until issue 18 the erasure rewrote the other person's note too (text sweep).
     s = app_ctx
     p, _release, other = _participant_with_everything(s)
     assert traces(s, UNIQUE_LAST)
+    preview = service.erasure_preview(s, p)
+    assert [(m.table, m.row_id, m.column) for m in preview.unlinked] == [
+        ("person", other.id, "notes")
+    ]
     service.erase_participant(s, p)
     s.flush()
-    for needle in (UNIQUE_LAST, UNIQUE_FIRST, EMAIL, "5550123"):
+    for needle in (UNIQUE_LAST, UNIQUE_FIRST):
+        assert traces(s, needle) == [("person", "notes")], needle
+    for needle in (EMAIL, "5550123"):
         assert traces(s, needle) == [], needle
     s.refresh(p)
     assert p.erased_at is not None
     assert p.entry_on == date(2026, 3, 10)
     assert p.exit_outcome == "employment"
     s.refresh(other)
-    assert "[gelöscht]" in other.notes
+    assert other.notes == f"kennt {UNIQUE}"
 
 
 def test_the_board_and_report_count_the_same_after_erasure(app_ctx):
@@ -181,14 +170,7 @@ def test_erasing_a_contact_person_removes_them_their_texts_and_mentions(app_ctx,
     )
     s.add(fu)
     s.flush()
-    export = service.person_access_export(s, person).as_json()["data"]
-    assert export["person"][0]["email"] == EMAIL
-    assert len(export["activities"]) == 2
-    assert export["followups"][0]["subject"] == f"{UNIQUE_LAST} zurückrufen"
-    assert export["affiliations"][0]["organisation"] == "Maschinenbau Elbe GmbH"
-    assert any(e["entity_type"] == "person" for e in export["audit_entries"])
-
-    service.erase_person(s, person)
+    service.erase_person(s, person, confirmed=ALL_MENTIONS)
     s.flush()
     for needle in (UNIQUE_LAST, UNIQUE_FIRST, EMAIL):
         assert traces(s, needle) == [], needle
@@ -197,9 +179,22 @@ def test_erasing_a_contact_person_removes_them_their_texts_and_mentions(app_ctx,
     assert fu.status == "open"
 
 
-def test_text_columns_cover_every_table_with_text(app_ctx):
-    tables = {t for t, _c in text_columns(app_ctx.connection())}
-    assert {"participant", "person", "activity", "audit_entry", "followup", "referral"} <= tables
+def test_the_unlinked_mention_scan_covers_the_free_text_of_every_domain(app_ctx):
+    # Was: the text sweep covered every table (it no longer rewrites other people's text).
+    columns = erasure._prose_columns()
+    for table, column in (
+        ("participant", "notes"),
+        ("person", "notes"),
+        ("organisation", "notes"),
+        ("activity", "text"),
+        ("audit_entry", "summary"),
+        ("followup", "note"),
+        ("referral", "purpose"),
+        ("lead", "note"),
+    ):
+        assert column in columns.get(table, []), (table, column)
+    assert "search_text" not in columns["person"]
+    assert "password_hash" not in columns.get("user_account", [])
 
 
 def test_only_admins_reach_the_privacy_pages(client_as, db_session):
@@ -215,11 +210,12 @@ def test_an_admin_exports_and_erases_through_the_pages(client_as, db_session):
     admin = client_as("admin")
     html = admin.get(f"/datenschutz/teilnehmende/{p.id}/auskunft").get_data(as_text=True)
     assert UNIQUE_LAST in html
-    data = admin.get(f"/datenschutz/teilnehmende/{p.id}/auskunft.json").get_json()
-    assert data["data"]["participant"][0]["last_name"] == UNIQUE_LAST
+    report = admin.get(f"/datenschutz/auskunft/bericht.json?r=participant:{p.id}")
+    assert UNIQUE_LAST in report.get_data(as_text=True)
     assert admin.post(f"/datenschutz/teilnehmende/{p.id}/loeschen", data={}).status_code == 302
     assert traces(s, UNIQUE_LAST)  # not confirmed: nothing erased
     r = admin.post(f"/datenschutz/teilnehmende/{p.id}/loeschen", data={"confirm": "yes"})
     assert r.status_code == 302
-    assert traces(s, UNIQUE_LAST) == []
+    # Only the other person's unlinked note still names her (listed for review, not changed).
+    assert traces(s, UNIQUE_LAST) == [("person", "notes")]
     assert admin.get(f"/datenschutz/teilnehmende/{p.id}/auskunft").status_code == 404

@@ -93,3 +93,25 @@ def test_an_admin_reviews_on_the_privacy_page(client_as, db_session, frozen_time
     s.expire_all()
     assert s.get(Participant, a.id).erased_at is not None
     assert "Seitenfall" not in admin.get("/datenschutz/").get_data(as_text=True)
+
+
+def test_the_nightly_job_erases_an_approved_review_with_retention_as_the_legal_basis(
+    app, db_session, frozen_time
+):
+    from crm.privacy.models import ErasureRecord
+    from tests import factories
+
+    s = db_session
+    admin = factories.make_user(s, role="admin")
+    a = _exited(s, date(2020, 1, 10), "Nachtfall")
+    service.mark_due(s, today=date(2026, 11, 21), years=5)
+    review = s.query(RetentionReview).filter_by(participant_id=a.id).one()
+    service.decide(s, review, "approve", user_id=admin.id, today=date(2026, 11, 21))
+    s.commit()
+    assert erase_due_participants(app)["erased"] == 1
+    s.expire_all()
+    assert s.get(Participant, a.id).erased_at is not None
+    rec = s.query(ErasureRecord).filter_by(subject_type="participant", subject_id=a.id).one()
+    assert rec.legal_basis == "retention"
+    assert rec.requested_by_id == admin.id
+    assert "participant" in rec.categories

@@ -1,1 +1,13 @@
 """Events (Termine): single dates, series, fair planning, leads, iCal."""
+
+from __future__ import annotations
+
+
+def connect_signals() -> None:
+    """Connect this domain's receivers to other domains' signals (called by create_app)."""
+    from crm.events import service
+    from crm.events.erasure import plan_erasure
+    from crm.privacy.signals import erasure_planned
+
+    service.connect_signals()
+    erasure_planned.connect(plan_erasure)

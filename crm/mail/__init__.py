@@ -39,3 +39,11 @@ __all__ = [
     "sanitize_header",
     "transport_from_config",
 ]
+
+
+def connect_signals() -> None:
+    """Connect this domain's receivers to other domains' signals (called by create_app)."""
+    from crm.mail.erasure import plan_erasure
+    from crm.privacy.signals import erasure_planned
+
+    erasure_planned.connect(plan_erasure)

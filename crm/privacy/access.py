@@ -871,7 +871,26 @@ def newsletter_sections(
     deliveries = session.scalars(
         sa.select(Delivery).where(Delivery.person_id.in_(ids)).order_by(Delivery.id)
     ).all()
-    from crm.newsletters.models import Campaign
+    from crm.newsletters.models import Campaign, Signup
+
+    # A sign-up still waiting for its confirmation names nobody by id, only by address.
+    addresses = {
+        a.lower()
+        for row in session.execute(
+            sa.select(Person.email, Person.email_alt).where(Person.id.in_(ids))
+        )
+        for a in row
+        if a
+    }
+    signups = (
+        session.scalars(
+            sa.select(Signup)
+            .where(Signup.email.in_(addresses), Signup.confirmed_at.is_(None))
+            .order_by(Signup.id)
+        ).all()
+        if addresses
+        else []
+    )
 
     campaign_ids = {e.campaign_id for e in ledger if e.campaign_id}
     campaign_ids |= {d.campaign_id for d in deliveries}
@@ -908,6 +927,30 @@ def newsletter_sections(
                     ),
                 )
                 for s in subs
+            ],
+        ),
+        ReportSection(
+            "newsletter_signups",
+            _("Newsletter sign-ups waiting for your confirmation"),
+            "newsletter",
+            [
+                ReportEntry(
+                    title=g.newsletter_list.name,
+                    source=_("Web form"),
+                    fields=_fields(
+                        L.SIGNUP,
+                        [
+                            ("list_id", g.newsletter_list.name),
+                            ("email", g.email),
+                            ("name", f"{g.first_name} {g.last_name}".strip()),
+                            ("consent_text", _consent_wording(g.consent_text)),
+                            ("requested_at", g.requested_at),
+                            ("ip", g.ip),
+                            ("user_agent", g.user_agent),
+                        ],
+                    ),
+                )
+                for g in signups
             ],
         ),
         ReportSection(

@@ -94,6 +94,15 @@ SUBSCRIPTION = {
     "unsubscribed_at": _l("Unsubscribed on"),
     "bounced_at": _l("Address bounced on"),
 }
+SIGNUP = {
+    "list_id": SUBSCRIPTION["list_id"],
+    "email": _l("E-mail address"),
+    "name": _l("Name"),
+    "consent_text": SUBSCRIPTION["consent_text"],
+    "requested_at": SUBSCRIPTION["requested_at"],
+    "ip": _l("IP address"),
+    "user_agent": _l("Browser"),
+}
 CONSENT_EVENT = {
     "at": _l("Date and time"),
     "list_id": SUBSCRIPTION["list_id"],

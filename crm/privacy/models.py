@@ -58,3 +58,42 @@ class RetentionSetting(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     __table_args__ = (sa.CheckConstraint("value > 0", name="value_positive"),)
+
+
+LEGAL_BASES = ("request", "consent_withdrawn", "objection", "unlawful", "retention")
+
+
+class ErasureRecord(db.Model):
+    """The log of one erasure (Art. 17): who, when, why and which rows, never the values.
+
+    Kept after the erasure: restoring a backup must re-apply every erasure logged after it,
+    and `row_ids` ({table: [ids]}) says which rows that is without naming the person.
+    """
+
+    __tablename__ = "erasure_record"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject_type: Mapped[str] = mapped_column(sa.String(20))
+    subject_id: Mapped[int] = mapped_column()
+    requested_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("user_account.id", ondelete="SET NULL"), index=True
+    )
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    legal_basis: Mapped[str] = mapped_column(sa.String(20))
+    # Category keys of what was erased (see crm.privacy.erasure.CATEGORY_LABELS).
+    categories: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    row_ids: Mapped[dict[str, list[int]]] = mapped_column(sa.JSON, default=dict)
+    # The linked notes the admin confirmed, as "table:id:column" (re-applied the same way).
+    mention_keys: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    files_removed: Mapped[int] = mapped_column(default=0)
+    mentions_changed: Mapped[int] = mapped_column(default=0)
+
+    requested_by: Mapped[User | None] = relationship()
+
+    __table_args__ = (
+        sa.CheckConstraint(
+            "legal_basis IN ('request', 'consent_withdrawn', 'objection', 'unlawful', 'retention')",
+            name="legal_basis_valid",
+        ),
+        sa.Index("ix_erasure_record_subject", "subject_type", "subject_id"),
+    )

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
+from pathlib import Path
 
 from flask import (
     Blueprint,
-    Response,
     abort,
     current_app,
     flash,
@@ -20,13 +19,14 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from crm.audit.service import record
+from crm.contacts.importer import storage_dir
 from crm.contacts.models import Person
 from crm.dashboard.weeks import local_date
 from crm.database import utcnow
 from crm.extensions import db
 from crm.participants.models import Participant
 from crm.privacy import access as access_report
-from crm.privacy import service
+from crm.privacy import erasure, service
 from crm.privacy.models import RetentionReview
 from crm.security import require, writes_on_get
 
@@ -44,12 +44,6 @@ def _subject_or_404(kind: str, subject_id: int):
     return obj
 
 
-def _export(kind: str, obj):
-    if kind == "teilnehmende":
-        return service.participant_access_export(db.session, obj)
-    return service.person_access_export(db.session, obj)
-
-
 @bp.route("/")
 @require("admin.privacy")
 def index():
@@ -63,16 +57,6 @@ def index():
         per_page=50,
         years=current_app.config["CRM_RETENTION_YEARS_AFTER_EXIT"],
     )
-
-
-@bp.route("/suche", methods=["GET"])
-@require("admin.privacy")
-def lookup():
-    kind = request.args.get("art", "")
-    subject_id = request.args.get("nummer", type=int)
-    if kind not in SUBJECTS or not subject_id:
-        abort(404)
-    return redirect(url_for(".access", kind=kind, subject_id=subject_id))
 
 
 @bp.route("/<kind>/<int:subject_id>/auskunft")
@@ -101,40 +85,50 @@ def access(kind: str, subject_id: int):
         )
 
 
-@bp.route("/<kind>/<int:subject_id>/auskunft.json")
+def _directories() -> dict[str, Path]:
+    """Where copies of personal data live in files: the file outbox and uploaded imports."""
+    return {
+        "outbox": Path(current_app.config["CRM_MAIL_OUTBOX_DIR"]),
+        "imports": storage_dir(current_app),
+    }
+
+
+@bp.route("/<kind>/<int:subject_id>/loeschen", methods=["GET"])
 @require("admin.privacy")
-@writes_on_get
-def access_json(kind: str, subject_id: int):
+def erase_preview(kind: str, subject_id: int):
     obj = _subject_or_404(kind, subject_id)
-    export = _export(kind, obj)
-    record(
-        db.session,
-        "access_export",
-        entity_type=SUBJECTS[kind][1],
-        entity_id=subject_id,
-        summary="Art. 15 (JSON)",
+    plan = service.erasure_preview(db.session, obj, directories=_directories())
+    return render_template(
+        "privacy/erase.html",
+        plan=plan,
+        kind=kind,
+        subject_id=subject_id,
+        subject_name=obj.full_name,
+        categories=erasure.CATEGORY_LABELS,
+        legal_bases=erasure.LEGAL_BASIS_LABELS,
+        table_label=erasure.table_label,
     )
-    db.session.commit()
-    body = json.dumps(export.as_json(), ensure_ascii=False, indent=2)
-    response = Response(body, mimetype="application/json")
-    response.headers["Content-Disposition"] = (
-        f'attachment; filename="auskunft-{kind}-{subject_id}.json"'
-    )
-    return response
 
 
 @bp.route("/<kind>/<int:subject_id>/loeschen", methods=["POST"])
 @require("admin.privacy")
 def erase(kind: str, subject_id: int):
     obj = _subject_or_404(kind, subject_id)
-    if request.form.get("confirm") != "yes":
+    legal_basis = request.form.get("legal_basis", "request")
+    if request.form.get("confirm") != "yes" or legal_basis not in erasure.LEGAL_BASIS_LABELS:
         flash(_("Please confirm the erasure."), "danger")
-        return redirect(url_for(".access", kind=kind, subject_id=subject_id))
-    if kind == "teilnehmende":
-        service.erase_participant(db.session, obj)
-    else:
-        service.erase_person(db.session, obj)
+        return redirect(url_for(".erase_preview", kind=kind, subject_id=subject_id))
+    erase_subject = service.erase_participant if kind == "teilnehmende" else service.erase_person
+    erase_subject(
+        db.session,
+        obj,
+        legal_basis=legal_basis,
+        requested_by_id=current_user.id,
+        confirmed=set(request.form.getlist("mention")),
+        directories=_directories(),
+    )
     db.session.commit()
+    erasure.finish_erasure(db.engine)
     flash(_("The personal data were erased."), "success")
     return redirect(url_for(".index"))
 
@@ -150,6 +144,8 @@ def decide(review_id: int):
         db.session, review, decision, user_id=current_user.id, today=local_date(utcnow())
     )
     db.session.commit()
+    if decision == "erase":
+        erasure.finish_erasure(db.engine)
     flash(_("Decision saved."), "success")
     return redirect(url_for(".index"))
 

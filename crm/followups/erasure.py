@@ -1,0 +1,20 @@
+"""The follow-ups domain's part of an erasure: follow-ups about the person."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import Session
+
+from crm.followups.models import FollowUp
+
+
+def plan_erasure(session: Session, *, plan: Any) -> None:
+    """Follow-ups about her stay as the assignee's to-do, unlinked; texts only if confirmed."""
+    if plan.subject.kind != "person":
+        return
+    ids = list(session.scalars(sa.select(FollowUp.id).where(FollowUp.person_id == plan.subject.id)))
+    plan.anonymise(FollowUp, ids, {"person_id": None}, "followups", owned=False, order=5)
+    plan.check_text(FollowUp, ids, ("subject", "note", "outcome"), _l("Follow-up"))

@@ -1,0 +1,25 @@
+"""The erasure preview in a real browser: reachable from the access page, accessible."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import check_a11y, log_in
+
+
+def test_the_erasure_preview_is_reached_from_the_access_page_and_is_accessible(
+    page: Page,
+) -> None:
+    page.goto("/datenschutz/")
+    log_in(page)
+    page.locator("#lookup-kind").select_option("personen")
+    page.locator("#lookup-id").fill("1")
+    page.locator("#lookup-form button[type=submit]").click()
+    expect(page).to_have_url(re.compile(r"/datenschutz/personen/1/auskunft$"))
+    page.locator("#erase-preview").click()
+    expect(page).to_have_url(re.compile(r"/datenschutz/personen/1/loeschen$"))
+    expect(page.locator("#erase-plan")).to_be_visible()
+    expect(page.locator("#legal-basis")).to_be_visible()
+    check_a11y(page)
