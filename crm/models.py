@@ -45,6 +45,6 @@ from crm.participants.models import (  # noqa: F401
     SupportItem,
     SupportItemType,
 )
-from crm.privacy.models import ErasureRecord, RetentionReview  # noqa: F401
+from crm.privacy.models import ErasureRecord, RetentionKeep, RetentionReview  # noqa: F401
 from crm.privacy.notice import PrivacyText  # noqa: F401
 from scheduled.lock import SchedulerLock  # noqa: F401

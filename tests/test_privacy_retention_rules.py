@@ -211,7 +211,7 @@ def test_admins_reach_the_retention_page_from_the_administration_and_see_every_r
 def test_saving_periods_on_the_page_is_audited_and_bad_values_keep_what_was_typed(
     admin_client, db_session
 ):
-    form = {r.key: "30" for r in retention.RULES}
+    form = {r.key: "30" for r in (*retention.RULES, *retention.REVIEW_RULES)}
     bad = admin_client.post("/datenschutz/aufbewahrung/", data={**form, "audit_values": "abc"})
     assert bad.status_code == 400
     assert "ganze Zahl" in bad.get_data(as_text=True)
@@ -253,3 +253,135 @@ def test_the_art15_report_states_the_periods_the_admins_set(app, app_ctx):
         for _category, text in result
     ]
     assert any("nach 18 Monaten" in t for t in texts)
+
+
+# --- review lists: records only an admin erases ----------------------------------------------
+
+
+def _listed(s, app, key: str) -> set[int]:
+    rule = retention.REVIEWS_BY_KEY[key]
+    items, _total = retention.review_list(s, rule, app.config, utcnow(), per_page=1000)
+    return {record.id for record, _last in items}
+
+
+def test_contacts_idle_for_the_period_are_listed_and_active_ones_not(app, app_ctx):
+    from crm.contacts.models import Person
+    from crm.newsletters.models import Subscription
+    from tests.newsletter_helpers import make_list, make_person
+
+    s = app_ctx
+    long_ago = utcnow() - relativedelta(years=3) - DAY
+
+    def person(**values):
+        p = make_person(s)
+        s.flush()
+        s.execute(
+            sa.update(Person)
+            .where(Person.id == p.id)
+            .values(created_at=long_ago, updated_at=long_ago, **values)
+        )
+        return p.id
+
+    idle = person()
+    contacted = person(last_contact_at=utcnow() - 300 * DAY)
+    subscriber = person()
+    unsubscribed = person()
+    lst = make_list(s)
+    s.add(
+        Subscription(
+            list_id=lst.id,
+            person_id=subscriber,
+            status="confirmed",
+            source="paper",
+            confirmed_at=long_ago,
+        )
+    )
+    s.add(
+        Subscription(
+            list_id=lst.id,
+            person_id=unsubscribed,
+            status="unsubscribed",
+            source="paper",
+            confirmed_at=long_ago,
+            unsubscribed_at=long_ago,
+        )
+    )
+    s.flush()
+    recent = make_person(s).id  # created today
+
+    listed = _listed(s, app, "inactive_contacts")
+    assert {idle, unsubscribed} <= listed
+    assert not listed & {contacted, subscriber, recent}
+
+
+def test_participants_without_exit_and_without_a_session_for_the_period_are_listed(app, app_ctx):
+    from datetime import date
+
+    from crm.participants.models import CounsellingSession, Participant
+    from tests.participant_factories import make_participant
+
+    s = app_ctx
+    today = utcnow().date()
+    old_day = today - relativedelta(years=3) - DAY
+    idle = make_participant(s, first_contact_on=old_day)
+    counselled = make_participant(s, first_contact_on=old_day)
+    s.add(
+        CounsellingSession(
+            participant_id=counselled.id,
+            held_on=today - 30 * DAY,
+            minutes=60,
+            counsellor_id=counselled.counsellor_id,
+        )
+    )
+    exited = make_participant(s, first_contact_on=old_day)
+    s.flush()
+    s.execute(
+        sa.update(Participant)
+        .where(Participant.id == exited.id)
+        .values(exit_on=date(2024, 1, 5), exit_outcome="employment")
+    )
+
+    listed = _listed(s, app, "inactive_participants")
+    assert idle.id in listed
+    assert not listed & {counselled.id, exited.id}
+
+
+def test_a_record_kept_by_an_admin_leaves_the_list_for_a_year_and_is_audited(
+    admin_client, db_session
+):
+    from crm.contacts.models import Person
+    from tests.newsletter_helpers import make_person
+
+    long_ago = utcnow() - relativedelta(years=4)
+    p = make_person(db_session)
+    db_session.flush()
+    db_session.execute(
+        sa.update(Person).where(Person.id == p.id).values(created_at=long_ago, updated_at=long_ago)
+    )
+    db_session.commit()
+    page = admin_client.get("/datenschutz/aufbewahrung/")
+    assert "/datenschutz/aufbewahrung/pruefen/inactive_contacts" in page.get_data(as_text=True)
+    listing = admin_client.get("/datenschutz/aufbewahrung/pruefen/inactive_contacts")
+    html = listing.get_data(as_text=True)
+    assert f'id="candidate-{p.id}"' in html
+    assert f"/datenschutz/personen/{p.id}/loeschen" in html  # erasure only through its preview
+
+    kept = admin_client.post(f"/datenschutz/aufbewahrung/pruefen/inactive_contacts/behalten/{p.id}")
+    assert kept.status_code == 302
+    html = admin_client.get("/datenschutz/aufbewahrung/pruefen/inactive_contacts").get_data(
+        as_text=True
+    )
+    assert f'id="candidate-{p.id}"' not in html
+    assert db_session.get(Person, p.id) is not None  # nothing erased
+    assert (
+        db_session.scalar(
+            sa.select(sa.func.count(AuditEntry.id)).where(
+                AuditEntry.action == "retention_keep", AuditEntry.entity_id == p.id
+            )
+        )
+        == 1
+    )
+
+
+def test_an_unknown_review_list_is_not_found(admin_client):
+    assert admin_client.get("/datenschutz/aufbewahrung/pruefen/unbekannt").status_code == 404

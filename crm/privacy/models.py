@@ -97,3 +97,26 @@ class ErasureRecord(db.Model):
         ),
         sa.Index("ix_erasure_record_subject", "subject_type", "subject_id"),
     )
+
+
+class RetentionKeep(db.Model):
+    """An admin's decision to keep a record a review rule lists (until `keep_until`).
+
+    Ids and dates only: which record, until when, who decided.
+    """
+
+    __tablename__ = "retention_keep"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject_type: Mapped[str] = mapped_column(sa.String(20))
+    subject_id: Mapped[int] = mapped_column()
+    keep_until: Mapped[date] = mapped_column(sa.Date)
+    decided_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("user_account.id", ondelete="SET NULL"), index=True
+    )
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        sa.UniqueConstraint("subject_type", "subject_id", name="uq_retention_keep_subject"),
+        sa.CheckConstraint("subject_type IN ('person', 'participant')", name="subject_type_valid"),
+    )

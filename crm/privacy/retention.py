@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +26,11 @@ from crm.accounts.models import LoginSession
 from crm.audit.models import AuditEntry
 from crm.audit.service import record
 from crm.contacts.import_models import ImportItem, ImportJob
+from crm.database import utcnow
 from crm.newsletters.models import Delivery
-from crm.privacy.models import RetentionSetting
+from crm.privacy.models import RetentionKeep, RetentionSetting
 
-UNITS = {"days": _l("days"), "months": _l("months")}
+UNITS = {"days": _l("days"), "months": _l("months"), "years": _l("years")}
 MAX_SETTING = 1200
 
 
@@ -56,9 +57,15 @@ class Rule:
 
     def cutoff(self, now: datetime, value: int) -> datetime:
         """Data older than this is due."""
-        if self.unit == "months":
-            return now - relativedelta(months=value)
-        return now - timedelta(days=value)
+        return _cutoff(self.unit, now, value)
+
+
+def _cutoff(unit: str, now: datetime, value: int) -> datetime:
+    if unit == "years":
+        return now - relativedelta(years=value)
+    if unit == "months":
+        return now - relativedelta(months=value)
+    return now - timedelta(days=value)
 
 
 # --- the rules ---------------------------------------------------------------------------------
@@ -228,10 +235,17 @@ RULES_BY_KEY = {rule.key: rule for rule in RULES}
 # --- settings, preview and run -------------------------------------------------------------------
 
 
+def _default(rule: Rule | ReviewRule, config: Mapping[str, Any]) -> int:
+    return rule.default(config) if callable(rule.default) else rule.default
+
+
 def settings(session: Session, config: Mapping[str, Any]) -> dict[str, int]:
     """The value of every rule: the admin's setting, else the default."""
     stored = dict(session.execute(sa.select(RetentionSetting.key, RetentionSetting.value)).all())
-    return {rule.key: int(stored.get(rule.key) or rule.default(config)) for rule in RULES}
+    return {
+        rule.key: int(stored.get(rule.key) or _default(rule, config))
+        for rule in (*RULES, *REVIEW_RULES)
+    }
 
 
 def save_settings(session: Session, values: Mapping[str, int], config: Mapping[str, Any]) -> int:
@@ -239,7 +253,7 @@ def save_settings(session: Session, values: Mapping[str, int], config: Mapping[s
     current = settings(session, config)
     changed = 0
     for key, value in values.items():
-        if key not in RULES_BY_KEY:
+        if key not in RULES_BY_KEY and key not in REVIEWS_BY_KEY:
             raise KeyError(key)
         if not 1 <= value <= MAX_SETTING:
             raise ValueError(key)
@@ -334,3 +348,167 @@ def storage_periods(session: Session, *, config: Mapping[str, Any], **_kw: Any) 
             ),
         ),
     ]
+
+
+# --- review rules: records that only an admin may erase -------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReviewRule:
+    """Records of people idle for a period: listed for an admin, erased only by an admin."""
+
+    key: str
+    label: Any
+    effect: Any
+    subject_type: str  # "person" or "participant"
+    default: int  # years
+    unit: str = "years"
+
+    def cutoff(self, now: datetime, value: int) -> datetime:
+        """Records idle since before this are listed."""
+        return _cutoff(self.unit, now, value)
+
+
+REVIEW_RULES: tuple[ReviewRule, ...] = (
+    ReviewRule(
+        "inactive_contacts",
+        _l("Contacts without activity"),
+        _l(
+            "Lists people without a recorded contact, change or active newsletter "
+            "subscription for this long (also those who only unsubscribed from a newsletter); "
+            "an admin erases or keeps each."
+        ),
+        "person",
+        3,
+    ),
+    ReviewRule(
+        "inactive_participants",
+        _l("Participants without exit"),
+        _l(
+            "Lists participants without an exit and without a counselling session for this "
+            "long; an admin erases or keeps each."
+        ),
+        "participant",
+        3,
+    ),
+)
+REVIEWS_BY_KEY = {rule.key: rule for rule in REVIEW_RULES}
+
+
+def _kept(subject_type: str, id_column: Any, today: date) -> sa.ColumnElement[bool]:
+    return sa.exists(
+        sa.select(RetentionKeep.id).where(
+            RetentionKeep.subject_type == subject_type,
+            RetentionKeep.subject_id == id_column,
+            RetentionKeep.keep_until >= today,
+        )
+    )
+
+
+def review_candidates(rule: ReviewRule, cutoff: datetime, today: date) -> sa.Select:
+    """The ids (and the date of last activity) of the records the rule lists on `today`."""
+    if rule.subject_type == "person":
+        from crm.contacts.models import Person
+        from crm.newsletters.models import Subscription
+
+        last = sa.func.coalesce(Person.last_contact_at, Person.created_at)
+        return sa.select(Person.id, last.label("last_activity")).where(
+            last < cutoff,
+            Person.updated_at < cutoff,
+            ~sa.exists(
+                sa.select(Subscription.id).where(
+                    Subscription.person_id == Person.id, Subscription.status == "confirmed"
+                )
+            ),
+            ~_kept("person", Person.id, today),
+        )
+    from crm.participants.models import CounsellingSession, Participant
+
+    last_session = (
+        sa.select(sa.func.max(CounsellingSession.held_on))
+        .where(CounsellingSession.participant_id == Participant.id)
+        .scalar_subquery()
+    )
+    last = sa.func.coalesce(last_session, Participant.first_contact_on)
+    return sa.select(Participant.id, last.label("last_activity")).where(
+        Participant.exit_on.is_(None),
+        Participant.erased_at.is_(None),
+        last < cutoff.date(),
+        ~_kept("participant", Participant.id, today),
+    )
+
+
+@dataclass(frozen=True)
+class ReviewState:
+    """A review rule as the admin page shows it."""
+
+    rule: ReviewRule
+    value: int
+    cutoff: datetime
+    due: int
+
+
+def review_preview(session: Session, config: Mapping[str, Any], now: datetime) -> list[ReviewState]:
+    """Every review rule with its value and how many records it lists now."""
+    values = settings(session, config)
+    out = []
+    for rule in REVIEW_RULES:
+        cutoff = rule.cutoff(now, values[rule.key])
+        candidates = review_candidates(rule, cutoff, now.date()).subquery()
+        stmt = sa.select(sa.func.count()).select_from(candidates)
+        out.append(ReviewState(rule, values[rule.key], cutoff, session.scalar(stmt) or 0))
+    return out
+
+
+def review_list(
+    session: Session,
+    rule: ReviewRule,
+    config: Mapping[str, Any],
+    now: datetime,
+    *,
+    page: int = 1,
+    per_page: int = 50,
+) -> tuple[list[tuple[Any, Any]], int]:
+    """One page of the records a review rule lists, longest idle first: (record, last date)."""
+    cutoff = rule.cutoff(now, settings(session, config)[rule.key])
+    candidates = review_candidates(rule, cutoff, now.date()).subquery()
+    total = session.scalar(sa.select(sa.func.count()).select_from(candidates)) or 0
+    if rule.subject_type == "person":
+        from crm.contacts.models import Person as model
+    else:
+        from crm.participants.models import Participant as model
+    rows = session.execute(
+        sa.select(model, candidates.c.last_activity)
+        .join(candidates, candidates.c.id == model.id)
+        .order_by(candidates.c.last_activity, model.id)
+        .limit(per_page)
+        .offset((max(page, 1) - 1) * per_page)
+    ).all()
+    return [(record, last) for record, last in rows], total
+
+
+def keep(
+    session: Session, subject_type: str, subject_id: int, *, user_id: int | None, today: date
+) -> RetentionKeep:
+    """An admin keeps the record for one more year (audited); it leaves the review list."""
+    row = session.scalar(
+        sa.select(RetentionKeep).where(
+            RetentionKeep.subject_type == subject_type, RetentionKeep.subject_id == subject_id
+        )
+    )
+    until = today + relativedelta(years=1)
+    if row is None:
+        row = RetentionKeep(subject_type=subject_type, subject_id=subject_id, keep_until=until)
+        session.add(row)
+    row.keep_until = until
+    row.decided_by_id = user_id
+    row.decided_at = utcnow()
+    record(
+        session,
+        "retention_keep",
+        entity_type=subject_type,
+        entity_id=subject_id,
+        summary=f"Aufbewahrung bis {until:%d.%m.%Y}",
+    )
+    session.flush()
+    return row
