@@ -10,11 +10,11 @@ from flask_wtf import FlaskForm
 from wtforms import Field, FieldList, FormField
 from wtforms.fields.choices import SelectChoice
 
+from crm.database import int_in_range
 from crm.inputs import (
     date_in_range,
     date_range_message,
     has_nul,
-    int_in_range,
     int_range_message,
     nul_message,
 )

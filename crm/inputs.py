@@ -15,18 +15,12 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.routing import IntegerConverter, Map, ValidationError
 
-# PostgreSQL's INTEGER, the type of every id and count column; SQLite's range is wider.
-DB_INT_MIN = -(2**31)
-DB_INT_MAX = 2**31 - 1
+from crm.database import DB_INT_MAX, DB_INT_MIN, int_in_range
+
 # Wide enough for birth dates and plans far ahead, narrow enough that adding a day or
 # converting between Berlin and UTC never leaves Python's date range.
 DATE_MIN = date(1900, 1, 1)
 DATE_MAX = date(2200, 12, 31)
-
-
-def int_in_range(value: int) -> bool:
-    """True if the database can store `value` in an INTEGER column."""
-    return DB_INT_MIN <= value <= DB_INT_MAX
 
 
 def date_in_range(value: date) -> bool:

@@ -112,3 +112,29 @@ def test_every_form_of_the_app_derives_from_the_base_form_that_refuses_unstorabl
     assert len(forms) > 30
     strays = sorted(cls.__qualname__ for cls in forms if not issubclass(cls, Form))
     assert strays == []
+
+
+# --- found by the property-based tests (tests/test_fuzz.py) -------------------------------
+
+
+@pytest.mark.parametrize("typed", ["2147483648", "9223372036854775808", "²³", "#٣"])
+def test_a_record_number_beyond_the_database_range_typed_into_a_picker_finds_nothing(
+    admin_client, db_session, typed
+):
+    from tests.newsletter_helpers import make_org
+
+    org = make_org(db_session, name="Elbe-Werk GmbH")
+    db_session.commit()
+    response = admin_client.get(
+        f"/kontakte/organisationen/{org.id}/zusammenfuehren", query_string={"q": typed}
+    )
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("value", ["2147483648", "9223372036854775808"])
+def test_a_follow_up_prefilled_with_a_record_number_beyond_the_database_range_opens(
+    admin_client, value
+):
+    for name in ("organisation_id", "person_id"):
+        response = admin_client.get("/wiedervorlagen/neu", query_string={name: value})
+        assert response.status_code in (200, 404), name
