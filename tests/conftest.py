@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_sqlalchemy.session import _app_ctx_id
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import orm
 
@@ -259,7 +259,13 @@ _HYPOTHESIS_COMMON = {
         HealthCheck.data_too_large,
     ],
 }
-settings.register_profile("ci", max_examples=4, database=None, **_HYPOTHESIS_COMMON)
+settings.register_profile(
+    "ci",
+    max_examples=4,
+    database=None,
+    phases=[Phase.generate, Phase.target, Phase.shrink],
+    **_HYPOTHESIS_COMMON,
+)
 settings.register_profile(
     "fuzz", max_examples=int(os.environ.get("CRM_FUZZ_EXAMPLES", "300")), **_HYPOTHESIS_COMMON
 )

@@ -239,6 +239,19 @@ EDGE_VALUES = [
     "x" * 100_000,
 ]
 
+# The values every field gets once in `make fuzz`, whatever hypothesis draws besides.
+SWEEP_VALUES = [
+    "9223372036854775808",
+    "-2147483649",
+    "nan",
+    "inf",
+    "1e309",
+    "0001-01-01",
+    "9999-12-31",
+    "a\x00b",
+    "x" * 100_000,
+]
+
 malformed_values = st.one_of(
     st.sampled_from(EDGE_VALUES),
     st.integers(min_value=-(2**80), max_value=2**80).map(str),

@@ -16,7 +16,7 @@ from urllib.parse import quote_from_bytes, urlsplit
 
 import pytest
 import sqlalchemy as sa
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from crm import demo
@@ -68,6 +68,32 @@ def _failures(checks: list[tuple[str, Any]]) -> list[str]:
     return failures
 
 
+def _post_malformed(
+    browser: Any, form: fz.FoundForm, changes: list[tuple[str, str]], repeat: bool
+) -> None:
+    """Send the form with `changes`; no 500, no partial write, no page broken by the write."""
+    changed = dict(changes)
+    pairs = [(n, changed.get(n, v)) for n, v in form.fields if n != "csrf_token"]
+    pairs += [(n, v) for n, v in changed.items() if n not in form.names]
+    if repeat:  # a field sent twice: a list where the view expects one value
+        pairs += list(changed.items())
+    body = fz.encode([("csrf_token", browser._csrf_token()), *pairs])
+    before = fz.row_counts()
+    response = browser.post(
+        form.action, data=body, content_type="application/x-www-form-urlencoded"
+    )
+    assert response.status_code < 500, response.status_code
+    if _refused(response):
+        after = fz.row_counts()
+        written = {t: (before[t], after[t]) for t in before if before[t] != after[t]}
+        assert not written, f"partial write, answered {response.status_code}: {written}"
+        return
+    # Whatever was stored must not break the pages that show it.
+    for page in {response.location or form.page, form.page}:
+        shown = browser.get(page)
+        assert shown.status_code < 500, f"GET {page} after the write: {shown.status_code}"
+
+
 def _form_check(browser: Any, form: fz.FoundForm) -> Any:
     names = form.names or ["unexpected"]
 
@@ -76,29 +102,30 @@ def _form_check(browser: Any, form: fz.FoundForm) -> Any:
         repeat=st.booleans(),
     )
     def check(changes: list[tuple[str, str]], repeat: bool) -> None:
-        changed = dict(changes)
-        pairs = [(n, changed.get(n, v)) for n, v in form.fields if n != "csrf_token"]
-        pairs += [(n, v) for n, v in changed.items() if n not in form.names]
-        if repeat:  # a field sent twice: a list where the view expects one value
-            pairs += list(changed.items())
-        body = fz.encode([("csrf_token", browser._csrf_token()), *pairs])
-        before = fz.row_counts()
-        response = browser.post(
-            form.action, data=body, content_type="application/x-www-form-urlencoded"
-        )
-        assert response.status_code < 500, response.status_code
-        if _refused(response):
-            after = fz.row_counts()
-            changed = {t: (before[t], after[t]) for t in before if before[t] != after[t]}
-            assert not changed, f"partial write, answered {response.status_code}: {changed}"
+        _post_malformed(browser, form, changes, repeat)
 
+    # Each field once with each classic troublemaker: run in `make fuzz` (the `ci` profile
+    # skips explicit examples to stay fast).
+    for name in form.names:
+        for value in fz.SWEEP_VALUES:
+            check = example(changes=[(name, value)], repeat=False)(check)
     return check
+
+
+# Forms whose malformed-input failures belong to another slice of issue 12: tested below as
+# expected failures, until that slice's fix is merged.
+KNOWN_ELSEWHERE = {
+    "dashboard.set_targets": (
+        "issue 12, finding 4 (weekly-targets slice): nan/inf/1e309 reach the database "
+        "(NOT NULL on SQLite, numeric field overflow on PostgreSQL)"
+    ),
+}
 
 
 def test_no_form_answers_500_or_writes_partially_on_malformed_values(app, site):
     browser, crawl = site
-    posts = [f for f in crawl.forms if f.method == "POST"]
-    endpoints = {f.endpoint for f in posts}
+    endpoints = {f.endpoint for f in crawl.forms if f.method == "POST"}
+    posts = [f for f in crawl.forms if f.method == "POST" and f.endpoint not in KNOWN_ELSEWHERE]
     # The crawl must reach the forms of every domain; a broken crawl would test nothing.
     for prefix in (
         "accounts.",
@@ -115,6 +142,23 @@ def test_no_form_answers_500_or_writes_partially_on_malformed_values(app, site):
         [(f"POST {f.action} ({f.endpoint})", _form_check(browser, f)) for f in posts]
     )
     assert not failures, "\n\n".join(failures)
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        pytest.param(endpoint, marks=pytest.mark.xfail(reason=reason, strict=False))
+        for endpoint, reason in KNOWN_ELSEWHERE.items()
+    ],
+)
+def test_forms_fixed_in_other_slices_answer_malformed_values_without_500(app, site, endpoint):
+    browser, crawl = site
+    forms = [f for f in crawl.forms if f.method == "POST" and f.endpoint == endpoint]
+    assert forms, f"the crawl found no form posting to {endpoint}"
+    for form in forms:
+        for name in form.names:
+            for value in fz.SWEEP_VALUES:
+                _post_malformed(browser, form, [(name, value)], repeat=False)
 
 
 def _url(rule: Any, values: dict[str, str]) -> str:
