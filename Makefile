@@ -27,7 +27,7 @@ test-postgres: $(STAMP)
 	CRM_TEST_DATABASE_URL=$${CRM_TEST_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/test} \
 		$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## A longer property-based campaign over every form and route (CRM_FUZZ_EXAMPLES per form, 300).
+## A longer property-based campaign over every form and route (CRM_FUZZ_EXAMPLES per form, default 50).
 fuzz: $(STAMP)
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -m fuzz $(PYTEST_ARGS)
 

@@ -267,6 +267,6 @@ settings.register_profile(
     **_HYPOTHESIS_COMMON,
 )
 settings.register_profile(
-    "fuzz", max_examples=int(os.environ.get("CRM_FUZZ_EXAMPLES", "300")), **_HYPOTHESIS_COMMON
+    "fuzz", max_examples=int(os.environ.get("CRM_FUZZ_EXAMPLES", "50")), **_HYPOTHESIS_COMMON
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
