@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 
 from crm.accounts.models import User
 from crm.extensions import db
@@ -18,26 +17,27 @@ from tests.conftest import build_app
 MAINTENANCE = "Die Datenbank ist im Moment nicht erreichbar."
 
 
-@contextmanager
-def errors_answered(app: Flask) -> Iterator[None]:
-    """Let the app answer unhandled errors with its error page, as in production."""
-    app.testing = False
-    app.config["PROPAGATE_EXCEPTIONS"] = False
-    try:
-        yield
-    finally:
-        app.testing = True
-        app.config["PROPAGATE_EXCEPTIONS"] = None
+def sibling_app(app: Flask, url: str, instance: str, **overrides: object) -> Flask:
+    """Another app (own routes, own config) that accepts the test app's login cookies."""
+    previous = os.environ.get("CRM_INSTANCE_PATH")
+    sibling = build_app(url, instance, SECRET_KEY=app.secret_key, **overrides)
+    if previous is not None:
+        os.environ["CRM_INSTANCE_PATH"] = previous
+    return sibling
 
 
-def _add_route(app: Flask, path: str, endpoint: str, view) -> None:
-    app.view_functions[endpoint] = view
-    if endpoint not in {rule.endpoint for rule in app.url_map.iter_rules()}:
-        app.url_map.add(app.url_rule_class(path, endpoint=endpoint))
+def logged_in(sibling: Flask, client: FlaskClient) -> FlaskClient:
+    """A browser on `sibling` carrying the login cookie of `client`."""
+    name = sibling.config["SESSION_COOKIE_NAME"]
+    cookie = client.get_cookie(name)
+    assert cookie is not None
+    browser = sibling.test_client()
+    browser.set_cookie(name, cookie.value)
+    return browser
 
 
 def test_the_error_page_after_a_failed_flush_rolls_back_and_is_the_german_page(
-    app, client_as, db_session
+    app, database_url, client_as, db_session, tmp_path
 ):
     """A public page that fails mid-flush: the session needs a rollback before anything loads.
 
@@ -53,9 +53,12 @@ def test_the_error_page_after_a_failed_flush_rolls_back_and_is_the_german_page(
         db.session.flush()
         return "unreachable"
 
-    _add_route(app, "/__test/doppelt", "core.test_duplicate_user", duplicate_user)
-    with errors_answered(app):
-        response = editor.get("/__test/doppelt")
+    # Its own app: a route added to the shared test app would stay for every later test.
+    failing = sibling_app(
+        app, database_url, str(tmp_path), PROPAGATE_EXCEPTIONS=False, CRM_SCHEMA_CHECK=False
+    )
+    failing.add_url_rule("/doppelt", "core.test_duplicate_user", duplicate_user)
+    response = logged_in(failing, editor).get("/doppelt")
     body = response.get_data(as_text=True)
     assert response.status_code == 500
     assert "Interner Fehler" in body
@@ -72,17 +75,8 @@ def _unreachable_database_url(tmp_path: Path) -> str:
 @pytest.fixture
 def outage_app(app, tmp_path) -> Flask:
     """The app on a database that cannot be reached, sharing the test app's session key."""
-    instance = str(tmp_path / "instance")
-    previous = os.environ.get("CRM_INSTANCE_PATH")
-    broken = build_app(
-        _unreachable_database_url(tmp_path),
-        instance,
-        SECRET_KEY=app.secret_key,
-        PROPAGATE_EXCEPTIONS=False,
-    )
-    if previous is not None:
-        os.environ["CRM_INSTANCE_PATH"] = previous
-    return broken
+    url = _unreachable_database_url(tmp_path)
+    return sibling_app(app, url, str(tmp_path / "instance"), PROPAGATE_EXCEPTIONS=False)
 
 
 @pytest.mark.parametrize("path", ["/", "/anmelden", "/kontakte/organisationen", "/gibt-es-nicht"])
@@ -101,11 +95,7 @@ def test_a_logged_in_user_gets_the_german_maintenance_page_while_the_database_is
     outage_app, client_as
 ):
     """The login cookie makes the app load the user; the error page must not try again."""
-    name = outage_app.config["SESSION_COOKIE_NAME"]
-    session_cookie = client_as("counsellor").get_cookie(name)
-    assert session_cookie is not None
-    browser = outage_app.test_client()
-    browser.set_cookie(name, session_cookie.value)
+    browser = logged_in(outage_app, client_as("counsellor"))
     response = browser.get("/wiedervorlagen/")
     assert response.status_code == 503
     assert MAINTENANCE in response.get_data(as_text=True)
