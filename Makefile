@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 FLASK  := CRM_ENV=$${CRM_ENV:-development} $(BIN)/flask --app wsgi
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-sqlite test-postgres lint format bench i18n vendor clean
+.PHONY: run test test-sqlite test-postgres fuzz lint format bench i18n vendor clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ test: $(STAMP)
 test-postgres: $(STAMP)
 	CRM_TEST_DATABASE_URL=$${CRM_TEST_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/test} \
 		$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## A longer property-based campaign over every form and route (CRM_FUZZ_EXAMPLES per form, default 50).
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -m fuzz $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -50,4 +54,4 @@ vendor:
 	bash scripts/vendor_assets.sh
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

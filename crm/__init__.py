@@ -26,6 +26,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         template_folder=str(ROOT / "templates"),
     )
     configure_settings(app, config)
+    configure_inputs(app)
     configure_transactions(app)
     configure_extensions(app)
     configure_security(app)
@@ -49,6 +50,13 @@ def configure_settings(app: Flask, config: dict[str, Any] | None) -> None:
         # Only behind a proxy that sets these headers: otherwise clients could fake their
         # address and slip past the login throttle.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+
+
+def configure_inputs(app: Flask) -> None:
+    """Bound path, query and form values to what the database can store (before any route)."""
+    from crm import inputs
+
+    inputs.init_app(app)
 
 
 def configure_transactions(app: Flask) -> None:

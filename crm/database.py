@@ -16,6 +16,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, mapped_column
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+# PostgreSQL's INTEGER, the type of every id and count column; SQLite's range is wider.
+DB_INT_MIN = -(2**31)
+DB_INT_MAX = 2**31 - 1
 
 # Whether the next SQLite transaction will write. Outside web requests (CLI, scheduler,
 # background threads, tests) the answer is yes; the web app sets "no" for GET requests.
@@ -52,6 +55,20 @@ def ids_in(column: Any, ids: Iterable[int], dialect: str) -> sa.ColumnElement[bo
     if dialect == "postgresql":
         return column == sa.any_(sa.bindparam(None, values, type_=postgresql.ARRAY(sa.Integer)))
     return column.in_(values)
+
+
+def int_in_range(value: int) -> bool:
+    """True if the database can store `value` in an INTEGER column."""
+    return DB_INT_MIN <= value <= DB_INT_MAX
+
+
+def db_int(value: object) -> int | None:
+    """`value` as an integer the database can hold, or None (not a number, or out of range)."""
+    try:
+        number = int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return None
+    return number if int_in_range(number) else None
 
 
 def utcnow() -> datetime:

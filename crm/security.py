@@ -212,7 +212,13 @@ def set_security_headers(response: Any) -> Any:
     headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
     if current_app.config.get("CRM_HSTS"):
         headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-    if request.endpoint != "static" and current_user.is_authenticated:
-        # Personal data must not linger in shared caches or the browser's back button cache.
-        headers.setdefault("Cache-Control", "no-store")
+    # Personal data must not linger in shared caches or the browser's back button cache.
+    # Checked last: asking for the user may load it from the database, which error pages
+    # (that set Cache-Control themselves) must not do.
+    if (
+        "Cache-Control" not in headers
+        and request.endpoint != "static"
+        and current_user.is_authenticated
+    ):
+        headers["Cache-Control"] = "no-store"
     return response

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_sqlalchemy.session import _app_ctx_id
+from hypothesis import HealthCheck, Phase, settings
 from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import orm
 
@@ -246,3 +247,27 @@ def csrf_token_from(html: bytes) -> str:
     match = re.search(rb'name="csrf_token"[^>]*value="([^"]+)"', html)
     assert match, "no CSRF token in page"
     return match.group(1).decode()
+
+
+# --- hypothesis -------------------------------------------------------------------------------
+# `ci`: a few examples per form and route, part of every `make test` on both databases.
+# `fuzz`: the long campaign of `make fuzz`, remembering failures in .hypothesis/.
+_HYPOTHESIS_COMMON = {
+    "deadline": None,
+    "suppress_health_check": [
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
+}
+settings.register_profile(
+    "ci",
+    max_examples=4,
+    database=None,
+    phases=[Phase.generate, Phase.target, Phase.shrink],
+    **_HYPOTHESIS_COMMON,
+)
+settings.register_profile(
+    "fuzz", max_examples=int(os.environ.get("CRM_FUZZ_EXAMPLES", "50")), **_HYPOTHESIS_COMMON
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

@@ -594,4 +594,6 @@ def test_the_record_page_with_the_way_to_erasure_shows_the_readable_report(
     "args", ["", "?r=", "?r=person:abc", "?r=nothing:1", "?r=person:99999999", "?r=person:1%00"]
 )
 def test_a_report_for_no_existing_record_is_not_found(client_as, db_session, args):
-    assert client_as("admin").get(f"/datenschutz/auskunft/bericht{args}").status_code == 404
+    # A NUL anywhere in a query is refused app-wide with 400 before the view runs.
+    expected = 400 if "%00" in args else 404
+    assert client_as("admin").get(f"/datenschutz/auskunft/bericht{args}").status_code == expected

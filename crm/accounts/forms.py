@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, EqualTo, Length
 
 from crm.accounts.passwords import MAX_LENGTH
-from crm.forms import choices
+from crm.forms import Form, choices
 
 ROLE_LABELS = {
     "admin": _l("Administrator"),
@@ -19,13 +18,13 @@ ROLE_LABELS = {
 }
 
 
-class LoginForm(FlaskForm):
+class LoginForm(Form):
     email = EmailField(_l("E-mail address"), validators=[DataRequired(), Length(max=254)])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=MAX_LENGTH)])
     next = HiddenField()
 
 
-class ChangePasswordForm(FlaskForm):
+class ChangePasswordForm(Form):
     current = PasswordField(_l("Current password"), validators=[DataRequired()])
     new = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=MAX_LENGTH)])
     confirm = PasswordField(
@@ -34,17 +33,17 @@ class ChangePasswordForm(FlaskForm):
     )
 
 
-class LanguageForm(FlaskForm):
+class LanguageForm(Form):
     locale = SelectField(_l("Language"), choices=choices([("de", "Deutsch"), ("en", "English")]))
     next = HiddenField()
 
 
-class UserForm(FlaskForm):
+class UserForm(Form):
     email = EmailField(_l("E-mail address"), validators=[DataRequired(), Email(), Length(max=254)])
     display_name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
     role = SelectField(_l("Role"), choices=choices(ROLE_LABELS.items()))
     office_id = SelectField(_l("Branch office"), coerce=int)
 
 
-class ActionForm(FlaskForm):
+class ActionForm(Form):
     """An empty form for POST buttons (deactivate, reset …): it only carries the CSRF token."""

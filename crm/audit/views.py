@@ -12,6 +12,7 @@ from crm.accounts.models import User
 from crm.audit.models import AuditEntry
 from crm.audit.service import query_entries
 from crm.extensions import db
+from crm.inputs import date_range_message, parse_date
 from crm.security import require
 
 bp = Blueprint("audit", __name__, url_prefix="/verwaltung/protokoll")
@@ -19,12 +20,12 @@ BERLIN = ZoneInfo("Europe/Berlin")
 
 
 def _day(value: str | None, *, end: bool = False) -> datetime | None:
-    """Parse a yyyy-mm-dd filter as the start (or the end) of that day in Berlin."""
-    if not value:
-        return None
-    try:
-        day = datetime.strptime(value, "%Y-%m-%d").date()
-    except ValueError:
+    """Parse a yyyy-mm-dd filter as the start (or the end) of that day in Berlin.
+
+    ValueError if the value is no date or lies outside the range the app accepts.
+    """
+    day = parse_date(value)
+    if day is None:
         return None
     if end:
         day += timedelta(days=1)
@@ -41,9 +42,14 @@ def index():
         "entity_type": args.get("typ") or None,
         "actor_id": args.get("benutzer", type=int),
         "entity_id": args.get("datensatz", type=int),
-        "since": _day(args.get("von")),
-        "until": _day(args.get("bis"), end=True),
     }
+    date_errors = {}
+    for name, key, end in (("von", "since", False), ("bis", "until", True)):
+        try:
+            filters[key] = _day(args.get(name), end=end)
+        except ValueError:
+            filters[key] = None
+            date_errors[name] = date_range_message()
     entries, total = query_entries(db.session, page=page, per_page=50, **filters)
     actions = db.session.scalars(
         sa.select(AuditEntry.action).distinct().order_by(AuditEntry.action)
@@ -62,4 +68,5 @@ def index():
         types=[t for t in types if t],
         users=users,
         args=args,
+        date_errors=date_errors,
     )

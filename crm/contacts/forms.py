@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import date
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
@@ -25,7 +24,7 @@ from wtforms.validators import (
 )
 
 from crm.contacts.normalize import is_valid_german_postcode
-from crm.forms import Filled, WholeNumberField, choices
+from crm.forms import Filled, Form, WholeNumberField, choices
 
 ORG_KIND_LABELS = {
     "employer": _l("Employer"),
@@ -75,7 +74,7 @@ LANGUAGE_LABELS = {
 }
 
 
-def german_postcode(_form: FlaskForm, field: StringField) -> None:
+def german_postcode(_form: Form, field: StringField) -> None:
     """Empty, or a five-digit German postcode."""
     if field.data and not is_valid_german_postcode(field.data):
         raise ValidationError(_l("Please enter a five-digit German postcode."))
@@ -92,7 +91,7 @@ def _optional_email(label: object) -> EmailField:
     )
 
 
-class OrganisationForm(FlaskForm):
+class OrganisationForm(Form):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
     kind = SelectField(_l("Kind"), choices=choices(ORG_KIND_LABELS.items()), default="employer")
     sector = StringField(_l("Sector"), validators=[Length(max=120)])
@@ -110,7 +109,7 @@ class OrganisationForm(FlaskForm):
     confirm = BooleanField(_l("Create anyway"))
 
 
-class PersonForm(FlaskForm):
+class PersonForm(Form):
     salutation = SelectField(
         _l("Salutation"), choices=choices(SALUTATION_LABELS.items()), default=""
     )
@@ -133,7 +132,7 @@ class PersonForm(FlaskForm):
     confirm = BooleanField(_l("Create anyway"))
 
 
-class AffiliationForm(FlaskForm):
+class AffiliationForm(Form):
     organisation = StringField(
         _l("Organisation (name or number)"), validators=[DataRequired(), Length(max=200)]
     )
@@ -146,7 +145,7 @@ class AffiliationForm(FlaskForm):
             raise ValidationError(_l("The end must not be before the start."))
 
 
-class NeedForm(FlaskForm):
+class NeedForm(Form):
     occupation = StringField(_l("Occupation"), validators=[DataRequired(), Length(max=200)])
     count = WholeNumberField(
         _l("Number"), default=1, validators=[Filled(), NumberRange(min=1, max=9999)]
@@ -156,7 +155,7 @@ class NeedForm(FlaskForm):
     note = TextAreaField(_l("Note"), validators=[Length(max=2000)])
 
 
-class ActivityForm(FlaskForm):
+class ActivityForm(Form):
     kind = SelectField(_l("Kind"), choices=choices(ACTIVITY_KIND_LABELS.items()))
     day = DateField(_l("Date"), validators=[DataRequired()])
     time = TimeField(_l("Time"), validators=[DataRequired()])
@@ -168,5 +167,5 @@ class ActivityForm(FlaskForm):
     text = TextAreaField(_l("Text"), validators=[Length(max=20000)])
 
 
-class MergeForm(FlaskForm):
+class MergeForm(Form):
     keep = SelectField(_l("Keep"), coerce=int)

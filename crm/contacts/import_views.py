@@ -23,7 +23,6 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from sqlalchemy.orm import selectinload
 from wtforms import HiddenField, RadioField, SelectField, SubmitField
@@ -34,7 +33,7 @@ from crm.contacts.export import iter_csv
 from crm.contacts.import_models import ImportJob
 from crm.contacts.tabular import FIELD_KEYS, ImportFileError, Table, suggest_mapping
 from crm.extensions import db
-from crm.forms import choices
+from crm.forms import Form, choices
 from crm.security import require, writes_on_get
 
 bp = Blueprint("imports", __name__, url_prefix="/import")
@@ -62,17 +61,17 @@ OUTCOME_LABELS = {
 }
 
 
-class UploadForm(FlaskForm):
+class UploadForm(Form):
     file = FileField(
         _l("File (CSV or Excel .xlsx)"), validators=[FileRequired(_l("Please choose a file."))]
     )
 
 
-class UndoForm(FlaskForm):
+class UndoForm(Form):
     """Only the CSRF token."""
 
 
-class MappingForm(FlaskForm):
+class MappingForm(Form):
     sheet = HiddenField()
     policy = RadioField(
         _l("When a row looks like an existing contact"),

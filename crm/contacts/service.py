@@ -27,7 +27,7 @@ from crm.contacts.models import (
 )
 from crm.contacts.normalize import fold, normalize_email, organisation_key, person_key
 from crm.contacts.search import matching_ids, sqlite_hit_count
-from crm.database import ids_in, utcnow
+from crm.database import db_int, ids_in, utcnow
 from crm.security import has_permission
 
 ORG_FIELDS = (
@@ -922,7 +922,9 @@ def find_records(session: Session, model: Any, text: str, *, limit: int = 20) ->
     text = (text or "").strip()
     number = text.lstrip("#")
     if number.isdigit():
-        found = session.get(model, int(number))
+        # A number beyond the database's integer range (or in other digits) is no record.
+        record_id = db_int(number)
+        found = session.get(model, record_id) if record_id is not None else None
         return [found] if found is not None else []
     query = organisation_query if model is Organisation else person_query
     return list(session.scalars(query(session, ListFilters(q=text)).limit(limit)))
@@ -939,7 +941,8 @@ def resolve_organisation(session: Session, text: str) -> tuple[Organisation | No
         return None, 0
     number = text.lstrip("#")
     if number.isdigit():
-        org = session.get(Organisation, int(number))
+        org_id = db_int(number)
+        org = session.get(Organisation, org_id) if org_id is not None else None
         return org, int(org is not None)
     exact = list(
         session.scalars(

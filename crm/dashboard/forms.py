@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms.validators import NumberRange
 
 from crm.dashboard.service import MAX_PER_WEEK
-from crm.forms import DecimalCommaField, Filled
+from crm.forms import DecimalCommaField, Filled, Form
 
 
 def _target(label: str) -> DecimalCommaField:
@@ -23,6 +22,6 @@ def _target(label: str) -> DecimalCommaField:
     )
 
 
-class TargetsForm(FlaskForm):
+class TargetsForm(Form):
     entries = _target(_l("Entries per week"))
     exits = _target(_l("Exits per week"))

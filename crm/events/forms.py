@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
@@ -16,7 +15,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Email, Length, Optional
 
-from crm.forms import choices
+from crm.forms import Form, choices
 
 KIND_LABELS = {
     "fair": _l("Job fair"),
@@ -52,7 +51,7 @@ CONTACT_STATUS_LABELS = {
 EVENT_STATUS_LABELS = {"planned": _l("planned"), "cancelled": _l("cancelled")}
 
 
-class EventForm(FlaskForm):
+class EventForm(Form):
     kind = SelectField(_l("Kind"), choices=choices(KIND_LABELS.items()), default="fair")
     title = StringField(_l("Title"), validators=[DataRequired(), Length(max=200)])
     start_date = DateField(_l("Start date"), validators=[DataRequired()])
@@ -69,7 +68,7 @@ class EventForm(FlaskForm):
     default_checklist = BooleanField(_l("Add the standard fair checklist"), default=True)
 
 
-class SlotForm(FlaskForm):
+class SlotForm(Form):
     user_id = SelectField(_l("Staff member"), coerce=int)
     day = DateField(_l("Date"), validators=[DataRequired()])
     start_time = TimeField(_l("From"), validators=[DataRequired()])
@@ -77,17 +76,17 @@ class SlotForm(FlaskForm):
     note = StringField(_l("Note"), validators=[Optional(), Length(max=200)])
 
 
-class ChecklistForm(FlaskForm):
+class ChecklistForm(Form):
     category = SelectField(_l("Category"), choices=choices(CATEGORY_LABELS.items()))
     label = StringField(_l("Item"), validators=[DataRequired(), Length(max=200)])
 
 
-class ContactForm(FlaskForm):
+class ContactForm(Form):
     person = StringField(_l("Person (name, e-mail or number)"), validators=[DataRequired()])
     status = SelectField(_l("Status"), choices=choices(CONTACT_STATUS_LABELS.items()))
 
 
-class LeadForm(FlaskForm):
+class LeadForm(Form):
     first_name = StringField(_l("First name"), validators=[Optional(), Length(max=100)])
     last_name = StringField(_l("Last name"), validators=[DataRequired(), Length(max=100)])
     email = EmailField(_l("E-mail"), validators=[Optional(), Email(), Length(max=254)])

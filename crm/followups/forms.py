@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     DateField,
     HiddenField,
@@ -15,7 +14,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from crm.forms import WholeNumberField, choices
+from crm.forms import Form, WholeNumberField, choices
 
 PRIORITY_LABELS = {"low": _l("low"), "normal": _l("normal"), "high": _l("high")}
 STATUS_LABELS = {"open": _l("open"), "done": _l("done"), "cancelled": _l("cancelled")}
@@ -34,7 +33,7 @@ REPEAT_LABELS = {
 SNOOZE_LABELS = {"1d": _l("1 day"), "1w": _l("1 week"), "custom": _l("Until a date")}
 
 
-class FollowUpForm(FlaskForm):
+class FollowUpForm(Form):
     subject = StringField(_l("Subject"), validators=[DataRequired(), Length(max=200)])
     due_date = DateField(_l("Due on"), validators=[DataRequired()])
     due_time = TimeField(_l("Time (optional)"), validators=[Optional()])
@@ -52,7 +51,7 @@ class FollowUpForm(FlaskForm):
     event_id = HiddenField()
 
 
-class EditForm(FlaskForm):
+class EditForm(Form):
     """Subject, note, due date/time, priority and recurrence of an open follow-up."""
 
     subject = StringField(_l("Subject"), validators=[DataRequired(), Length(max=200)])
@@ -66,11 +65,11 @@ class EditForm(FlaskForm):
     repeat_unit = SelectField(_l("Unit"), choices=choices(REPEAT_LABELS.items()), default="")
 
 
-class DoneForm(FlaskForm):
+class DoneForm(Form):
     outcome = TextAreaField(_l("Outcome"), validators=[Optional(), Length(max=5000)])
 
 
-class SnoozeForm(FlaskForm):
+class SnoozeForm(Form):
     period = RadioField(_l("Snooze for"), choices=choices(SNOOZE_LABELS.items()), default="1d")
     until_date = DateField(_l("New due date"), validators=[Optional()])
     until_time = TimeField(_l("Time (optional)"), validators=[Optional()])
@@ -87,9 +86,9 @@ class SnoozeForm(FlaskForm):
         return ok
 
 
-class ReassignForm(FlaskForm):
+class ReassignForm(Form):
     assignee_id = SelectField(_l("Assign to"), coerce=int)
 
 
-class ActionForm(FlaskForm):
+class ActionForm(Form):
     """An empty form for POST buttons (cancel): it only carries the CSRF token."""

@@ -11,7 +11,7 @@ from flask_login import current_user
 
 from crm.accounts.models import Role, User
 from crm.contacts.models import Organisation, Person
-from crm.database import utcnow
+from crm.database import db_int, utcnow
 from crm.extensions import db
 from crm.followups import service
 from crm.followups.forms import (
@@ -97,11 +97,8 @@ def _changeable_or_404(fu_id: int) -> FollowUp:
 
 
 def _int_arg(value: Any) -> int | None:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        return None
-    return number if number > 0 else None
+    number = db_int(value)
+    return number if number is not None and number > 0 else None
 
 
 # --- pages --------------------------------------------------------------------------------------

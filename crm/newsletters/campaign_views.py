@@ -12,14 +12,13 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from sqlalchemy.orm import joinedload
 from wtforms import DateTimeLocalField, SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
 from crm.database import utcnow
 from crm.extensions import db
-from crm.forms import choices
+from crm.forms import Form, choices
 from crm.newsletters import campaigns as svc
 from crm.newsletters.models import (
     DELIVERY_STATUSES,
@@ -51,13 +50,13 @@ DELIVERY_LABELS = {
 }
 
 
-class CampaignForm(FlaskForm):
+class CampaignForm(Form):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
     list_id = SelectField(_l("Newsletter"), coerce=int, validators=[DataRequired()])
     template_id = SelectField(_l("Template"), coerce=int, validators=[DataRequired()])
 
 
-class ScheduleForm(FlaskForm):
+class ScheduleForm(Form):
     send_at = DateTimeLocalField(
         _l("Send at"), format="%Y-%m-%dT%H:%M", validators=[DataRequired()]
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
@@ -16,7 +15,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Email, Length, Optional, Regexp
 
-from crm.forms import choices
+from crm.forms import Form, choices
 
 STATUS_LABELS = {
     "pending": _l("pending"),
@@ -67,7 +66,7 @@ ORG_KIND_LABELS = {
 SALUTATION_LABELS = {"": _l("(none)"), "frau": _l("Ms"), "herr": _l("Mr"), "divers": _l("diverse")}
 
 
-class ListForm(FlaskForm):
+class ListForm(Form):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
     slug = StringField(
         _l("Short name in the sign-up address"),
@@ -86,11 +85,11 @@ class ListForm(FlaskForm):
     consent_text = TextAreaField(_l("Consent text"), validators=[DataRequired(), Length(max=5000)])
 
 
-class ConsentTextForm(FlaskForm):
+class ConsentTextForm(Form):
     text = TextAreaField(_l("New consent text"), validators=[DataRequired(), Length(max=5000)])
 
 
-class RecordConsentForm(FlaskForm):
+class RecordConsentForm(Form):
     list_id = SelectField(_l("Newsletter"), coerce=int)
     method = SelectField(
         _l("How consent was given"),
@@ -104,7 +103,7 @@ class RecordConsentForm(FlaskForm):
     )
 
 
-class AudienceForm(FlaskForm):
+class AudienceForm(Form):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
     description = TextAreaField(_l("Description"), validators=[Optional(), Length(max=2000)])
     list_id = SelectField(_l("Newsletter (whose consent applies)"), coerce=int)
@@ -117,7 +116,7 @@ class AudienceForm(FlaskForm):
     regions = SelectMultipleField(_l("Regions"), validate_choice=False)
 
 
-class TemplateForm(FlaskForm):
+class TemplateForm(Form):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
     subject = StringField(_l("Subject"), validators=[DataRequired(), Length(max=300)])
     body_html = TextAreaField(_l("HTML body"), validators=[Optional(), Length(max=200_000)])
@@ -126,7 +125,7 @@ class TemplateForm(FlaskForm):
     )
 
 
-class SignupForm(FlaskForm):
+class SignupForm(Form):
     # The public form is CSRF-exempt (see views.signup); no token to render or check.
     class Meta:
         csrf = False

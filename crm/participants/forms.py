@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     DateField,
     EmailField,
@@ -13,7 +12,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional
 
-from crm.forms import Filled, WholeNumberField, choices
+from crm.forms import Filled, Form, WholeNumberField, choices
 
 RECOGNITION_LABELS = {
     "not_started": _l("not started"),
@@ -88,7 +87,7 @@ PARTNER_PICKER = {"list": "partner-names", "autocomplete": "off"}
 LEVEL_CHOICES = [("", "–"), *((lvl, lvl) for lvl in ("A1", "A2", "B1", "B2", "C1", "C2"))]
 
 
-class ParticipantForm(FlaskForm):
+class ParticipantForm(Form):
     first_name = StringField(_l("First name"), validators=[Optional(), Length(max=100)])
     last_name = StringField(_l("Last name"), validators=[DataRequired(), Length(max=100)])
     email = EmailField(_l("E-mail"), validators=[Optional(), Email(), Length(max=254)])
@@ -123,7 +122,7 @@ class ParticipantForm(FlaskForm):
     notes = TextAreaField(_l("Notes"), validators=[Optional(), Length(max=10000)])
 
 
-class SessionForm(FlaskForm):
+class SessionForm(Form):
     held_on = DateField(_l("Date"), validators=[DataRequired()])
     minutes = WholeNumberField(
         _l("Duration (minutes)"), validators=[Filled(), NumberRange(min=1, max=1440)]
@@ -131,7 +130,7 @@ class SessionForm(FlaskForm):
     note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=5000)])
 
 
-class ExitForm(FlaskForm):
+class ExitForm(Form):
     exit_on = DateField(_l("Exit on"), validators=[DataRequired()])
     exit_outcome = SelectField(
         _l("Outcome"), choices=choices([("", _l("not known yet")), *OUTCOME_LABELS.items()])
@@ -139,7 +138,7 @@ class ExitForm(FlaskForm):
     exit_note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=5000)])
 
 
-class ReleaseForm(FlaskForm):
+class ReleaseForm(Form):
     organisation = StringField(
         _l("Partner"), validators=[DataRequired(), Length(max=200)], render_kw=PARTNER_PICKER
     )
@@ -148,11 +147,11 @@ class ReleaseForm(FlaskForm):
     scope = TextAreaField(_l("Scope"), validators=[DataRequired(), Length(max=2000)])
 
 
-class RevokeForm(FlaskForm):
+class RevokeForm(Form):
     revoked_on = DateField(_l("Revoked on"), validators=[DataRequired()])
 
 
-class ReferralForm(FlaskForm):
+class ReferralForm(Form):
     organisation = StringField(
         _l("Partner"), validators=[DataRequired(), Length(max=200)], render_kw=PARTNER_PICKER
     )
@@ -164,19 +163,19 @@ class ReferralForm(FlaskForm):
     )
 
 
-class ReferralStatusForm(FlaskForm):
+class ReferralStatusForm(Form):
     status = SelectField(_l("Status"), choices=choices(REFERRAL_STATUS_LABELS.items()))
 
 
-class SupportItemForm(FlaskForm):
+class SupportItemForm(Form):
     status = SelectField(_l("Status"), choices=choices(SUPPORT_STATUS_LABELS.items()))
     due_on = DateField(_l("Due on"), validators=[Optional()])
     note = StringField(_l("Note"), validators=[Optional(), Length(max=2000)])
 
 
-class ItemTypeForm(FlaskForm):
+class ItemTypeForm(Form):
     name = StringField(_l("New checklist item"), validators=[DataRequired(), Length(max=120)])
 
 
-class ActionForm(FlaskForm):
+class ActionForm(Form):
     """An empty form for POST buttons (delete): it only carries the CSRF token."""

@@ -11,12 +11,12 @@ from flask import Response, abort, current_app, flash, redirect, render_template
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from wtforms import TextAreaField
 from wtforms.validators import Length
 
 from crm.audit.service import record
 from crm.extensions import db
+from crm.forms import Form
 from crm.privacy import access
 from crm.privacy.notice import TEXTS, notice_texts, save_notice_texts
 from crm.privacy.views import bp
@@ -97,7 +97,7 @@ def access_report_pdf():
     return response
 
 
-class NoticeForm(FlaskForm):
+class NoticeForm(Form):
     """One text area per text of the notice (fields added below from TEXTS)."""
 
 

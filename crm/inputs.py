@@ -1,0 +1,135 @@
+"""Bounds on what a request may carry into the database, enforced once for the whole app.
+
+Integers beyond the database's INTEGER, dates a timezone conversion cannot represent and
+NUL characters (which PostgreSQL cannot store in text) otherwise surface as database errors,
+i.e. as 500s. Path values, query arguments and form fields all pass through the checks here.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from flask import Flask, Request, Response, request
+from flask_babel import lazy_gettext as _l
+from werkzeug.datastructures import ImmutableMultiDict
+from werkzeug.routing import IntegerConverter, Map, ValidationError
+
+from crm.database import DB_INT_MAX, DB_INT_MIN, int_in_range
+
+# Wide enough for birth dates and plans far ahead, narrow enough that adding a day or
+# converting between Berlin and UTC never leaves Python's date range.
+DATE_MIN = date(1900, 1, 1)
+DATE_MAX = date(2200, 12, 31)
+
+
+def date_in_range(value: date) -> bool:
+    """True if `value` (a date or a datetime) lies in the range the app accepts."""
+    day = value.date() if isinstance(value, datetime) else value
+    return DATE_MIN <= day <= DATE_MAX
+
+
+def has_nul(value: object) -> bool:
+    """True if `value` is a string containing a NUL character."""
+    return isinstance(value, str) and "\x00" in value
+
+
+def nul_message() -> str:
+    """Why a value with a NUL character is refused."""
+    return str(_l("This field contains a character that cannot be stored (NUL)."))
+
+
+def int_range_message() -> str:
+    """Why an integer beyond the database's range is refused."""
+    return str(
+        _l(
+            "Please enter a whole number between %(min)d and %(max)d.",
+            min=DB_INT_MIN,
+            max=DB_INT_MAX,
+        )
+    )
+
+
+def date_range_message() -> str:
+    """Why a date outside DATE_MIN..DATE_MAX is refused."""
+    return str(
+        _l(
+            "Please enter a date between %(min)s and %(max)s.",
+            min=DATE_MIN.strftime("%d.%m.%Y"),
+            max=DATE_MAX.strftime("%d.%m.%Y"),
+        )
+    )
+
+
+def parse_date(value: str | None) -> date | None:
+    """A yyyy-mm-dd query value as a date; None if empty; ValueError if invalid or out of range."""
+    if not value:
+        return None
+    day = datetime.strptime(value, "%Y-%m-%d").date()
+    if not date_in_range(day):
+        raise ValueError(f"date out of range: {value}")
+    return day
+
+
+class DatabaseIntConverter(IntegerConverter):
+    """`<int:...>` in a route: only values an INTEGER column can hold match, others are 404."""
+
+    def __init__(
+        self,
+        map: Map,
+        fixed_digits: int = 0,
+        min: int | None = None,
+        max: int | None = DB_INT_MAX,
+        signed: bool = False,
+    ) -> None:
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+
+    def to_python(self, value: str) -> Any:
+        try:
+            return super().to_python(value)
+        except ValueError:
+            # More digits than int() converts (sys.get_int_max_str_digits): no such record.
+            raise ValidationError() from None
+
+
+class BoundedArgs(ImmutableMultiDict):
+    """Query and form values where `.get(name, type=int)` treats out-of-range like non-numbers.
+
+    Werkzeug returns the default when `type` fails; an integer the database cannot compare
+    with is as unusable as "abc", so it gets the default too.
+    """
+
+    def get(self, key: Any, default: Any = None, type: Any = None) -> Any:
+        value = super().get(key, default=default, type=type)
+        if type is int and isinstance(value, int) and not int_in_range(value):
+            return default
+        return value
+
+
+class BoundedRequest(Request):
+    """The app's request class: its args and form are BoundedArgs."""
+
+    parameter_storage_class = BoundedArgs
+
+
+def nul_in_address() -> bool:
+    """True if the current request's path values or query string carry a NUL character."""
+    values = [*(request.view_args or {}).values()]
+    for key, value in request.args.items(multi=True):
+        values += (key, value)
+    return any(has_nul(value) for value in values)
+
+
+def init_app(app: Flask) -> None:
+    """Install the bounded request class and `<int:...>` converter (before any route)."""
+    app.request_class = BoundedRequest
+    app.url_map.converters["int"] = DatabaseIntConverter
+
+    @app.before_request
+    def refuse_nul_in_address() -> Response | None:
+        if not nul_in_address():
+            return None
+        from crm.errors import render_error
+
+        message = _l("The address contains a character that cannot be processed (NUL).")
+        return render_error(400, message)
