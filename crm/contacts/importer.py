@@ -205,11 +205,14 @@ class ImportRefused(Exception):
 def limits_from_config(config: Any) -> Limits:
     """The file limits from the app's `CRM_IMPORT_MAX_*` settings."""
     default = Limits()
+    unpacked_mb = config.get("CRM_IMPORT_MAX_UNPACKED_MB")
     return Limits(
         max_rows=config.get("CRM_IMPORT_MAX_ROWS", default.max_rows),
         max_columns=config.get("CRM_IMPORT_MAX_COLUMNS", default.max_columns),
         max_cell_chars=config.get("CRM_IMPORT_MAX_CELL_CHARS", default.max_cell_chars),
-        max_unpacked_bytes=config.get("CRM_IMPORT_MAX_UNPACKED_MB", 100) * 1024 * 1024,
+        max_unpacked_bytes=(
+            unpacked_mb * 1024 * 1024 if unpacked_mb is not None else default.max_unpacked_bytes
+        ),
         max_ratio=config.get("CRM_IMPORT_MAX_RATIO", default.max_ratio),
     )
 
