@@ -84,8 +84,8 @@ def _too_many_rows(limits: Limits) -> ImportFileError:
 def _too_many_columns(limits: Limits, line: int) -> ImportFileError:
     return ImportFileError(
         "too_many_columns",
-        f"Zeile {line} hat mehr als {_thousands(limits.max_columns)} Spalten; "
-        f"erlaubt sind höchstens {_thousands(limits.max_columns)}.",
+        f"Zeile {line} hat mehr als {_thousands(limits.max_columns)} Spalten. "
+        "Bitte entfernen Sie die nicht benötigten Spalten.",
     )
 
 
