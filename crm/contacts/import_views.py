@@ -237,7 +237,7 @@ def job(job_id: int):
     if table is not None:
         with table:
             try:
-                preview = _preview(table)
+                preview = _preview(table, job)
             except ImportFileError as exc:
                 flash(exc.message, "danger")
                 return redirect(url_for(".index"))
@@ -246,9 +246,10 @@ def job(job_id: int):
     return _render_job(job)
 
 
-def _preview(table: Table) -> list[Any]:
-    """The first rows; counts all rows first, so a file beyond a limit raises here."""
-    table.row_count  # noqa: B018 - cached for the page
+def _preview(table: Table, job: ImportJob) -> list[Any]:
+    """The first rows; another sheet's rows are counted first, so a limit raises here."""
+    if (table.sheet or "") != job.sheet:
+        table.row_count  # noqa: B018 - cached for the page
     return table.preview(PREVIEW_ROWS)
 
 
@@ -292,7 +293,7 @@ def start(job_id: int):
             return redirect(url_for(".job", job_id=job_id))
         with table:
             try:
-                preview = _preview(table)
+                preview = _preview(table, job)
             except ImportFileError as exc:
                 flash(exc.message, "danger")
                 return redirect(url_for(".job", job_id=job_id))
