@@ -427,3 +427,15 @@ def test_while_an_import_parses_the_file_another_connection_can_write(
     assert all(writes_while_parsing), writes_while_parsing
     with application.app_context():
         assert db.session.scalar(sa.select(sa.func.count(Person.id))) == 1_200
+
+
+def test_a_run_of_a_file_beyond_a_lowered_limit_fails_with_the_limit_and_changes_nothing(
+    staff, db_session, monkeypatch
+):
+    data = csv_bytes("Firma;Nachname", [f"Firma {i};Name {i}" for i in range(10)])
+    job = upload_job(staff, db_session, "zehn.csv", data)
+    monkeypatch.setitem(staff.application.config, "CRM_IMPORT_MAX_ROWS", 5)
+    assert start(staff, db_session, job).status_code == 302
+    assert job.status == "failed"
+    assert "Die Datei hat mehr als 5 Zeilen." in job.message
+    assert count(db_session, Person) == 0

@@ -34,6 +34,7 @@ import functools
 import json
 import logging
 import os
+import pickle
 import re
 import tempfile
 import threading
@@ -1203,13 +1204,24 @@ def refresh_search_text(session: Session, person_ids: set[int], org_ids: set[int
 
 
 class _Spool:
-    """The checked records of a file, written to a temporary file and read back on demand."""
+    """The checked records of a file, written to a temporary file and read back on demand.
+
+    Pickled in batches: the file is this process's own, unnamed temporary file, so nothing
+    but the records written here is ever unpickled.
+    """
+
+    BATCH = 1000
 
     def __init__(self, table: Table) -> None:
-        self._file = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 - closed by close()
+        self._file = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
         try:
+            batch: list[Record] = []
             for rec in table.iter_records():
-                self._file.write(json.dumps([rec.line, rec.values, rec.problem]) + "\n")
+                batch.append(rec)
+                if len(batch) == self.BATCH:
+                    pickle.dump(batch, self._file, protocol=pickle.HIGHEST_PROTOCOL)
+                    batch = []
+            pickle.dump(batch, self._file, protocol=pickle.HIGHEST_PROTOCOL)
         except BaseException:
             self._file.close()
             raise
@@ -1217,9 +1229,12 @@ class _Spool:
     def iter_records(self) -> Iterator[Record]:
         """The records in file order."""
         self._file.seek(0)
-        for text in self._file:
-            line, values, problem = json.loads(text)
-            yield Record(line, values, problem)
+        while True:
+            try:
+                batch = pickle.load(self._file)  # noqa: S301 - our own records, see above
+            except EOFError:
+                return
+            yield from batch
 
     def close(self) -> None:
         """Delete the temporary file."""
