@@ -898,6 +898,10 @@ class _Engine:
             ):
                 result.reasons.append(("nothing_to_fill", {}))
             self.report.add(result)
+        # Later rows refer to this batch's new records by line and id only: the values of a
+        # whole file would otherwise stay in memory until the end of the run.
+        for new in (*self.new_orgs, *self.new_people, *self.new_tags):
+            new.values = {}
         self._reset_batch()
 
     def _resolve_fills(self) -> None:
