@@ -161,6 +161,20 @@ def test_an_xlsx_packed_more_than_the_allowed_ratio_is_refused():
     assert peak_mb < 5
 
 
+def test_a_zip_of_20000_empty_parts_is_refused_before_its_directory_is_read():
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for name, data in _PARTS.items():
+            archive.writestr(name, data)
+        for i in range(20_000):
+            archive.writestr(f"xl/media/teil{i}.bin", b"")
+    error, seconds, peak_mb = refusal(buffer.getvalue(), "kontakte.xlsx")
+    assert error.code == "too_many_parts"
+    assert "ungewöhnlich vielen Teilen" in error.message
+    assert seconds < 0.5
+    assert peak_mb < 5
+
+
 def test_xlsx_rows_beyond_the_row_limit_are_refused_while_streaming():
     bomb = xlsx_parts(sheet_xml(50_000), shared_strings(0))
     error, seconds, peak_mb = refusal(bomb, "kontakte.xlsx", max_rows=1_000, max_ratio=10**6)

@@ -7,6 +7,7 @@ of the problem so the importer can reject them one by one and offer them for dow
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import datetime as dt
 import io
@@ -54,6 +55,9 @@ _BINARY_MAGIC = (
 _SAMPLE_BYTES = 64 * 1024
 # Members of an XLSX smaller than this are never refused for their compression ratio.
 _RATIO_FREE_BYTES = 1024 * 1024
+# An XLSX's central directory (about 60 bytes per part, a workbook has dozens to hundreds of
+# parts): zipfile builds an object per entry before anything else can be checked.
+_MAX_DIRECTORY_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -501,6 +505,19 @@ def _read_xlsx(raw: bytes, sheet: str | None, limits: Limits) -> Table:
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
+    # The end record as ZipFile itself reads it (zip64 records included); a private function
+    # of zipfile, hence looked up defensively.
+    end = None
+    end_record = getattr(zipfile, "_EndRecData", None)
+    if end_record is not None:
+        with contextlib.suppress(OSError):
+            end = end_record(io.BytesIO(raw))
+    if end and end[getattr(zipfile, "_ECD_SIZE", 5)] > _MAX_DIRECTORY_BYTES:
+        raise ImportFileError(
+            "too_many_parts",
+            "Die Excel-Datei besteht aus ungewöhnlich vielen Teilen und wird deshalb nicht "
+            "gelesen. Bitte speichern Sie sie in Excel neu oder als CSV.",
+        )
     try:
         with zipfile.ZipFile(io.BytesIO(raw)) as archive:
             members = archive.infolist()
