@@ -112,6 +112,12 @@ def load_config(instance_path: str) -> dict[str, Any]:
         # Imports: files above this many rows run in the background; uploads kept N days.
         "CRM_IMPORT_BACKGROUND_ROWS": _int("CRM_IMPORT_BACKGROUND_ROWS", 2000),
         "CRM_IMPORT_KEEP_DAYS": _int("CRM_IMPORT_KEEP_DAYS", 30),
+        # Imports: what a file may hold (checked while it is read; a file beyond is refused).
+        "CRM_IMPORT_MAX_ROWS": _int("CRM_IMPORT_MAX_ROWS", 200_000),
+        "CRM_IMPORT_MAX_COLUMNS": _int("CRM_IMPORT_MAX_COLUMNS", 200),
+        "CRM_IMPORT_MAX_CELL_CHARS": _int("CRM_IMPORT_MAX_CELL_CHARS", 10_000),
+        "CRM_IMPORT_MAX_UNPACKED_MB": _int("CRM_IMPORT_MAX_UNPACKED_MB", 100),
+        "CRM_IMPORT_MAX_RATIO": _int("CRM_IMPORT_MAX_RATIO", 100),
         # Seconds between the scheduler's every-minute ticks (tests shorten it).
         "CRM_SCHEDULER_TICK_SECONDS": _int("CRM_SCHEDULER_TICK_SECONDS", 60),
         # How many days ahead the occurrences of event series are created.

@@ -17,6 +17,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    stream_with_context,
     url_for,
 )
 from flask_babel import get_locale
@@ -40,6 +41,8 @@ bp = Blueprint("imports", __name__, url_prefix="/import")
 
 PER_PAGE = 25
 PREVIEW_ROWS = 10
+# Characters of a cell shown in the preview: a file may hold values of thousands.
+PREVIEW_CHARS = 80
 
 POLICY_LABELS = {
     "skip": _l("Skip duplicates"),
@@ -232,10 +235,21 @@ def job(job_id: int):
             return redirect(url_for(".index"))
     if table is not None:
         with table:
+            try:
+                preview = _preview(table, job)
+            except ImportFileError as exc:
+                flash(exc.message, "danger")
+                return redirect(url_for(".index"))
             form = _mapping_form(job, table)
-            preview = table.preview(PREVIEW_ROWS)
             return _render_job(job, form=form, table=table, preview=preview)
     return _render_job(job)
+
+
+def _preview(table: Table, job: ImportJob) -> list[Any]:
+    """The first rows; another sheet's rows are counted first, so a limit raises here."""
+    if (table.sheet or "") != job.sheet:
+        table.row_count  # noqa: B018 - cached for the page
+    return table.preview(PREVIEW_ROWS)
 
 
 def _render_job(job: ImportJob, status: int = 200, **context: Any) -> tuple[str, int]:
@@ -255,6 +269,7 @@ def _render_job(job: ImportJob, status: int = 200, **context: Any) -> tuple[str,
         outcome_labels=OUTCOME_LABELS,
         policy_labels=POLICY_LABELS,
         field_labels=importer.field_labels(),
+        preview_chars=PREVIEW_CHARS,
         **context,
     ), status
 
@@ -267,22 +282,27 @@ def start(job_id: int):
     if job.status not in ("uploaded", "failed"):
         flash(_("This import has already run."), "warning")
         return redirect(url_for(".job", job_id=job.id))
-    try:
-        table = importer.open_table(job, _directory(), sheet=request.form.get("sheet") or None)
-    except (ImportFileError, importer.ImportRefused) as exc:
-        flash(exc.message, "danger")
-        return redirect(url_for(".job", job_id=job.id))
-    with table:
-        form = _mapping_form(job, table)
-        if not form.validate_on_submit():
-            return _render_job(
-                job, 400, form=form, table=table, preview=table.preview(PREVIEW_ROWS)
-            )
-        importer.configure_job(
-            db.session, job, table, mapping=form.mapping(), policy=form.policy.data
-        )
+    # The workbook is opened (and another sheet's rows counted) in a read transaction, so
+    # that SQLite's write lock is not held meanwhile.
+    with importer.reading(db.session):
+        try:
+            table = importer.open_table(job, _directory(), sheet=request.form.get("sheet") or None)
+        except (ImportFileError, importer.ImportRefused) as exc:
+            flash(exc.message, "danger")
+            return redirect(url_for(".job", job_id=job_id))
+        with table:
+            try:
+                preview = _preview(table, job)
+            except ImportFileError as exc:
+                flash(exc.message, "danger")
+                return redirect(url_for(".job", job_id=job_id))
+            form = _mapping_form(job, table)
+            if not form.validate_on_submit():
+                return _render_job(job, 400, form=form, table=table, preview=preview)
+    importer.configure_job(db.session, job, table, mapping=form.mapping(), policy=form.policy.data)
     directory = _directory()
     if not form.run.data:
+        db.session.commit()  # the mapping is kept even if the dry run refuses the file
         try:
             importer.dry_run_job(db.session, job, directory=directory)
         except (ImportFileError, importer.ImportRefused) as exc:
@@ -347,10 +367,11 @@ def rejected(job_id: int):
     """The rejected rows with their original columns and the reason, as CSV for Excel."""
     job = _job_or_404(job_id)
     try:
-        headers, rows = importer.rejected_rows(job, _directory())
+        with importer.reading(db.session):
+            headers, rows = importer.rejected_rows(job, _directory())
     except (ImportFileError, importer.ImportRefused) as exc:
         flash(exc.message, "danger")
-        return redirect(url_for(".job", job_id=job.id))
+        return redirect(url_for(".job", job_id=job_id))
     record(
         db.session,
         "export",
@@ -361,7 +382,8 @@ def rejected(job_id: int):
     db.session.commit()
     name = f"import-{job.id}-abgelehnt.csv"
     return Response(
-        iter_csv(headers, rows),
+        # With the request context: the reasons are translated while the rows are streamed.
+        stream_with_context(iter_csv(headers, rows)),
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )

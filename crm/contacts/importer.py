@@ -14,6 +14,11 @@ How a run works, and why:
 * **One audit entry per run.** Bulk inserts bypass the ORM audit hook on purpose; the run
   writes one "import" entry with the counts, the undo one "import_undo" entry, and the
   `ImportItem` rows say exactly which records a run created or filled in.
+* **No write lock while parsing.** On SQLite a writing transaction holds the database's one
+  write lock, so the file is never parsed inside one: the upload and the dry run read it in a
+  read transaction (`reading`), and a run first reads the whole file into a temporary spool of
+  checked records, then matches and writes them in its one transaction. The file's `Limits`
+  (rows, columns, cell length, unpacked XLSX size) are checked while it is read.
 * **Progress outside the database.** A run is one transaction (on SQLite it holds the write
   lock), so its progress cannot be committed while it runs. It is written instead to a small
   JSON sidecar next to the upload, ``<instance>/imports/<uuid>.progress.json``, replaced
@@ -29,6 +34,7 @@ import functools
 import json
 import logging
 import os
+import pickle
 import re
 import tempfile
 import threading
@@ -42,7 +48,7 @@ from types import SimpleNamespace
 from typing import IO, Any
 
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, current_app, has_app_context
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session, selectinload
@@ -72,12 +78,13 @@ from crm.contacts.service import organisation_search_text, parse_tags, person_se
 from crm.contacts.tabular import (
     FIELD_KEYS,
     ImportFileError,
+    Limits,
     Record,
     Table,
     read_table,
     suggest_mapping,
 )
-from crm.database import utcnow
+from crm.database import reset_write_intent, set_write_intent, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -87,10 +94,12 @@ __all__ = [
     "ImportReport",
     "claim_job",
     "create_job",
+    "current_limits",
     "execute_job",
     "open_table",
     "purge_old_files",
     "read_progress",
+    "reading",
     "rejected_rows",
     "run_import",
     "start_background",
@@ -192,6 +201,45 @@ class ImportRefused(Exception):
         self.message = message
 
 
+# --- limits and transactions -----------------------------------------------------------------
+
+
+def limits_from_config(config: Any) -> Limits:
+    """The file limits from the app's `CRM_IMPORT_MAX_*` settings."""
+    default = Limits()
+    unpacked_mb = config.get("CRM_IMPORT_MAX_UNPACKED_MB")
+    return Limits(
+        max_rows=config.get("CRM_IMPORT_MAX_ROWS", default.max_rows),
+        max_columns=config.get("CRM_IMPORT_MAX_COLUMNS", default.max_columns),
+        max_cell_chars=config.get("CRM_IMPORT_MAX_CELL_CHARS", default.max_cell_chars),
+        max_unpacked_bytes=(
+            unpacked_mb * 1024 * 1024 if unpacked_mb is not None else default.max_unpacked_bytes
+        ),
+        max_ratio=config.get("CRM_IMPORT_MAX_RATIO", default.max_ratio),
+    )
+
+
+def current_limits() -> Limits:
+    """The current app's file limits (the defaults outside an app)."""
+    return limits_from_config(current_app.config) if has_app_context() else Limits()
+
+
+@contextlib.contextmanager
+def reading(session: Session) -> Iterator[None]:
+    """Run the block in a read transaction, which on SQLite takes no write lock.
+
+    Commits what the caller has pending first, and ends the read transaction afterwards: a
+    write needs a transaction of its own (on SQLite a deferred one cannot safely upgrade).
+    """
+    session.commit()
+    token = set_write_intent(False)
+    try:
+        yield
+    finally:
+        session.rollback()
+        reset_write_intent(token)
+
+
 # --- files ------------------------------------------------------------------------------------
 
 
@@ -235,17 +283,22 @@ def create_job(
     user_id: int | None,
     directory: Path,
     max_bytes: int,
+    limits: Limits | None = None,
 ) -> ImportJob:
-    """Check an uploaded file, store it under `directory` and add a job for it (not committed).
+    """Check an uploaded file, store it under `directory` and add a job for it.
 
-    Raises `ImportFileError` with a German message for a file that cannot be imported.
+    The caller's transaction is committed before the file is read (see `reading`); the job
+    is added in a new one, not committed. Raises `ImportFileError` with a German message for
+    a file that cannot be imported.
     """
-    raw = data if isinstance(data, bytes) else data.read(max_bytes + 1)
-    table = read_table(raw, filename, max_bytes=max_bytes)
-    try:
-        rows = table.row_count
-    finally:
-        table.close()
+    limits = limits or current_limits()
+    with reading(session):
+        raw = data if isinstance(data, bytes) else data.read(max_bytes + 1)
+        table = read_table(raw, filename, max_bytes=max_bytes, limits=limits)
+        try:
+            rows = table.row_count
+        finally:
+            table.close()
     if rows == 0:
         raise ImportFileError("no_rows", _("The file has a header row but no data rows."))
     job = ImportJob(
@@ -268,7 +321,9 @@ def create_job(
     return job
 
 
-def open_table(job: ImportJob, directory: Path, sheet: str | None = None) -> Table:
+def open_table(
+    job: ImportJob, directory: Path, sheet: str | None = None, *, limits: Limits | None = None
+) -> Table:
     """Read the job's stored file (the given sheet, else the job's sheet)."""
     path = _upload_path(directory, job)
     try:
@@ -277,7 +332,9 @@ def open_table(job: ImportJob, directory: Path, sheet: str | None = None) -> Tab
         raise ImportRefused(
             _("The uploaded file is no longer available. Please upload it again.")
         ) from None
-    return read_table(raw, job.filename, sheet=(sheet or job.sheet or None))
+    return read_table(
+        raw, job.filename, sheet=(sheet or job.sheet or None), limits=limits or current_limits()
+    )
 
 
 def configure_job(
@@ -430,6 +487,10 @@ def validate(record: Record, columns: list[tuple[str, str]]) -> tuple[_Row | Non
     if record.problem:
         return None, [("broken", {"text": record.problem})]
     v = {key: (record.values.get(header) or "").strip() for key, header in columns}
+    # PostgreSQL cannot store a NUL character; the row is refused, not the whole run.
+    nul = [key for key, value in v.items() if "\x00" in value]
+    if nul:
+        return None, [("nul", {"field": nul[0]})]
     reasons: list[tuple[str, dict[str, Any]]] = []
     org_name, last = v.get("org_name", ""), v.get("last_name", "")
     if not last:
@@ -547,6 +608,11 @@ def reason_text(code: str, params: dict[str, Any]) -> str:
     kind = {"person": _("person"), "organisation": _("organisation")}
     if code == "broken":
         return str(params["text"])
+    if code == "nul":
+        return _(
+            "“%(field)s” contains a NUL character (a control character that cannot be stored).",
+            field=labels.get(params["field"], params["field"]),
+        )
     if code == "no_name":
         return _("Neither a last name nor an organisation name is given.")
     if code == "no_last_name":
@@ -833,6 +899,10 @@ class _Engine:
             ):
                 result.reasons.append(("nothing_to_fill", {}))
             self.report.add(result)
+        # Later rows refer to this batch's new records by line and id only: the values of a
+        # whole file would otherwise stay in memory until the end of the run.
+        for new in (*self.new_orgs, *self.new_people, *self.new_tags):
+            new.values = {}
         self._reset_batch()
 
     def _resolve_fills(self) -> None:
@@ -1148,6 +1218,56 @@ def refresh_search_text(session: Session, person_ids: set[int], org_ids: set[int
         )
 
 
+class _Spool:
+    """The checked records of a file, written to a temporary file and read back on demand.
+
+    Pickled in batches: the file is this process's own, unnamed temporary file, so nothing
+    but the records written here is ever unpickled.
+    """
+
+    BATCH = 1000
+
+    def __init__(self, table: Table) -> None:
+        self._file = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
+        try:
+            batch: list[Record] = []
+            for rec in table.iter_records():
+                batch.append(rec)
+                if len(batch) == self.BATCH:
+                    pickle.dump(batch, self._file, protocol=pickle.HIGHEST_PROTOCOL)
+                    batch = []
+            pickle.dump(batch, self._file, protocol=pickle.HIGHEST_PROTOCOL)
+        except BaseException:
+            self._file.close()
+            raise
+
+    def iter_records(self) -> Iterator[Record]:
+        """The records in file order."""
+        self._file.seek(0)
+        while True:
+            try:
+                batch = pickle.load(self._file)  # noqa: S301 - our own records, see above
+            except EOFError:
+                return
+            yield from batch
+
+    def close(self) -> None:
+        """Delete the temporary file."""
+        self._file.close()
+
+    def __enter__(self) -> _Spool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def spool_file(job: ImportJob, directory: Path, *, limits: Limits | None = None) -> _Spool:
+    """Read the job's whole file, checked against the limits, into a temporary spool."""
+    with open_table(job, directory, limits=limits) as table:
+        return _Spool(table)
+
+
 def run_import(
     session: Session,
     job: ImportJob,
@@ -1156,19 +1276,24 @@ def run_import(
     dry_run: bool = False,
     progress: Callable[[int, int], None] | None = None,
     batch_rows: int = BATCH_ROWS,
+    spool: _Spool | None = None,
 ) -> ImportReport:
     """Import (or, with `dry_run`, only assess) the job's file in the caller's transaction.
 
     Does not commit. A real run writes the new records, the `ImportItem` rows and one audit
     entry "import"; `progress(processed, total)` is called every `PROGRESS_EVERY` rows.
+    The records come from `spool` (see `spool_file`) if given, else from the file itself.
     The job's own columns are left to the caller (`execute_job`).
     """
-    with open_table(job, directory) as table:
+    source = spool if spool is not None else open_table(job, directory)
+    with contextlib.ExitStack() as stack:
+        if spool is None:
+            stack.enter_context(source)  # type: ignore[arg-type]
         engine = _Engine(session, job, dry_run=dry_run)
         total = job.row_count
         processed = line = 0
         try:
-            for rec in table.iter_records():
+            for rec in source.iter_records():
                 line = rec.line
                 engine.process(rec)
                 processed += 1
@@ -1211,10 +1336,19 @@ def _summary(job: ImportJob, c: dict[str, int]) -> str:
 
 
 def dry_run_job(session: Session, job: ImportJob, *, directory: Path) -> ImportReport:
-    """Assess the file without changing any contact and store the report on the job."""
-    if job.status not in ("uploaded", "failed"):
-        raise ImportRefused(_("This import has already run."))
-    report = run_import(session, job, directory=directory, dry_run=True)
+    """Assess the file without changing any contact and store the report on the job.
+
+    Commits the caller's transaction first; the file is assessed in a read transaction
+    (`reading`), the report stored in a new one, not committed.
+    """
+    job_id = job.id
+    with reading(session):
+        job = session.get(ImportJob, job_id)  # type: ignore[assignment]
+        if job is None or job.status not in ("uploaded", "failed"):
+            raise ImportRefused(_("This import has already run."))
+        report = run_import(session, job, directory=directory, dry_run=True)
+    job = session.get(ImportJob, job_id)  # type: ignore[assignment]
+    assert job is not None
     job.counts = report.counts
     job.report = report.to_json()
     job.report_is_dry_run = True
@@ -1239,17 +1373,26 @@ def claim_job(session: Session, job: ImportJob, *, directory: Path) -> None:
 
 
 def execute_job(session: Session, job_id: int, *, directory: Path) -> ImportJob:
-    """Run a claimed job as one transaction; on failure roll back and mark it failed."""
-    job = session.get(ImportJob, job_id)
-    assert job is not None
+    """Run a claimed job as one transaction; on failure roll back and mark it failed.
+
+    Commits the caller's transaction first: the file is read into a spool in a read
+    transaction, and only then does the run's writing transaction begin.
+    """
     last = [0]
+    spool: _Spool | None = None
 
     def progress(done: int, total: int) -> None:
         last[0] = done
         write_progress(directory, job, done, total, "running")
 
     try:
-        report = run_import(session, job, directory=directory, progress=progress)
+        with reading(session):
+            job = session.get(ImportJob, job_id)
+            assert job is not None
+            spool = spool_file(job, directory)
+        job = session.get(ImportJob, job_id)
+        assert job is not None
+        report = run_import(session, job, directory=directory, progress=progress, spool=spool)
         job.status = "done"
         job.counts = report.counts
         job.report = report.to_json()
@@ -1258,7 +1401,8 @@ def execute_job(session: Session, job_id: int, *, directory: Path) -> ImportJob:
         session.commit()
     except Exception as exc:
         session.rollback()
-        log.exception("import %s failed", job_id)
+        if not isinstance(exc, ImportFileError | ImportRefused):
+            log.exception("import %s failed", job_id)
         if isinstance(exc, ImportFileError | ImportRefused):
             detail = exc.message
         elif isinstance(exc, ImportRunError):
@@ -1283,6 +1427,9 @@ def execute_job(session: Session, job_id: int, *, directory: Path) -> ImportJob:
         session.commit()
         write_progress(directory, job, last[0], job.row_count, "failed")
         return job
+    finally:
+        if spool is not None:
+            spool.close()
     write_progress(directory, job, job.row_count, job.row_count, "done")
     return job
 

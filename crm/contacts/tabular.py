@@ -7,6 +7,7 @@ of the problem so the importer can reject them one by one and offer them for dow
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import datetime as dt
 import io
@@ -24,6 +25,7 @@ from .normalize import fold
 __all__ = [
     "FIELD_KEYS",
     "ImportFileError",
+    "Limits",
     "Record",
     "Table",
     "cell_text",
@@ -51,6 +53,64 @@ _BINARY_MAGIC = (
     b"\x7fELF",
 )
 _SAMPLE_BYTES = 64 * 1024
+# Members of an XLSX smaller than this are never refused for their compression ratio.
+_RATIO_FREE_BYTES = 1024 * 1024
+# An XLSX's central directory (about 60 bytes per part, a workbook has dozens to hundreds of
+# parts): zipfile builds an object per entry before anything else can be checked.
+_MAX_DIRECTORY_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a file may hold; checked while it is read, so a bomb is refused early."""
+
+    max_rows: int = 200_000
+    max_columns: int = 200
+    max_cell_chars: int = 10_000
+    # XLSX: the sum of the unpacked sizes of the archive's members, and the largest
+    # unpacked/packed ratio of a member above one MB.
+    max_unpacked_bytes: int = 100 * 1024 * 1024
+    max_ratio: int = 100
+
+
+def _thousands(n: int) -> str:
+    return f"{n:,}".replace(",", ".")
+
+
+def _too_many_rows(limits: Limits) -> ImportFileError:
+    return ImportFileError(
+        "too_many_rows",
+        f"Die Datei hat mehr als {_thousands(limits.max_rows)} Zeilen. "
+        "Bitte teilen Sie sie in kleinere Dateien auf.",
+    )
+
+
+def _too_many_columns(limits: Limits, line: int) -> ImportFileError:
+    return ImportFileError(
+        "too_many_columns",
+        f"Zeile {line} hat mehr als {_thousands(limits.max_columns)} Spalten. "
+        "Bitte entfernen Sie die nicht benötigten Spalten.",
+    )
+
+
+def _cell_too_long(limits: Limits, line: int) -> ImportFileError:
+    return ImportFileError(
+        "cell_too_long",
+        f"Zeile {line} enthält einen Wert mit mehr als "
+        f"{_thousands(limits.max_cell_chars)} Zeichen; so lange Werte können nicht "
+        "importiert werden.",
+    )
+
+
+def _check_cells(cells: list[str], line: int, limits: Limits) -> list[str]:
+    """Refuse a row that is too wide or has a too long value; drop trailing blank cells."""
+    if len(cells) > limits.max_columns:
+        if any(cells[limits.max_columns :]):
+            raise _too_many_columns(limits, line)
+        cells = cells[: limits.max_columns]
+    if any(len(c) > limits.max_cell_chars for c in cells):
+        raise _cell_too_long(limits, line)
+    return cells
 
 
 class ImportFileError(Exception):
@@ -93,7 +153,10 @@ def detect_encoding(raw: bytes) -> str:
     if head.startswith(_BINARY_MAGIC) or head.startswith((_ZIP_MAGIC, _OLE_MAGIC)):
         raise _not_tabular()
     controls = sum(1 for b in head if b < 32 and b not in (9, 10, 12, 13, 26))
-    if b"\x00" in head or controls > max(8, len(head) // 100):
+    # A stray NUL in a cell is reported on its row by the importer; binary data has NUL
+    # bytes among other control bytes, or many of them (UTF-16 without a BOM).
+    nul = head.count(0)
+    if controls > max(8, len(head) // 100) or 0 < nul < controls:
         raise _not_tabular()
     try:
         raw.decode("utf-8")
@@ -232,12 +295,14 @@ def _make_headers(cells: list[str]) -> list[str]:
     if any(_EMAIL_LIKE.fullmatch(c) for c in cells):
         raise _no_header()
     headers: list[str] = []
+    seen: set[str] = set()
     for index, cell in enumerate(cells, start=1):
         name = cell or f"Spalte {index}"
         candidate, n = name, 2
-        while candidate in headers:
+        while candidate in seen:
             candidate, n = f"{name} ({n})", n + 1
         headers.append(candidate)
+        seen.add(candidate)
     return headers
 
 
@@ -305,24 +370,25 @@ def _csv_records(
 
 
 def _read_csv_records(
-    lines: list[str], delimiter: str, width: int, start: int
+    lines: list[str], delimiter: str, width: int, start: int, limits: Limits
 ) -> Iterator[_RawRow]:
     for first, _last, cells in _csv_records(lines, delimiter, start, width):
         if cells is None:
             # Show what the line holds, read without the runaway quote, so the rejected row
             # can be fixed by the user.
             single = lines[first - 1].rstrip("\r\n").split(delimiter)
-            fitted, _ = _fit([c.strip().strip('"') for c in single], width, short_is_problem=False)
+            single = _check_cells([c.strip().strip('"') for c in single], first, limits)
+            fitted, _ = _fit(single, width, short_is_problem=False)
             yield _RawRow(first, fitted, _UNCLOSED)
             continue
-        cells = [c.strip() for c in cells]
+        cells = _check_cells([c.strip() for c in cells], first, limits)
         if not any(cells):
             continue
         fitted, problem = _fit(cells, width, short_is_problem=True)
         yield _RawRow(first, fitted, problem)
 
 
-def _read_csv(raw: bytes) -> Table:
+def _read_csv(raw: bytes, limits: Limits) -> Table:
     encoding = detect_encoding(raw)
     # cp1252 leaves five byte values undefined; replacing them beats rejecting the file.
     text = raw.decode(encoding, errors="replace" if encoding == "cp1252" else "strict")
@@ -332,15 +398,20 @@ def _read_csv(raw: bytes) -> Table:
     if text.lstrip()[:6].lower() in ("<html>", "<!doct", "<?xml ", "<html ", "<table"):
         # Web pages and the Excel 2003 XML format are often saved with a .xls or .csv name.
         raise _not_tabular()
+    # Counted before the text is split: a list of millions of short lines is what would
+    # exhaust memory. Lines, not records: a value may span lines, which is rare enough.
+    if max(text.count("\n"), text.count("\r")) > limits.max_rows + 1:
+        raise _too_many_rows(limits)
     delimiter = detect_delimiter(text[:_SAMPLE_BYTES])
     lines = _physical_lines(text)
     header_cells: list[str] | None = None
     header_last_line = 0
-    for _first, last, cells in _csv_records(lines, delimiter, 0, None):
+    for first, last, cells in _csv_records(lines, delimiter, 0, None):
         if cells is None:
             raise _no_header()
         if any(c.strip() for c in cells):
-            header_cells, header_last_line = [c.strip() for c in cells], last
+            header_cells = _check_cells([c.strip() for c in cells], first, limits)
+            header_last_line = last
             break
     if header_cells is None:
         raise _empty()
@@ -351,7 +422,7 @@ def _read_csv(raw: bytes) -> Table:
         kind="csv",
         encoding=encoding,
         delimiter=delimiter,
-        _source=lambda: _read_csv_records(lines, delimiter, width, header_last_line),
+        _source=lambda: _read_csv_records(lines, delimiter, width, header_last_line, limits),
     )
 
 
@@ -393,20 +464,68 @@ def cell_text(value: Any, number_format: str | None = None) -> str:
     return str(value).strip()
 
 
-def _read_xlsx(raw: bytes, sheet: str | None) -> Table:
+def _corrupt() -> ImportFileError:
+    return ImportFileError(
+        "corrupt", "Die Excel-Datei ist beschädigt oder unvollständig hochgeladen."
+    )
+
+
+def _check_archive(members: list[zipfile.ZipInfo], limits: Limits) -> None:
+    """Refuse a ZIP bomb by the sizes its directory declares, before anything is unpacked.
+
+    zipfile never unpacks more than a member's declared size (more fails its CRC check), so
+    the declared sizes bound what openpyxl can be made to read.
+    """
+    unpacked = sum(m.file_size for m in members)
+    if unpacked > limits.max_unpacked_bytes:
+        raise ImportFileError(
+            "unpacked_too_large",
+            f"Die Excel-Datei ist entpackt {_human_size(unpacked)} groß; erlaubt sind "
+            f"höchstens {_human_size(limits.max_unpacked_bytes)}. Bitte teilen Sie die "
+            "Tabelle auf oder speichern Sie sie als CSV.",
+        )
+    for member in members:
+        if member.file_size > _RATIO_FREE_BYTES and member.file_size > limits.max_ratio * max(
+            member.compress_size, 1
+        ):
+            raise ImportFileError(
+                "compression_ratio",
+                f"Die Excel-Datei ist ungewöhnlich stark komprimiert (mehr als "
+                f"{limits.max_ratio}-fach) und wird deshalb nicht gelesen. Bitte speichern "
+                "Sie sie in Excel neu oder als CSV.",
+            )
+
+
+# What openpyxl raises on a damaged archive or damaged XML (lxml's errors are SyntaxErrors).
+_XLSX_ERRORS = (zipfile.BadZipFile, SyntaxError, KeyError, ValueError, OSError, EOFError)
+
+
+def _read_xlsx(raw: bytes, sheet: str | None, limits: Limits) -> Table:
     # Imported here: openpyxl takes a noticeable moment to import and CSV uploads need none of it.
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
+    # The end record as ZipFile itself reads it (zip64 records included); a private function
+    # of zipfile, hence looked up defensively.
+    end = None
+    end_record = getattr(zipfile, "_EndRecData", None)
+    if end_record is not None:
+        with contextlib.suppress(OSError):
+            end = end_record(io.BytesIO(raw))
+    if end and end[getattr(zipfile, "_ECD_SIZE", 5)] > _MAX_DIRECTORY_BYTES:
+        raise ImportFileError(
+            "too_many_parts",
+            "Die Excel-Datei besteht aus ungewöhnlich vielen Teilen und wird deshalb nicht "
+            "gelesen. Bitte speichern Sie sie in Excel neu oder als CSV.",
+        )
     try:
         with zipfile.ZipFile(io.BytesIO(raw)) as archive:
-            names = set(archive.namelist())
+            members = archive.infolist()
     except zipfile.BadZipFile:
-        raise ImportFileError(
-            "corrupt", "Die Excel-Datei ist beschädigt oder unvollständig hochgeladen."
-        ) from None
-    if "xl/workbook.xml" not in names:
+        raise _corrupt() from None
+    if "xl/workbook.xml" not in {m.filename for m in members}:
         raise _not_tabular()  # a Word document, an OpenDocument sheet, a plain ZIP archive
+    _check_archive(members, limits)
     try:
         workbook = load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
     except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, OSError):
@@ -433,11 +552,24 @@ def _read_xlsx(raw: bytes, sheet: str | None) -> Table:
         worksheet.reset_dimensions()
 
         def numbered_rows() -> Iterator[tuple[int, list[str]]]:
-            for number, row in enumerate(worksheet.iter_rows(), start=1):
-                yield (
-                    number,
-                    [cell_text(cell.value, getattr(cell, "number_format", None)) for cell in row],
-                )
+            rows = enumerate(worksheet.iter_rows(), start=1)
+            while True:
+                try:
+                    number, row = next(rows)
+                except StopIteration:
+                    return
+                except _XLSX_ERRORS:
+                    raise _corrupt() from None
+                if number > limits.max_rows + 1:
+                    raise _too_many_rows(limits)
+                if len(row) > limits.max_columns:
+                    if any(cell.value is not None for cell in row[limits.max_columns :]):
+                        raise _too_many_columns(limits, number)
+                    row = row[: limits.max_columns]
+                cells = [
+                    cell_text(cell.value, getattr(cell, "number_format", None)) for cell in row
+                ]
+                yield number, _check_cells(cells, number, limits)
 
         header_cells: list[str] | None = None
         header_row = 0
@@ -477,13 +609,19 @@ def read_table(
     *,
     sheet: str | None = None,
     max_bytes: int = MAX_BYTES,
+    limits: Limits | None = None,
 ) -> Table:
-    """Read an uploaded CSV or XLSX file; the content decides the type, not the file name."""
+    """Read an uploaded CSV or XLSX file; the content decides the type, not the file name.
+
+    The `limits` are checked while reading: a file beyond one raises `ImportFileError` when
+    the reader gets there, which may be during the iteration of its rows.
+    """
     raw = _read_limited(data, max_bytes)
+    limits = limits or Limits()
     if not raw.strip():
         raise _empty()
     if raw.startswith(_ZIP_MAGIC):
-        return _read_xlsx(raw, sheet)
+        return _read_xlsx(raw, sheet, limits)
     if raw.startswith(_OLE_MAGIC):
         raise ImportFileError(
             "legacy_excel",
@@ -495,7 +633,7 @@ def read_table(
         raise ImportFileError(
             "corrupt", "Die Excel-Datei ist beschädigt oder unvollständig hochgeladen."
         )
-    table = _read_csv(raw)
+    table = _read_csv(raw, limits)
     if sheet is not None:
         raise ImportFileError(
             "sheet_not_found",
