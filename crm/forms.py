@@ -35,12 +35,33 @@ def choices(pairs: Iterable[tuple[Any, Any]]) -> list[SelectChoice]:
 
 
 class _ParsedOnce:
-    """A field whose parse error is its only error: the range check has nothing to check."""
+    """A number field parsed from plain text: its parse error is its only error.
+
+    Subclasses set `pattern` (what may be typed), `message` (the error) and `convert`.
+    """
 
     process_errors: list[Any]
+    data: Any
+    pattern: re.Pattern[str]
+    message: Any
+
+    def convert(self, raw: str) -> Any:
+        raise NotImplementedError
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        """Parse the submitted text; empty leaves None for Optional/InputRequired to judge."""
+        if not valuelist:
+            return
+        raw = str(valuelist[0]).strip()
+        self.data = None
+        if not raw:
+            return
+        if not self.pattern.fullmatch(raw):
+            raise ValueError(self.message)
+        self.data = self.convert(raw)
 
     def pre_validate(self, form: Any) -> None:
-        """Skip the validators after a parse error."""
+        """Skip the validators after a parse error: the range check has nothing to check."""
         if self.process_errors:
             raise StopValidation()
 
@@ -48,35 +69,22 @@ class _ParsedOnce:
 class WholeNumberField(_ParsedOnce, IntegerField):
     """An integer typed as plain digits; nan, inf, 1e3, 2,5 or a 5,000-digit number is an error."""
 
-    def process_formdata(self, valuelist: list[Any]) -> None:
-        """Parse the submitted text; empty leaves None for Optional/InputRequired to judge."""
-        if not valuelist:
-            return
-        raw = str(valuelist[0]).strip()
-        self.data = None
-        if not raw:
-            return
-        if not _WHOLE.fullmatch(raw):
-            raise ValueError(_l("Please enter a whole number."))
-        self.data = int(raw)
+    pattern = _WHOLE
+    message = _l("Please enter a whole number.")
+
+    def convert(self, raw: str) -> int:
+        return int(raw)
 
 
 class DecimalCommaField(_ParsedOnce, FloatField):
     """A decimal number typed as 2,5 or 2.5; nan, inf, exponents and overflow are errors."""
 
     widget = TextInput()
+    pattern = _DECIMAL
+    message = _l("Please enter a number such as 2,5.")
 
-    def process_formdata(self, valuelist: list[Any]) -> None:
-        """Parse the submitted text; empty leaves None for Optional/InputRequired to judge."""
-        if not valuelist:
-            return
-        raw = str(valuelist[0]).strip()
-        self.data = None
-        if not raw:
-            return
-        if not _DECIMAL.fullmatch(raw):
-            raise ValueError(_l("Please enter a number such as 2,5."))
-        self.data = float(raw.replace(",", "."))
+    def convert(self, raw: str) -> float:
+        return float(raw.replace(",", "."))
 
 
 class Filled(InputRequired):
