@@ -387,6 +387,17 @@ def new_lead(event_id: int):
 # --- iCal ----------------------------------------------------------------------------------
 
 
+def _base_url() -> str:
+    """Where links in feeds point: the address the app runs on in development, else CRM_BASE_URL.
+
+    In development CRM_BASE_URL keeps its default (127.0.0.1:5000), which is wrong whenever
+    the app is reached on another host or port; production must not trust the Host header.
+    """
+    if current_app.config.get("CRM_ENV") == "development":
+        return request.host_url.rstrip("/")
+    return str(current_app.config["CRM_BASE_URL"]).rstrip("/")
+
+
 def _ics(body: bytes, filename: str) -> Response:
     response = Response(body, mimetype="text/calendar")
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
@@ -397,7 +408,8 @@ def _ics(body: bytes, filename: str) -> Response:
 @require("events.view")
 def event_ics(event_id: int):
     event = _event_or_404(event_id)
-    return _ics(ical.event_ics(db.session, event, _domain()), f"termin-{event.id}.ics")
+    body = ical.event_ics(db.session, event, _domain(), utcnow())
+    return _ics(body, f"termin-{event.id}.ics")
 
 
 @bp.route("/kalender/<token>.ics")
@@ -406,7 +418,7 @@ def feed(token: str):
     user = ical.user_for_token(db.session, token)
     if user is None:
         abort(404)
-    body = ical.feed_ics(db.session, user, utcnow(), _domain(), current_app.config["CRM_BASE_URL"])
+    body = ical.feed_ics(db.session, user, utcnow(), _domain(), _base_url())
     response = Response(body, mimetype="text/calendar")
     response.headers["Cache-Control"] = "private, max-age=300"
     return response
@@ -432,9 +444,5 @@ def calendar_account():
             )
         db.session.commit()
     active = ical.active_token(db.session, me.id)
-    url = (
-        current_app.config["CRM_BASE_URL"].rstrip("/") + url_for("events.feed", token=token)
-        if token
-        else None
-    )
+    url = _base_url() + url_for("events.feed", token=token) if token else None
     return render_template("events/calendar_account.html", active=active, url=url)
