@@ -57,7 +57,8 @@ def _calendar(name: str) -> Calendar:
     cal.add("calscale", "GREGORIAN")
     cal.add("method", "PUBLISH")
     cal.add("x-wr-calname", text(name))
-    cal.add("x-wr-timezone", "Europe/Berlin")
+    # No X-WR-TIMEZONE: clients that honour it rewrite UTC times as local ones, which would
+    # make the repeated hour of the night the clocks go back ambiguous again (see _when).
     return cal
 
 
