@@ -193,3 +193,44 @@ def test_a_series_that_starts_off_its_rule_is_exported_from_its_first_occurrence
     expanded = recurring_ical_events.of(cal).between(date(2027, 1, 1), date(2027, 4, 1))
     assert sorted(v["dtstart"].dt.astimezone(UTC) for v in expanded) == stored
     assert len(stored) == 3
+
+
+def test_a_series_through_the_night_the_clocks_go_forward_ends_every_date_after_it_starts(
+    db_session,
+):
+    # 28.03.2027 02:30 does not exist; like calendar clients, the app reads it as 03:30.
+    series = service.create_series(
+        db_session,
+        service.EventData(
+            kind="coordination",
+            title="Nachtrunde",
+            start_local=datetime(2027, 3, 21, 2, 30),
+            end_local=datetime(2027, 3, 21, 3, 15),
+        ),
+        "FREQ=WEEKLY;BYDAY=SU;COUNT=3",
+        today=date(2027, 3, 1),
+        horizon_days=60,
+    )
+    dates = _dates_of(db_session, series)
+    assert [e.ends_at - e.starts_at for e in dates] == [timedelta(minutes=45)] * 3
+    assert dates[1].starts_at == datetime(2027, 3, 28, 1, 30, tzinfo=UTC)
+
+
+def test_a_date_entered_in_the_hour_the_clocks_skip_is_refused_when_it_ends_before_it_starts(
+    client_as, db_session
+):
+    c = client_as("staff")
+    form = {
+        "kind": "fair",
+        "title": "Frühschicht",
+        "start_date": "2027-03-28",
+        "start_time": "02:45",
+        "end_date": "2027-03-28",
+        "end_time": "03:10",
+        "responsible_id": str(c.user.id),
+        "pattern": "none",
+    }
+    response = c.post("/termine/neu", data=form)
+    assert response.status_code == 200
+    assert b"invalid-feedback" in response.data
+    assert db_session.scalar(sa.select(Event).where(Event.title == "Frühschicht")) is None

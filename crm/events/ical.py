@@ -132,14 +132,15 @@ def series_ics(session: Session, s: EventSeries, domain: str, now: datetime) -> 
     master.add("dtstamp", now.astimezone(UTC))
     master.add("summary", text(s.title))
     start_local = _first_local(s)
-    end = rules.to_utc(start_local + timedelta(minutes=s.duration_minutes))
+    duration = timedelta(minutes=s.duration_minutes)
     if s.all_day:
-        _times(master, rules.to_utc(start_local), end, True)
+        _times(master, rules.to_utc(start_local), rules.to_utc(start_local + duration), True)
     else:
         # The rule repeats wall-clock times, so DTSTART keeps its TZID even when ambiguous
-        # (read as the first occurrence, as the app stores it); DTEND is as the app stores it.
+        # (read as the first of the two, as the app stores it); each occurrence then lasts
+        # exactly DTEND - DTSTART, as the app stores it.
         master.add("dtstart", start_local.replace(tzinfo=BERLIN))
-        master.add("dtend", _when(end))
+        master.add("dtend", _when(rules.to_utc(start_local) + duration))
     master.add("rrule", vRecur.from_ical(rules.until_utc_text(s.rrule)))
     if s.place:
         master.add("location", text(s.place))

@@ -68,12 +68,15 @@ class EventData:
             raise EventError(f"unknown kind {self.kind!r}")
         if not self.title.strip():
             raise EventError("title must not be empty")
-        if self.end_local < self.start_local:
+        if to_utc(self.end_local) < to_utc(self.start_local):
             raise EventError("the end lies before the start")
 
     @property
     def duration(self) -> timedelta:
-        return self.end_local - self.start_local
+        """How long it lasts: exactly for timed dates, in calendar days for all-day ones."""
+        if self.all_day:
+            return self.end_local - self.start_local
+        return to_utc(self.end_local) - to_utc(self.start_local)
 
 
 def local_span(
@@ -173,7 +176,9 @@ def materialise(session: Session, s: EventSeries, *, today: date, horizon_days: 
             continue
         _apply(event, s)  # type: ignore[arg-type]
         event.starts_at = key
-        event.ends_at = to_utc(local + duration)
+        # RFC 5545 3.8.5.3: a timed occurrence lasts exactly as long as the first, as calendar
+        # clients expand it; a wall-clock end would end before the start on the spring night.
+        event.ends_at = to_utc(local + duration) if s.all_day else key + duration
     for key, event in existing.items():
         if key not in wanted and key >= now and key.date() <= until and not event.is_exception:
             if _is_bare(session, event):

@@ -120,7 +120,8 @@ def _data_from(form: EventForm) -> service.EventData | None:
             )
             return None
         organiser_id = org.id
-    if end < start:
+    # Compared as moments: on the night the clocks go forward 02:45 is read as 03:45.
+    if to_utc(end) < to_utc(start):
         form.end_date.errors.append(_("The end lies before the start."))
         return None
     return service.EventData(
