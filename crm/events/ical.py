@@ -83,8 +83,9 @@ def _ambiguous(local: datetime) -> bool:
 def _when(moment: datetime) -> datetime:
     """A moment as Berlin time, or as UTC where Berlin time with a TZID could mean two moments.
 
-    A reader takes an ambiguous local time as its first occurrence (RFC 5545 3.3.5), so the
-    second 02:30 on the night the clocks go back could only be written in UTC.
+    A reader takes an ambiguous local time as the first of the two (RFC 5545 3.3.5): the
+    second 02:30 on the night the clocks go back cannot be written with a TZID at all, and
+    UTC for both keeps a start and end 30 minutes apart in order for every client.
     """
     local = _local(moment)
     return moment.astimezone(UTC) if _ambiguous(local) else local
