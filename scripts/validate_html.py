@@ -154,8 +154,14 @@ def validate(pages: dict[str, str]) -> list[Message]:
     by_name = {Path(file).name: url for file, url in files.items()}
     messages = []
     for item in json.loads(result.stdout)["messages"]:
-        kind = "warning" if item.get("subType") == "warning" else item["type"]
-        if kind == "info":
+        if item.get("subType") == "warning":
+            kind = "warning"
+        elif item["type"] in (
+            "error",
+            "non-document-error",
+        ):  # the latter: a page vnu could not read
+            kind = "error"
+        else:
             continue
         # vnu names a file "file:/tmp/…"; its name is the key.
         name = item.get("url", "?").rsplit("/", 1)[-1]
