@@ -5,7 +5,8 @@ BIN    := $(VENV)/bin
 FLASK  := CRM_ENV=$${CRM_ENV:-development} $(BIN)/flask --app wsgi
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-sqlite test-postgres fuzz lint format bench i18n vendor clean
+.PHONY: run test test-sqlite test-postgres fuzz lint format bench i18n vendor validate clean
+VNU    := node_modules/vnu-jar/build/dist/vnu.jar
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +49,18 @@ i18n: $(STAMP)
 		--project netzwerk-crm -o crm/translations/messages.pot .
 	$(BIN)/pybabel update -w 100 -i crm/translations/messages.pot -d crm/translations --no-fuzzy-matching --ignore-obsolete
 	$(BIN)/pybabel compile -d crm/translations --statistics
+
+## The Nu Html Checker (npm vnu-jar, pinned in package-lock.json); needs Java to run.
+$(VNU): package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund
+	touch $(VNU)
+
+## Crawl a running instance (BASE, default http://127.0.0.1:5000, demo data) as admin and as a
+## counsellor and check every page with vnu in one run; exit 1 on any error.
+validate: $(STAMP) $(VNU)
+	$(BIN)/python -m scripts.validate_html --base $${BASE:-http://127.0.0.1:5000} \
+		--email admin@demo.netzwerk-crm.de --email beratung@demo.netzwerk-crm.de \
+		--password "$${CRM_DEMO_PASSWORD:-Magdeburg-Demo-2026}"
 
 ## Re-vendor the pinned front-end packages from npm (after changing package.json).
 vendor:

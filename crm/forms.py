@@ -9,10 +9,11 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from markupsafe import Markup
 from wtforms import Field, FieldList, FloatField, FormField, IntegerField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, StopValidation
-from wtforms.widgets import TextInput
+from wtforms.widgets import HiddenInput, TextInput
 
 from crm.database import int_in_range
 from crm.inputs import (
@@ -29,9 +30,19 @@ _WHOLE = re.compile(r"[+-]?[0-9]{1,15}")
 _DECIMAL = re.compile(r"[+-]?[0-9]{1,15}(?:[.,][0-9]{1,6})?")
 
 
-def choices(pairs: Iterable[tuple[Any, Any]]) -> list[SelectChoice]:
-    """SelectField choices from (value, label) pairs (WTForms 3.3 deprecates bare tuples)."""
-    return [SelectChoice(value, label) for value, label in pairs]
+def choices(pairs: Iterable[tuple[Any, Any]], placeholder: Any = None) -> list[SelectChoice]:
+    """SelectField choices from (value, label) pairs (WTForms 3.3 deprecates bare tuples).
+
+    With `placeholder`, an empty first option asks for a choice: a required select must
+    not preselect a real value (HTML forbids it, and the user would not notice the default).
+    """
+    first = [SelectChoice("", placeholder)] if placeholder is not None else []
+    return first + [SelectChoice(value, label) for value, label in pairs]
+
+
+def int_or_none(value: Any) -> int | None:
+    """SelectField coerce for integer ids with an empty placeholder option."""
+    return None if value in ("", None) else int(value)
 
 
 class _ParsedOnce:
@@ -117,6 +128,12 @@ class Form(FlaskForm):
         if refused:
             return False
         return super().validate(extra_validators)
+
+    def hidden_tag(self, *fields: Any) -> Markup:
+        """The hidden fields without their ids, so several forms on one page repeat no id."""
+        chosen = [getattr(self, f) if isinstance(f, str) else f for f in fields] or list(self)
+        hidden = [f(id=False) for f in chosen if isinstance(f.widget, HiddenInput)]
+        return Markup("\n").join(hidden)
 
 
 def _leaf_fields(form: Any) -> Iterator[Field]:

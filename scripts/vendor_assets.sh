@@ -16,5 +16,6 @@ cp node_modules/chart.js/LICENSE.md "$dest"/chartjs/LICENSE.md
 mkdir -p tests/browser/vendor
 cp node_modules/axe-core/axe.min.js tests/browser/vendor/axe.min.js
 cp node_modules/axe-core/LICENSE tests/browser/vendor/axe-core.LICENSE
-node -e 'const p=require("./package.json").devDependencies;console.log(JSON.stringify(p,null,2))' > "$dest"/VERSIONS.json
+# vnu-jar is a test tool, not an asset: it stays in node_modules and out of VERSIONS.json.
+node -e 'const p=require("./package.json").devDependencies;delete p["vnu-jar"];console.log(JSON.stringify(p,null,2))' > "$dest"/VERSIONS.json
 echo "vendored: $(tr -d '\n' < "$dest"/VERSIONS.json)"

@@ -143,7 +143,7 @@ def crawl(app: Flask, client: FlaskClient, per_endpoint: int = 2) -> Crawl:
             fields = _fields(form)
             targets = [(target_endpoint, method, action)]
             # htmx sends the form's fields to its hx-get URL too (live counts, search).
-            hx_get = form.get("hx-get")
+            hx_get = form.get("data-hx-get") or form.get("hx-get")
             if hx_get and (hx_endpoint := endpoint_of(app, urljoin(url, hx_get))):
                 targets.append((hx_endpoint, "GET", urljoin(url, hx_get)))
             for target, verb, address in targets:

@@ -551,8 +551,8 @@ def test_a_running_job_shows_a_progress_bar_that_polls_its_status(staff, db_sess
     directory = importer.storage_dir(staff.application)
     importer.write_progress(directory, job, 1500, 4000, "running")
     body = staff.get(f"{BASE}{job.id}/status").get_data(as_text=True)
-    assert 'hx-trigger="every 1s"' in body
-    assert f'hx-get="{BASE}{job.id}/status"' in body
+    assert 'data-hx-trigger="every 1s"' in body
+    assert f'data-hx-get="{BASE}{job.id}/status"' in body
     assert 'max="4000" value="1500"' in body
     assert 'aria-live="polite"' in body
     assert "1500" in body

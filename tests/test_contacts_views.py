@@ -171,7 +171,7 @@ def test_an_htmx_search_gets_only_the_results_and_the_live_count(db_session, sta
     html = response.get_data(as_text=True)
     assert "<html" not in html
     assert 'id="results-table"' in html
-    assert 'id="result-count" hx-swap-oob="innerHTML"' in html
+    assert 'id="result-count" data-hx-swap-oob="innerHTML"' in html
     assert names_in_table(response) == ["Müller Bau GmbH"]
     assert "HX-Request" in response.headers["Vary"]
 
@@ -180,10 +180,10 @@ def test_the_list_page_works_without_javascript_and_wires_up_htmx(db_session, st
     html = staff.get("/kontakte/organisationen").get_data(as_text=True)
     form = html.split('id="list-filters"', 1)[1].split("</form>", 1)[0]
     assert 'method="get"' in html.split('id="list-filters"', 1)[0].rsplit("<form", 1)[1]
-    assert 'hx-get="/kontakte/organisationen"' in form
-    assert 'hx-trigger="input changed delay:250ms, search"' in form
-    assert 'hx-target="#results"' in form
-    assert 'hx-push-url="true"' in form
+    assert 'data-hx-get="/kontakte/organisationen"' in form
+    assert 'data-hx-trigger="input changed delay:250ms, search"' in form
+    assert 'data-hx-target="#results"' in form
+    assert 'data-hx-push-url="true"' in form
     assert 'aria-live="polite"' in html
     for field_id in ("q", "f-art", "f-region", "f-schlagwort", "f-zustaendig", "f-ohne-kontakt"):
         assert f'for="{field_id}"' in form

@@ -40,7 +40,7 @@ def test_staff_create_start_and_watch_a_campaign_to_the_archive(
     assert campaign.status == "sending"
     partial = client.get(f"/newsletter/aussendungen/{campaign.id}/fortschritt").get_data(True)
     assert 'data-percent="0"' in partial
-    assert 'hx-trigger="every 2s"' in partial
+    assert 'data-hx-trigger="every 2s"' in partial
 
     transport = SMTPTransport(smtp_server.host, smtp_server.port, security="none")
     send_outbox(db_session, transport, factory_builder_from_config(app.config), SenderSettings())

@@ -18,7 +18,7 @@ from wtforms.validators import DataRequired, Length
 
 from crm.database import utcnow
 from crm.extensions import db
-from crm.forms import Form, choices
+from crm.forms import Form, choices, int_or_none
 from crm.newsletters import campaigns as svc
 from crm.newsletters.models import (
     DELIVERY_STATUSES,
@@ -52,8 +52,8 @@ DELIVERY_LABELS = {
 
 class CampaignForm(Form):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
-    list_id = SelectField(_l("Newsletter"), coerce=int, validators=[DataRequired()])
-    template_id = SelectField(_l("Template"), coerce=int, validators=[DataRequired()])
+    list_id = SelectField(_l("Newsletter"), coerce=int_or_none, validators=[DataRequired()])
+    template_id = SelectField(_l("Template"), coerce=int_or_none, validators=[DataRequired()])
 
 
 class ScheduleForm(Form):
@@ -113,14 +113,16 @@ def new() -> Any:
             sa.select(NewsletterList.id, NewsletterList.name)
             .where(NewsletterList.active.is_(True))
             .order_by(NewsletterList.name)
-        ).all()
+        ).all(),
+        placeholder=_l("Please choose"),
     )
     form.template_id.choices = choices(
         db.session.execute(
             sa.select(NewsletterTemplate.id, NewsletterTemplate.name).order_by(
                 NewsletterTemplate.name
             )
-        ).all()
+        ).all(),
+        placeholder=_l("Please choose"),
     )
     if form.validate_on_submit():
         template = db.session.get(NewsletterTemplate, form.template_id.data)

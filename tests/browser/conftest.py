@@ -18,7 +18,9 @@ from werkzeug.serving import make_server
 
 from crm import demo
 from crm.extensions import db
+from scripts import validate_html as vnu
 from tests.conftest import build_app
+from tests.vnu_helpers import missing_validator
 
 HERE = Path(__file__).resolve().parent
 AXE_JS = HERE / "vendor" / "axe.min.js"
@@ -58,9 +60,68 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
+class HtmlRecorder:
+    """WSGI middleware keeping every HTML response the live server sends to the browser."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.pages: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        """Pass the request on; buffer and keep the body only when it is an HTML page."""
+        seen: dict[str, str] = {}
+
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            seen["type"] = next((v for k, v in headers if k.lower() == "content-type"), "")
+            return start_response(status, headers, exc_info)
+
+        result = self.app(environ, start)
+        if not seen.get("type", "").startswith("text/html"):
+            return result
+        try:
+            body = b"".join(result)
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+        url = environ.get("PATH_INFO", "") + (
+            "?" + environ["QUERY_STRING"] if environ.get("QUERY_STRING") else ""
+        )
+        with self._lock:
+            # Repeated visits of a page differ in CSRF tokens only: keep the first few.
+            if sum(1 for key in self.pages if key.split(" ", 1)[1] == url) < 3:
+                self.pages[f"{environ['REQUEST_METHOD']}#{len(self.pages)} {url}"] = body.decode(
+                    "utf-8", "replace"
+                )
+        return [body]
+
+
+@pytest.fixture(scope="session")
+def html_recorder() -> HtmlRecorder:
+    """The recorder the live server's app is wrapped in (filled as the browser tests run)."""
+    return HtmlRecorder(None)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def browser_pages_are_valid_html(html_recorder: HtmlRecorder) -> Iterator[None]:
+    """After the browser tests: every HTML page they received, checked by vnu in one run."""
+    yield
+    missing = missing_validator()
+    if missing or not html_recorder.pages:
+        print(f"\nbrowser pages not checked by vnu: {missing or 'none recorded'}")
+        return
+    messages = vnu.validate(html_recorder.pages)
+    errors = vnu.report(html_recorder.pages, messages, print)
+    if errors:
+        found = "\n".join(str(m) for m in messages if m.kind == "error")
+        pytest.fail(f"invalid HTML in pages the browser tests saw:\n{found}", pytrace=False)
+
+
 @pytest.fixture(scope="session")
 def live_server(
-    make_database: Callable[[], str], tmp_path_factory: pytest.TempPathFactory
+    make_database: Callable[[], str],
+    tmp_path_factory: pytest.TempPathFactory,
+    html_recorder: HtmlRecorder,
 ) -> Iterator[str]:
     """The app on a fresh, migrated database with the demo data, served on a free port."""
     from flask_migrate import upgrade
@@ -77,7 +138,8 @@ def live_server(
         upgrade()
         demo.seed(db.session)
         db.session.commit()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    html_recorder.app = app
+    server = make_server("127.0.0.1", 0, html_recorder, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
     try:
