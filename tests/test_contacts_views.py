@@ -736,6 +736,22 @@ def test_a_persons_vcard_holds_every_current_organisation_and_the_notes(db_sessi
     assert {a.value.country for a in card.contents["adr"]} == {"Deutschland"}
 
 
+def test_a_vcard_leaves_out_future_organisations_and_falls_back_to_the_last_employer(
+    db_session,
+):
+    today = datetime.now(UTC).date()
+    person = make_person(db_session)
+    earlier = make_org(db_session, name="Frühere GmbH")
+    later = make_org(db_session, name="Letzte GmbH")
+    future = make_org(db_session, name="Künftige GmbH")
+    service.add_affiliation(db_session, person, earlier, until=today - timedelta(days=400))
+    service.add_affiliation(db_session, person, later, until=today - timedelta(days=30))
+    service.add_affiliation(db_session, person, future, since=today + timedelta(days=30))
+    db_session.commit()
+    (card,) = _vcards(service.person_card(person, today=today))
+    assert [o.value[0] for o in card.contents["org"]] == ["Letzte GmbH"]
+
+
 def test_the_bulk_vcard_export_holds_one_valid_card_per_listed_person(db_session, staff):
     _person_with_two_current_organisations(db_session)
     make_person(db_session, first="Zweite", last="Person", notes="")

@@ -1156,15 +1156,20 @@ def person_rows(session: Session, stmt: sa.Select) -> Iterable[list[Any]]:
 
 def current_affiliations(person: Person, today: date) -> list[Affiliation]:
     """The person's affiliations that hold on `today`; if none does, the one that ended last."""
-    current = [
-        a
-        for a in person.affiliations
-        if (a.since is None or a.since <= today) and (a.until is None or a.until >= today)
-    ]
-    if current or not person.affiliations:
+    # In the order they were recorded, so the first (the card's main organisation) is stable.
+    current = sorted(
+        (
+            a
+            for a in person.affiliations
+            if (a.since is None or a.since <= today) and (a.until is None or a.until >= today)
+        ),
+        key=lambda a: a.id,
+    )
+    ended = [a for a in person.affiliations if a.until is not None and a.until < today]
+    if current or not ended:
         return current
     # Someone who has left everywhere is still best reached through their last employer.
-    return [max(person.affiliations, key=lambda a: (a.until or date.max, a.id))]
+    return [max(ended, key=lambda a: (a.until, a.id))]
 
 
 def person_card(person: Person, *, today: date) -> str:
