@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 
-from crm.contacts.vcard import person_vcard
+import vobject
+
+from crm.contacts.vcard import CardOrganisation, person_vcard
 
 LONG_NOTE = "Bedarf an Fachkräften für Schweißarbeiten, Montage; Lager.\n" * 4
 
@@ -17,11 +19,15 @@ def card(**overrides: object) -> str:
         "last_name": "Groß-Müller",
         "emails": ["a.gross@baeckerei-gross.de", "info@baeckerei-gross.de"],
         "phones": ["0345 123456", ("mobile", "+49 170 1234567")],
-        "org_name": "Bäckerei Groß; Filiale Süd",
-        "function": "Inhaberin, Ausbilderin",
-        "street": "Marktstraße 3",
-        "postcode": "06108",
-        "city": "Halle (Saale)",
+        "organisations": [
+            CardOrganisation(
+                name="Bäckerei Groß; Filiale Süd",
+                function="Inhaberin, Ausbilderin",
+                street="Marktstraße 3",
+                postcode="06108",
+                city="Halle (Saale)",
+            )
+        ],
         "note": LONG_NOTE,
     }
     values.update(overrides)
@@ -121,11 +127,6 @@ def test_missing_details_leave_their_lines_out() -> None:
         last_name="Lehmann",
         emails=[],
         phones=[],
-        org_name=None,
-        function=None,
-        street=None,
-        postcode=None,
-        city=None,
     )
     names = [line.split(":")[0].split(";")[0] for line in unfold(text)]
     assert names == ["BEGIN", "VERSION", "PRODID", "N", "FN", "END"]
@@ -134,3 +135,53 @@ def test_missing_details_leave_their_lines_out() -> None:
 def test_contact_without_a_name_gets_a_display_name_from_the_organisation() -> None:
     props = properties(card(first_name="", last_name=None, title=None))
     assert unescape(props["FN"][0]) == "Bäckerei Groß; Filiale Süd"
+
+
+def parsed(text: str) -> vobject.base.Component:
+    """The one vCard in text, as vobject (an independent reader) parses and validates it."""
+    cards = list(vobject.readComponents(text, validate=True))
+    assert len(cards) == 1
+    cards[0].validate(raiseException=True)
+    return cards[0]
+
+
+TWO_ORGANISATIONS = [
+    CardOrganisation("Bäckerei Groß", "Inhaberin", "Marktstraße 3", "06108", "Halle (Saale)"),
+    CardOrganisation("Handwerkskammer Halle", "Prüferin, Vorstand", "", "", ""),
+]
+
+
+def test_every_organisation_is_exported_with_its_function_in_order() -> None:
+    card_ = parsed(card(organisations=TWO_ORGANISATIONS))
+    assert [o.value for o in card_.contents["org"]] == [
+        ["Bäckerei Groß"],
+        ["Handwerkskammer Halle"],
+    ]
+    assert [t.value for t in card_.contents["title"]] == ["Inhaberin", "Prüferin, Vorstand"]
+    assert len(card_.contents["adr"]) == 1
+
+
+def test_the_note_is_exported_and_reads_back_unchanged() -> None:
+    card_ = parsed(card(note="Rückruf erbeten; Montag, 9 Uhr\nzweite Zeile"))
+    assert card_.note.value == "Rückruf erbeten; Montag, 9 Uhr\nzweite Zeile"
+
+
+def test_country_is_germany_only_for_a_german_postcode() -> None:
+    german = parsed(card()).adr.value
+    assert german.country == "Deutschland"
+    assert german.code == "06108"
+    foreign = CardOrganisation("Firma Wien", "", "Ring 1", "1010", "Wien")
+    assert parsed(card(organisations=[foreign])).adr.value.country == ""
+
+
+def test_every_card_variant_parses_and_validates_with_vobject() -> None:
+    variants = [
+        card(),
+        card(organisations=TWO_ORGANISATIONS),
+        card(organisations=[], note=None),
+        card(first_name="", last_name=None, title=None),
+        card(note="ä" * 200 + ";" * 50 + "€" * 50),
+        person_vcard(salutation=None, title=None, first_name="", last_name="", emails=[]),
+    ]
+    for text in variants:
+        parsed(text)

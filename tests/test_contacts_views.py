@@ -699,6 +699,74 @@ def test_a_person_downloads_as_a_vcard(db_session, staff):
     assert "export" in audit_actions(db_session, "person", person.id)
 
 
+def _vcards(text: str) -> list:
+    """Every vCard in text as vobject (an independent reader) parses and validates it."""
+    import vobject
+
+    cards = list(vobject.readComponents(text, validate=True))
+    for card in cards:
+        card.validate(raiseException=True)
+    return cards
+
+
+def _person_with_two_current_organisations(session):
+    first = make_org(session, street="Breiter Weg 1")
+    second = make_org(session, name="Handwerkskammer Magdeburg", postcode="39106")
+    former = make_org(session, name="Alte Firma KG")
+    person = make_person(
+        session, org=first, function="Personal", notes="Rückruf erbeten; nur vormittags"
+    )
+    service.add_affiliation(session, person, second, function="Prüfer")
+    yesterday = datetime.now(UTC).date() - timedelta(days=2)
+    service.add_affiliation(session, person, former, function="Azubi", until=yesterday)
+    session.commit()
+    return person
+
+
+def test_a_persons_vcard_holds_every_current_organisation_and_the_notes(db_session, staff):
+    person = _person_with_two_current_organisations(db_session)
+    text = staff.get(f"/kontakte/personen/{person.id}/vcard").get_data(as_text=True)
+    (card,) = _vcards(text)
+    assert sorted(o.value[0] for o in card.contents["org"]) == [
+        "Handwerkskammer Magdeburg",
+        "Müller Bau GmbH",
+    ]
+    assert sorted(t.value for t in card.contents["title"]) == ["Personal", "Prüfer"]
+    assert card.note.value == "Rückruf erbeten; nur vormittags"
+    assert {a.value.country for a in card.contents["adr"]} == {"Deutschland"}
+
+
+def test_a_vcard_leaves_out_future_organisations_and_falls_back_to_the_last_employer(
+    db_session,
+):
+    today = datetime.now(UTC).date()
+    person = make_person(db_session)
+    earlier = make_org(db_session, name="Frühere GmbH")
+    later = make_org(db_session, name="Letzte GmbH")
+    future = make_org(db_session, name="Künftige GmbH")
+    service.add_affiliation(db_session, person, earlier, until=today - timedelta(days=400))
+    service.add_affiliation(db_session, person, later, until=today - timedelta(days=30))
+    service.add_affiliation(db_session, person, future, since=today + timedelta(days=30))
+    db_session.commit()
+    (card,) = _vcards(service.person_card(person, today=today))
+    assert [o.value[0] for o in card.contents["org"]] == ["Letzte GmbH"]
+
+
+def test_the_bulk_vcard_export_holds_one_valid_card_per_listed_person(db_session, staff):
+    _person_with_two_current_organisations(db_session)
+    make_person(db_session, first="Zweite", last="Person", notes="")
+    db_session.commit()
+    response = staff.get("/kontakte/personen/export.vcf")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "text/vcard; charset=utf-8"
+    cards = {c.fn.value: c for c in _vcards(response.get_data(as_text=True))}
+    assert set(cards) == {"Jürgen Müller", "Zweite Person"}
+    assert len(cards["Jürgen Müller"].contents["org"]) == 2
+    assert cards["Jürgen Müller"].note.value == "Rückruf erbeten; nur vormittags"
+    assert "org" not in cards["Zweite Person"].contents
+    assert "export" in audit_actions(db_session, "person")
+
+
 # --- permissions --------------------------------------------------------------------------------
 
 

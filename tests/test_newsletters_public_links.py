@@ -128,3 +128,23 @@ def test_the_person_nonce_is_not_written_to_the_audit_log(db_session):
     ).all()
     assert p.token_nonce not in repr(changes)
     assert Person.__audit_ignore__ >= {"token_nonce"}
+
+
+def test_the_web_version_is_a_whole_german_document_titled_with_the_subject(
+    app, client, db_session
+):
+    lst = make_list(db_session)
+    person = _subscribed(db_session, lst, first_name="Jörg", last_name="Weiß")
+    campaign = make_campaign(db_session, lst)
+    text_only = make_campaign(db_session, lst, name="Nur Text", body_html="")
+    db_session.commit()
+    settings = service.MailSettings.from_config(app.config)
+    page = client.get(_path(service.webversion_url(settings, campaign.id, person)))
+    html = page.get_data(as_text=True)
+    assert html.startswith('<!doctype html>\n<html lang="de">\n<head>\n<meta charset="utf-8">')
+    assert "<title>Neuigkeiten für Jörg – Größe &amp; Qualität</title>" in html
+    assert "<body>\n<p>Hallo " in html
+    plain = client.get(_path(service.webversion_url(settings, text_only.id, person)))
+    html = plain.get_data(as_text=True)
+    assert html.startswith("<!doctype html>")
+    assert '<pre style="white-space: pre-wrap">Hallo ' in html

@@ -179,3 +179,19 @@ def test_the_demo_seeder_creates_the_haus_der_wirtschaft_list(app, db_session):
     assert counts["newsletter_unsubscribed"] > 0
     lst = service.get_list_by_slug(db_session, "haus-der-wirtschaft")
     assert lst.name == "Newsletter Haus der Wirtschaft"
+
+
+def test_the_preview_frame_is_a_whole_document_even_for_a_text_only_template(client_as, db_session):
+    make_list(db_session)
+    fragment = NewsletterTemplate(name="F", subject="Hallo & {{ vorname }}", body_html="<p>x</p>")
+    text_only = NewsletterTemplate(name="Nur Text", subject="Kurz", body_text="Hallo")
+    db_session.add_all([fragment, text_only])
+    db_session.commit()
+    c = client_as("staff")
+    frame = c.get(f"/newsletter/vorlagen/{fragment.id}/vorschau.html").get_data(as_text=True)
+    assert frame.startswith('<!doctype html>\n<html lang="de">\n<head>\n<meta charset="utf-8">')
+    assert "<title>Hallo &amp; Erika</title>" in frame
+    assert "<body>\n<p>x</p>\n</body>" in frame
+    empty = c.get(f"/newsletter/vorlagen/{text_only.id}/vorschau.html").get_data(as_text=True)
+    assert empty.startswith("<!doctype html>")
+    assert "<title>Kurz</title>" in empty

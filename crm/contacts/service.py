@@ -6,7 +6,7 @@ import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,6 +27,7 @@ from crm.contacts.models import (
 )
 from crm.contacts.normalize import fold, normalize_email, organisation_key, person_key
 from crm.contacts.search import matching_ids, sqlite_hit_count
+from crm.contacts.vcard import CardOrganisation, person_vcard
 from crm.database import db_int, ids_in, utcnow
 from crm.security import has_permission
 
@@ -1148,3 +1149,53 @@ def person_rows(session: Session, stmt: sa.Select) -> Iterable[list[Any]]:
             p.last_contact_at,
             p.notes,
         ]
+
+
+# --- vCard ---------------------------------------------------------------------------------------
+
+
+def current_affiliations(person: Person, today: date) -> list[Affiliation]:
+    """The person's affiliations that hold on `today`; if none does, the one that ended last."""
+    # In the order they were recorded, so the first (the card's main organisation) is stable.
+    current = sorted(
+        (
+            a
+            for a in person.affiliations
+            if (a.since is None or a.since <= today) and (a.until is None or a.until >= today)
+        ),
+        key=lambda a: a.id,
+    )
+    ended = [a for a in person.affiliations if a.until is not None and a.until < today]
+    if current or not ended:
+        return current
+    # Someone who has left everywhere is still best reached through their last employer.
+    return [max(ended, key=lambda a: (a.until, a.id))]
+
+
+def person_card(person: Person, *, today: date) -> str:
+    """The person as a vCard with every current organisation and the notes."""
+    return person_vcard(
+        salutation=person.salutation.title(),
+        title=person.title,
+        first_name=person.first_name,
+        last_name=person.last_name,
+        emails=[person.email, person.email_alt],
+        phones=[("work", person.phone), ("mobile", person.mobile)],
+        organisations=[
+            CardOrganisation(
+                name=a.organisation.name,
+                function=a.function,
+                street=a.organisation.street,
+                postcode=a.organisation.postcode,
+                city=a.organisation.city,
+            )
+            for a in current_affiliations(person, today)
+        ],
+        note=person.notes,
+    )
+
+
+def person_cards(session: Session, stmt: sa.Select, *, today: date) -> Iterable[str]:
+    """One vCard per person of a person list query, in batches (bulk export)."""
+    for person in _batched(session, stmt, PERSON_LIST_OPTIONS):
+        yield person_card(person, today=today)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
-__all__ = ["person_vcard"]
+__all__ = ["CardOrganisation", "person_vcard"]
 
 _MAX_OCTETS = 75
 # Salutations that belong in front of a name; "divers" and "keine Angabe" do not.
@@ -16,8 +17,27 @@ _PHONE_TYPES = {
     "home": "HOME,VOICE",
     "fax": "WORK,FAX",
 }
+# Organisations have no country field; a five-digit postcode is German, anything else is
+# left without a country rather than labelled wrongly.
+_GERMAN_POSTCODE = re.compile(r"\d{5}")
 # Escape pairs are kept together when folding so that no line ends with a lone backslash.
 _UNITS = re.compile(r"\\.|.", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class CardOrganisation:
+    """One organisation a person works at, with their function there and its address."""
+
+    name: str | None
+    function: str | None = None
+    street: str | None = None
+    postcode: str | None = None
+    city: str | None = None
+
+
+def _country(postcode: str | None) -> str:
+    """The country of an address as far as the postcode tells it."""
+    return "Deutschland" if _GERMAN_POSTCODE.fullmatch((postcode or "").strip()) else ""
 
 
 def _escape(value: str | None) -> str:
@@ -60,19 +80,17 @@ def person_vcard(
     last_name: str | None,
     emails: Iterable[str] = (),
     phones: Iterable[str | tuple[str, str]] = (),
-    org_name: str | None = None,
-    function: str | None = None,
-    street: str | None = None,
-    postcode: str | None = None,
-    city: str | None = None,
+    organisations: Iterable[CardOrganisation] = (),
     note: str | None = None,
 ) -> str:
     """Return a person as a vCard 3.0 text with CRLF line ends, to be sent as UTF-8.
 
     `phones` holds numbers (taken as work numbers) or ``(kind, number)`` pairs with kind
-    "work", "mobile", "home" or "fax". `title` is the academic title ("Dr."), `function` the
-    job title, which vCard calls TITLE.
+    "work", "mobile", "home" or "fax". `title` is the academic title ("Dr."); each
+    organisation's `function` is the job title, which vCard calls TITLE. The first
+    organisation is the one clients that read only one ORG show.
     """
+    organisations = [o for o in organisations if o.name and o.name.strip()]
     prefix = " ".join(
         part.strip()
         for part in (
@@ -87,7 +105,8 @@ def person_vcard(
     emails = [e.strip() for e in emails if e and e.strip()]
     # FN is mandatory in vCard 3.0; a contact known only by organisation or address still
     # needs one, or Outlook shows an empty entry.
-    full_name = full_name or (org_name or "").strip() or (emails[0] if emails else "Kontakt")
+    org_name = (organisations[0].name or "").strip() if organisations else ""
+    full_name = full_name or org_name or (emails[0] if emails else "Kontakt")
 
     lines = [
         "BEGIN:VCARD",
@@ -96,16 +115,20 @@ def person_vcard(
         "N:" + ";".join(_escape(v) for v in (last_name, first_name, "", prefix, "")),
         "FN:" + _escape(full_name),
     ]
-    if org_name and org_name.strip():
-        lines.append("ORG:" + _escape(org_name))
-    if function and function.strip():
-        lines.append("TITLE:" + _escape(function))
+    # vCard 3.0 allows ORG and TITLE more than once; each organisation's TITLE follows its ORG
+    # so clients that pair them by order (Google, Thunderbird) keep function and employer
+    # together, and those that read only the first (Outlook, Apple) get the first pair.
+    for org in organisations:
+        lines.append("ORG:" + _escape(org.name))
+        if org.function and org.function.strip():
+            lines.append("TITLE:" + _escape(org.function))
     lines.extend("EMAIL;TYPE=INTERNET:" + _escape(email) for email in emails)
     lines.extend(f"TEL;TYPE={kind}:{_escape(number)}" for kind, number in _phone_entries(phones))
-    if any(part and part.strip() for part in (street, postcode, city)):
-        # Components: PO box; extended address; street; locality; region; postcode; country.
-        adr = ("", "", street, city, "", postcode, "Deutschland")
-        lines.append("ADR;TYPE=WORK:" + ";".join(_escape(v) for v in adr))
+    for org in organisations:
+        if any(part and part.strip() for part in (org.street, org.postcode, org.city)):
+            # Components: PO box; extended address; street; locality; region; postcode; country.
+            adr = ("", "", org.street, org.city, "", org.postcode, _country(org.postcode))
+            lines.append("ADR;TYPE=WORK:" + ";".join(_escape(v) for v in adr))
     if note and note.strip():
         lines.append("NOTE:" + _escape(note))
     lines.append("END:VCARD")

@@ -46,7 +46,6 @@ from crm.contacts.forms import (
 )
 from crm.contacts.import_views import bp as import_bp
 from crm.contacts.models import Activity, Affiliation, Organisation, Person, QualificationNeed
-from crm.contacts.vcard import person_vcard
 from crm.extensions import db
 from crm.forms import choices
 from crm.security import is_safe_next, require, writes_on_get
@@ -303,6 +302,14 @@ def _export(kind: str, fmt: str) -> Any:
     headers = [str(EXPORT_HEADERS[f]) for f in fields]
     stem = "organisationen" if kind == "organisations" else "personen"
     filename = f"{stem}-{datetime.now(BERLIN):%Y-%m-%d}.{fmt}"
+    if fmt == "vcf":
+        cards = service.person_cards(db.session, stmt, today=datetime.now(BERLIN).date())
+        response = Response(
+            stream_with_context(card.encode("utf-8") for card in cards),
+            content_type="text/vcard; charset=utf-8",
+        )
+        response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
     if fmt == "csv":
         response = Response(
             stream_with_context(iter_csv(headers, rows_of(db.session, stmt))),
@@ -329,7 +336,7 @@ def organisations_export(fmt: str):
     return _export("organisations", fmt)
 
 
-@bp.route("/personen/export.<any(csv, xlsx):fmt>")
+@bp.route("/personen/export.<any(csv, xlsx, vcf):fmt>")
 @require("contacts.export")
 @writes_on_get
 def people_export(fmt: str):
@@ -649,22 +656,7 @@ def affiliation_delete(aff_id: int):
 @writes_on_get
 def person_vcard_download(person_id: int):
     person = _person_or_404(person_id)
-    current = [a for a in person.affiliations if a.until is None] or person.affiliations
-    first = current[0] if current else None
-    org = first.organisation if first else None
-    text = person_vcard(
-        salutation=person.salutation.title(),
-        title=person.title,
-        first_name=person.first_name,
-        last_name=person.last_name,
-        emails=[person.email, person.email_alt],
-        phones=[("work", person.phone), ("mobile", person.mobile)],
-        org_name=org.name if org else None,
-        function=first.function if first else None,
-        street=org.street if org else None,
-        postcode=org.postcode if org else None,
-        city=org.city if org else None,
-    )
+    text = service.person_card(person, today=datetime.now(BERLIN).date())
     record(db.session, "export", entity_type="person", entity_id=person.id, summary="vCard")
     db.session.commit()
     response = Response(text.encode("utf-8"), content_type="text/vcard; charset=utf-8")

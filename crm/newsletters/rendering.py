@@ -596,7 +596,33 @@ def render_for_recipient(
         _LIMITS.reset(token)
     # A subject is one line: newlines in the template or a value must not reach the header.
     subject = " ".join(subject.split())[:MAX_SUBJECT_CHARS]
+    if html.strip():
+        html = html_document(html, title=subject)
     return RenderedMessage(subject=subject, html=html, text=text)
+
+
+# Whatever may precede the root element: byte order mark, whitespace, comments.
+_DOCUMENT_START = re.compile(r"(?:\ufeff|\s+|<!--.*?-->)*", re.DOTALL)
+
+
+def html_document(html: str, *, title: str, lang: str = "de") -> str:
+    """`html` as a whole HTML document: a fragment is wrapped, a whole document kept.
+
+    Mail clients and browsers guess the encoding and language of a fragment, and screen
+    readers announce a page without a title as untitled; a whole document says all three.
+    A document that starts at `<html>` only gets the doctype it lacks.
+    """
+    start = _DOCUMENT_START.match(html)
+    head = html[start.end() if start else 0 :][:9].lower()
+    if head.startswith("<!doctype"):
+        return html
+    if head.startswith("<html") and (len(head) == 5 or not head[5].isalnum()):
+        return "<!doctype html>\n" + html
+    return (
+        f'<!doctype html>\n<html lang="{escape(lang)}">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{escape(title)}</title>\n</head>\n<body>\n{html}\n</body>\n</html>\n"
+    )
 
 
 def salutation_line(salutation: str, title: str, first_name: str, last_name: str) -> str:

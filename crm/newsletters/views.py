@@ -57,6 +57,8 @@ from crm.newsletters.rendering import (
     PLACEHOLDERS,
     RenderedMessage,
     TemplateProblem,
+    escape,
+    html_document,
     render_for_recipient,
     sample_context,
     validate_template,
@@ -523,8 +525,11 @@ def template_preview(template_id: int):
 @require("newsletters.view")
 def template_preview_html(template_id: int):
     tpl = _get_or_404(NewsletterTemplate, template_id)
-    rendered, problem = _render_preview(tpl)
-    body = rendered.html if rendered else ""
+    rendered, _problem = _render_preview(tpl)
+    # A text-only or broken template still fills the frame with a whole (empty) document.
+    body = (rendered.html if rendered else "") or html_document(
+        "", title=rendered.subject if rendered else tpl.name
+    )
     response = Response(body, mimetype="text/html")
     response.headers["Content-Security-Policy"] = PREVIEW_CSP
     response.headers["X-Frame-Options"] = "SAMEORIGIN"
@@ -781,7 +786,12 @@ def webversion(token: str):
         )
     except TemplateProblem:
         abort(404)
-    response = Response(rendered.html, mimetype="text/html")
+    # A text-only campaign shows its text, as a whole document like every HTML part.
+    body = rendered.html or html_document(
+        f'<pre style="white-space: pre-wrap">{escape(rendered.text)}</pre>',
+        title=rendered.subject,
+    )
+    response = Response(body, mimetype="text/html")
     response.headers["Content-Security-Policy"] = (
         "default-src 'none'; img-src https: data:; style-src 'unsafe-inline'; "
         "frame-ancestors 'none'; form-action 'none'; base-uri 'none'"

@@ -77,3 +77,38 @@ def test_staff_send_a_campaign_and_watch_the_progress_bar_reach_100_percent(
     page.reload()
     expect(page.locator('#deliveries tr[data-delivery-status="sent"]')).to_have_count(12)
     check_a11y(page)
+
+
+def test_the_preview_frame_and_the_web_version_are_titled_german_documents_for_axe(
+    page: Page, live_server: str
+) -> None:
+    from crm.newsletters import service
+    from crm.newsletters.models import NewsletterTemplate
+    from tests.newsletter_sending_helpers import make_campaign
+
+    app = _live_app()
+    with app.app_context():
+        nl = make_list(db.session)
+        (person,) = make_subscribers(db.session, nl, 1)
+        tpl = NewsletterTemplate(
+            name="Axe-Vorlage", subject="Neues im {{ liste }}", body_html="<p>{{ anrede }}</p>"
+        )
+        db.session.add(tpl)
+        campaign = make_campaign(db.session, nl)
+        db.session.commit()
+        settings = service.MailSettings.from_config(app.config)
+        web = service.webversion_url(settings, campaign.id, person)
+        preview = f"/newsletter/vorlagen/{tpl.id}/vorschau.html"
+        db.session.remove()
+
+    page.goto(preview)
+    log_in(page)
+    page.goto(preview)
+    expect(page).to_have_title(re.compile(r"^Neues im "))
+    assert page.locator("html").get_attribute("lang") == "de"
+    check_a11y(page)
+
+    page.goto("/" + web.split("/", 3)[3])
+    expect(page).to_have_title(re.compile(r"^Neuigkeiten für "))
+    assert page.locator("html").get_attribute("lang") == "de"
+    check_a11y(page)
