@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 VNU_JAR = ROOT / "node_modules" / "vnu-jar" / "build" / "dist" / "vnu.jar"
 # Downloads and documents that are not pages of the app (checked by their own validators).
-NOT_PAGES = re.compile(r"\.(ics|csv|xlsx|json|pdf|vcf)$|/vcard$|/nachweis$|/vorschau\.html$")
+NOT_PAGES = re.compile(r"\.(ics|csv|xlsx|json|pdf|vcf)$|/vcard$|/nachweis$")
 # Paths a crawl must not follow: they end the session or are static files.
 SKIPPED = re.compile(r"^/(static/|abmelden$)")
 

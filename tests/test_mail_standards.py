@@ -203,3 +203,28 @@ def test_a_newsletter_that_is_a_whole_document_already_is_sent_unchanged(
     wrapped = [body for body in bodies if body.startswith("<!doctype html>")]
     assert len(wrapped) == 2
     assert all("<title>Neuigkeiten für " in body for body in wrapped)
+
+
+def test_the_html_part_of_every_message_the_outbox_writes_is_valid_html(
+    app: Flask, app_ctx: Any, client_as: Any, outbox: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """The Nu Html Checker, once over the HTML parts of every kind of message."""
+    from scripts import validate_html as vnu
+    from tests.vnu_helpers import missing_validator
+
+    missing = missing_validator()
+    if missing:
+        pytest.skip(missing)
+    for produce in PRODUCERS.values():
+        produce(app, app_ctx, client_as, outbox)
+    parts: dict[str, str] = {}
+    for path in sorted(outbox.glob("*.eml")):
+        html = BytesParser(policy=policy.default).parsebytes(path.read_bytes()).get_body(("html",))
+        if html is not None:
+            parts[f"/outbox/{path.name}"] = html.get_content()
+    assert len(parts) >= 3, sorted(outbox.glob("*.eml"))
+    messages = vnu.validate(parts)
+    with capsys.disabled():
+        errors = vnu.report(parts, messages, lambda line: print(f"\n{line}", end=""))
+        print()
+    assert errors == 0, "\n".join(str(m) for m in messages if m.kind == "error")
