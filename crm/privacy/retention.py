@@ -277,9 +277,9 @@ def save_settings(session: Session, values: Mapping[str, int], config: Mapping[s
 
 @dataclass(frozen=True)
 class RuleState:
-    """A rule as the admin page shows it."""
+    """A rule (removing or review) as the admin page shows it: its period and what is due."""
 
-    rule: Rule
+    rule: Rule | ReviewRule
     value: int
     cutoff: datetime
     due: int
@@ -438,17 +438,7 @@ def review_candidates(rule: ReviewRule, cutoff: datetime, today: date) -> sa.Sel
     )
 
 
-@dataclass(frozen=True)
-class ReviewState:
-    """A review rule as the admin page shows it."""
-
-    rule: ReviewRule
-    value: int
-    cutoff: datetime
-    due: int
-
-
-def review_preview(session: Session, config: Mapping[str, Any], now: datetime) -> list[ReviewState]:
+def review_preview(session: Session, config: Mapping[str, Any], now: datetime) -> list[RuleState]:
     """Every review rule with its value and how many records it lists now."""
     values = settings(session, config)
     out = []
@@ -456,7 +446,7 @@ def review_preview(session: Session, config: Mapping[str, Any], now: datetime) -
         cutoff = rule.cutoff(now, values[rule.key])
         candidates = review_candidates(rule, cutoff, now.date()).subquery()
         stmt = sa.select(sa.func.count()).select_from(candidates)
-        out.append(ReviewState(rule, values[rule.key], cutoff, session.scalar(stmt) or 0))
+        out.append(RuleState(rule, values[rule.key], cutoff, session.scalar(stmt) or 0))
     return out
 
 
