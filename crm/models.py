@@ -26,6 +26,7 @@ from crm.events.models import (  # noqa: F401
 )
 from crm.followups.models import FollowUp  # noqa: F401
 from crm.jobs.models import JobRun  # noqa: F401
+from crm.mail.models import OutgoingMail  # noqa: F401
 from crm.newsletters.models import (  # noqa: F401
     Audience,
     Campaign,
