@@ -86,7 +86,7 @@ def test_the_models_and_the_migrations_describe_the_same_schema(fresh_app):
     with fresh_app.app_context():
         upgrade()
         with db.engine.connect() as conn:
-            from crm.database import include_object
+            from crm.contacts.search import include_object
 
             context = MigrationContext.configure(conn, opts={"include_object": include_object})
             diff = compare_metadata(context, db.metadata)

@@ -157,7 +157,9 @@ def index():
         q=(request.args.get("q") or "").strip()[:100],
         office_id=_int_arg("geschaeftsstelle"),
         counsellor_id=_int_arg("beratung"),
-        state=request.args.get("status") if request.args.get("status") in f.STATE_LABELS else "",
+        state=request.args.get("status", "")
+        if request.args.get("status") in f.STATE_LABELS
+        else "",
     )
     page = _page_arg()
     day = today()
