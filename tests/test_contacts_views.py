@@ -5,18 +5,15 @@ from __future__ import annotations
 import csv
 import io
 import re
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 from openpyxl import load_workbook
-from sqlalchemy import event
 
 from crm.audit.models import AuditEntry
 from crm.contacts import service
 from crm.contacts.models import Activity, Affiliation, Organisation, Person, QualificationNeed
-from crm.extensions import db
 from tests import factories
 
 ROLES = ("admin", "lead", "counsellor", "staff", "readonly")
@@ -870,30 +867,16 @@ def test_changes_without_a_csrf_token_are_refused(db_session, staff, records):
 # --- query counts -------------------------------------------------------------------------------
 
 
-@contextmanager
-def count_queries(app):
-    """Count the SQL statements sent while the block runs."""
-    statements: list[str] = []
-
-    def before(_conn, _cursor, statement, *_args):
-        statements.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", before)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", before)
-
-
-def _queries_for(app, client, path) -> int:
-    with count_queries(app) as statements:
+def _queries_for(count_queries, client, path) -> int:
+    with count_queries() as statements:
         assert client.get(path).status_code == 200
+    assert statements, "the page ran no query: the counter is not listening"
     return len(statements)
 
 
-def test_the_list_pages_run_the_same_number_of_queries_for_25_and_100_rows(app, db_session, staff):
+def test_the_list_pages_run_the_same_number_of_queries_for_25_and_100_rows(
+    count_queries, db_session, staff
+):
     owners = [factories.make_user(db_session, role="staff") for _ in range(3)]
     for i in range(120):
         org = make_org(
@@ -913,15 +896,19 @@ def test_the_list_pages_run_the_same_number_of_queries_for_25_and_100_rows(app, 
     db_session.commit()
     staff.get("/kontakte/organisationen")  # warm up caches (login, first connect)
     counts = {
-        n: _queries_for(app, staff, f"/kontakte/organisationen?pro_seite={n}") for n in (25, 100)
+        n: _queries_for(count_queries, staff, f"/kontakte/organisationen?pro_seite={n}")
+        for n in (25, 100)
     }
-    people = {n: _queries_for(app, staff, f"/kontakte/personen?pro_seite={n}") for n in (25, 100)}
+    people = {
+        n: _queries_for(count_queries, staff, f"/kontakte/personen?pro_seite={n}")
+        for n in (25, 100)
+    }
     assert counts[25] == counts[100], counts
     assert people[25] == people[100], people
 
 
 def test_the_organisation_page_runs_the_same_number_of_queries_for_5_and_50_activities(
-    app, db_session, staff
+    count_queries, db_session, staff
 ):
     author = factories.make_user(db_session, role="counsellor")
     pages = {}
@@ -943,7 +930,7 @@ def test_the_organisation_page_runs_the_same_number_of_queries_for_5_and_50_acti
         pages[n] = f"/kontakte/organisationen/{org.id}"
     db_session.commit()
     staff.get(pages[5])
-    counts = {n: _queries_for(app, staff, path) for n, path in pages.items()}
+    counts = {n: _queries_for(count_queries, staff, path) for n, path in pages.items()}
     assert counts[5] == counts[50], counts
 
 
