@@ -30,7 +30,7 @@ def known(app_ctx):
             counsellor=anna,
             last_name="Aalund",
             first_contact_on=date(2025, 12, 1),
-            channel="jobcentre_agency",
+            acquisition_channel="jobcentre_agency",
             referrer=jobcentre,
         ),
         # 31.12.2026 is in 2026-W53
@@ -50,7 +50,7 @@ def known(app_ctx):
             counsellor=bert,
             last_name="Castellano",
             first_contact_on=date(2026, 3, 1),
-            channel="jobcentre_agency",
+            acquisition_channel="jobcentre_agency",
             referrer=jobcentre,
             exit_on=date(2026, 3, 30),
             outcome="employment",

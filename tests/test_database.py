@@ -179,11 +179,11 @@ def test_every_table_with_an_integer_id_never_reuses_one_on_sqlite(fresh_app):
 @pytest.mark.parametrize("kind", ["person", "participant", "user"])
 def test_deleting_the_highest_row_and_creating_a_new_one_gives_a_new_id(db_session, kind):
     """An erased person's id never names the next one (tokens and audit entries carry ids)."""
-    from tests import factories, newsletter_helpers, participant_factories
+    from tests import factories
 
     make = {
-        "person": newsletter_helpers.make_person,
-        "participant": participant_factories.make_participant,
+        "person": factories.make_person,
+        "participant": factories.make_participant,
         "user": factories.make_user,
     }[kind]
     first = make(db_session)

@@ -12,7 +12,7 @@ from crm.audit.models import AuditEntry
 from crm.participants import service
 from crm.participants.models import CounsellingSession, Participant, Referral
 from tests import factories
-from tests.participant_factories import make_participant, make_partner
+from tests.factories import make_participant, make_partner
 
 UNIQUE = "Zyxwuvanowska"
 
