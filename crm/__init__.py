@@ -49,7 +49,9 @@ def configure_settings(app: Flask, config: dict[str, Any] | None) -> None:
 
         # Only behind a proxy that sets these headers: otherwise clients could fake their
         # address and slip past the login throttle.
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops
+        )
 
 
 def configure_inputs(app: Flask) -> None:
@@ -83,7 +85,7 @@ def configure_extensions(app: Flask) -> None:
     from crm.audit import service as audit
 
     db.init_app(app)
-    from crm.database import include_object
+    from crm.contacts.search import include_object
 
     migrate.init_app(
         app,

@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 import click
-from flask import current_app
+from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from crm.extensions import db
@@ -88,7 +88,7 @@ def serve_command(host: str, port: int, reload: bool) -> None:
     from crm.demo import DEMO_PASSWORD, DEMO_USERS
     from scheduled.runner import start_embedded
 
-    app = current_app._get_current_object()
+    app = _real_app()
     # With the reloader, the parent process only watches files: the scheduler belongs to the
     # child that serves requests, and a reload starts a fresh child (and scheduler).
     if not reload or is_running_from_reloader():
@@ -109,7 +109,7 @@ def scheduler_command() -> None:
     """Run the scheduler process in the foreground (same as `python -m scheduled`)."""
     from scheduled.runner import run_forever
 
-    run_forever(current_app._get_current_object())
+    run_forever(_real_app())
 
 
 @crm_cli.command("run-jobs")
@@ -118,7 +118,7 @@ def run_jobs_command(once: bool) -> None:
     """Run every scheduled job once, now."""
     from scheduled.jobs import run_all_once
 
-    for job_id, result in run_all_once(current_app._get_current_object()).items():
+    for job_id, result in run_all_once(_real_app()).items():
         click.echo(f"{job_id}: {result}")
 
 
@@ -128,7 +128,7 @@ def send_outbox_command(max_messages: int | None) -> None:
     """Send the due newsletter deliveries of every sending campaign, then exit."""
     from crm.newsletters.sending import run_outbox
 
-    click.echo(str(run_outbox(current_app._get_current_object(), max_messages=max_messages)))
+    click.echo(str(run_outbox(_real_app(), max_messages=max_messages)))
 
 
 @crm_cli.command("check-schema")
@@ -216,3 +216,9 @@ def reapply_erasures_command(since: Any) -> None:
     erasure.finish_erasure(db.engine)
     again = sum(1 for _rec, done in results if done)
     click.echo(f"{len(results)} Löschprotokolle geprüft, {again} Löschungen erneut ausgeführt.")
+
+
+def _real_app() -> Flask:
+    """The application behind `current_app`, for code that outlives the app context."""
+    # Flask types current_app as Flask itself, so the proxy's method is unknown to mypy.
+    return current_app._get_current_object()  # type: ignore[attr-defined]

@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -131,12 +131,8 @@ def _sqlite_begin_immediate(conn: sa.Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if _write_intent.get() else "BEGIN")
 
 
-def include_object(
-    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
-) -> bool:
-    """Alembic autogenerate filter: leave the search-index objects (FTS5, GIN) alone."""
-    from crm.contacts.search import is_search_object
-
-    if type_ in ("table", "index", "column") and is_search_object(name):
-        return False
-    return not (type_ == "index" and obj is not None and is_search_object(getattr(obj, "name", "")))
+def rows_affected(result: sa.Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE run through `Session.execute` changed (0 if unknown)."""
+    # The session types its result as a plain Result; for DML it is a CursorResult, which is
+    # the type that carries rowcount.
+    return cast(sa.CursorResult[Any], result).rowcount or 0

@@ -82,14 +82,14 @@ def seed(session: Session) -> dict[str, int]:
             session.add(office)
             offices[name] = office
         session.flush()
-        for email, name, role, office in DEMO_USERS:
+        for email, name, role, office_name in DEMO_USERS:
             create_user(
                 session,
                 email=email,
                 display_name=name,
                 password=DEMO_PASSWORD,
                 role=role,
-                office=offices[office],
+                office=offices[office_name],
             )
         counts = {"offices": len(offices), "users": len(DEMO_USERS)}
         for seeder in SEEDERS:

@@ -65,7 +65,7 @@ def _page_locale() -> str:
     state = sa.inspect(user, raiseerr=False) if user is not None else None
     candidates = (state.dict.get("locale") if state is not None else None, session.get("locale"))
     for locale in candidates:
-        if locale in languages:
+        if isinstance(locale, str) and locale in languages:
             return locale
     return cfg["BABEL_DEFAULT_LOCALE"]
 

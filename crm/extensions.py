@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask_babel import Babel
 from flask_login import LoginManager
@@ -10,7 +10,7 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData, Table, event
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session
 
 # Stable constraint names make Alembic migrations reproducible and let SQLite's batch mode
 # drop and recreate constraints by name.
@@ -38,7 +38,15 @@ def _never_reuse_ids(table: Table, parent: Any) -> None:
         table.dialect_options["sqlite"]["autoincrement"] = True
 
 
-db = SQLAlchemy(model_class=Base)
+class _SQLAlchemy(SQLAlchemy):
+    if TYPE_CHECKING:
+        # `db.session` is a scoped_session, a proxy with the methods of Session. Services take
+        # a plain Session (the CLI, the scheduler and the tests pass one), so the type checker
+        # is told that `db.session` is one; nothing changes at run time.
+        session: Session  # type: ignore[assignment]
+
+
+db = _SQLAlchemy(model_class=Base)
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()

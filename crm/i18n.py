@@ -29,7 +29,7 @@ def select_locale() -> str:
     if user and getattr(user, "is_authenticated", False) and user.locale in languages:
         return user.locale
     chosen = session.get("locale")
-    if chosen in languages:
+    if isinstance(chosen, str) and chosen in languages:
         return chosen
     return current_app.config["BABEL_DEFAULT_LOCALE"]
 
@@ -91,7 +91,8 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS_DIR))
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
     # The same callables Flask-Babel installs, over the per-request catalogue.
-    app.jinja_env.install_gettext_callables(
+    # The method comes with Jinja's i18n extension, added at run time.
+    app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]
         gettext=lambda s: current_translations().ugettext(s),
         ngettext=lambda s, p, n: current_translations().ungettext(s, p, n),
         newstyle=True,

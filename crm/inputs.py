@@ -99,7 +99,8 @@ class BoundedArgs(ImmutableMultiDict):
     with is as unusable as "abc", so it gets the default too.
     """
 
-    def get(self, key: Any, default: Any = None, type: Any = None) -> Any:
+    # Werkzeug's own signature; its overloads exist only for type checkers.
+    def get(self, key: Any, default: Any = None, type: Any = None) -> Any:  # type: ignore[override]
         value = super().get(key, default=default, type=type)
         if type is int and isinstance(value, int) and not int_in_range(value):
             return default

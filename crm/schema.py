@@ -40,7 +40,7 @@ def init_app(app: Flask) -> None:
     state = {"ok": False}
 
     @app.before_request
-    def check_schema():  # type: ignore[no-untyped-def]
+    def check_schema():
         if state["ok"] or request.endpoint == "static":
             return None
         if schema_is_current():

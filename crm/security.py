@@ -8,7 +8,7 @@ Every endpoint declares who may call it with one of the decorators below. A glob
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeGuard, TypeVar
 from urllib.parse import urlsplit
 
 from flask import Flask, abort, current_app, redirect, request, url_for
@@ -180,7 +180,7 @@ def enforce_permissions() -> Any:
     return None
 
 
-def is_safe_next(target: str | None) -> bool:
+def is_safe_next(target: str | None) -> TypeGuard[str]:
     """True only for a local path on this site (no scheme, host, or browser tricks)."""
     if not target or not target.startswith("/"):
         return False

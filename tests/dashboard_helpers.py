@@ -5,45 +5,20 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from crm.participants import service as ps
 from crm.participants.models import Participant
 from tests import factories
 
+# The board's participants: "Ana Beispiel", found at a job fair, unless a test says otherwise.
+BOARD_DEFAULTS: dict[str, Any] = {
+    "first_name": "Ana",
+    "last_name": "Beispiel",
+    "acquisition_channel": "job_fair",
+}
 
-def make_participant(
-    session: Any,
-    *,
-    office: Any,
-    counsellor: Any,
-    first_name: str = "Ana",
-    last_name: str = "Beispiel",
-    first_contact_on: date = date(2026, 1, 5),
-    channel: str = "job_fair",
-    referrer: Any = None,
-    sessions: tuple[tuple[date, int], ...] = (),
-    exit_on: date | None = None,
-    outcome: str = "",
-    **fields: Any,
-) -> Participant:
-    """A participant saved through the service, with sessions and an optional exit."""
-    p = ps.save_participant(
-        session,
-        {
-            "first_name": first_name,
-            "last_name": last_name,
-            "office_id": office.id,
-            "counsellor_id": counsellor.id,
-            "first_contact_on": first_contact_on,
-            "acquisition_channel": channel,
-            "referring_organisation_id": referrer.id if referrer else None,
-            **fields,
-        },
-    )
-    for day, minutes in sessions:
-        ps.add_session(session, p, held_on=day, minutes=minutes, counsellor=counsellor)
-    if exit_on is not None:
-        ps.record_exit(session, p, exit_on=exit_on, outcome=outcome)
-    return p
+
+def make_participant(session: Any, **kwargs: Any) -> Participant:
+    """`factories.make_participant` with the board's defaults."""
+    return factories.make_participant(session, **{**BOARD_DEFAULTS, **kwargs})
 
 
 def entered_on(session: Any, day: date, **kwargs: Any) -> Participant:

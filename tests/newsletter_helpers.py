@@ -1,15 +1,12 @@
-"""Shared set-up for the newsletter tests: an app sending through a real aiosmtpd server."""
+"""Shared set-up for the newsletter tests: an app sending through a real aiosmtpd server.
+
+The records themselves (lists, people, organisations) come from tests/factories.py.
+"""
 
 from __future__ import annotations
 
-import itertools
 import re
 from typing import Any
-
-from crm.contacts.service import add_affiliation, save_organisation, save_person
-from crm.newsletters import service
-
-_n = itertools.count(1)
 
 
 def use_smtp(app: Any, smtp_server: Any, monkeypatch: Any) -> None:
@@ -25,35 +22,6 @@ def use_smtp(app: Any, smtp_server: Any, monkeypatch: Any) -> None:
         "CRM_NEWSLETTER_UNSUBSCRIBE_MAILTO": "abmelden@netzwerk.example.org",
     }.items():
         monkeypatch.setitem(app.config, key, value)
-
-
-def make_list(session: Any, **kwargs: Any) -> Any:
-    n = next(_n)
-    return service.create_list(
-        session,
-        name=kwargs.pop("name", f"Newsletter {n}"),
-        slug=kwargs.pop("slug", f"liste-{n}"),
-        consent_text=kwargs.pop("consent_text", "Ich möchte den Newsletter erhalten."),
-        **kwargs,
-    )
-
-
-def make_person(session: Any, **data: Any) -> Any:
-    n = next(_n)
-    data.setdefault("last_name", f"Muster{n}")
-    data.setdefault("first_name", "Erika")
-    data.setdefault("email", f"person{n}@example.org")
-    return save_person(session, data)
-
-
-def make_org(session: Any, **data: Any) -> Any:
-    n = next(_n)
-    data.setdefault("name", f"Firma {n}")
-    return save_organisation(session, data)
-
-
-def affiliate(session: Any, person: Any, org: Any) -> None:
-    add_affiliation(session, person, org)
 
 
 def link_from(text: str, path: str) -> str:

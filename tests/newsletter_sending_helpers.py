@@ -1,4 +1,5 @@
-"""Test data for the campaign and outbox tests: a list, subscribers, a campaign."""
+"""Test data for the campaign and outbox tests: subscribers and campaigns (lists and people
+come from tests/factories.py)."""
 
 from __future__ import annotations
 
@@ -11,29 +12,7 @@ from sqlalchemy.orm import Session
 from crm.contacts.models import Person
 from crm.database import utcnow
 from crm.newsletters.models import Campaign, NewsletterList, Subscription
-
-
-def make_list(session: Session) -> NewsletterList:
-    token = secrets.token_hex(4)
-    nl = NewsletterList(name=f"Newsletter {token}", slug=f"nl-{token}")
-    session.add(nl)
-    session.flush()
-    return nl
-
-
-def make_person(
-    session: Session, email: str, first: str = "Jürgen", last: str = "Müller"
-) -> Person:
-    person = Person(
-        salutation="herr",
-        first_name=first,
-        last_name=last,
-        name_key=f"{last} {first}".lower(),
-        email=email,
-    )
-    session.add(person)
-    session.flush()
-    return person
+from tests.factories import make_list, make_person
 
 
 def subscribe(
@@ -61,7 +40,13 @@ def make_subscribers(
     people = []
     tag = secrets.token_hex(3)
     for i in range(n):
-        person = make_person(session, f"{prefix}{i}.{tag}@example.org", first=f"Vorname{i}")
+        person = make_person(
+            session,
+            email=f"{prefix}{i}.{tag}@example.org",
+            first_name=f"Vorname{i}",
+            last_name="Müller",
+            salutation="herr",
+        )
         subscribe(session, nl, person)
         people.append(person)
     return people

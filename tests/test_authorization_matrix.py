@@ -24,8 +24,7 @@ from crm.newsletters.models import ConsentEvent
 from crm.participants import service as participants
 from crm.participants.models import SupportItem
 from tests import factories
-from tests.newsletter_helpers import make_list
-from tests.participant_factories import make_participant
+from tests.factories import make_list, make_participant
 from tests.table_snapshots import changed_rows, snapshot
 
 ROLES = ("admin", "lead", "counsellor", "staff", "readonly")

@@ -563,7 +563,7 @@ def test_a_running_job_shows_a_progress_bar_that_polls_its_status(staff, db_sess
 
 
 def test_an_import_never_gives_a_new_person_the_id_of_a_deleted_one(staff, db_session):
-    from tests.newsletter_helpers import make_person
+    from tests.factories import make_person
 
     gone = make_person(db_session)
     db_session.commit()

@@ -24,8 +24,7 @@ from crm.newsletters.models import ConsentEvent, Subscription
 from crm.participants import service
 from crm.participants.models import ConsentRelease, Participant, Referral
 from tests import factories
-from tests.newsletter_helpers import make_list
-from tests.participant_factories import make_participant
+from tests.factories import make_list, make_participant
 
 GRANTED = date(2026, 1, 5)
 

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import re
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 from openpyxl import load_workbook
-from sqlalchemy import event
 
 from crm.audit.models import AuditEntry
 from crm.contacts import service
 from crm.contacts.models import Activity, Affiliation, Organisation, Person, QualificationNeed
-from crm.extensions import db
 from tests import factories
 
 ROLES = ("admin", "lead", "counsellor", "staff", "readonly")
@@ -24,16 +22,14 @@ EDITORS = {"admin", "lead", "counsellor", "staff"}
 MERGERS = {"admin", "lead", "staff"}
 
 
-def make_org(session, name="Müller Bau GmbH", **kw):
-    data = {"name": name, "kind": "employer", "city": "Magdeburg", "postcode": "39104", **kw}
-    return service.save_organisation(session, data)
-
-
-def make_person(session, first="Jürgen", last="Müller", org=None, function="", **kw):
-    person = service.save_person(session, {"first_name": first, "last_name": last, **kw})
-    if org is not None:
-        service.add_affiliation(session, person, org, function=function)
-    return person
+# This file's firm and person: "Müller Bau GmbH" in Magdeburg and "Jürgen Müller" without an
+# e-mail address, unless a test says otherwise.
+make_org = functools.partial(
+    factories.make_org, name="Müller Bau GmbH", kind="employer", city="Magdeburg", postcode="39104"
+)
+make_person = functools.partial(
+    factories.make_person, first_name="Jürgen", last_name="Müller", email=""
+)
 
 
 def names_in_table(response) -> list[str]:
@@ -87,8 +83,8 @@ def test_umlaut_search_through_the_page_finds_mueller(db_session, staff, query):
 
 def test_the_person_list_finds_people_by_their_organisation_and_shows_it(db_session, staff):
     org = make_org(db_session, name="Bäckerei Schäfer")
-    make_person(db_session, first="Anna", last="Berg", org=org, function="Personal")
-    make_person(db_session, first="Karl", last="Anders")
+    make_person(db_session, first_name="Anna", last_name="Berg", org=org, function="Personal")
+    make_person(db_session, first_name="Karl", last_name="Anders")
     db_session.commit()
     response = staff.get("/kontakte/personen", query_string={"q": "baeckerei"})
     assert names_in_table(response) == ["Berg, Anna"]
@@ -317,7 +313,7 @@ def test_creating_a_person_at_an_organisation_links_them(db_session, staff):
 
 def test_a_person_with_the_same_name_at_the_same_organisation_warns_first(db_session, staff):
     org = make_org(db_session)
-    existing = make_person(db_session, first="Hans-Jürgen", last="Müller", org=org)
+    existing = make_person(db_session, first_name="Hans-Jürgen", last_name="Müller", org=org)
     db_session.commit()
     data = {
         "first_name": "Hans Jürgen",
@@ -498,8 +494,8 @@ def test_the_organisation_timeline_shows_its_own_and_its_peoples_activities_newe
     db_session, staff
 ):
     org = make_org(db_session)
-    person = make_person(db_session, first="Anna", last="Berg", org=org)
-    other = make_person(db_session, first="Nicht", last="Dabei")
+    person = make_person(db_session, first_name="Anna", last_name="Berg", org=org)
+    other = make_person(db_session, first_name="Nicht", last_name="Dabei")
     t = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
     service.log_activity(
         db_session, kind="meeting", occurred_at=t, subject="Org-Termin", organisation=org
@@ -571,7 +567,7 @@ def test_people_are_merged_through_the_ui_with_their_activities_and_an_audit_ent
     org = make_org(db_session)
     keep = make_person(db_session, email="j.mueller@example.org", org=org)
     drop = make_person(
-        db_session, first="Juergen", last="Mueller", phone="0391 123", tags=["Messe"]
+        db_session, first_name="Juergen", last_name="Mueller", phone="0391 123", tags=["Messe"]
     )
     service.log_activity(db_session, kind="call", subject="Beim Duplikat", person=drop)
     db_session.commit()
@@ -754,7 +750,7 @@ def test_a_vcard_leaves_out_future_organisations_and_falls_back_to_the_last_empl
 
 def test_the_bulk_vcard_export_holds_one_valid_card_per_listed_person(db_session, staff):
     _person_with_two_current_organisations(db_session)
-    make_person(db_session, first="Zweite", last="Person", notes="")
+    make_person(db_session, first_name="Zweite", last_name="Person", notes="")
     db_session.commit()
     response = staff.get("/kontakte/personen/export.vcf")
     assert response.status_code == 200
@@ -775,7 +771,7 @@ def records(db_session):
     org = make_org(db_session)
     other_org = make_org(db_session, name="Zweite GmbH")
     person = make_person(db_session, org=org)
-    other = make_person(db_session, first="Zweite", last="Person")
+    other = make_person(db_session, first_name="Zweite", last_name="Person")
     db_session.commit()
     return {"org": org.id, "org2": other_org.id, "person": person.id, "person2": other.id}
 
@@ -870,30 +866,16 @@ def test_changes_without_a_csrf_token_are_refused(db_session, staff, records):
 # --- query counts -------------------------------------------------------------------------------
 
 
-@contextmanager
-def count_queries(app):
-    """Count the SQL statements sent while the block runs."""
-    statements: list[str] = []
-
-    def before(_conn, _cursor, statement, *_args):
-        statements.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", before)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", before)
-
-
-def _queries_for(app, client, path) -> int:
-    with count_queries(app) as statements:
+def _queries_for(count_queries, client, path) -> int:
+    with count_queries() as statements:
         assert client.get(path).status_code == 200
+    assert statements, "the page ran no query: the counter is not listening"
     return len(statements)
 
 
-def test_the_list_pages_run_the_same_number_of_queries_for_25_and_100_rows(app, db_session, staff):
+def test_the_list_pages_run_the_same_number_of_queries_for_25_and_100_rows(
+    count_queries, db_session, staff
+):
     owners = [factories.make_user(db_session, role="staff") for _ in range(3)]
     for i in range(120):
         org = make_org(
@@ -904,8 +886,8 @@ def test_the_list_pages_run_the_same_number_of_queries_for_25_and_100_rows(app, 
         )
         make_person(
             db_session,
-            first=f"Vorname{i}",
-            last=f"Name{i}",
+            first_name=f"Vorname{i}",
+            last_name=f"Name{i}",
             org=org,
             owner_id=owners[i % 3].id,
             tags=["Messe"],
@@ -913,22 +895,26 @@ def test_the_list_pages_run_the_same_number_of_queries_for_25_and_100_rows(app, 
     db_session.commit()
     staff.get("/kontakte/organisationen")  # warm up caches (login, first connect)
     counts = {
-        n: _queries_for(app, staff, f"/kontakte/organisationen?pro_seite={n}") for n in (25, 100)
+        n: _queries_for(count_queries, staff, f"/kontakte/organisationen?pro_seite={n}")
+        for n in (25, 100)
     }
-    people = {n: _queries_for(app, staff, f"/kontakte/personen?pro_seite={n}") for n in (25, 100)}
+    people = {
+        n: _queries_for(count_queries, staff, f"/kontakte/personen?pro_seite={n}")
+        for n in (25, 100)
+    }
     assert counts[25] == counts[100], counts
     assert people[25] == people[100], people
 
 
 def test_the_organisation_page_runs_the_same_number_of_queries_for_5_and_50_activities(
-    app, db_session, staff
+    count_queries, db_session, staff
 ):
     author = factories.make_user(db_session, role="counsellor")
     pages = {}
     t = datetime(2026, 1, 1, tzinfo=UTC)
     for n in (5, 50):
         org = make_org(db_session, name=f"Firma {n}", owner_id=author.id, tags=["Messe"])
-        person = make_person(db_session, last=f"Person {n}", org=org)
+        person = make_person(db_session, last_name=f"Person {n}", org=org)
         service.add_need(db_session, org, occupation="Koch/Köchin", count=1)
         for i in range(n):
             service.log_activity(
@@ -943,7 +929,7 @@ def test_the_organisation_page_runs_the_same_number_of_queries_for_5_and_50_acti
         pages[n] = f"/kontakte/organisationen/{org.id}"
     db_session.commit()
     staff.get(pages[5])
-    counts = {n: _queries_for(app, staff, path) for n, path in pages.items()}
+    counts = {n: _queries_for(count_queries, staff, path) for n, path in pages.items()}
     assert counts[5] == counts[50], counts
 
 

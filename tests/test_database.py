@@ -86,7 +86,7 @@ def test_the_models_and_the_migrations_describe_the_same_schema(fresh_app):
     with fresh_app.app_context():
         upgrade()
         with db.engine.connect() as conn:
-            from crm.database import include_object
+            from crm.contacts.search import include_object
 
             context = MigrationContext.configure(conn, opts={"include_object": include_object})
             diff = compare_metadata(context, db.metadata)
@@ -179,11 +179,11 @@ def test_every_table_with_an_integer_id_never_reuses_one_on_sqlite(fresh_app):
 @pytest.mark.parametrize("kind", ["person", "participant", "user"])
 def test_deleting_the_highest_row_and_creating_a_new_one_gives_a_new_id(db_session, kind):
     """An erased person's id never names the next one (tokens and audit entries carry ids)."""
-    from tests import factories, newsletter_helpers, participant_factories
+    from tests import factories
 
     make = {
-        "person": newsletter_helpers.make_person,
-        "participant": participant_factories.make_participant,
+        "person": factories.make_person,
+        "participant": factories.make_participant,
         "user": factories.make_user,
     }[kind]
     first = make(db_session)

@@ -16,7 +16,7 @@ from wtforms.fields.core import UnboundField
 from wtforms.validators import NumberRange
 
 from crm.newsletters.models import Audience, NewsletterList, NewsletterTemplate
-from tests.newsletter_helpers import make_list
+from tests.factories import make_list
 
 # --- duplicate names -------------------------------------------------------------------------
 

@@ -384,3 +384,18 @@ def test_raw_message_from_a_message_keeps_bcc_in_the_envelope_only():
     assert b"archiv@example.org" not in raw.data
     assert msg["Bcc"] == "archiv@example.org", "the caller's message is left as it was"
     assert raw.message_id == msg["Message-ID"]
+
+
+def test_a_parsed_message_with_the_legacy_policy_serialises_for_the_wire():
+    from email import message_from_bytes
+
+    from crm.mail.message import RawMessage
+
+    # message_from_bytes defaults to compat32, a policy without a utf8 setting.
+    parsed = message_from_bytes(
+        b"From: a@crm.example.org\nTo: b@example.org\nSubject: Hi\n\nBody\n"
+    )
+    raw = RawMessage.from_message(parsed)
+    assert raw.envelope_from == "a@crm.example.org"
+    assert raw.recipients == ("b@example.org",)
+    assert raw.data.endswith(b"\r\n\r\nBody\r\n")

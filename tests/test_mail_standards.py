@@ -27,8 +27,8 @@ from crm.newsletters import campaigns as campaign_service
 from crm.newsletters.models import NewsletterTemplate
 from crm.newsletters.sending import SenderSettings, factory_builder_from_config, send_outbox
 from tests import factories
-from tests.newsletter_helpers import make_list
-from tests.newsletter_sending_helpers import make_campaign, make_person, subscribe
+from tests.factories import make_list, make_person
+from tests.newsletter_sending_helpers import make_campaign, subscribe
 
 BERLIN = ZoneInfo("Europe/Berlin")
 BASE_URL = "https://crm.example.org"
@@ -56,7 +56,9 @@ def outbox(app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def _campaign_delivery(app: Flask, session: Any, client_as: Any, outbox: Path) -> None:
     lst = make_list(session, name="Newsletter Haus der Wirtschaft für Fachkräfte Sachsen-Anhalt")
     for i, name in enumerate(("Jörg", "Małgorzata")):
-        subscribe(session, lst, make_person(session, f"empfaenger{i}@example.org", first=name))
+        subscribe(
+            session, lst, make_person(session, email=f"empfaenger{i}@example.org", first_name=name)
+        )
     campaign = make_campaign(session, lst)
     campaign_service.start_campaign(session, campaign)
     own = make_campaign(session, lst, name="Ganzes Dokument", body_html=OWN_DOCUMENT)
@@ -71,7 +73,7 @@ def _campaign_delivery(app: Flask, session: Any, client_as: Any, outbox: Path) -
 
 def _test_send(app: Flask, session: Any, client_as: Any, outbox: Path) -> None:
     lst = make_list(session)
-    person = make_person(session, "test@example.org", first="Ümit")
+    person = make_person(session, email="test@example.org", first_name="Ümit")
     tpl = NewsletterTemplate(
         name="Vorlage", subject="Hallo {{ vorname }}", body_html="<p>{{ anrede }}</p>"
     )

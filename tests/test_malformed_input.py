@@ -121,7 +121,7 @@ def test_every_form_of_the_app_derives_from_the_base_form_that_refuses_unstorabl
 def test_a_record_number_beyond_the_database_range_typed_into_a_picker_finds_nothing(
     admin_client, db_session, typed
 ):
-    from tests.newsletter_helpers import make_org
+    from tests.factories import make_org
 
     org = make_org(db_session, name="Elbe-Werk GmbH")
     db_session.commit()

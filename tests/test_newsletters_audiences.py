@@ -6,6 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from crm.contacts.models import ContactList, ContactListMember
+from crm.contacts.service import add_affiliation
 from crm.newsletters import service
 from crm.newsletters.audiences import (
     FilterSpecError,
@@ -14,7 +15,7 @@ from crm.newsletters.audiences import (
     count_recipients,
 )
 from crm.newsletters.models import Audience
-from tests.newsletter_helpers import affiliate, make_list, make_org, make_person
+from tests.factories import make_list, make_org, make_person
 
 
 def _ids(session, audience):
@@ -47,11 +48,11 @@ def test_a_saved_filter_selects_people_at_associations_with_tag_and_region(db_se
     firm = make_org(db_session, kind="employer", region="Magdeburg", tags=["Haus der Wirtschaft"])
     far = make_org(db_session, kind="association", region="Salzlandkreis")
     a, b, c, d = (make_person(db_session) for _ in range(4))
-    affiliate(db_session, a, hdw)
-    affiliate(db_session, b, firm)
-    affiliate(db_session, c, far)
-    affiliate(db_session, d, hdw)
-    affiliate(db_session, d, firm)  # two matching organisations: still one row
+    add_affiliation(db_session, a, hdw)
+    add_affiliation(db_session, b, firm)
+    add_affiliation(db_session, c, far)
+    add_affiliation(db_session, d, hdw)
+    add_affiliation(db_session, d, firm)  # two matching organisations: still one row
     for p in (a, b, c, d):
         service.record_consent(db_session, person=p, lst=lst, method="existing_business_contact")
     spec = {"org_kinds": ["association"], "tags": ["Haus der Wirtschaft"], "regions": ["Magdeburg"]}
@@ -99,7 +100,7 @@ def test_the_live_count_endpoint_counts_with_the_form_values(client_as, db_sessi
     lst = make_list(db_session)
     org = make_org(db_session, kind="association", region="Magdeburg")
     people = [make_person(db_session) for _ in range(3)]
-    affiliate(db_session, people[0], org)
+    add_affiliation(db_session, people[0], org)
     for p in people:
         service.record_consent(db_session, person=p, lst=lst, method="paper")
     db_session.commit()

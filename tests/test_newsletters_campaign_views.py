@@ -9,8 +9,9 @@ from flask import Flask
 from crm.mail import SMTPTransport
 from crm.newsletters.models import Campaign, NewsletterTemplate
 from crm.newsletters.sending import SenderSettings, factory_builder_from_config, send_outbox
+from tests.factories import make_list
 from tests.fixtures.smtp import SMTPTestServer
-from tests.newsletter_sending_helpers import make_list, make_subscribers
+from tests.newsletter_sending_helpers import make_subscribers
 
 
 def test_staff_create_start_and_watch_a_campaign_to_the_archive(

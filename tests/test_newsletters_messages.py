@@ -8,7 +8,8 @@ from crm.mail import transport_from_config
 from crm.newsletters import service
 from crm.newsletters.models import Subscription
 from crm.newsletters.rendering import RenderedMessage
-from tests.newsletter_helpers import make_list, make_person, use_smtp
+from tests.factories import make_list, make_person
+from tests.newsletter_helpers import use_smtp
 
 
 def _send(app, msg):

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from crm.contacts.models import Person
 from crm.newsletters import service
 from crm.newsletters.models import Subscription
-from tests.newsletter_helpers import make_list, make_person
+from tests.factories import make_list, make_person
 from tests.newsletter_sending_helpers import make_campaign
 
 

@@ -20,11 +20,10 @@ from crm.newsletters.sending import (
     factory_builder_from_config,
     send_outbox,
 )
+from tests.factories import make_list, make_person
 from tests.fixtures.smtp import SMTPTestServer
 from tests.newsletter_sending_helpers import (
     make_campaign,
-    make_list,
-    make_person,
     make_subscribers,
     started_campaign,
     subscribe,
@@ -58,10 +57,10 @@ def test_a_campaign_reaches_exactly_the_confirmed_subscribers(
     nl = make_list(session)
     confirmed = make_subscribers(session, nl, 5)
     for status in ("pending", "unsubscribed", "bounced"):
-        subscribe(session, nl, make_person(session, f"{status}@example.org"), status=status)
-    make_person(session, "nie-gefragt@example.org")  # no subscription at all
+        subscribe(session, nl, make_person(session, email=f"{status}@example.org"), status=status)
+    make_person(session, email="nie-gefragt@example.org")  # no subscription at all
     other = make_list(session)
-    subscribe(session, other, make_person(session, "andere-liste@example.org"))
+    subscribe(session, other, make_person(session, email="andere-liste@example.org"))
     campaign = make_campaign(session, nl)
 
     assert svc.start_campaign(session, campaign) == 5

@@ -11,7 +11,8 @@ import time_machine
 
 from crm.contacts.models import Person
 from crm.newsletters.models import ConsentEvent, SignupAttempt, Subscription
-from tests.newsletter_helpers import link_from, make_list, make_person, use_smtp
+from tests.factories import make_list, make_person
+from tests.newsletter_helpers import link_from, use_smtp
 
 SIGNED_UP_AT = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
 EXPIRED_TITLE = "Dieser Link ist abgelaufen"

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 
 from crm.newsletters import service
 from crm.newsletters.models import Audience, ConsentEvent, NewsletterTemplate, Subscription
-from tests.newsletter_helpers import make_list, make_person
+from tests.factories import make_list, make_person
 
 
 def test_staff_create_a_list_with_its_first_consent_text(client_as, db_session):

@@ -8,7 +8,7 @@ import pytest
 
 from crm.participants import service
 from crm.participants.service import entry_date
-from tests.participant_factories import make_participant
+from tests.factories import make_participant
 
 D = date
 

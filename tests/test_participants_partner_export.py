@@ -13,7 +13,7 @@ from crm.database import utcnow
 from crm.participants import service
 from crm.participants.models import SupportItemType
 from tests import factories
-from tests.participant_factories import make_participant, make_partner
+from tests.factories import make_participant, make_partner
 
 
 def _rows(response) -> list[dict[str, str]]:

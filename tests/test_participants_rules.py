@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from crm.participants import service
 from crm.participants.models import Participant, SupportItemType
 from tests import factories
-from tests.participant_factories import make_participant, make_partner
+from tests.factories import make_participant, make_partner
 
 D = date
 

@@ -31,7 +31,7 @@ from crm.newsletters.service import (
 from crm.participants import models as participant_models
 from crm.participants import service as ps
 from crm.privacy import service as privacy_service
-from tests import factories, participant_factories
+from tests import factories
 
 FIRST, LAST = "Agnieszka", "Kowalczyk-Brandt"
 EMAIL = "agnieszka.kowalczyk@example.org"
@@ -148,8 +148,8 @@ def _one_human_everywhere(s):
         )
     )
     # The same human in counselling, with every participant place filled.
-    partner = participant_factories.make_partner(s, "Anerkennungsstelle Halle e.V.")
-    participant = participant_factories.make_participant(
+    partner = factories.make_partner(s, "Anerkennungsstelle Halle e.V.")
+    participant = factories.make_participant(
         s,
         office=office,
         counsellor=counsellor,

@@ -267,7 +267,7 @@ def _listed(s, app, key: str) -> set[int]:
 def test_contacts_idle_for_the_period_are_listed_and_active_ones_not(app, app_ctx):
     from crm.contacts.models import Person
     from crm.newsletters.models import Subscription
-    from tests.newsletter_helpers import make_list, make_person
+    from tests.factories import make_list, make_person
 
     s = app_ctx
     long_ago = utcnow() - relativedelta(years=3) - DAY
@@ -318,7 +318,7 @@ def test_participants_without_exit_and_without_a_session_for_the_period_are_list
     from datetime import date
 
     from crm.participants.models import CounsellingSession, Participant
-    from tests.participant_factories import make_participant
+    from tests.factories import make_participant
 
     s = app_ctx
     today = utcnow().date()
@@ -350,7 +350,7 @@ def test_a_record_kept_by_an_admin_leaves_the_list_for_a_year_and_is_audited(
     admin_client, db_session
 ):
     from crm.contacts.models import Person
-    from tests.newsletter_helpers import make_person
+    from tests.factories import make_person
 
     long_ago = utcnow() - relativedelta(years=4)
     p = make_person(db_session)

@@ -21,6 +21,7 @@ from crm.accounts.passwords import (
 from crm.accounts.signals import user_deactivated
 from crm.audit.service import Actor, record
 from crm.database import utcnow, write_intent
+from crm.security import ROLE_PERMISSIONS
 
 
 class AccountError(ValueError):
@@ -52,6 +53,25 @@ def _token_hash(token: str) -> str:
 def get_user_by_email(session: Session, email: str) -> User | None:
     """The user with this e-mail address, if any."""
     return session.scalar(sa.select(User).where(User.email == normalize_email(email)))
+
+
+def assignable_users(session: Session, permission: str = "followups.edit") -> list[User]:
+    """Active users whose role grants `permission`, by name: who may be given a task or a shift."""
+    roles = [r.value for r, perms in ROLE_PERMISSIONS.items() if permission in perms]
+    return list(
+        session.scalars(
+            sa.select(User)
+            .where(User.is_active_flag.is_(True), User.role.in_(roles))
+            .order_by(User.display_name)
+        )
+    )
+
+
+def assignable_user(
+    session: Session, user_id: int | None, permission: str = "followups.edit"
+) -> User | None:
+    """The user with this id if `assignable_users` lists them, else None (a stale or forged id)."""
+    return next((u for u in assignable_users(session, permission) if u.id == user_id), None)
 
 
 def create_user(

@@ -9,12 +9,13 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
 
+from crm.audit.mixins import Audited
 from crm.audit.models import AuditEntry
 from crm.database import utcnow
 
@@ -61,22 +62,6 @@ def current_actor() -> Actor:
         if actor is not None:
             return actor
     return SYSTEM
-
-
-class Audited:
-    """Mixin for models holding personal data: every create, update and delete is logged.
-
-    Only the names of changed fields are logged, except for fields listed in
-    `__audit_values__`, whose old and new values are kept because they are not personal
-    (a role, a status, a kind). Fields in `__audit_ignore__` are not mentioned at all.
-    """
-
-    __audit_values__: ClassVar[frozenset[str]] = frozenset()
-    __audit_ignore__: ClassVar[frozenset[str]] = frozenset({"created_at", "updated_at"})
-
-    def audit_label(self) -> str:
-        """A short, non-sensitive description of the record for the log."""
-        return f"{type(self).__name__} #{getattr(self, 'id', '?')}"
 
 
 def _jsonable(value: Any) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -37,7 +38,7 @@ def _day(value: str | None, *, end: bool = False) -> datetime | None:
 def index():
     args = request.args
     page = max(args.get("seite", 1, type=int), 1)
-    filters = {
+    filters: dict[str, Any] = {
         "action": args.get("aktion") or None,
         "entity_type": args.get("typ") or None,
         "actor_id": args.get("benutzer", type=int),

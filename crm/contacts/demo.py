@@ -12,7 +12,7 @@ from crm.accounts.models import User
 from crm.contacts import service
 
 # name, sector, size class, street, postcode, city, region, e-mail, tags
-EMPLOYERS = (
+EMPLOYERS: tuple[tuple[str, str, str, str, str, str, str, str, list[str]], ...] = (
     (
         "Bäckerei Schäfer GmbH",
         "Lebensmittelhandwerk",
@@ -260,7 +260,7 @@ def seed_contacts(session: Session, offices: dict[str, Any]) -> dict[str, int]:
             needed_since=(now - timedelta(days=30 * months)).date(),
             surveyed_on=(now - timedelta(days=14)).date(),
         )
-    for i, (person, employer, kind, days, subject) in enumerate(ACTIVITIES):
+    for i, (person_no, employer_no, kind, days, subject) in enumerate(ACTIVITIES):
         service.log_activity(
             session,
             kind=kind,
@@ -268,8 +268,8 @@ def seed_contacts(session: Session, offices: dict[str, Any]) -> dict[str, int]:
             user_id=staff[i % len(staff)].id if staff else None,
             subject=subject,
             duration_minutes=30 if kind in ("call", "meeting") else None,
-            person=people[person] if person is not None else None,
-            organisation=employers[employer] if employer is not None else None,
+            person=people[person_no] if person_no is not None else None,
+            organisation=employers[employer_no] if employer_no is not None else None,
         )
     return {
         "organisations": len(orgs) + len(employers),

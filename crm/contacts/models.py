@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.accounts.models import User
-from crm.audit.service import Audited
+from crm.audit.mixins import Audited
 from crm.database import TimestampMixin, UTCDateTime, utcnow
 from crm.extensions import db
 

@@ -32,7 +32,9 @@ VECTOR_COLUMN = "search_vector"
 
 def is_search_object(name: str | None) -> bool:
     """True for database objects of the search machinery (not described by the models)."""
-    return bool(name) and (
+    if not name:
+        return False
+    return (
         any(name.startswith(fts_table(t)) for t in SEARCHABLE)
         or name.endswith("_search_gin")
         or name == VECTOR_COLUMN
@@ -176,3 +178,12 @@ def sqlite_hit_count(session: Any, model: Any, query: str, *, limit: int) -> int
         return None
     hits = _sqlite_hits(model.__tablename__, match).limit(limit + 1).subquery()
     return session.scalar(sa.select(sa.func.count()).select_from(hits)) or 0
+
+
+def include_object(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
+    """Alembic autogenerate filter: leave the search-index objects (FTS5, GIN) alone."""
+    if type_ in ("table", "index", "column") and is_search_object(name):
+        return False
+    return not (type_ == "index" and obj is not None and is_search_object(getattr(obj, "name", "")))

@@ -1035,7 +1035,7 @@ def count_of(session: Session, stmt: sa.Select, *, limit: int | None = None) -> 
     """How many rows a list query returns; with `limit`, counting stops at limit + 1."""
     # Only a constant per row: with a LIMIT the subquery is not flattened and would fetch
     # every column of the rows it counts.
-    inner = stmt.order_by(None).with_only_columns(
+    inner: sa.Select[Any] = stmt.order_by(None).with_only_columns(
         sa.literal_column("1"), maintain_column_froms=True
     )
     if limit is None:
@@ -1047,7 +1047,9 @@ def count_of(session: Session, stmt: sa.Select, *, limit: int | None = None) -> 
         # expected 1,001 hits early in a sequential scan, and words whose people sort late
         # ("weiß", "yılmaz") scanned 40,000 rows (20 ms instead of 4).
         hits = inner.cte("hits").prefix_with("MATERIALIZED")
-        capped = sa.select(sa.literal_column("1")).select_from(hits).limit(limit + 1)
+        capped: sa.Select[Any] = (
+            sa.select(sa.literal_column("1")).select_from(hits).limit(limit + 1)
+        )
     else:
         capped = inner.limit(limit + 1)
     return session.scalar(sa.select(sa.func.count()).select_from(capped.subquery())) or 0

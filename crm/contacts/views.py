@@ -216,6 +216,8 @@ SEARCH_COUNT_LIMIT = 1000
 
 def _render_list(kind: str) -> Any:
     filters, page, per_page = _list_args()
+    options: tuple[Any, ...]
+    columns: tuple[Any, ...]
     if kind == "organisations":
         model, options, columns = Organisation, service.ORG_LIST_OPTIONS, ORG_COLUMNS
     else:
@@ -284,6 +286,7 @@ def people():
 
 def _export(kind: str, fmt: str) -> Any:
     filters, _page, _per_page = _list_args()
+    fields: tuple[Any, ...]
     if kind == "organisations":
         stmt = service.organisation_query(db.session, filters)
         fields, rows_of, entity = (
@@ -731,7 +734,8 @@ def activity_delete(activity_id: int):
 
 # --- merge ----------------------------------------------------------------------------------
 
-_MERGE = {
+# (model, getter, merge function) per kind: organisations and people differ in all three.
+_MERGE: dict[str, tuple[Any, Any, Any]] = {
     "organisation": (Organisation, service.get_organisation, service.merge_organisations),
     "person": (Person, service.get_person, service.merge_people),
 }
@@ -784,7 +788,8 @@ def _merge_confirm(kind: str, record_id: int, other_id: int) -> Any:
                 _flash_follow_up(impact, keep.id)
             endpoint = f"contacts.{kind}_detail"
             key = "org_id" if kind == "organisation" else "person_id"
-            return redirect(url_for(endpoint, **{key: keep.id}))
+            values: dict[str, Any] = {key: keep.id}
+            return redirect(url_for(endpoint, **values))
     return render_template(
         "contacts/merge_confirm.html",
         kind=kind,

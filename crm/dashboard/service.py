@@ -276,7 +276,7 @@ def _labelled(
     session: Session, counts: dict[Any, list[int]], id_col: Any, name_col: Any
 ) -> list[tuple[Any, str | None, int, int, int, int]]:
     ids = [k for k in counts if k is not None]
-    labels = (
+    labels: dict[Any, str | None] = (
         dict(session.execute(sa.select(id_col, name_col).where(id_col.in_(ids))).all())
         if ids
         else {}
@@ -317,11 +317,11 @@ def build_board(
     entries_by_week: dict[int, int] = {}
     exits_by_week: dict[int, int] = {}
     for day, n in entries_by_day.items():
-        wk = week_of(day).week
-        entries_by_week[wk] = entries_by_week.get(wk, 0) + n
+        week_no = week_of(day).week
+        entries_by_week[week_no] = entries_by_week.get(week_no, 0) + n
     for day, n in exits_by_day.items():
-        wk = week_of(day).week
-        exits_by_week[wk] = exits_by_week.get(wk, 0) + n
+        week_no = week_of(day).week
+        exits_by_week[week_no] = exits_by_week.get(week_no, 0) + n
     cum_in = cum_out = 0
     elapsed = 0
     for index, wk in enumerate(year_weeks(year), start=1):

@@ -19,6 +19,7 @@ from icalendar import Event as VEvent
 from sqlalchemy.orm import Session, joinedload
 
 from crm.accounts.models import User
+from crm.database import rows_affected
 from crm.events import series as rules
 from crm.events.models import CalendarToken, Event, EventSeries, StaffSlot
 from crm.events.series import BERLIN
@@ -242,7 +243,7 @@ def revoke_tokens(session: Session, user_id: int, now: datetime) -> int:
         .values(revoked_at=now)
     )
     session.flush()
-    return result.rowcount or 0
+    return rows_affected(result)
 
 
 def new_token(session: Session, user_id: int, now: datetime) -> str:
@@ -278,4 +279,4 @@ def purge_tokens(session: Session, now: datetime, keep_days: int = 30) -> int:
         sa.delete(CalendarToken).where(CalendarToken.revoked_at < now - timedelta(days=keep_days))
     )
     session.flush()
-    return result.rowcount or 0
+    return rows_affected(result)

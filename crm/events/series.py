@@ -76,7 +76,7 @@ def occurrences(text: str, start_local: datetime, until: date) -> list[datetime]
     """Local (naive) start times of the rule's occurrences up to and including `until`."""
     rule = make_rule(text, start_local)
     end = datetime.combine(until, datetime.max.time())
-    out = []
+    out: list[datetime] = []
     for local in rule.xafter(start_local.replace(tzinfo=None), inc=True):
         if local > end or len(out) >= MAX_OCCURRENCES:
             break

@@ -174,7 +174,7 @@ def materialise(session: Session, s: EventSeries, *, today: date, horizon_days: 
             created += 1
         elif event.is_exception or key < now:
             continue
-        _apply(event, s)  # type: ignore[arg-type]
+        _apply(event, s)
         event.starts_at = key
         # RFC 5545 3.8.5.3: a timed occurrence lasts exactly as long as the first, as calendar
         # clients expand it; a wall-clock end would end before the start on the spring night.

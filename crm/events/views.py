@@ -21,6 +21,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from crm.accounts.models import User
+from crm.accounts.service import assignable_user, assignable_users
 from crm.contacts.models import Person
 from crm.contacts.service import find_records, resolve_organisation
 from crm.database import utcnow
@@ -41,8 +42,8 @@ from crm.events.models import ChecklistItem, Event, StaffSlot
 from crm.events.series import BERLIN, to_utc
 from crm.extensions import db
 from crm.followups.forms import STATUS_LABELS as FU_STATUS_LABELS
-from crm.followups.views import _assignable_users, _assignee_choices, _assignee_or_error
 from crm.forms import choices
+from crm.mail.queue import mail_domain
 from crm.security import authenticated, has_permission, public, require
 
 bp = Blueprint("events", __name__)
@@ -73,13 +74,15 @@ def _event_or_404(event_id: int) -> Event:
 
 
 def _domain() -> str:
-    from crm.followups.service import _domain_of
-
-    return _domain_of(current_app.config["CRM_MAIL_FROM"])
+    return mail_domain(current_app.config["CRM_MAIL_FROM"])
 
 
 def _staff_choices() -> list:
-    return choices([(0, "—")] + [(u.id, u.display_name) for u in _assignable_users()])
+    return choices([(0, "—")] + [(u.id, u.display_name) for u in assignable_users(db.session)])
+
+
+def _assignee_choices() -> list:
+    return choices([(u.id, u.display_name) for u in assignable_users(db.session)])
 
 
 # --- list and form -------------------------------------------------------------------------------
@@ -271,7 +274,7 @@ def add_slot(event_id: int):
     form.user_id.choices = _assignee_choices()
     if not form.validate_on_submit():
         return _render_detail(event, 400, slot_form=form)
-    user = _assignee_or_error(form.user_id.data)
+    user = assignable_user(db.session, form.user_id.data)
     start = to_utc(datetime.combine(form.day.data, form.start_time.data))
     end = to_utc(datetime.combine(form.day.data, form.end_time.data))
     if user is None or end <= start:
@@ -352,7 +355,7 @@ def new_lead(event_id: int):
     if request.method == "GET":
         form.assignee_id.data = event.responsible_id or current_user.id
     if form.validate_on_submit():
-        assignee = _assignee_or_error(form.assignee_id.data)
+        assignee = assignable_user(db.session, form.assignee_id.data)
         if assignee is None:
             form.assignee_id.errors.append(_("Please choose a valid user."))
         else:

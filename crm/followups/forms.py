@@ -74,7 +74,7 @@ class SnoozeForm(Form):
     until_date = DateField(_l("New due date"), validators=[Optional()])
     until_time = TimeField(_l("Time (optional)"), validators=[Optional()])
 
-    def validate(self, extra_validators=None) -> bool:  # type: ignore[no-untyped-def]
+    def validate(self, extra_validators=None) -> bool:
         # Not a validate_until_date hook: Optional() would end the chain before it runs.
         ok = super().validate(extra_validators)
         if ok and self.period.data == "custom" and self.until_date.data is None:

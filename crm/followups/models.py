@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.accounts.models import User
-from crm.audit.service import Audited
+from crm.audit.mixins import Audited
 from crm.contacts.models import Organisation, Person
 from crm.database import TimestampMixin, UTCDateTime
 from crm.extensions import db

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from crm.accounts.models import Role, User
+from crm.accounts.service import assignable_user, assignable_users
 from crm.contacts.models import Organisation, Person
 from crm.database import db_int, utcnow
 from crm.extensions import db
@@ -28,7 +28,7 @@ from crm.followups.forms import (
 )
 from crm.followups.models import FollowUp
 from crm.forms import choices
-from crm.security import ROLE_PERMISSIONS, has_permission, require
+from crm.security import has_permission, require
 
 bp = Blueprint("followups", __name__, url_prefix="/wiedervorlagen")
 PER_GROUP = 50
@@ -61,24 +61,8 @@ def _can_change(user: Any, fu: FollowUp) -> bool:
     return has_permission(user, "followups.edit") and _can_see(user, fu)
 
 
-def _assignable_users() -> list[User]:
-    """Active users whose role may work on follow-ups."""
-    roles = [r.value for r, perms in ROLE_PERMISSIONS.items() if "followups.edit" in perms]
-    return list(
-        db.session.scalars(
-            sa.select(User)
-            .where(User.is_active_flag.is_(True), User.role.in_(roles))
-            .order_by(User.display_name)
-        )
-    )
-
-
 def _assignee_choices() -> list:
-    return choices([(u.id, u.display_name) for u in _assignable_users()])
-
-
-def _assignee_or_error(user_id: int | None) -> User | None:
-    return next((u for u in _assignable_users() if u.id == user_id), None)
+    return choices([(u.id, u.display_name) for u in assignable_users(db.session)])
 
 
 def _followup_or_404(fu_id: int) -> FollowUp:
@@ -111,7 +95,7 @@ def index():
     assignee = me
     users: list[User] = []
     if _supervises(me):
-        users = _assignable_users()
+        users = assignable_users(db.session)
         wanted = request.args.get("bearbeitung", type=int)
         if wanted and wanted != me.id:
             assignee = db.session.get(User, wanted) or abort(404)
@@ -163,7 +147,7 @@ def new():
     if (person_id and person is None) or (org_id and organisation is None):
         abort(404)
     if form.validate_on_submit():
-        assignee = _assignee_or_error(form.assignee_id.data)
+        assignee = assignable_user(db.session, form.assignee_id.data)
         if assignee is None:
             form.assignee_id.errors.append(_("Please choose a valid user."))
         else:
@@ -273,7 +257,7 @@ def reassign(fu_id: int):
         return _render_detail(fu, 400, reassign_form=form)
     if not fu.is_open:
         return _closed_refusal(fu)
-    assignee = _assignee_or_error(form.assignee_id.data)
+    assignee = assignable_user(db.session, form.assignee_id.data)
     if assignee is None:
         abort(400)
     service.reassign(db.session, fu, assignee)

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from crm.database import utcnow
+from crm.database import rows_affected, utcnow
 from crm.jobs.models import JobRun
 
 log = logging.getLogger(__name__)
@@ -131,4 +131,4 @@ def purge_runs(session: Session, now: datetime, keep_days: int = KEEP_DAYS) -> i
     result = session.execute(
         sa.delete(JobRun).where(JobRun.started_at < now - timedelta(days=keep_days))
     )
-    return result.rowcount or 0
+    return rows_affected(result)

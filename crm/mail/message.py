@@ -248,9 +248,12 @@ class RawMessage:
             del msg["Bcc"]
         international = not all(a.isascii() for a in (envelope_from, *recipients))
         buffer = io.BytesIO()
-        BytesGenerator(buffer, policy=msg.policy.clone(utf8=international)).flatten(
-            msg, linesep="\r\n"
-        )
+        # A legacy Message (compat32 policy, e.g. from email.message_from_bytes) has no utf8
+        # setting: like smtplib, serialise it with its own policy.
+        wire = msg.policy
+        if isinstance(wire, policy.EmailPolicy):
+            wire = wire.clone(utf8=international)
+        BytesGenerator(buffer, policy=wire).flatten(msg, linesep="\r\n")
         message_id = msg.get("Message-ID")
         return cls(
             envelope_from,

@@ -56,7 +56,8 @@ def enqueue(
         msg["Message-ID"] = make_msgid(domain=mail_domain(str(msg["From"])))
     recipient = recipients[0]
     smtputf8 = not recipient.isascii()
-    data = msg.as_bytes(policy=msg.policy.clone(linesep="\r\n", utf8=smtputf8))
+    # An EmailMessage carries an EmailPolicy (which has utf8); typeshed types it as the base.
+    data = msg.as_bytes(policy=msg.policy.clone(linesep="\r\n", utf8=smtputf8))  # type: ignore[call-arg]
     if len(data) > MAX_MESSAGE_BYTES:
         raise ValueError("the message is too large for the outbox")
     row = OutgoingMail(

@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, object_session
 
-from crm.database import utcnow
+from crm.database import rows_affected, utcnow
 from crm.newsletters.models import Campaign, Delivery
 
 __all__ = [
@@ -45,7 +45,9 @@ def recipients_select(campaign: Campaign) -> sa.Select[Any]:
     from crm.newsletters.audiences import recipients_select as list_recipients
 
     if campaign.audience is not None:
-        select = audience_recipients(object_session(campaign), campaign.audience)
+        session = object_session(campaign)
+        assert session is not None, "a campaign with an audience is loaded from a session"
+        select = audience_recipients(session, campaign.audience)
     else:
         select = list_recipients(campaign.list_id)
     return select.order_by(None)
@@ -54,11 +56,12 @@ def recipients_select(campaign: Campaign) -> sa.Select[Any]:
 def _move(session: Session, campaign_id: int, allowed: tuple[str, ...], **values: Any) -> bool:
     table = Campaign.__table__
     values.setdefault("updated_at", utcnow())
-    n = session.execute(
+    result = session.execute(
         sa.update(table)
         .where(table.c.id == campaign_id, table.c.status.in_(allowed))
         .values(**values)
-    ).rowcount
+    )
+    n = rows_affected(result)
     return n == 1
 
 
@@ -91,7 +94,7 @@ def start_campaign(session: Session, campaign: Campaign, now: datetime | None = 
         return 0
     table = Delivery.__table__
     recipients = recipients_select(campaign).subquery()
-    inserted = session.execute(
+    result = session.execute(
         sa.insert(table).from_select(
             [
                 "campaign_id",
@@ -120,7 +123,8 @@ def start_campaign(session: Session, campaign: Campaign, now: datetime | None = 
                 sa.literal(now, Delivery.updated_at.type),
             ).distinct(),
         )
-    ).rowcount
+    )
+    inserted = rows_affected(result)
     total = session.scalar(
         sa.select(sa.func.count()).select_from(table).where(table.c.campaign_id == campaign.id)
     )
@@ -187,11 +191,12 @@ def cancel_campaign(session: Session, campaign: Campaign) -> int:
     # 'sending' rows belong to a live sender; it gives them back, and they are not sent
     # again because the campaign is no longer 'sending'. They are cancelled here too unless
     # the sender records them as sent first.
-    n = session.execute(
+    result = session.execute(
         sa.update(table)
         .where(table.c.campaign_id == campaign.id, table.c.status == "queued")
         .values(status="cancelled", updated_at=now)
-    ).rowcount
+    )
+    n = rows_affected(result)
     session.flush()
     session.refresh(campaign)
     return n

@@ -438,10 +438,10 @@ def _add_signup(session: Session, list_id: int, email: str) -> Signup:
         return row
     except sa.exc.IntegrityError:
         # A parallel sign-up of the same address won: take its row (and renew it below).
-        row = _signup_row(session, list_id, email)
-        if row is None:
+        existing = _signup_row(session, list_id, email)
+        if existing is None:
             raise
-        return row
+        return existing
 
 
 def request_subscription(
@@ -625,7 +625,7 @@ def signup_mail(settings: MailSettings, result: SignupResult, lst: NewsletterLis
         "list": lst,
         "name": result.name,
         "consent_text": result.consent_text.text if result.consent_text else "",
-        "confirm_url": confirm_url(settings, result.signup) if confirm else "",
+        "confirm_url": confirm_url(settings, result.signup) if confirm and result.signup else "",
         "hours": int(settings.confirm_max_age.total_seconds() // 3600),
     }
     name = "newsletter_confirm" if confirm else "newsletter_already"

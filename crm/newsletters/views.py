@@ -4,6 +4,7 @@ the public pages (sign-up, confirmation, unsubscribe, web version)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
@@ -500,7 +501,7 @@ def template_preview(template_id: int):
     tpl = _get_or_404(NewsletterTemplate, template_id)
     person, lst = _preview_target(tpl)
     rendered, problem = _render_preview(tpl)
-    candidates = []
+    candidates: Sequence[Any] = []
     if lst is not None:
         candidates = db.session.execute(
             sa.select(Person.id, Person.first_name, Person.last_name, Person.email)
@@ -565,7 +566,7 @@ def template_test_send(template_id: int):
         flash(_("The test mail could not be sent: %(error)s", error=str(exc)), "danger")
     else:
         flash(_("Test mail sent to %(email)s.", email=current_user.email), "success")
-    args = {"person": request.args.get("person", type=int), "liste": lst.id}
+    args: dict[str, Any] = {"person": request.args.get("person", type=int), "liste": lst.id}
     return redirect(url_for(".template_preview", template_id=tpl.id, **args))
 
 

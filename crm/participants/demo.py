@@ -89,10 +89,12 @@ def seed_participants(session: Session, offices: dict[str, Any]) -> dict[str, in
             office=offices[office],
         )
     session.flush()
-    counsellors: dict[int, list[User]] = {}
+    counsellors: dict[int | None, list[User]] = {}
     for u in session.scalars(sa.select(User).where(User.role == "counsellor").order_by(User.id)):
         counsellors.setdefault(u.office_id, []).append(u)
     lead = session.scalar(sa.select(User).where(User.role == "lead").order_by(User.id))
+    if lead is None:
+        raise ValueError("the participant demo needs a lead user (crm.demo.DEMO_USERS)")
     partners = list(
         session.scalars(
             sa.select(Organisation).where(Organisation.kind != "employer").order_by(Organisation.id)

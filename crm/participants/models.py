@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.accounts.models import Office, User
-from crm.audit.service import Audited
+from crm.audit.mixins import Audited
 from crm.contacts.models import Organisation
 from crm.database import TimestampMixin, UTCDateTime
 from crm.extensions import db

@@ -153,11 +153,12 @@ def _page_arg() -> int:
 @bp.route("/")
 @require("participants.view")
 def index():
+    status = request.args.get("status", "")
     filters = service.ParticipantFilters(
         q=(request.args.get("q") or "").strip()[:100],
         office_id=_int_arg("geschaeftsstelle"),
         counsellor_id=_int_arg("beratung"),
-        state=request.args.get("status") if request.args.get("status") in f.STATE_LABELS else "",
+        state=status if status in f.STATE_LABELS else "",
     )
     page = _page_arg()
     day = today()

@@ -17,7 +17,7 @@ receivers instead of being added to a list here:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -1099,7 +1099,7 @@ def audit_section(session: Session, keys: list[tuple[str, int]]) -> ReportSectio
         sa.and_(AuditEntry.entity_type == kind, AuditEntry.entity_id.in_(sorted(ids)))
         for kind, ids in by_type.items()
     ]
-    entries = []
+    entries: Sequence[AuditEntry] = []
     if clauses:
         entries = session.scalars(
             sa.select(AuditEntry).where(sa.or_(*clauses)).order_by(AuditEntry.at, AuditEntry.id)

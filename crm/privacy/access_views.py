@@ -26,8 +26,8 @@ MAX_RECORDS = 20
 
 
 def _refs_from_request() -> list[access.RecordRef]:
-    refs = [access.RecordRef.parse(v) for v in request.args.getlist("r")[:MAX_RECORDS]]
-    refs = access.existing_refs(db.session, [r for r in refs if r is not None])
+    parsed = [access.RecordRef.parse(v) for v in request.args.getlist("r")[:MAX_RECORDS]]
+    refs = access.existing_refs(db.session, [r for r in parsed if r is not None])
     if not refs:
         abort(404)
     return refs

@@ -353,7 +353,7 @@ def _unlinked_mentions(session: Session, plan: ErasurePlan) -> list[Mention]:
             break
         t = sa.table(table, sa.column("id"), *(sa.column(c, sa.Text) for c in columns))
         # All prose columns of a row as one text: one comparison per needle and row.
-        whole = sa.func.coalesce(t.c[columns[0]], "", type_=sa.Text)
+        whole: sa.ColumnElement[Any] = sa.func.coalesce(t.c[columns[0]], "", type_=sa.Text)
         for c in columns[1:]:
             whole = whole + " " + sa.func.coalesce(t.c[c], "", type_=sa.Text)
         if sqlite:

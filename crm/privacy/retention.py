@@ -26,7 +26,7 @@ from crm.accounts.models import LoginSession
 from crm.audit.models import AuditEntry
 from crm.audit.service import record
 from crm.contacts.import_models import ImportItem, ImportJob
-from crm.database import utcnow
+from crm.database import rows_affected, utcnow
 from crm.newsletters.models import Delivery
 from crm.privacy.models import RetentionKeep, RetentionSetting
 
@@ -89,7 +89,7 @@ def _strip_deliveries(due: Due) -> int:
     result = due.session.execute(
         sa.update(Delivery).where(_deliveries(due)).values(email="", last_error="")
     )
-    return result.rowcount or 0
+    return rows_affected(result)
 
 
 def _audit_values(due: Due) -> sa.ColumnElement[bool]:
@@ -111,7 +111,7 @@ def _strip_audit_values(due: Due) -> int:
     result = due.session.execute(
         sa.update(AuditEntry).where(_audit_values(due)).values(changes=sa.null())
     )
-    return result.rowcount or 0
+    return rows_affected(result)
 
 
 def _outbox_files(due: Due) -> list[Path]:
@@ -158,8 +158,8 @@ def _count_import_values(due: Due) -> int:
 def _strip_import_values(due: Due) -> int:
     items, jobs = _import_values(due)
     s = due.session
-    n = s.execute(sa.update(ImportItem).where(items).values(fields=sa.null())).rowcount or 0
-    return n + (s.execute(sa.update(ImportJob).where(jobs).values(report=sa.null())).rowcount or 0)
+    n = rows_affected(s.execute(sa.update(ImportItem).where(items).values(fields=sa.null())))
+    return n + rows_affected(s.execute(sa.update(ImportJob).where(jobs).values(report=sa.null())))
 
 
 def _login_sessions(due: Due) -> sa.ColumnElement[bool]:
@@ -172,7 +172,7 @@ def _count_login_sessions(due: Due) -> int:
 
 
 def _delete_login_sessions(due: Due) -> int:
-    return due.session.execute(sa.delete(LoginSession).where(_login_sessions(due))).rowcount or 0
+    return rows_affected(due.session.execute(sa.delete(LoginSession).where(_login_sessions(due))))
 
 
 RULES: tuple[Rule, ...] = (
@@ -242,10 +242,7 @@ def _default(rule: Rule | ReviewRule, config: Mapping[str, Any]) -> int:
 def settings(session: Session, config: Mapping[str, Any]) -> dict[str, int]:
     """The value of every rule: the admin's setting, else the default."""
     stored = dict(session.execute(sa.select(RetentionSetting.key, RetentionSetting.value)).all())
-    return {
-        rule.key: int(stored.get(rule.key) or _default(rule, config))
-        for rule in (*RULES, *REVIEW_RULES)
-    }
+    return {rule.key: int(stored.get(rule.key) or _default(rule, config)) for rule in ALL_RULES}
 
 
 def save_settings(session: Session, values: Mapping[str, int], config: Mapping[str, Any]) -> int:
@@ -393,6 +390,8 @@ REVIEW_RULES: tuple[ReviewRule, ...] = (
     ),
 )
 REVIEWS_BY_KEY = {rule.key: rule for rule in REVIEW_RULES}
+# Removing and review rules together, in the order the settings page lists them.
+ALL_RULES: tuple[Rule | ReviewRule, ...] = (*RULES, *REVIEW_RULES)
 
 
 def _kept(subject_type: str, id_column: Any, today: date) -> sa.ColumnElement[bool]:

@@ -29,7 +29,7 @@ PER_PAGE = 50
 def _parse(form: dict[str, str]) -> tuple[dict[str, int], dict[str, str]]:
     values: dict[str, int] = {}
     errors: dict[str, str] = {}
-    for rule in (*retention.RULES, *retention.REVIEW_RULES):
+    for rule in retention.ALL_RULES:
         raw = (form.get(rule.key) or "").strip()
         try:
             value = int(raw)
@@ -65,10 +65,7 @@ def index():
             )
             return redirect(url_for(".index"))
         values, errors = _parse(request.form)
-        entered = {
-            rule.key: request.form.get(rule.key, "")
-            for rule in (*retention.RULES, *retention.REVIEW_RULES)
-        }
+        entered = {rule.key: request.form.get(rule.key, "") for rule in retention.ALL_RULES}
         if not errors:
             changed = retention.save_settings(db.session, values, config)
             db.session.commit()

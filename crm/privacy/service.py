@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -118,7 +119,7 @@ def reapply_erasures(
         stmt = stmt.where(ErasureRecord.requested_at >= since)
     results = []
     for rec in list(session.scalars(stmt)):
-        options = {
+        options: dict[str, Any] = {
             "legal_basis": rec.legal_basis,
             "requested_by_id": rec.requested_by_id,
             "confirmed": set(rec.mention_keys or ()),
@@ -180,6 +181,7 @@ def mark_due(session: Session, *, today: date, years: int) -> int:
         )
     ).all()
     for pid, exit_on in due:
+        assert exit_on is not None  # the query asks for exits only
         due_on = retention_cutoff(exit_on, -years)
         session.add(RetentionReview(participant_id=pid, due_on=due_on, status="pending"))
         session.execute(

@@ -39,7 +39,7 @@ def _subject_or_404(kind: str, subject_id: int):
         abort(404)
     model, _type = SUBJECTS[kind]
     obj = db.session.get(model, subject_id)
-    if obj is None or (model is Participant and obj.erased_at is not None):
+    if obj is None or (isinstance(obj, Participant) and obj.erased_at is not None):
         abort(404)
     return obj
 

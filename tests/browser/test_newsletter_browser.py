@@ -12,7 +12,8 @@ from playwright.sync_api import Page, expect
 
 from crm.extensions import db
 from tests.browser.conftest import check_a11y, log_in
-from tests.newsletter_sending_helpers import make_list, make_subscribers
+from tests.factories import make_list
+from tests.newsletter_sending_helpers import make_subscribers
 
 
 def _live_app() -> Flask:
