@@ -108,7 +108,7 @@ def test_search_as_you_type_runs_under_the_content_security_policy(strict_page: 
     assert violations == []
 
 
-def test_an_admin_adds_a_kind_and_records_a_latvian_partner_city_by_clicking(page: Page) -> None:
+def test_an_admin_adds_a_kind_and_records_a_latvian_partner_town_by_clicking(page: Page) -> None:
     page.goto("/")
     log_in(page)
     nav = page.get_by_role("navigation").first
@@ -124,11 +124,11 @@ def test_an_admin_adds_a_kind_and_records_a_latvian_partner_city_by_clicking(pag
 
     nav.get_by_role("link", name="Kontakte").click()
     page.locator("#new-record").click()
-    page.locator("#name").fill("Stadtverwaltung Daugavpils")
+    page.locator("#name").fill("Stadtverwaltung Rēzekne")
     page.locator("#kind").select_option(label="Partnerkommune")
-    page.locator("#postcode").fill("LV-5401")
-    page.locator("#city").fill("Daugavpils")
-    page.locator("#phone").fill("6540 1234")
+    page.locator("#postcode").fill("LV-4601")
+    page.locator("#city").fill("Rēzekne")
+    page.locator("#phone").fill("6460 7600")
     # Under German rules the postcode and the local number are refused, in German.
     _submit(page, "organisation-form")
     expect(page.locator("#organisation-form")).to_contain_text("fünfstellige deutsche Postleitzahl")
