@@ -402,7 +402,7 @@ def test_outlook_style_headers_with_qualifiers_are_mapped() -> None:
         "Straße geschäftlich": "street",
         "Postleitzahl geschäftlich": "postcode",
         "Ort geschäftlich": "city",
-        "Land/Region geschäftlich": None,
+        "Land/Region geschäftlich": "country",
         "Mobiltelefon": "mobile",
         "E-Mail Ansprechpartner": "email",
         "Telefon Zentrale": "phone",

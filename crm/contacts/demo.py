@@ -204,6 +204,23 @@ def seed_contacts(session: Session, offices: dict[str, Any]) -> dict[str, int]:
                 },
             )
         )
+    # A partner abroad: the country filter, foreign postcode and phone rules have an example.
+    orgs.append(
+        service.save_organisation(
+            session,
+            {
+                "name": "Stadtverwaltung Daugavpils",
+                "kind": "partner_abroad",
+                "street": "Krišjāņa Valdemāra iela 1",
+                "postcode": "LV-5401",
+                "city": "Daugavpils",
+                "country": "LV",
+                "phone": "6540 4344",
+                "owner_id": staff[0].id if staff else None,
+                "tags": ["Netzwerkpartner"],
+            },
+        )
+    )
     employers = []
     for i, (name, sector, size, street, postcode, city, region, email, tags) in enumerate(
         EMPLOYERS

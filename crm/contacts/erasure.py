@@ -13,7 +13,7 @@ from crm.contacts.models import Activity, Affiliation, ContactListMember, Person
 from crm.database import utcnow
 
 # Report reasons whose "id" names an existing person (see importer._dup_reason).
-_PERSON_REASONS = {"dup_email", "dup_name", "created_anyway"}
+_PERSON_REASONS = {"dup_email", "dup_phone", "dup_name", "created_anyway"}
 
 
 def _scrub_report(report: Any, person_id: int, emails: set[str]) -> Any:

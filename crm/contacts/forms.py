@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
+from flask_babel import get_locale
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from wtforms import (
     BooleanField,
@@ -23,9 +26,19 @@ from wtforms.validators import (
     ValidationError,
 )
 
+from crm.contacts.countries import (
+    DEFAULT_COUNTRY,
+    POSTCODE_MAX,
+    country_choices,
+    country_name,
+    is_valid_postcode,
+    phone_e164,
+)
 from crm.contacts.normalize import is_valid_german_postcode
 from crm.forms import Filled, Form, WholeNumberField, choices
 
+# The labels of the base kinds for code that has no database at hand (the newsletter audience
+# filter); pages show the labels admins keep in organisation_kind (crm.contacts.kinds).
 ORG_KIND_LABELS = {
     "employer": _l("Employer"),
     "association": _l("Association"),
@@ -80,6 +93,50 @@ def german_postcode(_form: Form, field: StringField) -> None:
         raise ValidationError(_l("Please enter a five-digit German postcode."))
 
 
+def _locale() -> str:
+    return str(get_locale() or "de")
+
+
+def country_field() -> SelectField:
+    """A country select (ISO code), Germany first; choices are filled per request's language."""
+    return SelectField(_l("Country"), default=DEFAULT_COUNTRY)
+
+
+def fill_country_choices(form: Form) -> None:
+    """Give the form's country select the country names in the current language."""
+    form.country.choices = choices(country_choices(_locale()))
+
+
+def postcode_for_country(form: Form, field: StringField) -> None:
+    """Empty, or a postcode that fits the chosen country (five digits in Germany)."""
+    value = (field.data or "").strip()
+    if not value:
+        return
+    country = form.country.data or DEFAULT_COUNTRY
+    if is_valid_postcode(value, country):
+        return
+    if country == DEFAULT_COUNTRY:
+        raise ValidationError(_l("Please enter a five-digit German postcode."))
+    raise ValidationError(
+        _(
+            "This postcode does not fit the format used in %(country)s.",
+            country=country_name(country, _locale()),
+        )
+    )
+
+
+def phone_for_country(form: Form, field: StringField) -> None:
+    """Empty, or a phone number that can be read (local numbers in the chosen country)."""
+    if (field.data or "").strip() and phone_e164(field.data, form.country.data) is None:
+        raise ValidationError(
+            _(
+                "Please enter a valid phone number, e.g. +49 391 5402398 or, within "
+                "%(country)s, with the area code.",
+                country=country_name(form.country.data or DEFAULT_COUNTRY, _locale()),
+            )
+        )
+
+
 def _optional_email(label: object) -> EmailField:
     return EmailField(
         label,
@@ -91,22 +148,38 @@ def _optional_email(label: object) -> EmailField:
     )
 
 
+class OrganisationKindForm(Form):
+    label = StringField(_l("Label"), validators=[DataRequired(), Length(max=120)])
+    sort_order = WholeNumberField(
+        _l("Position in lists"), default=0, validators=[Filled(), NumberRange(min=0, max=99999)]
+    )
+    active = BooleanField(_l("Active (can be chosen for organisations)"), default=True)
+
+
 class OrganisationForm(Form):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
-    kind = SelectField(_l("Kind"), choices=choices(ORG_KIND_LABELS.items()), default="employer")
+    # Choices: the active kinds (and the record's own if inactive), set by the view.
+    kind = SelectField(_l("Kind"), default="employer")
     sector = StringField(_l("Sector"), validators=[Length(max=120)])
     size_class = SelectField(_l("Size"), choices=choices(SIZE_CLASS_LABELS.items()), default="")
     region = StringField(_l("Region or district"), validators=[Length(max=120)])
     street = StringField(_l("Street"), validators=[Length(max=200)])
-    postcode = StringField(_l("Postcode"), validators=[german_postcode])
+    postcode = StringField(
+        _l("Postcode"), validators=[Length(max=POSTCODE_MAX), postcode_for_country]
+    )
     city = StringField(_l("Town"), validators=[Length(max=120)])
-    phone = StringField(_l("Phone"), validators=[Length(max=60)])
+    country = country_field()
+    phone = StringField(_l("Phone"), validators=[Length(max=60), phone_for_country])
     email = _optional_email(_l("E-mail address"))
     website = StringField(_l("Website"), validators=[Length(max=300)])
     tags = StringField(_l("Tags"), validators=[Length(max=1000)])
     owner_id = SelectField(_l("Responsible staff member"), coerce=int)
     notes = TextAreaField(_l("Notes"))
     confirm = BooleanField(_l("Create anyway"))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        fill_country_choices(self)
 
 
 class PersonForm(Form):
@@ -118,8 +191,9 @@ class PersonForm(Form):
     last_name = StringField(_l("Last name"), validators=[DataRequired(), Length(max=100)])
     email = _optional_email(_l("E-mail address"))
     email_alt = _optional_email(_l("Second e-mail address"))
-    phone = StringField(_l("Phone"), validators=[Length(max=60)])
-    mobile = StringField(_l("Mobile"), validators=[Length(max=60)])
+    country = country_field()
+    phone = StringField(_l("Phone"), validators=[Length(max=60), phone_for_country])
+    mobile = StringField(_l("Mobile"), validators=[Length(max=60), phone_for_country])
     language = SelectField(
         _l("Preferred language"), choices=choices(LANGUAGE_LABELS.items()), default="de"
     )
@@ -130,6 +204,10 @@ class PersonForm(Form):
     organisation = StringField(_l("Organisation (name or number)"), validators=[Length(max=200)])
     function = StringField(_l("Function"), validators=[Length(max=120)])
     confirm = BooleanField(_l("Create anyway"))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        fill_country_choices(self)
 
 
 class AffiliationForm(Form):

@@ -49,18 +49,27 @@ from typing import IO, Any
 
 import sqlalchemy as sa
 from flask import Flask, current_app, has_app_context
-from flask_babel import force_locale
+from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session, selectinload
 
 from crm.audit.service import Actor, acting_as, record
 from crm.contacts import search
+from crm.contacts.countries import (
+    DEFAULT_COUNTRY,
+    country_name,
+    is_valid_postcode,
+    parse_country,
+    phone_e164,
+)
 from crm.contacts.import_models import ImportItem, ImportJob
+from crm.contacts.kinds import kind_lookup
 from crm.contacts.models import (
     ORG_KINDS,
     Activity,
     Affiliation,
     Organisation,
+    OrganisationKind,
     Person,
     Tag,
     new_token_nonce,
@@ -69,7 +78,6 @@ from crm.contacts.models import (
 )
 from crm.contacts.normalize import (
     fold,
-    is_valid_german_postcode,
     normalize_email,
     organisation_key,
     person_key,
@@ -116,6 +124,8 @@ REPORT_ROWS_PER_OUTCOME = 1000
 STALE_AFTER = timedelta(minutes=15)
 
 OUTCOMES = ("create", "update", "skip", "reject")
+# Report reasons that say a row is a duplicate of an existing record.
+_DUPLICATE_CODES = ("dup_email", "dup_phone", "dup_name", "dup_org", "dup_org_phone")
 
 PERSON_FILL = ("salutation", "title", "first_name", "email", "phone", "mobile", "notes")
 ORG_FILL = ("street", "postcode", "city", "phone", "email", "website", "region", "notes")
@@ -462,6 +472,7 @@ def _field_labels() -> dict[str, str]:
         "street": _("Street"),
         "postcode": _("Postcode"),
         "city": _("City"),
+        "country": _("Country"),
         "function": _("Function"),
         "website": _("Website"),
         "org_kind": _("Kind of organisation"),
@@ -482,8 +493,13 @@ def _columns(mapping: dict[str, str | None]) -> list[tuple[str, str]]:
     return [(key, header) for header, key in mapping.items() if key in FIELD_KEYS]
 
 
-def validate(record: Record, columns: list[tuple[str, str]]) -> tuple[_Row | None, list]:
-    """Parse one record with the mapping; return the row or the reasons to reject it."""
+def validate(
+    record: Record, columns: list[tuple[str, str]], kinds: dict[str, str] | None = None
+) -> tuple[_Row | None, list]:
+    """Parse one record with the mapping; return the row or the reasons to reject it.
+
+    `kinds` maps folded kind names to the keys that exist (default: the built-in spellings).
+    """
     if record.problem:
         return None, [("broken", {"text": record.problem})]
     v = {key: (record.values.get(header) or "").strip() for key, header in columns}
@@ -501,14 +517,24 @@ def validate(record: Record, columns: list[tuple[str, str]]) -> tuple[_Row | Non
     email = normalize_email(v.get("email")) or ""
     if email and not _EMAIL.fullmatch(email):
         reasons.append(("invalid_email", {"value": v["email"]}))
+    country = DEFAULT_COUNTRY
+    if v.get("country"):
+        country = parse_country(v["country"]) or ""
+        if not country:
+            reasons.append(("invalid_country", {"value": v["country"]}))
     postcode = v.get("postcode", "")
-    if postcode:
+    if postcode and country:
         # Excel drops the leading zero of 06108 when a CSV passes through it.
-        candidate = postcode.zfill(5) if postcode.isascii() and len(postcode) == 4 else postcode
-        if is_valid_german_postcode(candidate):
+        german = country == DEFAULT_COUNTRY
+        candidate = (
+            postcode.zfill(5) if german and postcode.isascii() and len(postcode) == 4 else postcode
+        )
+        if is_valid_postcode(candidate, country):
             postcode = candidate
-        else:
+        elif german:
             reasons.append(("invalid_postcode", {"value": postcode}))
+        else:
+            reasons.append(("invalid_postcode_country", {"value": postcode, "country": country}))
     for key, limit in _LIMITS.items():
         if len(v.get(key, "")) > limit:
             reasons.append(("too_long", {"field": key, "max": limit}))
@@ -519,15 +545,18 @@ def validate(record: Record, columns: list[tuple[str, str]]) -> tuple[_Row | Non
     if org_name:
         org = {
             "name": org_name,
-            "kind": _KINDS.get(
+            "kind": (kinds or _KINDS).get(
                 _fold_word(v.get("org_kind", "")), "other" if v.get("org_kind") else "employer"
             ),
             "street": v.get("street", ""),
             "postcode": postcode,
             "city": v.get("city", ""),
+            "country": country,
             "region": v.get("region", ""),
             "website": v.get("website", ""),
             "phone": "" if has_person else v.get("phone", ""),
+            # Numbers that cannot be read are kept as typed, only without the E.164 form.
+            "phone_e164": "" if has_person else phone_e164(v.get("phone"), country) or "",
             "email": "" if has_person else email,
             "notes": "" if has_person else v.get("notes", ""),
         }
@@ -545,6 +574,9 @@ def validate(record: Record, columns: list[tuple[str, str]]) -> tuple[_Row | Non
             "email": email,
             "phone": v.get("phone", ""),
             "mobile": v.get("mobile", ""),
+            "phone_e164": phone_e164(v.get("phone"), country) or "",
+            "mobile_e164": phone_e164(v.get("mobile"), country) or "",
+            "country": country,
             "language": language,
             "notes": v.get("notes", ""),
         }
@@ -621,11 +653,32 @@ def reason_text(code: str, params: dict[str, Any]) -> str:
         return _("Invalid e-mail address “%(value)s”.", value=params["value"])
     if code == "invalid_postcode":
         return _("Invalid postcode “%(value)s” (five digits expected).", value=params["value"])
+    if code == "invalid_postcode_country":
+        return _(
+            "Invalid postcode “%(value)s” for %(country)s.",
+            value=params["value"],
+            country=country_name(params.get("country"), str(get_locale() or "de")),
+        )
+    if code == "invalid_country":
+        return _(
+            "Unknown country “%(value)s” (a country code such as LV or a German or English "
+            "name such as Lettland or Latvia expected).",
+            value=params["value"],
+        )
     if code == "too_long":
         return _(
             "“%(field)s” is longer than %(max)d characters.",
             field=labels.get(params["field"], params["field"]),
             max=params["max"],
+        )
+    if code == "dup_phone":
+        return _(
+            "Duplicate of person #%(id)d (same name and the same phone number).", id=params["id"]
+        )
+    if code == "dup_org_phone":
+        return _(
+            "Duplicate of organisation #%(id)d (same name and the same phone number).",
+            id=params["id"],
         )
     if code == "dup_email":
         return _("Duplicate of person #%(id)d (same e-mail address).", id=params["id"])
@@ -702,6 +755,9 @@ class _Engine:
         self.sequences: dict[str, str] = {}
         self.postgres = session.get_bind().dialect.name == "postgresql"
         self.org_keys: dict[str, str] = {}
+        # Kind spellings → keys that exist now (admins may have added or removed kinds).
+        keys = set(session.scalars(sa.select(OrganisationKind.key)))
+        self.kinds = {k: v for k, v in _KINDS.items() if v in keys} | kind_lookup(session)
         self._preload()
         self._reset_batch()
         self.touched_people: set[int] = set()
@@ -711,14 +767,32 @@ class _Engine:
     def _preload(self) -> None:
         s = self.session
         self.person_by_email: dict[str, Ref] = {}
-        for pid, email, alt in s.execute(
-            sa.select(Person.id, Person.email, Person.email_alt)
-            .where(sa.or_(Person.email != "", Person.email_alt != ""))
+        self.person_by_name_phone: dict[tuple[str, str], Ref] = {}
+        for pid, email, alt, key, phone, mobile in s.execute(
+            sa.select(
+                Person.id,
+                Person.email,
+                Person.email_alt,
+                Person.name_key,
+                Person.phone_e164,
+                Person.mobile_e164,
+            )
+            .where(
+                sa.or_(
+                    Person.email != "",
+                    Person.email_alt != "",
+                    Person.phone_e164 != "",
+                    Person.mobile_e164 != "",
+                )
+            )
             .order_by(Person.id)
         ):
             for address in (email, alt):
                 if address:
                     self.person_by_email.setdefault(address, pid)
+            for number in (phone, mobile):
+                if number:
+                    self.person_by_name_phone.setdefault((key, number), pid)
         self.person_by_name_org: dict[tuple[str, Ref], Ref] = {}
         self.linked: set[tuple[Ref, Ref]] = set()
         for pid, key, oid in s.execute(
@@ -730,18 +804,22 @@ class _Engine:
             self.linked.add((pid, oid))
         self.org_by_key_pc: dict[tuple[str, str], Ref] = {}
         self.org_by_key: dict[str, Ref] = {}
+        self.org_by_key_phone: dict[tuple[str, str], Ref] = {}
         self.org_info: dict[int, tuple[str, str]] = {}
-        for oid, key, postcode, name, city in s.execute(
+        for oid, key, postcode, name, city, phone in s.execute(
             sa.select(
                 Organisation.id,
                 Organisation.name_key,
                 Organisation.postcode,
                 Organisation.name,
                 Organisation.city,
+                Organisation.phone_e164,
             ).order_by(Organisation.id)
         ):
             self.org_by_key_pc.setdefault((key, postcode), oid)
             self.org_by_key.setdefault(key, oid)
+            if phone:
+                self.org_by_key_phone.setdefault((key, phone), oid)
             self.org_info[oid] = (name, city)
         self.tag_ids: dict[str, Ref] = {
             name: tid for name, tid in s.execute(sa.select(Tag.name, Tag.id))
@@ -766,13 +844,21 @@ class _Engine:
             key = self.org_keys[name] = organisation_key(name)
         return key
 
-    def _find_org(self, org: dict[str, Any]) -> Ref | None:
+    def _find_org(self, org: dict[str, Any]) -> tuple[Ref | None, str]:
+        """The organisation a row names, and why: same name and postcode, or name and phone."""
         key = self._org_key(org["name"])
         if not key:
-            return None
+            return None, ""
         if org["postcode"]:
-            return self.org_by_key_pc.get((key, org["postcode"]))
-        return self.org_by_key.get(key)
+            found = self.org_by_key_pc.get((key, org["postcode"]))
+        else:
+            found = self.org_by_key.get(key)
+        if found is not None:
+            return found, "dup_org"
+        if org["phone_e164"]:
+            # The same firm written with another postcode (a PO box, a typo) but its number.
+            found = self.org_by_key_phone.get((key, org["phone_e164"]))
+        return found, "dup_org_phone"
 
     def _new_org(self, row: _Row) -> _New:
         assert row.org is not None
@@ -784,6 +870,8 @@ class _Engine:
             # Later rows naming the same firm join this one instead of creating another.
             self.org_by_key_pc[(key, values["postcode"])] = new
             self.org_by_key.setdefault(key, new)
+            if values["phone_e164"]:
+                self.org_by_key_phone.setdefault((key, values["phone_e164"]), new)
         return new
 
     def _tags(self, owner_kind: str, owner: _New, names: list[str]) -> None:
@@ -797,19 +885,19 @@ class _Engine:
 
     def process(self, record: Record) -> None:
         """Decide what to do with one record and queue its writes."""
-        row, problems = validate(record, self.columns)
+        row, problems = validate(record, self.columns, self.kinds)
         result = RowResult(record.line)
         self.pending_results.append(result)
         if row is None:
             result.outcome, result.reasons = "reject", problems
             return
         policy = self.policy
-        found_org = self._find_org(row.org) if row.org else None
+        found_org, org_why = self._find_org(row.org) if row.org else (None, "")
         if row.person is None:
             # An organisation-only row: the organisation is the record that may be a duplicate.
             assert row.org is not None
             if found_org is not None and policy != "create":
-                result.reasons.append(_dup_reason(found_org, "dup_org"))
+                result.reasons.append(_dup_reason(found_org, org_why))
                 if policy == "update_empty" and isinstance(found_org, int):
                     self._queue_fill("organisation", found_org, row.org, result)
                 return
@@ -827,6 +915,10 @@ class _Engine:
         why = ""
         if person["email"]:
             dup, why = self.person_by_email.get(person["email"]), "dup_email"
+        for number in (person["phone_e164"], person["mobile_e164"]):
+            if dup is None and number and key:
+                # Name and number: a shared switchboard alone does not make two people one.
+                dup, why = self.person_by_name_phone.get((key, number)), "dup_phone"
         if dup is None and found_org is not None:
             dup, why = self.person_by_name_org.get((key, found_org)), "dup_name"
         if dup is not None and policy == "skip":
@@ -865,6 +957,9 @@ class _Engine:
         self.new_people.append(new)
         if person["email"]:
             self.person_by_email.setdefault(person["email"], new)
+        for number in (person["phone_e164"], person["mobile_e164"]):
+            if number and key:
+                self.person_by_name_phone.setdefault((key, number), new)
         if org_ref is not None:
             self.person_by_name_org.setdefault((key, org_ref), new)
             self.linked.add((new, org_ref))
@@ -895,7 +990,7 @@ class _Engine:
             elif (
                 result.outcome == "skip"
                 and self.policy == "update_empty"
-                and any(c in ("dup_email", "dup_name", "dup_org") for c, _p in result.reasons)
+                and any(c in _DUPLICATE_CODES for c, _p in result.reasons)
             ):
                 result.reasons.append(("nothing_to_fill", {}))
             self.report.add(result)
@@ -1169,6 +1264,8 @@ def refresh_search_text(session: Session, person_ids: set[int], org_ids: set[int
                     "b_id": org.id,
                     "name_key": organisation_key(org.name),
                     "search_text": organisation_search_text(org),
+                    # A filled-in or cleared phone brings its E.164 form along.
+                    "phone_e164": phone_e164(org.phone, org.country) or "",
                 }
             )
             session.expunge(org)
@@ -1182,7 +1279,11 @@ def refresh_search_text(session: Session, person_ids: set[int], org_ids: set[int
         session.execute(
             sa.update(table)
             .where(table.c.id == sa.bindparam("b_id"))
-            .values(name_key=sa.bindparam("name_key"), search_text=sa.bindparam("search_text")),
+            .values(
+                name_key=sa.bindparam("name_key"),
+                search_text=sa.bindparam("search_text"),
+                phone_e164=sa.bindparam("phone_e164"),
+            ),
             org_rows,
         )
     person_rows = []
@@ -1200,6 +1301,8 @@ def refresh_search_text(session: Session, person_ids: set[int], org_ids: set[int
                     "b_id": person.id,
                     "name_key": person_key(person.first_name, person.last_name),
                     "search_text": person_search_text(person, orgs),
+                    "phone_e164": phone_e164(person.phone, person.country) or "",
+                    "mobile_e164": phone_e164(person.mobile, person.country) or "",
                 }
             )
         for person in found:
@@ -1213,7 +1316,12 @@ def refresh_search_text(session: Session, person_ids: set[int], org_ids: set[int
         session.execute(
             sa.update(table)
             .where(table.c.id == sa.bindparam("b_id"))
-            .values(name_key=sa.bindparam("name_key"), search_text=sa.bindparam("search_text")),
+            .values(
+                name_key=sa.bindparam("name_key"),
+                search_text=sa.bindparam("search_text"),
+                phone_e164=sa.bindparam("phone_e164"),
+                mobile_e164=sa.bindparam("mobile_e164"),
+            ),
             person_rows,
         )
 

@@ -13,6 +13,8 @@ from crm.audit.mixins import Audited
 from crm.database import TimestampMixin, UTCDateTime, utcnow
 from crm.extensions import db
 
+# The kinds every install starts with (the migration seeds them into organisation_kind);
+# admins add more there. Kept for code that names a base kind ("employer").
 ORG_KINDS = (
     "employer",
     "association",
@@ -61,26 +63,51 @@ class Tag(db.Model):
     name: Mapped[str] = mapped_column(sa.String(80), unique=True)
 
 
+class OrganisationKind(TimestampMixin, db.Model):
+    """A kind of organisation admins can add, rename and deactivate (never delete in use)."""
+
+    __tablename__ = "organisation_kind"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Stable: organisations, saved audiences and imports refer to the key, never the label.
+    key: Mapped[str] = mapped_column(sa.String(30), unique=True)
+    label: Mapped[str] = mapped_column(sa.String(120), unique=True)
+    active: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
+    sort_order: Mapped[int] = mapped_column(default=0, server_default="0")
+
+
 class Organisation(Audited, TimestampMixin, db.Model):
     """An employer, association, partner agency, education provider, chamber …"""
 
     __tablename__ = "organisation"
-    __audit_values__ = frozenset({"kind", "sector", "size_class", "region", "owner_id"})
+    __audit_values__ = frozenset({"kind", "sector", "size_class", "region", "owner_id", "country"})
     __audit_ignore__ = frozenset(
-        {"created_at", "updated_at", "search_text", "name_key", "last_contact_at"}
+        {"created_at", "updated_at", "search_text", "name_key", "last_contact_at", "phone_e164"}
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(200))
     name_key: Mapped[str] = mapped_column(sa.String(200), index=True)
-    kind: Mapped[str] = mapped_column(sa.String(30), index=True, default="employer")
+    # A key of organisation_kind (a foreign key, so the database refuses unknown kinds and
+    # the deletion of a kind still in use).
+    kind: Mapped[str] = mapped_column(
+        sa.ForeignKey("organisation_kind.key"), index=True, default="employer"
+    )
     sector: Mapped[str] = mapped_column(sa.String(120), default="")
     size_class: Mapped[str] = mapped_column(sa.String(10), default="")
     region: Mapped[str] = mapped_column(sa.String(120), default="", index=True)
     street: Mapped[str] = mapped_column(sa.String(200), default="")
-    postcode: Mapped[str] = mapped_column(sa.String(5), default="", index=True)
+    postcode: Mapped[str] = mapped_column(sa.String(16), default="", index=True)
     city: Mapped[str] = mapped_column(sa.String(120), default="")
+    country: Mapped[str] = mapped_column(
+        sa.String(2), default="DE", server_default="DE", index=True
+    )
+    # As typed; phone_e164 is the same number normalised (empty if it could not be read),
+    # kept by the service and used to match duplicates.
     phone: Mapped[str] = mapped_column(sa.String(60), default="")
+    phone_e164: Mapped[str] = mapped_column(
+        sa.String(16), default="", server_default="", index=True
+    )
     email: Mapped[str] = mapped_column(sa.String(254), default="", index=True)
     website: Mapped[str] = mapped_column(sa.String(300), default="")
     notes: Mapped[str] = mapped_column(sa.Text, default="")
@@ -102,10 +129,7 @@ class Organisation(Audited, TimestampMixin, db.Model):
         order_by="QualificationNeed.surveyed_on.desc()",
     )
 
-    __table_args__ = (
-        sa.CheckConstraint(_in("kind", ORG_KINDS), name="kind_valid"),
-        sa.Index("ix_organisation_name", "name"),
-    )
+    __table_args__ = (sa.Index("ix_organisation_name", "name"),)
 
     def audit_label(self) -> str:
         return f"Organisation #{self.id}"
@@ -120,9 +144,18 @@ class Person(Audited, TimestampMixin, db.Model):
     """A contact person (at one or more organisations)."""
 
     __tablename__ = "person"
-    __audit_values__ = frozenset({"salutation", "language", "owner_id"})
+    __audit_values__ = frozenset({"salutation", "language", "owner_id", "country"})
     __audit_ignore__ = frozenset(
-        {"created_at", "updated_at", "search_text", "name_key", "last_contact_at", "token_nonce"}
+        {
+            "created_at",
+            "updated_at",
+            "search_text",
+            "name_key",
+            "last_contact_at",
+            "token_nonce",
+            "phone_e164",
+            "mobile_e164",
+        }
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -135,6 +168,15 @@ class Person(Audited, TimestampMixin, db.Model):
     email_alt: Mapped[str] = mapped_column(sa.String(254), default="", index=True)
     phone: Mapped[str] = mapped_column(sa.String(60), default="")
     mobile: Mapped[str] = mapped_column(sa.String(60), default="")
+    # E.164 forms of phone and mobile (see Organisation.phone_e164).
+    phone_e164: Mapped[str] = mapped_column(
+        sa.String(16), default="", server_default="", index=True
+    )
+    mobile_e164: Mapped[str] = mapped_column(
+        sa.String(16), default="", server_default="", index=True
+    )
+    # Where the person lives or works; the default region for reading their numbers.
+    country: Mapped[str] = mapped_column(sa.String(2), default="DE", server_default="DE")
     language: Mapped[str] = mapped_column(sa.String(8), default="de")
     notes: Mapped[str] = mapped_column(sa.Text, default="")
     owner_id: Mapped[int | None] = mapped_column(

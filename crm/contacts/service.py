@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 
 from crm import signals
 from crm.audit.service import record, record_row_changes
+from crm.contacts.countries import DEFAULT_COUNTRY, country_name, phone_e164
 from crm.contacts.models import (
     Activity,
     Affiliation,
@@ -40,6 +41,7 @@ ORG_FIELDS = (
     "street",
     "postcode",
     "city",
+    "country",
     "phone",
     "email",
     "website",
@@ -55,6 +57,7 @@ PERSON_FIELDS = (
     "email_alt",
     "phone",
     "mobile",
+    "country",
     "language",
     "notes",
     "owner_id",
@@ -95,6 +98,9 @@ def person_search_text(person: Person, organisations: Iterable[Organisation] = (
 def refresh_person(session: Session, person: Person) -> None:
     """Recompute a person's derived columns (name key, search text)."""
     person.name_key = person_key(person.first_name, person.last_name)
+    country = person.country or DEFAULT_COUNTRY
+    person.phone_e164 = phone_e164(person.phone, country) or ""
+    person.mobile_e164 = phone_e164(person.mobile, country) or ""
     orgs = [a.organisation for a in person.affiliations if a.organisation is not None]
     person.search_text = person_search_text(person, orgs)
 
@@ -102,6 +108,7 @@ def refresh_person(session: Session, person: Person) -> None:
 def refresh_organisation(session: Session, org: Organisation, *, people: bool = True) -> None:
     """Recompute an organisation's derived columns, and its people's search text."""
     org.name_key = organisation_key(org.name)
+    org.phone_e164 = phone_e164(org.phone, org.country or DEFAULT_COUNTRY) or ""
     org.search_text = organisation_search_text(org)
     if people and org.id is not None:
         for aff in session.scalars(
@@ -227,11 +234,24 @@ def find_person_duplicates(
     first_name: str = "",
     last_name: str = "",
     emails: Iterable[str] = (),
+    phones: Iterable[str] = (),
+    country: str = DEFAULT_COUNTRY,
     organisation_id: int | None = None,
     exclude_id: int | None = None,
 ) -> list[DuplicateHit]:
-    """People that look like the given data: same e-mail, or same name at the same firm."""
+    """People that look like the given data: same e-mail, same phone, or same name at the firm.
+
+    Phones are compared in E.164 (read with `country` as the default region), so
+    "0391 540-2398" finds "+49 391 5402398"; a number matches a phone or a mobile.
+    """
     hits: dict[int, DuplicateHit] = {}
+    numbers = sorted({n for n in (phone_e164(p, country) for p in phones) if n})
+    if numbers:
+        stmt = sa.select(Person).where(
+            sa.or_(Person.phone_e164.in_(numbers), Person.mobile_e164.in_(numbers))
+        )
+        for p in session.scalars(stmt.limit(20)):
+            hits.setdefault(p.id, DuplicateHit(p)).reasons.append("phone")
     addresses = [e for e in (normalize_email(x) for x in emails) if e]
     if addresses:
         stmt = sa.select(Person).where(
@@ -258,9 +278,11 @@ def find_organisation_duplicates(
     name: str,
     postcode: str = "",
     email: str = "",
+    phone: str = "",
+    country: str = DEFAULT_COUNTRY,
     exclude_id: int | None = None,
 ) -> list[DuplicateHit]:
-    """Organisations with the same normalised name and postcode, or the same e-mail."""
+    """Organisations with the same normalised name and postcode, the same e-mail or phone."""
     hits: dict[int, DuplicateHit] = {}
     key = organisation_key(name)
     if key:
@@ -273,6 +295,11 @@ def find_organisation_duplicates(
     if address:
         for o in session.scalars(sa.select(Organisation).where(Organisation.email == address)):
             hits.setdefault(o.id, DuplicateHit(o)).reasons.append("email")
+    number = phone_e164(phone, country)
+    if number:
+        stmt = sa.select(Organisation).where(Organisation.phone_e164 == number)
+        for o in session.scalars(stmt.limit(20)):
+            hits.setdefault(o.id, DuplicateHit(o)).reasons.append("phone")
     hits.pop(exclude_id, None)  # type: ignore[arg-type]
     return list(hits.values())
 
@@ -692,6 +719,7 @@ def person_timeline(
 class ListFilters:
     q: str = ""
     kind: str = ""
+    country: str = ""
     region: str = ""
     tag: str = ""
     owner_id: int | None = None
@@ -701,7 +729,14 @@ class ListFilters:
 
     def search_only(self) -> bool:
         """True when the search words are the only filter."""
-        return not (self.kind or self.region or self.tag or self.owner_id or self.no_contact_days)
+        return not (
+            self.kind
+            or self.country
+            or self.region
+            or self.tag
+            or self.owner_id
+            or self.no_contact_days
+        )
 
 
 ORG_SORTS = {
@@ -738,6 +773,8 @@ def organisation_query(
         stmt = stmt.where(clause)
     if f.kind:
         stmt = stmt.where(Organisation.kind == f.kind)
+    if f.country:
+        stmt = stmt.where(Organisation.country == f.country)
     if f.region:
         stmt = stmt.where(Organisation.region == f.region)
     if f.owner_id:
@@ -769,6 +806,8 @@ def person_query(
         stmt = stmt.where(clause)
     if f.owner_id:
         stmt = stmt.where(Person.owner_id == f.owner_id)
+    if f.country:
+        stmt = stmt.where(Person.country == f.country)
     if f.tag:
         stmt = stmt.where(
             Person.id.in_(
@@ -1012,18 +1051,26 @@ def delete_need(session: Session, need: QualificationNeed) -> None:
     session.flush()
 
 
+def _distinct_values(session: Session, column: sa.Column) -> list[str]:
+    # A loose index scan (jump to the next larger value) instead of DISTINCT over every
+    # organisation: a handful of index probes at 50,000 organisations (bench finding 4).
+    first = sa.select(sa.func.min(column).label("value")).where(column > "")
+    walk = first.cte(f"{column.name}_values", recursive=True)
+    following = sa.select(
+        sa.select(sa.func.min(column)).where(column > walk.c.value).scalar_subquery()
+    ).where(walk.c.value.is_not(None))
+    walk = walk.union_all(following)
+    return list(session.scalars(sa.select(walk.c.value).where(walk.c.value.is_not(None))))
+
+
 def distinct_regions(session: Session) -> list[str]:
     """The regions in use, for the list filter."""
-    # A loose index scan (jump to the next larger region) instead of DISTINCT over every
-    # organisation: a handful of index probes at 50,000 organisations (bench finding 4).
-    org = Organisation.__table__
-    first = sa.select(sa.func.min(org.c.region).label("region")).where(org.c.region > "")
-    walk = first.cte("regions", recursive=True)
-    following = sa.select(
-        sa.select(sa.func.min(org.c.region)).where(org.c.region > walk.c.region).scalar_subquery()
-    ).where(walk.c.region.is_not(None))
-    walk = walk.union_all(following)
-    return list(session.scalars(sa.select(walk.c.region).where(walk.c.region.is_not(None))))
+    return _distinct_values(session, Organisation.__table__.c.region)
+
+
+def distinct_countries(session: Session) -> list[str]:
+    """The countries of organisations (ISO codes), for the list filter."""
+    return _distinct_values(session, Organisation.__table__.c.country)
 
 
 def tag_names(session: Session) -> list[str]:
@@ -1065,6 +1112,7 @@ ORG_EXPORT_FIELDS = (
     "street",
     "postcode",
     "city",
+    "country",
     "phone",
     "email",
     "website",
@@ -1083,6 +1131,7 @@ PERSON_EXPORT_FIELDS = (
     "email_alt",
     "phone",
     "mobile",
+    "country",
     "language",
     "organisations",
     "tags",
@@ -1118,6 +1167,7 @@ def organisation_rows(session: Session, stmt: sa.Select) -> Iterable[list[Any]]:
             o.street,
             o.postcode,
             o.city,
+            o.country,
             o.phone,
             o.email,
             o.website,
@@ -1141,6 +1191,7 @@ def person_rows(session: Session, stmt: sa.Select) -> Iterable[list[Any]]:
             p.email_alt,
             p.phone,
             p.mobile,
+            p.country,
             p.language,
             ", ".join(
                 a.organisation.name + (f" ({a.function})" if a.function else "")
@@ -1190,6 +1241,7 @@ def person_card(person: Person, *, today: date) -> str:
                 street=a.organisation.street,
                 postcode=a.organisation.postcode,
                 city=a.organisation.city,
+                country=country_name(a.organisation.country),
             )
             for a in current_affiliations(person, today)
         ],

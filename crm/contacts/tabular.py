@@ -657,6 +657,7 @@ FIELD_KEYS = (
     "street",
     "postcode",
     "city",
+    "country",
     "function",
     "website",
     "org_kind",
@@ -778,6 +779,22 @@ _SYNONYMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("Ort", "Stadt", "Wohnort", "Ort geschäftlich", "City", "Town", "Business city"),
         ("Gemeinde", "Sitz"),
     ),
+    "country": (
+        (
+            "Land",
+            "Staat",
+            "Länderkennzeichen",
+            "Ländercode",
+            "Land geschäftlich",
+            "Land/Region",
+            "Land/Region geschäftlich",
+            "Country",
+            "Country code",
+            "Country/Region",
+            "Business country/region",
+        ),
+        ("Nation",),
+    ),
     "function": (
         (
             "Funktion",
@@ -825,7 +842,7 @@ _SYNONYMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 
 # Headers that look like a synonym but mean something else.
-_NOT_MAPPED = {"landregiongeschaeftlich", "landregion", "land", "country", "bundesland"}
+_NOT_MAPPED = {"bundesland"}
 
 _HEADER_JUNK = re.compile(r"[\W_]+")
 

@@ -17,8 +17,8 @@ _PHONE_TYPES = {
     "home": "HOME,VOICE",
     "fax": "WORK,FAX",
 }
-# Organisations have no country field; a five-digit postcode is German, anything else is
-# left without a country rather than labelled wrongly.
+# Without a stated country a five-digit postcode is German; anything else is left without
+# a country rather than labelled wrongly.
 _GERMAN_POSTCODE = re.compile(r"\d{5}")
 # Escape pairs are kept together when folding so that no line ends with a lone backslash.
 _UNITS = re.compile(r"\\.|.", re.DOTALL)
@@ -33,11 +33,15 @@ class CardOrganisation:
     street: str | None = None
     postcode: str | None = None
     city: str | None = None
+    # The country's name as the address shows it ("Lettland"); None: guess from the postcode.
+    country: str | None = None
 
 
-def _country(postcode: str | None) -> str:
-    """The country of an address as far as the postcode tells it."""
-    return "Deutschland" if _GERMAN_POSTCODE.fullmatch((postcode or "").strip()) else ""
+def _country(org: CardOrganisation) -> str:
+    """The country of an address: as recorded, else as far as the postcode tells it."""
+    if org.country is not None:
+        return org.country
+    return "Deutschland" if _GERMAN_POSTCODE.fullmatch((org.postcode or "").strip()) else ""
 
 
 def _escape(value: str | None) -> str:
@@ -127,7 +131,7 @@ def person_vcard(
     for org in organisations:
         if any(part and part.strip() for part in (org.street, org.postcode, org.city)):
             # Components: PO box; extended address; street; locality; region; postcode; country.
-            adr = ("", "", org.street, org.city, "", org.postcode, _country(org.postcode))
+            adr = ("", "", org.street, org.city, "", org.postcode, _country(org))
             lines.append("ADR;TYPE=WORK:" + ";".join(_escape(v) for v in adr))
     if note and note.strip():
         lines.append("NOTE:" + _escape(note))

@@ -21,6 +21,7 @@ from flask import (
     stream_with_context,
     url_for,
 )
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -29,12 +30,12 @@ from markupsafe import Markup, escape
 from crm.accounts.forms import ActionForm
 from crm.accounts.models import User
 from crm.audit.service import record
-from crm.contacts import service
+from crm.contacts import kinds, service
+from crm.contacts.countries import DEFAULT_COUNTRY, country_codes, country_name
 from crm.contacts.export import iter_csv, write_xlsx
 from crm.contacts.forms import (
     ACTIVITY_KIND_LABELS,
     LANGUAGE_LABELS,
-    ORG_KIND_LABELS,
     SALUTATION_LABELS,
     SIZE_CLASS_LABELS,
     ActivityForm,
@@ -42,10 +43,18 @@ from crm.contacts.forms import (
     MergeForm,
     NeedForm,
     OrganisationForm,
+    OrganisationKindForm,
     PersonForm,
 )
 from crm.contacts.import_views import bp as import_bp
-from crm.contacts.models import Activity, Affiliation, Organisation, Person, QualificationNeed
+from crm.contacts.models import (
+    Activity,
+    Affiliation,
+    Organisation,
+    OrganisationKind,
+    Person,
+    QualificationNeed,
+)
 from crm.extensions import db
 from crm.forms import choices
 from crm.security import is_safe_next, require, writes_on_get
@@ -86,6 +95,7 @@ EXPORT_HEADERS = {
     "street": _l("Street"),
     "postcode": _l("Postcode"),
     "city": _l("Town"),
+    "country": _l("Country"),
     "phone": _l("Phone"),
     "email": _l("E-mail address"),
     "email_alt": _l("Second e-mail address"),
@@ -108,7 +118,13 @@ DUPLICATE_REASONS = {
     "email": _l("same e-mail address"),
     "name_at_organisation": _l("same name at the same organisation"),
     "name_and_postcode": _l("same name and postcode"),
+    "phone": _l("same phone number"),
 }
+
+
+def country_label(code: str | None) -> str:
+    """The country's name in the page's language ("Lettland")."""
+    return country_name(code, str(get_locale() or "de"))
 
 
 @bp.context_processor
@@ -117,7 +133,8 @@ def _labels() -> dict[str, Any]:
     return {
         "contacts_import_url": url_for(imports) if imports in current_app.view_functions else None,
         "DUPLICATE_REASONS": DUPLICATE_REASONS,
-        "ORG_KIND_LABELS": ORG_KIND_LABELS,
+        "ORG_KIND_LABELS": kinds.LazyKindLabels(lambda: db.session),
+        "country_label": country_label,
         "SALUTATION_LABELS": SALUTATION_LABELS,
         "ACTIVITY_KIND_LABELS": ACTIVITY_KIND_LABELS,
         "SIZE_CLASS_LABELS": SIZE_CLASS_LABELS,
@@ -141,9 +158,12 @@ def _list_args() -> tuple[service.ListFilters, int, int]:
     args = request.args
     owner = args.get("zustaendig", type=int)
     days = args.get("ohne_kontakt", type=int)
+    kind = args.get("art", "")
+    country = args.get("land", "").strip().upper()
     filters = service.ListFilters(
         q=args.get("q", "").strip()[:200],
-        kind=args.get("art", "") if args.get("art", "") in ORG_KIND_LABELS else "",
+        kind=kind if kind and kind in kinds.kind_labels(db.session) else "",
+        country=country if country in country_codes() else "",
         region=args.get("region", "").strip()[:120],
         tag=args.get("schlagwort", "").strip()[:80],
         owner_id=owner if owner and owner > 0 else None,
@@ -251,6 +271,7 @@ def _render_list(kind: str) -> Any:
             render_template(
                 "contacts/list.html",
                 regions=service.distinct_regions(db.session),
+                countries=service.distinct_countries(db.session),
                 tags=service.tag_names(db.session),
                 users=_active_users(),
                 per_page_choices=PER_PAGE_CHOICES,
@@ -384,6 +405,12 @@ def organisation_detail(org_id: int):
     return _render_org_detail(org_id)
 
 
+def _kind_choices(form: OrganisationForm, current: str | None = None) -> None:
+    """The active kinds; an organisation keeps its own kind even after it was deactivated."""
+    pairs = [(k.key, k.label) for k in kinds.all_kinds(db.session) if k.active or k.key == current]
+    form.kind.choices = choices(pairs)
+
+
 def _org_data(form: OrganisationForm) -> dict[str, Any]:
     data = {
         name: getattr(form, name).data or "" for name in service.ORG_FIELDS if name != "owner_id"
@@ -399,6 +426,7 @@ def _org_data(form: OrganisationForm) -> dict[str, Any]:
 def organisation_new():
     form = OrganisationForm()
     form.owner_id.choices = _owner_choices()
+    _kind_choices(form)
     if request.method == "GET":
         form.owner_id.data = current_user.id
     duplicates: list[service.DuplicateHit] = []
@@ -406,7 +434,12 @@ def organisation_new():
         data = _org_data(form)
         if not form.confirm.data:
             duplicates = service.find_organisation_duplicates(
-                db.session, name=data["name"], postcode=data["postcode"], email=data["email"]
+                db.session,
+                name=data["name"],
+                postcode=data["postcode"],
+                email=data["email"],
+                phone=data["phone"],
+                country=data["country"] or DEFAULT_COUNTRY,
             )
         if not duplicates:
             org = service.save_organisation(db.session, data)
@@ -424,6 +457,7 @@ def organisation_edit(org_id: int):
     org = _org_or_404(org_id)
     form = OrganisationForm(obj=org)
     form.owner_id.choices = _owner_choices()
+    _kind_choices(form, org.kind)
     if request.method == "GET":
         form.owner_id.data = org.owner_id or 0
         form.tags.data = ", ".join(t.name for t in org.tags)
@@ -557,6 +591,8 @@ def person_new():
                     first_name=data["first_name"],
                     last_name=data["last_name"],
                     emails=[data["email"], data["email_alt"]],
+                    phones=[data["phone"], data["mobile"]],
+                    country=data["country"] or DEFAULT_COUNTRY,
                     organisation_id=org.id if org else None,
                 )
             if not duplicates:
@@ -833,3 +869,95 @@ def person_merge(person_id: int):
 @require("contacts.merge")
 def person_merge_confirm(person_id: int, other_id: int):
     return _merge_confirm("person", person_id, other_id)
+
+
+# --- kinds of organisation (administration) -------------------------------------------------
+
+
+def _kind_error(code: str) -> str:
+    return {
+        "empty": _("Please enter a label."),
+        "duplicate": _("A kind with this label already exists."),
+        "required": _(
+            "This kind is the default for new organisations and imports; it can be "
+            "renamed or deactivated, not deleted."
+        ),
+        "in_use": _(
+            "This kind is still given to organisations and cannot be deleted; "
+            "deactivate it instead."
+        ),
+    }.get(code, code)
+
+
+@bp.route("/organisationsarten", methods=["GET", "POST"])
+@require("admin.system")
+def kinds_index():
+    form = OrganisationKindForm()
+    if form.validate_on_submit():
+        try:
+            kind = kinds.create_kind(
+                db.session, label=form.label.data, sort_order=form.sort_order.data or None
+            )
+        except kinds.KindError as exc:
+            db.session.rollback()
+            form.label.errors.append(_kind_error(str(exc)))
+        else:
+            db.session.commit()
+            flash(_("The kind “%(label)s” has been added.", label=kind.label), "success")
+            return redirect(url_for("contacts.kinds_index"))
+    status = 400 if form.errors else 200
+    return render_template(
+        "contacts/kinds.html",
+        kinds=kinds.all_kinds(db.session),
+        usage=kinds.usage_counts(db.session),
+        form=form,
+    ), status
+
+
+@bp.route("/organisationsarten/<int:kind_id>", methods=["GET", "POST"])
+@require("admin.system")
+def kind_edit(kind_id: int):
+    kind = _get_or_404(OrganisationKind, kind_id)
+    form = OrganisationKindForm(obj=kind)
+    if form.validate_on_submit():
+        try:
+            kinds.update_kind(
+                db.session,
+                kind,
+                label=form.label.data,
+                active=bool(form.active.data),
+                sort_order=form.sort_order.data or 0,
+            )
+        except kinds.KindError as exc:
+            db.session.rollback()
+            form.label.errors.append(_kind_error(str(exc)))
+        else:
+            db.session.commit()
+            flash(_("The kind has been saved."), "success")
+            return redirect(url_for("contacts.kinds_index"))
+    status = 400 if form.errors else 200
+    in_use = kinds.usage_counts(db.session).get(kind.key, 0)
+    return render_template(
+        "contacts/kind_form.html",
+        kind=kind,
+        form=form,
+        in_use=in_use,
+        required=kind.key in kinds.REQUIRED_KINDS,
+        action_form=ActionForm(),
+    ), status
+
+
+@bp.route("/organisationsarten/<int:kind_id>/loeschen", methods=["POST"])
+@require("admin.system")
+def kind_delete(kind_id: int):
+    _require_action_form()
+    kind = _get_or_404(OrganisationKind, kind_id)
+    try:
+        kinds.delete_kind(db.session, kind)
+    except kinds.KindError as exc:
+        db.session.rollback()
+        flash(_kind_error(str(exc)), "danger")
+        return redirect(url_for("contacts.kind_edit", kind_id=kind_id))
+    db.session.commit()
+    flash(_("The kind has been deleted."), "success")
+    return redirect(url_for("contacts.kinds_index"))

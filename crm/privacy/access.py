@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 
 from crm.accounts.models import User
 from crm.audit.models import AuditEntry
+from crm.contacts.countries import country_name
 from crm.contacts.import_models import ImportItem, ImportJob
 from crm.contacts.models import (
     Activity,
@@ -513,6 +514,7 @@ def contact_sections(session: Session, *, refs: list[RecordRef], **_kw: Any) -> 
                         ("email_alt", p.email_alt),
                         ("phone", p.phone),
                         ("mobile", p.mobile),
+                        ("country", country_name(p.country)),
                         ("language", L.choice(L.LANGUAGES, p.language)),
                         ("tags", ", ".join(t.name for t in p.tags)),
                         ("notes", p.notes),

@@ -106,3 +106,36 @@ def test_search_as_you_type_runs_under_the_content_security_policy(strict_page: 
     expect(rows.first).to_contain_text("Schäfer")
     expect(page).to_have_url(re.compile(r"q=schae"))
     assert violations == []
+
+
+def test_an_admin_adds_a_kind_and_records_a_latvian_partner_town_by_clicking(page: Page) -> None:
+    page.goto("/")
+    log_in(page)
+    nav = page.get_by_role("navigation").first
+    nav.get_by_role("link", name="Verwaltung").click()
+    page.get_by_role("link", name="Organisationsarten").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Organisationsarten")
+    expect(page.locator("#kinds-table")).to_contain_text("Betriebsrat")
+    check_a11y(page)
+    page.get_by_label("Bezeichnung").fill("Partnerkommune")
+    _submit(page, "kind-form")
+    expect(page.locator("#kinds-table")).to_contain_text("Partnerkommune")
+    check_a11y(page)
+
+    nav.get_by_role("link", name="Kontakte").click()
+    page.locator("#new-record").click()
+    page.locator("#name").fill("Stadtverwaltung Rēzekne")
+    page.locator("#kind").select_option(label="Partnerkommune")
+    page.locator("#postcode").fill("LV-4601")
+    page.locator("#city").fill("Rēzekne")
+    page.locator("#phone").fill("6460 7600")
+    # Under German rules the postcode and the local number are refused, in German.
+    _submit(page, "organisation-form")
+    expect(page.locator("#organisation-form")).to_contain_text("fünfstellige deutsche Postleitzahl")
+    check_a11y(page)
+    page.locator("#country").select_option(label="Lettland")
+    _submit(page, "organisation-form")
+    expect(page).to_have_url(re.compile(r"/kontakte/organisationen/\d+$"))
+    expect(page.locator("#country")).to_have_text("Lettland")
+    expect(page.get_by_text("Partnerkommune")).to_be_visible()
+    check_a11y(page)
