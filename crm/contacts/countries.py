@@ -55,7 +55,7 @@ def country_codes() -> frozenset[str]:
     return frozenset(
         code
         for code in Locale("en").territories
-        if _ALPHA2.fullmatch(code) and code not in _NOT_COUNTRIES
+        if isinstance(code, str) and _ALPHA2.fullmatch(code) and code not in _NOT_COUNTRIES
     )
 
 
