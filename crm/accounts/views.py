@@ -28,10 +28,10 @@ from crm.accounts.forms import (
     LoginForm,
     UserForm,
 )
-from crm.accounts.models import Office, User
+from crm.accounts.models import User
 from crm.accounts.passwords import PasswordPolicyError
 from crm.extensions import db, login_manager
-from crm.forms import choices
+from crm.offices.views import chosen_offices, user_form_choices
 from crm.security import authenticated, is_safe_next, public, require
 
 bp = Blueprint("accounts", __name__)
@@ -147,11 +147,6 @@ def set_language():
 # --- administration -----------------------------------------------------------------------
 
 
-def _office_choices() -> list:
-    offices = db.session.scalars(sa.select(Office).order_by(Office.name)).all()
-    return choices([(0, _("— none —"))] + [(o.id, o.name) for o in offices])
-
-
 def _get_user(user_id: int) -> User:
     user = db.session.get(User, user_id)
     if user is None:
@@ -172,9 +167,9 @@ def users():
 @require("admin.users")
 def user_new():
     form = UserForm()
-    form.office_id.choices = _office_choices()
+    user_form_choices(form)
     if form.validate_on_submit():
-        office = db.session.get(Office, form.office_id.data) if form.office_id.data else None
+        office, others = chosen_offices(form)
         temporary = service.generate_temporary_password()
         try:
             user = service.create_user(
@@ -184,6 +179,7 @@ def user_new():
                 password=temporary,
                 role=form.role.data,
                 office=office,
+                other_offices=others,
                 must_change_password=True,
             )
         except (service.AccountError, PasswordPolicyError) as exc:
@@ -202,12 +198,13 @@ def user_new():
 def user_edit(user_id: int):
     user = _get_user(user_id)
     form = UserForm(obj=user)
-    form.office_id.choices = _office_choices()
+    user_form_choices(form, keep=[*user.offices, *([user.office] if user.office else [])])
     if request.method == "GET":
         form.office_id.data = user.office_id or 0
+        form.other_office_ids.data = [o.id for o in user.offices if o.id != user.office_id]
     if form.validate_on_submit():
-        office = db.session.get(Office, form.office_id.data) if form.office_id.data else None
-        service.set_role(db.session, user, form.role.data, office)
+        office, others = chosen_offices(form)
+        service.set_role(db.session, user, form.role.data, office, others)
         user.display_name = form.display_name.data.strip()
         db.session.commit()
         flash(_("The user has been saved."), "success")
