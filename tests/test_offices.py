@@ -223,12 +223,18 @@ def test_an_admin_gives_a_user_a_home_office_and_further_offices(admin_client, d
     db_session.refresh(user)
     assert user.office_id == burg.id
     assert user.office_ids == sorted([burg.id, genthin.id])
-    change = db_session.scalars(
-        sa.select(AuditEntry)
-        .where(AuditEntry.entity_type == "user_account", AuditEntry.entity_id == user.id)
-        .order_by(AuditEntry.id.desc())
-    ).first()
-    assert change is not None
+    changes = [
+        e.changes
+        for e in db_session.scalars(
+            sa.select(AuditEntry).where(
+                AuditEntry.entity_type == "user_account", AuditEntry.entity_id == user.id
+            )
+        )
+        if e.changes and "offices" in e.changes.get("fields", [])
+    ]
+    assert changes == [
+        {"fields": ["offices"], "values": {"offices": [[mdb.id], sorted([burg.id, genthin.id])]}}
+    ]
 
 
 def test_a_new_user_works_in_the_chosen_offices(admin_client, db_session):

@@ -111,7 +111,7 @@ def set_offices(
     wanted = {o.id: o for o in others if o is not None}
     if home is not None:
         wanted[home.id] = home
-    before = sorted(o.id for o in user.offices) if user.id is not None else []
+    before = user.office_ids if user.id is not None else []
     user.office = home
     user.offices = sorted(wanted.values(), key=lambda o: o.name)
     after = sorted(wanted)
