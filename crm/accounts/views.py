@@ -18,6 +18,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
+from sqlalchemy.orm import selectinload
 
 from crm.accounts import service
 from crm.accounts.forms import (
@@ -157,7 +158,9 @@ def _get_user(user_id: int) -> User:
 @bp.route("/verwaltung/benutzer")
 @require("admin.users")
 def users():
-    rows = db.session.scalars(sa.select(User).order_by(User.display_name)).all()
+    rows = db.session.scalars(
+        sa.select(User).options(selectinload(User.offices)).order_by(User.display_name)
+    ).all()
     return render_template(
         "accounts/users.html", users=rows, role_labels=ROLE_LABELS, action_form=ActionForm()
     )

@@ -17,6 +17,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_login import current_user
+from sqlalchemy.orm import selectinload
 
 from crm.accounts import service as accounts
 from crm.accounts.forms import ROLE_LABELS, ActionForm, UserForm
@@ -161,17 +162,18 @@ def setup_start():
     return redirect(_step_url(SETUP_STEPS[0]))
 
 
-@bp.route(
-    "/ersteinrichtung/<any(geschaeftsstellen, benutzer, ziele, mail):step>", methods=["GET", "POST"]
-)
+@bp.route("/ersteinrichtung/<step>", methods=["GET", "POST"])
 @require("admin.users")
 def setup(step: str):
-    return {
+    page = {
         "geschaeftsstellen": _setup_offices,
         "benutzer": _setup_users,
         "ziele": _setup_targets,
         "mail": _setup_mail,
-    }[step]()
+    }.get(step)
+    if page is None:
+        abort(404)
+    return page()
 
 
 def _setup_offices() -> Any:
@@ -240,7 +242,9 @@ def _setup_users() -> Any:
             created = (user, temporary)
             form = UserForm(formdata=None)
             user_form_choices(form)
-    users = db.session.scalars(sa.select(User).order_by(User.display_name)).all()
+    users = db.session.scalars(
+        sa.select(User).options(selectinload(User.offices)).order_by(User.display_name)
+    ).all()
     return _setup_page(
         "benutzer", form=form, users=users, role_labels=ROLE_LABELS, created=created
     ), (400 if form.errors else 200)
