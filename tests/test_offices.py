@@ -491,3 +491,17 @@ def test_demo_data_creates_its_offices_through_the_service(app_ctx):
         sa.select(User).where(User.email == "beratung.burg@demo.netzwerk-crm.de")
     )
     assert [o.name for o in bernd.offices] == ["Burg", "Genthin"]
+
+
+def test_the_office_list_counts_participants_and_everyone_working_there(app_ctx):
+    burg = service.create_office(app_ctx, "Burg")
+    genthin = service.create_office(app_ctx, "Genthin")
+    make_participant(app_ctx, office=burg)
+    outreach = factories.make_user(app_ctx, office=genthin)
+    accounts.set_offices(app_ctx, outreach, genthin, [burg])
+    factories.make_user(app_ctx, office=burg)
+    rows = {
+        r.office.name: (r.participants, r.users, r.deletable) for r in service.list_offices(app_ctx)
+    }
+    # The participant factory adds a counsellor in Burg: three people work there.
+    assert rows == {"Burg": (1, 3, False), "Genthin": (0, 1, False)}

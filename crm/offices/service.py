@@ -196,14 +196,15 @@ def list_offices(session: Session) -> list[OfficeRow]:
         ).all()
     )
     members: dict[int, set[int]] = {}
-    for user_id, office_id in session.execute(
-        sa.select(User.id, User.office_id).where(User.office_id.is_not(None))
-    ):
-        members.setdefault(office_id, set()).add(user_id)
-    for user_id, office_id in session.execute(
-        sa.select(user_office.c.user_id, user_office.c.office_id)
-    ):
-        members.setdefault(office_id, set()).add(user_id)
+    pairs = session.execute(
+        sa.union(
+            sa.select(User.id, User.office_id).where(User.office_id.is_not(None)),
+            sa.select(user_office.c.user_id, user_office.c.office_id),
+        )
+    ).all()
+    for user_id, office_id in pairs:
+        if office_id is not None:
+            members.setdefault(office_id, set()).add(user_id)
     return [
         OfficeRow(o, int(participants.get(o.id, 0)), len(members.get(o.id, ()))) for o in offices
     ]
