@@ -285,6 +285,6 @@ def test_setting_targets_through_the_page(known, client_as, db_session):
     r = c.post("/auswertung/ziele", data=data)
     assert r.status_code == 302
     html = _page(c, jahr=2026)
-    assert 'value="2.5"' in html
+    assert 'value="2,5"' in html
     # The board shows the sum of both offices as the weekly target.
     assert "Ziel pro Woche: 3,5 Eintritte, 1 Austritte" in html

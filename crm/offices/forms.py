@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from flask_babel import format_decimal
 from flask_babel import lazy_gettext as _l
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
@@ -14,9 +15,20 @@ from crm.forms import DecimalCommaField, Filled, Form
 from crm.offices.service import MAX_PER_WEEK
 
 
-def target_field(label: Any) -> DecimalCommaField:
+class TargetField(DecimalCommaField):
+    """A decimal shown the way the user's language writes it (2 or 1,5, never 2.0)."""
+
+    def _value(self) -> str:
+        if self.raw_data:
+            return str(self.raw_data[0])
+        if self.data is None:
+            return ""
+        return format_decimal(self.data, format="0.##")
+
+
+def target_field(label: Any) -> TargetField:
     """A weekly target: a number from 0 to 9999, typed as 2,5 or 2.5."""
-    return DecimalCommaField(
+    return TargetField(
         label,
         validators=[
             Filled(message=_l("Please enter a weekly target.")),
