@@ -140,6 +140,7 @@ def configure_blueprints(app: Flask) -> None:
     from crm.jobs.views import bp as jobs_bp
     from crm.newsletters.campaign_views import bp as newsletter_campaigns_bp
     from crm.newsletters.views import bp as newsletters_bp
+    from crm.offices.views import bp as offices_bp
     from crm.participants.views import bp as participants_bp
     from crm.privacy.retention_views import bp as privacy_retention_bp
     from crm.privacy.views import bp as privacy_bp
@@ -147,6 +148,7 @@ def configure_blueprints(app: Flask) -> None:
     blueprints = (
         core_bp,
         accounts_bp,
+        offices_bp,
         audit_bp,
         contacts_bp,
         followups_bp,

@@ -15,6 +15,62 @@ from crm.extensions import db
 crm_cli = AppGroup("crm", help="netzwerk-crm commands.")
 
 
+@crm_cli.command("create-office")
+@click.argument("name")
+@click.option("--street", default="", help="Street and number.")
+@click.option("--postcode", default="", help="Postcode.")
+@click.option("--city", default="", help="City.")
+@click.option(
+    "--address",
+    default=None,
+    help='Whole address in one: "Street 1, 39104 City" (instead of --street/--postcode/--city).',
+)
+@click.option("--weekly-entries", type=float, default=1.0, show_default=True)
+@click.option("--weekly-exits", type=float, default=1.0, show_default=True)
+def create_office_command(
+    name: str,
+    street: str,
+    postcode: str,
+    city: str,
+    address: str | None,
+    weekly_entries: float,
+    weekly_exits: float,
+) -> None:
+    """Create a branch office (Geschäftsstelle) NAME with its weekly targets."""
+    from crm.audit.service import Actor, acting_as
+    from crm.offices.service import OfficeError, create_office
+
+    if address:
+        street, postcode, city = _split_address(address)
+    try:
+        with acting_as(Actor(None, "cli")):
+            office = create_office(
+                db.session,
+                name,
+                street=street,
+                postcode=postcode,
+                city=city,
+                weekly_entries=weekly_entries,
+                weekly_exits=weekly_exits,
+            )
+            db.session.commit()
+    except OfficeError as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Geschäftsstelle {office.name!r} angelegt (Nr. {office.id}).")
+
+
+def _split_address(address: str) -> tuple[str, str, str]:
+    """ "Breiter Weg 1, 39104 Magdeburg" → (street, postcode, city); a part may be missing."""
+    street, _sep, place = address.rpartition(",")
+    if not _sep:
+        street, place = "", address
+    postcode, _sep, city = place.strip().partition(" ")
+    if not postcode[:1].isdigit():
+        postcode, city = "", place.strip()
+    return street.strip(), postcode.strip(), city.strip()
+
+
 @crm_cli.command("create-user")
 @click.option("--email", required=True)
 @click.option("--name", "display_name", required=True)
@@ -23,25 +79,34 @@ crm_cli = AppGroup("crm", help="netzwerk-crm commands.")
     type=click.Choice(["admin", "lead", "counsellor", "staff", "readonly"]),
     required=True,
 )
-@click.option("--office", default=None, help="Name of the branch office.")
+@click.option(
+    "--office",
+    "offices",
+    multiple=True,
+    help="Name of a branch office; repeat for several (the first is the home office).",
+)
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 def create_user_command(
-    email: str, display_name: str, role: str, office: str | None, password_stdin: bool
+    email: str, display_name: str, role: str, offices: tuple[str, ...], password_stdin: bool
 ) -> None:
     """Create a user (asks for the password unless --password-stdin)."""
-    import sqlalchemy as sa
-
-    from crm.accounts.models import Office
     from crm.accounts.passwords import PasswordPolicyError
     from crm.accounts.service import AccountError, create_user
     from crm.audit.service import Actor, acting_as
+    from crm.offices.service import office_by_name, office_names
 
+    found = []
+    for name in offices:
+        office = office_by_name(db.session, name)
+        if office is None:
+            known = ", ".join(office_names(db.session)) or "keine / none"
+            raise click.ClickException(
+                f"Geschäftsstelle {name!r} nicht gefunden / branch office not found. "
+                f"Vorhanden / existing: {known}. "
+                "Anlegen / create: flask --app wsgi crm create-office NAME"
+            )
+        found.append(office)
     password = sys.stdin.readline().rstrip("\n") if password_stdin else getpass.getpass()
-    office_obj = None
-    if office:
-        office_obj = db.session.scalar(sa.select(Office).where(Office.name == office))
-        if office_obj is None:
-            raise click.ClickException(f"Geschäftsstelle {office!r} nicht gefunden.")
     try:
         with acting_as(Actor(None, "cli")):
             user = create_user(
@@ -50,7 +115,8 @@ def create_user_command(
                 display_name=display_name,
                 password=password,
                 role=role,
-                office=office_obj,
+                office=found[0] if found else None,
+                other_offices=found[1:],
             )
             db.session.commit()
     except (AccountError, PasswordPolicyError) as exc:

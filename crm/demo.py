@@ -5,11 +5,12 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from crm.accounts.models import Office, User
+from crm.accounts.models import User
 from crm.accounts.service import create_user
 from crm.audit.service import Actor, acting_as
 from crm.contacts.demo import seed_contacts
 from crm.events.demo import seed_events
+from crm.offices.service import create_office
 from crm.participants.demo import seed_participants
 
 DEMO_PASSWORD = "Magdeburg-Demo-2026"  # noqa: S105 - documented demo login, dev only
@@ -22,6 +23,8 @@ DEMO_USERS = (
     ("assistenz@demo.netzwerk-crm.de", "Asja Assistenz", "staff", "Magdeburg"),
     ("lesen@demo.netzwerk-crm.de", "Lea Lesend", "readonly", "Schönebeck"),
 )
+# Outreach counselling: Bernd also counsels in Genthin.
+DEMO_FURTHER_OFFICES = {"beratung.burg@demo.netzwerk-crm.de": ("Genthin",)}
 
 # Partners named in the source documents (../shared/seeds): kind, name, city.
 PARTNERS = (
@@ -76,12 +79,10 @@ def is_empty(session: Session) -> bool:
 def seed(session: Session) -> dict[str, int]:
     """Insert the demo data; the caller commits."""
     with acting_as(Actor(None, "seed-demo")):
-        offices = {}
-        for i, name in enumerate(OFFICES):
-            office = Office(name=name, is_head_office=i == 0)
-            session.add(office)
-            offices[name] = office
-        session.flush()
+        offices = {
+            name: create_office(session, name, city=name, is_head_office=i == 0)
+            for i, name in enumerate(OFFICES)
+        }
         for email, name, role, office_name in DEMO_USERS:
             create_user(
                 session,
@@ -90,6 +91,7 @@ def seed(session: Session) -> dict[str, int]:
                 password=DEMO_PASSWORD,
                 role=role,
                 office=offices[office_name],
+                other_offices=[offices[o] for o in DEMO_FURTHER_OFFICES.get(email, ())],
             )
         counts = {"offices": len(offices), "users": len(DEMO_USERS)}
         for seeder in SEEDERS:

@@ -67,6 +67,15 @@ def fmt_datetime(value: datetime | None) -> str:
     return f"{local.day:02d}.{local.month:02d}.{local.year:04d} {local.hour:02d}:{local.minute:02d}"
 
 
+def fmt_decimal(value: float | int | None) -> str:
+    """A number the way the user's language writes it (1,5 in German), at most two decimals."""
+    if value is None:
+        return ""
+    from flask_babel import format_decimal
+
+    return format_decimal(value, format="#,##0.##")
+
+
 def current_translations() -> NullTranslations:
     """The translations of the current locale, looked up once per request (or forced locale).
 
@@ -102,5 +111,6 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["date"] = fmt_date
     app.jinja_env.filters["time"] = fmt_time
     app.jinja_env.filters["datetime"] = fmt_datetime
+    app.jinja_env.filters["decimal"] = fmt_decimal
     app.jinja_env.globals["LANGUAGE_NAMES"] = LANGUAGE_NAMES
     app.jinja_env.globals["get_locale"] = get_locale

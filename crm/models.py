@@ -13,7 +13,6 @@ from crm.contacts.models import (  # noqa: F401
     QualificationNeed,
     Tag,
 )
-from crm.dashboard.models import WeeklyTarget  # noqa: F401
 from crm.events.models import (  # noqa: F401
     CalendarToken,
     ChecklistItem,

@@ -74,6 +74,9 @@ def known(app_ctx):
             sessions=((date(2026, 2, 3), 60),),
         ),
     }
+    # Half an entry and half an exit a week each: the project's weekly target sums to 1.
+    for office in (north, south):
+        office.weekly_entries = office.weekly_exits = 0.5
     s.flush()
     return {
         "north": north,
@@ -122,14 +125,49 @@ def test_the_year_to_date_target_counts_the_weeks_begun(known, app_ctx):
     assert data["target_entries"][:3] == [1, 2, 3]
 
 
-def test_configured_targets_replace_the_defaults(known, app_ctx):
-    service.set_targets(app_ctx, 2026, 2.5, 1)
+def test_the_weekly_target_is_the_sum_of_the_active_offices_targets(known, app_ctx):
+    known["north"].weekly_entries = 2
+    app_ctx.flush()
     board = service.build_board(
         app_ctx, year=2026, today=date(2027, 1, 3), offices=None, defaults=DEFAULTS
     )
     assert board.targets.entries_per_week == 2.5
+    assert board.targets.exits_per_week == 1
     assert board.year_target_entries == 132.5
     assert not _week(board, 1).entries_met
+
+
+def test_a_deactivated_office_leaves_the_summed_target(known, app_ctx):
+    known["north"].weekly_entries = 2
+    known["south"].is_active = False
+    app_ctx.flush()
+    board = service.build_board(
+        app_ctx, year=2026, today=date(2027, 1, 3), offices=None, defaults=DEFAULTS
+    )
+    assert board.targets == service.Targets(2, 0.5)
+    # Its participants still count.
+    assert board.entries == 3
+
+
+def test_the_office_filter_shows_that_offices_own_target(known, app_ctx):
+    known["south"].weekly_entries = 3
+    app_ctx.flush()
+    board = service.build_board(
+        app_ctx, year=2026, today=date(2027, 1, 3), offices=[known["south"].id], defaults=DEFAULTS
+    )
+    assert board.targets == service.Targets(3, 0.5)
+
+
+def test_without_any_office_the_configured_defaults_apply(app_ctx):
+    board = service.build_board(
+        app_ctx,
+        year=2026,
+        today=date(2027, 1, 3),
+        offices=None,
+        defaults=service.Targets(2, 1),
+    )
+    assert board.targets == service.Targets(2, 1)
+    assert board.year_target_entries == 106
 
 
 def test_breakdowns_show_which_channels_and_organisations_bring_entries(known, app_ctx):
@@ -230,6 +268,12 @@ def test_the_board_uses_a_constant_number_of_queries(known, app_ctx, count_queri
 
 def test_setting_targets_through_the_page(known, client_as, db_session):
     c = client_as("lead")
-    r = c.post("/auswertung/ziele", data={"jahr": 2026, "entries": "2,5", "exits": "1"})
+    north, south = known["north"].id, known["south"].id
+    data = {"jahr": 2026, f"entries_{north}": "2,5", f"exits_{north}": "1"}
+    data |= {f"entries_{south}": "1", f"exits_{south}": "0"}
+    r = c.post("/auswertung/ziele", data=data)
     assert r.status_code == 302
-    assert 'value="2.5"' in _page(c, jahr=2026)
+    html = _page(c, jahr=2026)
+    assert 'value="2,5"' in html
+    # The board shows the sum of both offices as the weekly target.
+    assert "Ziel pro Woche: 3,5 Eintritte, 1 Austritte" in html

@@ -150,30 +150,37 @@ def _target_cases():
 def test_a_weekly_target_that_is_not_a_plain_number_in_range_is_a_form_error(
     client_as, db_session, field, other, value, problem
 ):
-    from crm.dashboard.models import WeeklyTarget
+    from tests.factories import make_office
 
+    office = make_office(db_session, weekly_entries=3, weekly_exits=3)
     c = client_as("lead")
 
-    response = c.post("/auswertung/ziele", data={"jahr": 2026, field: value, other: "1"})
+    response = c.post(
+        "/auswertung/ziele",
+        data={"jahr": 2026, f"{field}_{office.id}": value, f"{other}_{office.id}": "1"},
+    )
 
     assert response.status_code == 200
     page = _text(response)
     assert TARGET_ERRORS[problem] in page
     assert 'aria-invalid="true"' in page
-    assert _count(db_session, WeeklyTarget) == 0
+    db_session.refresh(office)
+    assert (office.weekly_entries, office.weekly_exits) == (3, 3)
 
 
 def test_weekly_targets_with_a_comma_or_a_point_are_saved(client_as, db_session):
-    from crm.dashboard.models import WeeklyTarget
+    from tests.factories import make_office
 
+    office = make_office(db_session)
     c = client_as("lead")
     for entries, exits in (("2,5", "0"), (" 9999 ", "0.25")):
         response = c.post(
-            "/auswertung/ziele", data={"jahr": 2026, "entries": entries, "exits": exits}
+            "/auswertung/ziele",
+            data={"jahr": 2026, f"entries_{office.id}": entries, f"exits_{office.id}": exits},
         )
         assert response.status_code == 302
-    row = db_session.scalar(sa.select(WeeklyTarget))
-    assert (row.entries_per_week, row.exits_per_week) == (9999, 0.25)
+    db_session.refresh(office)
+    assert (office.weekly_entries, office.weekly_exits) == (9999, 0.25)
 
 
 def test_setting_targets_for_an_impossible_year_is_not_found(client_as):
@@ -218,8 +225,8 @@ DECIMAL_ERROR = "Bitte geben Sie eine Zahl ein, z. B. 2,5."
 def test_the_sweep_finds_the_number_fields_of_every_domain():
     ids = {p.id for p in NUMBER_FIELDS}
     assert {
-        "TargetsForm.entries",
-        "TargetsForm.exits",
+        "OfficeForm.weekly_entries",
+        "OfficeForm.weekly_exits",
         "SessionForm.minutes",
         "ParticipantForm.birth_year",
         "ActivityForm.duration_minutes",

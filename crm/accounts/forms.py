@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import EmailField, HiddenField, PasswordField, SelectField, StringField
+from wtforms import (
+    EmailField,
+    HiddenField,
+    PasswordField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+)
 from wtforms.validators import DataRequired, Email, EqualTo, Length
 
 from crm.accounts.passwords import MAX_LENGTH
@@ -42,7 +49,10 @@ class UserForm(Form):
     email = EmailField(_l("E-mail address"), validators=[DataRequired(), Email(), Length(max=254)])
     display_name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
     role = SelectField(_l("Role"), choices=choices(ROLE_LABELS.items()))
-    office_id = SelectField(_l("Branch office"), coerce=int)
+    office_id = SelectField(_l("Home branch office"), coerce=int)
+    other_office_ids = SelectMultipleField(
+        _l("Further branch offices (outreach counselling)"), coerce=int
+    )
 
 
 class ActionForm(Form):

@@ -25,14 +25,65 @@ class Role(enum.StrEnum):
 ROLE_VALUES = tuple(r.value for r in Role)
 
 
-class Office(TimestampMixin, db.Model):
-    """A branch office (Geschäftsstelle)."""
+class Office(Audited, TimestampMixin, db.Model):
+    """A branch office (Geschäftsstelle) with its address and weekly entry/exit targets."""
 
     __tablename__ = "office"
+    # An office's name, address and targets are no personal data: log the values.
+    __audit_values__ = frozenset(
+        {
+            "name",
+            "is_head_office",
+            "street",
+            "postcode",
+            "city",
+            "is_active",
+            "weekly_entries",
+            "weekly_exits",
+        }
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(120), unique=True)
     is_head_office: Mapped[bool] = mapped_column(default=False)
+    street: Mapped[str] = mapped_column(sa.String(200), default="", server_default="")
+    postcode: Mapped[str] = mapped_column(sa.String(10), default="", server_default="")
+    city: Mapped[str] = mapped_column(sa.String(120), default="", server_default="")
+    # Inactive offices keep their participants and history but are offered for nothing new
+    # and left out of the summed weekly target.
+    is_active: Mapped[bool] = mapped_column(default=True, server_default=sa.true(), index=True)
+    # "One entry and one exit a week" per office unless the admin sets otherwise.
+    weekly_entries: Mapped[float] = mapped_column(
+        sa.Numeric(6, 2, asdecimal=False), default=1, server_default="1"
+    )
+    weekly_exits: Mapped[float] = mapped_column(
+        sa.Numeric(6, 2, asdecimal=False), default=1, server_default="1"
+    )
+
+    __table_args__ = (
+        sa.CheckConstraint("weekly_entries >= 0", name="weekly_entries_not_negative"),
+        sa.CheckConstraint("weekly_exits >= 0", name="weekly_exits_not_negative"),
+    )
+
+    def audit_label(self) -> str:
+        return f"Geschäftsstelle #{self.id}"
+
+    @property
+    def address(self) -> str:
+        """Street, postcode and city on one line (empty parts left out)."""
+        place = " ".join(p for p in (self.postcode, self.city) if p)
+        return ", ".join(p for p in (self.street, place) if p)
+
+
+# Offices a user works in besides (or including) the home office `User.office_id`.
+user_office = sa.Table(
+    "user_office",
+    db.metadata,
+    sa.Column("user_id", sa.ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column(
+        "office_id", sa.ForeignKey("office.id", ondelete="CASCADE"), primary_key=True, index=True
+    ),
+)
 
 
 class User(Audited, UserMixin, TimestampMixin, db.Model):
@@ -60,6 +111,8 @@ class User(Audited, UserMixin, TimestampMixin, db.Model):
     must_change_password: Mapped[bool] = mapped_column(default=False)
 
     office: Mapped[Office | None] = relationship(lazy="joined")
+    # Every office the user works in; the home office `office` is kept in it by the service.
+    offices: Mapped[list[Office]] = relationship(secondary=user_office, order_by=Office.name)
 
     __table_args__ = (
         sa.CheckConstraint(
@@ -80,6 +133,14 @@ class User(Audited, UserMixin, TimestampMixin, db.Model):
         if token is None:
             raise RuntimeError("user has no login session; use accounts.service.start_session")
         return token
+
+    @property
+    def office_ids(self) -> list[int]:
+        """Ids of every office the user works in: the home office and the others."""
+        ids = {o.id for o in self.offices}
+        if self.office_id is not None:
+            ids.add(self.office_id)
+        return sorted(ids)
 
     @property
     def role_enum(self) -> Role:

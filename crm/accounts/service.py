@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -82,10 +83,14 @@ def create_user(
     password: str,
     role: str,
     office: Office | None = None,
+    other_offices: Iterable[Office] = (),
     locale: str = "de",
     must_change_password: bool = False,
 ) -> User:
-    """Create a user after checking role, uniqueness and the password policy."""
+    """Create a user after checking role, uniqueness and the password policy.
+
+    `office` is the home office; `other_offices` are further offices the user works in.
+    """
     email = normalize_email(email)
     if role not in ROLE_VALUES:
         raise AccountError(_l("Unknown role."))
@@ -105,8 +110,41 @@ def create_user(
         password_changed_at=utcnow(),
     )
     session.add(user)
+    set_offices(session, user, office, other_offices, audit=False)
     session.flush()
     return user
+
+
+def set_offices(
+    session: Session,
+    user: User,
+    home: Office | None,
+    others: Iterable[Office] = (),
+    *,
+    audit: bool = True,
+) -> None:
+    """Set the user's home office and every further office they work in.
+
+    The home office is always one of the user's offices, so "any of the user's offices"
+    (participant scope, board) can read the association alone or together with `office_id`.
+    """
+    wanted = {o.id: o for o in others if o is not None}
+    if home is not None:
+        wanted[home.id] = home
+    before = user.office_ids if user.id is not None else []
+    user.office = home
+    user.offices = sorted(wanted.values(), key=lambda o: o.name)
+    after = sorted(wanted)
+    if audit and before != after:
+        # The association is no column of the user, so the flush hook does not see it.
+        record(
+            session,
+            "update",
+            entity_type="user_account",
+            entity_id=user.id,
+            summary=user.audit_label(),
+            changes={"fields": ["offices"], "values": {"offices": [before, after]}},
+        )
 
 
 def is_throttled(
@@ -320,12 +358,20 @@ def set_active(session: Session, user: User, active: bool) -> None:
         user_deactivated.send(session, user=user, at=utcnow())
 
 
-def set_role(session: Session, user: User, role: str, office: Office | None) -> None:
-    """Change a user's role and office."""
+def set_role(
+    session: Session,
+    user: User,
+    role: str,
+    office: Office | None,
+    other_offices: Iterable[Office] | None = None,
+) -> None:
+    """Change a user's role and home office (and the further offices, if given)."""
     if role not in ROLE_VALUES:
         raise AccountError(_l("Unknown role."))
     user.role = role
-    user.office = office
+    if other_offices is None:
+        other_offices = [o for o in user.offices if o.id != user.office_id]
+    set_offices(session, user, office, other_offices)
 
 
 def purge_expired(session: Session, *, idle: timedelta, keep_attempts: timedelta) -> int:

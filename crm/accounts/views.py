@@ -18,6 +18,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
+from sqlalchemy.orm import selectinload
 
 from crm.accounts import service
 from crm.accounts.forms import (
@@ -28,10 +29,10 @@ from crm.accounts.forms import (
     LoginForm,
     UserForm,
 )
-from crm.accounts.models import Office, User
+from crm.accounts.models import User
 from crm.accounts.passwords import PasswordPolicyError
 from crm.extensions import db, login_manager
-from crm.forms import choices
+from crm.offices.views import chosen_offices, user_form_choices
 from crm.security import authenticated, is_safe_next, public, require
 
 bp = Blueprint("accounts", __name__)
@@ -147,11 +148,6 @@ def set_language():
 # --- administration -----------------------------------------------------------------------
 
 
-def _office_choices() -> list:
-    offices = db.session.scalars(sa.select(Office).order_by(Office.name)).all()
-    return choices([(0, _("— none —"))] + [(o.id, o.name) for o in offices])
-
-
 def _get_user(user_id: int) -> User:
     user = db.session.get(User, user_id)
     if user is None:
@@ -162,7 +158,9 @@ def _get_user(user_id: int) -> User:
 @bp.route("/verwaltung/benutzer")
 @require("admin.users")
 def users():
-    rows = db.session.scalars(sa.select(User).order_by(User.display_name)).all()
+    rows = db.session.scalars(
+        sa.select(User).options(selectinload(User.offices)).order_by(User.display_name)
+    ).all()
     return render_template(
         "accounts/users.html", users=rows, role_labels=ROLE_LABELS, action_form=ActionForm()
     )
@@ -172,9 +170,9 @@ def users():
 @require("admin.users")
 def user_new():
     form = UserForm()
-    form.office_id.choices = _office_choices()
+    user_form_choices(form)
     if form.validate_on_submit():
-        office = db.session.get(Office, form.office_id.data) if form.office_id.data else None
+        office, others = chosen_offices(form)
         temporary = service.generate_temporary_password()
         try:
             user = service.create_user(
@@ -184,6 +182,7 @@ def user_new():
                 password=temporary,
                 role=form.role.data,
                 office=office,
+                other_offices=others,
                 must_change_password=True,
             )
         except (service.AccountError, PasswordPolicyError) as exc:
@@ -202,12 +201,13 @@ def user_new():
 def user_edit(user_id: int):
     user = _get_user(user_id)
     form = UserForm(obj=user)
-    form.office_id.choices = _office_choices()
+    user_form_choices(form, keep=[*user.offices, *([user.office] if user.office else [])])
     if request.method == "GET":
         form.office_id.data = user.office_id or 0
+        form.other_office_ids.data = [o.id for o in user.offices if o.id != user.office_id]
     if form.validate_on_submit():
-        office = db.session.get(Office, form.office_id.data) if form.office_id.data else None
-        service.set_role(db.session, user, form.role.data, office)
+        office, others = chosen_offices(form)
+        service.set_role(db.session, user, form.role.data, office, others)
         user.display_name = form.display_name.data.strip()
         db.session.commit()
         flash(_("The user has been saved."), "success")

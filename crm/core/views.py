@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, current_app, jsonify, render_template, request
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    jsonify,
+    render_template,
+    request,
+)
+from flask_login import current_user
 
 from crm.extensions import db
-from crm.security import authenticated, public, require
+from crm.offices.service import any_office
+from crm.security import authenticated, has_permission, public, require
 
 bp = Blueprint("core", __name__)
 
@@ -14,7 +23,10 @@ bp = Blueprint("core", __name__)
 @bp.route("/")
 @authenticated
 def index():
-    return render_template("core/index.html")
+    # A fresh install: lead the admin to the setup until an office exists (no redirect, so
+    # the start page stays the start page and the rest of the app remains reachable).
+    needs_setup = has_permission(current_user, "admin.users") and not any_office(db.session)
+    return render_template("core/index.html", needs_setup=needs_setup)
 
 
 @bp.route("/healthz")

@@ -8,7 +8,6 @@ counted here like everybody else and the numbers do not change when someone is e
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -19,7 +18,6 @@ from sqlalchemy.orm import Session
 
 from crm.accounts.models import Office, Role, User
 from crm.contacts.models import Organisation
-from crm.dashboard.models import WeeklyTarget
 from crm.dashboard.weeks import Week, week_of, year_span, year_weeks
 from crm.participants.models import (
     ACQUISITION_CHANNELS,
@@ -29,8 +27,6 @@ from crm.participants.models import (
 )
 
 P = Participant
-# Weekly targets are stored as NUMERIC(6, 2); a whole-number bound keeps the form message plain.
-MAX_PER_WEEK = 9999
 
 
 # --- scope --------------------------------------------------------------------------------------
@@ -39,13 +35,13 @@ MAX_PER_WEEK = 9999
 def board_offices(user: Any) -> list[int] | None:
     """Offices whose numbers `user` sees on the board: None = all.
 
-    Counsellors see their own office (none without one), like the participant list
+    Counsellors see the offices they work in (none without one), like the participant list
     (crm.participants.service.office_ids_for). Leads, admins, staff and read-only users see
     every office, but staff and read-only only ever get aggregate numbers, never names.
     """
     role = getattr(user, "role", None)
     if role == Role.COUNSELLOR.value:
-        return [user.office_id] if user.office_id is not None else []
+        return list(user.office_ids)
     return None
 
 
@@ -75,27 +71,31 @@ class Targets:
     exits_per_week: float
 
 
-def targets_for(session: Session, year: int, defaults: Targets) -> Targets:
-    """The year's weekly targets (a WeeklyTarget row, else the configured defaults)."""
-    row = session.scalar(sa.select(WeeklyTarget).where(WeeklyTarget.year == year))
-    if row is None:
+def targets_for(session: Session, offices: list[int] | None, defaults: Targets) -> Targets:
+    """The weekly targets: the sum over the active offices in `offices` (None = all).
+
+    Each office promises its own entries and exits a week; the board of several offices
+    promises their sum. Before any office exists the configured defaults apply.
+    """
+    stmt = sa.select(
+        sa.func.count(Office.id),
+        sa.func.coalesce(sa.func.sum(Office.weekly_entries), 0),
+        sa.func.coalesce(sa.func.sum(Office.weekly_exits), 0),
+    ).where(Office.is_active.is_(True))
+    if offices is not None:
+        stmt = stmt.where(Office.id.in_(offices) if offices else sa.false())
+    n, entries, exits = session.execute(stmt).one()
+    if not n and offices is None and not session.scalar(sa.select(sa.func.count(Office.id))):
         return defaults
-    return Targets(float(row.entries_per_week), float(row.exits_per_week))
+    return Targets(round(float(entries), 2), round(float(exits), 2))
 
 
-def set_targets(session: Session, year: int, entries: float, exits: float) -> WeeklyTarget:
-    """Store the weekly targets of a year (each finite, from 0 to MAX_PER_WEEK)."""
-    for value in (entries, exits):
-        if not (math.isfinite(value) and 0 <= value <= MAX_PER_WEEK):
-            raise ValueError(f"a weekly target must lie between 0 and {MAX_PER_WEEK}")
-    row = session.scalar(sa.select(WeeklyTarget).where(WeeklyTarget.year == year))
-    if row is None:
-        row = WeeklyTarget(year=year)
-        session.add(row)
-    row.entries_per_week = entries
-    row.exits_per_week = exits
-    session.flush()
-    return row
+def office_targets(session: Session, offices: list[int] | None) -> list[Office]:
+    """The active offices in scope with their weekly targets, for the board's table."""
+    stmt = sa.select(Office).where(Office.is_active.is_(True)).order_by(Office.name)
+    if offices is not None:
+        stmt = stmt.where(Office.id.in_(offices) if offices else sa.false())
+    return list(session.scalars(stmt))
 
 
 # --- the board ----------------------------------------------------------------------------------
@@ -309,7 +309,7 @@ def build_board(
 ) -> Board:
     """Everything the board shows for an ISO week-year, restricted to `offices` (None = all)."""
     start, end = year_span(year)
-    targets = targets_for(session, year, defaults)
+    targets = targets_for(session, offices, defaults)
     entries_by_day = _per_day(session, P.entry_on, start, end, offices)
     exits_by_day = _per_day(session, P.exit_on, start, end, offices)
     current = week_of(today)

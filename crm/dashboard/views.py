@@ -26,11 +26,12 @@ from crm.accounts.models import Office
 from crm.audit.service import record
 from crm.contacts.export import iter_csv, write_xlsx
 from crm.dashboard import service
-from crm.dashboard.forms import TargetsForm
 from crm.dashboard.labels import CHANNEL_LABELS, OUTCOME_LABELS, channel_labels
 from crm.dashboard.weeks import BERLIN, local_date, week_of
 from crm.database import utcnow
 from crm.extensions import db
+from crm.offices import service as office_service
+from crm.offices.forms import TargetsForm, targets_form
 from crm.participants.service import office_ids_for
 from crm.security import has_permission, require, writes_on_get
 
@@ -86,8 +87,7 @@ def _board_page(form: TargetsForm | None = None, year: int | None = None) -> str
     )
     may_set_targets = has_permission(current_user, "reports.targets")
     if form is None and may_set_targets:
-        current = {"entries": board.targets.entries_per_week, "exits": board.targets.exits_per_week}
-        form = TargetsForm(data=current)
+        form = targets_form(office_service.active_offices(db.session))
     return render_template(
         "dashboard/index.html",
         board=board,
@@ -96,6 +96,7 @@ def _board_page(form: TargetsForm | None = None, year: int | None = None) -> str
         offices=offices,
         years=service.available_years(db.session, today),
         may_set_targets=may_set_targets,
+        office_targets=service.office_targets(db.session, scope),
         may_export_participants=has_permission(current_user, "participants.view"),
         form=form,
     )
@@ -104,15 +105,21 @@ def _board_page(form: TargetsForm | None = None, year: int | None = None) -> str
 @bp.route("/ziele", methods=["POST"])
 @require("reports.targets")
 def set_targets():
+    """Weekly targets of every active office; the board sums them."""
     year = request.form.get("jahr", type=int)
     if year is None or not 2000 <= year <= 2100:
         abort(404)
-    form = TargetsForm()
+    active = office_service.active_offices(db.session)
+    form = targets_form(active)
     if not form.validate_on_submit():
         return _board_page(form, year)
-    entries, exits = form.entries.data, form.exits.data
-    service.set_targets(db.session, year, entries, exits)
-    record(db.session, "update", entity_type="weekly_target", summary=f"{year}: {entries}/{exits}")
+    values = form.values()
+    for office in active:
+        entries, exits = values[office.id]
+        # The office is Audited: each changed target is logged with its old and new value.
+        office_service.update_office(
+            db.session, office, {"weekly_entries": entries, "weekly_exits": exits}
+        )
     db.session.commit()
     flash(_("Targets saved."), "success")
     return redirect(url_for(".index", jahr=year))

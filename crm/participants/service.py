@@ -79,15 +79,16 @@ class ConsentMissingError(ParticipantError):
 def scope_participants(stmt: sa.Select, user: Any, *, include_erased: bool = False) -> sa.Select:
     """Restrict a select over Participant to the rows `user` may see.
 
-    Admins and leads: every office; counsellors: their own office (none without an office);
+    Admins and leads: every office; counsellors: any of the offices they work in (none
+    without an office);
     everyone else (staff, read-only, anonymous): nothing. Erased records are left out unless
     `include_erased` (retention review, DSGVO tooling).
     """
     role = getattr(user, "role", None) if getattr(user, "is_authenticated", False) else None
     if role in ALL_OFFICES_ROLES:
         clause: sa.ColumnElement[bool] = sa.true()
-    elif role in OWN_OFFICE_ROLES and getattr(user, "office_id", None) is not None:
-        clause = Participant.office_id == user.office_id
+    elif role in OWN_OFFICE_ROLES and getattr(user, "office_ids", None):
+        clause = Participant.office_id.in_(user.office_ids)
     else:
         clause = sa.false()
     stmt = stmt.where(clause)
@@ -133,8 +134,8 @@ def office_ids_for(user: Any) -> list[int] | None:
     """Office ids whose participants `user` may see; None means all offices."""
     if getattr(user, "role", None) in ALL_OFFICES_ROLES:
         return None
-    if getattr(user, "role", None) in OWN_OFFICE_ROLES and user.office_id is not None:
-        return [user.office_id]
+    if getattr(user, "role", None) in OWN_OFFICE_ROLES:
+        return list(user.office_ids)
     return []
 
 

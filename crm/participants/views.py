@@ -17,7 +17,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from crm.accounts.models import Office, Role, User
+from crm.accounts.models import Office, Role, User, user_office
 from crm.audit.service import record
 from crm.contacts.export import iter_csv
 from crm.contacts.models import Organisation
@@ -94,11 +94,17 @@ def _child_or_404(model: Any, child_id: int, participant: Participant) -> Any:
     return child
 
 
-def _offices() -> list[Office]:
+def _offices(*, active_or: int | None = -1) -> list[Office]:
+    """The offices the user may see; with `active_or`, only active ones plus that office.
+
+    A participant keeps a deactivated office, so its edit form still offers it.
+    """
     ids = service.office_ids_for(_me())
     stmt = sa.select(Office).order_by(Office.is_head_office.desc(), Office.name)
     if ids is not None:
         stmt = stmt.where(Office.id.in_(ids))
+    if active_or != -1:
+        stmt = stmt.where(sa.or_(Office.is_active.is_(True), Office.id == active_or))
     return list(db.session.scalars(stmt))
 
 
@@ -110,7 +116,15 @@ def _counsellors() -> list[User]:
     )
     ids = service.office_ids_for(_me())
     if ids is not None:
-        stmt = stmt.where(User.office_id.in_(ids))
+        # Counsellors working in any of these offices, as home office or further office.
+        stmt = stmt.where(
+            sa.or_(
+                User.office_id.in_(ids),
+                User.id.in_(
+                    sa.select(user_office.c.user_id).where(user_office.c.office_id.in_(ids))
+                ),
+            )
+        )
     return list(db.session.scalars(stmt))
 
 
@@ -195,8 +209,8 @@ def index():
 # --- create and edit ----------------------------------------------------------------------------
 
 
-def _prepare_form(form: f.ParticipantForm) -> None:
-    form.office_id.choices = choices((o.id, o.name) for o in _offices())
+def _prepare_form(form: f.ParticipantForm, current_office: int | None = None) -> None:
+    form.office_id.choices = choices((o.id, o.name) for o in _offices(active_or=current_office))
     form.counsellor_id.choices = choices((u.id, u.display_name) for u in _counsellors())
 
 
@@ -216,7 +230,7 @@ def _form_data(form: f.ParticipantForm) -> dict[str, Any] | None:
 @require("participants.edit")
 def new():
     form = f.ParticipantForm()
-    _prepare_form(form)
+    _prepare_form(form, None)
     if request.method == "GET":
         me = _me()
         form.office_id.data = me.office_id
@@ -240,7 +254,7 @@ def new():
 def edit(participant_id: int):
     participant = _participant_or_404(participant_id)
     form = f.ParticipantForm(obj=participant)
-    _prepare_form(form)
+    _prepare_form(form, participant.office_id)
     if request.method == "GET":
         service.record_view(db.session, participant)
         db.session.commit()

@@ -1,0 +1,1 @@
+"""Branch offices (Geschäftsstellen) and the first-run setup."""

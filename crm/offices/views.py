@@ -1,0 +1,299 @@
+"""Admin pages for branch offices and the first-run setup (Ersteinrichtung) under /verwaltung."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy.orm import selectinload
+
+from crm.accounts import service as accounts
+from crm.accounts.forms import ROLE_LABELS, ActionForm, UserForm
+from crm.accounts.models import Office, User
+from crm.accounts.passwords import PasswordPolicyError
+from crm.extensions import db
+from crm.forms import choices
+from crm.offices import service
+from crm.offices.forms import OfficeForm, targets_form
+from crm.security import require
+
+bp = Blueprint("offices", __name__, url_prefix="/verwaltung")
+
+SETUP_STEPS = ("geschaeftsstellen", "benutzer", "ziele", "mail")
+
+
+def _office_or_404(office_id: int) -> Office:
+    office = db.session.get(Office, office_id)
+    if office is None:
+        abort(404)
+    return office
+
+
+def _office_data(form: OfficeForm) -> dict[str, Any]:
+    return {key: getattr(form, key).data for key in service.OFFICE_FIELDS}
+
+
+# --- offices ------------------------------------------------------------------------------------
+
+
+@bp.route("/geschaeftsstellen")
+@require("admin.users")
+def index():
+    return render_template(
+        "offices/index.html", rows=service.list_offices(db.session), action_form=ActionForm()
+    )
+
+
+@bp.route("/geschaeftsstellen/neu", methods=["GET", "POST"])
+@require("admin.users")
+def new():
+    form = OfficeForm()
+    if request.method == "GET":
+        form.weekly_entries.data = 1
+        form.weekly_exits.data = 1
+    if form.validate_on_submit():
+        try:
+            office = service.create_office(db.session, **_office_data(form))
+        except service.OfficeError as exc:
+            db.session.rollback()
+            form.name.errors.append(str(exc))
+        else:
+            db.session.commit()
+            flash(_("The branch office %(name)s has been created.", name=office.name), "success")
+            return redirect(url_for(".index"))
+    return render_template("offices/form.html", form=form, office=None, users=[]), (
+        400 if form.errors else 200
+    )
+
+
+@bp.route("/geschaeftsstellen/<int:office_id>", methods=["GET", "POST"])
+@require("admin.users")
+def edit(office_id: int):
+    office = _office_or_404(office_id)
+    form = OfficeForm(obj=office)
+    if form.validate_on_submit():
+        try:
+            service.update_office(db.session, office, _office_data(form))
+        except service.OfficeError as exc:
+            db.session.rollback()
+            form.name.errors.append(str(exc))
+        else:
+            db.session.commit()
+            flash(_("The branch office has been saved."), "success")
+            return redirect(url_for(".index"))
+    return render_template(
+        "offices/form.html",
+        form=form,
+        office=office,
+        users=service.office_users(db.session, office.id),
+        role_labels=ROLE_LABELS,
+    ), (400 if form.errors else 200)
+
+
+@bp.route("/geschaeftsstellen/<int:office_id>/aktiv", methods=["POST"])
+@require("admin.users")
+def toggle_active(office_id: int):
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    office = _office_or_404(office_id)
+    service.set_office_active(db.session, office, not office.is_active)
+    db.session.commit()
+    flash(
+        _("The branch office has been reactivated.")
+        if office.is_active
+        else _("The branch office has been deactivated."),
+        "success",
+    )
+    return redirect(url_for(".index"))
+
+
+@bp.route("/geschaeftsstellen/<int:office_id>/loeschen", methods=["POST"])
+@require("admin.users")
+def delete(office_id: int):
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    office = _office_or_404(office_id)
+    try:
+        service.delete_office(db.session, office)
+    except service.OfficeError as exc:
+        db.session.rollback()
+        flash(str(exc), "danger")
+    else:
+        db.session.commit()
+        flash(_("The branch office has been deleted."), "success")
+    return redirect(url_for(".index"))
+
+
+# --- first-run setup ----------------------------------------------------------------------------
+
+
+def _step_url(step: str) -> str:
+    return url_for(".setup", step=step)
+
+
+def _setup_page(step: str, **context: Any) -> str:
+    index = SETUP_STEPS.index(step)
+    return render_template(
+        f"offices/setup_{step}.html",
+        step=step,
+        steps=SETUP_STEPS,
+        step_number=index + 1,
+        next_step=SETUP_STEPS[index + 1] if index + 1 < len(SETUP_STEPS) else None,
+        previous_step=SETUP_STEPS[index - 1] if index else None,
+        **context,
+    )
+
+
+@bp.route("/ersteinrichtung")
+@require("admin.users")
+def setup_start():
+    return redirect(_step_url(SETUP_STEPS[0]))
+
+
+@bp.route("/ersteinrichtung/<step>", methods=["GET", "POST"])
+@require("admin.users")
+def setup(step: str):
+    page = {
+        "geschaeftsstellen": _setup_offices,
+        "benutzer": _setup_users,
+        "ziele": _setup_targets,
+        "mail": _setup_mail,
+    }.get(step)
+    if page is None:
+        abort(404)
+    return page()
+
+
+def _setup_offices() -> Any:
+    form = OfficeForm()
+    if request.method == "GET":
+        form.weekly_entries.data = 1
+        form.weekly_exits.data = 1
+    if form.validate_on_submit():
+        try:
+            office = service.create_office(db.session, **_office_data(form))
+        except service.OfficeError as exc:
+            db.session.rollback()
+            form.name.errors.append(str(exc))
+        else:
+            db.session.commit()
+            flash(_("The branch office %(name)s has been created.", name=office.name), "success")
+            return redirect(_step_url("geschaeftsstellen"))
+    return _setup_page("geschaeftsstellen", form=form, rows=service.list_offices(db.session)), (
+        400 if form.errors else 200
+    )
+
+
+def user_form_choices(form: UserForm, keep: list[Office] | None = None) -> None:
+    """Home office (active offices, or none) and further offices for the user form.
+
+    `keep`: offices the user already works in stay choosable even when deactivated, so
+    saving the form does not drop them silently.
+    """
+    offices = service.active_offices(db.session)
+    offices += [o for o in keep or [] if o not in offices]
+    form.office_id.choices = choices([(0, _("— none —"))] + [(o.id, o.name) for o in offices])
+    form.other_office_ids.choices = choices((o.id, o.name) for o in offices)
+
+
+def chosen_offices(form: UserForm) -> tuple[Office | None, list[Office]]:
+    """The home office and the further offices chosen in a validated user form."""
+    home = db.session.get(Office, form.office_id.data) if form.office_id.data else None
+    ids = [i for i in form.other_office_ids.data or [] if i != form.office_id.data]
+    others = list(db.session.scalars(sa.select(Office).where(Office.id.in_(ids)))) if ids else []
+    return home, others
+
+
+def _setup_users() -> Any:
+    form = UserForm()
+    user_form_choices(form)
+    created: tuple[User, str] | None = None
+    if form.validate_on_submit():
+        home, others = chosen_offices(form)
+        temporary = accounts.generate_temporary_password()
+        try:
+            user = accounts.create_user(
+                db.session,
+                email=form.email.data,
+                display_name=form.display_name.data,
+                password=temporary,
+                role=form.role.data,
+                office=home,
+                other_offices=others,
+                must_change_password=True,
+            )
+        except (accounts.AccountError, PasswordPolicyError) as exc:
+            db.session.rollback()
+            form.email.errors.append(str(exc))
+        else:
+            db.session.commit()
+            created = (user, temporary)
+            form = UserForm(formdata=None)
+            user_form_choices(form)
+    users = db.session.scalars(
+        sa.select(User).options(selectinload(User.offices)).order_by(User.display_name)
+    ).all()
+    return _setup_page(
+        "benutzer", form=form, users=users, role_labels=ROLE_LABELS, created=created
+    ), (400 if form.errors else 200)
+
+
+def _setup_targets() -> Any:
+    offices = service.active_offices(db.session)
+    form = targets_form(offices)
+    if form.validate_on_submit():
+        for office in offices:
+            entries, exits = form.values()[office.id]
+            service.update_office(
+                db.session, office, {"weekly_entries": entries, "weekly_exits": exits}
+            )
+        db.session.commit()
+        flash(_("Targets saved."), "success")
+        return redirect(_step_url("ziele"))
+    return _setup_page("ziele", form=form), (400 if form.errors else 200)
+
+
+def _setup_mail() -> Any:
+    from crm.offices.mailcheck import latest_test_mail, send_test_mail
+
+    me = current_user._get_current_object()
+    form = ActionForm()
+    if form.validate_on_submit():
+        try:
+            send_test_mail(db.session, me, current_app.config)
+        except ValueError:
+            db.session.rollback()
+            flash(_("The test mail could not be queued for your address."), "danger")
+        else:
+            db.session.commit()
+            flash(_("A test mail to %(email)s has been queued.", email=me.email), "success")
+        return redirect(_step_url("mail"))
+    return _setup_page(
+        "mail",
+        form=form,
+        mail=latest_test_mail(db.session, me.id),
+        transport=current_app.config.get("CRM_MAIL_TRANSPORT", "file"),
+    )
+
+
+@bp.route("/ersteinrichtung/mail/status")
+@require("admin.users")
+def setup_mail_status():
+    """The status of the admin's latest test mail (polled by htmx on the mail step)."""
+    from crm.offices.mailcheck import latest_test_mail
+
+    return render_template(
+        "offices/_mail_status.html", mail=latest_test_mail(db.session, current_user.id)
+    )

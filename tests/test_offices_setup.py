@@ -1,0 +1,133 @@
+"""The first-run setup (Ersteinrichtung): offices, users, weekly targets, mail check."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from crm.accounts.models import Office, User
+from crm.database import utcnow
+from crm.mail.models import OutgoingMail
+from tests import factories
+
+
+def _text(response) -> str:
+    return response.get_data(as_text=True)
+
+
+def test_an_admin_on_an_empty_install_is_led_to_the_setup_from_the_start_page(admin_client):
+    page = _text(admin_client.get("/"))
+    assert 'id="setup-banner"' in page
+    assert "/verwaltung/ersteinrichtung" in page
+
+
+def test_the_setup_banner_disappears_once_an_office_exists(admin_client, db_session):
+    factories.make_office(db_session, name="Magdeburg")
+    db_session.commit()
+    assert 'id="setup-banner"' not in _text(admin_client.get("/"))
+    # ... and stays reachable from the administration page.
+    assert "/verwaltung/ersteinrichtung" in _text(admin_client.get("/verwaltung"))
+
+
+def test_only_admins_are_led_to_the_setup(client_as):
+    assert 'id="setup-banner"' not in _text(client_as("lead").get("/"))
+
+
+def test_every_step_can_be_opened_and_skipped_in_order(admin_client):
+    r = admin_client.get("/verwaltung/ersteinrichtung")
+    assert r.status_code == 302
+    assert r.headers["Location"].endswith("/verwaltung/ersteinrichtung/geschaeftsstellen")
+    for step, following in (
+        ("geschaeftsstellen", "benutzer"),
+        ("benutzer", "ziele"),
+        ("ziele", "mail"),
+        ("mail", None),
+    ):
+        page = _text(admin_client.get(f"/verwaltung/ersteinrichtung/{step}"))
+        assert 'aria-current="step"' in page
+        if following:
+            assert f'id="setup-next" href="/verwaltung/ersteinrichtung/{following}"' in page
+        else:
+            assert 'id="setup-done"' in page
+    assert admin_client.get("/verwaltung/ersteinrichtung/unbekannt").status_code == 404
+
+
+def test_the_setup_creates_an_office_a_user_in_it_and_its_targets(admin_client, db_session):
+    c = admin_client
+    r = c.post(
+        "/verwaltung/ersteinrichtung/geschaeftsstellen",
+        data={"name": "Magdeburg", "city": "Magdeburg", "weekly_entries": "1", "weekly_exits": "1"},
+    )
+    assert r.status_code == 302
+    office = db_session.scalar(sa.select(Office).where(Office.name == "Magdeburg"))
+    assert office.is_head_office
+
+    r = c.post(
+        "/verwaltung/ersteinrichtung/benutzer",
+        data={
+            "email": "bea@example.org",
+            "display_name": "Bea Beratung",
+            "role": "counsellor",
+            "office_id": office.id,
+        },
+    )
+    assert r.status_code == 200
+    page = _text(r)
+    assert 'id="temporary-password"' in page
+    user = db_session.scalar(sa.select(User).where(User.email == "bea@example.org"))
+    assert user.must_change_password
+    assert user.office_ids == [office.id]
+
+    r = c.post(
+        "/verwaltung/ersteinrichtung/ziele",
+        data={f"entries_{office.id}": "2", f"exits_{office.id}": "1,5"},
+    )
+    assert r.status_code == 302
+    db_session.refresh(office)
+    assert (office.weekly_entries, office.weekly_exits) == (2, 1.5)
+
+
+def test_a_bad_target_in_the_setup_is_a_german_form_error(admin_client, db_session):
+    office = factories.make_office(db_session, name="Burg")
+    db_session.commit()
+    r = admin_client.post(
+        "/verwaltung/ersteinrichtung/ziele",
+        data={f"entries_{office.id}": "viele", f"exits_{office.id}": "1"},
+    )
+    assert r.status_code == 400
+    assert "Bitte geben Sie eine Zahl ein" in _text(r)
+
+
+def test_the_mail_check_queues_a_test_mail_to_the_admin_and_shows_its_status(
+    admin_client, db_session
+):
+    c = admin_client
+    assert "Noch keine Testmail" in _text(c.get("/verwaltung/ersteinrichtung/mail"))
+    assert c.post("/verwaltung/ersteinrichtung/mail").status_code == 302
+    row = db_session.scalar(sa.select(OutgoingMail).where(OutgoingMail.kind == "test"))
+    assert row.recipient == c.user.email
+    assert row.user_id == c.user.id
+    assert row.status == "queued"
+
+    page = _text(c.get("/verwaltung/ersteinrichtung/mail"))
+    assert "in Warteschlange" in page
+    # While queued, the status polls itself.
+    assert 'data-hx-get="/verwaltung/ersteinrichtung/mail/status"' in page
+
+    row.status, row.sent_at = "sent", utcnow()
+    db_session.commit()
+    fragment = _text(c.get("/verwaltung/ersteinrichtung/mail/status"))
+    assert "gesendet" in fragment
+    assert "data-hx-get" not in fragment
+
+    row.status, row.sent_at, row.smtp_code = "failed", None, 550
+    row.last_error = "550 5.1.1 <admin@example.org>: Recipient address rejected"
+    db_session.commit()
+    fragment = _text(c.get("/verwaltung/ersteinrichtung/mail/status"))
+    assert "fehlgeschlagen: 550 5.1.1 &lt;admin@example.org&gt;: Recipient address rejected" in (
+        fragment
+    )
+
+
+def test_the_mail_check_without_csrf_token_queues_nothing(admin_client, db_session):
+    assert admin_client.post("/verwaltung/ersteinrichtung/mail", csrf=False).status_code == 400
+    assert db_session.scalar(sa.select(sa.func.count(OutgoingMail.id))) == 0
