@@ -1317,8 +1317,8 @@ def execute_job(session: Session, job_id: int, *, progress: Progress | None = No
     """
     spool: _Spool | None = None
     try:
-        if discard_partial(session, job_id):
-            session.commit()
+        discard_partial(session, job_id)
+        session.commit()  # also ends the transaction (and SQLite's lock) before the reading
         if progress is not None:
             progress(0, 0, _("Reading the file"))
         with reading(session):
@@ -1333,6 +1333,7 @@ def execute_job(session: Session, job_id: int, *, progress: Progress | None = No
         job.report = report.to_json()
         job.report_is_dry_run = False
         job.finished_at = utcnow()
+        rows = job.row_count
         session.commit()
     except Exception as exc:
         session.rollback()
@@ -1366,7 +1367,8 @@ def execute_job(session: Session, job_id: int, *, progress: Progress | None = No
         if spool is not None:
             spool.close()
     if progress is not None:
-        progress(job.row_count, job.row_count, _("Import complete"))
+        # Not `job.row_count`: reloading the job would open a (writing) transaction first.
+        progress(rows, rows, _("Import complete"))
     return job
 
 

@@ -33,16 +33,13 @@ KEEP_DAYS = 30
 
 @dataclass
 class JobContext:
-    """What a handler gets: the session, the job row, and a way to commit progress."""
+    """What a handler gets: the session (no transaction open), the job's id and payload,
+    and `progress(done, total, message)`, which commits the progress to the job row."""
 
     session: Session
-    job: BackgroundJob
+    job_id: int
+    payload: dict[str, Any]
     progress: Callable[..., None]
-
-    @property
-    def payload(self) -> dict[str, Any]:
-        """The job's payload (a dict, possibly empty)."""
-        return self.job.payload or {}
 
 
 Handler = Callable[[JobContext], dict[str, Any] | None]
@@ -210,6 +207,23 @@ def report_progress(
         progress_done=max(done, 0),
         progress_total=max(total, 0),
         progress_message=message[:200],
+    )
+
+
+def report_progress_in(
+    session: Session, job_id: int, worker: str, done: int, total: int, message: str = ""
+) -> None:
+    """Write the job's progress in the session's transaction (committed with the caller's)."""
+    session.execute(
+        sa.update(BackgroundJob)
+        .where(BackgroundJob.id == job_id, BackgroundJob.claimed_by == worker)
+        .values(
+            heartbeat_at=utcnow(),
+            progress_done=max(done, 0),
+            progress_total=max(total, 0),
+            progress_message=message[:200],
+        )
+        .execution_options(synchronize_session=False)
     )
 
 

@@ -34,8 +34,13 @@ def worker_name() -> str:
 class Worker:
     """Runs jobs from the queue in an app context of its own."""
 
-    def __init__(self, app: Flask, *, name: str | None = None) -> None:
+    def __init__(
+        self, app: Flask, *, name: str | None = None, side_connections: bool = True
+    ) -> None:
+        """`side_connections=False` writes progress through the job's own session and skips
+        the heartbeat thread: for tests whose whole run is one rolled-back transaction."""
         self.app = app
+        self.side_connections = side_connections
         self.name = name or worker_name()
         self.lease = timedelta(seconds=int(app.config.get("CRM_JOB_LEASE_SECONDS", 60)))
         self.poll = float(app.config.get("CRM_WORKER_POLL_SECONDS", 1.0))
@@ -89,6 +94,10 @@ class Worker:
         if kind is None or job is None:
             queue.finish(session, claimed.id, self.name, status="failed", error="unknown kind")
             return
+        payload = dict(job.payload or {})
+        # The handler starts without an open transaction: on SQLite one would hold the write
+        # lock, and the progress written on a connection of its own would wait for it.
+        session.commit()
         beat_stop = threading.Event()
 
         def beat() -> None:
@@ -106,12 +115,19 @@ class Worker:
             except Exception:
                 log.warning("progress of job %s not saved", claimed.id, exc_info=True)
 
+        def progress_inline(done: int, total: int, message: str = "") -> None:
+            queue.report_progress_in(session, claimed.id, self.name, done, total, str(message))
+
         beater = threading.Thread(target=beat, name=f"job-{claimed.id}-heartbeat", daemon=True)
-        beater.start()
+        if self.side_connections:
+            beater.start()
+        else:
+            progress = progress_inline  # type: ignore[assignment]
         log.info("worker %s runs job %s (%s)", self.name, claimed.id, claimed.kind)
         try:
-            result = kind.run(queue.JobContext(session, job, progress))
+            result = kind.run(queue.JobContext(session, claimed.id, payload, progress))
         except Exception as exc:
+            beat_stop.set()
             session.rollback()
             log.exception("job %s (%s) failed", claimed.id, claimed.kind)
             job = session.get(BackgroundJob, claimed.id)
@@ -125,10 +141,12 @@ class Worker:
                 error="".join(traceback.format_exception(exc)),
             )
         else:
+            beat_stop.set()
             queue.finish(session, claimed.id, self.name, status="done", result=result)
         finally:
             beat_stop.set()
-            beater.join()
+            if beater.is_alive():
+                beater.join()
 
 
 def start_thread(app: Flask) -> Worker:
