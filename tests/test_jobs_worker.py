@@ -265,3 +265,53 @@ def test_web_writes_stay_fast_while_a_worker_process_imports_a_large_file(nodes)
     assert max(durations) < 2.0, sorted(durations)[-5:]
     assert nodes.count(Person) == total
     assert nodes.count(Organisation, Organisation.name.like("Nebenbei %")) == len(durations)
+
+
+def test_sigterm_lets_the_worker_finish_its_current_job_and_then_stop(nodes):
+    total = 8000
+    job_id = enqueue_import(nodes.a, "gross.csv", csv_bytes(HEADER, rows(total)))
+    worker = nodes.worker()  # no --once: it would poll for more work forever
+    try:
+        wait_for(lambda: nodes.count(ImportItem) > 0, timeout=120)
+        worker.send_signal(signal.SIGTERM)
+        out = finish(worker, timeout=120)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.communicate()
+    assert "1 jobs" in out
+    assert nodes.scalar(sa.select(ImportJob.status).where(ImportJob.id == job_id)) == "done"
+    assert nodes.count(Person) == total
+    background = nodes.scalar(sa.select(BackgroundJob))
+    assert (background.status, background.attempts) == ("done", 1)
+
+
+def test_the_scheduler_process_runs_queued_imports_without_a_separate_worker(nodes):
+    job_id = enqueue_import(nodes.a, "klein.csv", csv_bytes(HEADER, rows(50)))
+    env = {
+        **os.environ,
+        "CRM_ENV": "development",
+        "CRM_INSTANCE_PATH": str(nodes.tmp_path / "scheduler"),
+        "DATABASE_URL": nodes.url,
+        "PYTHONUNBUFFERED": "1",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scheduled"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_for(
+            lambda: (
+                nodes.scalar(sa.select(ImportJob.status).where(ImportJob.id == job_id)) == "done"
+            ),
+            timeout=60,
+            step=0.2,
+        )
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+    assert nodes.count(Person) == 50
