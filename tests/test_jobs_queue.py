@@ -167,3 +167,15 @@ def test_finished_jobs_are_purged_after_30_days_but_waiting_ones_never(app_ctx):
     s.commit()
     left = set(s.scalars(sa.select(BackgroundJob.id)))
     assert left == {old_queued.id, young_done.id}
+
+
+def test_the_admin_job_page_lists_background_jobs_with_their_error(client_as, db_session):
+    failed = queue.enqueue_job(db_session, "contacts.import", {})
+    failed.status, failed.attempts, failed.error = "failed", 3, "Traceback: Platte voll"
+    queue.enqueue_job(db_session, "contacts.import-dry-run", {})
+    db_session.commit()
+    page = client_as("admin").get("/verwaltung/jobs").get_data(as_text=True)
+    assert f'id="background-job-{failed.id}"' in page
+    assert "fehlgeschlagen" in page
+    assert "Traceback: Platte voll" in page
+    assert "wartet" in page
