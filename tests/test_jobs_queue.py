@@ -179,3 +179,31 @@ def test_the_admin_job_page_lists_background_jobs_with_their_error(client_as, db
     assert "fehlgeschlagen" in page
     assert "Traceback: Platte voll" in page
     assert "wartet" in page
+
+
+@pytest.mark.slow
+def test_the_pages_showing_background_jobs_are_valid_html(client_as, db_session):
+    from scripts import validate_html as vnu
+    from tests.test_contacts_import import BASE, upload_job
+    from tests.vnu_helpers import missing_validator
+
+    missing = missing_validator()
+    if missing:
+        pytest.skip(missing)
+    staff = client_as("staff")
+    job = upload_job(staff, db_session, "excel_de_semikolon_cp1252.csv")
+    data = {f"col_{i}": (key or "") for i, key in enumerate(job.mapping.values())}
+    assert staff.post(f"{BASE}{job.id}", data={**data, "policy": "skip", "run": "1"}).status_code
+    failed = queue.enqueue_job(db_session, "contacts.import", {})
+    failed.status, failed.error = "failed", "Traceback <kaputt>"
+    db_session.commit()
+    pages = {
+        "queued import": staff.get(f"{BASE}{job.id}").get_data(as_text=True),
+        "progress partial": vnu.as_document(
+            staff.get(f"{BASE}{job.id}/status").get_data(as_text=True)
+        ),
+        "admin jobs": client_as("admin").get("/verwaltung/jobs").get_data(as_text=True),
+    }
+    assert "Wartet darauf" in pages["queued import"]
+    messages = vnu.validate(pages)
+    assert [m for m in messages if m.kind == "error"] == []
