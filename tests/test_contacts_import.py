@@ -596,3 +596,20 @@ def test_an_import_never_gives_a_new_person_the_id_of_a_deleted_one(staff, db_se
     )
     assert start(staff, db_session, job).status_code == 302
     assert person_by_email(db_session, "ida@example.org").id > gone_id
+
+
+def test_a_dry_run_that_crashed_in_the_worker_says_so_and_offers_the_mapping_again(
+    staff, db_session, monkeypatch
+):
+    job = upload_job(staff, db_session, "excel_de_semikolon_cp1252.csv")
+
+    def crash(*_args, **_kwargs):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(importer, "dry_run_job", crash)
+    assert start(staff, db_session, job, action="dry_run").status_code == 302
+    background = db_session.scalar(sa.select(BackgroundJob))
+    assert background.status == "failed"
+    page = staff.get(f"{BASE}{job.id}").get_data(as_text=True)
+    assert "Der letzte Probelauf ist an einem Fehler bei uns gescheitert" in page
+    assert 'name="dry_run"' in page  # the form is back

@@ -235,7 +235,7 @@ def job(job_id: int):
                 flash(exc.message, "danger")
                 return redirect(url_for(".index"))
             form = _mapping_form(job, table)
-            return _render_job(job, form=form, table=table, preview=preview)
+            return _render_job(job, background=background, form=form, table=table, preview=preview)
     return _render_job(job, background=background)
 
 
@@ -263,6 +263,10 @@ def _progress(job: ImportJob, background: BackgroundJob | None) -> dict[str, Any
         "total": total,
         "percent": round(100 * processed / total) if total else 100,
         "message": message,
+        # A dry run whose worker raised (a run's failure is the import's own message).
+        "crashed": background is not None
+        and background.status == "failed"
+        and background.kind == import_jobs.DRY_RUN,
     }
 
 
