@@ -38,9 +38,15 @@ def test_embedded_scheduler_starts_only_once_per_app(app):
     first = start_embedded(app)
     try:
         assert start_embedded(app) is first
+        # The scheduler runs a job worker, too; it stops with the scheduler.
+        worker = app.extensions["crm_worker"]
+        assert worker.thread.is_alive()
     finally:
         first.shutdown(wait=False)
         app.extensions.pop("crm_scheduler", None)
+        app.extensions.pop("crm_worker", None)
+    worker.thread.join(timeout=10)
+    assert not worker.thread.is_alive()
 
 
 def test_purge_job_deletes_idle_sessions(app, make_database, tmp_path):

@@ -45,6 +45,7 @@ class Worker:
         self.lease = timedelta(seconds=int(app.config.get("CRM_JOB_LEASE_SECONDS", 60)))
         self.poll = float(app.config.get("CRM_WORKER_POLL_SECONDS", 1.0))
         self.stopping = threading.Event()
+        self.thread: threading.Thread | None = None
 
     def stop(self, *_: Any) -> None:
         """Finish the current job, then stop."""
@@ -155,6 +156,7 @@ def start_thread(app: Flask) -> Worker:
     """Run a worker in a daemon thread of this process (the scheduler's default worker)."""
     worker = Worker(app)
     thread = threading.Thread(target=worker.run, name="crm-worker", daemon=True)
+    worker.thread = thread
     thread.start()
     app.extensions["crm_worker"] = worker
     return worker
