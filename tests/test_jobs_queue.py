@@ -207,3 +207,34 @@ def test_the_pages_showing_background_jobs_are_valid_html(client_as, db_session)
     assert "Wartet darauf" in pages["queued import"]
     messages = vnu.validate(pages)
     assert [m for m in messages if m.kind == "error"] == []
+
+
+def test_a_worker_with_max_jobs_stops_after_that_many_and_leaves_the_rest_queued(
+    app, app_ctx, probe_kind
+):
+    s = app_ctx
+    jobs = [queue.enqueue_job(s, "test.probe", {"n": n}) for n in range(3)]
+    s.commit()
+    assert Worker(app, side_connections=False).run(max_jobs=2) == 2
+    s.expire_all()
+    assert [j.status for j in jobs] == ["done", "done", "queued"]
+
+
+def test_a_stopping_worker_gives_a_job_it_just_claimed_back(app, app_ctx, probe_kind, monkeypatch):
+    s = app_ctx
+    calls, _failed = probe_kind
+    job = queue.enqueue_job(s, "test.probe", {})
+    s.commit()
+    worker = Worker(app, side_connections=False)
+    real_claim = queue.claim
+
+    def claim_then_sigterm(*args, **kwargs):
+        claimed = real_claim(*args, **kwargs)
+        worker.stop()  # SIGTERM arrives between the claim and the start of the work
+        return claimed
+
+    monkeypatch.setattr(queue, "claim", claim_then_sigterm)
+    assert worker.run() == 0
+    s.expire_all()
+    assert calls == []
+    assert (job.status, job.attempts, job.claimed_by) == ("queued", 0, "")
