@@ -86,7 +86,7 @@ def serve_command(host: str, port: int, reload: bool) -> None:
     from werkzeug.serving import is_running_from_reloader, run_simple
 
     from crm.demo import DEMO_PASSWORD, DEMO_USERS
-    from scheduled.runner import start_embedded
+    from crm.jobs.scheduler import start_embedded
 
     app = current_app._get_current_object()
     # With the reloader, the parent process only watches files: the scheduler belongs to the
@@ -107,7 +107,7 @@ def serve_command(host: str, port: int, reload: bool) -> None:
 @crm_cli.command("scheduler")
 def scheduler_command() -> None:
     """Run the scheduler process in the foreground (same as `python -m scheduled`)."""
-    from scheduled.runner import run_forever
+    from crm.jobs.scheduler import run_forever
 
     run_forever(current_app._get_current_object())
 
@@ -116,7 +116,7 @@ def scheduler_command() -> None:
 @click.option("--once", is_flag=True, required=True, help="Run due work now and exit.")
 def run_jobs_command(once: bool) -> None:
     """Run every scheduled job once, now."""
-    from scheduled.jobs import run_all_once
+    from crm.jobs.periodic import run_all_once
 
     for job_id, result in run_all_once(current_app._get_current_object()).items():
         click.echo(f"{job_id}: {result}")

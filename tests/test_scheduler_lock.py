@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from scheduled.jobs import JobSpec
-from scheduled.lock import LEASE, AdvisoryLock, RowLock, SchedulerLock
-from scheduled.runner import Leadership, run_if_leader
+from crm.jobs.leadership import LEASE, AdvisoryLock, RowLock, SchedulerLock
+from crm.jobs.periodic import JobSpec
+from crm.jobs.scheduler import Leadership, run_if_leader
 
 ROOT = Path(__file__).resolve().parent.parent
 T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)

@@ -15,6 +15,6 @@ bp = Blueprint("jobs", __name__)
 @bp.route("/verwaltung/jobs")
 @require("admin.system")
 def index():
-    from scheduled.jobs import JOBS
+    from crm.jobs.periodic import JOBS
 
     return render_template("jobs/index.html", jobs=job_statuses(db.session, JOBS, utcnow()))

@@ -2,7 +2,7 @@
 
 Every scheduler (the embedded one of the development server and any number of
 `python -m scheduled` processes) competes for leadership through the database
-(scheduled/lock.py); jobs run only in the leader, the others wait and take over.
+(crm/jobs/leadership.py); jobs run only in the leader, the others wait and take over.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 
-from scheduled.jobs import JOBS, JobSpec
-from scheduled.lock import RENEW_SECONDS, LeaderLock, leader_lock_for
+from crm.jobs.leadership import RENEW_SECONDS, LeaderLock, leader_lock_for
+from crm.jobs.periodic import JOBS, JobSpec
 
 log = logging.getLogger(__name__)
 TIMEZONE = "Europe/Berlin"
