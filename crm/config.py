@@ -120,6 +120,12 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "CRM_IMPORT_MAX_RATIO": _int("CRM_IMPORT_MAX_RATIO", 100),
         # Seconds between the scheduler's every-minute ticks (tests shorten it).
         "CRM_SCHEDULER_TICK_SECONDS": _int("CRM_SCHEDULER_TICK_SECONDS", 60),
+        # Scheduler leadership (crm/jobs/leadership.py): the leader renews its lease every RENEW
+        # seconds; a frozen leader is replaced LEASE + RENEW seconds after its last renewal; a
+        # job starts only while the lease has MARGIN seconds left. Need RENEW + MARGIN < LEASE.
+        "CRM_SCHEDULER_LEASE_SECONDS": _int("CRM_SCHEDULER_LEASE_SECONDS", 40),
+        "CRM_SCHEDULER_RENEW_SECONDS": _int("CRM_SCHEDULER_RENEW_SECONDS", 10),
+        "CRM_SCHEDULER_LEASE_MARGIN_SECONDS": _int("CRM_SCHEDULER_LEASE_MARGIN_SECONDS", 10),
         # How many days ahead the occurrences of event series are created.
         "CRM_SERIES_HORIZON_DAYS": _int("CRM_SERIES_HORIZON_DAYS", 180),
         # Number of reverse proxies in front of the app whose X-Forwarded-* headers to trust.

@@ -1,17 +1,31 @@
 """Scheduler leadership: several scheduler processes may run, exactly one leads.
 
-PostgreSQL: the leader holds a session-level advisory lock (`pg_try_advisory_lock`) on a
-dedicated connection for as long as it leads; if the process or its connection dies, the
-server releases the lock and a follower takes it on its next try.
+One lease row (`scheduler_lock`) on every database. The leader renews `expires_at` every
+`renew` seconds from a heartbeat thread; a follower tries as often and wins once the lease
+has expired, so a leader that dies or freezes (SIGSTOP, a stalled VM) is replaced at most
+`lease + renew` seconds after its last renewal (40 + 10 by default: within a minute).
 
-SQLite (and any other database): a lease in the `scheduler_lock` row. The leader renews it
-every RENEW_SECONDS; a follower tries as often and wins once the lease has expired. With a
-lease of LEASE and tries every RENEW_SECONDS, a follower takes over at most
-LEASE + RENEW_SECONDS (one minute) after the leader's last renewal.
+Taking and renewing is one conditional UPDATE (`… WHERE expires_at < now OR holder = me`)
+whose rowcount says who won. On PostgreSQL a second UPDATE of the same row waits for the
+first to commit and then re-checks its WHERE against the new row, so two contenders never
+both win (no lost update); on SQLite the write transaction begins IMMEDIATE (crm.database),
+so contenders queue on the write lock.
+
+A leader that wakes up after losing its lease must not run a job on old beliefs: immediately
+before each job the runner reads the row afresh (`still_valid`) and runs only if this
+process holds a lease that is valid for at least `margin` more seconds. Clocks: `expires_at`
+is written with the writer's clock and compared with the reader's, so hosts that run several
+schedulers need NTP; skew eats into the margin.
 
 Leadership only keeps followers idle. It is not what prevents double mail: every job claims
 its rows in a transaction (see crm.followups.service.send_due_reminders), so two processes
-that both believe they lead for a moment still send each reminder once.
+that both believe they lead for a moment (a job that started just before the freeze and
+finishes after the takeover) still send each message once.
+
+There used to be a PostgreSQL advisory lock here. It lived as long as its connection, and a
+frozen process keeps its connection open, so a SIGSTOPped leader blocked every job forever.
+A heartbeat on top of it would have meant two mechanisms to reason about; the lease row
+alone covers both databases with one tested path.
 """
 
 from __future__ import annotations
@@ -20,28 +34,28 @@ import logging
 import os
 import socket
 import uuid
-from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
-from sqlalchemy.pool import NullPool
 
-from crm.database import UTCDateTime, utcnow
+from crm.database import UTCDateTime, reset_write_intent, set_write_intent, utcnow
 from crm.extensions import db
 
 log = logging.getLogger(__name__)
 
 LOCK_NAME = "scheduler"
-# Any constant 64-bit key shared by all our scheduler processes ("netzcrm" in ASCII).
-ADVISORY_KEY = 0x6E65747A63726D
-LEASE = timedelta(seconds=45)
-RENEW_SECONDS = 15
+LEASE = timedelta(seconds=40)
+RENEW = timedelta(seconds=10)
+MARGIN = timedelta(seconds=10)
 
 
 class SchedulerLock(db.Model):
-    """The lease row that decides which scheduler process leads (used where no advisory lock)."""
+    """The lease row that decides which scheduler process leads."""
 
     __tablename__ = "scheduler_lock"
 
@@ -51,31 +65,44 @@ class SchedulerLock(db.Model):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+@dataclass(frozen=True)
+class LeaseTimes:
+    """How long a lease lasts, how often the leader renews it, how much must be left to run."""
+
+    lease: timedelta = LEASE
+    renew: timedelta = RENEW
+    margin: timedelta = MARGIN
+
+    def __post_init__(self) -> None:
+        # Right after a renewal a healthy leader holds `lease`, just before the next one
+        # `lease - renew`: that must still cover the margin, or the leader would skip jobs.
+        if not (timedelta(0) < self.renew and self.renew + self.margin < self.lease):
+            raise ValueError(
+                "scheduler lease: need 0 < renew and renew + margin < lease "
+                f"(lease={self.lease}, renew={self.renew}, margin={self.margin})"
+            )
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> LeaseTimes:
+        """CRM_SCHEDULER_LEASE_SECONDS, _RENEW_SECONDS and _LEASE_MARGIN_SECONDS (tests shorten)."""
+
+        def seconds(key: str, default: timedelta) -> timedelta:
+            raw = config.get(key) or os.environ.get(key)
+            return timedelta(seconds=float(raw)) if raw else default
+
+        return cls(
+            lease=seconds("CRM_SCHEDULER_LEASE_SECONDS", LEASE),
+            renew=seconds("CRM_SCHEDULER_RENEW_SECONDS", RENEW),
+            margin=seconds("CRM_SCHEDULER_LEASE_MARGIN_SECONDS", MARGIN),
+        )
+
+
 def new_holder_id() -> str:
     """A name for this process that no other process (here or on another host) shares."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-class LeaderLock(ABC):
-    """Take, keep and give up leadership. `acquire()` is called every RENEW_SECONDS."""
-
-    def __init__(self, holder: str | None = None) -> None:
-        self.holder = holder or new_holder_id()
-
-    @abstractmethod
-    def acquire(self, now: datetime | None = None) -> bool:
-        """Take the lock or renew it; return True while this process leads."""
-
-    @abstractmethod
-    def is_leader(self, now: datetime | None = None) -> bool:
-        """True if this process led at its last acquire() and that is still valid at `now`."""
-
-    @abstractmethod
-    def release(self) -> None:
-        """Give up leadership so another process can take over at once."""
-
-
-class RowLock(LeaderLock):
+class RowLock:
     """A lease in a row: taken with UPDATE … WHERE expires_at < now OR holder = me."""
 
     def __init__(
@@ -84,22 +111,26 @@ class RowLock(LeaderLock):
         *,
         name: str = LOCK_NAME,
         holder: str | None = None,
-        lease: timedelta = LEASE,
+        times: LeaseTimes | None = None,
     ) -> None:
-        super().__init__(holder)
         self.engine = engine
         self.name = name
-        self.lease = lease
+        self.holder = holder or new_holder_id()
+        self.times = times or LeaseTimes()
         self._expires_at: datetime | None = None
 
+    @property
+    def lease(self) -> timedelta:
+        """How long one renewal keeps the lease."""
+        return self.times.lease
+
     def acquire(self, now: datetime | None = None) -> bool:
+        """Take the lease or renew it; return True while this process leads."""
         now = now or utcnow()
-        expires = now + self.lease
+        expires = now + self.times.lease
         table = SchedulerLock.__table__
         mine = table.c.holder == self.holder
         try:
-            # On SQLite the transaction begins IMMEDIATE (crm.database), so contenders queue
-            # on the write lock and each sees the row the previous one left.
             with self.engine.begin() as conn:
                 renewed = conn.execute(
                     sa.update(table)
@@ -130,10 +161,36 @@ class RowLock(LeaderLock):
         return won
 
     def is_leader(self, now: datetime | None = None) -> bool:
-        # A leader whose renewals stalled stops acting before its lease runs out for others.
+        """True if this process won its last acquire() and that lease still runs at `now`."""
         return self._expires_at is not None and (now or utcnow()) < self._expires_at
 
+    def still_valid(self, now: datetime | None = None) -> bool:
+        """Read the row afresh: does this process hold it for at least the margin from now?
+
+        Called immediately before every job run. A process that froze after its last renewal
+        may wake up believing it leads; the row tells it otherwise.
+        """
+        now = now or utcnow()
+        table = SchedulerLock.__table__
+        # A plain read: on SQLite it must not queue for the write lock (WAL readers never wait).
+        token = set_write_intent(False)
+        try:
+            with self.engine.connect() as conn:
+                row = conn.execute(
+                    sa.select(table.c.holder, table.c.expires_at).where(table.c.name == self.name)
+                ).first()
+        except DBAPIError:
+            log.exception("scheduler lock: cannot read the lease; not running the job")
+            return False
+        finally:
+            reset_write_intent(token)
+        if row is None or row.holder != self.holder:
+            self._expires_at = None
+            return False
+        return row.expires_at - now >= self.times.margin
+
     def release(self) -> None:
+        """Give up the lease so another process can take over at once."""
         self._expires_at = None
         table = SchedulerLock.__table__
         try:
@@ -145,69 +202,8 @@ class RowLock(LeaderLock):
             log.exception("scheduler lock: release failed; the lease will expire")
 
 
-class AdvisoryLock(LeaderLock):
-    """A PostgreSQL session advisory lock held on a dedicated connection while leading."""
-
-    def __init__(
-        self, engine: sa.Engine, *, key: int = ADVISORY_KEY, holder: str | None = None
-    ) -> None:
-        super().__init__(holder)
-        # Its own engine without a pool: closing the connection really ends the session and
-        # so releases the lock; a pooled connection would carry the lock back into the pool.
-        self.engine = sa.create_engine(engine.url, poolclass=NullPool)
-        self.key = key
-        self._conn: sa.Connection | None = None
-
-    def acquire(self, now: datetime | None = None) -> bool:
-        if self._conn is not None:
-            try:
-                # The lock lives exactly as long as this session: alive means still ours.
-                self._conn.exec_driver_sql("SELECT 1")
-                return True
-            except DBAPIError:
-                log.warning("scheduler lock: leader connection lost; stepping down")
-                self._drop()
-        conn = None
-        try:
-            conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-            got = conn.execute(sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": self.key})
-            if got.scalar():
-                self._conn = conn
-                return True
-            conn.close()
-        except DBAPIError:
-            log.exception("scheduler lock: cannot reach the database; not leading")
-            if conn is not None:
-                conn.invalidate()
-        return False
-
-    def is_leader(self, now: datetime | None = None) -> bool:
-        return self._conn is not None
-
-    def release(self) -> None:
-        if self._conn is None:
-            return
-        try:
-            self._conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": self.key})
-        except DBAPIError:
-            log.warning("scheduler lock: unlock failed; closing the connection releases it")
-        self._drop()
-
-    def _drop(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
-                conn.close()
-            except DBAPIError:
-                conn.invalidate()
-
-    def dispose(self) -> None:
-        """Close the lock's own engine (after release)."""
-        self.engine.dispose()
-
-
-def leader_lock_for(engine: sa.Engine, *, holder: str | None = None) -> LeaderLock:
-    """The advisory lock on PostgreSQL, the lease row everywhere else."""
-    if engine.dialect.name == "postgresql":
-        return AdvisoryLock(engine, holder=holder)
-    return RowLock(engine, holder=holder)
+def leader_lock_for(
+    engine: sa.Engine, *, holder: str | None = None, times: LeaseTimes | None = None
+) -> RowLock:
+    """The lease row (the same on PostgreSQL and SQLite)."""
+    return RowLock(engine, holder=holder, times=times)
