@@ -135,8 +135,8 @@ def test_the_leader_records_a_run_of_each_job_it_runs(own_app):
         def is_leader(self):
             return True
 
-        def still_valid(self):
-            return True
+        def valid_clause(self):
+            return sa.true()
 
     job = JobSpec(id="probe", func=lambda app: "fertig", trigger="interval")
     assert run_if_leader(job, own_app, Leadership(own_app, Lock())) == "fertig"

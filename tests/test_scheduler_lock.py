@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,8 +17,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from crm.database import utcnow
+from crm.database import reset_write_intent, set_write_intent, utcnow
 from crm.jobs.leadership import LeaseTimes, RowLock, SchedulerLock
+from crm.jobs.models import JobRun
 from crm.jobs.periodic import JobSpec
 from crm.jobs.scheduler import Leadership, run_if_leader
 
@@ -28,20 +31,28 @@ TIMES = LeaseTimes()
 
 
 @pytest.fixture(scope="module")
-def lock_database(make_database):
-    """One fresh database for this module holding only the scheduler_lock table."""
-    engine = sa.create_engine(make_database())
-    SchedulerLock.__table__.create(engine)
-    yield engine
-    engine.dispose()
+def own_app(make_database, tmp_path_factory):
+    """An app on its own migrated database whose commits are real (like the scheduler's)."""
+    from flask_migrate import upgrade
+
+    from tests.conftest import build_app
+
+    application = build_app(make_database(), str(tmp_path_factory.mktemp("leader")))
+    with application.app_context():
+        upgrade()
+    return application
 
 
 @pytest.fixture
-def lock_engine(lock_database):
-    """The lock database with no lock taken."""
-    with lock_database.begin() as conn:
+def lock_engine(own_app):
+    """The own app's database with no lock taken."""
+    from crm.extensions import db
+
+    with own_app.app_context():
+        engine = db.engine
+    with engine.begin() as conn:
         conn.execute(sa.delete(SchedulerLock.__table__))
-    return lock_database
+    return engine
 
 
 def s(seconds: float) -> datetime:
@@ -146,51 +157,53 @@ def test_many_contenders_for_an_expired_lease_make_exactly_one_leader(lock_engin
     assert lease_row(lock_engine)[0] == winner.holder
 
 
-def test_jobs_run_only_in_the_leading_scheduler(app, lock_engine):
+def test_jobs_run_only_in_the_leading_scheduler(own_app, lock_engine):
     runs: list[str] = []
     job = JobSpec(id="probe", func=lambda _app: runs.append("ran"), trigger="interval")
-    first = Leadership(app, RowLock(lock_engine, holder="first"))
-    second = Leadership(app, RowLock(lock_engine, holder="second"))
+    first = Leadership(own_app, RowLock(lock_engine, holder="first"))
+    second = Leadership(own_app, RowLock(lock_engine, holder="second"))
     assert first.renew() is True
     assert second.renew() is False
-    run_if_leader(job, app, first)
-    run_if_leader(job, app, second)
+    run_if_leader(job, own_app, first)
+    run_if_leader(job, own_app, second)
     assert runs == ["ran"]
     first.release()
     assert second.renew() is True
-    run_if_leader(job, app, first)
-    run_if_leader(job, app, second)
+    run_if_leader(job, own_app, first)
+    run_if_leader(job, own_app, second)
     assert runs == ["ran", "ran"]
     second.release()
 
 
-def test_a_leader_that_lost_its_lease_while_frozen_does_not_run_the_next_job(app, lock_engine):
-    """Its own memory still says "leading"; the fresh read before the job says no."""
+def test_a_leader_that_lost_its_lease_while_frozen_does_not_run_the_next_job(own_app, lock_engine):
+    """Its own memory still says "leading"; the lease check in the job's start says no."""
     runs: list[str] = []
     job = JobSpec(id="probe", func=lambda _app: runs.append("ran"), trigger="interval")
-    frozen = Leadership(app, RowLock(lock_engine, holder="frozen"))
+    frozen = Leadership(own_app, RowLock(lock_engine, holder="frozen"))
     assert frozen.renew() is True
     # Meanwhile another process took over (seen from its clock the lease had run out).
     assert RowLock(lock_engine, holder="other").acquire(utcnow() + timedelta(hours=1)) is True
     assert frozen.is_leader() is True  # the stale belief
-    run_if_leader(job, app, frozen)
+    run_if_leader(job, own_app, frozen)
     assert runs == []
     assert frozen.is_leader() is False
+    with lock_engine.connect() as conn:
+        assert conn.scalar(sa.select(sa.func.count()).where(JobRun.holder == "frozen")) == 0
 
 
-def test_no_job_starts_when_the_lease_has_less_than_the_margin_left(app, lock_engine):
+def test_no_job_starts_when_the_lease_has_less_than_the_margin_left(own_app, lock_engine):
     runs: list[str] = []
     job = JobSpec(id="probe", func=lambda _app: runs.append("ran"), trigger="interval")
-    leader = Leadership(app, RowLock(lock_engine, holder="late"))
+    leader = Leadership(own_app, RowLock(lock_engine, holder="late"))
     assert leader.renew() is True
     table = SchedulerLock.__table__
     with lock_engine.begin() as conn:  # the renewals stalled: 5 s left, margin is 10 s
         conn.execute(table.update().values(expires_at=utcnow() + timedelta(seconds=5)))
-    run_if_leader(job, app, leader)
+    run_if_leader(job, own_app, leader)
     assert runs == []
-    with lock_engine.begin() as conn:
-        conn.execute(table.update().values(expires_at=utcnow() + timedelta(seconds=30)))
-    run_if_leader(job, app, leader)
+    assert leader.is_leader() is False
+    assert leader.renew() is True  # the next heartbeat gets through: leading again
+    run_if_leader(job, own_app, leader)
     assert runs == ["ran"]
     leader.release()
 
@@ -306,6 +319,41 @@ def start_scheduler(env: dict[str, str], log: Path) -> subprocess.Popen:
         )
 
 
+def freeze(proc: subprocess.Popen, url: str) -> None:
+    """SIGSTOP `proc`; on SQLite only at a moment when it holds no write transaction.
+
+    A SQLite process frozen inside a write transaction keeps the database's one write lock:
+    then no process can write anything (the whole app stops, not just its scheduler) until
+    it wakes up, and no lease can help. That is SQLite's nature, not the scheduler's; the
+    test retries the freeze until the leader is caught outside a write. PostgreSQL has row
+    locks and needs no retry.
+    """
+    sqlite_path = sa.make_url(url).database if url.startswith("sqlite") else None
+    for _ in range(50):
+        proc.send_signal(signal.SIGSTOP)
+        if sqlite_path is None:
+            return
+        probe = sqlite3.connect(sqlite_path, timeout=0.5, isolation_level=None)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+            return
+        except sqlite3.OperationalError:  # frozen while writing: let it finish, try again
+            proc.send_signal(signal.SIGCONT)
+            time.sleep(0.2)
+        finally:
+            probe.close()
+    pytest.fail("could not freeze the leader outside a write transaction")
+
+
+@pytest.fixture
+def deferred_reads() -> Iterator[None]:
+    """The test's own reads must not queue for SQLite's write lock (see crm.database)."""
+    token = set_write_intent(False)
+    yield
+    reset_write_intent(token)
+
+
 def wait_for(predicate, timeout: float, step: float = 0.1):
     """Poll until `predicate()` returns something truthy; return it (or None after timeout)."""
     deadline = time.monotonic() + timeout
@@ -318,7 +366,9 @@ def wait_for(predicate, timeout: float, step: float = 0.1):
 
 
 @pytest.mark.slow
-def test_a_frozen_leader_is_replaced_and_after_waking_runs_no_job(make_database, tmp_path):
+def test_a_frozen_leader_is_replaced_and_after_waking_runs_no_job(
+    make_database, tmp_path, deferred_reads
+):
     """Two real scheduler processes; SIGSTOP the leader, later SIGCONT it.
 
     With a 3 s lease renewed every second, the follower must take over (and run jobs) within
@@ -327,7 +377,6 @@ def test_a_frozen_leader_is_replaced_and_after_waking_runs_no_job(make_database,
     """
     from flask_migrate import upgrade
 
-    from crm.jobs.models import JobRun
     from tests.conftest import build_app
 
     url = make_database()
@@ -375,7 +424,7 @@ def test_a_frozen_leader_is_replaced_and_after_waking_runs_no_job(make_database,
         follower = next(p for p in procs if p is not leader)
         assert wait_for(lambda: runs_by(leader_holder, T0), 15), texts()
 
-        leader.send_signal(signal.SIGSTOP)
+        freeze(leader, url)
         stopped = leader
         frozen_at = utcnow()
         new_holder = wait_for(lambda: holder_of(follower), lease + renew + 10)

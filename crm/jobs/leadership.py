@@ -12,10 +12,11 @@ both win (no lost update); on SQLite the write transaction begins IMMEDIATE (crm
 so contenders queue on the write lock.
 
 A leader that wakes up after losing its lease must not run a job on old beliefs: immediately
-before each job the runner reads the row afresh (`still_valid`) and runs only if this
-process holds a lease that is valid for at least `margin` more seconds. Clocks: `expires_at`
-is written with the writer's clock and compared with the reader's, so hosts that run several
-schedulers need NTP; skew eats into the margin.
+before each job the runner writes the job's start row with `INSERT … WHERE <this process holds
+the lease for at least the margin>` (`valid_clause`), and runs the job only if the row was
+written. Check and start record are one statement; a freeze after it is the overlap below.
+Clocks: `expires_at` is written with the writer's clock and compared with the reader's, so
+hosts that run several schedulers need NTP; skew eats into the margin.
 
 Leadership only keeps followers idle. It is not what prevents double mail: every job claims
 its rows in a transaction (see crm.followups.service.send_due_reminders), so two processes
@@ -164,30 +165,39 @@ class RowLock:
         """True if this process won its last acquire() and that lease still runs at `now`."""
         return self._expires_at is not None and (now or utcnow()) < self._expires_at
 
-    def still_valid(self, now: datetime | None = None) -> bool:
-        """Read the row afresh: does this process hold it for at least the margin from now?
+    def forget(self) -> None:
+        """Stop believing this process leads (until the next successful acquire)."""
+        self._expires_at = None
 
-        Called immediately before every job run. A process that froze after its last renewal
-        may wake up believing it leads; the row tells it otherwise.
+    def valid_clause(self, now: datetime | None = None) -> sa.ColumnElement[bool]:
+        """SQL: this process holds the lease for at least the margin from `now`.
+
+        The runner writes a job's start row only where this holds (crm.jobs.service.recorded),
+        immediately before the job: a process that froze after its last renewal may wake up
+        believing it leads; the row tells it otherwise.
         """
-        now = now or utcnow()
         table = SchedulerLock.__table__
+        return sa.exists().where(
+            table.c.name == self.name,
+            table.c.holder == self.holder,
+            table.c.expires_at >= (now or utcnow()) + self.times.margin,
+        )
+
+    def still_valid(self, now: datetime | None = None) -> bool:
+        """Read the row afresh: does this process hold it for at least the margin from now?"""
         # A plain read: on SQLite it must not queue for the write lock (WAL readers never wait).
         token = set_write_intent(False)
         try:
             with self.engine.connect() as conn:
-                row = conn.execute(
-                    sa.select(table.c.holder, table.c.expires_at).where(table.c.name == self.name)
-                ).first()
+                valid = bool(conn.scalar(sa.select(self.valid_clause(now))))
         except DBAPIError:
-            log.exception("scheduler lock: cannot read the lease; not running the job")
-            return False
+            log.exception("scheduler lock: cannot read the lease")
+            valid = False
         finally:
             reset_write_intent(token)
-        if row is None or row.holder != self.holder:
+        if not valid:
             self._expires_at = None
-            return False
-        return row.expires_at - now >= self.times.margin
+        return valid
 
     def release(self) -> None:
         """Give up the lease so another process can take over at once."""

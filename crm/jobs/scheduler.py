@@ -93,15 +93,12 @@ class Leadership:
         """True while this process's last renewal won and has not run out (no database read)."""
         return self.lock is not None and self.lock.is_leader()
 
-    def may_run_job(self) -> bool:
-        """Fresh check right before a job: still the holder, with at least the margin left?"""
-        if not self.is_leader():
-            return False
-        valid = self._lock().still_valid()
-        if not valid:
-            with self._mutex:
-                self._changed(False)
-        return valid
+    def lost(self) -> None:
+        """The lease check before a job failed: this process follows from now on."""
+        with self._mutex:
+            if self.lock is not None:
+                self.lock.forget()
+            self._changed(False)
 
     def start(self, *_: Any) -> None:
         """Start the heartbeat thread (once; the first renewal happens at once)."""
@@ -132,13 +129,24 @@ class Leadership:
 
 
 def run_if_leader(job: JobSpec, app: Flask, leadership: Leadership) -> Any:
-    """Run a job only in the leading process, and only while its lease is confirmed valid."""
-    if not leadership.may_run_job():
-        return None
-    from crm.jobs.service import recorded
+    """Run a job only in the leading process, and only while its lease is confirmed valid.
 
-    holder = getattr(leadership.lock, "holder", "")
-    return recorded(app, job.id, lambda: job.func(app), holder=str(holder))
+    The confirmation is part of writing the job's start row (see RowLock.valid_clause): a
+    leader that lost its lease while frozen records and runs nothing, and follows.
+    """
+    if not leadership.is_leader():
+        return None
+    from crm.jobs.service import NotStarted, recorded
+
+    lock = leadership.lock
+    assert lock is not None  # is_leader() says so
+    try:
+        return recorded(
+            app, job.id, lambda: job.func(app), holder=lock.holder, only_if=lock.valid_clause()
+        )
+    except NotStarted:
+        leadership.lost()
+        return None
 
 
 def configure(
@@ -146,6 +154,8 @@ def configure(
 ) -> BaseScheduler:
     """Add every job of the job list (coalescing, misfire grace); lead once the scheduler starts."""
     leadership = leadership or Leadership(app)
+    # Check the lease settings now: an error inside the start listener would only be logged.
+    leadership.times  # noqa: B018
     common: dict[str, Any] = {
         "replace_existing": True,
         "coalesce": True,
