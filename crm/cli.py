@@ -112,6 +112,21 @@ def scheduler_command() -> None:
     run_forever(current_app._get_current_object())
 
 
+@crm_cli.command("worker")
+@click.option("--once", is_flag=True, help="Run the queued jobs, then exit.")
+@click.option("--max-jobs", type=int, default=None, help="Exit after N jobs.")
+def worker_command(once: bool, max_jobs: int | None) -> None:
+    """Run queued background jobs (imports) until stopped; SIGTERM finishes the current job."""
+    import signal
+
+    from crm.jobs.worker import Worker
+
+    worker = Worker(current_app._get_current_object())
+    signal.signal(signal.SIGTERM, worker.stop)
+    signal.signal(signal.SIGINT, worker.stop)
+    click.echo(f"{worker.run(once=once, max_jobs=max_jobs)} jobs")
+
+
 @crm_cli.command("run-jobs")
 @click.option("--once", is_flag=True, required=True, help="Run due work now and exit.")
 def run_jobs_command(once: bool) -> None:
@@ -198,14 +213,10 @@ def reapply_erasures_command(since: Any) -> None:
     from pathlib import Path
 
     from crm.audit.service import Actor, acting_as
-    from crm.contacts.importer import storage_dir
     from crm.privacy import erasure
     from crm.privacy.service import reapply_erasures
 
-    directories = {
-        "outbox": Path(current_app.config["CRM_MAIL_OUTBOX_DIR"]),
-        "imports": storage_dir(current_app),
-    }
+    directories = {"outbox": Path(current_app.config["CRM_MAIL_OUTBOX_DIR"])}
     with acting_as(Actor(None, "cli")):
         results = reapply_erasures(
             db.session,

@@ -109,9 +109,13 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "CRM_SMTP_TIMEOUT": _int("CRM_SMTP_TIMEOUT", 30),
         "CRM_BASE_URL": _str("CRM_BASE_URL", "http://127.0.0.1:5000"),
         "CRM_SCHEMA_CHECK": _bool(os.environ.get("CRM_SCHEMA_CHECK"), True),
-        # Imports: files above this many rows run in the background; uploads kept N days.
-        "CRM_IMPORT_BACKGROUND_ROWS": _int("CRM_IMPORT_BACKGROUND_ROWS", 2000),
+        # Imports: uploaded files (stored in the database) are kept N days.
         "CRM_IMPORT_KEEP_DAYS": _int("CRM_IMPORT_KEEP_DAYS", 30),
+        # Workers: a job whose worker has not renewed its lease for this long is taken over;
+        # an idle worker looks for work this often; the scheduler process runs a worker.
+        "CRM_JOB_LEASE_SECONDS": _int("CRM_JOB_LEASE_SECONDS", 60),
+        "CRM_WORKER_POLL_SECONDS": _int("CRM_WORKER_POLL_SECONDS", 1),
+        "CRM_SCHEDULER_RUNS_WORKER": _bool(os.environ.get("CRM_SCHEDULER_RUNS_WORKER"), True),
         # Imports: what a file may hold (checked while it is read; a file beyond is refused).
         "CRM_IMPORT_MAX_ROWS": _int("CRM_IMPORT_MAX_ROWS", 200_000),
         "CRM_IMPORT_MAX_COLUMNS": _int("CRM_IMPORT_MAX_COLUMNS", 200),

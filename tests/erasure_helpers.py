@@ -86,7 +86,6 @@ def _write_eml(directory: Path, to: str, subject: str, body: str) -> Path:
 
 def _import_her(s: Any, user_id: int) -> tuple[int, int]:
     """An import whose file holds her row and another; returns (job id, her person id)."""
-    directory = importer.storage_dir(current_app)
     data = (
         "Firma;Vorname;Nachname;E-Mail\n"
         f"Elbe Stahl GmbH;{FIRST};{LAST};{EMAIL}\n"
@@ -97,10 +96,9 @@ def _import_her(s: Any, user_id: int) -> tuple[int, int]:
         data=data,
         filename="messekontakte.csv",
         user_id=user_id,
-        directory=directory,
         max_bytes=10**6,
     )
-    report = importer.run_import(s, job, directory=directory)
+    report = importer.run_import(s, job)
     job.status, job.counts, job.report = "done", report.counts, report.to_json()
     s.flush()
     pid = s.scalar(sa.select(Person.id).where(Person.email == EMAIL))

@@ -28,6 +28,7 @@ from crm.contacts.tabular import ImportFileError, Limits, read_table
 from crm.extensions import db
 from tests import factories
 from tests.conftest import CSRFClient, build_app, login
+from tests.job_helpers import run_jobs
 from tests.test_contacts_import import (
     BASE,
     count,
@@ -433,6 +434,7 @@ def test_while_a_dry_run_parses_the_file_another_connection_can_write(
     job_url = _big_upload(client)
     writes_while_parsing.clear()
     assert client.post(job_url, data={**MAPPING, "dry_run": "1"}).status_code == 302
+    assert run_jobs(fresh_app[1], side_connections=True) == 1
     assert writes_while_parsing
     assert all(writes_while_parsing), writes_while_parsing
     assert "Probelauf" in client.get(job_url).get_data(as_text=True)
@@ -445,6 +447,7 @@ def test_while_an_import_parses_the_file_another_connection_can_write(
     job_url = _big_upload(client)
     writes_while_parsing.clear()
     assert client.post(job_url, data={**MAPPING, "run": "1"}).status_code == 302
+    assert run_jobs(application, side_connections=True) == 1
     assert writes_while_parsing
     assert all(writes_while_parsing), writes_while_parsing
     with application.app_context():

@@ -18,6 +18,8 @@ from crm.contacts.import_models import ImportItem, ImportJob
 from crm.contacts.models import Activity, Organisation, Person
 from crm.extensions import db
 from crm.followups.models import FollowUp
+from crm.jobs.files import file_store
+from crm.jobs.models import JobFile
 from crm.newsletters.models import ConsentEvent
 from crm.participants.models import Participant
 from crm.privacy import erasure
@@ -40,10 +42,7 @@ SUBJECT_TABLES = {"person": "person", "participant": "participant"}
 
 
 def _directories() -> dict[str, Path]:
-    return {
-        "outbox": Path(current_app.config["CRM_MAIL_OUTBOX_DIR"]),
-        "imports": importer.storage_dir(current_app),
-    }
+    return {"outbox": Path(current_app.config["CRM_MAIL_OUTBOX_DIR"])}
 
 
 def _links_to(subject_table: str) -> list[tuple[sa.Table, sa.Column]]:
@@ -92,6 +91,11 @@ def _rows_about_her(s: Any, ids: dict[str, int]) -> set[tuple[str, tuple]]:
         )
     ).all()
     rows |= {("import_item", (i,)) for i, _j in items} | {("import_job", (j,)) for _i, j in items}
+    # The uploaded file of an import that holds her row.
+    keys = sa.select(ImportJob.uuid).where(ImportJob.id.in_([j for _i, j in items]))
+    rows |= {
+        ("job_file", (i,)) for i in s.scalars(sa.select(JobFile.id).where(JobFile.key.in_(keys)))
+    }
     single = {(t, pk[0]) for t, pk in rows if len(pk) == 1}
     for entry_id, kind, entity_id in s.execute(
         sa.select(AuditEntry.id, AuditEntry.entity_type, AuditEntry.entity_id)
@@ -106,15 +110,12 @@ def every(app: Any, db_session: Any) -> Any:
     """Her in every place (see tests.erasure_helpers); her files are removed afterwards."""
     with app.test_request_context():
         filled = fill_every_place(db_session)
-        directory = importer.storage_dir(app)
-        uuid = db_session.get(ImportJob, filled.import_job_id).uuid
         # Into the test's transaction (rolled back at its end); this context's session goes.
         db_session.commit()
         db_session.remove()
     yield filled
-    for path in (filled.her_eml, filled.other_eml, directory / uuid):
+    for path in (filled.her_eml, filled.other_eml):
         path.unlink(missing_ok=True)
-    (directory / f"{uuid}.progress.json").unlink(missing_ok=True)
 
 
 def _erase_her(s: Any, every: Any, **kw: Any) -> list[ErasureRecord]:
@@ -201,7 +202,7 @@ def test_erasure_leaves_nothing_of_her_and_every_other_row_byte_for_byte_unchang
     assert every.other_eml.exists()
     job = s.get(ImportJob, every.import_job_id)
     assert job.file_removed_at is not None
-    assert not (importer.storage_dir(current_app) / job.uuid).exists()
+    assert file_store().get(s, job.uuid) is None
 
 
 def test_her_words_are_gone_from_the_search_index_segments(app_ctx, every):
@@ -300,7 +301,9 @@ def test_every_erased_row_is_audited_and_the_erasure_record_holds_ids_not_values
     assert {"participant", "sessions", "referrals", "releases", "support"} <= set(
         participant_record.categories
     )
-    assert person_record.files_removed >= 2  # her outbox message and the uploaded import
+    assert person_record.files_removed >= 1  # her outbox message
+    # The uploaded import is a row of job_file, erased (and logged) with the rest.
+    assert person_record.row_ids.get("job_file")
     # The audit entries about her participant row keep field names, not values.
     for (changes,) in s.execute(
         sa.select(AuditEntry.changes).where(
@@ -470,31 +473,26 @@ def test_after_a_backup_restore_the_erasure_log_erases_her_again(app, app_ctx, e
 
 def test_an_import_that_skipped_her_as_a_duplicate_loses_her_row_and_its_file(app, app_ctx, every):
     s = app_ctx
-    directory = importer.storage_dir(app)
     data = (
         "Firma;Vorname;Nachname;E-Mail\n"
         f"Elbe Stahl GmbH;Paula;Doppel-Probe;{EMAIL}\n"
         "Elbe Stahl GmbH;Carla;Fremd;carla.fremd@example.org\n"
         "Elbe Stahl GmbH;Dora;Kaputt;keine-adresse\n"
     ).encode()
-    job = importer.create_job(
-        s, data=data, filename="zweiter.csv", user_id=None, directory=directory, max_bytes=10**6
-    )
-    report = importer.run_import(s, job, directory=directory)
+    job = importer.create_job(s, data=data, filename="zweiter.csv", user_id=None, max_bytes=10**6)
+    assert file_store().get(s, job.uuid) == data
+    report = importer.run_import(s, job)
     job.status, job.report = "done", report.to_json()
     s.flush()
     reasons = [r for _line, _outcome, rs in job.report["rows"] for r in rs]
     assert ["dup_email", {"id": every.person_id}] in reasons
-    try:
-        privacy.erase_person(s, s.get(Person, every.person_id), directories=_directories())
-        s.refresh(job)
-        reasons = [r for _line, _outcome, rs in job.report["rows"] for r in rs]
-        assert ["dup_email", {"id": every.person_id}] not in reasons
-        assert ["invalid_email", {"value": "keine-adresse"}] in reasons  # someone else's row
-        assert job.file_removed_at is not None
-        assert not (directory / job.uuid).exists()
-    finally:
-        (directory / job.uuid).unlink(missing_ok=True)
+    privacy.erase_person(s, s.get(Person, every.person_id), directories=_directories())
+    s.refresh(job)
+    reasons = [r for _line, _outcome, rs in job.report["rows"] for r in rs]
+    assert ["dup_email", {"id": every.person_id}] not in reasons
+    assert ["invalid_email", {"value": "keine-adresse"}] in reasons  # someone else's row
+    assert job.file_removed_at is not None
+    assert file_store().get(s, job.uuid) is None
 
 
 def test_a_confirmed_mention_never_grows_past_its_column(app_ctx):

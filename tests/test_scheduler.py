@@ -113,16 +113,39 @@ def test_dev_server_with_reloader_starts_the_scheduler_exactly_once(tmp_path):
 
 
 def test_import_file_purge_job_runs_against_its_own_database(make_database, tmp_path):
+    from datetime import timedelta
+
     from flask_migrate import upgrade
 
+    from crm.contacts import importer
+    from crm.contacts.import_models import ImportJob
+    from crm.database import utcnow
+    from crm.extensions import db
+    from crm.jobs.files import file_store
     from crm.jobs.periodic import purge_import_files
     from tests.conftest import build_app
 
     other = build_app(make_database(), str(tmp_path))
     with other.app_context():
         upgrade()
-    (tmp_path / "imports").mkdir()
-    assert purge_import_files(other) == 0
+        for name in ("alt.csv", "neu.csv"):
+            importer.create_job(
+                db.session, data=b"Firma\nAcme\n", filename=name, user_id=None, max_bytes=999
+            )
+        old = db.session.scalar(sa.select(ImportJob).where(ImportJob.filename == "alt.csv"))
+        old.created_at = utcnow() - timedelta(days=other.config["CRM_IMPORT_KEEP_DAYS"] + 1)
+        db.session.commit()
+        keys = {j.filename: j.uuid for j in db.session.scalars(sa.select(ImportJob))}
+        db.session.remove()
+    assert purge_import_files(other) == 1
+    with other.app_context():
+        assert file_store().get(db.session, keys["alt.csv"]) is None
+        assert file_store().get(db.session, keys["neu.csv"]) == b"Firma\nAcme\n"
+        assert db.session.scalar(
+            sa.select(ImportJob.file_removed_at).where(ImportJob.filename == "alt.csv")
+        )
+    # Nothing under the instance folder: the uploads live in the database.
+    assert not (tmp_path / "imports").exists()
 
 
 def test_signup_attempt_purge_job_runs_against_its_own_database(make_database, tmp_path):

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from crm.contacts.import_models import ImportItem, ImportJob
 from crm.contacts.models import Activity, Affiliation, ContactListMember, Person, person_tag
 from crm.database import utcnow
+from crm.jobs.models import JobFile
 
 # Report reasons whose "id" names an existing person (see importer._dup_reason).
 _PERSON_REASONS = {"dup_email", "dup_name", "created_anyway"}
@@ -77,17 +78,15 @@ def plan_erasure(session: Session, *, plan: Any) -> None:
     ):
         if _scrub_report(report, pid, emails) != report:
             job_ids.add(job_id)
-    directory = plan.directories.get("imports")
     for job in session.scalars(
         sa.select(ImportJob).where(ImportJob.id.in_(job_ids)).order_by(ImportJob.id)
     ):
         values: dict[str, Any] = {"report": _scrub_report(job.report, pid, emails)}
         if job.file_removed_at is None:
-            # The uploaded file holds her row; it goes (with its progress sidecar).
+            # The uploaded file holds her row; it goes.
             values["file_removed_at"] = utcnow()
-            if directory is not None:
-                plan.remove_file(directory / job.uuid, "imports")
-                plan.remove_file(directory / f"{job.uuid}.progress.json", "imports")
+            file_ids = list(session.scalars(sa.select(JobFile.id).where(JobFile.key == job.uuid)))
+            plan.delete(JobFile, file_ids, "imports", order=10)
         plan.anonymise(ImportJob, [job.id], values, "imports", owned=False, order=10)
 
     plan.delete(Person, [pid], "contact", order=90)

@@ -29,12 +29,14 @@ from sqlalchemy.orm import selectinload
 from wtforms import HiddenField, RadioField, SelectField, SubmitField
 
 from crm.audit.service import Actor, record
-from crm.contacts import importer
+from crm.contacts import import_jobs, importer
 from crm.contacts.export import iter_csv
 from crm.contacts.import_models import ImportJob
 from crm.contacts.tabular import FIELD_KEYS, ImportFileError, Table, suggest_mapping
 from crm.extensions import db
 from crm.forms import Form, choices
+from crm.jobs import queue
+from crm.jobs.models import BackgroundJob
 from crm.security import require, writes_on_get
 
 bp = Blueprint("imports", __name__, url_prefix="/import")
@@ -138,10 +140,6 @@ def _mapping_form(job: ImportJob, table: Table, **kwargs: Any) -> MappingForm:
     return form
 
 
-def _directory() -> Any:
-    return importer.storage_dir(current_app)
-
-
 def _job_or_404(job_id: int) -> ImportJob:
     job = db.session.get(ImportJob, job_id)
     if job is None:
@@ -196,12 +194,10 @@ def upload():
             data=storage.stream,
             filename=storage.filename or "",
             user_id=current_user.id,
-            directory=_directory(),
             max_bytes=current_app.config["CRM_MAX_UPLOAD_MB"] * 1024 * 1024,
         )
         importer.purge_old_files(
             db.session,
-            _directory(),
             keep_days=current_app.config.get("CRM_IMPORT_KEEP_DAYS", importer.DEFAULT_KEEP_DAYS),
         )
         db.session.commit()
@@ -217,14 +213,12 @@ def upload():
 def job(job_id: int):
     """Mapping, preview and dry-run report of a job, or its progress, or its result."""
     job = _job_or_404(job_id)
-    if job.status == "running" and importer.read_progress(_directory(), job)["stale"]:
-        importer.mark_stale(db.session, job)
-        db.session.commit()
+    background = _background(job)
     form = table = preview = None
-    if job.status in ("uploaded", "failed"):
+    if job.status in ("uploaded", "failed") and not queue.is_active(background):
         sheet = request.args.get("blatt") or None
         try:
-            table = importer.open_table(job, _directory(), sheet=sheet)
+            table = importer.open_table(job, sheet=sheet)
         except ImportFileError as exc:
             flash(exc.message, "danger")
             if sheet is None:
@@ -242,7 +236,34 @@ def job(job_id: int):
                 return redirect(url_for(".index"))
             form = _mapping_form(job, table)
             return _render_job(job, form=form, table=table, preview=preview)
-    return _render_job(job)
+    return _render_job(job, background=background)
+
+
+def _background(job: ImportJob) -> BackgroundJob | None:
+    return queue.latest_for(db.session, import_jobs.SUBJECT, job.id)
+
+
+def _progress(job: ImportJob, background: BackgroundJob | None) -> dict[str, Any]:
+    """Progress of the job's dry run or run, read from its row in the job queue."""
+    active = queue.is_active(background)
+    total = job.row_count
+    processed = 0
+    message = ""
+    if background is not None:
+        total = background.progress_total or total
+        processed = min(background.progress_done, total) if total else 0
+        message = background.progress_message
+    if job.status == "done" and not active:
+        processed = total
+    return {
+        "active": active,
+        "queued": active and background is not None and background.status == "queued",
+        "dry_run": background is not None and background.kind == import_jobs.DRY_RUN,
+        "processed": processed,
+        "total": total,
+        "percent": round(100 * processed / total) if total else 100,
+        "message": message,
+    }
 
 
 def _preview(table: Table, job: ImportJob) -> list[Any]:
@@ -252,7 +273,12 @@ def _preview(table: Table, job: ImportJob) -> list[Any]:
     return table.preview(PREVIEW_ROWS)
 
 
-def _render_job(job: ImportJob, status: int = 200, **context: Any) -> tuple[str, int]:
+def _render_job(
+    job: ImportJob,
+    status: int = 200,
+    background: BackgroundJob | None = None,
+    **context: Any,
+) -> tuple[str, int]:
     report = job.report or {}
     rows = [
         (line, outcome, [importer.reason_text(code, params) for code, params in reasons])
@@ -263,7 +289,7 @@ def _render_job(job: ImportJob, status: int = 200, **context: Any) -> tuple[str,
         job=job,
         report=report,
         report_rows=rows,
-        progress=importer.read_progress(_directory(), job),
+        progress=_progress(job, background),
         undo_form=UndoForm(),
         status_labels=STATUS_LABELS,
         outcome_labels=OUTCOME_LABELS,
@@ -282,11 +308,14 @@ def start(job_id: int):
     if job.status not in ("uploaded", "failed"):
         flash(_("This import has already run."), "warning")
         return redirect(url_for(".job", job_id=job.id))
+    if queue.is_active(_background(job)):
+        flash(_("A dry run of this import is waiting or running; please wait for it."), "warning")
+        return redirect(url_for(".job", job_id=job.id))
     # The workbook is opened (and another sheet's rows counted) in a read transaction, so
     # that SQLite's write lock is not held meanwhile.
     with importer.reading(db.session):
         try:
-            table = importer.open_table(job, _directory(), sheet=request.form.get("sheet") or None)
+            table = importer.open_table(job, sheet=request.form.get("sheet") or None)
         except (ImportFileError, importer.ImportRefused) as exc:
             flash(exc.message, "danger")
             return redirect(url_for(".job", job_id=job_id))
@@ -300,40 +329,23 @@ def start(job_id: int):
             if not form.validate_on_submit():
                 return _render_job(job, 400, form=form, table=table, preview=preview)
     importer.configure_job(db.session, job, table, mapping=form.mapping(), policy=form.policy.data)
-    directory = _directory()
-    if not form.run.data:
-        db.session.commit()  # the mapping is kept even if the dry run refuses the file
+    dry_run = not form.run.data
+    if not dry_run:
         try:
-            importer.dry_run_job(db.session, job, directory=directory)
-        except (ImportFileError, importer.ImportRefused) as exc:
+            importer.claim_job(db.session, job)
+        except importer.ImportRefused as exc:
             db.session.rollback()
-            flash(exc.message, "danger")
+            flash(exc.message, "warning")
             return redirect(url_for(".job", job_id=job.id))
-        db.session.commit()
-        flash(_("Dry run finished: nothing has been changed yet."), "info")
-        return redirect(url_for(".job", job_id=job.id, _anchor="bericht"))
-    db.session.commit()
-    try:
-        importer.claim_job(db.session, job, directory=directory)
-    except importer.ImportRefused as exc:
-        flash(exc.message, "warning")
-        return redirect(url_for(".job", job_id=job.id))
-    threshold = current_app.config.get(
-        "CRM_IMPORT_BACKGROUND_ROWS", importer.DEFAULT_BACKGROUND_ROWS
+    # The mapping, the claim and the queued job in one commit: a worker sees all or none.
+    import_jobs.enqueue(
+        db.session, job, dry_run=dry_run, actor=_actor(), locale=str(get_locale() or "de")
     )
-    if job.row_count > threshold:
-        importer.start_background(
-            current_app._get_current_object(),
-            job.id,
-            actor=_actor(),
-            locale=str(get_locale() or "de"),
-        )
-        return redirect(url_for(".job", job_id=job.id))
-    job = importer.execute_job(db.session, job.id, directory=directory)
-    if job.status == "done":
-        flash(_("The import is complete."), "success")
+    db.session.commit()
+    if dry_run:
+        flash(_("The dry run has started: nothing will be changed."), "info")
     else:
-        flash(job.message, "danger")
+        flash(_("The import has started."), "info")
     return redirect(url_for(".job", job_id=job.id))
 
 
@@ -342,10 +354,7 @@ def start(job_id: int):
 def status(job_id: int):
     """The progress bar partial polled by htmx while a job runs."""
     job = _job_or_404(job_id)
-    progress = importer.read_progress(_directory(), job)
-    if job.status == "running" and progress["stale"]:
-        importer.mark_stale(db.session, job)
-        db.session.commit()
+    progress = _progress(job, _background(job))
     response = Response(
         render_template(
             "contacts/import_status.html",
@@ -354,7 +363,7 @@ def status(job_id: int):
             status_labels=STATUS_LABELS,
         )
     )
-    if job.status != "running" and request.headers.get("HX-Request"):
+    if not progress["active"] and request.headers.get("HX-Request"):
         # Finished: reload the job page so it shows the result instead of the progress bar.
         response.headers["HX-Refresh"] = "true"
     return response
@@ -368,7 +377,7 @@ def rejected(job_id: int):
     job = _job_or_404(job_id)
     try:
         with importer.reading(db.session):
-            headers, rows = importer.rejected_rows(job, _directory())
+            headers, rows = importer.rejected_rows(job)
     except (ImportFileError, importer.ImportRefused) as exc:
         flash(exc.message, "danger")
         return redirect(url_for(".job", job_id=job_id))
@@ -398,12 +407,13 @@ def undo(job_id: int):
     if not form.validate_on_submit():
         abort(400)
     try:
-        importer.undo_import(db.session, job, user_id=current_user.id, directory=_directory())
+        importer.undo_import(db.session, job, user_id=current_user.id)
+        # The upload goes with the undo: nothing of the file is kept once its records are gone.
+        importer.remove_files(db.session, job)
         db.session.commit()
     except importer.ImportRefused as exc:
         db.session.rollback()
         flash(exc.message, "danger")
         return redirect(url_for(".job", job_id=job_id))
-    importer.remove_files(_directory(), job)
     flash(_("The import has been undone."), "success")
     return redirect(url_for(".job", job_id=job_id))

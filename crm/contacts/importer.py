@@ -2,10 +2,15 @@
 
 How a run works, and why:
 
-* **One transaction.** `run_import` writes everything in the caller's transaction;
-  `execute_job` commits it at the end or rolls it back on any exception, then records the
-  failed state in a second, separate transaction. A failure leaves the contacts exactly as
-  they were.
+* **A job for a worker.** The web request stores the upload (`crm.jobs.files`, the database
+  by default) and enqueues a dry run or a run (`crm.contacts.import_jobs`); a worker process
+  runs it and commits its progress to the job row, which every web node reads.
+* **Short transactions, all or nothing.** `execute_job` writes each batch of `BATCH_ROWS`
+  rows in a transaction of its own and commits it, so on SQLite the write lock is held for
+  one batch at a time, never for the whole file. What a batch wrote is listed in
+  `ImportItem` rows committed with it; on any failure those records are removed again
+  (`discard_partial`), and a run retried after its worker died starts by removing what the
+  dead attempt committed. A failure leaves the contacts as they were.
 * **No query per row.** The duplicate keys of the whole database (person e-mails, person name
   at an organisation, organisation name + postcode) are loaded into dicts once; rows are
   then matched in Python, and new records are inserted with Core ``INSERT … RETURNING``
@@ -17,43 +22,31 @@ How a run works, and why:
 * **No write lock while parsing.** On SQLite a writing transaction holds the database's one
   write lock, so the file is never parsed inside one: the upload and the dry run read it in a
   read transaction (`reading`), and a run first reads the whole file into a temporary spool of
-  checked records, then matches and writes them in its one transaction. The file's `Limits`
+  checked records, then matches and writes them batch by batch. The file's `Limits`
   (rows, columns, cell length, unpacked XLSX size) are checked while it is read.
-* **Progress outside the database.** A run is one transaction (on SQLite it holds the write
-  lock), so its progress cannot be committed while it runs. It is written instead to a small
-  JSON sidecar next to the upload, ``<instance>/imports/<uuid>.progress.json``, replaced
-  atomically every `PROGRESS_EVERY` rows. Every worker process on the machine reads the same
-  file, which is exactly the SQLite deployment (one machine, several gunicorn workers); the
-  final state of a job is in the database.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import logging
-import os
 import pickle
 import re
 import tempfile
-import threading
-import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 from types import SimpleNamespace
 from typing import IO, Any
 
 import sqlalchemy as sa
-from flask import Flask, current_app, has_app_context
-from flask_babel import force_locale
+from flask import current_app, has_app_context
 from flask_babel import gettext as _
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, object_session, selectinload
 
-from crm.audit.service import Actor, acting_as, record
+from crm.audit.service import record
 from crm.contacts import search
 from crm.contacts.import_models import ImportItem, ImportJob
 from crm.contacts.models import (
@@ -85,6 +78,7 @@ from crm.contacts.tabular import (
     suggest_mapping,
 )
 from crm.database import reset_write_intent, set_write_intent, utcnow
+from crm.jobs.files import file_store
 
 log = logging.getLogger(__name__)
 
@@ -98,22 +92,17 @@ __all__ = [
     "execute_job",
     "open_table",
     "purge_old_files",
-    "read_progress",
     "reading",
     "rejected_rows",
     "run_import",
-    "start_background",
-    "storage_dir",
     "undo_import",
 ]
 
 BATCH_ROWS = 1000
 PROGRESS_EVERY = 500
-DEFAULT_BACKGROUND_ROWS = 2000
 DEFAULT_KEEP_DAYS = 30
 REPORT_ROWS_PER_OUTCOME = 1000
 # A "running" job whose progress file has not moved for this long died with its process.
-STALE_AFTER = timedelta(minutes=15)
 
 OUTCOMES = ("create", "update", "skip", "reject")
 
@@ -243,36 +232,12 @@ def reading(session: Session) -> Iterator[None]:
 # --- files ------------------------------------------------------------------------------------
 
 
-def storage_dir(app: Flask) -> Path:
-    """The directory holding uploaded import files: `<instance>/imports`."""
-    return Path(app.instance_path) / "imports"
-
-
-def _upload_path(directory: Path, job: ImportJob) -> Path:
-    return directory / job.uuid
-
-
-def _progress_path(directory: Path, job: ImportJob) -> Path:
-    return directory / f"{job.uuid}.progress.json"
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def _remove_files(directory: Path, job: ImportJob) -> None:
-    for path in (_upload_path(directory, job), _progress_path(directory, job)):
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
+def _stored_bytes(job: ImportJob) -> bytes:
+    session = object_session(job)
+    raw = file_store().get(session, job.uuid) if session is not None else None
+    if raw is None:
+        raise ImportRefused(_("The uploaded file is no longer available. Please upload it again."))
+    return raw
 
 
 def create_job(
@@ -281,11 +246,10 @@ def create_job(
     data: bytes | IO[bytes],
     filename: str,
     user_id: int | None,
-    directory: Path,
     max_bytes: int,
     limits: Limits | None = None,
 ) -> ImportJob:
-    """Check an uploaded file, store it under `directory` and add a job for it.
+    """Check an uploaded file, store it (`crm.jobs.files`) and add an import job for it.
 
     The caller's transaction is committed before the file is read (see `reading`); the job
     is added in a new one, not committed. Raises `ImportFileError` with a German message for
@@ -315,23 +279,15 @@ def create_job(
         status="uploaded",
         created_by_id=user_id,
     )
-    _write_atomically(_upload_path(directory, job), raw)
     session.add(job)
+    file_store().put(session, job.uuid, raw, name=job.filename)
     session.flush()
     return job
 
 
-def open_table(
-    job: ImportJob, directory: Path, sheet: str | None = None, *, limits: Limits | None = None
-) -> Table:
+def open_table(job: ImportJob, sheet: str | None = None, *, limits: Limits | None = None) -> Table:
     """Read the job's stored file (the given sheet, else the job's sheet)."""
-    path = _upload_path(directory, job)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ImportRefused(
-            _("The uploaded file is no longer available. Please upload it again.")
-        ) from None
+    raw = _stored_bytes(job)
     return read_table(
         raw, job.filename, sheet=(sheet or job.sheet or None), limits=limits or current_limits()
     )
@@ -356,8 +312,8 @@ def configure_job(
     session.flush()
 
 
-def purge_old_files(session: Session, directory: Path, *, keep_days: int) -> int:
-    """Delete stored uploads older than `keep_days` days (and orphans); return how many."""
+def purge_old_files(session: Session, *, keep_days: int) -> int:
+    """Delete stored uploads older than `keep_days` days; return how many (not committed)."""
     cutoff = utcnow() - timedelta(days=keep_days)
     removed = 0
     for job in session.scalars(
@@ -367,48 +323,11 @@ def purge_old_files(session: Session, directory: Path, *, keep_days: int) -> int
             ImportJob.status != "running",
         )
     ):
-        _remove_files(directory, job)
+        file_store().delete(session, job.uuid)
         job.file_removed_at = utcnow()
         removed += 1
-    if directory.is_dir():
-        known = set(session.scalars(sa.select(ImportJob.uuid)))
-        day_ago = time.time() - 86400
-        for path in directory.iterdir():
-            stem = path.name.split(".")[0]
-            if stem and stem not in known and path.stat().st_mtime < day_ago:
-                path.unlink(missing_ok=True)
-                removed += 1
     session.flush()
     return removed
-
-
-# --- progress -----------------------------------------------------------------------------------
-
-
-def write_progress(directory: Path, job: ImportJob, processed: int, total: int, state: str) -> None:
-    """Replace the job's progress sidecar file (atomic: readers never see half a file)."""
-    payload = {"processed": processed, "total": total, "state": state, "at": time.time()}
-    _write_atomically(_progress_path(directory, job), json.dumps(payload).encode())
-
-
-def read_progress(directory: Path, job: ImportJob) -> dict[str, Any]:
-    """The job's progress: processed, total, percent, and whether the run seems dead."""
-    try:
-        data = json.loads(_progress_path(directory, job).read_text())
-    except (FileNotFoundError, ValueError):
-        data = {"processed": 0, "total": job.row_count, "state": "waiting", "at": None}
-    total = max(int(data.get("total") or job.row_count or 0), 0)
-    processed = min(int(data.get("processed") or 0), total) if total else 0
-    if job.status == "done":
-        processed = total
-    started = job.started_at.timestamp() if job.started_at else time.time()
-    last = data.get("at") or started
-    return {
-        "processed": processed,
-        "total": total,
-        "percent": round(100 * processed / total) if total else 100,
-        "stale": job.status == "running" and time.time() - last > STALE_AFTER.total_seconds(),
-    }
 
 
 # --- row validation -----------------------------------------------------------------------------
@@ -1124,6 +1043,13 @@ class _Engine:
         if items:
             self._insert_many(ImportItem.__table__, items)
 
+    def commit(self) -> None:
+        """Commit the batches written so far; the next transaction allocates ids afresh."""
+        self.session.commit()
+        # On SQLite the ids were handed out under this transaction's write lock; once it is
+        # released another writer may take the next numbers.
+        self.next_id.clear()
+
     def finish(self) -> None:
         """Recompute the search text of existing records that this run changed or linked."""
         if not self.dry_run:
@@ -1262,30 +1188,37 @@ class _Spool:
         self.close()
 
 
-def spool_file(job: ImportJob, directory: Path, *, limits: Limits | None = None) -> _Spool:
+def spool_file(job: ImportJob, *, limits: Limits | None = None) -> _Spool:
     """Read the job's whole file, checked against the limits, into a temporary spool."""
-    with open_table(job, directory, limits=limits) as table:
+    with open_table(job, limits=limits) as table:
         return _Spool(table)
+
+
+Progress = Callable[[int, int, str], None]
 
 
 def run_import(
     session: Session,
     job: ImportJob,
     *,
-    directory: Path,
     dry_run: bool = False,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
     batch_rows: int = BATCH_ROWS,
     spool: _Spool | None = None,
+    commit_batches: bool = False,
 ) -> ImportReport:
-    """Import (or, with `dry_run`, only assess) the job's file in the caller's transaction.
+    """Import (or, with `dry_run`, only assess) the job's file.
 
-    Does not commit. A real run writes the new records, the `ImportItem` rows and one audit
-    entry "import"; `progress(processed, total)` is called every `PROGRESS_EVERY` rows.
+    Without `commit_batches` everything is written in the caller's transaction, not
+    committed. With it (`execute_job`), every batch of `batch_rows` rows is committed on its
+    own, so the write lock is held for one batch at a time. A real run writes the new records,
+    the `ImportItem` rows and one audit entry "import"; `progress(processed, total, message)`
+    is called every `PROGRESS_EVERY` rows (after a batch's commit with `commit_batches`).
     The records come from `spool` (see `spool_file`) if given, else from the file itself.
     The job's own columns are left to the caller (`execute_job`).
     """
-    source = spool if spool is not None else open_table(job, directory)
+    source = spool if spool is not None else open_table(job)
+    message = _("Checking rows") if dry_run else _("Importing rows")
     with contextlib.ExitStack() as stack:
         if spool is None:
             stack.enter_context(source)  # type: ignore[arg-type]
@@ -1299,8 +1232,12 @@ def run_import(
                 processed += 1
                 if processed % batch_rows == 0:
                     engine.flush_batch()
-                if progress is not None and processed % PROGRESS_EVERY == 0:
-                    progress(processed, total)
+                    if commit_batches:
+                        engine.commit()
+                        if progress is not None:
+                            progress(processed, total, message)
+                if progress is not None and not commit_batches and processed % PROGRESS_EVERY == 0:
+                    progress(processed, total, message)
             engine.flush_batch()
             engine.finish()
         except (ImportFileError, ImportRefused):
@@ -1319,8 +1256,8 @@ def run_import(
             changes={"counts": c, "file": job.filename},
         )
         session.flush()
-    if progress is not None:
-        progress(processed, max(total, processed))
+    if progress is not None and not commit_batches:
+        progress(processed, max(total, processed), message)
     return report
 
 
@@ -1332,10 +1269,12 @@ def _summary(job: ImportJob, c: dict[str, int]) -> str:
     )
 
 
-# --- jobs: dry run, run, background, undo --------------------------------------------------------
+# --- jobs: dry run, run, undo -------------------------------------------------------------------
 
 
-def dry_run_job(session: Session, job: ImportJob, *, directory: Path) -> ImportReport:
+def dry_run_job(
+    session: Session, job: ImportJob, *, progress: Progress | None = None
+) -> ImportReport:
     """Assess the file without changing any contact and store the report on the job.
 
     Commits the caller's transaction first; the file is assessed in a read transaction
@@ -1346,7 +1285,7 @@ def dry_run_job(session: Session, job: ImportJob, *, directory: Path) -> ImportR
         job = session.get(ImportJob, job_id)  # type: ignore[assignment]
         if job is None or job.status not in ("uploaded", "failed"):
             raise ImportRefused(_("This import has already run."))
-        report = run_import(session, job, directory=directory, dry_run=True)
+        report = run_import(session, job, dry_run=True, progress=progress)
     job = session.get(ImportJob, job_id)  # type: ignore[assignment]
     assert job is not None
     job.counts = report.counts
@@ -1356,8 +1295,8 @@ def dry_run_job(session: Session, job: ImportJob, *, directory: Path) -> ImportR
     return report
 
 
-def claim_job(session: Session, job: ImportJob, *, directory: Path) -> None:
-    """Mark the job running (committed) so a second click cannot start it twice."""
+def claim_job(session: Session, job: ImportJob) -> None:
+    """Mark the job running (not committed) so a second click cannot start it twice."""
     result = session.execute(
         sa.update(ImportJob)
         .where(ImportJob.id == job.id, ImportJob.status.in_(("uploaded", "failed")))
@@ -1365,39 +1304,36 @@ def claim_job(session: Session, job: ImportJob, *, directory: Path) -> None:
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
-        session.rollback()
         raise ImportRefused(_("This import is already running or has already run."))
-    session.commit()
-    session.refresh(job)
-    write_progress(directory, job, 0, job.row_count, "running")
+    session.flush()
 
 
-def execute_job(session: Session, job_id: int, *, directory: Path) -> ImportJob:
-    """Run a claimed job as one transaction; on failure roll back and mark it failed.
+def execute_job(session: Session, job_id: int, *, progress: Progress | None = None) -> ImportJob:
+    """Run a claimed job batch by batch; on failure remove what it wrote and mark it failed.
 
     Commits the caller's transaction first: the file is read into a spool in a read
-    transaction, and only then does the run's writing transaction begin.
+    transaction, and only then do the run's short writing transactions begin. Safe to call
+    again for a job whose earlier attempt died: what that attempt committed goes first.
     """
-    last = [0]
     spool: _Spool | None = None
-
-    def progress(done: int, total: int) -> None:
-        last[0] = done
-        write_progress(directory, job, done, total, "running")
-
     try:
+        discard_partial(session, job_id)
+        session.commit()  # also ends the transaction (and SQLite's lock) before the reading
+        if progress is not None:
+            progress(0, 0, _("Reading the file"))
         with reading(session):
             job = session.get(ImportJob, job_id)
             assert job is not None
-            spool = spool_file(job, directory)
+            spool = spool_file(job)
         job = session.get(ImportJob, job_id)
         assert job is not None
-        report = run_import(session, job, directory=directory, progress=progress, spool=spool)
+        report = run_import(session, job, progress=progress, spool=spool, commit_batches=True)
         job.status = "done"
         job.counts = report.counts
         job.report = report.to_json()
         job.report_is_dry_run = False
         job.finished_at = utcnow()
+        rows = job.row_count
         session.commit()
     except Exception as exc:
         session.rollback()
@@ -1411,6 +1347,7 @@ def execute_job(session: Session, job_id: int, *, directory: Path) -> ImportJob:
             )
         else:
             detail = ""
+        discard_partial(session, job_id)
         job = session.get(ImportJob, job_id)
         assert job is not None
         job.status = "failed"
@@ -1425,41 +1362,19 @@ def execute_job(session: Session, job_id: int, *, directory: Path) -> ImportJob:
         )
         job.finished_at = utcnow()
         session.commit()
-        write_progress(directory, job, last[0], job.row_count, "failed")
         return job
     finally:
         if spool is not None:
             spool.close()
-    write_progress(directory, job, job.row_count, job.row_count, "done")
+    if progress is not None:
+        # Not `job.row_count`: reloading the job would open a (writing) transaction first.
+        progress(rows, rows, _("Import complete"))
     return job
 
 
-def start_background(
-    app: Flask, job_id: int, *, actor: Actor, locale: str = "de"
-) -> threading.Thread:
-    """Run a claimed job in a daemon thread of this process, with its own app context.
-
-    `actor` is written into the audit log and `locale` is the language of the job's messages
-    (there is no request, hence no logged-in user or language, in the thread).
-    """
-    from crm.extensions import db
-
-    directory = storage_dir(app)
-
-    def target() -> None:
-        with app.app_context(), force_locale(locale), acting_as(actor):
-            try:
-                execute_job(db.session, job_id, directory=directory)
-            finally:
-                db.session.remove()
-
-    thread = threading.Thread(target=target, name=f"import-{job_id}", daemon=True)
-    thread.start()
-    return thread
-
-
-def mark_stale(session: Session, job: ImportJob) -> None:
-    """Record a job whose process died mid-run as failed (its transaction never committed)."""
+def mark_interrupted(session: Session, job: ImportJob) -> None:
+    """Record a job whose worker died for good as failed, removing what it had written."""
+    discard_partial(session, job.id)
     job.status = "failed"
     job.message = _(
         "The import was interrupted (for example by a server restart); no contact was changed."
@@ -1468,7 +1383,79 @@ def mark_stale(session: Session, job: ImportJob) -> None:
     session.flush()
 
 
-def undo_import(session: Session, job: ImportJob, *, user_id: int | None, directory: Path) -> None:
+def _remove_written(session: Session, job_id: int) -> tuple[dict[str, int], int, set, set]:
+    """Delete the records a job's items say it created, clear the fields it filled."""
+
+    def created(entity_type: str) -> sa.Select:
+        return sa.select(ImportItem.entity_id).where(
+            ImportItem.job_id == job_id,
+            ImportItem.entity_type == entity_type,
+            ImportItem.action == "create",
+        )
+
+    # Existing people whose search text must forget a deleted affiliation's organisation.
+    touched_people = set(
+        session.scalars(
+            sa.select(Affiliation.person_id).where(Affiliation.id.in_(created("affiliation")))
+        )
+    )
+    touched_orgs: set[int] = set()
+    counts = {}
+    for entity_type, model in (
+        ("affiliation", Affiliation),
+        ("person", Person),
+        ("organisation", Organisation),
+    ):
+        counts[entity_type] = session.execute(
+            sa.delete(model.__table__).where(model.__table__.c.id.in_(created(entity_type)))
+        ).rowcount
+    # Tags this import introduced go too, unless someone has used them since.
+    session.execute(
+        sa.delete(Tag.__table__).where(
+            Tag.__table__.c.id.in_(created("tag")),
+            ~sa.exists().where(person_tag.c.tag_id == Tag.__table__.c.id),
+            ~sa.exists().where(organisation_tag.c.tag_id == Tag.__table__.c.id),
+        )
+    )
+    cleared = 0
+    fills = session.execute(
+        sa.select(ImportItem.entity_type, ImportItem.entity_id, ImportItem.fields).where(
+            ImportItem.job_id == job_id, ImportItem.action == "fill"
+        )
+    ).all()
+    for entity_type, entity_id, fields in fills:
+        table = (Person if entity_type == "person" else Organisation).__table__
+        for name, value in (fields or {}).items():
+            # Only while the field still holds what the import wrote: later edits stay.
+            cleared += session.execute(
+                sa.update(table)
+                .where(table.c.id == entity_id, table.c[name] == value)
+                .values({name: ""})
+            ).rowcount
+        (touched_people if entity_type == "person" else touched_orgs).add(entity_id)
+    session.flush()
+    refresh_search_text(session, touched_people, touched_orgs)
+    return counts, cleared, touched_people, touched_orgs
+
+
+def discard_partial(session: Session, job_id: int) -> bool:
+    """Remove what an unfinished run committed (its items say what); False if nothing.
+
+    Not committed. Used before a retry and after a failure, so that a run is all or nothing
+    although it commits batch by batch.
+    """
+    has_items = session.scalar(
+        sa.select(sa.func.count(ImportItem.id)).where(ImportItem.job_id == job_id)
+    )
+    if not has_items:
+        return False
+    _remove_written(session, job_id)
+    session.execute(sa.delete(ImportItem).where(ImportItem.job_id == job_id))
+    session.flush()
+    return True
+
+
+def undo_import(session: Session, job: ImportJob, *, user_id: int | None) -> None:
     """Delete what the job's run created and clear the fields it filled, as one change.
 
     Does not commit; the caller commits and then calls `remove_files`.
@@ -1505,48 +1492,7 @@ def undo_import(session: Session, job: ImportJob, *, user_id: int | None, direct
                 num=activities,
             )
         )
-    # Existing people whose search text must forget a deleted affiliation's organisation.
-    touched_people = set(
-        session.scalars(
-            sa.select(Affiliation.person_id).where(Affiliation.id.in_(created("affiliation")))
-        )
-    )
-    touched_orgs: set[int] = set()
-    counts = {}
-    for entity_type, model in (
-        ("affiliation", Affiliation),
-        ("person", Person),
-        ("organisation", Organisation),
-    ):
-        counts[entity_type] = session.execute(
-            sa.delete(model.__table__).where(model.__table__.c.id.in_(created(entity_type)))
-        ).rowcount
-    # Tags this import introduced go too, unless someone has used them since.
-    session.execute(
-        sa.delete(Tag.__table__).where(
-            Tag.__table__.c.id.in_(created("tag")),
-            ~sa.exists().where(person_tag.c.tag_id == Tag.__table__.c.id),
-            ~sa.exists().where(organisation_tag.c.tag_id == Tag.__table__.c.id),
-        )
-    )
-    cleared = 0
-    fills = session.execute(
-        sa.select(ImportItem.entity_type, ImportItem.entity_id, ImportItem.fields).where(
-            ImportItem.job_id == job.id, ImportItem.action == "fill"
-        )
-    ).all()
-    for entity_type, entity_id, fields in fills:
-        table = (Person if entity_type == "person" else Organisation).__table__
-        for name, value in (fields or {}).items():
-            # Only while the field still holds what the import wrote: later edits stay.
-            cleared += session.execute(
-                sa.update(table)
-                .where(table.c.id == entity_id, table.c[name] == value)
-                .values({name: ""})
-            ).rowcount
-        (touched_people if entity_type == "person" else touched_orgs).add(entity_id)
-    session.flush()
-    refresh_search_text(session, touched_people, touched_orgs)
+    counts, cleared, _people, _orgs = _remove_written(session, job.id)
     record(
         session,
         "import_undo",
@@ -1562,14 +1508,16 @@ def undo_import(session: Session, job: ImportJob, *, user_id: int | None, direct
     session.refresh(job)
 
 
-def remove_files(directory: Path, job: ImportJob) -> None:
-    """Delete the job's stored upload and progress file (after an undo was committed)."""
-    _remove_files(directory, job)
+def remove_files(session: Session, job: ImportJob) -> None:
+    """Delete the job's stored upload (not committed)."""
+    if file_store().delete(session, job.uuid) or job.file_removed_at is None:
+        job.file_removed_at = utcnow()
+    session.flush()
 
 
-def rejected_rows(job: ImportJob, directory: Path) -> tuple[list[str], Iterator[list[str]]]:
+def rejected_rows(job: ImportJob) -> tuple[list[str], Iterator[list[str]]]:
     """Headers (plus "Grund") and the rejected rows of the job's file with their reasons."""
-    table = open_table(job, directory)
+    table = open_table(job)
     columns = _columns(job.mapping or {})
 
     def rows() -> Iterator[list[str]]:

@@ -83,10 +83,13 @@ def send_followup_reminders(app: Flask, session: Session) -> int:
 
 @scheduler_job
 def purge_import_files(app: Flask, session: Session) -> int:
-    """Delete uploaded import files older than CRM_IMPORT_KEEP_DAYS."""
-    from crm.contacts.importer import purge_old_files, storage_dir
+    """Delete stored import uploads older than CRM_IMPORT_KEEP_DAYS, and old finished jobs."""
+    from crm.contacts.importer import purge_old_files
+    from crm.database import utcnow
+    from crm.jobs.queue import purge_finished
 
-    return purge_old_files(session, storage_dir(app), keep_days=app.config["CRM_IMPORT_KEEP_DAYS"])
+    purge_finished(session, utcnow())
+    return purge_old_files(session, keep_days=app.config["CRM_IMPORT_KEEP_DAYS"])
 
 
 @scheduler_job
@@ -137,7 +140,6 @@ def erase_due_participants(app: Flask, session: Session) -> dict[str, int]:
     """Mark participants past the retention period for review; erase those admins approved."""
     from pathlib import Path
 
-    from crm.contacts.importer import storage_dir
     from crm.dashboard.weeks import local_date
     from crm.database import utcnow
     from crm.extensions import db
@@ -149,10 +151,7 @@ def erase_due_participants(app: Flask, session: Session) -> dict[str, int]:
         today=local_date(utcnow()),
         years=app.config["CRM_RETENTION_YEARS_AFTER_EXIT"],
     )
-    directories = {
-        "outbox": Path(app.config["CRM_MAIL_OUTBOX_DIR"]),
-        "imports": storage_dir(app),
-    }
+    directories = {"outbox": Path(app.config["CRM_MAIL_OUTBOX_DIR"])}
     erased = erase_approved(session, directories=directories)
     session.commit()
     if erased:
@@ -248,7 +247,7 @@ JOBS: tuple[JobSpec, ...] = (
         func=purge_import_files,
         trigger="cron",
         trigger_args={"hour": 3, "minute": 30},
-        description="Alte Import-Dateien löschen",
+        description="Alte hochgeladene Import-Dateien und erledigte Hintergrund-Jobs löschen",
     ),
     JobSpec(
         id="create-series-occurrences",

@@ -191,8 +191,23 @@ def start_embedded(app: Flask) -> BackgroundScheduler:
     configure(scheduler, app)
     scheduler.start()
     app.extensions["crm_scheduler"] = scheduler
+    start_worker(app, scheduler)
     log.info("embedded scheduler started with %d jobs", len(JOBS))
     return scheduler
+
+
+def start_worker(app: Flask, scheduler: BaseScheduler) -> None:
+    """Run a job worker (imports) in this scheduler process unless CRM_SCHEDULER_RUNS_WORKER is off.
+
+    Every scheduler process runs one, leader or not: the queue is shared safely, and a single
+    laptop process thus runs imports without a separate `flask crm worker`.
+    """
+    if not app.config.get("CRM_SCHEDULER_RUNS_WORKER", True):
+        return
+    from crm.jobs.worker import start_thread
+
+    worker = start_thread(app)
+    scheduler.add_listener(worker.stop, EVENT_SCHEDULER_SHUTDOWN)
 
 
 def run_forever(app: Flask) -> None:
@@ -207,6 +222,7 @@ def run_forever(app: Flask) -> None:
     # A clean stop (systemd, docker stop) releases leadership for an immediate takeover.
     signal.signal(signal.SIGTERM, stop)
     log.info("scheduler process started with %d jobs", len(JOBS))
+    start_worker(app, scheduler)
     try:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):

@@ -542,7 +542,13 @@ def contact_sections(session: Session, *, refs: list[RecordRef], **_kw: Any) -> 
         sa.select(FollowUp).where(FollowUp.person_id.in_(ids)).order_by(FollowUp.due_at)
     ).all()
     imports = session.execute(
-        sa.select(ImportJob.filename, ImportJob.created_at, ImportItem.action, ImportItem.fields)
+        sa.select(
+            ImportJob.filename,
+            ImportJob.created_at,
+            ImportItem.action,
+            ImportItem.fields,
+            ImportJob.file_removed_at,
+        )
         .join(ImportItem, ImportItem.job_id == ImportJob.id)
         .where(ImportItem.entity_type == "person", ImportItem.entity_id.in_(ids))
         .order_by(ImportJob.created_at)
@@ -653,10 +659,14 @@ def contact_sections(session: Session, *, refs: list[RecordRef], **_kw: Any) -> 
                             ("at", at),
                             ("action", L.choice(L.IMPORT_ACTIONS, action)),
                             ("fields", L.field_names(L.PERSON, sorted(fields or []))),
+                            (
+                                "file",
+                                L.choice(L.IMPORT_FILE_STATES, "removed" if removed else "kept"),
+                            ),
                         ],
                     ),
                 )
-                for filename, at, action, fields in imports
+                for filename, at, action, fields, removed in imports
             ],
         ),
     ]

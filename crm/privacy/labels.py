@@ -138,6 +138,7 @@ AUDIT = {
     "actor_label": _l("Carried out by"),
     "record": _l("Record"),
     "fields": _l("Fields concerned"),
+    "file": _l("Uploaded file"),
 }
 IMPORT = {
     "filename": _l("Import file"),
@@ -168,6 +169,10 @@ DELIVERY_STATUSES = campaign_labels.DELIVERY_LABELS
 EVENT_KINDS = event_forms.KIND_LABELS
 CONTACT_STATUSES = event_forms.CONTACT_STATUS_LABELS
 IMPORT_ACTIONS = {"create": _l("record created"), "fill": _l("empty fields filled in")}
+IMPORT_FILE_STATES = {
+    "kept": _l("still stored in the database, deleted after the retention period"),
+    "removed": _l("deleted"),
+}
 # Audit log actions (the log itself stores short English codes).
 AUDIT_ACTIONS = {
     "create": _l("recorded"),

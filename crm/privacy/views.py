@@ -19,7 +19,6 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from crm.audit.service import record
-from crm.contacts.importer import storage_dir
 from crm.contacts.models import Person
 from crm.dashboard.weeks import local_date
 from crm.database import utcnow
@@ -86,11 +85,8 @@ def access(kind: str, subject_id: int):
 
 
 def _directories() -> dict[str, Path]:
-    """Where copies of personal data live in files: the file outbox and uploaded imports."""
-    return {
-        "outbox": Path(current_app.config["CRM_MAIL_OUTBOX_DIR"]),
-        "imports": storage_dir(current_app),
-    }
+    """Where copies of personal data live in files: the file outbox (uploads are rows)."""
+    return {"outbox": Path(current_app.config["CRM_MAIL_OUTBOX_DIR"])}
 
 
 @bp.route("/<kind>/<int:subject_id>/loeschen", methods=["GET"])
