@@ -121,15 +121,37 @@ def imported_people(cluster: Cluster) -> int:
     return n or 0
 
 
+def import_job_runner(cluster: Cluster, job_path: str) -> tuple[str, int]:
+    """Who ran the import's background job (claimed_by) and in how many attempts."""
+    from crm.extensions import db
+    from crm.jobs.models import BackgroundJob
+
+    import_id = int(job_path.rsplit("/", 1)[1])
+    with cluster.app.app_context():
+        job = db.session.scalar(
+            sa.select(BackgroundJob).where(
+                BackgroundJob.subject_type == "import_job", BackgroundJob.subject_id == import_id
+            )
+        )
+        assert job is not None
+        assert job.status == "done", job.error
+        runner = job.claimed_by, job.attempts
+        db.session.remove()
+    return runner
+
+
 def run_scenario(cluster: Cluster, smtp, workers: int) -> None:
     # A run of this size goes to the background, where node B must still see its progress.
     cluster.extra_env["CRM_IMPORT_BACKGROUND_ROWS"] = str(IMPORT_ROWS // 3)
     admin, campaign_id, recipients = seed(cluster)
-    # Started together: the machine imports the app for all of them at once.
+    # Started together, then waited for: each process imports the app at the same time.
     web_a = cluster.start_web("web-a", wait=False)
     web_b = cluster.start_web("web-b", wait=False)
-    for n in range(workers):
-        cluster.start_process(f"worker-{n}", "-m", "scheduled")
+    if workers == 0:  # the default layout: the scheduler process runs the worker too
+        runners = [cluster.start_scheduler("scheduler")]
+    else:
+        cluster.start_scheduler("scheduler", runs_worker=False)
+        runners = [cluster.start_worker(f"worker-{n}") for n in range(workers)]
     cluster.wait_healthy(web_a, web_b)
     node_a, node_b = web_a.url, web_b.url
     browser = Browser()
@@ -139,14 +161,19 @@ def run_scenario(cluster: Cluster, smtp, workers: int) -> None:
     page = follow_import(browser, node_b, job_path, cluster)
     assert imported_people(cluster) == IMPORT_ROWS, cluster.logs()
     assert f"{job_path}/rueckgaengig" in page  # node B shows the finished run's undo form
+    claimed_by, attempts = import_job_runner(cluster, job_path)
+    assert int(claimed_by.split(":")[1]) in {r.proc.pid for r in runners}, claimed_by
+    assert attempts == 1
 
     start_campaign_and_wait(browser, node_b, campaign_id, recipients, cluster, smtp)
     assert "Traceback" not in cluster.logs(), cluster.logs()
 
 
 def test_two_web_nodes_and_one_worker_share_imports_and_campaigns(cluster, smtp_server):
-    run_scenario(cluster, smtp_server, workers=1)
+    """The worker is the scheduler process's own (the default)."""
+    run_scenario(cluster, smtp_server, workers=0)
 
 
 def test_two_web_nodes_and_two_workers_share_imports_and_campaigns(cluster, smtp_server):
+    """Two `flask crm worker` processes; the scheduler runs no worker of its own."""
     run_scenario(cluster, smtp_server, workers=2)

@@ -319,6 +319,12 @@ def start_scheduler(env: dict[str, str], log: Path) -> subprocess.Popen:
         )
 
 
+def process_state(proc: subprocess.Popen) -> str:
+    """The kernel's one-letter state of the process (`T`: stopped by a signal)."""
+    stat = Path(f"/proc/{proc.pid}/stat").read_text()
+    return stat.rsplit(")", 1)[1].split()[0]
+
+
 def freeze(proc: subprocess.Popen, url: str) -> None:
     """SIGSTOP `proc`; on SQLite only at a moment when it holds no write transaction.
 
@@ -331,6 +337,8 @@ def freeze(proc: subprocess.Popen, url: str) -> None:
     sqlite_path = sa.make_url(url).database if url.startswith("sqlite") else None
     for _ in range(50):
         proc.send_signal(signal.SIGSTOP)
+        # The signal is delivered asynchronously: wait until the process really stands still.
+        assert wait_for(lambda: process_state(proc) == "T", 5), process_state(proc)
         if sqlite_path is None:
             return
         probe = sqlite3.connect(sqlite_path, timeout=0.5, isolation_level=None)
