@@ -7,8 +7,9 @@ from typing import Any
 from flask import Flask
 
 from crm.mail import SMTPTransport
+from crm.mail.store import stores_for
 from crm.newsletters.models import Campaign, NewsletterTemplate
-from crm.newsletters.sending import SenderSettings, factory_builder_from_config, send_outbox
+from crm.newsletters.sending import SenderSettings, send_outbox
 from tests.fixtures.smtp import SMTPTestServer
 from tests.newsletter_sending_helpers import make_list, make_subscribers
 
@@ -43,7 +44,7 @@ def test_staff_create_start_and_watch_a_campaign_to_the_archive(
     assert 'data-hx-trigger="every 2s"' in partial
 
     transport = SMTPTransport(smtp_server.host, smtp_server.port, security="none")
-    send_outbox(db_session, transport, factory_builder_from_config(app.config), SenderSettings())
+    send_outbox(db_session, transport, stores_for(app.config), SenderSettings())
 
     partial = client.get(f"/newsletter/aussendungen/{campaign.id}/fortschritt").get_data(True)
     assert 'data-percent="100"' in partial
