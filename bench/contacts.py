@@ -450,7 +450,6 @@ def _time_import(url: str, content: bytes, log: Callable[[str], None]) -> Import
 
     app = make_app(url)
     ensure_admin(app)
-    directory = importer.storage_dir(app)
     with app.app_context(), force_locale("de"):
         session = db.session
         admin = get_user_by_email(session, ADMIN_EMAIL)
@@ -462,19 +461,20 @@ def _time_import(url: str, content: bytes, log: Callable[[str], None]) -> Import
                 data=content,
                 filename="bench-import-50k.csv",
                 user_id=admin.id,
-                directory=directory,
                 max_bytes=app.config["CRM_MAX_UPLOAD_MB"] * 1024 * 1024,
             )
             job.duplicate_policy = IMPORT_POLICY
             session.commit()
             upload = time.perf_counter() - t0
             t0 = time.perf_counter()
-            dry = importer.dry_run_job(session, job, directory=directory)
+            dry = importer.dry_run_job(session, job)
             session.commit()
             dry_seconds = time.perf_counter() - t0
-            importer.claim_job(session, job, directory=directory)
+            importer.claim_job(session, job)
+            session.commit()
             t0 = time.perf_counter()
-            job = importer.execute_job(session, job.id, directory=directory)
+            # The worker's job function itself (as `flask crm worker` runs it), batch by batch.
+            job = importer.execute_job(session, job.id)
             seconds = time.perf_counter() - t0
             status, counts, message = job.status, dict(job.counts or {}), job.message
         db.session.remove()

@@ -311,6 +311,8 @@ def test_the_report_is_in_german_with_names_instead_of_numbers_and_no_raw_codes(
         "Herbst-Newsletter",  # the campaign by name
         f"Fassung 1: {CONSENT_WORDING}",  # the consent text as it was worded
         "Messeliste_Herbst.xlsx",
+        # Whether the uploaded file (with her row) is still kept.
+        "Hochgeladene Datei noch in der Datenbank gespeichert",
         "Schlagwörter Messe 2026",
         "Zur Löschung vorgesehen ab 30.09.2031",
     ):

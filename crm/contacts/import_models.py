@@ -1,7 +1,7 @@
 """Contact imports: one job per uploaded file, and what each run created or filled in.
 
-The uploaded file itself never goes into the database; it lives under
-`<instance>/imports/<uuid>` (see `crm.contacts.importer`).
+The uploaded file is kept in the job file store (`crm.jobs.files`, the database by default)
+under the job's `uuid`; its dry run and run are background jobs (`crm.contacts.import_jobs`).
 """
 
 from __future__ import annotations

@@ -1,1 +1,1 @@
-"""Scheduled job runs as recorded by the scheduler, and the admin page showing them."""
+"""Scheduled job runs, the queue of background jobs (imports) and its worker."""

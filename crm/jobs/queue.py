@@ -22,7 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from crm.database import utcnow, write_intent
+from crm.database import reset_write_intent, set_write_intent, utcnow, write_intent
 from crm.jobs.models import ACTIVE_STATUSES, BackgroundJob
 
 log = logging.getLogger(__name__)
@@ -118,6 +118,33 @@ def latest_for(session: Session, subject_type: str, subject_id: int) -> Backgrou
 def is_active(job: BackgroundJob | None) -> bool:
     """True while a job waits for or runs in a worker."""
     return job is not None and job.status in ACTIVE_STATUSES
+
+
+def has_work(session: Session, now: datetime, lease: timedelta = DEFAULT_LEASE) -> bool:
+    """Whether a job waits or lost its worker, read without taking SQLite's write lock.
+
+    An idle worker polls every second; only when this says yes does it open the (writing)
+    claim transaction.
+    """
+    token = set_write_intent(False)
+    try:
+        found = session.scalar(
+            sa.select(BackgroundJob.id)
+            .where(
+                sa.or_(
+                    BackgroundJob.status == "queued",
+                    sa.and_(
+                        BackgroundJob.status == "running",
+                        BackgroundJob.heartbeat_at < now - lease,
+                    ),
+                )
+            )
+            .limit(1)
+        )
+    finally:
+        session.rollback()
+        reset_write_intent(token)
+    return found is not None
 
 
 def reclaim_expired(session: Session, now: datetime, lease: timedelta = DEFAULT_LEASE) -> int:

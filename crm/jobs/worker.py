@@ -76,6 +76,8 @@ class Worker:
         with self.app.app_context(), acting_as(Actor(None, "worker")):
             session = db.session
             try:
+                if not queue.has_work(session, utcnow(), self.lease):
+                    return False
                 queue.reclaim_expired(session, utcnow(), self.lease)
                 claimed = queue.claim(session, self.name)
                 if claimed is None:

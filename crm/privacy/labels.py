@@ -138,13 +138,13 @@ AUDIT = {
     "actor_label": _l("Carried out by"),
     "record": _l("Record"),
     "fields": _l("Fields concerned"),
-    "file": _l("Uploaded file"),
 }
 IMPORT = {
     "filename": _l("Import file"),
     "at": _l("Imported on"),
     "action": _l("What the import did"),
     "fields": _l("Fields concerned"),
+    "file": _l("Uploaded file"),
 }
 
 # Choice values: the mappings the domains' forms and pages use.
