@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from crm.extensions import db
@@ -16,7 +18,7 @@ from crm.mail.sender import SenderSettings, send_parallel
 from crm.mail.store import stores_for
 from crm.newsletters.models import Campaign, Delivery
 from tests.fixtures.smtp import SMTPTestServer
-from tests.newsletter_sending_helpers import prepared_campaign
+from tests.newsletter_sending_helpers import prepared_campaign, sender_process
 
 # Short waits so a relay "restart" of a few seconds plays out in a test.
 QUICK = SenderSettings(
@@ -139,3 +141,59 @@ def test_a_relay_down_longer_than_the_pause_time_pauses_the_campaign_until_it_an
     assert not back.error
     assert _campaign(app)[0] == "sent"
     assert _received(smtp_server) == Counter(emails)
+
+
+@pytest.mark.slow
+def test_a_sender_that_loses_postgresql_mid_send_stops_with_one_line_and_gives_its_rows_back(
+    make_database: Any, tmp_path: Path, smtp_server: SMTPTestServer
+) -> None:
+    if not os.environ.get("CRM_TEST_DATABASE_URL"):
+        pytest.skip("pg_terminate_backend needs PostgreSQL")
+    url, app, emails = prepared_campaign(make_database, tmp_path, 120)
+    # Throttled, so it is mid-send; a long lease, so only given-back rows can go out again.
+    settings = {"CRM_NEWSLETTER_RATE": "40", "CRM_NEWSLETTER_LEASE_SECONDS": "300"}
+    first = sender_process(url, smtp_server, tmp_path, **settings)
+    deadline = time.monotonic() + 60
+    while len(smtp_server.messages) < 20 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    # PostgreSQL goes away: every connection is cut and new ones are refused for a moment
+    # (a bare pg_terminate_backend the sender survives: the pool reconnects on checkout).
+    target = sa.make_url(url)
+    name = target.database
+    killer = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with killer.connect() as conn:
+            conn.execute(sa.text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
+            killed = conn.execute(
+                sa.text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = :name"
+                ),
+                {"name": name},
+            ).scalar()
+            time.sleep(1.5)
+            conn.execute(sa.text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
+    finally:
+        killer.dispose()
+    out, _ = first.communicate(timeout=60)
+    output = out.decode(errors="replace")
+
+    assert killed >= 1
+    assert first.returncode != 0, output
+    assert output.count("database connection lost") == 2, output  # the log line and the report
+    assert "Traceback" not in output, output
+    assert "mail sender stopped: database connection lost" in output
+    assert "claimed rows given back" in output
+    sent_before = len(smtp_server.messages)
+    assert sent_before < len(emails)
+    # Nothing is left leased: the next run needs no lease to run out.
+    assert _statuses(app)["sending"] == 0
+
+    second = sender_process(url, smtp_server, tmp_path, CRM_NEWSLETTER_LEASE_SECONDS="300")
+    out, _ = second.communicate(timeout=120)
+    assert second.returncode == 0, out.decode(errors="replace")
+
+    received = _received(smtp_server)
+    assert set(received) == set(emails), "no recipient lost"
+    assert sum(n - 1 for n in received.values()) <= 2  # at most one per connection twice
+    assert _campaign(app)[0] == "sent"
