@@ -95,8 +95,8 @@ def test_the_rate_holds_over_all_connections_together(
     assert _received(smtp_server) == Counter(emails)
     assert len({m.connection for m in smtp_server.messages}) == 4
     # 80 messages at 40/s over all four connections take at least 2 s (four throttles of
-    # 40/s each would take 0.5 s), and no half second saw much more than its share (scheduling jitter on a busy machine
-    # bunches a few).
+    # 40/s each would take 0.5 s), and no half second saw much more than its share
+    # (scheduling jitter on a busy machine bunches a few).
     assert elapsed >= 79 / rate * 0.95
     times = sorted(m.received_at for m in smtp_server.messages)
     window = [sum(1 for t in times if start <= t < start + 0.5) for start in times]
