@@ -152,7 +152,7 @@ def serve_command(host: str, port: int, reload: bool) -> None:
     from werkzeug.serving import is_running_from_reloader, run_simple
 
     from crm.demo import DEMO_PASSWORD, DEMO_USERS
-    from scheduled.runner import start_embedded
+    from crm.jobs.scheduler import start_embedded
 
     app = _real_app()
     # With the reloader, the parent process only watches files: the scheduler belongs to the
@@ -173,7 +173,7 @@ def serve_command(host: str, port: int, reload: bool) -> None:
 @crm_cli.command("scheduler")
 def scheduler_command() -> None:
     """Run the scheduler process in the foreground (same as `python -m scheduled`)."""
-    from scheduled.runner import run_forever
+    from crm.jobs.scheduler import run_forever
 
     run_forever(_real_app())
 
@@ -197,19 +197,30 @@ def worker_command(once: bool, max_jobs: int | None) -> None:
 @click.option("--once", is_flag=True, required=True, help="Run due work now and exit.")
 def run_jobs_command(once: bool) -> None:
     """Run every scheduled job once, now."""
-    from scheduled.jobs import run_all_once
+    from crm.jobs.periodic import run_all_once
 
     for job_id, result in run_all_once(_real_app()).items():
         click.echo(f"{job_id}: {result}")
 
 
 @crm_cli.command("send-outbox")
-@click.option("--max", "max_messages", type=int, default=None, help="Stop after N messages.")
-def send_outbox_command(max_messages: int | None) -> None:
-    """Send the due newsletter deliveries of every sending campaign, then exit."""
-    from crm.newsletters.sending import run_outbox
+@click.option(
+    "--max-messages", "--max", "max_messages", type=int, default=None, help="Stop after N messages."
+)
+@click.option(
+    "--connections",
+    type=click.IntRange(min=1, max=64),
+    default=None,
+    help="SMTP connections (default CRM_NEWSLETTER_CONNECTIONS).",
+)
+def send_outbox_command(max_messages: int | None, connections: int | None) -> None:
+    """Deliver the due mail (outbox and campaigns), then exit; non-zero if stopped on errors."""
+    from crm.mail.sender import run_outbox
 
-    click.echo(str(run_outbox(_real_app(), max_messages=max_messages)))
+    report = run_outbox(_real_app(), max_messages=max_messages, connections=connections)
+    click.echo(str(report))
+    if report.error:
+        raise SystemExit(1)
 
 
 @crm_cli.command("check-schema")

@@ -24,6 +24,7 @@ from crm.events.models import (  # noqa: F401
     StaffSlot,
 )
 from crm.followups.models import FollowUp  # noqa: F401
+from crm.jobs.leadership import SchedulerLock  # noqa: F401
 from crm.jobs.models import JobRun  # noqa: F401
 from crm.mail.models import OutgoingMail  # noqa: F401
 from crm.newsletters.models import (  # noqa: F401
@@ -47,4 +48,3 @@ from crm.participants.models import (  # noqa: F401
 )
 from crm.privacy.models import ErasureRecord, RetentionKeep, RetentionReview  # noqa: F401
 from crm.privacy.notice import PrivacyText  # noqa: F401
-from scheduled.lock import SchedulerLock  # noqa: F401

@@ -30,7 +30,7 @@ from crm import create_app  # noqa: E402
 from crm.extensions import db  # noqa: E402
 from tests import factories  # noqa: E402
 
-pytest_plugins = ["tests.fixtures.queries", "tests.fixtures.smtp"]
+pytest_plugins = ["tests.fixtures.queries", "tests.fixtures.smtp", "tests.fixtures.cluster"]
 
 
 def _make_postgres_database(server_url: str) -> tuple[str, sa.Engine, str]:

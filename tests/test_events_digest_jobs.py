@@ -14,9 +14,9 @@ from crm.events.series import to_utc
 from crm.extensions import db
 from crm.followups import service as fu_service
 from crm.jobs.models import JobRun
+from crm.jobs.periodic import JOBS
 from crm.jobs.service import job_statuses, recorded
 from crm.mail import SMTPTransport
-from scheduled.jobs import JOBS
 from tests import factories
 from tests.conftest import build_app
 
@@ -126,14 +126,17 @@ def test_job_runs_are_recorded_with_result_and_error(own_app):
 
 
 def test_the_leader_records_a_run_of_each_job_it_runs(own_app):
-    from scheduled.jobs import JobSpec
-    from scheduled.runner import Leadership, run_if_leader
+    from crm.jobs.periodic import JobSpec
+    from crm.jobs.scheduler import Leadership, run_if_leader
 
     class Lock:
         holder = "test-holder"
 
         def is_leader(self):
             return True
+
+        def valid_clause(self):
+            return sa.true()
 
     job = JobSpec(id="probe", func=lambda app: "fertig", trigger="interval")
     assert run_if_leader(job, own_app, Leadership(own_app, Lock())) == "fertig"

@@ -14,8 +14,8 @@ from sqlalchemy import orm
 from crm.extensions import db
 from crm.followups import service
 from crm.followups.models import FollowUp
+from crm.jobs.scheduler import configure
 from crm.mail import FileTransport, read_outbox_message
-from scheduled.runner import configure
 from tests import factories
 from tests.conftest import build_app
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import date
 
+from crm.jobs.periodic import erase_due_participants
 from crm.participants.models import Participant
 from crm.privacy import service
 from crm.privacy.models import RetentionReview
-from scheduled.jobs import erase_due_participants
 from tests.dashboard_helpers import entered_on, office_and_counsellor
 
 

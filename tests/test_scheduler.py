@@ -13,8 +13,8 @@ import pytest
 import sqlalchemy as sa
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from scheduled.jobs import JOBS
-from scheduled.runner import MISFIRE_GRACE_SECONDS, configure, start_embedded
+from crm.jobs.periodic import JOBS
+from crm.jobs.scheduler import MISFIRE_GRACE_SECONDS, configure, start_embedded
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -59,7 +59,7 @@ def test_purge_job_deletes_idle_sessions(app, make_database, tmp_path):
     from crm.accounts.models import LoginSession
     from crm.database import utcnow
     from crm.extensions import db
-    from scheduled.jobs import purge_expired_sessions
+    from crm.jobs.periodic import purge_expired_sessions
     from tests import factories
     from tests.conftest import build_app
 
@@ -128,7 +128,7 @@ def test_import_file_purge_job_runs_against_its_own_database(make_database, tmp_
     from crm.database import utcnow
     from crm.extensions import db
     from crm.jobs.files import file_store
-    from scheduled.jobs import purge_import_files
+    from crm.jobs.periodic import purge_import_files
     from tests.conftest import build_app
 
     other = build_app(make_database(), str(tmp_path))
@@ -157,7 +157,7 @@ def test_import_file_purge_job_runs_against_its_own_database(make_database, tmp_
 def test_signup_attempt_purge_job_runs_against_its_own_database(make_database, tmp_path):
     from flask_migrate import upgrade
 
-    from scheduled.jobs import purge_signup_attempts
+    from crm.jobs.periodic import purge_signup_attempts
     from tests.conftest import build_app
 
     other = build_app(make_database(), str(tmp_path))
@@ -175,9 +175,9 @@ def test_the_sign_up_purge_job_deletes_expired_sign_ups_in_its_own_database(
 
     from crm.database import utcnow
     from crm.extensions import db
+    from crm.jobs.periodic import purge_newsletter_signups
     from crm.newsletters.models import Signup
     from crm.newsletters.service import create_list, request_subscription
-    from scheduled.jobs import purge_newsletter_signups
     from tests.conftest import build_app
 
     assert "purge-newsletter-signups" in [job.id for job in JOBS]

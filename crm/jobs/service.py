@@ -27,24 +27,46 @@ def _engine(app: Flask) -> sa.Engine:
         return db.engine
 
 
-def recorded(app: Flask, job_id: str, func: Callable[[], Any], holder: str = "") -> Any:
+class NotStarted(Exception):  # noqa: N818 - a decision, not a fault
+    """The condition of a guarded job run did not hold at its start: the job did not run."""
+
+
+def recorded(
+    app: Flask,
+    job_id: str,
+    func: Callable[[], Any],
+    holder: str = "",
+    only_if: sa.ColumnElement[bool] | None = None,
+) -> Any:
     """Run `func`, writing a job_run row before and after (own connection, own commits).
 
     A failing job is recorded with its traceback and the exception re-raised (APScheduler
-    logs it). Bookkeeping failures are logged and never stop the job itself.
+    logs it). Without `only_if`, bookkeeping failures are logged and never stop the job.
+
+    With `only_if` (the scheduler's lease check) the start row is written by one
+    `INSERT … SELECT … WHERE only_if`: the check and the record of the start are one
+    statement, so no run can be recorded as started by a process that had lost the lease by
+    then. If the row is not written, `NotStarted` is raised and `func` does not run.
     """
     table = JobRun.__table__
     engine = _engine(app)
     run_id = None
+    values = {"job_id": job_id, "started_at": utcnow(), "status": "running", "holder": holder[:120]}
     try:
         with engine.begin() as conn:
-            run_id = conn.execute(
-                table.insert()
-                .values(job_id=job_id, started_at=utcnow(), status="running", holder=holder[:120])
-                .returning(table.c.id)
-            ).scalar_one()
+            if only_if is None:
+                insert = table.insert().values(**values)
+            else:
+                columns = [table.c[name] for name in values]
+                row = sa.select(
+                    *(sa.literal(values[c.name], c.type).label(c.name) for c in columns)
+                ).where(only_if)
+                insert = table.insert().from_select([c.name for c in columns], row)
+            run_id = conn.execute(insert.returning(table.c.id)).scalar_one_or_none()
     except sa.exc.SQLAlchemyError:
         log.exception("could not record the start of job %s", job_id)
+    if only_if is not None and run_id is None:
+        raise NotStarted(job_id)
 
     def finish(**values: Any) -> None:
         if run_id is None:

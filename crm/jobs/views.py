@@ -27,7 +27,7 @@ BACKGROUND_SHOWN = 20
 @bp.route("/verwaltung/jobs")
 @require("admin.system")
 def index():
-    from scheduled.jobs import JOBS
+    from crm.jobs.periodic import JOBS
 
     background = db.session.scalars(
         sa.select(BackgroundJob).order_by(BackgroundJob.id.desc()).limit(BACKGROUND_SHOWN)
