@@ -136,6 +136,7 @@ def configure_blueprints(app: Flask) -> None:
     from crm.events.views import bp as events_bp
     from crm.followups.views import bp as followups_bp
     from crm.jobs.views import bp as jobs_bp
+    from crm.mail.views import bp as mail_bp
     from crm.newsletters.campaign_views import bp as newsletter_campaigns_bp
     from crm.newsletters.views import bp as newsletters_bp
     from crm.participants.views import bp as participants_bp
@@ -151,6 +152,7 @@ def configure_blueprints(app: Flask) -> None:
         participants_bp,
         events_bp,
         jobs_bp,
+        mail_bp,
         newsletters_bp,
         newsletter_campaigns_bp,
     )

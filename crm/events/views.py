@@ -73,9 +73,9 @@ def _event_or_404(event_id: int) -> Event:
 
 
 def _domain() -> str:
-    from crm.followups.service import _domain_of
+    from crm.mail.queue import mail_domain
 
-    return _domain_of(current_app.config["CRM_MAIL_FROM"])
+    return mail_domain(current_app.config["CRM_MAIL_FROM"])
 
 
 def _staff_choices() -> list:
