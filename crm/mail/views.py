@@ -4,32 +4,16 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 
 from crm.extensions import db
 from crm.mail import admin
+from crm.mail.labels import KIND_LABELS, STATUS_LABELS
 from crm.mail.models import OutgoingMail
 from crm.security import require
 
 bp = Blueprint("mail", __name__, url_prefix="/verwaltung/postausgang")
 PER_PAGE = 50
 
-KIND_LABELS = {
-    "reminder": _l("Follow-up reminder"),
-    "digest": _l("Daily digest"),
-    "confirmation": _l("Sign-up confirmation"),
-    "test": _l("Test mail"),
-    "notice": _l("Notice"),
-    "campaign": _l("Newsletter campaign"),
-}
-STATUS_LABELS = {
-    "queued": _l("Waiting"),
-    "deferred": _l("Deferred"),
-    "sending": _l("Being sent"),
-    "sent": _l("Sent"),
-    "failed": _l("Failed"),
-    "cancelled": _l("Cancelled"),
-}
 STATUS_BADGES = {
     "queued": "text-bg-secondary",
     "deferred": "text-bg-warning",
