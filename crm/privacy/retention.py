@@ -145,7 +145,12 @@ def _count_outbox_messages(due: Due) -> int:
 
 
 def _strip_outbox_messages(due: Due) -> int:
-    stmt = sa.update(OutgoingMail).where(_outbox_messages(due)).values(message=b"")
+    # updated_at stays: the row's age, not this clean-up, decides when it is deleted.
+    stmt = (
+        sa.update(OutgoingMail)
+        .where(_outbox_messages(due))
+        .values(message=b"", updated_at=OutgoingMail.updated_at)
+    )
     return due.session.execute(stmt).rowcount or 0
 
 
