@@ -541,7 +541,7 @@ def _queued_note(row_id: int, email: str) -> Markup | str:
     text = _("The test mail to %(email)s is in the outbox and will be sent shortly.", email=email)
     if not has_permission(current_user, "admin.system"):
         return text
-    link = Markup('<a href="{}">{}</a>').format(
+    link = Markup('<a class="alert-link" href="{}">{}</a>').format(
         url_for("mail.detail", mail_id=row_id), _("Show in the outbox")
     )
     return Markup("{} {}").format(text, link)
