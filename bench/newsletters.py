@@ -171,18 +171,18 @@ def sample_message(url: str, instance: str, campaign_id: int) -> tuple[str, str,
     import sqlalchemy as sa
 
     from crm.extensions import db
-    from crm.newsletters.models import Campaign, Delivery
-    from crm.newsletters.sending import _load, factory_builder_from_config
+    from crm.newsletters.models import Delivery
+    from crm.newsletters.sending import campaign_store
 
     app = _app(url, instance)
     with app.app_context():
-        campaign = db.session.get(Campaign, campaign_id)
         first = db.session.scalar(
             sa.select(sa.func.min(Delivery.id)).where(Delivery.campaign_id == campaign_id)
         )
-        (row,) = _load(db.session, [first])
-        msg = factory_builder_from_config(app.config)(db.session, campaign)(row)
-        data = (row.email, str(app.config["CRM_MAIL_FROM"]), msg.data)
+        store = campaign_store(app.config)
+        (item,) = store.load(db.session, [first])
+        msg = store.message(db.session, item)
+        data = (item.data[0], str(app.config["CRM_MAIL_FROM"]), msg.data)
         db.session.remove()
         db.engine.dispose()
     return data[0], "newsletter@hdw-magdeburg.example", data[2]
