@@ -236,3 +236,44 @@ def test_a_relay_answering_421_defers_the_confirmation_which_a_later_run_deliver
     [row] = rows(app)
     assert row.status == "sent"
     assert [m.rcpt_tos for m in smtp_server.messages] == [["neu@example.org"]]
+
+
+def test_an_admin_retries_a_refused_delivery_of_a_finished_campaign_and_the_sender_sends_it(
+    own_app, smtp_server
+):
+    from crm.newsletters.models import Campaign, Delivery
+    from tests.newsletter_sending_helpers import started_campaign
+
+    app = own_app(**smtp_config(smtp_server.port))
+    with app.app_context():
+        campaign, people = started_campaign(db.session, 2)
+        campaign_id = campaign.id
+        admin_email = factories.make_user(db.session, role="admin").email
+        db.session.commit()
+    # The relay refuses the first recipient for good; the campaign finishes all the same.
+    smtp_server.script(rcpt=["550 5.1.1 Mailbox unavailable"])
+    run_sender(app)
+    with app.app_context():
+        campaign = db.session.get(Campaign, campaign_id)
+        assert campaign.status == "sent"
+        failed = db.session.scalar(
+            sa.select(Delivery).where(
+                Delivery.campaign_id == campaign_id, Delivery.status == "failed"
+            )
+        )
+        assert failed.smtp_code == 550
+        failed_id, failed_email = failed.id, failed.email
+        db.session.remove()
+    assert len(smtp_server.messages) == 1
+
+    client = app.test_client()
+    assert login(client, admin_email).status_code == 302
+    response = client.post(f"/verwaltung/postausgang/kampagnen/{failed_id}/erneut-senden")
+    assert response.status_code == 302
+    run_sender(app)
+    with app.app_context():
+        assert db.session.get(Delivery, failed_id).status == "sent"
+        assert db.session.get(Campaign, campaign_id).status == "sent"  # finished again
+        db.session.remove()
+    assert [m.rcpt_tos for m in smtp_server.messages][-1] == [failed_email]
+    assert len(smtp_server.messages) == 2  # nobody mailed twice
