@@ -141,6 +141,7 @@ def configure_blueprints(app: Flask) -> None:
     from crm.newsletters.campaign_views import bp as newsletter_campaigns_bp
     from crm.newsletters.views import bp as newsletters_bp
     from crm.offices.views import bp as offices_bp
+    from crm.outbox.views import bp as mail_bp
     from crm.participants.views import bp as participants_bp
     from crm.privacy.retention_views import bp as privacy_retention_bp
     from crm.privacy.views import bp as privacy_bp
@@ -155,6 +156,7 @@ def configure_blueprints(app: Flask) -> None:
         participants_bp,
         events_bp,
         jobs_bp,
+        mail_bp,
         newsletters_bp,
         newsletter_campaigns_bp,
     )
@@ -167,9 +169,10 @@ def configure_blueprints(app: Flask) -> None:
 
 def configure_signals() -> None:
     """Each domain connects its receivers to the signals of the others (blinker)."""
-    from crm import contacts, events, followups, mail, newsletters, participants, privacy
+    from crm import contacts, events, followups, mail, newsletters, outbox, participants, privacy
 
-    for domain in (contacts, events, followups, mail, newsletters, participants, privacy):
+    domains = (contacts, events, followups, mail, newsletters, outbox, participants, privacy)
+    for domain in domains:
         domain.connect_signals()
 
 

@@ -108,6 +108,11 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "CRM_SMTP_PASSWORD": _str("CRM_SMTP_PASSWORD", ""),
         "CRM_SMTP_TIMEOUT": _int("CRM_SMTP_TIMEOUT", 30),
         "CRM_BASE_URL": _str("CRM_BASE_URL", "http://127.0.0.1:5000"),
+        # Mail outbox (Administration → Mail outbox): the text of sent messages is dropped
+        # after TEXT_DAYS, finished rows deleted after KEEP_DAYS (admins can change both under
+        # retention periods).
+        "CRM_MAIL_OUTBOX_TEXT_DAYS": _int("CRM_MAIL_OUTBOX_TEXT_DAYS", 14),
+        "CRM_MAIL_OUTBOX_KEEP_DAYS": _int("CRM_MAIL_OUTBOX_KEEP_DAYS", 90),
         "CRM_SCHEMA_CHECK": _bool(os.environ.get("CRM_SCHEMA_CHECK"), True),
         # Imports: uploaded files (stored in the database) are kept N days.
         "CRM_IMPORT_KEEP_DAYS": _int("CRM_IMPORT_KEEP_DAYS", 30),

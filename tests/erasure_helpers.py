@@ -33,6 +33,7 @@ from crm.database import utcnow
 from crm.events.models import Event, EventContact, Lead
 from crm.followups.models import FollowUp
 from crm.mail.message import RawMessage
+from crm.mail.queue import enqueue
 from crm.mail.transports import FileTransport
 from crm.newsletters.models import (
     Campaign,
@@ -103,6 +104,15 @@ def _import_her(s: Any, user_id: int) -> tuple[int, int]:
     s.flush()
     pid = s.scalar(sa.select(Person.id).where(Person.email == EMAIL))
     return job.id, pid
+
+
+def _queue(s: Any, to: str, body: str, person_id: int | None = None) -> Any:
+    msg = EmailMessage()
+    msg["From"] = "Netzwerk <crm@example.org>"
+    msg["To"] = to
+    msg["Subject"] = "Ihre Anmeldung"
+    msg.set_content(body)
+    return enqueue(s, msg, kind="confirmation", person_id=person_id)
 
 
 def fill_every_place(s: Any) -> Everything:
@@ -213,6 +223,12 @@ def fill_every_place(s: Any) -> Everything:
     outbox = Path(current_app.config["CRM_MAIL_OUTBOX_DIR"])
     her_eml = _write_eml(outbox, EMAIL, "Ihre Anmeldung", f"Hallo {FULL}, {SECRET}")
     other_eml = _write_eml(outbox, other.email, "Ihre Anmeldung", "Hallo Herr Anders")
+    # The mail outbox: a queued message to her by id, a sent one by address only, and one
+    # to somebody else.
+    _queue(s, EMAIL, f"Hallo {FULL}, {SECRET}", person_id=pid)
+    sent_to_her = _queue(s, EMAIL.upper(), "Bitte bestätigen Sie Ihre Anmeldung")
+    sent_to_her.status, sent_to_her.sent_at = "sent", utcnow()
+    _queue(s, other.email, "Hallo Herr Anders", person_id=other.id)
 
     # She is also a participant in counselling.
     office, counsellor = office_and_counsellor(s)

@@ -16,22 +16,18 @@ from crm.followups import service as fu_service
 from crm.jobs.models import JobRun
 from crm.jobs.periodic import JOBS
 from crm.jobs.service import job_statuses, recorded
-from crm.mail import SMTPTransport
 from tests import factories
 from tests.conftest import build_app
+from tests.mail_helpers import message_of, queued
 
 BERLIN = ZoneInfo("Europe/Berlin")
-
-
-def smtp(server) -> SMTPTransport:
-    return SMTPTransport(server.host, server.port, security="none", timeout=5)
 
 
 def berlin(*args) -> datetime:
     return datetime(*args, tzinfo=BERLIN)
 
 
-def test_the_digest_groups_overdue_today_and_duty_and_goes_once_a_day(
+def test_the_digest_groups_overdue_today_and_duty_and_is_queued_once_a_day(
     app_ctx, smtp_server, frozen_time
 ):
     session = app_ctx
@@ -62,30 +58,24 @@ def test_the_digest_groups_overdue_today_and_duty_and_goes_once_a_day(
     assert not any(digest_for(session, idle, berlin(2026, 11, 23, 7, 0)).values())
 
     frozen_time.move_to(berlin(2026, 11, 23, 6, 59))
-    assert (
-        send_daily_digests(session, smtp(smtp_server), berlin(2026, 11, 23, 6, 59), "https://x")
-        == 0
-    )
+    assert send_daily_digests(session, berlin(2026, 11, 23, 6, 59), "https://x") == 0
     frozen_time.move_to(berlin(2026, 11, 23, 7, 0))
-    assert (
-        send_daily_digests(session, smtp(smtp_server), berlin(2026, 11, 23, 7, 0), "https://x") == 1
-    )
+    assert send_daily_digests(session, berlin(2026, 11, 23, 7, 0), "https://x") == 1
     # A catch-up run or a second scheduler later that day sends nothing more.
-    assert (
-        send_daily_digests(session, smtp(smtp_server), berlin(2026, 11, 23, 9, 0), "https://x") == 0
-    )
-    [received] = [m for m in smtp_server.messages]
-    assert received.rcpt_tos == [anna.email]
-    text = received.message.get_body(("plain",)).get_content()
+    assert send_daily_digests(session, berlin(2026, 11, 23, 9, 0), "https://x") == 0
+    [row] = queued(session, "digest")
+    assert (row.recipient, row.user_id, row.status) == (anna.email, anna.id, "queued")
+    assert smtp_server.connection_count == 0  # queued with its DigestSent row, not sent inline
+    message = message_of(row)
+    text = message.get_body(("plain",)).get_content()
     assert "Überfällige Wiedervorlagen (1)" in text
     assert "Heute fällig (1)" in text
     assert "Später fällig" not in text
     assert "10:00–12:00 Messe heute" in text
-    assert received.message.get_body(("html",)) is not None
+    assert message.get_body(("html",)) is not None
     # The next day brings the next digest.
-    assert (
-        send_daily_digests(session, smtp(smtp_server), berlin(2026, 11, 24, 7, 0), "https://x") == 1
-    )
+    assert send_daily_digests(session, berlin(2026, 11, 24, 7, 0), "https://x") == 1
+    assert len(queued(session, "digest")) == 2
 
 
 @pytest.fixture

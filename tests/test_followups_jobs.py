@@ -15,9 +15,10 @@ from crm.extensions import db
 from crm.followups import service
 from crm.followups.models import FollowUp
 from crm.jobs.scheduler import configure
-from crm.mail import FileTransport, read_outbox_message
+from crm.mail import read_outbox_message
 from tests import factories
 from tests.conftest import build_app
+from tests.mail_helpers import queued
 
 ON_POSTGRES = bool(os.environ.get("CRM_TEST_DATABASE_URL"))
 
@@ -82,21 +83,21 @@ def test_the_reminder_job_ticks_every_minute_unless_told_otherwise(app):
 
 
 @pytest.mark.skipif(not ON_POSTGRES, reason="SKIP LOCKED is PostgreSQL; SQLite serialises writers")
-def test_a_row_claimed_by_another_process_is_skipped_not_sent_twice(own_app, tmp_path):
+def test_a_row_claimed_by_another_process_is_skipped_not_queued_twice(own_app):
     fu_id = add_due_followup(own_app)
     with own_app.app_context():
         engine = db.engine
         holder = orm.Session(engine)
         other = orm.Session(engine)
         try:
-            # The "other scheduler" holds the row, as while it hands the message to SMTP.
+            # The "other scheduler" holds the row, as while it queues the reminder.
             holder.scalars(sa.select(FollowUp).where(FollowUp.id == fu_id).with_for_update()).one()
-            transport = FileTransport(tmp_path / "outbox")
             now = datetime.now(UTC)
-            assert service.send_due_reminders(other, transport, now, "https://x.test") == 0
+            assert service.send_due_reminders(other, now, "https://x.test") == 0
             holder.rollback()
-            assert service.send_due_reminders(other, transport, now, "https://x.test") == 1
+            assert service.send_due_reminders(other, now, "https://x.test") == 1
+            assert service.send_due_reminders(other, now, "https://x.test") == 0
+            assert len(queued(other, "reminder")) == 1
         finally:
             holder.close()
             other.close()
-    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 1

@@ -9,6 +9,7 @@ from crm.newsletters import service
 from crm.newsletters.models import Subscription
 from crm.newsletters.rendering import RenderedMessage
 from tests.factories import make_list, make_person
+from tests.mail_helpers import QueuedMail
 from tests.newsletter_helpers import use_smtp
 
 
@@ -105,7 +106,7 @@ def test_over_plain_http_only_the_mailto_unsubscribe_is_offered(app, app_ctx, mo
     assert msg.get_content_type() == "text/plain"
 
 
-def test_template_test_send_goes_to_the_staff_member(
+def test_template_test_send_is_queued_for_the_staff_member(
     app, client_as, db_session, smtp_server, monkeypatch
 ):
     use_smtp(app, smtp_server, monkeypatch)
@@ -126,8 +127,13 @@ def test_template_test_send_goes_to_the_staff_member(
         f"/newsletter/vorlagen/{tpl.id}/testversand?person={person.id}&liste={lst.id}"
     )
     assert response.status_code == 302
-    got = smtp_server.messages[0].message
-    assert smtp_server.messages[0].rcpt_tos == [staff.user.email]
+    [queued] = QueuedMail(db_session, "test").messages
+    got = queued.message
+    assert queued.rcpt_tos == [staff.user.email]
+    assert queued.row.user_id == staff.user.id
+    assert smtp_server.connection_count == 0  # the page queues; the sender sends
+    page = staff.get(response.headers["Location"])
+    assert "liegt im Postausgang" in page.get_data(as_text=True)
     assert str(got["Subject"]) == "[Test] Hallo Ümit"
     assert "Sehr geehrter Herr Özdemir" in got.get_body(("plain",)).get_content()
     # A test send does not touch anybody's consent.

@@ -1,4 +1,4 @@
-"""Double opt-in, consent ledger and unsubscribe, end to end through a real SMTP server."""
+"""Double opt-in, consent ledger and unsubscribe: the pages, the queued confirmation mail."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import time_machine
 from crm.contacts.models import Person
 from crm.newsletters.models import ConsentEvent, SignupAttempt, Subscription
 from tests.factories import make_list, make_person
+from tests.mail_helpers import QueuedMail
 from tests.newsletter_helpers import link_from, use_smtp
 
 SIGNED_UP_AT = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
@@ -19,9 +20,12 @@ EXPIRED_TITLE = "Dieser Link ist abgelaufen"
 
 
 @pytest.fixture
-def mailing(app: Any, smtp_server: Any, monkeypatch: Any) -> Any:
+def mailing(app: Any, db_session: Any, smtp_server: Any, monkeypatch: Any) -> Any:
+    """The sign-up mails the pages queue; the app is configured for a real relay, which the
+    pages must never talk to (the outbox sender does)."""
     use_smtp(app, smtp_server, monkeypatch)
-    return smtp_server
+    yield QueuedMail(db_session, "confirmation")
+    assert smtp_server.connection_count == 0
 
 
 def _ledger(db_session: Any, person_id: int) -> list[tuple[str, str]]:
@@ -53,7 +57,7 @@ def _sign_up(client: Any, slug: str, email: str, **extra: Any) -> Any:
     )
 
 
-def test_double_opt_in_end_to_end_through_the_smtp_server(client, db_session, mailing):
+def test_double_opt_in_end_to_end_through_the_queued_confirmation(client, db_session, mailing):
     lst = make_list(db_session, name="Newsletter Haus der Wirtschaft", slug="hdw")
     db_session.commit()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, date, datetime
+from email.message import EmailMessage
 
 import lxml.html
 import pytest
@@ -19,6 +20,7 @@ from crm.events import models as event_models
 from crm.events.service import EventData, LeadData, capture_lead, create_event, set_contact
 from crm.extensions import db
 from crm.followups import models as followup_models
+from crm.mail.queue import enqueue
 from crm.newsletters import models as newsletter_models
 from crm.newsletters.models import Campaign, Delivery
 from crm.newsletters.service import (
@@ -102,6 +104,13 @@ def _one_human_everywhere(s):
             message_id="<delivery-internal-id@example.org>",
         )
     )
+    # A message the office queued to her (the notice of a repeated sign-up).
+    notice = EmailMessage()
+    notice["From"] = "Netzwerk <crm@example.org>"
+    notice["To"] = EMAIL
+    notice["Subject"] = "Ihre Anmeldung: Newsletter"
+    notice.set_content("Sie sind bereits angemeldet.")
+    enqueue(s, notice, kind="confirmation", person_id=person.id)
     # A fair in winter time (CET): invited, and a lead with activity and follow-up.
     fair = create_event(
         s,

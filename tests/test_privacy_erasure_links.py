@@ -20,6 +20,7 @@ from crm.extensions import db
 from crm.followups.models import FollowUp
 from crm.jobs.files import file_store
 from crm.jobs.models import JobFile
+from crm.mail.models import OutgoingMail
 from crm.newsletters.models import ConsentEvent
 from crm.participants.models import Participant
 from crm.privacy import erasure
@@ -96,6 +97,9 @@ def _rows_about_her(s: Any, ids: dict[str, int]) -> set[tuple[str, tuple]]:
     rows |= {
         ("job_file", (i,)) for i in s.scalars(sa.select(JobFile.id).where(JobFile.key.in_(keys)))
     }
+    # Messages addressed to her, by address only (sent before she was a contact).
+    to_her = sa.select(OutgoingMail.id).where(sa.func.lower(OutgoingMail.recipient) == EMAIL)
+    rows |= {("mail_outbox", (i,)) for i in s.scalars(to_her)}
     single = {(t, pk[0]) for t, pk in rows if len(pk) == 1}
     for entry_id, kind, entity_id in s.execute(
         sa.select(AuditEntry.id, AuditEntry.entity_type, AuditEntry.entity_id)

@@ -248,6 +248,8 @@ def test_two_scheduler_processes_send_a_due_reminder_exactly_once(make_database,
         "CRM_MAIL_TRANSPORT": "file",
         "CRM_MAIL_OUTBOX_DIR": str(outbox),
         "CRM_SCHEDULER_TICK_SECONDS": "1",
+        # The reminder is queued by one job and delivered by the outbox sender's job.
+        "CRM_OUTBOX_POLL_SECONDS": "1",
         "PYTHONUNBUFFERED": "1",
     }
     procs, logs = [], []
@@ -277,6 +279,8 @@ def test_two_scheduler_processes_send_a_due_reminder_exactly_once(make_database,
                 break
             time.sleep(0.3)
         assert reminded is not None, "\n".join(p.read_text() for p in logs)
+        while time.monotonic() < deadline and not list(outbox.glob("*.eml")):
+            time.sleep(0.3)
         time.sleep(3)  # several more ticks of both processes: no second message
     finally:
         for proc in procs:

@@ -1,4 +1,4 @@
-"""Start page, health endpoint, administration overview and the local mail outbox."""
+"""Start page, health endpoint, administration overview and the development file outbox."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def admin_index():
     return render_template("core/admin_index.html")
 
 
-@bp.route("/verwaltung/postausgang")
+@bp.route("/verwaltung/postausgang/dateien")
 @require("admin.system")
 def outbox():
     from crm.mail.outbox import list_outbox
@@ -63,7 +63,7 @@ def outbox():
     )
 
 
-@bp.route("/verwaltung/postausgang/<name>")
+@bp.route("/verwaltung/postausgang/dateien/<name>")
 @require("admin.system")
 def outbox_message(name: str):
     from crm.mail.outbox import read_outbox_message

@@ -15,8 +15,9 @@ from crm.events.models import DigestSent
 from crm.events.series import BERLIN
 from crm.events.service import on_duty
 from crm.followups.models import FollowUp
-from crm.followups.service import _domain_of, boundaries, group_of
-from crm.mail import PermanentMailError, TemporaryMailError, Transport, build_message
+from crm.followups.service import boundaries, group_of
+from crm.mail import build_message
+from crm.mail.queue import enqueue, mail_domain
 
 log = logging.getLogger(__name__)
 DIGEST_TIME = time(7, 0)
@@ -47,17 +48,17 @@ def digest_for(session: Session, user: User, now: datetime) -> dict:
 
 def send_daily_digests(
     session: Session,
-    transport: Transport,
     now: datetime,
     base_url: str,
     *,
     sender: str = "netzwerk-crm <crm@localhost>",
 ) -> int:
-    """Send today's digest to every active user with something to report; return the count.
+    """Queue today's digest for every active user with something to report; return the count.
 
-    Not before 07:00 Berlin time. Once per user and day: the (user, day) row is inserted in
-    the transaction that sends, so a catch-up run or a second scheduler sends nothing twice
-    (the primary key refuses the second row).
+    Not before 07:00 Berlin time. Once per user and day: the (user, day) row and the queued
+    message commit in one transaction per user, so a catch-up run or a second scheduler queues
+    nothing twice (the primary key refuses the second row) and a crash loses neither half. The
+    outbox sender delivers the message; no SMTP server is waited for here.
     """
     local = now.astimezone(BERLIN)
     if local.time() < DIGEST_TIME:
@@ -72,21 +73,22 @@ def send_daily_digests(
         )
     )
     session.commit()
-    sent = 0
+    queued = 0
     base = base_url.rstrip("/")
-    with transport:
-        for user in users:
-            content = digest_for(session, user, now)
-            if not any(content.values()):
-                session.rollback()
-                continue
-            try:
-                with session.begin_nested():
-                    session.add(DigestSent(user_id=user.id, digest_sent_on=day, sent_at=now))
-            except IntegrityError:
-                session.rollback()
-                continue
-            context = {**content, "user": user, "date": local.strftime("%d.%m.%Y"), "base": base}
+    domain = mail_domain(sender)
+    for user in users:
+        content = digest_for(session, user, now)
+        if not any(content.values()):
+            session.rollback()
+            continue
+        try:
+            with session.begin_nested():
+                session.add(DigestSent(user_id=user.id, digest_sent_on=day, sent_at=now))
+        except IntegrityError:
+            session.rollback()
+            continue
+        context = {**content, "user": user, "date": local.strftime("%d.%m.%Y"), "base": base}
+        try:
             message = build_message(
                 sender=sender,
                 to=(user.display_name, user.email),
@@ -94,19 +96,16 @@ def send_daily_digests(
                 text=render_template("email/daily_digest.txt", **context),
                 html=render_template("email/daily_digest.html", **context),
                 extra_headers={"Auto-Submitted": "auto-generated"},
-                message_id_domain=_domain_of(sender),
+                message_id_domain=domain,
             )
-            try:
-                transport.send(message)
-            except TemporaryMailError:
-                session.rollback()
-                log.warning("digest for user %s deferred", user.id, exc_info=True)
-                break
-            except PermanentMailError:
-                log.error("digest for user %s undeliverable", user.id, exc_info=True)
-            except BaseException:
-                session.rollback()
-                raise
-            session.commit()
-            sent += 1
-    return sent
+            enqueue(session, message, kind="digest", user_id=user.id)
+        except ValueError:
+            # Marked as done all the same: an unusable address would fail again every tick.
+            log.error("digest for user %s cannot be built", user.id, exc_info=True)
+        except BaseException:
+            session.rollback()
+            raise
+        else:
+            queued += 1
+        session.commit()
+    return queued

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from email.headerregistry import Address
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -17,7 +16,8 @@ from crm.accounts.models import User
 from crm.contacts.models import Organisation, Person
 from crm.contacts.service import log_activity
 from crm.followups.models import PRIORITIES, REPEAT_UNITS, FollowUp
-from crm.mail import PermanentMailError, TemporaryMailError, Transport, build_message
+from crm.mail import build_message
+from crm.mail.queue import enqueue, mail_domain
 from crm.signals import RowChange, merging, move_column
 
 log = logging.getLogger(__name__)
@@ -379,14 +379,6 @@ def _reminder_message(
     )
 
 
-def _domain_of(sender: str) -> str:
-    addr = sender.rsplit("<", 1)[-1].rstrip(">").strip()
-    try:
-        return Address(addr_spec=addr).domain or "localhost"
-    except (ValueError, IndexError):
-        return "localhost"
-
-
 def pending_reminders(session: Session, now: datetime) -> int:
     """How many follow-ups wait for their reminder at `now`."""
     return session.scalar(sa.select(sa.func.count()).where(_due_for_reminder(now))) or 0
@@ -394,7 +386,6 @@ def pending_reminders(session: Session, now: datetime) -> int:
 
 def send_due_reminders(
     session: Session,
-    transport: Transport,
     now: datetime,
     base_url: str,
     batch: int = 100,
@@ -402,69 +393,48 @@ def send_due_reminders(
     sender: str = "netzwerk-crm <crm@localhost>",
     reply_to: str | None = None,
 ) -> int:
-    """Send one reminder per due, open, unreminded follow-up (at most `batch`); return the count.
+    """Queue one reminder per due, open, unreminded follow-up (at most `batch`); return the count.
 
-    Each follow-up is claimed in its own transaction: the row is selected FOR UPDATE SKIP
-    LOCKED (PostgreSQL; on SQLite the transaction's IMMEDIATE write lock serialises),
-    `reminded_at` is set, the message is handed to the transport, then the transaction
-    commits. So a second process skips the row or sees it reminded, and:
+    Each follow-up is claimed in its own short transaction: the row is selected FOR UPDATE
+    SKIP LOCKED (PostgreSQL; on SQLite the transaction's write lock serialises), `reminded_at`
+    is set and the reminder is added to the mail outbox, and both commit together. So a second
+    process skips the row or sees it reminded, a crash loses neither half, and no SMTP server
+    is ever waited for while the row (or SQLite's write lock) is held: the outbox sender
+    delivers the message later, with retries.
 
-    - the transport refuses or the connection fails → rollback, the row stays due and is
-      tried again on the next tick (the rest of this batch waits for that tick too);
-    - the process dies after the transport accepted the message but before the commit →
-      the row is still due and is reminded again: at most one duplicate per crash, never a
-      lost reminder (at-least-once at the SMTP boundary cannot be avoided);
-    - the server refuses for good (5xx) or the address is unusable → the row is marked as
-      reminded anyway (logged), so one bad address does not block or repeat forever.
-
-    Committing per message keeps that crash window to one message. On SQLite the write lock
-    is held while the message is handed over (milliseconds with a local relay; bounded by
-    CRM_SMTP_TIMEOUT).
+    A reminder that cannot be built (an unusable address) is logged and the follow-up marked
+    as reminded anyway, so one bad address does not block or repeat forever.
     """
     if not pending_reminders(session, now):
         session.commit()
         return 0
-    domain = _domain_of(sender)
-    sent = 0
-    with transport:
-        for _ in range(batch):
-            fu = session.scalars(
-                sa.select(FollowUp)
-                .where(_due_for_reminder(now))
-                .order_by(FollowUp.due_at, FollowUp.id)
-                .limit(1)
-                .with_for_update(skip_locked=True, of=FollowUp)
-            ).first()
-            if fu is None:
-                break
-            fu_id = fu.id
-            fu.reminded_at = now
-            session.flush()
-            try:
-                message = _reminder_message(
-                    fu,
-                    sender=sender,
-                    base_url=base_url,
-                    message_id_domain=domain,
-                    reply_to=reply_to,
-                )
-                transport.send(message)
-            except TemporaryMailError:
-                session.rollback()
-                log.warning(
-                    "follow-up %s: reminder deferred (temporary failure)", fu_id, exc_info=True
-                )
-                break
-            except (PermanentMailError, ValueError):
-                log.error("follow-up %s: reminder undeliverable; not retried", fu_id, exc_info=True)
-                session.commit()
-                continue
-            except BaseException:
-                session.rollback()
-                raise
-            session.commit()
-            sent += 1
-    return sent
+    domain = mail_domain(sender)
+    queued = 0
+    for _ in range(batch):
+        fu = session.scalars(
+            sa.select(FollowUp)
+            .where(_due_for_reminder(now))
+            .order_by(FollowUp.due_at, FollowUp.id)
+            .limit(1)
+            .with_for_update(skip_locked=True, of=FollowUp)
+        ).first()
+        if fu is None:
+            break
+        fu.reminded_at = now
+        try:
+            message = _reminder_message(
+                fu, sender=sender, base_url=base_url, message_id_domain=domain, reply_to=reply_to
+            )
+            enqueue(session, message, kind="reminder", user_id=fu.assignee_id)
+        except ValueError:
+            log.error("follow-up %s: reminder cannot be built; not retried", fu.id, exc_info=True)
+        except BaseException:
+            session.rollback()
+            raise
+        else:
+            queued += 1
+        session.commit()
+    return queued
 
 
 # --- contacts merge ------------------------------------------------------------------------------

@@ -61,17 +61,18 @@ def purge_expired_sessions(app: Flask, session: Session) -> int:
 
 @scheduler_job
 def send_followup_reminders(app: Flask, session: Session) -> int:
-    """Send the reminder e-mail for every follow-up that has become due (each exactly once)."""
+    """Queue the reminder e-mail for every follow-up that has become due (each exactly once).
+
+    The mail outbox sender delivers them; this job never talks to the SMTP server.
+    """
     from crm.database import utcnow
     from crm.followups.service import send_due_reminders
-    from crm.mail import transport_from_config
 
     total = 0
     # Batches of 100 until nothing is due: a long downtime catches up in one run.
     while True:
         sent = send_due_reminders(
             session,
-            transport_from_config(app.config),
             now=utcnow(),
             base_url=app.config["CRM_BASE_URL"],
             batch=100,
@@ -110,14 +111,12 @@ def create_series_occurrences(app: Flask, session: Session) -> int:
 
 @scheduler_job
 def send_daily_digest(app: Flask, session: Session) -> int:
-    """Send the 07:00 digest to every staff member with something to report (once a day)."""
+    """Queue the 07:00 digest for every staff member with something to report (once a day)."""
     from crm.database import utcnow
     from crm.events.digest import send_daily_digests
-    from crm.mail import transport_from_config
 
     return send_daily_digests(
         session,
-        transport_from_config(app.config),
         now=utcnow(),
         base_url=app.config["CRM_BASE_URL"],
         sender=app.config["CRM_MAIL_FROM"],

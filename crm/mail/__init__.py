@@ -43,9 +43,10 @@ __all__ = [
 
 def connect_signals() -> None:
     """Connect this domain's receivers to other domains' signals (called by create_app)."""
-    from crm.mail.erasure import plan_erasure
+    from crm.mail.erasure import plan_erasure, plan_outbox_erasure
     from crm.mail.store import delivery_stores, outbox_store
     from crm.privacy.signals import erasure_planned
 
     erasure_planned.connect(plan_erasure)
+    erasure_planned.connect(plan_outbox_erasure)
     delivery_stores.connect(outbox_store)

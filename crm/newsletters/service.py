@@ -14,7 +14,6 @@ import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.headerregistry import Address
 from email.message import EmailMessage
 from typing import Any, Protocol
 
@@ -30,11 +29,12 @@ from crm.contacts.service import save_person
 from crm.database import ids_in, utcnow
 from crm.mail import (
     BulkMessageBuilder,
-    Transport,
     build_message,
     list_unsubscribe_headers,
     sanitize_header,
 )
+from crm.mail.models import OutgoingMail
+from crm.mail.queue import enqueue, mail_domain
 from crm.newsletters.models import (
     CONSENT_METHODS,
     ConsentEvent,
@@ -110,11 +110,7 @@ class MailSettings:
 
     @property
     def message_id_domain(self) -> str:
-        addr = self.sender.rsplit("<", 1)[-1].rstrip(">").strip()
-        try:
-            return Address(addr_spec=addr).domain or "localhost"
-        except (ValueError, IndexError):
-            return "localhost"
+        return mail_domain(self.sender)
 
     def sender_for(self, newsletter_list: NewsletterList | None) -> str | tuple[str, str]:
         """The From of a list's mail: its own display name with the configured address."""
@@ -646,6 +642,21 @@ def signup_mail(settings: MailSettings, result: SignupResult, lst: NewsletterLis
     )
 
 
+def queue_signup_mail(
+    session: Session, settings: MailSettings, result: SignupResult, lst: NewsletterList
+) -> OutgoingMail:
+    """Queue the confirmation mail (or notice) of a sign-up in `session` (no commit).
+
+    The caller commits it with the sign-up, so a sign-up never waits for a mail that is lost:
+    the outbox sender delivers it, retrying while the relay is down or answers 4xx. Raises
+    ValueError for an address no message can be built for.
+    """
+    person_id = result.subscription.person_id if result.subscription is not None else None
+    return enqueue(
+        session, signup_mail(settings, result, lst), kind="confirmation", person_id=person_id
+    )
+
+
 # --- staff-recorded consent, unsubscribe, bounce -------------------------------------------------
 
 
@@ -953,9 +964,8 @@ def render_for_person(
     return render_for_recipient(template, context)
 
 
-def send_test(
+def queue_test(
     session: Session,
-    transport: Transport,
     settings: MailSettings,
     template: TemplateSource,
     *,
@@ -963,8 +973,13 @@ def send_test(
     lst: NewsletterList,
     to_email: str,
     to_name: str,
-) -> str | None:
-    """Send a template rendered for `person` to a staff member; return the Message-ID."""
+    user_id: int | None = None,
+) -> OutgoingMail:
+    """Queue a template rendered for `person` as a test to a staff member (no commit).
+
+    Raises TemplateProblem for a template that does not render and ValueError for a message
+    that cannot be sent (e.g. the staff member has no usable address).
+    """
     rendered = render_for_person(session, settings, template, person, lst)
     rendered = RenderedMessage(f"[Test] {rendered.subject}", rendered.html, rendered.text)
     msg = build_newsletter_message(
@@ -975,8 +990,7 @@ def send_test(
         person=person,
         newsletter_list=lst,
     )
-    with transport:
-        return transport.send(msg).message_id
+    return enqueue(session, msg, kind="test", user_id=user_id)
 
 
 # --- merging two people --------------------------------------------------------------------------
@@ -1050,6 +1064,8 @@ __all__ = [
     "organisation_names",
     "recipient_context",
     "record_consent",
+    "queue_signup_mail",
+    "queue_test",
     "request_subscription",
     "unsubscribe",
 ]

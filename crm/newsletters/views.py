@@ -23,6 +23,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_login import current_user
+from markupsafe import Markup
 from sqlalchemy.orm import joinedload
 
 from crm.audit.service import record
@@ -30,7 +31,6 @@ from crm.contacts.models import ContactList, Person
 from crm.database import utcnow
 from crm.extensions import csrf, db
 from crm.forms import choices
-from crm.mail import MailError, transport_from_config
 from crm.newsletters import audiences, service
 from crm.newsletters.forms import (
     ACTION_LABELS,
@@ -64,7 +64,7 @@ from crm.newsletters.rendering import (
     sample_context,
     validate_template,
 )
-from crm.security import public, require, writes_on_get
+from crm.security import has_permission, public, require, writes_on_get
 
 log = logging.getLogger(__name__)
 bp = Blueprint("newsletters", __name__, url_prefix="/newsletter")
@@ -537,6 +537,17 @@ def template_preview_html(template_id: int):
     return response
 
 
+def _queued_note(row_id: int, email: str) -> Markup | str:
+    """The flash after a test send: in the outbox, with a link to its row for admins."""
+    text = _("The test mail to %(email)s is in the outbox and will be sent shortly.", email=email)
+    if not has_permission(current_user, "admin.system"):
+        return text
+    link = Markup('<a class="alert-link" href="{}">{}</a>').format(
+        url_for("mail.detail", mail_id=row_id), _("Show in the outbox")
+    )
+    return Markup("{} {}").format(text, link)
+
+
 @bp.post("/vorlagen/<int:template_id>/testversand")
 @require("newsletters.edit")
 def template_test_send(template_id: int):
@@ -549,23 +560,26 @@ def template_test_send(template_id: int):
         # Without a chosen recipient the test shows the staff member's own name.
         person = Person(id=0, first_name="", last_name=current_user.display_name, email="")
     try:
-        service.send_test(
+        row = service.queue_test(
             db.session,
-            transport_from_config(current_app.config),
             _settings(),
             tpl,
             person=person,
             lst=lst,
             to_email=current_user.email,
             to_name=current_user.display_name,
+            user_id=current_user.id,
         )
+        db.session.commit()
     except TemplateProblem as problem:
+        db.session.rollback()
         flash(problem.message, "danger")
-    except (MailError, ValueError) as exc:
+    except ValueError as exc:
+        db.session.rollback()
         log.warning("newsletter test send failed: %s", exc)
         flash(_("The test mail could not be sent: %(error)s", error=str(exc)), "danger")
     else:
-        flash(_("Test mail sent to %(email)s.", email=current_user.email), "success")
+        flash(_queued_note(row.id, current_user.email), "success")
     args: dict[str, Any] = {"person": request.args.get("person", type=int), "liste": lst.id}
     return redirect(url_for(".template_preview", template_id=tpl.id, **args))
 
@@ -663,22 +677,21 @@ def signup(slug: str):
             except service.NewsletterError as exc:
                 form.email.errors = [*form.email.errors, str(exc)]
             else:
+                _queue_signup_mail(result, lst)
                 db.session.commit()
-                _send_signup_mail(result, lst)
                 return render_template("newsletters/signup_done.html", lst=lst)
         db.session.commit()  # keep the counted attempt
     return render_template("newsletters/signup.html", lst=lst, form=form, consent=consent)
 
 
-def _send_signup_mail(result: service.SignupResult, lst: NewsletterList) -> None:
+def _queue_signup_mail(result: service.SignupResult, lst: NewsletterList) -> None:
+    # Queued in the sign-up's own transaction: the page never waits for (or depends on) a
+    # relay, and the sender retries while the relay is down. The page looks the same either
+    # way; an address no message can be built for is only logged (the sign-up row shows it).
     try:
-        msg = service.signup_mail(_settings(), result, lst)
-        with transport_from_config(current_app.config) as transport:
-            transport.send(msg)
-    except (MailError, ValueError) as exc:
-        # The page must look the same either way; the sign-up row shows the request, the log
-        # the failure (the person can simply sign up again).
-        log.warning("newsletter sign-up mail for list %s failed: %s", lst.id, exc)
+        service.queue_signup_mail(db.session, _settings(), result, lst)
+    except ValueError as exc:
+        log.warning("newsletter sign-up mail for list %s cannot be built: %s", lst.id, exc)
 
 
 @bp.get("/bestaetigen/<token>")

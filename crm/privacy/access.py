@@ -1200,6 +1200,7 @@ SECTION_TABLES = {
     "newsletter_delivery": "newsletter_deliveries",
     "event_contact": "event_contacts",
     "lead": "event_leads",
+    "mail_outbox": "mail_outbox",
     # Shown inside the entries of another section: tags and the erasure date.
     "person_tag": "person",
     "retention_review": "participant",
@@ -1220,6 +1221,7 @@ SECTION_ORDER = (
     "newsletter_subscriptions",
     "newsletter_consent_records",
     "newsletter_deliveries",
+    "mail_outbox",
     "event_contacts",
     "event_leads",
 )

@@ -27,6 +27,7 @@ from crm.audit.models import AuditEntry
 from crm.audit.service import record
 from crm.contacts.import_models import ImportItem, ImportJob
 from crm.database import rows_affected, utcnow
+from crm.mail.models import OutgoingMail
 from crm.newsletters.models import Delivery
 from crm.privacy.models import RetentionKeep, RetentionSetting
 
@@ -129,6 +130,44 @@ def _delete_outbox_files(due: Due) -> int:
     return len(files)
 
 
+def _outbox_messages(due: Due) -> sa.ColumnElement[bool]:
+    # Sent rows only: a failed one keeps its text so an admin can still send it again.
+    return sa.and_(
+        OutgoingMail.status == "sent",
+        OutgoingMail.sent_at < due.cutoff,
+        OutgoingMail.message != b"",
+    )
+
+
+def _count_outbox_messages(due: Due) -> int:
+    stmt = sa.select(sa.func.count(OutgoingMail.id)).where(_outbox_messages(due))
+    return due.session.scalar(stmt) or 0
+
+
+def _strip_outbox_messages(due: Due) -> int:
+    # updated_at stays: the row's age, not this clean-up, decides when it is deleted.
+    stmt = (
+        sa.update(OutgoingMail)
+        .where(_outbox_messages(due))
+        .values(message=b"", updated_at=OutgoingMail.updated_at)
+    )
+    return rows_affected(due.session.execute(stmt))
+
+
+def _outbox_rows(due: Due) -> sa.ColumnElement[bool]:
+    # Queued and sending rows are work still to do; only finished ones go.
+    return sa.and_(OutgoingMail.status.in_(_FINAL), OutgoingMail.updated_at < due.cutoff)
+
+
+def _count_outbox_rows(due: Due) -> int:
+    stmt = sa.select(sa.func.count(OutgoingMail.id)).where(_outbox_rows(due))
+    return due.session.scalar(stmt) or 0
+
+
+def _delete_outbox_rows(due: Due) -> int:
+    return rows_affected(due.session.execute(sa.delete(OutgoingMail).where(_outbox_rows(due))))
+
+
 def _import_values(due: Due) -> tuple[sa.ColumnElement[bool], sa.ColumnElement[bool]]:
     old_jobs = sa.select(ImportJob.id).where(
         ImportJob.created_at < due.cutoff, ImportJob.status != "running"
@@ -196,6 +235,31 @@ RULES: tuple[Rule, ...] = (
         lambda config: 6,
         lambda due: len(_outbox_files(due)),
         _delete_outbox_files,
+    ),
+    Rule(
+        "outbox_messages",
+        _l("Text of sent e-mails"),
+        _l(
+            "Removes the stored text of e-mails that were sent (reminders, digests, "
+            "confirmations, test mails); recipient, subject, status and Message-ID stay in "
+            "Administration → Mail outbox."
+        ),
+        "days",
+        lambda config: int(config.get("CRM_MAIL_OUTBOX_TEXT_DAYS", 14)),
+        _count_outbox_messages,
+        _strip_outbox_messages,
+    ),
+    Rule(
+        "outbox_rows",
+        _l("Entries in the mail outbox"),
+        _l(
+            "Deletes sent, failed and cancelled e-mails from the mail outbox (newsletter "
+            "deliveries follow their own rule); waiting ones stay."
+        ),
+        "days",
+        lambda config: int(config.get("CRM_MAIL_OUTBOX_KEEP_DAYS", 90)),
+        _count_outbox_rows,
+        _delete_outbox_rows,
     ),
     Rule(
         "import_values",
@@ -328,6 +392,16 @@ def storage_periods(session: Session, *, config: Mapping[str, Any], **_kw: Any) 
         (
             "newsletter",
             _("Copies of e-mails sent to you: deleted after %(n)d months.", n=v["outbox_files"]),
+        ),
+        (
+            "contacts",
+            _(
+                "E-mails the office sent you (such as a confirmation of your newsletter "
+                "sign-up): their text is deleted %(text)d days after sending, the entry "
+                "with recipient, subject and status after %(rows)d days.",
+                text=v["outbox_messages"],
+                rows=v["outbox_rows"],
+            ),
         ),
         (
             "contacts",
