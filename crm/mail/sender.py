@@ -483,7 +483,7 @@ class _Connection:
             self._record(lambda: store.fail(session, item, worker, now, code, error))
             run.count("failed")
             if run.permanent_in_a_row >= self.settings.max_consecutive_errors:
-                self._after_failure(store, item, str(exc), timedelta(0))
+                self._after_failure(store, item, error, timedelta(0), refused=True)
         except MailError as exc:
             # Configuration (login, TLS): no message is at fault; everything goes back.
             log.error("sending stopped: %s", exc)
@@ -507,11 +507,23 @@ class _Connection:
         return recorded
 
     def _after_failure(
-        self, store: DeliveryStore, item: Claimed, reason: str, pause_after: timedelta
+        self,
+        store: DeliveryStore,
+        item: Claimed,
+        reason: str,
+        pause_after: timedelta,
+        *,
+        refused: bool = False,
     ) -> None:
         recent = self.run_state.recent_success() if pause_after else False
         if store.on_failure(
-            self.session, item.group, self.clock(), reason, pause_after, recent_success=recent
+            self.session,
+            item.group,
+            self.clock(),
+            reason,
+            pause_after,
+            recent_success=recent,
+            refused=refused,
         ):
             with self.run_state.lock:
                 self.run_state.report.paused.append(item.group)

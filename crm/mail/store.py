@@ -257,9 +257,11 @@ class DeliveryStore(ABC):
         pause_after: timedelta,
         *,
         recent_success: bool,
+        refused: bool = False,
     ) -> bool:
         """A message of `group` failed. Stop the group (True) if it has had no success for
-        `pause_after` and the sender had none recently either."""
+        `pause_after` and the sender had none recently either; `refused`: permanent
+        refusals in a row, which a working relay does not cure (staff must look)."""
         return False
 
     def waiting_for_relay(self, session: Session) -> bool:
