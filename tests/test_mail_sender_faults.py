@@ -149,9 +149,14 @@ def test_a_relay_down_longer_than_the_pause_time_pauses_the_campaign_until_it_an
 
     smtp_server.refuse_for(0)
     back = _run(app, smtp_server, settings, connections=2)
-
     assert back.resumed == report.paused
     assert not back.error
+    # Rows deferred during the outage go out once due, on the scheduler's next ticks.
+    deadline = time.monotonic() + 30
+    while _campaign(app)[0] == "sending" and time.monotonic() < deadline:
+        time.sleep(0.5)
+        assert not _run(app, smtp_server, settings, connections=2).error
+
     assert _campaign(app)[0] == "sent"
     assert _received(smtp_server) == Counter(emails)
 
@@ -241,3 +246,31 @@ def test_a_slow_relay_never_lets_another_connection_take_rows_still_being_sent(
     assert report.sent == 8
     assert _received(smtp_server) == Counter(emails), "nobody mailed twice"
     assert _statuses(app) == Counter(sent=8)
+
+
+def test_send_outbox_exits_non_zero_while_the_relay_of_a_paused_campaign_is_still_down(
+    make_database: Any, tmp_path: Path, smtp_server: SMTPTestServer
+) -> None:
+    _, app, _ = prepared_campaign(make_database, tmp_path, 3)
+    with app.app_context():
+        db.session.execute(sa.update(Campaign).values(status="paused", pause_kind="errors"))
+        db.session.commit()
+        db.session.remove()
+    smtp_server.refuse_for(60, "421 4.3.2 Wartung")
+    app.config.update(
+        CRM_MAIL_TRANSPORT="smtp",
+        CRM_SMTP_HOST=smtp_server.host,
+        CRM_SMTP_PORT=smtp_server.port,
+        CRM_SMTP_SECURITY="none",
+    )
+    runner = app.test_cli_runner()
+
+    down = runner.invoke(args=["crm", "send-outbox", "--connections", "1"])
+    assert down.exit_code == 1, down.output
+    assert "mail relay not available: 421 4.3.2 Wartung" in down.output
+
+    smtp_server.refuse_for(0)
+    back = runner.invoke(args=["crm", "send-outbox", "--max-messages", "2", "--connections", "3"])
+    assert back.exit_code == 0, back.output
+    assert "sent=2 " in back.output
+    assert "resumed=[1]" in back.output

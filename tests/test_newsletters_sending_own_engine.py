@@ -99,7 +99,7 @@ def test_a_campaign_paused_mid_batch_stops_after_that_batch(
     assert _statuses(app) == Counter(sent=3, queued=8)
 
 
-def test_a_campaign_paused_by_errors_gives_back_the_rest_of_its_batch(
+def test_permanent_refusals_in_a_row_pause_the_campaign_for_staff_and_give_back_its_batch(
     make_database: Any, tmp_path: Path, smtp_server: SMTPTestServer
 ) -> None:
     _, app, _ = prepared_campaign(make_database, tmp_path, 11)
@@ -111,3 +111,11 @@ def test_a_campaign_paused_by_errors_gives_back_the_rest_of_its_batch(
 
     assert (report.sent, report.failed, len(report.paused)) == (0, 2, 1)
     assert _statuses(app) == Counter(failed=2, queued=9)  # none left 'sending'
+    with app.app_context():
+        campaign = db.session.scalar(sa.select(Campaign))
+        assert (campaign.status, campaign.pause_kind) == ("paused", "refused")
+        db.session.remove()
+    # A relay that answers does not cure permanent refusals: the next run leaves it paused.
+    again = _send(app, smtp_server, SenderSettings(batch=4, connection_backoff=0))
+    assert (again.resumed, again.sent) == ([], 0)
+    assert _statuses(app) == Counter(failed=2, queued=9)

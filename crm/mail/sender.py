@@ -383,7 +383,7 @@ class _Connection:
         # The batch in hand: rows claimed and not yet tried.
         self.store: DeliveryStore | None = None
         self.pending: dict[int, Claimed] = {}
-        self.unrecorded: Callable[[], bool] | None = None  # a 'sent' outcome not yet committed
+        self.unrecorded: Callable[[], bool] | None = None  # an outcome not yet committed
         self.db_lost = False
 
     def run(self) -> None:
@@ -456,7 +456,8 @@ class _Connection:
             raw = store.message(session, item)
         except ValueError as exc:  # an address, header or template the builder refuses
             del self.pending[item.id]
-            store.fail(session, item, worker, self.clock(), None, str(exc))
+            now, error = self.clock(), str(exc)
+            self._record(lambda: store.fail(session, item, worker, now, None, error))
             run.count("failed")
             return
         run.throttle.wait()
@@ -465,22 +466,24 @@ class _Connection:
         except TemporaryMailError as exc:
             del self.pending[item.id]
             now = self.clock()
+            code, error = exc.code, str(exc)
             if item.attempts + 1 >= self.settings.max_attempts:
-                store.fail(session, item, worker, now, exc.code, str(exc))
+                self._record(lambda: store.fail(session, item, worker, now, code, error))
                 run.count("failed")
             else:
                 retry_at = now + self.settings.backoff(item.attempts + 1)
-                store.defer(session, item, worker, now, retry_at, exc.code, str(exc))
+                self._record(lambda: store.defer(session, item, worker, now, retry_at, code, error))
                 run.count("deferred")
             log.info("%s %s deferred: %s", store.name, item.id, exc)
             self._after_failure(store, item, str(exc), self.settings.pause_after)
             self.backoff.wait(run.stop)
         except PermanentMailError as exc:
             del self.pending[item.id]
-            store.fail(session, item, worker, self.clock(), exc.code, str(exc))
+            now, code, error = self.clock(), exc.code, str(exc)
+            self._record(lambda: store.fail(session, item, worker, now, code, error))
             run.count("failed")
             if run.permanent_in_a_row >= self.settings.max_consecutive_errors:
-                self._after_failure(store, item, str(exc), timedelta(0))
+                self._after_failure(store, item, error, timedelta(0), refused=True)
         except MailError as exc:
             # Configuration (login, TLS): no message is at fault; everything goes back.
             log.error("sending stopped: %s", exc)
@@ -488,22 +491,39 @@ class _Connection:
         else:
             del self.pending[item.id]
             now = self.clock()
-            # Kept until committed: if the database goes away meanwhile, the recovery writes
-            # it, so the next run need not wait for the lease of a row it knows was sent.
-            self.unrecorded = lambda: store.mark_sent(session, item, worker, now, result)
-            if not self.unrecorded():
+            if not self._record(lambda: store.mark_sent(session, item, worker, now, result)):
                 log.warning("%s %s: lease lost before 'sent' was recorded", store.name, item.id)
-            self.unrecorded = None
             run.count("sent")
             self.backoff.reset()
             store.on_success(session, item.group, self.clock())
 
+    def _record(self, write: Callable[[], bool]) -> bool:
+        """Write an outcome; kept until committed so that, if the database goes away
+        meanwhile, the recovery writes it and the next run need not wait for the lease of a
+        row whose fate is known."""
+        self.unrecorded = write
+        recorded = write()
+        self.unrecorded = None
+        return recorded
+
     def _after_failure(
-        self, store: DeliveryStore, item: Claimed, reason: str, pause_after: timedelta
+        self,
+        store: DeliveryStore,
+        item: Claimed,
+        reason: str,
+        pause_after: timedelta,
+        *,
+        refused: bool = False,
     ) -> None:
         recent = self.run_state.recent_success() if pause_after else False
         if store.on_failure(
-            self.session, item.group, self.clock(), reason, pause_after, recent_success=recent
+            self.session,
+            item.group,
+            self.clock(),
+            reason,
+            pause_after,
+            recent_success=recent,
+            refused=refused,
         ):
             with self.run_state.lock:
                 self.run_state.report.paused.append(item.group)

@@ -3,8 +3,9 @@
 The sender (crm.mail.sender) knows nothing about campaigns or the outbox table; it talks to
 `DeliveryStore`s. Each store owns one table with the shared lifecycle columns (status,
 attempts, next_attempt_at, claimed_at, claimed_by, sent_at, message_id, smtp_code,
-last_error, updated_at) and writes through the ORM session only. `LeasedRows` implements the
-lifecycle once; a store adds which rows are due and how a message is built.
+last_error, updated_at) and writes through the ORM session only. `DeliveryStore` implements
+the lifecycle once; a store adds how a message is built and, if it needs to, which rows are
+due and what its groups (campaigns) do on success and failure.
 
 Stores come from the `delivery_stores` signal: `delivery_stores.send(config)` returns one new
 store per receiver. crm.mail connects the outbox store; crm.newsletters connects its campaign
@@ -13,18 +14,19 @@ store, so crm.mail never imports crm.newsletters.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.parser import BytesHeaderParser
 from email.utils import getaddresses
-from typing import Any, Protocol
+from typing import Any
 
 import sqlalchemy as sa
 from blinker import Namespace
 from sqlalchemy.orm import Session
 
-from crm.database import ids_in
+from crm.database import ids_in, rows_affected
 from crm.mail.message import RawMessage
 from crm.mail.models import OutgoingMail
 from crm.mail.transports import SendResult
@@ -32,7 +34,6 @@ from crm.mail.transports import SendResult
 __all__ = [
     "Claimed",
     "DeliveryStore",
-    "LeasedRows",
     "OutboxStore",
     "delivery_stores",
     "stores_for",
@@ -54,105 +55,16 @@ class Claimed:
     data: Any = None
 
 
-class DeliveryStore(Protocol):
-    """What the sender needs of a table of messages to send.
+class DeliveryStore(ABC):
+    """What the sender needs of a table of messages to send, implemented once for a table
+    with the shared lifecycle columns; a store adds how a message is built (`message`) and,
+    where it needs them, which rows are due, the group hooks and a status for given-back
+    rows. The no-op group hooks suit a table without groups.
 
     Every method that writes commits before it returns; `message` only reads. Outcomes are
     written only while the row is still claimed by `worker` (a sender that lost its lease
     must not overwrite another sender's outcome).
     """
-
-    name: str
-
-    def claim(self, session: Session, worker: str, now: datetime, limit: int) -> list[Claimed]:
-        """Lease up to `limit` due rows to `worker` and return them."""
-        ...
-
-    def message(self, session: Session, item: Claimed) -> RawMessage:
-        """The message for a claimed row; ValueError if it cannot be built."""
-        ...
-
-    def renew(self, session: Session, worker: str, ids: Sequence[int], now: datetime) -> set[int]:
-        """Extend the lease of rows still ours; return the ids that are."""
-        ...
-
-    def mark_sent(
-        self, session: Session, item: Claimed, worker: str, now: datetime, result: SendResult
-    ) -> bool:
-        """Record that the server accepted the message."""
-        ...
-
-    def defer(
-        self,
-        session: Session,
-        item: Claimed,
-        worker: str,
-        now: datetime,
-        retry_at: datetime,
-        code: int | None,
-        error: str,
-    ) -> bool:
-        """Put the row back for a later attempt (attempts + 1)."""
-        ...
-
-    def fail(
-        self,
-        session: Session,
-        item: Claimed,
-        worker: str,
-        now: datetime,
-        code: int | None,
-        error: str,
-    ) -> bool:
-        """Give up on the row with the server's answer (attempts + 1)."""
-        ...
-
-    def release(self, session: Session, worker: str, ids: Iterable[int] | None = None) -> int:
-        """Give unsent claimed rows back without counting an attempt."""
-        ...
-
-    def reclaim_expired(self, session: Session, now: datetime, lease: timedelta) -> int:
-        """Give back rows whose lease ran out (their sender died)."""
-        ...
-
-    def active(self, session: Session, group: int) -> bool:
-        """False once the row's group should no longer be sent (paused, cancelled)."""
-        ...
-
-    def on_success(self, session: Session, group: int, now: datetime) -> None:
-        """A message of `group` was accepted."""
-        ...
-
-    def on_failure(
-        self,
-        session: Session,
-        group: int,
-        now: datetime,
-        reason: str,
-        pause_after: timedelta,
-        *,
-        recent_success: bool,
-    ) -> bool:
-        """A message of `group` failed. Stop the group (True) if it has had no success for
-        `pause_after` and the sender had none recently either."""
-        ...
-
-    def waiting_for_relay(self, session: Session) -> bool:
-        """True if some group was stopped on errors and waits for the relay to come back."""
-        ...
-
-    def relay_back(self, session: Session, now: datetime) -> list[int]:
-        """The relay answers again: continue the groups stopped on errors."""
-        ...
-
-    def finish(self, session: Session, now: datetime) -> list[int]:
-        """Close groups that have nothing left to send; return their ids."""
-        ...
-
-
-class LeasedRows:
-    """The lifecycle of one table with the shared columns; subclasses add what is due and
-    how a message is built. The no-op group hooks suit a table without groups."""
 
     name = ""
     table: sa.Table
@@ -189,6 +101,10 @@ class LeasedRows:
         """The status of a row given back."""
         return "queued"
 
+    @abstractmethod
+    def message(self, session: Session, item: Claimed) -> RawMessage:
+        """The message for a claimed row; ValueError if it cannot be built."""
+
     # The lifecycle.
 
     def claim(self, session: Session, worker: str, now: datetime, limit: int) -> list[Claimed]:
@@ -217,18 +133,20 @@ class LeasedRows:
             t.c.status == "sending",
             t.c.claimed_by == worker,
         )
-        n = session.execute(sa.update(t).where(mine).values(claimed_at=now)).rowcount
+        n = rows_affected(session.execute(sa.update(t).where(mine).values(claimed_at=now)))
         kept = set(ids) if n == len(ids) else set(session.scalars(sa.select(t.c.id).where(mine)))
         session.commit()
         return kept
 
     def _outcome(self, session: Session, item_id: int, worker: str, **values: Any) -> bool:
         t = self.table
-        n = session.execute(
-            sa.update(t)
-            .where(t.c.id == item_id, t.c.status == "sending", t.c.claimed_by == worker)
-            .values(claimed_by="", claimed_at=None, **values)
-        ).rowcount
+        n = rows_affected(
+            session.execute(
+                sa.update(t)
+                .where(t.c.id == item_id, t.c.status == "sending", t.c.claimed_by == worker)
+                .values(claimed_by="", claimed_at=None, **values)
+            )
+        )
         session.commit()
         return n == 1
 
@@ -302,9 +220,11 @@ class LeasedRows:
             if not ids:
                 return 0
             query = query.where(ids_in(t.c.id, ids, _dialect(session)))
-        n = session.execute(
-            query.values(status=self.released_status(), claimed_at=None, claimed_by="")
-        ).rowcount
+        n = rows_affected(
+            session.execute(
+                query.values(status=self.released_status(), claimed_at=None, claimed_by="")
+            )
+        )
         session.commit()
         return n
 
@@ -313,21 +233,27 @@ class LeasedRows:
     ) -> int:
         """Rows left 'sending' by a sender that stopped renewing its lease go back."""
         t = self.table
-        n = session.execute(
-            sa.update(t)
-            .where(t.c.status == "sending", t.c.claimed_at < now - lease)
-            .values(status=self.released_status(), claimed_at=None, claimed_by="", updated_at=now)
-        ).rowcount
+        n = rows_affected(
+            session.execute(
+                sa.update(t)
+                .where(t.c.status == "sending", t.c.claimed_at < now - lease)
+                .values(
+                    status=self.released_status(), claimed_at=None, claimed_by="", updated_at=now
+                )
+            )
+        )
         if commit:
             session.commit()
         return n
 
-    # Groups: none here.
+    # Groups (a campaign): none here.
 
     def active(self, session: Session, group: int) -> bool:
+        """False once the group should no longer be sent (paused, cancelled)."""
         return True
 
     def on_success(self, session: Session, group: int, now: datetime) -> None:
+        """A message of `group` was accepted."""
         return None
 
     def on_failure(
@@ -339,16 +265,23 @@ class LeasedRows:
         pause_after: timedelta,
         *,
         recent_success: bool,
+        refused: bool = False,
     ) -> bool:
+        """A message of `group` failed. Stop the group (True) if it has had no success for
+        `pause_after` and the sender had none recently either; `refused`: permanent
+        refusals in a row, which a working relay does not cure (staff must look)."""
         return False
 
     def waiting_for_relay(self, session: Session) -> bool:
+        """True if some group was stopped on errors and waits for the relay to come back."""
         return False
 
     def relay_back(self, session: Session, now: datetime) -> list[int]:
+        """The relay answers again: continue the groups stopped on errors; their ids."""
         return []
 
     def finish(self, session: Session, now: datetime) -> list[int]:
+        """Close groups that have nothing left to send; return their ids."""
         return []
 
 
@@ -356,7 +289,7 @@ def _dialect(session: Session) -> str:
     return session.get_bind().dialect.name
 
 
-class OutboxStore(LeasedRows):
+class OutboxStore(DeliveryStore):
     """`mail_outbox` rows: the message bytes are stored, so building is parsing the envelope."""
 
     name = "outbox"

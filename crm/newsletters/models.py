@@ -318,8 +318,9 @@ class Campaign(TimestampMixin, db.Model):
     paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # Who paused it: "staff", or "errors" (the sender, after CRM_NEWSLETTER_PAUSE_AFTER_SECONDS
-    # without an accepted message; it resumes by itself once the relay answers again).
+    # Who paused it: "staff"; "errors" (the sender, after CRM_NEWSLETTER_PAUSE_AFTER_SECONDS
+    # without an accepted message; it resumes by itself once the relay answers again); or
+    # "refused" (the sender, after permanent refusals in a row; waits for staff).
     pause_kind: Mapped[str] = mapped_column(sa.String(10), default="")
     # The server's last answer when the sender paused it.
     pause_reason: Mapped[str] = mapped_column(sa.Text, default="")
@@ -341,7 +342,9 @@ class Campaign(TimestampMixin, db.Model):
         sa.CheckConstraint(
             "status <> 'scheduled' OR send_at IS NOT NULL", name="scheduled_has_time"
         ),
-        sa.CheckConstraint("pause_kind IN ('', 'staff', 'errors')", name="pause_kind_valid"),
+        sa.CheckConstraint(
+            "pause_kind IN ('', 'staff', 'errors', 'refused')", name="pause_kind_valid"
+        ),
         # The scheduler tick: "scheduled campaigns whose send_at has come".
         sa.Index("ix_newsletter_campaign_status_send_at", "status", "send_at"),
     )

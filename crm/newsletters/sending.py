@@ -13,7 +13,9 @@ after a crash carries the same Message-ID and a receiver can drop the duplicate.
 Errors: the sender reports failures per campaign; a campaign with no accepted message for
 CRM_NEWSLETTER_PAUSE_AFTER_SECONDS (`failing_since` on the campaign, cleared by the next
 success) is paused with pause_kind 'errors' and resumes by itself once the relay answers a
-test connection on a later run. A pause by staff (pause_kind 'staff') waits for staff.
+test connection on a later run. After CRM_NEWSLETTER_MAX_CONSECUTIVE_ERRORS permanent
+refusals in a row it is paused with pause_kind 'refused' (a relay that answers does not cure
+that), which, like a pause by staff ('staff'), waits for staff to resume it.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from crm.contacts.models import Person
 from crm.database import ids_in
 from crm.mail.message import RawMessage
 from crm.mail.sender import SenderSettings, SendReport, run_outbox, send_outbox
-from crm.mail.store import Claimed, LeasedRows, lease_from_config
+from crm.mail.store import Claimed, DeliveryStore, lease_from_config
 from crm.newsletters.models import Campaign, Delivery
 
 __all__ = [
@@ -86,7 +88,7 @@ def _claimable(session: Session, campaign_id: int, now: datetime, limit: int) ->
     )
 
 
-class CampaignStore(LeasedRows):
+class CampaignStore(DeliveryStore):
     """`newsletter_delivery` rows of campaigns that are sending."""
 
     name = "campaigns"
@@ -194,8 +196,10 @@ class CampaignStore(LeasedRows):
         pause_after: timedelta,
         *,
         recent_success: bool,
+        refused: bool = False,
     ) -> bool:
-        """Remember when the failures began; pause after `pause_after` without success."""
+        """Remember when the failures began; pause after `pause_after` without success
+        (pause_kind 'errors', resumed when the relay answers; 'refused' waits for staff)."""
         table = Campaign.__table__
         session.execute(
             sa.update(table)
@@ -212,7 +216,7 @@ class CampaignStore(LeasedRows):
                     .where(table.c.id == group, table.c.status == "sending")
                     .values(
                         status="paused",
-                        pause_kind="errors",
+                        pause_kind="refused" if refused else "errors",
                         paused_at=now,
                         pause_reason=reason[:2000],
                         updated_at=now,

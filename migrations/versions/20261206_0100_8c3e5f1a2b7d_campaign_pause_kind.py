@@ -39,7 +39,7 @@ def upgrade():
         batch_op.drop_column("consecutive_errors")
         batch_op.create_check_constraint(
             batch_op.f("ck_newsletter_campaign_pause_kind_valid"),
-            "pause_kind IN ('', 'staff', 'errors')",
+            "pause_kind IN ('', 'staff', 'errors', 'refused')",
         )
     # Campaigns paused before this revision were paused by the sender or by staff; both
     # waited for staff, so they stay that way.
