@@ -34,10 +34,13 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import faulthandler
 import inspect
 import json
 import logging
 import os
+import select
+import signal
 import smtplib
 import subprocess
 import sys
@@ -279,20 +282,21 @@ def read_capture(path: Path) -> list[Prebuilt]:
     return messages
 
 
-def bare_loop(port: int, messages: Sequence[Prebuilt], n: int) -> float:
-    """Seconds a plain smtplib loop takes for `n` pre-built messages over one connection."""
+def bare_loop(port: int, messages: Sequence[Prebuilt], n: int) -> tuple[float, float]:
+    """(wall, CPU) seconds of a plain smtplib loop sending `n` pre-built messages over one
+    connection."""
     conn = smtplib.SMTP("127.0.0.1", port)
     try:
         conn.ehlo()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         for i in range(n):
             msg = messages[i % len(messages)]
             conn.sendmail(msg.sender, msg.recipients, msg.data, mail_options=msg.mail_options)
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
         conn.quit()
     finally:
         conn.close()
-    return seconds
+    return seconds, cpu
 
 
 # ---------------------------------------------------------------------------------------------
@@ -308,8 +312,14 @@ def sender_worker(url: str, instance: str) -> None:
     import sqlalchemy as sa
 
     from crm.extensions import db
-    from crm.newsletters.sending import run_outbox
 
+    try:
+        from crm.mail.sender import run_outbox  # the issue 14 sender
+    except ImportError:
+        from crm.newsletters.sending import run_outbox
+
+    # A slice that does not come back: the parent asks for every thread's stack (SIGUSR1).
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     app = _app(url, instance)
     with app.app_context():
         db.session.execute(sa.text("SELECT 1"))
@@ -325,14 +335,15 @@ def sender_worker(url: str, instance: str) -> None:
         kwargs: dict[str, Any] = {"max_messages": command.get("max")}
         if command.get("connections") is not None:
             kwargs["connections"] = int(command["connections"])
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         report = run_outbox(app, **kwargs)
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
         answer = {
             "sent": report.sent,
             "failed": report.failed,
             "deferred": getattr(report, "deferred", 0),
             "seconds": seconds,
+            "cpu": cpu,  # every thread of the process
             "vm_hwm_kb": vm_hwm_kb(),
         }
         print(json.dumps(answer))
@@ -342,7 +353,10 @@ def sender_worker(url: str, instance: str) -> None:
 class Sender:
     """The parent's handle on one sender process."""
 
-    def __init__(self, url: str, instance: str, cpus: set[int] | None = None) -> None:
+    def __init__(
+        self, url: str, instance: str, cpus: set[int] | None = None, timeout: float = 600
+    ) -> None:
+        self.timeout = timeout
         env = dict(os.environ, PYTHONUNBUFFERED="1", CRM_ENV="testing")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "bench.newsletters", "--sender-worker", url, instance],
@@ -360,6 +374,13 @@ class Sender:
 
     def _answer(self) -> dict[str, Any]:
         assert self.proc.stdout is not None
+        ready, _, _ = select.select([self.proc.stdout], [], [], self.timeout)
+        if not ready:
+            self.proc.send_signal(signal.SIGUSR1)  # its threads' stacks go to stderr
+            time.sleep(1)
+            self.proc.kill()
+            self.proc.wait()
+            raise RuntimeError(f"the sender did not answer within {self.timeout:g} s")
         line = self.proc.stdout.readline()
         if not line:
             self.proc.wait(timeout=30)
@@ -405,9 +426,19 @@ class Sender:
 
 @dataclass
 class Series:
-    """The slices of one configuration: (messages, seconds) each."""
+    """The slices of one configuration: (messages, seconds) each, and the CPU time spent."""
 
     slices: list[tuple[int, float]] = field(default_factory=list)
+    cpu_seconds: float = 0.0
+
+    def add(self, messages: int, seconds: float, cpu: float) -> None:
+        """One more slice."""
+        self.slices.append((messages, seconds))
+        self.cpu_seconds += cpu
+
+    @property
+    def cpu_per_message_us(self) -> float:
+        return self.cpu_seconds / self.messages * 1e6 if self.messages else 0.0
 
     @property
     def messages(self) -> int:
@@ -439,6 +470,7 @@ class Plan:
     warmup: int
     memory: list[int]
     memory_connections: int
+    timeout: float = 600.0
 
     def latencies(self) -> list[tuple[float, int]]:
         """(sink latency in ms, messages per connection per slice) of each sink."""
@@ -499,7 +531,7 @@ def run_throughput(db: str, plan: Plan, pin: bool, progress: bool = True) -> Thr
             with contextlib.ExitStack() as stack:
                 for sink in sinks.values():
                     stack.enter_context(sink)
-                sender = stack.enter_context(Sender(url, tmp, client_cpus))
+                sender = stack.enter_context(Sender(url, tmp, client_cpus, plan.timeout))
                 with _pinned(client_cpus):
                     # Warm-up: first renders and connections, and the bare loop's messages.
                     got = sender.send(sinks[0.0].port, plan.warmup, 1)
@@ -516,9 +548,9 @@ def run_throughput(db: str, plan: Plan, pin: bool, progress: bool = True) -> Thr
                         for latency, per in plan.latencies():
                             port = sinks[latency].port
                             for c in _rotated(connections, r):
-                                seconds = bare_loop(port, messages, per)
-                                series.setdefault((latency, "bare", 1), Series()).slices.append(
-                                    (per, seconds)
+                                seconds, cpu = bare_loop(port, messages, per)
+                                series.setdefault((latency, "bare", 1), Series()).add(
+                                    per, seconds, cpu
                                 )
                                 expected[latency] += per
                                 got = sender.send(port, per * c, c)
@@ -528,13 +560,13 @@ def run_throughput(db: str, plan: Plan, pin: bool, progress: bool = True) -> Thr
                                         f"{got['sent']} (failed {got['failed']}, "
                                         f"deferred {got['deferred']})"
                                     )
-                                series.setdefault((latency, "sender", c), Series()).slices.append(
-                                    (got["sent"], got["seconds"])
+                                series.setdefault((latency, "sender", c), Series()).add(
+                                    got["sent"], got["seconds"], got["cpu"]
                                 )
                                 expected[latency] += got["sent"]
                                 total_sent += got["sent"]
-                            seconds = bare_loop(port, messages, per)
-                            series[(latency, "bare", 1)].slices.append((per, seconds))
+                            seconds, cpu = bare_loop(port, messages, per)
+                            series[(latency, "bare", 1)].add(per, seconds, cpu)
                             expected[latency] += per
                         if progress:
                             print(f"   round {r + 1}/{plan.rounds} done", file=sys.stderr)
@@ -583,16 +615,20 @@ class Memory:
     load: str
 
 
-def run_memory(db: str, size: int, connections: int, pin: bool) -> Memory:
+def run_memory(db: str, size: int, plan: Plan, pin: bool) -> Memory:
     """A fresh campaign of `size` sent by one `run_outbox` call in a fresh process."""
     sink_cpus, client_cpus = _cpu_split(pin)
+    connections = plan.memory_connections
     with tempfile.TemporaryDirectory(prefix="bench-nl-mem-") as tmp:
         url = fresh_database(db, tmp)
         try:
             campaign_id = setup(url, tmp, size)
             server = server_version(url)
             load = load_average()
-            with SinkProcess(sink_cpus) as sink, Sender(url, tmp, client_cpus) as sender:
+            with (
+                SinkProcess(sink_cpus) as sink,
+                Sender(url, tmp, client_cpus, plan.timeout) as sender,
+            ):
                 if not sender.has_connections:
                     connections = 1
                 got = sender.send(sink.port, None, connections)
@@ -659,8 +695,8 @@ def throughput_table(runs: list[Throughput], plan: Plan) -> tuple[str, dict[str,
     """The throughput rows of every database, and each target's outcome."""
     lines = [
         "| database | sink latency | what | connections | msg/s | slices (slowest–fastest) "
-        "| × one bare connection | target |",
-        "|---|---:|---|---:|---:|---:|---:|---|",
+        "| × one bare connection | CPU µs/msg | target |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---|",
     ]
     outcomes: dict[str, bool] = {}
     for run in runs:
@@ -694,11 +730,11 @@ def throughput_table(runs: list[Throughput], plan: Plan) -> tuple[str, dict[str,
                 lines.append(
                     f"| {run.server} | {latency:g} ms | {what} | {c} | {s.rate:,.0f} | "
                     f"{s.slowest:,.0f}–{s.fastest:,.0f} ({len(s.slices)}) | {ratio:.2f}× "
-                    f"| {verdict} |"
+                    f"| {s.cpu_per_message_us:,.0f} | {verdict} |"
                 )
             for c in run.skipped:
                 lines.append(
-                    f"| {run.server} | {latency:g} ms | sender | {c} | – | | | "
+                    f"| {run.server} | {latency:g} ms | sender | {c} | – | | | | "
                     "not run: run_outbox has no connections parameter |"
                 )
     return "\n".join(lines), outcomes
@@ -782,6 +818,12 @@ def parser() -> argparse.ArgumentParser:
         default=10.0,
         help="'flat': the largest campaign's peak at most this much above the smallest's (10)",
     )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=600.0,
+        help="seconds one run_outbox call may take before the run fails (600)",
+    )
     p.add_argument("--pin", action="store_true", help="give the sinks a CPU of their own")
     p.add_argument("--json", type=Path, help="also write the raw figures here")
     return p
@@ -803,6 +845,7 @@ def main(argv: list[str] | None = None) -> int:
         warmup=max(args.warmup, 1),
         memory=_ints(args.memory),
         memory_connections=max(args.memory_connections, 1),
+        timeout=args.timeout,
     )
     if not plan.connections:
         raise SystemExit("--connections needs at least one number")
@@ -817,7 +860,7 @@ def main(argv: list[str] | None = None) -> int:
         runs.append(run_throughput(db, plan, args.pin))
         for size in plan.memory:
             print(f"## {db}: memory, {size:,} recipients", file=sys.stderr)
-            memory.append(run_memory(db, size, plan.memory_connections, args.pin))
+            memory.append(run_memory(db, size, plan, args.pin))
     load_end = load_average()
     command = "python -m bench.newsletters " + " ".join(argv)
     table, outcomes = throughput_table(runs, plan)
@@ -854,7 +897,13 @@ def main(argv: list[str] | None = None) -> int:
                     "message_bytes": run.message_bytes,
                     "load": [run.load_before, run.load_after],
                     "series": [
-                        {"latency_ms": lat, "what": what, "connections": c, "slices": s.slices}
+                        {
+                            "latency_ms": lat,
+                            "what": what,
+                            "connections": c,
+                            "slices": s.slices,
+                            "cpu_seconds": s.cpu_seconds,
+                        }
                         for (lat, what, c), s in run.series.items()
                     ],
                 }
