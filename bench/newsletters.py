@@ -800,8 +800,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--slice-zero",
         type=int,
-        default=600,
-        help="the same against the 0 ms sink, the reference without target; 0 skips it (600)",
+        default=300,
+        help="the same against the 0 ms sink, the reference without target; 0 skips it (300)",
     )
     p.add_argument("--warmup", type=int, default=100, help="sender messages before timing (100)")
     p.add_argument(
