@@ -123,12 +123,25 @@ def run_jobs_command(once: bool) -> None:
 
 
 @crm_cli.command("send-outbox")
-@click.option("--max", "max_messages", type=int, default=None, help="Stop after N messages.")
-def send_outbox_command(max_messages: int | None) -> None:
-    """Send the due newsletter deliveries of every sending campaign, then exit."""
-    from crm.newsletters.sending import run_outbox
+@click.option(
+    "--max-messages", "--max", "max_messages", type=int, default=None, help="Stop after N messages."
+)
+@click.option(
+    "--connections",
+    type=click.IntRange(min=1, max=64),
+    default=None,
+    help="SMTP connections (default CRM_NEWSLETTER_CONNECTIONS).",
+)
+def send_outbox_command(max_messages: int | None, connections: int | None) -> None:
+    """Deliver the due mail (outbox and campaigns), then exit; non-zero if stopped on errors."""
+    from crm.mail.sender import run_outbox
 
-    click.echo(str(run_outbox(current_app._get_current_object(), max_messages=max_messages)))
+    report = run_outbox(
+        current_app._get_current_object(), max_messages=max_messages, connections=connections
+    )
+    click.echo(str(report))
+    if report.error:
+        raise SystemExit(1)
 
 
 @crm_cli.command("check-schema")

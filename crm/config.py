@@ -120,6 +120,8 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "CRM_IMPORT_MAX_RATIO": _int("CRM_IMPORT_MAX_RATIO", 100),
         # Seconds between the scheduler's every-minute ticks (tests shorten it).
         "CRM_SCHEDULER_TICK_SECONDS": _int("CRM_SCHEDULER_TICK_SECONDS", 60),
+        # How often the sender looks for due mail (a confirmation goes out within this).
+        "CRM_OUTBOX_POLL_SECONDS": _int("CRM_OUTBOX_POLL_SECONDS", 10),
         # How many days ahead the occurrences of event series are created.
         "CRM_SERIES_HORIZON_DAYS": _int("CRM_SERIES_HORIZON_DAYS", 180),
         # Number of reverse proxies in front of the app whose X-Forwarded-* headers to trust.
@@ -137,13 +139,23 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "CRM_TARGET_EXITS_PER_WEEK": _int("CRM_TARGET_EXITS_PER_WEEK", 1),
         # DSGVO: participants are due for erasure this many years after their exit.
         "CRM_RETENTION_YEARS_AFTER_EXIT": _int("CRM_RETENTION_YEARS_AFTER_EXIT", 5),
-        # Newsletter sender (outbox): messages per second per sender process (0 = no limit),
-        # rows claimed per batch, lease of a claimed row (a dead sender's rows are retried
-        # after it), attempts before a row fails, back-off base, auto-pause threshold.
+        # The mail sender (crm/mail/sender.py): messages per second over all connections
+        # (0 = no limit), rows claimed per batch, SMTP connections in parallel, seconds
+        # without an accepted message before a campaign pauses, lease of a claimed row (a dead
+        # sender's rows are retried after it), attempts before a row fails, row back-off base,
+        # permanent refusals in a row that pause a campaign, connection back-off (base, cap).
         "CRM_NEWSLETTER_RATE": float(os.environ.get("CRM_NEWSLETTER_RATE") or 0),
-        "CRM_NEWSLETTER_BATCH": _int("CRM_NEWSLETTER_BATCH", 250),
+        "CRM_NEWSLETTER_BATCH": _int("CRM_NEWSLETTER_BATCH", 100),
+        "CRM_NEWSLETTER_CONNECTIONS": _int("CRM_NEWSLETTER_CONNECTIONS", 2),
+        "CRM_NEWSLETTER_PAUSE_AFTER_SECONDS": _int("CRM_NEWSLETTER_PAUSE_AFTER_SECONDS", 600),
         "CRM_NEWSLETTER_LEASE_SECONDS": _int("CRM_NEWSLETTER_LEASE_SECONDS", 300),
         "CRM_NEWSLETTER_MAX_ATTEMPTS": _int("CRM_NEWSLETTER_MAX_ATTEMPTS", 8),
         "CRM_NEWSLETTER_BACKOFF_SECONDS": _int("CRM_NEWSLETTER_BACKOFF_SECONDS", 60),
         "CRM_NEWSLETTER_MAX_CONSECUTIVE_ERRORS": _int("CRM_NEWSLETTER_MAX_CONSECUTIVE_ERRORS", 10),
+        "CRM_NEWSLETTER_CONNECTION_BACKOFF_SECONDS": float(
+            os.environ.get("CRM_NEWSLETTER_CONNECTION_BACKOFF_SECONDS") or 0.5
+        ),
+        "CRM_NEWSLETTER_CONNECTION_BACKOFF_MAX_SECONDS": float(
+            os.environ.get("CRM_NEWSLETTER_CONNECTION_BACKOFF_MAX_SECONDS") or 30
+        ),
     }

@@ -27,6 +27,8 @@ class JobSpec:
     description: str = ""
     # Runs on every scheduler tick (every minute; CRM_SCHEDULER_TICK_SECONDS overrides).
     every_tick: bool = False
+    # Runs every app.config[interval_setting] seconds instead (a job that must react fast).
+    interval_setting: str = ""
 
 
 def scheduler_job(func: Callable[[Flask, Session], T]) -> Callable[[Flask], T]:
@@ -198,11 +200,14 @@ def start_due_campaigns(app: Flask, session: Session) -> list[int]:
 
 
 def send_newsletter_outbox(app: Flask) -> str:
-    """Send the due delivery rows of every sending campaign (crash-safe, see sending.py)."""
-    from crm.newsletters.sending import run_outbox
+    """Deliver the due mail: outbox rows and campaign deliveries (see crm/mail/sender.py)."""
+    from crm.mail.sender import run_outbox
 
-    # Not a scheduler_job: the sender commits per message in contexts of its own.
-    return str(run_outbox(app))
+    # Not a scheduler_job: the sender commits per message in sessions of its own.
+    report = run_outbox(app)
+    if report.error:
+        raise RuntimeError(str(report))
+    return str(report)
 
 
 JOBS: tuple[JobSpec, ...] = (
@@ -290,9 +295,9 @@ JOBS: tuple[JobSpec, ...] = (
         id="send-outbox",
         func=send_newsletter_outbox,
         trigger="interval",
-        trigger_args={"minutes": 1},
-        description="Newsletter-Postausgang senden",
-        every_tick=True,
+        trigger_args={"seconds": 10},
+        description="Postausgang senden (E-Mails und Newsletter)",
+        interval_setting="CRM_OUTBOX_POLL_SECONDS",
     ),
 )
 

@@ -118,7 +118,9 @@ def configure(
     )
     for job in JOBS:
         trigger_args = job.trigger_args
-        if job.every_tick:
+        if job.interval_setting:
+            trigger_args = {"seconds": max(int(app.config.get(job.interval_setting) or 10), 1)}
+        elif job.every_tick:
             # Aligned to full minutes: a follow-up due at 09:00 goes out at 09:00:00, not 09:00:42.
             start = datetime.now(scheduler.timezone).replace(second=0, microsecond=0)
             trigger_args = {"seconds": tick_seconds(app), "start_date": start}

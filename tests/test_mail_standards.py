@@ -23,9 +23,10 @@ from flask import Flask
 from crm.events.digest import send_daily_digests
 from crm.followups import service as followups
 from crm.mail import FileTransport
+from crm.mail.store import stores_for
 from crm.newsletters import campaigns as campaign_service
 from crm.newsletters.models import NewsletterTemplate
-from crm.newsletters.sending import SenderSettings, factory_builder_from_config, send_outbox
+from crm.newsletters.sending import SenderSettings, send_outbox
 from tests import factories
 from tests.newsletter_helpers import make_list
 from tests.newsletter_sending_helpers import make_campaign, make_person, subscribe
@@ -63,9 +64,7 @@ def _campaign_delivery(app: Flask, session: Any, client_as: Any, outbox: Path) -
     campaign_service.start_campaign(session, own)
     session.commit()
     settings = SenderSettings(backoff_base=timedelta(0))
-    report = send_outbox(
-        session, FileTransport(outbox), factory_builder_from_config(app.config), settings
-    )
+    report = send_outbox(session, FileTransport(outbox), stores_for(app.config), settings)
     assert report.sent == 4
 
 

@@ -7,8 +7,9 @@ from typing import Any
 from flask import Flask
 
 from crm.mail import SMTPTransport
+from crm.mail.store import stores_for
 from crm.newsletters.models import Campaign, NewsletterTemplate
-from crm.newsletters.sending import SenderSettings, factory_builder_from_config, send_outbox
+from crm.newsletters.sending import SenderSettings, send_outbox
 from tests.fixtures.smtp import SMTPTestServer
 from tests.newsletter_sending_helpers import make_list, make_subscribers
 
@@ -43,7 +44,7 @@ def test_staff_create_start_and_watch_a_campaign_to_the_archive(
     assert 'data-hx-trigger="every 2s"' in partial
 
     transport = SMTPTransport(smtp_server.host, smtp_server.port, security="none")
-    send_outbox(db_session, transport, factory_builder_from_config(app.config), SenderSettings())
+    send_outbox(db_session, transport, stores_for(app.config), SenderSettings())
 
     partial = client.get(f"/newsletter/aussendungen/{campaign.id}/fortschritt").get_data(True)
     assert 'data-percent="100"' in partial
@@ -66,3 +67,27 @@ def test_readonly_users_cannot_start_campaigns(client_as: Any, db_session: Any) 
     assert client.post(f"/newsletter/aussendungen/{campaign.id}/starten").status_code == 403
     db_session.refresh(campaign)
     assert campaign.status == "draft"
+
+
+def test_a_campaign_the_sender_paused_on_errors_says_why_and_that_it_resumes_by_itself(
+    app: Flask, client_as: Any, db_session: Any, smtp_server: SMTPTestServer
+) -> None:
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from tests.newsletter_sending_helpers import started_campaign
+
+    campaign, _ = started_campaign(db_session, 2)
+    smtp_server.refuse_for(60, "421 4.3.2 Wartungsarbeiten")
+    transport = SMTPTransport(smtp_server.host, smtp_server.port, security="none")
+    settings = replace(SenderSettings(), pause_after=timedelta(0), connection_backoff=0)
+    report = send_outbox(db_session, transport, stores_for(app.config), settings)
+    assert report.paused == [campaign.id]
+
+    partial = client_as("staff").get(f"/newsletter/aussendungen/{campaign.id}/fortschritt")
+    text = " ".join(partial.get_data(True).split())
+    assert "Versand pausiert: seit " in text
+    assert (
+        "keine Nachricht angenommen; letzte Antwort des Servers: 421 4.3.2 Wartungsarbeiten" in text
+    )
+    assert "läuft von selbst weiter" in text

@@ -116,11 +116,10 @@ def test_two_senders_on_postgresql_never_send_the_same_row(
 def test_the_sender_on_its_own_connection_records_every_outcome_across_batches(
     make_database: Any, tmp_path: Path, smtp_server: SMTPTestServer
 ) -> None:
-    """The production path: a session on an engine, 'sent' written on a second connection
-    (sent without waiting on PostgreSQL, read back before the next message's data ends)
-    while the next message is on its way."""
+    """The production path: a session on an engine of its own, one commit per outcome."""
     from crm.mail import SMTPTransport
-    from crm.newsletters.sending import SenderSettings, factory_builder_from_config, send_outbox
+    from crm.mail.store import stores_for
+    from crm.newsletters.sending import SenderSettings, send_outbox
 
     url, app, emails = _prepare(make_database, tmp_path, 23)
     smtp_server.script(rcpt=["250 OK"] * 9 + ["550 5.1.1 Mailbox unknown"])
@@ -129,7 +128,7 @@ def test_the_sender_on_its_own_connection_records_every_outcome_across_batches(
         report = send_outbox(
             db.session,
             transport,
-            factory_builder_from_config(app.config),
+            stores_for(app.config),
             SenderSettings(batch=5, max_consecutive_errors=3),
         )
         rows = db.session.scalars(sa.select(Delivery).order_by(Delivery.id)).all()

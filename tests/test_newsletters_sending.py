@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -12,14 +13,10 @@ from flask import Flask
 
 from crm.database import utcnow
 from crm.mail import SMTPTransport
+from crm.mail.store import stores_for
 from crm.newsletters import campaigns as svc
 from crm.newsletters.models import Campaign, Delivery
-from crm.newsletters.sending import (
-    SenderSettings,
-    _claimable,
-    factory_builder_from_config,
-    send_outbox,
-)
+from crm.newsletters.sending import SenderSettings, _claimable, send_outbox
 from tests.fixtures.smtp import SMTPTestServer
 from tests.newsletter_sending_helpers import (
     make_campaign,
@@ -30,14 +27,14 @@ from tests.newsletter_sending_helpers import (
     subscribe,
 )
 
-FAST = SenderSettings(backoff_base=timedelta(0), max_consecutive_errors=3)
+FAST = SenderSettings(backoff_base=timedelta(0), connection_backoff=0, max_consecutive_errors=3)
 
 
 def _send(
     app: Flask, session: Any, server: SMTPTestServer, settings: SenderSettings = FAST, **kw: Any
 ) -> Any:
     transport = SMTPTransport(server.host, server.port, security="none", timeout=10)
-    return send_outbox(session, transport, factory_builder_from_config(app.config), settings, **kw)
+    return send_outbox(session, transport, stores_for(app.config), settings, **kw)
 
 
 def _received(server: SMTPTestServer) -> Counter[str]:
@@ -106,7 +103,12 @@ def test_a_451_is_retried_with_backoff_and_sent_once(
     campaign, people = started_campaign(session, 3)
     smtp_server.script(data=["451 4.7.1 Greylisted, try later"])
 
-    first = _send(app, session, smtp_server, SenderSettings(backoff_base=timedelta(minutes=1)))
+    first = _send(
+        app,
+        session,
+        smtp_server,
+        SenderSettings(backoff_base=timedelta(minutes=1), connection_backoff=0),
+    )
     assert (first.sent, first.deferred) == (2, 1)
     session.expire_all()
     deferred = next(d for d in _rows(session, campaign).values() if d.status == "queued")
@@ -135,7 +137,12 @@ def test_a_row_deferred_behind_the_senders_cursor_goes_out_in_the_same_run(
     smtp_server.script(data=["451 4.7.1 Greylisted, try later"])
 
     # One row per claim: the cursor passes the greylisted first row before it is due again.
-    report = _send(app, session, smtp_server, SenderSettings(backoff_base=timedelta(0), batch=1))
+    report = _send(
+        app,
+        session,
+        smtp_server,
+        SenderSettings(backoff_base=timedelta(0), batch=1, connection_backoff=0),
+    )
 
     assert (report.sent, report.deferred) == (4, 1)
     assert report.finished == [campaign.id]
@@ -163,24 +170,28 @@ def test_a_550_fails_with_the_servers_reason_and_the_rest_continue(
     assert svc.progress(session, campaign.id).percent == 100
 
 
-def test_consecutive_errors_pause_the_campaign_until_resumed(
+def test_a_campaign_without_an_accepted_message_for_the_pause_time_pauses_until_resumed(
     app: Flask, app_ctx: Any, smtp_server: SMTPTestServer
 ) -> None:
     session = app_ctx
     campaign, people = started_campaign(session, 6)
     smtp_server.script(mail=["421 4.3.2 System not accepting messages"] * 3)
 
-    report = _send(app, session, smtp_server)
+    report = _send(app, session, smtp_server, replace(FAST, pause_after=timedelta(0)))
 
     assert report.paused == [campaign.id]
     assert report.sent == 0
+    assert report.error
     session.expire_all()
     assert campaign.status == "paused"
+    assert campaign.pause_kind == "errors"
     assert "421" in campaign.pause_reason
+    assert campaign.failing_since is not None
     assert {d.status for d in _rows(session, campaign).values()} == {"queued"}
 
     svc.resume(session, campaign)
     session.commit()
+    # Two more 421s: within the pause time they only defer, and the run sends everyone.
     assert _send(app, session, smtp_server).sent == 6
     assert _received(smtp_server) == Counter(p.email for p in people)
 

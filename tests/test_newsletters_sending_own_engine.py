@@ -1,8 +1,7 @@
-"""The sender with an engine of its own, as in production (marks on their own connection).
+"""The sender with an engine of its own, as in production.
 
-The other in-process sending tests run in the tests' rolled-back transaction, which a
-second connection cannot see, so they take the in-session paths; these use a database of
-their own, on SQLite and on PostgreSQL.
+The other in-process sending tests run in the tests' rolled-back transaction; these use a
+database of their own, on SQLite and on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -15,14 +14,9 @@ import sqlalchemy as sa
 
 from crm.extensions import db
 from crm.mail import RawMessage, SMTPTransport
+from crm.mail.store import Claimed, DeliveryStore, stores_for
 from crm.newsletters.models import Campaign, Delivery
-from crm.newsletters.sending import (
-    FactoryBuilder,
-    OutboxRow,
-    SenderSettings,
-    factory_builder_from_config,
-    send_outbox,
-)
+from crm.newsletters.sending import CampaignStore, SenderSettings, send_outbox
 from tests.fixtures.smtp import SMTPTestServer
 from tests.newsletter_sending_helpers import prepared_campaign
 
@@ -31,14 +25,15 @@ def _send(
     app: Any,
     server: SMTPTestServer,
     settings: SenderSettings,
-    factory: FactoryBuilder | None = None,
+    stores: list[DeliveryStore] | None = None,
     **kw: Any,
 ) -> Any:
     transport = SMTPTransport(server.host, server.port, security="none", timeout=10)
-    factory = factory or factory_builder_from_config(app.config)
     with app.app_context():
         try:
-            return send_outbox(db.session, transport, factory, settings, **kw)
+            return send_outbox(
+                db.session, transport, stores or stores_for(app.config), settings, **kw
+            )
         finally:
             db.session.remove()
 
@@ -82,25 +77,21 @@ def test_a_campaign_paused_mid_batch_stops_after_that_batch(
     make_database: Any, tmp_path: Path, smtp_server: SMTPTestServer
 ) -> None:
     url, app, _ = prepared_campaign(make_database, tmp_path, 11)
-    base = factory_builder_from_config(app.config)
     other = sa.create_engine(url)
 
-    def factory(session: Any, campaign: Campaign) -> Any:
-        build = base(session, campaign)
-        built = [0]
+    class Pausing(CampaignStore):
+        built = 0
 
-        def pausing(row: OutboxRow) -> RawMessage:
-            built[0] += 1
-            if built[0] == 2:  # while the first batch is being sent
+        def message(self, session: Any, item: Claimed) -> RawMessage:
+            Pausing.built += 1
+            if Pausing.built == 2:  # while the first batch is being sent
                 with other.begin() as conn:
                     conn.execute(sa.update(Campaign).values(status="paused"))
-            return build(row)
-
-        pausing.prepare = getattr(build, "prepare", None)  # type: ignore[attr-defined]
-        return pausing
+            return super().message(session, item)
 
     try:
-        report = _send(app, smtp_server, SenderSettings(batch=3), factory=factory)
+        store = Pausing(app.config, SenderSettings().lease)
+        report = _send(app, smtp_server, SenderSettings(batch=3), stores=[store])
     finally:
         other.dispose()
 
@@ -114,7 +105,9 @@ def test_a_campaign_paused_by_errors_gives_back_the_rest_of_its_batch(
     _, app, _ = prepared_campaign(make_database, tmp_path, 11)
     smtp_server.script(data=["550 5.1.1 Unbekannt", "550 5.1.1 Unbekannt"])
 
-    report = _send(app, smtp_server, SenderSettings(batch=4, max_consecutive_errors=2))
+    report = _send(
+        app, smtp_server, SenderSettings(batch=4, max_consecutive_errors=2, connection_backoff=0)
+    )
 
     assert (report.sent, report.failed, len(report.paused)) == (0, 2, 1)
     assert _statuses(app) == Counter(failed=2, queued=9)  # none left 'sending'

@@ -44,6 +44,8 @@ __all__ = [
 def connect_signals() -> None:
     """Connect this domain's receivers to other domains' signals (called by create_app)."""
     from crm.mail.erasure import plan_erasure
+    from crm.mail.store import delivery_stores, outbox_store
     from crm.privacy.signals import erasure_planned
 
     erasure_planned.connect(plan_erasure)
+    delivery_stores.connect(outbox_store)

@@ -395,10 +395,15 @@ class BulkMessageBuilder:
         text: str,
         html: str | None = None,
         headers: Mapping[str, str] | None = None,
+        message_id: str | None = None,
     ) -> RawMessage:
-        """One recipient's message: (display name, address), subject, bodies, own headers."""
+        """One recipient's message: (display name, address), subject, bodies, own headers;
+        `message_id` ("<...@...>", ASCII) when the caller derives it, else a random one."""
         to_line, rcpt = _recipient_line(*to)
-        message_id = make_msgid(domain=self.message_id_domain)
+        if message_id is None:
+            message_id = make_msgid(domain=self.message_id_domain)
+        elif not message_id.isascii() or any(c in message_id for c in "\r\n "):
+            raise ValueError("a Message-ID must be ASCII without spaces or line breaks")
         lines = [
             self._from,
             to_line,

@@ -155,7 +155,13 @@ def pause(session: Session, campaign: Campaign, reason: str = "") -> None:
     """Stop sending after the current message; rows stay queued."""
     now = utcnow()
     if not _move(
-        session, campaign.id, ("sending",), status="paused", paused_at=now, pause_reason=reason
+        session,
+        campaign.id,
+        ("sending",),
+        status="paused",
+        pause_kind="staff",
+        paused_at=now,
+        pause_reason=reason,
     ):
         raise CampaignError(f"campaign {campaign.id} is {campaign.status}, not sending")
     session.flush()
@@ -165,7 +171,13 @@ def pause(session: Session, campaign: Campaign, reason: str = "") -> None:
 def resume(session: Session, campaign: Campaign) -> None:
     """Continue a paused campaign (also after an automatic pause on errors)."""
     if not _move(
-        session, campaign.id, ("paused",), status="sending", pause_reason="", consecutive_errors=0
+        session,
+        campaign.id,
+        ("paused",),
+        status="sending",
+        pause_kind="",
+        pause_reason="",
+        failing_since=None,
     ):
         raise CampaignError(f"campaign {campaign.id} is {campaign.status}, not paused")
     session.flush()

@@ -318,8 +318,13 @@ class Campaign(TimestampMixin, db.Model):
     paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Who paused it: "staff", or "errors" (the sender, after CRM_NEWSLETTER_PAUSE_AFTER_SECONDS
+    # without an accepted message; it resumes by itself once the relay answers again).
+    pause_kind: Mapped[str] = mapped_column(sa.String(10), default="")
+    # The server's last answer when the sender paused it.
     pause_reason: Mapped[str] = mapped_column(sa.Text, default="")
-    consecutive_errors: Mapped[int] = mapped_column(default=0)
+    # Since when no message of this campaign was accepted (None while messages go out).
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Number of delivery rows frozen at start (the progress bar's 100 %).
     recipients_total: Mapped[int] = mapped_column(default=0)
     created_by_id: Mapped[int | None] = mapped_column(
@@ -336,7 +341,7 @@ class Campaign(TimestampMixin, db.Model):
         sa.CheckConstraint(
             "status <> 'scheduled' OR send_at IS NOT NULL", name="scheduled_has_time"
         ),
-        sa.CheckConstraint("consecutive_errors >= 0", name="errors_not_negative"),
+        sa.CheckConstraint("pause_kind IN ('', 'staff', 'errors')", name="pause_kind_valid"),
         # The scheduler tick: "scheduled campaigns whose send_at has come".
         sa.Index("ix_newsletter_campaign_status_send_at", "status", "send_at"),
     )
