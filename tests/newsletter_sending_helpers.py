@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -117,3 +120,31 @@ def started_campaign(session: Session, recipients: int) -> tuple[Campaign, list[
     svc.start_campaign(session, campaign)
     session.commit()
     return campaign, people
+
+
+def sender_process(
+    url: str, server: Any, tmp_path: Path, **settings: str
+) -> subprocess.Popen[bytes]:
+    """`flask crm send-outbox` as a process of its own on `url`, mailing to `server`."""
+    env = {
+        **os.environ,
+        "CRM_ENV": "testing",
+        "CRM_INSTANCE_PATH": str(tmp_path),
+        "DATABASE_URL": url,
+        "CRM_MAIL_TRANSPORT": "smtp",
+        "CRM_SMTP_HOST": server.host,
+        "CRM_SMTP_PORT": str(server.port),
+        "CRM_SMTP_SECURITY": "none",
+        "CRM_SMTP_TIMEOUT": "10",
+        "CRM_NEWSLETTER_LEASE_SECONDS": "1",
+        "CRM_NEWSLETTER_BACKOFF_SECONDS": "0",
+        "PYTHONUNBUFFERED": "1",
+        **settings,
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "crm", "send-outbox"],
+        cwd=Path(__file__).resolve().parents[1],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )

@@ -34,6 +34,15 @@ def test_every_job_coalesces_and_has_a_misfire_grace_time(app):
         assert job.max_instances == 1
 
 
+def test_the_mail_sender_runs_every_outbox_poll_interval_so_a_confirmation_goes_out_fast(app):
+    scheduler = BackgroundScheduler(timezone="Europe/Berlin")
+    configure(scheduler, app)
+    job = scheduler.get_job("send-outbox")
+
+    assert app.config["CRM_OUTBOX_POLL_SECONDS"] == 10
+    assert job.trigger.interval.total_seconds() == 10
+
+
 def test_embedded_scheduler_starts_only_once_per_app(app):
     first = start_embedded(app)
     try:

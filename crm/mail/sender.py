@@ -176,6 +176,8 @@ class _Run:
         self.budget = -1 if max_messages is None else max_messages
         self.last_success: float | None = None  # no message accepted yet in this run
         self.permanent_in_a_row = 0
+        self.given_back = 0  # rows given back after a lost database; -1: not all could be
+        self.db_lost = False
 
     def done(self) -> bool:
         """True once the run stopped or its budget is used up."""
@@ -203,6 +205,34 @@ class _Run:
         if self.last_success is None:
             return False
         return time.monotonic() - self.last_success < self.settings.pause_after.total_seconds()
+
+    def guarded(self, *steps: Callable[[], None]) -> SendReport:
+        """Run the steps until one fails the run; a lost database ends it with one log
+        line (connections that lose it give their rows back and say nothing more)."""
+        for step in steps:
+            if self.stop.is_set():
+                break
+            try:
+                step()
+            except sa.exc.DBAPIError as exc:
+                self.database_lost(exc)
+        if self.db_lost:
+            self.log_database_loss()
+        return self.report
+
+    def database_lost(self, exc: BaseException) -> None:
+        self.db_lost = True
+        self.fail_run(f"database connection lost: {_first_line(exc)}")
+
+    def log_database_loss(self) -> None:
+        """The one log line of a run that lost its database."""
+        log.error(
+            "mail sender stopped: %s; %s",
+            self.report.error,
+            "claimed rows given back"
+            if self.given_back >= 0
+            else "claimed rows come back after the lease",
+        )
 
     def fail_run(self, error: str) -> None:
         with self.lock:
@@ -238,12 +268,13 @@ def send_outbox(
     max_messages: int | None = None,
 ) -> SendReport:
     """Deliver everything due over one connection in this thread, with `session`."""
-    settings = settings or SenderSettings()
-    run = _Run(settings, max_messages)
-    _check_relay(run, session, transport, stores, clock)
-    _Connection(run, session, transport, stores, worker or new_worker_id(), clock).run()
-    _finish(run, session, stores, clock)
-    return run.report
+    run = _Run(settings or SenderSettings(), max_messages)
+    worker = worker or new_worker_id()
+    return run.guarded(
+        lambda: _check_relay(run, session, transport, stores, clock),
+        lambda: _Connection(run, session, transport, stores, worker, clock).run(),
+        lambda: _finish(run, session, stores, clock),
+    )
 
 
 def send_parallel(
@@ -258,23 +289,17 @@ def send_parallel(
 ) -> SendReport:
     """Deliver everything due over `connections` SMTP connections, one thread and one
     database session each."""
-    settings = settings or SenderSettings()
-    run = _Run(settings, max_messages)
+    run = _Run(settings or SenderSettings(), max_messages)
     worker = new_worker_id()
-    n = max(connections or settings.connections, 1)
-    with Session(engine) as session:
-        stores = make_stores()
-        try:
-            _check_relay(run, session, make_transport(), stores, clock)
-        except sa.exc.DBAPIError as exc:
-            return _database_lost(run, exc)
+    n = max(connections or run.settings.connections, 1)
 
-        def connection(number: int) -> None:
-            with Session(engine) as own:
-                _Connection(
-                    run, own, make_transport(), make_stores(), f"{worker}/{number}", clock
-                ).run()
+    def connection(number: int) -> None:
+        with Session(engine) as own:
+            _Connection(
+                run, own, make_transport(), make_stores(), f"{worker}/{number}", clock
+            ).run()
 
+    def connections_() -> None:
         threads = [
             threading.Thread(
                 target=contextvars.copy_context().run,
@@ -287,17 +312,14 @@ def send_parallel(
             thread.start()
         for thread in threads:
             thread.join()
-        if not run.report.error:
-            try:
-                _finish(run, session, stores, clock)
-            except sa.exc.DBAPIError as exc:
-                return _database_lost(run, exc)
-    return run.report
 
-
-def _database_lost(run: _Run, exc: BaseException) -> SendReport:
-    run.fail_run(f"database connection lost: {_first_line(exc)}")
-    return run.report
+    with Session(engine) as session:
+        stores = make_stores()
+        return run.guarded(
+            lambda: _check_relay(run, session, make_transport(), stores, clock),
+            connections_,
+            lambda: _finish(run, session, stores, clock),
+        )
 
 
 def _first_line(exc: BaseException) -> str:
@@ -361,6 +383,7 @@ class _Connection:
         # The batch in hand: rows claimed and not yet tried.
         self.store: DeliveryStore | None = None
         self.pending: dict[int, Claimed] = {}
+        self.unrecorded: Callable[[], bool] | None = None  # an outcome not yet committed
         self.db_lost = False
 
     def run(self) -> None:
@@ -369,16 +392,14 @@ class _Connection:
                 self._send_batch()
         except sa.exc.DBAPIError as exc:
             self.db_lost = True
-            self.run_state.fail_run(f"database connection lost: {_first_line(exc)}")
+            self.run_state.database_lost(exc)
             given_back = self._give_back_after_loss()
-            log.error(
-                "sender %s stopped: database connection lost (%s); %s",
-                self.worker,
-                _first_line(exc),
-                f"{given_back} claimed rows given back"
-                if given_back >= 0
-                else "claimed rows come back after the lease",
-            )
+            with self.run_state.lock:
+                self.run_state.given_back = (
+                    -1
+                    if given_back < 0 or self.run_state.given_back < 0
+                    else self.run_state.given_back + given_back
+                )
         finally:
             self.transport.close()
             if self.pending and self.store is not None and not self.db_lost:
@@ -435,7 +456,8 @@ class _Connection:
             raw = store.message(session, item)
         except ValueError as exc:  # an address, header or template the builder refuses
             del self.pending[item.id]
-            store.fail(session, item, worker, self.clock(), None, str(exc))
+            now, error = self.clock(), str(exc)
+            self._record(lambda: store.fail(session, item, worker, now, None, error))
             run.count("failed")
             return
         run.throttle.wait()
@@ -444,19 +466,21 @@ class _Connection:
         except TemporaryMailError as exc:
             del self.pending[item.id]
             now = self.clock()
+            code, error = exc.code, str(exc)
             if item.attempts + 1 >= self.settings.max_attempts:
-                store.fail(session, item, worker, now, exc.code, str(exc))
+                self._record(lambda: store.fail(session, item, worker, now, code, error))
                 run.count("failed")
             else:
                 retry_at = now + self.settings.backoff(item.attempts + 1)
-                store.defer(session, item, worker, now, retry_at, exc.code, str(exc))
+                self._record(lambda: store.defer(session, item, worker, now, retry_at, code, error))
                 run.count("deferred")
             log.info("%s %s deferred: %s", store.name, item.id, exc)
             self._after_failure(store, item, str(exc), self.settings.pause_after)
             self.backoff.wait(run.stop)
         except PermanentMailError as exc:
             del self.pending[item.id]
-            store.fail(session, item, worker, self.clock(), exc.code, str(exc))
+            now, code, error = self.clock(), exc.code, str(exc)
+            self._record(lambda: store.fail(session, item, worker, now, code, error))
             run.count("failed")
             if run.permanent_in_a_row >= self.settings.max_consecutive_errors:
                 self._after_failure(store, item, str(exc), timedelta(0))
@@ -466,11 +490,21 @@ class _Connection:
             run.fail_run(str(exc))
         else:
             del self.pending[item.id]
-            if not store.mark_sent(session, item, worker, self.clock(), result):
+            now = self.clock()
+            if not self._record(lambda: store.mark_sent(session, item, worker, now, result)):
                 log.warning("%s %s: lease lost before 'sent' was recorded", store.name, item.id)
             run.count("sent")
             self.backoff.reset()
             store.on_success(session, item.group, self.clock())
+
+    def _record(self, write: Callable[[], bool]) -> bool:
+        """Write an outcome; kept until committed so that, if the database goes away
+        meanwhile, the recovery writes it and the next run need not wait for the lease of a
+        row whose fate is known."""
+        self.unrecorded = write
+        recorded = write()
+        self.unrecorded = None
+        return recorded
 
     def _after_failure(
         self, store: DeliveryStore, item: Claimed, reason: str, pause_after: timedelta
@@ -485,20 +519,24 @@ class _Connection:
             self._drop_group(store, item.group)
 
     def _give_back_after_loss(self) -> int:
-        """Give the untried rows back if the database answers again within db_retry
-        seconds; -1 if it does not (they come back after the lease)."""
-        if not self.pending or self.store is None:
+        """Record the outcome in flight and give the untried rows back if the database
+        answers again within db_retry seconds; -1 if it does not (the lease brings them
+        back)."""
+        if self.store is None or not (self.pending or self.unrecorded):
             return 0
         deadline = time.monotonic() + self.settings.db_retry
         while True:
             try:
                 self.session.rollback()
+                if self.unrecorded is not None:
+                    self.unrecorded()
+                    self.unrecorded = None
                 n = self.store.release(self.session, self.worker, list(self.pending))
                 self.pending = {}
                 return n
             except sa.exc.DBAPIError:
                 if time.monotonic() >= deadline:
-                    self.pending = {}
+                    self.pending, self.unrecorded = {}, None
                     return -1
                 time.sleep(0.5)
 

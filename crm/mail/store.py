@@ -3,8 +3,9 @@
 The sender (crm.mail.sender) knows nothing about campaigns or the outbox table; it talks to
 `DeliveryStore`s. Each store owns one table with the shared lifecycle columns (status,
 attempts, next_attempt_at, claimed_at, claimed_by, sent_at, message_id, smtp_code,
-last_error, updated_at) and writes through the ORM session only. `LeasedRows` implements the
-lifecycle once; a store adds which rows are due and how a message is built.
+last_error, updated_at) and writes through the ORM session only. `DeliveryStore` implements
+the lifecycle once; a store adds how a message is built and, if it needs to, which rows are
+due and what its groups (campaigns) do on success and failure.
 
 Stores come from the `delivery_stores` signal: `delivery_stores.send(config)` returns one new
 store per receiver. crm.mail connects the outbox store; crm.newsletters connects its campaign
@@ -13,12 +14,13 @@ store, so crm.mail never imports crm.newsletters.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.parser import BytesHeaderParser
 from email.utils import getaddresses
-from typing import Any, Protocol
+from typing import Any
 
 import sqlalchemy as sa
 from blinker import Namespace
@@ -32,7 +34,6 @@ from crm.mail.transports import SendResult
 __all__ = [
     "Claimed",
     "DeliveryStore",
-    "LeasedRows",
     "OutboxStore",
     "delivery_stores",
     "stores_for",
@@ -54,105 +55,16 @@ class Claimed:
     data: Any = None
 
 
-class DeliveryStore(Protocol):
-    """What the sender needs of a table of messages to send.
+class DeliveryStore(ABC):
+    """What the sender needs of a table of messages to send, implemented once for a table
+    with the shared lifecycle columns; a store adds how a message is built (`message`) and,
+    where it needs them, which rows are due, the group hooks and a status for given-back
+    rows. The no-op group hooks suit a table without groups.
 
     Every method that writes commits before it returns; `message` only reads. Outcomes are
     written only while the row is still claimed by `worker` (a sender that lost its lease
     must not overwrite another sender's outcome).
     """
-
-    name: str
-
-    def claim(self, session: Session, worker: str, now: datetime, limit: int) -> list[Claimed]:
-        """Lease up to `limit` due rows to `worker` and return them."""
-        ...
-
-    def message(self, session: Session, item: Claimed) -> RawMessage:
-        """The message for a claimed row; ValueError if it cannot be built."""
-        ...
-
-    def renew(self, session: Session, worker: str, ids: Sequence[int], now: datetime) -> set[int]:
-        """Extend the lease of rows still ours; return the ids that are."""
-        ...
-
-    def mark_sent(
-        self, session: Session, item: Claimed, worker: str, now: datetime, result: SendResult
-    ) -> bool:
-        """Record that the server accepted the message."""
-        ...
-
-    def defer(
-        self,
-        session: Session,
-        item: Claimed,
-        worker: str,
-        now: datetime,
-        retry_at: datetime,
-        code: int | None,
-        error: str,
-    ) -> bool:
-        """Put the row back for a later attempt (attempts + 1)."""
-        ...
-
-    def fail(
-        self,
-        session: Session,
-        item: Claimed,
-        worker: str,
-        now: datetime,
-        code: int | None,
-        error: str,
-    ) -> bool:
-        """Give up on the row with the server's answer (attempts + 1)."""
-        ...
-
-    def release(self, session: Session, worker: str, ids: Iterable[int] | None = None) -> int:
-        """Give unsent claimed rows back without counting an attempt."""
-        ...
-
-    def reclaim_expired(self, session: Session, now: datetime, lease: timedelta) -> int:
-        """Give back rows whose lease ran out (their sender died)."""
-        ...
-
-    def active(self, session: Session, group: int) -> bool:
-        """False once the row's group should no longer be sent (paused, cancelled)."""
-        ...
-
-    def on_success(self, session: Session, group: int, now: datetime) -> None:
-        """A message of `group` was accepted."""
-        ...
-
-    def on_failure(
-        self,
-        session: Session,
-        group: int,
-        now: datetime,
-        reason: str,
-        pause_after: timedelta,
-        *,
-        recent_success: bool,
-    ) -> bool:
-        """A message of `group` failed. Stop the group (True) if it has had no success for
-        `pause_after` and the sender had none recently either."""
-        ...
-
-    def waiting_for_relay(self, session: Session) -> bool:
-        """True if some group was stopped on errors and waits for the relay to come back."""
-        ...
-
-    def relay_back(self, session: Session, now: datetime) -> list[int]:
-        """The relay answers again: continue the groups stopped on errors."""
-        ...
-
-    def finish(self, session: Session, now: datetime) -> list[int]:
-        """Close groups that have nothing left to send; return their ids."""
-        ...
-
-
-class LeasedRows:
-    """The lifecycle of one table with the shared columns; subclasses add what is due and
-    how a message is built. The no-op group hooks suit a table without groups."""
 
     name = ""
     table: sa.Table
@@ -188,6 +100,10 @@ class LeasedRows:
     def released_status(self) -> Any:
         """The status of a row given back."""
         return "queued"
+
+    @abstractmethod
+    def message(self, session: Session, item: Claimed) -> RawMessage:
+        """The message for a claimed row; ValueError if it cannot be built."""
 
     # The lifecycle.
 
@@ -322,12 +238,14 @@ class LeasedRows:
             session.commit()
         return n
 
-    # Groups: none here.
+    # Groups (a campaign): none here.
 
     def active(self, session: Session, group: int) -> bool:
+        """False once the group should no longer be sent (paused, cancelled)."""
         return True
 
     def on_success(self, session: Session, group: int, now: datetime) -> None:
+        """A message of `group` was accepted."""
         return None
 
     def on_failure(
@@ -340,15 +258,20 @@ class LeasedRows:
         *,
         recent_success: bool,
     ) -> bool:
+        """A message of `group` failed. Stop the group (True) if it has had no success for
+        `pause_after` and the sender had none recently either."""
         return False
 
     def waiting_for_relay(self, session: Session) -> bool:
+        """True if some group was stopped on errors and waits for the relay to come back."""
         return False
 
     def relay_back(self, session: Session, now: datetime) -> list[int]:
+        """The relay answers again: continue the groups stopped on errors; their ids."""
         return []
 
     def finish(self, session: Session, now: datetime) -> list[int]:
+        """Close groups that have nothing left to send; return their ids."""
         return []
 
 
@@ -356,7 +279,7 @@ def _dialect(session: Session) -> str:
     return session.get_bind().dialect.name
 
 
-class OutboxStore(LeasedRows):
+class OutboxStore(DeliveryStore):
     """`mail_outbox` rows: the message bytes are stored, so building is parsing the envelope."""
 
     name = "outbox"

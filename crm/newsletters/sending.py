@@ -32,7 +32,7 @@ from crm.contacts.models import Person
 from crm.database import ids_in
 from crm.mail.message import RawMessage
 from crm.mail.sender import SenderSettings, SendReport, run_outbox, send_outbox
-from crm.mail.store import Claimed, LeasedRows, lease_from_config
+from crm.mail.store import Claimed, DeliveryStore, lease_from_config
 from crm.newsletters.models import Campaign, Delivery
 
 __all__ = [
@@ -86,7 +86,7 @@ def _claimable(session: Session, campaign_id: int, now: datetime, limit: int) ->
     )
 
 
-class CampaignStore(LeasedRows):
+class CampaignStore(DeliveryStore):
     """`newsletter_delivery` rows of campaigns that are sending."""
 
     name = "campaigns"
