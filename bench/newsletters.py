@@ -1,53 +1,92 @@
-"""Newsletter sender benchmark: a campaign to an aiosmtpd sink in its own process.
+"""Newsletter sender benchmark: a campaign to an SMTP sink that answers like a relay on the LAN.
 
-    python -m bench.newsletters                                   # SQLite, 10k and 50k
-    python -m bench.newsletters --db postgres --processes 1,2,4   # PostgreSQL, 1/2/4 senders
-    python -m bench.newsletters --recipients 2000 --bare 2000     # a quick look
+    python -m bench.newsletters                                  # SQLite and PostgreSQL
+    python -m bench.newsletters --db sqlite --sink-latency-ms 5  # one database
+    python -m bench.newsletters --rounds 1 --slice 50 --slice-zero 100 --memory 1000,3000
 
-For each database and recipient count: a fresh database migrated to head, N people with
-confirmed consent, one started campaign (N frozen delivery rows). Then, against the same sink:
+Per database, on a fresh database migrated to head (people with confirmed consent, one started
+campaign, its delivery rows frozen):
 
-- bare: a plain smtplib loop sending ONE message, rendered once by the campaign's own message
-  factory, over one connection (the ceiling for any sender in Python);
-- sender: `send_outbox` (the real service: claims, renders per recipient, sends over the
-  SMTPTransport, commits each row) in 1..P separate processes (`--processes`), throttling off.
+1. **Throughput, interleaved.** Two sinks in their own processes (`bench/smtp_sink.py`): one
+   that answers the end of DATA after `--sink-latency-ms` (5), one at 0 ms for reference. One
+   sender process stays up and sends in slices, each a real `run_outbox(app, max_messages=…,
+   connections=N)` call (claims, renders, commits). Against each sink and in every round:
+   bare, sender ×1, bare, sender ×2, bare, sender ×4, bare, sender ×8, bare (the order of the
+   connection counts rotates between rounds), so drift of the machine's load hits every
+   configuration alike. The bare loop is plain `smtplib` on one connection sending pre-built
+   messages (the sender's own warm-up messages, captured by the sink): no database, no
+   rendering. A sender slice with N connections sends N × `--slice` messages.
+2. **Memory.** For each size in `--memory`: a fresh database and campaign, a fresh sender
+   process, one `run_outbox(app, connections=…)` call for the whole campaign against the 0 ms
+   sink. Peak memory is `VmHWM` from `/proc/self/status` of that sender process (not the
+   parent's `ru_maxrss`, which an exec'd child inherits on Linux), after start-up and after
+   the campaign.
 
-With one sender the two alternate in slices of `--bare` messages (bare, sender, bare, …,
-bare; the sender process stays up and each slice is a `run_outbox(max_messages=…)` call), so
-the sink's drifting speed hits both alike; rate = messages / summed slice times. With several
-senders the bare loop runs right before and right after them (share against the mean) and
-the rate is messages / wall time of the send phase. Peak memory = ru_maxrss of each sender
-process (and the growth over its baseline after start-up), so 10k vs 50k shows whether it is
-flat. The sink counts what it received; the run fails if that is not exactly N.
+Every sink's count must equal the bare messages plus what the sender reported as sent, and
+the database's sent rows must equal the sender's reports (checked, the run fails otherwise).
+Targets at the relay latency: one connection ≥ 90 % of the bare loop; four connections ≥ 3.5×
+one bare connection; memory flat (the largest campaign's peak within `--memory-slack-mb` of
+the smallest's).
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
+import faulthandler
+import inspect
 import json
+import logging
 import os
-import resource
+import select
+import signal
 import smtplib
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bench.smtp_sink import SinkProcess
 
-TARGET_SHARE = 0.90
+TARGET_ONE_CONNECTION = 0.90  # one sender connection against the bare loop
+TARGET_FOUR_CONNECTIONS = 3.5  # four sender connections against one bare connection
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/crm_bench_newsletters"
+MAIL_FROM = "newsletter@hdw-magdeburg.example"
+_REPO = Path(__file__).resolve().parent.parent
 
 
-def _load_average() -> str:
+# ---------------------------------------------------------------------------------------------
+# Measurements of the machine and of a process
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages: other work on the machine skews the timings."""
     try:
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])
     except OSError:
         return "?"
+
+
+def vm_hwm_kb(pid: int | str = "self") -> int:
+    """Peak resident set size (`VmHWM`, kB) of one process, from `/proc/<pid>/status`.
+
+    VmHWM belongs to the process's address space, which exec replaces: unlike `ru_maxrss`
+    (kept across exec, so a child reports at least its parent's size) it is this program's own.
+    """
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmHWM in /proc/{pid}/status")
+
+
+# ---------------------------------------------------------------------------------------------
+# The database and the campaign
 
 
 def _app(url: str, instance: str, port: int = 25) -> Any:
@@ -63,7 +102,7 @@ def _app(url: str, instance: str, port: int = 25) -> Any:
             "CRM_SMTP_HOST": "127.0.0.1",
             "CRM_SMTP_PORT": port,
             "CRM_SMTP_SECURITY": "none",
-            "CRM_MAIL_FROM": "Haus der Wirtschaft <newsletter@hdw-magdeburg.example>",
+            "CRM_MAIL_FROM": f"Haus der Wirtschaft <{MAIL_FROM}>",
             "CRM_BASE_URL": "https://crm.hdw-magdeburg.example",
             "CRM_NEWSLETTER_RATE": 0,
             "SERVER_NAME": None,
@@ -71,7 +110,8 @@ def _app(url: str, instance: str, port: int = 25) -> Any:
     )
 
 
-def _fresh_database(db: str, tmp: str) -> str:
+def fresh_database(db: str, tmp: str) -> str:
+    """A new empty database: SQLite in `tmp`, or the PostgreSQL one dropped and recreated."""
     if db == "sqlite":
         return f"sqlite:///{Path(tmp) / 'newsletters.sqlite3'}"
     import sqlalchemy as sa
@@ -84,6 +124,19 @@ def _fresh_database(db: str, tmp: str) -> str:
         conn.exec_driver_sql(f'CREATE DATABASE "{url.database}"')
     admin.dispose()
     return url.render_as_string(hide_password=False)
+
+
+def drop_database(url: str) -> None:
+    """Drop a PostgreSQL database that `fresh_database` made (SQLite goes with its folder)."""
+    if not url.startswith("postgresql"):
+        return
+    import sqlalchemy as sa
+
+    parsed = sa.make_url(url)
+    admin = sa.create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
+    admin.dispose()
 
 
 def setup(url: str, instance: str, recipients: int) -> int:
@@ -99,7 +152,11 @@ def setup(url: str, instance: str, recipients: int) -> int:
 
     app = _app(url, instance)
     with app.app_context():
-        upgrade()
+        logging.disable(logging.INFO)  # Alembic's line per revision, twice per database
+        try:
+            upgrade(directory=str(_REPO / "migrations"))
+        finally:
+            logging.disable(logging.NOTSET)
         nl = NewsletterList(name="Newsletter Haus der Wirtschaft", slug="hdw")
         db.session.add(nl)
         db.session.flush()
@@ -153,11 +210,11 @@ def setup(url: str, instance: str, recipients: int) -> int:
         db.session.flush()
         frozen = campaigns.start_campaign(db.session, campaign)
         db.session.commit()
-        assert frozen == recipients, (frozen, recipients)
+        if frozen != recipients:
+            raise RuntimeError(f"campaign froze {frozen} recipients, expected {recipients}")
         if db.engine.dialect.name == "postgresql":
-            # Planner statistics as a live server has them (autovacuum would analyze the
-            # freshly loaded tables within a minute): without them PostgreSQL hashes the
-            # whole person table for every batch's 250 rows.
+            # Planner statistics as a live server has them (autovacuum analyzes freshly
+            # loaded tables within a minute); without them every claim plans blind.
             with db.engine.connect() as conn:
                 conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
         campaign_id = campaign.id
@@ -166,367 +223,699 @@ def setup(url: str, instance: str, recipients: int) -> int:
     return campaign_id
 
 
-def sample_message(url: str, instance: str, campaign_id: int) -> tuple[str, str, bytes]:
-    """The campaign's first recipient's message as the factory renders it (for the bare loop)."""
+def delivery_counts(url: str, instance: str, campaign_id: int) -> dict[str, int]:
+    """The campaign's delivery rows by status (the database's side of the check)."""
     import sqlalchemy as sa
 
     from crm.extensions import db
     from crm.newsletters.models import Delivery
-    from crm.newsletters.sending import campaign_store
 
     app = _app(url, instance)
     with app.app_context():
-        first = db.session.scalar(
-            sa.select(sa.func.min(Delivery.id)).where(Delivery.campaign_id == campaign_id)
-        )
-        store = campaign_store(app.config)
-        (item,) = store.load(db.session, [first])
-        msg = store.message(db.session, item)
-        data = (item.data[0], str(app.config["CRM_MAIL_FROM"]), msg.data)
+        rows = db.session.execute(
+            sa.select(Delivery.status, sa.func.count())
+            .where(Delivery.campaign_id == campaign_id)
+            .group_by(Delivery.status)
+        ).all()
         db.session.remove()
         db.engine.dispose()
-    return data[0], "newsletter@hdw-magdeburg.example", data[2]
+    return {str(status): int(n) for status, n in rows}
 
 
-def bare_loop(port: int, rcpt: str, sender: str, data: bytes, n: int) -> float:
-    """Messages per second of a plain smtplib loop over one connection."""
+def server_version(url: str) -> str:
+    """The database's name and version, for the table."""
+    import sqlalchemy as sa
+
+    if url.startswith("sqlite"):
+        import sqlite3
+
+        return f"SQLite {sqlite3.sqlite_version}"
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        version = conn.exec_driver_sql("SHOW server_version").scalar()
+    engine.dispose()
+    return f"PostgreSQL {str(version).split()[0]}"
+
+
+# ---------------------------------------------------------------------------------------------
+# The bare loop: what any sender over one connection could reach
+
+
+@dataclass(frozen=True)
+class Prebuilt:
+    """One captured message: envelope and bytes as the sender sent them."""
+
+    sender: str
+    recipients: list[str]
+    data: bytes
+    mail_options: list[str]
+
+
+def read_capture(path: Path) -> list[Prebuilt]:
+    """The messages a capturing sink wrote (JSON lines)."""
+    messages = []
+    for line in path.read_text(encoding="ascii").splitlines():
+        item = json.loads(line)
+        # smtplib adds SIZE itself when the server offers it; passing it again would repeat it.
+        options = [o for o in item["mail_options"] if not o.upper().startswith("SIZE=")]
+        messages.append(Prebuilt(item["from"], item["to"], base64.b64decode(item["data"]), options))
+    return messages
+
+
+def bare_loop(port: int, messages: Sequence[Prebuilt], n: int) -> tuple[float, float]:
+    """(wall, CPU) seconds of a plain smtplib loop sending `n` pre-built messages over one
+    connection."""
     conn = smtplib.SMTP("127.0.0.1", port)
-    started = time.perf_counter()
-    for _ in range(n):
-        conn.sendmail(sender, [rcpt], data)
-    seconds = time.perf_counter() - started
-    conn.quit()
-    return n / seconds
+    try:
+        conn.ehlo()
+        started, cpu = time.perf_counter(), time.process_time()
+        for i in range(n):
+            msg = messages[i % len(messages)]
+            conn.sendmail(msg.sender, msg.recipients, msg.data, mail_options=msg.mail_options)
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+        conn.quit()
+    finally:
+        conn.close()
+    return seconds, cpu
 
 
-def worker(url: str, instance: str, port: int) -> None:
-    """One sender process: send the outbox, print JSON with timings and memory."""
-    from crm.newsletters.sending import run_outbox
-
-    app = _app(url, instance, port)
-    with app.app_context():
-        from crm.extensions import db
-
-        db.session.execute(__import__("sqlalchemy").text("SELECT 1"))
-        db.session.remove()
-    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    started = time.time()
-    report = run_outbox(app)
-    ended = time.time()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(
-        json.dumps(
-            {
-                "sent": report.sent,
-                "failed": report.failed,
-                "started": started,
-                "ended": ended,
-                "baseline_kb": baseline,
-                "peak_kb": peak,
-            }
-        ),
-        flush=True,
-    )
+# ---------------------------------------------------------------------------------------------
+# The sender process
 
 
-def slice_worker(url: str, instance: str, port: int) -> None:
-    """One sender process that sends in slices on command ("N" on stdin; "done" ends).
+def sender_worker(url: str, instance: str) -> None:
+    """One sender process: runs `run_outbox` on command, answers with times and memory.
 
-    Each slice is a real `run_outbox(max_messages=N)` call (claims, transport, commits), so
-    the campaign's state carries over between slices exactly as between scheduler ticks.
+    stdin: one JSON object a line, {"port": p, "max": n or null, "connections": c or null};
+    "done" ends. stdout: one JSON object a line per command, after a first "ready" line.
     """
-    from crm.newsletters.sending import run_outbox
+    import sqlalchemy as sa
 
-    app = _app(url, instance, port)
+    from crm.extensions import db
+
+    try:
+        from crm.mail.sender import run_outbox  # the issue 14 sender
+    except ImportError:
+        from crm.newsletters.sending import run_outbox
+
+    # A slice that does not come back: the parent asks for every thread's stack (SIGUSR1).
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    app = _app(url, instance)
     with app.app_context():
-        from crm.extensions import db
-
-        db.session.execute(__import__("sqlalchemy").text("SELECT 1"))
+        db.session.execute(sa.text("SELECT 1"))
         db.session.remove()
-    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print("READY", flush=True)
+    has_connections = "connections" in inspect.signature(run_outbox).parameters
+    print(json.dumps({"ready": True, "connections": has_connections, "vm_hwm_kb": vm_hwm_kb()}))
+    sys.stdout.flush()
     for line in sys.stdin:
         if line.strip() == "done":
             break
-        started = time.perf_counter()
-        report = run_outbox(app, max_messages=int(line))
-        seconds = time.perf_counter() - started
-        print(json.dumps({"sent": report.sent, "failed": report.failed, "seconds": seconds}))
+        command = json.loads(line)
+        app.config["CRM_SMTP_PORT"] = int(command["port"])
+        kwargs: dict[str, Any] = {"max_messages": command.get("max")}
+        if command.get("connections") is not None:
+            kwargs["connections"] = int(command["connections"])
+        started, cpu = time.perf_counter(), time.process_time()
+        report = run_outbox(app, **kwargs)
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+        answer = {
+            "sent": report.sent,
+            "failed": report.failed,
+            "deferred": getattr(report, "deferred", 0),
+            "seconds": seconds,
+            "cpu": cpu,  # every thread of the process
+            "vm_hwm_kb": vm_hwm_kb(),
+        }
+        print(json.dumps(answer))
         sys.stdout.flush()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"baseline_kb": baseline, "peak_kb": peak}), flush=True)
 
 
-def run_interleaved(
-    url: str, instance: str, port: int, recipients: int, data: tuple[str, str, bytes], size: int
-) -> dict[str, Any]:
-    """One sender against the bare loop in alternating slices of `size` messages.
+class Sender:
+    """The parent's handle on one sender process."""
 
-    bare, sender, bare, sender, …, bare: drifts of the sink's own speed (10–20 % between
-    runs of a few seconds here) then hit both sides alike, which running the bare loop only
-    before and after a 50,000-message campaign could not ensure.
-    """
-    env = dict(os.environ, PYTHONUNBUFFERED="1", CRM_ENV="testing")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.newsletters", "--slice-worker", url, instance, str(port)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    assert proc.stdin is not None
-    assert proc.stdout is not None
-    if proc.stdout.readline().strip() != "READY":
-        proc.kill()
-        raise RuntimeError("slice worker did not start")
-    rcpt, sender, body = data
-    bare_rates: list[float] = []
-    bare_seconds = 0.0
-    sent = failed = 0
-    sender_seconds = 0.0
-    while True:
-        rate = bare_loop(port, rcpt, sender, body, size)
-        bare_rates.append(rate)
-        bare_seconds += size / rate
-        if sent + failed >= recipients:
-            break
-        proc.stdin.write(f"{size}\n")
-        proc.stdin.flush()
-        got = json.loads(proc.stdout.readline())
-        if got["sent"] + got["failed"] == 0:
-            break
-        sent += got["sent"]
-        failed += got["failed"]
-        sender_seconds += got["seconds"]
-    proc.stdin.write("done\n")
-    proc.stdin.flush()
-    memory = json.loads(proc.stdout.readline())
-    proc.wait(timeout=60)
-    return {
-        "processes": 1,
-        "sent": sent,
-        "seconds": sender_seconds,
-        "rate": sent / sender_seconds if sender_seconds else 0.0,
-        "bare_messages": size * len(bare_rates),
-        "bare_rate": size * len(bare_rates) / bare_seconds,
-        "bare_min": min(bare_rates),
-        "bare_max": max(bare_rates),
-        "slices": len(bare_rates) - 1,
-        "peak_mb": memory["peak_kb"] / 1024,
-        "growth_mb": (memory["peak_kb"] - memory["baseline_kb"]) / 1024,
-    }
-
-
-def run_senders(url: str, instance: str, port: int, processes: int) -> dict[str, Any]:
-    """Start `processes` sender processes at once; wall-clock rate over all of them."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1", CRM_ENV="testing")
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "bench.newsletters", "--worker", url, instance, str(port)],
+    def __init__(
+        self, url: str, instance: str, cpus: set[int] | None = None, timeout: float = 600
+    ) -> None:
+        self.timeout = timeout
+        env = dict(os.environ, PYTHONUNBUFFERED="1", CRM_ENV="testing")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.newsletters", "--sender-worker", url, instance],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
             env=env,
+            cwd=_REPO,
         )
-        for _ in range(processes)
-    ]
-    results = []
-    for proc in procs:
-        out, _ = proc.communicate(timeout=3600)
-        if proc.returncode != 0:
-            raise RuntimeError(f"sender failed: {out}")
-        results.append(json.loads(out.strip().splitlines()[-1]))
-    sent = sum(r["sent"] for r in results)
-    seconds = max(r["ended"] for r in results) - min(r["started"] for r in results)
-    return {
-        "processes": processes,
-        "sent": sent,
-        "seconds": seconds,
-        "rate": sent / seconds if seconds else 0.0,
-        "peak_mb": max(r["peak_kb"] for r in results) / 1024,
-        "growth_mb": max(r["peak_kb"] - r["baseline_kb"] for r in results) / 1024,
-    }
+        if cpus:
+            os.sched_setaffinity(self.proc.pid, cpus)
+        ready = self._answer()
+        self.has_connections = bool(ready["connections"])
+        self.startup_hwm_kb = int(ready["vm_hwm_kb"])
+
+    def _answer(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        ready, _, _ = select.select([self.proc.stdout], [], [], self.timeout)
+        if not ready:
+            self.proc.send_signal(signal.SIGUSR1)  # its threads' stacks go to stderr
+            time.sleep(1)
+            self.proc.kill()
+            self.proc.wait()
+            raise RuntimeError(f"the sender did not answer within {self.timeout:g} s")
+        line = self.proc.stdout.readline()
+        if not line:
+            self.proc.wait(timeout=30)
+            raise RuntimeError(f"sender process ended (exit code {self.proc.returncode})")
+        return dict(json.loads(line))
+
+    def send(self, port: int, max_messages: int | None, connections: int) -> dict[str, Any]:
+        """One `run_outbox` call in the sender process."""
+        assert self.proc.stdin is not None
+        command = {"port": port, "max": max_messages, "connections": connections}
+        if not self.has_connections:
+            if connections != 1:
+                raise RuntimeError("this run_outbox has no connections parameter")
+            command["connections"] = None
+        self.proc.stdin.write(json.dumps(command) + "\n")
+        self.proc.stdin.flush()
+        return self._answer()
+
+    def close(self) -> None:
+        """Ask the process to end; kill it if it does not."""
+        with contextlib.suppress(OSError, ValueError):
+            assert self.proc.stdin is not None
+            self.proc.stdin.write("done\n")
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+    def __enter__(self) -> Sender:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Throughput: bare loop and sender slices, interleaved
+
+
+@dataclass
+class Series:
+    """The slices of one configuration: (messages, seconds) each, and the CPU time spent."""
+
+    slices: list[tuple[int, float]] = field(default_factory=list)
+    cpu_seconds: float = 0.0
+
+    def add(self, messages: int, seconds: float, cpu: float) -> None:
+        """One more slice."""
+        self.slices.append((messages, seconds))
+        self.cpu_seconds += cpu
+
+    @property
+    def cpu_per_message_us(self) -> float:
+        return self.cpu_seconds / self.messages * 1e6 if self.messages else 0.0
+
+    @property
+    def messages(self) -> int:
+        return sum(n for n, _ in self.slices)
+
+    @property
+    def rate(self) -> float:
+        seconds = sum(s for _, s in self.slices)
+        return self.messages / seconds if seconds else 0.0
+
+    @property
+    def slowest(self) -> float:
+        return min((n / s for n, s in self.slices if s), default=0.0)
+
+    @property
+    def fastest(self) -> float:
+        return max((n / s for n, s in self.slices if s), default=0.0)
+
+
+@dataclass
+class Plan:
+    """What one database's run sends."""
+
+    latency_ms: float
+    connections: list[int]
+    rounds: int
+    slice: int
+    slice_zero: int
+    warmup: int
+    memory: list[int]
+    memory_connections: int
+    timeout: float = 600.0
+
+    def latencies(self) -> list[tuple[float, int]]:
+        """(sink latency in ms, messages per connection per slice) of each sink."""
+        pairs = [(self.latency_ms, self.slice)]
+        if self.slice_zero and self.latency_ms:
+            pairs.append((0.0, self.slice_zero))
+        return pairs
+
+    def recipients(self) -> int:
+        per_round = sum(self.connections) * sum(per for _, per in self.latencies())
+        return self.warmup + self.rounds * per_round
+
+
+@dataclass
+class Throughput:
+    """One database's interleaved run."""
+
+    server: str
+    recipients: int
+    message_bytes: int
+    series: dict[tuple[float, str, int], Series]
+    skipped: list[int]
+    load_before: str
+    load_after: str
+    seconds: float
+
+
+def _rotated(values: list[int], by: int) -> list[int]:
+    by %= len(values)
+    return values[by:] + values[:by]
+
+
+def run_throughput(db: str, plan: Plan, pin: bool, progress: bool = True) -> Throughput:
+    """Bare loop and sender with 1..N connections, interleaved, against both sinks."""
+    sink_cpus, client_cpus = _cpu_split(pin)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="bench-nl-") as tmp:
+        url = fresh_database(db, tmp)
+        try:
+            recipients = plan.recipients()
+            campaign_id = setup(url, tmp, recipients)
+            server = server_version(url)
+            load_before = load_average()
+            capture = Path(tmp) / "capture.jsonl"
+            # The warm-up goes to the 0 ms sink, which keeps its messages for the bare loop.
+            sinks = {
+                latency: SinkProcess(
+                    sink_cpus,
+                    latency_ms=latency,
+                    capture=capture if latency == 0 else None,
+                    capture_max=plan.warmup,
+                )
+                for latency in {lat for lat, _ in plan.latencies()} | {0.0}
+            }
+            expected = dict.fromkeys(sinks, 0)
+            series: dict[tuple[float, str, int], Series] = {}
+            skipped: list[int] = []
+            with contextlib.ExitStack() as stack:
+                for sink in sinks.values():
+                    stack.enter_context(sink)
+                sender = stack.enter_context(Sender(url, tmp, client_cpus, plan.timeout))
+                with _pinned(client_cpus):
+                    # Warm-up: first renders and connections, and the bare loop's messages.
+                    got = sender.send(sinks[0.0].port, plan.warmup, 1)
+                    expected[0.0] += got["sent"]
+                    total_sent = got["sent"]
+                    messages = read_capture(capture)
+                    if not messages:
+                        raise RuntimeError("the warm-up sent nothing: no messages to replay")
+                    connections = plan.connections
+                    if not sender.has_connections:
+                        skipped = [c for c in connections if c != 1]
+                        connections = [c for c in connections if c == 1]
+                    for r in range(plan.rounds):
+                        for latency, per in plan.latencies():
+                            port = sinks[latency].port
+                            for c in _rotated(connections, r):
+                                seconds, cpu = bare_loop(port, messages, per)
+                                series.setdefault((latency, "bare", 1), Series()).add(
+                                    per, seconds, cpu
+                                )
+                                expected[latency] += per
+                                got = sender.send(port, per * c, c)
+                                if got["sent"] != per * c:
+                                    raise RuntimeError(
+                                        f"asked for {per * c} messages, the sender sent "
+                                        f"{got['sent']} (failed {got['failed']}, "
+                                        f"deferred {got['deferred']})"
+                                    )
+                                series.setdefault((latency, "sender", c), Series()).add(
+                                    got["sent"], got["seconds"], got["cpu"]
+                                )
+                                expected[latency] += got["sent"]
+                                total_sent += got["sent"]
+                            seconds, cpu = bare_loop(port, messages, per)
+                            series[(latency, "bare", 1)].add(per, seconds, cpu)
+                            expected[latency] += per
+                        if progress:
+                            print(f"   round {r + 1}/{plan.rounds} done", file=sys.stderr)
+                load_after = load_average()
+                sender.close()
+                for latency, sink in sinks.items():
+                    received, _ = sink.stop()
+                    if received != expected[latency]:
+                        raise RuntimeError(
+                            f"the {latency:g} ms sink received {received} messages, "
+                            f"expected {expected[latency]}"
+                        )
+            counts = delivery_counts(url, tmp, campaign_id)
+            if counts.get("sent", 0) != total_sent:
+                raise RuntimeError(f"sent rows {counts} ≠ the sender's reports ({total_sent})")
+            result = Throughput(
+                server=server,
+                recipients=recipients,
+                message_bytes=len(messages[0].data),
+                series=series,
+                skipped=skipped,
+                load_before=load_before,
+                load_after=load_after,
+                seconds=time.perf_counter() - started,
+            )
+        finally:
+            drop_database(url)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Memory: one whole campaign per size, each in a fresh sender process
+
+
+@dataclass
+class Memory:
+    """One campaign size's memory run."""
+
+    server: str
+    recipients: int
+    connections: int
+    startup_kb: int
+    peak_kb: int
+    seconds: float
+    sent: int
+    load: str
+
+
+def run_memory(db: str, size: int, plan: Plan, pin: bool) -> Memory:
+    """A fresh campaign of `size` sent by one `run_outbox` call in a fresh process."""
+    sink_cpus, client_cpus = _cpu_split(pin)
+    connections = plan.memory_connections
+    with tempfile.TemporaryDirectory(prefix="bench-nl-mem-") as tmp:
+        url = fresh_database(db, tmp)
+        try:
+            campaign_id = setup(url, tmp, size)
+            server = server_version(url)
+            load = load_average()
+            with (
+                SinkProcess(sink_cpus) as sink,
+                Sender(url, tmp, client_cpus, plan.timeout) as sender,
+            ):
+                if not sender.has_connections:
+                    connections = 1
+                got = sender.send(sink.port, None, connections)
+                sender.close()
+                received, _ = sink.stop()
+            if got["sent"] != size or received != size:
+                raise RuntimeError(
+                    f"memory run: {size} recipients, sender sent {got['sent']}, "
+                    f"sink received {received}"
+                )
+            counts = delivery_counts(url, tmp, campaign_id)
+            if counts.get("sent", 0) != size:
+                raise RuntimeError(f"memory run: delivery rows {counts}")
+        finally:
+            drop_database(url)
+    return Memory(
+        server=server,
+        recipients=size,
+        connections=connections,
+        startup_kb=sender.startup_hwm_kb,
+        peak_kb=int(got["vm_hwm_kb"]),
+        seconds=float(got["seconds"]),
+        sent=int(got["sent"]),
+        load=load,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# CPU placement (optional)
 
 
 def _cpu_split(pin: bool) -> tuple[set[int] | None, set[int] | None]:
-    """(sink CPUs, sender CPUs): the sink on a core of its own, as a relay on another host
-    would be; without that the sink and the sender's threads queue for the same cores and
-    the figures swing by 20 % between runs. A local database server: _postgres_off."""
+    """(sink CPUs, client CPUs) with --pin: the sinks on a core of their own, as a relay on
+    another host would be; the bare loop and the sender on the others."""
     cpus = sorted(os.sched_getaffinity(0))
     if not pin or len(cpus) < 2:
         return None, None
     return {cpus[-1]}, set(cpus[:-1])
 
 
-def _local_postgres_pids() -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                if (entry / "comm").read_text().strip() == "postgres":
-                    pids.append(int(entry.name))
-    return pids
-
-
 @contextlib.contextmanager
-def _postgres_off(sink_cpus: set[int] | None, url: str) -> Iterator[int]:
-    """Keep a local PostgreSQL server's processes off the sink's CPU for the run.
-
-    The sink stands for a relay on another host; on two cores the database server otherwise
-    lands on the sink's core now and then and slows the sink during the sender's slices
-    only (the bare loop does not touch the database). New backends inherit the postmaster's
-    affinity. Yields how many processes were moved (0: not local, not permitted or not
-    pinning); everything is put back afterwards.
-    """
-    import sqlalchemy as sa
-
-    host = sa.make_url(url).host
-    if (
-        not sink_cpus
-        or not url.startswith("postgresql")
-        or host not in (None, "127.0.0.1", "localhost", "::1")
-    ):
-        yield 0
+def _pinned(cpus: set[int] | None) -> Iterator[None]:
+    """Run the bare loop (this process) on `cpus`, and give the old affinity back after."""
+    if not cpus:
+        yield
         return
-    others = set(os.sched_getaffinity(0)) - sink_cpus
-    moved: dict[int, set[int]] = {}
-    for pid in _local_postgres_pids():
-        with contextlib.suppress(OSError):  # gone meanwhile, or not ours to move
-            before = os.sched_getaffinity(pid)
-            os.sched_setaffinity(pid, others)
-            moved[pid] = before
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cpus)
     try:
-        yield len(moved)
+        yield
     finally:
-        for pid, before in moved.items():
-            with contextlib.suppress(OSError):
-                os.sched_setaffinity(pid, before)
+        os.sched_setaffinity(0, before)
 
 
-def run(
-    db: str, recipients: int, processes: list[int], bare: int, pin: bool = True
-) -> list[dict[str, Any]]:
-    """Every (recipients, processes) combination on one database kind."""
-    sink_cpus, sender_cpus = _cpu_split(pin)
-    original = os.sched_getaffinity(0)
-    if sender_cpus:
-        os.sched_setaffinity(0, sender_cpus)  # the sender processes inherit it
-    try:
-        return _run_pinned(db, recipients, processes, bare, sink_cpus)
-    finally:
-        # The next configuration splits the CPUs afresh: left pinned, it saw one CPU and
-        # ran unpinned (the "bimodal sink" of earlier rounds, bench/README.md).
-        os.sched_setaffinity(0, original)
+# ---------------------------------------------------------------------------------------------
+# Report
 
 
-def _run_pinned(
-    db: str, recipients: int, processes: list[int], bare: int, sink_cpus: set[int] | None
-) -> list[dict[str, Any]]:
-    rows = []
-    for p in processes:
-        with tempfile.TemporaryDirectory(prefix="bench-nl-") as tmp:
-            url = _fresh_database(db, tmp)
-            campaign_id = setup(url, tmp, recipients)
-            rcpt, sender, data = sample_message(url, tmp, campaign_id)
-            with SinkProcess(sink_cpus) as sink, _postgres_off(sink_cpus, url) as moved:
-                load = _load_average()
-                if p == 1:
-                    result = run_interleaved(
-                        url, tmp, sink.port, recipients, (rcpt, sender, data), bare
-                    )
-                    expected = result["bare_messages"] + recipients
+def _verdict(ok: bool) -> str:
+    return "PASS" if ok else "**FAIL**"
+
+
+def throughput_table(runs: list[Throughput], plan: Plan) -> tuple[str, dict[str, bool]]:
+    """The throughput rows of every database, and each target's outcome."""
+    lines = [
+        "| database | sink latency | what | connections | msg/s | slices (slowest–fastest) "
+        "| × one bare connection | CPU µs/msg | target |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---|",
+    ]
+    outcomes: dict[str, bool] = {}
+    for run in runs:
+        for latency, _ in plan.latencies():
+            bare = run.series.get((latency, "bare", 1))
+            if bare is None:
+                continue
+            at_target = latency == plan.latency_ms
+            rows = [("bare smtplib loop", 1, bare)]
+            rows += [
+                ("sender", c, run.series[(latency, "sender", c)])
+                for c in plan.connections
+                if (latency, "sender", c) in run.series
+            ]
+            for what, c, s in rows:
+                ratio = s.rate / bare.rate if bare.rate else 0.0
+                if what.startswith("bare"):
+                    verdict = "reference"
+                elif not at_target:
+                    verdict = "(no target)"
+                elif c == 1:
+                    ok = ratio >= TARGET_ONE_CONNECTION
+                    outcomes[f"{run.server}: 1 connection ≥ 90 % of bare"] = ok
+                    verdict = f"≥ 0.90×: {_verdict(ok)}"
+                elif c == 4:
+                    ok = ratio >= TARGET_FOUR_CONNECTIONS
+                    outcomes[f"{run.server}: 4 connections ≥ 3.5× bare"] = ok
+                    verdict = f"≥ 3.5×: {_verdict(ok)}"
                 else:
-                    # Several senders share the campaign: the bare loop right before and
-                    # right after them, the share against the mean of both.
-                    bare_before = bare_loop(sink.port, rcpt, sender, data, bare)
-                    result = run_senders(url, tmp, sink.port, p)
-                    bare_after = bare_loop(sink.port, rcpt, sender, data, bare)
-                    result.update(
-                        bare_rate=(bare_before + bare_after) / 2,
-                        bare_min=min(bare_before, bare_after),
-                        bare_max=max(bare_before, bare_after),
-                        slices=0,
-                    )
-                    expected = 2 * bare + recipients
-                messages, _ = sink.stop()
-            assert messages == expected, (messages, expected)
-            result.update(
-                db=db if db in ("sqlite", "postgres") else "url",
-                recipients=recipients,
-                share=result["rate"] / result["bare_rate"],
-                message_bytes=len(data),
-                load=load,
-                pinned=bool(sink_cpus),
-                database_processes_moved=moved,
-            )
-            rows.append(result)
-            print(_row(result), flush=True)
-    return rows
+                    verdict = "(scaling)"
+                lines.append(
+                    f"| {run.server} | {latency:g} ms | {what} | {c} | {s.rate:,.0f} | "
+                    f"{s.slowest:,.0f}–{s.fastest:,.0f} ({len(s.slices)}) | {ratio:.2f}× "
+                    f"| {s.cpu_per_message_us:,.0f} | {verdict} |"
+                )
+            for c in run.skipped:
+                lines.append(
+                    f"| {run.server} | {latency:g} ms | sender | {c} | – | | | | "
+                    "not run: run_outbox has no connections parameter |"
+                )
+    return "\n".join(lines), outcomes
 
 
-def _row(r: dict[str, Any]) -> str:
-    if r["processes"] > 1:
-        verdict = "(scaling)"
-    else:
-        verdict = "pass" if r["share"] >= TARGET_SHARE else "**miss**"
-    mark = " ¹" if r.get("database_processes_moved") else ""
-    return (
-        f"| {r['db']}{mark} | {r['recipients']:,} | {r['processes']} | {r['rate']:,.0f} | "
-        f"{r['bare_rate']:,.0f} ({r['bare_min']:,.0f}–{r['bare_max']:,.0f}) | "
-        f"{r['share']:.0%} | {r['peak_mb']:.0f} MB "
-        f"(+{r['growth_mb']:.1f}) | {r['load']} | {verdict} |"
+def memory_table(rows: list[Memory], slack_mb: float) -> tuple[str, dict[str, bool]]:
+    """The memory rows, and per database whether the peak stays flat over the sizes."""
+    lines = [
+        "| database | recipients | connections | VmHWM after start-up | VmHWM after the campaign "
+        "| campaign time | msg/s (0 ms sink) | load avg at start |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    outcomes: dict[str, bool] = {}
+    for r in rows:
+        lines.append(
+            f"| {r.server} | {r.recipients:,} | {r.connections} | {r.startup_kb / 1024:.1f} MB "
+            f"| **{r.peak_kb / 1024:.1f} MB** | {r.seconds:.1f} s | {r.sent / r.seconds:,.0f} "
+            f"| {r.load} |"
+        )
+    for server in dict.fromkeys(r.server for r in rows):
+        mine = sorted((r for r in rows if r.server == server), key=lambda r: r.recipients)
+        if len(mine) < 2:
+            continue
+        growth = (mine[-1].peak_kb - mine[0].peak_kb) / 1024
+        ok = growth <= slack_mb
+        outcomes[
+            f"{server}: memory flat ({mine[0].recipients:,} → {mine[-1].recipients:,} "
+            f"recipients: {growth:+.1f} MB, allowed {slack_mb:g} MB)"
+        ] = ok
+    return "\n".join(lines), outcomes
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line (`python -m bench.newsletters --help`)."""
+    p = argparse.ArgumentParser(
+        prog="python -m bench.newsletters",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-
-
-HEADER = (
-    "| database | recipients | sender processes | sender msg/s "
-    "| bare smtplib msg/s (slowest–fastest slice) | share "
-    "| peak RSS per sender (growth) | load avg | target ≥ 90 % (1 process) |\n"
-    "|---|---:|---:|---:|---:|---:|---:|---|---|"
-)
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Command line entry point."""
-    argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] == "--worker":
-        worker(argv[1], argv[2], int(argv[3]))
-        return
-    if argv and argv[0] == "--slice-worker":
-        slice_worker(argv[1], argv[2], int(argv[3]))
-        return
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--db", default="sqlite", help="sqlite, postgres or a URL, comma-separated")
-    parser.add_argument("--recipients", default="10000,50000")
-    parser.add_argument("--processes", default="1", help="e.g. 1,2,4 (PostgreSQL)")
-    parser.add_argument(
-        "--bare",
+    p.add_argument("--db", default="sqlite,postgres", help="sqlite, postgres or URLs, with commas")
+    p.add_argument(
+        "--sink-latency-ms",
+        type=float,
+        default=5.0,
+        help="the sink's delay before answering the end of DATA, once per message (5)",
+    )
+    p.add_argument("--connections", default="1,2,4,8", help="sender connections to compare")
+    p.add_argument("--rounds", type=int, default=3, help="interleaved rounds (3)")
+    p.add_argument(
+        "--slice",
         type=int,
-        default=2000,
-        help="messages per slice (1 sender: bare and sender alternate in slices of this size;"
-        " several senders: the bare loop before and after them)",
+        default=300,
+        help="messages per connection per slice at the sink latency (300)",
     )
-    parser.add_argument("--json", help="write the raw figures here")
-    parser.add_argument(
-        "--no-pin", action="store_true", help="do not give the sink a CPU of its own"
+    p.add_argument(
+        "--slice-zero",
+        type=int,
+        default=300,
+        help="the same against the 0 ms sink, the reference without target; 0 skips it (300)",
     )
-    args = parser.parse_args(argv)
-    print(HEADER, flush=True)
-    print(
-        "(the sink has a CPU of its own unless --no-pin; ¹ the local PostgreSQL server's"
-        " processes kept off it for the run)",
-        file=sys.stderr,
-        flush=True,
+    p.add_argument("--warmup", type=int, default=100, help="sender messages before timing (100)")
+    p.add_argument(
+        "--memory",
+        default="2000,10000,50000",
+        help="campaign sizes of the memory runs; empty skips them (2000,10000,50000)",
     )
-    rows = []
-    for db in args.db.split(","):
-        for n in (int(x) for x in args.recipients.split(",")):
-            procs = [int(x) for x in args.processes.split(",")]
-            if db == "sqlite":
-                procs = [1]  # SQLite serialises writers: more processes only queue
-            rows.extend(run(db, n, procs, args.bare, pin=not args.no_pin))
+    p.add_argument(
+        "--memory-connections", type=int, default=4, help="connections in the memory runs (4)"
+    )
+    p.add_argument(
+        "--memory-slack-mb",
+        type=float,
+        default=10.0,
+        help="'flat': the largest campaign's peak at most this much above the smallest's (10)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=600.0,
+        help="seconds one run_outbox call may take before the run fails (600)",
+    )
+    p.add_argument("--pin", action="store_true", help="give the sinks a CPU of their own")
+    p.add_argument("--json", type=Path, help="also write the raw figures here")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line entry point; returns 1 when a target is missed."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "--sender-worker":
+        sender_worker(argv[1], argv[2])
+        return 0
+    args = parser().parse_args(argv)
+    plan = Plan(
+        latency_ms=args.sink_latency_ms,
+        connections=_ints(args.connections),
+        rounds=max(args.rounds, 1),
+        slice=max(args.slice, 1),
+        slice_zero=max(args.slice_zero, 0),
+        warmup=max(args.warmup, 1),
+        memory=_ints(args.memory),
+        memory_connections=max(args.memory_connections, 1),
+        timeout=args.timeout,
+    )
+    if not plan.connections:
+        raise SystemExit("--connections needs at least one number")
+    started = time.perf_counter()
+    load_start = load_average()
+    runs: list[Throughput] = []
+    memory: list[Memory] = []
+    for db in (x.strip() for x in args.db.split(",")):
+        if not db:
+            continue
+        print(f"## {db}: throughput, {plan.recipients():,} recipients", file=sys.stderr)
+        runs.append(run_throughput(db, plan, args.pin))
+        for size in plan.memory:
+            print(f"## {db}: memory, {size:,} recipients", file=sys.stderr)
+            memory.append(run_memory(db, size, plan, args.pin))
+    load_end = load_average()
+    command = "python -m bench.newsletters " + " ".join(argv)
+    table, outcomes = throughput_table(runs, plan)
+    print(f"Command: `{command.strip()}`  ")
+    print(f"Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC  ")
+    print(f"Machine: {os.cpu_count()} CPUs; sinks {'pinned' if args.pin else 'not pinned'}  ")
+    print(f"Load average (1/5/15 min) at start / end: {load_start} / {load_end}  ")
+    print(f"Wall time: {time.perf_counter() - started:.0f} s  ")
+    for run in runs:
+        print(
+            f"{run.server}: {run.recipients:,} recipients, message {run.message_bytes:,} bytes, "
+            f"load {run.load_before} → {run.load_after}, {run.seconds:.0f} s  "
+        )
+    print()
+    print(table)
+    if memory:
+        print()
+        mem_table, mem_outcomes = memory_table(memory, args.memory_slack_mb)
+        outcomes.update(mem_outcomes)
+        print(mem_table)
+    print()
+    for name, ok in outcomes.items():
+        print(f"- {_verdict(ok)}: {name}")
     if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=2))
+        payload = {
+            "command": command,
+            "load_start": load_start,
+            "load_end": load_end,
+            "plan": vars(plan),
+            "throughput": [
+                {
+                    "server": run.server,
+                    "recipients": run.recipients,
+                    "message_bytes": run.message_bytes,
+                    "load": [run.load_before, run.load_after],
+                    "series": [
+                        {
+                            "latency_ms": lat,
+                            "what": what,
+                            "connections": c,
+                            "slices": s.slices,
+                            "cpu_seconds": s.cpu_seconds,
+                        }
+                        for (lat, what, c), s in run.series.items()
+                    ],
+                }
+                for run in runs
+            ],
+            "memory": [vars(m) for m in memory],
+            "targets": outcomes,
+        }
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(payload, indent=2))
+    return 0 if all(outcomes.values()) else 1
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
