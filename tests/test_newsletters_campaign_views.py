@@ -67,3 +67,14 @@ def test_readonly_users_cannot_start_campaigns(client_as: Any, db_session: Any) 
     assert client.post(f"/newsletter/aussendungen/{campaign.id}/starten").status_code == 403
     db_session.refresh(campaign)
     assert campaign.status == "draft"
+
+
+def test_campaigns_are_linked_from_the_navigation_and_the_newsletter_page(client_as: Any) -> None:
+    client = client_as("staff")
+    start = client.get("/").get_data(True)
+    assert 'href="/newsletter/aussendungen/"' in start
+    overview = client.get("/newsletter/").get_data(True)
+    assert 'href="/newsletter/aussendungen/"' in overview
+    campaigns = client.get("/newsletter/aussendungen/").get_data(True)
+    # Only the campaigns entry is marked active there, not the newsletter entry as well.
+    assert campaigns.count('nav-link active" href="/newsletter') == 1
