@@ -47,6 +47,7 @@ from crm.contacts.forms import (
     PersonForm,
 )
 from crm.contacts.import_views import bp as import_bp
+from crm.contacts.list_views import bp as lists_bp
 from crm.contacts.models import (
     Activity,
     Affiliation,
@@ -63,6 +64,7 @@ from crm.signals import MergeImpact
 bp = Blueprint("contacts", __name__, url_prefix="/kontakte")
 # Nested once at import time: several apps (tests) register `bp` afterwards.
 bp.register_blueprint(import_bp)
+bp.register_blueprint(lists_bp)
 
 BERLIN = ZoneInfo("Europe/Berlin")
 PER_PAGE_CHOICES = (25, 50, 100)

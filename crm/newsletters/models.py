@@ -306,6 +306,11 @@ class Campaign(TimestampMixin, db.Model):
     audience_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("newsletter_audience.id", ondelete="SET NULL"), index=True
     )
+    # A static contact list that narrows the list's confirmed subscribers (instead of a saved
+    # audience). RESTRICT: deleting the list must not silently widen a campaign to everyone.
+    contact_list_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("contact_list.id", ondelete="RESTRICT"), index=True
+    )
     template_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("newsletter_template.id", ondelete="SET NULL"), index=True
     )
@@ -328,6 +333,7 @@ class Campaign(TimestampMixin, db.Model):
 
     newsletter_list: Mapped[NewsletterList] = relationship()
     audience: Mapped[Audience | None] = relationship()
+    contact_list: Mapped[ContactList | None] = relationship()
     template: Mapped[NewsletterTemplate | None] = relationship()
     created_by: Mapped[User | None] = relationship()
 
@@ -337,6 +343,9 @@ class Campaign(TimestampMixin, db.Model):
             "status <> 'scheduled' OR send_at IS NOT NULL", name="scheduled_has_time"
         ),
         sa.CheckConstraint("consecutive_errors >= 0", name="errors_not_negative"),
+        sa.CheckConstraint(
+            "audience_id IS NULL OR contact_list_id IS NULL", name="one_audience_kind"
+        ),
         # The scheduler tick: "scheduled campaigns whose send_at has come".
         sa.Index("ix_newsletter_campaign_status_send_at", "status", "send_at"),
     )
