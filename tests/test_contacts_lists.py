@@ -156,3 +156,39 @@ def test_bad_member_input_is_refused_without_an_error_page(client_as: Any, db_se
     assert client.get(f"/kontakte/listen/{contact_list.id}?q=Zabel&seite=x").status_code == 200
     assert client.get(f"/kontakte/listen/{contact_list.id}?q=%00").status_code == 400
     assert _members(db_session, contact_list.id) == set()
+
+
+def test_the_people_list_adds_ticked_people_or_all_matching_to_a_list(
+    client_as: Any, db_session: Any
+) -> None:
+    matching = [make_person(db_session, last_name=f"Brettschneider{i}") for i in range(3)]
+    other = make_person(db_session, last_name="Anders")
+    contact_list = ContactList(name="Sammel")
+    db_session.add(contact_list)
+    db_session.commit()
+    list_id = contact_list.id
+    client = client_as("staff")
+
+    page = client.get("/kontakte/personen?q=Brettschneider").get_data(True)
+    assert 'id="bulk-form"' in page
+    assert page.count('name="person_ids"') == 3
+    response = client.post(
+        "/kontakte/listen/sammelaktion",
+        data={"list_id": list_id, "person_ids": [matching[0].id], "filter": "q=Brettschneider"},
+    )
+    assert response.status_code == 302
+    assert _members(db_session, list_id) == {matching[0].id}
+
+    client.post(
+        "/kontakte/listen/sammelaktion",
+        data={"list_id": list_id, "all_matching": "1", "filter": "q=Brettschneider"},
+    )
+    assert _members(db_session, list_id) == {p.id for p in matching}
+    assert other.id not in _members(db_session, list_id)
+
+    assert client_as("readonly").get("/kontakte/personen").get_data(True).count("bulk-form") == 0
+    refused = client.post(
+        "/kontakte/listen/sammelaktion", data={"list_id": list_id, "filter": "q=%0d%0a"}
+    )
+    assert refused.status_code == 302
+    assert "\n" not in refused.headers["Location"]
