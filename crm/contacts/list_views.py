@@ -237,9 +237,7 @@ def bulk_add() -> Any:
         flash(_("Please choose a contact list."), "danger")
         return redirect(back)
     if request.form.get("all_matching"):
-        filters, _page_no, _per_page = list_args_from(
-            MultiDict(params)
-        )
+        filters, _page_no, _per_page = list_args_from(MultiDict(params))
         stmt = service.person_query(db.session, filters).with_only_columns(Person.id)
         ids = list(db.session.scalars(stmt.order_by(None).limit(MAX_BULK + 1)))
         if len(ids) > MAX_BULK:
