@@ -24,6 +24,7 @@ NAVIGATION = (
     NavItem(_l("Events"), "events.index", "/termine"),
     NavItem(_l("Follow-ups"), "followups.index", "/wiedervorlagen"),
     NavItem(_l("Newsletter"), "newsletters.index", "/newsletter"),
+    NavItem(_l("Campaigns"), "newsletter_campaigns.index", "/newsletter/aussendungen"),
     NavItem(_l("Reports"), "dashboard.index", "/auswertung"),
     NavItem(_l("Administration"), "core.admin_index", "/verwaltung"),
 )
@@ -32,6 +33,9 @@ NAVIGATION = (
 def navigation_items() -> list[dict[str, object]]:
     """Navigation entries for the current user: label, url (None if not built yet), active."""
     items = []
+    # Only the most specific entry is active: campaigns live under /newsletter too.
+    matching = [item.prefix for item in NAVIGATION if request.path.startswith(item.prefix)]
+    active_prefix = max(matching, key=len, default=None)
     for item in NAVIGATION:
         exists = item.endpoint in current_app.view_functions
         if exists:
@@ -42,7 +46,7 @@ def navigation_items() -> list[dict[str, object]]:
             {
                 "label": item.label,
                 "url": url_for(item.endpoint) if exists else None,
-                "active": request.path.startswith(item.prefix),
+                "active": item.prefix == active_prefix,
             }
         )
     return items

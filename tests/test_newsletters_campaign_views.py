@@ -92,3 +92,14 @@ def test_a_campaign_the_sender_paused_on_errors_says_why_and_that_it_resumes_by_
         "keine Nachricht angenommen; letzte Antwort des Servers: 421 4.3.2 Wartungsarbeiten" in text
     )
     assert "läuft von selbst weiter" in text
+
+
+def test_campaigns_are_linked_from_the_navigation_and_the_newsletter_page(client_as: Any) -> None:
+    client = client_as("staff")
+    start = client.get("/").get_data(True)
+    assert 'href="/newsletter/aussendungen/"' in start
+    overview = client.get("/newsletter/").get_data(True)
+    assert 'href="/newsletter/aussendungen/"' in overview
+    campaigns = client.get("/newsletter/aussendungen/").get_data(True)
+    # Only the campaigns entry is marked active there, not the newsletter entry as well.
+    assert campaigns.count('nav-link active" href="/newsletter') == 1

@@ -47,9 +47,11 @@ from crm.contacts.forms import (
     PersonForm,
 )
 from crm.contacts.import_views import bp as import_bp
+from crm.contacts.list_views import bp as lists_bp
 from crm.contacts.models import (
     Activity,
     Affiliation,
+    ContactList,
     Organisation,
     OrganisationKind,
     Person,
@@ -57,12 +59,13 @@ from crm.contacts.models import (
 )
 from crm.extensions import db
 from crm.forms import choices
-from crm.security import is_safe_next, require, writes_on_get
+from crm.security import has_permission, is_safe_next, require, writes_on_get
 from crm.signals import MergeImpact
 
 bp = Blueprint("contacts", __name__, url_prefix="/kontakte")
 # Nested once at import time: several apps (tests) register `bp` afterwards.
 bp.register_blueprint(import_bp)
+bp.register_blueprint(lists_bp)
 
 BERLIN = ZoneInfo("Europe/Berlin")
 PER_PAGE_CHOICES = (25, 50, 100)
@@ -155,7 +158,11 @@ def _is_htmx_partial() -> bool:
 
 def _list_args() -> tuple[service.ListFilters, int, int]:
     """Filters, page and page size from the query string (German parameter names)."""
-    args = request.args
+    return list_args_from(request.args)
+
+
+def list_args_from(args: Any) -> tuple[service.ListFilters, int, int]:
+    """Filters, page and page size from list-page parameters (a MultiDict)."""
     owner = args.get("zustaendig", type=int)
     days = args.get("ohne_kontakt", type=int)
     kind = args.get("art", "")
@@ -234,6 +241,17 @@ def _page_arg() -> int:
 SEARCH_COUNT_LIMIT = 1000
 
 
+def _bulk_lists() -> list[Any] | None:
+    """The static lists the bulk action offers, or None if the user may not change lists."""
+    if not has_permission(current_user, "contacts.edit"):
+        return None
+    return list(
+        db.session.execute(
+            sa.select(ContactList.id, ContactList.name).order_by(ContactList.name).limit(500)
+        )
+    )
+
+
 def _render_list(kind: str) -> Any:
     filters, page, per_page = _list_args()
     options: tuple[Any, ...]
@@ -263,6 +281,7 @@ def _render_list(kind: str) -> Any:
         "filters": filters,
         "columns": columns,
         "args": request.args.to_dict(),
+        "bulk_lists": _bulk_lists() if kind == "people" else None,
     }
     if _is_htmx_partial():
         response = Response(render_template("contacts/_results.html", oob=True, **context))

@@ -13,19 +13,23 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy.orm import joinedload
-from wtforms import DateTimeLocalField, SelectField, StringField
-from wtforms.validators import DataRequired, Length
+from wtforms import DateTimeLocalField, RadioField, SelectField, StringField
+from wtforms.validators import DataRequired, Length, Optional
 
+from crm.contacts.models import ContactList
 from crm.database import utcnow
 from crm.extensions import db
 from crm.forms import Form, choices, int_or_none
 from crm.newsletters import campaigns as svc
+from crm.newsletters.audiences import count_recipients
 from crm.newsletters.models import (
     DELIVERY_STATUSES,
+    Audience,
     Campaign,
     NewsletterList,
     NewsletterTemplate,
 )
+from crm.newsletters.rendering import TemplateProblem, render_subject
 from crm.security import has_permission, require
 
 bp = Blueprint("newsletter_campaigns", __name__, url_prefix="/newsletter/aussendungen")
@@ -50,10 +54,26 @@ DELIVERY_LABELS = {
 }
 
 
+AUDIENCE_KIND_LABELS = {
+    "list": _l("all confirmed subscribers of the newsletter"),
+    "audience": _l("a saved audience"),
+    "static": _l("a static contact list"),
+}
+
+
 class CampaignForm(Form):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
     list_id = SelectField(_l("Newsletter"), coerce=int_or_none, validators=[DataRequired()])
+    audience_kind = RadioField(
+        _l("Recipients"), choices=choices(AUDIENCE_KIND_LABELS.items()), default="list"
+    )
+    audience_id = SelectField(_l("Saved audience"), coerce=int_or_none)
+    contact_list_id = SelectField(_l("Static contact list"), coerce=int_or_none)
     template_id = SelectField(_l("Template"), coerce=int_or_none, validators=[DataRequired()])
+    subject = StringField(_l("Subject"), validators=[Optional(), Length(max=300)])
+    send_at = DateTimeLocalField(
+        _l("Send at (optional)"), format="%Y-%m-%dT%H:%M", validators=[Optional()]
+    )
 
 
 class ScheduleForm(Form):
@@ -64,7 +84,19 @@ class ScheduleForm(Form):
 
 @bp.context_processor
 def _labels() -> dict[str, Any]:
-    return {"STATUS_LABELS": STATUS_LABELS, "DELIVERY_LABELS": DELIVERY_LABELS}
+    return {
+        "STATUS_LABELS": STATUS_LABELS,
+        "DELIVERY_LABELS": DELIVERY_LABELS,
+        "shown_subject": shown_subject,
+    }
+
+
+def shown_subject(campaign: Campaign) -> str:
+    """The campaign's subject rendered as on the recipients' side (placeholders named)."""
+    try:
+        return render_subject(campaign.subject, list_name=campaign.newsletter_list.name)
+    except TemplateProblem:
+        return campaign.subject
 
 
 def _campaign(campaign_id: int) -> Campaign:
@@ -81,7 +113,7 @@ def _page() -> int:
 @bp.get("/")
 @require("newsletters.view")
 def index() -> str:
-    """All campaigns, newest first; sent ones stay here as the archive."""
+    """All campaigns, newest first, with their figures; sent ones stay here as the archive."""
     page = _page()
     total = db.session.scalar(sa.select(sa.func.count(Campaign.id))) or 0
     items = list(
@@ -96,6 +128,7 @@ def index() -> str:
     return render_template(
         "newsletters/campaign_index.html",
         campaigns=items,
+        figures=svc.figures(db.session, [c.id for c in items]),
         page=page,
         per_page=PER_PAGE,
         total=total,
@@ -103,10 +136,7 @@ def index() -> str:
     )
 
 
-@bp.route("/neu", methods=["GET", "POST"])
-@require("newsletters.edit")
-def new() -> Any:
-    """A new draft campaign from a template (subject and bodies are copied)."""
+def _campaign_form() -> CampaignForm:
     form = CampaignForm()
     form.list_id.choices = choices(
         db.session.execute(
@@ -116,6 +146,24 @@ def new() -> Any:
         ).all(),
         placeholder=_l("Please choose"),
     )
+    form.audience_id.choices = choices(
+        (
+            (row.id, f"{row.name} ({row.list_name})")
+            for row in db.session.execute(
+                sa.select(Audience.id, Audience.name, NewsletterList.name.label("list_name"))
+                .join(NewsletterList, NewsletterList.id == Audience.list_id)
+                .order_by(Audience.name)
+                .limit(500)
+            )
+        ),
+        placeholder="–",
+    )
+    form.contact_list_id.choices = choices(
+        db.session.execute(
+            sa.select(ContactList.id, ContactList.name).order_by(ContactList.name).limit(500)
+        ).all(),
+        placeholder="–",
+    )
     form.template_id.choices = choices(
         db.session.execute(
             sa.select(NewsletterTemplate.id, NewsletterTemplate.name).order_by(
@@ -124,24 +172,151 @@ def new() -> Any:
         ).all(),
         placeholder=_l("Please choose"),
     )
-    if form.validate_on_submit():
-        template = db.session.get(NewsletterTemplate, form.template_id.data)
-        if template is None:
-            abort(400)
-        campaign = Campaign(
-            name=form.name.data,
-            list_id=form.list_id.data,
-            template_id=template.id,
-            subject=template.subject,
-            body_html=template.body_html,
-            body_text=template.body_text,
-            created_by_id=current_user.id,
-        )
-        db.session.add(campaign)
-        db.session.commit()
-        flash(_("Campaign created as a draft."), "success")
-        return redirect(url_for(".detail", campaign_id=campaign.id))
-    return render_template("newsletters/campaign_form.html", form=form)
+    return form
+
+
+def _audience_problem(
+    kind: str, list_id: int | None, audience_id: int | None, contact_list_id: int | None
+) -> tuple[str | None, Audience | None]:
+    """(German problem or None, the saved audience) for the chosen recipients."""
+    if kind == "audience":
+        audience = db.session.get(Audience, audience_id) if audience_id else None
+        if audience is None:
+            return _("Please choose a saved audience."), None
+        if audience.list_id != list_id:
+            return _("This audience was saved for another newsletter."), None
+        return None, audience
+    if kind == "static" and (
+        not contact_list_id or db.session.get(ContactList, contact_list_id) is None
+    ):
+        return _("Please choose a static contact list."), None
+    return None, None
+
+
+def _recipient_count(form: CampaignForm) -> int | None:
+    kind = form.audience_kind.data
+    problem, audience = _audience_problem(
+        kind, form.list_id.data, form.audience_id.data, form.contact_list_id.data
+    )
+    if problem or not form.list_id.data:
+        return None
+    select = svc.audience_select(
+        form.list_id.data,
+        audience=audience,
+        contact_list_id=form.contact_list_id.data if kind == "static" else None,
+    )
+    return count_recipients(db.session, select)
+
+
+@bp.route("/neu", methods=["GET", "POST"])
+@require("newsletters.edit")
+def new() -> Any:
+    """A new campaign: list, audience, template, subject (the template's if empty), send time."""
+    form = _campaign_form()
+    if request.method == "GET":
+        form.list_id.data = request.args.get("list_id", type=int)
+    refresh = "refresh" in request.form
+    count: int | None = None
+    if form.validate_on_submit() and not refresh:
+        campaign = _create(form)
+        if campaign is not None:
+            flash(_("Campaign created as a draft."), "success")
+            if campaign.status == "scheduled":
+                flash(_("The campaign is scheduled."), "success")
+            return redirect(url_for(".detail", campaign_id=campaign.id))
+    if request.method == "POST":
+        if not form.subject.data and form.template_id.data:
+            template = db.session.get(NewsletterTemplate, form.template_id.data)
+            form.subject.data = template.subject if template else ""
+        count = _recipient_count(form)
+    return render_template("newsletters/campaign_form.html", form=form, count=count)
+
+
+def _create(form: CampaignForm) -> Campaign | None:
+    template = db.session.get(NewsletterTemplate, form.template_id.data)
+    if template is None:
+        form.template_id.errors = [_("Please choose a template.")]
+        return None
+    kind = form.audience_kind.data
+    problem, audience = _audience_problem(
+        kind, form.list_id.data, form.audience_id.data, form.contact_list_id.data
+    )
+    if problem:
+        field = form.audience_id if kind == "audience" else form.contact_list_id
+        field.errors = [problem]
+        return None
+    subject = (form.subject.data or "").strip() or template.subject
+    problems = validate_subject(subject)
+    if problems:
+        form.subject.errors = problems
+        return None
+    send_at = None
+    if form.send_at.data is not None:
+        if not has_permission(current_user, "newsletters.send"):
+            form.send_at.errors = [_("You may not schedule campaigns.")]
+            return None
+        send_at = form.send_at.data.replace(tzinfo=BERLIN)
+        if send_at <= utcnow():
+            form.send_at.errors = [_("The send time must be in the future.")]
+            return None
+    campaign = Campaign(
+        name=form.name.data.strip(),
+        list_id=form.list_id.data,
+        audience_id=audience.id if audience else None,
+        contact_list_id=form.contact_list_id.data if kind == "static" else None,
+        template_id=template.id,
+        subject=subject,
+        body_html=template.body_html,
+        body_text=template.body_text,
+        created_by_id=current_user.id,
+    )
+    db.session.add(campaign)
+    db.session.flush()
+    if send_at is not None:
+        svc.schedule_campaign(db.session, campaign, send_at)
+    db.session.commit()
+    return campaign
+
+
+def validate_subject(subject: str) -> list[str]:
+    """German problems of a subject template (unknown placeholder, syntax), empty if none."""
+    try:
+        render_subject(subject, list_name="Newsletter")
+    except TemplateProblem as problem:
+        return [str(problem)]
+    return []
+
+
+@bp.get("/anzahl")
+@require("newsletters.view")
+def recipient_count() -> str:
+    """The live recipient count (htmx) for the campaign form's current values."""
+    args = request.args
+    kind = args.get("audience_kind", "list")
+    list_id = args.get("list_id", type=int)
+    audience_id = args.get("audience_id", type=int)
+    contact_list_id = args.get("contact_list_id", type=int)
+    if kind not in AUDIENCE_KIND_LABELS or not list_id:
+        return render_template("newsletters/_count.html", count=None)
+    problem, audience = _audience_problem(kind, list_id, audience_id, contact_list_id)
+    if problem:
+        return render_template("newsletters/_count.html", count=None, error=problem)
+    select = svc.audience_select(
+        list_id, audience=audience, contact_list_id=contact_list_id if kind == "static" else None
+    )
+    return render_template("newsletters/_count.html", count=count_recipients(db.session, select))
+
+
+@bp.post("/<int:campaign_id>/duplizieren")
+@require("newsletters.edit")
+def duplicate(campaign_id: int) -> Any:
+    """A new draft with the campaign's list, audience, subject and bodies."""
+    copy = svc.duplicate_campaign(
+        db.session, _campaign(campaign_id), name_prefix=_("Copy of"), user_id=current_user.id
+    )
+    db.session.commit()
+    flash(_("Campaign copied as a draft."), "success")
+    return redirect(url_for(".detail", campaign_id=copy.id))
 
 
 @bp.get("/<int:campaign_id>")
@@ -171,6 +346,7 @@ def detail(campaign_id: int) -> str:
         statuses=DELIVERY_STATUSES,
         schedule_form=schedule_form,
         can_send=has_permission(current_user, "newsletters.send"),
+        can_edit=has_permission(current_user, "newsletters.edit"),
     )
 
 

@@ -13,16 +13,19 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import Session
 
 from crm.database import rows_affected, utcnow
-from crm.newsletters.models import Campaign, Delivery
+from crm.newsletters.models import Audience, Campaign, Delivery
 
 __all__ = [
     "CampaignError",
+    "audience_select",
     "Progress",
     "cancel_campaign",
     "deliveries_page",
+    "duplicate_campaign",
+    "figures",
     "pause",
     "progress",
     "recipients_select",
@@ -37,20 +40,35 @@ class CampaignError(ValueError):
     """The requested state change is not possible from the campaign's current state."""
 
 
-def recipients_select(campaign: Campaign) -> sa.Select[Any]:
-    """(person_id, email) of everyone the campaign may reach: confirmed consent for the
-    list, an address (pending, unsubscribed, bounced and unconsented people are never in it),
-    and inside the campaign's audience if it has one."""
-    from crm.newsletters.audiences import audience_recipients
+def audience_select(
+    list_id: int, *, audience: Audience | None = None, contact_list_id: int | None = None
+) -> sa.Select[Any]:
+    """(person_id, email) of the confirmed subscribers of `list_id` with an address, narrowed
+    by a saved audience or a static contact list. Either one only ever narrows: consent is
+    always that of the campaign's own list, whatever list the audience was saved for."""
     from crm.newsletters.audiences import recipients_select as list_recipients
 
-    if campaign.audience is not None:
-        session = object_session(campaign)
-        assert session is not None, "a campaign with an audience is loaded from a session"
-        select = audience_recipients(session, campaign.audience)
+    if audience is not None:
+        select = list_recipients(
+            list_id,
+            audience.kind,
+            contact_list_id=audience.contact_list_id,
+            filter_spec=audience.filter_spec,
+        )
+    elif contact_list_id is not None:
+        select = list_recipients(list_id, "static", contact_list_id=contact_list_id)
     else:
-        select = list_recipients(campaign.list_id)
+        select = list_recipients(list_id)
     return select.order_by(None)
+
+
+def recipients_select(campaign: Campaign) -> sa.Select[Any]:
+    """(person_id, email) of everyone the campaign may reach: confirmed consent for the
+    campaign's list, an address (pending, unsubscribed, bounced and unconsented people are
+    never in it), and inside the campaign's audience or static contact list if it has one."""
+    return audience_select(
+        campaign.list_id, audience=campaign.audience, contact_list_id=campaign.contact_list_id
+    )
 
 
 def _move(session: Session, campaign_id: int, allowed: tuple[str, ...], **values: Any) -> bool:
@@ -283,3 +301,49 @@ def deliveries_page(
         )
     )
     return rows, total
+
+
+def figures(session: Session, campaign_ids: list[int]) -> dict[int, Progress]:
+    """Delivery counts per status for a page of campaigns, in one GROUP BY."""
+    if not campaign_ids:
+        return {}
+    counts: dict[int, dict[str, int]] = {cid: {} for cid in campaign_ids}
+    for campaign_id, status, n in session.execute(
+        sa.select(Delivery.campaign_id, Delivery.status, sa.func.count())
+        .where(Delivery.campaign_id.in_(campaign_ids))
+        .group_by(Delivery.campaign_id, Delivery.status)
+    ):
+        counts[campaign_id][status] = n
+    return {
+        cid: Progress(
+            total=sum(c.values()),
+            queued=c.get("queued", 0),
+            sending=c.get("sending", 0),
+            sent=c.get("sent", 0),
+            failed=c.get("failed", 0),
+            cancelled=c.get("cancelled", 0),
+        )
+        for cid, c in counts.items()
+    }
+
+
+def duplicate_campaign(
+    session: Session, campaign: Campaign, *, name_prefix: str, user_id: int | None
+) -> Campaign:
+    """A new draft with the campaign's list, audience, subject and bodies (not its recipients,
+    times or figures). The caller commits."""
+    copy = Campaign(
+        name=f"{name_prefix} {campaign.name}"[:200],
+        list_id=campaign.list_id,
+        audience_id=campaign.audience_id,
+        contact_list_id=campaign.contact_list_id,
+        template_id=campaign.template_id,
+        subject=campaign.subject,
+        body_html=campaign.body_html,
+        body_text=campaign.body_text,
+        status="draft",
+        created_by_id=user_id,
+    )
+    session.add(copy)
+    session.flush()
+    return copy

@@ -306,6 +306,11 @@ class Campaign(TimestampMixin, db.Model):
     audience_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("newsletter_audience.id", ondelete="SET NULL"), index=True
     )
+    # A static contact list that narrows the list's confirmed subscribers (instead of a saved
+    # audience). RESTRICT: deleting the list must not silently widen a campaign to everyone.
+    contact_list_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("contact_list.id", ondelete="RESTRICT"), index=True
+    )
     template_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("newsletter_template.id", ondelete="SET NULL"), index=True
     )
@@ -334,6 +339,7 @@ class Campaign(TimestampMixin, db.Model):
 
     newsletter_list: Mapped[NewsletterList] = relationship()
     audience: Mapped[Audience | None] = relationship()
+    contact_list: Mapped[ContactList | None] = relationship()
     template: Mapped[NewsletterTemplate | None] = relationship()
     created_by: Mapped[User | None] = relationship()
 
@@ -344,6 +350,9 @@ class Campaign(TimestampMixin, db.Model):
         ),
         sa.CheckConstraint(
             "pause_kind IN ('', 'staff', 'errors', 'refused')", name="pause_kind_valid"
+        ),
+        sa.CheckConstraint(
+            "audience_id IS NULL OR contact_list_id IS NULL", name="one_audience_kind"
         ),
         # The scheduler tick: "scheduled campaigns whose send_at has come".
         sa.Index("ix_newsletter_campaign_status_send_at", "status", "send_at"),

@@ -653,3 +653,28 @@ def sample_context() -> dict[str, str]:
 def escape(value: str) -> str:
     """HTML-escape a value (for callers building HTML around rendered parts)."""
     return str(markupsafe.escape(value))
+
+
+# What a subject shows on staff pages in place of the per-recipient placeholders.
+DISPLAY_PLACEHOLDERS = {
+    "anrede": "‹Anrede›",
+    "vorname": "‹Vorname›",
+    "nachname": "‹Nachname›",
+    "organisation": "‹Organisation›",
+    "abmelde_link": "‹Abmeldelink›",
+    "webversion_link": "‹Webversion›",
+}
+
+
+def render_subject(subject: str, *, list_name: str) -> str:
+    """A subject as staff see it on campaign pages: rendered in the same sandbox as for a
+    recipient, with the list's name and the personal placeholders named; raise TemplateProblem.
+    """
+    context = {**DISPLAY_PLACEHOLDERS, "liste": list_name}
+    template = _check("subject", _TEXT_ENV, subject or "")
+    token = _LIMITS.set(_Limits(DEFAULT_MAX_WORK_CHARS, DEFAULT_MAX_RENDER_SECONDS))
+    try:
+        text = _render_part("subject", template, context, MAX_SUBJECT_CHARS * 4)
+    finally:
+        _LIMITS.reset(token)
+    return " ".join(text.split())[:MAX_SUBJECT_CHARS]

@@ -53,7 +53,7 @@ def test_staff_send_a_campaign_and_watch_the_progress_bar_reach_100_percent(
     page.locator("#name").fill("Browser-Aussendung")
     page.locator("#list_id").select_option(label=list_name)
     page.locator("#template_id").select_option(label="Browser-Vorlage Herbst")
-    page.locator("#campaign-form button[type=submit]").click()
+    page.get_by_role("button", name="Aussendung anlegen").click()
     expect(page).to_have_url(re.compile(r"/newsletter/aussendungen/\d+$"))
     check_a11y(page)
 
