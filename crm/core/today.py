@@ -34,6 +34,8 @@ RECENT_LIMIT = 10
 # "Close to entry": at least 7 hours of counselling, not yet more than 8 (the entry rule).
 NEAR_ENTRY_MINUTES = ENTRY_THRESHOLD_MINUTES - 60
 RECENT_DAYS = 7
+# At most this many audit rows are read for the recent-changes list (the newest ones).
+RECENT_SCAN = 2000
 # Record types of the recent-changes list (audit entity_type), in the order names are looked up.
 RECENT_TYPES = ("participant", "organisation", "person")
 
@@ -183,21 +185,28 @@ def recent_changes(session: Session, user: Any, now: datetime) -> list[Change]:
     Read from the audit log (indexed by time); names come from the records themselves, and a
     participant only when `user` may see it, so erased or out-of-scope records drop out.
     """
-    last = sa.func.max(AuditEntry.at).label("last")
+    # Walk the log backwards along its time index and stop after a bounded number of rows: a
+    # GROUP BY over a week of a busy log (every participant view is logged) would read it all.
+    # Type and action are filtered here, not in SQL, so that the planner keeps to that index
+    # (SQLite prefers the action index otherwise and sorts the whole week).
     found = session.execute(
-        sa.select(AuditEntry.entity_type, AuditEntry.entity_id, last)
-        .where(
-            AuditEntry.at >= now - timedelta(days=RECENT_DAYS),
-            AuditEntry.entity_type.in_(RECENT_TYPES),
-            AuditEntry.action.in_(("create", "update")),
-            AuditEntry.entity_id.is_not(None),
-        )
-        .group_by(AuditEntry.entity_type, AuditEntry.entity_id)
-        .order_by(last.desc())
-        # Some may be gone or out of scope: ask for a few more than are shown.
-        .limit(RECENT_LIMIT * 3)
+        sa.select(AuditEntry.entity_type, AuditEntry.entity_id, AuditEntry.at, AuditEntry.action)
+        .where(AuditEntry.at >= now - timedelta(days=RECENT_DAYS))
+        .order_by(AuditEntry.at.desc())
+        .limit(RECENT_SCAN)
     ).all()
-    rows = [(kind, int(record_id), at) for kind, record_id, at in found if record_id is not None]
+    rows: list[tuple[str, int, datetime]] = []
+    seen: set[tuple[str, int]] = set()
+    for kind, record_id, at, action in found:
+        if kind not in RECENT_TYPES or action not in ("create", "update") or record_id is None:
+            continue
+        if (kind, record_id) in seen:
+            continue
+        seen.add((kind, record_id))
+        rows.append((kind, int(record_id), at))
+        # Some may be gone or out of scope: keep a few more than are shown.
+        if len(rows) >= RECENT_LIMIT * 3:
+            break
     ids: dict[str, list[int]] = {kind: [] for kind in RECENT_TYPES}
     for kind, record_id, _at in rows:
         ids[kind].append(record_id)
