@@ -13,6 +13,9 @@ from flask import (
 )
 from flask_login import current_user
 
+from crm.core.today import build_my_day
+from crm.dashboard.service import Targets
+from crm.database import utcnow
 from crm.extensions import db
 from crm.offices.service import any_office
 from crm.security import authenticated, has_permission, public, require
@@ -26,7 +29,17 @@ def index():
     # A fresh install: lead the admin to the setup until an office exists (no redirect, so
     # the start page stays the start page and the rest of the app remains reachable).
     needs_setup = has_permission(current_user, "admin.users") and not any_office(db.session)
-    return render_template("core/index.html", needs_setup=needs_setup)
+    cfg = current_app.config
+    day = build_my_day(
+        db.session,
+        current_user._get_current_object(),
+        utcnow(),
+        target_defaults=Targets(
+            float(cfg.get("CRM_TARGET_ENTRIES_PER_WEEK", 1)),
+            float(cfg.get("CRM_TARGET_EXITS_PER_WEEK", 1)),
+        ),
+    )
+    return render_template("core/index.html", needs_setup=needs_setup, day=day)
 
 
 @bp.route("/healthz")

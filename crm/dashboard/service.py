@@ -8,6 +8,7 @@ counted here like everybody else and the numbers do not change when someone is e
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -96,6 +97,47 @@ def office_targets(session: Session, offices: list[int] | None) -> list[Office]:
     if offices is not None:
         stmt = stmt.where(Office.id.in_(offices) if offices else sa.false())
     return list(session.scalars(stmt))
+
+
+@dataclass(frozen=True)
+class WeekProgress:
+    """Entries and exits of one ISO week against the summed weekly targets."""
+
+    week: Week
+    entries: int
+    exits: int
+    targets: Targets
+
+    @property
+    def entries_missing(self) -> int:
+        """Entries still needed to reach the target (a target of 1,5 needs 2)."""
+        return max(0, math.ceil(self.targets.entries_per_week - self.entries))
+
+    @property
+    def exits_missing(self) -> int:
+        """Exits still needed to reach the target."""
+        return max(0, math.ceil(self.targets.exits_per_week - self.exits))
+
+    @property
+    def met(self) -> bool:
+        return not self.entries_missing and not self.exits_missing
+
+
+def week_progress(
+    session: Session, *, today: date, offices: list[int] | None, defaults: Targets
+) -> WeekProgress:
+    """This week's entries and exits in `offices` (None = all) against the weekly targets."""
+    week = week_of(today)
+    end = week.monday + timedelta(days=7)
+    clause = _office_clause(offices)
+    entries = sa.select(sa.func.count()).where(P.entry_on >= week.monday, P.entry_on < end, clause)
+    exits = sa.select(sa.func.count()).where(P.exit_on >= week.monday, P.exit_on < end, clause)
+    n_in, n_out = session.execute(
+        sa.select(entries.scalar_subquery(), exits.scalar_subquery())
+    ).one()
+    return WeekProgress(
+        week, int(n_in or 0), int(n_out or 0), targets_for(session, offices, defaults)
+    )
 
 
 # --- the board ----------------------------------------------------------------------------------

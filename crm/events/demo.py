@@ -16,7 +16,7 @@ from crm.followups.service import create_followup
 
 
 def seed_events(session: Session, offices: dict[str, Any]) -> dict[str, int]:
-    """A job fair next month, the quarterly presentation, a 14-day meeting, follow-ups."""
+    """A job fair next month, an information event today, series, follow-ups (two overdue)."""
     users = {u.email.split("@")[0]: u for u in session.scalars(sa.select(User))}
     staff = users.get("assistenz")
     counsellor = users.get("beratung")
@@ -99,8 +99,28 @@ def seed_events(session: Session, offices: dict[str, Any]) -> dict[str, int]:
         today=today,
         horizon_days=180,
     )
+    # Today: an information event with the counsellor on duty, so "Mein Tag" has a duty.
+    info = service.create_event(
+        session,
+        service.EventData(
+            kind="information",
+            title="Infoveranstaltung Berufsanerkennung",
+            start_local=datetime.combine(today, time(15)),
+            end_local=datetime.combine(today, time(17)),
+            place="Geschäftsstelle Magdeburg, Raum 2",
+            responsible_id=counsellor.id,
+        ),
+    )
+    service.add_slot(
+        session,
+        info,
+        counsellor,
+        to_utc(datetime.combine(today, time(15))),
+        to_utc(datetime.combine(today, time(17))),
+    )
     for days, subject, who in (
         (-2, "Teilnahmebestätigung an die Kammer schicken", counsellor),
+        (-1, "Lebenslauf für die Bewerbung durchsehen", counsellor),
         (0, "Rückruf Anerkennungsberatung", counsellor),
         (3, "Messestand bestätigen", staff),
         (10, "Flyer nachbestellen", staff),

@@ -332,6 +332,29 @@ def grouped_followups(
     return groups
 
 
+def due_until_tomorrow(
+    session: Session, assignee_id: int, now: datetime, *, limit: int
+) -> list[FollowUp]:
+    """Open follow-ups of one assignee that are overdue or due today, oldest first.
+
+    One query, contacts loaded with it; sort them into groups with `group_of`.
+    """
+    b = boundaries(now)
+    return list(
+        session.scalars(
+            sa.select(FollowUp)
+            .where(
+                FollowUp.assignee_id == assignee_id,
+                FollowUp.status == "open",
+                FollowUp.due_at < b.tomorrow,
+            )
+            .options(joinedload(FollowUp.person), joinedload(FollowUp.organisation))
+            .order_by(FollowUp.due_at, FollowUp.id)
+            .limit(limit)
+        ).unique()
+    )
+
+
 def group_by_bucket(followups: list[FollowUp], now: datetime) -> dict[str, list[FollowUp]]:
     """Sort already loaded follow-ups into the four groups (pure; same rule as the query)."""
     out: dict[str, list[FollowUp]] = {g: [] for g in GROUPS}

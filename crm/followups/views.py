@@ -80,6 +80,13 @@ def _changeable_or_404(fu_id: int) -> FollowUp:
     return fu
 
 
+def _back() -> str:
+    """Where an action returns to: the start page ("Mein Tag") when it was sent from there."""
+    if request.form.get("zurueck") == "start":
+        return url_for("core.index")
+    return url_for("followups.index")
+
+
 def _int_arg(value: Any) -> int | None:
     number = db_int(value)
     return number if number is not None and number > 0 else None
@@ -225,7 +232,7 @@ def done(fu_id: int):
     )
     db.session.commit()
     flash(_("The follow-up has been marked as done."), "success")
-    return redirect(url_for("followups.index"))
+    return redirect(_back())
 
 
 @bp.route("/<int:fu_id>/zurueckstellen", methods=["POST"])
@@ -244,7 +251,7 @@ def snooze(fu_id: int):
         service.snooze_by(db.session, fu, days, utcnow())
     db.session.commit()
     flash(_("The follow-up has been snoozed."), "success")
-    return redirect(url_for("followups.index"))
+    return redirect(_back())
 
 
 @bp.route("/<int:fu_id>/weitergeben", methods=["POST"])

@@ -186,5 +186,39 @@ def seed_participants(session: Session, offices: dict[str, Any]) -> dict[str, in
                 due_on=first_contact + timedelta(days=rng.randrange(7, 90)),
                 today=today,
             )
+    _seed_close_to_entry(session, today, counts)
     session.flush()
     return counts
+
+
+def _seed_close_to_entry(session: Session, today: date, counts: dict[str, int]) -> None:
+    """One participant of the demo counsellor at 7:30 hours, so "Mein Tag" lists someone."""
+    counsellor = session.scalar(
+        sa.select(User).where(User.email == "beratung@demo.netzwerk-crm.de")
+    )
+    if counsellor is None or counsellor.office_id is None:
+        return
+    p = service.save_participant(
+        session,
+        {
+            "first_name": "Farida",
+            "last_name": "Sultani",
+            "country_of_origin": "Afghanistan",
+            "profession": "Krankenpflegerin",
+            "recognition_status": "in_progress",
+            "office_id": counsellor.office_id,
+            "counsellor_id": counsellor.id,
+            "acquisition_channel": "other",
+            "first_contact_on": today - timedelta(days=35),
+        },
+    )
+    counts["participants"] += 1
+    for weeks_ago, minutes in ((5, 120), (3, 150), (1, 180)):
+        service.add_session(
+            session,
+            p,
+            held_on=today - timedelta(weeks=weeks_ago),
+            minutes=minutes,
+            counsellor=counsellor,
+        )
+        counts["counselling_sessions"] += 1

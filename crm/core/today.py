@@ -1,0 +1,234 @@
+""" "Mein Tag": what one user has to do today, gathered from the domains in a fixed set of queries.
+
+Every section is one (or for the recent changes, one per record type) query with a limit,
+so the start page costs the same number of queries however much work is waiting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, joinedload
+
+from crm.accounts.models import Role
+from crm.audit.models import AuditEntry
+from crm.contacts.models import Organisation, Person
+from crm.dashboard import service as dashboard
+from crm.dashboard.weeks import local_midnight
+from crm.events.models import Event, StaffSlot
+from crm.followups import service as followups
+from crm.followups.models import FollowUp
+from crm.participants import service as participants
+from crm.participants.models import Participant, SupportItem
+from crm.participants.service import ENTRY_THRESHOLD_MINUTES
+from crm.security import has_permission
+
+# Limits per section: the page links to the full lists for the rest.
+FOLLOWUP_LIMIT = 30
+EVENT_LIMIT = 20
+PARTICIPANT_LIMIT = 10
+RECENT_LIMIT = 10
+# "Close to entry": at least 7 hours of counselling, not yet more than 8 (the entry rule).
+NEAR_ENTRY_MINUTES = ENTRY_THRESHOLD_MINUTES - 60
+RECENT_DAYS = 7
+# At most this many audit rows are read for the recent-changes list (the newest ones).
+RECENT_SCAN = 2000
+# Record types of the recent-changes list (audit entity_type), in the order names are looked up.
+RECENT_TYPES = ("participant", "organisation", "person")
+
+
+@dataclass
+class OpenItems:
+    """A participant with the number of open support items and the nearest due date."""
+
+    participant: Participant
+    count: int
+    next_due: date | None
+
+
+@dataclass
+class Change:
+    """A record changed recently, for the lead's list."""
+
+    kind: str  # one of RECENT_TYPES
+    record_id: int
+    label: str
+    at: datetime
+
+
+@dataclass
+class MyDay:
+    """Everything the start page shows; sections a role does not get stay None."""
+
+    today: date
+    overdue: list[FollowUp] | None = None
+    due_today: list[FollowUp] | None = None
+    followups_truncated: bool = False
+    events_today: list[Event] | None = None
+    events_soon: list[Event] | None = None
+    duties: list[StaffSlot] | None = None
+    open_items: list[OpenItems] | None = None
+    deadlines: list[Participant] | None = None
+    near_entry: list[Participant] | None = None
+    week: dashboard.WeekProgress | None = None
+    recent: list[Change] | None = None
+    may_edit_followups: bool = False
+
+
+def build_my_day(
+    session: Session, user: Any, now: datetime, *, target_defaults: dashboard.Targets
+) -> MyDay:
+    """Gather the user's day; what each role sees follows its permissions and scope."""
+    today = now.astimezone(followups.BERLIN).date()
+    day = MyDay(today=today)
+    if has_permission(user, "followups.view"):
+        _add_followups(session, day, user, now)
+    if has_permission(user, "events.view"):
+        _add_events(session, day, user, today)
+    if user.role == Role.COUNSELLOR.value and has_permission(user, "participants.view"):
+        _add_caseload(session, day, user, today)
+    if user.role in (Role.LEAD.value, Role.ADMIN.value) and has_permission(user, "reports.view"):
+        day.week = dashboard.week_progress(
+            session,
+            today=today,
+            offices=dashboard.board_offices(user),
+            defaults=target_defaults,
+        )
+        day.recent = recent_changes(session, user, now)
+    return day
+
+
+def _add_followups(session: Session, day: MyDay, user: Any, now: datetime) -> None:
+    items = followups.due_until_tomorrow(session, user.id, now, limit=FOLLOWUP_LIMIT + 1)
+    day.followups_truncated = len(items) > FOLLOWUP_LIMIT
+    items = items[:FOLLOWUP_LIMIT]
+    day.overdue = [f for f in items if followups.group_of(f.due_at, f.has_time, now) == "overdue"]
+    day.due_today = [f for f in items if f not in day.overdue]
+    day.may_edit_followups = has_permission(user, "followups.edit")
+
+
+def _add_events(session: Session, day: MyDay, user: Any, today: date) -> None:
+    start = local_midnight(today)
+    tomorrow = local_midnight(today + timedelta(days=1))
+    horizon = local_midnight(today + timedelta(days=8))
+    events = list(
+        session.scalars(
+            sa.select(Event)
+            .where(Event.ends_at >= start, Event.starts_at < horizon, Event.status == "planned")
+            .order_by(Event.starts_at, Event.id)
+            .limit(EVENT_LIMIT)
+        )
+    )
+    day.events_today = [e for e in events if e.starts_at < tomorrow]
+    day.events_soon = [e for e in events if e.starts_at >= tomorrow]
+    day.duties = list(
+        session.scalars(
+            sa.select(StaffSlot)
+            .join(Event, Event.id == StaffSlot.event_id)
+            .where(
+                StaffSlot.user_id == user.id,
+                StaffSlot.ends_at > start,
+                StaffSlot.starts_at < horizon,
+                Event.status == "planned",
+            )
+            .options(joinedload(StaffSlot.event))
+            .order_by(StaffSlot.starts_at, StaffSlot.id)
+            .limit(EVENT_LIMIT)
+        )
+    )
+
+
+def _add_caseload(session: Session, day: MyDay, user: Any, today: date) -> None:
+    # Only the user's own open cases, and only within the offices they may see.
+    mine = participants.visible_participants(user).where(
+        Participant.counsellor_id == user.id, Participant.exit_on.is_(None)
+    )
+    open_status = SupportItem.status.in_(("open", "in_progress"))
+    next_due = sa.func.min(SupportItem.due_on)
+    rows = session.execute(
+        mine.join(SupportItem, SupportItem.participant_id == Participant.id)
+        .where(open_status)
+        .with_only_columns(Participant, sa.func.count(SupportItem.id), next_due)
+        .group_by(Participant.id)
+        # Items with a due date first, the most urgent at the top.
+        .order_by(next_due.is_(None), next_due, Participant.last_name, Participant.id)
+        .limit(PARTICIPANT_LIMIT)
+    ).all()
+    day.open_items = [OpenItems(p, n, due) for p, n, due in rows]
+    day.deadlines = list(
+        session.scalars(
+            participants.visible_participants(user)
+            .where(Participant.counsellor_id == user.id, participants.warning_clause(today))
+            .order_by(Participant.last_name, Participant.first_name, Participant.id)
+            .limit(PARTICIPANT_LIMIT)
+        )
+    )
+    day.near_entry = list(
+        session.scalars(
+            mine.where(
+                Participant.entry_on.is_(None),
+                Participant.total_minutes >= NEAR_ENTRY_MINUTES,
+                Participant.total_minutes <= ENTRY_THRESHOLD_MINUTES,
+            )
+            .order_by(Participant.total_minutes.desc(), Participant.id)
+            .limit(PARTICIPANT_LIMIT)
+        )
+    )
+
+
+def recent_changes(session: Session, user: Any, now: datetime) -> list[Change]:
+    """Participants, organisations and people created or changed in the last days, newest first.
+
+    Read from the audit log (indexed by time); names come from the records themselves, and a
+    participant only when `user` may see it, so erased or out-of-scope records drop out.
+    """
+    # Walk the log backwards along its time index and stop after a bounded number of rows: a
+    # GROUP BY over a week of a busy log (every participant view is logged) would read it all.
+    # Type and action are filtered here, not in SQL, so that the planner keeps to that index
+    # (SQLite prefers the action index otherwise and sorts the whole week).
+    found = session.execute(
+        sa.select(AuditEntry.entity_type, AuditEntry.entity_id, AuditEntry.at, AuditEntry.action)
+        .where(AuditEntry.at >= now - timedelta(days=RECENT_DAYS))
+        .order_by(AuditEntry.at.desc())
+        .limit(RECENT_SCAN)
+    ).all()
+    rows: list[tuple[str, int, datetime]] = []
+    seen: set[tuple[str, int]] = set()
+    for kind, record_id, at, action in found:
+        if kind not in RECENT_TYPES or action not in ("create", "update") or record_id is None:
+            continue
+        if (kind, record_id) in seen:
+            continue
+        seen.add((kind, record_id))
+        rows.append((kind, int(record_id), at))
+        # Some may be gone or out of scope: keep a few more than are shown.
+        if len(rows) >= RECENT_LIMIT * 3:
+            break
+    ids: dict[str, list[int]] = {kind: [] for kind in RECENT_TYPES}
+    for kind, record_id, _at in rows:
+        ids[kind].append(record_id)
+    labels: dict[tuple[str, int], str] = {}
+    if ids["participant"] and has_permission(user, "participants.view"):
+        for p in session.scalars(
+            participants.visible_participants(user).where(Participant.id.in_(ids["participant"]))
+        ):
+            labels["participant", p.id] = p.full_name
+    if ids["organisation"]:
+        for oid, name in session.execute(
+            sa.select(Organisation.id, Organisation.name).where(
+                Organisation.id.in_(ids["organisation"])
+            )
+        ):
+            labels["organisation", oid] = name
+    if ids["person"]:
+        for person in session.scalars(sa.select(Person).where(Person.id.in_(ids["person"]))):
+            labels["person", person.id] = person.full_name
+    changes = [
+        Change(kind, record_id, labels[kind, record_id], at)
+        for kind, record_id, at in rows
+        if (kind, record_id) in labels
+    ]
+    return changes[:RECENT_LIMIT]

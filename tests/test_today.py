@@ -1,0 +1,327 @@
+"""Start page "Mein Tag": per role what is due today, one-click actions, constant queries."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from crm.audit.models import AuditEntry
+from crm.events.models import Event, StaffSlot
+from crm.followups import service as followups
+from crm.followups.models import FollowUp
+from crm.participants.models import SupportItem
+from tests import factories
+
+# frozen_time: Saturday 21.11.2026 09:00 Berlin (ISO week 47: 16.11. to 22.11.).
+TODAY = date(2026, 11, 21)
+
+
+def make_followup(session, assignee, subject, due_date, due_time=None):
+    fu = followups.create_followup(
+        session, subject=subject, due_date=due_date, due_time=due_time, assignee=assignee
+    )
+    session.commit()
+    return fu
+
+
+def make_event(session, title, starts_at, *, hours=2, status="planned"):
+    event = Event(
+        title=title,
+        kind="fair",
+        starts_at=starts_at,
+        ends_at=starts_at + timedelta(hours=hours),
+        status=status,
+    )
+    session.add(event)
+    session.flush()
+    return event
+
+
+@pytest.fixture
+def office(db_session):
+    return factories.make_office(db_session, name="Magdeburg")
+
+
+@pytest.fixture
+def counsellor(client_as, office, frozen_time):
+    return client_as("counsellor", office=office)
+
+
+def test_a_counsellor_sees_own_overdue_and_todays_follow_ups_and_not_others(
+    counsellor, db_session, frozen_time
+):
+    me = counsellor.user
+    make_followup(db_session, me, "Rückruf Jobcenter", date(2026, 11, 19))
+    make_followup(db_session, me, "Unterlagen prüfen", TODAY)
+    make_followup(db_session, me, "Nächste Woche anrufen", date(2026, 11, 25))
+    make_followup(db_session, factories.make_user(db_session), "Fremde Wiedervorlage", TODAY)
+    db_session.commit()
+    page = counsellor.get("/").get_data(as_text=True)
+    overdue = page.split('id="today-overdue"')[1].split("</ul>")[0]
+    due = page.split('id="today-due"')[1].split("</ul>")[0]
+    assert "Rückruf Jobcenter" in overdue
+    assert "Unterlagen prüfen" in due
+    assert "Nächste Woche anrufen" not in page
+    assert "Fremde Wiedervorlage" not in page
+    assert "Mein Tag" in page
+
+
+def test_empty_sections_say_so_briefly(counsellor, frozen_time):
+    page = counsellor.get("/").get_data(as_text=True)
+    assert "Nichts überfällig." in page
+    assert "Heute nichts fällig." in page
+    assert "Heute keine Termine." in page
+    assert "Niemand steht kurz vor dem Eintritt." in page
+
+
+def test_done_from_the_start_page_returns_there_and_is_audited(counsellor, db_session, frozen_time):
+    fu = make_followup(db_session, counsellor.user, "Rückruf Jobcenter", date(2026, 11, 19))
+    response = counsellor.post(f"/wiedervorlagen/{fu.id}/erledigt", data={"zurueck": "start"})
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/"
+    db_session.expire_all()
+    assert db_session.get(FollowUp, fu.id).status == "done"
+    entry = db_session.scalars(
+        sa.select(AuditEntry).where(
+            AuditEntry.entity_type == "followup",
+            AuditEntry.entity_id == fu.id,
+            AuditEntry.action == "update",
+        )
+    ).one()
+    assert entry.actor_id == counsellor.user.id
+    assert "status" in entry.changes["fields"]
+    page = counsellor.get("/").get_data(as_text=True)
+    assert "Rückruf Jobcenter" not in page
+    assert "erledigt" in page  # the flash message
+
+
+def test_snooze_from_the_start_page_moves_the_follow_up_to_tomorrow(
+    counsellor, db_session, frozen_time
+):
+    fu = make_followup(db_session, counsellor.user, "Rückruf Jobcenter", date(2026, 11, 19))
+    response = counsellor.post(
+        f"/wiedervorlagen/{fu.id}/zurueckstellen", data={"zurueck": "start", "period": "1d"}
+    )
+    assert response.headers["Location"] == "/"
+    db_session.expire_all()
+    moved = db_session.get(FollowUp, fu.id)
+    assert followups.local_due(moved).date() == date(2026, 11, 22)
+    assert db_session.scalar(
+        sa.select(sa.func.count())
+        .select_from(AuditEntry)
+        .where(AuditEntry.entity_type == "followup", AuditEntry.entity_id == fu.id)
+        .where(AuditEntry.action == "update")
+    )
+    assert "Rückruf Jobcenter" not in counsellor.get("/").get_data(as_text=True)
+
+
+def test_done_without_the_start_marker_still_returns_to_the_follow_up_list(
+    counsellor, db_session, frozen_time
+):
+    fu = make_followup(db_session, counsellor.user, "Rückruf", TODAY)
+    response = counsellor.post(f"/wiedervorlagen/{fu.id}/erledigt", data={"zurueck": "//evil"})
+    assert response.headers["Location"] == "/wiedervorlagen/"
+
+
+def test_someone_elses_follow_up_cannot_be_done_from_the_start_page(
+    counsellor, db_session, frozen_time
+):
+    other = make_followup(db_session, factories.make_user(db_session), "Fremd", TODAY)
+    response = counsellor.post(f"/wiedervorlagen/{other.id}/erledigt", data={"zurueck": "start"})
+    assert response.status_code == 404
+    db_session.expire_all()
+    assert db_session.get(FollowUp, other.id).status == "open"
+
+
+def test_todays_events_and_my_duties_show_with_links(counsellor, db_session, frozen_time):
+    start = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
+    fair = make_event(db_session, "Jobmesse Magdeburg", start)
+    make_event(db_session, "Netzwerktreffen", datetime(2026, 11, 24, 13, 0, tzinfo=UTC))
+    make_event(db_session, "Abgesagte Messe", start, status="cancelled")
+    make_event(db_session, "Vergangene Messe", datetime(2026, 11, 10, 9, 0, tzinfo=UTC))
+    db_session.add(
+        StaffSlot(event=fair, user_id=counsellor.user.id, starts_at=start, ends_at=fair.ends_at)
+    )
+    db_session.commit()
+    page = counsellor.get("/").get_data(as_text=True)
+    duties = page.split('id="today-duties"')[1].split("</ul>")[0]
+    assert "Jobmesse Magdeburg" in duties
+    assert f'href="/termine/{fair.id}"' in duties
+    assert "Jobmesse Magdeburg" in page.split('id="today-events-today"')[1].split("</ul>")[0]
+    assert "Netzwerktreffen" in page.split('id="today-events-soon"')[1].split("</ul>")[0]
+    assert "Abgesagte Messe" not in page
+    assert "Vergangene Messe" not in page
+
+
+def test_a_counsellor_sees_own_participants_close_to_entry_and_with_open_items(
+    counsellor, db_session, office, frozen_time
+):
+    me = counsellor.user
+    near = factories.make_participant(
+        db_session, counsellor=me, office=office, last_name="Fastdrin", sessions=((TODAY, 450),)
+    )
+    factories.make_participant(
+        db_session, counsellor=me, office=office, last_name="Schondrin", sessions=((TODAY, 490),)
+    )
+    factories.make_participant(
+        db_session, counsellor=me, office=office, last_name="Weitweg", sessions=((TODAY, 300),)
+    )
+    item = db_session.scalars(
+        sa.select(SupportItem).where(SupportItem.participant_id == near.id)
+    ).first()
+    item.due_on = date(2026, 11, 25)
+    db_session.commit()
+    page = counsellor.get("/").get_data(as_text=True)
+    close = page.split('id="today-near-entry"')[1].split("</ul>")[0]
+    assert "Fastdrin" in close
+    assert "7:30" in close
+    assert "Schondrin" not in close  # already entered (> 8 h)
+    assert "Weitweg" not in close
+    items = page.split('id="today-open-items"')[1].split("</ul>")[0]
+    # The participant with a due item comes first.
+    assert items.index("Fastdrin") < items.index("Weitweg")
+    assert "25.11.2026" in items
+
+
+def test_a_participant_of_another_office_never_appears(counsellor, db_session, frozen_time):
+    # Even one that names this counsellor: the office decides what a counsellor may see.
+    elsewhere = factories.make_office(db_session, name="Genthin")
+    factories.make_participant(
+        db_session,
+        counsellor=counsellor.user,
+        office=elsewhere,
+        last_name="Anderswo",
+        sessions=((TODAY, 450),),
+    )
+    db_session.commit()
+    assert "Anderswo" not in counsellor.get("/").get_data(as_text=True)
+
+
+def test_a_missed_data_entry_deadline_is_listed(counsellor, db_session, office, frozen_time):
+    factories.make_participant(
+        db_session,
+        counsellor=counsellor.user,
+        office=office,
+        last_name="Ohneausgang",
+        exit_on=date(2026, 10, 1),
+    )
+    db_session.commit()
+    page = counsellor.get("/").get_data(as_text=True)
+    assert "Ohneausgang" in page.split('id="today-deadlines"')[1].split("</ul>")[0]
+
+
+def test_staff_see_follow_ups_and_events_but_no_participant_sections(client_as, frozen_time):
+    page = client_as("staff").get("/").get_data(as_text=True)
+    assert 'id="today-followups"' in page
+    assert 'id="today-events"' in page
+    assert 'id="today-cases"' not in page
+    assert 'id="today-week"' not in page
+
+
+def _weekly_target(db_session, office, entries, exits):
+    office.weekly_entries = entries
+    office.weekly_exits = exits
+    db_session.commit()
+
+
+def test_lead_sees_that_one_entry_is_missing_this_week(client_as, db_session, office, frozen_time):
+    lead = client_as("lead")
+    _weekly_target(db_session, office, 2, 1)
+    factories.make_participant(db_session, office=office, sessions=((TODAY, 500),))
+    factories.make_participant(
+        db_session, office=office, first_contact_on=date(2026, 1, 5), exit_on=date(2026, 11, 17)
+    )
+    db_session.commit()
+    status = lead.get("/").get_data(as_text=True).split('id="today-week-status"')[1]
+    status = status.split("</p>")[0]
+    assert "noch 1 Eintritt fehlt" in status
+    assert "Austritt" not in status
+
+
+def test_lead_sees_the_weekly_target_reached(client_as, db_session, office, frozen_time):
+    lead = client_as("lead")
+    _weekly_target(db_session, office, 1, 0)
+    factories.make_participant(db_session, office=office, sessions=((TODAY, 500),))
+    db_session.commit()
+    status = lead.get("/").get_data(as_text=True).split('id="today-week-status"')[1]
+    assert "Ziel dieser Woche erreicht" in status.split("</p>")[0]
+
+
+def test_lead_sees_several_missing_exits_in_plural(client_as, db_session, office, frozen_time):
+    lead = client_as("lead")
+    _weekly_target(db_session, office, 0, 2)
+    status = lead.get("/").get_data(as_text=True).split('id="today-week-status"')[1]
+    assert "noch 2 Austritte fehlen" in status.split("</p>")[0]
+
+
+def test_lead_sees_recently_changed_records_with_links(client_as, db_session, office, frozen_time):
+    lead = client_as("lead")
+    p = factories.make_participant(db_session, office=office, last_name="Neulich")
+    db_session.commit()
+    frozen_time.shift(60)
+    org = factories.make_org(db_session, name="Stadtwerke Burg")
+    db_session.commit()
+    recent = lead.get("/").get_data(as_text=True).split('id="today-recent"')[1].split("</ul>")[0]
+    assert f'href="/teilnehmende/{p.id}"' in recent
+    assert "Neulich" in recent
+    assert f'href="/kontakte/organisationen/{org.id}"' in recent
+    assert recent.index("Stadtwerke Burg") < recent.index("Neulich")  # newest first
+
+
+def test_a_counsellor_gets_no_recently_changed_list(counsellor, db_session, office, frozen_time):
+    factories.make_org(db_session, name="Stadtwerke Burg")
+    db_session.commit()
+    assert 'id="today-recent"' not in counsellor.get("/").get_data(as_text=True)
+
+
+def _fill(db_session, user, office, n):
+    """n overdue and n due follow-ups, n events with a duty, n participants of each kind."""
+    start = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
+    for i in range(n):
+        followups.create_followup(
+            db_session,
+            subject=f"Alt {i}",
+            due_date=date(2026, 11, 18),
+            due_time=time(9, 0),
+            assignee=user,
+            person=factories.make_person(db_session),
+        )
+        followups.create_followup(
+            db_session,
+            subject=f"Heute {i}",
+            due_date=TODAY,
+            assignee=user,
+            organisation=factories.make_org(db_session),
+        )
+        event = make_event(db_session, f"Termin {i}", start + timedelta(days=i % 5))
+        db_session.add(
+            StaffSlot(
+                event=event, user_id=user.id, starts_at=event.starts_at, ends_at=event.ends_at
+            )
+        )
+        factories.make_participant(
+            db_session, counsellor=user, office=office, sessions=((TODAY, 450),)
+        )
+        factories.make_participant(
+            db_session, counsellor=user, office=office, exit_on=date(2026, 10, 1)
+        )
+    db_session.commit()
+
+
+@pytest.mark.parametrize("role", ["counsellor", "lead"])
+def test_the_start_page_needs_the_same_number_of_queries_for_n_and_3n_items(
+    client_as, db_session, office, count_queries, frozen_time, role
+):
+    client = client_as(role, office=office)
+    counts = []
+    for n in (2, 6):
+        _fill(db_session, client.user, office, n if not counts else n - 2)
+        client.get("/")  # warm-up: the session's user and office are loaded the same way
+        with count_queries() as statements:
+            page = client.get("/")
+        assert page.status_code == 200
+        assert page.get_data(as_text=True).count('id="today-followup-') == 2 * n
+        counts.append(len(statements))
+    assert counts[0] == counts[1], counts
