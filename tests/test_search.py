@@ -156,3 +156,11 @@ def test_the_search_box_is_in_the_navigation_bar(admin_client):
 def test_anonymous_users_are_sent_to_the_login(client):
     assert client.get("/suche/?q=a").status_code == 302
     assert client.get("/suche/auswahl/person?q=a").status_code == 302
+
+
+def test_the_merge_page_picks_the_other_record_by_name(client_as, db_session):
+    keep = make_person(db_session, first_name="Jana", last_name="Merkelbach")
+    db_session.commit()
+    html = client_as("admin").get(f"/kontakte/personen/{keep.id}/zusammenfuehren").data.decode()
+    assert 'data-source="/suche/auswahl/person"' in html
+    assert f'data-url-template="/kontakte/personen/{keep.id}/zusammenfuehren/{{id}}"' in html

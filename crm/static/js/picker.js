@@ -53,6 +53,12 @@
     }
 
     function choose(opt) {
+      var template = root.getAttribute("data-url-template");
+      if (template) {
+        // e.g. the merge page: the chosen record's id goes into the next page's address.
+        window.location.assign(template.replace("{id}", encodeURIComponent(opt.getAttribute("data-value"))));
+        return;
+      }
       if (navigate && opt.getAttribute("data-url")) {
         window.location.assign(opt.getAttribute("data-url"));
         return;
