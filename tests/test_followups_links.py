@@ -67,7 +67,8 @@ def test_a_record_chosen_in_the_picker_is_linked_and_shown(
 ):
     client = client_as("counsellor", office=records["office"])
     record_id = records[kind].id
-    response = _post(client, **{column: str(record_id), f"{kind}_q": "whatever was typed"})
+    # The picker's script fills the id and shows the record's name in the text field.
+    response = _post(client, **{column: str(record_id), f"{kind}_q": detail_text})
     assert response.status_code == 302
     fu = _only_followup(db_session)
     assert getattr(fu, column) == record_id
@@ -161,3 +162,15 @@ def test_viewing_a_follow_up_with_a_participant_is_audited_and_scoped(
     db_session.commit()
     lead = client_as("lead")
     assert "Samir Quandil" in lead.get(f"/wiedervorlagen/{fu.id}").get_data(as_text=True)
+
+
+def test_a_text_changed_after_choosing_is_what_counts(client_as, db_session, records):
+    # Without JavaScript the hidden id stays when the user types another name over it.
+    other = make_org(db_session, name="Kreiswerke Burg")
+    db_session.commit()
+    client = client_as("counsellor", office=records["office"])
+    response = _post(
+        client, organisation_id=str(records["organisation"].id), organisation_q="Kreiswerke Burg"
+    )
+    assert response.status_code == 302
+    assert _only_followup(db_session).organisation_id == other.id

@@ -126,14 +126,6 @@ def index():
     )
 
 
-def _record_label(kind: str, obj: Any) -> str:
-    if kind == "organisation":
-        return obj.name
-    if kind == "event":
-        return obj.title
-    return obj.full_name
-
-
 def _linked_records(form: FollowUpForm, me: Any) -> tuple[dict[str, Any], bool]:
     """The records the form's pickers mean ({kind: record or None}) and whether all resolved.
 
@@ -162,7 +154,7 @@ def _linked_records(form: FollowUpForm, me: Any) -> tuple[dict[str, Any], bool]:
             ]
         elif obj is not None:
             id_field.data = str(obj.id)
-            text_field.data = _record_label(kind, obj)
+            text_field.data = search.label_of(kind, obj)
     return linked, ok
 
 

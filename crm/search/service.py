@@ -179,6 +179,15 @@ def get_visible(session: Session, user: Any, kind: str, record_id: int | None) -
     return session.get(model[kind], record_id)
 
 
+def label_of(kind: str, obj: Any) -> str:
+    """The name a picker shows for a record."""
+    if kind == "organisation":
+        return obj.name
+    if kind in ("event", "campaign"):
+        return obj.title if kind == "event" else obj.name
+    return obj.full_name
+
+
 def resolve(
     session: Session, user: Any, kind: str, id_value: Any, text: Any, *, today: date
 ) -> tuple[Any | None, str]:
@@ -188,10 +197,15 @@ def resolve(
     "ambiguous". Without JavaScript the user types a name or number and the server picks.
     """
     record_id = db_int(id_value) if id_value not in (None, "") else None
+    text = clean_query(text)
     if record_id is not None:
         found = get_visible(session, user, kind, record_id)
-        return (found, "") if found is not None else (None, "not_found")
-    text = clean_query(text)
+        if found is None:
+            return None, "not_found"
+        # The id counts while the text still shows its record (or is empty): a user without
+        # JavaScript can only change the text, and then the text is what they mean.
+        if not text or text == clean_query(label_of(kind, found)):
+            return found, ""
     if not text:
         return None, ""
     hits = find(session, user, kind, text, today=today, limit=2)
