@@ -164,3 +164,21 @@ def test_the_merge_page_picks_the_other_record_by_name(client_as, db_session):
     html = client_as("admin").get(f"/kontakte/personen/{keep.id}/zusammenfuehren").data.decode()
     assert 'data-source="/suche/auswahl/person"' in html
     assert f'data-url-template="/kontakte/personen/{keep.id}/zusammenfuehren/{{id}}"' in html
+
+
+def test_the_global_search_sends_the_same_number_of_queries_for_one_or_many_hits(
+    client_as, db_session, count_queries
+):
+    c = client_as("lead")
+    make_person(db_session, first_name="Quirin", last_name="Einzeln")
+    for n in range(12):
+        make_person(db_session, first_name="Vielfach", last_name=f"Name{n}")
+        make_participant(db_session, first_name="Vielfach", last_name=f"Teil{n}")
+    db_session.commit()
+    c.get("/suche/?q=quirin")  # warm up (login, caches)
+    with count_queries() as one:
+        c.get("/suche/?q=quirin")
+    with count_queries() as many:
+        page = c.get("/suche/?q=vielfach")
+    assert page.data.count(b"Vielfach") >= 2 * 8
+    assert len(many) <= len(one) + 1

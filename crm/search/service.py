@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from crm.audit.service import record
+from crm.audit.service import record_each
 from crm.contacts import service as contacts
 from crm.contacts.models import Organisation, Person
 from crm.contacts.normalize import fold
@@ -91,16 +91,14 @@ def _participants(session: Session, user: Any, text: str, limit: int, today: dat
             user, participants.ParticipantFilters(q=text), today
         ).order_by(Participant.last_name, Participant.first_name, Participant.id)
     found = list(session.scalars(stmt.limit(limit)))
-    for p in found:
-        # Seeing a participant's name in a list of hits is seeing the record: audited like a
-        # view, one entry per participant so the log answers "who saw her".
-        record(
-            session,
-            "search_hit",
-            entity_type="participant",
-            entity_id=p.id,
-            summary=p.audit_label(),
-        )
+    # Seeing a participant's name in a list of hits is seeing the record: audited like a
+    # view, one entry per participant so the log answers "who saw her".
+    record_each(
+        session,
+        "search_hit",
+        entity_type="participant",
+        entities=[(p.id, p.audit_label()) for p in found],
+    )
     return [Hit("participant", p.id, p.full_name, p.pseudonym) for p in found]
 
 
