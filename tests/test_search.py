@@ -182,3 +182,14 @@ def test_the_global_search_sends_the_same_number_of_queries_for_one_or_many_hits
         page = c.get("/suche/?q=vielfach")
     assert page.data.count(b"Vielfach") >= 2 * 8
     assert len(many) <= len(one) + 1
+
+
+def test_the_art15_report_names_search_hits_in_german(client_as, world, db_session):
+    counsellor = client_as("counsellor", office=world["own"])
+    counsellor.get("/suche/auswahl/participant?q=haddad")
+    admin = client_as("admin")
+    report = admin.get(f"/datenschutz/auskunft/bericht?r=participant:{world['mine'].id}")
+    assert report.status_code == 200
+    html = report.get_data(as_text=True)
+    assert "in einer Suche angezeigt" in html
+    assert "search_hit" not in html
