@@ -14,6 +14,7 @@ from crm.audit.service import record_each
 from crm.contacts import service as contacts
 from crm.contacts.models import Organisation, Person
 from crm.contacts.normalize import fold
+from crm.contacts.search import sqlite_hit_count
 from crm.database import db_int
 from crm.events.models import Event
 from crm.newsletters.models import Campaign
@@ -27,6 +28,8 @@ PICKER_LIMIT = 20
 GROUP_LIMIT = 8
 # Longer input is cut: nobody types more to find a name, and it bounds the query's work.
 MAX_QUERY = 100
+# Above this many hits a name-ordered contact search walks the name index (SQLite).
+WALK_FROM = 1000
 
 # kind -> the permission its list needs. A kind the user may not list finds nothing.
 KIND_PERMISSIONS = {
@@ -70,13 +73,30 @@ def _like_terms(column: Any, text: str) -> list[sa.ColumnElement[bool]]:
     return [sa.func.lower(column).contains(term, autoescape=True) for term in text.lower().split()]
 
 
+def _contacts(session: Session, model: Any, text: str, limit: int) -> list[Any]:
+    """People or organisations by number or words, in name order, at most `limit`.
+
+    A short prefix ("ha") matches thousands; on SQLite sorting them all costs more than
+    walking the name index and probing the hits, so above WALK_FROM hits it walks (as the
+    contact lists do, contacts.service.list_page).
+    """
+    if _record_number(text) is not None or session.get_bind().dialect.name != "sqlite":
+        return contacts.find_records(session, model, text, limit=limit)
+    hits = sqlite_hit_count(session, model, text, limit=WALK_FROM)
+    if hits is None:
+        return []
+    query = contacts.organisation_query if model is Organisation else contacts.person_query
+    stmt = query(session, contacts.ListFilters(q=text), walk_order=hits > WALK_FROM)
+    return list(session.scalars(stmt.limit(limit)))
+
+
 def _people(session: Session, text: str, limit: int) -> list[Hit]:
-    found = contacts.find_records(session, Person, text, limit=limit)
+    found = _contacts(session, Person, text, limit)
     return [Hit("person", p.id, p.full_name, p.email or "") for p in found[:limit]]
 
 
 def _organisations(session: Session, text: str, limit: int) -> list[Hit]:
-    found = contacts.find_records(session, Organisation, text, limit=limit)
+    found = _contacts(session, Organisation, text, limit)
     return [Hit("organisation", o.id, o.name, o.city or "") for o in found[:limit]]
 
 
