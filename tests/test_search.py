@@ -134,13 +134,13 @@ def test_a_picker_offers_at_most_twenty_records(client_as, db_session):
 @pytest.mark.parametrize("kind", ["person", "organisation", "participant", "event"])
 def test_odd_input_never_breaks_a_picker(admin_client, world, kind, query):
     response = admin_client.get(f"/suche/auswahl/{kind}", query_string={"q": query})
-    assert response.status_code == 200
+    assert response.status_code in (200, 204)
 
 
 @pytest.mark.parametrize("query", ["", "%", "a" * 5000, "#99999999999999999999", '"'])
 def test_odd_input_never_breaks_the_global_search(admin_client, world, query):
     assert admin_client.get("/suche/", query_string={"q": query}).status_code == 200
-    assert admin_client.get("/suche/vorschlag", query_string={"q": query}).status_code == 200
+    assert admin_client.get("/suche/vorschlag", query_string={"q": query}).status_code in (200, 204)
 
 
 def test_an_unknown_kind_of_record_is_not_found(admin_client):

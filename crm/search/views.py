@@ -79,11 +79,9 @@ def index():
 def suggest():
     """Options of the navigation bar's search box, grouped (an HTML fragment)."""
     query = service.clean_query(request.args.get("q"))
-    groups = (
-        service.search_all(db.session, current_user, query, today=_today(), limit=5)
-        if query
-        else {}
-    )
+    if not query:
+        return "", 204  # nothing typed: nothing to offer (and no empty "page")
+    groups = service.search_all(db.session, current_user, query, today=_today(), limit=5)
     db.session.commit()
     return render_template("search/_suggest.html", groups=groups, query=query)
 
@@ -96,6 +94,8 @@ def pick(kind: str):
     if kind not in service.PICKER_KINDS:
         abort(404)
     query = service.clean_query(request.args.get("q"))
+    if not query:
+        return "", 204
     hits = service.find(db.session, current_user, kind, query, today=_today())
     db.session.commit()
     return render_template("search/_options.html", hits=hits, kind=kind, query=query)
