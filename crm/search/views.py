@@ -26,9 +26,9 @@ KIND_LABELS = {
 }
 # Where "all hits" of a group are listed: the domain's own list with the same search words.
 LIST_ENDPOINTS = {
-    "person": ("contacts.people", "q"),
-    "organisation": ("contacts.organisations", "q"),
-    "participant": ("participants.index", "q"),
+    "person": "contacts.people",
+    "organisation": "contacts.organisations",
+    "participant": "participants.index",
 }
 
 
@@ -61,9 +61,7 @@ def index():
     query = service.clean_query(request.args.get("q"))
     groups = service.search_all(db.session, current_user, query, today=_today()) if query else {}
     db.session.commit()
-    lists = {
-        kind: url_for(endpoint, **{arg: query}) for kind, (endpoint, arg) in LIST_ENDPOINTS.items()
-    }
+    lists = {kind: url_for(endpoint, q=query) for kind, endpoint in LIST_ENDPOINTS.items()}
     return render_template(
         "search/index.html",
         query=query,
