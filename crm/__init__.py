@@ -145,6 +145,7 @@ def configure_blueprints(app: Flask) -> None:
     from crm.participants.views import bp as participants_bp
     from crm.privacy.retention_views import bp as privacy_retention_bp
     from crm.privacy.views import bp as privacy_bp
+    from crm.search.views import bp as search_bp
 
     blueprints = (
         core_bp,
@@ -159,6 +160,7 @@ def configure_blueprints(app: Flask) -> None:
         mail_bp,
         newsletters_bp,
         newsletter_campaigns_bp,
+        search_bp,
     )
     for bp in blueprints:
         app.register_blueprint(bp)

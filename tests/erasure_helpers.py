@@ -255,6 +255,14 @@ def fill_every_place(s: Any) -> Everything:
     ps.record_exit(s, p, exit_on=date(2026, 6, 1), outcome="employment", note=SECRET)
     s.add(RetentionReview(participant_id=p.id, due_on=date(2031, 6, 1), status="pending"))
     record(s, "note", entity_type="participant", entity_id=p.id, summary=f"Anruf {FULL}")
+    case_followup = FollowUp(
+        subject="Anerkennungsbescheid nachfragen",
+        note="Termin beim Amt",
+        due_at=datetime(2026, 12, 11, 8, tzinfo=UTC),
+        assignee_id=counsellor.id,
+        participant_id=p.id,
+    )
+    s.add(case_followup)
 
     # An active participant sharing her phone, naming her in the notes (not linked).
     sister = entered_on(
@@ -279,5 +287,10 @@ def fill_every_place(s: Any) -> Everything:
         import_job_id=job_id,
         her_eml=her_eml,
         other_eml=other_eml,
-        extra={"at_firm": at_firm.id, "alone": alone.id, "followup": followup.id},
+        extra={
+            "at_firm": at_firm.id,
+            "alone": alone.id,
+            "followup": followup.id,
+            "case_followup": case_followup.id,
+        },
     )

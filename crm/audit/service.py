@@ -179,6 +179,36 @@ def record(
     )
 
 
+def record_each(
+    session: Session,
+    action: str,
+    *,
+    entity_type: str,
+    entities: list[tuple[int, str]],
+    actor: Actor | None = None,
+) -> None:
+    """One entry per (id, summary) in one statement (e.g. every participant in a hit list)."""
+    if not entities:
+        return
+    who = actor or current_actor()
+    now = utcnow()
+    rows = [
+        {
+            "at": now,
+            "actor_id": who.user_id,
+            "actor_label": who.label[:200],
+            "action": action,
+            "entity_type": entity_type,
+            "entity_id": entity_id,
+            "changes": None,
+            "summary": summary[:300],
+            "ip": who.ip[:64],
+        }
+        for entity_id, summary in entities
+    ]
+    session.execute(sa.insert(AuditEntry), rows)
+
+
 def record_row_changes(
     session: Session,
     action: str,

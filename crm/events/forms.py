@@ -7,6 +7,7 @@ from wtforms import (
     BooleanField,
     DateField,
     EmailField,
+    HiddenField,
     RadioField,
     SelectField,
     StringField,
@@ -60,6 +61,8 @@ class EventForm(Form):
     end_time = TimeField(_l("End time"), validators=[Optional()])
     place = StringField(_l("Place"), validators=[Optional(), Length(max=200)])
     organiser = StringField(_l("Organiser (organisation name or number)"), validators=[Optional()])
+    # Filled by the record picker; without JavaScript the name or number above is resolved.
+    organiser_id = HiddenField()
     responsible_id = SelectField(_l("Responsible"), coerce=int)
     description = TextAreaField(_l("Description"), validators=[Optional(), Length(max=10000)])
     pattern = SelectField(_l("Repeat"), choices=choices(PATTERN_LABELS.items()), default="none")
@@ -83,6 +86,7 @@ class ChecklistForm(Form):
 
 class ContactForm(Form):
     person = StringField(_l("Person (name, e-mail or number)"), validators=[DataRequired()])
+    person_id = HiddenField()
     status = SelectField(_l("Status"), choices=choices(CONTACT_STATUS_LABELS.items()))
 
 

@@ -22,9 +22,9 @@ from flask_login import current_user
 
 from crm.accounts.models import User
 from crm.accounts.service import assignable_user, assignable_users
-from crm.contacts.models import Person
+from crm.contacts.models import Organisation, Person
 from crm.contacts.service import find_records, resolve_organisation
-from crm.database import utcnow
+from crm.database import db_int, utcnow
 from crm.events import ical, service
 from crm.events import series as rules
 from crm.events.forms import (
@@ -115,7 +115,13 @@ def _data_from(form: EventForm) -> service.EventData | None:
         form.start_date.data, form.start_time.data, form.end_date.data, form.end_time.data
     )
     organiser_id = None
-    if (form.organiser.data or "").strip():
+    picked = db_int(form.organiser_id.data) if form.organiser_id.data else None
+    picked_org = db.session.get(Organisation, picked) if picked else None
+    # The picked id counts while the text still shows its name (no-JS users can only edit
+    # the text, and then the text is what they mean).
+    if picked_org is not None and picked_org.name == (form.organiser.data or "").strip():
+        organiser_id = picked_org.id
+    elif (form.organiser.data or "").strip():
         org, count = resolve_organisation(db.session, form.organiser.data)
         if org is None:
             form.organiser.errors.append(
@@ -190,7 +196,8 @@ def edit(event_id: int):
         form.start_time.data = None if event.all_day else start.time()
         form.end_date.data = end.date() if not event.all_day else (end - _one_day()).date()
         form.end_time.data = None if event.all_day else end.time()
-        form.organiser.data = str(event.organiser_id) if event.organiser_id else ""
+        form.organiser.data = event.organiser.name if event.organiser else ""
+        form.organiser_id.data = str(event.organiser_id) if event.organiser_id else ""
         form.responsible_id.data = event.responsible_id or 0
         form.pattern.data = "custom" if event.series else "none"
         form.custom_rule.data = event.series.rrule if event.series else ""
@@ -337,7 +344,13 @@ def set_contact(event_id: int):
     form = ContactForm()
     if not form.validate_on_submit():
         return _render_detail(event, 400, contact_form=form)
-    found = find_records(db.session, Person, form.person.data or "", limit=2)
+    picked = db_int(form.person_id.data) if form.person_id.data else None
+    chosen = db.session.get(Person, picked) if picked else None
+    if chosen is not None and chosen.full_name != (form.person.data or "").strip():
+        chosen = None
+    found = (
+        [chosen] if chosen else find_records(db.session, Person, form.person.data or "", limit=2)
+    )
     if len(found) != 1:
         form.person.errors.append(_("No unique person found (%(n)d matches).", n=len(found)))
         return _render_detail(event, 400, contact_form=form)

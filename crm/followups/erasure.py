@@ -1,4 +1,4 @@
-"""The follow-ups domain's part of an erasure: follow-ups about the person."""
+"""The follow-ups domain's part of an erasure: follow-ups about the person or participant."""
 
 from __future__ import annotations
 
@@ -13,8 +13,11 @@ from crm.followups.models import FollowUp
 
 def plan_erasure(session: Session, *, plan: Any) -> None:
     """Follow-ups about her stay as the assignee's to-do, unlinked; texts only if confirmed."""
-    if plan.subject.kind != "person":
+    column = {"person": FollowUp.person_id, "participant": FollowUp.participant_id}.get(
+        plan.subject.kind
+    )
+    if column is None:
         return
-    ids = list(session.scalars(sa.select(FollowUp.id).where(FollowUp.person_id == plan.subject.id)))
-    plan.anonymise(FollowUp, ids, {"person_id": None}, "followups", owned=False, order=5)
+    ids = list(session.scalars(sa.select(FollowUp.id).where(column == plan.subject.id)))
+    plan.anonymise(FollowUp, ids, {column.key: None}, "followups", owned=False, order=5)
     plan.check_text(FollowUp, ids, ("subject", "note", "outcome"), _l("Follow-up"))

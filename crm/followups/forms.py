@@ -46,9 +46,25 @@ class FollowUpForm(Form):
         _l("Repeat every"), validators=[Optional(), NumberRange(min=1, max=365)]
     )
     repeat_unit = SelectField(_l("Unit"), choices=choices(REPEAT_LABELS.items()), default="")
+    # Record pickers: the text is what the user typed or chose, the hidden field the chosen
+    # record's id (filled by the picker's script; without it the server resolves the text).
+    person_q = StringField(_l("Person"), validators=[Optional(), Length(max=300)])
     person_id = HiddenField()
+    organisation_q = StringField(_l("Organisation"), validators=[Optional(), Length(max=300)])
     organisation_id = HiddenField()
+    participant_q = StringField(_l("Participant"), validators=[Optional(), Length(max=300)])
+    participant_id = HiddenField()
+    event_q = StringField(_l("Event"), validators=[Optional(), Length(max=300)])
     event_id = HiddenField()
+
+
+# The record kinds a follow-up links to: (kind, text field, id field).
+LINKS = (
+    ("person", "person_q", "person_id"),
+    ("organisation", "organisation_q", "organisation_id"),
+    ("participant", "participant_q", "participant_id"),
+    ("event", "event_q", "event_id"),
+)
 
 
 class EditForm(Form):

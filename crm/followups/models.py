@@ -47,6 +47,7 @@ class FollowUp(Audited, TimestampMixin, db.Model):
             "person_id",
             "organisation_id",
             "event_id",
+            "participant_id",
             "repeat_every",
             "repeat_unit",
         }
@@ -76,9 +77,12 @@ class FollowUp(Audited, TimestampMixin, db.Model):
     organisation_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("organisation.id", ondelete="SET NULL"), index=True
     )
-    # Created from an event (e.g. a lead at a fair). A participant link comes with that module.
+    # Created from an event (e.g. a lead at a fair), or picked in the form.
     event_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("event.id", ondelete="SET NULL"), index=True
+    )
+    participant_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("participant.id", ondelete="SET NULL"), index=True
     )
     # Optional recurrence: when done, the next one is created `repeat_every` units later.
     repeat_every: Mapped[int | None] = mapped_column()
@@ -89,6 +93,7 @@ class FollowUp(Audited, TimestampMixin, db.Model):
     person: Mapped[Person | None] = relationship()
     organisation: Mapped[Organisation | None] = relationship()
     event = relationship("Event")
+    participant = relationship("Participant")
 
     __table_args__ = (
         sa.CheckConstraint(_in("priority", PRIORITIES), name="priority_valid"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -120,6 +121,7 @@ def create_followup(
     person: Person | None = None,
     organisation: Organisation | None = None,
     event_id: int | None = None,
+    participant: Any | None = None,
     repeat_every: int | None = None,
     repeat_unit: str | None = None,
 ) -> FollowUp:
@@ -142,6 +144,7 @@ def create_followup(
         person=person,
         organisation=organisation,
         event_id=event_id,
+        participant=participant,
         repeat_every=repeat_every,
         repeat_unit=repeat_unit,
     )
@@ -268,6 +271,7 @@ def mark_done(
             person=fu.person,
             organisation=fu.organisation,
             event_id=fu.event_id,
+            participant=fu.participant,
             repeat_every=fu.repeat_every,
             repeat_unit=fu.repeat_unit,
         )

@@ -10,12 +10,13 @@ from flask_login import current_user
 
 from crm.accounts.models import Role, User
 from crm.accounts.service import assignable_user, assignable_users
-from crm.contacts.models import Organisation, Person
+from crm.dashboard.weeks import local_date
 from crm.database import db_int, utcnow
 from crm.extensions import db
 from crm.followups import service
 from crm.followups.forms import (
     GROUP_LABELS,
+    LINKS,
     PRIORITY_LABELS,
     REPEAT_LABELS,
     STATUS_LABELS,
@@ -28,7 +29,9 @@ from crm.followups.forms import (
 )
 from crm.followups.models import FollowUp
 from crm.forms import choices
-from crm.security import has_permission, require
+from crm.participants import service as participants_service
+from crm.search import service as search
+from crm.security import has_permission, require, writes_on_get
 
 bp = Blueprint("followups", __name__, url_prefix="/wiedervorlagen")
 PER_GROUP = 50
@@ -130,30 +133,59 @@ def index():
     )
 
 
+def _linked_records(form: FollowUpForm, me: Any) -> tuple[dict[str, Any], bool]:
+    """The records the form's pickers mean ({kind: record or None}) and whether all resolved.
+
+    A picker's chosen id must name a record the user may see; without one, its typed text
+    must find exactly one (the no-JavaScript way). Problems become the field's errors.
+    """
+    today = local_date(utcnow())
+    linked: dict[str, Any] = {}
+    ok = True
+    for kind, text_name, id_name in LINKS:
+        text_field, id_field = form[text_name], form[id_name]
+        if kind == "participant" and not has_permission(me, "participants.view"):
+            linked[kind] = None
+            continue
+        obj, problem = search.resolve(
+            db.session, me, kind, id_field.data, text_field.data, today=today
+        )
+        linked[kind] = obj
+        if problem:
+            ok = False
+            text_field.errors = [
+                *text_field.errors,
+                _("Several records match; please choose one from the list or be more precise.")
+                if problem == "ambiguous"
+                else _("No matching record was found."),
+            ]
+        elif obj is not None:
+            id_field.data = str(obj.id)
+            text_field.data = search.label_of(kind, obj)
+    return linked, ok
+
+
 @bp.route("/neu", methods=["GET", "POST"])
 @require("followups.edit")
+@writes_on_get  # a linked participant shown in the form is audited
 def new():
     me = current_user._get_current_object()
     form = FollowUpForm()
     form.assignee_id.choices = _assignee_choices()
     if request.method == "GET":
         form.assignee_id.data = me.id
-        form.person_id.data = request.args.get("person_id", "")
-        form.organisation_id.data = request.args.get("organisation_id", "")
-        form.event_id.data = request.args.get("event_id", "")
-    event_id = _int_arg(form.event_id.data)
-    if event_id:
-        from crm.events.models import Event
-
-        if db.session.get(Event, event_id) is None:
-            abort(404)
-    person_id = _int_arg(form.person_id.data)
-    org_id = _int_arg(form.organisation_id.data)
-    person = db.session.get(Person, person_id) if person_id else None
-    organisation = db.session.get(Organisation, org_id) if org_id else None
-    if (person_id and person is None) or (org_id and organisation is None):
+        for _kind, _text, id_name in LINKS:
+            form[id_name].data = request.args.get(id_name, "")
+    # Validation first: it resets every field's errors, the pickers' included.
+    valid = form.validate_on_submit()
+    linked, links_ok = _linked_records(form, me)
+    if request.method == "GET" and not links_ok:
+        # A link to a record that does not exist (or is not the user's to see).
         abort(404)
-    if form.validate_on_submit():
+    if request.method == "GET" and linked.get("participant") is not None:
+        participants_service.record_view(db.session, linked["participant"])
+        db.session.commit()
+    if valid and links_ok:
         assignee = assignable_user(db.session, form.assignee_id.data)
         if assignee is None:
             form.assignee_id.errors.append(_("Please choose a valid user."))
@@ -167,9 +199,10 @@ def new():
                 created_by=me,
                 note=form.note.data or "",
                 priority=form.priority.data,
-                person=person,
-                organisation=organisation,
-                event_id=event_id,
+                person=linked["person"],
+                organisation=linked["organisation"],
+                participant=linked["participant"],
+                event_id=linked["event"].id if linked["event"] is not None else None,
                 repeat_every=form.repeat_every.data if form.repeat_unit.data else None,
                 repeat_unit=form.repeat_unit.data or None,
             )
@@ -177,7 +210,9 @@ def new():
             flash(_("The follow-up has been created."), "success")
             return redirect(url_for("followups.detail", fu_id=fu.id))
     return render_template(
-        "followups/form.html", form=form, person=person, organisation=organisation
+        "followups/form.html",
+        form=form,
+        can_pick_participants=has_permission(me, "participants.view"),
     )
 
 
@@ -189,10 +224,17 @@ def _render_detail(fu: FollowUp, status: int = 200, **forms: Any) -> Any:
     reassign_form.assignee_id.choices = _assignee_choices()
     if reassign_form.assignee_id.data is None:
         reassign_form.assignee_id.data = fu.assignee_id
+    participant = None
+    if fu.participant_id is not None:
+        participant = participants_service.get_participant(db.session, me, fu.participant_id)
+        if participant is not None:
+            participants_service.record_view(db.session, participant)
+            db.session.commit()
     return (
         render_template(
             "followups/detail.html",
             fu=fu,
+            participant=participant,
             can_change=_can_change(me, fu),
             done_form=done_form,
             snooze_form=snooze_form,
@@ -205,6 +247,7 @@ def _render_detail(fu: FollowUp, status: int = 200, **forms: Any) -> Any:
 
 @bp.route("/<int:fu_id>")
 @require("followups.view")
+@writes_on_get  # a linked participant is shown, and that view is audited
 def detail(fu_id: int):
     return _render_detail(_followup_or_404(fu_id))
 

@@ -617,35 +617,7 @@ def contact_sections(session: Session, *, refs: list[RecordRef], **_kw: Any) -> 
                 for a in activities
             ],
         ),
-        ReportSection(
-            "followups",
-            _("Follow-ups about you"),
-            "contacts",
-            [
-                ReportEntry(
-                    title=f.subject,
-                    source=_at_staff(f.created_by),
-                    audit_key=("followup", f.id),
-                    fields=_fields(
-                        L.FOLLOWUP,
-                        [
-                            ("subject", f.subject),
-                            ("due_at", f.due_at if f.has_time else L.fmt_date(f.due_at)),
-                            ("assignee_id", _staff(f.assignee)),
-                            ("priority", L.choice(L.FOLLOWUP_PRIORITIES, f.priority)),
-                            ("status", L.choice(L.FOLLOWUP_STATUSES, f.status)),
-                            ("note", f.note),
-                            ("outcome", f.outcome),
-                            ("done_at", f.done_at),
-                            ("organisation", f.organisation.name if f.organisation else ""),
-                            ("event", f.event.title if f.event is not None else ""),
-                            ("created_by_id", _staff(f.created_by)),
-                        ],
-                    ),
-                )
-                for f in followups
-            ],
-        ),
+        _followup_section(followups, "contacts"),
         ReportSection(
             "imports",
             _("Imports"),
@@ -672,6 +644,39 @@ def contact_sections(session: Session, *, refs: list[RecordRef], **_kw: Any) -> 
             ],
         ),
     ]
+
+
+def _followup_section(followups: Any, domain: str) -> ReportSection:
+    """The follow-ups about a person or participant (subject, due date, who, outcome)."""
+    return ReportSection(
+        "followups",
+        _("Follow-ups about you"),
+        domain,
+        [
+            ReportEntry(
+                title=f.subject,
+                source=_at_staff(f.created_by),
+                audit_key=("followup", f.id),
+                fields=_fields(
+                    L.FOLLOWUP,
+                    [
+                        ("subject", f.subject),
+                        ("due_at", f.due_at if f.has_time else L.fmt_date(f.due_at)),
+                        ("assignee_id", _staff(f.assignee)),
+                        ("priority", L.choice(L.FOLLOWUP_PRIORITIES, f.priority)),
+                        ("status", L.choice(L.FOLLOWUP_STATUSES, f.status)),
+                        ("note", f.note),
+                        ("outcome", f.outcome),
+                        ("done_at", f.done_at),
+                        ("organisation", f.organisation.name if f.organisation else ""),
+                        ("event", f.event.title if f.event is not None else ""),
+                        ("created_by_id", _staff(f.created_by)),
+                    ],
+                ),
+            )
+            for f in followups
+        ],
+    )
 
 
 def participant_sections(
@@ -756,6 +761,9 @@ def participant_sections(
     ).all()
     items = session.scalars(
         sa.select(SupportItem).where(SupportItem.participant_id.in_(ids)).order_by(SupportItem.id)
+    ).all()
+    followups = session.scalars(
+        sa.select(FollowUp).where(FollowUp.participant_id.in_(ids)).order_by(FollowUp.due_at)
     ).all()
     return [
         ReportSection("participant", _("Counselling record"), "participants", records),
@@ -856,6 +864,7 @@ def participant_sections(
                 for i in items
             ],
         ),
+        _followup_section(followups, "participants"),
     ]
 
 

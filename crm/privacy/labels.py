@@ -183,6 +183,7 @@ AUDIT_ACTIONS = {
     "merge": _l("duplicates merged"),
     "erase": _l("erased"),
     "view": _l("viewed"),
+    "search_hit": _l("shown in a search"),
     "view_consent_proof": _l("consent proof viewed"),
     "import": _l("imported"),
     "import_undo": _l("import undone"),

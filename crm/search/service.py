@@ -1,0 +1,232 @@
+"""Finding records for pickers and the global search, scoped and bounded like the lists."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from crm.audit.service import record_each
+from crm.contacts import service as contacts
+from crm.contacts.models import Organisation, Person
+from crm.contacts.normalize import fold
+from crm.contacts.search import sqlite_hit_count
+from crm.database import db_int
+from crm.events.models import Event
+from crm.newsletters.models import Campaign
+from crm.participants import service as participants
+from crm.participants.models import Participant
+from crm.security import has_permission
+
+BERLIN = ZoneInfo("Europe/Berlin")
+# A picker shows at most this many records; the global search this many per group.
+PICKER_LIMIT = 20
+GROUP_LIMIT = 8
+# Longer input is cut: nobody types more to find a name, and it bounds the query's work.
+MAX_QUERY = 100
+# Above this many hits a name-ordered contact search walks the name index (SQLite).
+WALK_FROM = 1000
+
+# kind -> the permission its list needs. A kind the user may not list finds nothing.
+KIND_PERMISSIONS = {
+    "person": "contacts.view",
+    "organisation": "contacts.view",
+    "participant": "participants.view",
+    "event": "events.view",
+    "campaign": "newsletters.view",
+}
+PICKER_KINDS = ("person", "organisation", "participant", "event")
+SEARCH_KINDS = ("person", "organisation", "participant", "event", "campaign")
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One found record: what a picker option or a search result shows."""
+
+    kind: str
+    id: int
+    label: str
+    detail: str = ""
+
+
+def clean_query(text: Any) -> str:
+    """The search text trimmed and bounded (anything else than a string counts as empty)."""
+    if not isinstance(text, str):
+        return ""
+    return " ".join(text.split())[:MAX_QUERY]
+
+
+def _record_number(text: str) -> int | None:
+    number = text.lstrip("#")
+    if not number.isdigit():
+        return None
+    value = db_int(number)
+    return value if value is not None and value > 0 else None
+
+
+def _like_terms(column: Any, text: str) -> list[sa.ColumnElement[bool]]:
+    # Folded words against a lower-cased column: "müller" finds "Müller"; each word must occur.
+    return [sa.func.lower(column).contains(term, autoescape=True) for term in text.lower().split()]
+
+
+def _contacts(session: Session, model: Any, text: str, limit: int) -> list[Any]:
+    """People or organisations by number or words, in name order, at most `limit`.
+
+    A short prefix ("ha") matches thousands; on SQLite sorting them all costs more than
+    walking the name index and probing the hits, so above WALK_FROM hits it walks (as the
+    contact lists do, contacts.service.list_page).
+    """
+    if _record_number(text) is not None or session.get_bind().dialect.name != "sqlite":
+        return contacts.find_records(session, model, text, limit=limit)
+    hits = sqlite_hit_count(session, model, text, limit=WALK_FROM)
+    if hits is None:
+        return []
+    query = contacts.organisation_query if model is Organisation else contacts.person_query
+    stmt = query(session, contacts.ListFilters(q=text), walk_order=hits > WALK_FROM)
+    return list(session.scalars(stmt.limit(limit)))
+
+
+def _people(session: Session, text: str, limit: int) -> list[Hit]:
+    found = _contacts(session, Person, text, limit)
+    return [Hit("person", p.id, p.full_name, p.email or "") for p in found[:limit]]
+
+
+def _organisations(session: Session, text: str, limit: int) -> list[Hit]:
+    found = _contacts(session, Organisation, text, limit)
+    return [Hit("organisation", o.id, o.name, o.city or "") for o in found[:limit]]
+
+
+def _participants(session: Session, user: Any, text: str, limit: int, today: date) -> list[Hit]:
+    number = _record_number(text)
+    if number is not None:
+        stmt = participants.visible_participants(user).where(Participant.id == number)
+    else:
+        if not fold(text).split():
+            return []
+        stmt = participants.participant_query(
+            user, participants.ParticipantFilters(q=text), today
+        ).order_by(Participant.last_name, Participant.first_name, Participant.id)
+    found = list(session.scalars(stmt.limit(limit)))
+    # Seeing a participant's name in a list of hits is seeing the record: audited like a
+    # view, one entry per participant so the log answers "who saw her".
+    record_each(
+        session,
+        "search_hit",
+        entity_type="participant",
+        entities=[(p.id, p.audit_label()) for p in found],
+    )
+    return [Hit("participant", p.id, p.full_name, p.pseudonym) for p in found]
+
+
+def _events(session: Session, text: str, limit: int) -> list[Hit]:
+    number = _record_number(text)
+    stmt = sa.select(Event)
+    if number is not None:
+        stmt = stmt.where(Event.id == number)
+    else:
+        stmt = stmt.where(*_like_terms(Event.title, text))
+    found = session.scalars(stmt.order_by(Event.starts_at.desc(), Event.id).limit(limit))
+    return [
+        Hit("event", e.id, e.title, e.starts_at.astimezone(BERLIN).strftime("%d.%m.%Y"))
+        for e in found
+    ]
+
+
+def _campaigns(session: Session, text: str, limit: int) -> list[Hit]:
+    number = _record_number(text)
+    stmt = sa.select(Campaign)
+    if number is not None:
+        stmt = stmt.where(Campaign.id == number)
+    else:
+        stmt = stmt.where(
+            sa.or_(
+                sa.and_(*_like_terms(Campaign.name, text)),
+                sa.and_(*_like_terms(Campaign.subject, text)),
+            )
+        )
+    found = session.scalars(stmt.order_by(Campaign.id.desc()).limit(limit))
+    return [Hit("campaign", c.id, c.name) for c in found]
+
+
+def find(
+    session: Session, user: Any, kind: str, text: Any, *, today: date, limit: int = PICKER_LIMIT
+) -> list[Hit]:
+    """Records of `kind` matching `text` that `user` may see, at most `limit` (≤ 20).
+
+    Participant hits are written to the audit log (in the caller's transaction).
+    """
+    text = clean_query(text)
+    limit = max(1, min(limit, PICKER_LIMIT))
+    if not text or kind not in KIND_PERMISSIONS or not has_permission(user, KIND_PERMISSIONS[kind]):
+        return []
+    if kind == "person":
+        return _people(session, text, limit)
+    if kind == "organisation":
+        return _organisations(session, text, limit)
+    if kind == "participant":
+        return _participants(session, user, text, limit, today)
+    if kind == "event":
+        return _events(session, text, limit)
+    return _campaigns(session, text, limit)
+
+
+def search_all(
+    session: Session, user: Any, text: Any, *, today: date, limit: int = GROUP_LIMIT
+) -> dict[str, list[Hit]]:
+    """The global search: for each kind the user may list, its first `limit` hits."""
+    return {
+        kind: find(session, user, kind, text, today=today, limit=limit)
+        for kind in SEARCH_KINDS
+        if has_permission(user, KIND_PERMISSIONS[kind])
+    }
+
+
+def get_visible(session: Session, user: Any, kind: str, record_id: int | None) -> Any | None:
+    """The record of `kind` with `record_id` if `user` may see it, else None."""
+    if record_id is None or kind not in KIND_PERMISSIONS:
+        return None
+    if not has_permission(user, KIND_PERMISSIONS[kind]):
+        return None
+    if kind == "participant":
+        return participants.get_participant(session, user, record_id)
+    model = {"person": Person, "organisation": Organisation, "event": Event, "campaign": Campaign}
+    return session.get(model[kind], record_id)
+
+
+def label_of(kind: str, obj: Any) -> str:
+    """The name a picker shows for a record."""
+    if kind == "organisation":
+        return obj.name
+    if kind in ("event", "campaign"):
+        return obj.title if kind == "event" else obj.name
+    return obj.full_name
+
+
+def resolve(
+    session: Session, user: Any, kind: str, id_value: Any, text: Any, *, today: date
+) -> tuple[Any | None, str]:
+    """The record a picker field means: its chosen id, else the one record its text finds.
+
+    Returns (record, problem) where problem is "" (fine or empty), "not_found" or
+    "ambiguous". Without JavaScript the user types a name or number and the server picks.
+    """
+    record_id = db_int(id_value) if id_value not in (None, "") else None
+    text = clean_query(text)
+    if record_id is not None:
+        found = get_visible(session, user, kind, record_id)
+        if found is None:
+            return None, "not_found"
+        # The id counts while the text still shows its record (or is empty): a user without
+        # JavaScript can only change the text, and then the text is what they mean.
+        if not text or text == clean_query(label_of(kind, found)):
+            return found, ""
+    if not text:
+        return None, ""
+    hits = find(session, user, kind, text, today=today, limit=2)
+    if len(hits) != 1:
+        return None, "ambiguous" if hits else "not_found"
+    return get_visible(session, user, kind, hits[0].id), ""
