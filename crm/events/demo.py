@@ -124,6 +124,9 @@ def seed_events(session: Session, offices: dict[str, Any]) -> dict[str, int]:
         (0, "Rückruf Anerkennungsberatung", counsellor),
         (3, "Messestand bestätigen", staff),
         (10, "Flyer nachbestellen", staff),
+        # The administrator has one too, so "Mein Tag" and the follow-up pages are not empty
+        # for whoever logs in first with the demo data.
+        (1, "Zugänge der neuen Kolleginnen prüfen", users.get("admin") or staff),
     ):
         create_followup(
             session,
