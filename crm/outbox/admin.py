@@ -93,6 +93,8 @@ class Cursor:
             return cls()
         parts = value.split(".")
         ids = [_dec(p) for p in parts]
+        if any(part and number is None for part, number in zip(parts, ids, strict=True)):
+            return cls()  # one malformed half makes the whole cursor malformed
         return cls(ids[0], ids[1])
 
 
