@@ -86,7 +86,7 @@ from crm.contacts.tabular import (
     read_table,
     suggest_mapping,
 )
-from crm.database import reset_write_intent, set_write_intent, utcnow
+from crm.database import reset_write_intent, rows_affected, set_write_intent, utcnow
 from crm.jobs.files import file_store
 
 log = logging.getLogger(__name__)
@@ -1002,6 +1002,15 @@ class _Engine:
         self._insert_many(table, rows)
         return ids
 
+    def _driver_connection(self) -> Any:
+        """The DB-API connection under the session's connection (same transaction)."""
+        raw = self.session.connection().connection.driver_connection
+        # SQLAlchemy types it optional for a pool entry that was closed; the session's
+        # connection was just checked out, so it is there.
+        if raw is None:
+            raise RuntimeError("the session's connection has no driver connection")
+        return raw
+
     def _sqlite_insert_many(self, table: sa.Table, rows: list[dict[str, Any]]) -> None:
         # The driver's executemany on the session's connection (same transaction), with the
         # columns' own bind processors (timestamps, JSON): building SQLAlchemy parameters
@@ -1013,7 +1022,7 @@ class _Engine:
         data = [tuple(p(row[n]) if p else row[n] for n, p in pairs) for row in rows]
         columns = ", ".join(f'"{n}"' for n in names)
         marks = ", ".join("?" * len(names))
-        raw = self.session.connection().connection.driver_connection
+        raw = self._driver_connection()
         # Table and column names come from the model metadata, never from the file.
         sql = f'INSERT INTO "{table.name}" ({columns}) VALUES ({marks})'  # noqa: S608
         first, last = rows[0].get("id"), rows[-1].get("id")
@@ -1040,7 +1049,7 @@ class _Engine:
 
         names = list(rows[0])
         json_columns = {n for n in names if isinstance(table.c[n].type, sa.JSON)}
-        raw = self.session.connection().connection.driver_connection
+        raw = self._driver_connection()
         quoted = ", ".join(f'"{n}"' for n in names)
         with (
             raw.cursor() as cursor,
@@ -1125,7 +1134,7 @@ class _Engine:
                 if isinstance(p, int):
                     items.append(_item(job_id, "affiliation", aff_id))
             self.report.counts["affiliations"] += len(aff_ids)
-        links = {"person": [], "organisation": []}
+        links: dict[str, list[dict[str, Any]]] = {"person": [], "organisation": []}
         for kind, owner, tag in self.tag_links:
             links[kind].append({f"{kind}_id": _ref_id(owner), "tag_id": _ref_id(tag)})
         if links["person"]:
@@ -1330,7 +1339,7 @@ def run_import(
     message = _("Checking rows") if dry_run else _("Importing rows")
     with contextlib.ExitStack() as stack:
         if spool is None:
-            stack.enter_context(source)  # type: ignore[arg-type]
+            stack.enter_context(source)
         engine = _Engine(session, job, dry_run=dry_run)
         total = job.row_count
         processed = line = 0
@@ -1412,7 +1421,7 @@ def claim_job(session: Session, job: ImportJob) -> None:
         .values(status="running", started_at=utcnow(), message="", updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
+    if rows_affected(result) != 1:
         raise ImportRefused(_("This import is already running or has already run."))
     session.flush()
 
@@ -1515,9 +1524,11 @@ def _remove_written(session: Session, job_id: int) -> tuple[dict[str, int], int,
         ("person", Person),
         ("organisation", Organisation),
     ):
-        counts[entity_type] = session.execute(
-            sa.delete(model.__table__).where(model.__table__.c.id.in_(created(entity_type)))
-        ).rowcount
+        counts[entity_type] = rows_affected(
+            session.execute(
+                sa.delete(model.__table__).where(model.__table__.c.id.in_(created(entity_type)))
+            )
+        )
     # Tags this import introduced go too, unless someone has used them since.
     session.execute(
         sa.delete(Tag.__table__).where(
@@ -1536,11 +1547,13 @@ def _remove_written(session: Session, job_id: int) -> tuple[dict[str, int], int,
         table = (Person if entity_type == "person" else Organisation).__table__
         for name, value in (fields or {}).items():
             # Only while the field still holds what the import wrote: later edits stay.
-            cleared += session.execute(
-                sa.update(table)
-                .where(table.c.id == entity_id, table.c[name] == value)
-                .values({name: ""})
-            ).rowcount
+            cleared += rows_affected(
+                session.execute(
+                    sa.update(table)
+                    .where(table.c.id == entity_id, table.c[name] == value)
+                    .values({name: ""})
+                )
+            )
         (touched_people if entity_type == "person" else touched_orgs).add(entity_id)
     session.flush()
     refresh_search_text(session, touched_people, touched_orgs)
@@ -1575,7 +1588,7 @@ def undo_import(session: Session, job: ImportJob, *, user_id: int | None) -> Non
         .values(status="undone", undone_at=utcnow(), undone_by_id=user_id, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    if claimed.rowcount != 1:
+    if rows_affected(claimed) != 1:
         raise ImportRefused(_("Only a completed import can be undone, and only once."))
 
     def created(entity_type: str) -> sa.Select:
