@@ -651,7 +651,12 @@ Ref = int | _New
 
 
 def _ref_id(ref: Ref) -> int:
-    return ref if isinstance(ref, int) else ref.id  # type: ignore[return-value]
+    if isinstance(ref, int):
+        return ref
+    # A new record is referenced only once it is inserted, which sets its id.
+    if ref.id is None:
+        raise RuntimeError(f"new {ref.kind} of line {ref.line} referenced before its insert")
+    return ref.id
 
 
 def _dup_reason(ref: Ref, code: str) -> tuple[str, dict[str, Any]]:
@@ -1400,15 +1405,15 @@ def dry_run_job(
     """
     job_id = job.id
     with reading(session):
-        job = session.get(ImportJob, job_id)  # type: ignore[assignment]
-        if job is None or job.status not in ("uploaded", "failed"):
+        current = session.get(ImportJob, job_id)
+        if current is None or current.status not in ("uploaded", "failed"):
             raise ImportRefused(_("This import has already run."))
-        report = run_import(session, job, dry_run=True, progress=progress)
-    job = session.get(ImportJob, job_id)  # type: ignore[assignment]
-    assert job is not None
-    job.counts = report.counts
-    job.report = report.to_json()
-    job.report_is_dry_run = True
+        report = run_import(session, current, dry_run=True, progress=progress)
+    stored = session.get(ImportJob, job_id)
+    assert stored is not None
+    stored.counts = report.counts
+    stored.report = report.to_json()
+    stored.report_is_dry_run = True
     session.flush()
     return report
 
