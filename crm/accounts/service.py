@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from crm.accounts.models import ROLE_VALUES, LoginAttempt, LoginSession, Office, User
 from crm.accounts.passwords import (
@@ -21,7 +21,7 @@ from crm.accounts.passwords import (
 )
 from crm.accounts.signals import user_deactivated
 from crm.audit.service import Actor, record
-from crm.database import utcnow, write_intent
+from crm.database import rows_affected, utcnow, write_intent
 from crm.security import ROLE_PERMISSIONS
 
 
@@ -153,7 +153,7 @@ def is_throttled(
     """True if too many failed logins came recently for this account or from this address."""
     since = now - policy.window
 
-    def failures(column: sa.ColumnElement, value: str) -> int:
+    def failures(column: InstrumentedAttribute[str], value: str) -> int:
         stmt = sa.select(sa.func.count(LoginAttempt.id)).where(
             column == value, LoginAttempt.at >= since, LoginAttempt.success.is_(False)
         )
@@ -253,7 +253,7 @@ def start_session(session: Session, user: User, *, ip: str = "", user_agent: str
             user_agent=user_agent[:300],
         )
     )
-    user._session_token = token  # type: ignore[attr-defined]
+    user._session_token = token
     return token
 
 
@@ -298,7 +298,7 @@ def load_session_user(
             return None
         user = login.user
     user.login_session = login
-    user._session_token = token  # type: ignore[attr-defined]
+    user._session_token = token
     return user
 
 
@@ -313,7 +313,7 @@ def end_session(session: Session, user: User) -> None:
 def end_all_sessions(session: Session, user_id: int) -> int:
     """End every login session of a user; returns how many were ended."""
     result = session.execute(sa.delete(LoginSession).where(LoginSession.user_id == user_id))
-    return result.rowcount or 0
+    return rows_affected(result)
 
 
 def change_password(session: Session, user: User, current: str, new: str) -> None:
@@ -379,4 +379,4 @@ def purge_expired(session: Session, *, idle: timedelta, keep_attempts: timedelta
     now = utcnow()
     n = session.execute(sa.delete(LoginSession).where(LoginSession.last_seen_at < now - idle))
     m = session.execute(sa.delete(LoginAttempt).where(LoginAttempt.at < now - keep_attempts))
-    return (n.rowcount or 0) + (m.rowcount or 0)
+    return rows_affected(n) + rows_affected(m)

@@ -86,7 +86,7 @@ from crm.contacts.tabular import (
     read_table,
     suggest_mapping,
 )
-from crm.database import reset_write_intent, set_write_intent, utcnow
+from crm.database import reset_write_intent, rows_affected, set_write_intent, utcnow
 from crm.jobs.files import file_store
 
 log = logging.getLogger(__name__)
@@ -651,7 +651,12 @@ Ref = int | _New
 
 
 def _ref_id(ref: Ref) -> int:
-    return ref if isinstance(ref, int) else ref.id  # type: ignore[return-value]
+    if isinstance(ref, int):
+        return ref
+    # A new record is referenced only once it is inserted, which sets its id.
+    if ref.id is None:
+        raise RuntimeError(f"new {ref.kind} of line {ref.line} referenced before its insert")
+    return ref.id
 
 
 def _dup_reason(ref: Ref, code: str) -> tuple[str, dict[str, Any]]:
@@ -1002,6 +1007,15 @@ class _Engine:
         self._insert_many(table, rows)
         return ids
 
+    def _driver_connection(self) -> Any:
+        """The DB-API connection under the session's connection (same transaction)."""
+        raw = self.session.connection().connection.driver_connection
+        # SQLAlchemy types it optional for a pool entry that was closed; the session's
+        # connection was just checked out, so it is there.
+        if raw is None:
+            raise RuntimeError("the session's connection has no driver connection")
+        return raw
+
     def _sqlite_insert_many(self, table: sa.Table, rows: list[dict[str, Any]]) -> None:
         # The driver's executemany on the session's connection (same transaction), with the
         # columns' own bind processors (timestamps, JSON): building SQLAlchemy parameters
@@ -1013,7 +1027,7 @@ class _Engine:
         data = [tuple(p(row[n]) if p else row[n] for n, p in pairs) for row in rows]
         columns = ", ".join(f'"{n}"' for n in names)
         marks = ", ".join("?" * len(names))
-        raw = self.session.connection().connection.driver_connection
+        raw = self._driver_connection()
         # Table and column names come from the model metadata, never from the file.
         sql = f'INSERT INTO "{table.name}" ({columns}) VALUES ({marks})'  # noqa: S608
         first, last = rows[0].get("id"), rows[-1].get("id")
@@ -1040,7 +1054,7 @@ class _Engine:
 
         names = list(rows[0])
         json_columns = {n for n in names if isinstance(table.c[n].type, sa.JSON)}
-        raw = self.session.connection().connection.driver_connection
+        raw = self._driver_connection()
         quoted = ", ".join(f'"{n}"' for n in names)
         with (
             raw.cursor() as cursor,
@@ -1125,7 +1139,7 @@ class _Engine:
                 if isinstance(p, int):
                     items.append(_item(job_id, "affiliation", aff_id))
             self.report.counts["affiliations"] += len(aff_ids)
-        links = {"person": [], "organisation": []}
+        links: dict[str, list[dict[str, Any]]] = {"person": [], "organisation": []}
         for kind, owner, tag in self.tag_links:
             links[kind].append({f"{kind}_id": _ref_id(owner), "tag_id": _ref_id(tag)})
         if links["person"]:
@@ -1330,7 +1344,7 @@ def run_import(
     message = _("Checking rows") if dry_run else _("Importing rows")
     with contextlib.ExitStack() as stack:
         if spool is None:
-            stack.enter_context(source)  # type: ignore[arg-type]
+            stack.enter_context(source)
         engine = _Engine(session, job, dry_run=dry_run)
         total = job.row_count
         processed = line = 0
@@ -1391,15 +1405,15 @@ def dry_run_job(
     """
     job_id = job.id
     with reading(session):
-        job = session.get(ImportJob, job_id)  # type: ignore[assignment]
-        if job is None or job.status not in ("uploaded", "failed"):
+        current = session.get(ImportJob, job_id)
+        if current is None or current.status not in ("uploaded", "failed"):
             raise ImportRefused(_("This import has already run."))
-        report = run_import(session, job, dry_run=True, progress=progress)
-    job = session.get(ImportJob, job_id)  # type: ignore[assignment]
-    assert job is not None
-    job.counts = report.counts
-    job.report = report.to_json()
-    job.report_is_dry_run = True
+        report = run_import(session, current, dry_run=True, progress=progress)
+    stored = session.get(ImportJob, job_id)
+    assert stored is not None
+    stored.counts = report.counts
+    stored.report = report.to_json()
+    stored.report_is_dry_run = True
     session.flush()
     return report
 
@@ -1412,7 +1426,7 @@ def claim_job(session: Session, job: ImportJob) -> None:
         .values(status="running", started_at=utcnow(), message="", updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
+    if rows_affected(result) != 1:
         raise ImportRefused(_("This import is already running or has already run."))
     session.flush()
 
@@ -1515,9 +1529,11 @@ def _remove_written(session: Session, job_id: int) -> tuple[dict[str, int], int,
         ("person", Person),
         ("organisation", Organisation),
     ):
-        counts[entity_type] = session.execute(
-            sa.delete(model.__table__).where(model.__table__.c.id.in_(created(entity_type)))
-        ).rowcount
+        counts[entity_type] = rows_affected(
+            session.execute(
+                sa.delete(model.__table__).where(model.__table__.c.id.in_(created(entity_type)))
+            )
+        )
     # Tags this import introduced go too, unless someone has used them since.
     session.execute(
         sa.delete(Tag.__table__).where(
@@ -1536,11 +1552,13 @@ def _remove_written(session: Session, job_id: int) -> tuple[dict[str, int], int,
         table = (Person if entity_type == "person" else Organisation).__table__
         for name, value in (fields or {}).items():
             # Only while the field still holds what the import wrote: later edits stay.
-            cleared += session.execute(
-                sa.update(table)
-                .where(table.c.id == entity_id, table.c[name] == value)
-                .values({name: ""})
-            ).rowcount
+            cleared += rows_affected(
+                session.execute(
+                    sa.update(table)
+                    .where(table.c.id == entity_id, table.c[name] == value)
+                    .values({name: ""})
+                )
+            )
         (touched_people if entity_type == "person" else touched_orgs).add(entity_id)
     session.flush()
     refresh_search_text(session, touched_people, touched_orgs)
@@ -1575,7 +1593,7 @@ def undo_import(session: Session, job: ImportJob, *, user_id: int | None) -> Non
         .values(status="undone", undone_at=utcnow(), undone_by_id=user_id, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    if claimed.rowcount != 1:
+    if rows_affected(claimed) != 1:
         raise ImportRefused(_("Only a completed import can be undone, and only once."))
 
     def created(entity_type: str) -> sa.Select:

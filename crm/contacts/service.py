@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, joinedload, selectinload
@@ -82,12 +82,47 @@ def _words(parts: Iterable[str | None]) -> str:
     return " ".join(w for w in map(_part_words, filter(None, parts)) if w)
 
 
-def organisation_search_text(org: Organisation) -> str:
+class OrganisationPlace(Protocol):
+    """What a person's search text reads of an organisation (a row, or the importer's values)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def city(self) -> str: ...
+
+
+class OrganisationWords(OrganisationPlace, Protocol):
+    """What an organisation's search text reads (a row, or the importer's values)."""
+
+    @property
+    def postcode(self) -> str: ...
+    @property
+    def email(self) -> str: ...
+    @property
+    def region(self) -> str: ...
+    @property
+    def sector(self) -> str: ...
+
+
+class PersonWords(Protocol):
+    """What a person's search text reads (a row, or the importer's values)."""
+
+    @property
+    def first_name(self) -> str: ...
+    @property
+    def last_name(self) -> str: ...
+    @property
+    def email(self) -> str: ...
+    @property
+    def email_alt(self) -> str: ...
+
+
+def organisation_search_text(org: OrganisationWords) -> str:
     """Folded words that find an organisation: name, place, postcode, e-mail, region."""
     return _words((org.name, org.city, org.postcode, org.email, org.region, org.sector))
 
 
-def person_search_text(person: Person, organisations: Iterable[Organisation] = ()) -> str:
+def person_search_text(person: PersonWords, organisations: Iterable[OrganisationPlace] = ()) -> str:
     """Folded words that find a person: names, e-mails, and their organisations' names/places."""
     parts = [person.first_name, person.last_name, person.email, person.email_alt]
     for org in organisations:

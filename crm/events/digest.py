@@ -36,7 +36,8 @@ def digest_for(session: Session, user: User, now: datetime) -> dict:
         .options(joinedload(FollowUp.person), joinedload(FollowUp.organisation))
         .order_by(FollowUp.due_at, FollowUp.id)
     )
-    overdue, today = [], []
+    overdue: list[FollowUp] = []
+    today: list[FollowUp] = []
     for fu in due:
         (overdue if group_of(fu.due_at, fu.has_time, now) == "overdue" else today).append(fu)
     return {

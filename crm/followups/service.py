@@ -315,7 +315,7 @@ def grouped_followups(
     mine = sa.and_(FollowUp.assignee_id == assignee_id, FollowUp.status == "open")
     cases = [(_group_clause(g, b), g) for g in GROUPS[:-1]]
     group_col = sa.case(*cases, else_="later").label("grp")
-    counts = dict(
+    counts: dict[str, int] = dict(
         session.execute(sa.select(group_col, sa.func.count()).where(mine).group_by(group_col)).all()
     )
     groups = []

@@ -532,11 +532,15 @@ def _render_part(part: str, template: Any, context: dict[str, str], limit: int) 
 
 
 class TemplateSource(Protocol):
-    """Anything with the three template parts (a NewsletterTemplate, a Campaign)."""
+    """Anything with the three template parts (a NewsletterTemplate, a Campaign, a copy)."""
 
-    subject: str
-    body_html: str
-    body_text: str
+    # Read-only members: rendering only reads, and the sender passes a frozen copy.
+    @property
+    def subject(self) -> str: ...
+    @property
+    def body_html(self) -> str: ...
+    @property
+    def body_text(self) -> str: ...
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from crm.contacts.models import Person
-from crm.database import ids_in
+from crm.database import ids_in, rows_affected
 from crm.mail.message import RawMessage
 from crm.mail.sender import SenderSettings, SendReport, run_outbox, send_outbox
 from crm.mail.store import Claimed, DeliveryStore, lease_from_config
@@ -211,17 +211,19 @@ class CampaignStore(DeliveryStore):
         paused = False
         if not recent_success and since is not None and now - since >= pause_after:
             paused = (
-                session.execute(
-                    sa.update(table)
-                    .where(table.c.id == group, table.c.status == "sending")
-                    .values(
-                        status="paused",
-                        pause_kind="refused" if refused else "errors",
-                        paused_at=now,
-                        pause_reason=reason[:2000],
-                        updated_at=now,
+                rows_affected(
+                    session.execute(
+                        sa.update(table)
+                        .where(table.c.id == group, table.c.status == "sending")
+                        .values(
+                            status="paused",
+                            pause_kind="refused" if refused else "errors",
+                            paused_at=now,
+                            pause_reason=reason[:2000],
+                            updated_at=now,
+                        )
                     )
-                ).rowcount
+                )
                 == 1
             )
         session.commit()
@@ -286,11 +288,13 @@ def finish_if_done(session: Session, campaign_id: int, now: datetime) -> bool:
         )
         .exists()
     )
-    n = session.execute(
-        sa.update(table)
-        .where(table.c.id == campaign_id, table.c.status == "sending", ~open_rows)
-        .values(status="sent", finished_at=now, updated_at=now)
-    ).rowcount
+    n = rows_affected(
+        session.execute(
+            sa.update(table)
+            .where(table.c.id == campaign_id, table.c.status == "sending", ~open_rows)
+            .values(status="sent", finished_at=now, updated_at=now)
+        )
+    )
     session.commit()
     return n == 1
 
@@ -334,8 +338,8 @@ class _CampaignMessages:
 
         context = recipient_context(
             self.settings,
-            person,  # type: ignore[arg-type]
-            self.newsletter_list,  # type: ignore[arg-type]
+            person,
+            self.newsletter_list,
             organisation=organisation,
             campaign_id=self.campaign_id,
         )
@@ -347,8 +351,8 @@ class _CampaignMessages:
             html=rendered.html or None,
             headers=unsubscribe_headers(
                 self.settings,
-                person,  # type: ignore[arg-type]
-                self.newsletter_list,  # type: ignore[arg-type]
+                person,
+                self.newsletter_list,
                 context["abmelde_link"],
             ),
             message_id=delivery_message_id(

@@ -64,8 +64,39 @@ class NewsletterError(ValueError):
 class LinkSubject(Protocol):
     """What a public link needs of a person: a Person row or the sender's Recipient copy."""
 
-    id: int
-    token_nonce: str
+    # Read-only members, so that the sender's frozen copies qualify as well as rows.
+    @property
+    def id(self) -> int: ...
+    @property
+    def token_nonce(self) -> str: ...
+
+
+class Addressee(LinkSubject, Protocol):
+    """What a message's placeholders read of a person: a Person row or a Recipient copy."""
+
+    @property
+    def salutation(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def first_name(self) -> str: ...
+    @property
+    def last_name(self) -> str: ...
+
+
+class ListSource(Protocol):
+    """What a message reads of its newsletter list: a NewsletterList row or the sender's copy."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def slug(self) -> str: ...
+    @property
+    def from_name(self) -> str: ...
+    @property
+    def reply_to(self) -> str: ...
 
 
 class ListNameTaken(NewsletterError):
@@ -112,14 +143,14 @@ class MailSettings:
     def message_id_domain(self) -> str:
         return mail_domain(self.sender)
 
-    def sender_for(self, newsletter_list: NewsletterList | None) -> str | tuple[str, str]:
+    def sender_for(self, newsletter_list: ListSource | None) -> str | tuple[str, str]:
         """The From of a list's mail: its own display name with the configured address."""
         if newsletter_list is not None and newsletter_list.from_name:
             addr = self.sender.rsplit("<", 1)[-1].rstrip(">").strip()
             return (newsletter_list.from_name, addr)
         return self.sender
 
-    def reply_to_for(self, newsletter_list: NewsletterList | None) -> str:
+    def reply_to_for(self, newsletter_list: ListSource | None) -> str:
         return (newsletter_list.reply_to if newsletter_list else "") or self.reply_to
 
 
@@ -857,8 +888,8 @@ def organisation_names(session: Session, person_ids: Iterable[int]) -> dict[int,
 
 def recipient_context(
     settings: MailSettings,
-    person: Person,
-    lst: NewsletterList,
+    person: Addressee,
+    lst: ListSource,
     *,
     organisation: str = "",
     campaign_id: int | None = None,
@@ -878,7 +909,7 @@ def recipient_context(
 
 
 def unsubscribe_headers(
-    settings: MailSettings, person: LinkSubject, lst: NewsletterList, url: str | None = None
+    settings: MailSettings, person: LinkSubject, lst: ListSource, url: str | None = None
 ) -> dict[str, str]:
     """List-Unsubscribe (https one-click per RFC 8058, and mailto) for one recipient.
 
@@ -899,7 +930,7 @@ def unsubscribe_headers(
 
 
 def list_headers(
-    settings: MailSettings, lst: NewsletterList, campaign_id: int | None = None
+    settings: MailSettings, lst: ListSource, campaign_id: int | None = None
 ) -> dict[str, str]:
     """The headers every message of a list (and campaign) shares: List-Id, Precedence, ..."""
     list_id = f"{lst.slug}.{settings.message_id_domain}"
@@ -937,7 +968,7 @@ def build_newsletter_message(
 
 
 def campaign_message_builder(
-    settings: MailSettings, lst: NewsletterList, campaign_id: int | None = None
+    settings: MailSettings, lst: ListSource, campaign_id: int | None = None
 ) -> BulkMessageBuilder:
     """The bulk builder for a campaign's messages: what build_newsletter_message makes,
     with the shared headers prepared once (add unsubscribe_headers per recipient)."""
