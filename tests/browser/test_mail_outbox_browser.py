@@ -36,7 +36,7 @@ def test_an_admin_queues_a_test_mail_finds_it_in_the_outbox_and_cancels_it(page:
     check_a11y(page)
 
     main.get_by_role("button", name="Versand abbrechen").click()
-    expect(page.get_by_role("status")).to_contain_text("wird nicht gesendet")
+    expect(page.get_by_role("main").get_by_role("status")).to_contain_text("wird nicht gesendet")
     expect(state).to_contain_text("Abgebrochen")
     check_a11y(page)
 

@@ -76,7 +76,7 @@
       var mine = ++sequence;
       var source = root.getAttribute("data-source");
       var url = source + (source.indexOf("?") < 0 ? "?" : "&") + "q=" + encodeURIComponent(query);
-      fetch(url, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+      fetch(url, { credentials: "same-origin", headers: { "Accept": "text/html", "X-Requested-With": "picker" } })
         .then(function (response) { return response.ok ? response.text() : ""; })
         .then(function (html) {
           if (mine !== sequence) { return; }  // an older answer arriving late
