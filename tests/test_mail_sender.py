@@ -106,10 +106,8 @@ def test_a_campaign_message_carries_the_message_id_derived_from_its_row_on_every
     campaign, _ = started_campaign(session, 2)
     first_id = session.scalar(sa.select(sa.func.min(Delivery.id)))
     # Two senders (e.g. before and after a crash) build the same row's message.
-    built = [
-        campaign_store(app.config).message(session, item)
-        for item in (campaign_store(app.config).load(session, [first_id]) * 2)
-    ]
+    stores = [campaign_store(app.config), campaign_store(app.config)]
+    built = [store.message(store.load(session, [first_id])[0]) for store in stores]
     assert built[0].message_id == built[1].message_id
     assert built[0].message_id.startswith(f"<nl-{campaign.id}-{first_id}.")
     assert built[0].message_id == delivery_message_id(

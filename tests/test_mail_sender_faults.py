@@ -227,9 +227,9 @@ def test_a_slow_relay_never_lets_another_connection_take_rows_still_being_sent(
     lease = timedelta(seconds=1)
 
     class Slow(CampaignStore):
-        def message(self, session: Any, item: Claimed) -> Any:
+        def message(self, item: Claimed) -> Any:
             time.sleep(0.4)  # a relay that takes its time: a batch outlasts the lease
-            return super().message(session, item)
+            return super().message(item)
 
     with app.app_context():
         try:

@@ -82,12 +82,12 @@ def test_a_campaign_paused_mid_batch_stops_after_that_batch(
     class Pausing(CampaignStore):
         built = 0
 
-        def message(self, session: Any, item: Claimed) -> RawMessage:
+        def message(self, item: Claimed) -> RawMessage:
             Pausing.built += 1
             if Pausing.built == 2:  # while the first batch is being sent
                 with other.begin() as conn:
                     conn.execute(sa.update(Campaign).values(status="paused"))
-            return super().message(session, item)
+            return super().message(item)
 
     try:
         store = Pausing(app.config, SenderSettings().lease)

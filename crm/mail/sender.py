@@ -2,10 +2,12 @@
 
 One loop per SMTP connection: claim a batch from the first store that has due rows, then for
 each row build the message, send it, write the outcome and commit; repeat until no store
-has anything due. `CRM_NEWSLETTER_CONNECTIONS` such loops run side by side, each on its own
-thread with its own database session and SMTP connection; they share the claim (leases, and
-`SKIP LOCKED` on PostgreSQL), one global throttle (`CRM_NEWSLETTER_RATE` messages per second
-over all connections) and the message budget.
+has anything due. Each connection has one builder thread that renders the next message
+while the current one waits for the relay's answer (building has no side effects).
+`CRM_NEWSLETTER_CONNECTIONS` such loops run side by side, each on its own thread with its
+own database session and SMTP connection; they share the claim (leases, and `SKIP LOCKED`
+on PostgreSQL), one global throttle (`CRM_NEWSLETTER_RATE` messages per second over all
+connections) and the message budget.
 
 Leases: a claim sets status 'sending', claimed_at and claimed_by. A live sender renews
 claimed_at of the rows it still holds every third of the lease (between messages), so a slow
@@ -40,6 +42,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -48,6 +51,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from crm.database import utcnow
+from crm.mail.message import RawMessage
 from crm.mail.store import Claimed, DeliveryStore, stores_for
 from crm.mail.transports import (
     MailError,
@@ -385,6 +389,7 @@ class _Connection:
         self.pending: dict[int, Claimed] = {}
         self.unrecorded: Callable[[], bool] | None = None  # an outcome not yet committed
         self.db_lost = False
+        self.builder = ThreadPoolExecutor(1, thread_name_prefix=f"build-{worker}")
 
     def run(self) -> None:
         try:
@@ -401,6 +406,7 @@ class _Connection:
                     else self.run_state.given_back + given_back
                 )
         finally:
+            self.builder.shutdown(cancel_futures=True)
             self.transport.close()
             if self.pending and self.store is not None and not self.db_lost:
                 self.store.release(self.session, self.worker, list(self.pending))
@@ -416,21 +422,41 @@ class _Connection:
     def _send_batch(self) -> None:
         store = self.store
         assert store is not None
+        items = list(self.pending.values())
+        built: dict[int, Future[RawMessage]] = {}
         renewed = time.monotonic()
-        for item in list(self.pending.values()):
-            if item.id not in self.pending:
-                continue  # its group stopped meanwhile, or its lease was lost
-            if self.run_state.stop.is_set() or not self.run_state.take():
-                break
-            if time.monotonic() - renewed > self.settings.lease.total_seconds() / 3:
-                self._heartbeat(store)
-                renewed = time.monotonic()
+        try:
+            for index, item in enumerate(items):
                 if item.id not in self.pending:
-                    continue
-            self._send_one(store, item)
+                    continue  # its group stopped meanwhile, or its lease was lost
+                if self.run_state.stop.is_set() or not self.run_state.take():
+                    break
+                if time.monotonic() - renewed > self.settings.lease.total_seconds() / 3:
+                    self._heartbeat(store)
+                    renewed = time.monotonic()
+                    if item.id not in self.pending:
+                        continue
+                message = built.pop(item.id, None) or self._build(store, item)
+                following = next((i for i in items[index + 1 :] if i.id in self.pending), None)
+                if following is not None:
+                    built[following.id] = self._build(store, following)
+                self._send_one(store, item, message)
+        finally:
+            for future in built.values():
+                future.cancel()
         if self.pending:
             store.release(self.session, self.worker, list(self.pending))
             self.pending = {}
+
+    def _build(self, store: DeliveryStore, item: Claimed) -> Future[RawMessage]:
+        """Build a message on the connection's builder thread.
+
+        The loop asks for the next message before it sends the current one, so rendering
+        overlaps the wait for the relay's answer instead of adding to it. Building has no
+        side effects (the store loaded what it needs at the claim), so a message built and
+        not sent changes nothing.
+        """
+        return self.builder.submit(contextvars.copy_context().run, store.message, item)
 
     def _heartbeat(self, store: DeliveryStore) -> None:
         kept = store.renew(self.session, self.worker, list(self.pending), self.clock())
@@ -450,10 +476,10 @@ class _Connection:
         for item_id in ids:
             del self.pending[item_id]
 
-    def _send_one(self, store: DeliveryStore, item: Claimed) -> None:
+    def _send_one(self, store: DeliveryStore, item: Claimed, built: Future[RawMessage]) -> None:
         session, worker, run = self.session, self.worker, self.run_state
         try:
-            raw = store.message(session, item)
+            raw = built.result()
         except ValueError as exc:  # an address, header or template the builder refuses
             del self.pending[item.id]
             now, error = self.clock(), str(exc)

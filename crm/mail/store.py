@@ -72,6 +72,7 @@ class DeliveryStore(ABC):
     def __init__(self, config: Mapping[str, Any], lease: timedelta) -> None:
         self.config = config
         self.lease = lease
+        self._outcome_statements: dict[tuple[str, ...], sa.Update] = {}
 
     # What a subclass decides.
 
@@ -102,8 +103,11 @@ class DeliveryStore(ABC):
         return "queued"
 
     @abstractmethod
-    def message(self, session: Session, item: Claimed) -> RawMessage:
-        """The message for a claimed row; ValueError if it cannot be built."""
+    def message(self, item: Claimed) -> RawMessage:
+        """The message for a claimed row; ValueError if it cannot be built.
+
+        Runs on the sender's builder thread, without a database session: `load` gathers
+        everything a message needs when the rows are claimed."""
 
     # The lifecycle.
 
@@ -139,13 +143,38 @@ class DeliveryStore(ABC):
         return kept
 
     def _outcome(self, session: Session, item_id: int, worker: str, **values: Any) -> bool:
-        t = self.table
-        n = rows_affected(
-            session.execute(
+        """Write an outcome if the row is still ours; commit.
+
+        The UPDATE is built once per set of column names and executed with bound
+        parameters: building a Core statement (coercion, cache key) cost more CPU per
+        message than the write itself, and this runs once for every message sent. Values
+        that are SQL expressions (a store's `released_status`) become part of the statement;
+        they must not vary between calls.
+        """
+        key = tuple(sorted(values))
+        statement = self._outcome_statements.get(key)
+        if statement is None:
+            t = self.table
+            columns = {
+                name: value if isinstance(value, sa.ColumnElement) else sa.bindparam(f"v_{name}")
+                for name, value in values.items()
+            }
+            statement = self._outcome_statements[key] = (
                 sa.update(t)
-                .where(t.c.id == item_id, t.c.status == "sending", t.c.claimed_by == worker)
-                .values(claimed_by="", claimed_at=None, **values)
+                .where(
+                    t.c.id == sa.bindparam("w_id"),
+                    t.c.status == "sending",
+                    t.c.claimed_by == sa.bindparam("w_worker"),
+                )
+                .values(claimed_by="", claimed_at=None, **columns)
             )
+        params = {
+            f"v_{name}": value
+            for name, value in values.items()
+            if not isinstance(value, sa.ColumnElement)
+        }
+        n = rows_affected(
+            session.execute(statement, {"w_id": item_id, "w_worker": worker, **params})
         )
         session.commit()
         return n == 1
@@ -304,7 +333,7 @@ class OutboxStore(DeliveryStore):
         )
         return [Claimed(r.id, r.attempts, 0, (r.recipient, r.message, r.message_id)) for r in rows]
 
-    def message(self, session: Session, item: Claimed) -> RawMessage:
+    def message(self, item: Claimed) -> RawMessage:
         """The stored bytes, with the envelope sender taken from their Sender or From."""
         recipient, data, message_id = item.data
         headers = BytesHeaderParser().parsebytes(data)

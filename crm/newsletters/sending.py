@@ -154,19 +154,20 @@ class CampaignStore(DeliveryStore):
         ).all()
         organisations = organisation_names(session, [r[4] for r in rows])
         items = []
+        for campaign_id in {r[2] for r in rows} - set(self._messages):
+            campaign = session.get(Campaign, campaign_id)
+            if campaign is not None:  # else message() refuses its rows
+                self._messages[campaign_id] = _CampaignMessages(campaign, self.config)
         for r in rows:
             person = Recipient(r[4], r[5] or "", r[6] or "", r[7] or "", r[8] or "", r[9] or "")
             items.append(Claimed(r[0], r[1], r[2], (r[3], person, organisations.get(r[4], ""))))
         return items
 
-    def message(self, session: Session, item: Claimed) -> RawMessage:
+    def message(self, item: Claimed) -> RawMessage:
         """Render and build one recipient's message with the row's stable Message-ID."""
         messages = self._messages.get(item.group)
         if messages is None:
-            campaign = session.get(Campaign, item.group)
-            if campaign is None:
-                raise ValueError(f"campaign {item.group} no longer exists")
-            messages = self._messages[item.group] = _CampaignMessages(campaign, self.config)
+            raise ValueError(f"campaign {item.group} no longer exists")
         email, person, organisation = item.data
         return messages.build(item.id, email, person, organisation)
 
