@@ -33,20 +33,27 @@ from tests import factories  # noqa: E402
 pytest_plugins = ["tests.fixtures.queries", "tests.fixtures.smtp", "tests.fixtures.cluster"]
 
 
-def _make_postgres_database(server_url: str) -> tuple[str, sa.Engine, str]:
-    """Create a uniquely named database on the server; return its URL, an admin engine, name."""
+def _admin_engine(url: sa.URL) -> sa.Engine:
+    """An engine for CREATE/DROP DATABASE that keeps no connection open between uses."""
+    return sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+
+
+def _make_postgres_database(server_url: str) -> tuple[str, sa.URL, str]:
+    """Create a uniquely named database on the server; return its URL, the server URL, name."""
     url = sa.make_url(server_url)
     if url.drivername in ("postgresql", "postgres"):
         url = url.set(drivername="postgresql+psycopg")
-    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    admin = _admin_engine(url)
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     name = f"crm_test_{worker}_{secrets.token_hex(4)}"
     with admin.connect() as conn:
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    return url.set(database=name).render_as_string(hide_password=False), admin, name
+    admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False), url, name
 
 
-def _drop_postgres_database(admin: sa.Engine, name: str) -> None:
+def _drop_postgres_database(server: sa.URL, name: str) -> None:
+    admin = _admin_engine(server)
     with admin.connect() as conn:
         conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin.dispose()
@@ -57,10 +64,10 @@ def database_url() -> Iterator[str]:
     """A fresh, empty database for this test run."""
     server = os.environ.get("CRM_TEST_DATABASE_URL")
     if server:
-        url, admin, name = _make_postgres_database(server)
+        url, server_url, name = _make_postgres_database(server)
         yield url
         _dispose_built_apps()
-        _drop_postgres_database(admin, name)
+        _drop_postgres_database(server_url, name)
     else:
         with tempfile.TemporaryDirectory(prefix="crm-test-") as tmp:
             yield f"sqlite:///{Path(tmp) / 'test.sqlite3'}"
@@ -69,21 +76,21 @@ def database_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def make_database(request: pytest.FixtureRequest) -> Iterator[Any]:
     """Factory for extra empty databases (migration tests, subprocess tests)."""
-    created: list[tuple[sa.Engine, str]] = []
+    created: list[tuple[sa.URL, str]] = []
     tmp = tempfile.TemporaryDirectory(prefix="crm-extra-")
 
     def make() -> str:
         server = os.environ.get("CRM_TEST_DATABASE_URL")
         if server:
-            url, admin, name = _make_postgres_database(server)
-            created.append((admin, name))
+            url, server_url, name = _make_postgres_database(server)
+            created.append((server_url, name))
             return url
         return f"sqlite:///{Path(tmp.name) / (secrets.token_hex(4) + '.sqlite3')}"
 
     yield make
     _dispose_built_apps()
-    for admin, name in created:
-        _drop_postgres_database(admin, name)
+    for server_url, name in created:
+        _drop_postgres_database(server_url, name)
     tmp.cleanup()
 
 
@@ -97,6 +104,25 @@ def _dispose_built_apps() -> None:
         with application.app_context():
             db.engine.dispose()
     _BUILT_APPS.clear()
+
+
+@pytest.fixture(autouse=True)
+def _close_idle_connections_of_built_apps() -> Iterator[None]:
+    """After each test, close the pooled connections of the apps tests built.
+
+    Each app keeps its idle connections until disposed; kept to the end of the run, the
+    apps of a few hundred tests held more connections than a default PostgreSQL server
+    allows (max_connections = 100). A disposed engine opens new connections when next used,
+    so apps of module-scoped fixtures keep working. The session app keeps its pool.
+    """
+    yield
+    for application in _BUILT_APPS:
+        if application is not _SESSION_APP.get("app"):
+            with application.app_context():
+                db.engine.dispose()
+
+
+_SESSION_APP: dict[str, Flask] = {}
 
 
 def build_app(url: str, instance: str, **overrides: Any) -> Flask:
@@ -122,6 +148,7 @@ def app(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
     application = build_app(database_url, str(tmp_path_factory.mktemp("instance")))
     application.test_client_class = CSRFClient
+    _SESSION_APP["app"] = application
     with application.app_context():
         upgrade()
         # Let the one-time schema check pass now, outside the tests' open transactions.
