@@ -230,6 +230,21 @@ def test_a_month_that_cannot_be_shown_is_none(text):
     assert cal.parse_month(text) is None
 
 
+def test_a_period_pages_by_month_week_or_30_days_and_falls_back_to_today_when_unusable():
+    month = cal.period("monat", "2026-12", None, TODAY)
+    assert (month.first, month.last, month.valid) == (date(2026, 11, 30), date(2027, 1, 3), True)
+    assert (month.prev, month.next) == ({"monat": "2026-11"}, {"monat": "2027-01"})
+    week = cal.period("woche", None, "2026-11-26", TODAY)
+    assert (week.first, week.last) == (date(2026, 11, 23), date(2026, 11, 29))
+    assert week.next == {"datum": "2026-11-30"}
+    agenda = cal.period("liste", None, None, TODAY)
+    assert (agenda.first, agenda.last) == (TODAY, date(2026, 12, 20))
+    broken = cal.period("monat", "2026-13", None, TODAY)
+    assert (broken.anchor, broken.valid) == (date(2026, 11, 1), False)
+    assert cal.period("monat", "1900-01", None, TODAY).prev is None
+    assert cal.period("unbekannt", None, None, TODAY).view == "monat"
+
+
 # --- pages ------------------------------------------------------------------------------------
 
 
@@ -252,6 +267,29 @@ def test_every_role_that_sees_events_sees_the_calendar(client_as, demo_week, rol
     assert "Koordinierungstreffen" in page
     assert 'aria-current="date"' in page
     assert "Heute" in page
+
+
+def test_the_calendar_page_needs_as_many_queries_for_a_busy_month_as_for_a_quiet_one(
+    frozen_time, db_session, admin_client, count_queries
+):
+    def measure():
+        with count_queries() as statements:
+            assert admin_client.get("/termine/kalender").status_code == 200
+        return len(statements)
+
+    people = [factories.make_user(db_session) for _ in range(3)]
+    # One of each kind of entry first: a series beyond its rows costs one query more.
+    duty(db_session, event(db_session, "Messe", date(2026, 11, 2)), people[0], date(2026, 11, 2))
+    biweekly(db_session, "Reihe", horizon=0)
+    db_session.commit()
+    quiet = measure()
+    for i in range(10):
+        fair = event(db_session, f"Messe {i}", date(2026, 11, 2 + i), responsible=people[i % 3])
+        for p in people:
+            duty(db_session, fair, p, date(2026, 11, 2 + i))
+        biweekly(db_session, f"Reihe {i}", horizon=0)
+    db_session.commit()
+    assert measure() == quiet
 
 
 def test_the_calendar_asks_an_anonymous_visitor_to_log_in(client):

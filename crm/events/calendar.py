@@ -108,7 +108,7 @@ def _involved(filters: CalendarFilter) -> list:
     """One user-id selection per person/office filter: an entry must involve each of them."""
     out: list = []
     if filters.person_id is not None:
-        out.append(sa.select(sa.literal(filters.person_id)))
+        out.append([filters.person_id])
     if filters.office_id is not None:
         out.append(_office_users(filters.office_id))
     return out
@@ -238,6 +238,71 @@ def _virtual_occurrences(
                 )
             )
     return out
+
+
+VIEWS = ("monat", "woche", "liste")
+AGENDA_DAYS = 30
+
+
+@dataclass(frozen=True)
+class Period:
+    """The days one calendar page shows and where "previous" and "next" lead."""
+
+    view: str
+    first: date
+    last: date
+    anchor: date  # the month's first day, or the first day shown
+    weeks: list[list[date]]  # the month grid (empty for week and agenda)
+    prev: dict[str, str] | None  # query arguments of the neighbouring pages
+    next: dict[str, str] | None
+    valid: bool  # False when the requested month or day was unusable (today is shown)
+
+    @property
+    def days(self) -> list[date]:
+        """Every day of the period in order."""
+        return [self.first + timedelta(days=i) for i in range((self.last - self.first).days + 1)]
+
+
+def period(view: str, month: str | None, day: str | None, today: date) -> Period:
+    """The period of a month (`2026-12`), week or 30-day agenda (from `2026-12-07`) page.
+
+    A missing value means the current month or day; an unusable one too, with `valid` False.
+    """
+    if view not in VIEWS:
+        view = "monat"
+    if view == "monat":
+        start = parse_month(month) if month else None
+        valid = not month or start is not None
+        start = start or today.replace(day=1)
+        weeks = month_weeks(start.year, start.month)
+        before = (start - timedelta(days=1)).replace(day=1)
+        after = (start + timedelta(days=32)).replace(day=1)
+        return Period(
+            view,
+            weeks[0][0],
+            weeks[-1][-1],
+            start,
+            weeks,
+            {"monat": before.strftime("%Y-%m")} if before >= EARLIEST else None,
+            {"monat": after.strftime("%Y-%m")} if after <= LATEST else None,
+            valid,
+        )
+    shown = parse_day(day) if day else None
+    valid = not day or shown is not None
+    shown = shown or today
+    length = 7 if view == "woche" else AGENDA_DAYS
+    first = shown - timedelta(days=shown.weekday()) if view == "woche" else shown
+    before, after = first - timedelta(days=length), first + timedelta(days=length)
+    return Period(
+        view,
+        first,
+        first + timedelta(days=length - 1),
+        first,
+        [],
+        {"datum": before.isoformat()} if parse_day(before.isoformat()) else None,
+        {"datum": after.isoformat()} if parse_day(after.isoformat()) else None,
+        valid,
+    )
 
 
 def by_day(items: list[Entry]) -> dict[date, list[Entry]]:

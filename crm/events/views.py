@@ -242,30 +242,29 @@ def edit(event_id: int):
         # Only a changed title or day can make a new twin; saving other fields never asks.
         if moved and not _confirmed():
             duplicates = _duplicates_of(data, exclude_id=event.id)
-        if duplicates:
-            pass
-        elif event.series_id is not None and form.scope.data == "following":
-            rule, ok = _rule_from(form, data.start_local)
-            if ok:
-                new_series = service.split_series(
-                    db.session, event, data, rule, today=_today(), horizon_days=_horizon()
-                )
-                first = db.session.scalar(
-                    sa.select(Event)
-                    .where(Event.series_id == new_series.id)
-                    .order_by(Event.starts_at)
-                )
+        if not duplicates:
+            if event.series_id is not None and form.scope.data == "following":
+                rule, ok = _rule_from(form, data.start_local)
+                if ok:
+                    new_series = service.split_series(
+                        db.session, event, data, rule, today=_today(), horizon_days=_horizon()
+                    )
+                    first = db.session.scalar(
+                        sa.select(Event)
+                        .where(Event.series_id == new_series.id)
+                        .order_by(Event.starts_at)
+                    )
+                    db.session.commit()
+                    flash(_("The event has been saved."), "success")
+                    target = first.id if first is not None else None
+                    if target is None:
+                        return redirect(url_for("events.index"))
+                    return redirect(url_for("events.detail", event_id=target))
+            else:
+                service.update_event(db.session, event, data)
                 db.session.commit()
                 flash(_("The event has been saved."), "success")
-                target = first.id if first is not None else None
-                if target is None:
-                    return redirect(url_for("events.index"))
-                return redirect(url_for("events.detail", event_id=target))
-        else:
-            service.update_event(db.session, event, data)
-            db.session.commit()
-            flash(_("The event has been saved."), "success")
-            return redirect(url_for("events.detail", event_id=event.id))
+                return redirect(url_for("events.detail", event_id=event.id))
     return render_template("events/form.html", form=form, event=event, duplicates=duplicates)
 
 
@@ -443,8 +442,6 @@ def new_lead(event_id: int):
 
 # --- calendar ------------------------------------------------------------------------------
 
-CALENDAR_VIEWS = ("monat", "woche", "liste")
-AGENDA_DAYS = 30
 WEEKDAY_NAMES = (
     _l("Monday"),
     _l("Tuesday"),
@@ -501,58 +498,29 @@ def _calendar_filters(problems: list[str]) -> tuple[cal.CalendarFilter, dict[str
 @bp.route("/termine/kalender")
 @require("events.view")
 def calendar():
-    today = _today()
-    view = request.args.get("ansicht", "monat")
-    if view not in CALENDAR_VIEWS:
-        view = "monat"
+    """Month grid, week or 30-day agenda of events, series dates and duties, filtered."""
     problems: list[str] = []
     filters, context = _calendar_filters(problems)
-    weeks: list[list[Any]] = []
-    if view == "monat":
-        raw = request.args.get("monat")
-        month = cal.parse_month(raw) if raw else None
-        if raw and month is None:
-            problems.append(_("This is not a month the calendar can show; here is this month."))
-        month = month or today.replace(day=1)
-        weeks = cal.month_weeks(month.year, month.month)
-        first, last = weeks[0][0], weeks[-1][-1]
-        anchor = month
-        before = (month - timedelta(days=1)).replace(day=1)
-        after = (month + timedelta(days=32)).replace(day=1)
-        nav = {
-            "prev": {"monat": before.strftime("%Y-%m")} if before >= cal.EARLIEST else None,
-            "next": {"monat": after.strftime("%Y-%m")} if after <= cal.LATEST else None,
-        }
-    else:
-        raw = request.args.get("datum")
-        day = cal.parse_day(raw) if raw else None
-        if raw and day is None:
-            problems.append(_("This is not a date the calendar can show; here is today."))
-        day = day or today
-        length = 7 if view == "woche" else AGENDA_DAYS
-        first = day - timedelta(days=day.weekday()) if view == "woche" else day
-        last = first + timedelta(days=length - 1)
-        anchor = first
-        before, after = first - timedelta(days=length), first + timedelta(days=length)
-        nav = {
-            "prev": {"datum": before.isoformat()} if cal.parse_day(before.isoformat()) else None,
-            "next": {"datum": after.isoformat()} if cal.parse_day(after.isoformat()) else None,
-        }
-    items = cal.entries(db.session, first, last, filters)
-    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    shown = cal.period(
+        request.args.get("ansicht", "monat"),
+        request.args.get("monat"),
+        request.args.get("datum"),
+        _today(),
+    )
+    if not shown.valid:
+        problems.append(
+            _("This is not a month the calendar can show; here is this month.")
+            if shown.view == "monat"
+            else _("This is not a date the calendar can show; here is today.")
+        )
+    items = cal.entries(db.session, shown.first, shown.last, filters)
     return render_template(
         "events/calendar.html",
-        view=view,
-        today=today,
-        anchor=anchor,
-        first=first,
-        last=last,
-        weeks=weeks,
-        days=days,
-        entries=items,
+        view=shown.view,
+        period=shown,
+        today=_today(),
         entries_by_day=cal.by_day(items),
         filters=filters,
-        nav=nav,
         problems=problems,
         me_id=current_user.id,
         WEEKDAY_NAMES=WEEKDAY_NAMES,

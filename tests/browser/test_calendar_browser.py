@@ -17,9 +17,20 @@ from tests.browser.conftest import ADMIN_NAME, check_a11y, log_in
 
 SERIES = "Abstimmung mit dem Jobcenter"
 FAIR = "Jobmesse Magdeburg"
-MONTHS = (
-    "Januar Februar März April Mai Juni Juli August September Oktober November Dezember".split()
-)
+MONTHS = [
+    "Januar",
+    "Februar",
+    "März",
+    "April",
+    "Mai",
+    "Juni",
+    "Juli",
+    "August",
+    "September",
+    "Oktober",
+    "November",
+    "Dezember",
+]
 
 
 def _series_days() -> list[str]:
