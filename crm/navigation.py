@@ -22,6 +22,7 @@ NAVIGATION = (
     NavItem(_l("Contacts"), "contacts.index", "/kontakte"),
     NavItem(_l("Participants"), "participants.index", "/teilnehmende"),
     NavItem(_l("Events"), "events.index", "/termine"),
+    NavItem(_l("Calendar"), "events.calendar", "/termine/kalender"),
     NavItem(_l("Follow-ups"), "followups.index", "/wiedervorlagen"),
     NavItem(_l("Newsletter"), "newsletters.index", "/newsletter"),
     NavItem(_l("Campaigns"), "newsletter_campaigns.index", "/newsletter/aussendungen"),

@@ -54,6 +54,16 @@ def seed_events(session: Session, offices: dict[str, Any]) -> dict[str, int]:
         to_utc(datetime.combine(fair_day, time(12, 30))),
         to_utc(datetime.combine(fair_day, time(16))),
     )
+    # The administrator helps at the fair too, so the first login's calendar shows a duty.
+    admin = users.get("admin")
+    if admin is not None:
+        service.add_slot(
+            session,
+            fair,
+            admin,
+            to_utc(datetime.combine(fair_day, time(10))),
+            to_utc(datetime.combine(fair_day, time(13))),
+        )
     service.capture_lead(
         session,
         fair,
@@ -118,6 +128,7 @@ def seed_events(session: Session, offices: dict[str, Any]) -> dict[str, int]:
         to_utc(datetime.combine(today, time(15))),
         to_utc(datetime.combine(today, time(17))),
     )
+    _seed_past_events(session, today, staff, counsellor)
     for days, subject, who in (
         (-2, "Teilnahmebestätigung an die Kammer schicken", counsellor),
         (-1, "Lebenslauf für die Bewerbung durchsehen", counsellor),
@@ -144,6 +155,35 @@ def seed_events(session: Session, offices: dict[str, Any]) -> dict[str, int]:
         repeat_unit="months",
     )
     return {"events": session.scalar(sa.select(sa.func.count()).select_from(service.Event)) or 0}
+
+
+def _seed_past_events(session: Session, today, staff: User, counsellor: User) -> None:
+    """Dates that are over: the events list's "past events" and the calendar's last months."""
+    for days, kind, title, place, who in (
+        (-45, "fair", "Ausbildungsmesse Burg", "Stadthalle Burg", staff),
+        (-20, "workshop", "Workshop Bewerbungsunterlagen", "Geschäftsstelle Magdeburg", counsellor),
+        (-9, "steering", "Lenkungskreis Netzwerk", "Ministerium, Magdeburg", counsellor),
+    ):
+        day = today + timedelta(days=days)
+        event = service.create_event(
+            session,
+            service.EventData(
+                kind=kind,
+                title=title,
+                start_local=datetime.combine(day, time(10)),
+                end_local=datetime.combine(day, time(14)),
+                place=place,
+                responsible_id=who.id,
+            ),
+        )
+        if kind == "fair":
+            service.add_slot(
+                session,
+                event,
+                who,
+                to_utc(datetime.combine(day, time(10))),
+                to_utc(datetime.combine(day, time(14))),
+            )
 
 
 def _first_tuesday(today) -> datetime:

@@ -304,6 +304,67 @@ def upcoming(session: Session, since: datetime, *, limit: int, offset: int, kind
     return items, total
 
 
+def list_events(
+    session: Session,
+    since: datetime,
+    *,
+    past: bool = False,
+    query: str = "",
+    kind: str = "",
+    limit: int,
+    offset: int,
+) -> tuple[list[Event], int]:
+    """A page of events and the total: upcoming (from `since`, soonest first) or past
+    (ended before `since`, latest first), optionally of one kind and matching `query`
+    (every word in the title or the place)."""
+    where: list[Any] = [Event.ends_at < since] if past else [Event.ends_at >= since]
+    if kind:
+        where.append(Event.kind == kind)
+    for term in query.lower().split()[:10]:
+        where.append(
+            sa.or_(
+                sa.func.lower(Event.title).contains(term, autoescape=True),
+                sa.func.lower(Event.place).contains(term, autoescape=True),
+            )
+        )
+    total = session.scalar(sa.select(sa.func.count()).select_from(Event).where(*where)) or 0
+    order = (Event.starts_at.desc(), Event.id.desc()) if past else (Event.starts_at, Event.id)
+    items = list(
+        session.scalars(
+            sa.select(Event)
+            .where(*where)
+            .options(joinedload(Event.organiser), joinedload(Event.responsible))
+            .order_by(*order)
+            .limit(limit)
+            .offset(offset)
+        )
+    )
+    return items, total
+
+
+def same_title_and_day(
+    session: Session, title: str, day: date, *, exclude_id: int | None = None
+) -> list[Event]:
+    """Non-cancelled events starting on the local `day` whose title equals `title`
+    (trimmed, case-insensitive): probably the same date entered twice."""
+    wanted = " ".join(title.split()).casefold()
+    if not wanted:
+        return []
+    since = datetime.combine(day, time(0), tzinfo=BERLIN).astimezone(UTC)
+    until = datetime.combine(day + timedelta(days=1), time(0), tzinfo=BERLIN).astimezone(UTC)
+    # Compared in Python: SQLite's lower() folds ASCII letters only (Ä, Ü in fair names).
+    candidates = session.scalars(
+        sa.select(Event)
+        .where(Event.starts_at >= since, Event.starts_at < until, Event.status != "cancelled")
+        .order_by(Event.starts_at, Event.id)
+    )
+    return [
+        e
+        for e in candidates
+        if e.id != exclude_id and " ".join(e.title.split()).casefold() == wanted
+    ]
+
+
 def get_event(session: Session, event_id: int) -> Event | None:
     return session.scalar(
         sa.select(Event)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,6 +18,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from crm.accounts.models import User
@@ -25,6 +26,7 @@ from crm.accounts.service import assignable_user, assignable_users
 from crm.contacts.models import Organisation, Person
 from crm.contacts.service import find_records, resolve_organisation
 from crm.database import db_int, utcnow
+from crm.events import calendar as cal
 from crm.events import ical, service
 from crm.events import series as rules
 from crm.events.forms import (
@@ -44,6 +46,7 @@ from crm.extensions import db
 from crm.followups.forms import STATUS_LABELS as FU_STATUS_LABELS
 from crm.forms import choices
 from crm.mail.queue import mail_domain
+from crm.offices.service import active_offices
 from crm.security import authenticated, has_permission, public, require
 
 bp = Blueprint("events", __name__)
@@ -91,14 +94,27 @@ def _assignee_choices() -> list:
 @bp.route("/termine/")
 @require("events.view")
 def index():
-    page = max(request.args.get("seite", 1, type=int) or 1, 1)
+    page = min(max(request.args.get("seite", 1, type=int) or 1, 1), 100_000)
     kind = request.args.get("art", "")
     if kind not in KIND_LABELS:
         kind = ""
+    past = request.args.get("zeitraum") == "vergangen"
+    query = (request.args.get("q") or "").replace("\x00", "").strip()[:200]
     since = datetime.combine(_today(), datetime.min.time(), tzinfo=BERLIN)
-    events, total = service.upcoming(
-        db.session, since, limit=PER_PAGE, offset=(page - 1) * PER_PAGE, kind=kind
+    events, total = service.list_events(
+        db.session,
+        since,
+        past=past,
+        query=query,
+        kind=kind,
+        limit=PER_PAGE,
+        offset=(page - 1) * PER_PAGE,
     )
+    args = {
+        key: value
+        for key, value in (("art", kind), ("q", query), ("zeitraum", "vergangen" if past else ""))
+        if value
+    }
     return render_template(
         "events/index.html",
         events=events,
@@ -106,6 +122,9 @@ def index():
         page=page,
         per_page=PER_PAGE,
         kind=kind,
+        past=past,
+        query=query,
+        args=args,
         can_edit=has_permission(current_user, "events.edit"),
     )
 
@@ -146,6 +165,17 @@ def _data_from(form: EventForm) -> service.EventData | None:
     )
 
 
+def _confirmed() -> bool:
+    """The user saw the duplicate warning and chose "save anyway"."""
+    return request.form.get("trotzdem") == "1"
+
+
+def _duplicates_of(data: service.EventData, exclude_id: int | None = None) -> list[Event]:
+    return service.same_title_and_day(
+        db.session, data.title, data.start_local.date(), exclude_id=exclude_id
+    )
+
+
 def _rule_from(form: EventForm, start: datetime) -> tuple[str | None, bool]:
     try:
         return rules.rule_for(form.pattern.data, start, form.custom_rule.data or ""), True
@@ -161,9 +191,11 @@ def new():
     form.responsible_id.choices = _staff_choices()
     if request.method == "GET":
         form.responsible_id.data = current_user.id
+    duplicates: list[Event] = []
     if form.validate_on_submit() and (data := _data_from(form)) is not None:
         rule, ok = _rule_from(form, data.start_local)
-        if ok:
+        duplicates = [] if _confirmed() else _duplicates_of(data)
+        if ok and not duplicates:
             if rule:
                 s = service.create_series(
                     db.session, data, rule, today=_today(), horizon_days=_horizon()
@@ -180,7 +212,7 @@ def new():
             if event is None:
                 return redirect(url_for("events.index"))
             return redirect(url_for("events.detail", event_id=event.id))
-    return render_template("events/form.html", form=form, event=None)
+    return render_template("events/form.html", form=form, event=None, duplicates=duplicates)
 
 
 @bp.route("/termine/<int:event_id>/bearbeiten", methods=["GET", "POST"])
@@ -201,35 +233,42 @@ def edit(event_id: int):
         form.responsible_id.data = event.responsible_id or 0
         form.pattern.data = "custom" if event.series else "none"
         form.custom_rule.data = event.series.rrule if event.series else ""
+    duplicates: list[Event] = []
     if form.validate_on_submit() and (data := _data_from(form)) is not None:
-        if event.series_id is not None and form.scope.data == "following":
-            rule, ok = _rule_from(form, data.start_local)
-            if ok:
-                new_series = service.split_series(
-                    db.session, event, data, rule, today=_today(), horizon_days=_horizon()
-                )
-                first = db.session.scalar(
-                    sa.select(Event)
-                    .where(Event.series_id == new_series.id)
-                    .order_by(Event.starts_at)
-                )
+        moved = (
+            " ".join(data.title.split()).casefold() != " ".join(event.title.split()).casefold()
+            or data.start_local.date() != event.starts_at.astimezone(BERLIN).date()
+        )
+        # Only a changed title or day can make a new twin; saving other fields never asks.
+        if moved and not _confirmed():
+            duplicates = _duplicates_of(data, exclude_id=event.id)
+        if not duplicates:
+            if event.series_id is not None and form.scope.data == "following":
+                rule, ok = _rule_from(form, data.start_local)
+                if ok:
+                    new_series = service.split_series(
+                        db.session, event, data, rule, today=_today(), horizon_days=_horizon()
+                    )
+                    first = db.session.scalar(
+                        sa.select(Event)
+                        .where(Event.series_id == new_series.id)
+                        .order_by(Event.starts_at)
+                    )
+                    db.session.commit()
+                    flash(_("The event has been saved."), "success")
+                    target = first.id if first is not None else None
+                    if target is None:
+                        return redirect(url_for("events.index"))
+                    return redirect(url_for("events.detail", event_id=target))
+            else:
+                service.update_event(db.session, event, data)
                 db.session.commit()
                 flash(_("The event has been saved."), "success")
-                target = first.id if first is not None else None
-                if target is None:
-                    return redirect(url_for("events.index"))
-                return redirect(url_for("events.detail", event_id=target))
-        else:
-            service.update_event(db.session, event, data)
-            db.session.commit()
-            flash(_("The event has been saved."), "success")
-            return redirect(url_for("events.detail", event_id=event.id))
-    return render_template("events/form.html", form=form, event=event)
+                return redirect(url_for("events.detail", event_id=event.id))
+    return render_template("events/form.html", form=form, event=event, duplicates=duplicates)
 
 
 def _one_day():
-    from datetime import timedelta
-
     return timedelta(days=1)
 
 
@@ -399,6 +438,96 @@ def new_lead(event_id: int):
                 return redirect(url_for("events.new_lead", event_id=event.id))
             return redirect(url_for("events.detail", event_id=event.id) + "#leads")
     return render_template("events/lead_form.html", form=form, event=event)
+
+
+# --- calendar ------------------------------------------------------------------------------
+
+WEEKDAY_NAMES = (
+    _l("Monday"),
+    _l("Tuesday"),
+    _l("Wednesday"),
+    _l("Thursday"),
+    _l("Friday"),
+    _l("Saturday"),
+    _l("Sunday"),
+)
+WEEKDAY_SHORT = (_l("Mon"), _l("Tue"), _l("Wed"), _l("Thu"), _l("Fri"), _l("Sat"), _l("Sun"))
+MONTH_NAMES = (
+    _l("January"),
+    _l("February"),
+    _l("March"),
+    _l("April"),
+    _l("May"),
+    _l("June"),
+    _l("July"),
+    _l("August"),
+    _l("September"),
+    _l("October"),
+    _l("November"),
+    _l("December"),
+)
+
+
+def _calendar_filters(problems: list[str]) -> tuple[cal.CalendarFilter, dict[str, Any]]:
+    """The filter from the query string; unknown values are dropped with a message."""
+    offices = {o.id: o for o in active_offices(db.session)}
+    people = {u.id: u for u in assignable_users(db.session, "events.view")}
+    raw_office = request.args.get("geschaeftsstelle", "")
+    office_id = db_int(raw_office) if raw_office else None
+    if raw_office and office_id not in offices:
+        problems.append(_("This office is not known; events of all offices are shown."))
+        office_id = None
+    raw_person = request.args.get("person", "")
+    person_id = db_int(raw_person) if raw_person else None
+    if raw_person and person_id not in people:
+        problems.append(_("This person is not known; events of everyone are shown."))
+        person_id = None
+    kind = request.args.get("art", "")
+    if kind and kind not in KIND_LABELS:
+        problems.append(_("This kind of event is not known; all kinds are shown."))
+        kind = ""
+    filters = cal.CalendarFilter(office_id=office_id, kind=kind, person_id=person_id)
+    args = {
+        key: value
+        for key, value in (("geschaeftsstelle", office_id), ("art", kind), ("person", person_id))
+        if value
+    }
+    return filters, {"args": args, "offices": offices.values(), "people": people.values()}
+
+
+@bp.route("/termine/kalender")
+@require("events.view")
+def calendar():
+    """Month grid, week or 30-day agenda of events, series dates and duties, filtered."""
+    problems: list[str] = []
+    filters, context = _calendar_filters(problems)
+    shown = cal.period(
+        request.args.get("ansicht", "monat"),
+        request.args.get("monat"),
+        request.args.get("datum"),
+        _today(),
+    )
+    if not shown.valid:
+        problems.append(
+            _("This is not a month the calendar can show; here is this month.")
+            if shown.view == "monat"
+            else _("This is not a date the calendar can show; here is today.")
+        )
+    items = cal.entries(db.session, shown.first, shown.last, filters)
+    return render_template(
+        "events/calendar.html",
+        view=shown.view,
+        period=shown,
+        today=_today(),
+        entries_by_day=cal.by_day(items),
+        filters=filters,
+        problems=problems,
+        me_id=current_user.id,
+        WEEKDAY_NAMES=WEEKDAY_NAMES,
+        WEEKDAY_SHORT=WEEKDAY_SHORT,
+        MONTH_NAMES=MONTH_NAMES,
+        **context,
+    )
 
 
 # --- iCal ----------------------------------------------------------------------------------
