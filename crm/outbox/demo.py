@@ -1,5 +1,6 @@
-"""Demo mail: the reminders and the campaign the other demo modules queued, delivered through
-the real sender into the development outbox; two outdated addresses bounce."""
+"""Demo mail: a setup test mail, an invitation, the due reminders and the campaign the other demo
+modules queued, delivered through the real sender into the development outbox; an outdated and
+a mistyped address bounce."""
 
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ from crm.mail.store import stores_for
 from crm.mail.transports import FileTransport, PermanentMailError, SendResult
 from crm.offices.mailcheck import send_test_mail
 
-# A test mail typed with a wrong top-level domain: the second failed row of the outbox.
-MISTYPED_EMAIL = "leitung@demo.netzwerk-crm.dee"
+# An invitation to Franziska Bär typed with a wrong domain: the failed row of the outbox.
+INVITED_EMAIL = "f.baer@hotel-zur-boerde.example"
+MISTYPED_EMAIL = "f.baer@hotel-zur-boerde.exmaple"
 UNKNOWN_MAILBOXES = frozenset({OUTDATED_EMAIL, MISTYPED_EMAIL})
 
 
@@ -36,7 +38,7 @@ class DemoTransport(FileTransport):
 
 
 def seed_mail(session: Session) -> dict[str, int]:
-    """Queue a test mail, a notice and the due reminders, then send everything (demo only).
+    """Queue a test mail, an invitation and the due reminders, then send everything (demo only).
 
     Mail goes to the configured outbox folder whatever the transport setting: demo data never
     reaches a real relay.
@@ -46,18 +48,21 @@ def seed_mail(session: Session) -> dict[str, int]:
     admin = session.scalar(sa.select(User).where(User.role == "admin").order_by(User.id))
     if admin is not None:
         send_test_mail(session, admin, config)
-    outdated = session.scalar(sa.select(Person).where(Person.email == OUTDATED_EMAIL))
+    invited = session.scalar(sa.select(Person).where(Person.email == INVITED_EMAIL))
     enqueue(
         session,
         build_message(
             sender=sender,
-            to=MISTYPED_EMAIL,
+            to=("Franziska Bär", MISTYPED_EMAIL),
             subject="Einladung: Netzwerktreffen im Haus der Wirtschaft",
-            text="Guten Tag,\n\nwir laden Sie herzlich zu unserem nächsten Netzwerktreffen ein.\n",
+            text=(
+                "Guten Tag Frau Bär,\n\n"
+                "wir laden Sie herzlich zu unserem nächsten Netzwerktreffen ein.\n"
+            ),
             message_id_domain=mail_domain(sender),
         ),
         kind="notice",
-        person_id=outdated.id if outdated is not None else None,
+        person_id=invited.id if invited is not None else None,
     )
     session.commit()
     # The events demo has overdue follow-ups: their reminders, as the scheduler would queue.
