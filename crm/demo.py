@@ -71,6 +71,16 @@ def _seed_newsletters(session: Session, offices: dict) -> dict[str, int]:
 SEEDERS.append(_seed_newsletters)
 
 
+def _seed_mail(session: Session, offices: dict) -> dict[str, int]:
+    from crm.outbox.demo import seed_mail
+
+    return seed_mail(session)
+
+
+# Last: it sends what the others queued (reminders, the started campaign).
+SEEDERS.append(_seed_mail)
+
+
 def is_empty(session: Session) -> bool:
     """True if no user exists yet."""
     return (session.scalar(sa.select(sa.func.count(User.id))) or 0) == 0

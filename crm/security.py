@@ -139,6 +139,18 @@ def writes_on_get(view: F) -> F:
     return view
 
 
+def fragment(view: F) -> F:
+    """Mark a GET view that answers scripts (htmx polling, record pickers) with a piece of a
+    page: no link leads to it, and the page that uses it works without it."""
+    view._crm_fragment = True  # type: ignore[attr-defined]
+    return view
+
+
+def is_fragment(app: Flask, endpoint: str) -> bool:
+    """True if the endpoint's view is marked as a fragment (`fragment`)."""
+    return bool(getattr(app.view_functions.get(endpoint), "_crm_fragment", False))
+
+
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 

@@ -110,7 +110,9 @@ def _assert_round_trip(client, session, s: EventSeries) -> None:
 @pytest.fixture
 def demo_data(app, db_session, frozen_time):
     """The demo data on 21.11.2026, its series materialised over the whole window."""
-    demo.seed(db_session)
+    # The loader runs the import job and the mail sender, which read the app's settings.
+    with app.app_context():
+        demo.seed(db_session)
     # The daily job extends the series day by day; here at once to the end of the window.
     service.materialise_all(db_session, today=TODAY, horizon_days=(WINDOW_END.date() - TODAY).days)
     db_session.commit()

@@ -36,7 +36,9 @@ TEST_ROUTE = re.compile(r"^/__")
 @pytest.fixture
 def site(app, db_session) -> tuple[Any, fz.Crawl]:
     """An admin's browser on demo data, and what crawling the app from / found."""
-    demo.seed(db_session)
+    # The loader runs the import job and the mail sender, which read the app's settings.
+    with app.app_context():
+        demo.seed(db_session)
     # What the demo lacks: a follow-up and campaigns, so their pages and forms are crawled.
     admin = db_session.scalar(sa.select(User).where(User.email == demo.DEMO_USERS[0][0]))
     create_followup(db_session, subject="Rückruf", due_date=date(2026, 12, 1), assignee=admin)

@@ -32,7 +32,9 @@ BARE_HTMX = re.compile(r"""[\s"']hx-[a-z-]+=""")
 @pytest.fixture
 def admin(app, db_session) -> Any:
     """An admin's browser on demo data."""
-    demo.seed(db_session)
+    # The loader runs the import job and the mail sender, which read the app's settings.
+    with app.app_context():
+        demo.seed(db_session)
     db_session.commit()
     browser = app.test_client()
     assert login(browser, demo.DEMO_USERS[0][0], demo.DEMO_PASSWORD).status_code == 302

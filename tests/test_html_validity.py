@@ -44,7 +44,9 @@ def validator() -> None:
 @pytest.fixture
 def demo_site(app: Flask, db_session: Any) -> Flask:
     """Demo data plus what the demo lacks: a follow-up and campaigns, so their pages are seen."""
-    demo.seed(db_session)
+    # The loader runs the import job and the mail sender, which read the app's settings.
+    with app.app_context():
+        demo.seed(db_session)
     admin = db_session.scalar(sa.select(User).where(User.email == ROLES[0]))
     create_followup(db_session, subject="Rückruf", due_date=date(2026, 12, 1), assignee=admin)
     newsletter = db_session.scalar(sa.select(NewsletterList).limit(1))

@@ -9,7 +9,11 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from crm.accounts.models import User
-from crm.contacts import service
+from crm.audit.service import Actor
+from crm.contacts import import_jobs, importer, lists, service
+from crm.contacts.models import Organisation, Person
+from crm.jobs import queue
+from crm.jobs.models import BackgroundJob
 
 # name, sector, size class, street, postcode, city, region, e-mail, tags
 EMPLOYERS: tuple[tuple[str, str, str, str, str, str, str, str, list[str]], ...] = (
@@ -288,8 +292,118 @@ def seed_contacts(session: Session, offices: dict[str, Any]) -> dict[str, int]:
             person=people[person_no] if person_no is not None else None,
             organisation=employers[employer_no] if employer_no is not None else None,
         )
+    duplicates = _seed_duplicates(session, people, employers)
+    contact_list = _seed_contact_list(session, people)
+    imported = _seed_import(session, staff[0] if staff else None)
     return {
-        "organisations": len(orgs) + len(employers),
-        "people": len(people),
+        "organisations": len(orgs) + len(employers) + duplicates["organisations"],
+        "people": len(people) + duplicates["people"],
         "activities": len(ACTIVITIES),
+        "contact_lists": 1,
+        "contact_list_members": contact_list,
+        "import_jobs": 1,
+        "imported_records": imported,
     }
+
+
+# A second record of Franziska Bär, entered from an old business card: same name and employer,
+# an outdated address. The merge pages have a candidate pair (first in the list of people), and
+# the demo campaign's delivery to the old address bounces (crm/newsletters/demo.py).
+OUTDATED_EMAIL = "franziska.baer@alt.hotel-zur-boerde.example"
+# The employment agency once more, typed in at a fair without its region (first in the list).
+DUPLICATE_ORGANISATION = "Agentur für Arbeit Magdeburg"
+
+
+def _seed_duplicates(
+    session: Session, people: list[Person], employers: list[Any]
+) -> dict[str, int]:
+    """A duplicate person and a duplicate organisation, candidates for merging."""
+    original = people[14]
+    twin = service.save_person(
+        session,
+        {
+            "salutation": original.salutation,
+            "first_name": original.first_name,
+            "last_name": original.last_name,
+            "email": OUTDATED_EMAIL,
+            "owner_id": original.owner_id,
+            "tags": ["Visitenkarte"],
+        },
+    )
+    service.add_affiliation(session, twin, employers[8], function="Ansprechpartnerin")
+    agency = session.scalar(
+        sa.select(Organisation).where(Organisation.name == DUPLICATE_ORGANISATION)
+    )
+    service.save_organisation(
+        session,
+        {
+            "name": DUPLICATE_ORGANISATION,
+            "kind": agency.kind if agency is not None else "employment_agency",
+            "city": "Magdeburg",
+            "owner_id": agency.owner_id if agency is not None else None,
+            "tags": ["Messe"],
+        },
+    )
+    return {"people": 1, "organisations": 1}
+
+
+def _seed_contact_list(session: Session, people: list[Person]) -> int:
+    """A static contact list: the contacts met at last year's job fair."""
+    contact_list = lists.create_list(
+        session,
+        "Kontakte Jobmesse 2025",
+        "Ansprechpersonen, die wir auf der Jobmesse Magdeburg 2025 gesprochen haben.",
+    )
+    session.flush()
+    return lists.add_members(session, contact_list.id, [p.id for p in people[::3]])
+
+
+# A list of fair contacts as exported from a spreadsheet: one row is refused (no name), one
+# is already in the database (skipped as a duplicate).
+IMPORT_FILE = (
+    "Firma;Vorname;Nachname;E-Mail;PLZ;Ort\r\n"
+    "Tischlerei Hartmann;Birgit;Hartmann;b.hartmann@tischlerei-hartmann.example;39112;Magdeburg\r\n"
+    "Pflegedienst Lindenhof;Paul;Neumann;p.neumann@lindenhof-pflege.example;39218;Schönebeck\r\n"
+    "Bäckerei Schäfer GmbH;Jutta;Schäfer;j.schaefer@baeckerei-schaefer.example;39108;Magdeburg\r\n"
+    ";;;ohne-namen@example.org;;\r\n"
+)
+
+
+def _seed_import(session: Session, user: User | None) -> int:
+    """A finished import of fair contacts, run through the import job like an upload."""
+    job = importer.create_job(
+        session,
+        data=IMPORT_FILE.encode("utf-8"),
+        filename="messekontakte-2025.csv",
+        user_id=user.id if user else None,
+        max_bytes=1024 * 1024,
+    )
+    with importer.reading(session):
+        table = importer.open_table(job)
+    with table:
+        importer.configure_job(session, job, table, mapping=dict(job.mapping or {}), policy="skip")
+    importer.claim_job(session, job)
+    actor = Actor(user.id if user else None, user.display_name if user else "seed-demo")
+    import_jobs.enqueue(session, job, dry_run=False, actor=actor, locale="de")
+    session.commit()
+    _run_queued(session, import_jobs.RUN)
+    session.refresh(job)
+    return int((job.counts or {}).get("create", 0))
+
+
+def _run_queued(session: Session, kind: str) -> None:
+    """Run the queued jobs of `kind` in this session, as the worker would (crm.jobs.worker)."""
+    worker = "seed-demo"
+    while (claimed := queue.claim(session, worker, kinds=(kind,))) is not None:
+        handler = queue.handler_for(claimed.kind)
+        background = session.get(BackgroundJob, claimed.id)
+        if handler is None or background is None:
+            raise RuntimeError(f"job kind {claimed.kind!r} is not registered")
+        payload = dict(background.payload or {})
+        session.commit()  # the handler starts without an open transaction, as in the worker
+
+        def progress(done: int, total: int, message: str = "", job_id: int = claimed.id) -> None:
+            queue.report_progress_in(session, job_id, worker, done, total, str(message))
+
+        result = handler.run(queue.JobContext(session, claimed.id, payload, progress))
+        queue.finish(session, claimed.id, worker, status="done", result=result)

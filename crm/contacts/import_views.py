@@ -37,7 +37,7 @@ from crm.extensions import db
 from crm.forms import Form, choices
 from crm.jobs import queue
 from crm.jobs.models import BackgroundJob
-from crm.security import require, writes_on_get
+from crm.security import fragment, require, writes_on_get
 
 bp = Blueprint("imports", __name__, url_prefix="/import")
 
@@ -354,6 +354,7 @@ def start(job_id: int):
 
 
 @bp.route("/<int:job_id>/status")
+@fragment
 @require("contacts.import")
 def status(job_id: int):
     """The progress bar partial polled by htmx while a job runs."""

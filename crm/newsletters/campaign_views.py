@@ -30,7 +30,7 @@ from crm.newsletters.models import (
     NewsletterTemplate,
 )
 from crm.newsletters.rendering import TemplateProblem, render_subject
-from crm.security import has_permission, require
+from crm.security import fragment, has_permission, require
 
 bp = Blueprint("newsletter_campaigns", __name__, url_prefix="/newsletter/aussendungen")
 PER_PAGE = 25
@@ -74,6 +74,20 @@ class CampaignForm(Form):
     send_at = DateTimeLocalField(
         _l("Send at (optional)"), format="%Y-%m-%dT%H:%M", validators=[Optional()]
     )
+
+
+class CountForm(Form):
+    """The recipients part of the campaign form, as a GET form (no JavaScript needed)."""
+
+    class Meta:
+        csrf = False  # a GET form that changes nothing
+
+    list_id = SelectField(_l("Newsletter"), coerce=int_or_none)
+    audience_kind = RadioField(
+        _l("Recipients"), choices=choices(AUDIENCE_KIND_LABELS.items()), default="list"
+    )
+    audience_id = SelectField(_l("Saved audience"), coerce=int_or_none)
+    contact_list_id = SelectField(_l("Static contact list"), coerce=int_or_none)
 
 
 class ScheduleForm(Form):
@@ -138,6 +152,19 @@ def index() -> str:
 
 def _campaign_form() -> CampaignForm:
     form = CampaignForm()
+    _recipient_choices(form)
+    form.template_id.choices = choices(
+        db.session.execute(
+            sa.select(NewsletterTemplate.id, NewsletterTemplate.name).order_by(
+                NewsletterTemplate.name
+            )
+        ).all(),
+        placeholder=_l("Please choose"),
+    )
+    return form
+
+
+def _recipient_choices(form: CampaignForm | CountForm) -> None:
     form.list_id.choices = choices(
         db.session.execute(
             sa.select(NewsletterList.id, NewsletterList.name)
@@ -164,15 +191,6 @@ def _campaign_form() -> CampaignForm:
         ).all(),
         placeholder="–",
     )
-    form.template_id.choices = choices(
-        db.session.execute(
-            sa.select(NewsletterTemplate.id, NewsletterTemplate.name).order_by(
-                NewsletterTemplate.name
-            )
-        ).all(),
-        placeholder=_l("Please choose"),
-    )
-    return form
 
 
 def _audience_problem(
@@ -290,21 +308,31 @@ def validate_subject(subject: str) -> list[str]:
 @bp.get("/anzahl")
 @require("newsletters.view")
 def recipient_count() -> str:
-    """The live recipient count (htmx) for the campaign form's current values."""
+    """The recipient count for the campaign form's current values: the live count (htmx),
+    or without JavaScript a page of its own with the same choices as a GET form."""
     args = request.args
     kind = args.get("audience_kind", "list")
     list_id = args.get("list_id", type=int)
     audience_id = args.get("audience_id", type=int)
     contact_list_id = args.get("contact_list_id", type=int)
-    if kind not in AUDIENCE_KIND_LABELS or not list_id:
-        return render_template("newsletters/_count.html", count=None)
-    problem, audience = _audience_problem(kind, list_id, audience_id, contact_list_id)
-    if problem:
-        return render_template("newsletters/_count.html", count=None, error=problem)
-    select = svc.audience_select(
-        list_id, audience=audience, contact_list_id=contact_list_id if kind == "static" else None
-    )
-    return render_template("newsletters/_count.html", count=count_recipients(db.session, select))
+    count: int | None = None
+    problem: str | None = None
+    if kind in AUDIENCE_KIND_LABELS and list_id:
+        problem, audience = _audience_problem(kind, list_id, audience_id, contact_list_id)
+        if not problem:
+            select = svc.audience_select(
+                list_id,
+                audience=audience,
+                contact_list_id=contact_list_id if kind == "static" else None,
+            )
+            count = count_recipients(db.session, select)
+    if request.headers.get("HX-Request") == "true":
+        return render_template("newsletters/_count.html", count=count, error=problem)
+    form = CountForm(request.args)
+    _recipient_choices(form)
+    if kind not in AUDIENCE_KIND_LABELS:
+        form.audience_kind.data = "list"
+    return render_template("newsletters/campaign_count.html", form=form, count=count, error=problem)
 
 
 @bp.post("/<int:campaign_id>/duplizieren")
@@ -351,6 +379,7 @@ def detail(campaign_id: int) -> str:
 
 
 @bp.get("/<int:campaign_id>/fortschritt")
+@fragment
 @require("newsletters.view")
 def progress(campaign_id: int) -> str:
     """The progress bar partial that htmx polls while the campaign is sending."""

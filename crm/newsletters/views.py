@@ -402,30 +402,41 @@ def audience_edit(audience_id: int):
 @bp.get("/zielgruppen/anzahl")
 @require("newsletters.view")
 def audience_count():
-    """The live recipient count (htmx) for the audience form's current values."""
+    """The recipient count for the audience form's current values: the live count (htmx), or
+    without JavaScript a page of its own (linked from the list of audiences)."""
     args = request.args
     kind = args.get("kind", "subscribers")
     list_id = args.get("list_id", type=int)
-    if kind not in KIND_LABELS or not list_id:
-        return render_template("newsletters/_count.html", count=None)
-    try:
-        spec = audiences.clean_filter_spec(
-            {
-                "org_kinds": args.getlist("org_kinds"),
-                "tags": args.getlist("tags"),
-                "regions": args.getlist("regions"),
-            }
-        )
-    except audiences.FilterSpecError as exc:
-        return render_template("newsletters/_count.html", count=None, error=str(exc))
-    contact_list_id = args.get("contact_list_id", type=int) or None
-    if kind == "static" and contact_list_id is None:
-        return render_template("newsletters/_count.html", count=None)
-    select = audiences.recipients_select(
-        list_id, kind, contact_list_id=contact_list_id, filter_spec=spec
-    )
+    count: int | None = None
+    error: str | None = None
+    if kind in KIND_LABELS and list_id:
+        try:
+            spec = audiences.clean_filter_spec(
+                {
+                    "org_kinds": args.getlist("org_kinds"),
+                    "tags": args.getlist("tags"),
+                    "regions": args.getlist("regions"),
+                }
+            )
+        except audiences.FilterSpecError as exc:
+            error = str(exc)
+        else:
+            contact_list_id = args.get("contact_list_id", type=int) or None
+            if kind != "static" or contact_list_id is not None:
+                select = audiences.recipients_select(
+                    list_id, kind, contact_list_id=contact_list_id, filter_spec=spec
+                )
+                count = audiences.count_recipients(db.session, select)
+    if request.headers.get("HX-Request") == "true":
+        return render_template("newsletters/_count.html", count=count, error=error)
+    audience = db.session.get(Audience, args.get("zielgruppe", type=int) or 0)
+    newsletter = db.session.get(NewsletterList, list_id) if list_id else None
     return render_template(
-        "newsletters/_count.html", count=audiences.count_recipients(db.session, select)
+        "newsletters/audience_count.html",
+        count=count,
+        error=error,
+        audience=audience,
+        newsletter=newsletter,
     )
 
 

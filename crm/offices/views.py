@@ -27,7 +27,7 @@ from crm.extensions import db
 from crm.forms import choices
 from crm.offices import service
 from crm.offices.forms import OfficeForm, targets_form
-from crm.security import require
+from crm.security import fragment, require
 
 bp = Blueprint("offices", __name__, url_prefix="/verwaltung")
 
@@ -289,6 +289,7 @@ def _setup_mail() -> Any:
 
 
 @bp.route("/ersteinrichtung/mail/status")
+@fragment
 @require("admin.users")
 def setup_mail_status():
     """The status of the admin's latest test mail (polled by htmx on the mail step)."""

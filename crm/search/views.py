@@ -13,7 +13,7 @@ from crm.database import utcnow
 from crm.extensions import db
 from crm.search import service
 from crm.search.service import Hit
-from crm.security import authenticated, writes_on_get
+from crm.security import authenticated, fragment, writes_on_get
 
 bp = Blueprint("search", __name__, url_prefix="/suche")
 
@@ -72,6 +72,7 @@ def index():
 
 
 @bp.route("/vorschlag")
+@fragment
 @authenticated
 @writes_on_get
 def suggest():
@@ -85,6 +86,7 @@ def suggest():
 
 
 @bp.route("/auswahl/<kind>")
+@fragment
 @authenticated
 @writes_on_get
 def pick(kind: str):
