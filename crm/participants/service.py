@@ -998,9 +998,11 @@ def set_item_type_active(session: Session, item_type: SupportItemType, active: b
 BERLIN = ZoneInfo("Europe/Berlin")
 # The planned transfer's follow-up falls due this many days before it (CRM_TRANSFER_LEAD_DAYS).
 TRANSFER_LEAD_DAYS = 14
+# Stored subjects are data in the office's language, like the note `mark_done` logs: the same
+# German text whoever saves the date, from a page, the CLI or a job (no request locale there).
 CASE_SUBJECTS = {
-    "next_contact": _l("Next contact (%(pseudonym)s)"),
-    "transfer": _l("Transfer on %(date)s: %(what)s (%(pseudonym)s)"),
+    "next_contact": "Nächster Kontakt (%(pseudonym)s)",
+    "transfer": "Übergang am %(date)s: %(what)s (%(pseudonym)s)",
 }
 
 
@@ -1017,16 +1019,13 @@ def _open_case_followup(session: Session, participant: Participant, kind: str) -
 def _case_subject(participant: Participant, kind: str) -> str:
     # The pseudonym, not the name: the subject travels in reminder e-mails.
     if kind == "next_contact":
-        return str(CASE_SUBJECTS[kind] % {"pseudonym": participant.pseudonym})
+        return CASE_SUBJECTS[kind] % {"pseudonym": participant.pseudonym}
     assert participant.transfer_on is not None
-    return str(
-        CASE_SUBJECTS[kind]
-        % {
-            "date": fmt_date(participant.transfer_on),
-            "what": participant.transfer_note or "–",
-            "pseudonym": participant.pseudonym,
-        }
-    )
+    return CASE_SUBJECTS[kind] % {
+        "date": fmt_date(participant.transfer_on),
+        "what": participant.transfer_note or "–",
+        "pseudonym": participant.pseudonym,
+    }
 
 
 def _keep_case_followup(
