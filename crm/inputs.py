@@ -139,18 +139,31 @@ def init_app(app: Flask) -> None:
 
 # Durations as people type them: "90" (minutes), "1:30", "1,5" / "1.5" (hours), "1,5 h",
 # "90 min", "1 h 30 min", "1h30". A bare whole number is minutes: that is what the form asked
-# for before, and "1,5" cannot mean minutes, so a decimal without a unit is hours.
+# for before, and "1,5" cannot mean minutes, so a decimal without a unit is hours. ASCII digits
+# only: int() would also read other scripts' digits, which no form here means.
 _DURATION_PATTERNS = (
-    (re.compile(r"(\d{1,4})(?:\s*(?:min|minuten|minutes|m))?\.?", re.IGNORECASE), "minutes"),
-    (re.compile(r"(\d{1,2}):([0-5]\d)(?:\s*(?:h|std|stunden|hours))?\.?", re.IGNORECASE), "hm"),
     (
-        re.compile(r"(\d{1,2})(?:[.,](\d{1,2}))?\s*(?:h|std|stunden|stunde|hours|hour)\.?", re.I),
-        "hours",
+        re.compile(r"([0-9]{1,4})(?:\s*(?:min|minuten|minutes|m))?\.?", re.IGNORECASE | re.ASCII),
+        "minutes",
     ),
-    (re.compile(r"(\d{1,2})[.,](\d{1,2})", re.IGNORECASE), "hours"),
     (
         re.compile(
-            r"(\d{1,2})\s*(?:h|std\.?)\s*(\d{1,2})(?:\s*(?:min|minuten|m))?\.?", re.IGNORECASE
+            r"([0-9]{1,2}):([0-5][0-9])(?:\s*(?:h|std|stunden|hours))?\.?", re.IGNORECASE | re.ASCII
+        ),
+        "hm",
+    ),
+    (
+        re.compile(
+            r"([0-9]{1,2})(?:[.,]([0-9]{1,2}))?\s*(?:h|std|stunden|stunde|hours|hour)\.?",
+            re.IGNORECASE | re.ASCII,
+        ),
+        "hours",
+    ),
+    (re.compile(r"([0-9]{1,2})[.,]([0-9]{1,2})", re.IGNORECASE | re.ASCII), "hours"),
+    (
+        re.compile(
+            r"([0-9]{1,2})\s*(?:h|std\.?)\s*([0-9]{1,2})(?:\s*(?:min|minuten|m))?\.?",
+            re.IGNORECASE | re.ASCII,
         ),
         "h+m",
     ),

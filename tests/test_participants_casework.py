@@ -87,7 +87,7 @@ def test_a_duration_is_read_as_minutes_hours_and_minutes_or_decimal_hours(typed,
 
 @pytest.mark.parametrize(
     "typed",
-    ["", "0", "0:00", "1:75", "anderthalb", "1,33", "1500", "24:01", "-30", "1:30:00", "1e2"],
+    ["", "0", "0:00", "1:75", "anderthalb", "1,33", "1500", "24:01", "-30", "1:30:00", "1e2", "١٢"],
 )
 def test_a_duration_that_is_empty_ambiguous_or_beyond_a_day_is_refused(typed):
     assert parse_duration(typed) is None
