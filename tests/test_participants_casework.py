@@ -473,3 +473,18 @@ def test_erasing_a_participant_deletes_her_contact_log_and_leaves_others_alone(a
     assert [r.id for r in after] == [kept.id]
     s.refresh(p)
     assert (p.transfer_on, p.transfer_note, p.next_contact_on) == (None, "", None)
+
+
+def test_a_transfer_text_without_its_date_is_refused_and_kept_in_the_form(
+    counsellor, mine, db_session
+):
+    response = counsellor.post(
+        f"/teilnehmende/{mine.id}/planung",
+        data={"plan-transfer_on": "", "plan-transfer_note": "Ende Berufssprachkurs"},
+    )
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert "Bitte auch das Datum des Übergangs angeben." in html
+    assert 'value="Ende Berufssprachkurs"' in html
+    db_session.expire_all()
+    assert mine.transfer_note == ""

@@ -11,7 +11,14 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional
+from wtforms.validators import (
+    DataRequired,
+    Email,
+    Length,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
 
 from crm.forms import DurationField, Filled, Form, WholeNumberField, choices
 
@@ -164,6 +171,11 @@ class CasePlanForm(Form):
         _l("What ends (e.g. end of the integration course)"),
         validators=[Optional(), Length(max=200)],
     )
+
+    def validate_transfer_note(self, field: StringField) -> None:
+        """A text without a transfer date would be dropped: ask for the date instead."""
+        if (field.data or "").strip() and self.transfer_on.data is None:
+            raise ValidationError(_l("Please enter the date of the transfer as well."))
 
 
 class ExitForm(Form):
