@@ -152,6 +152,8 @@ def load_config(instance_path: str) -> dict[str, Any]:
         # Targets board: default weekly targets when no year has its own (Auswertung).
         "CRM_TARGET_ENTRIES_PER_WEEK": _int("CRM_TARGET_ENTRIES_PER_WEEK", 1),
         "CRM_TARGET_EXITS_PER_WEEK": _int("CRM_TARGET_EXITS_PER_WEEK", 1),
+        # Case work: a planned transfer's follow-up falls due this many days before it.
+        "CRM_TRANSFER_LEAD_DAYS": _int("CRM_TRANSFER_LEAD_DAYS", 14),
         # DSGVO: participants are due for erasure this many years after their exit.
         "CRM_RETENTION_YEARS_AFTER_EXIT": _int("CRM_RETENTION_YEARS_AFTER_EXIT", 5),
         # The mail sender (crm/mail/sender.py): messages per second over all connections

@@ -22,6 +22,7 @@ from crm.inputs import (
     has_nul,
     int_range_message,
     nul_message,
+    parse_duration,
 )
 
 # Plain digits only: Python's int() and float() also take "nan", "inf", "1e309", "1_000" and
@@ -96,6 +97,35 @@ class DecimalCommaField(_ParsedOnce, FloatField):
 
     def convert(self, raw: str) -> float:
         return float(raw.replace(",", "."))
+
+
+class DurationField(_ParsedOnce, IntegerField):
+    """A duration in minutes typed as 90, 1:30, 1,5 or 1,5 h; anything else is an error."""
+
+    widget = TextInput()
+    message = _l("Please enter a duration such as 1:30, 1,5 h or 90 (minutes), at most 24 hours.")
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        """Parse the typed duration into minutes; empty leaves None for the validators."""
+        if not valuelist:
+            return
+        raw = str(valuelist[0]).strip()
+        self.data = None
+        if not raw:
+            return
+        minutes = parse_duration(raw)
+        if minutes is None:
+            raise ValueError(self.message)
+        self.data = minutes
+
+    def _value(self) -> str:
+        # Shown back as hours:minutes, the way the page lists durations; typed text that did
+        # not parse is shown as typed, so nothing is lost.
+        if self.raw_data:
+            return str(self.raw_data[0])
+        if isinstance(self.data, int):
+            return f"{self.data // 60}:{self.data % 60:02d}"
+        return ""
 
 
 class Filled(InputRequired):

@@ -7,6 +7,7 @@ i.e. as 500s. Path values, query arguments and form fields all pass through the 
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Any
 
@@ -134,3 +135,65 @@ def init_app(app: Flask) -> None:
 
         message = _l("The address contains a character that cannot be processed (NUL).")
         return render_error(400, message)
+
+
+# Durations as people type them: "90" (minutes), "1:30", "1,5" / "1.5" (hours), "1,5 h",
+# "90 min", "1 h 30 min", "1h30". A bare whole number is minutes: that is what the form asked
+# for before, and "1,5" cannot mean minutes, so a decimal without a unit is hours. ASCII digits
+# only: int() would also read other scripts' digits, which no form here means.
+_DURATION_PATTERNS = (
+    (
+        re.compile(r"([0-9]{1,4})(?:\s*(?:min|minuten|minutes|m))?\.?", re.IGNORECASE | re.ASCII),
+        "minutes",
+    ),
+    (
+        re.compile(
+            r"([0-9]{1,2}):([0-5][0-9])(?:\s*(?:h|std|stunden|hours))?\.?", re.IGNORECASE | re.ASCII
+        ),
+        "hm",
+    ),
+    (
+        re.compile(
+            r"([0-9]{1,2})(?:[.,]([0-9]{1,2}))?\s*(?:h|std|stunden|stunde|hours|hour)\.?",
+            re.IGNORECASE | re.ASCII,
+        ),
+        "hours",
+    ),
+    (re.compile(r"([0-9]{1,2})[.,]([0-9]{1,2})", re.IGNORECASE | re.ASCII), "hours"),
+    (
+        re.compile(
+            r"([0-9]{1,2})\s*(?:h|std\.?)\s*([0-9]{1,2})(?:\s*(?:min|minuten|m))?\.?",
+            re.IGNORECASE | re.ASCII,
+        ),
+        "h+m",
+    ),
+)
+DURATION_MAX_MINUTES = 24 * 60
+
+
+def parse_duration(text: str) -> int | None:
+    """Minutes from a typed duration ("90", "1:30", "1,5", "1.5 h", "1 h 30 min"), or None.
+
+    None for anything else, for zero and for more than a day; fractions of a minute are refused
+    ("1,33 h" is not a whole number of minutes), so no typed value is silently rounded.
+    """
+    raw = " ".join((text or "").strip().split())
+    for pattern, kind in _DURATION_PATTERNS:
+        match = pattern.fullmatch(raw)
+        if match is None:
+            continue
+        if kind == "minutes":
+            minutes = int(match.group(1))
+        elif kind in ("hm", "h+m"):
+            if int(match.group(2)) >= 60:
+                return None
+            minutes = int(match.group(1)) * 60 + int(match.group(2))
+        else:
+            fraction = match.group(2) or ""
+            # Exact arithmetic: "1,5" is 90 minutes, "0,25" 15; "1,33" is no whole minute.
+            hundredths = int(match.group(1)) * 100 + int((fraction + "00")[:2])
+            if len(fraction) > 2 or (hundredths * 60) % 100:
+                return None
+            minutes = hundredths * 60 // 100
+        return minutes if 0 < minutes <= DURATION_MAX_MINUTES else None
+    return None

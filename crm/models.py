@@ -42,6 +42,7 @@ from crm.participants.models import (  # noqa: F401
     ConsentRelease,
     CounsellingSession,
     Participant,
+    ParticipantContact,
     Referral,
     SupportItem,
     SupportItemType,

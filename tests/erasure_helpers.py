@@ -246,6 +246,13 @@ def fill_every_place(s: Any) -> Everything:
         first_contact_on=date(2026, 3, 1),
     )
     ps.add_session(s, p, held_on=date(2026, 3, 12), minutes=45, note=f"{SECRET} Gespräch")
+    ps.add_contact(
+        s,
+        p,
+        kind="email",
+        happened_at=datetime(2026, 3, 13, 10, 0, tzinfo=UTC),
+        note=f"{SECRET} schickt Zeugnisse",
+    )
     ps.add_release(s, p, organisation=org, granted_on=date(2026, 3, 1), scope=SECRET)
     ps.create_referral(
         s, p, organisation=org, referred_on=date(2026, 3, 2), direction="to", purpose=SECRET

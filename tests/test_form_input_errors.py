@@ -15,6 +15,7 @@ from wtforms import DecimalField, FloatField, IntegerField
 from wtforms.fields.core import UnboundField
 from wtforms.validators import NumberRange
 
+from crm.forms import DurationField
 from crm.newsletters.models import Audience, NewsletterList, NewsletterTemplate
 from tests.factories import make_list
 
@@ -220,6 +221,9 @@ def _number_fields() -> list:
 NUMBER_FIELDS = _number_fields()
 WHOLE_NUMBER_ERROR = "Bitte geben Sie eine ganze Zahl ein."
 DECIMAL_ERROR = "Bitte geben Sie eine Zahl ein, z. B. 2,5."
+DURATION_ERROR = (
+    "Bitte eine Dauer wie 1:30, 1,5 h oder 90 (Minuten) eingeben, höchstens 24 Stunden."
+)
 
 
 def test_the_sweep_finds_the_number_fields_of_every_domain():
@@ -253,16 +257,19 @@ def test_every_number_field_answers_nan_inf_and_overflow_with_a_german_form_erro
     assert bounds.min is not None
     assert bounds.max is not None
     whole = issubclass(unbound.field_class, IntegerField)
+    duration = issubclass(unbound.field_class, DurationField)
+    expected = DURATION_ERROR if duration else WHOLE_NUMBER_ERROR if whole else DECIMAL_ERROR
     with app.test_request_context(method="POST"):
         for value in [*NOT_A_NUMBER, "9" * 5000, "12abc", " "]:
             field = _submitted(form_class, name, value)
             assert field.data is None, value
             if value.strip():
-                assert field.errors == [WHOLE_NUMBER_ERROR if whole else DECIMAL_ERROR], value
+                assert field.errors == [expected], value
         for value in (str(bounds.min - 1), str(bounds.max + 1), "9" * 15, "-" + "9" * 15):
             field = _submitted(form_class, name, value)
             assert field.errors, value
-            assert all("Zahl" in str(e) or "ziel" in str(e) for e in field.errors), field.errors
+            words = ("Zahl", "ziel", "Dauer")
+            assert all(any(w in str(e) for w in words) for e in field.errors), field.errors
         field = _submitted(form_class, name, f" {bounds.max} ")
         assert field.errors == []
         assert field.data == bounds.max

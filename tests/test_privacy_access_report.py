@@ -178,6 +178,14 @@ def _one_human_everywhere(s):
         first_contact_on=date(2026, 3, 2),
     )
     ps.add_session(s, participant, held_on=date(2026, 3, 3), minutes=90, note="Erstgespräch")
+    ps.add_contact(
+        s,
+        participant,
+        kind="call",
+        happened_at=datetime(2026, 3, 4, 9, 15, tzinfo=UTC),
+        duration_minutes=10,
+        note="Rückruf wegen Unterlagen",
+    )
     ps.add_release(
         s,
         participant,
@@ -285,6 +293,7 @@ def test_the_report_of_a_contact_participant_and_subscriber_has_one_entry_per_fi
     assert counts["followups"] == 1
     assert counts["imports"] == 1
     assert counts["counselling_sessions"] == 1
+    assert counts["participant_contacts"] == 1
     assert counts["referrals"] == 1
     assert counts["consent_releases"] == 1
     assert counts["support_items"] >= 1

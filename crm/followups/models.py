@@ -16,6 +16,9 @@ from crm.extensions import db
 PRIORITIES = ("low", "normal", "high")
 STATUSES = ("open", "done", "cancelled")
 REPEAT_UNITS = ("days", "weeks", "months")
+# Follow-ups a participant's case dates keep (one open one per participant and kind); ""
+# for every follow-up somebody created by hand.
+CASE_KINDS = ("next_contact", "transfer")
 
 # The reminder tick asks "open, not yet reminded, due by now": a partial index holds exactly
 # those rows, so the tick stays an index range scan however many follow-ups are done.
@@ -50,6 +53,7 @@ class FollowUp(Audited, TimestampMixin, db.Model):
             "participant_id",
             "repeat_every",
             "repeat_unit",
+            "case_kind",
         }
     )
     # reminded_at is bookkeeping of the scheduler, not a change anybody made.
@@ -84,6 +88,8 @@ class FollowUp(Audited, TimestampMixin, db.Model):
     participant_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("participant.id", ondelete="SET NULL"), index=True
     )
+    # Set when a participant's "next contact" or "planned transfer" date keeps this follow-up.
+    case_kind: Mapped[str] = mapped_column(sa.String(20), default="", server_default="")
     # Optional recurrence: when done, the next one is created `repeat_every` units later.
     repeat_every: Mapped[int | None] = mapped_column()
     repeat_unit: Mapped[str | None] = mapped_column(sa.String(10))
@@ -104,6 +110,19 @@ class FollowUp(Audited, TimestampMixin, db.Model):
             + _in("repeat_unit", REPEAT_UNITS)
             + ")",
             name="repeat_valid",
+        ),
+        sa.CheckConstraint(
+            "case_kind = '' OR " + _in("case_kind", CASE_KINDS),
+            name="case_kind_valid",
+        ),
+        # One open follow-up per participant and case date.
+        sa.Index(
+            "uq_followup_open_case",
+            "participant_id",
+            "case_kind",
+            unique=True,
+            sqlite_where=sa.text("status = 'open' AND case_kind != ''"),
+            postgresql_where=sa.text("status = 'open' AND case_kind != ''"),
         ),
         # "My follow-ups": open ones of one assignee in due order.
         sa.Index("ix_followup_assignee_status_due", "assignee_id", "status", "due_at"),

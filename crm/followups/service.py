@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, joinedload
 from crm.accounts.models import User
 from crm.contacts.models import Organisation, Person
 from crm.contacts.service import log_activity
-from crm.followups.models import PRIORITIES, REPEAT_UNITS, FollowUp
+from crm.followups.models import CASE_KINDS, PRIORITIES, REPEAT_UNITS, FollowUp
 from crm.mail import build_message
 from crm.mail.queue import enqueue, mail_domain
 from crm.signals import RowChange, merging, move_column
@@ -124,13 +124,19 @@ def create_followup(
     participant: Any | None = None,
     repeat_every: int | None = None,
     repeat_unit: str | None = None,
+    case_kind: str = "",
 ) -> FollowUp:
-    """Create an open follow-up; without `due_time` it is due at 08:00 on `due_date`."""
+    """Create an open follow-up; without `due_time` it is due at 08:00 on `due_date`.
+
+    `case_kind` marks the follow-up a participant's case date keeps (see CASE_KINDS).
+    """
     subject = subject.strip()
     if not subject:
         raise FollowUpError("subject must not be empty")
     if priority not in PRIORITIES:
         raise FollowUpError(f"unknown priority {priority!r}")
+    if case_kind and (case_kind not in CASE_KINDS or participant is None):
+        raise FollowUpError(f"invalid case kind {case_kind!r}")
     repeat_every, repeat_unit = _checked_repeat(repeat_every, repeat_unit)
     fu = FollowUp(
         subject=subject[:200],
@@ -147,6 +153,7 @@ def create_followup(
         participant=participant,
         repeat_every=repeat_every,
         repeat_unit=repeat_unit,
+        case_kind=case_kind,
     )
     session.add(fu)
     session.flush()
@@ -352,7 +359,11 @@ def due_until_tomorrow(
                 FollowUp.status == "open",
                 FollowUp.due_at < b.tomorrow,
             )
-            .options(joinedload(FollowUp.person), joinedload(FollowUp.organisation))
+            .options(
+                joinedload(FollowUp.person),
+                joinedload(FollowUp.organisation),
+                joinedload(FollowUp.participant),
+            )
             .order_by(FollowUp.due_at, FollowUp.id)
             .limit(limit)
         ).unique()

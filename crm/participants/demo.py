@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import random
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -138,6 +138,17 @@ def seed_participants(session: Session, offices: dict[str, Any]) -> dict[str, in
             },
         )
         counts["participants"] += 1
+        if i % 4 == 0:
+            # A phone call before the first session, so the timeline shows the contact log.
+            service.add_contact(
+                session,
+                p,
+                kind="call",
+                happened_at=datetime.combine(first_contact, time(10, 30), tzinfo=service.BERLIN),
+                duration_minutes=15,
+                note="Terminabsprache für das Erstgespräch",
+                user=counsellor,
+            )
         # Weekly-ish sessions of 45 to 120 minutes; some stop before 8 hours.
         n_sessions = rng.choice((2, 3, 5, 6, 7, 8, 9, 10, 12))
         day = first_contact

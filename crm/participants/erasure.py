@@ -3,7 +3,7 @@
 The participant row keeps office, counsellor, channel, referring organisation, first contact,
 entry, exit and outcome, and the sessions keep date, minutes and counsellor, so the board
 and the funder's reports count exactly as before; every personal field is emptied, the
-pseudonym replaced. Referrals, releases and checklist items are deleted.
+pseudonym replaced. Referrals, releases, checklist items and the contact log are deleted.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from crm.participants.models import (
     ConsentRelease,
     CounsellingSession,
     Participant,
+    ParticipantContact,
     Referral,
     SupportItem,
     new_pseudonym,
@@ -40,12 +41,15 @@ PARTICIPANT_PERSONAL_FIELDS: dict[str, Any] = {
     "language_level": "",
     "target_field": "",
     "exit_note": "",
+    "transfer_note": "",
+    "next_contact_on": None,
+    "transfer_on": None,
     "recognition_status": "not_started",
 }
 
 
 def plan_erasure(session: Session, *, plan: Any) -> None:
-    """Delete her referrals, releases and checklist; anonymise her sessions and her row."""
+    """Delete her referrals, releases, checklist and contact log; anonymise sessions and row."""
     if plan.subject.kind != "participant":
         return
     pid = plan.subject.id
@@ -53,6 +57,7 @@ def plan_erasure(session: Session, *, plan: Any) -> None:
         (Referral, "referrals", 10),
         (ConsentRelease, "releases", 15),
         (SupportItem, "support", 10),
+        (ParticipantContact, "contact_log", 10),
     ):
         ids = session.scalars(sa.select(model.id).where(model.participant_id == pid))
         plan.delete(model, ids, category, order=order)

@@ -5,14 +5,22 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from wtforms import (
     DateField,
+    DateTimeLocalField,
     EmailField,
     SelectField,
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional
+from wtforms.validators import (
+    DataRequired,
+    Email,
+    Length,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
 
-from crm.forms import Filled, Form, WholeNumberField, choices
+from crm.forms import DurationField, Filled, Form, WholeNumberField, choices
 
 RECOGNITION_LABELS = {
     "not_started": _l("not started"),
@@ -82,6 +90,13 @@ FIELD_LABELS = {
     "language_level": _l("Language level"),
     "target_field": _l("Target field"),
 }
+CONTACT_KIND_LABELS = {
+    "call": _l("Phone call"),
+    "email": _l("E-mail"),
+    "meeting": _l("Meeting"),
+    "letter": _l("Letter"),
+    "other": _l("other"),
+}
 # Organisation pickers suggest partner names from a <datalist id="partner-names">.
 PARTNER_PICKER = {"list": "partner-names", "autocomplete": "off"}
 LEVEL_CHOICES = [("", "–"), *((lvl, lvl) for lvl in ("A1", "A2", "B1", "B2", "C1", "C2"))]
@@ -124,10 +139,43 @@ class ParticipantForm(Form):
 
 class SessionForm(Form):
     held_on = DateField(_l("Date"), validators=[DataRequired()])
-    minutes = WholeNumberField(
-        _l("Duration (minutes)"), validators=[Filled(), NumberRange(min=1, max=1440)]
+    minutes = DurationField(
+        _l("Duration (1:30, 1,5 h or 90 minutes)"),
+        validators=[Filled(), NumberRange(min=1, max=1440)],
     )
     note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=5000)])
+
+
+class ContactForm(Form):
+    """One entry of the contact log: a call, e-mail, meeting or letter with the participant."""
+
+    kind = SelectField(_l("Kind of contact"), choices=choices(CONTACT_KIND_LABELS.items()))
+    happened_at = DateTimeLocalField(
+        _l("Date and time"),
+        format=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"],
+        validators=[DataRequired()],
+    )
+    duration = DurationField(
+        _l("Duration (optional: 0:15, 1,5 h or 20 minutes)"),
+        validators=[Optional(), NumberRange(min=1, max=1440)],
+    )
+    note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=5000)])
+
+
+class CasePlanForm(Form):
+    """The participant's next contact and planned transfer; each creates a follow-up."""
+
+    next_contact_on = DateField(_l("Next contact on"), validators=[Optional()])
+    transfer_on = DateField(_l("Planned transfer on"), validators=[Optional()])
+    transfer_note = StringField(
+        _l("What ends (e.g. end of the integration course)"),
+        validators=[Optional(), Length(max=200)],
+    )
+
+    def validate_transfer_note(self, field: StringField) -> None:
+        """A text without a transfer date would be dropped: ask for the date instead."""
+        if (field.data or "").strip() and self.transfer_on.data is None:
+            raise ValidationError(_l("Please enter the date of the transfer as well."))
 
 
 class ExitForm(Form):

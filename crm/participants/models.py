@@ -41,6 +41,7 @@ EXIT_OUTCOMES = (
     "dropped_out",
     "other",
 )
+CONTACT_KINDS = ("call", "email", "meeting", "letter", "other")
 REFERRAL_DIRECTIONS = ("to", "from")
 REFERRAL_STATUSES = ("sent", "accepted", "declined", "completed")
 SUPPORT_STATUSES = ("open", "in_progress", "done", "not_needed")
@@ -82,6 +83,8 @@ class Participant(Audited, TimestampMixin, db.Model):
             "recognition_status",
             "language_level",
             "exit_outcome",
+            "next_contact_on",
+            "transfer_on",
         }
     )
     __audit_ignore__ = frozenset(
@@ -125,6 +128,12 @@ class Participant(Audited, TimestampMixin, db.Model):
     exit_on: Mapped[date | None] = mapped_column(sa.Date, index=True)
     exit_outcome: Mapped[str] = mapped_column(sa.String(20), default="", index=True)
     exit_note: Mapped[str] = mapped_column(sa.Text, default="")
+    # Case planning: each date has one open follow-up for the counsellor (FollowUp.case_kind),
+    # kept by crm.participants.service.plan_case_dates.
+    next_contact_on: Mapped[date | None] = mapped_column(sa.Date, index=True)
+    # Planned transfer (e.g. the end of the integration course) and what ends then.
+    transfer_on: Mapped[date | None] = mapped_column(sa.Date, index=True)
+    transfer_note: Mapped[str] = mapped_column(sa.String(200), default="", server_default="")
     # Retention (DSGVO): the date from which the record is due for erasure, and when it was.
     erase_after: Mapped[date | None] = mapped_column(sa.Date, index=True)
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
@@ -149,6 +158,11 @@ class Participant(Audited, TimestampMixin, db.Model):
     )
     support_items: Mapped[list[SupportItem]] = relationship(
         back_populates="participant", cascade="all, delete-orphan"
+    )
+    contacts: Mapped[list[ParticipantContact]] = relationship(
+        back_populates="participant",
+        cascade="all, delete-orphan",
+        order_by="(ParticipantContact.happened_at.desc(), ParticipantContact.id.desc())",
     )
 
     __table_args__ = (
@@ -210,6 +224,44 @@ class CounsellingSession(Audited, TimestampMixin, db.Model):
 
     def audit_label(self) -> str:
         return f"Beratungstermin #{self.id} (Teilnehmende #{self.participant_id})"
+
+
+class ParticipantContact(Audited, TimestampMixin, db.Model):
+    """One entry of a participant's contact log: a call, e-mail, meeting or letter.
+
+    Not a counselling session: contacts do not count toward the 8-hour entry rule.
+    """
+
+    __tablename__ = "participant_contact"
+    __audit_values__ = frozenset(
+        {"kind", "happened_at", "duration_minutes", "user_id", "participant_id"}
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    participant_id: Mapped[int] = mapped_column(sa.ForeignKey("participant.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(sa.String(10))
+    happened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    duration_minutes: Mapped[int | None] = mapped_column()
+    note: Mapped[str] = mapped_column(sa.Text, default="")
+    user_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("user_account.id", ondelete="SET NULL"), index=True
+    )
+
+    participant: Mapped[Participant] = relationship(back_populates="contacts")
+    user: Mapped[User | None] = relationship()
+
+    __table_args__ = (
+        sa.CheckConstraint(_in("kind", CONTACT_KINDS), name="kind_valid"),
+        sa.CheckConstraint(
+            "duration_minutes IS NULL OR (duration_minutes > 0 AND duration_minutes <= 1440)",
+            name="duration_valid",
+        ),
+        # The timeline: one participant's contacts, newest first.
+        sa.Index("ix_participant_contact_participant_at", "participant_id", "happened_at"),
+    )
+
+    def audit_label(self) -> str:
+        return f"Kontakt #{self.id} (Teilnehmende #{self.participant_id})"
 
 
 class ConsentRelease(Audited, TimestampMixin, db.Model):

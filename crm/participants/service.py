@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
@@ -21,8 +22,12 @@ from crm.accounts.models import Role, User
 from crm.audit.service import record
 from crm.contacts.models import Organisation
 from crm.contacts.normalize import fold
+from crm.followups import service as followups
+from crm.followups.models import FollowUp
+from crm.i18n import fmt_date
 from crm.participants.models import (
     ACQUISITION_CHANNELS,
+    CONTACT_KINDS,
     EXIT_OUTCOMES,
     GENDERS,
     LANGUAGE_LEVELS,
@@ -33,6 +38,7 @@ from crm.participants.models import (
     ConsentRelease,
     CounsellingSession,
     Participant,
+    ParticipantContact,
     Referral,
     SupportItem,
     SupportItemType,
@@ -288,6 +294,7 @@ def save_participant(
 ) -> Participant:
     """Create or update a participant from plain field values (see PARTICIPANT_FIELDS)."""
     p = participant or Participant()
+    old_counsellor_id = p.counsellor_id
     for key in PARTICIPANT_FIELDS:
         if key in data:
             value = data[key]
@@ -306,6 +313,8 @@ def save_participant(
     session.flush()
     if participant is None:
         ensure_checklist(session, p)
+    elif old_counsellor_id != p.counsellor_id:
+        _reassign_case_followups(session, p)
     return p
 
 
@@ -982,3 +991,214 @@ def set_item_type_active(session: Session, item_type: SupportItemType, active: b
     """Switch a type on or off; switched-off types are no longer added to checklists."""
     item_type.is_active = active
     session.flush()
+
+
+# --- case work: case dates, contact log, timeline --------------------------------------------
+
+BERLIN = ZoneInfo("Europe/Berlin")
+# The planned transfer's follow-up falls due this many days before it (CRM_TRANSFER_LEAD_DAYS).
+TRANSFER_LEAD_DAYS = 14
+# Stored subjects are data in the office's language, like the note `mark_done` logs: the same
+# German text whoever saves the date, from a page, the CLI or a job (no request locale there).
+CASE_SUBJECTS = {
+    "next_contact": "Nächster Kontakt (%(pseudonym)s)",
+    "transfer": "Übergang am %(date)s: %(what)s (%(pseudonym)s)",
+}
+
+
+def _open_case_followup(session: Session, participant: Participant, kind: str) -> FollowUp | None:
+    return session.scalar(
+        sa.select(FollowUp).where(
+            FollowUp.participant_id == participant.id,
+            FollowUp.case_kind == kind,
+            FollowUp.status == "open",
+        )
+    )
+
+
+def _case_subject(participant: Participant, kind: str) -> str:
+    # The pseudonym, not the name: the subject travels in reminder e-mails.
+    if kind == "next_contact":
+        return CASE_SUBJECTS[kind] % {"pseudonym": participant.pseudonym}
+    assert participant.transfer_on is not None
+    return CASE_SUBJECTS[kind] % {
+        "date": fmt_date(participant.transfer_on),
+        "what": participant.transfer_note or "–",
+        "pseudonym": participant.pseudonym,
+    }
+
+
+def _keep_case_followup(
+    session: Session, participant: Participant, kind: str, due: date | None, by: User | None
+) -> FollowUp | None:
+    """Create, move or (with `due` None) cancel the participant's open follow-up of `kind`."""
+    fu = _open_case_followup(session, participant, kind)
+    if due is None:
+        if fu is not None:
+            followups.cancel(session, fu)
+        return None
+    subject = _case_subject(participant, kind)
+    if fu is None:
+        return followups.create_followup(
+            session,
+            subject=subject,
+            due_date=due,
+            assignee=participant.counsellor,
+            created_by=by,
+            participant=participant,
+            case_kind=kind,
+        )
+    followups.update_followup(
+        session,
+        fu,
+        subject=subject,
+        note=fu.note,
+        due_date=due,
+        due_time=None,
+        priority=fu.priority,
+    )
+    followups.reassign(session, fu, participant.counsellor)
+    return fu
+
+
+def transfer_due_date(transfer_on: date, lead_days: int, today: date) -> date:
+    """When the transfer's follow-up falls due: `lead_days` before it, but not before today."""
+    return max(transfer_on - timedelta(days=max(lead_days, 0)), min(today, transfer_on))
+
+
+def plan_case_dates(
+    session: Session,
+    participant: Participant,
+    *,
+    next_contact_on: date | None,
+    transfer_on: date | None,
+    transfer_note: str = "",
+    lead_days: int = TRANSFER_LEAD_DAYS,
+    today: date,
+    by: User | None = None,
+) -> Participant:
+    """Set or clear the next contact and the planned transfer, keeping their follow-ups.
+
+    Only a changed date (or transfer text) touches its follow-up, so a follow-up already done
+    is not created again by saving the unchanged date. A changed date must not lie in the past.
+    """
+    transfer_note = transfer_note.strip()[:200]
+    contact_changed = next_contact_on != participant.next_contact_on
+    transfer_changed = (transfer_on, transfer_note) != (
+        participant.transfer_on,
+        participant.transfer_note,
+    )
+    if contact_changed and next_contact_on is not None and next_contact_on < today:
+        raise ParticipantError("next contact in the past")
+    if transfer_changed and transfer_on is not None and transfer_on < today:
+        raise ParticipantError("transfer in the past")
+    participant.next_contact_on = next_contact_on
+    participant.transfer_on = transfer_on
+    participant.transfer_note = transfer_note if transfer_on is not None else ""
+    session.flush()
+    if contact_changed:
+        _keep_case_followup(session, participant, "next_contact", next_contact_on, by)
+    if transfer_changed:
+        due = transfer_due_date(transfer_on, lead_days, today) if transfer_on else None
+        _keep_case_followup(session, participant, "transfer", due, by)
+    session.flush()
+    return participant
+
+
+def _reassign_case_followups(session: Session, participant: Participant) -> None:
+    """A new responsible counsellor takes over the open follow-ups of the case dates."""
+    counsellor = session.get(User, participant.counsellor_id)
+    if counsellor is None:
+        return
+    for fu in session.scalars(
+        sa.select(FollowUp).where(
+            FollowUp.participant_id == participant.id,
+            FollowUp.case_kind != "",
+            FollowUp.status == "open",
+        )
+    ):
+        followups.reassign(session, fu, counsellor)
+
+
+def open_followups(
+    session: Session, participant: Participant, *, limit: int = 50
+) -> list[FollowUp]:
+    """The participant's open follow-ups (anyone's), the most urgent first."""
+    return list(
+        session.scalars(
+            sa.select(FollowUp)
+            .where(FollowUp.participant_id == participant.id, FollowUp.status == "open")
+            .options(joinedload(FollowUp.assignee))
+            .order_by(FollowUp.due_at, FollowUp.id)
+            .limit(limit)
+        )
+    )
+
+
+def add_contact(
+    session: Session,
+    participant: Participant,
+    *,
+    kind: str,
+    happened_at: datetime,
+    duration_minutes: int | None = None,
+    note: str = "",
+    user: User | None = None,
+) -> ParticipantContact:
+    """Log a call, e-mail, meeting or letter; contacts are not counselling hours (no entry)."""
+    if kind not in CONTACT_KINDS:
+        raise ParticipantError(f"unknown contact kind {kind!r}")
+    if duration_minutes is not None and not 0 < duration_minutes <= 24 * 60:
+        raise ParticipantError("duration must be between 1 and 1440 minutes")
+    if happened_at.tzinfo is None:
+        raise ParticipantError("happened_at must be timezone-aware")
+    contact = ParticipantContact(
+        participant=participant,
+        kind=kind,
+        happened_at=happened_at.astimezone(UTC),
+        duration_minutes=duration_minutes,
+        note=note.strip(),
+        user=user,
+    )
+    session.add(contact)
+    session.flush()
+    return contact
+
+
+def delete_contact(session: Session, contact: ParticipantContact) -> None:
+    """Remove an entry of the contact log."""
+    contact.participant.contacts.remove(contact)
+    session.delete(contact)
+    session.flush()
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """A counselling session or a logged contact, for the participant's timeline."""
+
+    kind: str  # "session" or one of CONTACT_KINDS
+    day: date
+    at: datetime | None  # the moment of a contact; sessions have a date only
+    minutes: int | None
+    note: str
+    user: User | None
+    record: CounsellingSession | ParticipantContact
+
+
+def timeline(participant: Participant) -> list[TimelineEntry]:
+    """Sessions and contacts of the participant, newest first."""
+    entries = [
+        TimelineEntry("session", s.held_on, None, s.minutes, s.note, s.counsellor, s)
+        for s in participant.sessions
+    ]
+    for c in participant.contacts:
+        local = c.happened_at.astimezone(BERLIN)
+        entries.append(
+            TimelineEntry(c.kind, local.date(), local, c.duration_minutes, c.note, c.user, c)
+        )
+
+    def key(e: TimelineEntry) -> tuple[date, time, int]:
+        # A session (date only) sorts after the contacts of its day.
+        return (e.day, e.at.time() if e.at else time.max, e.record.id)
+
+    return sorted(entries, key=key, reverse=True)

@@ -7,12 +7,22 @@ which apply the one access scope: a participant outside it answers 404, like a m
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -32,6 +42,7 @@ from crm.participants.models import (
     ConsentRelease,
     CounsellingSession,
     Participant,
+    ParticipantContact,
     Referral,
     SupportItem,
     SupportItemType,
@@ -58,6 +69,7 @@ def _labels() -> dict[str, Any]:
         "STATE_LABELS": f.STATE_LABELS,
         "WARNING_LABELS": f.WARNING_LABELS,
         "FIELD_LABELS": f.FIELD_LABELS,
+        "CONTACT_KIND_LABELS": f.CONTACT_KIND_LABELS,
         "hours": service.format_minutes,
         "type_label": _type_label,
     }
@@ -292,10 +304,24 @@ def _render_detail(participant: Participant, status: int = 200, **forms: Any) ->
         bad_id, bad_form = forms["item_form"]
         item_forms[bad_id] = bad_form
     day = today()
+    contact_form = forms.get("contact_form") or f.ContactForm(formdata=None, prefix="contact")
+    if contact_form.happened_at.data is None:
+        contact_form.happened_at.data = (
+            utcnow().astimezone(BERLIN).replace(second=0, microsecond=0, tzinfo=None)
+        )
+    plan_form = forms.get("plan_form") or f.CasePlanForm(
+        formdata=None, obj=participant, prefix="plan"
+    )
+    me = _me()
     return render_template(
         "participants/detail.html",
         p=participant,
         day=day,
+        open_followups=service.open_followups(db.session, participant),
+        sees_all_followups=me.role in service.ALL_OFFICES_ROLES,
+        timeline=service.timeline(participant),
+        contact_form=contact_form,
+        plan_form=plan_form,
         warnings=service.deadline_warnings(participant, day),
         missing=service.missing_entry_fields(participant),
         threshold=service.ENTRY_THRESHOLD_MINUTES,
@@ -401,6 +427,76 @@ def session_delete(participant_id: int, session_id: int):
     flash(_("The session has been deleted."), "success")
     _flash_entry_change(before, participant.entry_on)
     return _redirect_detail(participant, "sitzungen")
+
+
+# --- case work: case dates and the contact log ---------------------------------------------------
+
+
+@bp.route("/<int:participant_id>/planung", methods=["POST"])
+@require("participants.edit")
+def case_plan(participant_id: int):
+    participant = _participant_or_404(participant_id)
+    form = f.CasePlanForm(prefix="plan")
+    if form.validate_on_submit():
+        day = today()
+        try:
+            service.plan_case_dates(
+                db.session,
+                participant,
+                next_contact_on=form.next_contact_on.data,
+                transfer_on=form.transfer_on.data,
+                transfer_note=form.transfer_note.data or "",
+                lead_days=current_app.config.get("CRM_TRANSFER_LEAD_DAYS", 14),
+                today=day,
+                by=_me(),
+            )
+        except service.ParticipantError:
+            # Refused before anything changed: a changed date lies in the past.
+            past = _("The date must not be in the past.")
+            if form.next_contact_on.data and form.next_contact_on.data < day:
+                form.next_contact_on.errors.append(past)
+            if form.transfer_on.data and form.transfer_on.data < day:
+                form.transfer_on.errors.append(past)
+        else:
+            db.session.commit()
+            flash(_("The case dates have been saved; their follow-ups are planned."), "success")
+            return _redirect_detail(participant, "planung")
+    return _render_detail(participant, 400, plan_form=form)
+
+
+@bp.route("/<int:participant_id>/kontakte", methods=["POST"])
+@require("participants.edit")
+def contact_add(participant_id: int):
+    participant = _participant_or_404(participant_id)
+    form = f.ContactForm(prefix="contact")
+    if not form.validate_on_submit():
+        return _render_detail(participant, 400, contact_form=form)
+    happened: datetime = form.happened_at.data
+    service.add_contact(
+        db.session,
+        participant,
+        kind=form.kind.data,
+        happened_at=happened.replace(tzinfo=BERLIN),
+        duration_minutes=form.duration.data,
+        note=form.note.data or "",
+        user=_me(),
+    )
+    db.session.commit()
+    flash(_("The contact has been logged."), "success")
+    return _redirect_detail(participant, "verlauf")
+
+
+@bp.route("/<int:participant_id>/kontakte/<int:contact_id>/loeschen", methods=["POST"])
+@require("participants.edit")
+def contact_delete(participant_id: int, contact_id: int):
+    participant = _participant_or_404(participant_id)
+    contact = _child_or_404(ParticipantContact, contact_id, participant)
+    if not f.ActionForm().validate_on_submit():
+        abort(400)
+    service.delete_contact(db.session, contact)
+    db.session.commit()
+    flash(_("The contact has been deleted."), "success")
+    return _redirect_detail(participant, "verlauf")
 
 
 # --- exit ---------------------------------------------------------------------------------------

@@ -48,6 +48,7 @@ from crm.participants.models import (
     ConsentRelease,
     CounsellingSession,
     Participant,
+    ParticipantContact,
     Referral,
     SupportItem,
 )
@@ -737,6 +738,9 @@ def participant_sections(
                             L.choice(L.OUTCOMES, p.exit_outcome) if p.exit_outcome else "",
                         ),
                         ("exit_note", p.exit_note),
+                        ("next_contact_on", p.next_contact_on),
+                        ("transfer_on", p.transfer_on),
+                        ("transfer_note", p.transfer_note),
                         ("notes", p.notes),
                         ("pseudonym", p.pseudonym),
                         ("erase_after", p.erase_after),
@@ -750,6 +754,11 @@ def participant_sections(
         sa.select(CounsellingSession)
         .where(CounsellingSession.participant_id.in_(ids))
         .order_by(CounsellingSession.held_on, CounsellingSession.id)
+    ).all()
+    contacts = session.scalars(
+        sa.select(ParticipantContact)
+        .where(ParticipantContact.participant_id.in_(ids))
+        .order_by(ParticipantContact.happened_at, ParticipantContact.id)
     ).all()
     referrals = session.scalars(
         sa.select(Referral).where(Referral.participant_id.in_(ids)).order_by(Referral.referred_on)
@@ -787,6 +796,32 @@ def participant_sections(
                     ),
                 )
                 for s in sessions
+            ],
+        ),
+        ReportSection(
+            "participant_contacts",
+            _("Logged contacts (calls, e-mails, meetings)"),
+            "participants",
+            [
+                ReportEntry(
+                    title=f"{L.choice(L.CONTACT_KINDS, c.kind)}, {L.fmt_datetime(c.happened_at)}",
+                    source=_at_staff(c.user),
+                    audit_key=("participant_contact", c.id),
+                    fields=_fields(
+                        L.CONTACT,
+                        [
+                            ("kind", L.choice(L.CONTACT_KINDS, c.kind)),
+                            ("happened_at", c.happened_at),
+                            (
+                                "duration_minutes",
+                                str(c.duration_minutes) if c.duration_minutes else "",
+                            ),
+                            ("user_id", _staff(c.user)),
+                            ("note", c.note),
+                        ],
+                    ),
+                )
+                for c in contacts
             ],
         ),
         ReportSection(
@@ -1102,6 +1137,7 @@ _AUDIT_FIELDS: dict[str, Mapping[str, Any]] = {
     "followup": L.FOLLOWUP,
     "participant": L.PARTICIPANT,
     "counselling_session": L.SESSION,
+    "participant_contact": L.CONTACT,
     "referral": L.REFERRAL,
     "consent_release": L.RELEASE,
     "support_item": L.SUPPORT_ITEM,
@@ -1201,6 +1237,7 @@ SECTION_TABLES = {
     "followup": "followups",
     "import_item": "imports",
     "counselling_session": "counselling_sessions",
+    "participant_contact": "participant_contacts",
     "referral": "referrals",
     "consent_release": "consent_releases",
     "support_item": "support_items",
@@ -1224,6 +1261,7 @@ SECTION_ORDER = (
     "followups",
     "imports",
     "counselling_sessions",
+    "participant_contacts",
     "referrals",
     "consent_releases",
     "support_items",

@@ -67,7 +67,11 @@ FOLLOWUP = {
     "event": _l("Event"),
 }
 PARTICIPANT = {
-    **form_labels(participant_forms.ParticipantForm, participant_forms.ExitForm),
+    **form_labels(
+        participant_forms.ParticipantForm,
+        participant_forms.ExitForm,
+        participant_forms.CasePlanForm,
+    ),
     "exit_note": _l("Note on the exit"),
     "pseudonym": _l("Pseudonym (for anonymised reports)"),
     "total_minutes": _l("Counselling minutes in total"),
@@ -76,7 +80,17 @@ PARTICIPANT = {
     "erase_after": _l("Due for erasure from"),
     **COMMON,
 }
-SESSION = {**form_labels(participant_forms.SessionForm), "counsellor_id": _l("Counsellor")}
+SESSION = {
+    **form_labels(participant_forms.SessionForm),
+    "minutes": _l("Duration in minutes"),
+    "counsellor_id": _l("Counsellor"),
+}
+CONTACT = {
+    **form_labels(participant_forms.ContactForm),
+    "duration_minutes": _l("Duration in minutes"),
+    "user_id": _l("Entered by"),
+}
+CONTACT_KINDS = participant_forms.CONTACT_KIND_LABELS
 REFERRAL = {**form_labels(participant_forms.ReferralForm), "note": _l("Note")}
 RELEASE = form_labels(participant_forms.ReleaseForm, participant_forms.RevokeForm)
 SUPPORT_ITEM = {
@@ -200,6 +214,7 @@ RECORD_KINDS = {
     "followup": _l("Follow-up"),
     "participant": _l("Participant"),
     "counselling_session": _l("Counselling session"),
+    "participant_contact": _l("Logged contact"),
     "referral": _l("Referral"),
     "consent_release": _l("Release from confidentiality"),
     "support_item": _l("Support checklist item"),
