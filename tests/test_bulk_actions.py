@@ -347,3 +347,116 @@ def test_the_selection_is_exported_as_csv_and_xlsx_with_formulas_neutralised(
         )
         == 2
     )
+
+
+# --- participants -------------------------------------------------------------------------------
+
+
+def _counsellor_of(db_session: Any, participant_id: int) -> int:
+    from crm.participants.models import Participant
+
+    return db_session.scalar(
+        sa.select(Participant.counsellor_id).where(Participant.id == participant_id)
+    )
+
+
+def test_a_counsellor_reassigns_participants_of_her_office_only(
+    client_as: Any, db_session: Any
+) -> None:
+    from tests.factories import make_office, make_participant
+
+    office, elsewhere = make_office(db_session), make_office(db_session)
+    colleague = make_user(db_session, role="counsellor", office=office, display_name="Kim Kollegin")
+    stranger = make_user(db_session, role="counsellor", office=elsewhere)
+    own = [make_participant(db_session, office=office, last_name=f"Eigen{i}") for i in range(2)]
+    foreign = make_participant(db_session, office=elsewhere, counsellor=stranger)
+    db_session.commit()
+    client = client_as("counsellor", office=office)
+
+    page = client.get("/teilnehmende/").get_data(True)
+    assert page.count('name="ids"') == 2
+    assert 'value="counsellor"' in page
+    step_one = client.post(
+        "/sammelaktionen/teilnehmende",
+        data={"action": "counsellor", "ids": [p.id for p in own] + [foreign.id]},
+    )
+    assert step_one.status_code == 200
+    assert "2 Teilnehmende ausgewählt" in step_one.get_data(True)
+    # The counsellor of another office is not on offer.
+    outsider = client.post(
+        "/sammelaktionen/teilnehmende",
+        data={
+            "action": "counsellor",
+            "ids": [own[0].id],
+            "confirmed": "1",
+            "counsellor_id": stranger.id,
+        },
+    )
+    assert outsider.status_code == 400
+    assert _counsellor_of(db_session, own[0].id) != stranger.id
+
+    done = client.post(
+        "/sammelaktionen/teilnehmende",
+        data={
+            "action": "counsellor",
+            "ids": [p.id for p in own] + [foreign.id],
+            "confirmed": "1",
+            "counsellor_id": colleague.id,
+        },
+    )
+    assert done.status_code == 302
+    assert "2 Teilnehmende jetzt bei Kim Kollegin in Beratung." in _flashes(client)
+    assert [_counsellor_of(db_session, p.id) for p in own] == [colleague.id, colleague.id]
+    assert _counsellor_of(db_session, foreign.id) == stranger.id
+    audited = db_session.scalars(
+        sa.select(AuditEntry).where(
+            AuditEntry.entity_type == "participant",
+            AuditEntry.action == "update",
+            AuditEntry.entity_id.in_([p.id for p in own]),
+        )
+    ).all()
+    assert len(audited) == 2
+    assert all("counsellor_id" in (entry.changes or {}).get("fields", []) for entry in audited)
+
+
+def test_a_lead_assigns_all_matching_participants_and_hears_who_was_skipped(
+    client_as: Any, db_session: Any
+) -> None:
+    from tests.factories import make_office, make_participant
+
+    office, elsewhere = make_office(db_session), make_office(db_session)
+    counsellor = make_user(db_session, role="counsellor", office=office, display_name="Udo Umzug")
+    here = [make_participant(db_session, office=office, last_name="Wechselhof") for _ in range(2)]
+    there = make_participant(db_session, office=elsewhere, last_name="Wechselhof")
+    untouched = make_participant(db_session, office=office, last_name="Bleibtreu")
+    before = _counsellor_of(db_session, untouched.id)
+    db_session.commit()
+    client = client_as("lead")
+    response = client.post(
+        "/sammelaktionen/teilnehmende",
+        data={
+            "action": "counsellor",
+            "all_matching": "y",
+            "filter": "q=Wechselhof",
+            "confirmed": "1",
+            "counsellor_id": counsellor.id,
+        },
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/teilnehmende/?q=Wechselhof")
+    assert [_counsellor_of(db_session, p.id) for p in here] == [counsellor.id] * 2
+    assert _counsellor_of(db_session, there.id) != counsellor.id
+    assert _counsellor_of(db_session, untouched.id) == before
+    assert "1 übersprungen (Udo Umzug arbeitet nicht in deren Geschäftsstelle)" in _flashes(client)
+
+
+def test_staff_may_not_reassign_participants(client_as: Any, db_session: Any) -> None:
+    from tests.factories import make_participant
+
+    participant = make_participant(db_session)
+    db_session.commit()
+    response = client_as("staff").post(
+        "/sammelaktionen/teilnehmende",
+        data={"action": "counsellor", "ids": [participant.id], "confirmed": "1"},
+    )
+    assert response.status_code == 403

@@ -18,6 +18,7 @@ ACTION_LABELS = {
     "newsletter": _l("Add to newsletter (with consent)"),
     "export_csv": _l("Export selection (CSV)"),
     "export_xlsx": _l("Export selection (Excel)"),
+    "counsellor": _l("Assign counsellor"),
 }
 # What each action needs beyond contacts.view.
 ACTION_PERMISSIONS = {
@@ -28,11 +29,15 @@ ACTION_PERMISSIONS = {
     "newsletter": ("contacts.edit", "newsletters.edit"),
     "export_csv": ("contacts.export",),
     "export_xlsx": ("contacts.export",),
+    "counsellor": ("participants.edit",),
 }
 # Static lists and newsletters hold people, not organisations.
 KIND_ACTIONS = {
-    "people": tuple(ACTION_LABELS),
+    "people": ("tag_add", "tag_remove", "owner", "list", "newsletter", "export_csv", "export_xlsx"),
     "organisations": ("tag_add", "tag_remove", "owner", "export_csv", "export_xlsx"),
+    # No general participant export: counselling data leaves only through the partner export,
+    # which checks the participant's release from confidentiality.
+    "participants": ("counsellor",),
 }
 STAFF_METHODS = ("paper", "existing_business_contact")
 
@@ -52,6 +57,10 @@ class TagForm(SelectionForm):
 
 class OwnerForm(SelectionForm):
     owner_id = SelectField(_l("Responsible"), coerce=int)
+
+
+class CounsellorForm(SelectionForm):
+    counsellor_id = SelectField(_l("Responsible counsellor"), coerce=int)
 
 
 class ListForm(SelectionForm):
@@ -79,4 +88,5 @@ ACTION_FORMS: dict[str, type[SelectionForm]] = {
     "owner": OwnerForm,
     "list": ListForm,
     "newsletter": NewsletterForm,
+    "counsellor": CounsellorForm,
 }

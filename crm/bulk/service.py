@@ -23,6 +23,8 @@ from crm.contacts.models import Organisation, Person, Tag, organisation_tag, per
 from crm.database import ids_in, int_in_range, utcnow
 from crm.newsletters import service as newsletters
 from crm.newsletters.models import NewsletterList, Subscription
+from crm.participants import service as participants
+from crm.participants.models import Participant
 
 __all__ = [
     "KINDS",
@@ -32,7 +34,9 @@ __all__ = [
     "add_tag",
     "add_to_list",
     "add_to_newsletter",
+    "assign_counsellor",
     "assign_owner",
+    "selected_participant_ids",
     "remove_tag",
     "selected_ids",
 ]
@@ -257,3 +261,61 @@ def add_to_newsletter(
         ),
     )
     return result
+
+
+# --- participants ---------------------------------------------------------------------------
+
+
+def selected_participant_ids(
+    session: Session,
+    user: Any,
+    *,
+    ids: Iterable[int] = (),
+    filters: participants.ParticipantFilters | None = None,
+    today: date,
+) -> list[int]:
+    """Ids of the participants `user` may see among ticked `ids`, or matching `filters`.
+
+    Always within the user's access scope: another office's participant is dropped like a
+    missing one. Raise TooMany beyond MAX_BULK.
+    """
+    if filters is not None:
+        stmt = participants.participant_query(user, filters, today)
+    else:
+        wanted = sorted({int(i) for i in ids if int_in_range(int(i)) and int(i) > 0})
+        if len(wanted) > MAX_BULK:
+            raise TooMany(len(wanted))
+        if not wanted:
+            return []
+        stmt = participants.visible_participants(user).where(_in(session, Participant.id, wanted))
+    found = sorted(
+        set(
+            session.scalars(
+                stmt.with_only_columns(Participant.id).order_by(None).limit(MAX_BULK + 1)
+            )
+        )
+    )
+    if len(found) > MAX_BULK:
+        raise TooMany(len(found))
+    return found
+
+
+def assign_counsellor(session: Session, ids: list[int], counsellor: User) -> tuple[int, int]:
+    """Make `counsellor` responsible for the participants; return (changed, skipped).
+
+    Participants of an office the counsellor does not work in are skipped: one contact
+    person per participant, from the participant's own office. Each change is audited by
+    the flush hook (counsellor_id with old and new value).
+    """
+    offices = set(counsellor.office_ids)
+    changed = skipped = 0
+    for participant in session.scalars(
+        sa.select(Participant).where(_in(session, Participant.id, ids)).order_by(Participant.id)
+    ):
+        if participant.office_id not in offices:
+            skipped += 1
+        elif participant.counsellor_id != counsellor.id:
+            participant.counsellor_id = counsellor.id
+            changed += 1
+    session.flush()
+    return changed, skipped

@@ -30,11 +30,18 @@ from crm.extensions import db
 from crm.forms import choices
 from crm.newsletters import service as newsletters
 from crm.newsletters.models import NewsletterList
+from crm.participants import service as participant_service
+from crm.participants.views import filters_from as participant_filters_from
 from crm.security import has_permission, require
 
 bp = Blueprint("bulk", __name__, url_prefix="/sammelaktionen")
 BERLIN = ZoneInfo("Europe/Berlin")
-SLUGS = {"personen": "people", "organisationen": "organisations"}
+SLUGS = {"personen": "people", "organisationen": "organisations", "teilnehmende": "participants"}
+LIST_ENDPOINTS = {
+    "people": "contacts.people",
+    "organisations": "contacts.organisations",
+    "participants": "participants.index",
+}
 
 
 def berlin_today() -> date:
@@ -62,8 +69,12 @@ def _filter_params() -> list[tuple[str, str]]:
     return parse_qsl(request.form.get("filter", "")[:2000])
 
 
+def _list_url(kind: str) -> str:
+    return url_for(LIST_ENDPOINTS[kind]) + "?" + urlencode(_filter_params())
+
+
 def _back(kind: str) -> Any:
-    return redirect(url_for(f"contacts.{kind}") + "?" + urlencode(_filter_params()))
+    return redirect(_list_url(kind))
 
 
 def _ticked() -> list[int]:
@@ -165,13 +176,17 @@ def _confirm_page(kind: str, action: str, form: Any, ids: list[int], status: int
     return render_template(
         "bulk/confirm.html",
         kind=kind,
-        slug={v: k for k, v in SLUGS.items()}[kind],
+        post_url=(
+            url_for(".participants")
+            if kind == "participants"
+            else url_for(".run", slug={v: k for k, v in SLUGS.items()}[kind])
+        ),
         action=action,
         action_label=f.ACTION_LABELS[action],
         form=form,
         count=len(ids),
         ticked=[] if form.all_matching.data else ids,
-        back_url=url_for(f"contacts.{kind}") + "?" + urlencode(_filter_params()),
+        back_url=_list_url(kind),
     ), status
 
 
@@ -277,4 +292,64 @@ def _apply_newsletter(kind: str, form: f.NewsletterForm, ids: list[int]) -> Any:
     if result.no_email:
         parts.append(_("%(num)d skipped (no e-mail address)", num=result.no_email))
     flash(", ".join(parts) + ".", "success" if result.added else "warning")
+    return _back(kind)
+
+
+# --- participants ---------------------------------------------------------------------------
+
+
+@bp.post("/teilnehmende")
+@require("participants.edit")
+def participants() -> Any:
+    """Assign a counsellor to ticked participants or all the list's filter matches."""
+    kind = "participants"
+    action = request.form.get("action", "")
+    if not f.SelectionForm().validate_on_submit():
+        abort(400)
+    if action not in f.KIND_ACTIONS[kind]:
+        flash(_("Please choose an action."), "danger")
+        return _back(kind)
+    form = f.CounsellorForm()
+    me = current_user._get_current_object()
+    counsellors = {u.id: u for u in participant_service.counsellors_for(db.session, me)}
+    form.counsellor_id.choices = choices((u.id, u.display_name) for u in counsellors.values())
+    filters = (
+        participant_filters_from(MultiDict(_filter_params())) if form.all_matching.data else None
+    )
+    try:
+        ids = service.selected_participant_ids(
+            db.session, me, ids=_ticked(), filters=filters, today=berlin_today()
+        )
+    except service.TooMany:
+        flash(
+            _(
+                "More than %(num)d records are selected; please narrow the filter.",
+                num=service.MAX_BULK,
+            ),
+            "danger",
+        )
+        return _back(kind)
+    if not ids:
+        flash(_("Please select at least one record."), "danger")
+        return _back(kind)
+    if not form.confirmed.data:
+        return _confirm_page(kind, action, form, ids, status=200)
+    if not form.validate():
+        return _confirm_page(kind, action, form, ids)
+    counsellor = counsellors[form.counsellor_id.data]
+    changed, skipped = service.assign_counsellor(db.session, ids, counsellor)
+    db.session.commit()
+    message = ngettext(
+        "%(num)d participant now counselled by %(name)s.",
+        "%(num)d participants now counselled by %(name)s.",
+        changed,
+        name=counsellor.display_name,
+    )
+    if skipped:
+        message += " " + _(
+            "%(num)d skipped (%(name)s does not work in their office).",
+            num=skipped,
+            name=counsellor.display_name,
+        )
+    flash(message, "success" if changed else "warning")
     return _back(kind)
