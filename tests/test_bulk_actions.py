@@ -7,13 +7,21 @@ import io
 from datetime import date
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from openpyxl import load_workbook
 
 from crm.audit.models import AuditEntry
 from crm.contacts.models import ContactList, ContactListMember, Person, Tag, person_tag
 from crm.newsletters.models import ConsentEvent, Subscription
-from tests.factories import make_list, make_org, make_person, make_user
+from tests.factories import (
+    make_list,
+    make_office,
+    make_org,
+    make_participant,
+    make_person,
+    make_user,
+)
 from tests.newsletter_sending_helpers import subscribe
 
 
@@ -363,8 +371,6 @@ def _counsellor_of(db_session: Any, participant_id: int) -> int:
 def test_a_counsellor_reassigns_participants_of_her_office_only(
     client_as: Any, db_session: Any
 ) -> None:
-    from tests.factories import make_office, make_participant
-
     office, elsewhere = make_office(db_session), make_office(db_session)
     colleague = make_user(db_session, role="counsellor", office=office, display_name="Kim Kollegin")
     stranger = make_user(db_session, role="counsellor", office=elsewhere)
@@ -422,8 +428,6 @@ def test_a_counsellor_reassigns_participants_of_her_office_only(
 def test_a_lead_assigns_all_matching_participants_and_hears_who_was_skipped(
     client_as: Any, db_session: Any
 ) -> None:
-    from tests.factories import make_office, make_participant
-
     office, elsewhere = make_office(db_session), make_office(db_session)
     counsellor = make_user(db_session, role="counsellor", office=office, display_name="Udo Umzug")
     here = [make_participant(db_session, office=office, last_name="Wechselhof") for _ in range(2)]
@@ -460,3 +464,36 @@ def test_staff_may_not_reassign_participants(client_as: Any, db_session: Any) ->
         data={"action": "counsellor", "ids": [participant.id], "confirmed": "1"},
     )
     assert response.status_code == 403
+
+
+def test_every_second_step_page_is_valid_html_also_with_errors(
+    client_as: Any, db_session: Any
+) -> None:
+    from scripts import validate_html as vnu
+    from tests.vnu_helpers import missing_validator
+
+    if reason := missing_validator():
+        pytest.skip(reason)
+    make_list(db_session)
+    office = make_office(db_session)
+    (person,) = _people(db_session, "Gueltig", 1)
+    participant = make_participant(db_session, office=office)
+    db_session.commit()
+    lead = client_as("lead", office=office)
+    pages = {}
+    for action in ("tag_add", "owner", "list", "newsletter"):
+        for confirmed in ("", "1"):
+            response = lead.post(
+                "/sammelaktionen/personen",
+                data={"action": action, "ids": [person.id], "confirmed": confirmed},
+            )
+            assert response.status_code == (400 if confirmed else 200), action
+            pages[f"{action} {confirmed}"] = response.get_data(True)
+    for confirmed in ("", "1"):
+        response = lead.post(
+            "/sammelaktionen/teilnehmende",
+            data={"action": "counsellor", "ids": [participant.id], "confirmed": confirmed},
+        )
+        pages[f"counsellor {confirmed}"] = response.get_data(True)
+    messages = vnu.validate(pages)
+    assert [m for m in messages if m.kind == "error"] == []
