@@ -143,6 +143,67 @@ def test_an_owner_is_assigned_to_organisations_and_audited(client_as: Any, db_se
     )
 
 
+def test_organisations_add_the_people_working_there_to_a_list_and_a_newsletter(
+    client_as: Any, db_session: Any
+) -> None:
+    from crm.contacts import service as contacts
+
+    org = make_org(db_session, name="Belegschaft GmbH")
+    empty = make_org(db_session, name="Leere GmbH")
+    works = make_person(db_session, last_name="Arbeitet", org=org)
+    left = make_person(db_session, last_name="Gegangen")
+    contacts.add_affiliation(db_session, left, org, until=date(2020, 1, 31))
+    nl = make_list(db_session, name="Newsletter Firmen")
+    db_session.commit()
+    client = client_as("staff")
+
+    step_one = client.post(
+        "/sammelaktionen/organisationen", data={"action": "list", "ids": [org.id, empty.id]}
+    )
+    assert step_one.status_code == 200
+    assert "auf die 1 Person, die dort arbeitet" in step_one.get_data(True)
+    client.post(
+        "/sammelaktionen/organisationen",
+        data={
+            "action": "list",
+            "ids": [org.id, empty.id],
+            "confirmed": "1",
+            "list_id": "0",
+            "new_name": "Firmenkontakte",
+        },
+    )
+    contact_list = db_session.scalar(
+        sa.select(ContactList).where(ContactList.name == "Firmenkontakte")
+    )
+    members = db_session.scalars(
+        sa.select(ContactListMember.person_id).where(ContactListMember.list_id == contact_list.id)
+    ).all()
+    assert members == [works.id]
+
+    client.post(
+        "/sammelaktionen/organisationen",
+        data={
+            "action": "newsletter",
+            "ids": [org.id],
+            "confirmed": "1",
+            "list_id": nl.id,
+            "method": "existing_business_contact",
+            "source": "Kooperationsvertrag 2026",
+            "consented_on": "2026-11-02",
+        },
+    )
+    subscribed = db_session.scalars(
+        sa.select(Subscription.person_id).where(Subscription.list_id == nl.id)
+    ).all()
+    assert subscribed == [works.id]
+
+    nobody = client.post(
+        "/sammelaktionen/organisationen", data={"action": "list", "ids": [empty.id]}
+    )
+    assert nobody.status_code == 302
+    assert "Bei den ausgewählten Organisationen arbeitet niemand." in _flashes(client)
+
+
 def test_people_are_added_to_a_new_static_list_created_on_the_way(
     client_as: Any, db_session: Any
 ) -> None:
@@ -294,11 +355,11 @@ def test_only_roles_with_the_permissions_may_run_each_action(
     for action in ("tag_add", "owner", "list", "newsletter", "export_csv"):
         data = {**newsletter, "action": action, "tag": "x", "owner_id": 0}
         assert readonly.post("/sammelaktionen/personen", data=data).status_code == 403, action
-    # Static lists and newsletters hold people, not organisations.
+    # Counsellors are assigned to participants, not to organisations.
     org = make_org(db_session)
     db_session.commit()
-    response = client_as("staff").post(
-        "/sammelaktionen/organisationen", data={"action": "list", "ids": [org.id]}
+    response = client_as("lead").post(
+        "/sammelaktionen/organisationen", data={"action": "counsellor", "ids": [org.id]}
     )
     assert response.status_code == 404
     assert db_session.scalar(sa.select(sa.func.count()).where(Subscription.list_id == nl.id)) == 0

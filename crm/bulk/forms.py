@@ -31,10 +31,18 @@ ACTION_PERMISSIONS = {
     "export_xlsx": ("contacts.export",),
     "counsellor": ("participants.edit",),
 }
-# Static lists and newsletters hold people, not organisations.
+# Static lists and newsletters hold people: for organisations they take the people working there.
 KIND_ACTIONS = {
     "people": ("tag_add", "tag_remove", "owner", "list", "newsletter", "export_csv", "export_xlsx"),
-    "organisations": ("tag_add", "tag_remove", "owner", "export_csv", "export_xlsx"),
+    "organisations": (
+        "tag_add",
+        "tag_remove",
+        "owner",
+        "list",
+        "newsletter",
+        "export_csv",
+        "export_xlsx",
+    ),
     # No general participant export: counselling data leaves only through the partner export,
     # which checks the participant's release from confidentiality.
     "participants": ("counsellor",),

@@ -19,7 +19,7 @@ from crm.accounts.models import User
 from crm.audit.service import record, record_each
 from crm.contacts import lists
 from crm.contacts import service as contacts
-from crm.contacts.models import Organisation, Person, Tag, organisation_tag, person_tag
+from crm.contacts.models import Affiliation, Organisation, Person, Tag, organisation_tag, person_tag
 from crm.database import ids_in, int_in_range, utcnow
 from crm.newsletters import service as newsletters
 from crm.newsletters.models import NewsletterList, Subscription
@@ -36,6 +36,7 @@ __all__ = [
     "add_to_newsletter",
     "assign_counsellor",
     "assign_owner",
+    "people_of_organisations",
     "selected_participant_ids",
     "remove_tag",
     "selected_ids",
@@ -169,6 +170,23 @@ def assign_owner(session: Session, kind: str, ids: list[int], owner: User | None
         ],
     )
     return len(changing)
+
+
+def people_of_organisations(session: Session, org_ids: list[int], today: date) -> list[int]:
+    """Ids of the people working at the organisations on `today` (for list and newsletter)."""
+    if not org_ids:
+        return []
+    return sorted(
+        set(
+            session.scalars(
+                sa.select(Affiliation.person_id).where(
+                    _in(session, Affiliation.organisation_id, org_ids),
+                    sa.or_(Affiliation.since.is_(None), Affiliation.since <= today),
+                    sa.or_(Affiliation.until.is_(None), Affiliation.until >= today),
+                )
+            )
+        )
+    )
 
 
 def add_to_list(session: Session, list_id: int, person_ids: list[int]) -> int:

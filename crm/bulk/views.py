@@ -36,6 +36,8 @@ from crm.security import has_permission, require
 
 bp = Blueprint("bulk", __name__, url_prefix="/sammelaktionen")
 BERLIN = ZoneInfo("Europe/Berlin")
+# Actions on people: on an organisation selection they take the people working there.
+PEOPLE_ACTIONS = ("list", "newsletter")
 SLUGS = {"personen": "people", "organisationen": "organisations", "teilnehmende": "participants"}
 LIST_ENDPOINTS = {
     "people": "contacts.people",
@@ -147,13 +149,19 @@ def run(slug: str) -> Any:
         return _back(kind)
     if action.startswith("export_"):
         return _export(kind, action.removeprefix("export_"), ids)
+    people: list[int] | None = None
+    if kind == "organisations" and action in PEOPLE_ACTIONS:
+        people = service.people_of_organisations(db.session, ids, berlin_today())
+        if not people:
+            flash(_("Nobody works at the selected organisations."), "danger")
+            return _back(kind)
     if not form.confirmed.data:
         if isinstance(form, f.NewsletterForm):
             form.consented_on.data = berlin_today()
-        return _confirm_page(kind, action, form, ids, status=200)
+        return _confirm_page(kind, action, form, ids, status=200, people=people)
     if form.validate():
-        return _apply(kind, action, form, ids)
-    return _confirm_page(kind, action, form, ids)
+        return _apply(kind, action, form, ids, people)
+    return _confirm_page(kind, action, form, ids, people=people)
 
 
 def _export(kind: str, fmt: str, ids: list[int]) -> Any:
@@ -171,8 +179,18 @@ def _export(kind: str, fmt: str, ids: list[int]) -> Any:
     return export_response(kind, fmt, stmt, note=" selection")
 
 
-def _confirm_page(kind: str, action: str, form: Any, ids: list[int], status: int = 400) -> Any:
-    """The second step's page; with the form's errors (400) when it was sent incomplete."""
+def _confirm_page(
+    kind: str,
+    action: str,
+    form: Any,
+    ids: list[int],
+    status: int = 400,
+    people: list[int] | None = None,
+) -> Any:
+    """The second step's page; with the form's errors (400) when it was sent incomplete.
+
+    `people`: for an organisation selection, the people working there whom the action adds.
+    """
     return render_template(
         "bulk/confirm.html",
         kind=kind,
@@ -185,12 +203,13 @@ def _confirm_page(kind: str, action: str, form: Any, ids: list[int], status: int
         action_label=f.ACTION_LABELS[action],
         form=form,
         count=len(ids),
+        people_count=None if people is None else len(people),
         ticked=[] if form.all_matching.data else ids,
         back_url=_list_url(kind),
     ), status
 
 
-def _apply(kind: str, action: str, form: Any, ids: list[int]) -> Any:
+def _apply(kind: str, action: str, form: Any, ids: list[int], people: list[int] | None) -> Any:
     if action in ("tag_add", "tag_remove"):
         tag = form.tag.data.strip()
         if action == "tag_add":
@@ -218,31 +237,32 @@ def _apply(kind: str, action: str, form: Any, ids: list[int]) -> Any:
             n,
         )
     elif action == "list":
-        return _apply_list(kind, form, ids)
+        return _apply_list(kind, form, ids, people)
     else:
-        return _apply_newsletter(kind, form, ids)
+        return _apply_newsletter(kind, form, ids, people)
     db.session.commit()
     flash(message, "success")
     return _back(kind)
 
 
-def _apply_list(kind: str, form: f.ListForm, ids: list[int]) -> Any:
+def _apply_list(kind: str, form: f.ListForm, ids: list[int], people: list[int] | None) -> Any:
     new_name = (form.new_name.data or "").strip()
     if form.list_id.data:
         contact_list = db.session.get(ContactList, form.list_id.data)
     elif not new_name:
         form.new_name.errors = [_("Please enter a name for the new list or choose a list.")]
-        return _confirm_page(kind, "list", form, ids)
+        return _confirm_page(kind, "list", form, ids, people=people)
     else:
         try:
             contact_list = lists.create_list(db.session, new_name)
         except lists.ListNameTaken:
             db.session.rollback()
             form.new_name.errors = [_("A contact list with this name exists already.")]
-            return _confirm_page(kind, "list", form, ids)
+            return _confirm_page(kind, "list", form, ids, people=people)
     if contact_list is None:
         abort(400)
-    added = service.add_to_list(db.session, contact_list.id, ids)
+    targets = people if people is not None else ids
+    added = service.add_to_list(db.session, contact_list.id, targets)
     db.session.commit()
     message = ngettext(
         "%(num)d person added to “%(name)s”.",
@@ -250,13 +270,15 @@ def _apply_list(kind: str, form: f.ListForm, ids: list[int]) -> Any:
         added,
         name=contact_list.name,
     )
-    if added < len(ids):
-        message += " " + _("%(num)d were on the list already.", num=len(ids) - added)
+    if added < len(targets):
+        message += " " + _("%(num)d were on the list already.", num=len(targets) - added)
     flash(message, "success")
     return redirect(url_for("contacts.lists.detail", list_id=contact_list.id))
 
 
-def _apply_newsletter(kind: str, form: f.NewsletterForm, ids: list[int]) -> Any:
+def _apply_newsletter(
+    kind: str, form: f.NewsletterForm, ids: list[int], people: list[int] | None
+) -> Any:
     newsletter = db.session.get(NewsletterList, form.list_id.data)
     if newsletter is None:
         abort(400)
@@ -264,7 +286,7 @@ def _apply_newsletter(kind: str, form: f.NewsletterForm, ids: list[int]) -> Any:
         result = service.add_to_newsletter(
             db.session,
             newsletter,
-            ids,
+            people if people is not None else ids,
             method=form.method.data,
             source=form.source.data,
             consented_on=form.consented_on.data,
@@ -273,7 +295,7 @@ def _apply_newsletter(kind: str, form: f.NewsletterForm, ids: list[int]) -> Any:
     except newsletters.NewsletterError as exc:
         db.session.rollback()
         form.source.errors = [str(exc)]
-        return _confirm_page(kind, "newsletter", form, ids)
+        return _confirm_page(kind, "newsletter", form, ids, people=people)
     db.session.commit()
     parts = [
         ngettext(
