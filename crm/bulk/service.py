@@ -52,6 +52,9 @@ _TAG_LINK = {
 }
 # Staff record consent with the date it was given; noon keeps the day in Europe/Berlin.
 _NOON = time(12, 0)
+# People per consent batch: one statement per step and batch (bench: 1,000 people one by one
+# took 6 s in a web request).
+_CONSENT_BATCH = 500
 
 
 class TooMany(ValueError):
@@ -244,7 +247,7 @@ def add_to_newsletter(
     )
     consented_at = datetime.combine(consented_on, _NOON, tzinfo=UTC)
     counts = {"added": 0, "already": 0, "unsubscribed": 0, "bounced": 0, "no_email": 0}
-    now = utcnow()
+    eligible = []
     for person in people:
         status = status_of.get(person.id)
         if status == "unsubscribed":
@@ -256,17 +259,20 @@ def add_to_newsletter(
         elif not person.email:
             counts["no_email"] += 1
         else:
-            newsletters.record_consent(
-                session,
-                person=person,
-                lst=newsletter,
-                method=method,
-                note=f"{source} (Sammelaktion)",
-                actor_id=actor_id,
-                consented_at=consented_at,
-                now=now,
-            )
-            counts["added"] += 1
+            eligible.append(person)
+    now = utcnow()
+    for start in range(0, len(eligible), _CONSENT_BATCH):
+        newsletters.record_consents(
+            session,
+            people=eligible[start : start + _CONSENT_BATCH],
+            lst=newsletter,
+            method=method,
+            note=f"{source} (Sammelaktion)",
+            actor_id=actor_id,
+            consented_at=consented_at,
+            now=now,
+        )
+    counts["added"] = len(eligible)
     result = NewsletterResult(**counts)
     record(
         session,
