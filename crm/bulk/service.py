@@ -52,8 +52,8 @@ _TAG_LINK = {
 }
 # Staff record consent with the date it was given; noon keeps the day in Europe/Berlin.
 _NOON = time(12, 0)
-# People per consent batch: one statement per step and batch (bench: 1,000 people one by one
-# took 6 s in a web request).
+# People per consent batch: a few statements per batch instead of per person, so that a
+# bulk add stays within a web request (bench/README.md, "Bulk actions").
 _CONSENT_BATCH = 500
 
 
