@@ -67,8 +67,13 @@ def _bulk_actions() -> dict[str, Any]:
 
 
 def _filter_params() -> list[tuple[str, str]]:
-    # The list page's parameters, re-encoded: only name=value pairs reach the redirect.
-    return parse_qsl(request.form.get("filter", "")[:2000])
+    # The list page's parameters, re-encoded: only name=value pairs reach the redirect. A NUL
+    # (sent as %00) is dropped: PostgreSQL refuses it in any string parameter.
+    return [
+        (key, value)
+        for key, value in parse_qsl(request.form.get("filter", "")[:2000])
+        if "\x00" not in key and "\x00" not in value
+    ]
 
 
 def _list_url(kind: str) -> str:

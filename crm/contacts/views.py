@@ -56,6 +56,7 @@ from crm.contacts.models import (
     Person,
     QualificationNeed,
 )
+from crm.database import int_in_range
 from crm.extensions import db
 from crm.forms import choices
 from crm.security import is_safe_next, require, writes_on_get
@@ -172,7 +173,7 @@ def list_args_from(args: Any) -> tuple[service.ListFilters, int, int]:
         country=country if country in country_codes() else "",
         region=args.get("region", "").strip()[:120],
         tag=args.get("schlagwort", "").strip()[:80],
-        owner_id=owner if owner and owner > 0 else None,
+        owner_id=owner if owner and owner > 0 and int_in_range(owner) else None,
         no_contact_days=days if days and 0 < days < 100_000 else None,
         sort=args.get("sortierung", "name"),
         direction="desc" if args.get("richtung") == "desc" else "asc",
