@@ -560,3 +560,28 @@ def test_every_second_step_page_is_valid_html_also_with_errors(
         pages[f"counsellor {confirmed}"] = response.get_data(True)
     messages = vnu.validate(pages)
     assert [m for m in messages if m.kind == "error"] == []
+
+
+def test_a_selection_beyond_the_limit_is_refused_with_a_hint_to_narrow_the_filter(
+    client_as: Any, db_session: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from crm.bulk import service
+
+    _people(db_session, "Grenzfall", 3)
+    db_session.commit()
+    monkeypatch.setattr(service, "MAX_BULK", 2)
+    client = client_as("staff")
+    response = client.post(
+        "/sammelaktionen/personen",
+        data={
+            "action": "tag_add",
+            "all_matching": "y",
+            "filter": "q=Grenzfall",
+            "confirmed": "1",
+            "tag": "Zuviel",
+        },
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/kontakte/personen?q=Grenzfall"
+    assert "Mehr als 2 Datensätze ausgewählt" in _flashes(client)
+    assert _tagged(db_session, "Zuviel") == set()
