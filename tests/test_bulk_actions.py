@@ -371,7 +371,7 @@ def test_bad_ids_and_inputs_get_a_german_message_not_an_error_page(
     client = client_as("staff")
     cases = [
         {"action": "tag_add"},
-        {"action": "tag_add", "ids": ["abc", "-1", "99999999999999999999", "0"]},
+        {"action": "tag_add", "ids": ["abc", "-1", "99999999999999999999", "0", "²", "9" * 5000]},
         {"action": "nonsense", "ids": ["1"]},
         {"action": "tag_add", "all_matching": "y", "filter": "q=%0d%0a&seite=x&pro_seite=-4"},
         {"action": "tag_add", "all_matching": "y", "filter": "schlagwort=%00&region=a%00"},

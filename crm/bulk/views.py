@@ -7,6 +7,7 @@ action and returns to the list with a German result message. Works without JavaS
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -36,6 +37,7 @@ from crm.security import has_permission, require
 
 bp = Blueprint("bulk", __name__, url_prefix="/sammelaktionen")
 BERLIN = ZoneInfo("Europe/Berlin")
+_ID = re.compile(r"[0-9]{1,18}")
 # Actions on people: on an organisation selection they take the people working there.
 PEOPLE_ACTIONS = ("list", "newsletter")
 SLUGS = {"personen": "people", "organisationen": "organisations", "teilnehmende": "participants"}
@@ -85,7 +87,9 @@ def _back(kind: str) -> Any:
 
 
 def _ticked() -> list[int]:
-    return [int(v) for v in request.form.getlist("ids")[: service.MAX_BULK + 1] if v.isdigit()]
+    # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+    values = request.form.getlist("ids")[: service.MAX_BULK + 1]
+    return [int(v) for v in values if _ID.fullmatch(v)]
 
 
 def _selection(kind: str, form: f.SelectionForm) -> list[int]:
