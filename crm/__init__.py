@@ -132,6 +132,7 @@ def configure_security(app: Flask) -> None:
 def configure_blueprints(app: Flask) -> None:
     from crm.accounts.views import bp as accounts_bp
     from crm.audit.views import bp as audit_bp
+    from crm.bulk.views import bp as bulk_bp
     from crm.contacts.views import bp as contacts_bp
     from crm.core.views import bp as core_bp
     from crm.dashboard.views import bp as dashboard_bp
@@ -153,6 +154,7 @@ def configure_blueprints(app: Flask) -> None:
         offices_bp,
         audit_bp,
         contacts_bp,
+        bulk_bp,
         followups_bp,
         participants_bp,
         events_bp,

@@ -171,24 +171,39 @@ def test_the_people_list_adds_ticked_people_or_all_matching_to_a_list(
 
     page = client.get("/kontakte/personen?q=Brettschneider").get_data(True)
     assert 'id="bulk-form"' in page
-    assert page.count('name="person_ids"') == 3
+    assert page.count('name="ids"') == 3
+    # The bulk bar's "add to contact list" (crm.bulk) on ticked people ...
     response = client.post(
-        "/kontakte/listen/sammelaktion",
-        data={"list_id": list_id, "person_ids": [matching[0].id], "filter": "q=Brettschneider"},
+        "/sammelaktionen/personen",
+        data={
+            "action": "list",
+            "confirmed": "1",
+            "list_id": list_id,
+            "ids": [matching[0].id],
+            "filter": "q=Brettschneider",
+        },
     )
     assert response.status_code == 302
     assert _members(db_session, list_id) == {matching[0].id}
 
+    # ... or on everybody the filter matches.
     client.post(
-        "/kontakte/listen/sammelaktion",
-        data={"list_id": list_id, "all_matching": "1", "filter": "q=Brettschneider"},
+        "/sammelaktionen/personen",
+        data={
+            "action": "list",
+            "confirmed": "1",
+            "list_id": list_id,
+            "all_matching": "y",
+            "filter": "q=Brettschneider",
+        },
     )
     assert _members(db_session, list_id) == {p.id for p in matching}
     assert other.id not in _members(db_session, list_id)
 
     assert client_as("readonly").get("/kontakte/personen").get_data(True).count("bulk-form") == 0
     refused = client.post(
-        "/kontakte/listen/sammelaktion", data={"list_id": list_id, "filter": "q=%0d%0a"}
+        "/sammelaktionen/personen",
+        data={"action": "list", "confirmed": "1", "list_id": list_id, "filter": "q=%0d%0a"},
     )
     assert refused.status_code == 302
     assert "\n" not in refused.headers["Location"]

@@ -4,13 +4,11 @@ remove people. A nested blueprint of `contacts`, so its endpoints are `contacts.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
 
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_babel import ngettext
 from flask_login import current_user
 from wtforms import StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
@@ -213,53 +211,3 @@ def remove(list_id: int) -> Any:
         flash(_("Person removed from the list."), "success")
     db.session.commit()
     return redirect(url_for(".detail", list_id=list_id))
-
-
-# "Select all matching" adds at most this many people at once; a wider filter is refused.
-MAX_BULK = 5000
-
-
-@bp.post("/sammelaktion")
-@require("contacts.edit")
-def bulk_add() -> Any:
-    """Add the ticked people, or everybody matching the list page's filter, to a list."""
-    from werkzeug.datastructures import MultiDict
-
-    from crm.contacts.views import list_args_from
-
-    if not MemberForm().validate_on_submit():
-        abort(400)
-    contact_list = db.session.get(ContactList, request.form.get("list_id", type=int) or 0)
-    # The list page's parameters, re-encoded: only name=value pairs reach the redirect.
-    params = parse_qsl(request.form.get("filter", "")[:2000])
-    back = url_for("contacts.people") + "?" + urlencode(params)
-    if contact_list is None:
-        flash(_("Please choose a contact list."), "danger")
-        return redirect(back)
-    if request.form.get("all_matching"):
-        filters, _page_no, _per_page = list_args_from(MultiDict(params))
-        stmt = service.person_query(db.session, filters).with_only_columns(Person.id)
-        ids = list(db.session.scalars(stmt.order_by(None).limit(MAX_BULK + 1)))
-        if len(ids) > MAX_BULK:
-            flash(
-                _("More than %(num)d people match; please narrow the filter.", num=MAX_BULK),
-                "danger",
-            )
-            return redirect(back)
-    else:
-        ids = [int(v) for v in request.form.getlist("person_ids") if v.isdigit()][:MAX_BULK]
-    if not ids:
-        flash(_("Please select at least one person."), "danger")
-        return redirect(back)
-    added = svc.add_members(db.session, contact_list.id, ids)
-    db.session.commit()
-    flash(
-        ngettext(
-            "%(num)d person added to “%(name)s”.",
-            "%(num)d people added to “%(name)s”.",
-            added,
-            name=contact_list.name,
-        ),
-        "success",
-    )
-    return redirect(url_for(".detail", list_id=contact_list.id))

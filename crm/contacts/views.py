@@ -51,15 +51,15 @@ from crm.contacts.list_views import bp as lists_bp
 from crm.contacts.models import (
     Activity,
     Affiliation,
-    ContactList,
     Organisation,
     OrganisationKind,
     Person,
     QualificationNeed,
 )
+from crm.database import int_in_range
 from crm.extensions import db
 from crm.forms import choices
-from crm.security import has_permission, is_safe_next, require, writes_on_get
+from crm.security import is_safe_next, require, writes_on_get
 from crm.signals import MergeImpact
 
 bp = Blueprint("contacts", __name__, url_prefix="/kontakte")
@@ -173,7 +173,7 @@ def list_args_from(args: Any) -> tuple[service.ListFilters, int, int]:
         country=country if country in country_codes() else "",
         region=args.get("region", "").strip()[:120],
         tag=args.get("schlagwort", "").strip()[:80],
-        owner_id=owner if owner and owner > 0 else None,
+        owner_id=owner if owner and owner > 0 and int_in_range(owner) else None,
         no_contact_days=days if days and 0 < days < 100_000 else None,
         sort=args.get("sortierung", "name"),
         direction="desc" if args.get("richtung") == "desc" else "asc",
@@ -241,17 +241,6 @@ def _page_arg() -> int:
 SEARCH_COUNT_LIMIT = 1000
 
 
-def _bulk_lists() -> list[Any] | None:
-    """The static lists the bulk action offers, or None if the user may not change lists."""
-    if not has_permission(current_user, "contacts.edit"):
-        return None
-    return list(
-        db.session.execute(
-            sa.select(ContactList.id, ContactList.name).order_by(ContactList.name).limit(500)
-        )
-    )
-
-
 def _render_list(kind: str) -> Any:
     filters, page, per_page = _list_args()
     options: tuple[Any, ...]
@@ -281,7 +270,6 @@ def _render_list(kind: str) -> Any:
         "filters": filters,
         "columns": columns,
         "args": request.args.to_dict(),
-        "bulk_lists": _bulk_lists() if kind == "people" else None,
     }
     if _is_htmx_partial():
         response = Response(render_template("contacts/_results.html", oob=True, **context))
@@ -326,9 +314,20 @@ def people():
 
 def _export(kind: str, fmt: str) -> Any:
     filters, _page, _per_page = _list_args()
-    fields: tuple[Any, ...]
     if kind == "organisations":
         stmt = service.organisation_query(db.session, filters)
+    else:
+        stmt = service.person_query(db.session, filters)
+    return export_response(kind, fmt, stmt)
+
+
+def export_response(kind: str, fmt: str, stmt: sa.Select, *, note: str = "") -> Any:
+    """The download of `stmt`'s organisations or people as csv, xlsx or vcf, audited.
+
+    Also the export of a bulk selection (crm.bulk), so both share one neutralised format.
+    """
+    fields: tuple[Any, ...]
+    if kind == "organisations":
         fields, rows_of, entity = (
             service.ORG_EXPORT_FIELDS,
             service.organisation_rows,
@@ -336,11 +335,10 @@ def _export(kind: str, fmt: str) -> Any:
         )
         sheet = _("Organisations")
     else:
-        stmt = service.person_query(db.session, filters)
         fields, rows_of, entity = service.PERSON_EXPORT_FIELDS, service.person_rows, "person"
         sheet = _("People")
     total = service.count_of(db.session, stmt)
-    record(db.session, "export", entity_type=entity, summary=f"{total} rows ({fmt})")
+    record(db.session, "export", entity_type=entity, summary=f"{total} rows ({fmt}){note}")
     db.session.commit()
     headers = [str(EXPORT_HEADERS[f]) for f in fields]
     stem = "organisationen" if kind == "organisations" else "personen"

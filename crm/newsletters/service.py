@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -703,36 +703,85 @@ def record_consent(
     now: datetime | None = None,
 ) -> Subscription:
     """Staff record consent given on paper, by an existing business contact or in an import."""
+    (sub,) = record_consents(
+        session,
+        people=[person],
+        lst=lst,
+        method=method,
+        note=note,
+        actor_id=actor_id,
+        consented_at=consented_at,
+        now=now,
+    )
+    return sub
+
+
+def record_consents(
+    session: Session,
+    *,
+    people: Sequence[Person],
+    lst: NewsletterList,
+    method: str,
+    note: str = "",
+    actor_id: int | None = None,
+    consented_at: datetime | None = None,
+    now: datetime | None = None,
+) -> list[Subscription]:
+    """`record_consent` for several people at once (bulk actions): one query per step, not
+    per person. Every person gets a confirmed subscription and a ledger entry."""
     if method not in STAFF_METHODS:
         raise NewsletterError("Unbekannte Art der Einwilligung.")
-    if not person.email:
+    if any(not person.email for person in people):
         raise NewsletterError("Die Person hat keine E-Mail-Adresse.")
+    if not people:
+        return []
     now = now or utcnow()
     at = consented_at or now
     text = current_consent_text(session, lst.id)
-    sub = _subscription(session, lst.id, person.id) or _new_subscription(
-        session, lst.id, person.id, method
-    )
-    sub.status = "confirmed"
-    sub.source = method
-    sub.consent_text_id = text.id if text else None
-    sub.requested_at = sub.requested_at or at
-    sub.confirmed_at = at
-    sub.unsubscribed_at = None
-    sub.bounced_at = None
-    _ledger(
-        session,
-        sub,
-        "confirmed",
-        method,
-        at=now,
-        email=person.email,
-        actor_id=actor_id,
-        note=note if consented_at is None else f"{note} (Einwilligung vom {at:%d.%m.%Y})".strip(),
-        consent_text_id=sub.consent_text_id,
-    )
+    existing = {
+        sub.person_id: sub
+        for sub in session.scalars(
+            sa.select(Subscription).where(
+                Subscription.list_id == lst.id,
+                ids_in(
+                    Subscription.person_id,
+                    [p.id for p in people],
+                    session.get_bind().dialect.name,
+                ),
+            )
+        )
+    }
+    subs = []
+    for person in people:
+        sub = existing.get(person.id)
+        if sub is None:
+            sub = Subscription(list_id=lst.id, person_id=person.id, source=method)
+            session.add(sub)
+        sub.status = "confirmed"
+        sub.source = method
+        sub.consent_text_id = text.id if text else None
+        sub.requested_at = sub.requested_at or at
+        sub.confirmed_at = at
+        sub.unsubscribed_at = None
+        sub.bounced_at = None
+        subs.append(sub)
+    # The ledger refers to the subscriptions' ids.
     session.flush()
-    return sub
+    ledger_note = note if consented_at is None else f"{note} (Einwilligung vom {at:%d.%m.%Y})"
+    for person, sub in zip(people, subs, strict=True):
+        _ledger(
+            session,
+            sub,
+            "confirmed",
+            method,
+            at=now,
+            email=person.email,
+            actor_id=actor_id,
+            note=ledger_note.strip(),
+            consent_text_id=sub.consent_text_id,
+        )
+    session.flush()
+    return subs
 
 
 def unsubscribe(
@@ -1095,6 +1144,7 @@ __all__ = [
     "organisation_names",
     "recipient_context",
     "record_consent",
+    "record_consents",
     "queue_signup_mail",
     "queue_test",
     "request_subscription",

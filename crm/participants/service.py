@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from crm.accounts.models import Role, User
+from crm.accounts.models import Role, User, user_office
 from crm.audit.service import record
 from crm.contacts.models import Organisation
 from crm.contacts.normalize import fold
@@ -143,6 +143,31 @@ def office_ids_for(user: Any) -> list[int] | None:
     if getattr(user, "role", None) in OWN_OFFICE_ROLES:
         return list(user.office_ids)
     return []
+
+
+# Roles that can be a participant's responsible counsellor.
+COUNSELLING_ROLES = (Role.ADMIN.value, Role.LEAD.value, Role.COUNSELLOR.value)
+
+
+def counsellors_for(session: Session, user: Any) -> list[User]:
+    """Active users who can counsel in the offices `user` may see (all offices: everyone)."""
+    stmt = (
+        sa.select(User)
+        .where(User.is_active_flag.is_(True), User.role.in_(COUNSELLING_ROLES))
+        .order_by(User.display_name)
+    )
+    ids = office_ids_for(user)
+    if ids is not None:
+        # Counsellors working in any of these offices, as home office or further office.
+        stmt = stmt.where(
+            sa.or_(
+                User.office_id.in_(ids),
+                User.id.in_(
+                    sa.select(user_office.c.user_id).where(user_office.c.office_id.in_(ids))
+                ),
+            )
+        )
+    return list(session.scalars(stmt))
 
 
 # --- the 8-hour rule ----------------------------------------------------------------------------

@@ -27,12 +27,12 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from crm.accounts.models import Office, Role, User, user_office
+from crm.accounts.models import Office, User
 from crm.audit.service import record
 from crm.contacts.export import iter_csv
 from crm.contacts.models import Organisation
 from crm.contacts.service import resolve_organisation
-from crm.database import utcnow
+from crm.database import int_in_range, utcnow
 from crm.extensions import db
 from crm.forms import choices
 from crm.i18n import fmt_date
@@ -52,8 +52,6 @@ from crm.security import has_permission, is_safe_next, require, writes_on_get
 bp = Blueprint("participants", __name__, url_prefix="/teilnehmende")
 PER_PAGE = 50
 BERLIN = ZoneInfo("Europe/Berlin")
-# Roles that can be a participant's responsible counsellor.
-COUNSELLING_ROLES = (Role.ADMIN.value, Role.LEAD.value, Role.COUNSELLOR.value)
 
 
 @bp.context_processor
@@ -121,23 +119,7 @@ def _offices(*, active_or: int | None = -1) -> list[Office]:
 
 
 def _counsellors() -> list[User]:
-    stmt = (
-        sa.select(User)
-        .where(User.is_active_flag.is_(True), User.role.in_(COUNSELLING_ROLES))
-        .order_by(User.display_name)
-    )
-    ids = service.office_ids_for(_me())
-    if ids is not None:
-        # Counsellors working in any of these offices, as home office or further office.
-        stmt = stmt.where(
-            sa.or_(
-                User.office_id.in_(ids),
-                User.id.in_(
-                    sa.select(user_office.c.user_id).where(user_office.c.office_id.in_(ids))
-                ),
-            )
-        )
-    return list(db.session.scalars(stmt))
+    return service.counsellors_for(db.session, _me())
 
 
 def _partner_names() -> list[str]:
@@ -176,16 +158,26 @@ def _page_arg() -> int:
 # --- list ---------------------------------------------------------------------------------------
 
 
+def filters_from(args: Any) -> service.ParticipantFilters:
+    """The list's filters from its query parameters (a MultiDict; also the bulk actions')."""
+
+    def positive(name: str) -> int | None:
+        value = args.get(name, type=int)
+        return value if value and value > 0 and int_in_range(value) else None
+
+    status = args.get("status", "")
+    return service.ParticipantFilters(
+        q=(args.get("q") or "").strip()[:100],
+        office_id=positive("geschaeftsstelle"),
+        counsellor_id=positive("beratung"),
+        state=status if status in f.STATE_LABELS else "",
+    )
+
+
 @bp.route("/")
 @require("participants.view")
 def index():
-    status = request.args.get("status", "")
-    filters = service.ParticipantFilters(
-        q=(request.args.get("q") or "").strip()[:100],
-        office_id=_int_arg("geschaeftsstelle"),
-        counsellor_id=_int_arg("beratung"),
-        state=status if status in f.STATE_LABELS else "",
-    )
+    filters = filters_from(request.args)
     page = _page_arg()
     day = today()
     items, total = service.list_participants(
