@@ -298,7 +298,9 @@ def send_parallel(
     n = max(connections or run.settings.connections, 1)
 
     def connection(number: int) -> None:
-        with Session(engine) as own:
+        # The session keeps one database connection for the whole loop: a commit per
+        # message would otherwise return it to the pool and check it out again each time.
+        with engine.connect() as conn, Session(bind=conn) as own:
             _Connection(
                 run, own, make_transport(), make_stores(), f"{worker}/{number}", clock
             ).run()
