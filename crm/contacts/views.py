@@ -30,7 +30,7 @@ from markupsafe import Markup, escape
 from crm.accounts.forms import ActionForm
 from crm.accounts.models import User
 from crm.audit.service import record
-from crm.contacts import kinds, service
+from crm.contacts import kinds, related, service
 from crm.contacts.countries import DEFAULT_COUNTRY, country_codes, country_name
 from crm.contacts.export import iter_csv, write_xlsx
 from crm.contacts.forms import (
@@ -57,8 +57,10 @@ from crm.contacts.models import (
     Person,
     QualificationNeed,
 )
+from crm.database import utcnow
 from crm.extensions import db
 from crm.forms import choices
+from crm.newsletters.forms import STATUS_LABELS as SUBSCRIPTION_STATUS_LABELS
 from crm.security import has_permission, is_safe_next, require, writes_on_get
 from crm.signals import MergeImpact
 
@@ -142,6 +144,7 @@ def _labels() -> dict[str, Any]:
         "ACTIVITY_KIND_LABELS": ACTIVITY_KIND_LABELS,
         "SIZE_CLASS_LABELS": SIZE_CLASS_LABELS,
         "LANGUAGE_LABELS": LANGUAGE_LABELS,
+        "SUBSCRIPTION_STATUS_LABELS": SUBSCRIPTION_STATUS_LABELS,
     }
 
 
@@ -386,6 +389,15 @@ def people_export(fmt: str):
     return _export("people", fmt)
 
 
+def _related_modules() -> set[str]:
+    """The related-record sections of a record page the current user may see."""
+    return {
+        m
+        for m in ("followups", "events", "newsletters")
+        if has_permission(current_user, f"{m}.view")
+    }
+
+
 # --- organisation pages ---------------------------------------------------------------------
 
 
@@ -413,6 +425,9 @@ def _render_org_detail(org_id: int, need_form: NeedForm | None = None, status: i
             per_page=TIMELINE_PER_PAGE,
             need_form=need_form or NeedForm(formdata=None),
             action_form=ActionForm(),
+            related=related.organisation_related(
+                db.session, current_user, org.id, utcnow(), modules=_related_modules()
+            ),
         ),
         status,
     )
@@ -571,6 +586,9 @@ def _render_person_detail(person: Person, aff_form: AffiliationForm | None = Non
             per_page=TIMELINE_PER_PAGE,
             aff_form=aff_form or AffiliationForm(formdata=None),
             action_form=ActionForm(),
+            related=related.person_related(
+                db.session, current_user, person.id, utcnow(), modules=_related_modules()
+            ),
         ),
         status,
     )
