@@ -111,6 +111,8 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "CRM_SMTP_USERNAME": _str("CRM_SMTP_USERNAME", ""),
         "CRM_SMTP_PASSWORD": _str("CRM_SMTP_PASSWORD", ""),
         "CRM_SMTP_TIMEOUT": _int("CRM_SMTP_TIMEOUT", 30),
+        # The relay takes SMTPUTF8 (addresses like jörg@…): forms then accept them.
+        "CRM_SMTPUTF8": _bool(os.environ.get("CRM_SMTPUTF8"), default=False),
         "CRM_BASE_URL": _str("CRM_BASE_URL", DEFAULT_BASE_URL),
         # False: `flask crm serve` replaces the default with the host and port it serves on.
         "CRM_BASE_URL_CONFIGURED": bool(os.environ.get("CRM_BASE_URL", "").strip()),

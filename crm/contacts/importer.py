@@ -87,6 +87,7 @@ from crm.contacts.tabular import (
     suggest_mapping,
 )
 from crm.database import reset_write_intent, rows_affected, set_write_intent, utcnow
+from crm.inputs import mailable
 from crm.jobs.files import file_store
 
 log = logging.getLogger(__name__)
@@ -437,6 +438,8 @@ def validate(
     email = normalize_email(v.get("email")) or ""
     if email and not _EMAIL.fullmatch(email):
         reasons.append(("invalid_email", {"value": v["email"]}))
+    elif email and not mailable(email):
+        reasons.append(("unmailable_email", {"value": v["email"]}))
     country = DEFAULT_COUNTRY
     if v.get("country"):
         country = parse_country(v["country"]) or ""
@@ -571,6 +574,12 @@ def reason_text(code: str, params: dict[str, Any]) -> str:
         return _("The last name is missing.")
     if code == "invalid_email":
         return _("Invalid e-mail address “%(value)s”.", value=params["value"])
+    if code == "unmailable_email":
+        return _(
+            "E-mail address “%(value)s” has special characters before the @, which our mail "
+            "server cannot deliver.",
+            value=params["value"],
+        )
     if code == "invalid_postcode":
         return _("Invalid postcode “%(value)s” (five digits expected).", value=params["value"])
     if code == "invalid_postcode_country":
