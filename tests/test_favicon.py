@@ -15,13 +15,16 @@ def test_favicon_ico_is_served_at_the_root_without_login(client: Any) -> None:
     response.close()
 
 
-def test_every_page_links_an_svg_icon_that_is_served(client: Any) -> None:
+def test_every_page_links_an_svg_and_an_ico_icon_that_are_served(client: Any) -> None:
     page = client.get("/anmelden").get_data(as_text=True)
 
     links = re.findall(r'<link rel="icon" href="([^"]+)"', page)
-    assert "/favicon.ico" in links
-    svg = next(link for link in links if link.endswith(".svg"))
-    response = client.get(svg)
-    assert response.status_code == 200
-    assert b"<svg" in response.data
-    response.close()
+    assert sorted(link.rsplit(".", 1)[1] for link in links) == ["ico", "svg"]
+    bodies = []
+    for link in links:
+        response = client.get(link)
+        assert response.status_code == 200
+        bodies.append(response.data)
+        response.close()
+    assert any(body.startswith(b"\x00\x00\x01\x00") for body in bodies)  # the ICO
+    assert any(b"<svg" in body for body in bodies)
