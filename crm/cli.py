@@ -10,6 +10,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
+from crm.config import served_base_url
 from crm.extensions import db
 
 crm_cli = AppGroup("crm", help="netzwerk-crm commands.")
@@ -143,6 +144,16 @@ def seed_demo_command(if_empty: bool) -> None:
     click.echo("Demodaten geladen: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
 
 
+def use_served_address(app: Flask, host: str, port: int) -> None:
+    """Without CRM_BASE_URL, links in e-mails point where this server runs (PORT=5001 → :5001).
+
+    The embedded scheduler shares the app, so reminders and digests it queues get the same
+    address; a separately started worker or scheduler still needs CRM_BASE_URL.
+    """
+    if not app.config.get("CRM_BASE_URL_CONFIGURED"):
+        app.config["CRM_BASE_URL"] = served_base_url(host, port)
+
+
 @crm_cli.command("serve")
 @click.option("--host", default="127.0.0.1")
 @click.option("--port", default=5000, type=int)
@@ -155,6 +166,7 @@ def serve_command(host: str, port: int, reload: bool) -> None:
     from crm.jobs.scheduler import start_embedded
 
     app = _real_app()
+    use_served_address(app, host, port)
     # With the reloader, the parent process only watches files: the scheduler belongs to the
     # child that serves requests, and a reload starts a fresh child (and scheduler).
     if not reload or is_running_from_reloader():
@@ -162,6 +174,7 @@ def serve_command(host: str, port: int, reload: bool) -> None:
     if not is_running_from_reloader():
         click.echo("")
         click.echo(f"  netzwerk-crm läuft auf  http://{host}:{port}/")
+        click.echo(f"  Links in E-Mails:       {app.config['CRM_BASE_URL']}/")
         click.echo(f"  Postausgang (E-Mails):  {app.config['CRM_MAIL_OUTBOX_DIR']}")
         click.echo("  Demo-Anmeldungen (Passwort für alle: " + DEMO_PASSWORD + "):")
         for email, _name, role, office in DEMO_USERS:

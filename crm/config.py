@@ -13,6 +13,10 @@ ENVIRONMENTS = ("development", "testing", "production")
 PLACEHOLDER_SECRET = "change-me"  # noqa: S105 - the value refused below, not a secret
 
 
+# Where links in e-mails point when CRM_BASE_URL is not set and no server said where it runs.
+DEFAULT_BASE_URL = "http://127.0.0.1:5000"
+
+
 class ConfigError(RuntimeError):
     """The configuration cannot run the application safely."""
 
@@ -107,7 +111,11 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "CRM_SMTP_USERNAME": _str("CRM_SMTP_USERNAME", ""),
         "CRM_SMTP_PASSWORD": _str("CRM_SMTP_PASSWORD", ""),
         "CRM_SMTP_TIMEOUT": _int("CRM_SMTP_TIMEOUT", 30),
-        "CRM_BASE_URL": _str("CRM_BASE_URL", "http://127.0.0.1:5000"),
+        # The relay takes SMTPUTF8 (addresses like jörg@…): forms then accept them.
+        "CRM_SMTPUTF8": _bool(os.environ.get("CRM_SMTPUTF8"), default=False),
+        "CRM_BASE_URL": _str("CRM_BASE_URL", DEFAULT_BASE_URL),
+        # False: `flask crm serve` replaces the default with the host and port it serves on.
+        "CRM_BASE_URL_CONFIGURED": bool(os.environ.get("CRM_BASE_URL", "").strip()),
         # Mail outbox (Administration → Mail outbox): the text of sent messages is dropped
         # after TEXT_DAYS, finished rows deleted after KEEP_DAYS (admins can change both under
         # retention periods).
@@ -176,3 +184,15 @@ def load_config(instance_path: str) -> dict[str, Any]:
             os.environ.get("CRM_NEWSLETTER_CONNECTION_BACKOFF_MAX_SECONDS") or 30
         ),
     }
+
+
+def served_base_url(host: str, port: int) -> str:
+    """The address a server listening on host:port is reached at from this machine.
+
+    A wildcard address (0.0.0.0, ::) is not one a browser can open: links use the loopback.
+    """
+    if host in ("", "0.0.0.0", "::"):  # noqa: S104 - compared with, not bound to
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"

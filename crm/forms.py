@@ -12,7 +12,7 @@ from flask_wtf import FlaskForm
 from markupsafe import Markup
 from wtforms import Field, FieldList, FloatField, FormField, IntegerField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, StopValidation
+from wtforms.validators import InputRequired, StopValidation, ValidationError
 from wtforms.widgets import HiddenInput, TextInput
 
 from crm.database import int_in_range
@@ -21,6 +21,8 @@ from crm.inputs import (
     date_range_message,
     has_nul,
     int_range_message,
+    mailable,
+    mailable_message,
     nul_message,
     parse_duration,
 )
@@ -137,6 +139,16 @@ class Filled(InputRequired):
             return
         field.errors[:] = []
         raise StopValidation(self.message or _l("This field is required."))
+
+
+class Mailable:
+    """Refuses an e-mail address the relay cannot deliver (non-ASCII before the @ without
+    CRM_SMTPUTF8), so that no address is accepted here and then never mailed."""
+
+    def __call__(self, form: Any, field: Any) -> None:
+        """Raise the German message for an address with special characters in its local part."""
+        if field.data and not mailable(str(field.data)):
+            raise ValidationError(str(mailable_message))
 
 
 class Form(FlaskForm):

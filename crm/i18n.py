@@ -67,13 +67,16 @@ def fmt_datetime(value: datetime | None) -> str:
     return f"{local.day:02d}.{local.month:02d}.{local.year:04d} {local.hour:02d}:{local.minute:02d}"
 
 
-def fmt_decimal(value: float | int | None) -> str:
-    """A number the way the user's language writes it (1,5 in German), at most two decimals."""
+def fmt_decimal(value: float | int | None, pattern: str = "#,##0.##") -> str:
+    """A number the way the user's language writes it (1,5 in German), at most two decimals.
+
+    `pattern` is a CLDR number pattern: "#,##0.0" always shows one decimal (1,0).
+    """
     if value is None:
         return ""
     from flask_babel import format_decimal
 
-    return format_decimal(value, format="#,##0.##")
+    return format_decimal(value, format=pattern)
 
 
 def current_translations() -> NullTranslations:

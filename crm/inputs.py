@@ -11,7 +11,7 @@ import re
 from datetime import date, datetime
 from typing import Any
 
-from flask import Flask, Request, Response, request
+from flask import Flask, Request, Response, current_app, has_app_context, request
 from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.routing import IntegerConverter, Map, ValidationError
@@ -197,3 +197,24 @@ def parse_duration(text: str) -> int | None:
             minutes = hundredths * 60 // 100
         return minutes if 0 < minutes <= DURATION_MAX_MINUTES else None
     return None
+
+
+# --- e-mail addresses the relay can deliver ------------------------------------------------------
+
+mailable_message = _l(
+    "This e-mail address has umlauts or other special characters before the @, which our mail "
+    "server cannot deliver. Please enter an address without them (e.g. joerg@… for jörg@…)."
+)
+
+
+def smtputf8_allowed() -> bool:
+    """True if CRM_SMTPUTF8 says the relay takes internationalised addresses (no app: no)."""
+    return bool(current_app.config.get("CRM_SMTPUTF8")) if has_app_context() else False
+
+
+def mailable(address: str) -> bool:
+    """True if mail to `address` can be sent: an ASCII local part, or the relay has SMTPUTF8.
+
+    A non-ASCII domain (müller.de) is always fine: messages carry it as punycode.
+    """
+    return address.rpartition("@")[0].isascii() or smtputf8_allowed()

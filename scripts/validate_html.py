@@ -35,7 +35,7 @@ VNU_JAR = ROOT / "node_modules" / "vnu-jar" / "build" / "dist" / "vnu.jar"
 # Downloads and documents that are not pages of the app (checked by their own validators).
 NOT_PAGES = re.compile(r"\.(ics|csv|xlsx|json|pdf|vcf)$|/vcard$|/nachweis$")
 # Paths a crawl must not follow: they end the session or are static files.
-SKIPPED = re.compile(r"^/(static/|abmelden$)")
+SKIPPED = re.compile(r"^/(static/|favicon\.ico$|abmelden$)")
 
 # (status, content type, body) of a GET of a local path with query.
 Fetch = Callable[[str], tuple[int, str, str]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
 from crm.accounts.models import Office, User
@@ -74,3 +75,57 @@ def test_check_schema_passes_on_a_migrated_database(app):
     result = app.test_cli_runner().invoke(args=["crm", "check-schema"])
     assert result.exit_code == 0
     assert "aktuell" in result.output
+
+
+def _dev_app(monkeypatch, tmp_path, base_url):
+    from flask import Flask
+
+    from crm.config import load_config
+
+    monkeypatch.setenv("CRM_ENV", "development")
+    if base_url is None:
+        monkeypatch.delenv("CRM_BASE_URL", raising=False)
+    else:
+        monkeypatch.setenv("CRM_BASE_URL", base_url)
+    app = Flask(__name__)
+    app.config.update(load_config(str(tmp_path)))
+    return app
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("127.0.0.1", "http://127.0.0.1:5123"),
+        ("0.0.0.0", "http://127.0.0.1:5123"),  # noqa: S104 - the address `HOST=0.0.0.0` gives
+        ("crm.local", "http://crm.local:5123"),
+        ("::1", "http://[::1]:5123"),
+    ],
+)
+def test_without_crm_base_url_links_in_mails_follow_the_served_port(
+    monkeypatch, tmp_path, host, expected
+):
+    from crm.cli import use_served_address
+    from crm.newsletters.service import MailSettings
+
+    app = _dev_app(monkeypatch, tmp_path, None)
+    use_served_address(app, host, 5123)
+
+    assert app.config["CRM_BASE_URL"] == expected
+    assert MailSettings.from_config(app.config).base_url == expected
+
+
+def test_a_configured_crm_base_url_wins_over_the_served_port(monkeypatch, tmp_path):
+    from crm.cli import use_served_address
+
+    app = _dev_app(monkeypatch, tmp_path, "https://crm.example.org")
+    use_served_address(app, "127.0.0.1", 5123)
+
+    assert app.config["CRM_BASE_URL"] == "https://crm.example.org"
+
+
+def test_the_readme_documents_port():
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    assert "`PORT`" in readme
+    assert "PORT=5001 make run" in readme

@@ -234,9 +234,9 @@ def test_an_unknown_country_or_a_postcode_of_another_country_rejects_the_row_in_
     )
     job = upload_job(staff, db_session, "ausland.csv", data)
     start(staff, db_session, job, action="dry_run")
-    reasons = {line: r for line, _o, r in job.report["rows"]}
-    assert reasons[2] == [["invalid_country", {"value": "Atlantis"}]]
-    assert reasons[3] == [["invalid_postcode_country", {"value": "10100", "country": "AT"}]]
+    reasons = {number: r for number, _o, r in job.report["rows"]}
+    assert reasons[1] == [["invalid_country", {"value": "Atlantis"}]]
+    assert reasons[2] == [["invalid_postcode_country", {"value": "10100", "country": "AT"}]]
     page = staff.get(f"{BASE}{job.id}").get_data(as_text=True)
     assert "Unbekanntes Land „Atlantis“" in page
     assert "Ungültige Postleitzahl „10100“ für Österreich" in page
@@ -256,10 +256,10 @@ def test_the_import_matches_a_person_by_name_and_number_in_another_spelling(staf
     )
     job = upload_job(staff, db_session, "telefon.csv", data)
     start(staff, db_session, job)
-    reasons = {line: r for line, _o, r in job.report["rows"]}
-    assert reasons[2] == [["dup_phone", {"id": anna.id}]]
+    reasons = {number: r for number, _o, r in job.report["rows"]}
+    assert reasons[1] == [["dup_phone", {"id": anna.id}]]
     # The same switchboard number alone does not make Carla Kurz one of the others.
-    assert reasons[3][0] == ["new_person", {}]
+    assert reasons[2][0] == ["new_person", {}]
     assert other.id != anna.id
     assert db_session.scalar(sa.select(sa.func.count(Person.id))) == 3
 

@@ -208,9 +208,10 @@ def test_broken_rows_are_reported_per_row_and_downloadable_with_reasons(staff, d
     start(staff, db_session, job, action="dry_run")
     assert job.report_is_dry_run
     assert (job.counts["create"], job.counts["reject"]) == (4, 3)
-    outcomes = {line: outcome for line, outcome, _reasons in job.report["rows"]}
-    assert outcomes == {2: "create", 3: "reject", 4: "reject", 5: "reject", 6: "create",
-                        7: "create", 9: "create"}  # fmt: skip
+    outcomes = {number: outcome for number, outcome, _reasons in job.report["rows"]}
+    # Numbered by record: the 6th record (Zeta UG) spans lines 7 and 8 of the file.
+    assert outcomes == {1: "create", 2: "reject", 3: "reject", 4: "reject", 5: "create",
+                        6: "create", 7: "create"}  # fmt: skip
     page = staff.get(f"{BASE}{job.id}").get_data(as_text=True)
     assert "Die Zeile hat 3 statt 4 Spalten." in page
 
@@ -285,8 +286,8 @@ def test_duplicates_are_skipped_by_default(staff, db_session):
     start(staff, db_session, job, policy="skip")
     assert job.counts["skip"] == 1
     assert job.counts["create"] == 2
-    reasons = {line: r for line, _o, r in job.report["rows"]}
-    assert reasons[2] == [["dup_email", {"id": person.id}]]
+    reasons = {number: r for number, _o, r in job.report["rows"]}
+    assert reasons[1] == [["dup_email", {"id": person.id}]]
     assert count(db_session, Person) == 3
     db_session.refresh(person)
     assert person.title == ""
@@ -333,7 +334,8 @@ def test_rows_naming_the_same_firm_share_one_new_organisation(staff, db_session)
     start(staff, db_session, job)
     assert count(db_session, Organisation) == 1
     assert count(db_session, Person) == 2
-    assert job.report["rows"][2][1] == "skip"  # same name at the same (new) firm: line 2
+    assert job.report["rows"][2][1] == "skip"  # same name at the same (new) firm: record 1
+    assert ["dup_line", {"line": 1}] in job.report["rows"][2][2]
     assert sorted(t.name for t in db_session.scalars(sa.select(Tag))) == ["Holz", "Messe"]
 
 
@@ -613,3 +615,71 @@ def test_a_dry_run_that_crashed_in_the_worker_says_so_and_offers_the_mapping_aga
     page = staff.get(f"{BASE}{job.id}").get_data(as_text=True)
     assert "Der letzte Probelauf ist an einem Fehler bei uns gescheitert" in page
     assert 'name="dry_run"' in page  # the form is back
+
+
+# --- columns without a field, record numbers -----------------------------------------------------
+
+UNMAPPED_CSV = csv_bytes(
+    "Vorname;Nachname;E-Mail;Lieblingsfarbe;Leer",
+    [
+        "Anna;Gut;anna@gut.example;blau;",
+        "Bernd;Brot;bernd@brot.example;;",
+        "Clara;Korn;clara@korn.example;grün;",
+    ],
+)
+
+
+def _start_keeping_unmapped(client, session, job: ImportJob, action: str) -> None:
+    session.refresh(job)
+    data = {f"col_{i}": (key or "") for i, key in enumerate(job.mapping.values())}
+    data.update(policy="skip", sheet=job.sheet, keep_unmapped="y", **{action: "1"})
+    assert client.post(f"{BASE}{job.id}", data=data).status_code == 302
+    run_jobs(client.application)
+    session.expire_all()
+
+
+def test_the_dry_run_lists_unmapped_columns_that_hold_data(staff, db_session):
+    job = upload_job(staff, db_session, "farben.csv", UNMAPPED_CSV)
+    assert job.mapping["Lieblingsfarbe"] is None
+
+    start(staff, db_session, job, action="dry_run")
+
+    assert job.report["unmapped"] == {"Lieblingsfarbe": 2}  # "Leer" holds nothing
+    page = staff.get(f"{BASE}{job.id}").get_data(as_text=True)
+    assert "Diese Spalten enthalten Daten, werden aber nicht importiert" in page
+    assert "„Lieblingsfarbe“: Werte in 2 Datensätzen" in page
+
+
+def test_unmapped_columns_can_be_kept_in_the_records_notes(staff, db_session):
+    job = upload_job(staff, db_session, "farben.csv", UNMAPPED_CSV)
+
+    _start_keeping_unmapped(staff, db_session, job, "run")
+
+    assert job.status == "done"
+    assert person_by_email(db_session, "anna@gut.example").notes == "Lieblingsfarbe: blau"
+    assert person_by_email(db_session, "bernd@brot.example").notes == ""
+    assert job.report["unmapped"] == {}
+
+
+def test_the_report_numbers_records_not_file_lines(staff, db_session):
+    # The first record's address spans three lines of the file: the broken e-mail address is
+    # in the 2nd record, which starts on line 5.
+    data = csv_bytes(
+        "Vorname;Nachname;E-Mail;Notizen",
+        [
+            'Anna;Gut;anna@gut.example;"erste Zeile',
+            "zweite Zeile",
+            'dritte Zeile"',
+            "Bob;Böse;bob@@x;",
+        ],
+    )
+    job = upload_job(staff, db_session, "mehrzeilig.csv", data)
+
+    start(staff, db_session, job, action="dry_run")
+
+    assert [(number, outcome) for number, outcome, _ in job.report["rows"]] == [
+        (1, "create"),
+        (2, "reject"),
+    ]
+    page = staff.get(f"{BASE}{job.id}").get_data(as_text=True)
+    assert '<th scope="col">Datensatz</th>' in page

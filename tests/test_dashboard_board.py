@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import pytest
@@ -277,3 +278,25 @@ def test_setting_targets_through_the_page(known, client_as, db_session):
     assert 'value="2,5"' in html
     # The board shows the sum of both offices as the weekly target.
     assert "Ziel pro Woche: 3,5 Eintritte, 1 Austritte" in html
+
+
+def _row(html: str, week_label: str) -> str:
+    match = re.search(rf'<tr id="week-{week_label}".*?</tr>', html, re.S)
+    assert match, week_label
+    return match.group(0)
+
+
+@pytest.mark.usefixtures("frozen_time")
+def test_the_board_writes_figures_the_german_way_and_says_met_or_missed_in_words(known, client_as):
+    html = _page(client_as("lead"), jahr=2026)
+
+    first, second = _row(html, "2026-W01"), _row(html, "2026-W02")
+    # One entry against a target of 1 in week 1, none in week 2; targets to date 1,0 and 2,0.
+    assert ">1,0<" in first
+    assert ">2,0<" in second
+    assert "1.0" not in first
+    assert 'data-met="yes"' in first
+    assert "Wochenziel erreicht" in first
+    assert 'data-met="no"' in second
+    assert "Wochenziel verfehlt" in second
+    assert re.search(r"Ziel bis heute: \d+,\d", html)

@@ -195,3 +195,44 @@ def test_the_preview_frame_is_a_whole_document_even_for_a_text_only_template(cli
     empty = c.get(f"/newsletter/vorlagen/{text_only.id}/vorschau.html").get_data(as_text=True)
     assert empty.startswith("<!doctype html>")
     assert "<title>Kurz</title>" in empty
+
+
+def _index_notice(client, app, monkeypatch, base_url, mailto=""):
+    monkeypatch.setitem(app.config, "CRM_BASE_URL", base_url)
+    monkeypatch.setitem(app.config, "CRM_NEWSLETTER_UNSUBSCRIBE_MAILTO", mailto)
+    html = client.get("/newsletter/").get_data(as_text=True)
+    start = html.find('id="list-unsubscribe-notice"')
+    return html[start : html.find("</div>", start)] if start >= 0 else ""
+
+
+def test_over_plain_http_the_newsletter_page_says_why_list_unsubscribe_is_left_out(
+    app, client_as, db_session, monkeypatch
+):
+    from crm.newsletters.service import MailSettings, unsubscribe_headers
+
+    c = client_as("staff")
+    notice = _index_notice(c, app, monkeypatch, "http://127.0.0.1:5001")
+
+    assert "http://127.0.0.1:5001" in notice
+    assert "List-Unsubscribe" in notice
+    assert "https" in notice
+    # The notice tells the truth: these settings give no List-Unsubscribe header at all.
+    lst, person = make_list(db_session), make_person(db_session)
+    assert unsubscribe_headers(MailSettings.from_config(app.config), person, lst) == {}
+
+
+def test_over_http_with_an_unsubscribe_mailbox_the_notice_names_the_mailto_header(
+    app, client_as, db_session, monkeypatch
+):
+    c = client_as("staff")
+    notice = _index_notice(c, app, monkeypatch, "http://127.0.0.1:5001", "ab@example.org")
+
+    assert "Abmelde-Postfach" in notice
+
+
+def test_over_https_the_newsletter_page_has_no_header_notice(
+    app, client_as, db_session, monkeypatch
+):
+    c = client_as("staff")
+
+    assert _index_notice(c, app, monkeypatch, "https://crm.example.org") == ""

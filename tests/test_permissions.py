@@ -60,6 +60,7 @@ def test_public_endpoints_are_only_login_language_health_and_static(app):
         if declared_permission(app, rule.endpoint) == "public"
         and not rule.endpoint.startswith("core.healthz_boom")
     )
+    # core.favicon: the static icon at the root, where browsers look for it without a link.
     # events.feed: the iCal feed, authenticated by its secret (hashed, revocable) token.
     # Newsletter pages for the public: sign-up, double opt-in confirmation, unsubscribe
     # (GET page and one-click POST) and the web version; each is authorised by a signed token
@@ -76,6 +77,7 @@ def test_public_endpoints_are_only_login_language_health_and_static(app):
         [
             "accounts.login",
             "accounts.set_language",
+            "core.favicon",
             "core.healthz",
             "events.feed",
             "static",

@@ -14,7 +14,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Email, EqualTo, Length
 
 from crm.accounts.passwords import MAX_LENGTH
-from crm.forms import Form, choices
+from crm.forms import Form, Mailable, choices
 
 ROLE_LABELS = {
     "admin": _l("Administrator"),
@@ -46,7 +46,9 @@ class LanguageForm(Form):
 
 
 class UserForm(Form):
-    email = EmailField(_l("E-mail address"), validators=[DataRequired(), Email(), Length(max=254)])
+    email = EmailField(
+        _l("E-mail address"), validators=[DataRequired(), Email(), Mailable(), Length(max=254)]
+    )
     display_name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
     role = SelectField(_l("Role"), choices=choices(ROLE_LABELS.items()))
     office_id = SelectField(_l("Home branch office"), coerce=int)

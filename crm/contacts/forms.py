@@ -35,7 +35,7 @@ from crm.contacts.countries import (
     phone_e164,
 )
 from crm.contacts.normalize import is_valid_german_postcode
-from crm.forms import Filled, Form, WholeNumberField, choices
+from crm.forms import Filled, Form, Mailable, WholeNumberField, choices
 
 # The labels of the base kinds for code that has no database at hand (the newsletter audience
 # filter); pages show the labels admins keep in organisation_kind (crm.contacts.kinds).
@@ -143,6 +143,7 @@ def _optional_email(label: object) -> EmailField:
         validators=[
             Optional(),
             Email(message=_l("Please enter a valid e-mail address.")),
+            Mailable(),
             Length(max=254),
         ],
     )

@@ -26,7 +26,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf.file import FileField, FileRequired
 from sqlalchemy.orm import selectinload
-from wtforms import HiddenField, RadioField, SelectField, SubmitField
+from wtforms import BooleanField, HiddenField, RadioField, SelectField, SubmitField
 
 from crm.audit.service import Actor, record
 from crm.contacts import import_jobs, importer
@@ -83,12 +83,14 @@ class MappingForm(Form):
         choices=choices(POLICY_LABELS.items()),
         default="skip",
     )
+    keep_unmapped = BooleanField(_l("Keep the columns set to “do not import” in the notes"))
     dry_run = SubmitField(_l("Dry run"))
     run = SubmitField(_l("Import now"))
 
     def mapping(self) -> dict[str, str | None]:
-        """{header: field key or None} from the column selects."""
-        return {f.label.text: (f.data or None) for f in self.column_fields()}
+        """{header: field key or None} from the column selects (and the notes checkbox)."""
+        unmapped = importer.KEEP_IN_NOTES if self.keep_unmapped.data else None
+        return {f.label.text: (f.data or unmapped) for f in self.column_fields()}
 
     def column_fields(self) -> list[Any]:
         """The select fields of the file's columns, in order."""
@@ -98,7 +100,7 @@ class MappingForm(Form):
         ok = super().validate(extra_validators)
         seen: dict[str, str] = {}
         for f in self.column_fields():
-            if not f.data:
+            if not f.data or f.data == importer.KEEP_IN_NOTES:
                 continue
             if f.data in seen:
                 f.errors = [
@@ -118,7 +120,11 @@ class MappingForm(Form):
 
 def _mapping_form(job: ImportJob, table: Table, **kwargs: Any) -> MappingForm:
     labels = importer.field_labels()
-    options = [("", _("– do not import –")), *((k, labels[k]) for k in FIELD_KEYS)]
+    options = [
+        ("", _("– do not import –")),
+        *((k, labels[k]) for k in FIELD_KEYS),
+        (importer.KEEP_IN_NOTES, _("– keep in the notes –")),
+    ]
 
     class Form(MappingForm):
         pass

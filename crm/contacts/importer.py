@@ -35,7 +35,7 @@ import pickle
 import re
 import tempfile
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from types import SimpleNamespace
@@ -87,6 +87,7 @@ from crm.contacts.tabular import (
     suggest_mapping,
 )
 from crm.database import reset_write_intent, rows_affected, set_write_intent, utcnow
+from crm.inputs import mailable
 from crm.jobs.files import file_store
 
 log = logging.getLogger(__name__)
@@ -409,20 +410,44 @@ def field_labels() -> dict[str, str]:
     return {key: labels[key] for key in FIELD_KEYS}
 
 
+# A column mapped to this is kept in the record's notes as "Header: value" lines.
+KEEP_IN_NOTES = "keep_in_notes"
+
+
 def _columns(mapping: dict[str, str | None]) -> list[tuple[str, str]]:
     return [(key, header) for header, key in mapping.items() if key in FIELD_KEYS]
 
 
+def _notes_columns(mapping: dict[str, str | None]) -> list[str]:
+    return [header for header, key in mapping.items() if key == KEEP_IN_NOTES]
+
+
+def unmapped_columns(mapping: dict[str, str | None]) -> list[str]:
+    """The columns of the file that are neither imported nor kept in the notes."""
+    return [header for header, key in mapping.items() if not key]
+
+
 def validate(
-    record: Record, columns: list[tuple[str, str]], kinds: dict[str, str] | None = None
+    record: Record,
+    columns: list[tuple[str, str]],
+    kinds: dict[str, str] | None = None,
+    notes_columns: Sequence[str] = (),
 ) -> tuple[_Row | None, list]:
     """Parse one record with the mapping; return the row or the reasons to reject it.
 
     `kinds` maps folded kind names to the keys that exist (default: the built-in spellings).
+    The values of `notes_columns` are added to the notes as "Header: value" lines.
     """
     if record.problem:
         return None, [("broken", {"text": record.problem})]
     v = {key: (record.values.get(header) or "").strip() for key, header in columns}
+    kept = [
+        f"{header}: {value}"
+        for header in notes_columns
+        if (value := (record.values.get(header) or "").strip())
+    ]
+    if kept:
+        v["notes"] = "\n".join([v["notes"], *kept] if v.get("notes") else kept)
     # PostgreSQL cannot store a NUL character; the row is refused, not the whole run.
     nul = [key for key, value in v.items() if "\x00" in value]
     if nul:
@@ -437,6 +462,8 @@ def validate(
     email = normalize_email(v.get("email")) or ""
     if email and not _EMAIL.fullmatch(email):
         reasons.append(("invalid_email", {"value": v["email"]}))
+    elif email and not mailable(email):
+        reasons.append(("unmailable_email", {"value": v["email"]}))
     country = DEFAULT_COUNTRY
     if v.get("country"):
         country = parse_country(v["country"]) or ""
@@ -508,7 +535,11 @@ def validate(
 
 @dataclass
 class RowResult:
-    """What happens (or would happen) to one row, and why."""
+    """What happens (or would happen) to one row, and why.
+
+    `line` is the record's number in the file (1 = the first record after the header), not
+    its line: a quoted cell may span several lines, and a spreadsheet user counts records.
+    """
 
     line: int
     outcome: str = "skip"
@@ -537,6 +568,9 @@ class ImportReport:
         )
     )
     rows: list[RowResult] = field(default_factory=list)
+    # Columns that are neither imported nor kept in the notes, with how many records have a
+    # value there: the dry run lists them, so no data is dropped unnoticed.
+    unmapped: dict[str, int] = field(default_factory=dict)
 
     def add(self, result: RowResult) -> None:
         """Count a finished row and keep it if its outcome's list is not full."""
@@ -551,6 +585,7 @@ class ImportReport:
             "dry_run": self.dry_run,
             "counts": self.counts,
             "rows": [[r.line, r.outcome, [list(x) for x in r.reasons]] for r in self.rows],
+            "unmapped": self.unmapped,
         }
 
 
@@ -571,6 +606,12 @@ def reason_text(code: str, params: dict[str, Any]) -> str:
         return _("The last name is missing.")
     if code == "invalid_email":
         return _("Invalid e-mail address “%(value)s”.", value=params["value"])
+    if code == "unmailable_email":
+        return _(
+            "E-mail address “%(value)s” has special characters before the @, which our mail "
+            "server cannot deliver.",
+            value=params["value"],
+        )
     if code == "invalid_postcode":
         return _("Invalid postcode “%(value)s” (five digits expected).", value=params["value"])
     if code == "invalid_postcode_country":
@@ -609,7 +650,7 @@ def reason_text(code: str, params: dict[str, Any]) -> str:
     if code == "dup_org":
         return _("Duplicate of organisation #%(id)d (same name and postcode).", id=params["id"])
     if code == "dup_line":
-        return _("Duplicate of line %(line)d of this file.", line=params["line"])
+        return _("Duplicate of record %(line)d of this file.", line=params["line"])
     if code == "new_person":
         return _("New person.")
     if code == "new_org":
@@ -617,7 +658,7 @@ def reason_text(code: str, params: dict[str, Any]) -> str:
     if code == "existing_org":
         return _("Linked to organisation #%(id)d.", id=params["id"])
     if code == "line_org":
-        return _("Linked to the organisation of line %(line)d.", line=params["line"])
+        return _("Linked to the organisation of record %(line)d.", line=params["line"])
     if code == "created_anyway":
         return _("Created although it looks like a duplicate of #%(id)d.", id=params["id"])
     if code == "fill":
@@ -674,6 +715,9 @@ class _Engine:
         self.dry_run = dry_run
         self.policy = job.duplicate_policy
         self.columns = _columns(job.mapping or {})
+        self.notes_columns = _notes_columns(job.mapping or {})
+        self.unmapped = unmapped_columns(job.mapping or {})
+        self.records = 0
         self.report = ImportReport(dry_run=dry_run)
         self.now = utcnow()
         self.next_id: dict[str, int] = {}
@@ -810,8 +854,15 @@ class _Engine:
 
     def process(self, record: Record) -> None:
         """Decide what to do with one record and queue its writes."""
-        row, problems = validate(record, self.columns, self.kinds)
-        result = RowResult(record.line)
+        row, problems = validate(record, self.columns, self.kinds, self.notes_columns)
+        self.records += 1
+        result = RowResult(self.records)
+        if row is not None:
+            # Later rows refer to this one by its record number, as the report numbers it.
+            row.line = self.records
+        for header in self.unmapped:
+            if (record.values.get(header) or "").strip():
+                self.report.unmapped[header] = self.report.unmapped.get(header, 0) + 1
         self.pending_results.append(result)
         if row is None:
             result.outcome, result.reasons = "reject", problems

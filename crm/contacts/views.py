@@ -30,7 +30,7 @@ from markupsafe import Markup, escape
 from crm.accounts.forms import ActionForm
 from crm.accounts.models import User
 from crm.audit.service import record
-from crm.contacts import kinds, service
+from crm.contacts import kinds, related, service
 from crm.contacts.countries import DEFAULT_COUNTRY, country_codes, country_name
 from crm.contacts.export import iter_csv, write_xlsx
 from crm.contacts.forms import (
@@ -56,10 +56,11 @@ from crm.contacts.models import (
     Person,
     QualificationNeed,
 )
-from crm.database import int_in_range
+from crm.database import int_in_range, utcnow
 from crm.extensions import db
 from crm.forms import choices
-from crm.security import is_safe_next, require, writes_on_get
+from crm.newsletters.forms import STATUS_LABELS as SUBSCRIPTION_STATUS_LABELS
+from crm.security import has_permission, is_safe_next, require, writes_on_get
 from crm.signals import MergeImpact
 
 bp = Blueprint("contacts", __name__, url_prefix="/kontakte")
@@ -142,6 +143,7 @@ def _labels() -> dict[str, Any]:
         "ACTIVITY_KIND_LABELS": ACTIVITY_KIND_LABELS,
         "SIZE_CLASS_LABELS": SIZE_CLASS_LABELS,
         "LANGUAGE_LABELS": LANGUAGE_LABELS,
+        "SUBSCRIPTION_STATUS_LABELS": SUBSCRIPTION_STATUS_LABELS,
     }
 
 
@@ -384,6 +386,15 @@ def people_export(fmt: str):
     return _export("people", fmt)
 
 
+def _related_modules() -> set[str]:
+    """The related-record sections of a record page the current user may see."""
+    return {
+        m
+        for m in ("followups", "events", "newsletters")
+        if has_permission(current_user, f"{m}.view")
+    }
+
+
 # --- organisation pages ---------------------------------------------------------------------
 
 
@@ -411,6 +422,9 @@ def _render_org_detail(org_id: int, need_form: NeedForm | None = None, status: i
             per_page=TIMELINE_PER_PAGE,
             need_form=need_form or NeedForm(formdata=None),
             action_form=ActionForm(),
+            related=related.organisation_related(
+                db.session, current_user, org.id, utcnow(), modules=_related_modules()
+            ),
         ),
         status,
     )
@@ -569,6 +583,9 @@ def _render_person_detail(person: Person, aff_form: AffiliationForm | None = Non
             per_page=TIMELINE_PER_PAGE,
             aff_form=aff_form or AffiliationForm(formdata=None),
             action_form=ActionForm(),
+            related=related.person_related(
+                db.session, current_user, person.id, utcnow(), modules=_related_modules()
+            ),
         ),
         status,
     )

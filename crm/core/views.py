@@ -10,6 +10,7 @@ from flask import (
     jsonify,
     render_template,
     request,
+    send_from_directory,
 )
 from flask_login import current_user
 
@@ -53,6 +54,16 @@ def healthz():
         db.session.rollback()
         return jsonify(status="error", database="unreachable"), 503
     return jsonify(status="ok", database="ok")
+
+
+@bp.route("/favicon.ico")
+@public
+def favicon():
+    """The icon browsers ask for at the root whatever the page links (old ones, feed readers)."""
+    assert current_app.static_folder is not None  # the app always has crm/static
+    return send_from_directory(
+        current_app.static_folder, "favicon.ico", mimetype="image/vnd.microsoft.icon", max_age=86400
+    )
 
 
 @bp.route("/verwaltung")

@@ -16,7 +16,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Email, Length, Optional
 
-from crm.forms import Form, choices
+from crm.forms import Form, Mailable, choices
 
 KIND_LABELS = {
     "fair": _l("Job fair"),
@@ -93,7 +93,7 @@ class ContactForm(Form):
 class LeadForm(Form):
     first_name = StringField(_l("First name"), validators=[Optional(), Length(max=100)])
     last_name = StringField(_l("Last name"), validators=[DataRequired(), Length(max=100)])
-    email = EmailField(_l("E-mail"), validators=[Optional(), Email(), Length(max=254)])
+    email = EmailField(_l("E-mail"), validators=[Optional(), Email(), Mailable(), Length(max=254)])
     phone = StringField(_l("Phone"), validators=[Optional(), Length(max=60)])
     organisation = StringField(_l("Organisation"), validators=[Optional(), Length(max=200)])
     postcode = StringField(_l("Postcode"), validators=[Optional(), Length(max=5)])

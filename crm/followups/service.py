@@ -13,7 +13,7 @@ from dateutil.relativedelta import relativedelta
 from flask import render_template
 from sqlalchemy.orm import Session, joinedload
 
-from crm.accounts.models import User
+from crm.accounts.models import Role, User
 from crm.contacts.models import Organisation, Person
 from crm.contacts.service import log_activity
 from crm.followups.models import CASE_KINDS, PRIORITIES, REPEAT_UNITS, FollowUp
@@ -32,6 +32,17 @@ PRIORITY_DE = {"low": "niedrig", "normal": "normal", "high": "hoch"}
 
 class FollowUpError(ValueError):
     """The requested change is not allowed (e.g. snoozing a follow-up that is done)."""
+
+
+# Leads and admins see every follow-up; everyone else those assigned to or created by them.
+SUPERVISING = frozenset({Role.ADMIN.value, Role.LEAD.value})
+
+
+def visible_to(user: Any) -> sa.ColumnElement[bool]:
+    """The follow-ups `user` may see, as a WHERE clause (the same rule as the follow-up pages)."""
+    if user.role in SUPERVISING:
+        return sa.true()
+    return sa.or_(FollowUp.assignee_id == user.id, FollowUp.created_by_id == user.id)
 
 
 # --- time ---------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from crm.accounts.models import Role, User
+from crm.accounts.models import User
 from crm.accounts.service import assignable_user, assignable_users
 from crm.dashboard.weeks import local_date
 from crm.database import db_int, utcnow
@@ -36,7 +36,7 @@ from crm.security import has_permission, require, writes_on_get
 bp = Blueprint("followups", __name__, url_prefix="/wiedervorlagen")
 PER_GROUP = 50
 # Roles that see everybody's follow-ups and may filter the list by assignee.
-SUPERVISING = frozenset({Role.ADMIN.value, Role.LEAD.value})
+SUPERVISING = service.SUPERVISING
 
 
 @bp.context_processor

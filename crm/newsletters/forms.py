@@ -15,7 +15,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Email, Length, Optional, Regexp
 
-from crm.forms import Form, choices
+from crm.forms import Form, Mailable, choices
 
 STATUS_LABELS = {
     "pending": _l("pending"),
@@ -79,7 +79,7 @@ class ListForm(Form):
     description = TextAreaField(_l("Description"), validators=[Optional(), Length(max=2000)])
     from_name = StringField(_l("Sender name (optional)"), validators=[Optional(), Length(max=120)])
     reply_to = EmailField(
-        _l("Reply-To (optional)"), validators=[Optional(), Email(), Length(max=254)]
+        _l("Reply-To (optional)"), validators=[Optional(), Email(), Mailable(), Length(max=254)]
     )
     public_signup = BooleanField(_l("Public sign-up page"), default=True)
     consent_text = TextAreaField(_l("Consent text"), validators=[DataRequired(), Length(max=5000)])
@@ -130,7 +130,9 @@ class SignupForm(Form):
     class Meta:
         csrf = False
 
-    email = EmailField(_l("E-mail address"), validators=[DataRequired(), Email(), Length(max=254)])
+    email = EmailField(
+        _l("E-mail address"), validators=[DataRequired(), Email(), Mailable(), Length(max=254)]
+    )
     salutation = SelectField(
         _l("Salutation"), choices=choices(SALUTATION_LABELS.items()), default=""
     )

@@ -978,6 +978,17 @@ def unsubscribe_headers(
     return {}
 
 
+def unsubscribe_header_coverage(settings: MailSettings) -> str:
+    """Which List-Unsubscribe headers newsletters get with these settings (see above).
+
+    "one_click" over https; "mailto_only" over plain http with an unsubscribe mailbox;
+    "none" over plain http without one: mail programs then offer no unsubscribe button.
+    """
+    if settings.base_url.lower().startswith("https://"):
+        return "one_click"
+    return "mailto_only" if settings.unsubscribe_mailto else "none"
+
+
 def list_headers(
     settings: MailSettings, lst: ListSource, campaign_id: int | None = None
 ) -> dict[str, str]:

@@ -119,6 +119,7 @@ def _get_or_404(model: Any, ident: int) -> Any:
 @bp.get("/")
 @require("newsletters.view")
 def index():
+    settings = _settings()
     lists = db.session.scalars(sa.select(NewsletterList).order_by(NewsletterList.name)).all()
     return render_template(
         "newsletters/index.html",
@@ -126,6 +127,8 @@ def index():
         counts=service.list_counts(db.session),
         audience_count=db.session.scalar(sa.select(sa.func.count(Audience.id))),
         template_count=db.session.scalar(sa.select(sa.func.count(NewsletterTemplate.id))),
+        header_coverage=service.unsubscribe_header_coverage(settings),
+        base_url=settings.base_url,
     )
 
 

@@ -20,7 +20,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from crm.forms import DurationField, Filled, Form, WholeNumberField, choices
+from crm.forms import DurationField, Filled, Form, Mailable, WholeNumberField, choices
 
 RECOGNITION_LABELS = {
     "not_started": _l("not started"),
@@ -105,7 +105,7 @@ LEVEL_CHOICES = [("", "–"), *((lvl, lvl) for lvl in ("A1", "A2", "B1", "B2", "
 class ParticipantForm(Form):
     first_name = StringField(_l("First name"), validators=[Optional(), Length(max=100)])
     last_name = StringField(_l("Last name"), validators=[DataRequired(), Length(max=100)])
-    email = EmailField(_l("E-mail"), validators=[Optional(), Email(), Length(max=254)])
+    email = EmailField(_l("E-mail"), validators=[Optional(), Email(), Mailable(), Length(max=254)])
     phone = StringField(_l("Phone"), validators=[Optional(), Length(max=60)])
     city = StringField(_l("Place of residence"), validators=[Optional(), Length(max=120)])
     birth_year = WholeNumberField(

@@ -1,0 +1,34 @@
+"""The participant page on a 390 px wide phone: everything fits, nothing scrolls sideways."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import check_a11y, log_in
+
+COUNSELLOR = "beratung@demo.netzwerk-crm.de"
+PHONE = {"width": 390, "height": 844}
+
+
+def _page_width(page: Page) -> int:
+    return int(page.evaluate("() => document.scrollingElement.scrollWidth"))
+
+
+def test_the_participant_page_fits_a_390_px_phone(page: Page) -> None:
+    page.set_viewport_size(PHONE)
+    page.goto("/")
+    log_in(page, COUNSELLOR)
+    expect(page.get_by_role("heading", name="Mein Tag", level=1)).to_be_visible()
+
+    # On a phone the navigation sits behind its toggle button.
+    page.get_by_role("button", name="Navigation anzeigen").click()
+    page.locator("#nav-main").get_by_role("link", name="Teilnehmende", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/teilnehmende/$"))
+    page.locator("#participant-list tbody tr a").first.click()
+    expect(page).to_have_url(re.compile(r"/teilnehmende/\d+$"))
+    expect(page.locator("#participant-name")).to_be_visible()
+
+    assert _page_width(page) <= PHONE["width"]
+    check_a11y(page)
