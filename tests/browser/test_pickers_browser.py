@@ -116,3 +116,25 @@ def test_an_admin_opens_a_participants_privacy_page_from_the_lookup_by_keyboard(
     expect(page).to_have_url(re.compile(r"/datenschutz/auskunft\?q=sultani$"))
     expect(page.locator("#candidates-table")).to_contain_text("Sultani")
     check_a11y(page)
+
+
+def test_a_person_is_linked_to_an_organisation_picked_by_keyboard(page: Page) -> None:
+    page.goto("/")
+    log_in(page)
+    search = page.locator("#global-search")
+    search.click()
+    search.press_sequentially("krüger", delay=40)
+    expect(page.locator("#global-search-listbox").get_by_role("option").first).to_be_visible()
+    search.press("ArrowDown")
+    search.press("Enter")
+    expect(page).to_have_url(re.compile(r"/kontakte/personen/\d+$"))
+    check_a11y(page)
+    page.get_by_text("Mit einer Organisation verknüpfen").click()
+    _pick(page, "organisation", "weiterbildungsagentur", "Weiterbildungsagentur Sachsen-Anhalt")
+    expect(page.locator("#organisation_id")).to_have_value(re.compile(r"^\d+$"))
+    page.locator("#affiliation-form").get_by_role("button", name="Verknüpfen").click()
+    expect(page).to_have_url(re.compile(r"/kontakte/personen/\d+$"))
+    expect(page.locator("#affiliations-table")).to_contain_text(
+        "Weiterbildungsagentur Sachsen-Anhalt"
+    )
+    check_a11y(page)
