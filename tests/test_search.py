@@ -193,3 +193,12 @@ def test_the_art15_report_names_search_hits_in_german(client_as, world, db_sessi
     html = report.get_data(as_text=True)
     assert "in einer Suche angezeigt" in html
     assert "search_hit" not in html
+
+
+@pytest.mark.parametrize("query", ["%", "_", "#", "--", "*"])
+def test_a_query_without_a_searchable_word_offers_no_contacts(client_as, world, query):
+    c = client_as("lead")
+    for kind in ("person", "organisation"):
+        response = c.get(f"/suche/auswahl/{kind}", query_string={"q": query})
+        assert response.status_code in (200, 204)
+        assert b"data-url" not in response.data

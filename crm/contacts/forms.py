@@ -12,6 +12,7 @@ from wtforms import (
     BooleanField,
     DateField,
     EmailField,
+    HiddenField,
     SelectField,
     StringField,
     TextAreaField,
@@ -201,8 +202,10 @@ class PersonForm(Form):
     tags = StringField(_l("Tags"), validators=[Length(max=1000)])
     owner_id = SelectField(_l("Responsible staff member"), coerce=int)
     notes = TextAreaField(_l("Notes"))
-    # Only on create: the organisation the person works at, and in which function.
-    organisation = StringField(_l("Organisation (name or number)"), validators=[Length(max=200)])
+    # Only on create: the organisation the person works at (a record picker: the text and
+    # the chosen id), and in which function.
+    organisation = StringField(_l("Organisation"), validators=[Length(max=300)])
+    organisation_id = HiddenField()
     function = StringField(_l("Function"), validators=[Length(max=120)])
     confirm = BooleanField(_l("Create anyway"))
 
@@ -212,9 +215,8 @@ class PersonForm(Form):
 
 
 class AffiliationForm(Form):
-    organisation = StringField(
-        _l("Organisation (name or number)"), validators=[DataRequired(), Length(max=200)]
-    )
+    organisation = StringField(_l("Organisation"), validators=[DataRequired(), Length(max=300)])
+    organisation_id = HiddenField()
     function = StringField(_l("Function"), validators=[Length(max=120)])
     since = DateField(_l("Since"), validators=[Optional()])
     until = DateField(_l("Until"), validators=[Optional()])

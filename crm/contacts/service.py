@@ -1028,6 +1028,23 @@ def resolve_organisation(session: Session, text: str) -> tuple[Organisation | No
     return (candidates[0], 1) if len(candidates) == 1 else (None, len(candidates))
 
 
+def picked_organisation(
+    session: Session, id_value: Any, text: str | None
+) -> tuple[Organisation | None, int]:
+    """The organisation a record picker means: its chosen id, else what its text resolves to.
+
+    The chosen id counts while the text still shows that organisation's name (or is empty):
+    without JavaScript a user can only change the text, and then the text is what they mean.
+    Returns the organisation (or None) and how many matched, like resolve_organisation.
+    """
+    text = (text or "").strip()
+    org_id = db_int(id_value) if id_value not in (None, "") else None
+    picked = session.get(Organisation, org_id) if org_id is not None and org_id > 0 else None
+    if picked is not None and (not text or " ".join(text.split()) == " ".join(picked.name.split())):
+        return picked, 1
+    return resolve_organisation(session, text)
+
+
 def delete_organisation(session: Session, org: Organisation, *, user: Any) -> None:
     """Delete an organisation (its needs and affiliations go with it); people stay.
 

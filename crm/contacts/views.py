@@ -610,14 +610,12 @@ def person_new():
         preset = request.args.get("organisation", type=int)
         org = db.session.get(Organisation, preset) if preset else None
         if org is not None:
-            form.organisation.data = str(org.id)
+            form.organisation.data = org.name
+            form.organisation_id.data = str(org.id)
     duplicates: list[service.DuplicateHit] = []
-    org = None
     if form.validate_on_submit():
-        org, matches = service.resolve_organisation(db.session, form.organisation.data)
-        if form.organisation.data and org is None:
-            form.organisation.errors.append(_organisation_not_found(matches))
-        else:
+        org = _picked_organisation(form.organisation, form.organisation_id)
+        if not form.organisation.errors:
             data = _person_data(form)
             if not form.confirm.data:
                 duplicates = service.find_person_duplicates(
@@ -638,10 +636,8 @@ def person_new():
                 db.session.commit()
                 flash(_("The person has been created."), "success")
                 return redirect(url_for("contacts.person_detail", person_id=person.id))
-    elif form.organisation.data:
-        org, _matches = service.resolve_organisation(db.session, form.organisation.data)
     return render_template(
-        "contacts/person_form.html", form=form, person=None, duplicates=duplicates, org=org
+        "contacts/person_form.html", form=form, person=None, duplicates=duplicates
     )
 
 
@@ -649,6 +645,25 @@ def _organisation_not_found(matches: int) -> str:
     if matches > 1:
         return _("Several organisations match; please enter the number or the exact name.")
     return _("No organisation with this name or number was found.")
+
+
+def _picked_organisation(text_field: Any, id_field: Any) -> Organisation | None:
+    """The organisation an organisation picker means (None if empty or with an error added).
+
+    The chosen id counts while the text shows its name; otherwise the typed name or number
+    must find one organisation (the no-JavaScript way). The found one is written back into
+    both fields, so a form shown again (e.g. with a duplicate warning) keeps the choice.
+    """
+    if not (text_field.data or "").strip():
+        id_field.data = ""
+        return None
+    org, matches = service.picked_organisation(db.session, id_field.data, text_field.data)
+    if org is None:
+        text_field.errors.append(_organisation_not_found(matches))
+        return None
+    text_field.data = org.name
+    id_field.data = str(org.id)
+    return org
 
 
 @bp.route("/personen/<int:person_id>/bearbeiten", methods=["GET", "POST"])
@@ -665,9 +680,7 @@ def person_edit(person_id: int):
         db.session.commit()
         flash(_("The person has been saved."), "success")
         return redirect(url_for("contacts.person_detail", person_id=person.id))
-    return render_template(
-        "contacts/person_form.html", form=form, person=person, duplicates=[], org=None
-    )
+    return render_template("contacts/person_form.html", form=form, person=person, duplicates=[])
 
 
 @bp.route("/personen/<int:person_id>/loeschen", methods=["GET", "POST"])
@@ -694,10 +707,8 @@ def affiliation_add(person_id: int):
     person = _person_or_404(person_id)
     form = AffiliationForm()
     if form.validate_on_submit():
-        org, matches = service.resolve_organisation(db.session, form.organisation.data)
-        if org is None:
-            form.organisation.errors.append(_organisation_not_found(matches))
-        else:
+        org = _picked_organisation(form.organisation, form.organisation_id)
+        if org is not None:
             service.add_affiliation(
                 db.session,
                 person,

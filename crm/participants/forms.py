@@ -7,6 +7,7 @@ from wtforms import (
     DateField,
     DateTimeLocalField,
     EmailField,
+    HiddenField,
     SelectField,
     StringField,
     TextAreaField,
@@ -97,8 +98,6 @@ CONTACT_KIND_LABELS = {
     "letter": _l("Letter"),
     "other": _l("other"),
 }
-# Organisation pickers suggest partner names from a <datalist id="partner-names">.
-PARTNER_PICKER = {"list": "partner-names", "autocomplete": "off"}
 LEVEL_CHOICES = [("", "–"), *((lvl, lvl) for lvl in ("A1", "A2", "B1", "B2", "C1", "C2"))]
 
 
@@ -128,11 +127,12 @@ class ParticipantForm(Form):
     acquisition_channel = SelectField(
         _l("Acquisition channel"), choices=choices(CHANNEL_LABELS.items()), default="other"
     )
+    # Record pickers: the text is what the user typed or chose, the hidden field the chosen
+    # organisation's id (filled by the picker's script; without it the server resolves the text).
     referring_organisation = StringField(
-        _l("Referring organisation"),
-        validators=[Optional(), Length(max=200)],
-        render_kw=PARTNER_PICKER,
+        _l("Referring organisation"), validators=[Optional(), Length(max=300)]
     )
+    referring_organisation_id = HiddenField()
     first_contact_on = DateField(_l("First contact on"), validators=[DataRequired()])
     notes = TextAreaField(_l("Notes"), validators=[Optional(), Length(max=10000)])
 
@@ -187,9 +187,8 @@ class ExitForm(Form):
 
 
 class ReleaseForm(Form):
-    organisation = StringField(
-        _l("Partner"), validators=[DataRequired(), Length(max=200)], render_kw=PARTNER_PICKER
-    )
+    organisation = StringField(_l("Partner"), validators=[DataRequired(), Length(max=300)])
+    organisation_id = HiddenField()
     granted_on = DateField(_l("Granted on"), validators=[DataRequired()])
     expires_on = DateField(_l("Expires on"), validators=[Optional()])
     scope = TextAreaField(_l("Scope"), validators=[DataRequired(), Length(max=2000)])
@@ -200,9 +199,8 @@ class RevokeForm(Form):
 
 
 class ReferralForm(Form):
-    organisation = StringField(
-        _l("Partner"), validators=[DataRequired(), Length(max=200)], render_kw=PARTNER_PICKER
-    )
+    organisation = StringField(_l("Partner"), validators=[DataRequired(), Length(max=300)])
+    organisation_id = HiddenField()
     referred_on = DateField(_l("Date"), validators=[DataRequired()])
     direction = SelectField(_l("Direction"), choices=choices(DIRECTION_LABELS.items()))
     purpose = StringField(_l("Purpose"), validators=[DataRequired(), Length(max=300)])

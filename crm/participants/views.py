@@ -31,7 +31,7 @@ from crm.accounts.models import Office, User
 from crm.audit.service import record
 from crm.contacts.export import iter_csv
 from crm.contacts.models import Organisation
-from crm.contacts.service import resolve_organisation
+from crm.contacts.service import picked_organisation
 from crm.database import int_in_range, utcnow
 from crm.extensions import db
 from crm.forms import choices
@@ -122,27 +122,23 @@ def _counsellors() -> list[User]:
     return service.counsellors_for(db.session, _me())
 
 
-def _partner_names() -> list[str]:
-    """Names for the partner pickers' suggestions (everyone but employers)."""
-    return list(
-        db.session.scalars(
-            sa.select(Organisation.name)
-            .where(Organisation.kind != "employer")
-            .order_by(Organisation.name)
-            .limit(300)
-        )
-    )
+def _resolve_org(text_field: Any, id_field: Any) -> Organisation | None:
+    """The organisation an organisation picker means, or None with an error on its text field.
 
-
-def _resolve_org(field: Any) -> Organisation | None:
-    """The organisation typed into `field`, or None with an error added to the field."""
-    org, matches = resolve_organisation(db.session, field.data or "")
+    The chosen id counts while the text shows its name; otherwise the typed name or number
+    must find exactly one organisation (the no-JavaScript way). A found organisation is
+    written back into both fields, so a form shown again keeps the choice.
+    """
+    org, matches = picked_organisation(db.session, id_field.data, text_field.data)
     if org is None:
-        field.errors.append(
+        text_field.errors.append(
             _("Several organisations match; please be more precise.")
             if matches > 1
             else _("No organisation of that name was found.")
         )
+        return None
+    text_field.data = org.name
+    id_field.data = str(org.id)
     return org
 
 
@@ -223,7 +219,7 @@ def _form_data(form: f.ParticipantForm) -> dict[str, Any] | None:
     data = {key: getattr(form, key).data for key in service.PARTICIPANT_FIELDS if key in form}
     data["referring_organisation_id"] = None
     if (form.referring_organisation.data or "").strip():
-        org = _resolve_org(form.referring_organisation)
+        org = _resolve_org(form.referring_organisation, form.referring_organisation_id)
         if org is None:
             return None
         data["referring_organisation_id"] = org.id
@@ -247,9 +243,9 @@ def new():
             db.session.commit()
             flash(_("The participant has been created."), "success")
             return redirect(url_for("participants.detail", participant_id=participant.id))
-    return render_template(
-        "participants/form.html", form=form, participant=None, partners=_partner_names()
-    ), (400 if form.errors else 200)
+    return render_template("participants/form.html", form=form, participant=None), (
+        400 if form.errors else 200
+    )
 
 
 @bp.route("/<int:participant_id>/bearbeiten", methods=["GET", "POST"])
@@ -262,8 +258,9 @@ def edit(participant_id: int):
     if request.method == "GET":
         service.record_view(db.session, participant)
         db.session.commit()
-        if participant.referring_organisation:
-            form.referring_organisation.data = participant.referring_organisation.name
+        org = participant.referring_organisation
+        form.referring_organisation.data = org.name if org else ""
+        form.referring_organisation_id.data = str(org.id) if org else ""
     if form.validate_on_submit():
         data = _form_data(form)
         if data is not None:
@@ -271,9 +268,9 @@ def edit(participant_id: int):
             db.session.commit()
             flash(_("The participant has been saved."), "success")
             return redirect(url_for("participants.detail", participant_id=participant.id))
-    return render_template(
-        "participants/form.html", form=form, participant=participant, partners=_partner_names()
-    ), (400 if form.errors else 200)
+    return render_template("participants/form.html", form=form, participant=participant), (
+        400 if form.errors else 200
+    )
 
 
 # --- detail -------------------------------------------------------------------------------------
@@ -326,7 +323,6 @@ def _render_detail(participant: Participant, status: int = 200, **forms: Any) ->
         status_form=f.ReferralStatusForm(formdata=None),
         revoke_form=f.RevokeForm(formdata=None, revoked_on=day),
         action_form=f.ActionForm(),
-        partners=_partner_names(),
         referral_error=forms.get("referral_error"),
     ), status
 
@@ -542,7 +538,7 @@ def release_add(participant_id: int):
     participant = _participant_or_404(participant_id)
     form = f.ReleaseForm(prefix="release")
     if form.validate_on_submit():
-        org = _resolve_org(form.organisation)
+        org = _resolve_org(form.organisation, form.organisation_id)
         if org is not None:
             if form.expires_on.data and form.expires_on.data < form.granted_on.data:
                 form.expires_on.errors.append(_("The expiry must not be before the grant."))
@@ -625,7 +621,7 @@ def referral_add(participant_id: int):
     form = f.ReferralForm(prefix="referral")
     error = None
     if form.validate_on_submit():
-        org = _resolve_org(form.organisation)
+        org = _resolve_org(form.organisation, form.organisation_id)
         if org is not None:
             try:
                 service.create_referral(

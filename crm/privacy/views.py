@@ -27,10 +27,15 @@ from crm.participants.models import Participant
 from crm.privacy import access as access_report
 from crm.privacy import erasure, service
 from crm.privacy.models import RetentionReview
-from crm.security import require, writes_on_get
+from crm.search import service as search
+from crm.security import fragment, require, writes_on_get
 
 bp = Blueprint("privacy", __name__, url_prefix="/datenschutz")
 SUBJECTS = {"teilnehmende": (Participant, "participant"), "personen": (Person, "person")}
+# The record kinds the lookup's picker offers, and their part of the privacy pages' address.
+PICKED_KINDS = {"person": "personen", "participant": "teilnehmende"}
+# Options per kind in the lookup's picker (the full search lists every match).
+PICK_LIMIT = 8
 
 
 def _subject_or_404(kind: str, subject_id: int):
@@ -55,6 +60,30 @@ def index():
         page=page,
         per_page=50,
         years=current_app.config["CRM_RETENTION_YEARS_AFTER_EXIT"],
+    )
+
+
+@bp.route("/auswahl")
+@fragment
+@require("admin.privacy")
+@writes_on_get  # participant hits are audited
+def pick():
+    """Options of the lookup's record picker: people and participants by name or number.
+
+    Choosing one opens its access and erasure page; without a choice (or without
+    JavaScript) the form searches every record in every domain.
+    """
+    query = search.clean_query(request.args.get("q"))
+    if not query:
+        return "", 204
+    today = local_date(utcnow())
+    groups = {
+        kind: search.find(db.session, current_user, kind, query, today=today, limit=PICK_LIMIT)
+        for kind in PICKED_KINDS
+    }
+    db.session.commit()
+    return render_template(
+        "privacy/_options.html", groups=groups, query=query, page_kinds=PICKED_KINDS
     )
 
 

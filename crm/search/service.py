@@ -14,7 +14,7 @@ from crm.audit.service import record_each
 from crm.contacts import service as contacts
 from crm.contacts.models import Organisation, Person
 from crm.contacts.normalize import fold
-from crm.contacts.search import sqlite_hit_count
+from crm.contacts.search import search_terms, sqlite_hit_count
 from crm.database import db_int
 from crm.events.models import Event
 from crm.newsletters.models import Campaign
@@ -80,6 +80,10 @@ def _contacts(session: Session, model: Any, text: str, limit: int) -> list[Any]:
     walking the name index and probing the hits, so above WALK_FROM hits it walks (as the
     contact lists do, contacts.service.list_page).
     """
+    if _record_number(text) is None and not search_terms(text):
+        # No searchable word ("%", "#"): the lists read that as no filter at all, a picker
+        # offers nothing (on every database; SQLite's word index found nothing already).
+        return []
     if _record_number(text) is not None or session.get_bind().dialect.name != "sqlite":
         return contacts.find_records(session, model, text, limit=limit)
     hits = sqlite_hit_count(session, model, text, limit=WALK_FROM)
