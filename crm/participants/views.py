@@ -128,7 +128,7 @@ def _partner_names() -> list[str]:
         db.session.scalars(
             sa.select(Organisation.name)
             .where(Organisation.kind != "employer")
-            .order_by(Organisation.name)
+            .order_by(Organisation.sort_name, Organisation.id)
             .limit(300)
         )
     )
