@@ -128,6 +128,19 @@ def test_renaming_through_the_service_updates_the_key(db_session):
     assert p.sort_name == "abischer eva"
 
 
+def test_changing_only_the_last_name_of_an_expired_record_keeps_the_first_name_in_the_key(
+    db_session,
+):
+    person = factories.make_person(db_session, first_name="Jörg", last_name="Zander")
+    db_session.commit()
+    db_session.expire_all()
+    person.last_name = "Öztürk"
+    db_session.flush()
+    assert db_session.scalar(sa.select(Person.sort_name).where(Person.id == person.id)) == (
+        "ozturk jorg"
+    )
+
+
 def test_an_update_of_other_fields_leaves_the_key_alone(db_session):
     person = factories.make_person(db_session, first_name="Eva", last_name="Öztürk")
     db_session.commit()
