@@ -5,10 +5,11 @@ Lists order by `sort_name` (then id), which holds `normalize.sort_key()` of the 
 here, not by each service, so every write path gets it:
 
 - ORM saves (forms, merges, demo data): `before_insert` / `before_update` on the model;
-- Core inserts (the importer's executemany, ORM bulk inserts): the column's Python default,
-  computed from the row's own name values;
+- Core inserts (ORM bulk inserts, bench/generate.py): the column's Python default, computed
+  from the row's own name values;
 - Core updates of a name and PostgreSQL COPY bypass both: they set `sort_name` themselves
-  (importer, erasure), as their tests check.
+  (the importer's inserts and its refresh after filling empty fields, the participant
+  erasure), as tests/test_collation.py checks.
 
 On PostgreSQL the column uses COLLATE "C" so that both databases compare the keys by code
 point: the same order on SQLite and PostgreSQL whatever the server's locale, and no ICU
