@@ -194,6 +194,7 @@ def test_the_unlinked_mention_scan_covers_the_free_text_of_every_domain(app_ctx)
     ):
         assert column in columns.get(table, []), (table, column)
     assert "search_text" not in columns["person"]
+    assert "sort_name" not in columns["person"]
     assert "password_hash" not in columns.get("user_account", [])
 
 

@@ -176,9 +176,9 @@ def run(slug: str) -> Any:
 def _export(kind: str, fmt: str, ids: list[int]) -> Any:
     model = service.KINDS[kind]
     order = (
-        (Person.last_name, Person.first_name, Person.id)
+        (Person.sort_name, Person.id)
         if kind == "people"
-        else (Organisation.name, Organisation.id)
+        else (Organisation.sort_name, Organisation.id)
     )
     stmt = (
         sa.select(model)

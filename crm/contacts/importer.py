@@ -1135,6 +1135,8 @@ class _Engine:
                     "owner_id": None,
                     "last_contact_at": None,
                     "search_text": organisation_search_text(SimpleNamespace(**values, sector="")),
+                    # Written here, not by the column default: COPY (PostgreSQL) bypasses it.
+                    "sort_name": Organisation.sort_name_of(values["name"]),
                     "created_at": now,
                     "updated_at": now,
                 }
@@ -1160,6 +1162,7 @@ class _Engine:
                     "owner_id": None,
                     "last_contact_at": None,
                     "search_text": person_search_text(SimpleNamespace(**values), orgs),
+                    "sort_name": Person.sort_name_of(values["last_name"], values.get("first_name")),
                     "token_nonce": new_token_nonce(),
                     "created_at": now,
                     "updated_at": now,
@@ -1255,6 +1258,7 @@ def refresh_search_text(session: Session, person_ids: set[int], org_ids: set[int
                 {
                     "b_id": org.id,
                     "name_key": organisation_key(org.name),
+                    "sort_name": Organisation.sort_name_of(org.name),
                     "search_text": organisation_search_text(org),
                     # A filled-in or cleared phone brings its E.164 form along.
                     "phone_e164": phone_e164(org.phone, org.country) or "",
@@ -1273,6 +1277,7 @@ def refresh_search_text(session: Session, person_ids: set[int], org_ids: set[int
             .where(table.c.id == sa.bindparam("b_id"))
             .values(
                 name_key=sa.bindparam("name_key"),
+                sort_name=sa.bindparam("sort_name"),
                 search_text=sa.bindparam("search_text"),
                 phone_e164=sa.bindparam("phone_e164"),
             ),
@@ -1292,6 +1297,7 @@ def refresh_search_text(session: Session, person_ids: set[int], org_ids: set[int
                 {
                     "b_id": person.id,
                     "name_key": person_key(person.first_name, person.last_name),
+                    "sort_name": Person.sort_name_of(person.last_name, person.first_name),
                     "search_text": person_search_text(person, orgs),
                     "phone_e164": phone_e164(person.phone, person.country) or "",
                     "mobile_e164": phone_e164(person.mobile, person.country) or "",
@@ -1310,6 +1316,7 @@ def refresh_search_text(session: Session, person_ids: set[int], org_ids: set[int
             .where(table.c.id == sa.bindparam("b_id"))
             .values(
                 name_key=sa.bindparam("name_key"),
+                sort_name=sa.bindparam("sort_name"),
                 search_text=sa.bindparam("search_text"),
                 phone_e164=sa.bindparam("phone_e164"),
                 mobile_e164=sa.bindparam("mobile_e164"),

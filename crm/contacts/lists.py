@@ -166,7 +166,7 @@ def members_page(
         sa.select(Person)
         .join(ContactListMember, ContactListMember.person_id == Person.id)
         .where(ContactListMember.list_id == list_id)
-        .order_by(Person.last_name, Person.first_name, Person.id)
+        .order_by(Person.sort_name, Person.id)
         .limit(per_page)
         .offset((max(page, 1) - 1) * per_page)
     ).all()

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.accounts.models import User
 from crm.audit.mixins import Audited
+from crm.collation import SortName, sort_name_column
 from crm.database import TimestampMixin, UTCDateTime, utcnow
 from crm.extensions import db
 
@@ -76,17 +77,28 @@ class OrganisationKind(TimestampMixin, db.Model):
     sort_order: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
-class Organisation(Audited, TimestampMixin, db.Model):
+class Organisation(SortName, Audited, TimestampMixin, db.Model):
     """An employer, association, partner agency, education provider, chamber …"""
 
     __tablename__ = "organisation"
+    __sort_name_from__ = ("name",)
     __audit_values__ = frozenset({"kind", "sector", "size_class", "region", "owner_id", "country"})
     __audit_ignore__ = frozenset(
-        {"created_at", "updated_at", "search_text", "name_key", "last_contact_at", "phone_e164"}
+        {
+            "created_at",
+            "updated_at",
+            "search_text",
+            "name_key",
+            "sort_name",
+            "last_contact_at",
+            "phone_e164",
+        }
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(200))
+    # German dictionary order of the name (crm.collation): what the list sorts by.
+    sort_name: Mapped[str] = sort_name_column("name", length=200)
     name_key: Mapped[str] = mapped_column(sa.String(200), index=True)
     # A key of organisation_kind (a foreign key, so the database refuses unknown kinds and
     # the deletion of a kind still in use).
@@ -129,7 +141,7 @@ class Organisation(Audited, TimestampMixin, db.Model):
         order_by="QualificationNeed.surveyed_on.desc()",
     )
 
-    __table_args__ = (sa.Index("ix_organisation_name", "name"),)
+    __table_args__ = (sa.Index("ix_organisation_sort_name", "sort_name"),)
 
     def audit_label(self) -> str:
         return f"Organisation #{self.id}"
@@ -140,10 +152,11 @@ def new_token_nonce() -> str:
     return secrets.token_urlsafe(12)
 
 
-class Person(Audited, TimestampMixin, db.Model):
+class Person(SortName, Audited, TimestampMixin, db.Model):
     """A contact person (at one or more organisations)."""
 
     __tablename__ = "person"
+    __sort_name_from__ = ("last_name", "first_name")
     __audit_values__ = frozenset({"salutation", "language", "owner_id", "country"})
     __audit_ignore__ = frozenset(
         {
@@ -151,6 +164,7 @@ class Person(Audited, TimestampMixin, db.Model):
             "updated_at",
             "search_text",
             "name_key",
+            "sort_name",
             "last_contact_at",
             "token_nonce",
             "phone_e164",
@@ -164,6 +178,8 @@ class Person(Audited, TimestampMixin, db.Model):
     first_name: Mapped[str] = mapped_column(sa.String(100), default="")
     last_name: Mapped[str] = mapped_column(sa.String(100))
     name_key: Mapped[str] = mapped_column(sa.String(210), index=True)
+    # "last first" in German dictionary order (crm.collation): what the list sorts by.
+    sort_name: Mapped[str] = sort_name_column("last_name", "first_name", length=210)
     email: Mapped[str] = mapped_column(sa.String(254), default="", index=True)
     email_alt: Mapped[str] = mapped_column(sa.String(254), default="", index=True)
     phone: Mapped[str] = mapped_column(sa.String(60), default="")
@@ -199,7 +215,7 @@ class Person(Audited, TimestampMixin, db.Model):
 
     __table_args__ = (
         sa.CheckConstraint(_in("salutation", SALUTATIONS), name="salutation_valid"),
-        sa.Index("ix_person_last_first", "last_name", "first_name"),
+        sa.Index("ix_person_sort_name", "sort_name"),
     )
 
     @property

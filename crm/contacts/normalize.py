@@ -18,6 +18,7 @@ __all__ = [
     "organisation_key",
     "person_key",
     "search_terms",
+    "sort_key",
 ]
 
 # German umlauts are spelled out (not stripped) because that is how Germans type them on a
@@ -65,6 +66,29 @@ def fold(text: str | None) -> str:
             ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch)
         )
     return _WHITESPACE.sub(" ", text).strip()
+
+
+@functools.lru_cache(maxsize=65536)
+def _sort_words(text: str | None) -> tuple[str, ...]:
+    # DIN 5007-1 ("Wörterbuch"): umlauts count as their base letter (ä = a), unlike fold(),
+    # which spells them out for search; ß is "ss" (casefold), other accents are stripped.
+    if not text:
+        return ()
+    if not text.isascii():
+        text = unicodedata.normalize("NFC", text).casefold().translate(_NO_DECOMPOSITION)
+        text = "".join(
+            ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch)
+        )
+    return tuple(w for w in _NOT_WORD.split(text.casefold()) if w)
+
+
+def sort_key(*parts: str | None, length: int = 200) -> str:
+    """Return the DIN 5007-1 sort key of a name given in sort order (e.g. last, first)."""
+    # Words of one part are joined by "-" and the parts by " ", which sorts below "-" and
+    # every letter: "Berg, Zoe" comes before "Berg-Mann, Anna" and "Berg Mann, Anna".
+    # Only ASCII is left for Latin names, so binary order (SQLite, COLLATE "C") is the
+    # dictionary order on both databases.
+    return " ".join("-".join(_sort_words(p)) for p in parts).rstrip()[:length]
 
 
 def _words(text: str | None) -> list[str]:

@@ -775,15 +775,16 @@ class ListFilters:
 
 
 ORG_SORTS = {
-    "name": Organisation.name,
+    # German dictionary order (crm.collation), served by ix_organisation_sort_name.
+    "name": Organisation.sort_name,
     "city": Organisation.city,
     "kind": Organisation.kind,
     "last_contact": Organisation.last_contact_at,
     "created": Organisation.created_at,
 }
 PERSON_SORTS = {
-    # (last_name, first_name) is what a reader expects and what ix_person_last_first serves.
-    "name": (Person.last_name, Person.first_name),
+    # "last first" in German dictionary order (crm.collation), served by ix_person_sort_name.
+    "name": Person.sort_name,
     "first_name": Person.first_name,
     "email": Person.email,
     "last_contact": Person.last_contact_at,
@@ -980,7 +981,7 @@ def organisation_page(session: Session, org_id: int) -> tuple[Organisation, list
         )
         .join(Person, Person.id == Affiliation.person_id)
         .where(Affiliation.organisation_id == org_id)
-        .order_by(Person.last_name, Person.first_name, Person.id)
+        .order_by(Person.sort_name, Person.id)
     )
     return org, [PersonRow(*row) for row in rows]
 

@@ -166,7 +166,7 @@ def _add_caseload(session: Session, day: MyDay, user: Any, today: date) -> None:
         .with_only_columns(Participant, sa.func.count(SupportItem.id), next_due)
         .group_by(Participant.id)
         # Items with a due date first, the most urgent at the top.
-        .order_by(next_due.is_(None), next_due, Participant.last_name, Participant.id)
+        .order_by(next_due.is_(None), next_due, Participant.sort_name, Participant.id)
         .limit(PARTICIPANT_LIMIT)
     ).all()
     day.open_items = [OpenItems(p, n, due) for p, n, due in rows]
@@ -174,7 +174,7 @@ def _add_caseload(session: Session, day: MyDay, user: Any, today: date) -> None:
         session.scalars(
             participants.visible_participants(user)
             .where(Participant.counsellor_id == user.id, participants.warning_clause(today))
-            .order_by(Participant.last_name, Participant.first_name, Participant.id)
+            .order_by(Participant.sort_name, Participant.id)
             .limit(PARTICIPANT_LIMIT)
         )
     )

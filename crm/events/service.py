@@ -488,7 +488,7 @@ def contacts_of(session: Session, event: Event) -> list[EventContact]:
             .where(EventContact.event_id == event.id)
             .options(joinedload(EventContact.person))
             .join(Person, Person.id == EventContact.person_id)
-            .order_by(Person.last_name, Person.first_name)
+            .order_by(Person.sort_name, Person.id)
         )
     )
 

@@ -521,7 +521,7 @@ def template_preview(template_id: int):
             sa.select(Person.id, Person.first_name, Person.last_name, Person.email)
             .join(Subscription, Subscription.person_id == Person.id)
             .where(Subscription.list_id == lst.id)
-            .order_by(Person.last_name, Person.first_name)
+            .order_by(Person.sort_name, Person.id)
             .limit(100)
         ).all()
     return render_template(

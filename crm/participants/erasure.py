@@ -28,6 +28,7 @@ PARTICIPANT_PERSONAL_FIELDS: dict[str, Any] = {
     "first_name": "",
     "last_name": "",
     "name_key": "",
+    "sort_name": "",
     "email": "",
     "phone": "",
     "city": "",

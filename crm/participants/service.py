@@ -474,7 +474,7 @@ def list_participants(
     total = session.scalar(sa.select(sa.func.count()).select_from(stmt.subquery())) or 0
     items = session.scalars(
         stmt.options(joinedload(Participant.office), joinedload(Participant.counsellor))
-        .order_by(Participant.last_name, Participant.first_name, Participant.id)
+        .order_by(Participant.sort_name, Participant.id)
         .limit(per_page)
         .offset((max(page, 1) - 1) * per_page)
     ).all()
@@ -952,7 +952,7 @@ def partner_export_rows(
     stmt = (
         participants_shareable_with(organisation_id, on, user)
         .options(selectinload(Participant.office), selectinload(Participant.counsellor))
-        .order_by(Participant.last_name, Participant.first_name, Participant.id)
+        .order_by(Participant.sort_name, Participant.id)
     )
     rows = []
     for p in session.scalars(stmt):
@@ -981,7 +981,7 @@ def partners_with_releases(session: Session) -> list[Organisation]:
         session.scalars(
             sa.select(Organisation)
             .where(Organisation.id.in_(sa.select(ConsentRelease.organisation_id)))
-            .order_by(Organisation.name)
+            .order_by(Organisation.sort_name, Organisation.id)
         )
     )
 

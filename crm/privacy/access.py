@@ -208,7 +208,7 @@ def _person_lookup(session: Session, *, kind: str, value: str) -> list[Candidate
 def _person_candidates(session: Session, stmt: sa.Select) -> list[Candidate]:
     people = session.scalars(
         stmt.options(selectinload(Person.affiliations).joinedload(Affiliation.organisation))
-        .order_by(Person.last_name, Person.id)
+        .order_by(Person.sort_name, Person.id)
         .limit(MAX_CANDIDATES)
     ).all()
     ids = [p.id for p in people]
@@ -260,7 +260,7 @@ def _participant_lookup(session: Session, *, kind: str, value: str) -> list[Cand
             stmt = stmt.where(Participant.name_key.contains(term, autoescape=True))
     people = session.scalars(
         stmt.options(joinedload(Participant.office))
-        .order_by(Participant.last_name, Participant.id)
+        .order_by(Participant.sort_name, Participant.id)
         .limit(MAX_CANDIDATES)
     )
     return [

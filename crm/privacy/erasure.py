@@ -312,7 +312,15 @@ def _linked_mentions(session: Session, plan: ErasurePlan) -> list[Mention]:
 
 
 # Derived or technical text columns: never where a note mentions somebody.
-_NOT_PROSE = ("search_text", "name_key", "uuid", "pseudonym", "message_id", "claimed_by")
+_NOT_PROSE = (
+    "search_text",
+    "name_key",
+    "sort_name",
+    "uuid",
+    "pseudonym",
+    "message_id",
+    "claimed_by",
+)
 
 
 def _prose_columns() -> dict[str, list[str]]:

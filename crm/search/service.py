@@ -113,7 +113,7 @@ def _participants(session: Session, user: Any, text: str, limit: int, today: dat
             return []
         stmt = participants.participant_query(
             user, participants.ParticipantFilters(q=text), today
-        ).order_by(Participant.last_name, Participant.first_name, Participant.id)
+        ).order_by(Participant.sort_name, Participant.id)
     found = list(session.scalars(stmt.limit(limit)))
     # Seeing a participant's name in a list of hits is seeing the record: audited like a
     # view, one entry per participant so the log answers "who saw her".
