@@ -264,3 +264,21 @@ def test_a_selection_beyond_the_limit_is_refused_with_a_hint(
     assert response.status_code == 302
     assert "Filter" in _flashes(client)
     assert _export_entries(db_session) == []
+
+
+def test_the_export_sends_as_many_queries_for_six_participants_as_for_two(
+    client_as: Any, db_session: Any, count_queries: Any
+) -> None:
+    referrer = make_org(db_session)
+    few = [make_participant(db_session, referrer=referrer) for _ in range(2)]
+    many = few + [make_participant(db_session, referrer=make_org(db_session)) for _ in range(4)]
+    selections = [[p.id for p in few], [p.id for p in many]]
+    db_session.commit()
+    client = client_as("lead")
+    counts = []
+    for ids in selections:
+        with count_queries() as statements:
+            response = client.post(URL, data={"action": "export_csv", "ids": ids})
+            assert len(_csv_lines(response)) == len(ids) + 1
+        counts.append(len(statements))
+    assert counts[0] == counts[1]
