@@ -35,6 +35,9 @@ _ALL_DOMAIN = {
     # Merge organisations that participants' releases, referrals or referrers name, and
     # confirm the releases such a merge moved (admins and leads only).
     "participants.releases",
+    # Export a selection of participants (CSV/XLSX) from the list (admins and leads only): the
+    # most sensitive data in the product leaving it without a partner's release.
+    "participants.export",
     "reports.view",
     "reports.targets",
     "events.view",

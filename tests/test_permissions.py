@@ -89,10 +89,12 @@ def test_public_endpoints_are_only_login_language_health_and_static(app):
 def test_only_admins_manage_users_and_only_counselling_roles_see_participants():
     holders = {
         perm: {r.value for r, perms in ROLE_PERMISSIONS.items() if perm in perms}
-        for perm in ("admin.users", "participants.view", "contacts.import")
+        for perm in ("admin.users", "participants.view", "participants.export", "contacts.import")
     }
     assert holders["admin.users"] == {"admin"}
     assert holders["participants.view"] == {"admin", "lead", "counsellor"}
+    # Exporting a selection of participants is for reporting, not for counselling.
+    assert holders["participants.export"] == {"admin", "lead"}
     assert "readonly" not in holders["contacts.import"]
 
 

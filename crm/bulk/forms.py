@@ -31,6 +31,12 @@ ACTION_PERMISSIONS = {
     "export_xlsx": ("contacts.export",),
     "counsellor": ("participants.edit",),
 }
+# Where an action needs another permission on one list: exporting participants is not exporting
+# contacts (counsellors and staff export contacts, only admins and leads participants).
+KIND_ACTION_PERMISSIONS = {
+    ("participants", "export_csv"): ("participants.view", "participants.export"),
+    ("participants", "export_xlsx"): ("participants.view", "participants.export"),
+}
 # Static lists and newsletters hold people: for organisations they take the people working there.
 KIND_ACTIONS = {
     "people": ("tag_add", "tag_remove", "owner", "list", "newsletter", "export_csv", "export_xlsx"),
@@ -43,11 +49,15 @@ KIND_ACTIONS = {
         "export_csv",
         "export_xlsx",
     ),
-    # No general participant export: counselling data leaves only through the partner export,
-    # which checks the participant's release from confidentiality.
-    "participants": ("counsellor",),
+    # The export is for leads' reporting (participants.export): no notes, no session contents.
+    "participants": ("counsellor", "export_csv", "export_xlsx"),
 }
 STAFF_METHODS = ("paper", "existing_business_contact")
+
+
+def action_permissions(kind: str, action: str) -> tuple[str, ...]:
+    """The permissions running `action` on the `kind` list needs (beyond opening the list)."""
+    return KIND_ACTION_PERMISSIONS.get((kind, action), ACTION_PERMISSIONS[action])
 
 
 class SelectionForm(Form):

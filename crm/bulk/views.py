@@ -33,6 +33,7 @@ from crm.newsletters import service as newsletters
 from crm.newsletters.models import NewsletterList
 from crm.participants import service as participant_service
 from crm.participants.views import filters_from as participant_filters_from
+from crm.participants.views import selection_export_response as participant_export_response
 from crm.security import has_permission, require
 
 bp = Blueprint("bulk", __name__, url_prefix="/sammelaktionen")
@@ -58,7 +59,7 @@ def allowed_actions(kind: str) -> list[tuple[str, Any]]:
     return [
         (action, f.ACTION_LABELS[action])
         for action in f.KIND_ACTIONS[kind]
-        if all(has_permission(current_user, p) for p in f.ACTION_PERMISSIONS[action])
+        if all(has_permission(current_user, p) for p in f.action_permissions(kind, action))
     ]
 
 
@@ -330,22 +331,25 @@ def _apply_newsletter(
 
 
 @bp.post("/teilnehmende")
-@require("participants.edit")
+@require("participants.view")
 def participants() -> Any:
-    """Assign a counsellor to ticked participants or all the list's filter matches."""
+    """Assign a counsellor to, or export, ticked participants or all the list's filter matches."""
     kind = "participants"
     action = request.form.get("action", "")
+    # Each action declares its own permission (assigning: participants.edit, exporting:
+    # participants.export); the list itself is open to whoever sees participants.
+    if action in f.KIND_ACTIONS[kind] and action not in dict(allowed_actions(kind)):
+        abort(403)
     if not f.SelectionForm().validate_on_submit():
         abort(400)
     if action not in f.KIND_ACTIONS[kind]:
         flash(_("Please choose an action."), "danger")
         return _back(kind)
-    form = f.CounsellorForm()
     me = current_user._get_current_object()
-    counsellors = {u.id: u for u in participant_service.counsellors_for(db.session, me)}
-    form.counsellor_id.choices = choices((u.id, u.display_name) for u in counsellors.values())
     filters = (
-        participant_filters_from(MultiDict(_filter_params())) if form.all_matching.data else None
+        participant_filters_from(MultiDict(_filter_params()))
+        if f.SelectionForm().all_matching.data
+        else None
     )
     try:
         ids = service.selected_participant_ids(
@@ -363,6 +367,11 @@ def participants() -> Any:
     if not ids:
         flash(_("Please select at least one record."), "danger")
         return _back(kind)
+    if action.startswith("export_"):
+        return participant_export_response(action.removeprefix("export_"), ids)
+    form = f.CounsellorForm()
+    counsellors = {u.id: u for u in participant_service.counsellors_for(db.session, me)}
+    form.counsellor_id.choices = choices((u.id, u.display_name) for u in counsellors.values())
     if not form.confirmed.data:
         return _confirm_page(kind, action, form, ids, status=200)
     if not form.validate():

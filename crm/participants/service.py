@@ -19,9 +19,10 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from crm.accounts.models import Role, User, user_office
-from crm.audit.service import record
+from crm.audit.service import record, record_each
 from crm.contacts.models import Organisation
 from crm.contacts.normalize import fold
+from crm.database import ids_in
 from crm.followups import service as followups
 from crm.followups.models import FollowUp
 from crm.i18n import fmt_date
@@ -973,6 +974,87 @@ def partner_export_rows(
             ]
         )
     return rows
+
+
+# --- export of a selection (leads' reporting) ------------------------------------------------
+
+# What a lead reports with; never notes, health or session contents.
+SELECTION_EXPORT_FIELDS = (
+    "pseudonym",
+    "last_name",
+    "first_name",
+    "office",
+    "counsellor",
+    "acquisition_channel",
+    "referring_organisation",
+    "hours",
+    "entry_on",
+    "exit_on",
+    "exit_outcome",
+    "recognition_status",
+)
+_EXPORT_BATCH = 500
+
+
+def selection_export_rows(
+    session: Session, user: Any, ids: Sequence[int], labels: dict[str, dict[str, Any]]
+) -> Iterable[list[Any]]:
+    """Yield a row per participant in `ids` that `user` may see, in name order, as it is read.
+
+    `labels` maps a coded field (acquisition_channel, exit_outcome, recognition_status) to the
+    labels of its codes; an unknown code is exported as stored.
+    """
+    stmt = (
+        visible_participants(user)
+        .where(ids_in(Participant.id, ids, session.get_bind().dialect.name))
+        .options(
+            joinedload(Participant.office),
+            joinedload(Participant.counsellor),
+            joinedload(Participant.referring_organisation),
+        )
+        .order_by(Participant.sort_name, Participant.id)
+        .execution_options(yield_per=_EXPORT_BATCH)
+    )
+
+    def label(field: str, code: str) -> Any:
+        return str(labels[field].get(code, code)) if code else ""
+
+    for p in session.scalars(stmt):
+        yield [
+            p.pseudonym,
+            p.last_name,
+            p.first_name,
+            p.office.name if p.office else "",
+            p.counsellor.display_name if p.counsellor else "",
+            label("acquisition_channel", p.acquisition_channel),
+            p.referring_organisation.name if p.referring_organisation else "",
+            # Decimal hours: a number in Excel (sums), "1,5" in the German CSV.
+            round((p.total_minutes or 0) / 60, 2),
+            p.entry_on,
+            p.exit_on,
+            label("exit_outcome", p.exit_outcome),
+            label("recognition_status", p.recognition_status),
+        ]
+
+
+def record_selection_export(session: Session, ids: Sequence[int], fmt: str) -> None:
+    """Audit an export of participants: one entry with count and format, one per participant.
+
+    Exported names are seen names: like a search hit, every participant gets an entry so the
+    log answers "who took her data", and her access export (Art. 15) lists it.
+    """
+    record(
+        session,
+        "export",
+        entity_type="participant",
+        summary=f"{len(ids)} rows ({fmt}) selection",
+    )
+    record_each(
+        session,
+        "export",
+        entity_type="participant",
+        entities=[(i, f"Teilnehmende #{i} (Auswahl exportiert, {fmt})") for i in ids],
+    )
 
 
 def partners_with_releases(session: Session) -> list[Organisation]:
