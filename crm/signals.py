@@ -33,6 +33,11 @@ merging = _signals.signal("merging")
 """During a merge: `send(entity_type, session=, keep_id=, drop_id=)`; a handler moves its own
 references from the merged-away record and returns the `RowChange`s it made."""
 
+case_followup_moved = _signals.signal("case-followup-moved")
+"""After a follow-up that keeps a participant's case date got a new due date on the follow-up
+pages (snoozed or edited): `send(kind, session=, participant_id=, due_date=)`; the
+participants domain moves its date along, so the two never disagree."""
+
 
 @dataclass(frozen=True)
 class MergeImpact:

@@ -488,3 +488,49 @@ def test_a_transfer_text_without_its_date_is_refused_and_kept_in_the_form(
     assert 'value="Ende Berufssprachkurs"' in html
     db_session.expire_all()
     assert mine.transfer_note == ""
+
+
+# --- a case follow-up moved on the follow-up pages --------------------------------------------
+
+
+def test_snoozing_or_re_dating_the_next_contacts_follow_up_moves_the_participants_date(app_ctx):
+    s = app_ctx
+    p = make_participant(s)
+    service.plan_case_dates(s, p, next_contact_on=date(2026, 11, 25), transfer_on=None, today=TODAY)
+    [fu] = _case_followups(s, p, "next_contact")
+
+    followups.snooze(s, fu, date(2026, 11, 27), None)
+    assert p.next_contact_on == date(2026, 11, 27)
+
+    followups.update_followup(
+        s, fu, subject=fu.subject, note="", due_date=date(2026, 12, 3), due_time=None,
+        priority=fu.priority,
+    )  # fmt: skip
+    assert p.next_contact_on == date(2026, 12, 3)
+    assert _case_followups(s, p, "next_contact") == [fu]
+
+
+def test_snoozing_the_transfers_reminder_leaves_the_transfer_date_alone(app_ctx):
+    s = app_ctx
+    p = make_participant(s)
+    service.plan_case_dates(
+        s, p, next_contact_on=None, transfer_on=date(2027, 3, 31), today=TODAY
+    )  # fmt: skip
+    [fu] = _case_followups(s, p, "transfer")
+    followups.snooze(s, fu, date(2027, 3, 24), None)
+    assert p.transfer_on == date(2027, 3, 31)
+    assert p.next_contact_on is None
+
+
+def test_tomorrow_on_mein_tag_moves_the_next_contact_of_the_participant_too(
+    counsellor, mine, db_session, frozen_time
+):
+    service.plan_case_dates(db_session, mine, next_contact_on=TODAY, transfer_on=None, today=TODAY)
+    db_session.commit()
+    [fu] = _case_followups(db_session, mine, "next_contact")
+    response = counsellor.post(f"/wiedervorlagen/{fu.id}/zurueckstellen", data={"period": "1d"})
+    assert response.status_code == 302
+    db_session.expire_all()
+    assert mine.next_contact_on == TODAY + timedelta(days=1)
+    page = counsellor.get(f"/teilnehmende/{mine.id}").get_data(as_text=True)
+    assert "22.11.2026" in page

@@ -19,7 +19,7 @@ from crm.contacts.service import log_activity
 from crm.followups.models import CASE_KINDS, PRIORITIES, REPEAT_UNITS, FollowUp
 from crm.mail import build_message
 from crm.mail.queue import enqueue, mail_domain
-from crm.signals import RowChange, merging, move_column
+from crm.signals import RowChange, case_followup_moved, merging, move_column
 
 log = logging.getLogger(__name__)
 
@@ -219,8 +219,22 @@ def update_followup(
         fu.due_at = due_at
         fu.has_time = due_time is not None
         fu.reminded_at = None
+        session.flush()
+        _case_date_moved(session, fu, due_date)
     session.flush()
     return fu
+
+
+def _case_date_moved(session: Session, fu: FollowUp, due_date: date) -> None:
+    """Tell the participant's domain that the follow-up keeping its next contact moved.
+
+    Only the next contact follows its follow-up: a transfer's follow-up is a reminder some
+    days before the transfer, and snoozing that reminder does not move the course's end.
+    """
+    if fu.case_kind == "next_contact" and fu.participant_id is not None:
+        case_followup_moved.send(
+            fu.case_kind, session=session, participant_id=fu.participant_id, due_date=due_date
+        )
 
 
 def _require_open(fu: FollowUp) -> None:
@@ -246,6 +260,7 @@ def snooze(session: Session, fu: FollowUp, due_date: date, due_time: time | None
     fu.snoozed_until = fu.due_at
     fu.reminded_at = None
     session.flush()
+    _case_date_moved(session, fu, due_date)
     return fu
 
 

@@ -47,6 +47,7 @@ from crm.participants.models import (
 from crm.signals import (
     MergeImpact,
     RowChange,
+    case_followup_moved,
     delete_impact,
     deleting,
     merge_impact,
@@ -878,6 +879,22 @@ def connect_signals() -> None:
     merging.connect(move_organisation_references)
     delete_impact.connect(organisation_delete_impact)
     deleting.connect(organisation_deleted_rows)
+    case_followup_moved.connect(follow_case_followup)
+
+
+def follow_case_followup(
+    kind: str, *, session: Session, participant_id: int, due_date: date
+) -> None:
+    """The next contact's follow-up was snoozed or re-dated: the participant's date follows."""
+    participant = session.get(Participant, participant_id)
+    if (
+        participant is not None
+        and kind == "next_contact"
+        and participant.erased_at is None
+        and participant.next_contact_on != due_date
+    ):
+        participant.next_contact_on = due_date
+        session.flush()
 
 
 def _releases_to_review_stmt(user: Any, organisation_id: int | None = None) -> sa.Select:
