@@ -30,6 +30,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     configure_transactions(app)
     configure_extensions(app)
     configure_security(app)
+    configure_assets(app)
     configure_blueprints(app)
     configure_signals()
     configure_templates(app)
@@ -127,6 +128,13 @@ def configure_security(app: Flask) -> None:
     app.before_request(enforce_permissions)
     app.after_request(set_security_headers)
     errors.init_app(app)
+
+
+def configure_assets(app: Flask) -> None:
+    """Content-hashed static URLs with a year's caching; compressed text responses."""
+    from crm import assets
+
+    assets.init_app(app)
 
 
 def configure_blueprints(app: Flask) -> None:
