@@ -7,11 +7,13 @@ skips them.
 
 from __future__ import annotations
 
+import gzip
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import brotli
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 from werkzeug.serving import make_server
@@ -60,6 +62,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
+DECODERS: dict[str, Callable[[bytes], bytes]] = {
+    "gzip": gzip.decompress,
+    "br": brotli.decompress,
+}
+
+
 class HtmlRecorder:
     """WSGI middleware keeping every HTML response the live server sends to the browser."""
 
@@ -74,6 +82,7 @@ class HtmlRecorder:
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             seen["type"] = next((v for k, v in headers if k.lower() == "content-type"), "")
+            seen["encoding"] = next((v for k, v in headers if k.lower() == "content-encoding"), "")
             return start_response(status, headers, exc_info)
 
         result = self.app(environ, start)
@@ -91,10 +100,12 @@ class HtmlRecorder:
         url = environ.get("PATH_INFO", "") + (
             "?" + environ["QUERY_STRING"] if environ.get("QUERY_STRING") else ""
         )
+        # The app compresses pages for a browser that accepts it (crm.assets): vnu reads text.
+        text = DECODERS.get(seen.get("encoding", ""), bytes)(body)
         with self._lock:
             # Repeated visits of a page differ in CSRF tokens only: keep the first few.
             if sum(1 for key in self.pages if key.split(" ", 1)[1] == url) < 3:
-                self.pages[f"{environ['REQUEST_METHOD']}#{len(self.pages)} {url}"] = body.decode(
+                self.pages[f"{environ['REQUEST_METHOD']}#{len(self.pages)} {url}"] = text.decode(
                     "utf-8", "replace"
                 )
         return [body]
