@@ -77,7 +77,7 @@ def test_the_report_page_prints_and_downloads_as_xlsx_with_an_audit_entry(client
     html = c.get(f"/auswertung/jahresbericht?jahr=2026&geschaeftsstelle={office.id}").get_data(
         as_text=True
     )
-    assert "css/dashboard.css" in html
+    assert "/static/css/dashboard." in html  # dashboard.<content hash>.css
     assert 'data-key="counselled"' in html
     for p in people:
         assert p.last_name not in html

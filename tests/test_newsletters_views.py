@@ -72,7 +72,7 @@ def test_paper_consent_is_recorded_and_shown_on_the_printable_proof(client_as, d
     proof = c.get(f"/newsletter/personen/{person.id}/nachweis")
     assert proof.status_code == 200
     assert b"Sch\xc3\xb6nfeld" in proof.data
-    assert b"newsletters.css" in proof.data
+    assert b"/static/css/newsletters." in proof.data  # newsletters.<hash>.css
     assert b'data-action="confirmed"' in proof.data  # ledger row rendered
     r = c.post(f"/newsletter/personen/{person.id}/abmelden/{lst.id}")
     assert r.status_code == 302
