@@ -22,10 +22,10 @@ def page_asset_urls(client: Any, path: str = "/anmelden") -> list[str]:
     return re.findall(r'(?:href|src)="(/static/[^"]+)"', html)
 
 
-def hashed_url(client: Any, filename: str) -> str:
+def hashed_url(client: Any, filename: str, page: str = "/anmelden") -> str:
     stem, suffix = filename.rsplit(".", 1)
     pattern = re.compile(rf"/static/{re.escape(stem)}\.[0-9a-f]{{12}}\.{suffix}")
-    urls = [u for u in page_asset_urls(client) if pattern.fullmatch(u)]
+    urls = [u for u in page_asset_urls(client, page) if pattern.fullmatch(u)]
     assert len(urls) == 1, urls
     return urls[0]
 
@@ -160,6 +160,18 @@ def test_pages_are_compressed_and_keep_their_security_and_cache_headers(
     assert response.headers["Cache-Control"] == "no-store"
     assert "Content-Security-Policy" in response.headers
     assert b"</html>" in gzip.decompress(response.data)
+
+
+def test_compressed_static_files_are_kept_but_pages_never(admin_client: Any) -> None:
+    # A kept page would be served to the next user asking for the same path.
+    cache = admin_client.application.extensions["crm_compress"].cache
+    url = hashed_url(admin_client, BOOTSTRAP_CSS, page="/")
+    for _ in range(2):
+        admin_client.get(url, headers={"Accept-Encoding": "br"})
+        admin_client.get("/kontakte/organisationen", headers={"Accept-Encoding": "br"})
+
+    keys = [key for key in cache.data if key.startswith("br;")]
+    assert keys == [f"br;static:{BOOTSTRAP_CSS}:{url.rsplit('.', 2)[1]}"]
 
 
 def test_a_streamed_download_is_not_compressed(admin_client: Any) -> None:
