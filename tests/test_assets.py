@@ -10,6 +10,8 @@ from typing import Any
 
 import brotli
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from crm.assets import IMMUTABLE, StaticFiles
 
@@ -200,3 +202,20 @@ def test_a_streamed_download_is_not_compressed(admin_client: Any) -> None:
 def test_odd_static_paths_are_refused_never_an_error(client: Any, path: str) -> None:
     # 400: the input layer turns away a NUL byte in a path before any route.
     assert client.get(path, headers={"Accept-Encoding": "gzip"}).status_code in (400, 404)
+
+
+_ANY_TEXT = st.text(
+    st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=300
+).map(lambda text: text.replace("?", "").replace("#", ""))
+# Names shaped like hashed ones, so the lookup of the original file is exercised too.
+_HASHED_LIKE = st.from_regex(r"[a-z./]{0,20}\.[0-9a-f]{12}(\.[a-z]{1,4})?", fullmatch=True)
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(name=st.one_of(_ANY_TEXT, _HASHED_LIKE))
+def test_any_static_path_is_answered_without_a_server_error(client: Any, name: str) -> None:
+    response = client.get("/static/" + name, headers={"Accept-Encoding": "br, gzip"})
+
+    assert response.status_code in (200, 308, 400, 404), name
