@@ -9,6 +9,13 @@ Compression is Flask-Compress (Brotli or gzip, whatever the client accepts) for 
 static text files alike. The compressed bytes of a static file are kept per content hash, so a
 file is compressed once per process, never per request; pages are compressed per response.
 Streamed responses (file downloads, progress streams) are left alone.
+
+Pages and other dynamic responses are compressed only for requests the browser marks as coming
+from our own pages or from the address bar (`Sec-Fetch-Site: same-origin` / `none`). A page
+that carries a secret (the CSRF token, a participant's name) next to text from the URL (a
+search term) leaks that secret through its compressed size when another site can make the
+browser load it many times (BREACH). Those cross-site loads are sent uncompressed; static
+files hold no secrets and are always compressed.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, abort, current_app, request
+from flask import Flask, Response, abort, current_app, request
 from flask_compress import Compress
 from werkzeug.security import safe_join
 from werkzeug.wrappers import Response as ResponseBase
@@ -29,6 +36,9 @@ from werkzeug.wrappers import Response as ResponseBase
 IMMUTABLE = "public, max-age=31536000, immutable"
 HASH_LENGTH = 12
 _HASHED = re.compile(rf"^(?P<stem>.+)\.(?P<digest>[0-9a-f]{{{HASH_LENGTH}}})(?P<suffix>\.[^./]+)?$")
+
+# Fetch metadata of requests whose pages may be compressed: see the module docstring.
+COMPRESS_SITES = frozenset({"same-origin", "none"})
 
 # Text types worth compressing; images, PDFs and spreadsheets are compressed already.
 COMPRESSIBLE = [
@@ -180,4 +190,17 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("COMPRESS_MIN_SIZE", 500)
     app.config.setdefault("COMPRESS_CACHE_BACKEND", _StaticOnlyCache)
     app.config.setdefault("COMPRESS_CACHE_KEY", _cache_key)
-    app.extensions["crm_compress"] = Compress(app)
+    # Registered by hand, so that pages asked for by another site stay uncompressed.
+    app.config["COMPRESS_REGISTER"] = False
+    compress = Compress(app)
+    app.extensions["crm_compress"] = compress
+
+    @app.after_request
+    def compress_response(response: Response) -> Response:
+        if request.endpoint == "static":
+            return compress.after_request(response)
+        response.vary.add("Sec-Fetch-Site")
+        if request.headers.get("Sec-Fetch-Site") in COMPRESS_SITES:
+            return compress.after_request(response)
+        response.vary.add("Accept-Encoding")
+        return response

@@ -154,11 +154,15 @@ def test_the_etag_of_one_encoding_does_not_validate_another(
 def test_pages_are_compressed_and_keep_their_security_and_cache_headers(
     admin_client: Any,
 ) -> None:
-    response = admin_client.get("/kontakte/organisationen", headers={"Accept-Encoding": "gzip"})
+    response = admin_client.get(
+        "/kontakte/organisationen",
+        headers={"Accept-Encoding": "gzip", "Sec-Fetch-Site": "same-origin"},
+    )
 
     assert response.status_code == 200
     assert response.headers["Content-Encoding"] == "gzip"
     assert "Accept-Encoding" in response.headers["Vary"]
+    assert "Sec-Fetch-Site" in response.headers["Vary"]
     assert response.headers["Cache-Control"] == "no-store"
     assert "Content-Security-Policy" in response.headers
     assert b"</html>" in gzip.decompress(response.data)
@@ -170,15 +174,57 @@ def test_compressed_static_files_are_kept_but_pages_never(admin_client: Any) -> 
     url = hashed_url(admin_client, BOOTSTRAP_CSS, page="/")
     for _ in range(2):
         admin_client.get(url, headers={"Accept-Encoding": "br"})
-        admin_client.get("/kontakte/organisationen", headers={"Accept-Encoding": "br"})
+        admin_client.get(
+            "/kontakte/organisationen",
+            headers={"Accept-Encoding": "br", "Sec-Fetch-Site": "same-origin"},
+        )
 
     keys = [key for key in cache.data if key.startswith("br;")]
     assert keys == [f"br;static:{BOOTSTRAP_CSS}:{url.rsplit('.', 2)[1]}"]
 
 
+@pytest.mark.parametrize("site", ["same-origin", "none"])
+def test_pages_opened_from_our_pages_or_the_address_bar_are_compressed(
+    admin_client: Any, site: str
+) -> None:
+    response = admin_client.get(
+        "/suche/?q=geheim", headers={"Accept-Encoding": "br", "Sec-Fetch-Site": site}
+    )
+
+    assert response.status_code == 200
+    assert response.headers["Content-Encoding"] == "br"
+
+
+@pytest.mark.parametrize("site", ["cross-site", "same-site", None])
+def test_pages_another_site_makes_the_browser_load_are_not_compressed(
+    admin_client: Any, site: str | None
+) -> None:
+    # BREACH: the size of a compressed page holding the CSRF token and a search term chosen
+    # by the other site would tell that site the token, one guess at a time.
+    headers = {"Accept-Encoding": "gzip, br"} | ({"Sec-Fetch-Site": site} if site else {})
+    response = admin_client.get("/suche/?q=geheim", headers=headers)
+
+    assert response.status_code == 200
+    assert "Content-Encoding" not in response.headers
+    assert b'name="csrf-token"' in response.data
+    assert {"Accept-Encoding", "Sec-Fetch-Site"} <= {
+        v.strip() for v in response.headers["Vary"].split(",")
+    }
+
+
+def test_static_files_are_compressed_whoever_asks(client: Any) -> None:
+    response = client.get(
+        hashed_url(client, BOOTSTRAP_CSS),
+        headers={"Accept-Encoding": "gzip", "Sec-Fetch-Site": "cross-site"},
+    )
+
+    assert response.headers["Content-Encoding"] == "gzip"
+
+
 def test_a_streamed_download_is_not_compressed(admin_client: Any) -> None:
     response = admin_client.get(
-        "/kontakte/organisationen/export.csv", headers={"Accept-Encoding": "gzip, br"}
+        "/kontakte/organisationen/export.csv",
+        headers={"Accept-Encoding": "gzip, br", "Sec-Fetch-Site": "same-origin"},
     )
 
     assert response.status_code == 200
