@@ -530,3 +530,34 @@ def test_admins_configure_rules_and_find_the_link_and_embed_code(admin_client, d
         ).status_code
         == 200
     )
+
+
+def test_a_missed_first_response_is_escalated_to_the_office_lead_exactly_once(app_ctx):
+    session = app_ctx
+    office = factories.make_office(session)
+    lead = factories.make_user(session, role="lead", office=office, display_name="Lutz Leitung")
+    counsellor = factories.make_user(session, office=office)
+    _rule(session, office, [counsellor])
+    late = service.create_inquiry(
+        session,
+        _data(office.id, name="Lange Wartend"),
+        channel="web",
+        now=MONDAY_9 - timedelta(days=7),
+        consent_text="ok",
+        consent_version="t",
+    )
+    on_time = _create(session, office.id, name="Gerade Eingegangen")
+    contacted = _create(session, office.id, name="Schon Erreicht")
+    contacted.created_at = late.created_at
+    contacted.first_response_due_at = late.first_response_due_at
+    service.mark_in_contact(contacted, MONDAY_9 - timedelta(days=6))
+    session.commit()
+    settings = {"sender": "crm@netzwerk.example.org", "base_url": "https://crm.example.org"}
+    assert service.escalate_overdue(session, MONDAY_9, **settings) == 1
+    assert service.escalate_overdue(session, MONDAY_9, **settings) == 0
+    (mail,) = QueuedMail(session, "notice").messages
+    assert mail.rcpt_tos == [lead.email]
+    body = mail.message.get_body(("plain",)).get_content()
+    assert "Lange Wartend" in body
+    assert f"https://crm.example.org/anfragen/{late.id}" in body
+    assert on_time.escalated_at is None

@@ -39,6 +39,8 @@ class Inquiry(Audited, TimestampMixin, db.Model):
     """One inquiry with exactly one responsible user once assigned."""
 
     __tablename__ = "inquiry"
+    # escalated_at is bookkeeping of the scheduler, not a change anybody made.
+    __audit_ignore__ = frozenset({"created_at", "updated_at", "escalated_at"})
     __audit_values__ = frozenset(
         {
             "kind",
@@ -83,6 +85,8 @@ class Inquiry(Audited, TimestampMixin, db.Model):
     assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     first_response_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     first_contact_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set when the lead was mailed about the missed first-response deadline (once).
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The staff member who took a hotline call; NULL for the public form.
     created_by_id: Mapped[int | None] = mapped_column(

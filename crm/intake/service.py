@@ -444,3 +444,69 @@ def save_rule(
     rule.users = users
     session.flush()
     return rule
+
+
+# --- escalation (scheduler) -------------------------------------------------------------------
+
+
+def _escalation_message(inquiry: Inquiry, lead: User, *, sender: str, base_url: str) -> Any:
+    context = {
+        "inquiry": inquiry,
+        "lead": lead,
+        "url": f"{base_url.rstrip('/')}/anfragen/{inquiry.id}",
+        "due": inquiry.first_response_due_at.astimezone(BERLIN).strftime("%d.%m.%Y %H:%M")
+        if inquiry.first_response_due_at
+        else "",
+        "assignee": inquiry.assigned_to.display_name if inquiry.assigned_to else "",
+    }
+    # Staff mail in German, like the follow-up reminders and the digest.
+    with force_locale("de"):
+        subject = _("Inquiry without first response: %(name)s", name=inquiry.name)
+        text = render_template("intake/email/escalation.txt", **context)
+        html = render_template("intake/email/escalation.html", subject=subject, **context)
+    return build_message(
+        sender=sender,
+        to=(lead.display_name, lead.email),
+        subject=subject,
+        text=text,
+        html=html,
+        extra_headers={"Auto-Submitted": "auto-generated"},
+        message_id_domain=mail_domain(sender),
+    )
+
+
+def escalate_overdue(
+    session: Session, now: datetime, *, sender: str, base_url: str, batch: int = 100
+) -> int:
+    """Mail the office lead (else an admin) once about each inquiry whose first-response
+    deadline passed without a first contact; returns how many were queued.
+
+    Each inquiry is claimed in its own short transaction (FOR UPDATE SKIP LOCKED on
+    PostgreSQL): `escalated_at` and the outbox row commit together, so a second scheduler
+    skips it and a crash loses neither half.
+    """
+    queued = 0
+    for _n in range(batch):
+        inquiry = session.scalars(
+            sa.select(Inquiry)
+            .where(*overdue_condition(now), Inquiry.escalated_at.is_(None))
+            .order_by(Inquiry.first_response_due_at, Inquiry.id)
+            .limit(1)
+            .with_for_update(skip_locked=True, of=Inquiry)
+        ).first()
+        if inquiry is None:
+            break
+        inquiry.escalated_at = now
+        lead = _fallback(session, inquiry.office_id)
+        if lead is not None and lead.email:
+            try:
+                message = _escalation_message(inquiry, lead, sender=sender, base_url=base_url)
+                enqueue(session, message, kind="notice", user_id=lead.id)
+            except ValueError:
+                # An unusable address: marked anyway, so it neither blocks nor repeats.
+                pass
+            else:
+                queued += 1
+        session.commit()
+    session.commit()
+    return queued

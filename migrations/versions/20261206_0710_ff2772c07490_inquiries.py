@@ -70,6 +70,7 @@ def upgrade():
         sa.Column("assigned_at", crm.database.UTCDateTime(timezone=True), nullable=True),
         sa.Column("first_response_due_at", crm.database.UTCDateTime(timezone=True), nullable=True),
         sa.Column("first_contact_at", crm.database.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("escalated_at", crm.database.UTCDateTime(timezone=True), nullable=True),
         sa.Column("closed_at", crm.database.UTCDateTime(timezone=True), nullable=True),
         sa.Column("created_by_id", sa.Integer(), nullable=True),
         sa.Column("source_ip_hash", sa.String(length=64), nullable=False),
