@@ -90,3 +90,46 @@ def test_a_visitor_inquires_the_mail_arrives_and_the_counsellor_takes_it_from_me
     expect(page.locator("#inquiry-status")).to_have_text("In Kontakt")
     expect(page.locator("#inquiry-first-contact")).not_to_have_text("noch nicht")
     check_a11y(page)
+
+
+def test_the_hotline_capture_works_by_keyboard_and_hints_at_a_known_person(
+    page: Page, live_server: str
+) -> None:
+    page.goto("/anfragen/neu")
+    log_in(page, "assistenz@demo.netzwerk-crm.de")
+    expect(page).to_have_url(re.compile(r"/anfragen/neu$"))
+    # The topic has the focus: the call can be typed in without the mouse.
+    expect(page.get_by_label("Thema")).to_be_focused()
+    check_a11y(page)
+    page.keyboard.press("ArrowDown")  # the first topic
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Wer fragt an?")).to_be_focused()
+    page.keyboard.press("Tab")
+    name = page.get_by_label("Name *", exact=True)
+    expect(name).to_be_focused()
+    # A person already in the contacts is offered while typing: a duplicate hint.
+    name.press_sequentially("Franziska", delay=40)
+    hint = page.locator("#f-name-listbox").get_by_role("option", name=re.compile("Bär"))
+    expect(hint.first).to_be_visible()
+    name.press("Escape")
+    name.fill("Franziska Neu")
+    page.get_by_label("Telefonnummer").fill("0391 555 0100")
+    page.get_by_label("Die anrufende Person hat in die Speicherung").check()
+    page.get_by_role("button", name="Anfrage speichern").click()
+    expect(page).to_have_url(re.compile(r"/anfragen/\d+$"))
+    expect(page.locator("#inquiry-status")).to_have_text("Zugewiesen")
+    check_a11y(page)
+    page.get_by_role("link", name="Zurück zu den Anfragen").click()
+    expect(page.locator("#inquiry-table")).to_contain_text("Franziska Neu")
+    check_a11y(page)
+
+
+def test_admins_find_the_embed_code_and_edit_a_rule(page: Page, live_server: str) -> None:
+    page.goto("/verwaltung")
+    log_in(page)
+    page.get_by_role("main").get_by_role("link", name="Anfragen", exact=True).click()
+    expect(page.locator("#embed-code")).to_contain_text("<iframe src=")
+    check_a11y(page)
+    page.locator("#rule-table").get_by_role("link").first.click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Zuweisungsregel bearbeiten")
+    check_a11y(page)
