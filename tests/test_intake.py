@@ -561,3 +561,22 @@ def test_a_missed_first_response_is_escalated_to_the_office_lead_exactly_once(ap
     assert "Lange Wartend" in body
     assert f"https://crm.example.org/anfragen/{late.id}" in body
     assert on_time.escalated_at is None
+
+
+def test_the_queue_costs_the_same_number_of_queries_however_many_inquiries_it_lists(
+    client_as, db_session, count_queries
+):
+    office = factories.make_office(db_session)
+    lead = client_as("lead", office=office)
+    people = [factories.make_user(db_session, office=office) for _ in range(3)]
+    _rule(db_session, office, people)
+    _create(db_session, office.id)
+    db_session.commit()
+    with count_queries() as few:
+        assert lead.get("/anfragen/?ansicht=all").status_code == 200
+    for _ in range(12):
+        _create(db_session, office.id)
+    db_session.commit()
+    with count_queries() as many:
+        assert lead.get("/anfragen/?ansicht=all").status_code == 200
+    assert len(many) == len(few)

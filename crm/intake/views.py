@@ -330,11 +330,7 @@ def _act(inquiry_id: int, action: Any, done: str) -> Any:
     else:
         db.session.commit()
         flash(done, "success")
-    return redirect(
-        request.form.get("zurueck") == "start"
-        and url_for("core.index")
-        or url_for("intake.detail", inquiry_id=inquiry_id)
-    )
+    return redirect(url_for("intake.detail", inquiry_id=inquiry_id))
 
 
 @bp.post("/anfragen/<int:inquiry_id>/kontakt")
