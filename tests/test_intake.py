@@ -580,3 +580,13 @@ def test_the_queue_costs_the_same_number_of_queries_however_many_inquiries_it_li
     with count_queries() as many:
         assert lead.get("/anfragen/?ansicht=all").status_code == 200
     assert len(many) == len(few)
+
+
+def test_the_limit_counts_an_ipv6_sender_by_its_64_network():
+    secret = "geheim"
+    assert service.hash_ip(secret, "2001:db8:1:2::17") == service.hash_ip(
+        secret, "2001:db8:1:2:ffff::1"
+    )
+    assert service.hash_ip(secret, "2001:db8:1:2::17") != service.hash_ip(secret, "2001:db8:1:3::1")
+    assert service.hash_ip(secret, "::ffff:198.51.100.7") == service.hash_ip(secret, "198.51.100.7")
+    assert service.hash_ip(secret, "198.51.100.7") != service.hash_ip(secret, "198.51.100.8")

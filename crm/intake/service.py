@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -40,9 +41,24 @@ class IntakeError(ValueError):
 # --- the public form's limit -----------------------------------------------------------------
 
 
+def ip_bucket(ip: str) -> str:
+    """What the limit counts: an IPv4 address, or the /64 network of an IPv6 address (one
+    household or customer gets a whole /64 and could otherwise post from endless addresses)."""
+    try:
+        address = ipaddress.ip_address((ip or "").strip())
+    except ValueError:
+        return ip or ""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
 def hash_ip(secret: str, ip: str) -> str:
-    """A keyed hash of an address: enough to count posts, useless to find who sent them."""
-    return hmac.new(secret.encode(), (ip or "").encode(), hashlib.sha256).hexdigest()
+    """A keyed hash of the address's bucket: enough to count posts, useless to find who sent
+    them."""
+    return hmac.new(secret.encode(), ip_bucket(ip).encode(), hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True)
