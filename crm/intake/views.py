@@ -3,6 +3,7 @@ capture and the detail page, and the settings under Verwaltung → Anfragen."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from flask import (
@@ -74,8 +75,6 @@ def _config_int(name: str, default: int) -> int:
 
 
 def _limit() -> service.Limit:
-    from datetime import timedelta
-
     return service.Limit(
         window=timedelta(minutes=_config_int("CRM_INTAKE_WINDOW_MINUTES", 60)),
         max_per_ip=_config_int("CRM_INTAKE_MAX_PER_IP", 5),
