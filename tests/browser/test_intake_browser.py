@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from crm.mail.sender import run_outbox
-from tests.browser.conftest import check_a11y, log_in
+from tests.browser.conftest import _new_context, check_a11y, log_in
 from tests.newsletter_helpers import use_smtp
 
 VISITOR = "Mira Browsertest"
@@ -133,3 +133,23 @@ def test_admins_find_the_embed_code_and_edit_a_rule(page: Page, live_server: str
     page.locator("#rule-table").get_by_role("link").first.click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Zuweisungsregel bearbeiten")
     check_a11y(page)
+
+
+def test_the_public_form_works_without_javascript_in_simple_german(
+    browser: Browser, live_server: str
+) -> None:
+    context = _new_context(browser, live_server, java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto("/anfrage?sprache=leicht&stelle=Burg")
+        page.get_by_label("Ich frage für eine Firma.").check()
+        page.get_by_label("Worum geht es?").select_option("further_education")
+        page.get_by_label("Ihr Name").fill("Kai Ohneskript")
+        page.get_by_label("Name von der Firma").fill("Ohneskript Bau GmbH")
+        page.get_by_label("Ihre Telefon-Nummer").fill("03921 555 0199")
+        page.get_by_label("Mit Telefon").check()
+        page.get_by_label(re.compile("Ich bin einverstanden")).check()
+        page.get_by_role("button", name="Anfrage abschicken").click()
+        expect(page.locator("#inquiry-done")).to_contain_text("Wir haben Ihre Anfrage bekommen.")
+    finally:
+        context.close()
