@@ -146,6 +146,7 @@ def configure_blueprints(app: Flask) -> None:
     from crm.dashboard.views import bp as dashboard_bp
     from crm.events.views import bp as events_bp
     from crm.followups.views import bp as followups_bp
+    from crm.intake.views import bp as intake_bp
     from crm.jobs.views import bp as jobs_bp
     from crm.newsletters.campaign_views import bp as newsletter_campaigns_bp
     from crm.newsletters.views import bp as newsletters_bp
@@ -164,6 +165,7 @@ def configure_blueprints(app: Flask) -> None:
         contacts_bp,
         bulk_bp,
         followups_bp,
+        intake_bp,
         participants_bp,
         events_bp,
         jobs_bp,

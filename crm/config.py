@@ -157,6 +157,13 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "CRM_NEWSLETTER_CONFIRM_HOURS": _int("CRM_NEWSLETTER_CONFIRM_HOURS", 48),
         "CRM_NEWSLETTER_SIGNUP_MAX_PER_IP": _int("CRM_NEWSLETTER_SIGNUP_MAX_PER_IP", 5),
         "CRM_NEWSLETTER_SIGNUP_WINDOW_MINUTES": _int("CRM_NEWSLETTER_SIGNUP_WINDOW_MINUTES", 60),
+        # Inquiries (crm.intake): sites that may frame the public form (space-separated CSP
+        # sources such as https://www.example.org), the per-address limit of the form, and
+        # the first-response deadline in working days (Monday to Friday).
+        "CRM_INTAKE_FRAME_ANCESTORS": _str("CRM_INTAKE_FRAME_ANCESTORS", "'self'"),
+        "CRM_INTAKE_MAX_PER_IP": _int("CRM_INTAKE_MAX_PER_IP", 5),
+        "CRM_INTAKE_WINDOW_MINUTES": _int("CRM_INTAKE_WINDOW_MINUTES", 60),
+        "CRM_INTAKE_RESPONSE_DAYS": _int("CRM_INTAKE_RESPONSE_DAYS", 2),
         # Targets board: default weekly targets when no year has its own (Auswertung).
         "CRM_TARGET_ENTRIES_PER_WEEK": _int("CRM_TARGET_ENTRIES_PER_WEEK", 1),
         "CRM_TARGET_EXITS_PER_WEEK": _int("CRM_TARGET_EXITS_PER_WEEK", 1),

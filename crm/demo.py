@@ -71,6 +71,16 @@ def _seed_newsletters(session: Session, offices: dict) -> dict[str, int]:
 SEEDERS.append(_seed_newsletters)
 
 
+def _seed_intake(session: Session, offices: dict) -> dict[str, int]:
+    from crm.intake.demo import seed_intake
+
+    return seed_intake(session, offices)
+
+
+# Before the mail seeder: the inquiries' acknowledgements go out with the other demo mail.
+SEEDERS.append(_seed_intake)
+
+
 def _seed_mail(session: Session, offices: dict) -> dict[str, int]:
     from crm.outbox.demo import seed_mail
 

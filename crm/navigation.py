@@ -21,6 +21,7 @@ class NavItem:
 NAVIGATION = (
     NavItem(_l("Contacts"), "contacts.index", "/kontakte"),
     NavItem(_l("Participants"), "participants.index", "/teilnehmende"),
+    NavItem(_l("Inquiries"), "intake.index", "/anfragen"),
     NavItem(_l("Events"), "events.index", "/termine"),
     NavItem(_l("Calendar"), "events.calendar", "/termine/kalender"),
     NavItem(_l("Follow-ups"), "followups.index", "/wiedervorlagen"),

@@ -7,6 +7,7 @@ Every endpoint declares who may call it with one of the decorators below. A glob
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any, TypeGuard, TypeVar
 from urllib.parse import urlsplit
@@ -47,9 +48,15 @@ _ALL_DOMAIN = {
     "newsletters.view",
     "newsletters.edit",
     "newsletters.send",
+    # Inquiries (crm.intake): see and work the queue within one's scope, capture hotline calls.
+    "intake.view",
+    "intake.edit",
+    # See every inquiry and reassign one (leads and admins).
+    "intake.manage",
 }
+# intake.configure: assignment rules and the public form's embed code.
 # admin.privacy: DSGVO exports and erasure (Art. 15/17), the retention review list.
-_ADMIN = {"admin.users", "admin.audit", "admin.system", "admin.privacy"}
+_ADMIN = {"admin.users", "admin.audit", "admin.system", "admin.privacy", "intake.configure"}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.ADMIN: frozenset(_ALL_DOMAIN | _ADMIN),
@@ -68,6 +75,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "followups.view",
             "followups.edit",
             "newsletters.view",
+            "intake.view",
+            "intake.edit",
         }
     ),
     # Assistenz: runs contacts, events and newsletters, never sees participants by name.
@@ -87,6 +96,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "newsletters.view",
             "newsletters.edit",
             "newsletters.send",
+            # The hotline is often answered by the assistants.
+            "intake.view",
+            "intake.edit",
         }
     ),
     Role.READONLY: frozenset(
@@ -146,6 +158,13 @@ def fragment(view: F) -> F:
     """Mark a GET view that answers scripts (htmx polling, record pickers) with a piece of a
     page: no link leads to it, and the page that uses it works without it."""
     view._crm_fragment = True  # type: ignore[attr-defined]
+    return view
+
+
+def embeddable(view: F) -> F:
+    """Mark a public page other websites may show in a frame (the inquiry form): its
+    frame-ancestors come from CRM_INTAKE_FRAME_ANCESTORS; every other page stays unframeable."""
+    view._crm_embeddable = True  # type: ignore[attr-defined]
     return view
 
 
@@ -216,12 +235,33 @@ CSP = (
 )
 
 
+_SOURCE = re.compile(
+    r"^(?:'self'|https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?|https://\*\.[A-Za-z0-9.-]+)$"
+)
+
+
+def _frame_ancestors(setting: object) -> str:
+    """The configured sites that may frame the embeddable pages ('self' if none is valid):
+    anything else (a quote, a semicolon) could inject further CSP directives."""
+    sources = [s for s in str(setting or "").split() if _SOURCE.match(s)]
+    return " ".join(sources) or "'self'"
+
+
 def set_security_headers(response: Any) -> Any:
     """after_request hook: CSP without inline script, and the usual hardening headers."""
     headers = response.headers
-    headers.setdefault("Content-Security-Policy", CSP)
+    view = current_app.view_functions.get(request.endpoint or "")
+    if getattr(view, "_crm_embeddable", False):
+        ancestors = _frame_ancestors(current_app.config.get("CRM_INTAKE_FRAME_ANCESTORS"))
+        headers.setdefault(
+            "Content-Security-Policy",
+            CSP.replace("frame-ancestors 'none'", f"frame-ancestors {ancestors}"),
+        )
+        # X-Frame-Options cannot name several sites; browsers that know CSP ignore it anyway.
+    else:
+        headers.setdefault("Content-Security-Policy", CSP)
+        headers.setdefault("X-Frame-Options", "DENY")
     headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("X-Frame-Options", "DENY")
     headers.setdefault("Referrer-Policy", "same-origin")
     headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
     headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")

@@ -165,7 +165,7 @@ def int_arguments(app: Flask, endpoint: str) -> list[str]:
 
 
 # Ledgers of the requests themselves (throttles count refused attempts on purpose).
-REQUEST_LEDGERS = {"login_attempt", "newsletter_signup_attempt"}
+REQUEST_LEDGERS = {"login_attempt", "newsletter_signup_attempt", "intake_attempt"}
 
 
 def row_counts() -> dict[str, int]:

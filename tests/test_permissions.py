@@ -65,6 +65,7 @@ def test_public_endpoints_are_only_login_language_health_and_static(app):
     # Newsletter pages for the public: sign-up, double opt-in confirmation, unsubscribe
     # (GET page and one-click POST) and the web version; each is authorised by a signed token
     # or is a sign-up form with honeypot and rate limit.
+    # intake.public_form: the inquiry form, with honeypot, rate limit and a signed form token.
     newsletter = [
         "newsletters.confirm",
         "newsletters.confirm_post",
@@ -80,6 +81,7 @@ def test_public_endpoints_are_only_login_language_health_and_static(app):
             "core.favicon",
             "core.healthz",
             "events.feed",
+            "intake.public_form",
             "static",
             *newsletter,
         ]

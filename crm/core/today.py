@@ -21,6 +21,8 @@ from crm.dashboard.weeks import local_midnight
 from crm.events.models import Event, StaffSlot
 from crm.followups import service as followups
 from crm.followups.models import FollowUp
+from crm.intake import service as intake
+from crm.intake.models import Inquiry
 from crm.participants import service as participants
 from crm.participants.models import Participant, SupportItem
 from crm.participants.service import ENTRY_THRESHOLD_MINUTES
@@ -31,6 +33,7 @@ FOLLOWUP_LIMIT = 30
 EVENT_LIMIT = 20
 PARTICIPANT_LIMIT = 10
 RECENT_LIMIT = 10
+INQUIRY_LIMIT = 20
 # "Close to entry": at least 7 hours of counselling, not yet more than 8 (the entry rule).
 NEAR_ENTRY_MINUTES = ENTRY_THRESHOLD_MINUTES - 60
 RECENT_DAYS = 7
@@ -78,6 +81,8 @@ class MyDay:
     may_edit_followups: bool = False
     # Participants linked to the listed follow-ups whom the user may see (named and linked).
     visible_participants: frozenset[int] = frozenset()
+    # The user's open inquiries with "first response overdue", earliest deadline first.
+    inquiries: list[tuple[Inquiry, bool]] | None = None
 
 
 def build_my_day(
@@ -90,6 +95,11 @@ def build_my_day(
         _add_followups(session, day, user, now)
     if has_permission(user, "events.view"):
         _add_events(session, day, user, today)
+    if has_permission(user, "intake.view"):
+        day.inquiries = [
+            (i, i.first_contact_at is None and (i.first_response_due_at or now) < now)
+            for i in intake.open_for_user(session, user.id, INQUIRY_LIMIT)
+        ]
     if user.role == Role.COUNSELLOR.value and has_permission(user, "participants.view"):
         _add_caseload(session, day, user, today)
     if user.role in (Role.LEAD.value, Role.ADMIN.value) and has_permission(user, "reports.view"):

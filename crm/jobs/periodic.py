@@ -208,6 +208,27 @@ def send_newsletter_outbox(app: Flask) -> str:
     return str(report)
 
 
+@scheduler_job
+def escalate_inquiries(app: Flask, session: Session) -> int:
+    """Mail the lead once about each inquiry whose first-response deadline passed."""
+    from crm.database import utcnow
+    from crm.intake.service import escalate_overdue
+
+    return escalate_overdue(
+        session, utcnow(), sender=app.config["CRM_MAIL_FROM"], base_url=app.config["CRM_BASE_URL"]
+    )
+
+
+@scheduler_job
+def purge_intake_attempts(app: Flask, session: Session) -> int:
+    """Delete the inquiry form's counted posts older than the limit's window (at least a day)."""
+    from crm.database import utcnow
+    from crm.intake.service import purge_attempts
+
+    window = timedelta(minutes=int(app.config.get("CRM_INTAKE_WINDOW_MINUTES", 60)))
+    return purge_attempts(session, utcnow() - max(window, timedelta(days=1)))
+
+
 JOBS: tuple[JobSpec, ...] = (
     JobSpec(
         id="send-followup-reminders",
@@ -288,6 +309,21 @@ JOBS: tuple[JobSpec, ...] = (
         trigger_args={"minutes": 1},
         description="Geplante Newsletter-Aussendungen starten",
         every_tick=True,
+    ),
+    JobSpec(
+        id="escalate-inquiries",
+        func=escalate_inquiries,
+        trigger="interval",
+        trigger_args={"minutes": 1},
+        description="Leitung über Anfragen ohne erste Rückmeldung informieren",
+        every_tick=True,
+    ),
+    JobSpec(
+        id="purge-intake-attempts",
+        func=purge_intake_attempts,
+        trigger="cron",
+        trigger_args={"hour": 3, "minute": 22},
+        description="Gezählte Absendungen des Anfrageformulars nach einem Tag löschen",
     ),
     JobSpec(
         id="send-outbox",

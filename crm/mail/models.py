@@ -29,6 +29,7 @@ MAIL_KINDS = (
     "confirmation",  # double-opt-in confirmation to a subscriber
     "test",  # a test send from the newsletter pages
     "notice",  # any other message to a user or contact
+    "inquiry",  # acknowledgement of an inquiry to the inquirer
 )
 MAIL_STATUSES = ("queued", "sending", "sent", "failed", "cancelled")
 

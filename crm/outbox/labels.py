@@ -10,6 +10,7 @@ KIND_LABELS = {
     "confirmation": _l("Sign-up confirmation"),
     "test": _l("Test mail"),
     "notice": _l("Notice"),
+    "inquiry": _l("Inquiry acknowledgement"),
     "campaign": _l("Newsletter campaign"),
 }
 STATUS_LABELS = {
