@@ -14,10 +14,11 @@ How a run works, and why:
 * **No query per row, and none that grows with the database.** Before a batch of
   `BATCH_ROWS` rows is matched, the duplicate keys it contains (person e-mails, person name
   at an organisation, organisation name + postcode) are looked up with a few chunked
-  ``IN (…)`` queries on indexed columns, each key once per run, into dicts; rows are then
-  matched in Python, and new records are inserted with executemany (SQLite) or COPY
-  (PostgreSQL) per batch. `name_key` and `search_text` are computed by the
-  same functions the forms use (`normalize.*_key`, `service.*_search_text`).
+  ``IN (…)`` queries on indexed columns, each key once per run, into dicts (a file with more
+  than a quarter as many rows as the database has people reads all keys at once instead:
+  that is cheaper then). Rows are then matched in Python, and new records are inserted with
+  executemany (SQLite) or COPY (PostgreSQL) per batch. `name_key` and `search_text` are
+  computed by the same functions the forms use (`normalize.*_key`, `service.*_search_text`).
 * **One audit entry per run.** Bulk inserts bypass the ORM audit hook on purpose; the run
   writes one "import" entry with the counts, the undo one "import_undo" entry, and the
   `ImportItem` rows say exactly which records a run created or filled in.
@@ -114,6 +115,10 @@ BATCH_ROWS = 1000
 # Keys per `IN (…)` list of the duplicate lookups. The e-mail lookup sends its list twice
 # (email, email_alt): 800 variables stay below 999, the limit of SQLite builds before 3.32.
 LOOKUP_CHUNK = 400
+# A file looks up its own keys when the database holds more than this many people per row of
+# the file. A larger file reads all keys in one pass, as the run did before: looking up a key
+# costs several times what reading one record along with all the others does.
+LOOKUP_PEOPLE_PER_ROW = 4
 PROGRESS_EVERY = 500
 DEFAULT_KEEP_DAYS = 30
 REPORT_ROWS_PER_OUTCOME = 1000
@@ -746,8 +751,12 @@ class _Engine:
         Every key is looked up once, before the first row that uses it is matched, and all the
         database's records with that key are loaded together in id order. So each lookup holds
         what loading the whole database at the start held for that key: the records as they
-        were before this run ("first by id"), ahead of the new records of earlier rows.
+        were before this run ("first by id"), ahead of the new records of earlier rows. A file
+        that is large for the database loads every key at its first batch instead.
         """
+        people = self.session.scalar(sa.select(sa.func.count()).select_from(Person)) or 0
+        self.lookup = self.job.row_count * LOOKUP_PEOPLE_PER_ROW < people
+        self.loaded_all = False
         self.person_by_email: dict[str, Ref] = {}
         self.person_by_name_phone: dict[tuple[str, str], Ref] = {}
         self.person_by_name_org: dict[tuple[str, Ref], Ref] = {}
@@ -769,6 +778,11 @@ class _Engine:
 
     def _load(self, rows: Sequence[_Row]) -> None:
         """Look up the keys of `rows` that no earlier batch looked up."""
+        if not self.lookup:
+            if not self.loaded_all:
+                self.loaded_all = True
+                self._load_all()
+            return
         emails: set[str] = set()
         person_keys: set[str] = set()
         org_keys: set[str] = set()
@@ -799,6 +813,59 @@ class _Engine:
                 sa.select(Tag.name, Tag.id).where(Tag.name.in_(chunk))
             ):
                 self.tag_ids[name] = tid
+
+    def _load_all(self) -> None:
+        """Every key of the database, in one pass per table."""
+        s = self.session
+        for pid, email, alt, key, phone, mobile in s.execute(
+            sa.select(
+                Person.id,
+                Person.email,
+                Person.email_alt,
+                Person.name_key,
+                Person.phone_e164,
+                Person.mobile_e164,
+            )
+            .where(
+                sa.or_(
+                    Person.email != "",
+                    Person.email_alt != "",
+                    Person.phone_e164 != "",
+                    Person.mobile_e164 != "",
+                )
+            )
+            .order_by(Person.id)
+        ):
+            for address in (email, alt):
+                if address:
+                    self.person_by_email.setdefault(address, pid)
+            for number in (phone, mobile):
+                if number:
+                    self.person_by_name_phone.setdefault((key, number), pid)
+        for pid, key, oid in s.execute(
+            sa.select(Person.id, Person.name_key, Affiliation.organisation_id)
+            .join(Affiliation, Affiliation.person_id == Person.id)
+            .order_by(Person.id)
+        ):
+            self.person_by_name_org.setdefault((key, oid), pid)
+            self.linked.add((pid, oid))
+        for oid, key, postcode, name, city, phone in s.execute(
+            sa.select(
+                Organisation.id,
+                Organisation.name_key,
+                Organisation.postcode,
+                Organisation.name,
+                Organisation.city,
+                Organisation.phone_e164,
+            ).order_by(Organisation.id)
+        ):
+            self.org_by_key_pc.setdefault((key, postcode), oid)
+            self.org_by_key.setdefault(key, oid)
+            if phone:
+                self.org_by_key_phone.setdefault((key, phone), oid)
+            self.org_info[oid] = (name, city)
+        for name, tid in s.execute(sa.select(Tag.name, Tag.id)):
+            self.tag_ids[name] = tid
 
     def _load_orgs(self, keys: set[str]) -> None:
         for chunk in _chunks(sorted(keys), LOOKUP_CHUNK):
