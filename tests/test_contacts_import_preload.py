@@ -101,6 +101,19 @@ def test_a_row_is_found_by_name_at_its_organisation_among_many_unrelated_people(
     ]
 
 
+def test_a_name_without_letters_still_matches_at_its_organisation_as_before(crowd):
+    # "-" and "?" both have the empty name key; matching has always treated them as one name.
+    org = make_org(crowd, name="Harz Holz GmbH", postcode="38820")
+    person = make_person(crowd, first_name="", last_name="?", email="", org=org)
+    crowd.commit()
+    job = _job(crowd, ["Harz Holz GmbH;38820;;-;;;"])
+
+    report = importer.run_import(crowd, job, dry_run=True)
+
+    assert _decisions(report)[0][:2] == (1, "skip")
+    assert ("dup_name", {"id": person.id}) in _decisions(report)[0][2]
+
+
 def test_an_organisation_is_found_by_name_and_postcode_among_many_unrelated_ones(crowd):
     elsewhere = make_org(crowd, name="Bäckerei Korn", postcode="06108")
     here = make_org(crowd, name="Baeckerei Korn", postcode="39104")

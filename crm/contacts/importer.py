@@ -388,7 +388,7 @@ class _Row:
     person: dict[str, Any] | None
     function: str
     tags: list[str]
-    # The person's name key (`normalize.person_key`), set when the row is matched.
+    # The person's name key (`normalize.person_key`), set when the record is checked.
     person_key: str = ""
 
 
@@ -724,6 +724,9 @@ class _Engine:
     def __init__(self, session: Session, job: ImportJob, *, dry_run: bool) -> None:
         self.session = session
         self.job = job
+        # After a batch's commit the job object is expired: reading its id there would reload
+        # the whole row, with the dry run's report, once per batch.
+        self.job_id = job.id
         self.dry_run = dry_run
         self.policy = job.duplicate_policy
         self.columns = _columns(job.mapping or {})
@@ -791,8 +794,8 @@ class _Engine:
             if row.person is not None:
                 if row.person["email"]:
                     emails.add(row.person["email"])
-                if row.person_key:
-                    person_keys.add(row.person_key)
+                # Even the empty key: a name without letters matches others without, as ever.
+                person_keys.add(row.person_key)
             if row.org is not None:
                 key = self._org_key(row.org["name"])
                 if key:
@@ -1260,7 +1263,7 @@ class _Engine:
                 copy.write_row([Json(row[n]) if n in json_columns else row[n] for n in names])
 
     def _write(self) -> None:
-        s, now, job_id = self.session, self.now, self.job.id
+        s, now, job_id = self.session, self.now, self.job_id
         items: list[dict[str, Any]] = []
         for new, new_id in zip(
             self.new_tags,
