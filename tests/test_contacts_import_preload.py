@@ -1,8 +1,9 @@
 """The importer looks up only the keys a file contains, with the same duplicate decisions.
 
 Matching used to load every e-mail address, name and organisation of the database before the
-first row. Now each batch's keys are looked up in the database; these tests pin that the
-decisions did not change (first record by id, duplicates within the file, across batches) and
+first row. Now each batch's keys are looked up in the database (a file that is large for the
+database still loads everything at once); these tests pin that the decisions did not change
+(first record by id, duplicates within the file, across batches, both ways of loading) and
 that the lookups send no key the file does not contain.
 """
 
@@ -29,7 +30,12 @@ LOOKUP_TABLES = re.compile(r"\b(FROM|JOIN)\s+\"?(person|organisation|affiliation
 
 @pytest.fixture
 def crowd(app_ctx: Any) -> Any:
-    """A database with many people and organisations that no row of the files below names."""
+    """A database with many people and organisations that no row of the files below names.
+
+    40 people are more than `importer.LOOKUP_PEOPLE_PER_ROW` per row of these files (at most
+    8 rows), so the files look up their keys rather than load all of them.
+    """
+    assert importer.LOOKUP_PEOPLE_PER_ROW * 8 < 40
     for n in range(40):
         org = make_org(app_ctx, name=f"Fremdfirma {n} GmbH", postcode="39104")
         make_person(
