@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 TARGET_RATIO = 10.0
-TARGET_IMPORT_RATE = 5_000
+TARGET_IMPORT_RATE = 8_000
+# A 100-row file, upload to finished run: what staff wait for after a fair.
+TARGET_SMALL_IMPORT_SECONDS = 1.0
 GROUPS = ("list", "search", "detail", "import")
 
 
@@ -123,6 +125,14 @@ def table(runs: list[dict[str, Any]]) -> str:
                 f"| {run['server']} | import dry run, same file | {imp.dry_run_seconds:.1f} s | | "
                 f"| {imp.rows / imp.dry_run_seconds:,.0f} rows/s | | (no target) |"
             )
+            small = imp.small
+            if small is not None:
+                verdict = "pass" if small.seconds < TARGET_SMALL_IMPORT_SECONDS else "**miss**"
+                lines.append(
+                    f"| {run['server']} | import of a {small.rows}-row file, end to end "
+                    f"({small.note}) | {small.seconds:.2f} s | | | | "
+                    f"| {verdict} (< {TARGET_SMALL_IMPORT_SECONDS:g} s) |"
+                )
     return "\n".join(lines)
 
 
@@ -201,7 +211,16 @@ def main(argv: list[str] | None = None) -> int:
                 ],
                 "import": None
                 if run["import"] is None
-                else {"rows": run["import"].rows, "seconds": run["import"].seconds},
+                else {
+                    "rows": run["import"].rows,
+                    "seconds": run["import"].seconds,
+                    "small": None
+                    if run["import"].small is None
+                    else {
+                        "rows": run["import"].small.rows,
+                        "seconds": run["import"].small.seconds,
+                    },
+                },
             }
             for run in runs
         ]

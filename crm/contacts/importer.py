@@ -11,11 +11,14 @@ How a run works, and why:
   `ImportItem` rows committed with it; on any failure those records are removed again
   (`discard_partial`), and a run retried after its worker died starts by removing what the
   dead attempt committed. A failure leaves the contacts as they were.
-* **No query per row.** The duplicate keys of the whole database (person e-mails, person name
-  at an organisation, organisation name + postcode) are loaded into dicts once; rows are
-  then matched in Python, and new records are inserted with Core ``INSERT … RETURNING``
-  executemany in batches of `BATCH_ROWS`. `name_key` and `search_text` are computed by the
-  same functions the forms use (`normalize.*_key`, `service.*_search_text`).
+* **No query per row, and none that grows with the database.** Before a batch of
+  `BATCH_ROWS` rows is matched, the duplicate keys it contains (person e-mails, person name
+  at an organisation, organisation name + postcode) are looked up with a few chunked
+  ``IN (…)`` queries on indexed columns, each key once per run, into dicts (a file with more
+  than a quarter as many rows as the database has people reads all keys at once instead:
+  that is cheaper then). Rows are then matched in Python, and new records are inserted with
+  executemany (SQLite) or COPY (PostgreSQL) per batch. `name_key` and `search_text` are
+  computed by the same functions the forms use (`normalize.*_key`, `service.*_search_text`).
 * **One audit entry per run.** Bulk inserts bypass the ORM audit hook on purpose; the run
   writes one "import" entry with the counts, the undo one "import_undo" entry, and the
   `ImportItem` rows say exactly which records a run created or filled in.
@@ -39,7 +42,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from types import SimpleNamespace
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import sqlalchemy as sa
 from flask import current_app, has_app_context
@@ -109,6 +112,13 @@ __all__ = [
 ]
 
 BATCH_ROWS = 1000
+# Keys per `IN (…)` list of the duplicate lookups. The e-mail lookup sends its list twice
+# (email, email_alt): 800 variables stay below 999, the limit of SQLite builds before 3.32.
+LOOKUP_CHUNK = 400
+# A file looks up its own keys when the database holds more than this many people per row of
+# the file. A larger file reads all keys in one pass, as the run did before: looking up a key
+# costs several times what reading one record along with all the others does.
+LOOKUP_PEOPLE_PER_ROW = 4
 PROGRESS_EVERY = 500
 DEFAULT_KEEP_DAYS = 30
 REPORT_ROWS_PER_OUTCOME = 1000
@@ -378,6 +388,8 @@ class _Row:
     person: dict[str, Any] | None
     function: str
     tags: list[str]
+    # The person's name key (`normalize.person_key`), set when the record is checked.
+    person_key: str = ""
 
 
 def _field_labels() -> dict[str, str]:
@@ -712,6 +724,9 @@ class _Engine:
     def __init__(self, session: Session, job: ImportJob, *, dry_run: bool) -> None:
         self.session = session
         self.job = job
+        # After a batch's commit the job object is expired: reading its id there would reload
+        # the whole row, with the dry run's report, once per batch.
+        self.job_id = job.id
         self.dry_run = dry_run
         self.policy = job.duplicate_policy
         self.columns = _columns(job.mapping or {})
@@ -734,9 +749,77 @@ class _Engine:
         self.fill_cache: dict[tuple[str, int], dict[str, Any]] = {}
 
     def _preload(self) -> None:
-        s = self.session
+        """Start with empty lookups; `_load` adds the database's records for each batch's keys.
+
+        Every key is looked up once, before the first row that uses it is matched, and all the
+        database's records with that key are loaded together in id order. So each lookup holds
+        what loading the whole database at the start held for that key: the records as they
+        were before this run ("first by id"), ahead of the new records of earlier rows. A file
+        that is large for the database loads every key at its first batch instead.
+        """
+        people = self.session.scalar(sa.select(sa.func.count()).select_from(Person)) or 0
+        self.lookup = self.job.row_count * LOOKUP_PEOPLE_PER_ROW < people
+        self.loaded_all = False
         self.person_by_email: dict[str, Ref] = {}
         self.person_by_name_phone: dict[tuple[str, str], Ref] = {}
+        self.person_by_name_org: dict[tuple[str, Ref], Ref] = {}
+        # (person, organisation) pairs already linked, for every person a row may match.
+        self.linked: set[tuple[Ref, Ref]] = set()
+        self.org_by_key_pc: dict[tuple[str, str], Ref] = {}
+        self.org_by_key: dict[str, Ref] = {}
+        self.org_by_key_phone: dict[tuple[str, str], Ref] = {}
+        self.org_info: dict[int, tuple[str, str]] = {}
+        self.tag_ids: dict[str, Ref] = {}
+        self.seen_emails: set[str] = set()
+        self.seen_person_keys: set[str] = set()
+        self.seen_org_keys: set[str] = set()
+        self.seen_tags: set[str] = set()
+        # Existing people this run linked to an organisation (committed with an earlier
+        # batch): a later batch's lookup by name must not find them there, as a lookup before
+        # the run would not have.
+        self.added_links: set[tuple[int, int]] = set()
+
+    def _load(self, rows: Sequence[_Row]) -> None:
+        """Look up the keys of `rows` that no earlier batch looked up."""
+        if not self.lookup:
+            if not self.loaded_all:
+                self.loaded_all = True
+                self._load_all()
+            return
+        emails: set[str] = set()
+        person_keys: set[str] = set()
+        org_keys: set[str] = set()
+        tags: set[str] = set()
+        for row in rows:
+            if row.person is not None:
+                if row.person["email"]:
+                    emails.add(row.person["email"])
+                # Even the empty key: a name without letters matches others without, as ever.
+                person_keys.add(row.person_key)
+            if row.org is not None:
+                key = self._org_key(row.org["name"])
+                if key:
+                    org_keys.add(key)
+            tags.update(name[:80] for name in row.tags)
+        emails -= self.seen_emails
+        person_keys -= self.seen_person_keys
+        org_keys -= self.seen_org_keys
+        tags -= self.seen_tags
+        self.seen_emails |= emails
+        self.seen_person_keys |= person_keys
+        self.seen_org_keys |= org_keys
+        self.seen_tags |= tags
+        self._load_orgs(org_keys)
+        self._load_people(emails, person_keys)
+        for chunk in _chunks(sorted(tags), LOOKUP_CHUNK):
+            for name, tid in self.session.execute(
+                sa.select(Tag.name, Tag.id).where(Tag.name.in_(chunk))
+            ):
+                self.tag_ids[name] = tid
+
+    def _load_all(self) -> None:
+        """Every key of the database, in one pass per table."""
+        s = self.session
         for pid, email, alt, key, phone, mobile in s.execute(
             sa.select(
                 Person.id,
@@ -762,8 +845,6 @@ class _Engine:
             for number in (phone, mobile):
                 if number:
                     self.person_by_name_phone.setdefault((key, number), pid)
-        self.person_by_name_org: dict[tuple[str, Ref], Ref] = {}
-        self.linked: set[tuple[Ref, Ref]] = set()
         for pid, key, oid in s.execute(
             sa.select(Person.id, Person.name_key, Affiliation.organisation_id)
             .join(Affiliation, Affiliation.person_id == Person.id)
@@ -771,10 +852,6 @@ class _Engine:
         ):
             self.person_by_name_org.setdefault((key, oid), pid)
             self.linked.add((pid, oid))
-        self.org_by_key_pc: dict[tuple[str, str], Ref] = {}
-        self.org_by_key: dict[str, Ref] = {}
-        self.org_by_key_phone: dict[tuple[str, str], Ref] = {}
-        self.org_info: dict[int, tuple[str, str]] = {}
         for oid, key, postcode, name, city, phone in s.execute(
             sa.select(
                 Organisation.id,
@@ -790,11 +867,74 @@ class _Engine:
             if phone:
                 self.org_by_key_phone.setdefault((key, phone), oid)
             self.org_info[oid] = (name, city)
-        self.tag_ids: dict[str, Ref] = {
-            name: tid for name, tid in s.execute(sa.select(Tag.name, Tag.id))
-        }
+        for name, tid in s.execute(sa.select(Tag.name, Tag.id)):
+            self.tag_ids[name] = tid
+
+    def _load_orgs(self, keys: set[str]) -> None:
+        for chunk in _chunks(sorted(keys), LOOKUP_CHUNK):
+            for oid, key, postcode, name, city, phone in self.session.execute(
+                sa.select(
+                    Organisation.id,
+                    Organisation.name_key,
+                    Organisation.postcode,
+                    Organisation.name,
+                    Organisation.city,
+                    Organisation.phone_e164,
+                )
+                .where(Organisation.name_key.in_(chunk))
+                .order_by(Organisation.id)
+            ):
+                self.org_by_key_pc.setdefault((key, postcode), oid)
+                self.org_by_key.setdefault(key, oid)
+                if phone:
+                    self.org_by_key_phone.setdefault((key, phone), oid)
+                self.org_info[oid] = (name, city)
+
+    def _load_people(self, emails: set[str], keys: set[str]) -> None:
+        s = self.session
+        by_email: set[int] = set()
+        for chunk in _chunks(sorted(emails), LOOKUP_CHUNK):
+            wanted = set(chunk)
+            for pid, email, alt in s.execute(
+                sa.select(Person.id, Person.email, Person.email_alt)
+                .where(sa.or_(Person.email.in_(chunk), Person.email_alt.in_(chunk)))
+                .order_by(Person.id)
+            ):
+                by_email.add(pid)
+                for address in (email, alt):
+                    # A key of another chunk (or none of this file's) gets all its records
+                    # from its own lookup, not one of them from here.
+                    if address in wanted:
+                        self.person_by_email.setdefault(address, pid)
+        for chunk in _chunks(sorted(keys), LOOKUP_CHUNK):
+            for pid, key, phone, mobile in s.execute(
+                sa.select(Person.id, Person.name_key, Person.phone_e164, Person.mobile_e164)
+                .where(Person.name_key.in_(chunk))
+                .order_by(Person.id)
+            ):
+                for number in (phone, mobile):
+                    if number:
+                        self.person_by_name_phone.setdefault((key, number), pid)
+            for pid, key, oid in s.execute(
+                sa.select(Person.id, Person.name_key, Affiliation.organisation_id)
+                .join(Affiliation, Affiliation.person_id == Person.id)
+                .where(Person.name_key.in_(chunk))
+                .order_by(Person.id)
+            ):
+                self.linked.add((pid, oid))
+                if (pid, oid) not in self.added_links:
+                    self.person_by_name_org.setdefault((key, oid), pid)
+        # People found by e-mail under another name: their links, for "already linked".
+        for ids in _chunks(sorted(by_email), LOOKUP_CHUNK):
+            for pid, oid in s.execute(
+                sa.select(Affiliation.person_id, Affiliation.organisation_id).where(
+                    Affiliation.person_id.in_(ids)
+                )
+            ):
+                self.linked.add((pid, oid))
 
     def _reset_batch(self) -> None:
+        self.pending_rows: list[tuple[_Row, RowResult]] = []
         self.new_orgs: list[_New] = []
         self.new_people: list[_New] = []
         self.new_tags: list[_New] = []
@@ -853,13 +993,10 @@ class _Engine:
             self.tag_links.append((owner_kind, owner, ref))
 
     def process(self, record: Record) -> None:
-        """Decide what to do with one record and queue its writes."""
+        """Check one record; `flush_batch` matches the batch's rows once their keys are loaded."""
         row, problems = validate(record, self.columns, self.kinds, self.notes_columns)
         self.records += 1
         result = RowResult(self.records)
-        if row is not None:
-            # Later rows refer to this one by its record number, as the report numbers it.
-            row.line = self.records
         for header in self.unmapped:
             if (record.values.get(header) or "").strip():
                 self.report.unmapped[header] = self.report.unmapped.get(header, 0) + 1
@@ -867,6 +1004,14 @@ class _Engine:
         if row is None:
             result.outcome, result.reasons = "reject", problems
             return
+        # Later rows refer to this one by its record number, as the report numbers it.
+        row.line = self.records
+        if row.person is not None:
+            row.person_key = person_key(row.person["first_name"], row.person["last_name"])
+        self.pending_rows.append((row, result))
+
+    def _match(self, row: _Row, result: RowResult) -> None:
+        """Decide what to do with one row and queue its writes."""
         policy = self.policy
         found_org, org_why = self._find_org(row.org) if row.org else (None, "")
         if row.person is None:
@@ -886,7 +1031,7 @@ class _Engine:
             return
 
         person = row.person
-        key = person_key(person["first_name"], person["last_name"])
+        key = row.person_key
         dup: Ref | None = None
         why = ""
         if person["email"]:
@@ -956,7 +1101,10 @@ class _Engine:
     # -- writing
 
     def flush_batch(self) -> None:
-        """Resolve fills against current values, write the batch, and finish its rows."""
+        """Match the batch's rows, resolve fills, write the batch, and finish its rows."""
+        self._load([row for row, _result in self.pending_rows])
+        for row, result in self.pending_rows:
+            self._match(row, result)
         self._resolve_fills()
         if not self.dry_run:
             self._write()
@@ -1115,7 +1263,7 @@ class _Engine:
                 copy.write_row([Json(row[n]) if n in json_columns else row[n] for n in names])
 
     def _write(self) -> None:
-        s, now, job_id = self.session, self.now, self.job.id
+        s, now, job_id = self.session, self.now, self.job_id
         items: list[dict[str, Any]] = []
         for new, new_id in zip(
             self.new_tags,
@@ -1189,9 +1337,10 @@ class _Engine:
             ]
             aff_ids = self._insert(Affiliation.__table__, aff_rows)
             # Affiliations of people created here vanish with them; others are listed for undo.
-            for (p, _o, _f), aff_id in zip(self.new_affs, aff_ids, strict=True):
+            for (p, o, _f), aff_id in zip(self.new_affs, aff_ids, strict=True):
                 if isinstance(p, int):
                     items.append(_item(job_id, "affiliation", aff_id))
+                    self.added_links.add((p, _ref_id(o)))
             self.report.counts["affiliations"] += len(aff_ids)
         links: dict[str, list[dict[str, Any]]] = {"person": [], "organisation": []}
         for kind, owner, tag in self.tag_links:
@@ -1232,8 +1381,11 @@ def _item(
     }
 
 
-def _chunks(ids: Iterable[int], size: int = 500) -> Iterator[list[int]]:
-    batch: list[int] = []
+_T = TypeVar("_T")
+
+
+def _chunks(ids: Iterable[_T], size: int = 500) -> Iterator[list[_T]]:
+    batch: list[_T] = []
     for i in ids:
         batch.append(i)
         if len(batch) == size:
