@@ -98,6 +98,49 @@ def run_one(
     }
 
 
+def run_interleaved(
+    db: str, args: argparse.Namespace, only: set[str], scales: list[float]
+) -> list[dict[str, Any]]:
+    """`args.runs` measurements of every scale of `db`, the scales taking turns in each."""
+    from bench import contacts, generate
+    from bench.memory import vm_hwm_mb
+
+    label = db if db in ("sqlite", "postgres") else "url"
+    print(f"## {label}, scales {', '.join(f'{s:g}' for s in scales)}", flush=True)
+    gens = {
+        scale: generate.generate(db, scale, reuse=not args.fresh, fts=args.fts) for scale in scales
+    }
+    server = _server_version(gens[scales[0]].url)
+    targets = [
+        contacts.Target(f"{scale:g}", g.url, g.big_organisation_ids, g.plan.organisations)
+        for scale, g in gens.items()
+    ]
+    runs = []
+    for number in range(1, args.runs + 1):
+        by_target = contacts.run_pages_interleaved(
+            targets, requests=args.requests, warmup=args.warmup, only=only
+        )
+        load = load_average()
+        for scale, g in gens.items():
+            run = {
+                "db": label,
+                "server": server,
+                "scale": scale,
+                "run": number,
+                "load": load,
+                "label": f"{server}, scale {scale:g}, run {number}",
+                "plan": g.plan,
+                "generated": g,
+                "pages": by_target[f"{scale:g}"],
+                "import": contacts.run_import(g.url) if "import" in only else None,
+                "vmhwm_mb": vm_hwm_mb(),
+            }
+            runs.append(run)
+        print(f"\nRun {number} (scales taking turns), load average (1 min) {load}")
+        print(table(runs[-len(scales) :]), flush=True)
+    return runs
+
+
 def table(runs: list[dict[str, Any]]) -> str:
     """The figures as a markdown table (one row per database and scenario)."""
     lines = [
@@ -216,6 +259,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--runs", type=int, default=1, help="measure this many times in a row (every run printed)"
     )
+    parser.add_argument(
+        "--sequential",
+        action="store_true",
+        help="with --scales: measure one scale after the other instead of taking turns",
+    )
     parser.add_argument("--fresh", action="store_true", help="regenerate even if cached")
     parser.add_argument(
         "--fts",
@@ -241,7 +289,10 @@ def main(argv: list[str] | None = None) -> int:
     load_before = load_average()
     dbs = [db.strip() for db in args.db.split(",") if db.strip()]
     runs = []
-    for scale in scales:
+    interleaved = len(scales) > 1 and not args.sequential
+    for db in dbs if interleaved else ():
+        runs.extend(run_interleaved(db, args, only, scales))
+    for scale in scales if not interleaved else ():
         for number in range(1, args.runs + 1):
             for db in dbs:
                 run = run_one(db, args, only, scale)

@@ -318,12 +318,12 @@ COUNSELLOR_SCENARIOS = frozenset(
         "Mein Tag (counsellor)",
         "participant list (counsellor)",
         "follow-up list (counsellor)",
-        "follow-up list, later group paged (counsellor)",
+        "follow-up list, later group (counsellor)",
     }
 )
 # Pages 1–10 of 50: the counsellor's offices hold at least 500 participants at scale 0.1.
+# (A page that is empty at the smallest scale but full at the largest would count as growth.)
 WORK_PAGES = 10
-FOLLOWUP_PAGES = 5
 
 
 def work_scenarios(
@@ -334,7 +334,6 @@ def work_scenarios(
         return []
     rng = random.Random(SEED + 15)
     pages = [rng.randint(1, WORK_PAGES) for _ in range(1000)]
-    fu_pages = [rng.randint(1, FOLLOWUP_PAGES) for _ in range(1000)]
     out: list[tuple[str, str, Callable[[int], str], dict[str, str] | None]] = []
     if routes.start:
         start = routes.start
@@ -353,11 +352,12 @@ def work_scenarios(
     if routes.followups:
         fu = routes.followups
         out.append(("work", "follow-up list (counsellor)", lambda i: fu, None))
+        # One group's tab: its first page of 50 (the "later" group fills it at scale 0.1).
         out.append(
             (
                 "work",
-                "follow-up list, later group paged (counsellor)",
-                lambda i: f"{fu}?gruppe=later&{PAGE_PARAM}={fu_pages[i]}",
+                "follow-up list, later group (counsellor)",
+                lambda i: f"{fu}?gruppe=later&{PAGE_PARAM}=1",
                 None,
             )
         )
@@ -402,6 +402,79 @@ def run_pages(
     with app.app_context():
         db.engine.dispose()
     return results
+
+
+@dataclass
+class Target:
+    """One database of an interleaved measurement (a scale of the same data)."""
+
+    label: str
+    url: str
+    big_ids: Sequence[int]
+    n_orgs: int
+
+
+SCALE_SEPARATOR = " @ "
+
+
+def run_pages_interleaved(
+    targets: Sequence[Target],
+    *,
+    requests: int,
+    warmup: int,
+    only: set[str],
+    log: Callable[[str], None] = print,
+) -> dict[str, list[Result]]:
+    """Measure the page scenarios on several databases at once, taking turns among them all.
+
+    Growth from one scale to another compares two measurements; taken one after the other,
+    a change in the machine's load between them shows up as growth. Taking turns request by
+    request (every scenario of every database), both see the same load.
+    """
+    from crm.extensions import db
+
+    apps, clients, scenarios = [], {}, []
+    counter: QueryCounter | None = None
+    default_client = None
+    for target in targets:
+        upgrade(target.url)
+        app = bench_app(target.url)
+        apps.append(app)
+        ensure_admin(app)
+        routes = discover_routes(app)
+        admin = login(app)
+        default_client = default_client or admin
+        counsellor = login(app, COUNSELLOR_EMAIL, COUNSELLOR_PASSWORD) if "work" in only else None
+        with app.app_context():
+            if counter is None:
+                counter = QueryCounter(db.engine)
+            else:
+                sa.event.listen(db.engine, "before_cursor_execute", counter._on_execute)
+        for group, name, urls, headers in page_scenarios(
+            app, routes, target.big_ids, target.n_orgs, only
+        ):
+            scoped = f"{name}{SCALE_SEPARATOR}{target.label}"
+            clients[scoped] = counsellor if name in COUNSELLOR_SCENARIOS else admin
+            scenarios.append((group, scoped, urls, headers))
+    assert counter is not None
+    assert default_client is not None
+    results = measure(
+        default_client, counter, scenarios, requests=requests, warmup=warmup, clients=clients
+    )
+    by_target: dict[str, list[Result]] = {t.label: [] for t in targets}
+    for r in results:
+        name, label = r.name.rsplit(SCALE_SEPARATOR, 1)
+        r.name = name
+        by_target[label].append(r)
+        log(
+            f"  {label:>5} {name:42} median {r.median:7.2f} ms  p95 {r.p95:7.2f} ms  "
+            f"queries {r.median_queries:.0f}  status {r.statuses}"
+        )
+    log(f"  VmHWM of this process after the pages: {vm_hwm_mb():.0f} MB")
+    for app in apps:
+        with app.app_context():
+            db.engine.dispose()
+    return by_target
 
 
 # --- import -----------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ WORK_SCENARIOS = {
     "Mein Tag (admin)",
     "participant list (counsellor)",
     "follow-up list (counsellor)",
-    "follow-up list, later group paged (counsellor)",
+    "follow-up list, later group (counsellor)",
 }
 
 
