@@ -361,3 +361,16 @@ def test_open_items_list_the_ten_cases_with_the_most_urgent_due_date_whatever_is
     # Sorted by name within a date: FallB (3) and FallC (3) are in name order.
     assert shown == [name for _days, name in sorted(expected)[:10]]
     assert "Teilnehmerin" not in items
+
+
+def test_an_event_that_began_days_ago_and_runs_until_tomorrow_is_listed_for_today(
+    counsellor, db_session, frozen_time
+):
+    began = datetime(2026, 11, 11, 8, 0, tzinfo=UTC)
+    make_event(db_session, "Ausstellung Anerkennung", began, hours=24 * 11)
+    make_event(db_session, "Vorbei seit gestern", began, hours=24 * 9)
+    db_session.commit()
+    page = counsellor.get("/").get_data(as_text=True)
+    today_list = page.split('id="today-events-today"')[1].split("</ul>")[0]
+    assert "Ausstellung Anerkennung" in today_list
+    assert "Vorbei seit gestern" not in page

@@ -34,6 +34,10 @@ RECENT_LIMIT = 10
 # "Close to entry": at least 7 hours of counselling, not yet more than 8 (the entry rule).
 NEAR_ENTRY_MINUTES = ENTRY_THRESHOLD_MINUTES - 60
 RECENT_DAYS = 7
+# Events (and duties) still running today are looked for among those that began at most this
+# long ago: without a lower bound the query read every past event along ix_event_starts_at.
+# Events are fairs, presentations and meetings; a longer one is not "today's" any more.
+EVENT_LOOKBACK_DAYS = 31
 # Open support items read per status, in due order, to find the participants with the most
 # urgent ones; more than enough for PARTICIPANT_LIMIT of them unless the caseload is small.
 OPEN_ITEM_SCAN = 50
@@ -130,10 +134,16 @@ def _add_events(session: Session, day: MyDay, user: Any, today: date) -> None:
     start = local_midnight(today)
     tomorrow = local_midnight(today + timedelta(days=1))
     horizon = local_midnight(today + timedelta(days=8))
+    earliest = start - timedelta(days=EVENT_LOOKBACK_DAYS)
     events = list(
         session.scalars(
             sa.select(Event)
-            .where(Event.ends_at >= start, Event.starts_at < horizon, Event.status == "planned")
+            .where(
+                Event.ends_at >= start,
+                Event.starts_at >= earliest,
+                Event.starts_at < horizon,
+                Event.status == "planned",
+            )
             .order_by(Event.starts_at, Event.id)
             .limit(EVENT_LIMIT)
         )
@@ -147,6 +157,7 @@ def _add_events(session: Session, day: MyDay, user: Any, today: date) -> None:
             .where(
                 StaffSlot.user_id == user.id,
                 StaffSlot.ends_at > start,
+                StaffSlot.starts_at >= earliest,
                 StaffSlot.starts_at < horizon,
                 Event.status == "planned",
             )

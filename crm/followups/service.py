@@ -108,7 +108,9 @@ def _group_clause(group: str, b: Boundaries) -> sa.ColumnElement[bool]:
     if group == "overdue":
         return overdue
     if group == "today":
-        return sa.and_(sa.not_(overdue), FollowUp.due_at < b.tomorrow)
+        # due_at >= today follows from "not overdue"; said outright, it is where the index
+        # range starts, instead of reading every overdue follow-up first.
+        return sa.and_(sa.not_(overdue), FollowUp.due_at >= b.today, FollowUp.due_at < b.tomorrow)
     if group == "week":
         return sa.and_(FollowUp.due_at >= b.tomorrow, FollowUp.due_at < b.next_week)
     if group == "later":
