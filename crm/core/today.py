@@ -239,10 +239,13 @@ def _open_items(session: Session, user: Any, mine: sa.Select) -> list[OpenItems]
         .group_by(Participant.id)
     )
     if len(first_due) >= PARTICIPANT_LIMIT:
-        # Every participant not found has its first due date on or after the cutoff.
+        # Every participant not found has its first due date on or after the cutoff. Of those
+        # found, only the first ten dates matter (ties on the tenth are decided by name).
+        tenth = sorted(first_due.values())[PARTICIPANT_LIMIT - 1]
+        wanted = [p for p, due in first_due.items() if due <= tenth]
         found = [
             OpenItems(p, n, first_due[p.id])
-            for p, n in session.execute(counted.where(Participant.id.in_(first_due)))
+            for p, n in session.execute(counted.where(Participant.id.in_(wanted)))
         ]
         found.sort(key=lambda o: (o.next_due, o.participant.sort_name, o.participant.id))
         return found[:PARTICIPANT_LIMIT]
