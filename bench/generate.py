@@ -1572,7 +1572,7 @@ def load_work(engine: sa.Engine, data: WorkData) -> dict[str, float]:
     if dialect == "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             step(
-                "vacuum analyze",
+                "casework vacuum analyze",
                 lambda: [conn.exec_driver_sql(f"VACUUM ANALYZE {x}") for x in WORK_TABLES] and None,
             )
     return timings
