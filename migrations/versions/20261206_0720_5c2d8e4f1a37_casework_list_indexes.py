@@ -1,11 +1,10 @@
-"""casework list indexes: counsellor's participant list, Mein Tag, follow-up group counts
+"""casework list indexes: a counsellor's participant list and Mein Tag
 
 Issue 15 measures these pages at growing data sizes ("flat"): a counsellor's participant list
-walks (office_id, erased_at, sort_name) for the records not erased instead of sorting the office, and
-counts that index alone; Mein Tag finds a counsellor's missed deadlines in name order and the
-open cases close to entry as an index range; the follow-up group counts read the assignee's
-index including has_time. ix_participant_counsellor_id is covered by the new counsellor
-indexes.
+walks (office_id, erased_at, sort_name) for the records not erased instead of sorting the
+office, and counts that index alone; Mein Tag finds a counsellor's missed deadlines in name
+order and the open cases close to entry as an index range. ix_participant_counsellor_id is
+covered by the new counsellor indexes.
 
 Revision ID: 5c2d8e4f1a37
 Revises: 9e3c0161ebba
@@ -22,6 +21,7 @@ down_revision = "9e3c0161ebba"
 branch_labels = None
 depends_on = None
 
+
 def upgrade():
     op.create_index(
         "ix_participant_office_sort", "participant", ["office_id", "erased_at", "sort_name"]
@@ -35,19 +35,9 @@ def upgrade():
         ["counsellor_id", "exit_on", "entry_on", "total_minutes"],
     )
     op.drop_index("ix_participant_counsellor_id", table_name="participant")
-    op.drop_index("ix_followup_assignee_status_due", table_name="followup")
-    op.create_index(
-        "ix_followup_assignee_status_due",
-        "followup",
-        ["assignee_id", "status", "due_at", "has_time"],
-    )
 
 
 def downgrade():
-    op.drop_index("ix_followup_assignee_status_due", table_name="followup")
-    op.create_index(
-        "ix_followup_assignee_status_due", "followup", ["assignee_id", "status", "due_at"]
-    )
     op.create_index("ix_participant_counsellor_id", "participant", ["counsellor_id"])
     op.drop_index("ix_participant_counsellor_open", table_name="participant")
     op.drop_index("ix_participant_counsellor_sort", table_name="participant")
