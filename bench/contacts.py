@@ -24,6 +24,8 @@ import sqlalchemy as sa
 from flask import Flask
 
 from bench.generate import (
+    COUNSELLOR_EMAIL,
+    COUNSELLOR_PASSWORD,
     DATA_DIR,
     SEED,
     copy_database,
@@ -32,6 +34,7 @@ from bench.generate import (
     make_app,
     upgrade,
 )
+from bench.memory import vm_hwm_mb
 
 ADMIN_EMAIL = "bench-admin@bench.netzwerk-crm.de"
 ADMIN_PASSWORD = "Elbe-Ufer-Schoenebeck-Bench-2026"  # noqa: S105 - bench database only
@@ -148,6 +151,9 @@ class Routes:
     organisations: str | None = None
     people: str | None = None
     organisation_detail: str | None = None  # with "{id}"
+    start: str | None = None
+    participants: str | None = None
+    followups: str | None = None
 
 
 def discover_routes(app: Flask) -> Routes:
@@ -161,6 +167,12 @@ def discover_routes(app: Flask) -> Routes:
             routes.organisations = rule.rule
         elif path == "/kontakte/personen" and not rule.arguments:
             routes.people = rule.rule
+        elif path == "" and not rule.arguments:
+            routes.start = rule.rule
+        elif path == "/teilnehmende" and not rule.arguments:
+            routes.participants = rule.rule
+        elif path == "/wiedervorlagen" and not rule.arguments:
+            routes.followups = rule.rule
         else:
             m = re.fullmatch(r"/kontakte/organisationen/<int:(\w+)>/?", rule.rule)
             if m and len(rule.arguments) == 1:
@@ -186,19 +198,19 @@ def ensure_admin(app: Flask) -> None:
         db.session.remove()
 
 
-def login(app: Flask) -> Any:
+def login(app: Flask, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD) -> Any:
     """A test client logged in through the real login form."""
     client = app.test_client()
     page = client.get("/anmelden")
     if page.status_code != 200:
         raise RuntimeError(f"login page: {page.status_code} {page.data[:300]!r}")
     match = re.search(rb'name="csrf_token"[^>]*value="([^"]+)"', page.data)
-    data = {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+    data = {"email": email, "password": password}
     if match:
         data["csrf_token"] = match.group(1).decode()
     response = client.post("/anmelden", data=data)
     if response.status_code != 302:
-        raise RuntimeError(f"bench login failed: {response.status_code}")
+        raise RuntimeError(f"bench login as {email} failed: {response.status_code}")
     return client
 
 
@@ -223,22 +235,26 @@ def measure(
     *,
     requests: int,
     warmup: int,
+    clients: dict[str, Any] | None = None,
 ) -> list[Result]:
     """Time `requests` GETs per scenario after `warmup` untimed ones.
 
     The scenarios take turns request by request, so a burst of load from other processes on
     the machine hits the baseline and the pages alike instead of one scenario's run.
+    `clients` names the scenarios that another user's client requests (the counsellor's).
     """
+    others = clients or {}
     results = [Result(name, note=group) for group, name, _urls, _headers in scenarios]
     for i in range(warmup):
-        for _group, _name, urls, headers in scenarios:
-            client.get(urls(i), headers=headers)
+        for _group, name, urls, headers in scenarios:
+            others.get(name, client).get(urls(i), headers=headers)
     for i in range(warmup, warmup + requests):
-        for result, (_group, _name, urls, headers) in zip(results, scenarios, strict=True):
+        for result, (_group, name, urls, headers) in zip(results, scenarios, strict=True):
             url = urls(i)
+            who = others.get(name, client)
             counter.count = 0
             t0 = time.perf_counter()
-            response = client.get(url, headers=headers)
+            response = who.get(url, headers=headers)
             elapsed = time.perf_counter() - t0
             result.times_ms.append(elapsed * 1000)
             result.by_url.setdefault(url, []).append(elapsed * 1000)
@@ -302,6 +318,61 @@ def page_scenarios(
                 None,
             )
         )
+    out.extend(work_scenarios(routes, only))
+    return out
+
+
+# --- casework pages (issue 15): as a counsellor sees them, and the admin's start page ---------
+
+# Scenarios of this block that the counsellor's client requests (the others: the admin's).
+COUNSELLOR_SCENARIOS = frozenset(
+    {
+        "Mein Tag (counsellor)",
+        "participant list (counsellor)",
+        "follow-up list (counsellor)",
+        "follow-up list, later group (counsellor)",
+    }
+)
+# Pages 1–10 of 50: the counsellor's offices hold at least 500 participants at scale 0.1.
+# (A page that is empty at the smallest scale but full at the largest would count as growth.)
+WORK_PAGES = 10
+
+
+def work_scenarios(
+    routes: Routes, only: set[str]
+) -> list[tuple[str, str, Callable[[int], str], dict[str, str] | None]]:
+    """ "Mein Tag", the participant list and the follow-up list (group "work")."""
+    if "work" not in only:
+        return []
+    rng = random.Random(SEED + 15)
+    pages = [rng.randint(1, WORK_PAGES) for _ in range(1000)]
+    out: list[tuple[str, str, Callable[[int], str], dict[str, str] | None]] = []
+    if routes.start:
+        start = routes.start
+        out.append(("work", "Mein Tag (counsellor)", lambda i: start, None))
+        out.append(("work", "Mein Tag (admin)", lambda i: start, None))
+    if routes.participants:
+        base = routes.participants
+        out.append(
+            (
+                "work",
+                "participant list (counsellor)",
+                lambda i: f"{base}?{PAGE_PARAM}={pages[i]}",
+                None,
+            )
+        )
+    if routes.followups:
+        fu = routes.followups
+        out.append(("work", "follow-up list (counsellor)", lambda i: fu, None))
+        # One group's tab: its first page of 50 (the "later" group fills it at scale 0.1).
+        out.append(
+            (
+                "work",
+                "follow-up list, later group (counsellor)",
+                lambda i: f"{fu}?gruppe=later&{PAGE_PARAM}=1",
+                None,
+            )
+        )
     return out
 
 
@@ -324,10 +395,14 @@ def run_pages(
     routes = discover_routes(app)
     log(f"routes: {routes}")
     client = login(app)
+    clients: dict[str, Any] = {}
+    if "work" in only:
+        counsellor = login(app, COUNSELLOR_EMAIL, COUNSELLOR_PASSWORD)
+        clients = dict.fromkeys(COUNSELLOR_SCENARIOS, counsellor)
     with app.app_context():
         counter = QueryCounter(db.engine)
     scenarios = page_scenarios(app, routes, big_ids, n_orgs, only)
-    results = measure(client, counter, scenarios, requests=requests, warmup=warmup)
+    results = measure(client, counter, scenarios, requests=requests, warmup=warmup, clients=clients)
     for r in results:
         log(
             f"  {r.name:42} median {r.median:7.2f} ms  p95 {r.p95:7.2f} ms  "
@@ -335,9 +410,83 @@ def run_pages(
         )
         if r.note != "bare" and len(r.by_url) > 1:
             log("      slowest: " + ", ".join(f"{u} {t:.1f} ms" for u, t in r.slowest()))
+    log(f"  VmHWM of this process after the pages: {vm_hwm_mb():.0f} MB")
     with app.app_context():
         db.engine.dispose()
     return results
+
+
+@dataclass
+class Target:
+    """One database of an interleaved measurement (a scale of the same data)."""
+
+    label: str
+    url: str
+    big_ids: Sequence[int]
+    n_orgs: int
+
+
+SCALE_SEPARATOR = " @ "
+
+
+def run_pages_interleaved(
+    targets: Sequence[Target],
+    *,
+    requests: int,
+    warmup: int,
+    only: set[str],
+    log: Callable[[str], None] = print,
+) -> dict[str, list[Result]]:
+    """Measure the page scenarios on several databases at once, taking turns among them all.
+
+    Growth from one scale to another compares two measurements; taken one after the other,
+    a change in the machine's load between them shows up as growth. Taking turns request by
+    request (every scenario of every database), both see the same load.
+    """
+    from crm.extensions import db
+
+    apps, clients, scenarios = [], {}, []
+    counter: QueryCounter | None = None
+    default_client = None
+    for target in targets:
+        upgrade(target.url)
+        app = bench_app(target.url)
+        apps.append(app)
+        ensure_admin(app)
+        routes = discover_routes(app)
+        admin = login(app)
+        default_client = default_client or admin
+        counsellor = login(app, COUNSELLOR_EMAIL, COUNSELLOR_PASSWORD) if "work" in only else None
+        with app.app_context():
+            if counter is None:
+                counter = QueryCounter(db.engine)
+            else:
+                sa.event.listen(db.engine, "before_cursor_execute", counter._on_execute)
+        for group, name, urls, headers in page_scenarios(
+            app, routes, target.big_ids, target.n_orgs, only
+        ):
+            scoped = f"{name}{SCALE_SEPARATOR}{target.label}"
+            clients[scoped] = counsellor if name in COUNSELLOR_SCENARIOS else admin
+            scenarios.append((group, scoped, urls, headers))
+    assert counter is not None
+    assert default_client is not None
+    results = measure(
+        default_client, counter, scenarios, requests=requests, warmup=warmup, clients=clients
+    )
+    by_target: dict[str, list[Result]] = {t.label: [] for t in targets}
+    for r in results:
+        name, label = r.name.rsplit(SCALE_SEPARATOR, 1)
+        r.name = name
+        by_target[label].append(r)
+        log(
+            f"  {label:>5} {name:42} median {r.median:7.2f} ms  p95 {r.p95:7.2f} ms  "
+            f"queries {r.median_queries:.0f}  status {r.statuses}"
+        )
+    log(f"  VmHWM of this process after the pages: {vm_hwm_mb():.0f} MB")
+    for app in apps:
+        with app.app_context():
+            db.engine.dispose()
+    return by_target
 
 
 # --- import -----------------------------------------------------------------------------------

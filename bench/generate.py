@@ -1058,7 +1058,8 @@ def generate(
                 else:
                     big = _big_ids(engine)
                     log(f"reusing {_safe(url)}: {c}")
-                    return Generated(url, plan, True, time.perf_counter() - t0, {}, big)
+                    work = ensure_work(url, scale, plan, reuse=reuse, log=log)
+                    return Generated(url, plan, True, time.perf_counter() - t0, work, big)
         engine.dispose()
         log(f"generating {plan} into {_safe(url)}")
         create_database(url, fresh=True)
@@ -1087,6 +1088,7 @@ def generate(
                     "b": ",".join(map(str, data.big_organisation_ids)),
                 },
             )
+        timings.update(ensure_work(url, scale, plan, reuse=False, log=log))
         total = time.perf_counter() - t0
         log(
             f"generated in {total:.1f} s: "
@@ -1110,3 +1112,520 @@ def _safe(url: str) -> str:
 def today() -> date:
     """The date for the README (the only wall-clock use, outside the data)."""
     return date.today()
+
+
+# --- casework: participants, follow-ups, events (an additive step) ---------------------------
+#
+# Added to a contacts database without touching its contacts: its own meta table and version,
+# so a cached contacts database gains these rows in seconds instead of being regenerated.
+
+WORK_VERSION = 1
+WORK_SEED = SEED + 15
+# At scale 1.0; see bench/README.md for why these ratios.
+FULL_PARTICIPANTS = 20_000
+SESSIONS_PER_PARTICIPANT = 15
+CONTACTS_PER_PARTICIPANT = 5
+FULL_FOLLOWUPS = 100_000
+FULL_EVENTS = 2_000
+# The due dates lie around the day of generation (the pages group by the real "today"); the
+# casework rows are made again once they are older than this, so "today" stays representative.
+WORK_MAX_AGE_DAYS = 7
+WORK_OFFICES = ("Magdeburg", "Aschersleben", "Burg", "Genthin", "Schönebeck")
+OFFICE_WEIGHTS = (40, 15, 15, 15, 15)
+COUNSELLOR_EMAIL = "bench-berater@bench.netzwerk-crm.de"
+COUNSELLOR_PASSWORD = "Elbe-Ufer-Magdeburg-Beratung-2026"  # noqa: S105 - bench database only
+WORK_TABLES = (
+    "staff_slot",
+    "event",
+    "followup",
+    "participant_contact",
+    "support_item",
+    "counselling_session",
+    "participant",
+)
+FOLLOWUP_SUBJECTS = (
+    "Rückruf wegen Praktikumsplatz",
+    "Angebot nachfassen",
+    "Unterlagen zur Anerkennung anfordern",
+    "Termin für Betriebsbesuch vereinbaren",
+    "Einladung zur Jobmesse schicken",
+    "Stellenanzeige weiterleiten",
+    "Sprachkurs-Anmeldung prüfen",
+    "Kooperationsvereinbarung besprechen",
+    "Bewerbungsunterlagen durchsehen",
+    "Jobcenter: Rückmeldung abwarten",
+)
+EVENT_TITLES = (
+    "Jobmesse",
+    "Informationsveranstaltung Anerkennung",
+    "Unternehmensfrühstück",
+    "Netzwerktreffen",
+    "Workshop Bewerbung",
+    "Steuerungsrunde",
+    "Fachtag Fachkräftesicherung",
+    "Sprechstunde im Jobcenter",
+)
+
+
+@dataclass(frozen=True)
+class WorkPlan:
+    participants: int
+    sessions: int
+    contacts: int
+    followups: int
+    events: int
+
+    @classmethod
+    def for_scale(cls, scale: float) -> WorkPlan:
+        participants = max(100, round(FULL_PARTICIPANTS * scale))
+        return cls(
+            participants=participants,
+            sessions=participants * SESSIONS_PER_PARTICIPANT,
+            contacts=participants * CONTACTS_PER_PARTICIPANT,
+            followups=max(500, round(FULL_FOLLOWUPS * scale)),
+            events=max(40, round(FULL_EVENTS * scale)),
+        )
+
+
+@dataclass
+class WorkData:
+    participants: list[dict[str, Any]] = field(default_factory=list)
+    sessions: list[tuple[Any, ...]] = field(default_factory=list)
+    contacts: list[dict[str, Any]] = field(default_factory=list)
+    support_items: list[dict[str, Any]] = field(default_factory=list)
+    followups: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    slots: list[dict[str, Any]] = field(default_factory=list)
+
+
+SESSION_COLUMNS = (
+    "id",
+    "participant_id",
+    "held_on",
+    "minutes",
+    "counsellor_id",
+    "note",
+    "created_at",
+    "updated_at",
+)
+
+
+def _at(day: date, hour: int, minute: int = 0) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=UTC)
+
+
+def build_work(
+    plan: WorkPlan,
+    anchor: date,
+    *,
+    offices: Sequence[int],
+    counsellors: dict[int, list[int]],
+    staff: Sequence[int],
+    n_people: int,
+    n_orgs: int,
+    item_types: Sequence[int],
+    seed: int = WORK_SEED,
+) -> WorkData:
+    """Casework rows for `plan` around `anchor` (the generation day), deterministic from `seed`.
+
+    `counsellors` maps an office id to the counsellors working there; `staff` are the users who
+    get follow-ups and duties. Participants arrive over three years before `anchor`; those that
+    arrived more than a year ago have mostly left, so each counsellor keeps an open caseload.
+    """
+    from crm.contacts.normalize import fold
+    from crm.participants.demo import PEOPLE
+    from crm.participants.models import Participant
+    from crm.participants.service import entry_date
+
+    rng = random.Random(seed)
+    data = WorkData()
+    office_cum = _cumulative(OFFICE_WEIGHTS[: len(offices)])
+    stamp = _at(anchor, 6)
+    sid = 0
+    open_by_counsellor: dict[int, list[int]] = {}
+    for pid in range(1, plan.participants + 1):
+        office = rng.choices(offices, cum_weights=office_cum)[0]
+        counsellor = rng.choice(counsellors[office])
+        first, _l, country, profession, where, target = rng.choice(PEOPLE)
+        last = rng.choice(PEOPLE)[1]
+        age_days = int((rng.random() ** 1.3) * 365 * 3)
+        first_contact = anchor - timedelta(days=age_days)
+        held: list[tuple[date, int]] = []
+        day = first_contact
+        # Most have 5–25 sessions, a few long cases many more; the mean stays at the ratio.
+        n_sessions = max(1, round(rng.expovariate(1 / SESSIONS_PER_PARTICIPANT)))
+        for _ in range(n_sessions):
+            if held:
+                day += timedelta(days=rng.choice((1, 3, 7, 7, 14, 21)))
+            if day > anchor:
+                break  # a recent case has had only the sessions up to today
+            minutes = rng.choice((15, 30, 30, 45, 60, 90))
+            held.append((day, minutes))
+        entry = entry_date(held)
+        exit_on: date | None = None
+        outcome = ""
+        if (age_days > 365 and rng.random() < 0.9) or (age_days > 90 and rng.random() < 0.3):
+            exit_on = min(anchor, max(d for d, _ in held) + timedelta(days=rng.randint(1, 60)))
+            # Some exits still wait for their outcome (a deadline warning after 28 days).
+            outcome = rng.choice(("employment", "qualification", "recognition", "moved_away", ""))
+        complete = rng.random() < 0.85
+        p = {
+            "id": pid,
+            "pseudonym": f"TN-{rng.getrandbits(40):010x}",
+            "first_name": first,
+            "last_name": last,
+            "email": "",
+            "phone": "",
+            "city": "",
+            "birth_year": 1965 + rng.randrange(40),
+            "gender": rng.choice(("female", "male", "")),
+            "notes": "",
+            "country_of_origin": country if complete else "",
+            "profession": profession,
+            "profession_learned_in": where,
+            "recognition_status": rng.choice(("not_started", "in_progress", "partial", "full")),
+            "recognising_body": "",
+            "language_level": rng.choice(("A2", "B1", "B1", "B2", "C1")) if complete else "",
+            "target_field": target,
+            "office_id": office,
+            "counsellor_id": counsellor,
+            "acquisition_channel": rng.choice(
+                ("recognition_office", "job_fair", "jobcentre_agency", "website_hotline", "other")
+            ),
+            "referring_organisation_id": rng.randint(1, n_orgs) if rng.random() < 0.5 else None,
+            "first_contact_on": first_contact,
+            "total_minutes": sum(m for _, m in held),
+            "first_session_on": min(d for d, _ in held),
+            "entry_on": entry,
+            "exit_on": exit_on,
+            "exit_outcome": outcome if exit_on else "",
+            "exit_note": "",
+            "next_contact_on": None,
+            "transfer_on": None,
+            "transfer_note": "",
+            "created_at": stamp,
+            "updated_at": stamp,
+        }
+        # The app's own derived columns (as save_participant and the SortName mixin set them).
+        p["name_key"] = fold(f"{first} {last}")[:210]
+        p["sort_name"] = Participant.sort_name_of(last, first)
+        data.participants.append(p)
+        if exit_on is None:
+            open_by_counsellor.setdefault(counsellor, []).append(pid)
+        for held_on, minutes in held:
+            sid += 1
+            data.sessions.append((sid, pid, held_on, minutes, counsellor, "", stamp, stamp))
+        for _ in range(rng.randint(0, 2 * CONTACTS_PER_PARTICIPANT)):
+            if len(data.contacts) >= plan.contacts:
+                break
+            when = _at(
+                first_contact + timedelta(days=rng.randint(0, max(0, age_days))),
+                rng.randint(7, 16),
+            )
+            data.contacts.append(
+                {
+                    "id": len(data.contacts) + 1,
+                    "participant_id": pid,
+                    "kind": rng.choice(("call", "email", "meeting", "letter", "other")),
+                    "happened_at": when,
+                    "duration_minutes": rng.choice((None, 5, 10, 20)),
+                    "note": "",
+                    "user_id": counsellor,
+                    "created_at": stamp,
+                    "updated_at": stamp,
+                }
+            )
+        # The checklist: open cases have a few items, some with due dates around today.
+        if exit_on is None:
+            for type_id in rng.sample(list(item_types), min(len(item_types), rng.randint(0, 5))):
+                status = rng.choice(("open", "open", "in_progress", "done", "not_needed"))
+                due = anchor + timedelta(days=rng.randint(-30, 90)) if rng.random() < 0.6 else None
+                data.support_items.append(
+                    {
+                        "id": len(data.support_items) + 1,
+                        "participant_id": pid,
+                        "type_id": type_id,
+                        "status": status,
+                        "due_on": due,
+                        "note": "",
+                        "done_on": anchor - timedelta(days=rng.randint(0, 60))
+                        if status == "done"
+                        else None,
+                        "created_at": stamp,
+                        "updated_at": stamp,
+                    }
+                )
+    # Follow-ups: a quarter open (spread around today), the rest done or cancelled in the past.
+    for fid in range(1, plan.followups + 1):
+        assignee = rng.choice(staff)
+        roll = rng.random()
+        status = "open" if roll < 0.25 else ("done" if roll < 0.95 else "cancelled")
+        if status == "open":
+            offset = rng.choice((-1, -1, 0, 1, 1, 1, 1, 1)) * int(rng.random() ** 2 * 180)
+            offset += rng.choice((0, 0, 0, 1, 2, 3)) if offset == 0 else 0
+        else:
+            offset = -rng.randint(1, 365 * 3)
+        has_time = rng.random() < 0.3
+        due_day = anchor + timedelta(days=offset)
+        # Date-only follow-ups are due at 08:00 Berlin (07:00 UTC in winter, close enough).
+        due = _at(due_day, rng.randint(7, 15), rng.choice((0, 30))) if has_time else _at(due_day, 7)
+        person = rng.randint(1, n_people) if roll < 0.5 else None
+        org = rng.randint(1, n_orgs) if person is None and rng.random() < 0.4 else None
+        participant = None
+        mine = open_by_counsellor.get(assignee)
+        if mine and person is None and org is None and rng.random() < 0.5:
+            participant = rng.choice(mine)
+        data.followups.append(
+            {
+                "id": fid,
+                "subject": rng.choice(FOLLOWUP_SUBJECTS),
+                "note": "",
+                "priority": rng.choice(("low", "normal", "normal", "normal", "high")),
+                "status": status,
+                "due_at": due,
+                "has_time": has_time,
+                "assignee_id": assignee,
+                "created_by_id": assignee if rng.random() < 0.8 else rng.choice(staff),
+                "outcome": "",
+                "done_at": due + timedelta(days=rng.randint(0, 5)) if status == "done" else None,
+                "reminded_at": due if due < stamp else None,
+                "snoozed_until": None,
+                "person_id": person,
+                "organisation_id": org,
+                "event_id": None,
+                "participant_id": participant,
+                "case_kind": "",
+                "repeat_every": None,
+                "repeat_unit": None,
+                "created_at": due - timedelta(days=rng.randint(1, 30)),
+                "updated_at": stamp,
+            }
+        )
+    # Events: three years back and a quarter ahead, a few every week; one or two staff on duty.
+    for eid in range(1, plan.events + 1):
+        day = anchor + timedelta(days=rng.randint(-365 * 3, 90))
+        if day.weekday() >= 5:
+            day -= timedelta(days=day.weekday() - 4)
+        starts = _at(day, rng.randint(7, 14))
+        ends = starts + timedelta(hours=rng.choice((1, 2, 3, 6)))
+        data.events.append(
+            {
+                "id": eid,
+                "kind": rng.choice(("fair", "presentation", "information", "workshop", "other")),
+                "title": f"{rng.choice(EVENT_TITLES)} {rng.choice(WORK_OFFICES)}",
+                "starts_at": starts,
+                "ends_at": ends,
+                "all_day": False,
+                "place": rng.choice(WORK_OFFICES),
+                "description": "",
+                "status": "planned" if rng.random() < 0.95 else "cancelled",
+                "organiser_id": rng.randint(1, n_orgs) if rng.random() < 0.3 else None,
+                "responsible_id": rng.choice(staff),
+                "series_id": None,
+                "occurrence_key": None,
+                "is_exception": False,
+                "created_at": stamp,
+                "updated_at": stamp,
+            }
+        )
+        for user in rng.sample(list(staff), rng.randint(1, 2)):
+            data.slots.append(
+                {
+                    "id": len(data.slots) + 1,
+                    "event_id": eid,
+                    "user_id": user,
+                    "starts_at": starts,
+                    "ends_at": ends,
+                    "note": "",
+                }
+            )
+    return data
+
+
+def _work_meta(engine: sa.Engine) -> tuple[Any, ...] | None:
+    if "bench_meta_work" not in sa.inspect(engine).get_table_names():
+        return None
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.text("SELECT version, participants, followups, events, anchor FROM bench_meta_work")
+        ).first()
+    return tuple(row) if row is not None else None
+
+
+def _work_matches(engine: sa.Engine, plan: WorkPlan) -> bool:
+    meta = _work_meta(engine)
+    if meta is None:
+        return False
+    version, participants, followups, events, anchor = meta
+    if (version, participants, followups, events) != (
+        WORK_VERSION,
+        plan.participants,
+        plan.followups,
+        plan.events,
+    ):
+        return False
+    age = (today() - date.fromisoformat(str(anchor))).days
+    return 0 <= age <= WORK_MAX_AGE_DAYS
+
+
+def _work_users(url: str, engine: sa.Engine) -> tuple[list[int], dict[int, list[int]], list[int]]:
+    """Offices, counsellors per office (the bench counsellor in Magdeburg) and staff ids.
+
+    The contacts step made 24 staff users without offices; here the counsellors among them
+    get a home office, and a counsellor who can log in (for the pages) joins Magdeburg.
+    """
+    from crm.accounts.models import Office, User
+    from crm.accounts.service import create_user, get_user_by_email
+    from crm.extensions import db
+
+    app = make_app(url)
+    with app.app_context():
+        session = db.session
+        offices: list[Office] = []
+        for i, name in enumerate(WORK_OFFICES):
+            office = session.scalar(sa.select(Office).where(Office.name == name))
+            if office is None:
+                office = Office(name=name, is_head_office=i == 0)
+                session.add(office)
+                session.flush()
+            offices.append(office)
+        staff = list(
+            session.scalars(
+                sa.select(User)
+                .where(User.password_hash == "!bench")  # noqa: S105 - the generated staff
+                .order_by(User.id)
+            )
+        )
+        n = 0
+        for user in staff:
+            if user.role == "counsellor":
+                user.office_id = offices[n % len(offices)].id
+                n += 1
+        me = get_user_by_email(session, COUNSELLOR_EMAIL)
+        if me is None:
+            me = create_user(
+                session,
+                email=COUNSELLOR_EMAIL,
+                display_name="Berta Bench",
+                password=COUNSELLOR_PASSWORD,
+                role="counsellor",
+                office=offices[0],
+            )
+        session.commit()
+        office_ids = [o.id for o in offices]
+        by_office: dict[int, list[int]] = {oid: [] for oid in office_ids}
+        for user in [*staff, me]:
+            if user.role == "counsellor" and user.office_id in by_office:
+                by_office[user.office_id].append(user.id)
+        fallback = [u.id for u in staff if u.role in ("counsellor", "lead")] or [me.id]
+        for oid, ids in by_office.items():
+            if not ids:
+                by_office[oid] = fallback
+        staff_ids = [u.id for u in staff] + [me.id]
+        db.session.remove()
+        db.engine.dispose()
+    return office_ids, by_office, staff_ids
+
+
+def load_work(engine: sa.Engine, data: WorkData) -> dict[str, float]:
+    """Replace the casework rows with `data`; returns seconds per step."""
+    from crm.extensions import db
+
+    t = db.metadata.tables
+    dialect = engine.dialect.name
+    timings: dict[str, float] = {}
+
+    def step(name: str, fn: Callable[[], None]) -> None:
+        t0 = time.perf_counter()
+        fn()
+        timings[name] = time.perf_counter() - t0
+
+    with engine.begin() as conn:
+        for table in WORK_TABLES:
+            conn.execute(t[table].delete())
+        step("participants", lambda: _insert(conn, t["participant"], data.participants))
+        if dialect == "postgresql":
+            step(
+                "sessions (COPY)",
+                lambda: _copy(conn, "counselling_session", SESSION_COLUMNS, data.sessions),
+            )
+        else:
+            step(
+                "sessions",
+                lambda: _insert(
+                    conn,
+                    t["counselling_session"],
+                    [dict(zip(SESSION_COLUMNS, row, strict=True)) for row in data.sessions],
+                ),
+            )
+        step("contact log", lambda: _insert(conn, t["participant_contact"], data.contacts))
+        step("support items", lambda: _insert(conn, t["support_item"], data.support_items))
+        step("follow-ups", lambda: _insert(conn, t["followup"], data.followups))
+        step("events", lambda: _insert(conn, t["event"], data.events))
+        step("duties", lambda: _insert(conn, t["staff_slot"], data.slots))
+        if dialect == "postgresql":
+            for table in WORK_TABLES:
+                conn.exec_driver_sql(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                    f"(SELECT coalesce(max(id), 1) FROM {table}))"
+                )
+    if dialect == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            step(
+                "casework vacuum analyze",
+                lambda: [conn.exec_driver_sql(f"VACUUM ANALYZE {x}") for x in WORK_TABLES] and None,
+            )
+    return timings
+
+
+def ensure_work(
+    url: str, scale: float, plan: Plan, *, reuse: bool = True, log: Callable[[str], None] = print
+) -> dict[str, float]:
+    """Add (or keep) the casework rows for `scale`; returns the seconds per step ({} if kept)."""
+    work = WorkPlan.for_scale(scale)
+    engine = sa.create_engine(driver_url(url))
+    try:
+        if reuse and _work_matches(engine, work):
+            log(f"reusing casework: {work}")
+            return {}
+        log(f"generating casework {work}")
+        t0 = time.perf_counter()
+        offices, counsellors, staff = _work_users(url, engine)
+        with engine.connect() as conn:
+            item_types = list(conn.scalars(sa.text("SELECT id FROM support_item_type ORDER BY id")))
+        anchor = today()
+        data = build_work(
+            work,
+            anchor,
+            offices=offices,
+            counsellors=counsellors,
+            staff=staff,
+            n_people=plan.people,
+            n_orgs=plan.organisations,
+            item_types=item_types,
+        )
+        timings = {"casework rows (Python)": time.perf_counter() - t0}
+        timings.update(load_work(engine, data))
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE IF EXISTS bench_meta_work")
+            conn.exec_driver_sql(
+                "CREATE TABLE bench_meta_work (version INTEGER, participants INTEGER, "
+                "followups INTEGER, events INTEGER, anchor TEXT)"
+            )
+            conn.execute(
+                sa.text("INSERT INTO bench_meta_work VALUES (:v, :p, :f, :e, :a)"),
+                {
+                    "v": WORK_VERSION,
+                    "p": work.participants,
+                    "f": work.followups,
+                    "e": work.events,
+                    "a": anchor.isoformat(),
+                },
+            )
+        log(
+            f"casework generated in {time.perf_counter() - t0:.1f} s: "
+            + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items())
+        )
+        return timings
+    finally:
+        engine.dispose()

@@ -52,6 +52,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.memory import vm_hwm_kb
 from bench.smtp_sink import SinkProcess
 
 TARGET_ONE_CONNECTION = 0.90  # one sender connection against the bare loop
@@ -71,18 +72,6 @@ def load_average() -> str:
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])
     except OSError:
         return "?"
-
-
-def vm_hwm_kb(pid: int | str = "self") -> int:
-    """Peak resident set size (`VmHWM`, kB) of one process, from `/proc/<pid>/status`.
-
-    VmHWM belongs to the process's address space, which exec replaces: unlike `ru_maxrss`
-    (kept across exec, so a child reports at least its parent's size) it is this program's own.
-    """
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no VmHWM in /proc/{pid}/status")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -6,7 +6,8 @@ python -m bench.participants --fresh --requests 100
 
 Deterministic data (random.Random(20261121)); the board for the ISO week-year 2026 is
 requested through the WSGI app (Flask test client, logged in as an admin, all offices and one
-office) and timed server-side; median and p95 are printed beside a bare route.
+office) and timed server-side; median and p95 are printed beside a bare route, and the VmHWM
+of the bench process at the end.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import sqlalchemy as sa
 
 from bench import generate
 from bench.contacts import BARE_RULE, QueryCounter, bench_app, ensure_admin, login, percentile
+from bench.memory import vm_hwm_mb
 
 SEED = 20261121
 PARTICIPANTS = 10_000
@@ -300,7 +302,8 @@ def main() -> None:
                 "baseline" if name == "bare route" else ("pass" if p95 < TARGET_MS else "**miss**")
             )
             print(f"| {db} | {name} | {median:.1f} | {p95:.1f} | {n} | {verdict} |", flush=True)
-    print("load after", load_average())
+    # The peak of this process (data generation included), as every bench reports it.
+    print("load after", load_average(), f"VmHWM {vm_hwm_mb():.0f} MB")
 
 
 if __name__ == "__main__":

@@ -207,3 +207,34 @@ def test_the_detail_page_shows_actions_for_open_follow_ups(client_as, db_session
     assert f'action="/wiedervorlagen/{fu.id}/zurueckstellen"' in html
     assert "Mit Mappe" in html
     assert (datetime.now(UTC) - timedelta(days=1)) < fu.created_at
+
+
+def test_the_group_counts_follow_the_same_rule_as_the_groups_around_today(
+    client_as, db_session, frozen_time
+):
+    # frozen_time: Saturday 21.11.2026 09:00 Berlin; the week ends on Sunday.
+    client = client_as("counsellor")
+    me = client.user
+    due = {
+        "Heute 8 Uhr, vorbei": (date(2026, 11, 21), time(8, 0)),  # overdue
+        "Heute ohne Uhrzeit": (date(2026, 11, 21), None),  # today, although 08:00 has passed
+        "Heute 17 Uhr": (date(2026, 11, 21), time(17, 0)),  # today
+        "Gestern ohne Uhrzeit": (date(2026, 11, 20), None),  # overdue
+        "Sonntag": (date(2026, 11, 22), time(10, 0)),  # this week
+        "Montag": (date(2026, 11, 23), None),  # later
+    }
+    for subject, (day, at) in due.items():
+        make_followup(db_session, me, subject=subject, due_date=day, due_time=at)
+    page = client.get("/wiedervorlagen/").get_data(as_text=True)
+    groups = service.group_by_bucket(
+        list(db_session.scalars(sa.select(FollowUp).where(FollowUp.assignee_id == me.id))),
+        datetime.now(UTC),
+    )
+    assert {g: len(items) for g, items in groups.items()} == {
+        "overdue": 2,
+        "today": 2,
+        "week": 1,
+        "later": 1,
+    }
+    for group, items in groups.items():
+        assert f'id="count-{group}">{len(items)}<' in page

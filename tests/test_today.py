@@ -325,3 +325,52 @@ def test_the_start_page_needs_the_same_number_of_queries_for_n_and_3n_items(
         assert page.get_data(as_text=True).count('id="today-followup-') == 2 * n
         counts.append(len(statements))
     assert counts[0] == counts[1], counts
+
+
+@pytest.mark.parametrize("scan", [50, 10, 3])
+def test_open_items_list_the_ten_cases_with_the_most_urgent_due_date_whatever_is_read_ahead(
+    counsellor, db_session, office, frozen_time, monkeypatch, scan
+):
+    # 50: every dated item fits in one read; 10: the read of open items stops at the 15th day,
+    # so only earlier dates count (still 15 cases); 3: too few to settle ten cases, so the
+    # whole caseload is grouped.
+    monkeypatch.setattr("crm.core.today.OPEN_ITEM_SCAN", scan)
+    me = counsellor.user
+    colleague = factories.make_user(db_session, role="counsellor", office=office)
+    expected = []
+    # Two cases share a date: the name decides; an in-progress item counts as open.
+    dues = [5, 3, 3, 9, 1, 12, 7, 2, 11, 4, 8, 6, 10, 13, 15, 14, 17, 16, 19, 18]
+    for i, days in enumerate(dues):
+        name = f"Fall{chr(ord('A') + i)}"
+        p = factories.make_participant(db_session, counsellor=me, office=office, last_name=name)
+        item = db_session.scalars(
+            sa.select(SupportItem).where(SupportItem.participant_id == p.id)
+        ).first()
+        item.due_on = TODAY + timedelta(days=days)
+        item.status = "in_progress" if i % 3 == 0 else "open"
+        expected.append((days, f"Testa {name}"))
+        # A colleague's case due earlier is read first and left out.
+        other = factories.make_participant(db_session, counsellor=colleague, office=office)
+        db_session.scalars(
+            sa.select(SupportItem).where(SupportItem.participant_id == other.id)
+        ).first().due_on = TODAY - timedelta(days=days)
+    db_session.commit()
+    page = counsellor.get("/").get_data(as_text=True)
+    items = page.split('id="today-open-items"')[1].split("</ul>")[0]
+    shown = [line.split("</a>")[0] for line in items.split('">')[1:] if line.startswith("Testa")]
+    # Sorted by name within a date: FallB (3) and FallC (3) are in name order.
+    assert shown == [name for _days, name in sorted(expected)[:10]]
+    assert "Teilnehmerin" not in items
+
+
+def test_an_event_that_began_days_ago_and_runs_until_tomorrow_is_listed_for_today(
+    counsellor, db_session, frozen_time
+):
+    began = datetime(2026, 11, 11, 8, 0, tzinfo=UTC)
+    make_event(db_session, "Ausstellung Anerkennung", began, hours=24 * 11)
+    make_event(db_session, "Vorbei seit gestern", began, hours=24 * 9)
+    db_session.commit()
+    page = counsellor.get("/").get_data(as_text=True)
+    today_list = page.split('id="today-events-today"')[1].split("</ul>")[0]
+    assert "Ausstellung Anerkennung" in today_list
+    assert "Vorbei seit gestern" not in page

@@ -37,6 +37,14 @@ INQUIRY_LIMIT = 20
 # "Close to entry": at least 7 hours of counselling, not yet more than 8 (the entry rule).
 NEAR_ENTRY_MINUTES = ENTRY_THRESHOLD_MINUTES - 60
 RECENT_DAYS = 7
+# Events (and duties) still running today are looked for among those that began at most this
+# long ago: without a lower bound the query read every past event along ix_event_starts_at.
+# Events are fairs, presentations and meetings; a longer one is not "today's" any more.
+EVENT_LOOKBACK_DAYS = 31
+# Open support items read per status, in due order, to find the participants with the most
+# urgent ones; more than enough for PARTICIPANT_LIMIT of them unless the caseload is small.
+OPEN_ITEM_SCAN = 50
+OPEN_ITEM_STATUSES = ("open", "in_progress")
 # At most this many audit rows are read for the recent-changes list (the newest ones).
 RECENT_SCAN = 2000
 # Record types of the recent-changes list (audit entity_type), in the order names are looked up.
@@ -136,10 +144,16 @@ def _add_events(session: Session, day: MyDay, user: Any, today: date) -> None:
     start = local_midnight(today)
     tomorrow = local_midnight(today + timedelta(days=1))
     horizon = local_midnight(today + timedelta(days=8))
+    earliest = start - timedelta(days=EVENT_LOOKBACK_DAYS)
     events = list(
         session.scalars(
             sa.select(Event)
-            .where(Event.ends_at >= start, Event.starts_at < horizon, Event.status == "planned")
+            .where(
+                Event.ends_at >= start,
+                Event.starts_at >= earliest,
+                Event.starts_at < horizon,
+                Event.status == "planned",
+            )
             .order_by(Event.starts_at, Event.id)
             .limit(EVENT_LIMIT)
         )
@@ -153,6 +167,7 @@ def _add_events(session: Session, day: MyDay, user: Any, today: date) -> None:
             .where(
                 StaffSlot.user_id == user.id,
                 StaffSlot.ends_at > start,
+                StaffSlot.starts_at >= earliest,
                 StaffSlot.starts_at < horizon,
                 Event.status == "planned",
             )
@@ -168,18 +183,7 @@ def _add_caseload(session: Session, day: MyDay, user: Any, today: date) -> None:
     mine = participants.visible_participants(user).where(
         Participant.counsellor_id == user.id, Participant.exit_on.is_(None)
     )
-    open_status = SupportItem.status.in_(("open", "in_progress"))
-    next_due = sa.func.min(SupportItem.due_on)
-    rows = session.execute(
-        mine.join(SupportItem, SupportItem.participant_id == Participant.id)
-        .where(open_status)
-        .with_only_columns(Participant, sa.func.count(SupportItem.id), next_due)
-        .group_by(Participant.id)
-        # Items with a due date first, the most urgent at the top.
-        .order_by(next_due.is_(None), next_due, Participant.sort_name, Participant.id)
-        .limit(PARTICIPANT_LIMIT)
-    ).all()
-    day.open_items = [OpenItems(p, n, due) for p, n, due in rows]
+    day.open_items = _open_items(session, user, mine)
     day.deadlines = list(
         session.scalars(
             participants.visible_participants(user)
@@ -199,6 +203,70 @@ def _add_caseload(session: Session, day: MyDay, user: Any, today: date) -> None:
             .limit(PARTICIPANT_LIMIT)
         )
     )
+
+
+def _open_items(session: Session, user: Any, mine: sa.Select) -> list[OpenItems]:
+    """The user's open cases with open support items: the most urgent due date first.
+
+    Grouping every open item of the caseload grows with the caseload. Instead the open items
+    are read in due order (one status at a time, so that ix_support_item_status_due gives the
+    order) until OPEN_ITEM_SCAN of the user's own: the work depends on how many items of
+    colleagues come first, not on how many cases there are. Only when that does not settle
+    the first PARTICIPANT_LIMIT participants (a small caseload) is the whole caseload grouped.
+    """
+    first_due: dict[int, date] = {}
+    cutoff: date | None = None
+    for status in OPEN_ITEM_STATUSES:
+        walk = participants.scope_participants(
+            sa.select(SupportItem.participant_id, SupportItem.due_on).join(
+                Participant, Participant.id == SupportItem.participant_id
+            ),
+            user,
+        )
+        batch = session.execute(
+            walk.where(
+                SupportItem.status == status,
+                SupportItem.due_on.is_not(None),
+                Participant.counsellor_id == user.id,
+                Participant.exit_on.is_(None),
+            )
+            .order_by(SupportItem.due_on, SupportItem.id)
+            .limit(OPEN_ITEM_SCAN)
+        ).all()
+        if len(batch) == OPEN_ITEM_SCAN:
+            # Items due on the last date read may continue beyond it: only earlier ones count.
+            last: date = batch[-1][1]
+            cutoff = last if cutoff is None else min(cutoff, last)
+        for participant_id, due in batch:
+            if participant_id not in first_due or due < first_due[participant_id]:
+                first_due[participant_id] = due
+    if cutoff is not None:
+        first_due = {p: due for p, due in first_due.items() if due < cutoff}
+    counted = (
+        mine.join(SupportItem, SupportItem.participant_id == Participant.id)
+        .where(SupportItem.status.in_(OPEN_ITEM_STATUSES))
+        .with_only_columns(Participant, sa.func.count(SupportItem.id))
+        .group_by(Participant.id)
+    )
+    if len(first_due) >= PARTICIPANT_LIMIT:
+        # Every participant not found has its first due date on or after the cutoff. Of those
+        # found, only the first ten dates matter (ties on the tenth are decided by name).
+        tenth = sorted(first_due.values())[PARTICIPANT_LIMIT - 1]
+        wanted = [p for p, due in first_due.items() if due <= tenth]
+        found = [
+            OpenItems(p, n, first_due[p.id])
+            for p, n in session.execute(counted.where(Participant.id.in_(wanted)))
+        ]
+        found.sort(key=lambda o: (o.next_due, o.participant.sort_name, o.participant.id))
+        return found[:PARTICIPANT_LIMIT]
+    next_due = sa.func.min(SupportItem.due_on)
+    rows = session.execute(
+        counted.add_columns(next_due)
+        # Items with a due date first, the most urgent at the top.
+        .order_by(next_due.is_(None), next_due, Participant.sort_name, Participant.id)
+        .limit(PARTICIPANT_LIMIT)
+    )
+    return [OpenItems(p, n, due) for p, n, due in rows]
 
 
 def recent_changes(session: Session, user: Any, now: datetime) -> list[Change]:

@@ -124,7 +124,10 @@ class FollowUp(Audited, TimestampMixin, db.Model):
             sqlite_where=sa.text("status = 'open' AND case_kind != ''"),
             postgresql_where=sa.text("status = 'open' AND case_kind != ''"),
         ),
-        # "My follow-ups": open ones of one assignee in due order.
+        # "My follow-ups": open ones of one assignee in due order, then id (SQLite's rowid ends
+        # every index: a page of a group stops after its rows even when hundreds share a due
+        # date; a has_time column before it made SQLite sort them all). The group counts are
+        # ranges of it.
         sa.Index("ix_followup_assignee_status_due", "assignee_id", "status", "due_at"),
         sa.Index(
             "ix_followup_reminder_pending",

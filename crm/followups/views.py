@@ -35,6 +35,9 @@ from crm.security import has_permission, require, writes_on_get
 
 bp = Blueprint("followups", __name__, url_prefix="/wiedervorlagen")
 PER_GROUP = 50
+# The overview ("All") shows the first few of each group; a group's own tab pages through all.
+# Up to 4 × PER_GROUP items made the overview the slowest page of a busy user.
+OVERVIEW_PER_GROUP = 10
 # Roles that see everybody's follow-ups and may filter the list by assignee.
 SUPERVISING = service.SUPERVISING
 
@@ -117,7 +120,7 @@ def index():
         db.session,
         assignee.id,
         utcnow(),
-        limit=PER_GROUP,
+        limit=PER_GROUP if only else OVERVIEW_PER_GROUP,
         offset=(page - 1) * PER_GROUP,
         only=only,
     )
