@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from crm.audit.models import AuditEntry
+from crm.core import today
 from crm.events.models import Event, StaffSlot
 from crm.followups import service as followups
 from crm.followups.models import FollowUp
@@ -153,6 +154,27 @@ def test_todays_events_and_my_duties_show_with_links(counsellor, db_session, fro
     assert "Netzwerktreffen" in page.split('id="today-events-soon"')[1].split("</ul>")[0]
     assert "Abgesagte Messe" not in page
     assert "Vergangene Messe" not in page
+
+
+def test_a_busy_week_shows_the_next_events_and_links_to_the_calendar_for_the_rest(
+    counsellor, db_session, frozen_time
+):
+    for n in range(12):
+        make_event(db_session, f"Termin {n:02d}", datetime(2026, 11, 23, 8 + n % 9, n, tzinfo=UTC))
+    db_session.commit()
+    page = counsellor.get("/").get_data(as_text=True)
+    soon = page.split('id="today-events-soon"')[1].split("</ul>")[0]
+    assert soon.count("<li") == today.EVENTS_SOON_SHOWN
+    more = page.split('id="today-events-more"')[0].rsplit("<a", 1)[1]
+    assert 'href="/termine/kalender?ansicht=liste"' in more
+
+
+def test_a_quiet_week_lists_every_event_without_the_calendar_link(
+    counsellor, db_session, frozen_time
+):
+    make_event(db_session, "Netzwerktreffen", datetime(2026, 11, 24, 13, 0, tzinfo=UTC))
+    db_session.commit()
+    assert 'id="today-events-more"' not in counsellor.get("/").get_data(as_text=True)
 
 
 def test_a_counsellor_sees_own_participants_close_to_entry_and_with_open_items(

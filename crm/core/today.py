@@ -31,6 +31,9 @@ from crm.security import has_permission
 # Limits per section: the page links to the full lists for the rest.
 FOLLOWUP_LIMIT = 30
 EVENT_LIMIT = 20
+# The coming week's events: the first few, then a link to the calendar's agenda. A busy
+# office has dozens; the start page is for what is next, the calendar for the whole week.
+EVENTS_SOON_SHOWN = 8
 PARTICIPANT_LIMIT = 10
 RECENT_LIMIT = 10
 INQUIRY_LIMIT = 20
@@ -80,6 +83,7 @@ class MyDay:
     followups_truncated: bool = False
     events_today: list[Event] | None = None
     events_soon: list[Event] | None = None
+    more_events_soon: bool = False
     duties: list[StaffSlot] | None = None
     open_items: list[OpenItems] | None = None
     deadlines: list[Participant] | None = None
@@ -159,7 +163,9 @@ def _add_events(session: Session, day: MyDay, user: Any, today: date) -> None:
         )
     )
     day.events_today = [e for e in events if e.starts_at < tomorrow]
-    day.events_soon = [e for e in events if e.starts_at >= tomorrow]
+    soon = [e for e in events if e.starts_at >= tomorrow]
+    day.events_soon = soon[:EVENTS_SOON_SHOWN]
+    day.more_events_soon = len(soon) > EVENTS_SOON_SHOWN
     day.duties = list(
         session.scalars(
             sa.select(StaffSlot)
