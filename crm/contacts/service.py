@@ -888,7 +888,9 @@ def list_page(
 ) -> tuple[list[Any], int]:
     """One page of the organisation or person list and its total, as the list pages show it.
 
-    With `count_limit` the total is exact up to that number and `count_limit + 1` above it.
+    With `count_limit` the total is exact up to that number; above it the total is a lower
+    bound greater than `count_limit` that is also greater than the rows up to the end of this
+    page when a further row exists, so "is there a next page" stays answerable past the cap.
     On SQLite a search's count is taken from the FTS index alone when nothing else filters,
     and a search with more hits than `count_limit`, sorted by name, walks the name index
     instead of sorting every hit (search.matching_ids).
@@ -901,12 +903,16 @@ def list_page(
         total = sqlite_hit_count(session, model, f.q, limit=count_limit)
     if total is None:
         total = count_of(session, stmt, limit=count_limit)
-    if sqlite and count_limit is not None and total > count_limit and f.sort == "name":
+    capped = count_limit is not None and total > count_limit
+    if sqlite and capped and f.sort == "name":
         stmt = query(session, f, now=now, walk_order=True)
-    rows = session.scalars(
-        stmt.options(*options).limit(per_page).offset((max(page, 1) - 1) * per_page)
-    ).all()
-    return list(rows), total
+    offset = (max(page, 1) - 1) * per_page
+    # Past the counted rows only one more row tells whether a next page exists.
+    peek = 1 if capped and offset + per_page >= total else 0
+    rows = list(session.scalars(stmt.options(*options).limit(per_page + peek).offset(offset)))
+    if peek:
+        total = max(total, offset + len(rows))
+    return rows[:per_page], total
 
 
 # --- pages: eager loading, lookups, deletes, export rows ---------------------------------------

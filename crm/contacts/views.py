@@ -241,6 +241,9 @@ def _page_arg() -> int:
 
 # Searches count their hits up to this number; beyond it the page says "more than 1,000".
 SEARCH_COUNT_LIMIT = 1000
+# Lists count up to this number ("mehr als 10.000" above it): an exact count reads the whole
+# table on PostgreSQL on every page view and so grows with it; a capped one stops at the cap.
+LIST_COUNT_LIMIT = 10_000
 
 
 def _render_list(kind: str) -> Any:
@@ -251,7 +254,7 @@ def _render_list(kind: str) -> Any:
         model, options, columns = Organisation, service.ORG_LIST_OPTIONS, ORG_COLUMNS
     else:
         model, options, columns = Person, service.PERSON_LIST_OPTIONS, PERSON_COLUMNS
-    count_limit = SEARCH_COUNT_LIMIT if filters.q.strip() else None
+    count_limit = SEARCH_COUNT_LIMIT if filters.q.strip() else LIST_COUNT_LIMIT
     rows, total = service.list_page(
         db.session,
         model,
@@ -263,6 +266,7 @@ def _render_list(kind: str) -> Any:
     )
     context = {
         "count_limit": count_limit,
+        "capped": total > count_limit,
         "kind": kind,
         "endpoint": f"contacts.{kind}",
         "rows": rows,
