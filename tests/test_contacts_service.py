@@ -108,6 +108,30 @@ def test_a_broad_search_pages_like_the_plain_sorted_query(db_session, filters):
         assert _page_names(rows) == _page_names(everything[(page - 1) * 5 : page * 5])
 
 
+@pytest.mark.parametrize(
+    "filters",
+    [
+        ListFilters(q="ha"),
+        ListFilters(q="ha", direction="desc"),
+        ListFilters(q="ha", kind="association"),
+        ListFilters(q="ha", sort="first_name"),
+        ListFilters(q="ha", sort="last_contact"),
+        ListFilters(q="vorname0"),
+    ],
+    ids=["search", "descending", "with-a-filter", "other-sort", "nulls-first", "prefix"],
+)
+def test_a_search_with_few_hits_pages_like_the_plain_sorted_query(db_session, filters):
+    # Below the count limit PostgreSQL sorts the hits themselves (service._sorted_hits).
+    _broad_search_people(db_session)
+    everything = list(db_session.scalars(service.person_query(db_session, filters)))
+    for page in (1, 2, 3, 4):
+        rows, total = service.list_page(
+            db_session, Person, filters, page=page, per_page=5, count_limit=1000
+        )
+        assert total == len(everything)
+        assert _page_names(rows) == _page_names(everything[(page - 1) * 5 : page * 5])
+
+
 def test_a_search_below_the_count_limit_is_counted_exactly(db_session):
     _broad_search_people(db_session)
     rows, total = service.list_page(

@@ -909,10 +909,49 @@ def list_page(
     offset = (max(page, 1) - 1) * per_page
     # Past the counted rows only one more row tells whether a next page exists.
     peek = 1 if capped and offset + per_page >= total else 0
+    if not sqlite and f.q.strip() and count_limit is not None and not capped:
+        sorts = ORG_SORTS if model is Organisation else PERSON_SORTS
+        stmt = _sorted_hits(model, stmt, _order(sorts, f, model.id), offset, per_page + peek)
+        offset = 0
     rows = list(session.scalars(stmt.options(*options).limit(per_page + peek).offset(offset)))
     if peek:
         total = max(total, offset + len(rows))
     return rows[:per_page], total
+
+
+def _sorted_hits(
+    model: type[Organisation] | type[Person],
+    stmt: sa.Select,
+    order: list[Any],
+    offset: int,
+    limit: int,
+) -> sa.Select:
+    """`stmt`'s rows offset..offset+limit, found by sorting all its (few) search hits.
+
+    For a search with few hits (at most the count limit) on PostgreSQL. Left to itself the
+    planner walks the name index and tests each row against the search, expecting hits spread
+    evenly over the alphabet; but hits cluster ("Weiß" late, "Bäckerei …" at B), and the walk
+    then reads thousands of rows before it has a page. Numbering the hits in a materialised
+    CTE, which is planned on its own and without the page's LIMIT, makes it fetch the hits
+    through the GIN index and sort only them.
+    """
+    hits = (
+        stmt.order_by(None)
+        .with_only_columns(
+            model.id.label("hit_id"),
+            sa.func.row_number().over(order_by=order).label("position"),
+        )
+        .cte("hits")
+        .prefix_with("MATERIALIZED")
+    )
+    page = (
+        sa.select(hits.c.hit_id, hits.c.position)
+        .order_by(hits.c.position)
+        .limit(limit)
+        .offset(offset)
+        .subquery("page")
+    )
+    return sa.select(model).join(page, model.id == page.c.hit_id).order_by(page.c.position)
 
 
 # --- pages: eager loading, lookups, deletes, export rows ---------------------------------------
