@@ -132,6 +132,24 @@ def test_a_search_with_few_hits_pages_like_the_plain_sorted_query(db_session, fi
         assert _page_names(rows) == _page_names(everything[(page - 1) * 5 : page * 5])
 
 
+@pytest.mark.parametrize("window", [3, 8, 15, 2000])
+@pytest.mark.parametrize("direction", ["asc", "desc"])
+def test_a_broad_search_pages_alike_whatever_part_of_the_names_it_looks_at_first(
+    db_session, monkeypatch, window, direction
+):
+    # PostgreSQL looks for a broad search's page among the first names (service._name_window)
+    # and sorts every hit when the page is not all there.
+    monkeypatch.setattr(service, "NAME_WINDOW", window)
+    _broad_search_people(db_session)
+    filters = ListFilters(q="ha", direction=direction)
+    everything = list(db_session.scalars(service.person_query(db_session, filters)))
+    for page in (1, 2, 3):
+        rows, _total = service.list_page(
+            db_session, Person, filters, page=page, per_page=5, count_limit=3
+        )
+        assert _page_names(rows) == _page_names(everything[(page - 1) * 5 : page * 5])
+
+
 def test_a_search_below_the_count_limit_is_counted_exactly(db_session):
     _broad_search_people(db_session)
     rows, total = service.list_page(

@@ -909,14 +909,65 @@ def list_page(
     offset = (max(page, 1) - 1) * per_page
     # Past the counted rows only one more row tells whether a next page exists.
     peek = 1 if capped and offset + per_page >= total else 0
-    if not sqlite and f.q.strip() and count_limit is not None and not capped:
-        sorts = ORG_SORTS if model is Organisation else PERSON_SORTS
-        stmt = _sorted_hits(model, stmt, _order(sorts, f, model.id), offset, per_page + peek)
-        offset = 0
-    rows = list(session.scalars(stmt.options(*options).limit(per_page + peek).offset(offset)))
+    wanted = per_page + peek
+    if not sqlite and f.q.strip() and count_limit is not None:
+        rows = _postgres_search_page(session, model, f, stmt, offset, wanted, options, many=capped)
+    else:
+        rows = list(session.scalars(stmt.options(*options).limit(wanted).offset(offset)))
     if peek:
         total = max(total, offset + len(rows))
     return rows[:per_page], total
+
+
+def _postgres_search_page(
+    session: Session,
+    model: type[Organisation] | type[Person],
+    f: ListFilters,
+    stmt: sa.Select,
+    offset: int,
+    limit: int,
+    options: Sequence[Any],
+    *,
+    many: bool,
+) -> list[Any]:
+    """Rows offset..offset+limit of a search on PostgreSQL, the plan chosen by the hit count.
+
+    Few hits (`many` false): sort the hits. Many, in name order: walk the name index within a
+    window, else sort the hits. Many in another order: the planner's own choice.
+    """
+    sorts = ORG_SORTS if model is Organisation else PERSON_SORTS
+    if many and f.sort != "name":
+        return list(session.scalars(stmt.options(*options).limit(limit).offset(offset)))
+    if many:
+        window = _name_window(sorts["name"], f.direction == "desc")
+        paged = stmt.where(window).options(*options).limit(limit).offset(offset)
+        rows = list(session.scalars(paged))
+        if len(rows) == limit:
+            return rows
+    page = _sorted_hits(model, stmt, _order(sorts, f, model.id), offset, limit)
+    return list(session.scalars(page.options(*options)))
+
+
+# A search with many hits looks for its page among this many rows in name order first.
+NAME_WINDOW = 2000
+
+
+def _name_window(column: Any, descending: bool) -> sa.ColumnElement[bool]:
+    """Rows among the first NAME_WINDOW in name order (ties at the edge included).
+
+    Walking the name index and testing each row is quick for words whose hits are spread over
+    the alphabet, but a word with many hits that cluster (every "Bäckerei …" under B) walks
+    most of the table first. Bounded by the NAME_WINDOW-th name, the walk stops there; a page
+    found inside the window is the true page, as the window is a prefix of the order.
+    """
+    edge = (
+        sa.select(column)
+        .order_by(column.desc() if descending else column)
+        .offset(NAME_WINDOW - 1)
+        .limit(1)
+        .scalar_subquery()
+    )
+    return column >= edge if descending else column <= edge
 
 
 def _sorted_hits(
