@@ -150,6 +150,15 @@ def test_a_broad_search_pages_alike_whatever_part_of_the_names_it_looks_at_first
         assert _page_names(rows) == _page_names(everything[(page - 1) * 5 : page * 5])
 
 
+@pytest.mark.parametrize("q", ["ha", "ha vorname0", "an", "er", "ziegler", "halle", "zz", "%"])
+def test_the_walking_search_finds_exactly_what_the_word_index_finds(db_session, q):
+    # A walk tests each row against the hits instead of fetching them in the ORDER BY.
+    _broad_search_people(db_session)
+    walked = service.person_query(db_session, ListFilters(q=q), walk_order=True)
+    indexed = service.person_query(db_session, ListFilters(q=q))
+    assert _page_names(db_session.scalars(walked)) == _page_names(db_session.scalars(indexed))
+
+
 def test_a_search_below_the_count_limit_is_counted_exactly(db_session):
     _broad_search_people(db_session)
     rows, total = service.list_page(

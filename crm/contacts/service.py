@@ -891,9 +891,9 @@ def list_page(
     With `count_limit` the total is exact up to that number; above it the total is a lower
     bound greater than `count_limit` that is also greater than the rows up to the end of this
     page when a further row exists, so "is there a next page" stays answerable past the cap.
-    On SQLite a search's count is taken from the FTS index alone when nothing else filters,
-    and a search with more hits than `count_limit`, sorted by name, walks the name index
-    instead of sorting every hit (search.matching_ids).
+    On SQLite a search's count is taken from the FTS index alone when nothing else filters.
+    A search with more hits than `count_limit`, sorted by name, walks the name index
+    (search.matching_ids, _name_window); one with fewer sorts its hits.
     """
     query = organisation_query if model is Organisation else person_query
     stmt = query(session, f, now=now)
@@ -904,14 +904,32 @@ def list_page(
     if total is None:
         total = count_of(session, stmt, limit=count_limit)
     capped = count_limit is not None and total > count_limit
-    if sqlite and capped and f.sort == "name":
-        stmt = query(session, f, now=now, walk_order=True)
     offset = (max(page, 1) - 1) * per_page
     # Past the counted rows only one more row tells whether a next page exists.
     peek = 1 if capped and offset + per_page >= total else 0
     wanted = per_page + peek
-    if not sqlite and f.q.strip() and count_limit is not None:
-        rows = _postgres_search_page(session, model, f, stmt, offset, wanted, options, many=capped)
+    if f.q.strip() and count_limit is not None:
+        # The capped hit count chooses the plan. Many hits in name order: walk the name index
+        # (on PostgreSQL within a window); few (or the window too short): sort the hits.
+        walk = query(session, f, now=now, walk_order=True)
+        if capped and f.sort == "name" and sqlite:
+            # The walk reads only the name index, testing each entry against the set of
+            # hits: cheap per row, so no window is needed.
+            rows = list(session.scalars(walk.options(*options).limit(wanted).offset(offset)))
+        elif capped and f.sort == "name":
+            window = _name_window(
+                (ORG_SORTS if model is Organisation else PERSON_SORTS)["name"],
+                f.direction == "desc",
+            )
+            paged = walk.where(window).options(*options).limit(wanted).offset(offset)
+            rows = list(session.scalars(paged))
+            if len(rows) < wanted:
+                rows = _sorted_page(session, model, f, stmt, offset, wanted, options)
+        elif capped:
+            # Sorted by another column: the database's own plan.
+            rows = list(session.scalars(stmt.options(*options).limit(wanted).offset(offset)))
+        else:
+            rows = _sorted_page(session, model, f, stmt, offset, wanted, options)
     else:
         rows = list(session.scalars(stmt.options(*options).limit(wanted).offset(offset)))
     if peek:
@@ -919,7 +937,7 @@ def list_page(
     return rows[:per_page], total
 
 
-def _postgres_search_page(
+def _sorted_page(
     session: Session,
     model: type[Organisation] | type[Person],
     f: ListFilters,
@@ -927,25 +945,16 @@ def _postgres_search_page(
     offset: int,
     limit: int,
     options: Sequence[Any],
-    *,
-    many: bool,
 ) -> list[Any]:
-    """Rows offset..offset+limit of a search on PostgreSQL, the plan chosen by the hit count.
+    """Rows offset..offset+limit of a search, found by sorting all its hits.
 
-    Few hits (`many` false): sort the hits. Many, in name order: walk the name index within a
-    window, else sort the hits. Many in another order: the planner's own choice.
+    SQLite does that by itself for `id IN (FTS hits)`; PostgreSQL is told (_sorted_hits).
     """
-    sorts = ORG_SORTS if model is Organisation else PERSON_SORTS
-    if many and f.sort != "name":
-        return list(session.scalars(stmt.options(*options).limit(limit).offset(offset)))
-    if many:
-        window = _name_window(sorts["name"], f.direction == "desc")
-        paged = stmt.where(window).options(*options).limit(limit).offset(offset)
-        rows = list(session.scalars(paged))
-        if len(rows) == limit:
-            return rows
-    page = _sorted_hits(model, stmt, _order(sorts, f, model.id), offset, limit)
-    return list(session.scalars(page.options(*options)))
+    if session.get_bind().dialect.name != "sqlite":
+        sorts = ORG_SORTS if model is Organisation else PERSON_SORTS
+        page = _sorted_hits(model, stmt, _order(sorts, f, model.id), offset, limit)
+        return list(session.scalars(page.options(*options)))
+    return list(session.scalars(stmt.options(*options).limit(limit).offset(offset)))
 
 
 # A search with many hits looks for its page among this many rows in name order first.

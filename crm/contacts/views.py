@@ -246,6 +246,17 @@ SEARCH_COUNT_LIMIT = 1000
 LIST_COUNT_LIMIT = 10_000
 
 
+def _detail_href(endpoint: str, argument: str) -> str:
+    """The detail pages' URL up to the record id: "/kontakte/organisationen/".
+
+    A list page links every row (and a person's organisations); one url_for for all of them
+    instead of one per link, which was a noticeable share of rendering a page.
+    """
+    href = url_for(endpoint, **{argument: 1})
+    assert href.endswith("/1")  # the id is the last path segment
+    return href[:-1]
+
+
 def _render_list(kind: str) -> Any:
     filters, page, per_page = _list_args()
     options: tuple[Any, ...]
@@ -276,6 +287,8 @@ def _render_list(kind: str) -> Any:
         "filters": filters,
         "columns": columns,
         "args": request.args.to_dict(),
+        "organisation_href": _detail_href("contacts.organisation_detail", "org_id"),
+        "person_href": _detail_href("contacts.person_detail", "person_id"),
     }
     if _is_htmx_partial():
         response = Response(render_template("contacts/_results.html", oob=True, **context))
