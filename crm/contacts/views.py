@@ -252,7 +252,8 @@ def _detail_href(endpoint: str, argument: str) -> str:
     A list page links every row (and a person's organisations); one url_for for all of them
     instead of one per link, which was a noticeable share of rendering a page.
     """
-    href = url_for(endpoint, **{argument: 1})
+    values: dict[str, Any] = {argument: 1}
+    href = url_for(endpoint, **values)
     assert href.endswith("/1")  # the id is the last path segment
     return href[:-1]
 
