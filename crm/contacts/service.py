@@ -958,7 +958,7 @@ def _sorted_page(
 
 
 # A search with many hits looks for its page among this many rows in name order first.
-NAME_WINDOW = 2000
+NAME_WINDOW = 3000
 
 
 def _name_window(column: Any, descending: bool) -> sa.ColumnElement[bool]:
