@@ -911,17 +911,17 @@ def list_page(
     if f.q.strip() and count_limit is not None:
         # The capped hit count chooses the plan. Many hits in name order: walk the name index
         # (on PostgreSQL within a window); few (or the window too short): sort the hits.
-        walk = query(session, f, now=now, walk_order=True)
         if capped and f.sort == "name" and sqlite:
             # The walk reads only the name index, testing each entry against the set of
             # hits: cheap per row, so no window is needed.
+            walk = query(session, f, now=now, walk_order=True)
             rows = list(session.scalars(walk.options(*options).limit(wanted).offset(offset)))
         elif capped and f.sort == "name":
             window = _name_window(
                 (ORG_SORTS if model is Organisation else PERSON_SORTS)["name"],
                 f.direction == "desc",
             )
-            paged = walk.where(window).options(*options).limit(wanted).offset(offset)
+            paged = stmt.where(window).options(*options).limit(wanted).offset(offset)
             rows = list(session.scalars(paged))
             if len(rows) < wanted:
                 rows = _sorted_page(session, model, f, stmt, offset, wanted, options)
@@ -988,7 +988,8 @@ def _sorted_hits(
 ) -> sa.Select:
     """`stmt`'s rows offset..offset+limit, found by sorting all its (few) search hits.
 
-    For a search with few hits (at most the count limit) on PostgreSQL. Left to itself the
+    For a search with few hits (at most the count limit) on PostgreSQL, and for one with
+    many whose page is not within the name window (_name_window). Left to itself the
     planner walks the name index and tests each row against the search, expecting hits spread
     evenly over the alphabet; but hits cluster ("Weiß" late, "Bäckerei …" at B), and the walk
     then reads thousands of rows before it has a page. Numbering the hits in a materialised
