@@ -902,7 +902,7 @@ def list_page(
     if sqlite and count_limit is not None and f.search_only():
         total = sqlite_hit_count(session, model, f.q, limit=count_limit)
     if total is None:
-        total = count_of(session, stmt, limit=count_limit)
+        total = count_of(session, stmt, limit=count_limit, search=bool(f.q.strip()))
     capped = count_limit is not None and total > count_limit
     offset = (max(page, 1) - 1) * per_page
     # Past the counted rows only one more row tells whether a next page exists.
@@ -1237,8 +1237,13 @@ def tag_names(session: Session) -> list[str]:
     return list(session.scalars(sa.select(Tag.name).order_by(Tag.name)))
 
 
-def count_of(session: Session, stmt: sa.Select, *, limit: int | None = None) -> int:
-    """How many rows a list query returns; with `limit`, counting stops at limit + 1."""
+def count_of(
+    session: Session, stmt: sa.Select, *, limit: int | None = None, search: bool = True
+) -> int:
+    """How many rows a list query returns; with `limit`, counting stops at limit + 1.
+
+    `search`: the query has search words (PostgreSQL then plans the hits on their own).
+    """
     # Only a constant per row: with a LIMIT the subquery is not flattened and would fetch
     # every column of the rows it counts.
     inner: sa.Select[Any] = stmt.order_by(None).with_only_columns(
@@ -1248,7 +1253,7 @@ def count_of(session: Session, stmt: sa.Select, *, limit: int | None = None) -> 
         return session.scalar(sa.select(sa.func.count()).select_from(inner.subquery())) or 0
     # A search for "ha" matches 16,000 people: nobody pages through them, and counting them
     # all was a third of the page's time (bench/README.md).
-    if session.get_bind().dialect.name == "postgresql":
+    if search and session.get_bind().dialect.name == "postgresql":
         # Planned without the LIMIT (a materialised CTE is read lazily): with it PostgreSQL
         # expected 1,001 hits early in a sequential scan, and words whose people sort late
         # ("weiß", "yılmaz") scanned 40,000 rows (20 ms instead of 4).
@@ -1257,6 +1262,8 @@ def count_of(session: Session, stmt: sa.Select, *, limit: int | None = None) -> 
             sa.select(sa.literal_column("1")).select_from(hits).limit(limit + 1)
         )
     else:
+        # A list without search words: the rows in any order, the first limit + 1 of them
+        # (a materialised CTE would copy each counted row once more).
         capped = inner.limit(limit + 1)
     return session.scalar(sa.select(sa.func.count()).select_from(capped.subquery())) or 0
 
