@@ -267,6 +267,19 @@ def measure(
 PAGE_PARAM = "seite"
 
 
+def global_search_routes(app: Flask) -> tuple[str | None, str | None]:
+    """The global search page and its suggest fragment, found by path like the others."""
+    page = suggest = None
+    for rule in app.url_map.iter_rules():
+        if "GET" not in (rule.methods or ()) or rule.arguments:
+            continue
+        if rule.rule.rstrip("/") == "/suche":
+            page = rule.rule
+        elif rule.rule.rstrip("/") == "/suche/vorschlag":
+            suggest = rule.rule
+    return page, suggest
+
+
 def page_scenarios(
     app: Flask, routes: Routes, big_ids: Sequence[int], n_orgs: int, only: set[str]
 ) -> list[tuple[str, str, Callable[[int], str], dict[str, str] | None]]:
@@ -300,6 +313,23 @@ def page_scenarios(
         if routes.organisations:
             base = routes.organisations
             out.append(("search", "organisation search", lambda i: f"{base}?q={searches[i]}", None))
+    # --- global search (issue 15): /suche and the navigation bar's suggest fragment ---
+    if "search" in only:
+        search_page, suggest = global_search_routes(app)
+        if search_page:
+            out.append(
+                ("search", "global search", lambda i: f"{search_page}?q={searches[i]}", None)
+            )
+        if suggest:
+            out.append(
+                (
+                    "search",
+                    "global search suggest (htmx)",
+                    lambda i: f"{suggest}?q={searches[i]}",
+                    htmx,
+                )
+            )
+    # --- end of global search ---
     if "detail" in only and routes.organisation_detail:
         detail = routes.organisation_detail
         out.append(

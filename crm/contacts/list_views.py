@@ -113,6 +113,8 @@ def detail(list_id: int) -> str:
             service.ListFilters(q=q),
             page=1,
             per_page=SEARCH_HITS,
+            # Only the hits are shown: counting them all would be work for nothing.
+            count_limit=SEARCH_HITS,
         )
         member_ids = set(
             db.session.scalars(

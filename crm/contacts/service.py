@@ -888,10 +888,12 @@ def list_page(
 ) -> tuple[list[Any], int]:
     """One page of the organisation or person list and its total, as the list pages show it.
 
-    With `count_limit` the total is exact up to that number and `count_limit + 1` above it.
-    On SQLite a search's count is taken from the FTS index alone when nothing else filters,
-    and a search with more hits than `count_limit`, sorted by name, walks the name index
-    instead of sorting every hit (search.matching_ids).
+    With `count_limit` the total is exact up to that number; above it the total is a lower
+    bound greater than `count_limit` that is also greater than the rows up to the end of this
+    page when a further row exists, so "is there a next page" stays answerable past the cap.
+    On SQLite a search's count is taken from the FTS index alone when nothing else filters.
+    A search with more hits than `count_limit`, sorted by name, walks the name index
+    (search.matching_ids, _name_window); one with fewer sorts its hits.
     """
     query = organisation_query if model is Organisation else person_query
     stmt = query(session, f, now=now)
@@ -900,13 +902,117 @@ def list_page(
     if sqlite and count_limit is not None and f.search_only():
         total = sqlite_hit_count(session, model, f.q, limit=count_limit)
     if total is None:
-        total = count_of(session, stmt, limit=count_limit)
-    if sqlite and count_limit is not None and total > count_limit and f.sort == "name":
-        stmt = query(session, f, now=now, walk_order=True)
-    rows = session.scalars(
-        stmt.options(*options).limit(per_page).offset((max(page, 1) - 1) * per_page)
-    ).all()
-    return list(rows), total
+        total = count_of(session, stmt, limit=count_limit, search=bool(f.q.strip()))
+    capped = count_limit is not None and total > count_limit
+    offset = (max(page, 1) - 1) * per_page
+    # Past the counted rows only one more row tells whether a next page exists.
+    peek = 1 if capped and offset + per_page >= total else 0
+    wanted = per_page + peek
+    if f.q.strip() and count_limit is not None:
+        # The capped hit count chooses the plan. Many hits in name order: walk the name index
+        # (on PostgreSQL within a window); few (or the window too short): sort the hits.
+        if capped and f.sort == "name" and sqlite:
+            # The walk reads only the name index, testing each entry against the set of
+            # hits: cheap per row, so no window is needed.
+            walk = query(session, f, now=now, walk_order=True)
+            rows = list(session.scalars(walk.options(*options).limit(wanted).offset(offset)))
+        elif capped and f.sort == "name":
+            window = _name_window(
+                (ORG_SORTS if model is Organisation else PERSON_SORTS)["name"],
+                f.direction == "desc",
+            )
+            paged = stmt.where(window).options(*options).limit(wanted).offset(offset)
+            rows = list(session.scalars(paged))
+            if len(rows) < wanted:
+                rows = _sorted_page(session, model, f, stmt, offset, wanted, options)
+        elif capped:
+            # Sorted by another column: the database's own plan.
+            rows = list(session.scalars(stmt.options(*options).limit(wanted).offset(offset)))
+        else:
+            rows = _sorted_page(session, model, f, stmt, offset, wanted, options)
+    else:
+        rows = list(session.scalars(stmt.options(*options).limit(wanted).offset(offset)))
+    if peek:
+        total = max(total, offset + len(rows))
+    return rows[:per_page], total
+
+
+def _sorted_page(
+    session: Session,
+    model: type[Organisation] | type[Person],
+    f: ListFilters,
+    stmt: sa.Select,
+    offset: int,
+    limit: int,
+    options: Sequence[Any],
+) -> list[Any]:
+    """Rows offset..offset+limit of a search, found by sorting all its hits.
+
+    SQLite does that by itself for `id IN (FTS hits)`; PostgreSQL is told (_sorted_hits).
+    """
+    if session.get_bind().dialect.name != "sqlite":
+        sorts = ORG_SORTS if model is Organisation else PERSON_SORTS
+        page = _sorted_hits(model, stmt, _order(sorts, f, model.id), offset, limit)
+        return list(session.scalars(page.options(*options)))
+    return list(session.scalars(stmt.options(*options).limit(limit).offset(offset)))
+
+
+# A search with many hits looks for its page among this many rows in name order first.
+NAME_WINDOW = 3000
+
+
+def _name_window(column: Any, descending: bool) -> sa.ColumnElement[bool]:
+    """Rows among the first NAME_WINDOW in name order (ties at the edge included).
+
+    Walking the name index and testing each row is quick for words whose hits are spread over
+    the alphabet, but a word with many hits that cluster (every "Bäckerei …" under B) walks
+    most of the table first. Bounded by the NAME_WINDOW-th name, the walk stops there; a page
+    found inside the window is the true page, as the window is a prefix of the order.
+    """
+    edge = (
+        sa.select(column)
+        .order_by(column.desc() if descending else column)
+        .offset(NAME_WINDOW - 1)
+        .limit(1)
+        .scalar_subquery()
+    )
+    return column >= edge if descending else column <= edge
+
+
+def _sorted_hits(
+    model: type[Organisation] | type[Person],
+    stmt: sa.Select,
+    order: list[Any],
+    offset: int,
+    limit: int,
+) -> sa.Select:
+    """`stmt`'s rows offset..offset+limit, found by sorting all its (few) search hits.
+
+    For a search with few hits (at most the count limit) on PostgreSQL, and for one with
+    many whose page is not within the name window (_name_window). Left to itself the
+    planner walks the name index and tests each row against the search, expecting hits spread
+    evenly over the alphabet; but hits cluster ("Weiß" late, "Bäckerei …" at B), and the walk
+    then reads thousands of rows before it has a page. Numbering the hits in a materialised
+    CTE, which is planned on its own and without the page's LIMIT, makes it fetch the hits
+    through the GIN index and sort only them.
+    """
+    hits = (
+        stmt.order_by(None)
+        .with_only_columns(
+            model.id.label("hit_id"),
+            sa.func.row_number().over(order_by=order).label("position"),
+        )
+        .cte("hits")
+        .prefix_with("MATERIALIZED")
+    )
+    page = (
+        sa.select(hits.c.hit_id, hits.c.position)
+        .order_by(hits.c.position)
+        .limit(limit)
+        .offset(offset)
+        .subquery("page")
+    )
+    return sa.select(model).join(page, model.id == page.c.hit_id).order_by(page.c.position)
 
 
 # --- pages: eager loading, lookups, deletes, export rows ---------------------------------------
@@ -1131,8 +1237,13 @@ def tag_names(session: Session) -> list[str]:
     return list(session.scalars(sa.select(Tag.name).order_by(Tag.name)))
 
 
-def count_of(session: Session, stmt: sa.Select, *, limit: int | None = None) -> int:
-    """How many rows a list query returns; with `limit`, counting stops at limit + 1."""
+def count_of(
+    session: Session, stmt: sa.Select, *, limit: int | None = None, search: bool = True
+) -> int:
+    """How many rows a list query returns; with `limit`, counting stops at limit + 1.
+
+    `search`: the query has search words (PostgreSQL then plans the hits on their own).
+    """
     # Only a constant per row: with a LIMIT the subquery is not flattened and would fetch
     # every column of the rows it counts.
     inner: sa.Select[Any] = stmt.order_by(None).with_only_columns(
@@ -1142,7 +1253,7 @@ def count_of(session: Session, stmt: sa.Select, *, limit: int | None = None) -> 
         return session.scalar(sa.select(sa.func.count()).select_from(inner.subquery())) or 0
     # A search for "ha" matches 16,000 people: nobody pages through them, and counting them
     # all was a third of the page's time (bench/README.md).
-    if session.get_bind().dialect.name == "postgresql":
+    if search and session.get_bind().dialect.name == "postgresql":
         # Planned without the LIMIT (a materialised CTE is read lazily): with it PostgreSQL
         # expected 1,001 hits early in a sequential scan, and words whose people sort late
         # ("weiß", "yılmaz") scanned 40,000 rows (20 ms instead of 4).
@@ -1151,6 +1262,8 @@ def count_of(session: Session, stmt: sa.Select, *, limit: int | None = None) -> 
             sa.select(sa.literal_column("1")).select_from(hits).limit(limit + 1)
         )
     else:
+        # A list without search words: the rows in any order, the first limit + 1 of them
+        # (a materialised CTE would copy each counted row once more).
         capped = inner.limit(limit + 1)
     return session.scalar(sa.select(sa.func.count()).select_from(capped.subquery())) or 0
 

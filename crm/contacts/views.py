@@ -241,6 +241,21 @@ def _page_arg() -> int:
 
 # Searches count their hits up to this number; beyond it the page says "more than 1,000".
 SEARCH_COUNT_LIMIT = 1000
+# Lists count up to this number ("mehr als 10.000" above it): an exact count reads the whole
+# table on PostgreSQL on every page view and so grows with it; a capped one stops at the cap.
+LIST_COUNT_LIMIT = 10_000
+
+
+def _detail_href(endpoint: str, argument: str) -> str:
+    """The detail pages' URL up to the record id: "/kontakte/organisationen/".
+
+    A list page links every row (and a person's organisations); one url_for for all of them
+    instead of one per link, which was a noticeable share of rendering a page.
+    """
+    values: dict[str, Any] = {argument: 1}
+    href = url_for(endpoint, **values)
+    assert href.endswith("/1")  # the id is the last path segment
+    return href[:-1]
 
 
 def _render_list(kind: str) -> Any:
@@ -251,7 +266,7 @@ def _render_list(kind: str) -> Any:
         model, options, columns = Organisation, service.ORG_LIST_OPTIONS, ORG_COLUMNS
     else:
         model, options, columns = Person, service.PERSON_LIST_OPTIONS, PERSON_COLUMNS
-    count_limit = SEARCH_COUNT_LIMIT if filters.q.strip() else None
+    count_limit = SEARCH_COUNT_LIMIT if filters.q.strip() else LIST_COUNT_LIMIT
     rows, total = service.list_page(
         db.session,
         model,
@@ -263,6 +278,7 @@ def _render_list(kind: str) -> Any:
     )
     context = {
         "count_limit": count_limit,
+        "capped": total > count_limit,
         "kind": kind,
         "endpoint": f"contacts.{kind}",
         "rows": rows,
@@ -272,6 +288,8 @@ def _render_list(kind: str) -> Any:
         "filters": filters,
         "columns": columns,
         "args": request.args.to_dict(),
+        "organisation_href": _detail_href("contacts.organisation_detail", "org_id"),
+        "person_href": _detail_href("contacts.person_detail", "person_id"),
     }
     if _is_htmx_partial():
         response = Response(render_template("contacts/_results.html", oob=True, **context))

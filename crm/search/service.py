@@ -14,7 +14,7 @@ from crm.audit.service import record_each
 from crm.contacts import service as contacts
 from crm.contacts.models import Organisation, Person
 from crm.contacts.normalize import fold
-from crm.contacts.search import search_terms, sqlite_hit_count
+from crm.contacts.search import search_terms
 from crm.database import db_int
 from crm.events.models import Event
 from crm.newsletters.models import Campaign
@@ -28,7 +28,8 @@ PICKER_LIMIT = 20
 GROUP_LIMIT = 8
 # Longer input is cut: nobody types more to find a name, and it bounds the query's work.
 MAX_QUERY = 100
-# Above this many hits a name-ordered contact search walks the name index (SQLite).
+# Above this many hits a name-ordered contact search walks the name index, below it the hits
+# are sorted (contacts.service.list_page).
 WALK_FROM = 1000
 
 # kind -> the permission its list needs. A kind the user may not list finds nothing.
@@ -76,22 +77,20 @@ def _like_terms(column: Any, text: str) -> list[sa.ColumnElement[bool]]:
 def _contacts(session: Session, model: Any, text: str, limit: int) -> list[Any]:
     """People or organisations by number or words, in name order, at most `limit`.
 
-    A short prefix ("ha") matches thousands; on SQLite sorting them all costs more than
-    walking the name index and probing the hits, so above WALK_FROM hits it walks (as the
-    contact lists do, contacts.service.list_page).
+    Found like the contact lists' search (contacts.service.list_page): the hits are counted
+    up to WALK_FROM, and that count chooses the plan, so a short prefix ("ha") that matches
+    thousands walks the name index while a rare word sorts its few hits.
     """
-    if _record_number(text) is None and not search_terms(text):
+    if _record_number(text) is not None:
+        return contacts.find_records(session, model, text, limit=limit)
+    if not search_terms(text):
         # No searchable word ("%", "#"): the lists read that as no filter at all, a picker
         # offers nothing (on every database; SQLite's word index found nothing already).
         return []
-    if _record_number(text) is not None or session.get_bind().dialect.name != "sqlite":
-        return contacts.find_records(session, model, text, limit=limit)
-    hits = sqlite_hit_count(session, model, text, limit=WALK_FROM)
-    if hits is None:
-        return []
-    query = contacts.organisation_query if model is Organisation else contacts.person_query
-    stmt = query(session, contacts.ListFilters(q=text), walk_order=hits > WALK_FROM)
-    return list(session.scalars(stmt.limit(limit)))
+    found, _total = contacts.list_page(
+        session, model, contacts.ListFilters(q=text), page=1, per_page=limit, count_limit=WALK_FROM
+    )
+    return found
 
 
 def _people(session: Session, text: str, limit: int) -> list[Hit]:
