@@ -24,6 +24,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.memory import vm_hwm_mb
+
 TARGET_MB = 300
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/crm_bench_import_memory"
 HEADER = ["Firma", "Anrede", "Vorname", "Nachname", "E-Mail", "Telefon", "Straße", "PLZ", "Ort",
@@ -32,14 +34,6 @@ FIRST = ["Jürgen", "Anna", "Björn", "Ayşe", "Małgorzata", "Olena", "Karim", 
 LAST = ["Müller", "Schäfer", "Weiß", "Yılmaz", "Nowak", "Krüger", "Böhm", "Groß", "Haddad"]
 TOWNS = [("39104", "Magdeburg"), ("39218", "Schönebeck"), ("39288", "Burg"),
          ("39307", "Genthin"), ("06449", "Aschersleben")]  # fmt: skip
-
-
-def vm_hwm_mb() -> float:
-    """The peak resident memory of this process so far, in MB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def rows(n: int) -> list[list[str]]:
