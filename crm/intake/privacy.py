@@ -211,8 +211,7 @@ def inquiry_storage_periods(
             "inquiries",
             _(
                 "Inquiries: erased %(closed)d months after they were closed; an inquiry nobody "
-                "has worked on is erased %(untouched)d months after its last change. An inquiry "
-                "that became a contact record follows the periods of contact data.",
+                "has worked on is erased %(untouched)d months after its last change.",
                 closed=values["inquiries_closed"],
                 untouched=values["inquiries_untouched"],
             ),
