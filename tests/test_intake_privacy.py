@@ -16,6 +16,7 @@ from crm.audit.models import AuditEntry
 from crm.database import utcnow
 from crm.intake import service
 from crm.intake.models import Inquiry
+from crm.jobs.periodic import apply_retention_rules
 from crm.mail.models import OutgoingMail
 from crm.privacy import retention
 from crm.privacy.models import ErasureRecord
@@ -251,3 +252,37 @@ def test_only_admins_reach_an_inquirys_report_and_erasure(client_as, db_session,
     refused = c.post(f"/datenschutz/anfragen/{inquiry.id}/loeschen", data={"confirm": "yes"})
     assert refused.status_code == 403
     assert db_session.get(Inquiry, inquiry.id) is not None
+
+
+def _closed_long_ago(session: Any, **overrides: Any) -> int:
+    office = factories.make_office(session)
+    factories.make_user(session, office=office, role="lead")
+    old = _create(session, office, **overrides)
+    service.close(old, "spam", "", utcnow())
+    session.flush()
+    _age(session, old, closed_at=utcnow() - relativedelta(months=7))
+    session.commit()
+    return old.id
+
+
+def test_the_nightly_retention_job_erases_a_long_closed_inquiry(app, app_ctx):
+    iid = _closed_long_ago(app_ctx, email="nacht@example.org")
+
+    done = apply_retention_rules(app)
+
+    assert done["inquiries_closed"] >= 1
+    app_ctx.expire_all()
+    assert app_ctx.get(Inquiry, iid) is None
+    assert _mails_to(app_ctx, "nacht@example.org") == 0
+
+
+def test_an_admin_applies_the_rules_on_the_retention_page_and_the_inquiry_is_erased(
+    app, app_ctx, admin_client
+):
+    iid = _closed_long_ago(app_ctx, email="seite@example.org")
+
+    response = admin_client.post("/datenschutz/aufbewahrung/", data={"run": "1"})
+
+    assert response.status_code == 302
+    app_ctx.expire_all()
+    assert app_ctx.get(Inquiry, iid) is None

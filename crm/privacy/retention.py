@@ -337,6 +337,8 @@ RULES: tuple[Rule, ...] = (
     ),
 )
 RULES_BY_KEY = {rule.key: rule for rule in RULES}
+# Rules that erase records through crm.privacy.erasure (its SQLite clean-up follows the commit).
+ERASING_RULES = ("inquiries_closed", "inquiries_untouched")
 
 
 # --- settings, preview and run -------------------------------------------------------------------
