@@ -21,7 +21,9 @@ from crm.mail.models import OutgoingMail
 from crm.privacy import retention
 from crm.privacy.models import ErasureRecord
 from crm.privacy.service import reapply_erasures
+from scripts import validate_html as vnu
 from tests import factories
+from tests.vnu_helpers import missing_validator
 
 MONDAY_9 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 EMAIL = "olena.kovalenko@example.org"
@@ -286,3 +288,28 @@ def test_an_admin_applies_the_rules_on_the_retention_page_and_the_inquiry_is_era
     assert response.status_code == 302
     app_ctx.expire_all()
     assert app_ctx.get(Inquiry, iid) is None
+
+
+@pytest.mark.slow
+def test_the_inquiry_privacy_pages_are_valid_html(client_as, app_ctx, inquiry):
+    missing = missing_validator()
+    if missing:
+        pytest.skip(missing)
+    admin = client_as("admin")
+    urls = (
+        f"/datenschutz/auskunft?q={EMAIL}",
+        f"/datenschutz/auskunft/bericht?r=inquiry:{inquiry.id}",
+        f"/datenschutz/anfragen/{inquiry.id}/auskunft",
+        f"/datenschutz/anfragen/{inquiry.id}/loeschen",
+        "/datenschutz/aufbewahrung/",
+    )
+    pages = {}
+    for url in urls:
+        response = admin.get(url)
+        assert response.status_code == 200, url
+        pages[url] = response.get_data(as_text=True)
+
+    messages = vnu.validate(pages)
+
+    errors = [str(m) for m in messages if m.kind == "error"]
+    assert not errors, "\n".join(errors)
