@@ -183,9 +183,29 @@ def configure_blueprints(app: Flask) -> None:
 
 def configure_signals() -> None:
     """Each domain connects its receivers to the signals of the others (blinker)."""
-    from crm import contacts, events, followups, mail, newsletters, outbox, participants, privacy
+    from crm import (
+        contacts,
+        events,
+        followups,
+        intake,
+        mail,
+        newsletters,
+        outbox,
+        participants,
+        privacy,
+    )
 
-    domains = (contacts, events, followups, mail, newsletters, outbox, participants, privacy)
+    domains = (
+        contacts,
+        events,
+        followups,
+        intake,
+        mail,
+        newsletters,
+        outbox,
+        participants,
+        privacy,
+    )
     for domain in domains:
         domain.connect_signals()
 

@@ -6,6 +6,8 @@ set of its own, written here in German only: it is a way of writing German, not 
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask_babel import lazy_gettext as _l
 
 # Bump the version whenever the wording of CONSENT changes in any language: the inquiry records
@@ -63,6 +65,40 @@ FILTER_LABELS = {
     "all": _l("All"),
 }
 FORM_LANGUAGE_LABELS = {"de": "Deutsch", "en": "English", "simple": "Leichte Sprache"}
+# The fields of an inquiry as the Art. 15 report and its audit log name them.
+REPORT_FIELDS: dict[str, Any] = {
+    "kind": _l("Who is asking"),
+    "topic": _l("Topic"),
+    "office": _l("Office"),
+    "channel": _l("Received via"),
+    "created_at": _l("Received on"),
+    "name": _l("Name"),
+    "organisation_name": _l("Organisation"),
+    "email": _l("E-mail address"),
+    "phone": _l("Phone"),
+    "contact_way": _l("How to contact you"),
+    "preferred_language": _l("Language of the answer"),
+    "form_language": _l("Language of the form"),
+    "message": _l("Message"),
+    "source_ip_hash": _l("Network address"),
+    "consent_version": _l("Version of the consent text"),
+    "consented_at": _l("Consent given on"),
+    "consent_text": _l("Consent text as shown"),
+    "status": _l("Status"),
+    "assigned_to": _l("Contact person"),
+    "assigned_at": _l("Assigned on"),
+    "first_contact_at": _l("First contact on"),
+    "closed_at": _l("Closed on"),
+    "close_reason": _l("Reason for closing"),
+    "close_note": _l("Note on closing"),
+    "created_by": _l("Taken by"),
+    "acknowledgement": _l("Acknowledgement e-mail"),
+    # Column names the audit log records for changes.
+    "office_id": _l("Office"),
+    "assigned_to_id": _l("Contact person"),
+    "created_by_id": _l("Taken by"),
+    "first_response_due_at": _l("First response due by"),
+}
 
 
 def standard_texts() -> dict[str, object]:

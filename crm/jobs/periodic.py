@@ -165,9 +165,16 @@ def erase_due_participants(app: Flask, session: Session) -> dict[str, int]:
 def apply_retention_rules(app: Flask, session: Session) -> dict[str, int]:
     """Apply every retention rule with the admins' periods (crm.privacy.retention)."""
     from crm.database import utcnow
-    from crm.privacy.retention import run
+    from crm.extensions import db
+    from crm.privacy.erasure import finish_erasure
+    from crm.privacy.retention import ERASING_RULES, run
 
-    return run(session, app.config, utcnow())
+    done = run(session, app.config, utcnow())
+    if any(done[key] for key in ERASING_RULES):
+        session.commit()
+        # After the commit: the WAL must not keep the erased inquiries' pages (SQLite).
+        finish_erasure(db.engine)
+    return done
 
 
 @scheduler_job

@@ -43,6 +43,8 @@ from crm.contacts.normalize import normalize_email, person_key, search_terms
 from crm.database import utcnow
 from crm.events.models import Event, EventContact, Lead
 from crm.followups.models import FollowUp
+from crm.intake.models import Inquiry
+from crm.intake.texts import REPORT_FIELDS as INQUIRY_FIELDS
 from crm.newsletters.models import ConsentEvent, Delivery, Subscription
 from crm.participants.models import (
     ConsentRelease,
@@ -68,12 +70,14 @@ CATEGORY_PURPOSES = {
     "participants": "purpose_participants",
     "newsletter": "purpose_newsletter",
     "events": "purpose_events",
+    "inquiries": "purpose_inquiries",
 }
 CATEGORY_TITLES = {
     "contacts": _l("Contact data"),
     "participants": _l("Counselling"),
     "newsletter": _l("Newsletter"),
     "events": _l("Events and fairs"),
+    "inquiries": _l("Inquiries"),
     "log": _l("Log of changes and disclosures"),
 }
 
@@ -1136,6 +1140,7 @@ _AUDIT_FIELDS: dict[str, Mapping[str, Any]] = {
     "activity": L.ACTIVITY,
     "followup": L.FOLLOWUP,
     "participant": L.PARTICIPANT,
+    "inquiry": INQUIRY_FIELDS,
     "counselling_session": L.SESSION,
     "participant_contact": L.CONTACT,
     "referral": L.REFERRAL,
@@ -1255,6 +1260,7 @@ SECTION_TABLES = {
 SECTION_ORDER = (
     "person",
     "participant",
+    "inquiries",
     "affiliations",
     "contact_lists",
     "activities",
@@ -1284,6 +1290,8 @@ def existing_refs(session: Session, refs: Iterable[RecordRef]) -> list[RecordRef
             p = session.get(Participant, ref.id)
             if p is not None and p.erased_at is None:
                 out.append(ref)
+        elif ref.kind == "inquiry" and session.get(Inquiry, ref.id) is not None:
+            out.append(ref)
     return out
 
 

@@ -62,6 +62,7 @@ CATEGORY_LABELS: dict[str, Any] = {
     "support": _l("Support checklist"),
     "contact_log": _l("Contact log (calls, e-mails, meetings)"),
     "retention": _l("Retention review"),
+    "inquiries": _l("Inquiries"),
     "audit": _l("Values in the audit log"),
     "mentions": _l("Confirmed mentions in linked notes"),
 }
@@ -88,6 +89,7 @@ TABLE_LABELS: dict[str, Any] = {
     "lead": _l("Fair lead"),
     "newsletter_campaign": _l("Newsletter campaign"),
     "import_job": _l("Import"),
+    "inquiry": _l("Inquiry"),
 }
 
 
@@ -100,7 +102,7 @@ def table_label(table: str) -> str:
 class Subject:
     """The person to erase and the strings that identify her in free text."""
 
-    kind: str  # "person" or "participant"
+    kind: str  # "person", "participant" or "inquiry" (crm.intake.privacy)
     id: int
     # Everything that names her in a linked text (names, addresses, numbers).
     needles: tuple[str, ...]

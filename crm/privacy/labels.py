@@ -221,6 +221,7 @@ RECORD_KINDS = {
     "newsletter_subscription": _l("Newsletter subscription"),
     "event_contact": _l("Event participation"),
     "lead": _l("Fair contact"),
+    "inquiry": _l("Inquiry"),
 }
 
 

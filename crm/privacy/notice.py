@@ -44,6 +44,12 @@ TEXTS: dict[str, tuple[object, str]] = {
         "Einladung zu Veranstaltungen, Organisation der Teilnahme und Nachbereitung von "
         "Kontakten auf Messen (Art. 6 Abs. 1 lit. b und f DSGVO).",
     ),
+    "purpose_inquiries": (
+        _l("Purposes: inquiries"),
+        "Beantwortung Ihrer Anfrage und Vermittlung an die zuständige Ansprechperson "
+        "(Art. 6 Abs. 1 lit. a DSGVO, Ihre Einwilligung im Anfrageformular, und lit. b DSGVO "
+        "für Schritte vor einer Beratung, um die Sie gebeten haben).",
+    ),
     "recipients": (
         _l("Recipients"),
         "Die Mitarbeiterinnen und Mitarbeiter des Projekts, soweit sie für Sie zuständig "

@@ -27,6 +27,7 @@ from crm.audit.models import AuditEntry
 from crm.audit.service import record
 from crm.contacts.import_models import ImportItem, ImportJob
 from crm.database import rows_affected, utcnow
+from crm.intake import erasure as intake
 from crm.mail.models import OutgoingMail
 from crm.newsletters.models import Delivery
 from crm.privacy.models import RetentionKeep, RetentionSetting
@@ -214,6 +215,24 @@ def _delete_login_sessions(due: Due) -> int:
     return rows_affected(due.session.execute(sa.delete(LoginSession).where(_login_sessions(due))))
 
 
+# Inquiries (crm.intake.erasure): each due inquiry is erased like one on request, with its
+# acknowledgements and an erasure record of its own.
+def _count_closed_inquiries(due: Due) -> int:
+    return intake.count_due(due.session, intake.closed_due(due.cutoff))
+
+
+def _erase_closed_inquiries(due: Due) -> int:
+    return intake.erase_due(due.session, intake.closed_due(due.cutoff), due.config)
+
+
+def _count_untouched_inquiries(due: Due) -> int:
+    return intake.count_due(due.session, intake.untouched_due(due.cutoff))
+
+
+def _erase_untouched_inquiries(due: Due) -> int:
+    return intake.erase_due(due.session, intake.untouched_due(due.cutoff), due.config)
+
+
 RULES: tuple[Rule, ...] = (
     Rule(
         "delivery_addresses",
@@ -275,6 +294,30 @@ RULES: tuple[Rule, ...] = (
         _strip_import_values,
     ),
     Rule(
+        "inquiries_closed",
+        _l("Closed inquiries"),
+        _l(
+            "Erases inquiries that were closed without becoming a contact (also spam), with "
+            "their acknowledgement e-mails; each erasure is logged. Converted inquiries stay."
+        ),
+        "months",
+        lambda config: 6,
+        _count_closed_inquiries,
+        _erase_closed_inquiries,
+    ),
+    Rule(
+        "inquiries_untouched",
+        _l("Inquiries nobody worked on"),
+        _l(
+            "Erases open inquiries that nobody has changed for this long, with their "
+            "acknowledgement e-mails; each erasure is logged."
+        ),
+        "months",
+        lambda config: 12,
+        _count_untouched_inquiries,
+        _erase_untouched_inquiries,
+    ),
+    Rule(
         "audit_values",
         _l("Values in the audit log"),
         _l("Removes the old and new values from audit entries; who changed what and when stays."),
@@ -294,6 +337,8 @@ RULES: tuple[Rule, ...] = (
     ),
 )
 RULES_BY_KEY = {rule.key: rule for rule in RULES}
+# Rules that erase records through crm.privacy.erasure (its SQLite clean-up follows the commit).
+ERASING_RULES = ("inquiries_closed", "inquiries_untouched")
 
 
 # --- settings, preview and run -------------------------------------------------------------------

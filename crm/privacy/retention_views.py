@@ -19,7 +19,7 @@ from flask_wtf import FlaskForm
 from crm.dashboard.weeks import local_date
 from crm.database import utcnow
 from crm.extensions import db
-from crm.privacy import retention
+from crm.privacy import erasure, retention
 from crm.security import require
 
 bp = Blueprint("privacy_retention", __name__, url_prefix="/datenschutz/aufbewahrung")
@@ -59,6 +59,8 @@ def index():
         if "run" in request.form:
             done = retention.run(db.session, config, utcnow())
             db.session.commit()
+            if any(done[key] for key in retention.ERASING_RULES):
+                erasure.finish_erasure(db.engine)
             flash(
                 _("Retention rules applied: %(n)d entries removed.", n=sum(done.values())),
                 "success",

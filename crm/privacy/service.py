@@ -130,6 +130,13 @@ def reapply_erasures(
             participant = session.get(Participant, rec.subject_id)
             if participant is not None and participant.erased_at is None:
                 again = erase_participant(session, participant, **options)
+        elif rec.subject_type == "inquiry":
+            from crm.intake.erasure import erase_inquiry
+            from crm.intake.models import Inquiry
+
+            inquiry = session.get(Inquiry, rec.subject_id)
+            if inquiry is not None:
+                again = erase_inquiry(session, inquiry, **options)
         else:
             person = session.get(Person, rec.subject_id)
             if person is not None:
@@ -138,15 +145,20 @@ def reapply_erasures(
     return results
 
 
-def subject_of(obj: Participant | Person) -> erasure.Subject:
-    """The erasure subject for a participant or a contact person."""
+def subject_of(obj: Any) -> erasure.Subject:
+    """The erasure subject for a participant, a contact person or an inquiry."""
+    from crm.intake.erasure import inquiry_subject
+    from crm.intake.models import Inquiry
+
     if isinstance(obj, Participant):
         return erasure.participant_subject(obj)
+    if isinstance(obj, Inquiry):
+        return inquiry_subject(obj)
     return erasure.person_subject(obj)
 
 
 def erasure_preview(
-    session: Session, obj: Participant | Person, *, directories: dict[str, Path] | None = None
+    session: Session, obj: Any, *, directories: dict[str, Path] | None = None
 ) -> erasure.ErasurePlan:
     """What erasing `obj` would do, with linked mentions to confirm and unlinked ones to review."""
     return erasure.plan_erasure(

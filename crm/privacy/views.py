@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from flask import (
     Blueprint,
@@ -23,6 +25,8 @@ from crm.contacts.models import Person
 from crm.dashboard.weeks import local_date
 from crm.database import utcnow
 from crm.extensions import db
+from crm.intake.erasure import erase_inquiry
+from crm.intake.models import Inquiry
 from crm.participants.models import Participant
 from crm.privacy import access as access_report
 from crm.privacy import erasure, service
@@ -31,7 +35,17 @@ from crm.search import service as search
 from crm.security import fragment, require, writes_on_get
 
 bp = Blueprint("privacy", __name__, url_prefix="/datenschutz")
-SUBJECTS = {"teilnehmende": (Participant, "participant"), "personen": (Person, "person")}
+SUBJECTS = {
+    "teilnehmende": (Participant, "participant"),
+    "personen": (Person, "person"),
+    "anfragen": (Inquiry, "inquiry"),
+}
+# How each kind of subject is erased (each logs an erasure record).
+ERASE: dict[str, Callable[..., Any]] = {
+    "teilnehmende": service.erase_participant,
+    "personen": service.erase_person,
+    "anfragen": erase_inquiry,
+}
 # The record kinds the lookup's picker offers, and their part of the privacy pages' address.
 PICKED_KINDS = {"person": "personen", "participant": "teilnehmende"}
 # Options per kind in the lookup's picker (the full search lists every match).
@@ -128,7 +142,7 @@ def erase_preview(kind: str, subject_id: int):
         plan=plan,
         kind=kind,
         subject_id=subject_id,
-        subject_name=obj.full_name,
+        subject_name=obj.name if isinstance(obj, Inquiry) else obj.full_name,
         categories=erasure.CATEGORY_LABELS,
         legal_bases=erasure.LEGAL_BASIS_LABELS,
         table_label=erasure.table_label,
@@ -143,8 +157,7 @@ def erase(kind: str, subject_id: int):
     if request.form.get("confirm") != "yes" or legal_basis not in erasure.LEGAL_BASIS_LABELS:
         flash(_("Please confirm the erasure."), "danger")
         return redirect(url_for(".erase_preview", kind=kind, subject_id=subject_id))
-    erase_subject = service.erase_participant if kind == "teilnehmende" else service.erase_person
-    erase_subject(
+    ERASE[kind](
         db.session,
         obj,
         legal_basis=legal_basis,
