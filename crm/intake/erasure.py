@@ -79,8 +79,8 @@ def inquiry_subject(inquiry: Inquiry) -> erasure.Subject:
     return erasure.Subject(
         KIND,
         inquiry.id,
-        erasure._needles([*names, *addresses]),
-        erasure._needles([*names, *addresses], min_len=4),
+        erasure.search_needles_of([*names, *addresses]),
+        erasure.search_needles_of([*names, *addresses], min_len=4),
         (),
     )
 

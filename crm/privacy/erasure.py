@@ -226,7 +226,9 @@ def _table(table: Any) -> sa.Table:
     return table if isinstance(table, sa.Table) else table.__table__
 
 
-def _needles(values: Iterable[str | None], min_len: int = 3) -> tuple[str, ...]:
+def search_needles_of(values: Iterable[str | None], min_len: int = 3) -> tuple[str, ...]:
+    """The distinct values (names, addresses) of at least `min_len` characters to look for in
+    free text, longest first; each domain's erasure subject is built with it."""
     seen: list[str] = []
     for v in values:
         v = (v or "").strip()
@@ -244,8 +246,8 @@ def person_subject(person: Any) -> Subject:
     return Subject(
         "person",
         person.id,
-        _needles([*names, first, *addresses]),
-        _needles([*names, *addresses], min_len=4),
+        search_needles_of([*names, first, *addresses]),
+        search_needles_of([*names, *addresses], min_len=4),
         tuple(e.strip() for e in (person.email, person.email_alt) if e and e.strip()),
     )
 
@@ -258,8 +260,8 @@ def participant_subject(participant: Any) -> Subject:
     return Subject(
         "participant",
         participant.id,
-        _needles([*names, first, *addresses]),
-        _needles([*names, *addresses], min_len=4),
+        search_needles_of([*names, first, *addresses]),
+        search_needles_of([*names, *addresses], min_len=4),
         tuple(e.strip() for e in (participant.email,) if e and e.strip()),
     )
 
