@@ -279,7 +279,7 @@ def test_the_migration_fills_the_keys_of_existing_rows_and_downgrades(make_datab
             indexes = {i["name"] for i in sa.inspect(conn).get_indexes("person")}
             assert "ix_person_sort_name" in indexes
             assert "ix_person_last_first" not in indexes
-        downgrade(revision="-1")
+        downgrade(revision="0b04444c3c98")
         with db.engine.connect() as conn:
             columns = {c["name"] for c in sa.inspect(conn).get_columns("person")}
             assert "sort_name" not in columns
