@@ -211,11 +211,14 @@ def _plan(session, stmt) -> str:
     sql = str(stmt.compile(bind, compile_kwargs={"literal_binds": True}))
     if bind.dialect.name == "sqlite":
         return " ".join(r[3] for r in session.execute(sa.text("EXPLAIN QUERY PLAN " + sql)))
-    # Tiny test tables would be read sequentially; the question is whether the index *can*
-    # deliver the order (its collation must match the column's).
+    # Tiny test tables would be read sequentially, or through any index and then sorted; the
+    # question is whether the index *can* deliver the order (its collation must match the
+    # column's), so scans and sorts are made the planner's last resort.
     session.execute(sa.text("SET LOCAL enable_seqscan = off"))
+    session.execute(sa.text("SET LOCAL enable_sort = off"))
     plan = " ".join(r[0] for r in session.execute(sa.text("EXPLAIN " + sql)))
     session.execute(sa.text("SET LOCAL enable_seqscan = on"))
+    session.execute(sa.text("SET LOCAL enable_sort = on"))
     return plan
 
 
