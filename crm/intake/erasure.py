@@ -133,10 +133,7 @@ def erase_inquiry(
 ) -> ErasureRecord | None:
     """Art. 17 for an inquiry: the row and its acknowledgements go; logged like any erasure."""
     iid = inquiry.id
-    session.flush()
-    # Two admins (or an admin and the nightly rule) erasing it: the second finds it gone.
-    locked = session.execute(sa.select(Inquiry.id).where(Inquiry.id == iid).with_for_update())
-    if locked.first() is None:
+    if not erasure.lock_for_erasure(session, Inquiry, iid):
         return None
     rec = erasure.erase(
         session,

@@ -226,6 +226,17 @@ def _table(table: Any) -> sa.Table:
     return table if isinstance(table, sa.Table) else table.__table__
 
 
+def lock_for_erasure(session: Session, model: Any, record_id: int) -> bool:
+    """Lock the record's row for this transaction; False when it is already gone.
+
+    Two admins (or an admin and the nightly retention rule) erasing the same record: the
+    second waits here, then finds nothing left to erase.
+    """
+    session.flush()
+    stmt = sa.select(model.id).where(model.id == record_id).with_for_update()
+    return session.execute(stmt).first() is not None
+
+
 def search_needles_of(values: Iterable[str | None], min_len: int = 3) -> tuple[str, ...]:
     """The distinct values (names, addresses) of at least `min_len` characters to look for in
     free text, longest first; each domain's erasure subject is built with it."""

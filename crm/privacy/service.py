@@ -80,9 +80,7 @@ def erase_person(
 ) -> ErasureRecord | None:
     """Art. 17 for a contact person: delete her rows; linked records stay without her."""
     pid = person.id
-    session.flush()
-    locked = session.execute(sa.select(Person.id).where(Person.id == pid).with_for_update())
-    if locked.first() is None:
+    if not erasure.lock_for_erasure(session, Person, pid):
         return None
     rec = erasure.erase(
         session,
