@@ -275,3 +275,31 @@ def test_the_xlsx_has_the_same_figures_neutralises_formulas_and_is_audited(
     assert cells["2026-W43"][2].value == 2
     audit = db_session.query(AuditEntry).filter_by(entity_type="inquiry_report").one()
     assert audit.action == "export"
+
+
+def test_the_report_costs_the_same_number_of_queries_however_many_inquiries_it_counts(
+    client_as, db_session, count_queries
+):
+    office = factories.make_office(db_session, "Genthin")
+    lead = client_as("lead")
+    url = "/anfragen/auswertung?von=2026-10-05&bis=2026-11-01"
+
+    def add(n: int) -> None:
+        for i in range(n):
+            _inquiry(
+                db_session,
+                office,
+                _berlin(5 + i % 20, 10, 9),
+                channel=("web", "hotline", "email")[i % 3],
+                contact_after_hours=i + 1,
+            )
+        db_session.commit()
+
+    add(2)
+    lead.get(url)
+    with count_queries() as few:
+        assert lead.get(url).status_code == 200
+    add(40)
+    with count_queries() as many:
+        assert lead.get(url).status_code == 200
+    assert len(many) == len(few)
