@@ -192,7 +192,10 @@ def firms_counselled(
     """
     when = Activity.occurred_at
     org_names = (
-        sa.select(sa.func.lower(sa.func.trim(Organisation.name)).label("name"))
+        sa.select(
+            sa.func.lower(sa.func.trim(Organisation.name)).label("name"),
+            sa.literal("activity").label("source"),
+        )
         .select_from(Activity)
         .join(Organisation, Organisation.id == Activity.organisation_id)
         .where(
@@ -207,7 +210,10 @@ def firms_counselled(
         org_names = org_names.where(Activity.user_id.in_(_office_users([office_id])))
     moment = sa.func.coalesce(Inquiry.first_contact_at, Inquiry.updated_at)
     inquiry_names = _inquiries(
-        user, office_id, sa.func.lower(sa.func.trim(Inquiry.organisation_name)).label("name")
+        user,
+        office_id,
+        sa.func.lower(sa.func.trim(Inquiry.organisation_name)).label("name"),
+        sa.literal("inquiry").label("source"),
     ).where(
         Inquiry.kind == "firm",
         Inquiry.status.in_(COUNSELLED_INQUIRY_STATUSES),
@@ -215,11 +221,16 @@ def firms_counselled(
         moment >= period.since,
         moment < period.until,
     )
-    counts = []
-    for names in (sa.union(org_names, inquiry_names), org_names, inquiry_names):
-        sub = names.subquery()
-        counts.append(int(session.scalar(sa.select(sa.func.count(sa.distinct(sub.c.name)))) or 0))
-    return counts[0], counts[1], counts[2]
+    # One pass over the activities for all three counts.
+    names = sa.union_all(org_names, inquiry_names).subquery()
+    all_, via_activities, via_inquiries = session.execute(
+        sa.select(
+            sa.func.count(sa.distinct(names.c.name)),
+            sa.func.count(sa.distinct(sa.case((names.c.source == "activity", names.c.name)))),
+            sa.func.count(sa.distinct(sa.case((names.c.source == "inquiry", names.c.name)))),
+        )
+    ).one()
+    return int(all_ or 0), int(via_activities or 0), int(via_inquiries or 0)
 
 
 def intake_report(
