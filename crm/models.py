@@ -24,7 +24,7 @@ from crm.events.models import (  # noqa: F401
     StaffSlot,
 )
 from crm.followups.models import FollowUp  # noqa: F401
-from crm.intake.models import Inquiry, IntakeAttempt, IntakeRule  # noqa: F401
+from crm.intake.models import Inquiry, IntakeAttempt, IntakeConsentText, IntakeRule  # noqa: F401
 from crm.jobs.leadership import SchedulerLock  # noqa: F401
 from crm.jobs.models import JobRun  # noqa: F401
 from crm.mail.models import OutgoingMail  # noqa: F401

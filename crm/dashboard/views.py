@@ -30,6 +30,7 @@ from crm.dashboard.labels import CHANNEL_LABELS, OUTCOME_LABELS, channel_labels
 from crm.dashboard.weeks import BERLIN, local_date, week_of
 from crm.database import utcnow
 from crm.extensions import db
+from crm.intake import reports as intake_reports
 from crm.offices import service as office_service
 from crm.offices.forms import TargetsForm, targets_form
 from crm.participants.service import office_ids_for
@@ -99,6 +100,10 @@ def _board_page(form: TargetsForm | None = None, year: int | None = None) -> str
         office_targets=service.office_targets(db.session, scope),
         may_export_participants=has_permission(current_user, "participants.view"),
         form=form,
+        # Inquiries only for those who may open the queue, counted within their scope.
+        intake=intake_reports.board_tile(db.session, current_user, utcnow())
+        if has_permission(current_user, "intake.view")
+        else None,
     )
 
 

@@ -178,3 +178,35 @@ class IntakeAttempt(db.Model):
         sa.Index("ix_intake_attempt_ip_hash_at", "ip_hash", "at"),
         {"sqlite_autoincrement": True},
     )
+
+
+class IntakeConsentText(Audited, db.Model):
+    """One version of the public form's privacy notice and consent sentence, in German,
+    English and simple German. Never changed once stored: a new wording is a new version,
+    so every inquiry's `consent_version` resolves to the exact words its sender saw.
+
+    Plain text, shown escaped; never rendered as a template.
+    """
+
+    __tablename__ = "intake_consent_text"
+    __audit_values__ = frozenset({"version"})
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[str] = mapped_column(sa.String(20), unique=True)
+    privacy_de: Mapped[str] = mapped_column(sa.Text)
+    consent_de: Mapped[str] = mapped_column(sa.Text)
+    privacy_en: Mapped[str] = mapped_column(sa.Text)
+    consent_en: Mapped[str] = mapped_column(sa.Text)
+    privacy_simple: Mapped[str] = mapped_column(sa.Text)
+    consent_simple: Mapped[str] = mapped_column(sa.Text)
+    created_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("user_account.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+    created_by: Mapped[User | None] = relationship()
+
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    def audit_label(self) -> str:
+        return f"Einwilligungstext {self.version}"

@@ -3,6 +3,7 @@ capture and the detail page, and the settings under Verwaltung → Anfragen."""
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 from typing import Any
 
@@ -14,18 +15,23 @@ from flask import (
     redirect,
     render_template,
     request,
+    send_file,
     url_for,
 )
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy.exc import IntegrityError
 
 from crm.accounts.models import Office, User
-from crm.audit.service import Actor, acting_as
+from crm.audit.service import Actor, acting_as, record
+from crm.contacts.export import write_xlsx
+from crm.dashboard.weeks import local_date
 from crm.database import db_int, utcnow
 from crm.extensions import csrf, db
-from crm.intake import service
+from crm.inputs import parse_date
+from crm.intake import consent, reports, service
 from crm.intake.forms import check_close, check_inquiry
 from crm.intake.models import TOPICS, Inquiry, IntakeRule
 from crm.intake.texts import (
@@ -43,7 +49,7 @@ from crm.intake.texts import (
     standard_texts,
 )
 from crm.offices.service import active_offices
-from crm.security import embeddable, has_permission, public, require
+from crm.security import embeddable, has_permission, public, require, writes_on_get
 
 bp = Blueprint("intake", __name__)
 PER_PAGE = 50
@@ -109,12 +115,22 @@ def _preselected_office(offices: list[Office]) -> str:
     return str(offices[0].id) if len(offices) == 1 else ""
 
 
-def _public_page(template: str, lang: str, status: int = 200, **context: Any) -> Any:
-    texts = SIMPLE_TEXTS if lang == "simple" else None
+def _public_page(
+    template: str,
+    lang: str,
+    status: int = 200,
+    wording: consent.Wording | None = None,
+    **context: Any,
+) -> Any:
     with force_locale("en" if lang == "en" else "de"):
+        texts = dict(SIMPLE_TEXTS if lang == "simple" else standard_texts())
+        if wording is not None:
+            # The privacy notice and consent sentence in force (admins may have edited them).
+            texts.update(privacy=wording.privacy, consent=wording.consent)
         body = render_template(
             template,
-            T=texts or standard_texts(),
+            T=texts,
+            consent_version=wording.version if wording else "",
             lang=lang,
             lang_param=next(k for k, v in FORM_LANGUAGES.items() if v == lang),
             **context,
@@ -182,18 +198,20 @@ def public_form():
             return _public_page("intake/public_done.html", lang)
         with force_locale("en" if lang == "en" else "de"):
             checked = check_inquiry(request.form, office_ids=office_ids, simple=simple)
-            texts = SIMPLE_TEXTS if simple else standard_texts()
-            consent_text = str(texts["consent"])
+        # The version the visitor was shown (a stored one, else the one in force): their
+        # consent is recorded with exactly those words even if an admin edited them since.
+        shown = consent.wording(db.session, lang, request.form.get("consent_version", ""))
         if checked.data is not None:
             # The audit log would keep the sender's address; the inquiry keeps only its hash.
             with acting_as(Actor(None, "public-inquiry-form", "")):
-                _create_public(checked.data, now, consent_text, lang, ip_hash)
+                _create_public(checked.data, now, shown, lang, ip_hash)
             return _public_page("intake/public_done.html", lang)
         db.session.commit()  # keep the counted attempt
         values, errors = checked.values, checked.errors
     return _public_page(
         "intake/public_form.html",
         lang,
+        wording=consent.wording(db.session, lang),
         offices=offices,
         values=values,
         errors=errors,
@@ -203,15 +221,15 @@ def public_form():
 
 
 def _create_public(
-    data: service.InquiryData, now: Any, consent_text: str, lang: str, ip_hash: str
+    data: service.InquiryData, now: Any, shown: consent.Wording, lang: str, ip_hash: str
 ) -> None:
     service.create_inquiry(
         db.session,
         data,
         channel="web",
         now=now,
-        consent_text=consent_text,
-        consent_version=CONSENT_VERSION,
+        consent_text=shown.consent,
+        consent_version=shown.version,
         response_days=_config_int("CRM_INTAKE_RESPONSE_DAYS", 2),
         form_language=lang,
         ip_hash=ip_hash,
@@ -277,13 +295,17 @@ def new():
         if channel not in ("hotline", "email", "other"):
             checked.errors["channel"] = _("Please choose one of the options.")
         if checked.data is not None and not checked.errors:
+            # The caller was read the consent sentence in force, in German or English.
+            told = consent.wording(
+                db.session, "en" if checked.data.preferred_language == "en" else "de"
+            )
             inquiry = service.create_inquiry(
                 db.session,
                 checked.data,
                 channel=channel,
                 now=utcnow(),
-                consent_text=str(standard_texts()["consent"]),
-                consent_version=CONSENT_VERSION,
+                consent_text=told.consent,
+                consent_version=told.version,
                 response_days=_config_int("CRM_INTAKE_RESPONSE_DAYS", 2),
                 form_language="en" if checked.data.preferred_language == "en" else "de",
                 created_by=current_user._get_current_object(),
@@ -300,7 +322,7 @@ def new():
         offices=offices,
         values=values,
         errors=errors,
-        T=standard_texts(),
+        T=dict(standard_texts(), consent=consent.wording(db.session, "de").consent),
     )
 
 
@@ -387,6 +409,44 @@ def settings():
         base_url=current_app.config.get("CRM_BASE_URL", ""),
         frame_ancestors=current_app.config.get("CRM_INTAKE_FRAME_ANCESTORS", ""),
         response_days=_config_int("CRM_INTAKE_RESPONSE_DAYS", 2),
+        consent_current=consent.current(db.session),
+    )
+
+
+@bp.route("/verwaltung/anfragen/einwilligung", methods=["GET", "POST"])
+@require("intake.configure")
+def consent_texts():
+    """Edit the privacy notice and consent sentence; each save is a new version."""
+    latest = consent.current(db.session)
+    values = {f: getattr(latest, f) for f in consent.FIELDS} if latest else consent.builtin()
+    errors: dict[str, str] = {}
+    error = None
+    if request.method == "POST":
+        values, errors = consent.check(request.form)
+        if not errors:
+            try:
+                row = consent.save(db.session, values, current_user, utcnow())
+                db.session.commit()
+            except service.IntakeError as exc:
+                db.session.rollback()
+                error = str(exc)
+            except IntegrityError:
+                # Another admin saved a version at the same moment; the number is taken.
+                db.session.rollback()
+                error = _("Someone saved a new version at the same time. Please save again.")
+            else:
+                flash(
+                    _("Consent text saved as version %(version)s.", version=row.version), "success"
+                )
+                return redirect(url_for("intake.consent_texts"))
+    return render_template(
+        "intake/consent_form.html",
+        values=values,
+        errors=errors,
+        error=error,
+        current=latest,
+        builtin_version=CONSENT_VERSION,
+        history=consent.history(db.session),
     )
 
 
@@ -449,3 +509,135 @@ def rule_delete(rule_id: int):
     db.session.commit()
     flash(_("Assignment rule deleted."), "success")
     return redirect(url_for("intake.settings"))
+
+
+# --- report (Anfragen → Auswertung) ---------------------------------------------------------------
+
+
+def _report_offices() -> list[Office]:
+    """Offices to filter by: all for those who see every inquiry, else one's own."""
+    offices = active_offices(db.session)
+    if service.supervises(current_user):
+        return offices
+    return [o for o in offices if o.id in current_user.office_ids]
+
+
+def _report_request() -> tuple[reports.Period, int | None, dict[str, str], str | None]:
+    """The period and office from the query string, the values as typed and an error.
+
+    A preset wins over typed dates; bad dates fall back to the default period with a message,
+    keeping what was typed in the fields.
+    """
+    today = local_date(utcnow())
+    preset = request.args.get("zeitraum", "")
+    typed = {
+        "von": (request.args.get("von") or "").strip(),
+        "bis": (request.args.get("bis") or "").strip(),
+        "zeitraum": preset if preset in reports.PRESETS else "",
+    }
+    office_id = db_int(request.args.get("stelle", ""))
+    if office_id not in [o.id for o in _report_offices()]:
+        office_id = None
+    typed["stelle"] = str(office_id or "")
+    error = None
+    period = reports.preset_period(typed["zeitraum"] or "12w", today)
+    if not typed["zeitraum"] and (typed["von"] or typed["bis"]):
+        try:
+            start = parse_date(typed["von"]) or period.start
+            end = parse_date(typed["bis"]) or today
+        except ValueError:
+            error = _("Please enter valid dates (e.g. 2026-12-01).")
+        else:
+            if end < start:
+                error = _("The end of the period lies before its start.")
+            elif (end - start).days >= reports.MAX_DAYS:
+                error = _("Please choose a period of at most two years.")
+            else:
+                period = reports.Period(start, end)
+    if not error:
+        typed["von"], typed["bis"] = period.start.isoformat(), period.end.isoformat()
+    return period, office_id, typed, error
+
+
+@bp.route("/anfragen/auswertung")
+@require("intake.view")
+def report():
+    period, office_id, typed, error = _report_request()
+    result = reports.intake_report(
+        db.session, current_user, period, office_id=office_id, now=utcnow()
+    )
+    return render_template(
+        "intake/report.html",
+        report=result,
+        typed=typed,
+        error=error,
+        offices=_report_offices(),
+        office_id=office_id,
+        supervises=service.supervises(current_user),
+        chart=result.chart_data({k: str(v) for k, v in CHANNEL_LABELS.items()}),
+        query={k: v for k, v in typed.items() if v},
+    )
+
+
+@bp.route("/anfragen/auswertung.xlsx")
+@require("intake.view")
+@writes_on_get
+def report_xlsx():
+    period, office_id, _typed, _error = _report_request()
+    r = reports.intake_report(db.session, current_user, period, office_id=office_id, now=utcnow())
+    office = next((o for o in _report_offices() if o.id == office_id), None)
+    record(
+        db.session,
+        "export",
+        entity_type="inquiry_report",
+        summary=f"Anfragen-Auswertung {period.start}–{period.end} "
+        f"(xlsx, Geschäftsstelle {office_id or 'alle'})",
+    )
+    db.session.commit()
+    start, end = period.start.strftime("%d.%m.%Y"), period.end.strftime("%d.%m.%Y")
+    rows: list[list[Any]] = [
+        [_("Period"), f"{start} – {end}"],
+        [_("Office"), office.name if office else _("All offices")],
+        [_("Inquiries"), r.total],
+        [_("Median time to first contact (hours)"), _round(r.median_hours)],
+        [_("First contact within the deadline"), r.answered_in_time],
+        [_("Due or contacted"), r.due],
+        [_("Share answered within the deadline (%)"), _percent(r.in_time_share)],
+        [_("Converted"), r.converted],
+        [_("Conversion rate (%)"), _percent(r.conversion_rate)],
+        [_("Firms counselled"), r.firms_counselled],
+        [_("Spam (not counted)"), r.spam],
+        [],
+        [_("Closed by reason"), _("Inquiries")],
+    ]
+    for reason, label in CLOSE_REASON_LABELS.items():
+        rows.append([str(label), r.closed_by_reason.get(reason, 0)])
+    rows.append([])
+    rows.append(
+        [_("Calendar week"), _("From"), _("Inquiries")]
+        + [str(CHANNEL_LABELS[c]) for c in CHANNEL_LABELS]
+        + [str(TOPIC_LABELS[t]) for t in TOPIC_LABELS]
+    )
+    for w in r.weeks:
+        rows.append(
+            [w.week.label, w.week.monday.strftime("%d.%m.%Y"), w.total]
+            + [w.by_channel.get(c, 0) for c in CHANNEL_LABELS]
+            + [w.by_topic.get(t, 0) for t in TOPIC_LABELS]
+        )
+    out = io.BytesIO()
+    write_xlsx([_("Inquiry report"), ""], rows, out, sheet_title=_("Inquiries"))
+    out.seek(0)
+    return send_file(
+        out,
+        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        as_attachment=True,
+        download_name=f"anfragen-auswertung-{period.start}-{period.end}.xlsx",
+    )
+
+
+def _round(value: float | None) -> float | str:
+    return round(value, 1) if value is not None else "–"
+
+
+def _percent(share: float | None) -> float | str:
+    return round(100 * share, 1) if share is not None else "–"
