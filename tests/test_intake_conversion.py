@@ -552,3 +552,14 @@ def test_a_duplicate_is_linked_from_the_detail_page(client_as, app_ctx):
     assert db_session.get(Inquiry, inquiry.id).person_id == known.id
     bad = client.post(f"/anfragen/{inquiry.id}/verknuepfen", data={"record": "nonsense:x"})
     assert bad.status_code == 302
+
+
+def test_the_access_report_names_what_a_converted_inquiry_became(client_as, app_ctx):
+    db_session = app_ctx
+    office = factories.make_office(db_session)
+    counsellor = factories.make_user(db_session, office=office)
+    inquiry, participant = _converted(db_session, office, counsellor)
+    admin = client_as("admin")
+    report = _text(admin.get(f"/datenschutz/anfragen/{inquiry.id}/auskunft").get_data(as_text=True))
+    assert "Übernommen als" in report
+    assert f"Teilnehmende Nr. {participant.id}" in report

@@ -194,9 +194,10 @@ def _mark_converted(
         inquiry.participant_id = participant.id
     if person is not None:
         inquiry.person_id = person.id
-    target = (
-        f"Teilnehmende #{participant.id}" if participant is not None else f"Person #{person.id}"  # type: ignore[union-attr]
-    )
+    # Labels only, never names: the audit log outlives an erasure.
+    target = participant.audit_label() if participant is not None else ""
+    if person is not None:
+        target = person.audit_label()
     record(
         session,
         "convert",
