@@ -563,3 +563,82 @@ def test_the_access_report_names_what_a_converted_inquiry_became(client_as, app_
     report = _text(admin.get(f"/datenschutz/anfragen/{inquiry.id}/auskunft").get_data(as_text=True))
     assert "Übernommen als" in report
     assert f"Teilnehmende Nr. {participant.id}" in report
+
+
+def test_two_tabs_sending_the_conversion_at_once_create_one_participant(make_database, tmp_path):
+    """Both tabs post at the same moment: one participant, the other tab back on the inquiry."""
+    import threading
+
+    from flask_migrate import upgrade
+
+    from crm.extensions import db
+    from tests.conftest import CSRFClient, build_app, login
+
+    # Its own database: the two requests' commits must be real, not the tests' savepoints.
+    app = build_app(make_database(), str(tmp_path))
+    app.test_client_class = CSRFClient
+    with app.app_context():
+        upgrade()
+        office = factories.make_office(db.session)
+        user = factories.make_user(db.session, office=office)
+        inquiry = service.create_inquiry(
+            db.session,
+            service.InquiryData(
+                kind="person",
+                topic="job",
+                office_id=office.id,
+                name="Zwei Tabs",
+                email="zwei.tabs@example.org",
+            ),
+            channel="web",
+            now=MONDAY_9,
+            consent_text=CONSENT,
+            consent_version="2026-12",
+        )
+        service.assign(inquiry, user, MONDAY_9)
+        db.session.commit()
+        iid, office_id, user_id, email = inquiry.id, office.id, user.id, user.email
+        db.session.remove()
+    values = {
+        "first_name": "Zwei",
+        "last_name": "Tabs",
+        "office_id": str(office_id),
+        "counsellor_id": str(user_id),
+        "acquisition_channel": "website_hotline",
+        "first_contact_on": "2026-11-23",
+        "recognition_status": "not_started",
+        "gender": "",
+        "language_level": "",
+    }
+    tabs = [app.test_client() for _ in range(2)]
+    for tab in tabs:
+        assert login(tab, email).status_code == 302
+    barrier = threading.Barrier(2)
+    answers: list[Any] = []
+    errors: list[BaseException] = []
+
+    def send(tab: Any) -> None:
+        try:
+            barrier.wait()
+            answers.append(tab.post(f"/anfragen/{iid}/teilnehmende", data=values))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=send, args=(tab,)) for tab in tabs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors
+    assert sorted(a.status_code for a in answers) == [302, 302]
+    targets = sorted(a.headers["Location"] for a in answers)
+    assert targets[0].endswith(f"/anfragen/{iid}")
+    assert re.search(r"/teilnehmende/\d+$", targets[1])
+    with app.app_context():
+        made = db.session.scalar(
+            sa.select(sa.func.count(Participant.id)).where(Participant.last_name == "Tabs")
+        )
+        status = db.session.get(Inquiry, iid).status
+        db.session.remove()
+    assert made == 1
+    assert status == "converted"
