@@ -59,6 +59,7 @@ from crm.contacts.models import (
 from crm.database import int_in_range, utcnow
 from crm.extensions import db
 from crm.forms import choices
+from crm.intake.conversion import inquiries_of
 from crm.newsletters.forms import STATUS_LABELS as SUBSCRIPTION_STATUS_LABELS
 from crm.security import has_permission, is_safe_next, require, writes_on_get
 from crm.signals import MergeImpact
@@ -604,6 +605,7 @@ def _render_person_detail(person: Person, aff_form: AffiliationForm | None = Non
             related=related.person_related(
                 db.session, current_user, person.id, utcnow(), modules=_related_modules()
             ),
+            source_inquiries=inquiries_of(db.session, current_user, person_id=person.id),
         ),
         status,
     )

@@ -1,9 +1,11 @@
-"""Demo inquiries: assignment rules for two offices and inquiries in every state, so the queue,
+"""Demo inquiries: assignment rules for two offices and inquiries in every state (two of them
+converted: into a participant and into a contact person with a skills need), so the queue,
 the detail page, the settings and "Mein Tag" have content in `make run`."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
@@ -11,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from crm.accounts.models import Office, User
 from crm.database import utcnow
-from crm.intake import service
+from crm.intake import conversion, service
 from crm.intake.texts import CONSENT_VERSION
 
 CONSENT = (
@@ -142,4 +144,78 @@ def seed_intake(session: Session, offices: dict[str, Office]) -> dict[str, int]:
         consent_version=CONSENT_VERSION,
     )
     service.close(spam, "spam", "", now - timedelta(days=4))
-    return {"intake_rules": rules, "inquiries": len(created) + 1}
+    converted = _seed_converted(session, offices, counsellor, ack)
+    return {"intake_rules": rules, "inquiries": len(created) + 1 + converted}
+
+
+def _seed_converted(
+    session: Session, offices: dict[str, Office], counsellor: User | None, ack: Any
+) -> int:
+    """A person's inquiry converted into a participant and a firm's into a contact person."""
+    if counsellor is None:
+        return 0
+    now = utcnow()
+    person = service.create_inquiry(
+        session,
+        service.InquiryData(
+            kind="person",
+            topic="recognition",
+            office_id=offices["Magdeburg"].id,
+            name="Daria Melnyk",
+            email="daria.melnyk@example.org",
+            phone="0176 5550 1234",
+            message="Ich bin Lehrerin aus Kyjiw und möchte wieder in einer Schule arbeiten.",
+        ),
+        channel="web",
+        now=now - timedelta(days=9),
+        consent_text=CONSENT,
+        consent_version=CONSENT_VERSION,
+        ack=ack,
+    )
+    service.assign(person, counsellor, now - timedelta(days=9))
+    data = conversion.participant_prefill(person, now.date())
+    data.update(
+        office_id=offices["Magdeburg"].id,
+        counsellor_id=counsellor.id,
+        country_of_origin="Ukraine",
+        profession="Lehrerin",
+    )
+    conversion.convert_to_participant(
+        session, person.id, data, user=counsellor, now=now - timedelta(days=8)
+    )
+    firm = service.create_inquiry(
+        session,
+        service.InquiryData(
+            kind="firm",
+            topic="qualification",
+            office_id=offices["Magdeburg"].id,
+            name="Katrin Vogel",
+            email="k.vogel@example.org",
+            organisation_name="Vogel Pflegedienst GmbH",
+            message="Wir suchen drei Pflegefachkräfte, gern mit Anerkennung im Verfahren.",
+        ),
+        channel="web",
+        now=now - timedelta(days=12),
+        consent_text=CONSENT,
+        consent_version=CONSENT_VERSION,
+        ack=ack,
+    )
+    service.assign(firm, counsellor, now - timedelta(days=12))
+    first, last = conversion.split_name(firm.name)
+    conversion.convert_to_person(
+        session,
+        firm.id,
+        conversion.FirmConversion(
+            first_name=first,
+            last_name=last,
+            email=firm.email,
+            function="Geschäftsführerin",
+            new_organisation_name=firm.organisation_name,
+            occupation="Pflegefachkraft",
+            count=3,
+            need_note=firm.message,
+        ),
+        user=counsellor,
+        now=now - timedelta(days=11),
+    )
+    return 2

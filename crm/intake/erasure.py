@@ -1,9 +1,11 @@
 """Erasure of inquiries (Art. 17) on request and after the retention period.
 
-An inquiry is its own erasure subject ("inquiry"): it is not linked to a contact or participant
-(converting one is a separate step), so it is erased on its own, with the acknowledgements that
-were sent for it. Kept apart from crm.intake.privacy (the Art. 15 report) so that the privacy
-service can call it without importing the report's labels.
+An inquiry is its own erasure subject ("inquiry"), erased on its own with the acknowledgements
+that were sent for it; the participant or person it was converted into stays (its data lives
+on that record now, under that record's rules). Erasing a participant or contact person also
+erases the inquiries converted into (or linked to) them: they hold the same person's data.
+Kept apart from crm.intake.privacy (the Art. 15 report) so that the privacy service can call
+it without importing the report's labels.
 """
 
 from __future__ import annotations
@@ -105,21 +107,36 @@ def _message_ids(directory: Path, wanted: set[str]) -> list[str]:
     return found
 
 
+# The records a converted inquiry can point to, by erasure subject kind.
+LINKED_COLUMNS = {"participant": Inquiry.participant_id, "person": Inquiry.person_id}
+
+
 def plan_erasure(session: Session, *, plan: Any) -> None:
-    """An inquiry subject: the inquiry row and its acknowledgements (outbox rows and copies)."""
-    if plan.subject.kind != KIND:
+    """The inquiry rows and their acknowledgements (outbox rows and copies): for an inquiry
+    subject the inquiry itself, for a participant or person the inquiries converted into them."""
+    if plan.subject.kind == KIND:
+        inquiry = session.get(Inquiry, plan.subject.id)
+        inquiries = [inquiry] if inquiry is not None else []
+    elif plan.subject.kind in LINKED_COLUMNS:
+        column = LINKED_COLUMNS[plan.subject.kind]
+        inquiries = list(
+            session.scalars(
+                sa.select(Inquiry).where(column == plan.subject.id).order_by(Inquiry.id)
+            )
+        )
+    else:
         return
-    inquiry = session.get(Inquiry, plan.subject.id)
-    if inquiry is None:
+    if not inquiries:
         return
-    mails = acknowledgements(session, [inquiry]).get(inquiry.id, [])
+    linked = acknowledgements(session, inquiries)
+    mails = [m for i in inquiries for m in linked.get(i.id, [])]
     plan.delete(OutgoingMail, [m.id for m in mails], "mail", order=10)
     directory = plan.directories.get("outbox")
     wanted = {m.message_id for m in mails if m.message_id}
     if directory is not None and wanted:
         for name in _message_ids(directory, wanted):
             plan.remove_file(directory / name, "mail")
-    plan.delete(Inquiry, [inquiry.id], "inquiries")
+    plan.delete(Inquiry, [i.id for i in inquiries], "inquiries")
 
 
 def erase_inquiry(
@@ -158,8 +175,21 @@ def erase_inquiry(
 
 
 def closed_due(cutoff: Any) -> sa.ColumnElement[bool]:
-    """Closed (never converted) inquiries closed before the cutoff."""
-    return sa.and_(Inquiry.status == "closed", Inquiry.closed_at < cutoff)
+    """Closed inquiries closed before the cutoff, and converted ones whose record is gone
+    (deleted without an erasure) converted before it.
+
+    A converted inquiry whose record exists is not due here: its data lives on the record,
+    and erasing the record erases the inquiry with it (plan_erasure).
+    """
+    return sa.or_(
+        sa.and_(Inquiry.status == "closed", Inquiry.closed_at < cutoff),
+        sa.and_(
+            Inquiry.status == "converted",
+            Inquiry.participant_id.is_(None),
+            Inquiry.person_id.is_(None),
+            Inquiry.converted_at < cutoff,
+        ),
+    )
 
 
 def untouched_due(cutoff: Any) -> sa.ColumnElement[bool]:

@@ -1,9 +1,10 @@
 """Reading and checking the inquiry fields (public form and hotline capture alike).
 
-One plain function instead of a WTForms class: the public form shows its labels and errors
-in three text sets (German, English, simple German), which a class with fixed lazy labels
-cannot. CSRF: the hotline form carries Flask-WTF's token (checked globally); the public form
-carries a signed form token instead (see views.public_form).
+One plain function instead of a WTForms class for the inquiry itself: the public form shows
+its labels and errors in three text sets (German, English, simple German), which a class with
+fixed lazy labels cannot. CSRF: the hotline form carries Flask-WTF's token (checked globally);
+the public form carries a signed form token instead (see views.public_form). The conversion of
+a firm's inquiry is an ordinary Flask-WTF form.
 """
 
 from __future__ import annotations
@@ -14,8 +15,13 @@ from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from wtforms import EmailField, HiddenField, SelectField, StringField, TextAreaField
+from wtforms.validators import Email, InputRequired, Length, NumberRange, Optional
 
+from crm.contacts.forms import LANGUAGE_LABELS
 from crm.database import db_int
+from crm.forms import Filled, Form, Mailable, WholeNumberField, choices
 from crm.inputs import mailable
 from crm.intake.models import CLOSE_REASONS, CONTACT_WAYS, KINDS, LANGUAGES, TOPICS
 from crm.intake.service import InquiryData
@@ -141,3 +147,38 @@ def check_close(values: Mapping[str, Any]) -> tuple[str, str, str | None]:
     if len(note) > MAX_LENGTHS["close_note"]:
         return reason, note, _("This is too long.")
     return reason, note, None
+
+
+class FirmConversionForm(Form):
+    """A firm's inquiry becomes a contact person at an organisation with a skills need.
+
+    The organisation is a record picker (an existing one) or the name of a new one; the
+    conversion view checks that exactly one of the two is given.
+    """
+
+    first_name = StringField(_l("First name"), validators=[Length(max=100)])
+    last_name = StringField(_l("Last name"), validators=[Filled(), Length(max=100)])
+    email = EmailField(
+        _l("E-mail address"),
+        validators=[
+            Optional(),
+            Email(message=_l("Please enter a valid e-mail address.")),
+            Mailable(),
+            Length(max=254),
+        ],
+    )
+    phone = StringField(_l("Phone"), validators=[Length(max=60)])
+    language = SelectField(
+        _l("Preferred language"), choices=choices(LANGUAGE_LABELS.items()), default="de"
+    )
+    function = StringField(_l("Function"), validators=[Length(max=120)])
+    organisation = StringField(_l("Existing organisation"), validators=[Length(max=300)])
+    organisation_id = HiddenField()
+    new_organisation = StringField(_l("or a new organisation"), validators=[Length(max=200)])
+    occupation = StringField(
+        _l("Skills need: occupation sought"), validators=[Filled(), Length(max=200)]
+    )
+    count = WholeNumberField(
+        _l("Number of people"), validators=[InputRequired(), NumberRange(min=1, max=9999)]
+    )
+    need_note = TextAreaField(_l("Note on the need"), validators=[Length(max=5000)])

@@ -2,7 +2,8 @@
 per-address attempt counter of the public form.
 
 An inquiry is its own record: nothing is written to people or organisations until a counsellor
-converts it, so spam and unconfirmed inquiries never enter the contacts.
+converts it, so spam and unconfirmed inquiries never enter the contacts. A converted inquiry
+names the participant or contact person it became (crm.intake.conversion).
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.accounts.models import Office, User
 from crm.audit.mixins import Audited
+from crm.contacts.models import Person
 from crm.database import TimestampMixin, UTCDateTime, utcnow
 from crm.extensions import db
+from crm.participants.models import Participant
 
 KINDS = ("person", "firm")
 TOPICS = ("recognition", "qualification", "job", "relocation", "further_education", "other")
@@ -54,6 +57,9 @@ class Inquiry(Audited, TimestampMixin, db.Model):
             "first_contact_at",
             "closed_at",
             "consent_version",
+            "participant_id",
+            "person_id",
+            "converted_at",
         }
     )
 
@@ -94,10 +100,21 @@ class Inquiry(Audited, TimestampMixin, db.Model):
     )
     # A keyed hash of the sender's address, never the address itself (public form only).
     source_ip_hash: Mapped[str] = mapped_column(sa.String(64), default="")
+    # What a converted inquiry became (or was linked to as a duplicate). SET NULL: erasing or
+    # deleting the record never fails on the inquiry.
+    participant_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("participant.id", ondelete="SET NULL"), index=True
+    )
+    person_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("person.id", ondelete="SET NULL"), index=True
+    )
+    converted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     office: Mapped[Office | None] = relationship()
     assigned_to: Mapped[User | None] = relationship(foreign_keys=[assigned_to_id])
     created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
+    participant: Mapped[Participant | None] = relationship()
+    person: Mapped[Person | None] = relationship()
 
     __table_args__ = (
         sa.CheckConstraint(_in("kind", KINDS), name="kind_valid"),
@@ -111,6 +128,9 @@ class Inquiry(Audited, TimestampMixin, db.Model):
             "close_reason = '' OR " + _in("close_reason", CLOSE_REASONS), name="close_reason_valid"
         ),
         sa.CheckConstraint("status <> 'closed' OR close_reason <> ''", name="closed_has_reason"),
+        sa.CheckConstraint(
+            "status <> 'converted' OR converted_at IS NOT NULL", name="converted_has_time"
+        ),
         # The queue, newest first.
         sa.Index("ix_inquiry_created_at", "created_at"),
         {"sqlite_autoincrement": True},

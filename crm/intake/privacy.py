@@ -113,6 +113,17 @@ def _mail_text(mail: OutgoingMail) -> str:
     return f"{mail.subject} – {mail.recipient}, {when} ({status})"
 
 
+def _converted_to(inquiry: Inquiry) -> str:
+    """What the inquiry became (its data is then in that record's section of the report)."""
+    if inquiry.participant_id:
+        return _(
+            "our counselling record about you (participant no. %(id)s)", id=inquiry.participant_id
+        )
+    if inquiry.person_id:
+        return _("our contact record about you (no. %(id)s)", id=inquiry.person_id)
+    return ""
+
+
 def _entry(inquiry: Inquiry, mails: list[OutgoingMail]) -> ReportEntry:
     values: list[tuple[str, str]] = [
         ("kind", L.choice(texts.KIND_LABELS, inquiry.kind)),
@@ -145,6 +156,8 @@ def _entry(inquiry: Inquiry, mails: list[OutgoingMail]) -> ReportEntry:
         ("close_reason", L.choice(texts.CLOSE_REASON_LABELS, inquiry.close_reason or None)),
         ("close_note", inquiry.close_note),
         ("created_by", inquiry.created_by.display_name if inquiry.created_by else ""),
+        ("converted_at", L.fmt_datetime(inquiry.converted_at)),
+        ("converted_to", _converted_to(inquiry)),
     ]
     values += [("acknowledgement", _mail_text(m)) for m in mails]
     if inquiry.channel == "web":

@@ -64,6 +64,13 @@ FILTER_LABELS = {
     "closed": _l("Closed"),
     "all": _l("All"),
 }
+# Why a record is offered as the inquirer's duplicate on the detail page.
+DUPLICATE_REASON_LABELS = {
+    "email": _l("same e-mail address"),
+    "phone": _l("same phone number"),
+    "name": _l("same name"),
+    "name_at_organisation": _l("same name at the organisation"),
+}
 FORM_LANGUAGE_LABELS = {"de": "Deutsch", "en": "English", "simple": "Leichte Sprache"}
 # The fields of an inquiry as the Art. 15 report and its audit log name them.
 REPORT_FIELDS: dict[str, Any] = {
@@ -92,6 +99,8 @@ REPORT_FIELDS: dict[str, Any] = {
     "close_reason": _l("Reason for closing"),
     "close_note": _l("Note on closing"),
     "created_by": _l("Taken by"),
+    "converted_at": _l("Taken over on"),
+    "converted_to": _l("Taken over into"),
     "acknowledgement": _l("Acknowledgement e-mail"),
     # Column names the audit log records for changes.
     "office_id": _l("Office"),

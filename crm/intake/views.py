@@ -1,5 +1,5 @@
 """Inquiry pages: the public form (/anfrage), the staff queue (/anfragen) with the hotline
-capture and the detail page, and the settings under Verwaltung → Anfragen."""
+capture, the detail page and its conversions, and the settings under Verwaltung → Anfragen."""
 
 from __future__ import annotations
 
@@ -27,18 +27,20 @@ from sqlalchemy.exc import IntegrityError
 from crm.accounts.models import Office, User
 from crm.audit.service import Actor, acting_as, record
 from crm.contacts.export import write_xlsx
+from crm.contacts.service import find_organisation_duplicates, picked_organisation
 from crm.dashboard.weeks import local_date
 from crm.database import db_int, utcnow
 from crm.extensions import csrf, db
 from crm.inputs import parse_date
-from crm.intake import consent, reports, service
-from crm.intake.forms import check_close, check_inquiry
+from crm.intake import consent, conversion, reports, service
+from crm.intake.forms import FirmConversionForm, check_close, check_inquiry
 from crm.intake.models import TOPICS, Inquiry, IntakeRule
 from crm.intake.texts import (
     CHANNEL_LABELS,
     CLOSE_REASON_LABELS,
     CONSENT_VERSION,
     CONTACT_WAY_LABELS,
+    DUPLICATE_REASON_LABELS,
     FILTER_LABELS,
     FORM_LANGUAGE_LABELS,
     KIND_LABELS,
@@ -49,6 +51,10 @@ from crm.intake.texts import (
     standard_texts,
 )
 from crm.offices.service import active_offices
+from crm.participants import service as participants
+from crm.participants.forms import ParticipantForm
+from crm.participants.views import form_data as participant_form_data
+from crm.participants.views import prepare_form as prepare_participant_form
 from crm.security import embeddable, has_permission, public, require, writes_on_get
 
 bp = Blueprint("intake", __name__)
@@ -71,6 +77,7 @@ def _labels() -> dict[str, Any]:
         "INTAKE_CLOSE_REASON_LABELS": CLOSE_REASON_LABELS,
         "INTAKE_FILTER_LABELS": FILTER_LABELS,
         "INTAKE_FORM_LANGUAGE_LABELS": FORM_LANGUAGE_LABELS,
+        "INTAKE_DUPLICATE_REASON_LABELS": DUPLICATE_REASON_LABELS,
         "office_options": lambda offices: [(o.id, o.name) for o in offices],
     }
 
@@ -331,13 +338,29 @@ def new():
 def detail(inquiry_id: int):
     inquiry = _inquiry_or_404(inquiry_id)
     manage = has_permission(current_user, "intake.manage")
+    can_edit = has_permission(current_user, "intake.edit")
+    may_participant = can_edit and has_permission(current_user, conversion.PARTICIPANT_PERMISSION)
+    may_person = can_edit and has_permission(current_user, conversion.PERSON_PERMISSION)
+    # The participant it became is named only to users who may see that participant.
+    participant = (
+        participants.get_participant(db.session, current_user, inquiry.participant_id)
+        if inquiry.participant_id and has_permission(current_user, "participants.view")
+        else None
+    )
     return render_template(
         "intake/detail.html",
         inquiry=inquiry,
         now=utcnow(),
-        can_edit=has_permission(current_user, "intake.edit"),
+        can_edit=can_edit,
         can_manage=manage,
         users=service.assignable_users(db.session) if manage else [],
+        may_participant=may_participant,
+        may_person=may_person,
+        duplicates=conversion.duplicates(db.session, current_user, inquiry)
+        if inquiry.is_open and (may_participant or may_person)
+        else None,
+        participant=participant,
+        sees_people=has_permission(current_user, "contacts.view"),
     )
 
 
@@ -391,6 +414,205 @@ def reassign(inquiry_id: int):
         lambda i: service.reassign(i, user, utcnow()),
         _("Inquiry assigned to %(name)s.", name=user.display_name),
     )
+
+
+# --- conversion ---------------------------------------------------------------------------------
+
+
+def _convertible(inquiry_id: int, permission: str) -> tuple[Inquiry, Any]:
+    """The inquiry, and a redirect to its page if it cannot be converted any more."""
+    inquiry = _inquiry_or_404(inquiry_id)
+    if not has_permission(current_user, permission):
+        abort(403)
+    if inquiry.is_open:
+        return inquiry, None
+    if inquiry.status == "converted":
+        flash(_("This inquiry has already been converted."), "warning")
+    else:
+        flash(_("This inquiry is already finished."), "warning")
+    return inquiry, redirect(url_for("intake.detail", inquiry_id=inquiry.id))
+
+
+def _refused(inquiry_id: int, exc: service.IntakeError) -> Any:
+    """After a refused conversion: back to the inquiry if it is finished meanwhile (another
+    tab converted it), else None (the form is shown again with everything typed)."""
+    db.session.rollback()
+    flash(str(exc), "danger")
+    inquiry = db.session.get(Inquiry, inquiry_id)
+    if inquiry is None or not inquiry.is_open:
+        return redirect(url_for("intake.detail", inquiry_id=inquiry_id))
+    return None
+
+
+def _prefill_participant(form: ParticipantForm, inquiry: Inquiry) -> None:
+    for key, value in conversion.participant_prefill(inquiry, utcnow().date()).items():
+        getattr(form, key).data = value
+    # Office and counsellor only where the user may choose them; else their own.
+    offices = [c.value for c in form.office_id.choices]
+    if form.office_id.data not in offices:
+        form.office_id.data = current_user.office_id
+    counsellors = [c.value for c in form.counsellor_id.choices]
+    if form.counsellor_id.data not in counsellors:
+        form.counsellor_id.data = current_user.id
+
+
+@bp.route("/anfragen/<int:inquiry_id>/teilnehmende", methods=["GET", "POST"])
+@require("intake.edit")
+def convert_participant(inquiry_id: int):
+    """A person seeking counselling becomes a participant: the participant form, prefilled."""
+    inquiry, gone = _convertible(inquiry_id, conversion.PARTICIPANT_PERMISSION)
+    if gone is not None:
+        return gone
+    form = ParticipantForm()
+    prepare_participant_form(form, None)
+    if request.method == "GET":
+        _prefill_participant(form, inquiry)
+    if form.validate_on_submit():
+        data = participant_form_data(form)
+        if data is not None:
+            try:
+                participant = conversion.convert_to_participant(
+                    db.session,
+                    inquiry_id,
+                    data,
+                    user=current_user._get_current_object(),
+                    now=utcnow(),
+                )
+            except service.IntakeError as exc:
+                back = _refused(inquiry_id, exc)
+                if back is not None:
+                    return back
+                inquiry = _inquiry_or_404(inquiry_id)
+            else:
+                db.session.commit()
+                flash(_("The inquiry has been converted into a participant."), "success")
+                return redirect(url_for("participants.detail", participant_id=participant.id))
+    return render_template("intake/convert_participant.html", form=form, inquiry=inquiry), (
+        400 if form.errors else 200
+    )
+
+
+def _prefill_firm(form: FirmConversionForm, inquiry: Inquiry) -> None:
+    for key, value in conversion.person_prefill(inquiry).items():
+        getattr(form, key).data = value
+    form.count.data = 1
+    # The firm's name names one organisation already: preselect it; else offer a new one.
+    same = find_organisation_duplicates(db.session, name=inquiry.organisation_name)
+    if len(same) == 1:
+        form.organisation.data = same[0].record.name
+        form.organisation_id.data = str(same[0].record.id)
+    else:
+        form.new_organisation.data = inquiry.organisation_name
+
+
+def _firm_values(form: FirmConversionForm) -> conversion.FirmConversion | None:
+    """The checked values, or None with an error on the organisation fields."""
+    text = (form.organisation.data or "").strip()
+    new_name = (form.new_organisation.data or "").strip()
+    org_id = None
+    if text and new_name:
+        form.new_organisation.errors.append(
+            _("Please choose an existing organisation or give a new one, not both.")
+        )
+        return None
+    if text:
+        org, matches = picked_organisation(db.session, form.organisation_id.data, text)
+        if org is None:
+            form.organisation.errors.append(
+                _("Several organisations match; please be more precise.")
+                if matches > 1
+                else _("No organisation of that name was found.")
+            )
+            return None
+        form.organisation.data, form.organisation_id.data = org.name, str(org.id)
+        org_id = org.id
+    elif not new_name:
+        form.organisation.errors.append(
+            _("Please choose an organisation or give the name of a new one.")
+        )
+        return None
+    return conversion.FirmConversion(
+        first_name=form.first_name.data or "",
+        last_name=form.last_name.data or "",
+        email=form.email.data or "",
+        phone=form.phone.data or "",
+        language=form.language.data or "de",
+        function=form.function.data or "",
+        organisation_id=org_id,
+        new_organisation_name=new_name,
+        occupation=form.occupation.data or "",
+        count=form.count.data or 1,
+        need_note=form.need_note.data or "",
+    )
+
+
+@bp.route("/anfragen/<int:inquiry_id>/kontaktperson", methods=["GET", "POST"])
+@require("intake.edit")
+def convert_person(inquiry_id: int):
+    """A firm's inquiry becomes a contact person at an organisation with a skills need."""
+    inquiry, gone = _convertible(inquiry_id, conversion.PERSON_PERMISSION)
+    if gone is not None:
+        return gone
+    form = FirmConversionForm()
+    if request.method == "GET":
+        _prefill_firm(form, inquiry)
+    if form.validate_on_submit():
+        values = _firm_values(form)
+        if values is not None:
+            try:
+                person = conversion.convert_to_person(
+                    db.session,
+                    inquiry_id,
+                    values,
+                    user=current_user._get_current_object(),
+                    now=utcnow(),
+                )
+            except service.IntakeError as exc:
+                back = _refused(inquiry_id, exc)
+                if back is not None:
+                    return back
+                inquiry = _inquiry_or_404(inquiry_id)
+            else:
+                db.session.commit()
+                flash(_("The inquiry has been converted into a contact person."), "success")
+                return redirect(url_for("contacts.person_detail", person_id=person.id))
+    return render_template("intake/convert_person.html", form=form, inquiry=inquiry), (
+        400 if form.errors else 200
+    )
+
+
+@bp.post("/anfragen/<int:inquiry_id>/verknuepfen")
+@require("intake.edit")
+def link(inquiry_id: int):
+    """A duplicate: link the inquiry to an existing participant or contact person."""
+    kind, _sep, number = request.form.get("record", "").partition(":")
+    record_id = db_int(number)
+    permission = {
+        "participant": conversion.PARTICIPANT_PERMISSION,
+        "person": conversion.PERSON_PERMISSION,
+    }.get(kind)
+    if permission is None or record_id is None:
+        _inquiry_or_404(inquiry_id)
+        flash(_("Please choose a record."), "danger")
+        return redirect(url_for("intake.detail", inquiry_id=inquiry_id))
+    _inquiry, gone = _convertible(inquiry_id, permission)
+    if gone is not None:
+        return gone
+    me = current_user._get_current_object()
+    try:
+        if kind == "participant":
+            conversion.link_to_participant(db.session, inquiry_id, record_id, user=me, now=utcnow())
+            target = url_for("participants.detail", participant_id=record_id)
+        else:
+            conversion.link_to_person(db.session, inquiry_id, record_id, user=me, now=utcnow())
+            target = url_for("contacts.person_detail", person_id=record_id)
+    except service.IntakeError as exc:
+        db.session.rollback()
+        flash(str(exc), "danger")
+        return redirect(url_for("intake.detail", inquiry_id=inquiry_id))
+    db.session.commit()
+    flash(_("The inquiry has been linked to the existing record."), "success")
+    return redirect(target)
 
 
 # --- settings (Verwaltung → Anfragen) -------------------------------------------------------------

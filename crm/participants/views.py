@@ -39,6 +39,7 @@ from crm.database import int_in_range, utcnow
 from crm.extensions import db
 from crm.forms import choices
 from crm.i18n import fmt_date
+from crm.intake.conversion import inquiries_of
 from crm.participants import forms as f
 from crm.participants import service
 from crm.participants.models import (
@@ -212,12 +213,13 @@ def index():
 # --- create and edit ----------------------------------------------------------------------------
 
 
-def _prepare_form(form: f.ParticipantForm, current_office: int | None = None) -> None:
+def prepare_form(form: f.ParticipantForm, current_office: int | None = None) -> None:
+    """Fill the office and counsellor choices the user may pick (also the inquiry conversion)."""
     form.office_id.choices = choices((o.id, o.name) for o in _offices(active_or=current_office))
     form.counsellor_id.choices = choices((u.id, u.display_name) for u in _counsellors())
 
 
-def _form_data(form: f.ParticipantForm) -> dict[str, Any] | None:
+def form_data(form: f.ParticipantForm) -> dict[str, Any] | None:
     """Plain values from a validated form, or None if the referring organisation is unknown."""
     data = {key: getattr(form, key).data for key in service.PARTICIPANT_FIELDS if key in form}
     data["referring_organisation_id"] = None
@@ -233,14 +235,14 @@ def _form_data(form: f.ParticipantForm) -> dict[str, Any] | None:
 @require("participants.edit")
 def new():
     form = f.ParticipantForm()
-    _prepare_form(form, None)
+    prepare_form(form, None)
     if request.method == "GET":
         me = _me()
         form.office_id.data = me.office_id
         form.counsellor_id.data = me.id
         form.first_contact_on.data = today()
     if form.validate_on_submit():
-        data = _form_data(form)
+        data = form_data(form)
         if data is not None:
             participant = service.save_participant(db.session, data)
             db.session.commit()
@@ -257,7 +259,7 @@ def new():
 def edit(participant_id: int):
     participant = _participant_or_404(participant_id)
     form = f.ParticipantForm(obj=participant)
-    _prepare_form(form, participant.office_id)
+    prepare_form(form, participant.office_id)
     if request.method == "GET":
         service.record_view(db.session, participant)
         db.session.commit()
@@ -265,7 +267,7 @@ def edit(participant_id: int):
         form.referring_organisation.data = org.name if org else ""
         form.referring_organisation_id.data = str(org.id) if org else ""
     if form.validate_on_submit():
-        data = _form_data(form)
+        data = form_data(form)
         if data is not None:
             service.save_participant(db.session, data, participant)
             db.session.commit()
@@ -327,6 +329,7 @@ def _render_detail(participant: Participant, status: int = 200, **forms: Any) ->
         revoke_form=f.RevokeForm(formdata=None, revoked_on=day),
         action_form=f.ActionForm(),
         referral_error=forms.get("referral_error"),
+        source_inquiries=inquiries_of(db.session, me, participant_id=participant.id),
     ), status
 
 

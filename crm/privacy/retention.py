@@ -298,7 +298,8 @@ RULES: tuple[Rule, ...] = (
         _l("Closed inquiries"),
         _l(
             "Erases inquiries that were closed without becoming a contact (also spam), with "
-            "their acknowledgement e-mails; each erasure is logged. Converted inquiries stay."
+            "their acknowledgement e-mails; each erasure is logged. A converted inquiry is "
+            "erased with the record it became, or like a closed one once that record is deleted."
         ),
         "months",
         lambda config: 6,
