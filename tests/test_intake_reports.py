@@ -60,6 +60,8 @@ def _inquiry(
         assigned_to_id=assigned_to.id if assigned_to else None,
         created_at=created,
         updated_at=contacted or created,
+        # A converted inquiry carries the moment of its conversion (a CHECK demands it).
+        converted_at=(contacted or created) if status == "converted" else None,
     )
     session.add(inquiry)
     return inquiry
