@@ -158,8 +158,10 @@ def test_an_address_of_exactly_one_contact_links_the_registration_and_sets_the_i
 
     assert linked.person_id == hanna.id
     contact = session.scalar(sa.select(EventContact).where(EventContact.person_id == hanna.id))
-    assert contact is not None and contact.status == "registered"
-    assert standalone.person_id is None and stranger.person_id is None
+    assert contact is not None
+    assert contact.status == "registered"
+    assert standalone.person_id is None
+    assert stranger.person_id is None
     assert session.scalar(sa.select(sa.func.count(Person.id))) == people  # no spam into contacts
 
     person = reg.take_into_contacts(session, stranger)
@@ -169,7 +171,8 @@ def test_an_address_of_exactly_one_contact_links_the_registration_and_sets_the_i
         "jonas@example.org",
     )
     new_contact = session.scalar(sa.select(EventContact).where(EventContact.person_id == person.id))
-    assert new_contact is not None and new_contact.status == "registered"
+    assert new_contact is not None
+    assert new_contact.status == "registered"
 
     reg.check_in(session, linked, NOW)
     assert (linked.status, contact.status) == ("attended", "attended")
