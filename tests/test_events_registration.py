@@ -244,3 +244,23 @@ def test_two_visitors_racing_for_the_last_seat_get_one_seat_and_one_waiting_plac
     assert results == {"first@example.org": "registered", "second@example.org": "waitlisted"}
     with orm.Session(engine) as check:
         assert reg.counts(check, event_id)["registered"] == 1
+
+
+def test_more_seats_move_the_waiting_list_up_in_order_and_mail_each_once(app_ctx):
+    session = app_ctx
+    event = factories.make_event(session, registration_open=True, capacity=1)
+    for address in ("a@example.org", "b@example.org", "c@example.org", "d@example.org"):
+        _register(session, event, address)
+    event.registration_capacity = 3
+    moved = reg.fill_free_seats(session, event.id, now=NOW, mail=MAIL)
+    assert [r.email for r in moved] == ["b@example.org", "c@example.org"]
+    assert reg.counts(session, event.id) == {
+        "registered": 3,
+        "waitlisted": 1,
+        "cancelled": 0,
+        "attended": 0,
+        "no_show": 0,
+    }
+    assert len(_mails_to(session, "b@example.org")) == 2
+    assert len(_mails_to(session, "d@example.org")) == 1
+    assert reg.fill_free_seats(session, event.id, now=NOW, mail=MAIL) == []

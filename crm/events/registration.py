@@ -336,6 +336,20 @@ def cancel(
     return _move_up(session, event, now=now, mail=mail)
 
 
+def fill_free_seats(
+    session: Session, event_id: int, *, now: datetime, mail: MailSettings | None
+) -> list[EventRegistration]:
+    """Move people up from the waiting list while seats are free (after staff added seats);
+    each is mailed. Nobody moves up once the event has started."""
+    event = lock_event(session, event_id)
+    moved: list[EventRegistration] = []
+    if event is None or event.starts_at <= now or event.is_cancelled:
+        return moved
+    while (first := _move_up(session, event, now=now, mail=mail)) is not None:
+        moved.append(first)
+    return moved
+
+
 def _move_up(
     session: Session, event: Event, *, now: datetime, mail: MailSettings | None
 ) -> EventRegistration | None:

@@ -295,8 +295,11 @@ def registration_settings(event_id: int):
                     ask_accessibility=bool(form.ask_accessibility.data),
                 ),
             )
+            moved = reg.fill_free_seats(db.session, event.id, now=utcnow(), mail=_mail())
             db.session.commit()
             flash(_("The registration settings have been saved."), "success")
+            for person in moved:
+                flash(_("%(name)s moved up from the waiting list.", name=person.name), "info")
             return redirect(url_for("events.registrations", event_id=event.id))
     return render_template("events/registration_settings.html", event=event, form=form)
 
