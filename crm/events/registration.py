@@ -517,3 +517,30 @@ def queue_mail(
         attachments=attachments,
     )
     enqueue(session, message, kind="registration", person_id=registration.person_id)
+
+
+# --- retention -----------------------------------------------------------------------------------
+
+
+def _ended_before(cutoff: datetime) -> sa.ColumnElement[bool]:
+    return EventRegistration.event_id.in_(sa.select(Event.id).where(Event.ends_at < cutoff))
+
+
+def count_expired(session: Session, cutoff: datetime) -> int:
+    """Registrations of events that ended before the cutoff."""
+    return (
+        session.scalar(sa.select(sa.func.count(EventRegistration.id)).where(_ended_before(cutoff)))
+        or 0
+    )
+
+
+def delete_expired(session: Session, cutoff: datetime) -> int:
+    """Delete the registrations of events that ended before the cutoff (the retention rule).
+
+    Attendance stays where it was carried over: the linked contacts' EventContact rows.
+    """
+    rows = list(session.scalars(sa.select(EventRegistration).where(_ended_before(cutoff))))
+    for row in rows:
+        session.delete(row)
+    session.flush()
+    return len(rows)
