@@ -107,3 +107,47 @@ def test_a_registration_of_an_unknown_address_creates_no_contact_until_staff_tak
     before = session.scalar(sa.select(sa.func.count(Person.id)))
     _register(session, event, "Unbekannt", "nobody-knows@example.org")
     assert session.scalar(sa.select(sa.func.count(Person.id))) == before
+
+
+def test_an_admin_erases_a_standalone_registration_with_its_mails_and_a_logged_record(
+    app, client, client_as, db_session
+):
+    from crm.mail.models import OutgoingMail
+    from crm.privacy.models import ErasureRecord
+
+    event = factories.make_event(
+        db_session, registration_open=True, day=(utcnow() + timedelta(days=9)).date()
+    )
+    db_session.commit()
+    # Through the public page, so the confirmation mail is queued like in production.
+    page = client.get(f"/veranstaltungen/{event.id}/anmeldung").get_data(as_text=True)
+    token = page.split('name="form_token" value="', 1)[1].split('"', 1)[0]
+    client.post(
+        f"/veranstaltungen/{event.id}/anmeldung",
+        data={"form_token": token, "name": "Xaver Xylander", "email": "xaver@example.org"},
+        csrf=False,
+    )
+    keep = _register(db_session, event, "Wilma Weiss", "wilma@example.org")
+    db_session.commit()
+    row = db_session.scalars(
+        sa.select(EventRegistration).where(EventRegistration.email == "xaver@example.org")
+    ).one()
+    admin = client_as("admin")
+    lookup = admin.get("/datenschutz/auskunft", query_string={"q": "xaver@example.org"})
+    assert f"/datenschutz/anmeldungen/{row.id}/auskunft" in lookup.get_data(as_text=True)
+    preview = admin.get(f"/datenschutz/anmeldungen/{row.id}/loeschen")
+    assert preview.status_code == 200
+    assert "Xaver Xylander" in preview.get_data(as_text=True)
+    done = admin.post(
+        f"/datenschutz/anmeldungen/{row.id}/loeschen",
+        data={"confirm": "yes", "legal_basis": "request"},
+    )
+    assert done.status_code == 302
+    emails = db_session.scalars(sa.select(EventRegistration.email)).all()
+    assert emails == [keep.email]
+    mails = db_session.scalars(
+        sa.select(OutgoingMail.recipient).where(OutgoingMail.kind == "registration")
+    ).all()
+    assert "xaver@example.org" not in mails
+    log = db_session.scalars(sa.select(ErasureRecord)).one()
+    assert (log.subject_type, log.subject_id) == ("event_registration", row.id)
