@@ -22,6 +22,7 @@ from flask import (
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_login import current_user
+from markupsafe import escape
 
 from crm import public_forms
 from crm.audit.service import Actor, acting_as, record
@@ -238,11 +239,13 @@ def registration_cancel(token: str):
 
 def _links(event: Event) -> dict[str, str]:
     link = reg.public_url(event, _base_url())
+    # Escaped here: staff paste the snippet into another site's HTML, where a quote in the
+    # title would end the attribute.
     return {
         "public_link": link,
         "embed_code": (
-            f'<iframe src="{link}" title="{event.title}" width="100%" height="900" '
-            'style="border:0"></iframe>'
+            f'<iframe src="{escape(link)}" title="{escape(event.title)}" width="100%" '
+            'height="900" style="border:0"></iframe>'
         ),
     }
 
