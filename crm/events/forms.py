@@ -14,7 +14,6 @@ from wtforms import (
     DateField,
     EmailField,
     HiddenField,
-    IntegerField,
     RadioField,
     SelectField,
     StringField,
@@ -24,7 +23,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional
 
 from crm.events.registration import RegistrationData
-from crm.forms import Form, Mailable, choices
+from crm.forms import Form, Mailable, WholeNumberField, choices
 from crm.inputs import mailable
 
 KIND_LABELS = {
@@ -125,7 +124,7 @@ REGISTRATION_STATUS_LABELS = {
 
 class RegistrationSettingsForm(Form):
     registration_open = BooleanField(_l("Public registration is open"))
-    capacity = IntegerField(
+    capacity = WholeNumberField(
         _l("Seats (empty: unlimited)"), validators=[Optional(), NumberRange(min=0, max=100_000)]
     )
     deadline_date = DateField(_l("Registration deadline (date)"), validators=[Optional()])
