@@ -264,3 +264,18 @@ def test_more_seats_move_the_waiting_list_up_in_order_and_mail_each_once(app_ctx
     assert len(_mails_to(session, "b@example.org")) == 2
     assert len(_mails_to(session, "d@example.org")) == 1
     assert reg.fill_free_seats(session, event.id, now=NOW, mail=MAIL) == []
+
+
+def test_after_the_start_everyone_not_checked_in_becomes_a_no_show_with_the_contact(app_ctx):
+    session = app_ctx
+    event = factories.make_event(session, registration_open=True)
+    ute = factories.make_person(session, first_name="Ute", email="ute@example.org")
+    came = _register(session, event, "vera@example.org").registration
+    missing = _register(session, event, "ute@example.org").registration
+    with pytest.raises(reg.RegistrationError):
+        reg.mark_no_shows(session, event.id, NOW)  # before the event
+    reg.check_in(session, came, event.starts_at)
+    assert reg.mark_no_shows(session, event.id, event.starts_at + timedelta(hours=3)) == 1
+    contact = session.scalar(sa.select(EventContact).where(EventContact.person_id == ute.id))
+    assert contact is not None
+    assert (came.status, missing.status, contact.status) == ("attended", "no_show", "no_show")

@@ -375,3 +375,16 @@ def test_the_confirmation_reaches_a_real_smtp_server_with_the_ics_attached(
     assert str(vevent["SUMMARY"]) == "Workshop Bewerbung"
     body = received.message.get_body(("plain",)).get_content()
     assert "/veranstaltungen/anmeldung/absagen/" in body
+
+
+def test_no_shows_cannot_be_marked_before_the_event_and_read_only_users_cannot_at_all(
+    client, client_as, db_session
+):
+    event = _open_event(db_session)
+    _post(client, event)
+    url = f"/termine/{event.id}/einlass/nicht-erschienen"
+    assert client_as("readonly").post(url).status_code == 403
+    staff = client_as("staff")
+    response = staff.post(url, follow_redirects=True)
+    assert "sobald die Veranstaltung begonnen hat" in response.get_data(as_text=True)
+    assert db_session.scalars(sa.select(EventRegistration.status)).all() == ["registered"]

@@ -378,7 +378,12 @@ def _move_up(
 
 
 def registrations_of(
-    session: Session, event_id: int, *, query: str = "", limit: int | None = None
+    session: Session,
+    event_id: int,
+    *,
+    query: str = "",
+    limit: int | None = None,
+    offset: int = 0,
 ) -> list[EventRegistration]:
     """The event's registrations in queue order (seats first, then the waiting list, then
     cancelled), optionally filtered by a part of the name."""
@@ -396,8 +401,28 @@ def registrations_of(
     for term in query.split():
         stmt = stmt.where(EventRegistration.name.icontains(term, autoescape=True))
     if limit is not None:
-        stmt = stmt.limit(limit)
+        stmt = stmt.limit(limit).offset(offset)
     return list(session.scalars(stmt))
+
+
+def mark_no_shows(session: Session, event_id: int, now: datetime) -> int:
+    """After the event has begun: everyone with a seat who was not checked in is a no-show
+    (also on the linked EventContact). Returns how many."""
+    event = lock_event(session, event_id)
+    if event is None or event.starts_at > now:
+        raise RegistrationError(_("No-shows can be marked once the event has begun."))
+    rows = list(
+        session.scalars(
+            sa.select(EventRegistration).where(
+                EventRegistration.event_id == event_id, EventRegistration.status == "registered"
+            )
+        )
+    )
+    for row in rows:
+        row.status = "no_show"
+        _set_contact_status(session, row, "no_show")
+    session.flush()
+    return len(rows)
 
 
 def check_in(session: Session, registration: EventRegistration, now: datetime) -> None:

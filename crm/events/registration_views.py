@@ -43,6 +43,7 @@ from crm.security import embeddable, has_permission, public, require, writes_on_
 FORM_SALT = "event-registration-form"
 LANGUAGES = ("de", "en")
 CHECKIN_LIMIT = 500
+PER_PAGE = 200
 
 
 def _event_or_404(event_id: int) -> Event:
@@ -254,11 +255,19 @@ def _links(event: Event) -> dict[str, str]:
 @require("events.view")
 def registrations(event_id: int):
     event = _event_or_404(event_id)
+    page = db_int(request.args.get("seite", "1")) or 1
+    page = min(max(page, 1), 100_000)
+    counts = reg.counts(db.session, event.id)
     return render_template(
         "events/registrations.html",
         event=event,
-        counts=reg.counts(db.session, event.id),
-        rows=reg.registrations_of(db.session, event.id),
+        counts=counts,
+        page=page,
+        per_page=PER_PAGE,
+        total=sum(counts.values()),
+        rows=reg.registrations_of(
+            db.session, event.id, limit=PER_PAGE, offset=(page - 1) * PER_PAGE
+        ),
         state=reg.availability(db.session, event, utcnow()),
         can_edit=has_permission(current_user, "events.edit"),
         **_links(event),
@@ -419,6 +428,7 @@ def checkin(event_id: int):
         query=query,
         counts=reg.counts(db.session, event.id),
         can_edit=has_permission(current_user, "events.edit"),
+        started=event.starts_at <= utcnow(),
     )
 
 
@@ -444,6 +454,21 @@ def checkin_person(event_id: int, registration_id: int):
     query = (request.form.get("q") or "").strip()[:100]
     target = url_for("events.checkin", event_id=event_id, q=query or None)
     return redirect(f"{target}#person-{row.id}")
+
+
+@bp.post("/termine/<int:event_id>/einlass/nicht-erschienen")
+@require("events.edit")
+def checkin_no_shows(event_id: int):
+    _event_or_404(event_id)
+    try:
+        n = reg.mark_no_shows(db.session, event_id, utcnow())
+    except reg.RegistrationError as exc:
+        db.session.rollback()
+        flash(str(exc), "danger")
+    else:
+        db.session.commit()
+        flash(_("%(n)d people marked as not attended.", n=n), "success")
+    return redirect(url_for("events.checkin", event_id=event_id))
 
 
 @bp.route("/termine/<int:event_id>/einlass/liste")
