@@ -1,6 +1,7 @@
 """Event registration in a real browser: from the start page a staff member clicks to the
 demo workshop, raises its seats, follows the public link and registers as a visitor would,
-then checks the new attendee in on the tablet page. axe runs on every page visited."""
+then checks the new attendee in on the tablet page; another visitor cancels with the link
+from the mail. axe runs on every page visited."""
 
 from __future__ import annotations
 
@@ -95,3 +96,45 @@ def test_the_public_page_works_without_javascript_in_english(
         expect(page.locator("#registration-done")).to_contain_text("“" + WORKSHOP + "”")
     finally:
         context.close()
+
+
+def test_a_visitor_cancels_with_the_personal_link_from_the_confirmation_mail(
+    page: Page,
+) -> None:
+    from email import policy
+    from email.parser import BytesParser
+
+    import sqlalchemy as sa
+
+    from crm.extensions import db
+    from crm.mail.models import OutgoingMail
+    from tests.browser.test_intake_browser import _live_app
+
+    app = _live_app()
+    page.goto("/")
+    log_in(page, STAFF_EMAIL)
+    _to_registrations(page)
+    page.locator("#public-link").click()
+    page.get_by_label("Ihr Name").fill("Tomasz Storno")
+    page.get_by_label("E-Mail-Adresse").fill("tomasz.storno@example.org")
+    page.get_by_role("button", name=re.compile("Anmelden|Auf die Warteliste")).click()
+    expect(page.locator("#registration-done")).to_be_visible()
+
+    # The link in the confirmation mail, as the visitor's mail program would open it.
+    with app.app_context():
+        raw = db.session.scalars(
+            sa.select(OutgoingMail.message)
+            .where(OutgoingMail.recipient == "tomasz.storno@example.org")
+            .order_by(OutgoingMail.id.desc())
+        ).first()
+    assert raw is not None
+    body = BytesParser(policy=policy.default).parsebytes(raw).get_body(("plain",)).get_content()
+    match = re.search(r"https?://[^/\s]+(/veranstaltungen/anmeldung/absagen/\S+)", body)
+    assert match
+    page.context.clear_cookies()
+    page.goto(match.group(1))
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Anmeldung stornieren")
+    check_a11y(page)
+    page.get_by_role("button", name="Ja, Anmeldung stornieren").click()
+    expect(page.locator("#public-message")).to_contain_text("Ihre Anmeldung ist storniert.")
+    check_a11y(page)
