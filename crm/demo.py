@@ -81,6 +81,15 @@ def _seed_intake(session: Session, offices: dict) -> dict[str, int]:
 SEEDERS.append(_seed_intake)
 
 
+def _seed_registrations(session: Session, offices: dict) -> dict[str, int]:
+    from crm.events.demo import seed_registrations
+
+    return seed_registrations(session, offices)
+
+
+SEEDERS.append(_seed_registrations)
+
+
 def _seed_mail(session: Session, offices: dict) -> dict[str, int]:
     from crm.outbox.demo import seed_mail
 

@@ -30,7 +30,7 @@ from crm.contacts.models import (
     person_tag,
 )
 from crm.database import utcnow
-from crm.events.models import Event, EventContact, Lead
+from crm.events.models import Event, EventContact, EventRegistration, Lead
 from crm.followups.models import FollowUp
 from crm.mail.message import RawMessage
 from crm.mail.queue import enqueue
@@ -159,6 +159,18 @@ def fill_every_place(s: Any) -> Everything:
     s.add(fair)
     s.flush()
     s.add(EventContact(event_id=fair.id, person_id=pid, status="attended"))
+    # She registered on the fair's public page with her address, so it was linked to her.
+    s.add(
+        EventRegistration(
+            event_id=fair.id,
+            person_id=pid,
+            name=FULL,
+            email=EMAIL,
+            email_key=EMAIL,
+            dietary=f"{SECRET}: vegetarisch",
+            status="attended",
+        )
+    )
     s.add(
         Lead(
             event_id=fair.id,

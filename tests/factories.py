@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import itertools
-from datetime import date
+from datetime import date, datetime, time
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -19,6 +19,7 @@ from crm.accounts.passwords import hash_password
 from crm.contacts.models import Organisation, Person
 from crm.contacts.service import add_affiliation, save_organisation, save_person
 from crm.database import utcnow
+from crm.events.models import Event
 from crm.newsletters.models import NewsletterList
 from crm.newsletters.service import create_list
 from crm.participants import service as participants
@@ -164,3 +165,36 @@ def make_list(
         consent_text=consent_text,
         **fields,
     )
+
+
+def make_event(
+    session: Session,
+    *,
+    title: str = "Informationsabend Anerkennung",
+    day: date | None = None,
+    registration_open: bool = False,
+    capacity: int | None = None,
+    deadline: datetime | None = None,
+    **settings: Any,
+) -> Event:
+    """A single-date event (18:00–20:00 Berlin), optionally open for public registration."""
+    from crm.events import service as event_service
+
+    day = day or date(2027, 3, 10)
+    event = event_service.create_event(
+        session,
+        event_service.EventData(
+            kind="information",
+            title=title,
+            start_local=datetime.combine(day, time(18)),
+            end_local=datetime.combine(day, time(20)),
+            place="IQ Beratungsstelle, Magdeburg",
+        ),
+    )
+    event.registration_open = registration_open
+    event.registration_capacity = capacity
+    event.registration_deadline = deadline
+    for key, value in settings.items():
+        setattr(event, key, value)
+    session.flush()
+    return event

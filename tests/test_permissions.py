@@ -66,6 +66,9 @@ def test_public_endpoints_are_only_login_language_health_and_static(app):
     # (GET page and one-click POST) and the web version; each is authorised by a signed token
     # or is a sign-up form with honeypot and rate limit.
     # intake.public_form: the inquiry form, with honeypot, rate limit and a signed form token.
+    # events.register: an event's registration page, protected the same way;
+    # events.registration_cancel: the personal cancel page, named by a signed token, which
+    # cancels only by a POST with the session's CSRF token.
     newsletter = [
         "newsletters.confirm",
         "newsletters.confirm_post",
@@ -81,6 +84,8 @@ def test_public_endpoints_are_only_login_language_health_and_static(app):
             "core.favicon",
             "core.healthz",
             "events.feed",
+            "events.register",
+            "events.registration_cancel",
             "intake.public_form",
             "static",
             *newsletter,

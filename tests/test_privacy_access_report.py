@@ -122,6 +122,18 @@ def _one_human_everywhere(s):
         ),
     )
     set_contact(s, fair, person, "attended")
+    # Her registration on the fair's public page, linked to her by its address.
+    s.add(
+        event_models.EventRegistration(
+            event_id=fair.id,
+            person_id=person.id,
+            name=f"{FIRST} {LAST}",
+            email=EMAIL,
+            email_key=EMAIL.lower(),
+            organisation="Elbe Logistik GmbH",
+            status="attended",
+        )
+    )
     capture_lead(
         s,
         fair,
@@ -234,6 +246,7 @@ def _raw_codes() -> set[str]:
         newsletter_models.Delivery,
         event_models.EventContact,
         event_models.Lead,
+        event_models.EventRegistration,
         participant_models.Participant,
         participant_models.CounsellingSession,
         participant_models.Referral,

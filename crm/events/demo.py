@@ -193,3 +193,68 @@ def _first_tuesday(today) -> datetime:
     month = month - 12 if month > 12 else month
     first = datetime(year, month, 1, 10, 0)
     return first + timedelta(days=(1 - first.weekday()) % 7)
+
+
+def seed_registrations(session: Session, offices: dict[str, Any]) -> dict[str, int]:
+    """A workshop in two weeks with public registration open: its seats taken, one person on
+    the waiting list, one of them a known contact (linked)."""
+    from crm.contacts.models import Person
+    from crm.events import registration as reg
+
+    now = datetime.now(UTC)
+    day = now.astimezone(BERLIN).date() + timedelta(days=14)
+    workshop = service.create_event(
+        session,
+        service.EventData(
+            kind="workshop",
+            title="Workshop: Bewerben in Deutschland",
+            start_local=datetime.combine(day, time(10)),
+            end_local=datetime.combine(day, time(13)),
+            place="IQ Beratungsstelle Magdeburg, Raum 1.12",
+            description=(
+                "Lebenslauf, Anschreiben und Vorstellungsgespräch: ein Vormittag mit "
+                "Übungen für Fachkräfte mit ausländischem Berufsabschluss."
+            ),
+        ),
+    )
+    reg.save_settings(
+        workshop,
+        reg.Settings(
+            open=True,
+            capacity=4,
+            deadline=to_utc(datetime.combine(day - timedelta(days=2), time(12))),
+            ask_organisation=True,
+            ask_dietary=True,
+        ),
+    )
+    known = session.scalar(sa.select(Person).where(Person.email != "").order_by(Person.id))
+    people = [
+        ("Amina Haddad", "amina.haddad@example.org", "", "vegetarisch"),
+        ("Dmytro Koval", "dmytro.koval@example.org", "Stadtwerke Burg", ""),
+        ("Lucía Fernández", "lucia.fernandez@example.org", "", ""),
+        ("Tran Van Minh", "tran.minh@example.org", "", "kein Schweinefleisch"),
+        ("Goran Petrović", "goran.petrovic@example.org", "", ""),
+    ]
+    if known is not None:
+        people[2] = (known.full_name, known.email, "", "")
+    for name, email, organisation, dietary in people:
+        reg.register(
+            session,
+            workshop.id,
+            reg.RegistrationData(
+                name=name,
+                email=email,
+                organisation=organisation,
+                dietary=dietary,
+                share_consent=bool(organisation),
+            ),
+            now=now - timedelta(days=1),
+            consent_text=(
+                "Ich bin einverstanden, dass mein Name und meine Organisation in der "
+                "Teilnehmendenliste an die Mitveranstalter dieser Veranstaltung weitergegeben "
+                "werden."
+            ),
+            # Demo data queues no mail: these addresses belong to nobody.
+            mail=None,
+        )
+    return {"registrations": len(people)}

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from email_validator import EmailNotValidError, validate_email
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from wtforms import (
     BooleanField,
@@ -14,9 +20,11 @@ from wtforms import (
     TextAreaField,
     TimeField,
 )
-from wtforms.validators import DataRequired, Email, Length, Optional
+from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional
 
-from crm.forms import Form, Mailable, choices
+from crm.events.registration import RegistrationData
+from crm.forms import Form, Mailable, WholeNumberField, choices
+from crm.inputs import mailable
 
 KIND_LABELS = {
     "fair": _l("Job fair"),
@@ -103,3 +111,84 @@ class LeadForm(Form):
         _l("Follow-up subject"), validators=[Optional(), Length(max=200)]
     )
     followup_due = DateField(_l("Follow-up due on"), validators=[Optional()])
+
+
+REGISTRATION_STATUS_LABELS = {
+    "registered": _l("registered"),
+    "waitlisted": _l("waiting list"),
+    "cancelled": _l("cancelled"),
+    "attended": _l("checked in"),
+    "no_show": _l("no-show"),
+}
+
+
+class RegistrationSettingsForm(Form):
+    registration_open = BooleanField(_l("Public registration is open"))
+    capacity = WholeNumberField(
+        _l("Seats (empty: unlimited)"), validators=[Optional(), NumberRange(min=0, max=100_000)]
+    )
+    deadline_date = DateField(_l("Registration deadline (date)"), validators=[Optional()])
+    deadline_time = TimeField(_l("Registration deadline (time)"), validators=[Optional()])
+    ask_organisation = BooleanField(_l("Ask for the organisation"))
+    ask_dietary = BooleanField(_l("Ask for dietary needs"))
+    ask_accessibility = BooleanField(_l("Ask for accessibility needs"))
+
+
+# --- the public registration page -----------------------------------------------------------------
+# A plain function, like the inquiry form's (crm.intake.forms): the page is public and framed
+# by other sites, so it carries a signed form token instead of Flask-WTF's session token.
+
+REGISTRATION_MAX_LENGTHS = {
+    "name": 200,
+    "email": 254,
+    "organisation": 200,
+    "dietary": 500,
+    "accessibility": 500,
+}
+
+
+@dataclass
+class CheckedRegistration:
+    """The posted values as typed, the error per field, and the data when there is none."""
+
+    values: dict[str, str]
+    errors: dict[str, str] = field(default_factory=dict)
+    data: RegistrationData | None = None
+
+
+def _posted(values: Mapping[str, Any], name: str) -> str:
+    raw = values.get(name)
+    return raw.replace("\x00", "").strip() if isinstance(raw, str) else ""
+
+
+def check_registration(values: Mapping[str, Any], *, language: str) -> CheckedRegistration:
+    """Check the public registration fields; `data` is set only when there is no error."""
+    typed = {n: _posted(values, n) for n in (*REGISTRATION_MAX_LENGTHS, "share_consent")}
+    errors: dict[str, str] = {}
+    for name, limit in REGISTRATION_MAX_LENGTHS.items():
+        if len(typed[name]) > limit:
+            errors[name] = _("This is too long.")
+    if not typed["name"]:
+        errors.setdefault("name", _("Please fill in this field."))
+    if not typed["email"]:
+        errors.setdefault("email", _("Please fill in this field."))
+    elif "email" not in errors:
+        try:
+            typed["email"] = validate_email(typed["email"], check_deliverability=False).normalized
+        except EmailNotValidError:
+            errors["email"] = _("Please enter a valid e-mail address.")
+        else:
+            if not mailable(typed["email"]):
+                errors["email"] = _("Please enter a valid e-mail address.")
+    checked = CheckedRegistration(values=typed, errors=errors)
+    if not errors:
+        checked.data = RegistrationData(
+            name=typed["name"],
+            email=typed["email"],
+            organisation=typed["organisation"],
+            dietary=typed["dietary"],
+            accessibility=typed["accessibility"],
+            share_consent=typed["share_consent"] in ("y", "on", "1"),
+            language=language,
+        )
+    return checked

@@ -125,6 +125,14 @@ def event_ics(session: Session, event: Event, domain: str, now: datetime) -> byt
     return series_ics(session, event.series, domain, now)  # type: ignore[arg-type]
 
 
+def occurrence_ics(event: Event, domain: str, now: datetime) -> bytes:
+    """The .ics of this one date only (also for an occurrence of a series): what a person
+    registered for, attached to the registration mail."""
+    cal = _calendar(event.title)
+    cal.add_component(_event_vevent(event, domain, now))
+    return _finish(cal)
+
+
 def series_ics(session: Session, s: EventSeries, domain: str, now: datetime) -> bytes:
     """One VEVENT with RRULE and EXDATEs, plus one override per moved occurrence."""
     uid = f"series-{s.id}@{domain}"

@@ -26,6 +26,10 @@ KINDS = (
 EVENT_STATUSES = ("planned", "cancelled")
 CHECKLIST_CATEGORIES = ("materials", "registration", "booth", "other")
 CONTACT_STATUSES = ("invited", "registered", "attended", "no_show")
+REGISTRATION_STATUSES = ("registered", "waitlisted", "cancelled", "attended", "no_show")
+# Statuses that hold a seat (capacity counts them).
+SEAT_STATUSES = ("registered", "attended", "no_show")
+REGISTRATION_LANGUAGES = ("de", "en")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -97,6 +101,14 @@ class Event(TimestampMixin, db.Model):
     )
     occurrence_key: Mapped[datetime | None] = mapped_column(UTCDateTime)
     is_exception: Mapped[bool] = mapped_column(default=False)
+    # Public registration (crm.events.registration): off until staff open it.
+    registration_open: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # Seats; NULL is unlimited.
+    registration_capacity: Mapped[int | None] = mapped_column()
+    registration_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ask_organisation: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    ask_dietary: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    ask_accessibility: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
     organiser: Mapped[Organisation | None] = relationship()
     responsible: Mapped[User | None] = relationship()
@@ -114,6 +126,10 @@ class Event(TimestampMixin, db.Model):
         sa.CheckConstraint("ends_at >= starts_at", name="ends_after_start"),
         sa.UniqueConstraint("series_id", "occurrence_key", name="uq_event_series_occurrence"),
         sa.Index("ix_event_starts_at", "starts_at"),
+        sa.CheckConstraint(
+            "registration_capacity IS NULL OR registration_capacity >= 0",
+            name="registration_capacity_not_negative",
+        ),
     )
 
     @property
@@ -239,3 +255,72 @@ class DigestSent(db.Model):
     )
     digest_sent_on: Mapped[date] = mapped_column(sa.Date, primary_key=True)
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class EventRegistration(Audited, TimestampMixin, db.Model):
+    """A public registration for an event: a seat, a place on the waiting list, or cancelled.
+
+    Its own record: it is linked to a contacts person only when the e-mail address names
+    exactly one, so registrations never create contacts by themselves.
+    """
+
+    __tablename__ = "event_registration"
+    __audit_values__ = frozenset({"event_id", "status", "person_id", "consent_version"})
+    __audit_ignore__ = frozenset({"created_at", "updated_at", "cancel_token_hash"})
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(sa.ForeignKey("event.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(sa.String(200))
+    email: Mapped[str] = mapped_column(sa.String(254))
+    # The address in lower case: one registration per address and event.
+    email_key: Mapped[str] = mapped_column(sa.String(254), index=True)
+    organisation: Mapped[str] = mapped_column(sa.String(200), default="")
+    dietary: Mapped[str] = mapped_column(sa.String(500), default="")
+    accessibility: Mapped[str] = mapped_column(sa.String(500), default="")
+    language: Mapped[str] = mapped_column(sa.String(2), default="de")
+    # Consent to the attendee list being shared with co-organisers, with the wording shown.
+    share_consent: Mapped[bool] = mapped_column(default=False)
+    consent_text: Mapped[str] = mapped_column(sa.Text, default="")
+    consent_version: Mapped[str] = mapped_column(sa.String(20), default="")
+    consented_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(sa.String(12), default="registered")
+    # The place in the queue: when the seat (or waiting-list place) was asked for.
+    queued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    checked_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # SHA-256 of the nonce in the personal cancel link; a new link replaces it.
+    cancel_token_hash: Mapped[str] = mapped_column(sa.String(64), default="")
+    person_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("person.id", ondelete="SET NULL"), index=True
+    )
+    source_ip_hash: Mapped[str] = mapped_column(sa.String(64), default="")
+
+    event: Mapped[Event] = relationship()
+    person: Mapped[Person | None] = relationship()
+
+    __table_args__ = (
+        sa.UniqueConstraint("event_id", "email_key", name="uq_event_registration_email"),
+        sa.CheckConstraint(_in("status", REGISTRATION_STATUSES), name="status_valid"),
+        sa.CheckConstraint(_in("language", REGISTRATION_LANGUAGES), name="language_valid"),
+        # The list and the waiting list of an event, in queue order.
+        sa.Index("ix_event_registration_event_status", "event_id", "status", "queued_at"),
+        {"sqlite_autoincrement": True},
+    )
+
+    def audit_label(self) -> str:
+        return f"Anmeldung #{self.id}"
+
+
+class RegistrationAttempt(db.Model):
+    """A post of a public registration page, counted per (hashed) address for the limit."""
+
+    __tablename__ = "registration_attempt"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ip_hash: Mapped[str] = mapped_column(sa.String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+    __table_args__ = (
+        sa.Index("ix_registration_attempt_ip_hash_at", "ip_hash", "at"),
+        {"sqlite_autoincrement": True},
+    )

@@ -7,9 +7,6 @@ converted (a later step), so spam never enters the contacts.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,10 +19,14 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session, joinedload
 
+from crm import public_forms
 from crm.accounts.models import Role, User, user_office
 from crm.intake.models import OPEN_STATUSES, Inquiry, IntakeAttempt, IntakeRule
 from crm.mail import build_message
 from crm.mail.queue import enqueue, mail_domain
+from crm.public_forms import Limit as Limit
+from crm.public_forms import hash_ip as hash_ip
+from crm.public_forms import ip_bucket as ip_bucket
 
 BERLIN = ZoneInfo("Europe/Berlin")
 # Admins and leads see every inquiry and may reassign; everybody else sees their own scope.
@@ -41,51 +42,19 @@ class IntakeError(ValueError):
 # --- the public form's limit -----------------------------------------------------------------
 
 
-def ip_bucket(ip: str) -> str:
-    """What the limit counts: an IPv4 address, or the /64 network of an IPv6 address (one
-    household or customer gets a whole /64 and could otherwise post from endless addresses)."""
-    try:
-        address = ipaddress.ip_address((ip or "").strip())
-    except ValueError:
-        return ip or ""
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        return str(ipaddress.ip_network(f"{address}/64", strict=False))
-    return str(address)
-
-
-def hash_ip(secret: str, ip: str) -> str:
-    """A keyed hash of the address's bucket: enough to count posts, useless to find who sent
-    them."""
-    return hmac.new(secret.encode(), ip_bucket(ip).encode(), hashlib.sha256).hexdigest()
-
-
-@dataclass(frozen=True)
-class Limit:
-    window: timedelta = timedelta(hours=1)
-    max_per_ip: int = 5
-
-
 def throttled(session: Session, ip_hash: str, limit: Limit, now: datetime) -> bool:
     """True if this address has posted the form too often within the window."""
-    n = session.scalar(
-        sa.select(sa.func.count(IntakeAttempt.id)).where(
-            IntakeAttempt.ip_hash == ip_hash, IntakeAttempt.at >= now - limit.window
-        )
-    )
-    return (n or 0) >= limit.max_per_ip
+    return public_forms.throttled(session, IntakeAttempt, ip_hash, limit, now)
 
 
 def record_attempt(session: Session, ip_hash: str, now: datetime) -> None:
     """Count one post of the form (in the caller's transaction)."""
-    session.add(IntakeAttempt(ip_hash=ip_hash, at=now))
+    public_forms.record_attempt(session, IntakeAttempt, ip_hash, now)
 
 
 def purge_attempts(session: Session, older_than: datetime) -> int:
     """Delete counted posts older than the given moment."""
-    result = session.execute(sa.delete(IntakeAttempt).where(IntakeAttempt.at < older_than))
-    return int(getattr(result, "rowcount", 0) or 0)
+    return public_forms.purge_attempts(session, IntakeAttempt, older_than)
 
 
 # --- deadline ---------------------------------------------------------------------------------

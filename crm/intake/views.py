@@ -21,9 +21,9 @@ from flask import (
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_login import current_user
-from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy.exc import IntegrityError
 
+from crm import public_forms
 from crm.accounts.models import Office, User
 from crm.audit.service import Actor, acting_as, record
 from crm.contacts.export import write_xlsx
@@ -59,8 +59,7 @@ from crm.security import embeddable, has_permission, public, require, writes_on_
 
 bp = Blueprint("intake", __name__)
 PER_PAGE = 50
-# A form token older than this is refused (the visitor reloads the page and sends again).
-FORM_TOKEN_MAX_AGE = 24 * 3600
+FORM_SALT = "intake-form"
 # ?sprache= values of the public form and the text set each selects.
 FORM_LANGUAGES = {"de": "de", "en": "en", "leicht": "simple"}
 
@@ -98,8 +97,8 @@ def _ack() -> service.AckSettings:
     return service.AckSettings(sender=str(current_app.config["CRM_MAIL_FROM"]))
 
 
-def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.secret_key or "", salt="intake-form")
+def _form_token() -> str:
+    return public_forms.form_token(str(current_app.secret_key or ""), FORM_SALT, "inquiry")
 
 
 def _page() -> int:
@@ -188,9 +187,9 @@ def public_form():
                     _("Too many inquiries came from your network. Please try again later."),
                 )
         service.record_attempt(db.session, ip_hash, now)
-        try:
-            _serializer().loads(request.form.get("form_token", ""), max_age=FORM_TOKEN_MAX_AGE)
-        except BadSignature:
+        if not public_forms.form_token_valid(
+            str(current_app.secret_key or ""), FORM_SALT, request.form.get("form_token", "")
+        ):
             db.session.commit()  # keep the counted attempt
             with force_locale("en" if lang == "en" else "de"):
                 return _public_error(
@@ -222,7 +221,7 @@ def public_form():
         offices=offices,
         values=values,
         errors=errors,
-        form_token=_serializer().dumps("inquiry"),
+        form_token=_form_token(),
         query={k: request.args[k] for k in ("stelle", "thema") if request.args.get(k)},
     )
 

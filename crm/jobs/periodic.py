@@ -236,6 +236,18 @@ def purge_intake_attempts(app: Flask, session: Session) -> int:
     return purge_attempts(session, utcnow() - max(window, timedelta(days=1)))
 
 
+@scheduler_job
+def purge_registration_attempts(app: Flask, session: Session) -> int:
+    """Delete the event registration pages' counted posts older than a day (or the window)."""
+    from crm import public_forms
+    from crm.database import utcnow
+    from crm.events.models import RegistrationAttempt
+
+    window = timedelta(minutes=int(app.config.get("CRM_INTAKE_WINDOW_MINUTES", 60)))
+    cutoff = utcnow() - max(window, timedelta(days=1))
+    return public_forms.purge_attempts(session, RegistrationAttempt, cutoff)
+
+
 JOBS: tuple[JobSpec, ...] = (
     JobSpec(
         id="send-followup-reminders",
@@ -331,6 +343,13 @@ JOBS: tuple[JobSpec, ...] = (
         trigger="cron",
         trigger_args={"hour": 3, "minute": 22},
         description="Gezählte Absendungen des Anfrageformulars nach einem Tag löschen",
+    ),
+    JobSpec(
+        id="purge-registration-attempts",
+        func=purge_registration_attempts,
+        trigger="cron",
+        trigger_args={"hour": 3, "minute": 24},
+        description="Gezählte Absendungen der Anmeldeseiten nach einem Tag löschen",
     ),
     JobSpec(
         id="send-outbox",

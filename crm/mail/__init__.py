@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from crm.mail.message import (
+    Attachment,
     BulkMessageBuilder,
     RawMessage,
     build_message,
@@ -22,6 +23,7 @@ from crm.mail.transports import (
 )
 
 __all__ = [
+    "Attachment",
     "BulkMessageBuilder",
     "FileTransport",
     "MailError",

@@ -9,7 +9,7 @@ import io
 import re
 import secrets
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import errors, policy
@@ -20,6 +20,7 @@ from email.utils import format_datetime, formataddr, getaddresses, make_msgid
 
 __all__ = [
     "MESSAGE_POLICY",
+    "Attachment",
     "BulkMessageBuilder",
     "RawMessage",
     "build_message",
@@ -159,6 +160,17 @@ def _body_cte(text: str) -> str | None:
     return None if text.isascii() else "quoted-printable"
 
 
+@dataclass(frozen=True)
+class Attachment:
+    """A file sent with a message (an event's .ics): its name, MIME type and bytes."""
+
+    filename: str
+    content: bytes
+    maintype: str = "application"
+    subtype: str = "octet-stream"
+    params: Mapping[str, str] | None = None
+
+
 def build_message(
     *,
     sender: str | tuple[str, str],
@@ -169,8 +181,10 @@ def build_message(
     reply_to: str | None = None,
     extra_headers: Mapping[str, str] | None = None,
     message_id_domain: str,
+    attachments: Sequence[Attachment] = (),
 ) -> EmailMessage:
-    """Build a plain-text or text+HTML (multipart/alternative) message with safe headers."""
+    """Build a plain-text or text+HTML (multipart/alternative) message with safe headers;
+    with attachments the body becomes the first part of a multipart/mixed message."""
     msg = EmailMessage(policy=MESSAGE_POLICY)
     msg["From"] = _address(sender, "From")
     msg["To"] = _address(to, "To")
@@ -187,6 +201,14 @@ def build_message(
     msg.set_content(text, cte=_body_cte(text))
     if html is not None:
         msg.add_alternative(html, subtype="html", cte=_body_cte(html))
+    for attachment in attachments:
+        msg.add_attachment(
+            attachment.content,
+            maintype=attachment.maintype,
+            subtype=attachment.subtype,
+            filename=sanitize_header(attachment.filename),
+            params=dict(attachment.params or {}),
+        )
     return msg
 
 

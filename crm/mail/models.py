@@ -30,6 +30,7 @@ MAIL_KINDS = (
     "test",  # a test send from the newsletter pages
     "notice",  # any other message to a user or contact
     "inquiry",  # acknowledgement of an inquiry to the inquirer
+    "registration",  # event registration: confirmation, waiting list, moved up
 )
 MAIL_STATUSES = ("queued", "sending", "sent", "failed", "cancelled")
 

@@ -11,6 +11,7 @@ KIND_LABELS = {
     "test": _l("Test mail"),
     "notice": _l("Notice"),
     "inquiry": _l("Inquiry acknowledgement"),
+    "registration": _l("Event registration"),
     "campaign": _l("Newsletter campaign"),
 }
 STATUS_LABELS = {

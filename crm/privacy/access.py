@@ -41,7 +41,7 @@ from crm.contacts.models import (
 )
 from crm.contacts.normalize import normalize_email, person_key, search_terms
 from crm.database import utcnow
-from crm.events.models import Event, EventContact, Lead
+from crm.events.models import Event, EventContact, EventRegistration, Lead
 from crm.followups.models import FollowUp
 from crm.intake.models import Inquiry
 from crm.intake.texts import REPORT_FIELDS as INQUIRY_FIELDS
@@ -1148,6 +1148,7 @@ _AUDIT_FIELDS: dict[str, Mapping[str, Any]] = {
     "support_item": L.SUPPORT_ITEM,
     "newsletter_subscription": L.SUBSCRIPTION,
     "event_contact": L.EVENT_CONTACT,
+    "event_registration": L.EVENT_REGISTRATION,
     "lead": L.LEAD,
 }
 
@@ -1251,6 +1252,7 @@ SECTION_TABLES = {
     "newsletter_delivery": "newsletter_deliveries",
     "event_contact": "event_contacts",
     "lead": "event_leads",
+    "event_registration": "event_registrations",
     "mail_outbox": "mail_outbox",
     # Shown inside the entries of another section: tags and the erasure date.
     "person_tag": "person",
@@ -1277,6 +1279,7 @@ SECTION_ORDER = (
     "mail_outbox",
     "event_contacts",
     "event_leads",
+    "event_registrations",
 )
 
 
@@ -1290,7 +1293,14 @@ def existing_refs(session: Session, refs: Iterable[RecordRef]) -> list[RecordRef
             p = session.get(Participant, ref.id)
             if p is not None and p.erased_at is None:
                 out.append(ref)
-        elif ref.kind == "inquiry" and session.get(Inquiry, ref.id) is not None:
+        elif (
+            ref.kind == "inquiry"
+            and session.get(Inquiry, ref.id) is not None
+            or (
+                ref.kind == "event_registration"
+                and session.get(EventRegistration, ref.id) is not None
+            )
+        ):
             out.append(ref)
     return out
 

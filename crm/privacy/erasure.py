@@ -90,6 +90,7 @@ TABLE_LABELS: dict[str, Any] = {
     "newsletter_campaign": _l("Newsletter campaign"),
     "import_job": _l("Import"),
     "inquiry": _l("Inquiry"),
+    "event_registration": _l("Event registration"),
 }
 
 

@@ -145,6 +145,29 @@ LEAD = {
     "created_at": _l("Recorded on"),
     "followup_id": _l("Follow-up"),
 }
+# Event registrations (crm.events.registration_privacy): the report's fields and the names of
+# changed fields in the log.
+EVENT_REGISTRATION = {
+    "event_id": _l("Event"),
+    "event": _l("Event"),
+    "name": _l("Name"),
+    "email": _l("E-mail"),
+    "email_key": _l("E-mail"),
+    "organisation": _l("Organisation"),
+    "dietary": _l("Dietary needs"),
+    "accessibility": _l("Accessibility needs"),
+    "language": _l("Language"),
+    "status": _l("Status"),
+    "queued_at": _l("Registered at"),
+    "cancelled_at": _l("Cancelled at"),
+    "checked_in_at": _l("Checked in at"),
+    "share_consent": _l("May be shared with co-organisers"),
+    "consent_text": _l("Consent text"),
+    "consent_version": _l("Consent version"),
+    "consented_at": _l("Consent given at"),
+    "person_id": _l("Contact person"),
+    "source_ip_hash": _l("Sender address (as a keyed hash)"),
+}
 LIST_MEMBER = {"list": _l("Contact list"), "added_at": _l("Added on")}
 AUDIT = {
     "at": _l("Date and time"),
@@ -222,6 +245,7 @@ RECORD_KINDS = {
     "event_contact": _l("Event participation"),
     "lead": _l("Fair contact"),
     "inquiry": _l("Inquiry"),
+    "event_registration": _l("Event registration"),
 }
 
 

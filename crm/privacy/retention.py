@@ -233,6 +233,20 @@ def _erase_untouched_inquiries(due: Due) -> int:
     return intake.erase_due(due.session, intake.untouched_due(due.cutoff), due.config)
 
 
+# Event registrations (crm.events.registration): the rows of events long past; attendance
+# of linked contacts stays on their EventContact rows.
+def _count_registrations(due: Due) -> int:
+    from crm.events import registration
+
+    return registration.count_expired(due.session, due.cutoff)
+
+
+def _delete_registrations(due: Due) -> int:
+    from crm.events import registration
+
+    return registration.delete_expired(due.session, due.cutoff)
+
+
 RULES: tuple[Rule, ...] = (
     Rule(
         "delivery_addresses",
@@ -317,6 +331,18 @@ RULES: tuple[Rule, ...] = (
         lambda config: 12,
         _count_untouched_inquiries,
         _erase_untouched_inquiries,
+    ),
+    Rule(
+        "event_registrations",
+        _l("Event registrations"),
+        _l(
+            "Deletes the public registrations (names, addresses, answers, consent) of events "
+            "that ended this long ago; attendance of known contacts stays on their event."
+        ),
+        "months",
+        lambda config: 12,
+        _count_registrations,
+        _delete_registrations,
     ),
     Rule(
         "audit_values",

@@ -135,6 +135,13 @@ def reapply_erasures(
             inquiry = session.get(Inquiry, rec.subject_id)
             if inquiry is not None:
                 again = erase_inquiry(session, inquiry, **options)
+        elif rec.subject_type == "event_registration":
+            from crm.events.erasure import erase_registration
+            from crm.events.models import EventRegistration
+
+            registration = session.get(EventRegistration, rec.subject_id)
+            if registration is not None:
+                again = erase_registration(session, registration, **options)
         else:
             person = session.get(Person, rec.subject_id)
             if person is not None:
@@ -144,10 +151,14 @@ def reapply_erasures(
 
 
 def subject_of(obj: Any) -> erasure.Subject:
-    """The erasure subject for a participant, a contact person or an inquiry."""
+    """The erasure subject for a participant, a contact person, an inquiry or a registration."""
+    from crm.events.erasure import registration_subject
+    from crm.events.models import EventRegistration
     from crm.intake.erasure import inquiry_subject
     from crm.intake.models import Inquiry
 
+    if isinstance(obj, EventRegistration):
+        return registration_subject(obj)
     if isinstance(obj, Participant):
         return erasure.participant_subject(obj)
     if isinstance(obj, Inquiry):

@@ -24,6 +24,8 @@ from crm.audit.service import record
 from crm.contacts.models import Person
 from crm.dashboard.weeks import local_date
 from crm.database import utcnow
+from crm.events.erasure import erase_registration
+from crm.events.models import EventRegistration
 from crm.extensions import db
 from crm.intake.erasure import erase_inquiry
 from crm.intake.models import Inquiry
@@ -39,12 +41,14 @@ SUBJECTS = {
     "teilnehmende": (Participant, "participant"),
     "personen": (Person, "person"),
     "anfragen": (Inquiry, "inquiry"),
+    "anmeldungen": (EventRegistration, "event_registration"),
 }
 # How each kind of subject is erased (each logs an erasure record).
 ERASE: dict[str, Callable[..., Any]] = {
     "teilnehmende": service.erase_participant,
     "personen": service.erase_person,
     "anfragen": erase_inquiry,
+    "anmeldungen": erase_registration,
 }
 # The record kinds the lookup's picker offers, and their part of the privacy pages' address.
 PICKED_KINDS = {"person": "personen", "participant": "teilnehmende"}
@@ -142,7 +146,7 @@ def erase_preview(kind: str, subject_id: int):
         plan=plan,
         kind=kind,
         subject_id=subject_id,
-        subject_name=obj.name if isinstance(obj, Inquiry) else obj.full_name,
+        subject_name=obj.name if isinstance(obj, Inquiry | EventRegistration) else obj.full_name,
         categories=erasure.CATEGORY_LABELS,
         legal_bases=erasure.LEGAL_BASIS_LABELS,
         table_label=erasure.table_label,
