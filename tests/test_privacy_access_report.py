@@ -20,6 +20,7 @@ from crm.events import models as event_models
 from crm.events.service import EventData, LeadData, capture_lead, create_event, set_contact
 from crm.extensions import db
 from crm.followups import models as followup_models
+from crm.intake.models import Inquiry
 from crm.mail.queue import enqueue
 from crm.newsletters import models as newsletter_models
 from crm.newsletters.models import Campaign, Delivery
@@ -216,6 +217,21 @@ def _one_human_everywhere(s):
     items = ps.checklist(s, participant)
     ps.update_support_item(s, items[0], status="in_progress", note="Wohnung in Burg gesucht")
     ps.record_exit(s, participant, exit_on=date(2026, 9, 30), outcome="employment", note="Vertrag")
+    # Her inquiry on the public form, converted into the counselling record.
+    s.add(
+        Inquiry(
+            kind="person",
+            topic="recognition",
+            office_id=office.id,
+            name=f"{FIRST} {LAST}",
+            email=EMAIL,
+            channel="web",
+            message="Ich möchte meinen Abschluss anerkennen lassen.",
+            status="converted",
+            converted_at=datetime(2026, 3, 2, 9, 0, tzinfo=UTC),
+            participant_id=participant.id,
+        )
+    )
     # Five years later she is due for erasure (the retention review row).
     privacy_service.mark_due(s, today=date(2031, 10, 1), years=5)
     s.commit()

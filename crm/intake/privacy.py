@@ -182,13 +182,20 @@ def _entry(inquiry: Inquiry, mails: list[OutgoingMail]) -> ReportEntry:
 
 
 def inquiry_sections(session: Session, *, refs: list[Any], **_kw: Any) -> list[ReportSection]:
-    """The ticked inquiries with their fields, status and mails (receiver of access_sections)."""
+    """The ticked inquiries, and those converted into a ticked person or participant, with their
+    fields, status and mails (receiver of access_sections)."""
     ids = sorted({r.id for r in refs if r.kind == KIND})
-    if not ids:
+    people = sorted({r.id for r in refs if r.kind == "person"})
+    participants = sorted({r.id for r in refs if r.kind == "participant"})
+    if not (ids or people or participants):
         return []
+    # The inquiry a record was made from is part of what we hold about that person.
+    wanted = sa.or_(
+        Inquiry.id.in_(ids), Inquiry.person_id.in_(people), Inquiry.participant_id.in_(participants)
+    )
     inquiries = session.scalars(
         sa.select(Inquiry)
-        .where(Inquiry.id.in_(ids))
+        .where(wanted)
         .options(
             joinedload(Inquiry.office),
             joinedload(Inquiry.assigned_to),
@@ -197,6 +204,8 @@ def inquiry_sections(session: Session, *, refs: list[Any], **_kw: Any) -> list[R
         .order_by(Inquiry.created_at, Inquiry.id)
     ).all()
     mails = acknowledgements(session, inquiries)
+    if not inquiries:
+        return []
     entries = [_entry(i, mails.get(i.id, [])) for i in inquiries]
     return [
         ReportSection(

@@ -1253,6 +1253,7 @@ SECTION_TABLES = {
     "event_contact": "event_contacts",
     "lead": "event_leads",
     "event_registration": "event_registrations",
+    "inquiry": "inquiries",
     "mail_outbox": "mail_outbox",
     # Shown inside the entries of another section: tags and the erasure date.
     "person_tag": "person",
