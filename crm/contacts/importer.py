@@ -1627,8 +1627,8 @@ def _automatic_gc_paused() -> Iterator[None]:
     """Python's cyclic garbage collector does not run on its own inside the block.
 
     A run keeps every key of the file and every record it creates in lookups that live
-    until its end, and each full collection walks all of them again: a fifth of a large
-    run, more the larger the database it preloads. What a run leaves behind in reference
+    until its end, and each full collection walks all of them again: a large share of a
+    large run, and more the larger the database it preloads. What a run leaves behind in reference
     cycles is a few objects per batch, collected once the collector runs again. The switch
     is per process (in a development server with its worker inside, the web threads' cycles
     wait for the end of the run); one already switched off stays off.

@@ -52,8 +52,8 @@ OPEN_ITEM_STATUSES = ("open", "in_progress")
 RECENT_SCAN = 2000
 # Record types of the recent-changes list (audit entity_type), in the order names are looked up.
 RECENT_TYPES = ("participant", "organisation", "person")
-# What the caseload lists show of a participant and sort by. Turning all the other columns
-# into attributes as well, for three lists of ten, was a noticeable share of the page.
+# What the caseload lists show of a participant and sort by; the other columns need not be
+# loaded for them.
 CASE_COLUMNS = load_only(
     Participant.first_name,
     Participant.last_name,

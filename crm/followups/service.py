@@ -411,8 +411,8 @@ def due_until_tomorrow(
     sort them into groups with `group_of`.
     """
     b = boundaries(now)
-    # Only the columns the list shows: every other column of three joined tables turned
-    # into attributes, 30 rows at a time, was a good part of the start page's time.
+    # Only the columns the start page shows of the linked records: the other columns of
+    # three joined tables need not become attributes of every row.
     return list(
         session.scalars(
             sa.select(FollowUp)
