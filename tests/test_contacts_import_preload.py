@@ -9,6 +9,7 @@ that the lookups send no key the file does not contain.
 
 from __future__ import annotations
 
+import gc
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -279,3 +280,30 @@ def test_a_person_found_by_e_mail_is_not_linked_twice_to_a_firm(crowd):
 
     crowd.expire_all()
     assert len(crowd.get(Person, person.id).affiliations) == 1
+
+
+def test_the_garbage_collector_waits_during_a_run_and_runs_again_after_it(crowd, monkeypatch):
+    seen: list[bool] = []
+    real = importer.person_search_text
+
+    def watching(person: Any, organisations: Any = ()) -> str:
+        seen.append(gc.isenabled())
+        return real(person, organisations)
+
+    monkeypatch.setattr(importer, "person_search_text", watching)
+    rows = [f"Neu GmbH;39104;Anna;Neu{n};neu{n}@example.org;;" for n in range(3)]
+
+    importer.run_import(crowd, _job(crowd, rows), batch_rows=2)
+
+    assert seen == [False, False, False]
+    assert gc.isenabled()
+
+
+def test_a_run_leaves_a_garbage_collector_switched_off_before_it_off(crowd):
+    job = _job(crowd, ["Neu GmbH;39104;Anna;Neu;neu@example.org;;"])
+    gc.disable()
+    try:
+        importer.run_import(crowd, job)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

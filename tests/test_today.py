@@ -6,9 +6,11 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 import sqlalchemy as sa
+from flask import url_for
 
 from crm.audit.models import AuditEntry
 from crm.core import today
+from crm.core.links import RecordLinks
 from crm.events.models import Event, StaffSlot
 from crm.followups import service as followups
 from crm.followups.models import FollowUp
@@ -396,3 +398,25 @@ def test_an_event_that_began_days_ago_and_runs_until_tomorrow_is_listed_for_toda
     today_list = page.split('id="today-events-today"')[1].split("</ul>")[0]
     assert "Ausstellung Anerkennung" in today_list
     assert "Vorbei seit gestern" not in page
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "argument"),
+    [
+        ("followups.detail", "fu_id"),
+        ("followups.done", "fu_id"),
+        ("followups.snooze", "fu_id"),
+        ("contacts.person_detail", "person_id"),
+        ("participants.detail", "participant_id"),
+    ],
+)
+def test_the_start_pages_record_links_are_the_urls_url_for_builds(app, endpoint, argument):
+    with app.test_request_context("/"):
+        links = RecordLinks(endpoint, argument)
+        for record_id in (1, 7, 42, 987654321, 2_000_000_000):
+            assert links(record_id) == url_for(endpoint, **{argument: record_id})
+
+
+def test_record_links_refuse_an_endpoint_without_the_id_in_its_path(app):
+    with app.test_request_context("/"), pytest.raises(ValueError, match="path segment"):
+        RecordLinks("contacts.index", "seite")

@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, joinedload, load_only
 
 from crm.accounts.models import Role
 from crm.audit.models import AuditEntry
@@ -52,6 +52,14 @@ OPEN_ITEM_STATUSES = ("open", "in_progress")
 RECENT_SCAN = 2000
 # Record types of the recent-changes list (audit entity_type), in the order names are looked up.
 RECENT_TYPES = ("participant", "organisation", "person")
+# What the caseload lists show of a participant and sort by; the other columns need not be
+# loaded for them.
+CASE_COLUMNS = load_only(
+    Participant.first_name,
+    Participant.last_name,
+    Participant.sort_name,
+    Participant.total_minutes,
+)
 
 
 @dataclass
@@ -194,6 +202,7 @@ def _add_caseload(session: Session, day: MyDay, user: Any, today: date) -> None:
         session.scalars(
             participants.visible_participants(user)
             .where(Participant.counsellor_id == user.id, participants.warning_clause(today))
+            .options(CASE_COLUMNS)
             .order_by(Participant.sort_name, Participant.id)
             .limit(PARTICIPANT_LIMIT)
         )
@@ -205,6 +214,7 @@ def _add_caseload(session: Session, day: MyDay, user: Any, today: date) -> None:
                 Participant.total_minutes >= NEAR_ENTRY_MINUTES,
                 Participant.total_minutes <= ENTRY_THRESHOLD_MINUTES,
             )
+            .options(CASE_COLUMNS)
             .order_by(Participant.total_minutes.desc(), Participant.id)
             .limit(PARTICIPANT_LIMIT)
         )
@@ -252,6 +262,7 @@ def _open_items(session: Session, user: Any, mine: sa.Select) -> list[OpenItems]
         mine.join(SupportItem, SupportItem.participant_id == Participant.id)
         .where(SupportItem.status.in_(OPEN_ITEM_STATUSES))
         .with_only_columns(Participant, sa.func.count(SupportItem.id))
+        .options(CASE_COLUMNS)
         .group_by(Participant.id)
     )
     if len(first_due) >= PARTICIPANT_LIMIT:

@@ -14,6 +14,7 @@ from flask import (
 )
 from flask_login import current_user
 
+from crm.core.links import RecordLinks
 from crm.core.today import build_my_day
 from crm.dashboard.service import Targets
 from crm.database import utcnow
@@ -40,7 +41,16 @@ def index():
             float(cfg.get("CRM_TARGET_EXITS_PER_WEEK", 1)),
         ),
     )
-    return render_template("core/index.html", needs_setup=needs_setup, day=day)
+    links = {
+        "followup": RecordLinks("followups.detail", "fu_id"),
+        "followup_done": RecordLinks("followups.done", "fu_id"),
+        "followup_snooze": RecordLinks("followups.snooze", "fu_id"),
+        "person": RecordLinks("contacts.person_detail", "person_id"),
+        "organisation": RecordLinks("contacts.organisation_detail", "org_id"),
+        "participant": RecordLinks("participants.detail", "participant_id"),
+        "event": RecordLinks("events.detail", "event_id"),
+    }
+    return render_template("core/index.html", needs_setup=needs_setup, day=day, links=links)
 
 
 @bp.route("/healthz")

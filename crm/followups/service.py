@@ -19,6 +19,7 @@ from crm.contacts.service import log_activity
 from crm.followups.models import CASE_KINDS, PRIORITIES, REPEAT_UNITS, FollowUp
 from crm.mail import build_message
 from crm.mail.queue import enqueue, mail_domain
+from crm.participants.models import Participant
 from crm.signals import RowChange, case_followup_moved, merging, move_column
 
 log = logging.getLogger(__name__)
@@ -406,9 +407,12 @@ def due_until_tomorrow(
 ) -> list[FollowUp]:
     """Open follow-ups of one assignee that are overdue or due today, oldest first.
 
-    One query, contacts loaded with it; sort them into groups with `group_of`.
+    One query, with the linked records' ids and names (what the start page shows of them);
+    sort them into groups with `group_of`.
     """
     b = boundaries(now)
+    # Only the columns the start page shows of the linked records: the other columns of
+    # three joined tables need not become attributes of every row.
     return list(
         session.scalars(
             sa.select(FollowUp)
@@ -418,9 +422,13 @@ def due_until_tomorrow(
                 FollowUp.due_at < b.tomorrow,
             )
             .options(
-                joinedload(FollowUp.person),
-                joinedload(FollowUp.organisation),
-                joinedload(FollowUp.participant),
+                joinedload(FollowUp.person).load_only(
+                    Person.title, Person.first_name, Person.last_name
+                ),
+                joinedload(FollowUp.organisation).load_only(Organisation.name),
+                joinedload(FollowUp.participant).load_only(
+                    Participant.first_name, Participant.last_name
+                ),
             )
             .order_by(FollowUp.due_at, FollowUp.id)
             .limit(limit)
