@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from crm import substring
 from crm.audit.service import record_each
 from crm.contacts import service as contacts
 from crm.contacts.models import Organisation, Person
@@ -31,6 +32,8 @@ MAX_QUERY = 100
 # Above this many hits a name-ordered contact search walks the name index, below it the hits
 # are sorted (contacts.service.list_page).
 WALK_FROM = 1000
+# A search of only one- and two-letter terms looks at this many records in result order.
+SHORT_WINDOW = 3000
 
 # kind -> the permission its list needs. A kind the user may not list finds nothing.
 KIND_PERMISSIONS = {
@@ -67,6 +70,25 @@ def _record_number(text: str) -> int | None:
         return None
     value = db_int(number)
     return value if value is not None and value > 0 else None
+
+
+def _window(session: Session, column: Any, *, descending: bool) -> sa.ColumnElement[bool]:
+    """Rows among the first SHORT_WINDOW in `column`'s order (ties at the edge included).
+
+    For searches made only of terms too short for the trigram index (crm.substring): they
+    test row after row in the result's order, which is quick while hits are common but reads
+    the whole table for a rare pair of letters. The window is a prefix of that order, so the
+    hits found in it are the true first hits; a rare short term may find fewer than exist.
+    """
+    edge = session.scalar(
+        sa.select(column)
+        .order_by(column.desc() if descending else column)
+        .offset(SHORT_WINDOW - 1)
+        .limit(1)
+    )
+    if edge is None:
+        return sa.true()
+    return column >= edge if descending else column <= edge
 
 
 def _like_terms(column: Any, text: str) -> list[sa.ColumnElement[bool]]:
@@ -108,11 +130,14 @@ def _participants(session: Session, user: Any, text: str, limit: int, today: dat
     if number is not None:
         stmt = participants.visible_participants(user).where(Participant.id == number)
     else:
-        if not fold(text).split():
+        terms = fold(text).split()
+        if not terms:
             return []
         stmt = participants.participant_query(
             user, participants.ParticipantFilters(q=text), today
         ).order_by(Participant.sort_name, Participant.id)
+        if not substring.long_terms(terms):
+            stmt = stmt.where(_window(session, Participant.sort_name, descending=False))
     found = list(session.scalars(stmt.limit(limit)))
     # Seeing a participant's name in a list of hits is seeing the record: audited like a
     # view, one entry per participant so the log answers "who saw her".
@@ -131,7 +156,12 @@ def _events(session: Session, text: str, limit: int) -> list[Hit]:
     if number is not None:
         stmt = stmt.where(Event.id == number)
     else:
-        stmt = stmt.where(*_like_terms(Event.title, text))
+        terms = text.lower().split()
+        stmt = stmt.where(
+            substring.contains_all(substring.EVENT_TITLE, Event.title, Event.id, terms)
+        )
+        if not substring.long_terms(terms):
+            stmt = stmt.where(_window(session, Event.starts_at, descending=True))
     found = session.scalars(stmt.order_by(Event.starts_at.desc(), Event.id).limit(limit))
     return [
         Hit("event", e.id, e.title, e.starts_at.astimezone(BERLIN).strftime("%d.%m.%Y"))
