@@ -30,6 +30,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement
+from sqlalchemy.sql.visitors import InternalTraversal
 
 # A trigram index finds terms of at least this many characters.
 MIN_TERM = 3
@@ -141,60 +142,93 @@ def long_terms(terms: list[str]) -> list[str]:
     return [t for t in terms if len(t) >= MIN_TERM]
 
 
+def _match(terms: list[str]) -> str:
+    # A quoted FTS5 string is taken literally ('"' doubled); several are all required.
+    return " ".join('"' + t.replace('"', '""') + '"' for t in terms)
+
+
 class _ContainsAll(ColumnElement[bool]):
-    """True where the column contains every term (compiled per dialect, below)."""
+    """True where the column contains every term: one form per dialect, chosen when compiled.
 
-    # The SQLite form builds its own parameters while compiling: such a statement must not be
-    # served from SQLAlchemy's compiled cache with another statement's values.
-    inherit_cache = False
+    Both forms are built here from ordinary clauses with bound parameters, so a statement
+    holding this is cached by SQLAlchemy like any other (its key is the forms' structure, not
+    the search words) and compiles once for all searches of the same shape.
+    """
+
+    inherit_cache = True
+    _traverse_internals = [
+        ("like_form", InternalTraversal.dp_clauseelement),
+        ("sqlite_form", InternalTraversal.dp_clauseelement),
+    ]
     type = sa.Boolean()
+    # A condition, not a boolean column: no "= 1" after it on SQLite, which has no booleans
+    # (that comparison would hide the IN from the planner).
+    _is_implicitly_boolean = True
 
-    def __init__(self, ix: SubstringIndex, column: Any, id_column: Any, terms: list[str]) -> None:
-        self.ix = ix
-        self.column = column
-        self.id_column = id_column
-        self.terms = list(terms)
+    def __init__(
+        self, ix: SubstringIndex, column: Any, id_column: Any, terms: list[str], indexed: bool
+    ) -> None:
+        compared = sa.func.lower(column) if ix.lower else column
+
+        def like(words: list[str]) -> list[sa.ColumnElement[bool]]:
+            return [compared.contains(t, autoescape=True) for t in words]
+
+        # PostgreSQL (and any other database): the plain LIKE, answered by the GIN index.
+        self.like_form = sa.and_(sa.true(), *like(terms))
+        found = long_terms(terms) if indexed else []
+        if found:
+            hits = (
+                sa.select(sa.column("rowid"))
+                .select_from(sa.table(ix.fts_table))
+                .where(sa.literal_column(ix.fts_table).op("MATCH")(_match(found)))
+            )
+            short = [t for t in terms if t not in found]
+            self.sqlite_form = sa.and_(id_column.in_(hits), *like(short))
+        else:
+            self.sqlite_form = self.like_form
+        self._column = column
 
     @property
     def _from_objects(self) -> list[Any]:
-        return self.column._from_objects
-
-    def compared(self) -> Any:
-        return sa.func.lower(self.column) if self.ix.lower else self.column
-
-    def like_clauses(self, terms: list[str]) -> list[sa.ColumnElement[bool]]:
-        compared = self.compared()
-        return [compared.contains(t, autoescape=True) for t in terms]
+        return self._column._from_objects
 
 
 @compiles(_ContainsAll)
 def _compile_like(element: _ContainsAll, compiler: Any, **kw: Any) -> str:
-    # PostgreSQL (and any other database): the plain LIKE, answered by the GIN trigram index.
-    return compiler.process(sa.and_(sa.true(), *element.like_clauses(element.terms)), **kw)
+    return compiler.process(element.like_form, **kw)
 
 
 @compiles(_ContainsAll, "sqlite")
 def _compile_sqlite(element: _ContainsAll, compiler: Any, **kw: Any) -> str:
-    found = long_terms(element.terms)
-    clauses = element.like_clauses([t for t in element.terms if t not in found])
-    if found:
-        # A quoted FTS5 string is taken literally ('"' doubled); several are all required.
-        match = " ".join('"' + t.replace('"', '""') + '"' for t in found)
-        hits = (
-            sa.select(sa.column("rowid"))
-            .select_from(sa.table(element.ix.fts_table))
-            .where(sa.literal_column(element.ix.fts_table).op("MATCH")(match))
-        )
-        clauses.insert(0, element.id_column.in_(hits))
-    return compiler.process(sa.and_(sa.true(), *clauses), **kw)
+    return compiler.process(element.sqlite_form, **kw)
 
 
 def contains_all(
-    ix: SubstringIndex, column: Any, id_column: Any, terms: list[str]
+    ix: SubstringIndex, column: Any, id_column: Any, terms: list[str], *, indexed: bool = True
 ) -> sa.ColumnElement[bool]:
     """WHERE clause: `column` (lower-cased if `ix.lower`) contains each of `terms`.
 
     The terms must be normalised as the column is (folded for name_key, lower case for a
-    lower() index); the index finds those of MIN_TERM characters or more.
+    lower() index); the index finds those of MIN_TERM characters or more. `indexed=False`
+    gives the plain LIKE on SQLite too: for a walk along another index that tests each row,
+    where collecting every hit from the trigram table first would cost more than it saves.
     """
-    return _ContainsAll(ix, column, id_column, terms)
+    return _ContainsAll(ix, column, id_column, terms, indexed)
+
+
+def hit_count(
+    session: Any, ix: SubstringIndex, column: Any, id_column: Any, terms: list[str], *, limit: int
+) -> int:
+    """How many rows contain every one of `terms`, counted up to limit + 1 (none filtered)."""
+    if session.get_bind().dialect.name == "sqlite" and long_terms(terms) == terms:
+        # The trigram table alone: its rows are the table's rows (kept so by triggers).
+        match = _match(terms)
+        hits = (
+            sa.select(sa.column("rowid"))
+            .select_from(sa.table(ix.fts_table))
+            .where(sa.literal_column(ix.fts_table).op("MATCH")(match))
+        )
+    else:
+        hits = sa.select(id_column).where(contains_all(ix, column, id_column, terms))
+    capped = hits.limit(limit + 1).subquery()
+    return session.scalar(sa.select(sa.func.count()).select_from(capped)) or 0

@@ -221,6 +221,22 @@ def test_a_search_of_short_words_looks_only_within_a_window_of_the_order(app_ctx
     assert old.id in [h.id for h in search.find(session, admin, "event", "qx-r", today=TODAY)]
 
 
+@pytest.mark.parametrize(("walk_from", "window"), [(1000, 3000), (2, 3000), (2, 1)])
+def test_many_or_few_hits_give_the_same_first_hits_in_name_order(
+    app_ctx, monkeypatch, walk_from, window
+):
+    """Few hits are sorted, many are walked in name order (within a window, else sorted)."""
+    session = app_ctx
+    lasts = ["Zander", "Abel", "Maier", "Ostrowski", "Becker", "Yildiz", "Kurz", "Engel", "Roth"]
+    made = [make_participant(session, first_name="Wielandine", last_name=n) for n in lasts]
+    admin = factories.make_user(session, role="admin")
+    expected = [p.id for p in sorted(made, key=lambda p: (p.sort_name, p.id))][:5]
+    monkeypatch.setattr(search, "WALK_FROM", walk_from)
+    monkeypatch.setattr(search, "SHORT_WINDOW", window)
+    hits = search.find(session, admin, "participant", "ielandin", today=TODAY, limit=5)
+    assert [h.id for h in hits] == expected
+
+
 # --- the plans ----------------------------------------------------------------------------------
 
 

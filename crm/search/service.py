@@ -32,7 +32,8 @@ MAX_QUERY = 100
 # Above this many hits a name-ordered contact search walks the name index, below it the hits
 # are sorted (contacts.service.list_page).
 WALK_FROM = 1000
-# A search of only one- and two-letter terms looks at this many records in result order.
+# A search that walks the result order (terms too short for the trigram index, or a word with
+# many hits) looks at this many records in that order (_first_hits).
 SHORT_WINDOW = 3000
 
 # kind -> the permission its list needs. A kind the user may not list finds nothing.
@@ -75,10 +76,10 @@ def _record_number(text: str) -> int | None:
 def _window(session: Session, column: Any, *, descending: bool) -> sa.ColumnElement[bool]:
     """Rows among the first SHORT_WINDOW in `column`'s order (ties at the edge included).
 
-    For searches made only of terms too short for the trigram index (crm.substring): they
-    test row after row in the result's order, which is quick while hits are common but reads
-    the whole table for a rare pair of letters. The window is a prefix of that order, so the
-    hits found in it are the true first hits; a rare short term may find fewer than exist.
+    For searches that test row after row in the result's order (_first_hits), which is quick
+    while hits are common but reads the whole table for a rare pair of letters. The window is
+    a prefix of that order, so the hits found in it are the true first hits; a search of only
+    short terms may find fewer than exist.
     """
     edge = session.scalar(
         sa.select(column)
@@ -129,16 +130,23 @@ def _participants(session: Session, user: Any, text: str, limit: int, today: dat
     number = _record_number(text)
     if number is not None:
         stmt = participants.visible_participants(user).where(Participant.id == number)
+        found = list(session.scalars(stmt.limit(limit)))
     else:
+        # What participants.participant_query() finds for the list's search words, planned
+        # for a few hits in name order (_first_hits).
         terms = fold(text).split()
         if not terms:
             return []
-        stmt = participants.participant_query(
-            user, participants.ParticipantFilters(q=text), today
-        ).order_by(Participant.sort_name, Participant.id)
-        if not substring.long_terms(terms):
-            stmt = stmt.where(_window(session, Participant.sort_name, descending=False))
-    found = list(session.scalars(stmt.limit(limit)))
+        found = _first_hits(
+            session,
+            participants.visible_participants(user),
+            Participant,
+            substring.PARTICIPANT_NAME,
+            Participant.name_key,
+            terms,
+            [(Participant.sort_name, False), (Participant.id, False)],
+            limit,
+        )
     # Seeing a participant's name in a list of hits is seeing the record: audited like a
     # view, one entry per participant so the log answers "who saw her".
     record_each(
@@ -152,21 +160,104 @@ def _participants(session: Session, user: Any, text: str, limit: int, today: dat
 
 def _events(session: Session, text: str, limit: int) -> list[Hit]:
     number = _record_number(text)
-    stmt = sa.select(Event)
     if number is not None:
-        stmt = stmt.where(Event.id == number)
+        found = list(session.scalars(sa.select(Event).where(Event.id == number)))
     else:
-        terms = text.lower().split()
-        stmt = stmt.where(
-            substring.contains_all(substring.EVENT_TITLE, Event.title, Event.id, terms)
+        found = _first_hits(
+            session,
+            sa.select(Event),
+            Event,
+            substring.EVENT_TITLE,
+            Event.title,
+            text.lower().split(),
+            [(Event.starts_at, True), (Event.id, False)],
+            limit,
         )
-        if not substring.long_terms(terms):
-            stmt = stmt.where(_window(session, Event.starts_at, descending=True))
-    found = session.scalars(stmt.order_by(Event.starts_at.desc(), Event.id).limit(limit))
     return [
         Hit("event", e.id, e.title, e.starts_at.astimezone(BERLIN).strftime("%d.%m.%Y"))
         for e in found
     ]
+
+
+def _first_hits(
+    session: Session,
+    base: sa.Select,
+    model: Any,
+    ix: substring.SubstringIndex,
+    column: Any,
+    terms: list[str],
+    order: list[tuple[Any, bool]],
+    limit: int,
+) -> list[Any]:
+    """The first `limit` rows of `base` whose `column` contains every term, in `order`.
+
+    Two plans, chosen by the number of hits counted in the trigram index up to WALK_FROM:
+    few hits are fetched through the index and sorted; many are found by walking the
+    order's index and testing each row, which soon meets enough of them, within a window of
+    SHORT_WINDOW rows (hits that cluster late in the order would make the walk read most of
+    the table). A walk that finds too few in the window sorts the hits after all. Terms too
+    short for the index (only those) walk the window and stop there.
+    """
+    if not terms:
+        return []
+    first, descending = order[0]
+    walk_order = [c.desc() if desc else c for c, desc in order]
+    walk = base.where(substring.contains_all(ix, column, model.id, terms, indexed=False))
+    long = substring.long_terms(terms)
+    if not long:
+        stmt = walk.where(_window(session, first, descending=descending))
+        return list(session.scalars(stmt.order_by(*walk_order).limit(limit)))
+    if substring.hit_count(session, ix, column, model.id, long, limit=WALK_FROM) > WALK_FROM:
+        stmt = walk.where(_window(session, first, descending=descending))
+        found = list(session.scalars(stmt.order_by(*walk_order).limit(limit)))
+        if len(found) == limit:
+            return found
+    hits = base.where(substring.contains_all(ix, column, model.id, terms))
+    return _sorted_hits(session, hits, model, order, limit)
+
+
+def _sorted_hits(
+    session: Session, stmt: sa.Select, model: Any, order: list[tuple[Any, bool]], limit: int
+) -> list[Any]:
+    """The first `limit` rows of `stmt` in `order`, found by sorting all its (few) hits.
+
+    Left to themselves both databases may walk the order's index and test each row against
+    the hits, expecting them spread evenly; a rare or clustered word then reads the whole
+    table. SQLite is kept off that index by a unary "+" on the sort columns; PostgreSQL
+    numbers the hits in a materialised CTE, planned without the LIMIT (as
+    contacts.service._sorted_hits does).
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        table = model.__tablename__
+        unindexed = [
+            sa.literal_column(f"+{table}.{c.key}").desc()
+            if desc
+            else sa.literal_column(f"+{table}.{c.key}")
+            for c, desc in order
+        ]
+        return list(session.scalars(stmt.order_by(*unindexed).limit(limit)))
+    numbered = (
+        stmt.order_by(None)
+        .with_only_columns(
+            model.id.label("hit_id"),
+            sa.func.row_number()
+            .over(order_by=[c.desc() if desc else c for c, desc in order])
+            .label("position"),
+        )
+        .cte("hits")
+        .prefix_with("MATERIALIZED")
+    )
+    page = (
+        sa.select(numbered.c.hit_id, numbered.c.position)
+        .order_by(numbered.c.position)
+        .limit(limit)
+        .subquery("page")
+    )
+    return list(
+        session.scalars(
+            sa.select(model).join(page, model.id == page.c.hit_id).order_by(page.c.position)
+        )
+    )
 
 
 def _campaigns(session: Session, text: str, limit: int) -> list[Hit]:
