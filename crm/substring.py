@@ -228,7 +228,17 @@ def hit_count(
             .select_from(sa.table(ix.fts_table))
             .where(sa.literal_column(ix.fts_table).op("MATCH")(match))
         )
+        capped = hits.limit(limit + 1)
     else:
-        hits = sa.select(id_column).where(contains_all(ix, column, id_column, terms))
-    capped = hits.limit(limit + 1).subquery()
-    return session.scalar(sa.select(sa.func.count()).select_from(capped)) or 0
+        # Planned without the LIMIT (a materialised CTE is read lazily), as
+        # contacts.service.count_of does: with it PostgreSQL may expect the hits early in a
+        # sequential scan, and a word whose hits are few reads the whole table.
+        found = (
+            sa.select(sa.literal_column("1"))
+            .select_from(column.table)
+            .where(contains_all(ix, column, id_column, terms))
+            .cte("hits")
+            .prefix_with("MATERIALIZED")
+        )
+        capped = sa.select(sa.literal_column("1")).select_from(found).limit(limit + 1)
+    return session.scalar(sa.select(sa.func.count()).select_from(capped.subquery())) or 0

@@ -10,6 +10,9 @@ table. A trigram index answers it for terms of three characters or more (crm/sub
 - SQLite: external-content FTS5 tables with the `trigram` tokenizer, kept current by
   triggers like the contacts' search tables; filled from the existing rows here.
 
+The B-tree index ix_participant_name_key goes: no query compares the whole key, and for a
+capped count of hits PostgreSQL preferred reading all of that index to the trigram index.
+
 The downgrade drops the indexes, tables and triggers; the extension stays (other objects may
 use it, and keeping it costs nothing).
 
@@ -82,7 +85,9 @@ def _run(sqlite, postgres):
 
 def upgrade():
     _run(SQLITE_UP, POSTGRES_UP)
+    op.drop_index("ix_participant_name_key", table_name="participant")
 
 
 def downgrade():
+    op.create_index("ix_participant_name_key", "participant", ["name_key"], unique=False)
     _run(SQLITE_DOWN, POSTGRES_DOWN)
