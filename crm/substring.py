@@ -61,9 +61,9 @@ INDEXES = (PARTICIPANT_NAME, EVENT_TITLE)
 
 def is_substring_object(name: str | None) -> bool:
     """True for the trigram tables and indexes (and FTS5's shadow tables of them)."""
-    return bool(name) and any(
-        name.startswith(ix.fts_table) or name == ix.gin_index for ix in INDEXES
-    )
+    if not name:
+        return False
+    return any(name.startswith(ix.fts_table) or name == ix.gin_index for ix in INDEXES)
 
 
 # --- DDL (the migration and the bench use these) ----------------------------------------------
@@ -142,9 +142,15 @@ def long_terms(terms: list[str]) -> list[str]:
     return [t for t in terms if len(t) >= MIN_TERM]
 
 
-def _match(terms: list[str]) -> str:
+def _fts_hits(ix: SubstringIndex, terms: list[str]) -> sa.Select[Any]:
+    """SQLite: the ids of the rows containing every one of `terms` (each ≥ MIN_TERM long)."""
     # A quoted FTS5 string is taken literally ('"' doubled); several are all required.
-    return " ".join('"' + t.replace('"', '""') + '"' for t in terms)
+    match = " ".join('"' + t.replace('"', '""') + '"' for t in terms)
+    return (
+        sa.select(sa.column("rowid"))
+        .select_from(sa.table(ix.fts_table))
+        .where(sa.literal_column(ix.fts_table).op("MATCH")(match))
+    )
 
 
 class _ContainsAll(ColumnElement[bool]):
@@ -177,11 +183,7 @@ class _ContainsAll(ColumnElement[bool]):
         self.like_form = sa.and_(sa.true(), *like(terms))
         found = long_terms(terms) if indexed else []
         if found:
-            hits = (
-                sa.select(sa.column("rowid"))
-                .select_from(sa.table(ix.fts_table))
-                .where(sa.literal_column(ix.fts_table).op("MATCH")(_match(found)))
-            )
+            hits = _fts_hits(ix, found)
             short = [t for t in terms if t not in found]
             self.sqlite_form = sa.and_(id_column.in_(hits), *like(short))
         else:
@@ -222,13 +224,7 @@ def hit_count(
     """How many rows contain every one of `terms`, counted up to limit + 1 (none filtered)."""
     if session.get_bind().dialect.name == "sqlite" and long_terms(terms) == terms:
         # The trigram table alone: its rows are the table's rows (kept so by triggers).
-        match = _match(terms)
-        hits = (
-            sa.select(sa.column("rowid"))
-            .select_from(sa.table(ix.fts_table))
-            .where(sa.literal_column(ix.fts_table).op("MATCH")(match))
-        )
-        capped = hits.limit(limit + 1)
+        capped = _fts_hits(ix, terms).limit(limit + 1)
     else:
         # Planned without the LIMIT (a materialised CTE is read lazily), as
         # contacts.service.count_of does: with it PostgreSQL may expect the hits early in a

@@ -229,7 +229,7 @@ def _sorted_hits(
     """
     if session.get_bind().dialect.name == "sqlite":
         table = model.__tablename__
-        unindexed = [
+        unindexed: list[Any] = [
             sa.literal_column(f"+{table}.{c.key}").desc()
             if desc
             else sa.literal_column(f"+{table}.{c.key}")
