@@ -24,6 +24,7 @@ migration must create them again (sqlite_ddl()).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -238,3 +239,58 @@ def hit_count(
         )
         capped = sa.select(sa.literal_column("1")).select_from(found).limit(limit + 1)
     return session.scalar(sa.select(sa.func.count()).select_from(capped.subquery())) or 0
+
+
+def sorted_hits(
+    session: Any,
+    stmt: sa.Select,
+    model: Any,
+    order: list[tuple[Any, bool]],
+    limit: int,
+    offset: int = 0,
+    options: Sequence[Any] = (),
+) -> list[Any]:
+    """Rows offset..offset+limit of `stmt` in `order`, found by sorting all its (few) hits.
+
+    Left to themselves both databases may walk the order's index and test each row against
+    the hits, expecting them spread evenly; a rare or clustered word then reads the whole
+    table. SQLite is kept off that index by a unary "+" on the sort columns; PostgreSQL
+    numbers the hits in a materialised CTE, planned without the LIMIT (as
+    contacts.service._sorted_hits does). `order` is (column, descending) pairs.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        table = model.__tablename__
+        unindexed: list[Any] = [
+            sa.literal_column(f"+{table}.{c.key}").desc()
+            if desc
+            else sa.literal_column(f"+{table}.{c.key}")
+            for c, desc in order
+        ]
+        page_rows = stmt.options(*options).order_by(*unindexed).limit(limit).offset(offset)
+        return list(session.scalars(page_rows))
+    numbered = (
+        stmt.order_by(None)
+        .with_only_columns(
+            model.id.label("hit_id"),
+            sa.func.row_number()
+            .over(order_by=[c.desc() if desc else c for c, desc in order])
+            .label("position"),
+        )
+        .cte("hits")
+        .prefix_with("MATERIALIZED")
+    )
+    page = (
+        sa.select(numbered.c.hit_id, numbered.c.position)
+        .order_by(numbered.c.position)
+        .limit(limit)
+        .offset(offset)
+        .subquery("page")
+    )
+    return list(
+        session.scalars(
+            sa.select(model)
+            .join(page, model.id == page.c.hit_id)
+            .options(*options)
+            .order_by(page.c.position)
+        )
+    )

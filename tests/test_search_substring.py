@@ -237,6 +237,26 @@ def test_many_or_few_hits_give_the_same_first_hits_in_name_order(
     assert [h.id for h in hits] == expected
 
 
+@pytest.mark.parametrize("sort_hits_up_to", [1000, 0])
+def test_the_participant_list_pages_through_a_name_search_in_name_order(
+    app_ctx, monkeypatch, sort_hits_up_to
+):
+    """Few hits are sorted after the index found them, many walk the names: the same pages."""
+    session = app_ctx
+    lasts = ["Zander", "Abel", "Maier", "Ostrowski", "Becker", "Yildiz", "Kurz"]
+    made = [make_participant(session, first_name="Wielandine", last_name=n) for n in lasts]
+    admin = factories.make_user(session, role="admin")
+    expected = [p.id for p in sorted(made, key=lambda p: (p.sort_name, p.id))]
+    monkeypatch.setattr(participants, "SORT_HITS_UP_TO", sort_hits_up_to)
+    filters = participants.ParticipantFilters(q="ielandin")
+    pages = [
+        participants.list_participants(session, admin, filters, TODAY, page=n, per_page=3)
+        for n in (1, 2, 3)
+    ]
+    assert [total for _rows, total in pages] == [7, 7, 7]
+    assert [p.id for rows, _total in pages for p in rows] == expected
+
+
 # --- the plans ----------------------------------------------------------------------------------
 
 

@@ -215,7 +215,7 @@ def _first_hits(
     if session.get_bind().dialect.name == "sqlite":
         # Counted in the trigram table alone, in process: cheaper than anything combined.
         if substring.hit_count(session, ix, column, model.id, long, limit=WALK_FROM) <= WALK_FROM:
-            return _sorted_hits(session, hits, model, order, limit)
+            return substring.sorted_hits(session, hits, model, order, limit)
     else:
         # One round trip for the usual case of few hits: counted and sorted together.
         found, total = _capped_sorted_hits(session, hits, model, order, limit)
@@ -224,7 +224,7 @@ def _first_hits(
     found = list(session.scalars(walk))
     if len(found) == limit:
         return found
-    return _sorted_hits(session, hits, model, order, limit)
+    return substring.sorted_hits(session, hits, model, order, limit)
 
 
 def _capped_sorted_hits(
@@ -263,50 +263,6 @@ def _capped_sorted_hits(
         .order_by(page.c.position)
     ).all()
     return [row[0] for row in rows], (rows[0].total if rows else 0)
-
-
-def _sorted_hits(
-    session: Session, stmt: sa.Select, model: Any, order: list[tuple[Any, bool]], limit: int
-) -> list[Any]:
-    """The first `limit` rows of `stmt` in `order`, found by sorting all its (few) hits.
-
-    Left to themselves both databases may walk the order's index and test each row against
-    the hits, expecting them spread evenly; a rare or clustered word then reads the whole
-    table. SQLite is kept off that index by a unary "+" on the sort columns; PostgreSQL
-    numbers the hits in a materialised CTE, planned without the LIMIT (as
-    contacts.service._sorted_hits does).
-    """
-    if session.get_bind().dialect.name == "sqlite":
-        table = model.__tablename__
-        unindexed: list[Any] = [
-            sa.literal_column(f"+{table}.{c.key}").desc()
-            if desc
-            else sa.literal_column(f"+{table}.{c.key}")
-            for c, desc in order
-        ]
-        return list(session.scalars(stmt.order_by(*unindexed).limit(limit)))
-    numbered = (
-        stmt.order_by(None)
-        .with_only_columns(
-            model.id.label("hit_id"),
-            sa.func.row_number()
-            .over(order_by=[c.desc() if desc else c for c, desc in order])
-            .label("position"),
-        )
-        .cte("hits")
-        .prefix_with("MATERIALIZED")
-    )
-    page = (
-        sa.select(numbered.c.hit_id, numbered.c.position)
-        .order_by(numbered.c.position)
-        .limit(limit)
-        .subquery("page")
-    )
-    return list(
-        session.scalars(
-            sa.select(model).join(page, model.id == page.c.hit_id).order_by(page.c.position)
-        )
-    )
 
 
 def _campaigns(session: Session, text: str, limit: int) -> list[Hit]:
