@@ -14,6 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from crm import substring
 from crm.contacts.normalize import search_terms
 
 # Tables with a search_text column and their FTS5 shadow table names.
@@ -38,6 +39,8 @@ def is_search_object(name: str | None) -> bool:
         any(name.startswith(fts_table(t)) for t in SEARCHABLE)
         or name.endswith("_search_gin")
         or name == VECTOR_COLUMN
+        # The substring (trigram) indexes of crm.substring, made by migrations as well.
+        or substring.is_substring_object(name)
     )
 
 

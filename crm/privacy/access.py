@@ -28,6 +28,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session, joinedload, selectinload
 
+from crm import substring
 from crm.accounts.models import User
 from crm.audit.models import AuditEntry
 from crm.contacts.countries import country_name
@@ -259,9 +260,12 @@ def _participant_lookup(session: Session, *, kind: str, value: str) -> list[Cand
         stmt = stmt.where(sa.func.lower(Participant.email) == value)
     elif kind == "phone":
         stmt = stmt.where(_phone_digits_sql(Participant.phone).endswith(value, autoescape=True))
-    else:
-        for term in value.split():
-            stmt = stmt.where(Participant.name_key.contains(term, autoescape=True))
+    elif value.split():
+        stmt = stmt.where(
+            substring.contains_all(
+                substring.PARTICIPANT_NAME, Participant.name_key, Participant.id, value.split()
+            )
+        )
     people = session.scalars(
         stmt.options(joinedload(Participant.office))
         .order_by(Participant.sort_name, Participant.id)

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from crm import substring
 from crm.audit.service import record_each
 from crm.contacts import service as contacts
 from crm.contacts.models import Organisation, Person
@@ -31,6 +32,9 @@ MAX_QUERY = 100
 # Above this many hits a name-ordered contact search walks the name index, below it the hits
 # are sorted (contacts.service.list_page).
 WALK_FROM = 1000
+# A search that walks the result order (terms too short for the trigram index, or a word with
+# many hits) looks at this many records in that order (_first_hits).
+SHORT_WINDOW = 3000
 
 # kind -> the permission its list needs. A kind the user may not list finds nothing.
 KIND_PERMISSIONS = {
@@ -67,6 +71,29 @@ def _record_number(text: str) -> int | None:
         return None
     value = db_int(number)
     return value if value is not None and value > 0 else None
+
+
+def _window(column: Any, *, descending: bool) -> sa.ColumnElement[bool]:
+    """Rows among the first SHORT_WINDOW in `column`'s order (ties at the edge included).
+
+    For searches that test row after row in the result's order (_first_hits), which is quick
+    while hits are common but reads the whole table for a rare pair of letters. The window is
+    a prefix of that order, so the hits found in it are the true first hits; a search of only
+    short terms may find fewer than exist. The edge is a subquery, found once per statement
+    (the last value when the table is shorter), so the walk stops there as an index range.
+    """
+    rows = column.table.alias("window_rows")
+    key = rows.c[column.key]
+    edge = (
+        sa.select(key)
+        .order_by(key.desc() if descending else key)
+        .offset(SHORT_WINDOW - 1)
+        .limit(1)
+        .scalar_subquery()
+    )
+    last = sa.select(sa.func.min(key) if descending else sa.func.max(key)).scalar_subquery()
+    bound = sa.func.coalesce(edge, last)
+    return column >= bound if descending else column <= bound
 
 
 def _like_terms(column: Any, text: str) -> list[sa.ColumnElement[bool]]:
@@ -107,13 +134,23 @@ def _participants(session: Session, user: Any, text: str, limit: int, today: dat
     number = _record_number(text)
     if number is not None:
         stmt = participants.visible_participants(user).where(Participant.id == number)
+        found = list(session.scalars(stmt.limit(limit)))
     else:
-        if not fold(text).split():
+        # What participants.participant_query() finds for the list's search words, planned
+        # for a few hits in name order (_first_hits).
+        terms = fold(text).split()
+        if not terms:
             return []
-        stmt = participants.participant_query(
-            user, participants.ParticipantFilters(q=text), today
-        ).order_by(Participant.sort_name, Participant.id)
-    found = list(session.scalars(stmt.limit(limit)))
+        found = _first_hits(
+            session,
+            participants.visible_participants(user),
+            Participant,
+            substring.PARTICIPANT_NAME,
+            Participant.name_key,
+            terms,
+            [(Participant.sort_name, False), (Participant.id, False)],
+            limit,
+        )
     # Seeing a participant's name in a list of hits is seeing the record: audited like a
     # view, one entry per participant so the log answers "who saw her".
     record_each(
@@ -127,16 +164,105 @@ def _participants(session: Session, user: Any, text: str, limit: int, today: dat
 
 def _events(session: Session, text: str, limit: int) -> list[Hit]:
     number = _record_number(text)
-    stmt = sa.select(Event)
     if number is not None:
-        stmt = stmt.where(Event.id == number)
+        found = list(session.scalars(sa.select(Event).where(Event.id == number)))
     else:
-        stmt = stmt.where(*_like_terms(Event.title, text))
-    found = session.scalars(stmt.order_by(Event.starts_at.desc(), Event.id).limit(limit))
+        found = _first_hits(
+            session,
+            sa.select(Event),
+            Event,
+            substring.EVENT_TITLE,
+            Event.title,
+            text.lower().split(),
+            [(Event.starts_at, True), (Event.id, False)],
+            limit,
+        )
     return [
         Hit("event", e.id, e.title, e.starts_at.astimezone(BERLIN).strftime("%d.%m.%Y"))
         for e in found
     ]
+
+
+def _first_hits(
+    session: Session,
+    base: sa.Select,
+    model: Any,
+    ix: substring.SubstringIndex,
+    column: Any,
+    terms: list[str],
+    order: list[tuple[Any, bool]],
+    limit: int,
+) -> list[Any]:
+    """The first `limit` rows of `base` whose `column` contains every term, in `order`.
+
+    Two plans, chosen by the number of hits counted through the trigram index up to
+    WALK_FROM: few hits are fetched through the index and sorted; many are found by walking
+    the order's index and testing each row, which soon meets enough of them, within a window
+    of SHORT_WINDOW rows (hits that cluster late in the order would make the walk read most
+    of the table). A walk that finds too few in the window sorts the hits after all. Terms
+    too short for the index (only those) walk the window and stop there.
+    """
+    if not terms:
+        return []
+    first, descending = order[0]
+    walk_order = [c.desc() if desc else c for c, desc in order]
+    walk = base.where(substring.contains_all(ix, column, model.id, terms, indexed=False))
+    walk = walk.where(_window(first, descending=descending)).order_by(*walk_order).limit(limit)
+    long = substring.long_terms(terms)
+    if not long:
+        return list(session.scalars(walk))
+    hits = base.where(substring.contains_all(ix, column, model.id, terms))
+    if session.get_bind().dialect.name == "sqlite":
+        # Counted in the trigram table alone, in process: cheaper than anything combined.
+        if substring.hit_count(session, ix, column, model.id, long, limit=WALK_FROM) <= WALK_FROM:
+            return substring.sorted_hits(session, hits, model, order, limit)
+    else:
+        # One round trip for the usual case of few hits: counted and sorted together.
+        found, total = _capped_sorted_hits(session, hits, model, order, limit)
+        if total <= WALK_FROM:
+            return found
+    found = list(session.scalars(walk))
+    if len(found) == limit:
+        return found
+    return substring.sorted_hits(session, hits, model, order, limit)
+
+
+def _capped_sorted_hits(
+    session: Session, stmt: sa.Select, model: Any, order: list[tuple[Any, bool]], limit: int
+) -> tuple[list[Any], int]:
+    """PostgreSQL: the first `limit` of `stmt`'s first WALK_FROM + 1 hits in `order`, and
+    how many hits those were (more than WALK_FROM: the rows are not the true first ones).
+
+    The hits are found in a materialised CTE, planned without the LIMIT, so that few hits
+    are fetched through the trigram index (contacts.service.count_of explains why).
+    """
+    keys = [c.label(f"key{i}") for i, (c, _desc) in enumerate(order)]
+    found = (
+        stmt.order_by(None)
+        .with_only_columns(model.id.label("hit_id"), *keys)
+        .cte("found")
+        .prefix_with("MATERIALIZED")
+    )
+    capped = sa.select(found).limit(WALK_FROM + 1).subquery("capped")
+    by = [
+        capped.c[f"key{i}"].desc() if desc else capped.c[f"key{i}"]
+        for i, (_c, desc) in enumerate(order)
+    ]
+    position = sa.func.row_number().over(order_by=by).label("position")
+    # A page of `limit` rows (a LIMIT, not a filter on the position): so estimated, it is
+    # joined to the table by primary key instead of by hashing the whole table.
+    page = (
+        sa.select(capped.c.hit_id, position, sa.func.count().over().label("total"))
+        .order_by(position)
+        .limit(limit)
+        .subquery("page")
+    )
+    rows = session.execute(
+        sa.select(model, page.c.total)
+        .join(page, model.id == page.c.hit_id)
+        .order_by(page.c.position)
+    ).all()
+    return [row[0] for row in rows], (rows[0].total if rows else 0)
 
 
 def _campaigns(session: Session, text: str, limit: int) -> list[Hit]:
