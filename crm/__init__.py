@@ -153,6 +153,7 @@ def configure_blueprints(app: Flask) -> None:
     from crm.offices.views import bp as offices_bp
     from crm.outbox.views import bp as mail_bp
     from crm.participants.views import bp as participants_bp
+    from crm.placements.views import bp as placements_bp
     from crm.privacy.retention_views import bp as privacy_retention_bp
     from crm.privacy.views import bp as privacy_bp
     from crm.search.views import bp as search_bp
@@ -166,6 +167,7 @@ def configure_blueprints(app: Flask) -> None:
         bulk_bp,
         followups_bp,
         intake_bp,
+        placements_bp,
         participants_bp,
         events_bp,
         jobs_bp,
@@ -192,6 +194,7 @@ def configure_signals() -> None:
         newsletters,
         outbox,
         participants,
+        placements,
         privacy,
     )
 
@@ -204,6 +207,7 @@ def configure_signals() -> None:
         newsletters,
         outbox,
         participants,
+        placements,
         privacy,
     )
     for domain in domains:

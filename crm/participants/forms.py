@@ -184,6 +184,8 @@ class ExitForm(Form):
         _l("Outcome"), choices=choices([("", _l("not known yet")), *OUTCOME_LABELS.items()])
     )
     exit_note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=5000)])
+    # Choices are the participant's placements (set by the view); "" = none.
+    exit_placement_id = SelectField(_l("Placement"), choices=[], validate_choice=False)
 
 
 class ReleaseForm(Form):

@@ -133,6 +133,17 @@ class Participant(SortName, Audited, TimestampMixin, db.Model):
     exit_on: Mapped[date | None] = mapped_column(sa.Date, index=True)
     exit_outcome: Mapped[str] = mapped_column(sa.String(20), default="", index=True)
     exit_note: Mapped[str] = mapped_column(sa.Text, default="")
+    # The placement an exit into work or qualification led to (crm.placements). use_alter:
+    # placement points back at participant, and the cycle is broken by adding this FK last.
+    exit_placement_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey(
+            "placement.id",
+            ondelete="SET NULL",
+            use_alter=True,
+            name="fk_participant_exit_placement_id_placement",
+        ),
+        index=True,
+    )
     # Case planning: each date has one open follow-up for the counsellor (FollowUp.case_kind),
     # kept by crm.participants.service.plan_case_dates.
     next_contact_on: Mapped[date | None] = mapped_column(sa.Date, index=True)

@@ -358,6 +358,7 @@ def record_exit(
         participant.exit_on = None
         participant.exit_outcome = ""
         participant.exit_note = ""
+        participant.exit_placement_id = None
         session.flush()
         return participant
     if outcome and outcome not in EXIT_OUTCOMES:
@@ -367,6 +368,9 @@ def record_exit(
     participant.exit_on = exit_on
     participant.exit_outcome = outcome
     participant.exit_note = note.strip()
+    if outcome not in ("employment", "qualification"):
+        # Only an exit into work or qualification names a placement (crm.placements).
+        participant.exit_placement_id = None
     session.flush()
     return participant
 
