@@ -367,3 +367,23 @@ def test_list_filters_by_kind_status_office_and_period(app_ctx):
 def test_internship_due_date_is_not_before_today():
     assert service.internship_due_date(D(2026, 11, 5), 7, TODAY) == TODAY
     assert service.internship_due_date(D(2026, 12, 20), 7, TODAY) == D(2026, 12, 13)
+
+
+def test_erasing_a_participant_empties_the_placement_notes_and_keeps_the_placement(app_ctx):
+    from crm.privacy import erasure
+
+    p = make_participant(app_ctx)
+    pl = service.save_placement(
+        app_ctx,
+        p,
+        organisation=make_org(app_ctx),
+        kind="job",
+        status="active",
+        starts_on=TODAY,
+        note="Frau Zyxerase kommt montags",
+        today=TODAY,
+    )
+    erasure.erase(app_ctx, erasure.participant_subject(p), confirmed=erasure.ALL_MENTIONS)
+    app_ctx.expire_all()
+    kept = app_ctx.get(Placement, pl.id)
+    assert (kept.note, kept.kind, kept.organisation_id) == ("", "job", pl.organisation_id)

@@ -6,5 +6,8 @@ from __future__ import annotations
 def connect_signals() -> None:
     """Connect this domain's receivers to other domains' signals (called by create_app)."""
     from crm.placements import service
+    from crm.placements.erasure import plan_erasure
+    from crm.privacy.signals import erasure_planned
 
     service.connect_signals()
+    erasure_planned.connect(plan_erasure)
