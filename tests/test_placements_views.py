@@ -202,3 +202,63 @@ def test_the_exit_form_names_the_placement(counsellor, setup, db_session):
         participants.get_participant(db_session, counsellor.user, setup["p"].id).exit_placement_id
         == setup["pl"].id
     )
+
+
+# --- lasting support ----------------------------------------------------------------------------
+
+
+def test_the_firms_checklist_is_saved_and_shown_and_bad_input_keeps_what_was_typed(
+    client_as, setup, db_session
+):
+    from crm.placements.models import FirmSupport
+
+    staff = client_as("staff")
+    url = f"/teilnehmende/vermittlungen/unternehmen/{setup['firm'].id}/begleitung"
+    bad = staff.post(
+        url,
+        data={
+            "firm-training_status": "planned",
+            "firm-training_on": "2026-13-45",
+            "firm-onboarding_contact": "Frau Zyxonboard",
+        },
+    )
+    assert bad.status_code == 400
+    assert "Zyxonboard" in bad.get_data(as_text=True)
+    ok = staff.post(
+        url,
+        data={
+            "firm-training_status": "held",
+            "firm-training_on": "2026-05-04",
+            "firm-onboarding_contact": "Frau Zyxonboard",
+        },
+    )
+    assert ok.status_code == 302
+    row = db_session.scalar(sa.select(FirmSupport))
+    assert (row.training_status, row.training_on) == ("held", date(2026, 5, 4))
+    html = staff.get(f"/kontakte/organisationen/{setup['firm'].id}").get_data(as_text=True)
+    assert "Zyxonboard" in html
+    readonly = client_as("readonly")
+    assert readonly.post(url, data={"firm-training_status": "held"}).status_code == 403
+
+
+def test_a_support_item_gets_a_responsible_person_and_pages_without_the_field_keep_it(
+    counsellor, setup, db_session
+):
+    from crm.participants.models import SupportItem
+
+    item = participants.checklist(db_session, setup["p"])[0]
+    url = f"/teilnehmende/{setup['p'].id}/unterstuetzung/{item.id}"
+    prefix = f"item{item.id}-"
+    data = {f"{prefix}status": "in_progress", f"{prefix}due_on": "2026-06-01"}
+    me = str(counsellor.user.id)
+    assert counsellor.post(url, data={**data, f"{prefix}responsible_id": me}).status_code == 302
+    db_session.expire_all()
+    assert db_session.get(SupportItem, item.id).responsible_id == counsellor.user.id
+    assert counsellor.post(url, data={**data, "next": "offene-punkte"}).status_code == 302
+    db_session.expire_all()
+    assert db_session.get(SupportItem, item.id).responsible_id == counsellor.user.id
+    stranger = factories.make_user(db_session, role="counsellor")
+    db_session.commit()
+    counsellor.post(url, data={**data, f"{prefix}responsible_id": str(stranger.id)})
+    db_session.expire_all()
+    assert db_session.get(SupportItem, item.id).responsible_id is None

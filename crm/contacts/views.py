@@ -62,6 +62,7 @@ from crm.forms import choices
 from crm.intake.conversion import inquiries_of
 from crm.newsletters.forms import STATUS_LABELS as SUBSCRIPTION_STATUS_LABELS
 from crm.placements import service as placements
+from crm.placements.forms import FirmSupportForm
 from crm.security import has_permission, is_safe_next, require, writes_on_get
 from crm.signals import MergeImpact
 
@@ -449,6 +450,8 @@ def _render_org_detail(org_id: int, need_form: NeedForm | None = None, status: i
             firm_placements=placements.organisation_placements(db.session, current_user, org.id)
             if has_permission(current_user, "participants.view")
             else None,
+            fs=(fs := placements.firm_support(db.session, org.id)),
+            fs_form=FirmSupportForm(formdata=None, obj=fs, prefix="firm"),
         ),
         status,
     )

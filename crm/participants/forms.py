@@ -219,6 +219,8 @@ class SupportItemForm(Form):
     status = SelectField(_l("Status"), choices=choices(SUPPORT_STATUS_LABELS.items()))
     due_on = DateField(_l("Due on"), validators=[Optional()])
     note = StringField(_l("Note"), validators=[Optional(), Length(max=2000)])
+    # The counselling users the viewer may pick (checked by the view); "" = the counsellor.
+    responsible_id = StringField(_l("Responsible"), validators=[Optional(), Length(max=12)])
 
 
 class ItemTypeForm(Form):

@@ -426,7 +426,9 @@ class SupportItem(Audited, TimestampMixin, db.Model):
     """One checklist item of one participant: status, due date, note."""
 
     __tablename__ = "support_item"
-    __audit_values__ = frozenset({"status", "due_on", "type_id", "participant_id"})
+    __audit_values__ = frozenset(
+        {"status", "due_on", "type_id", "participant_id", "responsible_id"}
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     participant_id: Mapped[int] = mapped_column(sa.ForeignKey("participant.id", ondelete="CASCADE"))
@@ -437,9 +439,14 @@ class SupportItem(Audited, TimestampMixin, db.Model):
     due_on: Mapped[date | None] = mapped_column(sa.Date)
     note: Mapped[str] = mapped_column(sa.Text, default="")
     done_on: Mapped[date | None] = mapped_column(sa.Date)
+    # Who sees to the item (lasting support after a placement); None = the counsellor.
+    responsible_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("user_account.id", ondelete="SET NULL"), index=True
+    )
 
     participant: Mapped[Participant] = relationship(back_populates="support_items")
     type: Mapped[SupportItemType] = relationship(lazy="joined")
+    responsible: Mapped[User | None] = relationship()
 
     __table_args__ = (
         sa.CheckConstraint(_in("status", SUPPORT_STATUSES), name="status_valid"),

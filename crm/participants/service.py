@@ -677,6 +677,7 @@ def checklist(session: Session, participant: Participant) -> list[SupportItem]:
             sa.select(SupportItem)
             .join(SupportItem.type)
             .where(SupportItem.participant_id == participant.id)
+            .options(joinedload(SupportItem.responsible))
             .order_by(SupportItemType.position, SupportItemType.name)
         ).unique()
     )
@@ -719,6 +720,15 @@ def update_support_item(
     item.status = status
     item.due_on = due_on
     item.note = note.strip()
+    session.flush()
+    return item
+
+
+def set_support_responsible(
+    session: Session, item: SupportItem, responsible: User | None
+) -> SupportItem:
+    """Name who sees to the item (None: the participant's counsellor)."""
+    item.responsible_id = responsible.id if responsible is not None else None
     session.flush()
     return item
 

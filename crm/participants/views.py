@@ -324,6 +324,7 @@ def _render_detail(participant: Participant, status: int = 200, **forms: Any) ->
         items=items,
         item_forms=item_forms,
         progress=service.progress_of(items),
+        counsellors=_counsellors(),
         session_form=session_form,
         release_form=release_form,
         referral_form=referral_form,
@@ -712,6 +713,13 @@ def support_item_update(participant_id: int, item_id: int):
         note=form.note.data or "",
         today=today(),
     )
+    if form.responsible_id.name in request.form:
+        # Pages without the field (my open items) leave the responsible person as it was.
+        raw = (form.responsible_id.data or "").strip()
+        chosen = next((u for u in _counsellors() if str(u.id) == raw), None)
+        if chosen is None and raw and raw == str(item.responsible_id):
+            chosen = item.responsible  # kept, though no longer among the pickable users
+        service.set_support_responsible(db.session, item, chosen)
     db.session.commit()
     flash(_("The checklist has been saved."), "success")
     if request.form.get("next") == "offene-punkte":

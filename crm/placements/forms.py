@@ -44,3 +44,21 @@ class ProposeForm(Form):
     """One click on a suggestion: the participant to place (the need is in the URL)."""
 
     participant_id = HiddenField(validators=[DataRequired()])
+
+
+TRAINING_LABELS = {
+    "": _l("not planned"),
+    "planned": _l("planned"),
+    "held": _l("held"),
+}
+
+
+class FirmSupportForm(Form):
+    training_status = SelectField(
+        _l("Intercultural training"), choices=choices(TRAINING_LABELS.items()), default=""
+    )
+    training_on = DateField(_l("Date of the training"), validators=[Optional()])
+    onboarding_contact = StringField(
+        _l("Onboarding contact at the firm"), validators=[Optional(), Length(max=200)]
+    )
+    note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=5000)])

@@ -76,3 +76,36 @@ class Placement(Audited, TimestampMixin, db.Model):
     def audit_label(self) -> str:
         # Never the participant's name: the audit log outlives erasure.
         return f"Vermittlung #{self.id} (Teilnehmende #{self.participant_id})"
+
+
+TRAINING_STATUSES = ("", "planned", "held")
+
+
+class FirmSupport(Audited, TimestampMixin, db.Model):
+    """The firm's side of lasting support after a placement: intercultural training and the
+    onboarding contact (one row per organisation, created on first save)."""
+
+    __tablename__ = "firm_support"
+    __audit_values__ = frozenset({"training_status", "training_on", "organisation_id"})
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("organisation.id", ondelete="CASCADE"), unique=True
+    )
+    # "" = not planned; "planned" with the planned date; "held" with the date it was held.
+    training_status: Mapped[str] = mapped_column(sa.String(10), default="")
+    training_on: Mapped[date | None] = mapped_column(sa.Date)
+    # Who at the firm looks after newly placed people in their first weeks.
+    onboarding_contact: Mapped[str] = mapped_column(sa.String(200), default="")
+    note: Mapped[str] = mapped_column(sa.Text, default="")
+
+    organisation: Mapped[Organisation] = relationship()
+
+    __table_args__ = (
+        sa.CheckConstraint(
+            "training_status IN ('', 'planned', 'held')", name="training_status_valid"
+        ),
+    )
+
+    def audit_label(self) -> str:
+        return f"Begleitung Unternehmen #{self.organisation_id}"

@@ -28,7 +28,13 @@ from crm.followups import service as followups
 from crm.i18n import fmt_date
 from crm.participants import service as participants
 from crm.participants.models import LANGUAGE_LEVELS, ConsentRelease, Participant
-from crm.placements.models import PLACEMENT_KINDS, PLACEMENT_STATUSES, Placement
+from crm.placements.models import (
+    PLACEMENT_KINDS,
+    PLACEMENT_STATUSES,
+    TRAINING_STATUSES,
+    FirmSupport,
+    Placement,
+)
 from crm.signals import MergeImpact, RowChange, delete_impact, deleting, merging, move_column
 
 # The internship's follow-up falls due this many days before its end (CRM_INTERNSHIP_LEAD_DAYS).
@@ -612,6 +618,40 @@ def place_from_suggestion(
     )
 
 
+# --- the firm's support checklist ---------------------------------------------------------------
+
+
+def firm_support(session: Session, organisation_id: int) -> FirmSupport | None:
+    """The firm's checklist row, or None while nothing was recorded."""
+    return session.scalar(
+        sa.select(FirmSupport).where(FirmSupport.organisation_id == organisation_id)
+    )
+
+
+def save_firm_support(
+    session: Session,
+    organisation: Organisation,
+    *,
+    training_status: str,
+    training_on: date | None,
+    onboarding_contact: str,
+    note: str = "",
+) -> FirmSupport:
+    """Record the intercultural training (planned/held, date) and the onboarding contact."""
+    if training_status not in TRAINING_STATUSES:
+        raise PlacementError(f"unknown training status {training_status!r}")
+    row = firm_support(session, organisation.id)
+    if row is None:
+        row = FirmSupport(organisation_id=organisation.id)
+        session.add(row)
+    row.training_status = training_status
+    row.training_on = training_on if training_status else None
+    row.onboarding_contact = onboarding_contact.strip()[:200]
+    row.note = note.strip()
+    session.flush()
+    return row
+
+
 # --- organisations merged or deleted ------------------------------------------------------------
 
 
@@ -628,7 +668,11 @@ def move_organisation_placements(
     """merging handler: the placements at the merged firm move to the kept one."""
     if entity_type != "organisation":
         return []
-    return move_column(session, Placement.organisation_id, keep_id, drop_id)
+    changes = move_column(session, Placement.organisation_id, keep_id, drop_id)
+    # One checklist per firm: the kept firm's own row wins, else the merged one's moves.
+    if firm_support(session, keep_id) is None:
+        changes += move_column(session, FirmSupport.organisation_id, keep_id, drop_id)
+    return changes
 
 
 def organisation_delete_impact(

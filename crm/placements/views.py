@@ -42,7 +42,11 @@ def today() -> date:
 @bp.app_context_processor
 def _labels() -> dict[str, Any]:
     # App-wide: the participant and organisation pages show placements too.
-    return {"PLACEMENT_KIND_LABELS": f.KIND_LABELS, "PLACEMENT_STATUS_LABELS": f.STATUS_LABELS}
+    return {
+        "PLACEMENT_KIND_LABELS": f.KIND_LABELS,
+        "PLACEMENT_STATUS_LABELS": f.STATUS_LABELS,
+        "TRAINING_LABELS": f.TRAINING_LABELS,
+    }
 
 
 def _me() -> User:
@@ -278,3 +282,30 @@ def propose(need_id: int):
     db.session.commit()
     flash(_("A planned placement has been created."), "success")
     return redirect(url_for("placements.edit", placement_id=placement.id))
+
+
+# --- the firm's support checklist ---------------------------------------------------------------
+
+
+@bp.route("/unternehmen/<int:org_id>/begleitung", methods=["POST"])
+@require("contacts.edit")
+def firm_support(org_id: int):
+    org = db.session.get(Organisation, org_id)
+    if org is None:
+        abort(404)
+    form = f.FirmSupportForm(prefix="firm")
+    if form.validate_on_submit():
+        service.save_firm_support(
+            db.session,
+            org,
+            training_status=form.training_status.data or "",
+            training_on=form.training_on.data,
+            onboarding_contact=form.onboarding_contact.data or "",
+            note=form.note.data or "",
+        )
+        db.session.commit()
+        flash(_("The firm's support checklist has been saved."), "success")
+        return redirect(
+            url_for("contacts.organisation_detail", org_id=org.id, _anchor="begleitung")
+        )
+    return render_template("placements/firm_support.html", org=org, form=form), 400

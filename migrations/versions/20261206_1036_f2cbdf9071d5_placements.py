@@ -1,4 +1,5 @@
-"""placements: participant placed with a firm, the exit names its placement, a need's required language level
+"""placements: participant placed with a firm, the exit names its placement, a need's required language level,
+the firm's support checklist and a responsible person per support item
 
 Revision ID: f2cbdf9071d5
 Revises: a3f6c2d81e94
@@ -64,9 +65,35 @@ def upgrade():
             "required_language_level IN ('', 'A1', 'A2', 'B1', 'B2', 'C1', 'C2')",
         )
 
+    op.create_table('firm_support',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('organisation_id', sa.Integer(), nullable=False),
+    sa.Column('training_status', sa.String(length=10), nullable=False),
+    sa.Column('training_on', sa.Date(), nullable=True),
+    sa.Column('onboarding_contact', sa.String(length=200), nullable=False),
+    sa.Column('note', sa.Text(), nullable=False),
+    sa.Column('created_at', crm.database.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', crm.database.UTCDateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("training_status IN ('', 'planned', 'held')", name=op.f('ck_firm_support_training_status_valid')),
+    sa.ForeignKeyConstraint(['organisation_id'], ['organisation.id'], name=op.f('fk_firm_support_organisation_id_organisation'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_firm_support')),
+    sa.UniqueConstraint('organisation_id', name=op.f('uq_firm_support_organisation_id')),
+    sqlite_autoincrement=True
+    )
+    with op.batch_alter_table('support_item', schema=None, table_kwargs={"sqlite_autoincrement": True}) as batch_op:
+        batch_op.add_column(sa.Column('responsible_id', sa.Integer(), nullable=True))
+        batch_op.create_index(batch_op.f('ix_support_item_responsible_id'), ['responsible_id'], unique=False)
+        batch_op.create_foreign_key(batch_op.f('fk_support_item_responsible_id_user_account'), 'user_account', ['responsible_id'], ['id'], ondelete='SET NULL')
 
 
 def downgrade():
+    with op.batch_alter_table('support_item', schema=None, table_kwargs={"sqlite_autoincrement": True}) as batch_op:
+        batch_op.drop_constraint(batch_op.f('fk_support_item_responsible_id_user_account'), type_='foreignkey')
+        batch_op.drop_index(batch_op.f('ix_support_item_responsible_id'))
+        batch_op.drop_column('responsible_id')
+
+    op.drop_table('firm_support')
+
     with op.batch_alter_table('qualification_need', schema=None, table_kwargs={"sqlite_autoincrement": True}) as batch_op:
         batch_op.drop_constraint(batch_op.f('ck_qualification_need_required_level_valid'), type_='check')
         batch_op.drop_column('required_language_level')
