@@ -49,6 +49,13 @@ def seed_placements(session: Session, offices: dict[str, Any]) -> dict[str, int]
         required_language_level="B1",
         note="Bedarfsanalyse: Station für Innere Medizin",
     )
+    service.save_firm_support(
+        session,
+        clinic,
+        training_status="planned",
+        training_on=today + timedelta(days=21),
+        onboarding_contact="Pflegedienstleitung, Station 3",
+    )
     nursing = [p for p in open_cases if "pfleg" in p.profession.lower()]
     for p in nursing:
         p.language_level = p.language_level or "B1"
