@@ -38,7 +38,11 @@ def seed_placements(session: Session, offices: dict[str, Any]) -> dict[str, int]
     )
     if not employers or not open_cases:
         return {"placements": 0}
-    clinic = employers[0]
+    # A hospital for the nursing need when the contacts' demo has one.
+    clinic = (
+        session.scalar(sa.select(Organisation).where(Organisation.name.like("Klinikum%")).limit(1))
+        or employers[0]
+    )
     need = contacts.add_need(
         session,
         clinic,
