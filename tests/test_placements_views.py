@@ -262,3 +262,60 @@ def test_a_support_item_gets_a_responsible_person_and_pages_without_the_field_ke
     counsellor.post(url, data={**data, f"{prefix}responsible_id": str(stranger.id)})
     db_session.expire_all()
     assert db_session.get(SupportItem, item.id).responsible_id is None
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/teilnehmende/vermittlungen/",
+        "/kontakte/organisationen/{firm}",
+        "/teilnehmende/vermittlungen/bedarf/{need}",
+        "/teilnehmende/{p}",
+    ],
+)
+def test_the_placement_pages_run_a_constant_number_of_queries(
+    db_session, client_as, setup, count_queries, url
+):
+    lead = client_as("lead")
+    firm, need = setup["firm"], setup["need"]
+    need.count = 100  # stays open, so the participant page shows it in both rounds
+    url = url.format(firm=firm.id, need=need.id, p=setup["p"].id)
+
+    def add(n):
+        for _ in range(n):
+            p = make_participant(db_session, profession="Pflegefachkraft")
+            participants.add_release(
+                db_session, p, organisation=firm, granted_on=date(2026, 1, 10), scope="x"
+            )
+            service.save_placement(
+                db_session,
+                p,
+                organisation=firm,
+                kind="internship",
+                status="active",
+                starts_on=date(2026, 2, 1),
+                ends_on=date(2026, 3, 31),
+                need=need,
+                today=date(2026, 1, 20),
+            )
+            service.save_placement(
+                db_session,
+                setup["p"],
+                organisation=make_org(db_session),
+                kind="job",
+                status="planned",
+                starts_on=date(2026, 2, 1),
+                today=date(2026, 1, 20),
+            )
+        db_session.commit()
+
+    def count_page():
+        with count_queries() as statements:
+            assert lead.get(url).status_code == 200
+        assert statements
+        return len(statements)
+
+    add(1)
+    first = count_page()
+    add(4)
+    assert count_page() == first
