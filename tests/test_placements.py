@@ -387,3 +387,17 @@ def test_erasing_a_participant_empties_the_placement_notes_and_keeps_the_placeme
     app_ctx.expire_all()
     kept = app_ctx.get(Placement, pl.id)
     assert (kept.note, kept.kind, kept.organisation_id) == ("", "job", pl.organisation_id)
+
+
+def test_support_items_one_is_responsible_for_stay_in_their_open_items_after_the_exit(app_ctx):
+    office = make_office(app_ctx)
+    helper = make_user(app_ctx, role="counsellor", office=office)
+    p = make_participant(app_ctx, office=office)
+    other = make_participant(app_ctx, office=office)
+    item = participants.checklist(app_ctx, p)[0]
+    participants.set_support_responsible(app_ctx, item, helper)
+    participants.record_exit(app_ctx, p, exit_on=TODAY, outcome="employment")
+    found, total = participants.open_support_items(app_ctx, helper, helper.id)
+    assert [i.id for i in found] == [item.id]
+    assert total == 1
+    assert other.id not in {i.participant_id for i in found}

@@ -741,14 +741,24 @@ def open_support_items(
     page: int = 1,
     per_page: int = 50,
 ) -> tuple[list[SupportItem], int]:
-    """Open and in-progress items of the counsellor's participants (in `user`'s scope)."""
+    """Open and in-progress items of the counsellor's participants (in `user`'s scope), and
+    those the counsellor is responsible for: the latter also after an exit, because support
+    after a placement (housing, authorities, school) goes on when counselling has ended."""
     visible = (
         visible_participants(user)
         .where(Participant.counsellor_id == counsellor_id, Participant.exit_on.is_(None))
         .with_only_columns(Participant.id)
     )
+    any_visible = visible_participants(user).with_only_columns(Participant.id)
     stmt = sa.select(SupportItem).where(
-        SupportItem.participant_id.in_(visible), SupportItem.status.in_(("open", "in_progress"))
+        sa.or_(
+            SupportItem.participant_id.in_(visible),
+            sa.and_(
+                SupportItem.responsible_id == counsellor_id,
+                SupportItem.participant_id.in_(any_visible),
+            ),
+        ),
+        SupportItem.status.in_(("open", "in_progress")),
     )
     total = session.scalar(sa.select(sa.func.count()).select_from(stmt.subquery())) or 0
     items = session.scalars(
