@@ -155,6 +155,7 @@ def configure_blueprints(app: Flask) -> None:
     from crm.offices.views import bp as offices_bp
     from crm.outbox.views import bp as mail_bp
     from crm.participants.views import bp as participants_bp
+    from crm.placements.views import bp as placements_bp
     from crm.privacy.retention_views import bp as privacy_retention_bp
     from crm.privacy.views import bp as privacy_bp
     from crm.search.views import bp as search_bp
@@ -168,6 +169,7 @@ def configure_blueprints(app: Flask) -> None:
         bulk_bp,
         followups_bp,
         intake_bp,
+        placements_bp,
         participants_bp,
         events_bp,
         jobs_bp,
@@ -194,6 +196,7 @@ def configure_signals() -> None:
         newsletters,
         outbox,
         participants,
+        placements,
         privacy,
     )
 
@@ -206,6 +209,7 @@ def configure_signals() -> None:
         newsletters,
         outbox,
         participants,
+        placements,
         privacy,
     )
     for domain in domains:

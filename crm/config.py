@@ -169,6 +169,8 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "CRM_TARGET_EXITS_PER_WEEK": _int("CRM_TARGET_EXITS_PER_WEEK", 1),
         # Case work: a planned transfer's follow-up falls due this many days before it.
         "CRM_TRANSFER_LEAD_DAYS": _int("CRM_TRANSFER_LEAD_DAYS", 14),
+        # Placements: an internship's follow-up falls due this many days before its end.
+        "CRM_INTERNSHIP_LEAD_DAYS": _int("CRM_INTERNSHIP_LEAD_DAYS", 7),
         # DSGVO: participants are due for erasure this many years after their exit.
         "CRM_RETENTION_YEARS_AFTER_EXIT": _int("CRM_RETENTION_YEARS_AFTER_EXIT", 5),
         # The mail sender (crm/mail/sender.py): messages per second over all connections

@@ -71,6 +71,15 @@ def _seed_newsletters(session: Session, offices: dict) -> dict[str, int]:
 SEEDERS.append(_seed_newsletters)
 
 
+def _seed_placements(session: Session, offices: dict) -> dict[str, int]:
+    from crm.placements.demo import seed_placements
+
+    return seed_placements(session, offices)
+
+
+SEEDERS.append(_seed_placements)
+
+
 def _seed_intake(session: Session, offices: dict) -> dict[str, int]:
     from crm.intake.demo import seed_intake
 

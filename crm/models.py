@@ -48,5 +48,6 @@ from crm.participants.models import (  # noqa: F401
     SupportItem,
     SupportItemType,
 )
+from crm.placements.models import FirmSupport, Placement  # noqa: F401
 from crm.privacy.models import ErasureRecord, RetentionKeep, RetentionReview  # noqa: F401
 from crm.privacy.notice import PrivacyText  # noqa: F401

@@ -33,6 +33,7 @@ from crm.newsletters.service import (
 )
 from crm.participants import models as participant_models
 from crm.participants import service as ps
+from crm.placements import service as placements
 from crm.privacy import service as privacy_service
 from tests import factories
 
@@ -216,6 +217,17 @@ def _one_human_everywhere(s):
     )
     items = ps.checklist(s, participant)
     ps.update_support_item(s, items[0], status="in_progress", note="Wohnung in Burg gesucht")
+    placements.save_placement(
+        s,
+        participant,
+        organisation=partner,
+        kind="internship",
+        status="ended",
+        starts_on=date(2026, 6, 1),
+        ends_on=date(2026, 8, 31),
+        note="Praktikum im Lager",
+        today=date(2026, 6, 1),
+    )
     ps.record_exit(s, participant, exit_on=date(2026, 9, 30), outcome="employment", note="Vertrag")
     # Her inquiry on the public form, converted into the counselling record.
     s.add(

@@ -233,6 +233,13 @@ class NeedForm(Form):
     )
     needed_since = DateField(_l("Needed since"), validators=[Optional()])
     surveyed_on = DateField(_l("Surveyed on"), default=date.today, validators=[DataRequired()])
+    required_language_level = SelectField(
+        _l("German required"),
+        default="",
+        choices=choices(
+            [("", _l("no level named")), *((lv, lv) for lv in ("A1", "A2", "B1", "B2", "C1", "C2"))]
+        ),
+    )
     note = TextAreaField(_l("Note"), validators=[Length(max=2000)])
 
 

@@ -260,10 +260,20 @@ class QualificationNeed(Audited, TimestampMixin, db.Model):
     needed_since: Mapped[date | None] = mapped_column(sa.Date)
     surveyed_on: Mapped[date] = mapped_column(sa.Date, default=date.today)
     note: Mapped[str] = mapped_column(sa.Text, default="")
+    # The CEFR level the firm asks for ("" = none named); matching compares participants to it.
+    required_language_level: Mapped[str] = mapped_column(
+        sa.String(2), default="", server_default=""
+    )
 
     organisation: Mapped[Organisation] = relationship(back_populates="needs")
 
-    __table_args__ = (sa.CheckConstraint("count >= 0", name="count_not_negative"),)
+    __table_args__ = (
+        sa.CheckConstraint("count >= 0", name="count_not_negative"),
+        sa.CheckConstraint(
+            "required_language_level IN ('', 'A1', 'A2', 'B1', 'B2', 'C1', 'C2')",
+            name="required_level_valid",
+        ),
+    )
 
 
 class Activity(Audited, TimestampMixin, db.Model):

@@ -61,6 +61,8 @@ from crm.extensions import db
 from crm.forms import choices
 from crm.intake.conversion import inquiries_of
 from crm.newsletters.forms import STATUS_LABELS as SUBSCRIPTION_STATUS_LABELS
+from crm.placements import service as placements
+from crm.placements.forms import FirmSupportForm
 from crm.security import has_permission, is_safe_next, require, writes_on_get
 from crm.signals import MergeImpact
 
@@ -444,6 +446,12 @@ def _render_org_detail(org_id: int, need_form: NeedForm | None = None, status: i
             related=related.organisation_related(
                 db.session, current_user, org.id, utcnow(), modules=_related_modules()
             ),
+            # Placements are participants' data: only for those who may see participants.
+            firm_placements=placements.organisation_placements(db.session, current_user, org.id)
+            if has_permission(current_user, "participants.view")
+            else None,
+            fs=(fs := placements.firm_support(db.session, org.id)),
+            fs_form=FirmSupportForm(formdata=None, obj=fs, prefix="firm"),
         ),
         status,
     )
@@ -558,6 +566,7 @@ def need_add(org_id: int):
         count=form.count.data,
         needed_since=form.needed_since.data,
         surveyed_on=form.surveyed_on.data,
+        required_language_level=form.required_language_level.data or "",
         note=form.note.data or "",
     )
     db.session.commit()

@@ -184,6 +184,8 @@ class ExitForm(Form):
         _l("Outcome"), choices=choices([("", _l("not known yet")), *OUTCOME_LABELS.items()])
     )
     exit_note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=5000)])
+    # Choices are the participant's placements (set by the view); "" = none.
+    exit_placement_id = SelectField(_l("Placement"), choices=[], validate_choice=False)
 
 
 class ReleaseForm(Form):
@@ -217,6 +219,8 @@ class SupportItemForm(Form):
     status = SelectField(_l("Status"), choices=choices(SUPPORT_STATUS_LABELS.items()))
     due_on = DateField(_l("Due on"), validators=[Optional()])
     note = StringField(_l("Note"), validators=[Optional(), Length(max=2000)])
+    # The counselling users the viewer may pick (checked by the view); "" = the counsellor.
+    responsible_id = StringField(_l("Responsible"), validators=[Optional(), Length(max=12)])
 
 
 class ItemTypeForm(Form):

@@ -136,6 +136,17 @@ class Participant(SortName, Audited, TimestampMixin, db.Model):
     exit_on: Mapped[date | None] = mapped_column(sa.Date, index=True)
     exit_outcome: Mapped[str] = mapped_column(sa.String(20), default="", index=True)
     exit_note: Mapped[str] = mapped_column(sa.Text, default="")
+    # The placement an exit into work or qualification led to (crm.placements). use_alter:
+    # placement points back at participant, and the cycle is broken by adding this FK last.
+    exit_placement_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey(
+            "placement.id",
+            ondelete="SET NULL",
+            use_alter=True,
+            name="fk_participant_exit_placement_id_placement",
+        ),
+        index=True,
+    )
     # Case planning: each date has one open follow-up for the counsellor (FollowUp.case_kind),
     # kept by crm.participants.service.plan_case_dates.
     next_contact_on: Mapped[date | None] = mapped_column(sa.Date, index=True)
@@ -418,7 +429,9 @@ class SupportItem(Audited, TimestampMixin, db.Model):
     """One checklist item of one participant: status, due date, note."""
 
     __tablename__ = "support_item"
-    __audit_values__ = frozenset({"status", "due_on", "type_id", "participant_id"})
+    __audit_values__ = frozenset(
+        {"status", "due_on", "type_id", "participant_id", "responsible_id"}
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     participant_id: Mapped[int] = mapped_column(sa.ForeignKey("participant.id", ondelete="CASCADE"))
@@ -429,9 +442,14 @@ class SupportItem(Audited, TimestampMixin, db.Model):
     due_on: Mapped[date | None] = mapped_column(sa.Date)
     note: Mapped[str] = mapped_column(sa.Text, default="")
     done_on: Mapped[date | None] = mapped_column(sa.Date)
+    # Who sees to the item (lasting support after a placement); None = the counsellor.
+    responsible_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("user_account.id", ondelete="SET NULL"), index=True
+    )
 
     participant: Mapped[Participant] = relationship(back_populates="support_items")
     type: Mapped[SupportItemType] = relationship(lazy="joined")
+    responsible: Mapped[User | None] = relationship()
 
     __table_args__ = (
         sa.CheckConstraint(_in("status", SUPPORT_STATUSES), name="status_valid"),

@@ -359,6 +359,7 @@ def record_exit(
         participant.exit_on = None
         participant.exit_outcome = ""
         participant.exit_note = ""
+        participant.exit_placement_id = None
         session.flush()
         return participant
     if outcome and outcome not in EXIT_OUTCOMES:
@@ -368,6 +369,9 @@ def record_exit(
     participant.exit_on = exit_on
     participant.exit_outcome = outcome
     participant.exit_note = note.strip()
+    if outcome not in ("employment", "qualification"):
+        # Only an exit into work or qualification names a placement (crm.placements).
+        participant.exit_placement_id = None
     session.flush()
     return participant
 
@@ -696,6 +700,7 @@ def checklist(session: Session, participant: Participant) -> list[SupportItem]:
             sa.select(SupportItem)
             .join(SupportItem.type)
             .where(SupportItem.participant_id == participant.id)
+            .options(joinedload(SupportItem.responsible))
             .order_by(SupportItemType.position, SupportItemType.name)
         ).unique()
     )
@@ -742,6 +747,15 @@ def update_support_item(
     return item
 
 
+def set_support_responsible(
+    session: Session, item: SupportItem, responsible: User | None
+) -> SupportItem:
+    """Name who sees to the item (None: the participant's counsellor)."""
+    item.responsible_id = responsible.id if responsible is not None else None
+    session.flush()
+    return item
+
+
 def open_support_items(
     session: Session,
     user: Any,
@@ -750,14 +764,24 @@ def open_support_items(
     page: int = 1,
     per_page: int = 50,
 ) -> tuple[list[SupportItem], int]:
-    """Open and in-progress items of the counsellor's participants (in `user`'s scope)."""
+    """Open and in-progress items of the counsellor's participants (in `user`'s scope), and
+    those the counsellor is responsible for: the latter also after an exit, because support
+    after a placement (housing, authorities, school) goes on when counselling has ended."""
     visible = (
         visible_participants(user)
         .where(Participant.counsellor_id == counsellor_id, Participant.exit_on.is_(None))
         .with_only_columns(Participant.id)
     )
+    any_visible = visible_participants(user).with_only_columns(Participant.id)
     stmt = sa.select(SupportItem).where(
-        SupportItem.participant_id.in_(visible), SupportItem.status.in_(("open", "in_progress"))
+        sa.or_(
+            SupportItem.participant_id.in_(visible),
+            sa.and_(
+                SupportItem.responsible_id == counsellor_id,
+                SupportItem.participant_id.in_(any_visible),
+            ),
+        ),
+        SupportItem.status.in_(("open", "in_progress")),
     )
     total = session.scalar(sa.select(sa.func.count()).select_from(stmt.subquery())) or 0
     items = session.scalars(

@@ -51,6 +51,8 @@ from crm.participants.models import (
     SupportItem,
     SupportItemType,
 )
+from crm.placements import service as placements
+from crm.placements.forms import KIND_LABELS as PLACEMENT_KIND_LABELS
 from crm.security import has_permission, is_safe_next, require, writes_on_get
 
 bp = Blueprint("participants", __name__, url_prefix="/teilnehmende")
@@ -322,6 +324,7 @@ def _render_detail(participant: Participant, status: int = 200, **forms: Any) ->
         items=items,
         item_forms=item_forms,
         progress=service.progress_of(items),
+        counsellors=_counsellors(),
         session_form=session_form,
         release_form=release_form,
         referral_form=referral_form,
@@ -330,6 +333,10 @@ def _render_detail(participant: Participant, status: int = 200, **forms: Any) ->
         action_form=f.ActionForm(),
         referral_error=forms.get("referral_error"),
         source_inquiries=inquiries_of(db.session, me, participant_id=participant.id),
+        placements=placements.placements_of(db.session, participant),
+        fitting_needs=placements.needs_for_participant(db.session, participant, on=day)
+        if participant.exit_on is None
+        else [],
     ), status
 
 
@@ -501,9 +508,17 @@ def contact_delete(participant_id: int, contact_id: int):
 def exit_form(participant_id: int):
     participant = _participant_or_404(participant_id)
     form = f.ExitForm(obj=participant)
-    if request.method == "GET" and form.exit_on.data is None:
-        form.exit_on.data = today()
+    choices_ = placements.exit_placement_choices(db.session, participant)
+    form.exit_placement_id.choices = choices(
+        [("", _("none")), *((str(pl.id), _placement_label(pl)) for pl in choices_)]
+    )
+    if request.method == "GET":
+        form.exit_placement_id.data = str(participant.exit_placement_id or "")
+        if form.exit_on.data is None:
+            form.exit_on.data = today()
     if form.validate_on_submit():
+        raw = form.exit_placement_id.data or ""
+        placement_id = next((pl.id for pl in choices_ if str(pl.id) == raw), None)
         try:
             service.record_exit(
                 db.session,
@@ -515,12 +530,17 @@ def exit_form(participant_id: int):
         except service.ParticipantError:
             form.exit_on.errors.append(_("The exit cannot be before the first contact."))
         else:
+            placements.set_exit_placement(db.session, participant, placement_id)
             db.session.commit()
             flash(_("The exit has been recorded."), "success")
             return _redirect_detail(participant)
-    return render_template("participants/exit.html", p=participant, form=form), (
-        400 if form.errors else 200
-    )
+    return render_template(
+        "participants/exit.html", p=participant, form=form, has_placements=bool(choices_)
+    ), (400 if form.errors else 200)
+
+
+def _placement_label(pl: Any) -> str:
+    return f"{pl.organisation.name} – {PLACEMENT_KIND_LABELS[pl.kind]} ({fmt_date(pl.starts_on)})"
 
 
 @bp.route("/<int:participant_id>/austritt/zuruecknehmen", methods=["POST"])
@@ -693,6 +713,13 @@ def support_item_update(participant_id: int, item_id: int):
         note=form.note.data or "",
         today=today(),
     )
+    if form.responsible_id.name in request.form:
+        # Pages without the field (my open items) leave the responsible person as it was.
+        raw = (form.responsible_id.data or "").strip()
+        chosen = next((u for u in _counsellors() if str(u.id) == raw), None)
+        if chosen is None and raw and raw == str(item.responsible_id):
+            chosen = item.responsible  # kept, though no longer among the pickable users
+        service.set_support_responsible(db.session, item, chosen)
     db.session.commit()
     flash(_("The checklist has been saved."), "success")
     if request.form.get("next") == "offene-punkte":

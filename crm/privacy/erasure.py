@@ -61,6 +61,7 @@ CATEGORY_LABELS: dict[str, Any] = {
     "releases": _l("Releases from confidentiality"),
     "support": _l("Support checklist"),
     "contact_log": _l("Contact log (calls, e-mails, meetings)"),
+    "placements": _l("Placement notes (kind, firm and dates stay)"),
     "retention": _l("Retention review"),
     "inquiries": _l("Inquiries"),
     "audit": _l("Values in the audit log"),

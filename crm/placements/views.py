@@ -1,0 +1,311 @@
+"""Placement pages under /teilnehmende/vermittlungen: the list with filters, add/edit for a
+participant, and the suggestions for a firm's qualification need with the one-click proposal.
+
+Placements are participants' data: every page needs the participant permissions, and every
+lookup goes through the participants' scope (another office's placement answers 404).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from crm.accounts.models import Office, User
+from crm.contacts.models import Organisation, QualificationNeed
+from crm.contacts.service import picked_organisation
+from crm.database import int_in_range, utcnow
+from crm.extensions import db
+from crm.forms import choices
+from crm.participants import service as participants
+from crm.participants.models import Participant
+from crm.placements import forms as f
+from crm.placements import service
+from crm.placements.models import Placement
+from crm.security import require
+
+bp = Blueprint("placements", __name__, url_prefix="/teilnehmende/vermittlungen")
+PER_PAGE = 50
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def today() -> date:
+    """Today in Europe/Berlin."""
+    return utcnow().astimezone(BERLIN).date()
+
+
+@bp.app_context_processor
+def _labels() -> dict[str, Any]:
+    # App-wide: the participant and organisation pages show placements too.
+    return {
+        "PLACEMENT_KIND_LABELS": f.KIND_LABELS,
+        "PLACEMENT_STATUS_LABELS": f.STATUS_LABELS,
+        "TRAINING_LABELS": f.TRAINING_LABELS,
+    }
+
+
+def _me() -> User:
+    return current_user._get_current_object()
+
+
+def _lead_days() -> int:
+    return int(current_app.config.get("CRM_INTERNSHIP_LEAD_DAYS", service.INTERNSHIP_LEAD_DAYS))
+
+
+def _participant_or_404(participant_id: int) -> Participant:
+    participant = participants.get_participant(db.session, _me(), participant_id)
+    if participant is None:
+        abort(404)
+    return participant
+
+
+def _need_or_404(need_id: int) -> QualificationNeed:
+    need = db.session.get(QualificationNeed, need_id)
+    if need is None:
+        abort(404)
+    return need
+
+
+def _positive(name: str) -> int | None:
+    value = request.args.get(name, type=int)
+    return value if value and value > 0 and int_in_range(value) else None
+
+
+def _date_arg(name: str) -> date | None:
+    try:
+        return date.fromisoformat(request.args.get(name, ""))
+    except ValueError:
+        return None
+
+
+# --- list ---------------------------------------------------------------------------------------
+
+
+@bp.route("/")
+@require("participants.view")
+def index():
+    kind = request.args.get("art", "")
+    status = request.args.get("status", "")
+    filters = service.PlacementFilters(
+        kind=kind if kind in f.KIND_LABELS else "",
+        status=status if status in f.STATUS_LABELS else "",
+        office_id=_positive("geschaeftsstelle"),
+        start=_date_arg("von"),
+        end=_date_arg("bis"),
+    )
+    page = max(request.args.get("seite", 1, type=int) or 1, 1)
+    items, total = service.list_placements(db.session, _me(), filters, page=page, per_page=PER_PAGE)
+    args = {
+        k: v
+        for k, v in {
+            "art": filters.kind,
+            "status": filters.status,
+            "geschaeftsstelle": filters.office_id,
+            "von": filters.start.isoformat() if filters.start else "",
+            "bis": filters.end.isoformat() if filters.end else "",
+        }.items()
+        if v
+    }
+    bad_dates = [n for n in ("von", "bis") if request.args.get(n) and _date_arg(n) is None]
+    return render_template(
+        "placements/index.html",
+        items=items,
+        total=total,
+        page=page,
+        per_page=PER_PAGE,
+        filters=filters,
+        args=args,
+        bad_dates=bad_dates,
+        offices=_offices(),
+    )
+
+
+def _offices() -> list[Office]:
+    ids = participants.office_ids_for(_me())
+    stmt = sa.select(Office).order_by(Office.name)
+    if ids is not None:
+        stmt = stmt.where(Office.id.in_(ids))
+    return list(db.session.scalars(stmt))
+
+
+# --- create and edit ----------------------------------------------------------------------------
+
+
+def _need_choices(form: f.PlacementForm, org: Organisation | None) -> None:
+    needs = org.needs if org is not None else []
+    form.need_id.choices = choices(
+        [("", _("none")), *((str(n.id), f"{n.occupation} ({n.count})") for n in needs)]
+    )
+
+
+def _resolve(form: f.PlacementForm) -> tuple[Organisation | None, QualificationNeed | None, bool]:
+    """The firm and need the form names; False when a field got an error."""
+    org, matches = picked_organisation(
+        db.session, form.organisation_id.data, form.organisation.data
+    )
+    if org is None:
+        form.organisation.errors.append(
+            _("Several organisations match; please be more precise.")
+            if matches > 1
+            else _("No organisation of that name was found.")
+        )
+        return None, None, False
+    form.organisation.data = org.name
+    form.organisation_id.data = str(org.id)
+    _need_choices(form, org)
+    need = None
+    raw = form.need_id.data or ""
+    if raw:
+        need = next((n for n in org.needs if str(n.id) == raw), None)
+        if need is None:
+            form.need_id.errors.append(_("This need belongs to another organisation."))
+            return org, None, False
+    return org, need, True
+
+
+def _save(form: f.PlacementForm, participant: Participant, placement: Placement | None) -> Any:
+    org, need, ok = _resolve(form)
+    if not ok or org is None:
+        return None
+    try:
+        service.save_placement(
+            db.session,
+            participant,
+            organisation=org,
+            kind=form.kind.data,
+            status=form.status.data,
+            starts_on=form.starts_on.data,
+            ends_on=form.ends_on.data,
+            note=form.note.data or "",
+            need=need,
+            placement=placement,
+            today=today(),
+            lead_days=_lead_days(),
+            by=_me(),
+        )
+    except service.PlacementError:
+        form.kind.errors.append(_("The placement could not be saved with these values."))
+        return None
+    db.session.commit()
+    flash(_("The placement has been saved."), "success")
+    return redirect(
+        url_for("participants.detail", participant_id=participant.id, _anchor="vermittlungen")
+    )
+
+
+@bp.route("/neu/<int:participant_id>", methods=["GET", "POST"])
+@require("participants.edit")
+def new(participant_id: int):
+    participant = _participant_or_404(participant_id)
+    form = f.PlacementForm()
+    _need_choices(form, None)
+    if request.method == "GET":
+        form.starts_on.data = today()
+        form.status.data = "planned"
+    if form.validate_on_submit():
+        done = _save(form, participant, None)
+        if done is not None:
+            return done
+    elif request.method == "POST" and (form.organisation.data or "").strip():
+        _resolve(form)
+    return render_template("placements/form.html", form=form, p=participant, placement=None), (
+        400 if form.errors else 200
+    )
+
+
+@bp.route("/<int:placement_id>/bearbeiten", methods=["GET", "POST"])
+@require("participants.edit")
+def edit(placement_id: int):
+    placement = service.get_placement(db.session, _me(), placement_id)
+    if placement is None:
+        abort(404)
+    participant = _participant_or_404(placement.participant_id)
+    form = f.PlacementForm(obj=placement)
+    _need_choices(form, placement.organisation)
+    if request.method == "GET":
+        form.organisation.data = placement.organisation.name
+        form.organisation_id.data = str(placement.organisation_id)
+        form.need_id.data = str(placement.need_id or "")
+    if form.validate_on_submit():
+        done = _save(form, participant, placement)
+        if done is not None:
+            return done
+    return render_template("placements/form.html", form=form, p=participant, placement=placement), (
+        400 if form.errors else 200
+    )
+
+
+# --- matching -----------------------------------------------------------------------------------
+
+
+@bp.route("/bedarf/<int:need_id>")
+@require("participants.view")
+def need_matches(need_id: int):
+    need = _need_or_404(need_id)
+    result = service.suggest_for_need(db.session, _me(), need, on=today())
+    return render_template(
+        "placements/need_matches.html", need=need, result=result, form=f.ProposeForm()
+    )
+
+
+@bp.route("/bedarf/<int:need_id>/vermitteln", methods=["POST"])
+@require("participants.edit")
+def propose(need_id: int):
+    need = _need_or_404(need_id)
+    form = f.ProposeForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        pid = int(form.participant_id.data)
+    except ValueError:
+        abort(400)
+    if not int_in_range(pid):
+        abort(404)
+    try:
+        placement = service.place_from_suggestion(
+            db.session, _me(), need, pid, today=today(), by=_me()
+        )
+    except service.PlacementError:
+        flash(
+            _(
+                "This participant can no longer be proposed to this firm (no valid release "
+                "from confidentiality, or the counselling has ended)."
+            ),
+            "danger",
+        )
+        return redirect(url_for("placements.need_matches", need_id=need.id))
+    db.session.commit()
+    flash(_("A planned placement has been created."), "success")
+    return redirect(url_for("placements.edit", placement_id=placement.id))
+
+
+# --- the firm's support checklist ---------------------------------------------------------------
+
+
+@bp.route("/unternehmen/<int:org_id>/begleitung", methods=["POST"])
+@require("contacts.edit")
+def firm_support(org_id: int):
+    org = db.session.get(Organisation, org_id)
+    if org is None:
+        abort(404)
+    form = f.FirmSupportForm(prefix="firm")
+    if form.validate_on_submit():
+        service.save_firm_support(
+            db.session,
+            org,
+            training_status=form.training_status.data or "",
+            training_on=form.training_on.data,
+            onboarding_contact=form.onboarding_contact.data or "",
+            note=form.note.data or "",
+        )
+        db.session.commit()
+        flash(_("The firm's support checklist has been saved."), "success")
+        return redirect(
+            url_for("contacts.organisation_detail", org_id=org.id, _anchor="begleitung")
+        )
+    return render_template("placements/firm_support.html", org=org, form=form), 400

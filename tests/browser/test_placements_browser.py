@@ -1,0 +1,93 @@
+"""A counsellor places a matched participant by clicking only: start page, the participant,
+the firm named in her release, the firm's need, "Passende Teilnehmende", the one-click planned
+placement and its form; axe on every page."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+
+import sqlalchemy as sa
+from playwright.sync_api import Page, expect
+
+from crm.accounts.models import Office, User
+from crm.contacts import service as contacts
+from crm.extensions import db
+from crm.participants import service as participants
+from tests.browser.conftest import check_a11y, log_in
+from tests.browser.test_intake_browser import _live_app
+
+COUNSELLOR_EMAIL = "beratung@demo.netzwerk-crm.de"
+FIRM = "Aaron-Klinik Vermittlungstest"
+LAST_NAME = "Aabergvermittelt"
+
+
+def test_the_counsellor_places_a_matched_participant_from_the_firms_need(
+    page: Page, live_server: str
+) -> None:
+    app = _live_app()
+    with app.app_context():
+        counsellor = db.session.scalar(sa.select(User).where(User.email == COUNSELLOR_EMAIL))
+        office = db.session.scalar(sa.select(Office).where(Office.name == "Magdeburg"))
+        firm = contacts.save_organisation(
+            db.session, {"name": FIRM, "kind": "employer", "city": "Magdeburg"}
+        )
+        contacts.add_need(
+            db.session,
+            firm,
+            occupation="Elektroniker für Betriebstechnik",
+            count=2,
+            surveyed_on=date.today(),
+            required_language_level="B1",
+        )
+        p = participants.save_participant(
+            db.session,
+            {
+                "first_name": "Dana",
+                "last_name": LAST_NAME,
+                "office_id": office.id,
+                "counsellor_id": counsellor.id,
+                "first_contact_on": date.today() - timedelta(days=30),
+                "profession": "Elektroniker",
+                "language_level": "B2",
+                "recognition_status": "full",
+                "city": "Magdeburg",
+            },
+        )
+        participants.add_release(
+            db.session,
+            p,
+            organisation=firm,
+            granted_on=date.today() - timedelta(days=10),
+            scope="Profil an den Arbeitgeber",
+        )
+        db.session.commit()
+        db.session.remove()
+
+    page.goto("/")
+    log_in(page, COUNSELLOR_EMAIL)
+    check_a11y(page)
+    page.get_by_role("navigation").first.get_by_role("link", name="Teilnehmende").click()
+    check_a11y(page)
+    page.get_by_role("link", name=re.compile(LAST_NAME)).first.click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text(LAST_NAME)
+    check_a11y(page)
+    page.locator("#release-list").get_by_role("link", name=FIRM).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(FIRM)
+    check_a11y(page)
+    page.locator("#needs-table").get_by_role(
+        "link", name=re.compile("Passende Teilnehmende")
+    ).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Passende Teilnehmende")
+    suggestion = page.locator(".suggestion", has_text=LAST_NAME)
+    expect(suggestion).to_contain_text("Beruf „Elektroniker“ passt")
+    expect(suggestion).to_contain_text("Deutsch B2 (gefordert: B1)")
+    check_a11y(page)
+    suggestion.get_by_role("button", name=re.compile("Geplante Vermittlung anlegen")).click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Vermittlung bearbeiten")
+    expect(page.get_by_label("Status")).to_have_value("planned")
+    check_a11y(page)
+    page.get_by_role("button", name="Speichern").click()
+    expect(page).to_have_url(re.compile(r"/teilnehmende/\d+#vermittlungen$"))
+    expect(page.locator("#participant-placements")).to_contain_text(FIRM)
+    check_a11y(page)

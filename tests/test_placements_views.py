@@ -1,0 +1,321 @@
+"""Placement pages: permissions (staff and read-only get 403, another office 404), CSRF, the
+forms keeping what was typed, the firm's page, the need's suggestions and the exit's placement."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+import sqlalchemy as sa
+
+from crm.contacts import service as contacts
+from crm.participants import service as participants
+from crm.placements import service
+from crm.placements.models import Placement
+from tests import factories
+from tests.factories import make_org, make_participant
+
+UNIQUE = "Zyxplacewa"
+
+
+@pytest.fixture
+def office(db_session):
+    return factories.make_office(db_session)
+
+
+@pytest.fixture
+def counsellor(client_as, office):
+    return client_as("counsellor", office=office)
+
+
+@pytest.fixture
+def setup(db_session, counsellor, office):
+    firm = make_org(db_session, name="Klinikum Zyx")
+    p = make_participant(
+        db_session,
+        office=office,
+        counsellor=counsellor.user,
+        last_name=UNIQUE,
+        profession="Pflegefachkraft",
+    )
+    participants.add_release(
+        db_session, p, organisation=firm, granted_on=date(2026, 1, 10), scope="Vermittlung"
+    )
+    need = contacts.add_need(
+        db_session, firm, occupation="Pflegefachkraft", count=2, surveyed_on=date(2026, 1, 5)
+    )
+    pl = service.save_placement(
+        db_session,
+        p,
+        organisation=firm,
+        kind="internship",
+        status="active",
+        starts_on=date(2026, 2, 1),
+        ends_on=date(2026, 3, 31),
+        today=date(2026, 1, 20),
+    )
+    db_session.commit()
+    return {"firm": firm, "p": p, "need": need, "pl": pl}
+
+
+def routes(s) -> list[tuple[str, str]]:
+    return [
+        ("GET", "/teilnehmende/vermittlungen/"),
+        ("GET", f"/teilnehmende/vermittlungen/neu/{s['p'].id}"),
+        ("POST", f"/teilnehmende/vermittlungen/neu/{s['p'].id}"),
+        ("GET", f"/teilnehmende/vermittlungen/{s['pl'].id}/bearbeiten"),
+        ("POST", f"/teilnehmende/vermittlungen/{s['pl'].id}/bearbeiten"),
+        ("GET", f"/teilnehmende/vermittlungen/bedarf/{s['need'].id}"),
+        ("POST", f"/teilnehmende/vermittlungen/bedarf/{s['need'].id}/vermitteln"),
+    ]
+
+
+@pytest.mark.parametrize("role", ["staff", "readonly"])
+def test_staff_and_read_only_get_403_on_every_placement_page(client_as, setup, role):
+    user = client_as(role)
+    for method, url in routes(setup):
+        assert user.open(url, method=method, data={}).status_code == 403, (method, url)
+
+
+def test_staff_see_the_firm_page_without_placements_or_matching(client_as, setup):
+    page = client_as("staff").get(f"/kontakte/organisationen/{setup['firm'].id}")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert UNIQUE not in html
+    assert 'id="org-placements"' not in html
+    assert "/vermittlungen/bedarf/" not in html
+
+
+def test_another_offices_counsellor_gets_404_and_sees_the_placement_only_counted(
+    client_as, setup, db_session
+):
+    other = client_as("counsellor", office=factories.make_office(db_session))
+    assert other.get(f"/teilnehmende/vermittlungen/{setup['pl'].id}/bearbeiten").status_code == 404
+    assert other.get(f"/teilnehmende/vermittlungen/neu/{setup['p'].id}").status_code == 404
+    html = other.get(f"/kontakte/organisationen/{setup['firm'].id}").get_data(as_text=True)
+    assert UNIQUE not in html
+    assert 'id="hidden-placements"' in html
+    matches = other.get(f"/teilnehmende/vermittlungen/bedarf/{setup['need'].id}")
+    assert UNIQUE not in matches.get_data(as_text=True)
+    listing = other.get("/teilnehmende/vermittlungen/")
+    assert UNIQUE not in listing.get_data(as_text=True)
+
+
+def test_posts_without_a_csrf_token_are_refused(counsellor, setup, db_session):
+    before = db_session.scalar(sa.select(sa.func.count(Placement.id)))
+    for method, url in routes(setup):
+        if method == "POST":
+            response = counsellor.post(url, data={"participant_id": setup["p"].id}, csrf=False)
+            assert response.status_code == 400, url
+    assert db_session.scalar(sa.select(sa.func.count(Placement.id))) == before
+
+
+def test_the_counsellor_adds_a_placement_and_an_internship_without_end_keeps_the_input(
+    counsellor, setup, db_session
+):
+    url = f"/teilnehmende/vermittlungen/neu/{setup['p'].id}"
+    data = {
+        "organisation": "Klinikum Zyx",
+        "organisation_id": "",
+        "need_id": "",
+        "kind": "internship",
+        "status": "planned",
+        "starts_on": "2026-04-01",
+        "ends_on": "",
+        "note": "Probearbeit Zyxnote",
+    }
+    response = counsellor.post(url, data=data)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "Zyxnote" in html
+    assert "Klinikum Zyx" in html
+    response = counsellor.post(url, data={**data, "ends_on": "2026-05-31"})
+    assert response.status_code == 302
+    pl = db_session.scalar(sa.select(Placement).where(Placement.note == "Probearbeit Zyxnote"))
+    assert (pl.kind, pl.ends_on, pl.organisation_id) == (
+        "internship",
+        date(2026, 5, 31),
+        setup["firm"].id,
+    )
+    assert pl.followup_id is not None
+
+
+@pytest.mark.parametrize("bad", ["3000000000", "x", "-1", "2026-13-01"])
+def test_bad_input_on_the_forms_and_filters_never_gives_500(counsellor, setup, bad):
+    url = f"/teilnehmende/vermittlungen/neu/{setup['p'].id}"
+    data = {
+        "organisation": bad,
+        "organisation_id": bad,
+        "need_id": bad,
+        "kind": bad,
+        "status": bad,
+        "starts_on": bad,
+        "ends_on": bad,
+    }
+    assert counsellor.post(url, data=data).status_code == 400
+    for arg in ("art", "status", "geschaeftsstelle", "von", "bis", "seite"):
+        assert counsellor.get(f"/teilnehmende/vermittlungen/?{arg}={bad}").status_code == 200
+    response = counsellor.post(
+        f"/teilnehmende/vermittlungen/bedarf/{setup['need'].id}/vermitteln",
+        data={"participant_id": bad},
+    )
+    assert response.status_code in (302, 400, 404)
+
+
+def test_the_need_page_suggests_the_participant_and_one_click_plans_the_placement(
+    counsellor, setup, db_session
+):
+    page = counsellor.get(f"/teilnehmende/vermittlungen/bedarf/{setup['need'].id}")
+    html = page.get_data(as_text=True)
+    assert UNIQUE in html
+    assert "Pflegefachkraft" in html
+    response = counsellor.post(
+        f"/teilnehmende/vermittlungen/bedarf/{setup['need'].id}/vermitteln",
+        data={"participant_id": setup["p"].id},
+    )
+    assert response.status_code == 302
+    pl = db_session.scalar(sa.select(Placement).where(Placement.need_id == setup["need"].id))
+    assert (pl.participant_id, pl.status) == (setup["p"].id, "planned")
+
+
+def test_the_participant_page_shows_placements_and_fitting_needs(counsellor, setup):
+    html = counsellor.get(f"/teilnehmende/{setup['p'].id}").get_data(as_text=True)
+    assert f'data-placement-id="{setup["pl"].id}"' in html
+    assert 'id="fitting-needs"' in html
+
+
+def test_the_exit_form_names_the_placement(counsellor, setup, db_session):
+    url = f"/teilnehmende/{setup['p'].id}/austritt"
+    assert f'value="{setup["pl"].id}"' in counsellor.get(url).get_data(as_text=True)
+    response = counsellor.post(
+        url,
+        data={
+            "exit_on": "2026-04-01",
+            "exit_outcome": "employment",
+            "exit_placement_id": str(setup["pl"].id),
+            "exit_note": "",
+        },
+    )
+    assert response.status_code == 302
+    db_session.expire_all()
+    assert (
+        participants.get_participant(db_session, counsellor.user, setup["p"].id).exit_placement_id
+        == setup["pl"].id
+    )
+
+
+# --- lasting support ----------------------------------------------------------------------------
+
+
+def test_the_firms_checklist_is_saved_and_shown_and_bad_input_keeps_what_was_typed(
+    client_as, setup, db_session
+):
+    from crm.placements.models import FirmSupport
+
+    staff = client_as("staff")
+    url = f"/teilnehmende/vermittlungen/unternehmen/{setup['firm'].id}/begleitung"
+    bad = staff.post(
+        url,
+        data={
+            "firm-training_status": "planned",
+            "firm-training_on": "2026-13-45",
+            "firm-onboarding_contact": "Frau Zyxonboard",
+        },
+    )
+    assert bad.status_code == 400
+    assert "Zyxonboard" in bad.get_data(as_text=True)
+    ok = staff.post(
+        url,
+        data={
+            "firm-training_status": "held",
+            "firm-training_on": "2026-05-04",
+            "firm-onboarding_contact": "Frau Zyxonboard",
+        },
+    )
+    assert ok.status_code == 302
+    row = db_session.scalar(sa.select(FirmSupport))
+    assert (row.training_status, row.training_on) == ("held", date(2026, 5, 4))
+    html = staff.get(f"/kontakte/organisationen/{setup['firm'].id}").get_data(as_text=True)
+    assert "Zyxonboard" in html
+    readonly = client_as("readonly")
+    assert readonly.post(url, data={"firm-training_status": "held"}).status_code == 403
+
+
+def test_a_support_item_gets_a_responsible_person_and_pages_without_the_field_keep_it(
+    counsellor, setup, db_session
+):
+    from crm.participants.models import SupportItem
+
+    item = participants.checklist(db_session, setup["p"])[0]
+    url = f"/teilnehmende/{setup['p'].id}/unterstuetzung/{item.id}"
+    prefix = f"item{item.id}-"
+    data = {f"{prefix}status": "in_progress", f"{prefix}due_on": "2026-06-01"}
+    me = str(counsellor.user.id)
+    assert counsellor.post(url, data={**data, f"{prefix}responsible_id": me}).status_code == 302
+    db_session.expire_all()
+    assert db_session.get(SupportItem, item.id).responsible_id == counsellor.user.id
+    assert counsellor.post(url, data={**data, "next": "offene-punkte"}).status_code == 302
+    db_session.expire_all()
+    assert db_session.get(SupportItem, item.id).responsible_id == counsellor.user.id
+    stranger = factories.make_user(db_session, role="counsellor")
+    db_session.commit()
+    counsellor.post(url, data={**data, f"{prefix}responsible_id": str(stranger.id)})
+    db_session.expire_all()
+    assert db_session.get(SupportItem, item.id).responsible_id is None
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/teilnehmende/vermittlungen/",
+        "/kontakte/organisationen/{firm}",
+        "/teilnehmende/vermittlungen/bedarf/{need}",
+        "/teilnehmende/{p}",
+    ],
+)
+def test_the_placement_pages_run_a_constant_number_of_queries(
+    db_session, client_as, setup, count_queries, url
+):
+    lead = client_as("lead")
+    firm, need = setup["firm"], setup["need"]
+    need.count = 100  # stays open, so the participant page shows it in both rounds
+    url = url.format(firm=firm.id, need=need.id, p=setup["p"].id)
+
+    def add(n):
+        for _ in range(n):
+            p = make_participant(db_session, profession="Pflegefachkraft")
+            participants.add_release(
+                db_session, p, organisation=firm, granted_on=date(2026, 1, 10), scope="x"
+            )
+            service.save_placement(
+                db_session,
+                p,
+                organisation=firm,
+                kind="internship",
+                status="active",
+                starts_on=date(2026, 2, 1),
+                ends_on=date(2026, 3, 31),
+                need=need,
+                today=date(2026, 1, 20),
+            )
+            service.save_placement(
+                db_session,
+                setup["p"],
+                organisation=make_org(db_session),
+                kind="job",
+                status="planned",
+                starts_on=date(2026, 2, 1),
+                today=date(2026, 1, 20),
+            )
+        db_session.commit()
+
+    def count_page():
+        with count_queries() as statements:
+            assert lead.get(url).status_code == 200
+        assert statements
+        return len(statements)
+
+    add(1)
+    first = count_page()
+    add(4)
+    assert count_page() == first
