@@ -19,6 +19,32 @@ branch_labels = None
 depends_on = None
 
 
+# A SQLite batch operation rebuilds `participant` and the rebuild drops the table's triggers,
+# among them those keeping the trigram index of names current (migration 3f8a1d6c2b47).
+# Written out as that migration created them, so later changes elsewhere do not alter this one.
+PARTICIPANT_TRIGRAM_TRIGGERS = [
+    "DROP TRIGGER IF EXISTS participant_name_key_trigram_ai",
+    "DROP TRIGGER IF EXISTS participant_name_key_trigram_ad",
+    "DROP TRIGGER IF EXISTS participant_name_key_trigram_au",
+    "CREATE TRIGGER participant_name_key_trigram_ai AFTER INSERT ON participant BEGIN INSERT "
+    "INTO participant_name_key_trigram(rowid, name_key) VALUES (new.id, new.name_key); END",
+    "CREATE TRIGGER participant_name_key_trigram_ad AFTER DELETE ON participant BEGIN INSERT "
+    "INTO participant_name_key_trigram(participant_name_key_trigram, rowid, name_key) VALUES "
+    "('delete', old.id, old.name_key); END",
+    "CREATE TRIGGER participant_name_key_trigram_au AFTER UPDATE OF name_key ON participant "
+    "BEGIN INSERT INTO participant_name_key_trigram(participant_name_key_trigram, rowid, "
+    "name_key) VALUES ('delete', old.id, old.name_key); INSERT INTO "
+    "participant_name_key_trigram(rowid, name_key) VALUES (new.id, new.name_key); END",
+    "INSERT INTO participant_name_key_trigram(participant_name_key_trigram) VALUES ('rebuild')",
+]
+
+
+def _restore_participant_triggers():
+    if op.get_bind().dialect.name == "sqlite":
+        for statement in PARTICIPANT_TRIGRAM_TRIGGERS:
+            op.execute(statement)
+
+
 def upgrade():
     op.create_table('placement',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -57,6 +83,7 @@ def upgrade():
         batch_op.add_column(sa.Column('exit_placement_id', sa.Integer(), nullable=True))
         batch_op.create_index(batch_op.f('ix_participant_exit_placement_id'), ['exit_placement_id'], unique=False)
         batch_op.create_foreign_key('fk_participant_exit_placement_id_placement', 'placement', ['exit_placement_id'], ['id'], ondelete='SET NULL', use_alter=True)
+    _restore_participant_triggers()
 
     with op.batch_alter_table('qualification_need', schema=None, table_kwargs={"sqlite_autoincrement": True}) as batch_op:
         batch_op.add_column(sa.Column('required_language_level', sa.String(length=2), server_default='', nullable=False))
@@ -102,6 +129,7 @@ def downgrade():
         batch_op.drop_constraint('fk_participant_exit_placement_id_placement', type_='foreignkey')
         batch_op.drop_index(batch_op.f('ix_participant_exit_placement_id'))
         batch_op.drop_column('exit_placement_id')
+    _restore_participant_triggers()
 
     with op.batch_alter_table('placement', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_placement_status'))
