@@ -23,7 +23,9 @@ def test_a_user_adds_an_absence_from_the_start_page(page: Page, live_server: str
     expect(page.get_by_role("heading", name="Mein Tag", level=1)).to_be_visible()
     check_a11y(page)
     page.locator("#user-menu").click()
-    page.get_by_role("link", name="Meine Abwesenheiten").click()
+    page.locator('[aria-labelledby="user-menu"]').get_by_role(
+        "link", name="Meine Abwesenheiten"
+    ).click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Meine Abwesenheiten")
     check_a11y(page)
 
