@@ -99,6 +99,15 @@ def _seed_registrations(session: Session, offices: dict) -> dict[str, int]:
 SEEDERS.append(_seed_registrations)
 
 
+def _seed_absences(session: Session, offices: dict) -> dict[str, int]:
+    from crm.accounts.demo import seed_absences
+
+    return seed_absences(session, offices)
+
+
+SEEDERS.append(_seed_absences)
+
+
 def _seed_mail(session: Session, offices: dict) -> dict[str, int]:
     from crm.outbox.demo import seed_mail
 

@@ -53,6 +53,8 @@ _ALL_DOMAIN = {
     "intake.edit",
     # See every inquiry and reassign one (leads and admins).
     "intake.manage",
+    # Keep the absences of the users in one's offices (leads; admins: everybody's).
+    "absences.manage",
 }
 # intake.configure: assignment rules and the public form's embed code.
 # admin.privacy: DSGVO exports and erasure (Art. 15/17), the retention review list.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from wtforms import (
+    DateField,
     EmailField,
     HiddenField,
     PasswordField,
@@ -11,7 +12,7 @@ from wtforms import (
     SelectMultipleField,
     StringField,
 )
-from wtforms.validators import DataRequired, Email, EqualTo, Length
+from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional
 
 from crm.accounts.passwords import MAX_LENGTH
 from crm.forms import Form, Mailable, choices
@@ -59,3 +60,18 @@ class UserForm(Form):
 
 class ActionForm(Form):
     """An empty form for POST buttons (deactivate, reset …): it only carries the CSRF token."""
+
+
+ABSENCE_KIND_LABELS = {
+    "vacation": _l("Vacation"),
+    "sick": _l("Sick leave"),
+    "travel": _l("Business trip"),
+    "other": _l("Other"),
+}
+
+
+class AbsenceForm(Form):
+    first_day = DateField(_l("First day"), validators=[DataRequired()])
+    last_day = DateField(_l("Last day"), validators=[DataRequired()])
+    kind = SelectField(_l("Kind"), choices=choices(ABSENCE_KIND_LABELS.items()))
+    note = StringField(_l("Note"), validators=[Optional(), Length(max=200)])

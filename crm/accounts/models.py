@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from flask_login import UserMixin
@@ -183,3 +183,44 @@ class LoginAttempt(db.Model):
         sa.Index("ix_login_attempt_account_at", "account_key", "at"),
         sa.Index("ix_login_attempt_ip_at", "ip", "at"),
     )
+
+
+ABSENCE_KINDS = ("vacation", "sick", "travel", "other")
+
+
+class Absence(Audited, TimestampMixin, db.Model):
+    """A user's absence (Abwesenheit): whole days in Europe/Berlin, first and last inclusive.
+
+    The round robin of the inquiry rules skips a user on the days they are absent.
+    """
+
+    __tablename__ = "absence"
+    # Whether somebody is on leave or ill is personal: only the dates and the person are logged
+    # as values, the kind and note by name only.
+    __audit_values__ = frozenset({"user_id", "first_day", "last_day"})
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("user_account.id", ondelete="CASCADE"), index=True
+    )
+    first_day: Mapped[date] = mapped_column(sa.Date)
+    last_day: Mapped[date] = mapped_column(sa.Date, index=True)
+    kind: Mapped[str] = mapped_column(sa.String(20), default="vacation")
+    note: Mapped[str] = mapped_column(sa.String(200), default="", server_default="")
+    created_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("user_account.id", ondelete="SET NULL"), index=True
+    )
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+    created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
+
+    __table_args__ = (
+        sa.CheckConstraint("last_day >= first_day", name="days_in_order"),
+        sa.CheckConstraint("kind IN ('vacation', 'sick', 'travel', 'other')", name="kind_valid"),
+        # "Who is away on day X": the user's absences by their last day.
+        sa.Index("ix_absence_user_last_day", "user_id", "last_day"),
+        {"sqlite_autoincrement": True},
+    )
+
+    def audit_label(self) -> str:
+        return f"Abwesenheit #{self.id}"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import (
@@ -20,17 +21,20 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy.orm import selectinload
 
-from crm.accounts import service
+from crm.accounts import absences, service
 from crm.accounts.forms import (
+    ABSENCE_KIND_LABELS,
     ROLE_LABELS,
+    AbsenceForm,
     ActionForm,
     ChangePasswordForm,
     LanguageForm,
     LoginForm,
     UserForm,
 )
-from crm.accounts.models import User
+from crm.accounts.models import Absence, User
 from crm.accounts.passwords import PasswordPolicyError
+from crm.database import utcnow
 from crm.extensions import db, login_manager
 from crm.offices.views import chosen_offices, user_form_choices
 from crm.security import authenticated, is_safe_next, public, require
@@ -244,3 +248,132 @@ def user_reset_password(user_id: int):
     temporary = service.reset_password(db.session, user)
     db.session.commit()
     return render_template("accounts/temporary_password.html", user=user, password=temporary)
+
+
+# --- absences -------------------------------------------------------------------------------
+
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def _today() -> date:
+    return utcnow().astimezone(BERLIN).date()
+
+
+def _absence_page(target: User, form: AbsenceForm):
+    return render_template(
+        "accounts/absences.html",
+        target=target,
+        own=target.id == current_user.id,
+        form=form,
+        rows=absences.absences_of(db.session, target.id, _today()),
+        today=_today(),
+        kind_labels=ABSENCE_KIND_LABELS,
+        action_form=ActionForm(),
+    )
+
+
+def _save_absence(target: User, form: AbsenceForm, absence: Absence | None = None) -> bool:
+    """Save the form's absence; on a refused one put the message on the form and roll back."""
+    try:
+        absences.save_absence(
+            db.session,
+            current_user._get_current_object(),
+            target,
+            first_day=form.first_day.data,
+            last_day=form.last_day.data,
+            kind=form.kind.data or "",
+            note=form.note.data or "",
+            absence=absence,
+        )
+    except absences.AbsenceError as exc:
+        db.session.rollback()
+        form.last_day.errors = [*form.last_day.errors, str(exc)]
+        return False
+    db.session.commit()
+    flash(_("The absence has been saved."), "success")
+    return True
+
+
+def _absence_target_url(target: User) -> str:
+    if target.id == current_user.id:
+        return url_for("accounts.my_absences")
+    return url_for("accounts.user_absences", user_id=target.id)
+
+
+@bp.route("/konto/abwesenheiten", methods=["GET", "POST"])
+@authenticated
+def my_absences():
+    user = current_user._get_current_object()
+    form = AbsenceForm()
+    if form.validate_on_submit() and _save_absence(user, form):
+        return redirect(url_for("accounts.my_absences"))
+    return _absence_page(user, form)
+
+
+@bp.route("/verwaltung/abwesenheiten")
+@require("absences.manage")
+def team_absences():
+    actor = current_user._get_current_object()
+    today = _today()
+    return render_template(
+        "accounts/team_absences.html",
+        users=absences.managed_users(db.session, actor),
+        rows=absences.team_absences(
+            db.session, actor, today, today + timedelta(days=27), TEAM_LIMIT
+        ),
+        limit=TEAM_LIMIT,
+        kind_labels=ABSENCE_KIND_LABELS,
+    )
+
+
+# Absences listed on the team page (the coming four weeks).
+TEAM_LIMIT = 100
+
+
+@bp.route("/verwaltung/benutzer/<int:user_id>/abwesenheiten", methods=["GET", "POST"])
+@require("absences.manage")
+def user_absences(user_id: int):
+    target = _get_user(user_id)
+    if not absences.may_manage(current_user, target):
+        abort(404)
+    form = AbsenceForm()
+    if form.validate_on_submit() and _save_absence(target, form):
+        return redirect(_absence_target_url(target))
+    return _absence_page(target, form)
+
+
+def _get_absence(absence_id: int) -> Absence:
+    absence = db.session.get(Absence, absence_id)
+    # Somebody else's absence the user may not keep does not exist for them.
+    if absence is None or not absences.may_manage(current_user, absence.user):
+        abort(404)
+    return absence
+
+
+@bp.route("/abwesenheiten/<int:absence_id>", methods=["GET", "POST"])
+@authenticated
+def absence_edit(absence_id: int):
+    absence = _get_absence(absence_id)
+    form = AbsenceForm(obj=absence)
+    if form.validate_on_submit() and _save_absence(absence.user, form, absence):
+        return redirect(_absence_target_url(absence.user))
+    return render_template(
+        "accounts/absence_form.html",
+        form=form,
+        absence=absence,
+        back=_absence_target_url(absence.user),
+    )
+
+
+@bp.route("/abwesenheiten/<int:absence_id>/loeschen", methods=["POST"])
+@authenticated
+def absence_delete(absence_id: int):
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    absence = _get_absence(absence_id)
+    target = absence.user
+    absences.delete_absence(db.session, current_user._get_current_object(), absence)
+    db.session.commit()
+    flash(_("The absence has been deleted."), "success")
+    return redirect(_absence_target_url(target))

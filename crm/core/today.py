@@ -13,7 +13,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, joinedload, load_only
 
-from crm.accounts.models import Role
+from crm.accounts import absences
+from crm.accounts.models import Absence, Role
 from crm.audit.models import AuditEntry
 from crm.contacts.models import Organisation, Person
 from crm.dashboard import service as dashboard
@@ -37,6 +38,8 @@ EVENTS_SOON_SHOWN = 8
 PARTICIPANT_LIMIT = 10
 RECENT_LIMIT = 10
 INQUIRY_LIMIT = 20
+# The team's absences this week on a lead's start page; the absences page has the rest.
+TEAM_ABSENCE_LIMIT = 10
 # "Close to entry": at least 7 hours of counselling, not yet more than 8 (the entry rule).
 NEAR_ENTRY_MINUTES = ENTRY_THRESHOLD_MINUTES - 60
 RECENT_DAYS = 7
@@ -103,6 +106,11 @@ class MyDay:
     visible_participants: frozenset[int] = frozenset()
     # The user's open inquiries with "first response overdue", earliest deadline first.
     inquiries: list[tuple[Inquiry, bool]] | None = None
+    # The last day of the user's current absence (None: present today).
+    absent_until: date | None = None
+    # For leads and admins: absences of their users that touch this week (Monday to Sunday).
+    team_absences: list[Absence] | None = None
+    more_team_absences: bool = False
 
 
 def build_my_day(
@@ -111,6 +119,14 @@ def build_my_day(
     """Gather the user's day; what each role sees follows its permissions and scope."""
     today = now.astimezone(followups.BERLIN).date()
     day = MyDay(today=today)
+    day.absent_until = absences.absent_until(session, user.id, today)
+    if has_permission(user, "absences.manage"):
+        monday = today - timedelta(days=today.weekday())
+        found = absences.team_absences(
+            session, user, monday, monday + timedelta(days=6), TEAM_ABSENCE_LIMIT + 1
+        )
+        day.team_absences = found[:TEAM_ABSENCE_LIMIT]
+        day.more_team_absences = len(found) > TEAM_ABSENCE_LIMIT
     if has_permission(user, "followups.view"):
         _add_followups(session, day, user, now)
     if has_permission(user, "events.view"):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,6 +20,7 @@ from flask_babel import gettext as _
 from sqlalchemy.orm import Session, joinedload
 
 from crm import public_forms
+from crm.accounts.absences import absent_user_ids
 from crm.accounts.models import Role, User, user_office
 from crm.intake.models import OPEN_STATUSES, Inquiry, IntakeAttempt, IntakeRule
 from crm.mail import build_message
@@ -33,6 +34,8 @@ BERLIN = ZoneInfo("Europe/Berlin")
 SUPERVISING = (Role.ADMIN.value, Role.LEAD.value)
 # Roles an inquiry can be assigned to (a read-only account cannot answer anybody).
 ASSIGNABLE_ROLES = (Role.ADMIN.value, Role.LEAD.value, Role.COUNSELLOR.value, Role.STAFF.value)
+# Leads (and admins) read for the fallback: enough to find one who is not absent.
+FALLBACK_SCAN = 20
 
 
 class IntakeError(ValueError):
@@ -81,9 +84,17 @@ def _active(users: Sequence[User]) -> list[User]:
     return [u for u in users if u.is_active and u.role in ASSIGNABLE_ROLES]
 
 
-def _round_robin(rule: IntakeRule) -> User | None:
-    """The next active eligible user after the one who got the previous inquiry."""
-    eligible = sorted(_active(rule.users), key=lambda u: u.id)
+def _round_robin(rule: IntakeRule, absent: set[int]) -> User | None:
+    """The next active eligible user after the one who got the previous inquiry, skipping
+    users absent today.
+
+    The turn is a pointer into the rule's users ordered by id. An absent user is passed over
+    while away and takes part again from the day they are back, at their place in the order;
+    the inquiries they missed are not made up afterwards (a returning colleague would otherwise
+    get every new inquiry at once, and the inquirers would wait for them). So everyone present
+    gets an equal share, and nobody loses their turn beyond the days they were absent.
+    """
+    eligible = sorted((u for u in _active(rule.users) if u.id not in absent), key=lambda u: u.id)
     if not eligible:
         return None
     last = rule.last_user_id or 0
@@ -92,10 +103,16 @@ def _round_robin(rule: IntakeRule) -> User | None:
     return chosen
 
 
-def _fallback(session: Session, office_id: int | None) -> User | None:
-    """The office's lead, else an admin (the lowest id: stable, so nobody is surprised)."""
+def _fallback(session: Session, office_id: int | None, day: date | None = None) -> User | None:
+    """The office's lead, else an admin (the lowest id: stable, so nobody is surprised).
+
+    With `day`, leads and admins absent that day are passed over while someone present is
+    left; if all of them are away the first lead (else admin) still gets it: an inquiry never
+    stays without a responsible person.
+    """
+    candidates: list[User] = []
     if office_id is not None:
-        lead = session.scalars(
+        candidates += session.scalars(
             sa.select(User)
             .where(
                 User.role == Role.LEAD.value,
@@ -108,25 +125,35 @@ def _fallback(session: Session, office_id: int | None) -> User | None:
                 ),
             )
             .order_by(User.id)
-            .limit(1)
-        ).first()
-        if lead is not None:
-            return lead
-    return session.scalars(
+            .limit(FALLBACK_SCAN)
+        )
+    candidates += session.scalars(
         sa.select(User)
         .where(User.role == Role.ADMIN.value, User.is_active_flag.is_(True))
         .order_by(User.id)
-        .limit(1)
-    ).first()
+        .limit(FALLBACK_SCAN)
+    )
+    if not candidates:
+        return None
+    if day is not None:
+        absent = absent_user_ids(session, [u.id for u in candidates], day)
+        present = next((u for u in candidates if u.id not in absent), None)
+        if present is not None:
+            return present
+    return candidates[0]
 
 
-def choose_assignee(session: Session, office_id: int | None, topic: str) -> User | None:
+def choose_assignee(
+    session: Session, office_id: int | None, topic: str, now: datetime | None = None
+) -> User | None:
     """Exactly one responsible user: the office's rule for the topic, else its rule for every
-    topic, in turn among their active users; else the office's lead or an admin.
+    topic, in turn among their active users present on the day of `now` (Berlin date); else
+    the office's lead or an admin (present ones first).
 
     The rule row is locked (PostgreSQL; SQLite's write lock serialises) so two inquiries
     arriving at once on two web nodes take two turns, not the same one.
     """
+    day = now.astimezone(BERLIN).date() if now is not None else None
     if office_id is not None:
         rules = session.scalars(
             sa.select(IntakeRule)
@@ -134,12 +161,16 @@ def choose_assignee(session: Session, office_id: int | None, topic: str) -> User
             .options(joinedload(IntakeRule.users))
             .with_for_update(of=IntakeRule)
         ).unique()
+        ordered = sorted(rules, key=lambda r: r.topic == "")
+        absent: set[int] = set()
+        if day is not None:
+            absent = absent_user_ids(session, {u.id for r in ordered for u in r.users}, day)
         # The topic's own rule first, then the office-wide one.
-        for rule in sorted(rules, key=lambda r: r.topic == ""):
-            chosen = _round_robin(rule)
+        for rule in ordered:
+            chosen = _round_robin(rule, absent)
             if chosen is not None:
                 return chosen
-    return _fallback(session, office_id)
+    return _fallback(session, office_id, day)
 
 
 def assign(inquiry: Inquiry, user: User | None, now: datetime) -> None:
@@ -223,7 +254,7 @@ def create_inquiry(
         source_ip_hash=ip_hash,
     )
     session.add(inquiry)
-    assign(inquiry, choose_assignee(session, data.office_id, data.topic), now)
+    assign(inquiry, choose_assignee(session, data.office_id, data.topic, now), now)
     session.flush()
     if ack is not None and inquiry.email:
         queue_acknowledgement(session, inquiry, ack)

@@ -24,6 +24,7 @@ from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
 
 from crm import public_forms
+from crm.accounts import absences
 from crm.accounts.models import Office, User
 from crm.audit.service import Actor, acting_as, record
 from crm.contacts.export import write_xlsx
@@ -360,6 +361,12 @@ def detail(inquiry_id: int):
         else None,
         participant=participant,
         sees_people=has_permission(current_user, "contacts.view"),
+        # A hint so that a lead reassigns an open inquiry whose contact person is away.
+        assignee_absent_until=absences.absent_until(
+            db.session, inquiry.assigned_to_id, utcnow().astimezone(service.BERLIN).date()
+        )
+        if inquiry.is_open and inquiry.assigned_to_id
+        else None,
     )
 
 

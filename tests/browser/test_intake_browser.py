@@ -91,6 +91,28 @@ def test_a_visitor_inquires_the_mail_arrives_and_the_counsellor_takes_it_from_me
     expect(page.locator("#inquiry-first-contact")).not_to_have_text("noch nicht")
     check_a11y(page)
 
+    # Back on "Mein Tag" (still open, in contact): the inquiry → a participant, prefilled.
+    page.locator(".navbar-brand").click()
+    expect(page.get_by_role("heading", name="Mein Tag", level=1)).to_be_visible()
+    page.locator("#today-inquiries").get_by_role("link", name=VISITOR).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Anfrage von {VISITOR}")
+    page.get_by_role("link", name="Als Teilnehmende").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Anfrage als Teilnehmende übernehmen")
+    expect(page.get_by_label("Vorname")).to_have_value("Mira")
+    expect(page.get_by_label("Nachname")).to_have_value("Browsertest")
+    expect(page.get_by_label("Zugangsweg")).to_have_value("website_hotline")
+    check_a11y(page)
+    page.get_by_role("button", name="Teilnehmende anlegen").click()
+    expect(page).to_have_url(re.compile(r"/teilnehmende/\d+$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text(VISITOR)
+    # The consent the visitor gave on the form went with it: an entry of the contact log with
+    # the wording and its version, and the message.
+    timeline = page.locator("#timeline")
+    expect(timeline).to_contain_text("Einwilligung erteilt am")
+    expect(timeline).to_contain_text("Ich bin damit einverstanden")
+    expect(timeline).to_contain_text("brauche die Approbation")
+    check_a11y(page)
+
 
 def test_the_hotline_capture_works_by_keyboard_and_hints_at_a_known_person(
     page: Page, live_server: str
