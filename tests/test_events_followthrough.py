@@ -374,3 +374,23 @@ def test_the_event_page_shows_the_figures_and_the_attendance_rate(client_as, db_
     figures = page.split('id="event-figures"', 1)[1].split("</dl>", 1)[0]
     assert "67 %" in figures
     assert ">3<" in figures
+
+
+def test_the_persons_page_lists_their_participation_in_past_and_coming_events(
+    client_as, db_session
+):
+    event, rows = _past_event_with_attendees(db_session)
+    person = reg.take_into_contacts(db_session, rows[0])
+    coming = factories.make_event(
+        db_session, title="Sommerfest", day=(utcnow() + timedelta(days=20)).date()
+    )
+    event_service.set_contact(db_session, coming, person, "invited")
+    db_session.commit()
+    page = client_as("staff").get(f"/kontakte/personen/{person.id}").get_data(as_text=True)
+    section = page.split('id="related-participation"', 1)[1].split("</section>", 1)[0]
+    assert "Sommerfest" in section
+    assert event.title in section
+    assert [s.strip() for s in re.findall(r'participation-status">([^<]+)<', section)] == [
+        "eingeladen",
+        "teilgenommen",
+    ]

@@ -9,12 +9,14 @@ click or a second scheduler queues nothing twice.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from flask import url_for
+from flask_babel import gettext as _
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy.orm import Session, joinedload
 
@@ -36,6 +38,7 @@ from crm.newsletters.rendering import (
 )
 
 INVITATION_SALT = "event-invitation"
+log = logging.getLogger(__name__)
 
 # --- the reminder the day before -----------------------------------------------------------------
 
@@ -144,7 +147,7 @@ def send_thank_you(
     """
     locked = reg.lock_event(session, event.id)
     if locked is None or locked.starts_at > now:
-        raise reg.RegistrationError("before")
+        raise reg.RegistrationError(_("The thank-you mail can be sent once the event has begun."))
     rows = attendees_to_thank(session, event.id)
     domain = mail_domain(mail.sender)
     for row in rows:
@@ -328,16 +331,21 @@ def invite(
         }
         for person in people:
             subject, text, html = render(person, invitation_url(event, person.id, mail))
-            message = build_message(
-                sender=mail.sender,
-                to=(person.full_name, person.email),
-                subject=subject,
-                text=text,
-                html=html,
-                extra_headers={"Auto-Submitted": "auto-generated"},
-                message_id_domain=domain,
-            )
-            enqueue(session, message, kind="registration", person_id=person.id)
+            try:
+                message = build_message(
+                    sender=mail.sender,
+                    to=(person.full_name, person.email),
+                    subject=subject,
+                    text=text,
+                    html=html,
+                    extra_headers={"Auto-Submitted": "auto-generated"},
+                    message_id_domain=domain,
+                )
+                enqueue(session, message, kind="registration", person_id=person.id)
+            except ValueError:
+                # One unusable address must not stop the others; that person stays uninvited.
+                log.warning("event %s: no invitation for person %s", event.id, person.id)
+                continue
             contact = contacts.get(person.id)
             if contact is None:
                 contact = EventContact(event_id=event.id, person_id=person.id, status="invited")
