@@ -26,6 +26,7 @@ from crm.mail.store import stores_for
 from crm.newsletters import service as newsletters
 from crm.newsletters.rendering import TemplateProblem
 from tests import factories
+from tests.job_helpers import run_jobs
 from tests.mail_helpers import QueuedMail
 
 SECRET = "test-secret"
@@ -335,7 +336,9 @@ def test_the_personal_link_prefills_the_page_and_links_the_registration(app, cli
     assert "Ida Iske" not in plain
 
 
-def test_staff_count_then_send_invitations_and_a_reader_gets_403(client_as, db_session):
+def test_staff_count_then_send_invitations_in_the_background_and_a_reader_gets_403(
+    app, client_as, db_session
+):
     event = factories.make_event(
         db_session, registration_open=True, day=(utcnow() + timedelta(days=20)).date()
     )
@@ -354,6 +357,10 @@ def test_staff_count_then_send_invitations_and_a_reader_gets_403(client_as, db_s
     assert staff.post(url, data={**form, "action": "send"}, csrf=False).status_code == 400
     assert QueuedMail(db_session).messages == []
     assert staff.post(url, data={**form, "action": "send"}).status_code == 302
+    # A second click while the job waits queues no second job.
+    staff.post(url, data={**form, "action": "send"})
+    assert QueuedMail(db_session).messages == []
+    assert run_jobs(app) == 1
     (mail,) = QueuedMail(db_session).messages
     assert mail.message["Subject"] == f"Einladung: {event.title}"
     assert (

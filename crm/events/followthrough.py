@@ -10,6 +10,7 @@ click or a second scheduler queues nothing twice.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -291,12 +292,14 @@ def invite(
     now: datetime,
     mail: reg.MailSettings,
     render: Any,
+    after_chunk: Callable[[int], Any] | None = None,
 ) -> int:
     """Queue one invitation per recipient not invited to this event before, and set their
     EventContact to invited (a contact already registered or attended keeps that status).
 
-    `render(person, link)` returns (subject, text, html) of one invitation. Returns how many
-    were queued.
+    `render(person, link)` returns (subject, text, html) of one invitation; `after_chunk(n)`
+    is called after each chunk of people with the number queued so far (the worker commits
+    there). Returns how many were queued.
     """
     already = sa.select(EventContact.person_id).where(
         EventContact.event_id == event.id, EventContact.invited_at.is_not(None)
@@ -353,6 +356,8 @@ def invite(
             contact.invited_at = now
             queued += 1
         session.flush()
+        if after_chunk is not None:
+            after_chunk(queued)
     return queued
 
 

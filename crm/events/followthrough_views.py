@@ -4,22 +4,20 @@ confirming POST (with CSRF)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
-from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from crm.contacts.models import ContactList, Person
+from crm.audit.service import current_actor
+from crm.contacts.models import ContactList
 from crm.database import utcnow
 from crm.events import followthrough as ft
-from crm.events import registration as reg
+from crm.events import invitation_jobs
 from crm.events.forms import InvitationForm, LeadFollowupsForm, ThankYouForm
 from crm.events.models import Event
 from crm.events.registration_views import _mail
-from crm.events.views import bp
+from crm.events.views import _base_url, bp
 from crm.extensions import db
 from crm.newsletters.audiences import count_recipients
 from crm.newsletters.models import Audience, NewsletterList
@@ -123,19 +121,6 @@ def _invitation_choices(form: InvitationForm) -> None:
     ]
 
 
-def _render_invitation(event: Event) -> Any:
-    def render(person: Person, link: str) -> tuple[str, str, str]:
-        lang = person.language if person.language in ("de", "en") else "de"
-        with force_locale(lang):
-            subject = _("Invitation: %(title)s", title=event.title)
-            context = {"event": event, "person": person, "link": link, "lang": lang}
-            text = render_template("events/email/invitation.txt", **context)
-            html = render_template("events/email/invitation.html", subject=subject, **context)
-        return subject, text, html
-
-    return render
-
-
 @bp.route("/termine/<int:event_id>/einladen", methods=["GET", "POST"])
 @require("events.edit")
 def invite(event_id: int):
@@ -158,21 +143,23 @@ def invite(event_id: int):
             contact_list_id=form.contact_list_id.data or None,
         )
         if request.form.get("action") == "send":
-            try:
-                n = ft.invite(
+            if invitation_jobs.running_for(db.session, event.id):
+                flash(_("Invitations for this event are already being sent."), "info")
+            else:
+                invitation_jobs.enqueue(
                     db.session,
                     event,
-                    recipients,
-                    now=utcnow(),
-                    mail=_mail(),
-                    render=_render_invitation(event),
+                    list_id=int(form.list_id.data or 0),
+                    audience_id=form.audience_id.data or None,
+                    contact_list_id=form.contact_list_id.data or None,
+                    base_url=_base_url(),
+                    actor=current_actor(),
                 )
-            except (ValueError, reg.RegistrationError):
-                db.session.rollback()
-                flash(_("The invitations could not be queued."), "danger")
-            else:
                 db.session.commit()
-                flash(_("%(n)d invitations are queued.", n=n), "success")
-                return redirect(url_for("events.registrations", event_id=event.id))
+                flash(
+                    _("The invitations are being queued in the background; see the outbox."),
+                    "success",
+                )
+            return redirect(url_for("events.registrations", event_id=event.id))
         reached = count_recipients(db.session, recipients)
     return render_template("events/invite.html", event=event, form=form, reached=reached)

@@ -378,8 +378,10 @@ JOBS: tuple[JobSpec, ...] = (
     JobSpec(
         id="send-event-reminders",
         func=send_event_reminders,
+        # Hourly in the daytime (Berlin): the morning run sends them, later runs catch up
+        # after a downtime and reach those who registered during the day; none at night.
         trigger="cron",
-        trigger_args={"minute": 5},
+        trigger_args={"hour": "8-20", "minute": 5},
         description="Erinnerung am Vortag an alle mit Platz für morgige Veranstaltungen senden",
     ),
     JobSpec(

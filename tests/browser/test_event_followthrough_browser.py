@@ -43,7 +43,7 @@ def test_staff_invite_thank_attendees_and_follow_up_every_lead_by_clicking(page:
     expect(page.locator("#invite-count")).to_contain_text("eingeladen werden")
     check_a11y(page)
     page.locator("#invite-send").click()
-    expect(page.locator(".flash-messages")).to_contain_text("Einladungen sind im Postausgang")
+    expect(page.locator(".flash-messages")).to_contain_text("im Hintergrund")
     check_a11y(page)
 
     # Last week's information evening: figures, then the thank-you after a preview.
