@@ -267,11 +267,16 @@ def person_for_invitation(
     return session.get(Person, payload[0])
 
 
-def invitation_url(event: Event, person_id: int, mail: reg.MailSettings) -> str:
-    """The personal registration link of one person."""
+def invitation_url(
+    event: Event, person_id: int, mail: reg.MailSettings, language: str = "de"
+) -> str:
+    """The personal registration link of one person (the page in their language)."""
     token = invitation_token(mail.secret, person_id, event.id)
     return mail.base_url.rstrip("/") + url_for(
-        "events.register", event_id=event.id, einladung=token
+        "events.register",
+        event_id=event.id,
+        sprache="en" if language == "en" else None,
+        einladung=token,
     )
 
 
@@ -333,7 +338,8 @@ def invite(
             )
         }
         for person in people:
-            subject, text, html = render(person, invitation_url(event, person.id, mail))
+            link = invitation_url(event, person.id, mail, person.language)
+            subject, text, html = render(person, link)
             try:
                 message = build_message(
                     sender=mail.sender,
