@@ -274,22 +274,29 @@ def test_invitations_reach_confirmed_subscribers_once_and_mark_them_invited(app_
     ida = factories.make_person(session, first_name="Ida", email="ida@example.org")
     out = factories.make_person(session, first_name="Otto", email="otto@example.org")
     factories.make_person(session, first_name="Nora", email="nora@example.org")  # no consent
+    eli = factories.make_person(session, first_name="Eli", email="eli@example.org", language="en")
     _subscribed(session, nl, ida)
+    _subscribed(session, nl, eli)
     _subscribed(session, nl, out, status="unsubscribed")
 
     def render(person: Any, link: str) -> tuple[str, str, str]:
         return "Einladung", f"Hallo {person.first_name}: {link}", ""
 
     recipients = ft.invitation_recipients(nl.id)
-    assert ft.invite(session, event, recipients, now=utcnow(), mail=MAIL, render=render) == 1
-    assert _recipients(session) == ["ida@example.org"]
-    contact = session.scalars(sa.select(EventContact)).one()
-    assert (contact.person_id, contact.status) == (ida.id, "invited")
+    assert ft.invite(session, event, recipients, now=utcnow(), mail=MAIL, render=render) == 2
+    assert sorted(_recipients(session)) == ["eli@example.org", "ida@example.org"]
+    contacts = session.scalars(sa.select(EventContact).order_by(EventContact.person_id)).all()
+    assert [(c.person_id, c.status) for c in contacts] == [(ida.id, "invited"), (eli.id, "invited")]
     assert ft.invite(session, event, recipients, now=utcnow(), mail=MAIL, render=render) == 0
 
-    text = QueuedMail(session).messages[0].message.get_body(("plain",)).get_content()
-    token = re.search(r"einladung=([^\s&]+)", text).group(1)
+    mails = {
+        m.rcpt_tos[0]: m.message.get_body(("plain",)).get_content()
+        for m in QueuedMail(session).messages
+    }
+    token = re.search(r"einladung=([^\s&]+)", mails["ida@example.org"]).group(1)
     assert ft.person_for_invitation(session, SECRET, token, event.id) == ida
+    assert "sprache=en" in mails["eli@example.org"]
+    assert "sprache" not in mails["ida@example.org"]
 
 
 def test_the_invitation_token_is_tamper_proof_and_bound_to_its_event(app_ctx):
