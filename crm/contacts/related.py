@@ -39,6 +39,9 @@ class Related:
     now: datetime
     followups: Section | None = None
     events: Section | None = None
+    # (status, event) of every event the person was invited to, registered for, attended or
+    # missed, newest first (persons only).
+    participation: Section | None = None
     subscriptions: Section | None = None
 
 
@@ -91,7 +94,8 @@ def person_related(
     modules: set[str],
     limit: int = LIMIT,
 ) -> Related:
-    """Open follow-ups about the person, events they are invited to, their subscriptions.
+    """Open follow-ups about the person, events they are invited to (coming ones, and their
+    participation in all: invited, registered, attended, no-show), their subscriptions.
 
     `modules` names the sections the user may see ("followups", "events", "newsletters").
     """
@@ -101,9 +105,21 @@ def person_related(
     if "events" in modules:
         invited = sa.select(EventContact.event_id).where(EventContact.person_id == person_id)
         related.events = _coming_events(session, Event.id.in_(invited), now, limit)
+        related.participation = _participation(session, person_id, limit)
     if "newsletters" in modules:
         related.subscriptions = _subscriptions(session, Subscription.person_id == person_id, limit)
     return related
+
+
+def _participation(session: Session, person_id: int, limit: int) -> Section:
+    rows = session.execute(
+        sa.select(EventContact.status, Event)
+        .join(Event, Event.id == EventContact.event_id)
+        .where(EventContact.person_id == person_id)
+        .order_by(Event.starts_at.desc(), Event.id.desc())
+        .limit(limit + 1)
+    ).all()
+    return _section([tuple(row) for row in rows], limit)
 
 
 def organisation_related(

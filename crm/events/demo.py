@@ -257,4 +257,45 @@ def seed_registrations(session: Session, offices: dict[str, Any]) -> dict[str, i
             # Demo data queues no mail: these addresses belong to nobody.
             mail=None,
         )
-    return {"registrations": len(people)}
+    past = _past_information_evening(session, now)
+    return {"registrations": len(people) + past}
+
+
+def _past_information_evening(session: Session, now: datetime) -> int:
+    """An information evening last week: two attendees checked in, one did not come, so the
+    thank-you mail and the attendance figures have something to show."""
+    from crm.events import registration as reg
+
+    day = now.astimezone(BERLIN).date() - timedelta(days=7)
+    event = service.create_event(
+        session,
+        service.EventData(
+            kind="information",
+            title="Infoabend: Anerkennung ausländischer Abschlüsse",
+            start_local=datetime.combine(day, time(17)),
+            end_local=datetime.combine(day, time(19)),
+            place="IQ Beratungsstelle Magdeburg, Raum 1.12",
+        ),
+    )
+    reg.save_settings(event, reg.Settings(open=True, capacity=20, deadline=None))
+    rows = [
+        reg.register(
+            session,
+            event.id,
+            reg.RegistrationData(name=name, email=email),
+            now=event.starts_at - timedelta(days=5),
+            consent_text="",
+            mail=None,
+        ).registration
+        for name, email in (
+            ("Samir Aziz", "samir.aziz@example.org"),
+            ("Olena Bondar", "olena.bondar@example.org"),
+            ("Keita Mamadou", "keita.mamadou@example.org"),
+        )
+    ]
+    for row in rows[:2]:
+        reg.check_in(session, row, event.starts_at)
+    reg.mark_no_shows(session, event.id, now)
+    event.registration_open = False
+    session.flush()
+    return len(rows)

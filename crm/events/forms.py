@@ -192,3 +192,23 @@ def check_registration(values: Mapping[str, Any], *, language: str) -> CheckedRe
             language=language,
         )
     return checked
+
+
+# --- after the event and invitations -----------------------------------------------------------
+
+
+class ThankYouForm(Form):
+    subject = StringField(_l("Subject"), validators=[DataRequired(), Length(max=300)])
+    body = TextAreaField(_l("Text"), validators=[DataRequired(), Length(max=20_000)])
+
+
+class LeadFollowupsForm(Form):
+    working_days = WholeNumberField(
+        _l("Due in working days"), validators=[Optional(), NumberRange(min=0, max=60)], default=3
+    )
+
+
+class InvitationForm(Form):
+    list_id = SelectField(_l("Newsletter (whose consent applies)"), coerce=int)
+    audience_id = SelectField(_l("Audience (optional)"), coerce=int, default=0)
+    contact_list_id = SelectField(_l("Contact list (optional)"), coerce=int, default=0)

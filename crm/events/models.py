@@ -187,6 +187,8 @@ class EventContact(Audited, db.Model):
         sa.ForeignKey("person.id", ondelete="CASCADE"), index=True
     )
     status: Mapped[str] = mapped_column(sa.String(12), default="invited")
+    # When the personal invitation mail was queued: one invitation per person and event.
+    invited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     person: Mapped[Person] = relationship()
 
@@ -266,7 +268,10 @@ class EventRegistration(Audited, TimestampMixin, db.Model):
 
     __tablename__ = "event_registration"
     __audit_values__ = frozenset({"event_id", "status", "person_id", "consent_version"})
-    __audit_ignore__ = frozenset({"created_at", "updated_at", "cancel_token_hash"})
+    # reminded_at/thanked_at are the mail jobs' bookkeeping, not a change anybody made.
+    __audit_ignore__ = frozenset(
+        {"created_at", "updated_at", "cancel_token_hash", "reminded_at", "thanked_at"}
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     event_id: Mapped[int] = mapped_column(sa.ForeignKey("event.id", ondelete="CASCADE"))
@@ -294,6 +299,9 @@ class EventRegistration(Audited, TimestampMixin, db.Model):
         sa.ForeignKey("person.id", ondelete="SET NULL"), index=True
     )
     source_ip_hash: Mapped[str] = mapped_column(sa.String(64), default="")
+    # When the reminder the day before and the thank-you after the event were queued (once each).
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    thanked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     event: Mapped[Event] = relationship()
     person: Mapped[Person | None] = relationship()

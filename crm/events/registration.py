@@ -245,12 +245,14 @@ def register(
     consent_text: str,
     mail: MailSettings | None,
     ip_hash: str = "",
+    person_id: int | None = None,
 ) -> Outcome:
     """Give the visitor a seat, else a waiting-list place, and queue the mail.
 
     Raises RegistrationError when the event does not take registrations (closed, deadline
     passed, past, cancelled). An address that already holds a seat or a place keeps it and
-    gets no second one; one that cancelled before queues again at the end.
+    gets no second one; one that cancelled before queues again at the end. `person_id` comes
+    from a verified personal invitation link and links the registration to that person.
     """
     event = lock_event(session, event_id)
     if event is None:
@@ -283,6 +285,9 @@ def register(
     registration.cancelled_at = None
     registration.checked_in_at = None
     registration.source_ip_hash = ip_hash
+    if person_id is not None and session.get(Person, person_id) is not None:
+        # A personal invitation link names the person: no guessing by address.
+        registration.person_id = person_id
     if registration.person_id is None:
         person = _contact_for(session, registration.email)
         registration.person_id = person.id if person else None
@@ -495,8 +500,9 @@ def queue_mail(
     mail: MailSettings,
     now: datetime,
 ) -> None:
-    """Queue the mail for a new seat or waiting-list place ("confirmed") or a move up from
-    the waiting list ("moved_up"): with the cancel link, and the .ics when there is a seat."""
+    """Queue the mail for a new seat or waiting-list place ("confirmed"), a move up from the
+    waiting list ("moved_up") or the day before ("reminder"): with the cancel link, and the
+    .ics when there is a seat."""
     event = registration.event
     lang = registration.language
     seat = registration.status in SEAT_STATUSES
@@ -509,7 +515,9 @@ def queue_mail(
         "lang": lang,
     }
     with force_locale("en" if lang == "en" else "de"):
-        if reason == "moved_up":
+        if reason == "reminder":
+            subject = _("Reminder for tomorrow: %(title)s", title=event.title)
+        elif reason == "moved_up":
             subject = _("You have a seat: %(title)s", title=event.title)
         elif seat:
             subject = _("Registration confirmed: %(title)s", title=event.title)

@@ -28,6 +28,7 @@ from crm import public_forms
 from crm.audit.service import Actor, acting_as, record
 from crm.contacts.export import write_csv, write_xlsx
 from crm.database import db_int, utcnow
+from crm.events import followthrough
 from crm.events import registration as reg
 from crm.events.forms import (
     REGISTRATION_STATUS_LABELS,
@@ -122,7 +123,19 @@ def register(event_id: int):
                 _("There is no open registration at this address."),
             )
     now = utcnow()
-    values: dict[str, str] = {}
+    # A personal invitation link: prefill name and address, link the registration to the
+    # person. A forged or foreign token is ignored (the plain page).
+    invitation = request.args.get("einladung", "")[:500]
+    invited = (
+        followthrough.person_for_invitation(db.session, _secret(), invitation, event.id)
+        if invitation
+        else None
+    )
+    if invited is None:
+        invitation = ""
+    values: dict[str, str] = (
+        {"name": invited.full_name, "email": invited.email} if invited is not None else {}
+    )
     errors: dict[str, str] = {}
     if request.method == "POST":
         ip_hash = public_forms.hash_ip(_secret(), request.remote_addr or "")
@@ -170,6 +183,7 @@ def register(event_id: int):
                         consent_text=consent_text,
                         mail=_mail(),
                         ip_hash=ip_hash,
+                        person_id=invited.id if invited is not None else None,
                     )
             except reg.RegistrationError as exc:
                 db.session.rollback()
@@ -186,6 +200,7 @@ def register(event_id: int):
         closed_message=reg.closed_message,
         values=values,
         errors=errors,
+        invitation=invitation,
         form_token=public_forms.form_token(_secret(), FORM_SALT, event.id),
     )
 

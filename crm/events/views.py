@@ -27,7 +27,7 @@ from crm.contacts.models import Organisation, Person
 from crm.contacts.service import find_records, resolve_organisation
 from crm.database import db_int, utcnow
 from crm.events import calendar as cal
-from crm.events import ical, service
+from crm.events import followthrough, ical, service
 from crm.events import series as rules
 from crm.events.forms import (
     CATEGORY_LABELS,
@@ -301,6 +301,8 @@ def _render_detail(event: Event, status: int = 200, **forms: Any) -> Any:
             checklist_form=forms.get("checklist_form") or ChecklistForm(formdata=None),
             contact_form=forms.get("contact_form") or ContactForm(formdata=None),
             can_edit=has_permission(current_user, "events.edit"),
+            can_followup=has_permission(current_user, "followups.edit"),
+            figures=followthrough.figures(db.session, event.id),
         ),
         status,
     )

@@ -248,6 +248,30 @@ def purge_registration_attempts(app: Flask, session: Session) -> int:
     return public_forms.purge_attempts(session, RegistrationAttempt, cutoff)
 
 
+@scheduler_job
+def send_event_reminders(app: Flask, session: Session) -> int:
+    """Queue the reminder for every seat of tomorrow's events (each exactly once)."""
+    from crm.database import utcnow
+    from crm.events.followthrough import send_reminders
+    from crm.events.registration import MailSettings
+
+    mail = MailSettings(
+        sender=app.config["CRM_MAIL_FROM"],
+        base_url=app.config["CRM_BASE_URL"],
+        secret=str(app.secret_key or ""),
+    )
+    total = 0
+    # Batches until nothing is left: a long downtime catches up in one run.
+    # The mail builds its links with url_for, which needs a request context outside a view.
+    with app.test_request_context(base_url=app.config["CRM_BASE_URL"]):
+        while True:
+            queued = send_reminders(session, now=utcnow(), mail=mail, batch=500)
+            session.commit()
+            total += queued
+            if queued < 500:
+                return total
+
+
 JOBS: tuple[JobSpec, ...] = (
     JobSpec(
         id="send-followup-reminders",
@@ -350,6 +374,15 @@ JOBS: tuple[JobSpec, ...] = (
         trigger="cron",
         trigger_args={"hour": 3, "minute": 24},
         description="Gezählte Absendungen der Anmeldeseiten nach einem Tag löschen",
+    ),
+    JobSpec(
+        id="send-event-reminders",
+        func=send_event_reminders,
+        # Hourly in the daytime (Berlin): the morning run sends them, later runs catch up
+        # after a downtime and reach those who registered during the day; none at night.
+        trigger="cron",
+        trigger_args={"hour": "8-20", "minute": 5},
+        description="Erinnerung am Vortag an alle mit Platz für morgige Veranstaltungen senden",
     ),
     JobSpec(
         id="send-outbox",
