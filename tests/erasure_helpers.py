@@ -32,6 +32,7 @@ from crm.contacts.models import (
 from crm.database import utcnow
 from crm.events.models import Event, EventContact, EventRegistration, Lead
 from crm.followups.models import FollowUp
+from crm.intake.models import Inquiry
 from crm.mail.message import RawMessage
 from crm.mail.queue import enqueue
 from crm.mail.transports import FileTransport
@@ -43,6 +44,7 @@ from crm.newsletters.models import (
     Subscription,
 )
 from crm.participants import service as ps
+from crm.placements.models import Placement
 from crm.privacy.models import RetentionReview
 from tests import factories
 from tests.dashboard_helpers import entered_on, office_and_counsellor
@@ -282,6 +284,32 @@ def fill_every_place(s: Any) -> Everything:
         participant_id=p.id,
     )
     s.add(case_followup)
+    # She came through the public inquiry form twice: once taken over as a contact person,
+    # once as a participant; and she was placed with the firm.
+    for linked in ({"person_id": pid}, {"participant_id": p.id}):
+        s.add(
+            Inquiry(
+                kind="person",
+                topic="recognition",
+                name=FULL,
+                email=EMAIL,
+                channel="web",
+                message=f"{SECRET}: Anerkennung meines Abschlusses",
+                status="converted",
+                converted_at=datetime(2026, 3, 1, 9, tzinfo=UTC),
+                **linked,
+            )
+        )
+    s.add(
+        Placement(
+            participant_id=p.id,
+            organisation_id=org.id,
+            kind="job",
+            status="active",
+            starts_on=date(2026, 6, 1),
+            note=f"{SECRET}: Vertrag als Fachkraft",
+        )
+    )
 
     # An active participant sharing her phone, naming her in the notes (not linked).
     sister = entered_on(
