@@ -138,7 +138,8 @@ def configure_assets(app: Flask) -> None:
 
 
 def configure_blueprints(app: Flask) -> None:
-    # The registration pages add their routes to the events blueprint.
+    # The registration and figures pages add their routes to the events blueprint.
+    import crm.events.figures_views  # noqa: F401
     import crm.events.registration_views  # noqa: F401
     from crm.accounts.views import bp as accounts_bp
     from crm.audit.views import bp as audit_bp
