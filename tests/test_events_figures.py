@@ -291,3 +291,19 @@ def test_registrations_without_a_seat_do_not_count(app_ctx: Any) -> None:
     row = figures.past_event_figures(app_ctx, PERIOD, now=NOW).events[0]
     assert (row.registrations, row.invited, row.attended) == (0, 0, 0)
     assert NOW - timedelta(days=1) > row.starts_at
+
+
+def test_the_demo_has_past_events_with_attendance_on_the_figures_page(app_ctx: Any) -> None:
+    from crm import demo
+    from crm.database import utcnow
+    from crm.events.series import BERLIN
+
+    demo.seed(app_ctx)
+    now = utcnow()
+    today = now.astimezone(BERLIN).date()
+    report = figures.past_event_figures(app_ctx, figures.preset_period("12m", today), now=now)
+    with_attendance = [f for f in report.events if f.attended]
+    assert len(with_attendance) >= 2
+    assert report.totals.no_show >= 1
+    assert report.totals.new_contacts >= 1
+    assert report.totals.organisations >= 2

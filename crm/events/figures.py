@@ -288,13 +288,14 @@ def past_event_figures(
     attendance = _attendance(session, chosen)
     new = _new_contacts(session, chosen)
     names = _organisation_names(chosen)
-    organisations = dict(
-        session.execute(
+    organisations: dict[int, int] = {
+        event_id: int(n)
+        for event_id, n in session.execute(
             sa.select(names.c.event_id, sa.func.count(sa.distinct(names.c.name))).group_by(
                 names.c.event_id
             )
-        ).all()
-    )
+        )
+    }
     rows = []
     for event_id, title, event_kind, starts_at, all_day in events:
         invited, registrations, attended, no_show = attendance.get(event_id, (0, 0, 0, 0))
@@ -310,7 +311,7 @@ def past_event_figures(
                 attended=attended,
                 no_show=no_show,
                 new_contacts=new.get(event_id, 0),
-                organisations=int(organisations.get(event_id, 0)),
+                organisations=organisations.get(event_id, 0),
             )
         )
     totals = Figures(
