@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from crm.accounts.models import User
+from crm.contacts.demo import OUTDATED_EMAIL
 from crm.contacts.models import Affiliation, Organisation, Person
-from crm.contacts.service import save_person
 from crm.events import service
 from crm.events.models import Event, EventContact, EventRegistration, Lead
 from crm.events.series import BERLIN, to_utc
@@ -192,32 +192,53 @@ def _seed_past_events(session: Session, today, staff: User, counsellor: User) ->
 
 
 def _seed_fair_attendance(session: Session, fair: Event) -> None:
-    """Known contacts who came (one did not) and a lead met there: the figures page's data."""
-    people = list(
+    """Known contacts who came (one did not) and a business card collected there as a lead:
+    the figures page's data. The card is the contacts' duplicate record (tagged
+    "Visitenkarte"), so the fair's page also leads to the person its twin should merge with."""
+    twin = session.scalar(sa.select(Person).where(Person.email == OUTDATED_EMAIL))
+    original = (
+        session.scalar(
+            sa.select(Person)
+            .where(
+                Person.first_name == twin.first_name,
+                Person.last_name == twin.last_name,
+                Person.id != twin.id,
+            )
+            .order_by(Person.id)
+            .limit(1)
+        )
+        if twin is not None
+        else None
+    )
+    others = list(
         session.scalars(
             sa.select(Person)
-            .where(Person.id.in_(sa.select(Affiliation.person_id)))
+            .where(
+                Person.id.in_(sa.select(Affiliation.person_id)),
+                Person.id.not_in([p.id for p in (twin, original) if p is not None]),
+            )
             .order_by(Person.id)
-            .limit(4)
+            .limit(3)
         )
     )
+    people = ([original] if original is not None else []) + others
     for person, status in zip(
         people, ("attended", "attended", "attended", "no_show"), strict=False
     ):
         session.add(EventContact(event_id=fair.id, person_id=person.id, status=status))
-    newcomer = save_person(
-        session, {"first_name": "Jonas", "last_name": "Brandt", "email": "j.brandt@example.org"}
-    )
-    org = session.scalar(sa.select(Organisation).order_by(Organisation.id.desc()).limit(1))
-    session.add(
-        Lead(
-            event_id=fair.id,
-            person_id=newcomer.id,
-            organisation_id=org.id if org else None,
-            note="Interesse an Praktikumsplätzen.",
-            created_at=fair.ends_at,
+    if twin is not None:
+        employer = session.scalar(
+            sa.select(Affiliation.organisation_id).where(Affiliation.person_id == twin.id).limit(1)
         )
-    )
+        session.add(
+            Lead(
+                event_id=fair.id,
+                person_id=twin.id,
+                organisation_id=employer,
+                note="Visitenkarte am Stand; Interesse an Praktikumsplätzen.",
+                created_at=fair.ends_at,
+            )
+        )
 
 
 def _seed_workshop_attendance(session: Session, workshop: Event) -> None:
