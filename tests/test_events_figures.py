@@ -330,3 +330,13 @@ def test_the_page_sends_as_many_statements_for_seven_events_as_for_one(
         _contact(db_session, event, factories.make_person(db_session), "attended")
     db_session.commit()
     assert statements() == with_one
+
+
+def test_organisation_names_typed_in_capitals_with_umlauts_count_once(app_ctx: Any) -> None:
+    event = factories.make_event(app_ctx, title="Umlaute", day=date(2026, 10, 1))
+    _registration(app_ctx, event, "Gast Eins", "attended", organisation="MÜLLER BAU GMBH")
+    _registration(app_ctx, event, "Gast Zwei", "attended", organisation="müller bau gmbh ")
+    _registration(app_ctx, event, "Gast Drei", "attended", organisation="Öko Ärzte Übersee")
+    app_ctx.flush()
+    row = figures.past_event_figures(app_ctx, PERIOD, now=NOW).events[0]
+    assert row.organisations == 2

@@ -135,7 +135,12 @@ def _rank(status: Any) -> sa.ColumnElement[int]:
 
 def _folded(name: Any) -> sa.ColumnElement[str]:
     """An organisation name compared ignoring case and surrounding blanks."""
-    return sa.func.lower(sa.func.trim(name))
+    # SQLite's lower() folds ASCII only: the German capitals are folded first, so "MÜLLER GmbH"
+    # and "Müller GmbH" are one organisation on both databases.
+    folded = sa.func.trim(name)
+    for upper, lower in (("Ä", "ä"), ("Ö", "ö"), ("Ü", "ü")):
+        folded = sa.func.replace(folded, upper, lower)
+    return sa.func.lower(folded)
 
 
 def _chosen_events(
