@@ -138,7 +138,9 @@ def configure_assets(app: Flask) -> None:
 
 
 def configure_blueprints(app: Flask) -> None:
-    # The registration pages add their routes to the events blueprint.
+    # The registration, follow-through and figures pages add their routes to the events
+    # blueprint.
+    import crm.events.figures_views  # noqa: F401
     import crm.events.followthrough_views  # noqa: F401
     import crm.events.registration_views  # noqa: F401
     from crm.accounts.views import bp as accounts_bp

@@ -9,8 +9,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from crm.accounts.models import User
-from crm.contacts.models import Organisation
+from crm.contacts.demo import OUTDATED_EMAIL
+from crm.contacts.models import Affiliation, Organisation, Person
 from crm.events import service
+from crm.events.models import Event, EventContact, EventRegistration, Lead
 from crm.events.series import BERLIN, to_utc
 from crm.followups.service import create_followup
 
@@ -184,6 +186,86 @@ def _seed_past_events(session: Session, today, staff: User, counsellor: User) ->
                 to_utc(datetime.combine(day, time(10))),
                 to_utc(datetime.combine(day, time(14))),
             )
+            _seed_fair_attendance(session, event)
+        elif kind == "workshop":
+            _seed_workshop_attendance(session, event)
+
+
+def _seed_fair_attendance(session: Session, fair: Event) -> None:
+    """Known contacts who came (one did not) and a business card collected there as a lead:
+    the figures page's data. The card is the contacts' duplicate record (tagged
+    "Visitenkarte"), so the fair's page also leads to the person its twin should merge with."""
+    twin = session.scalar(sa.select(Person).where(Person.email == OUTDATED_EMAIL))
+    original = (
+        session.scalar(
+            sa.select(Person)
+            .where(
+                Person.first_name == twin.first_name,
+                Person.last_name == twin.last_name,
+                Person.id != twin.id,
+            )
+            .order_by(Person.id)
+            .limit(1)
+        )
+        if twin is not None
+        else None
+    )
+    others = list(
+        session.scalars(
+            sa.select(Person)
+            .where(
+                Person.id.in_(sa.select(Affiliation.person_id)),
+                Person.id.not_in([p.id for p in (twin, original) if p is not None]),
+            )
+            .order_by(Person.id)
+            .limit(3)
+        )
+    )
+    people = ([original] if original is not None else []) + others
+    for person, status in zip(
+        people, ("attended", "attended", "attended", "no_show"), strict=False
+    ):
+        session.add(EventContact(event_id=fair.id, person_id=person.id, status=status))
+    if twin is not None:
+        employer = session.scalar(
+            sa.select(Affiliation.organisation_id).where(Affiliation.person_id == twin.id).limit(1)
+        )
+        session.add(
+            Lead(
+                event_id=fair.id,
+                person_id=twin.id,
+                organisation_id=employer,
+                note="Visitenkarte am Stand; Interesse an Praktikumsplätzen.",
+                created_at=fair.ends_at,
+            )
+        )
+
+
+def _seed_workshop_attendance(session: Session, workshop: Event) -> None:
+    """Public registrations of a past workshop: three came, one did not, one cancelled."""
+    for name, status, organisation in (
+        ("Samira Nouri", "attended", "Stadtwerke Burg"),
+        ("Oleksandr Bondar", "attended", ""),
+        ("Mariam Tesfaye", "attended", "Kita Sonnenschein"),
+        ("Pedro Alves", "no_show", ""),
+        ("Hana Novak", "cancelled", ""),
+    ):
+        email = name.lower().replace(" ", ".") + "@example.org"
+        session.add(
+            EventRegistration(
+                event_id=workshop.id,
+                name=name,
+                email=email,
+                email_key=email,
+                organisation=organisation,
+                status=status,
+                queued_at=workshop.starts_at - timedelta(days=7),
+                checked_in_at=workshop.starts_at if status == "attended" else None,
+                cancelled_at=workshop.starts_at - timedelta(days=1)
+                if status == "cancelled"
+                else None,
+            )
+        )
 
 
 def _first_tuesday(today) -> datetime:
@@ -198,7 +280,6 @@ def _first_tuesday(today) -> datetime:
 def seed_registrations(session: Session, offices: dict[str, Any]) -> dict[str, int]:
     """A workshop in two weeks with public registration open: its seats taken, one person on
     the waiting list, one of them a known contact (linked)."""
-    from crm.contacts.models import Person
     from crm.events import registration as reg
 
     now = datetime.now(UTC)
