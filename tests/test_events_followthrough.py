@@ -370,10 +370,15 @@ def test_staff_count_then_send_invitations_in_the_background_and_a_reader_gets_4
     assert run_jobs(app) == 1
     (mail,) = QueuedMail(db_session).messages
     assert mail.message["Subject"] == f"Einladung: {event.title}"
-    assert (
-        f"/veranstaltungen/{event.id}/anmeldung?einladung="
-        in mail.message.get_body(("plain",)).get_content()
-    )
+    text = mail.message.get_body(("plain",)).get_content()
+    assert f"/veranstaltungen/{event.id}/anmeldung?einladung=" in text
+    # Sent to a newsletter list's subscribers: it names the list and can be left in one step.
+    assert mail.message["List-Id"].startswith("Arbeitgeber-News <")
+    assert "Abmelden" in text
+    unsubscribe = text.split("Abmelden:", 1)[1].split()[0]
+    assert unsubscribe.startswith("http")
+    if unsubscribe.startswith("https://"):
+        assert mail.message["List-Unsubscribe"] == f"<{unsubscribe}>"
 
 
 # --- figures -------------------------------------------------------------------------------------

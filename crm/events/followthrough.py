@@ -298,13 +298,15 @@ def invite(
     mail: reg.MailSettings,
     render: Any,
     after_chunk: Callable[[int], Any] | None = None,
+    headers: Callable[[Person], dict[str, str]] | None = None,
 ) -> int:
     """Queue one invitation per recipient not invited to this event before, and set their
     EventContact to invited (a contact already registered or attended keeps that status).
 
-    `render(person, link)` returns (subject, text, html) of one invitation; `after_chunk(n)`
-    is called after each chunk of people with the number queued so far (the worker commits
-    there). Returns how many were queued.
+    `render(person, link)` returns (subject, text, html) of one invitation; `headers(person)`
+    gives the list headers of that person's message (List-Id, List-Unsubscribe: the people are
+    a newsletter list's subscribers); `after_chunk(n)` is called after each chunk of people with
+    the number queued so far (the worker commits there). Returns how many were queued.
     """
     already = sa.select(EventContact.person_id).where(
         EventContact.event_id == event.id, EventContact.invited_at.is_not(None)
@@ -347,7 +349,10 @@ def invite(
                     subject=subject,
                     text=text,
                     html=html,
-                    extra_headers={"Auto-Submitted": "auto-generated"},
+                    extra_headers={
+                        "Auto-Submitted": "auto-generated",
+                        **(headers(person) if headers is not None else {}),
+                    },
                     message_id_domain=domain,
                 )
                 enqueue(session, message, kind="registration", person_id=person.id)

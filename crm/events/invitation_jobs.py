@@ -4,6 +4,8 @@ run resumes where it stopped: whoever already has `invited_at` is skipped."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from flask import current_app, render_template
@@ -19,7 +21,8 @@ from crm.events import registration as reg
 from crm.events.models import Event
 from crm.jobs import queue
 from crm.jobs.models import BackgroundJob
-from crm.newsletters.models import Audience
+from crm.newsletters import service as nl
+from crm.newsletters.models import Audience, NewsletterList
 
 KIND = "events.invite"
 SUBJECT = "event"
@@ -55,15 +58,22 @@ def running_for(session: Session, event_id: int) -> bool:
     return queue.is_active(queue.latest_for(session, SUBJECT, event_id))
 
 
-def render_invitation(event: Event) -> Any:
+def render_invitation(event: Event, unsubscribe: Callable[[Person], str] | None = None) -> Any:
     """The renderer `followthrough.invite` calls per person: (subject, text, html) in the
-    person's language."""
+    person's language, with the link that unsubscribes them from the list they were invited
+    through (`unsubscribe(person)`)."""
 
     def render(person: Person, link: str) -> tuple[str, str, str]:
         lang = person.language if person.language in ("de", "en") else "de"
         with force_locale(lang):
             subject = _("Invitation: %(title)s", title=event.title)
-            context = {"event": event, "person": person, "link": link, "lang": lang}
+            context = {
+                "event": event,
+                "person": person,
+                "link": link,
+                "lang": lang,
+                "unsubscribe_link": unsubscribe(person) if unsubscribe is not None else "",
+            }
             text = render_template("events/email/invitation.txt", **context)
             html = render_template("events/email/invitation.html", subject=subject, **context)
         return subject, text, html
@@ -94,6 +104,24 @@ def run(ctx: queue.JobContext) -> dict[str, Any]:
         event = session.get(Event, int(payload["event_id"]))
         if event is None:
             return {"status": "gone"}
+        newsletter = session.get(NewsletterList, int(payload["list_id"]))
+        if newsletter is None:
+            return {"status": "gone"}
+        # The people are the list's subscribers: like a campaign of that list, every message
+        # names the list and lets its reader leave it with one click (RFC 2369, RFC 8058).
+        list_settings = replace(
+            nl.MailSettings.from_config(current_app.config), base_url=base_url.rstrip("/")
+        )
+
+        def list_headers(person: Person) -> dict[str, str]:
+            return {
+                **nl.list_headers(list_settings, newsletter),
+                **nl.unsubscribe_headers(list_settings, person, newsletter),
+            }
+
+        def unsubscribe(person: Person) -> str:
+            return nl.unsubscribe_url(list_settings, person, newsletter.id)
+
         audience_id = payload.get("audience_id")
         audience = session.get(Audience, int(audience_id)) if audience_id else None
         recipients = ft.invitation_recipients(
@@ -107,8 +135,9 @@ def run(ctx: queue.JobContext) -> dict[str, Any]:
             recipients,
             now=utcnow(),
             mail=mail,
-            render=render_invitation(event),
+            render=render_invitation(event, unsubscribe),
             after_chunk=chunk_done,
+            headers=list_headers,
         )
         session.commit()
     return {"status": "done", "invited": queued}
