@@ -56,6 +56,9 @@ def test_capacity_two_three_register_one_cancels_and_the_third_moves_up_mailed_o
     waitlist_mail = _mails_to(session, "chen@example.org")
     assert len(waitlist_mail) == 1
     assert not list(waitlist_mail[0].message.iter_attachments())  # no .ics without a seat
+    waiting_text = waitlist_mail[0].message.get_body(("plain",)).get_content()
+    assert "verlassen Sie die Warteliste hier" in waiting_text
+    assert "damit jemand anderes Ihren Platz bekommt" not in waiting_text
 
     moved = reg.cancel(session, second.registration, now=NOW + timedelta(hours=1), mail=MAIL)
 
@@ -83,7 +86,10 @@ def test_the_confirmation_carries_the_events_ics_and_a_working_cancel_link(app_c
     assert str(vevent["SUMMARY"]) == "Fachtagung Fachkräfte"
     assert vevent.decoded("DTSTART") == datetime(2027, 3, 10, 17, 0, tzinfo=UTC)
     text = mail.message.get_body(("plain",)).get_content()
-    link = next(line for line in text.splitlines() if "/anmeldung/absagen/" in line)
+    lines = text.splitlines()
+    # Time and place each on a line of their own (the text template keeps the line break).
+    assert any(line.startswith("Wann: ") and "Ort" not in line for line in lines)
+    link = next(line for line in lines if "/anmeldung/absagen/" in line)
     token = link.rsplit("/", 1)[-1]
     found, problem = reg.registration_for_token(session, SECRET, token)
     assert (found is not None, problem) == (True, "")
