@@ -36,6 +36,9 @@ from crm.contacts.export import iter_csv, write_xlsx
 from crm.contacts.models import Organisation
 from crm.contacts.service import picked_organisation
 from crm.database import int_in_range, utcnow
+from crm.esf import service as esf
+from crm.esf.forms import LongResultForm
+from crm.esf.models import EXIT_RESULTS as ESF_EXIT_RESULTS
 from crm.extensions import db
 from crm.forms import choices
 from crm.i18n import fmt_date
@@ -334,6 +337,9 @@ def _render_detail(participant: Participant, status: int = 200, **forms: Any) ->
         referral_error=forms.get("referral_error"),
         source_inquiries=inquiries_of(db.session, me, participant_id=participant.id),
         placements=placements.placements_of(db.session, participant),
+        esf=esf.record_of(db.session, participant),
+        esf_long_form=forms.get("esf_long_form")
+        or LongResultForm(formdata=None, long_result_on=day),
         fitting_needs=placements.needs_for_participant(db.session, participant, on=day)
         if participant.exit_on is None
         else [],
@@ -516,8 +522,14 @@ def exit_form(participant_id: int):
         form.exit_placement_id.data = str(participant.exit_placement_id or "")
         if form.exit_on.data is None:
             form.exit_on.data = today()
+        ticked = esf.exit_results(esf.record_of(db.session, participant))
+        if not ticked:
+            ticked = esf.default_exit_results(participant.exit_outcome)
+        for key in ticked:
+            getattr(form, f"esf_{key}").data = True
     if form.validate_on_submit():
         raw = form.exit_placement_id.data or ""
+        first_exit = participant.exit_on is None
         placement_id = next((pl.id for pl in choices_ if str(pl.id) == raw), None)
         try:
             service.record_exit(
@@ -531,6 +543,12 @@ def exit_form(participant_id: int):
             form.exit_on.errors.append(_("The exit cannot be before the first contact."))
         else:
             placements.set_exit_placement(db.session, participant, placement_id)
+            results = [r for r in ESF_EXIT_RESULTS if getattr(form, f"esf_{r}").data]
+            if first_exit and not results:
+                # Without JavaScript the boxes cannot follow the outcome chosen on the same
+                # form: a first exit with none ticked takes what its outcome says.
+                results = sorted(esf.default_exit_results(form.exit_outcome.data or ""))
+            esf.save_exit_results(db.session, participant, results)
             db.session.commit()
             flash(_("The exit has been recorded."), "success")
             return _redirect_detail(participant)
