@@ -23,6 +23,8 @@ def _select(key: str, labels: dict) -> SelectField:
     return SelectField(
         FIELD_LABELS[key],
         choices=choices([("", NOT_RECORDED), *labels.items(), ("unknown", NOT_STATED)]),
+        # A select left out of the request (a script, an old form) means "not recorded".
+        default="",
     )
 
 
