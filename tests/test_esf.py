@@ -231,3 +231,20 @@ def test_the_completeness_check_lists_entries_with_missing_data_in_the_offices_g
         i.participant.id
         for i in service.incomplete_entries(db_session, start=START, end=END, offices=[office.id])
     ]
+
+
+def test_erasing_a_participant_removes_her_esf_plus_data(app_ctx, office):
+    from crm.privacy import service as privacy
+
+    s = app_ctx
+    p = entered(s, office)
+    esf_entry(s, p, labour_status="unemployed", disability="yes", consent_on=date(2026, 3, 1))
+    participants.record_exit(s, p, exit_on=date(2026, 4, 30), outcome="employment")
+    privacy.erase_participant(s, p)
+    assert s.scalar(sa.select(EsfRecord).where(EsfRecord.participant_id == p.id)) is None
+
+
+def test_the_pseudonymised_export_never_carries_esf_plus_data():
+    from crm.dashboard.service import PSEUDONYM_FIELDS
+
+    assert not set(PSEUDONYM_FIELDS) & {"disability", "labour_status", "isced", "minority"}
