@@ -239,6 +239,7 @@ def indicators():
         incomplete=incomplete,
         may_see_participants=may_see_participants,
         genders=service.GENDER_COLUMNS,
+        min_cell=int(current_app.config.get("CRM_REPORT_MIN_CELL", 3)),
     )
 
 
