@@ -204,3 +204,35 @@ def test_the_xlsx_protects_small_numbers_and_is_audited(client_as, office, db_se
         .count()
         == 1
     )
+
+
+def test_the_participant_form_has_the_esf_section_and_saves_it_with_the_master_data(
+    counsellor, p, db_session, office
+):
+    page = counsellor.get(f"/teilnehmende/{p.id}/bearbeiten").get_data(as_text=True)
+    assert 'id="h-esf-section"' in page
+    assert "esf-csrf_token" not in page  # one token: the participant form's
+    data = {
+        "last_name": "Zyxesfwa-Neu",
+        "first_name": "Testa",
+        "gender": "female",
+        "recognition_status": "not_started",
+        "office_id": str(office.id),
+        "counsellor_id": str(counsellor.user.id),
+        "acquisition_channel": "other",
+        "first_contact_on": "2026-01-05",
+        "esf-labour_status": "inactive",
+        "esf-disability": "yes",
+    }
+    refused = counsellor.post(f"/teilnehmende/{p.id}/bearbeiten", data=data)
+    assert refused.status_code == 400
+    assert 'selected value="inactive"' in refused.get_data(as_text=True)
+    db_session.expire_all()
+    assert p.last_name == "Zyxesfwa"
+    assert service.record_of(db_session, p) is None
+
+    data["esf-disability"] = ""
+    assert counsellor.post(f"/teilnehmende/{p.id}/bearbeiten", data=data).status_code == 302
+    db_session.expire_all()
+    assert p.last_name == "Zyxesfwa-Neu"
+    assert service.record_of(db_session, p).labour_status == "inactive"

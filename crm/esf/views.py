@@ -37,7 +37,7 @@ from crm.esf.labels import (
     INDICATOR_LABELS,
     value_label,
 )
-from crm.esf.models import ENTRY_FLAGS
+from crm.esf.models import ENTRY_FLAGS, EsfRecord
 from crm.extensions import db
 from crm.participants import service as participants
 from crm.participants.forms import ActionForm
@@ -93,32 +93,45 @@ def _render_form(
     ), status
 
 
+def build_entry_form(rec: EsfRecord | None, *, embedded: bool = False) -> EsfEntryForm:
+    """The entry form for `rec`; `embedded` inside the participant form (its CSRF token)."""
+    if embedded:
+        form = EsfEntryForm(obj=rec, prefix="esf", meta={"csrf": False})
+    else:
+        form = EsfEntryForm(obj=rec)
+    form.consent_on_record = rec is not None and rec.disability_consent_on is not None
+    if request.method == "GET":
+        form.disability_consent.data = form.consent_on_record
+    return form
+
+
+def save_entry_form(participant: Participant, form: EsfEntryForm) -> bool:
+    """Save a validated entry form; False (with the error on the form) if refused."""
+    consent_on = form.disability_consent_on.data if form.disability_consent.data else None
+    try:
+        service.save_entry(
+            db.session,
+            participant,
+            {key: getattr(form, key).data or "" for key in ENTRY_KEYS},
+            disability_consent_on=consent_on,
+        )
+    except service.EsfError:
+        form.disability.errors = [_("This value cannot be stored.")]
+        return False
+    return True
+
+
 @bp.route("/teilnehmende/<int:participant_id>/esf-plus", methods=["GET", "POST"])
 @require("participants.edit")
 def entry_form(participant_id: int):
     participant = _participant_or_404(participant_id)
-    rec = service.record_of(db.session, participant)
-    form = EsfEntryForm(obj=rec)
-    form.consent_on_record = rec is not None and rec.disability_consent_on is not None
-    if request.method == "GET" and rec is not None:
-        form.disability_consent.data = form.consent_on_record
-    if form.validate_on_submit():
-        consent_on = form.disability_consent_on.data if form.disability_consent.data else None
-        try:
-            service.save_entry(
-                db.session,
-                participant,
-                {key: getattr(form, key).data or "" for key in ENTRY_KEYS},
-                disability_consent_on=consent_on,
-            )
-        except service.EsfError:
-            form.disability.errors = [_("This value cannot be stored.")]
-        else:
-            db.session.commit()
-            flash(_("The ESF Plus data have been saved."), "success")
-            return redirect(
-                url_for("participants.detail", participant_id=participant.id, _anchor="esf")
-            )
+    form = build_entry_form(service.record_of(db.session, participant))
+    if form.validate_on_submit() and save_entry_form(participant, form):
+        db.session.commit()
+        flash(_("The ESF Plus data have been saved."), "success")
+        return redirect(
+            url_for("participants.detail", participant_id=participant.id, _anchor="esf")
+        )
     return _render_form(participant, form, status=400 if form.errors else 200)
 
 

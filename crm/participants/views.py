@@ -37,6 +37,7 @@ from crm.contacts.models import Organisation
 from crm.contacts.service import picked_organisation
 from crm.database import int_in_range, utcnow
 from crm.esf import service as esf
+from crm.esf import views as esf_views
 from crm.esf.forms import LongResultForm
 from crm.esf.models import EXIT_RESULTS as ESF_EXIT_RESULTS
 from crm.extensions import db
@@ -240,22 +241,26 @@ def form_data(form: f.ParticipantForm) -> dict[str, Any] | None:
 @require("participants.edit")
 def new():
     form = f.ParticipantForm()
+    esf_form = esf_views.build_entry_form(None, embedded=True)
     prepare_form(form, None)
     if request.method == "GET":
         me = _me()
         form.office_id.data = me.office_id
         form.counsellor_id.data = me.id
         form.first_contact_on.data = today()
-    if form.validate_on_submit():
+    # Both validated, so every error shows at once.
+    if all([form.validate_on_submit(), esf_form.validate() if form.is_submitted() else False]):
         data = form_data(form)
         if data is not None:
             participant = service.save_participant(db.session, data)
-            db.session.commit()
-            flash(_("The participant has been created."), "success")
-            return redirect(url_for("participants.detail", participant_id=participant.id))
-    return render_template("participants/form.html", form=form, participant=None), (
-        400 if form.errors else 200
-    )
+            if esf_views.save_entry_form(participant, esf_form):
+                db.session.commit()
+                flash(_("The participant has been created."), "success")
+                return redirect(url_for("participants.detail", participant_id=participant.id))
+            db.session.rollback()
+    return render_template(
+        "participants/form.html", form=form, participant=None, esf_form=esf_form, esf=None
+    ), (400 if form.errors or esf_form.errors else 200)
 
 
 @bp.route("/<int:participant_id>/bearbeiten", methods=["GET", "POST"])
@@ -271,16 +276,20 @@ def edit(participant_id: int):
         org = participant.referring_organisation
         form.referring_organisation.data = org.name if org else ""
         form.referring_organisation_id.data = str(org.id) if org else ""
-    if form.validate_on_submit():
+    rec = esf.record_of(db.session, participant)
+    esf_form = esf_views.build_entry_form(rec, embedded=True)
+    if all([form.validate_on_submit(), esf_form.validate() if form.is_submitted() else False]):
         data = form_data(form)
         if data is not None:
             service.save_participant(db.session, data, participant)
-            db.session.commit()
-            flash(_("The participant has been saved."), "success")
-            return redirect(url_for("participants.detail", participant_id=participant.id))
-    return render_template("participants/form.html", form=form, participant=participant), (
-        400 if form.errors else 200
-    )
+            if esf_views.save_entry_form(participant, esf_form):
+                db.session.commit()
+                flash(_("The participant has been saved."), "success")
+                return redirect(url_for("participants.detail", participant_id=participant.id))
+            db.session.rollback()
+    return render_template(
+        "participants/form.html", form=form, participant=participant, esf_form=esf_form, esf=rec
+    ), (400 if form.errors or esf_form.errors else 200)
 
 
 # --- detail -------------------------------------------------------------------------------------
