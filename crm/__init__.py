@@ -149,6 +149,7 @@ def configure_blueprints(app: Flask) -> None:
     from crm.contacts.views import bp as contacts_bp
     from crm.core.views import bp as core_bp
     from crm.dashboard.views import bp as dashboard_bp
+    from crm.esf.views import bp as esf_bp
     from crm.events.views import bp as events_bp
     from crm.followups.views import bp as followups_bp
     from crm.intake.views import bp as intake_bp
@@ -173,6 +174,7 @@ def configure_blueprints(app: Flask) -> None:
         followups_bp,
         intake_bp,
         placements_bp,
+        esf_bp,
         participants_bp,
         events_bp,
         jobs_bp,
@@ -192,6 +194,7 @@ def configure_signals() -> None:
     """Each domain connects its receivers to the signals of the others (blinker)."""
     from crm import (
         contacts,
+        esf,
         events,
         followups,
         intake,
@@ -205,6 +208,7 @@ def configure_signals() -> None:
 
     domains = (
         contacts,
+        esf,
         events,
         followups,
         intake,

@@ -167,6 +167,7 @@ def load_config(instance_path: str) -> dict[str, Any]:
         # Targets board: default weekly targets when no year has its own (Auswertung).
         "CRM_TARGET_ENTRIES_PER_WEEK": _int("CRM_TARGET_ENTRIES_PER_WEEK", 1),
         "CRM_TARGET_EXITS_PER_WEEK": _int("CRM_TARGET_EXITS_PER_WEEK", 1),
+        "CRM_REPORT_MIN_CELL": _int("CRM_REPORT_MIN_CELL", 3),
         # Case work: a planned transfer's follow-up falls due this many days before it.
         "CRM_TRANSFER_LEAD_DAYS": _int("CRM_TRANSFER_LEAD_DAYS", 14),
         # Placements: an internship's follow-up falls due this many days before its end.

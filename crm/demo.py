@@ -80,6 +80,15 @@ def _seed_placements(session: Session, offices: dict) -> dict[str, int]:
 SEEDERS.append(_seed_placements)
 
 
+def _seed_esf(session: Session, offices: dict) -> dict[str, int]:
+    from crm.esf.demo import seed_esf
+
+    return seed_esf(session, offices)
+
+
+SEEDERS.append(_seed_esf)
+
+
 def _seed_intake(session: Session, offices: dict) -> dict[str, int]:
     from crm.intake.demo import seed_intake
 

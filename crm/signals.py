@@ -38,6 +38,10 @@ case_followup_moved = _signals.signal("case-followup-moved")
 pages (snoozed or edited): `send(kind, session=, participant_id=, due_date=)`; the
 participants domain moves its date along, so the two never disagree."""
 
+exit_changed = _signals.signal("exit-changed")
+"""After a participant's exit was recorded, moved or withdrawn (crm.participants.service
+.record_exit): `send(participant, session=)`; the ESF domain keeps its six-month follow-up."""
+
 
 @dataclass(frozen=True)
 class MergeImpact:

@@ -16,6 +16,7 @@ from crm.audit.models import AuditEntry
 from crm.contacts import models as contact_models
 from crm.contacts.import_models import ImportItem, ImportJob
 from crm.contacts.service import add_affiliation, save_organisation, save_person
+from crm.esf import service as esf
 from crm.events import models as event_models
 from crm.events.service import EventData, LeadData, capture_lead, create_event, set_contact
 from crm.extensions import db
@@ -229,6 +230,12 @@ def _one_human_everywhere(s):
         today=date(2026, 6, 1),
     )
     ps.record_exit(s, participant, exit_on=date(2026, 9, 30), outcome="employment", note="Vertrag")
+    esf.save_entry(
+        s,
+        participant,
+        {"labour_status": "unemployed", "third_country": "yes", "disability": "yes"},
+        disability_consent_on=date(2026, 2, 1),
+    )
     # Her inquiry on the public form, converted into the counselling record.
     s.add(
         Inquiry(
@@ -525,7 +532,10 @@ def test_every_table_that_links_to_a_person_has_its_rows_in_the_report(
 
     person, participant, _nonce = everywhere
     data = client_as("admin").get(_report_url(person, participant, ".json")).get_json()
-    entries = {s["key"]: len(s["entries"]) for s in data["sections"]}
+    # Follow-ups come in two sections (about the person, about the participant): sum by key.
+    entries: dict[str, int] = {}
+    for section in data["sections"]:
+        entries[section["key"]] = entries.get(section["key"], 0) + len(section["entries"])
     subject = {"person": person, "participant": participant}
     rows = {
         "import_item": db_session.scalar(
@@ -658,3 +668,15 @@ def test_a_report_for_no_existing_record_is_not_found(client_as, db_session, arg
     # A NUL anywhere in a query is refused app-wide with 400 before the view runs.
     expected = 400 if "%00" in args else 404
     assert client_as("admin").get(f"/datenschutz/auskunft/bericht{args}").status_code == expected
+
+
+def test_the_report_shows_the_esf_plus_data_with_the_disability_consent(
+    client_as, db_session, everywhere
+):
+    person, participant, _nonce = everywhere
+    data = client_as("admin").get(_report_url(person, participant, ".json")).get_json()
+    (section,) = [s for s in data["sections"] if s["key"] == "esf"]
+    fields = {f["key"]: f["value"] for f in section["entries"][0]["fields"]}
+    assert fields["disability_consent_on"] == "01.02.2026"
+    assert fields["labour_status"]
+    assert "disability" in fields

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from wtforms import (
+    BooleanField,
     DateField,
     DateTimeLocalField,
     EmailField,
@@ -21,6 +22,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
+from crm.esf.labels import EXIT_LABELS as ESF_EXIT_LABELS
 from crm.forms import DurationField, Filled, Form, Mailable, WholeNumberField, choices
 
 RECOGNITION_LABELS = {
@@ -186,6 +188,11 @@ class ExitForm(Form):
     exit_note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=5000)])
     # Choices are the participant's placements (set by the view); "" = none.
     exit_placement_id = SelectField(_l("Placement"), choices=[], validate_choice=False)
+    # ESF Plus immediate results (crm.esf), prefilled from the outcome by the view.
+    esf_job_searching = BooleanField(ESF_EXIT_LABELS["job_searching"])
+    esf_education = BooleanField(ESF_EXIT_LABELS["education"])
+    esf_qualification = BooleanField(ESF_EXIT_LABELS["qualification"])
+    esf_employment = BooleanField(ESF_EXIT_LABELS["employment"])
 
 
 class ReleaseForm(Form):

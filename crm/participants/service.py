@@ -51,6 +51,7 @@ from crm.signals import (
     case_followup_moved,
     delete_impact,
     deleting,
+    exit_changed,
     merge_impact,
     merging,
     move_column,
@@ -361,6 +362,7 @@ def record_exit(
         participant.exit_note = ""
         participant.exit_placement_id = None
         session.flush()
+        exit_changed.send(participant, session=session)
         return participant
     if outcome and outcome not in EXIT_OUTCOMES:
         raise ParticipantError(f"unknown exit outcome {outcome!r}")
@@ -373,6 +375,7 @@ def record_exit(
         # Only an exit into work or qualification names a placement (crm.placements).
         participant.exit_placement_id = None
     session.flush()
+    exit_changed.send(participant, session=session)
     return participant
 
 

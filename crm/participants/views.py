@@ -36,6 +36,10 @@ from crm.contacts.export import iter_csv, write_xlsx
 from crm.contacts.models import Organisation
 from crm.contacts.service import picked_organisation
 from crm.database import int_in_range, utcnow
+from crm.esf import service as esf
+from crm.esf import views as esf_views
+from crm.esf.forms import LongResultForm
+from crm.esf.models import EXIT_RESULTS as ESF_EXIT_RESULTS
 from crm.extensions import db
 from crm.forms import choices
 from crm.i18n import fmt_date
@@ -237,22 +241,26 @@ def form_data(form: f.ParticipantForm) -> dict[str, Any] | None:
 @require("participants.edit")
 def new():
     form = f.ParticipantForm()
+    esf_form = esf_views.build_entry_form(None, embedded=True)
     prepare_form(form, None)
     if request.method == "GET":
         me = _me()
         form.office_id.data = me.office_id
         form.counsellor_id.data = me.id
         form.first_contact_on.data = today()
-    if form.validate_on_submit():
+    # Both validated, so every error shows at once.
+    if all([form.validate_on_submit(), esf_form.validate() if form.is_submitted() else False]):
         data = form_data(form)
         if data is not None:
             participant = service.save_participant(db.session, data)
-            db.session.commit()
-            flash(_("The participant has been created."), "success")
-            return redirect(url_for("participants.detail", participant_id=participant.id))
-    return render_template("participants/form.html", form=form, participant=None), (
-        400 if form.errors else 200
-    )
+            if esf_views.save_entry_form(participant, esf_form):
+                db.session.commit()
+                flash(_("The participant has been created."), "success")
+                return redirect(url_for("participants.detail", participant_id=participant.id))
+            db.session.rollback()
+    return render_template(
+        "participants/form.html", form=form, participant=None, esf_form=esf_form, esf=None
+    ), (400 if form.errors or esf_form.errors else 200)
 
 
 @bp.route("/<int:participant_id>/bearbeiten", methods=["GET", "POST"])
@@ -268,16 +276,20 @@ def edit(participant_id: int):
         org = participant.referring_organisation
         form.referring_organisation.data = org.name if org else ""
         form.referring_organisation_id.data = str(org.id) if org else ""
-    if form.validate_on_submit():
+    rec = esf.record_of(db.session, participant)
+    esf_form = esf_views.build_entry_form(rec, embedded=True)
+    if all([form.validate_on_submit(), esf_form.validate() if form.is_submitted() else False]):
         data = form_data(form)
         if data is not None:
             service.save_participant(db.session, data, participant)
-            db.session.commit()
-            flash(_("The participant has been saved."), "success")
-            return redirect(url_for("participants.detail", participant_id=participant.id))
-    return render_template("participants/form.html", form=form, participant=participant), (
-        400 if form.errors else 200
-    )
+            if esf_views.save_entry_form(participant, esf_form):
+                db.session.commit()
+                flash(_("The participant has been saved."), "success")
+                return redirect(url_for("participants.detail", participant_id=participant.id))
+            db.session.rollback()
+    return render_template(
+        "participants/form.html", form=form, participant=participant, esf_form=esf_form, esf=rec
+    ), (400 if form.errors or esf_form.errors else 200)
 
 
 # --- detail -------------------------------------------------------------------------------------
@@ -334,6 +346,9 @@ def _render_detail(participant: Participant, status: int = 200, **forms: Any) ->
         referral_error=forms.get("referral_error"),
         source_inquiries=inquiries_of(db.session, me, participant_id=participant.id),
         placements=placements.placements_of(db.session, participant),
+        esf=esf.record_of(db.session, participant),
+        esf_long_form=forms.get("esf_long_form")
+        or LongResultForm(formdata=None, long_result_on=day),
         fitting_needs=placements.needs_for_participant(db.session, participant, on=day)
         if participant.exit_on is None
         else [],
@@ -516,8 +531,14 @@ def exit_form(participant_id: int):
         form.exit_placement_id.data = str(participant.exit_placement_id or "")
         if form.exit_on.data is None:
             form.exit_on.data = today()
+        ticked = esf.exit_results(esf.record_of(db.session, participant))
+        if not ticked:
+            ticked = esf.default_exit_results(participant.exit_outcome)
+        for key in ticked:
+            getattr(form, f"esf_{key}").data = True
     if form.validate_on_submit():
         raw = form.exit_placement_id.data or ""
+        first_exit = participant.exit_on is None
         placement_id = next((pl.id for pl in choices_ if str(pl.id) == raw), None)
         try:
             service.record_exit(
@@ -531,6 +552,12 @@ def exit_form(participant_id: int):
             form.exit_on.errors.append(_("The exit cannot be before the first contact."))
         else:
             placements.set_exit_placement(db.session, participant, placement_id)
+            results = [r for r in ESF_EXIT_RESULTS if getattr(form, f"esf_{r}").data]
+            if first_exit and not results:
+                # Without JavaScript the boxes cannot follow the outcome chosen on the same
+                # form: a first exit with none ticked takes what its outcome says.
+                results = sorted(esf.default_exit_results(form.exit_outcome.data or ""))
+            esf.save_exit_results(db.session, participant, results)
             db.session.commit()
             flash(_("The exit has been recorded."), "success")
             return _redirect_detail(participant)

@@ -62,6 +62,7 @@ CATEGORY_LABELS: dict[str, Any] = {
     "support": _l("Support checklist"),
     "contact_log": _l("Contact log (calls, e-mails, meetings)"),
     "placements": _l("Placement notes (kind, firm and dates stay)"),
+    "esf": _l("ESF Plus data"),
     "retention": _l("Retention review"),
     "inquiries": _l("Inquiries"),
     "audit": _l("Values in the audit log"),

@@ -1,0 +1,15 @@
+"""ESF Plus indicators: participant data at entry, at exit and six months later, and the table."""
+
+from __future__ import annotations
+
+
+def connect_signals() -> None:
+    """Connect this domain's receivers to other domains' signals (called by create_app)."""
+    from crm.esf import service
+    from crm.esf.privacy import esf_sections
+    from crm.privacy.access import access_sections
+    from crm.privacy.signals import erasure_planned
+
+    service.connect_signals()
+    erasure_planned.connect(service.plan_erasure)
+    access_sections.connect(esf_sections)
