@@ -121,6 +121,11 @@ def load_config(instance_path: str) -> dict[str, Any]:
         # retention periods).
         "CRM_MAIL_OUTBOX_TEXT_DAYS": _int("CRM_MAIL_OUTBOX_TEXT_DAYS", 14),
         "CRM_MAIL_OUTBOX_KEEP_DAYS": _int("CRM_MAIL_OUTBOX_KEEP_DAYS", 90),
+        # Funder reports: the project's term (ISO dates, both or neither) is one of the period
+        # presets; export cells counting fewer people than MIN_CELL are shown as "< MIN_CELL".
+        "CRM_PROJECT_START": _str("CRM_PROJECT_START", ""),
+        "CRM_PROJECT_END": _str("CRM_PROJECT_END", ""),
+        "CRM_REPORT_MIN_CELL": _int("CRM_REPORT_MIN_CELL", 3),
         "CRM_SCHEMA_CHECK": _bool(os.environ.get("CRM_SCHEMA_CHECK"), True),
         # Imports: uploaded files (stored in the database) are kept N days.
         "CRM_IMPORT_KEEP_DAYS": _int("CRM_IMPORT_KEEP_DAYS", 30),
