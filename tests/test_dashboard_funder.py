@@ -4,7 +4,10 @@ saved definitions, permissions and bad periods."""
 from __future__ import annotations
 
 import io
-from datetime import UTC, date, datetime
+import random
+import re
+from datetime import UTC, date, datetime, timedelta
+from html import unescape
 
 import pytest
 import sqlalchemy as sa
@@ -343,3 +346,58 @@ def test_definitions_are_not_saved_or_deleted_without_csrf_or_by_staff(client_as
     )
     db_session.expire_all()
     assert db_session.scalar(sa.select(sa.func.count()).select_from(ReportDefinition)) == 1
+
+
+# --- links to the participant list ---------------------------------------------------------------
+
+LINK = re.compile(r'<a href="(/teilnehmende/\?[^"]+)">(\d+)</a>')
+LIST_COUNT = re.compile(r'id="participant-count">(\d+)')
+
+
+def _random_participants(s, rng):
+    offices = [office_and_counsellor(s) for _ in range(2)]
+    for _ in range(rng.randint(12, 20)):
+        office, counsellor = rng.choice(offices)
+        first = date(2026, 1, 1) + timedelta(days=rng.randint(-60, 300))
+        sessions = tuple(
+            (first + timedelta(days=rng.randint(0, 200)), rng.choice((60, 481)))
+            for _ in range(rng.randint(0, 3))
+        )
+        kwargs = {}
+        if rng.random() < 0.4:
+            kwargs["exit_on"] = first + timedelta(days=rng.randint(1, 300))
+            kwargs["outcome"] = rng.choice(("employment", "qualification", "moved_away", ""))
+        make_participant(
+            s,
+            office=office,
+            counsellor=counsellor,
+            first_contact_on=first,
+            sessions=sessions,
+            **kwargs,
+        )
+    # On the period's first and last day: the edges must count in the report and the list.
+    office, counsellor = offices[0]
+    entered_on(s, date(2026, 7, 31), office=office, counsellor=counsellor)
+    entered_on(
+        s,
+        date(2026, 2, 1),
+        office=office,
+        counsellor=counsellor,
+        exit_on=date(2026, 7, 31),
+        outcome="employment",
+    )
+    s.commit()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_every_linked_number_equals_the_count_of_the_list_it_links_to(client_as, db_session, seed):
+    _random_participants(db_session, random.Random(seed))
+    c = client_as("lead")
+    html = c.get(
+        "/auswertung/foerderbericht?zeitraum=custom&von=2026-02-01&bis=2026-07-31"
+    ).get_data(as_text=True)
+    links = LINK.findall(html)
+    assert len(links) >= 6
+    for url, shown in links:
+        listed = c.get(unescape(url)).get_data(as_text=True)
+        assert LIST_COUNT.search(listed).group(1) == shown, url

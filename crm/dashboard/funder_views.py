@@ -24,7 +24,8 @@ from crm.database import utcnow
 from crm.extensions import db
 from crm.forms import Form, choices
 from crm.participants.forms import GENDER_LABELS, RECOGNITION_LABELS
-from crm.security import require, writes_on_get
+from crm.placements.forms import KIND_LABELS as PLACEMENT_KIND_LABELS
+from crm.security import has_permission, require, writes_on_get
 
 PRESET_LABELS = {
     "year": _l("Calendar year"),
@@ -42,13 +43,6 @@ DIMENSION_LABELS = {
     "age_group": _l("Age group at entry"),
     "country": _l("Country of origin"),
     "recognition": _l("Recognition status"),
-}
-PLACEMENT_KIND_LABELS = {
-    "job": _l("Job"),
-    "apprenticeship": _l("Apprenticeship"),
-    "internship": _l("Internship"),
-    "qualification": _l("Qualification measure"),
-    "recognition": _l("Recognition / adaptation qualification"),
 }
 
 
@@ -166,6 +160,8 @@ def _page(form: DefinitionForm | None = None, status: int = 200) -> Any:
         PLACEMENT_KIND_LABELS=PLACEMENT_KIND_LABELS,
         OUTCOME_LABELS=OUTCOME_LABELS,
         min_cell=current_app.config.get("CRM_REPORT_MIN_CELL", 3),
+        # Numbers link to the participant list filtered the same way, for those who may see it.
+        may_list=has_permission(current_user, "participants.view"),
         query={k: v for k, v in typed.items() if v},
     ), status
 
