@@ -400,4 +400,5 @@ def test_every_linked_number_equals_the_count_of_the_list_it_links_to(client_as,
     assert len(links) >= 6
     for url, shown in links:
         listed = c.get(unescape(url)).get_data(as_text=True)
+        assert 'id="report-filter"' in listed
         assert LIST_COUNT.search(listed).group(1) == shown, url

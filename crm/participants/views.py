@@ -237,6 +237,7 @@ def index():
         per_page=PER_PAGE,
         filters=filters,
         args=args,
+        report_args=report_args(filters),
         offices=_offices(),
         counsellors=_counsellors(),
         warnings={p.id: service.deadline_warnings(p, day) for p in items},
