@@ -402,3 +402,49 @@ def test_every_linked_number_equals_the_count_of_the_list_it_links_to(client_as,
         listed = c.get(unescape(url)).get_data(as_text=True)
         assert 'id="report-filter"' in listed
         assert LIST_COUNT.search(listed).group(1) == shown, url
+
+
+def test_rare_values_are_hidden_in_the_pseudonymised_rows():
+    fields = ("pseudonym", "birth_year", "country_of_origin", "exit_on")
+    rows = [
+        ("a", 1980, "Syrien", None),
+        ("b", 1980, "Syrien", None),
+        ("c", 1980, "Syrien", None),
+        ("d", 1991, "Lettland", None),
+    ]
+    assert funder.protect_rows(fields, rows, 3) == [
+        ("a", 1980, "Syrien", None),
+        ("b", 1980, "Syrien", None),
+        ("c", 1980, "Syrien", None),
+        ("d", "< 3", "< 3", None),
+    ]
+
+
+def test_the_pseudonymised_export_of_the_period_hides_rare_values_and_is_audited(
+    client_as, db_session
+):
+    _data(db_session)
+    db_session.commit()
+    c = client_as("lead")
+    response = c.get(
+        "/auswertung/foerderbericht/pseudonymisiert.xlsx?zeitraum=custom&von=2026-01-01&bis=2026-06-30"
+    )
+    assert response.status_code == 200
+    rows = list(load_workbook(io.BytesIO(response.data)).active.iter_rows(values_only=True))
+    assert rows[0][0] == "Pseudonym"
+    assert len(rows) == 1 + 3
+    birth_years = [r[2] for r in rows[1:]]
+    assert 1988 not in birth_years
+    assert 2003 not in birth_years
+    assert "< 3" in birth_years
+    assert (
+        db_session.scalar(
+            sa.select(sa.func.count()).where(
+                AuditEntry.entity_type == "participant", AuditEntry.action == "export"
+            )
+        )
+        == 1
+    )
+    assert (
+        client_as("staff").get("/auswertung/foerderbericht/pseudonymisiert.xlsx").status_code == 403
+    )

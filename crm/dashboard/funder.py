@@ -318,3 +318,40 @@ def protect(n: int, min_cell: int) -> int | str:
     if min_cell > 1 and n < min_cell:
         return f"< {min_cell}"
     return n
+
+
+# Columns of the pseudonymised rows (crm.dashboard.service.PSEUDONYM_FIELDS) that together
+# could point to a person: a value held by fewer than the threshold in the export is hidden.
+QUASI_IDENTIFIERS = (
+    "office",
+    "birth_year",
+    "gender",
+    "country_of_origin",
+    "recognition_status",
+    "language_level",
+    "target_field",
+    "acquisition_channel",
+)
+
+
+def protect_rows(
+    fields: tuple[str, ...], rows: list[tuple[Any, ...]], min_cell: int
+) -> list[tuple[Any, ...]]:
+    """Rows with every rare value of a quasi-identifying column shown as "< min_cell".
+
+    Each column is checked on its own: a value (a birth year, a country) that fewer than
+    `min_cell` rows of the export hold is replaced, so no single column singles out a person.
+    """
+    if min_cell <= 1 or not rows:
+        return rows
+    columns = [fields.index(f) for f in QUASI_IDENTIFIERS if f in fields]
+    rare: dict[int, set[Any]] = {}
+    for i in columns:
+        counts: dict[Any, int] = {}
+        for row in rows:
+            counts[row[i]] = counts.get(row[i], 0) + 1
+        rare[i] = {v for v, n in counts.items() if n < min_cell and v not in (None, "")}
+    shown = f"< {min_cell}"
+    return [
+        tuple(shown if i in rare and v in rare[i] else v for i, v in enumerate(row)) for row in rows
+    ]

@@ -6,7 +6,7 @@ import io
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -14,16 +14,17 @@ from wtforms import DateField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
 from crm.audit.service import record
-from crm.contacts.export import neutralize_cell
-from crm.dashboard import funder
+from crm.contacts.export import neutralize_cell, write_xlsx
+from crm.dashboard import funder, service
 from crm.dashboard.labels import CHANNEL_LABELS, OUTCOME_LABELS
 from crm.dashboard.models import ReportDefinition
-from crm.dashboard.views import bp
+from crm.dashboard.views import PSEUDONYM_HEADERS, bp
 from crm.dashboard.weeks import local_date
 from crm.database import utcnow
 from crm.extensions import db
 from crm.forms import Form, choices
 from crm.participants.forms import GENDER_LABELS, RECOGNITION_LABELS
+from crm.participants.service import office_ids_for
 from crm.placements.forms import KIND_LABELS as PLACEMENT_KIND_LABELS
 from crm.security import has_permission, require, writes_on_get
 
@@ -322,4 +323,43 @@ def funder_report_xlsx():
         mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         as_attachment=True,
         download_name=f"foerderbericht-{period.start.isoformat()}-{period.end.isoformat()}.xlsx",
+    )
+
+
+@bp.route("/foerderbericht/pseudonymisiert.xlsx")
+@require("reports.funder")
+@writes_on_get
+def funder_pseudonymised_xlsx():
+    """One row per participant active in the period, rare values hidden (see protect_rows)."""
+    if not has_permission(current_user, "participants.view"):
+        abort(403)
+    period, _typed, error = _request_period()
+    if error:
+        return _page(status=400)
+    min_cell = int(current_app.config.get("CRM_REPORT_MIN_CELL", 3))
+    rows = service.pseudonymised_rows_between(
+        db.session, period.start, period.after_end, office_ids_for(current_user)
+    )
+    rows = funder.protect_rows(service.PSEUDONYM_FIELDS, rows, min_cell)
+    record(
+        db.session,
+        "export",
+        entity_type="participant",
+        summary=(
+            f"pseudonymisiert {period.start.isoformat()} bis {period.end.isoformat()}: "
+            f"{len(rows)} Zeilen (xlsx, seltene Werte verborgen)"
+        ),
+    )
+    db.session.commit()
+    headers = [PSEUDONYM_HEADERS[f] for f in service.PSEUDONYM_FIELDS]
+    out = io.BytesIO()
+    write_xlsx(headers, rows, out, sheet_title="Teilnehmende")
+    out.seek(0)
+    return send_file(
+        out,
+        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        as_attachment=True,
+        download_name=(
+            f"foerderbericht-pseudonymisiert-{period.start.isoformat()}-{period.end.isoformat()}.xlsx"
+        ),
     )
