@@ -448,3 +448,11 @@ def test_the_pseudonymised_export_of_the_period_hides_rare_values_and_is_audited
     assert (
         client_as("staff").get("/auswertung/foerderbericht/pseudonymisiert.xlsx").status_code == 403
     )
+
+
+def test_the_project_term_preset_uses_the_configured_term(app, client_as, monkeypatch):
+    monkeypatch.setitem(app.config, "CRM_PROJECT_START", "2025-01-01")
+    monkeypatch.setitem(app.config, "CRM_PROJECT_END", "2027-12-31")
+    html = client_as("lead").get("/auswertung/foerderbericht?zeitraum=term").get_data(as_text=True)
+    assert "01.01.2025 – 31.12.2027" in html
+    assert 'id="period-error"' not in html
