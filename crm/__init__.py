@@ -139,7 +139,8 @@ def configure_assets(app: Flask) -> None:
 
 def configure_blueprints(app: Flask) -> None:
     # The registration, follow-through and figures pages add their routes to the events
-    # blueprint.
+    # blueprint, the funder report its routes to the dashboard's.
+    import crm.dashboard.funder_views  # noqa: F401
     import crm.events.figures_views  # noqa: F401
     import crm.events.followthrough_views  # noqa: F401
     import crm.events.registration_views  # noqa: F401

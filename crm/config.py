@@ -121,6 +121,12 @@ def load_config(instance_path: str) -> dict[str, Any]:
         # retention periods).
         "CRM_MAIL_OUTBOX_TEXT_DAYS": _int("CRM_MAIL_OUTBOX_TEXT_DAYS", 14),
         "CRM_MAIL_OUTBOX_KEEP_DAYS": _int("CRM_MAIL_OUTBOX_KEEP_DAYS", 90),
+        # Funder reports: the project's term (ISO dates, both or neither) is one of the period
+        # presets; export cells counting fewer people than MIN_CELL are shown as "< MIN_CELL"
+        # (funder report, ESF Plus indicators; the ESF disability row always at least 3).
+        "CRM_PROJECT_START": _str("CRM_PROJECT_START", ""),
+        "CRM_PROJECT_END": _str("CRM_PROJECT_END", ""),
+        "CRM_REPORT_MIN_CELL": _int("CRM_REPORT_MIN_CELL", 3),
         "CRM_SCHEMA_CHECK": _bool(os.environ.get("CRM_SCHEMA_CHECK"), True),
         # Imports: uploaded files (stored in the database) are kept N days.
         "CRM_IMPORT_KEEP_DAYS": _int("CRM_IMPORT_KEEP_DAYS", 30),
@@ -167,7 +173,6 @@ def load_config(instance_path: str) -> dict[str, Any]:
         # Targets board: default weekly targets when no year has its own (Auswertung).
         "CRM_TARGET_ENTRIES_PER_WEEK": _int("CRM_TARGET_ENTRIES_PER_WEEK", 1),
         "CRM_TARGET_EXITS_PER_WEEK": _int("CRM_TARGET_EXITS_PER_WEEK", 1),
-        "CRM_REPORT_MIN_CELL": _int("CRM_REPORT_MIN_CELL", 3),
         # Case work: a planned transfer's follow-up falls due this many days before it.
         "CRM_TRANSFER_LEAD_DAYS": _int("CRM_TRANSFER_LEAD_DAYS", 14),
         # Placements: an internship's follow-up falls due this many days before its end.

@@ -41,6 +41,8 @@ _ALL_DOMAIN = {
     "participants.export",
     "reports.view",
     "reports.targets",
+    # The funder report for any period and its saved definitions (admins and leads only).
+    "reports.funder",
     "events.view",
     "events.edit",
     "followups.view",

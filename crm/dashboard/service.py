@@ -561,6 +561,13 @@ def pseudonymised_rows(
     Erased participants are left out: their record no longer belongs to anybody.
     """
     start, end = year_span(year)
+    return pseudonymised_rows_between(session, start, end, offices)
+
+
+def pseudonymised_rows_between(
+    session: Session, start: date, end: date, offices: list[int] | None
+) -> list[tuple[Any, ...]]:
+    """`pseudonymised_rows` for the days `start` to `end` (exclusive)."""
     had_session = sa.exists(
         sa.select(CounsellingSession.id).where(
             CounsellingSession.participant_id == P.id,

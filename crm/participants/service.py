@@ -445,6 +445,33 @@ class ParticipantFilters:
     office_id: int | None = None
     counsellor_id: int | None = None
     state: str = ""  # one of LIST_STATES or ""
+    # From the funder report's links: counselled in, entered in or exited in the days
+    # `period_from` to `period_to` (both included), optionally with one exit outcome.
+    period_kind: str = ""  # one of PERIOD_KINDS or ""
+    period_from: date | None = None
+    period_to: date | None = None
+    outcome: str | None = None
+
+
+PERIOD_KINDS = ("counselled", "entered", "exited")
+
+
+def _period_clause(f: ParticipantFilters) -> sa.ColumnElement[bool] | None:
+    """SQL for the funder report's filters, the same conditions as crm.dashboard.funder."""
+    if f.period_kind not in PERIOD_KINDS or f.period_from is None or f.period_to is None:
+        return None
+    after = f.period_to + timedelta(days=1)
+    if f.period_kind == "counselled":
+        return Participant.id.in_(
+            sa.select(CounsellingSession.participant_id).where(
+                CounsellingSession.held_on >= f.period_from, CounsellingSession.held_on < after
+            )
+        )
+    column = Participant.entry_on if f.period_kind == "entered" else Participant.exit_on
+    clause = sa.and_(column >= f.period_from, column < after)
+    if f.period_kind == "exited" and f.outcome is not None:
+        clause = sa.and_(clause, Participant.exit_outcome == f.outcome)
+    return clause
 
 
 def name_contains(terms: list[str]) -> sa.ColumnElement[bool]:
@@ -476,6 +503,9 @@ def participant_query(user: Any, f: ParticipantFilters, today: date) -> sa.Selec
         stmt = stmt.where(Participant.exit_on.is_not(None))
     elif f.state == "warnings":
         stmt = stmt.where(warning_clause(today))
+    period = _period_clause(f)
+    if period is not None:
+        stmt = stmt.where(period)
     return stmt
 
 

@@ -43,10 +43,12 @@ from crm.esf.models import EXIT_RESULTS as ESF_EXIT_RESULTS
 from crm.extensions import db
 from crm.forms import choices
 from crm.i18n import fmt_date
+from crm.inputs import parse_date
 from crm.intake.conversion import inquiries_of
 from crm.participants import forms as f
 from crm.participants import service
 from crm.participants.models import (
+    EXIT_OUTCOMES,
     ConsentRelease,
     CounsellingSession,
     Participant,
@@ -171,13 +173,44 @@ def filters_from(args: Any) -> service.ParticipantFilters:
         value = args.get(name, type=int)
         return value if value and value > 0 and int_in_range(value) else None
 
+    def day(name: str) -> date | None:
+        try:
+            return parse_date((args.get(name) or "").strip()[:20])
+        except ValueError:
+            return None
+
     status = args.get("status", "")
+    kind = REPORT_KINDS.get(args.get("kennzahl", ""), "")
+    outcome = args.get("verbleib")
     return service.ParticipantFilters(
         q=(args.get("q") or "").strip()[:100],
         office_id=positive("geschaeftsstelle"),
         counsellor_id=positive("beratung"),
         state=status if status in f.STATE_LABELS else "",
+        period_kind=kind,
+        period_from=day("von") if kind else None,
+        period_to=day("bis") if kind else None,
+        outcome=outcome if kind == "exited" and outcome in (*EXIT_OUTCOMES, "") else None,
     )
+
+
+# The funder report's links: kennzahl=beraten|eintritt|austritt with von, bis (and verbleib).
+REPORT_KINDS = {"beraten": "counselled", "eintritt": "entered", "austritt": "exited"}
+
+
+def report_args(filters: service.ParticipantFilters) -> dict[str, Any]:
+    """The report filters as query parameters, kept by the pagination."""
+    if not (filters.period_kind and filters.period_from and filters.period_to):
+        return {}
+    kind = {v: k for k, v in REPORT_KINDS.items()}[filters.period_kind]
+    out: dict[str, Any] = {
+        "kennzahl": kind,
+        "von": filters.period_from.isoformat(),
+        "bis": filters.period_to.isoformat(),
+    }
+    if filters.outcome is not None:
+        out["verbleib"] = filters.outcome
+    return out
 
 
 @bp.route("/")
@@ -199,6 +232,7 @@ def index():
         }.items()
         if v
     }
+    args.update(report_args(filters))
     return render_template(
         "participants/index.html",
         items=items,
@@ -207,6 +241,7 @@ def index():
         per_page=PER_PAGE,
         filters=filters,
         args=args,
+        report_args=report_args(filters),
         offices=_offices(),
         counsellors=_counsellors(),
         warnings={p.id: service.deadline_warnings(p, day) for p in items},
