@@ -162,6 +162,7 @@ def configure_blueprints(app: Flask) -> None:
     from crm.privacy.retention_views import bp as privacy_retention_bp
     from crm.privacy.views import bp as privacy_bp
     from crm.search.views import bp as search_bp
+    from crm.surveys.views import bp as surveys_bp
 
     blueprints = (
         core_bp,
@@ -180,6 +181,7 @@ def configure_blueprints(app: Flask) -> None:
         newsletters_bp,
         newsletter_campaigns_bp,
         search_bp,
+        surveys_bp,
     )
     for bp in blueprints:
         app.register_blueprint(bp)
