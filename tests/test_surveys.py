@@ -63,7 +63,9 @@ def _survey_with_round(db_session, client, *, firms=2):
         },
     )
     assert response.status_code == 302, response.data
-    survey_round = db_session.scalar(sa.select(SurveyRound).where(SurveyRound.survey_id == survey.id))
+    survey_round = db_session.scalar(
+        sa.select(SurveyRound).where(SurveyRound.survey_id == survey.id)
+    )
     return survey.id, survey_round.id
 
 
@@ -110,7 +112,12 @@ def test_a_round_goes_out_through_smtp_and_answers_become_needs_once(
     assert 'value="Pflegefachkraft"' in client.get(url).get_data(as_text=True)
     assert db_session.scalar(sa.select(sa.func.count(QualificationNeed.id))) == 0
 
-    final = {**draft, f"q_{needs_key}_occ_1": "Koch", f"q_{needs_key}_count_1": "1", "action": "submit"}
+    final = {
+        **draft,
+        f"q_{needs_key}_occ_1": "Koch",
+        f"q_{needs_key}_count_1": "1",
+        "action": "submit",
+    }
     assert client.post(url, data=final).status_code == 200
     needs = db_session.scalars(
         sa.select(QualificationNeed).order_by(QualificationNeed.occupation)
@@ -160,9 +167,7 @@ def test_reminders_go_only_to_those_who_did_not_answer(app, client, client_as, d
     assert [r.reminded_at is not None for r in recipients] == [True, False]
 
 
-def test_editing_a_sent_survey_leaves_the_sent_versions_questions_unchanged(
-    client_as, db_session
-):
+def test_editing_a_sent_survey_leaves_the_sent_versions_questions_unchanged(client_as, db_session):
     staff = client_as("staff")
     survey_id, round_id = _survey_with_round(db_session, staff)
     yes_key = _key(db_session, survey_id, "yesno")
@@ -190,7 +195,10 @@ def test_a_tampered_link_gets_a_clear_message_and_no_page(client, client_as, db_
     response = client.get(f"/bedarfsanalysen/antwort/{forged}")
     assert response.status_code == 404
     assert "nicht gültig" in response.get_data(as_text=True)
-    assert client.post(f"/bedarfsanalysen/antwort/{forged}", data={"action": "submit"}).status_code == 404
+    assert (
+        client.post(f"/bedarfsanalysen/antwort/{forged}", data={"action": "submit"}).status_code
+        == 404
+    )
     assert db_session.scalar(sa.select(sa.func.count(SurveyResponse.id))) == 0
 
 
@@ -213,7 +221,8 @@ def test_bad_answers_are_shown_again_with_an_error_and_nothing_is_saved(
     )
     assert response.status_code == 422
     text = response.get_data(as_text=True)
-    assert 'value="Elektriker"' in text and 'value="viele"' in text
+    assert 'value="Elektriker"' in text
+    assert 'value="viele"' in text
     assert db_session.scalar(sa.select(sa.func.count(SurveyResponse.id))) == 0
 
 
@@ -223,7 +232,9 @@ def test_the_answer_page_needs_the_csrf_token(client, client_as, db_session):
     staff.post(f"/bedarfsanalysen/runden/{round_id}/einladen")
     body = QueuedMail(db_session).messages[0].message.get_body(("plain",)).get_content()
     token = LINK.search(body).group(1)
-    response = client.post(f"/bedarfsanalysen/antwort/{token}", data={"action": "submit"}, csrf=False)
+    response = client.post(
+        f"/bedarfsanalysen/antwort/{token}", data={"action": "submit"}, csrf=False
+    )
     assert response.status_code == 400
     assert db_session.scalar(sa.select(sa.func.count(SurveyResponse.id))) == 0
 

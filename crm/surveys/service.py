@@ -10,11 +10,11 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import sqlalchemy as sa
-from itsdangerous import BadSignature, URLSafeSerializer
 from flask_babel import lazy_gettext as _l
+from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy.orm import Session
 
 from crm.contacts.models import (
@@ -48,14 +48,6 @@ MAX_OPTIONS = 20
 
 class SurveyError(ValueError):
     """An action the rules refuse; the message is shown to the user."""
-
-
-class FormData(Protocol):
-    """What the answer parser reads: a werkzeug MultiDict or anything like it."""
-
-    def get(self, key: str, default: Any = ...) -> Any: ...
-
-    def getlist(self, key: str) -> list[Any]: ...
 
 
 # --- building ------------------------------------------------------------------------------------
@@ -111,7 +103,9 @@ def find_question(survey: Survey, key: str) -> dict[str, Any] | None:
 
 def update_question(survey: Survey, key: str, question: dict[str, Any]) -> None:
     """Replace a question of the working copy (a sent version keeps its own copy)."""
-    survey.questions = [{**question, "key": key} if q["key"] == key else q for q in survey.questions]
+    survey.questions = [
+        {**question, "key": key} if q["key"] == key else q for q in survey.questions
+    ]
 
 
 def move_question(survey: Survey, key: str, step: int) -> None:
@@ -141,12 +135,16 @@ def current_version(session: Session, survey: Survey) -> SurveyVersion:
         .limit(1)
     )
     content = (survey.title, survey.intro_de, survey.intro_en, survey.questions)
-    if latest is not None and (
-        latest.title,
-        latest.intro_de,
-        latest.intro_en,
-        latest.questions,
-    ) == content:
+    if (
+        latest is not None
+        and (
+            latest.title,
+            latest.intro_de,
+            latest.intro_en,
+            latest.questions,
+        )
+        == content
+    ):
         return latest
     version = SurveyVersion(
         survey_id=survey.id,
@@ -185,7 +183,9 @@ def recipient_for_token(session: Session, secret: str, token: str) -> SurveyReci
     )
 
 
-def list_recipients(session: Session, contact_list_id: int, today: date) -> list[tuple[int, int, str]]:
+def list_recipients(
+    session: Session, contact_list_id: int, today: date
+) -> list[tuple[int, int, str]]:
     """(organisation_id, person_id, email) for a static contact list: members with an e-mail
     address and a current affiliation; one person per organisation (the lowest id)."""
     rows = session.execute(
@@ -352,8 +352,9 @@ def _int(text: str) -> int | None:
     return int(text)
 
 
-def parse_answers(questions: list[dict[str, Any]], form: FormData) -> Parsed:
-    """Read and check the answer form's fields for these questions."""
+def parse_answers(questions: list[dict[str, Any]], form: Any) -> Parsed:
+    """Read and check the answer form's fields for these questions (`form`: a werkzeug
+    MultiDict or anything with its `get` and `getlist`)."""
     parsed = Parsed()
     for q in questions:
         name = f"q_{q['key']}"
@@ -390,7 +391,9 @@ def parse_answers(questions: list[dict[str, Any]], form: FormData) -> Parsed:
                 if not occupation:
                     parsed.errors[f"{name}_occ_{i}"] = _l("Please name the occupation.")
                 if number is None or number < 1 or number > MAX_NUMBER:
-                    parsed.errors[f"{name}_count_{i}"] = _l("Please enter how many people (1 or more).")
+                    parsed.errors[f"{name}_count_{i}"] = _l(
+                        "Please enter how many people (1 or more)."
+                    )
                 rows.append({"occupation": occupation, "count": count, "time_frame": frame})
             parsed.answers[q["key"]] = rows
     return parsed

@@ -179,7 +179,10 @@ def add_question(survey_id: int):
     question, errors = service.check_question(request.form)
     if errors:
         return _render_builder(
-            survey, values=request.form.to_dict(), errors={k: str(v) for k, v in errors.items()}, status=422
+            survey,
+            values=request.form.to_dict(),
+            errors={k: str(v) for k, v in errors.items()},
+            status=422,
         )
     service.add_question(survey, question)
     db.session.commit()
@@ -210,7 +213,12 @@ def edit_question(survey_id: int, key: str):
         errors = {k: str(v) for k, v in raw_errors.items()}
     return (
         render_template(
-            "surveys/question.html", survey=survey, key=key, values=values, errors=errors, kinds=QUESTION_KINDS
+            "surveys/question.html",
+            survey=survey,
+            key=key,
+            values=values,
+            errors=errors,
+            kinds=QUESTION_KINDS,
         ),
         422 if errors else 200,
     )
@@ -265,8 +273,7 @@ def create_round(survey_id: int):
         problems.append(_("Please enter the closing date as DD.MM.YYYY."))
     if list_id is None or db.session.get(ContactList, list_id) is None:
         problems.append(_("Please choose a contact list."))
-    if not problems:
-        assert closes_on is not None and list_id is not None
+    if not problems and closes_on is not None and list_id is not None:
         try:
             survey_round = service.create_round(
                 db.session,
@@ -314,14 +321,32 @@ def _render_mail(recipient: SurveyRecipient, person: Person | None, link: str, r
     survey_round = db.session.get(SurveyRound, recipient.round_id)
     assert survey_round is not None
     language = person.language if person is not None and person.language in LANGUAGES else "de"
+    closes = survey_round.closes_on.strftime("%d.%m.%Y")
     with force_locale(language):
-        subject = (_("Reminder: %(name)s", name=survey_round.name) if reminder else survey_round.name)
-        text = render_template(
-            "surveys/mail_invitation.txt",
-            survey_round=survey_round,
-            person=person,
-            link=link,
-            reminder=reminder,
+        if reminder:
+            subject = _("Reminder: %(name)s", name=survey_round.name)
+            ask = _(
+                'we have not yet received your answers to our survey "%(name)s". We would be '
+                "glad to hear from you.",
+                name=survey_round.name,
+            )
+        else:
+            subject = survey_round.name
+            ask = _(
+                'we kindly ask you to answer our survey "%(name)s". It takes a few minutes and '
+                "helps us find the right people for your organisation.",
+                name=survey_round.name,
+            )
+        greeting = _("Hello %(name)s,", name=person.full_name) if person else _("Hello,")
+        text = "\n\n".join(
+            [
+                greeting,
+                ask,
+                _("Your personal link (you can save your answers and continue later):")
+                + "\n"
+                + link,
+                _("The survey closes on %(date)s.", date=closes),
+            ]
         )
     return subject, text
 
@@ -465,7 +490,10 @@ def answer(token: str):
                 lang,
                 410,
                 _("Survey closed"),
-                _("This survey closed on %(date)s.", date=survey_round.closes_on.strftime("%d.%m.%Y")),
+                _(
+                    "This survey closed on %(date)s.",
+                    date=survey_round.closes_on.strftime("%d.%m.%Y"),
+                ),
             )
     answers: dict[str, Any] = dict(response.answers) if response is not None else {}
     errors: dict[str, str] = {}
@@ -509,7 +537,10 @@ def answer(token: str):
                     return _message(
                         lang, 200, _("Thank you"), _("Your answers have been submitted. Thank you!")
                     )
-                flash(_("Your answers have been saved. You can continue later with the same link."), "success")
+                flash(
+                    _("Your answers have been saved. You can continue later with the same link."),
+                    "success",
+                )
             return redirect(url_for("surveys.answer", token=token, sprache=lang))
     with force_locale(lang):
         return render_template(
