@@ -203,6 +203,7 @@ def configure_signals() -> None:
         participants,
         placements,
         privacy,
+        surveys,
     )
 
     domains = (
@@ -216,6 +217,7 @@ def configure_signals() -> None:
         participants,
         placements,
         privacy,
+        surveys,
     )
     for domain in domains:
         domain.connect_signals()
