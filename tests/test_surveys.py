@@ -273,3 +273,25 @@ def test_a_choice_question_without_options_is_refused_with_the_input_kept(client
     assert "Branche?" in response.get_data(as_text=True)
     db_session.refresh(survey)
     assert survey.questions == []
+
+
+def test_merging_two_firms_keeps_the_answer_of_the_merged_one(client, client_as, db_session):
+    from crm.accounts.models import User
+    from crm.contacts import service as contacts
+    from crm.contacts.models import Organisation
+
+    staff = client_as("staff")
+    _survey_id, round_id = _survey_with_round(db_session, staff)
+    staff.post(f"/bedarfsanalysen/runden/{round_id}/einladen")
+    mails = {m.rcpt_tos[0]: m.message for m in QueuedMail(db_session).messages}
+    token = LINK.search(mails["chef1@firma1.example"].get_body(("plain",)).get_content()).group(1)
+    client.post(f"/bedarfsanalysen/antwort/{token}", data={"action": "submit"})
+    keep = db_session.scalar(sa.select(Organisation).where(Organisation.name == "Firma 0"))
+    drop = db_session.scalar(sa.select(Organisation).where(Organisation.name == "Firma 1"))
+    admin = factories.make_user(db_session, role="admin")
+    contacts.merge_organisations(db_session, keep, drop, user=db_session.get(User, admin.id))
+    db_session.commit()
+    response = db_session.scalar(sa.select(SurveyResponse))
+    assert response.organisation_id == keep.id
+    # Firma 0 had a link of its own in this round: Firma 1's went with the merged record.
+    assert [r.organisation_id for r in db_session.scalars(sa.select(SurveyRecipient))] == [keep.id]

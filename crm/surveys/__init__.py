@@ -10,6 +10,8 @@ def connect_signals() -> None:
     from crm.privacy.signals import erasure_planned
     from crm.surveys.erasure import plan_erasure
     from crm.surveys.privacy import survey_sections
+    from crm.surveys.service import connect_signals as connect_service
 
+    connect_service()
     erasure_planned.connect(plan_erasure)
     access_sections.connect(survey_sections)

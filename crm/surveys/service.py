@@ -26,6 +26,7 @@ from crm.contacts.models import (
 )
 from crm.mail.message import build_message
 from crm.mail.queue import enqueue, mail_domain
+from crm.signals import RowChange, merging, move_column
 from crm.surveys.models import (
     QUESTION_KINDS,
     TIME_FRAMES,
@@ -509,3 +510,33 @@ def results(session: Session, survey_round: SurveyRound) -> Results:
         by_region=_totals(session, survey_round.id, Organisation.region),
         by_size=_totals(session, survey_round.id, Organisation.size_class),
     )
+
+
+# --- merges --------------------------------------------------------------------------------------
+
+
+def move_merged_references(
+    entity_type: str, *, session: Session, keep_id: int, drop_id: int
+) -> list[RowChange]:
+    """merging handler: links and answers move to the record kept. In a round where the kept
+    organisation has its own link or answer, the merged one's stays behind and goes with it
+    (one answer per organisation and round)."""
+    changes: list[RowChange] = []
+    if entity_type == "person":
+        changes += move_column(session, SurveyRecipient.person_id, keep_id, drop_id)
+    elif entity_type == "organisation":
+        for model in (SurveyRecipient, SurveyResponse):
+            taken = sa.select(model.round_id).where(model.organisation_id == keep_id)
+            changes += move_column(
+                session,
+                model.organisation_id,
+                keep_id,
+                drop_id,
+                where=model.round_id.not_in(taken),
+            )
+    return changes
+
+
+def connect_signals() -> None:
+    """Take part in contact merges (called once by create_app)."""
+    merging.connect(move_merged_references)
