@@ -295,3 +295,21 @@ def test_merging_two_firms_keeps_the_answer_of_the_merged_one(client, client_as,
     assert response.organisation_id == keep.id
     # Firma 0 had a link of its own in this round: Firma 1's went with the merged record.
     assert [r.organisation_id for r in db_session.scalars(sa.select(SurveyRecipient))] == [keep.id]
+
+
+def test_a_filled_honeypot_stores_nothing_and_the_page_speaks_english_on_request(
+    client, client_as, db_session
+):
+    staff = client_as("staff")
+    _survey_id, round_id = _survey_with_round(db_session, staff)
+    staff.post(f"/bedarfsanalysen/runden/{round_id}/einladen")
+    body = QueuedMail(db_session).messages[0].message.get_body(("plain",)).get_content()
+    token = LINK.search(body).group(1)
+    page = client.get(f"/bedarfsanalysen/antwort/{token}?sprache=en").get_data(as_text=True)
+    assert "Interested in hiring from abroad?" in page
+    assert "Submit answers" in page
+    response = client.post(
+        f"/bedarfsanalysen/antwort/{token}", data={"website": "http://spam", "action": "submit"}
+    )
+    assert response.status_code == 200
+    assert db_session.scalar(sa.select(sa.func.count(SurveyResponse.id))) == 0
