@@ -534,6 +534,22 @@ def move_merged_references(
                 drop_id,
                 where=model.round_id.not_in(taken),
             )
+        # The kept firm's own link counts as answered where the merged firm's answer moved in.
+        answered = session.execute(
+            sa.select(SurveyResponse.round_id, SurveyResponse.submitted_at).where(
+                SurveyResponse.organisation_id == keep_id, SurveyResponse.status == "final"
+            )
+        ).all()
+        for round_id, submitted_at in answered:
+            session.execute(
+                sa.update(SurveyRecipient)
+                .where(
+                    SurveyRecipient.round_id == round_id,
+                    SurveyRecipient.organisation_id == keep_id,
+                    SurveyRecipient.responded_at.is_(None),
+                )
+                .values(responded_at=submitted_at)
+            )
     return changes
 
 
