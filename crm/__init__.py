@@ -164,6 +164,7 @@ def configure_blueprints(app: Flask) -> None:
     from crm.privacy.retention_views import bp as privacy_retention_bp
     from crm.privacy.views import bp as privacy_bp
     from crm.search.views import bp as search_bp
+    from crm.surveys.views import bp as surveys_bp
 
     blueprints = (
         core_bp,
@@ -183,6 +184,7 @@ def configure_blueprints(app: Flask) -> None:
         newsletters_bp,
         newsletter_campaigns_bp,
         search_bp,
+        surveys_bp,
     )
     for bp in blueprints:
         app.register_blueprint(bp)
@@ -205,6 +207,7 @@ def configure_signals() -> None:
         participants,
         placements,
         privacy,
+        surveys,
     )
 
     domains = (
@@ -219,6 +222,7 @@ def configure_signals() -> None:
         participants,
         placements,
         privacy,
+        surveys,
     )
     for domain in domains:
         domain.connect_signals()

@@ -89,6 +89,15 @@ def _seed_esf(session: Session, offices: dict) -> dict[str, int]:
 SEEDERS.append(_seed_esf)
 
 
+def _seed_surveys(session: Session, offices: dict) -> dict[str, int]:
+    from crm.surveys.demo import seed_surveys
+
+    return seed_surveys(session, offices)
+
+
+SEEDERS.append(_seed_surveys)
+
+
 def _seed_intake(session: Session, offices: dict) -> dict[str, int]:
     from crm.intake.demo import seed_intake
 

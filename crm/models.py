@@ -53,3 +53,11 @@ from crm.participants.models import (  # noqa: F401
 from crm.placements.models import FirmSupport, Placement  # noqa: F401
 from crm.privacy.models import ErasureRecord, RetentionKeep, RetentionReview  # noqa: F401
 from crm.privacy.notice import PrivacyText  # noqa: F401
+from crm.surveys.models import (  # noqa: F401
+    Survey,
+    SurveyAttempt,
+    SurveyRecipient,
+    SurveyResponse,
+    SurveyRound,
+    SurveyVersion,
+)

@@ -27,6 +27,7 @@ NAVIGATION = (
     NavItem(_l("Follow-ups"), "followups.index", "/wiedervorlagen"),
     NavItem(_l("Newsletter"), "newsletters.index", "/newsletter"),
     NavItem(_l("Campaigns"), "newsletter_campaigns.index", "/newsletter/aussendungen"),
+    NavItem(_l("Surveys"), "surveys.index", "/bedarfsanalysen"),
     NavItem(_l("Reports"), "dashboard.index", "/auswertung"),
     NavItem(_l("Administration"), "core.admin_index", "/verwaltung"),
 )

@@ -46,6 +46,7 @@ from crm.newsletters.models import (
 from crm.participants import service as ps
 from crm.placements.models import Placement
 from crm.privacy.models import RetentionReview
+from crm.surveys.models import Survey, SurveyRecipient, SurveyRound, SurveyVersion
 from tests import factories
 from tests.dashboard_helpers import entered_on, office_and_counsellor
 
@@ -132,6 +133,30 @@ def fill_every_place(s: Any) -> Everything:
     s.flush()
     s.execute(sa.insert(person_tag).values(person_id=pid, tag_id=tag.id))
     s.add(ContactListMember(list_id=clist.id, person_id=pid))
+    # The needs survey's link to her firm went to her address.
+    survey = Survey(title="Bedarf", intro_de="", intro_en="", questions=[])
+    s.add(survey)
+    s.flush()
+    version = SurveyVersion(survey_id=survey.id, number=1, title="Bedarf", questions=[])
+    s.add(version)
+    s.flush()
+    survey_round = SurveyRound(
+        survey_id=survey.id,
+        version_id=version.id,
+        name="Bedarfsanalyse 2026",
+        closes_on=date(2026, 12, 31),
+    )
+    s.add(survey_round)
+    s.flush()
+    s.add(
+        SurveyRecipient(
+            round_id=survey_round.id,
+            organisation_id=org.id,
+            person_id=pid,
+            email=EMAIL,
+            token_hash="1" * 64,
+        )
+    )
 
     at_firm = Activity(
         kind="call",

@@ -36,6 +36,7 @@ from crm.participants import models as participant_models
 from crm.participants import service as ps
 from crm.placements import service as placements
 from crm.privacy import service as privacy_service
+from crm.surveys.models import Survey, SurveyRecipient, SurveyRound, SurveyVersion
 from tests import factories
 
 FIRST, LAST = "Agnieszka", "Kowalczyk-Brandt"
@@ -235,6 +236,30 @@ def _one_human_everywhere(s):
         participant,
         {"labour_status": "unemployed", "third_country": "yes", "disability": "yes"},
         disability_consent_on=date(2026, 2, 1),
+    )
+    # The needs survey's link to her firm went to her.
+    survey = Survey(title="Bedarf", intro_de="", intro_en="", questions=[])
+    s.add(survey)
+    s.flush()
+    version = SurveyVersion(survey_id=survey.id, number=1, title="Bedarf", questions=[])
+    s.add(version)
+    s.flush()
+    survey_round = SurveyRound(
+        survey_id=survey.id,
+        version_id=version.id,
+        name="Bedarfsanalyse 2026",
+        closes_on=date(2026, 12, 31),
+    )
+    s.add(survey_round)
+    s.flush()
+    s.add(
+        SurveyRecipient(
+            round_id=survey_round.id,
+            organisation_id=firm.id,
+            person_id=person.id,
+            email=EMAIL,
+            token_hash="0" * 64,
+        )
     )
     # Her inquiry on the public form, converted into the counselling record.
     s.add(

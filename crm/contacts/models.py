@@ -264,6 +264,13 @@ class QualificationNeed(Audited, TimestampMixin, db.Model):
     required_language_level: Mapped[str] = mapped_column(
         sa.String(2), default="", server_default=""
     )
+    # When the firm needs the people ("now", "6m", "12m", "later"; "" = not said), as the needs
+    # survey asks it.
+    time_frame: Mapped[str] = mapped_column(sa.String(10), default="", server_default="")
+    # The survey answer this need came from (None: entered by hand).
+    survey_response_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("survey_response.id", ondelete="SET NULL"), index=True
+    )
 
     organisation: Mapped[Organisation] = relationship(back_populates="needs")
 

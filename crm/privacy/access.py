@@ -1261,6 +1261,7 @@ SECTION_TABLES = {
     "event_registration": "event_registrations",
     "inquiry": "inquiries",
     "mail_outbox": "mail_outbox",
+    "survey_recipient": "survey_recipients",
     # Shown inside the entries of another section: tags and the erasure date.
     "person_tag": "person",
     "retention_review": "participant",
@@ -1289,6 +1290,7 @@ SECTION_ORDER = (
     "event_contacts",
     "event_leads",
     "event_registrations",
+    "survey_recipients",
 )
 
 
