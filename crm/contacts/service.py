@@ -339,6 +339,97 @@ def find_organisation_duplicates(
     return list(hits.values())
 
 
+@dataclass
+class DuplicatePair:
+    """Two records that look like one, and why (reason keys as in DuplicateHit)."""
+
+    first: Any
+    second: Any
+    reasons: list[str] = field(default_factory=list)
+
+
+# Pairs shown on the duplicates page at most: staff work through them a page at a time.
+DUPLICATE_PAIR_LIMIT = 100
+
+
+def _id_groups(session: Session, rows: Any, limit: int) -> list[list[int]]:
+    """Ids sharing a key, one list per key, for `rows` (a select or union of (id, key))."""
+    sub = rows.subquery()
+    keys = (
+        sa.select(sub.c.key)
+        .group_by(sub.c.key)
+        .having(sa.func.count(sa.distinct(sub.c.id)) > 1)
+        .order_by(sub.c.key)
+        .limit(limit)
+    )
+    groups: dict[Any, set[int]] = {}
+    for record_id, key in session.execute(
+        sa.select(sub.c.id, sub.c.key).where(sub.c.key.in_(keys.scalar_subquery()))
+    ):
+        groups.setdefault(key, set()).add(record_id)
+    return [sorted(ids) for ids in groups.values()]
+
+
+def _keyed(id_col: Any, key: Any, *where: Any) -> sa.Select[Any]:
+    return sa.select(id_col.label("id"), key.label("key")).where(key != "", *where)
+
+
+def find_duplicate_pairs(
+    session: Session, kind: str, *, limit: int = DUPLICATE_PAIR_LIMIT
+) -> list[DuplicatePair]:
+    """Pairs of people (kind "person") or organisations that look like one record, by the same
+    rules as the warning on the form: same e-mail, same phone, same name at the same
+    organisation (people) or same name and postcode (organisations). A group of three gives
+    the pairs of its first record with each other one."""
+    model: Any
+    if kind == "person":
+        model = Person
+        rules = {
+            "email": sa.union_all(
+                _keyed(Person.id, Person.email), _keyed(Person.id, Person.email_alt)
+            ),
+            "phone": sa.union_all(
+                _keyed(Person.id, Person.phone_e164), _keyed(Person.id, Person.mobile_e164)
+            ),
+            # Same name at the same organisation: the key joins both.
+            "name_at_organisation": _keyed(
+                Person.id,
+                sa.cast(Affiliation.organisation_id, sa.String) + ":" + Person.name_key,
+                Affiliation.person_id == Person.id,
+                Person.name_key != "",
+            ),
+        }
+    else:
+        model = Organisation
+        rules = {
+            "name_and_postcode": _keyed(
+                Organisation.id,
+                Organisation.name_key + ":" + Organisation.postcode,
+                Organisation.name_key != "",
+            ),
+            "email": _keyed(Organisation.id, Organisation.email),
+            "phone": _keyed(Organisation.id, Organisation.phone_e164),
+        }
+    found: dict[tuple[int, int], list[str]] = {}
+    for reason, rows in rules.items():
+        for group in _id_groups(session, rows, limit):
+            for other in group[1:]:
+                reasons = found.setdefault((group[0], other), [])
+                if reason not in reasons:
+                    reasons.append(reason)
+    ids = {i for pair in found for i in pair}
+    records = (
+        {r.id: r for r in session.scalars(sa.select(model).where(model.id.in_(ids)))} if ids else {}
+    )
+    pairs = [
+        DuplicatePair(records[a], records[b], reasons)
+        for (a, b), reasons in found.items()
+        if a in records and b in records
+    ]
+    pairs.sort(key=lambda p: (p.first.sort_name or "", p.first.id, p.second.id))
+    return pairs[:limit]
+
+
 # --- merge ------------------------------------------------------------------------------------
 
 

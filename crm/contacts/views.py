@@ -921,6 +921,21 @@ def _flash_follow_up(impact: MergeImpact, keep_id: int) -> None:
     flash(message, "warning")
 
 
+@bp.route("/dubletten")
+@require("contacts.merge")
+def duplicates():
+    """Pairs of records that look like one, each a click away from the merge page."""
+    kind = "organisation" if request.args.get("art") == "organisationen" else "person"
+    pairs = service.find_duplicate_pairs(db.session, kind)
+    return render_template(
+        "contacts/duplicates.html",
+        kind=kind,
+        pairs=pairs,
+        limit=service.DUPLICATE_PAIR_LIMIT,
+        active="duplicates",
+    )
+
+
 @bp.route("/organisationen/<int:org_id>/zusammenfuehren")
 @require("contacts.merge")
 def organisation_merge(org_id: int):
