@@ -4,6 +4,7 @@ capture, the detail page and its conversions, and the settings under Verwaltung 
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -462,22 +463,31 @@ def _prefill_participant(form: ParticipantForm, inquiry: Inquiry) -> None:
         form.counsellor_id.data = current_user.id
 
 
-@bp.route("/anfragen/<int:inquiry_id>/teilnehmende", methods=["GET", "POST"])
-@require("intake.edit")
-def convert_participant(inquiry_id: int):
-    """A person seeking counselling becomes a participant: the participant form, prefilled."""
-    inquiry, gone = _convertible(inquiry_id, conversion.PARTICIPANT_PERMISSION)
+def _convert(
+    inquiry_id: int,
+    permission: str,
+    form: Any,
+    *,
+    prefill: Callable[[Any, Inquiry], None],
+    values: Callable[[Any], Any],
+    convert: Callable[..., Any],
+    done: str,
+    target: Callable[[Any], str],
+    template: str,
+) -> Any:
+    """The conversion pages' one flow: check, prefill on GET, convert on a valid POST (the
+    service locks the inquiry), a German message instead of a 500 when it was converted
+    meanwhile, and the form again with its input when something is wrong."""
+    inquiry, gone = _convertible(inquiry_id, permission)
     if gone is not None:
         return gone
-    form = ParticipantForm()
-    prepare_participant_form(form, None)
     if request.method == "GET":
-        _prefill_participant(form, inquiry)
+        prefill(form, inquiry)
     if form.validate_on_submit():
-        data = participant_form_data(form)
+        data = values(form)
         if data is not None:
             try:
-                participant = conversion.convert_to_participant(
+                record = convert(
                     db.session,
                     inquiry_id,
                     data,
@@ -491,10 +501,27 @@ def convert_participant(inquiry_id: int):
                 inquiry = _inquiry_or_404(inquiry_id)
             else:
                 db.session.commit()
-                flash(_("The inquiry has been converted into a participant."), "success")
-                return redirect(url_for("participants.detail", participant_id=participant.id))
-    return render_template("intake/convert_participant.html", form=form, inquiry=inquiry), (
-        400 if form.errors else 200
+                flash(done, "success")
+                return redirect(target(record))
+    return render_template(template, form=form, inquiry=inquiry), (400 if form.errors else 200)
+
+
+@bp.route("/anfragen/<int:inquiry_id>/teilnehmende", methods=["GET", "POST"])
+@require("intake.edit")
+def convert_participant(inquiry_id: int):
+    """A person seeking counselling becomes a participant: the participant form, prefilled."""
+    form = ParticipantForm()
+    prepare_participant_form(form, None)
+    return _convert(
+        inquiry_id,
+        conversion.PARTICIPANT_PERMISSION,
+        form,
+        prefill=_prefill_participant,
+        values=participant_form_data,
+        convert=conversion.convert_to_participant,
+        done=_("The inquiry has been converted into a participant."),
+        target=lambda p: url_for("participants.detail", participant_id=p.id),
+        template="intake/convert_participant.html",
     )
 
 
@@ -556,34 +583,16 @@ def _firm_values(form: FirmConversionForm) -> conversion.FirmConversion | None:
 @require("intake.edit")
 def convert_person(inquiry_id: int):
     """A firm's inquiry becomes a contact person at an organisation with a skills need."""
-    inquiry, gone = _convertible(inquiry_id, conversion.PERSON_PERMISSION)
-    if gone is not None:
-        return gone
-    form = FirmConversionForm()
-    if request.method == "GET":
-        _prefill_firm(form, inquiry)
-    if form.validate_on_submit():
-        values = _firm_values(form)
-        if values is not None:
-            try:
-                person = conversion.convert_to_person(
-                    db.session,
-                    inquiry_id,
-                    values,
-                    user=current_user._get_current_object(),
-                    now=utcnow(),
-                )
-            except service.IntakeError as exc:
-                back = _refused(inquiry_id, exc)
-                if back is not None:
-                    return back
-                inquiry = _inquiry_or_404(inquiry_id)
-            else:
-                db.session.commit()
-                flash(_("The inquiry has been converted into a contact person."), "success")
-                return redirect(url_for("contacts.person_detail", person_id=person.id))
-    return render_template("intake/convert_person.html", form=form, inquiry=inquiry), (
-        400 if form.errors else 200
+    return _convert(
+        inquiry_id,
+        conversion.PERSON_PERMISSION,
+        FirmConversionForm(),
+        prefill=_prefill_firm,
+        values=_firm_values,
+        convert=conversion.convert_to_person,
+        done=_("The inquiry has been converted into a contact person."),
+        target=lambda p: url_for("contacts.person_detail", person_id=p.id),
+        template="intake/convert_person.html",
     )
 
 
