@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from crm.contacts.models import ContactList, ContactListMember
+from crm.contacts.kinds import create_kind
+from crm.contacts.models import ORG_KINDS, ContactList, ContactListMember
 from crm.contacts.service import add_affiliation
 from crm.newsletters import service
 from crm.newsletters.audiences import (
@@ -93,7 +94,7 @@ def test_a_static_list_audience_uses_the_contact_list(db_session):
 )
 def test_filter_specs_are_data_not_sql(raw):
     with pytest.raises(FilterSpecError):
-        clean_filter_spec(raw)
+        clean_filter_spec(raw, known_kinds=ORG_KINDS)
 
 
 def test_the_live_count_endpoint_counts_with_the_form_values(client_as, db_session):
@@ -115,6 +116,33 @@ def test_the_live_count_endpoint_counts_with_the_form_values(client_as, db_sessi
     r = c.get(f"/newsletter/zielgruppen/anzahl?list_id={lst.id}&kind=filter&org_kinds=bogus")
     assert b"data-count" not in r.data
     assert r.status_code == 200
+
+
+def test_kinds_admins_added_can_be_filtered_and_are_shown_by_their_label(client_as, db_session):
+    lst = make_list(db_session)
+    kind = create_kind(db_session, label="Ministerium")
+    ministry = make_org(db_session, kind=kind.key)
+    university = make_org(db_session, kind="university")
+    for org in (ministry, university, make_org(db_session)):
+        person = make_person(db_session, org=org)
+        service.record_consent(db_session, person=person, lst=lst, method="paper")
+    db_session.commit()
+    c = client_as("admin")
+    form = c.get("/newsletter/zielgruppen/neu").get_data(as_text=True)
+    assert f'value="{kind.key}"' in form
+    assert 'value="university"' in form
+    r = c.get(
+        f"/newsletter/zielgruppen/anzahl?list_id={lst.id}&kind=filter"
+        f"&org_kinds={kind.key}&org_kinds=university"
+    )
+    assert b'data-count="2"' in r.data
+    c.post(
+        "/newsletter/zielgruppen/neu",
+        data={"name": "Ministerien", "list_id": lst.id, "kind": "filter", "org_kinds": kind.key},
+    )
+    audience = db_session.scalar(sa.select(Audience).where(Audience.name == "Ministerien"))
+    assert audience.filter_spec == {"org_kinds": [kind.key]}
+    assert "Ministerium" in c.get("/newsletter/zielgruppen").get_data(as_text=True)
 
 
 def test_merging_people_keeps_their_consent_history(db_session):

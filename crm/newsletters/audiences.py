@@ -12,6 +12,7 @@ Whatever the audience, only confirmed subscribers of its list with an e-mail add
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date
 from typing import Any
 
@@ -19,7 +20,6 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from crm.contacts.models import (
-    ORG_KINDS,
     Affiliation,
     ContactListMember,
     Organisation,
@@ -39,8 +39,12 @@ class FilterSpecError(ValueError):
     """The filter spec is not of the allowed shape; the message is German."""
 
 
-def clean_filter_spec(raw: Any) -> dict[str, list[str]]:
-    """Return a normalised spec (known keys, lists of distinct non-empty strings) or raise."""
+def clean_filter_spec(raw: Any, known_kinds: Collection[str] | None = None) -> dict[str, list[str]]:
+    """Return a normalised spec (known keys, lists of distinct non-empty strings) or raise.
+
+    `known_kinds`: the organisation kinds that exist (admins add their own); a form's input
+    is checked against them. A stored spec is read without it: a kind removed since then
+    simply matches no one."""
     if raw is None:
         return {}
     if not isinstance(raw, dict):
@@ -58,7 +62,7 @@ def clean_filter_spec(raw: Any) -> dict[str, list[str]]:
         cleaned = list(dict.fromkeys(v.strip() for v in values if v.strip()))
         if len(cleaned) > MAX_VALUES or any(len(v) > MAX_VALUE_LENGTH for v in cleaned):
             raise FilterSpecError(f"„{key}“ hat zu viele oder zu lange Werte.")
-        if key == "org_kinds" and set(cleaned) - set(ORG_KINDS):
+        if key == "org_kinds" and known_kinds is not None and set(cleaned) - set(known_kinds):
             raise FilterSpecError("Unbekannte Organisationsart.")
         if cleaned:
             spec[key] = cleaned

@@ -50,19 +50,6 @@ KIND_LABELS = {
     "static": _l("a static contact list"),
     "filter": _l("a saved filter over contacts"),
 }
-ORG_KIND_LABELS = {
-    "employer": _l("employer"),
-    "association": _l("association"),
-    "jobcentre": _l("jobcentre"),
-    "employment_agency": _l("employment agency"),
-    "recognition": _l("recognition office"),
-    "education": _l("education provider"),
-    "chamber": _l("chamber"),
-    "authority": _l("authority"),
-    "fair_organiser": _l("fair organiser"),
-    "partner": _l("partner"),
-    "other": _l("other"),
-}
 SALUTATION_LABELS = {"": _l("(none)"), "frau": _l("Ms"), "herr": _l("Mr"), "divers": _l("diverse")}
 
 
@@ -109,9 +96,8 @@ class AudienceForm(Form):
     list_id = SelectField(_l("Newsletter (whose consent applies)"), coerce=int)
     kind = RadioField(_l("Recipients"), choices=choices(KIND_LABELS.items()), default="subscribers")
     contact_list_id = SelectField(_l("Contact list"), coerce=int, validate_choice=False)
-    org_kinds = SelectMultipleField(
-        _l("Kind of organisation"), choices=choices(ORG_KIND_LABELS.items())
-    )
+    # Choices: the organisation kinds admins keep (crm.contacts.kinds), set by the view.
+    org_kinds = SelectMultipleField(_l("Kind of organisation"), choices=[])
     tags = SelectMultipleField(_l("Tags"), validate_choice=False)
     regions = SelectMultipleField(_l("Regions"), validate_choice=False)
 

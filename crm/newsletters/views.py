@@ -27,6 +27,7 @@ from markupsafe import Markup
 from sqlalchemy.orm import joinedload
 
 from crm.audit.service import record
+from crm.contacts import kinds
 from crm.contacts.models import ContactList, Person
 from crm.database import utcnow
 from crm.extensions import csrf, db
@@ -37,7 +38,6 @@ from crm.newsletters.forms import (
     CHANNEL_LABELS,
     KIND_LABELS,
     METHOD_LABELS,
-    ORG_KIND_LABELS,
     STATUS_LABELS,
     AudienceForm,
     ConsentTextForm,
@@ -86,7 +86,7 @@ def _labels() -> dict[str, Any]:
         "ACTION_LABELS": ACTION_LABELS,
         "CHANNEL_LABELS": CHANNEL_LABELS,
         "KIND_LABELS": KIND_LABELS,
-        "ORG_KIND_LABELS": ORG_KIND_LABELS,
+        "ORG_KIND_LABELS": kinds.LazyKindLabels(lambda: db.session),
     }
 
 
@@ -327,6 +327,10 @@ def _audience_form(audience: Audience | None = None) -> AudienceForm:
     ).all()
     form.contact_list_id.choices = choices([(0, "–"), *((r.id, r.name) for r in lists)])
     values = audiences.filter_choices(db.session)
+    stored = (audience.filter_spec or {}).get("org_kinds", []) if audience else []
+    form.org_kinds.choices = choices(
+        (k.key, k.label) for k in kinds.all_kinds(db.session) if k.active or k.key in stored
+    )
     form.tags.choices = choices((t, t) for t in values["tags"])
     form.regions.choices = choices((r, r) for r in values["regions"])
     if audience and request.method == "GET":
@@ -344,7 +348,8 @@ def _spec_from(form: AudienceForm) -> dict[str, list[str]]:
             "org_kinds": form.org_kinds.data or [],
             "tags": form.tags.data or [],
             "regions": form.regions.data or [],
-        }
+        },
+        known_kinds=kinds.kind_labels(db.session),
     )
 
 
@@ -419,7 +424,8 @@ def audience_count():
                     "org_kinds": args.getlist("org_kinds"),
                     "tags": args.getlist("tags"),
                     "regions": args.getlist("regions"),
-                }
+                },
+                known_kinds=kinds.kind_labels(db.session),
             )
         except audiences.FilterSpecError as exc:
             error = str(exc)
