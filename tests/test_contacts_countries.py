@@ -338,7 +338,8 @@ def test_the_migration_gives_existing_rows_germany_and_normalises_their_numbers(
         assert tuple(org) == ("chamber", "06108", "DE", "0345 123456", "+49345123456")
         assert tuple(person) == ("DE", "+49 (0)391 5402398", "+493915402398", "ruft zurück", "")
         assert {"employer", "works_council", "multiplier", "migrant_organisation", "funder",
-                "university", "vocational_school", "partner_abroad"} <= kinds  # fmt: skip
+                "university", "vocational_school", "partner_abroad", "ministry",
+                "city_administration"} <= kinds  # fmt: skip
         # The rebuilt table still feeds the search index (SQLite) / vector (PostgreSQL).
         session = db.session
         found = session.scalars(

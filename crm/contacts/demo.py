@@ -214,7 +214,7 @@ def seed_contacts(session: Session, offices: dict[str, Any]) -> dict[str, int]:
             session,
             {
                 "name": "Stadtverwaltung Daugavpils",
-                "kind": "partner_abroad",
+                "kind": "city_administration",
                 "street": "Krišjāņa Valdemāra iela 1",
                 "postcode": "LV-5401",
                 "city": "Daugavpils",
