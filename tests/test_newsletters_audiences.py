@@ -120,7 +120,7 @@ def test_the_live_count_endpoint_counts_with_the_form_values(client_as, db_sessi
 
 def test_kinds_admins_added_can_be_filtered_and_are_shown_by_their_label(client_as, db_session):
     lst = make_list(db_session)
-    kind = create_kind(db_session, label="Ministerium")
+    kind = create_kind(db_session, label="Botschaft")
     ministry = make_org(db_session, kind=kind.key)
     university = make_org(db_session, kind="university")
     for org in (ministry, university, make_org(db_session)):
@@ -138,11 +138,11 @@ def test_kinds_admins_added_can_be_filtered_and_are_shown_by_their_label(client_
     assert b'data-count="2"' in r.data
     c.post(
         "/newsletter/zielgruppen/neu",
-        data={"name": "Ministerien", "list_id": lst.id, "kind": "filter", "org_kinds": kind.key},
+        data={"name": "Botschaften", "list_id": lst.id, "kind": "filter", "org_kinds": kind.key},
     )
-    audience = db_session.scalar(sa.select(Audience).where(Audience.name == "Ministerien"))
+    audience = db_session.scalar(sa.select(Audience).where(Audience.name == "Botschaften"))
     assert audience.filter_spec == {"org_kinds": [kind.key]}
-    assert "Ministerium" in c.get("/newsletter/zielgruppen").get_data(as_text=True)
+    assert "Botschaft" in c.get("/newsletter/zielgruppen").get_data(as_text=True)
 
 
 def test_merging_people_keeps_their_consent_history(db_session):
