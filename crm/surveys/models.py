@@ -12,7 +12,9 @@ from crm.contacts.models import Organisation
 from crm.database import TimestampMixin, UTCDateTime, utcnow
 from crm.extensions import db
 
-QUESTION_KINDS = ("single", "multiple", "number", "text", "yesno", "needs")
+# "section" is a heading with an optional introduction that groups the questions after it;
+# it takes no answer.
+QUESTION_KINDS = ("single", "multiple", "number", "text", "yesno", "needs", "section")
 ROUND_STATUSES = ("draft", "sent", "closed")
 RESPONSE_STATUSES = ("draft", "final")
 TIME_FRAMES = ("now", "6m", "12m", "later")

@@ -28,6 +28,7 @@ from flask_babel import lazy_gettext as _l
 from crm import public_forms
 from crm.audit.service import Actor, acting_as
 from crm.contacts.export import write_xlsx
+from crm.contacts.forms import QUALIFICATION_LEVEL_LABELS
 from crm.contacts.models import ContactList, Organisation, Person
 from crm.database import db_int, utcnow
 from crm.extensions import db
@@ -54,7 +55,8 @@ KIND_LABELS = {
     "number": _l("Number"),
     "text": _l("Free text"),
     "yesno": _l("Yes/no"),
-    "needs": _l("Needs matrix (occupation × number × time frame)"),
+    "needs": _l("Needs matrix (occupation × number × time frame × qualification level)"),
+    "section": _l("Section (heading and introduction, no answer)"),
 }
 TIME_FRAME_LABELS = {
     "now": _l("Immediately"),
@@ -72,6 +74,8 @@ def _labels() -> dict[str, Any]:
         "TIME_FRAME_LABELS": TIME_FRAME_LABELS,
         "ROUND_STATUS_LABELS": STATUS_LABELS,
         "NEEDS_ROWS": service.NEEDS_ROWS,
+        "QUALIFICATION_LEVEL_LABELS": QUALIFICATION_LEVEL_LABELS,
+        "answer_groups": service.answer_groups,
     }
 
 
@@ -406,8 +410,20 @@ def results(round_id: int):
         ],
     }
     return render_template(
-        "surveys/results.html", survey_round=survey_round, result=result, chart=chart
+        "surveys/results.html",
+        survey_round=survey_round,
+        result=result,
+        chart=chart,
+        by_level=_level_totals(survey_round),
     )
+
+
+def _level_totals(survey_round: SurveyRound) -> list[tuple[str, int]]:
+    """People needed by qualification level, with the levels' names ("" = not said)."""
+    return [
+        (str(QUALIFICATION_LEVEL_LABELS.get(key, key)) if key else _("not said"), n)
+        for key, n in service.totals_by_qualification_level(db.session, survey_round)
+    ]
 
 
 @bp.route("/runden/<int:round_id>/ergebnisse.xlsx")
@@ -424,6 +440,7 @@ def results_xlsx(round_id: int):
         (_("Sector"), result.by_sector),
         (_("Region"), result.by_region),
         (_("Size"), result.by_size),
+        (_("Qualification level"), _level_totals(survey_round)),
     ):
         rows.extend([label, key or "–", n] for key, n in totals)
     out = io.BytesIO()
