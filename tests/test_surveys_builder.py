@@ -1,9 +1,11 @@
 """Needs surveys, second part: section headings in the builder and on the answer page, the
-qualification level of each needed occupation (answer page, the firm's needs, results, XLSX)."""
+qualification level of each needed occupation (answer page, the firm's needs, results, XLSX),
+and answers that staff take on the phone and enter for a firm."""
 
 from __future__ import annotations
 
 import io
+import re
 from datetime import date, timedelta
 
 import lxml.html
@@ -280,3 +282,169 @@ def test_the_database_refuses_an_unknown_qualification_level(db_session):
     with pytest.raises(IntegrityError):
         db_session.flush()
     db_session.rollback()
+
+
+# --- answers taken on the phone ------------------------------------------------------------------
+
+
+def test_staff_enter_a_phone_answer_that_counts_like_the_firms_own_and_only_once(
+    client, client_as, db_session
+):
+    staff = client_as("staff")
+    survey_id, round_id = _survey_with_round(db_session, staff)
+    token = _token_of(db_session, round_id, staff)
+    recipient = _recipient(db_session, round_id)
+    round_page = staff.get(f"/bedarfsanalysen/runden/{round_id}").get_data(as_text=True)
+    links = lxml.html.fromstring(round_page).xpath('//a[@class="phone-answer"]')
+    assert [a.text_content() for a in links] == [
+        "Antwort erfassen (Telefon): Firma 0",
+        "Antwort erfassen (Telefon): Firma 1",
+    ]
+    url = links[0].get("href")
+    assert url == f"/bedarfsanalysen/runden/{round_id}/empfaenger/{recipient.id}/telefon"
+
+    page = staff.get(url).get_data(as_text=True)
+    assert "Interesse an Fachkräften aus dem Ausland?" in page
+    assert "chef0@firma0.example" in page
+    yes_key = _key(db_session, survey_id, "yesno")
+    needs_key = _key(db_session, survey_id, "needs")
+    answers = {
+        f"q_{yes_key}": "no",
+        f"q_{needs_key}_occ_0": "Maurer",
+        f"q_{needs_key}_count_0": "2",
+        f"q_{needs_key}_tf_0": "now",
+        f"q_{needs_key}_lvl_0": "skilled",
+    }
+    saved = staff.post(url, data=answers)
+    assert saved.status_code == 302
+    assert saved.headers["Location"].endswith(f"/bedarfsanalysen/runden/{round_id}")
+
+    answer = db_session.scalar(sa.select(SurveyResponse))
+    assert (answer.status, answer.channel, answer.entered_by_id) == (
+        "final",
+        "phone",
+        staff.user.id,
+    )
+    assert answer.answers[yes_key] == "no"
+    db_session.refresh(recipient)
+    assert recipient.responded_at is not None
+    need = db_session.scalar(sa.select(QualificationNeed))
+    assert (need.organisation_id, need.occupation, need.count, need.time_frame) == (
+        recipient.organisation_id,
+        "Maurer",
+        2,
+        "now",
+    )
+    assert (need.qualification_level, need.survey_response_id) == ("skilled", answer.id)
+    round_page = staff.get(f"/bedarfsanalysen/runden/{round_id}").get_data(as_text=True)
+    assert "1 von 2 haben geantwortet" in round_page
+    assert [
+        a.text_content()
+        for a in lxml.html.fromstring(round_page).xpath('//a[@class="phone-answer"]')
+    ] == ["Antwort erfassen (Telefon): Firma 1"]
+
+    # A second answer is refused, by staff and by the firm's own link; nothing is added.
+    again = staff.post(url, data=answers)
+    assert again.status_code == 409
+    assert "bereits beantwortet" in again.get_data(as_text=True)
+    assert "bereits" in staff.get(url).get_data(as_text=True)
+    assert (
+        client.post(f"/bedarfsanalysen/antwort/{token}", data={"action": "submit"}).status_code
+        == 409
+    )
+    assert _count(db_session, QualificationNeed) == 1
+    assert _count(db_session, SurveyResponse) == 1
+
+
+def test_a_phone_answer_starts_from_the_firms_draft(client, client_as, db_session):
+    staff = client_as("staff")
+    survey_id, round_id = _survey_with_round(db_session, staff)
+    token = _token_of(db_session, round_id, staff)
+    needs_key = _key(db_session, survey_id, "needs")
+    client.post(
+        f"/bedarfsanalysen/antwort/{token}",
+        data={f"q_{needs_key}_occ_0": "Gärtner", f"q_{needs_key}_count_0": "1", "action": "save"},
+    )
+    recipient = _recipient(db_session, round_id)
+    url = f"/bedarfsanalysen/runden/{round_id}/empfaenger/{recipient.id}/telefon"
+    assert 'value="Gärtner"' in staff.get(url).get_data(as_text=True)
+    staff.post(url, data={f"q_{needs_key}_occ_0": "Gärtnerin", f"q_{needs_key}_count_0": "2"})
+    (answer,) = db_session.scalars(sa.select(SurveyResponse)).all()
+    assert (answer.status, answer.channel) == ("final", "phone")
+    assert [n.occupation for n in db_session.scalars(sa.select(QualificationNeed))] == ["Gärtnerin"]
+
+
+def test_bad_phone_input_is_shown_again_with_a_german_error_and_nothing_is_saved(
+    client_as, db_session
+):
+    staff = client_as("staff")
+    survey_id, round_id = _survey_with_round(db_session, staff)
+    recipient = _recipient(db_session, round_id)
+    needs_key = _key(db_session, survey_id, "needs")
+    response = staff.post(
+        f"/bedarfsanalysen/runden/{round_id}/empfaenger/{recipient.id}/telefon",
+        data={
+            f"q_{needs_key}_occ_0": "Elektriker",
+            f"q_{needs_key}_count_0": "viele",
+            f"q_{needs_key}_lvl_0": "master",
+        },
+    )
+    assert response.status_code == 422
+    text = response.get_data(as_text=True)
+    assert 'value="Elektriker"' in text
+    assert 'value="viele"' in text
+    assert re.search(r'value="master"\s+selected', text)
+    assert "Bitte geben Sie an, wie viele Personen (1 oder mehr)." in text
+    assert "Bitte prüfen Sie" in text
+    assert _count(db_session, SurveyResponse) == 0
+    db_session.refresh(recipient)
+    assert recipient.responded_at is None
+
+
+def test_the_phone_page_is_for_contact_editors_only_and_needs_csrf(client, client_as, db_session):
+    staff = client_as("staff")
+    survey_id, round_id = _survey_with_round(db_session, staff)
+    recipient = _recipient(db_session, round_id)
+    url = f"/bedarfsanalysen/runden/{round_id}/empfaenger/{recipient.id}/telefon"
+    yes_key = _key(db_session, survey_id, "yesno")
+    data = {f"q_{yes_key}": "yes"}
+    assert client.get(url).status_code == 302  # to the login
+    assert client.post(url, data=data).status_code == 302
+    readonly = client_as("readonly")
+    assert readonly.get(url).status_code == 403
+    assert readonly.post(url, data=data).status_code == 403
+    assert staff.post(url, data=data, csrf=False).status_code == 400
+    # A recipient of another round, or none at all, is not found.
+    assert (
+        staff.get(
+            f"/bedarfsanalysen/runden/{round_id + 1}/empfaenger/{recipient.id}/telefon"
+        ).status_code
+        == 404
+    )
+    assert (
+        staff.get(f"/bedarfsanalysen/runden/{round_id}/empfaenger/999999/telefon").status_code
+        == 404
+    )
+    assert _count(db_session, SurveyResponse) == 0
+    # Counsellors edit contacts too: they may take the call.
+    counsellor = client_as("counsellor")
+    assert counsellor.get(url).status_code == 200
+
+
+def test_a_closed_round_takes_no_phone_answer(client_as, db_session):
+    staff = client_as("staff")
+    survey_id, round_id = _survey_with_round(db_session, staff)
+    recipient = _recipient(db_session, round_id)
+    survey_round = db_session.get(SurveyRound, round_id)
+    survey_round.closes_on = date.today() - timedelta(days=2)
+    db_session.commit()
+    round_page = staff.get(f"/bedarfsanalysen/runden/{round_id}").get_data(as_text=True)
+    assert "Antwort erfassen" not in round_page
+    yes_key = _key(db_session, survey_id, "yesno")
+    response = staff.post(
+        f"/bedarfsanalysen/runden/{round_id}/empfaenger/{recipient.id}/telefon",
+        data={f"q_{yes_key}": "yes"},
+    )
+    assert response.status_code == 409
+    assert "Die Runde ist beendet." in response.get_data(as_text=True)
+    assert _count(db_session, SurveyResponse) == 0

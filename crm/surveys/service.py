@@ -511,6 +511,35 @@ def save_answers(
     return response
 
 
+def enter_phone_answer(
+    session: Session,
+    recipient: SurveyRecipient,
+    answers: dict[str, Any],
+    *,
+    user_id: int,
+    now: datetime,
+    today: date,
+) -> SurveyResponse:
+    """Submit the answers a firm gave on the phone, entered by staff: the same final submit as
+    the firm's own (needs land on the organisation, the recipient counts as answered), marked
+    with the channel and who entered it. A firm that has answered already is refused."""
+    # Locks the recipient's row on PostgreSQL: two colleagues saving the same call at once
+    # give one answer and one refusal.
+    responded_at = session.scalar(
+        sa.select(SurveyRecipient.responded_at)
+        .where(SurveyRecipient.id == recipient.id)
+        .with_for_update()
+    )
+    existing = response_of(session, recipient)
+    if responded_at is not None or (existing is not None and existing.status == "final"):
+        raise SurveyError(_l("This organisation has already answered this survey."))
+    response = save_answers(session, recipient, answers, final=True, now=now, today=today)
+    response.channel = "phone"
+    response.entered_by_id = user_id
+    session.flush()
+    return response
+
+
 # --- results -------------------------------------------------------------------------------------
 
 
