@@ -226,6 +226,14 @@ class AffiliationForm(Form):
             raise ValidationError(_l("The end must not be before the start."))
 
 
+QUALIFICATION_LEVEL_LABELS = {
+    "helper": _l("No vocational qualification / helper"),
+    "skilled": _l("Vocational qualification (skilled worker)"),
+    "master": _l("Master craftsman / technician"),
+    "academic": _l("University degree"),
+}
+
+
 class NeedForm(Form):
     occupation = StringField(_l("Occupation"), validators=[DataRequired(), Length(max=200)])
     count = WholeNumberField(
@@ -239,6 +247,11 @@ class NeedForm(Form):
         choices=choices(
             [("", _l("no level named")), *((lv, lv) for lv in ("A1", "A2", "B1", "B2", "C1", "C2"))]
         ),
+    )
+    qualification_level = SelectField(
+        _l("Qualification level"),
+        default="",
+        choices=choices([("", _l("not said")), *QUALIFICATION_LEVEL_LABELS.items()]),
     )
     note = TextAreaField(_l("Note"), validators=[Length(max=2000)])
 

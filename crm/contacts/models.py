@@ -246,6 +246,11 @@ class Affiliation(Audited, TimestampMixin, db.Model):
     __table_args__ = (sa.Index("ix_affiliation_person_org", "person_id", "organisation_id"),)
 
 
+# The vocational level a need asks for: unskilled/helper, vocational training (skilled worker),
+# master craftsman or technician, university degree. "" stands for "not said".
+QUALIFICATION_LEVELS = ("helper", "skilled", "master", "academic")
+
+
 class QualificationNeed(Audited, TimestampMixin, db.Model):
     """What a firm is looking for (recorded e.g. in the half-yearly needs survey)."""
 
@@ -267,6 +272,8 @@ class QualificationNeed(Audited, TimestampMixin, db.Model):
     # When the firm needs the people ("now", "6m", "12m", "later"; "" = not said), as the needs
     # survey asks it.
     time_frame: Mapped[str] = mapped_column(sa.String(10), default="", server_default="")
+    # The vocational level the firm asks for (QUALIFICATION_LEVELS; "" = not said).
+    qualification_level: Mapped[str] = mapped_column(sa.String(10), default="", server_default="")
     # The survey answer this need came from (None: entered by hand).
     survey_response_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("survey_response.id", ondelete="SET NULL"), index=True
@@ -279,6 +286,12 @@ class QualificationNeed(Audited, TimestampMixin, db.Model):
         sa.CheckConstraint(
             "required_language_level IN ('', 'A1', 'A2', 'B1', 'B2', 'C1', 'C2')",
             name="required_level_valid",
+        ),
+        sa.CheckConstraint(
+            "qualification_level IN ('', "
+            + ", ".join(f"'{v}'" for v in QUALIFICATION_LEVELS)
+            + ")",
+            name="qualification_level_valid",
         ),
     )
 

@@ -36,6 +36,7 @@ from crm.contacts.export import iter_csv, write_xlsx
 from crm.contacts.forms import (
     ACTIVITY_KIND_LABELS,
     LANGUAGE_LABELS,
+    QUALIFICATION_LEVEL_LABELS,
     SALUTATION_LABELS,
     SIZE_CLASS_LABELS,
     ActivityForm,
@@ -144,6 +145,7 @@ def _labels() -> dict[str, Any]:
         "country_label": country_label,
         "SALUTATION_LABELS": SALUTATION_LABELS,
         "ACTIVITY_KIND_LABELS": ACTIVITY_KIND_LABELS,
+        "QUALIFICATION_LEVEL_LABELS": QUALIFICATION_LEVEL_LABELS,
         "SIZE_CLASS_LABELS": SIZE_CLASS_LABELS,
         "LANGUAGE_LABELS": LANGUAGE_LABELS,
         "SUBSCRIPTION_STATUS_LABELS": SUBSCRIPTION_STATUS_LABELS,
@@ -567,6 +569,7 @@ def need_add(org_id: int):
         needed_since=form.needed_since.data,
         surveyed_on=form.surveyed_on.data,
         required_language_level=form.required_language_level.data or "",
+        qualification_level=form.qualification_level.data or "",
         note=form.note.data or "",
     )
     db.session.commit()

@@ -40,8 +40,8 @@ QUESTIONS = [
 ]
 
 ANSWERS = [
-    [("Pflegefachkraft", 3, "now"), ("Koch/Köchin", 1, "6m")],
-    [("Pflegefachkraft", 2, "12m"), ("Elektroniker/in", 2, "6m")],
+    [("Pflegefachkraft", 3, "now", "skilled"), ("Koch/Köchin", 1, "6m", "")],
+    [("Pflegefachkraft", 2, "12m", "skilled"), ("Elektroniker/in", 2, "6m", "master")],
 ]
 
 
@@ -90,7 +90,8 @@ def seed_surveys(session: Session, offices: dict[str, Any]) -> dict[str, int]:
     for recipient, rows in zip(recipients, ANSWERS, strict=False):
         answers = {
             needs_key: [
-                {"occupation": occ, "count": str(n), "time_frame": tf} for occ, n, tf in rows
+                {"occupation": occ, "count": str(n), "time_frame": tf, "qualification_level": lv}
+                for occ, n, tf, lv in rows
             ]
         }
         service.save_answers(session, recipient, answers, final=True, now=now, today=today)

@@ -12,10 +12,14 @@ from crm.contacts.models import Organisation
 from crm.database import TimestampMixin, UTCDateTime, utcnow
 from crm.extensions import db
 
-QUESTION_KINDS = ("single", "multiple", "number", "text", "yesno", "needs")
+# "section" is a heading with an optional introduction that groups the questions after it;
+# it takes no answer.
+QUESTION_KINDS = ("single", "multiple", "number", "text", "yesno", "needs", "section")
 ROUND_STATUSES = ("draft", "sent", "closed")
 RESPONSE_STATUSES = ("draft", "final")
 TIME_FRAMES = ("now", "6m", "12m", "later")
+# How a response came in: the firm through its personal link, or staff from a phone call.
+RESPONSE_CHANNELS = ("web", "phone")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -122,11 +126,17 @@ class SurveyResponse(TimestampMixin, db.Model):
     answers: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
     status: Mapped[str] = mapped_column(sa.String(10), default="draft")
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    channel: Mapped[str] = mapped_column(sa.String(10), default="web", server_default="web")
+    # The staff member who entered the answers taken on the phone (None: the firm itself).
+    entered_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("user_account.id", ondelete="SET NULL"), index=True
+    )
 
     __table_args__ = (
         # One response per organisation and round, whoever of the firm answers.
         sa.UniqueConstraint("round_id", "organisation_id"),
         sa.CheckConstraint(_in("status", RESPONSE_STATUSES), name="status_valid"),
+        sa.CheckConstraint(_in("channel", RESPONSE_CHANNELS), name="channel_valid"),
     )
 
 

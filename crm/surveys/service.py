@@ -18,6 +18,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy.orm import Session
 
 from crm.contacts.models import (
+    QUALIFICATION_LEVELS,
     Affiliation,
     ContactListMember,
     Organisation,
@@ -69,7 +70,11 @@ def check_question(data: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, A
     if kind not in QUESTION_KINDS:
         errors["kind"] = _l("Please choose a kind of question.")
     if not text_de:
-        errors["text_de"] = _l("Please enter the question in German.")
+        errors["text_de"] = (
+            _l("Please enter the heading in German.")
+            if kind == "section"
+            else _l("Please enter the question in German.")
+        )
     if kind in ("single", "multiple"):
         if len(options_de) < 2:
             errors["options_de"] = _l("A choice needs at least two options, one per line.")
@@ -79,13 +84,18 @@ def check_question(data: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, A
             errors["options_en"] = _l("Give as many English options as German ones, or none.")
     else:
         options_de, options_en = [], []
-    question = {
+    question: dict[str, Any] = {
         "kind": kind,
         "text_de": text_de,
         "text_en": text_en,
         "options_de": options_de,
         "options_en": options_en,
     }
+    if kind == "section":
+        # Only sections carry an introduction: the other kinds keep the keys they always had,
+        # so an unchanged question never makes a new version.
+        question["intro_de"] = (data.get("intro_de") or "").strip()[:MAX_TEXT]
+        question["intro_en"] = (data.get("intro_en") or "").strip()[:MAX_TEXT]
     return question, errors
 
 
@@ -110,7 +120,7 @@ def update_question(survey: Survey, key: str, question: dict[str, Any]) -> None:
 
 
 def move_question(survey: Survey, key: str, step: int) -> None:
-    """Move a question up (-1) or down (+1)."""
+    """Move a question or a section heading up (-1) or down (+1)."""
     items = list(survey.questions)
     index = next((i for i, q in enumerate(items) if q["key"] == key), None)
     if index is None:
@@ -158,6 +168,31 @@ def current_version(session: Session, survey: Survey) -> SurveyVersion:
     session.add(version)
     session.flush()
     return version
+
+
+@dataclass(frozen=True)
+class Group:
+    """A section of the answer page: its heading (None for the questions before the first
+    section) and its questions, each with its number on the page."""
+
+    section: dict[str, Any] | None
+    questions: list[tuple[int, dict[str, Any]]]
+
+
+def answer_groups(questions: list[dict[str, Any]]) -> list[Group]:
+    """The questions grouped under the section headings that precede them, numbered across
+    the whole survey (headings take no number)."""
+    groups: list[Group] = []
+    number = 0
+    for q in questions:
+        if q["kind"] == "section":
+            groups.append(Group(q, []))
+            continue
+        if not groups:
+            groups.append(Group(None, []))
+        number += 1
+        groups[-1].questions.append((number, q))
+    return groups
 
 
 # --- rounds and links ----------------------------------------------------------------------------
@@ -360,6 +395,8 @@ def parse_answers(questions: list[dict[str, Any]], form: Any) -> Parsed:
     for q in questions:
         name = f"q_{q['key']}"
         kind = q["kind"]
+        if kind == "section":
+            continue  # a heading: nothing to answer, and nothing stored
         if kind == "single":
             value = str(form.get(name, "") or "")
             if value and value not in {str(i) for i in range(len(q["options_de"]))}:
@@ -386,6 +423,8 @@ def parse_answers(questions: list[dict[str, Any]], form: Any) -> Parsed:
                 count = str(form.get(f"{name}_count_{i}", "") or "").strip()[:20]
                 frame = str(form.get(f"{name}_tf_{i}", "") or "")
                 frame = frame if frame in TIME_FRAMES else ""
+                level = str(form.get(f"{name}_lvl_{i}", "") or "")
+                level = level if level in QUALIFICATION_LEVELS else ""
                 if not occupation and not count:
                     continue
                 number = _int(count)
@@ -395,7 +434,14 @@ def parse_answers(questions: list[dict[str, Any]], form: Any) -> Parsed:
                     parsed.errors[f"{name}_count_{i}"] = _l(
                         "Please enter how many people (1 or more)."
                     )
-                rows.append({"occupation": occupation, "count": count, "time_frame": frame})
+                rows.append(
+                    {
+                        "occupation": occupation,
+                        "count": count,
+                        "time_frame": frame,
+                        "qualification_level": level,
+                    }
+                )
             parsed.answers[q["key"]] = rows
     return parsed
 
@@ -455,10 +501,41 @@ def save_answers(
                         count=_int(str(row["count"])) or 1,
                         surveyed_on=today,
                         time_frame=row["time_frame"],
+                        # Drafts saved before the matrix asked for it have no level.
+                        qualification_level=row.get("qualification_level", ""),
                         note=survey_round.name[:200],
                         survey_response_id=response.id,
                     )
                 )
+    session.flush()
+    return response
+
+
+def enter_phone_answer(
+    session: Session,
+    recipient: SurveyRecipient,
+    answers: dict[str, Any],
+    *,
+    user_id: int,
+    now: datetime,
+    today: date,
+) -> SurveyResponse:
+    """Submit the answers a firm gave on the phone, entered by staff: the same final submit as
+    the firm's own (needs land on the organisation, the recipient counts as answered), marked
+    with the channel and who entered it. A firm that has answered already is refused."""
+    # Locks the recipient's row on PostgreSQL: two colleagues saving the same call at once
+    # give one answer and one refusal.
+    responded_at = session.scalar(
+        sa.select(SurveyRecipient.responded_at)
+        .where(SurveyRecipient.id == recipient.id)
+        .with_for_update()
+    )
+    existing = response_of(session, recipient)
+    if responded_at is not None or (existing is not None and existing.status == "final"):
+        raise SurveyError(_l("This organisation has already answered this survey."))
+    response = save_answers(session, recipient, answers, final=True, now=now, today=today)
+    response.channel = "phone"
+    response.entered_by_id = user_id
     session.flush()
     return response
 
@@ -492,6 +569,13 @@ def _totals(session: Session, round_id: int, column: Any) -> list[tuple[str, int
         .order_by(total.desc(), column)
     )
     return [(str(key or ""), int(n or 0)) for key, n in rows]
+
+
+def totals_by_qualification_level(
+    session: Session, survey_round: SurveyRound
+) -> list[tuple[str, int]]:
+    """People needed in the round's answers by qualification level ("" = not said)."""
+    return _totals(session, survey_round.id, QualificationNeed.qualification_level)
 
 
 def results(session: Session, survey_round: SurveyRound) -> Results:

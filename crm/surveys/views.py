@@ -21,13 +21,15 @@ from flask import (
     send_file,
     url_for,
 )
-from flask_babel import force_locale
+from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 
 from crm import public_forms
 from crm.audit.service import Actor, acting_as
 from crm.contacts.export import write_xlsx
+from crm.contacts.forms import QUALIFICATION_LEVEL_LABELS
 from crm.contacts.models import ContactList, Organisation, Person
 from crm.database import db_int, utcnow
 from crm.extensions import db
@@ -54,7 +56,8 @@ KIND_LABELS = {
     "number": _l("Number"),
     "text": _l("Free text"),
     "yesno": _l("Yes/no"),
-    "needs": _l("Needs matrix (occupation × number × time frame)"),
+    "needs": _l("Needs matrix (occupation × number × time frame × qualification level)"),
+    "section": _l("Section (heading and introduction, no answer)"),
 }
 TIME_FRAME_LABELS = {
     "now": _l("Immediately"),
@@ -72,6 +75,8 @@ def _labels() -> dict[str, Any]:
         "TIME_FRAME_LABELS": TIME_FRAME_LABELS,
         "ROUND_STATUS_LABELS": STATUS_LABELS,
         "NEEDS_ROWS": service.NEEDS_ROWS,
+        "QUALIFICATION_LEVEL_LABELS": QUALIFICATION_LEVEL_LABELS,
+        "answer_groups": service.answer_groups,
     }
 
 
@@ -406,8 +411,20 @@ def results(round_id: int):
         ],
     }
     return render_template(
-        "surveys/results.html", survey_round=survey_round, result=result, chart=chart
+        "surveys/results.html",
+        survey_round=survey_round,
+        result=result,
+        chart=chart,
+        by_level=_level_totals(survey_round),
     )
+
+
+def _level_totals(survey_round: SurveyRound) -> list[tuple[str, int]]:
+    """People needed by qualification level, with the levels' names ("" = not said)."""
+    return [
+        (str(QUALIFICATION_LEVEL_LABELS.get(key, key)) if key else _("not said"), n)
+        for key, n in service.totals_by_qualification_level(db.session, survey_round)
+    ]
 
 
 @bp.route("/runden/<int:round_id>/ergebnisse.xlsx")
@@ -424,6 +441,7 @@ def results_xlsx(round_id: int):
         (_("Sector"), result.by_sector),
         (_("Region"), result.by_region),
         (_("Size"), result.by_size),
+        (_("Qualification level"), _level_totals(survey_round)),
     ):
         rows.extend([label, key or "–", n] for key, n in totals)
     out = io.BytesIO()
@@ -435,6 +453,77 @@ def results_xlsx(round_id: int):
         as_attachment=True,
         download_name=f"bedarfsanalyse-{round_id}.xlsx",
     )
+
+
+# --- answers taken on the phone ------------------------------------------------------------------
+
+
+@bp.route("/runden/<int:round_id>/empfaenger/<int:recipient_id>/telefon", methods=["GET", "POST"])
+@require(PERMISSION)
+def phone_answer(round_id: int, recipient_id: int):
+    """Staff enter the answers a firm gave on the phone: the same questions as its answer page,
+    saved as the firm's final answer (its needs land on the organisation)."""
+    survey_round = _round_or_404(round_id)
+    recipient = db.session.get(SurveyRecipient, recipient_id)
+    if recipient is None or recipient.round_id != survey_round.id:
+        abort(404)
+    person = db.session.get(Person, recipient.person_id) if recipient.person_id else None
+    locale = get_locale()
+    lang = locale.language if locale is not None and locale.language in LANGUAGES else "de"
+    response = service.response_of(db.session, recipient)
+    # A draft the firm saved through its link is where the call starts from.
+    answers: dict[str, Any] = dict(response.answers) if response is not None else {}
+    errors: dict[str, str] = {}
+    refusal = ""
+    status = 200
+    if recipient.responded_at is not None or (response is not None and response.status == "final"):
+        refusal = _("This organisation has already answered this survey.")
+    elif not service.is_open(survey_round, today()):
+        refusal = _("The round is closed.")
+    elif request.method == "POST":
+        parsed = service.parse_answers(survey_round.version.questions, request.form)
+        answers = parsed.answers
+        errors = {k: str(v) for k, v in parsed.errors.items()}
+        if errors:
+            status = 422
+        else:
+            try:
+                service.enter_phone_answer(
+                    db.session,
+                    recipient,
+                    answers,
+                    user_id=current_user.id,
+                    now=utcnow(),
+                    today=today(),
+                )
+            except service.SurveyError as exc:
+                db.session.rollback()
+                refusal = str(exc)
+            else:
+                db.session.commit()
+                flash(
+                    _(
+                        "The answers of %(name)s from the phone call have been saved; "
+                        "the needs are on the organisation.",
+                        name=recipient.organisation.name,
+                    ),
+                    "success",
+                )
+                return redirect(url_for("surveys.round_detail", round_id=survey_round.id))
+    if refusal and request.method == "POST":
+        status = 409
+    return render_template(
+        "surveys/phone.html",
+        survey_round=survey_round,
+        version=survey_round.version,
+        recipient=recipient,
+        organisation=recipient.organisation,
+        person=person,
+        answers=answers,
+        errors=errors,
+        refusal=refusal,
+        lang=lang,
+    ), status
 
 
 # --- the public answer page ----------------------------------------------------------------------

@@ -1,9 +1,12 @@
 """Staff build a needs survey by clicking only: start page, "Bedarfsanalysen", a new survey,
-a question of the needs matrix and a yes/no question, moved to the top; axe on every page."""
+a question of the needs matrix and a yes/no question, moved to the top, a section heading
+before the needs; a round for the fair contacts, whose answer page (as staff open it to enter
+a phone answer) shows the section; axe on every page."""
 
 from __future__ import annotations
 
 import re
+from datetime import date, timedelta
 
 from playwright.sync_api import Page, expect
 
@@ -37,4 +40,49 @@ def test_staff_build_a_survey_from_the_navigation(page: Page, live_server: str) 
     expect(page.locator("#question-list li")).to_have_count(2)
     page.get_by_role("button", name=re.compile(r"^Nach oben.*Interesse an Fachkräften")).click()
     expect(page.locator("#question-list li").first).to_contain_text("Interesse an Fachkräften")
+    check_a11y(page)
+
+    form.get_by_label("Art der Frage").select_option("section")
+    form.get_by_label("Frage (Deutsch)").fill("Ihr Fachkräftebedarf")
+    form.get_by_label("Einleitung des Abschnitts (Deutsch").fill("Bitte nennen Sie jeden Beruf.")
+    form.get_by_role("button", name="Frage hinzufügen").click()
+    expect(page.locator("#question-list li")).to_have_count(3)
+    page.get_by_role("button", name=re.compile(r"^Nach oben.*Ihr Fachkräftebedarf")).click()
+    expect(page.locator("#question-list li").nth(1)).to_contain_text(
+        "Abschnitt: Ihr Fachkräftebedarf"
+    )
+    check_a11y(page)
+
+    round_form = page.locator("#round-form")
+    round_form.get_by_label("Name der Runde").fill("Runde mit Abschnitt")
+    round_form.get_by_label("Einsendeschluss").fill((date.today() + timedelta(days=14)).isoformat())
+    round_form.get_by_label("Kontaktliste").select_option(label="Kontakte Jobmesse 2025")
+    round_form.get_by_role("button", name="Runde anlegen").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Runde mit Abschnitt")
+    check_a11y(page)
+
+    page.get_by_role("link", name=re.compile(r"^Antwort erfassen \(Telefon\)")).first.click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Antwort erfassen (Telefon)")
+    section = page.locator("fieldset.survey-section")
+    expect(section.get_by_role("heading", level=2)).to_have_text("Ihr Fachkräftebedarf")
+    expect(section).to_contain_text("Bitte nennen Sie jeden Beruf.")
+    expect(section.locator("fieldset[data-kind=needs] legend")).to_have_text(
+        "2. Welche Fachkräfte suchen Sie?"
+    )
+    # The yes/no question comes before the heading: outside the section, number 1.
+    expect(section.locator("fieldset[data-kind=yesno]")).to_have_count(0)
+    expect(page.locator("fieldset[data-kind=yesno] legend")).to_have_text(
+        "1. Interesse an Fachkräften aus dem Ausland?"
+    )
+    check_a11y(page)
+
+    page.get_by_label("Beruf, Zeile 1").fill("Pflegefachkraft")
+    page.get_by_label("Anzahl Personen, Zeile 1").fill("2")
+    page.get_by_label("Qualifikationsniveau, Zeile 1").select_option(
+        label="Berufsabschluss (Fachkraft)"
+    )
+    page.get_by_role("button", name="Antworten speichern").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Runde mit Abschnitt")
+    expect(page.locator(".alert-success")).to_contain_text("Telefonat")
+    expect(page.locator("#response-count")).to_contain_text("1 von")
     check_a11y(page)
