@@ -568,6 +568,22 @@ def _comparison_choices(survey_round: SurveyRound) -> list[tuple[str, list[Surve
     return list(groups.items())
 
 
+def _previous_round(
+    survey_round: SurveyRound, choices: list[tuple[str, list[SurveyRound]]]
+) -> SurveyRound | None:
+    """The latest other round of the same survey closing before this one (a one-click
+    comparison)."""
+    return next(
+        (
+            r
+            for _title, rounds in choices
+            for r in rounds
+            if r.survey_id == survey_round.survey_id and r.closes_on <= survey_round.closes_on
+        ),
+        None,
+    )
+
+
 def _percent(rate: float | None) -> float | None:
     return None if rate is None else round(100 * rate, 1)
 
@@ -581,6 +597,7 @@ def results(round_id: int):
     result = service.results(db.session, survey_round)
     other, raw, error = _compared_round(survey_round)
     comparison = service.compare(result, service.results(db.session, other)) if other else None
+    choices = _comparison_choices(survey_round)
     if comparison is not None:
         rows = comparison.by_occupation[:20]
         chart = {
@@ -604,7 +621,8 @@ def results(round_id: int):
         chart=chart,
         other=other,
         comparison=comparison,
-        compare_choices=_comparison_choices(survey_round),
+        compare_choices=choices,
+        previous=_previous_round(survey_round, choices) if other is None else None,
         compare_input=raw,
         compare_error=error,
     ), (422 if error else 200)
