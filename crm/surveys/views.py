@@ -347,7 +347,8 @@ def create_round(survey_id: int):
     if not errors:
         reach = service.reach(db.session, today(), contact_list_id=list_id, audience=audience)
     previewing = form.get("action") == "preview"
-    if form.get("preview_key") and form.get("preview_key") != key and not errors:
+    stale = form.get("preview_key") and form.get("preview_key") != key
+    if not previewing and stale and not errors:
         # The choice changed after the count was shown: show the new count first.
         flash(_("The choice of recipients has changed: please check the new number."), "warning")
         previewing = True
