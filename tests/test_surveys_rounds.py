@@ -392,3 +392,23 @@ def test_round_pages_and_actions_are_for_contact_editors_and_need_csrf(
     # Only the one job queued by staff above.
     assert db_session.scalar(sa.select(sa.func.count(BackgroundJob.id))) == 1
     assert db_session.scalar(sa.select(sa.func.count(SurveyRound.id))) == 1
+
+
+def test_the_progress_partial_polls_while_the_job_waits_and_reloads_the_page_when_done(
+    app, client_as, db_session
+):
+    staff = client_as("staff")
+    survey = _survey(db_session, staff)
+    _firms(db_session)
+    round_id = _create_round(staff, survey)
+    url = f"/bedarfsanalysen/runden/{round_id}/versand"
+    assert staff.get(url).status_code == 404  # nothing sent yet
+    staff.post(f"/bedarfsanalysen/runden/{round_id}/erinnern")
+    waiting = staff.get(url, headers={"HX-Request": "true"})
+    assert "data-hx-get" in waiting.get_data(as_text=True)
+    assert "HX-Refresh" not in waiting.headers
+    assert run_jobs(app) == 1
+    done = staff.get(url, headers={"HX-Request": "true"})
+    assert done.headers["HX-Refresh"] == "true"
+    # Nobody was invited yet, so the reminder mailed nobody.
+    assert QueuedMail(db_session).messages == []
