@@ -94,7 +94,7 @@ def test_a_static_list_audience_uses_the_contact_list(db_session):
 )
 def test_filter_specs_are_data_not_sql(raw):
     with pytest.raises(FilterSpecError):
-        clean_filter_spec(raw, known_kinds=ORG_KINDS)
+        clean_filter_spec(raw, kinds=ORG_KINDS)
 
 
 def test_the_live_count_endpoint_counts_with_the_form_values(client_as, db_session):

@@ -18,6 +18,7 @@ from crm.mail.sender import SenderSettings, send_outbox
 from crm.mail.store import stores_for
 from crm.surveys.models import Survey, SurveyRecipient, SurveyResponse, SurveyRound
 from tests import factories
+from tests.job_helpers import run_jobs
 from tests.mail_helpers import QueuedMail
 
 LINK = re.compile(r"https?://\S+/bedarfsanalysen/antwort/(\S+?)\?sprache=(de|en)")
@@ -81,6 +82,7 @@ def test_a_round_goes_out_through_smtp_and_answers_become_needs_once(
     staff = client_as("staff")
     survey_id, round_id = _survey_with_round(db_session, staff)
     assert staff.post(f"/bedarfsanalysen/runden/{round_id}/einladen").status_code == 302
+    run_jobs(staff.application)
     transport = SMTPTransport(smtp_server.host, smtp_server.port, security="none", timeout=10)
     send_outbox(
         db_session,
@@ -151,6 +153,7 @@ def test_reminders_go_only_to_those_who_did_not_answer(app, client, client_as, d
     staff = client_as("staff")
     survey_id, round_id = _survey_with_round(db_session, staff)
     staff.post(f"/bedarfsanalysen/runden/{round_id}/einladen")
+    run_jobs(staff.application)
     mailbox = QueuedMail(db_session, kind="notice")
     invitations = mailbox.messages
     assert len(invitations) == 2
@@ -159,6 +162,7 @@ def test_reminders_go_only_to_those_who_did_not_answer(app, client, client_as, d
     client.post(f"/bedarfsanalysen/antwort/{token}", data={"action": "submit"})
 
     staff.post(f"/bedarfsanalysen/runden/{round_id}/erinnern")
+    run_jobs(staff.application)
     reminders = mailbox.messages[2:]
     assert [m.rcpt_tos for m in reminders] == [["chef0@firma0.example"]]
     recipients = db_session.scalars(
@@ -189,6 +193,7 @@ def test_a_tampered_link_gets_a_clear_message_and_no_page(client, client_as, db_
     staff = client_as("staff")
     _survey_id, round_id = _survey_with_round(db_session, staff)
     staff.post(f"/bedarfsanalysen/runden/{round_id}/einladen")
+    run_jobs(staff.application)
     body = QueuedMail(db_session).messages[0].message.get_body(("plain",)).get_content()
     token = LINK.search(body).group(1)
     forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
@@ -208,6 +213,7 @@ def test_bad_answers_are_shown_again_with_an_error_and_nothing_is_saved(
     staff = client_as("staff")
     survey_id, round_id = _survey_with_round(db_session, staff)
     staff.post(f"/bedarfsanalysen/runden/{round_id}/einladen")
+    run_jobs(staff.application)
     body = QueuedMail(db_session).messages[0].message.get_body(("plain",)).get_content()
     token = LINK.search(body).group(1)
     needs_key = _key(db_session, survey_id, "needs")
@@ -230,6 +236,7 @@ def test_the_answer_page_needs_the_csrf_token(client, client_as, db_session):
     staff = client_as("staff")
     _survey_id, round_id = _survey_with_round(db_session, staff)
     staff.post(f"/bedarfsanalysen/runden/{round_id}/einladen")
+    run_jobs(staff.application)
     body = QueuedMail(db_session).messages[0].message.get_body(("plain",)).get_content()
     token = LINK.search(body).group(1)
     response = client.post(
@@ -254,6 +261,7 @@ def test_a_closed_round_takes_no_answers_and_sends_nothing(client, client_as, db
     staff = client_as("staff")
     _survey_id, round_id = _survey_with_round(db_session, staff)
     staff.post(f"/bedarfsanalysen/runden/{round_id}/einladen")
+    run_jobs(staff.application)
     body = QueuedMail(db_session).messages[0].message.get_body(("plain",)).get_content()
     token = LINK.search(body).group(1)
     survey_round = db_session.get(SurveyRound, round_id)
@@ -261,6 +269,7 @@ def test_a_closed_round_takes_no_answers_and_sends_nothing(client, client_as, db
     db_session.commit()
     assert client.get(f"/bedarfsanalysen/antwort/{token}").status_code == 410
     staff.post(f"/bedarfsanalysen/runden/{round_id}/erinnern")
+    run_jobs(staff.application)
     assert len(QueuedMail(db_session).messages) == 2
 
 
@@ -283,6 +292,7 @@ def test_merging_two_firms_keeps_the_answer_of_the_merged_one(client, client_as,
     staff = client_as("staff")
     _survey_id, round_id = _survey_with_round(db_session, staff)
     staff.post(f"/bedarfsanalysen/runden/{round_id}/einladen")
+    run_jobs(staff.application)
     mails = {m.rcpt_tos[0]: m.message for m in QueuedMail(db_session).messages}
     token = LINK.search(mails["chef1@firma1.example"].get_body(("plain",)).get_content()).group(1)
     client.post(f"/bedarfsanalysen/antwort/{token}", data={"action": "submit"})
@@ -306,6 +316,7 @@ def test_a_filled_honeypot_stores_nothing_and_the_page_speaks_english_on_request
     staff = client_as("staff")
     _survey_id, round_id = _survey_with_round(db_session, staff)
     staff.post(f"/bedarfsanalysen/runden/{round_id}/einladen")
+    run_jobs(staff.application)
     body = QueuedMail(db_session).messages[0].message.get_body(("plain",)).get_content()
     token = LINK.search(body).group(1)
     page = client.get(f"/bedarfsanalysen/antwort/{token}?sprache=en").get_data(as_text=True)

@@ -8,6 +8,9 @@ Keys combine with AND, the values of one key with OR. `org_kinds` and `regions` 
 organisations a person currently works at (affiliation without an end date in the past);
 `tags` match a tag of the person or of such an organisation. An empty spec means everybody.
 Whatever the audience, only confirmed subscribers of its list with an e-mail address remain.
+
+The organisation part of the spec (`organisation_condition`) also chooses organisations
+directly, with `sectors` and `size_classes` besides (a survey round's recipients).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from crm.contacts.models import (
+    SIZE_CLASSES,
     Affiliation,
     ContactListMember,
     Organisation,
@@ -31,6 +35,7 @@ from crm.contacts.models import (
 from crm.newsletters.models import Audience, Subscription
 
 FILTER_KEYS = ("org_kinds", "tags", "regions")
+ORGANISATION_FILTER_KEYS = ("org_kinds", "sectors", "regions", "size_classes")
 MAX_VALUES = 50
 MAX_VALUE_LENGTH = 120
 
@@ -39,21 +44,24 @@ class FilterSpecError(ValueError):
     """The filter spec is not of the allowed shape; the message is German."""
 
 
-def clean_filter_spec(raw: Any, known_kinds: Collection[str] | None = None) -> dict[str, list[str]]:
+def clean_filter_spec(
+    raw: Any, *, keys: tuple[str, ...] = FILTER_KEYS, kinds: Collection[str] | None = None
+) -> dict[str, list[str]]:
     """Return a normalised spec (known keys, lists of distinct non-empty strings) or raise.
 
-    `known_kinds`: the organisation kinds that exist (admins add their own); a form's input
-    is checked against them. A stored spec is read without it: a kind removed since then
+    `keys` are the keys allowed (ORGANISATION_FILTER_KEYS for a filter over organisations).
+    `kinds`: the organisation kinds that exist (admins add their own); a form's input is
+    checked against them. A stored spec is read without them: a kind removed since then
     simply matches no one."""
     if raw is None:
         return {}
     if not isinstance(raw, dict):
         raise FilterSpecError("Der Filter muss ein Objekt sein.")
-    unknown = set(raw) - set(FILTER_KEYS)
+    unknown = set(raw) - set(keys)
     if unknown:
         raise FilterSpecError("Unbekannte Filterfelder: " + ", ".join(sorted(map(str, unknown))))
     spec: dict[str, list[str]] = {}
-    for key in FILTER_KEYS:
+    for key in keys:
         values = raw.get(key) or []
         if isinstance(values, str):
             values = [values]
@@ -62,8 +70,10 @@ def clean_filter_spec(raw: Any, known_kinds: Collection[str] | None = None) -> d
         cleaned = list(dict.fromkeys(v.strip() for v in values if v.strip()))
         if len(cleaned) > MAX_VALUES or any(len(v) > MAX_VALUE_LENGTH for v in cleaned):
             raise FilterSpecError(f"„{key}“ hat zu viele oder zu lange Werte.")
-        if key == "org_kinds" and known_kinds is not None and set(cleaned) - set(known_kinds):
+        if key == "org_kinds" and kinds is not None and set(cleaned) - set(kinds):
             raise FilterSpecError("Unbekannte Organisationsart.")
+        if key == "size_classes" and set(cleaned) - set(SIZE_CLASSES):
+            raise FilterSpecError("Unbekannte Größenklasse.")
         if cleaned:
             spec[key] = cleaned
     return spec
@@ -76,15 +86,22 @@ def _current_affiliation(today: date) -> sa.ColumnElement[bool]:
     )
 
 
+def organisation_conditions(spec: dict[str, list[str]]) -> list[Any]:
+    """The conditions over Organisation of a cleaned spec's organisation keys (AND)."""
+    columns = {
+        "org_kinds": Organisation.kind,
+        "sectors": Organisation.sector,
+        "regions": Organisation.region,
+        "size_classes": Organisation.size_class,
+    }
+    return [column.in_(spec[key]) for key, column in columns.items() if spec.get(key)]
+
+
 def filter_condition(spec: dict[str, list[str]], *, today: date | None = None) -> Any:
     """The WHERE condition over Person for a cleaned spec (EXISTS subqueries, no duplicates)."""
     today = today or date.today()
     conditions: list[Any] = []
-    org_conditions: list[Any] = []
-    if spec.get("org_kinds"):
-        org_conditions.append(Organisation.kind.in_(spec["org_kinds"]))
-    if spec.get("regions"):
-        org_conditions.append(Organisation.region.in_(spec["regions"]))
+    org_conditions = organisation_conditions(spec)
     if org_conditions:
         conditions.append(
             sa.exists()

@@ -349,7 +349,7 @@ def _spec_from(form: AudienceForm) -> dict[str, list[str]]:
             "tags": form.tags.data or [],
             "regions": form.regions.data or [],
         },
-        known_kinds=kinds.kind_labels(db.session),
+        kinds=kinds.kind_labels(db.session),
     )
 
 
@@ -425,7 +425,7 @@ def audience_count():
                     "tags": args.getlist("tags"),
                     "regions": args.getlist("regions"),
                 },
-                known_kinds=kinds.kind_labels(db.session),
+                kinds=kinds.kind_labels(db.session),
             )
         except audiences.FilterSpecError as exc:
             error = str(exc)

@@ -1,8 +1,9 @@
-"""Demo data: one needs survey, one round to the fair contacts' firms, two answers."""
+"""Demo data: one needs survey, one round to the fair contacts' firms with two answers and an
+earlier round to the employers by audience with one, so that rounds can be compared."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -64,6 +65,7 @@ def seed_surveys(session: Session, offices: dict[str, Any]) -> dict[str, int]:
         return {"surveys": 1}
     now = utcnow()
     today = now.date()
+    earlier = _earlier_round(session, survey, now)
     try:
         survey_round = service.create_round(
             session,
@@ -96,4 +98,44 @@ def seed_surveys(session: Session, offices: dict[str, Any]) -> dict[str, int]:
         }
         service.save_answers(session, recipient, answers, final=True, now=now, today=today)
         answered += 1
-    return {"surveys": 1, "survey_responses": answered}
+    return {"surveys": 1, "survey_responses": answered + earlier}
+
+
+EARLIER_ANSWER = [("Pflegefachkraft", 1, "now"), ("Lagerist/in", 2, "now")]
+
+
+def _earlier_round(session: Session, survey: Survey, now: datetime) -> int:
+    """The round of the half-year before, to the employers chosen by audience; one answer.
+    Returns how many answers it got."""
+    today = now.date()
+    try:
+        survey_round = service.create_round(
+            session,
+            survey,
+            name="Bedarfsanalyse 2. Halbjahr 2026",
+            closes_on=today + timedelta(days=7),
+            audience={"org_kinds": ["employer"]},
+            secret=str(current_app.secret_key or ""),
+            today=today,
+        )
+    except service.SurveyError:
+        return 0
+    survey_round.status = "sent"
+    recipient = session.scalar(
+        sa.select(SurveyRecipient)
+        .where(SurveyRecipient.round_id == survey_round.id)
+        .order_by(SurveyRecipient.id)
+        .limit(1)
+    )
+    if recipient is None:
+        return 0
+    for each in session.scalars(
+        sa.select(SurveyRecipient).where(SurveyRecipient.round_id == survey_round.id)
+    ):
+        each.invited_at = now - timedelta(days=60)
+    needs_key = survey_round.version.questions[0]["key"]
+    rows = [{"occupation": occ, "count": str(n), "time_frame": tf} for occ, n, tf in EARLIER_ANSWER]
+    service.save_answers(
+        session, recipient, {needs_key: rows}, final=True, now=now - timedelta(days=50), today=today
+    )
+    return 1

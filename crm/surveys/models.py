@@ -77,6 +77,9 @@ class SurveyRound(TimestampMixin, db.Model):
     name: Mapped[str] = mapped_column(sa.String(200))
     closes_on: Mapped[date] = mapped_column(sa.Date)
     status: Mapped[str] = mapped_column(sa.String(10), default="draft")
+    # The organisation filter the recipients were chosen by (None: a static contact list);
+    # kept to show staff whom the round was meant for.
+    audience_spec: Mapped[dict[str, list[str]] | None] = mapped_column(sa.JSON)
 
     survey: Mapped[Survey] = relationship()
     version: Mapped[SurveyVersion] = relationship()
@@ -105,6 +108,23 @@ class SurveyRecipient(db.Model):
     responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     round: Mapped[SurveyRound] = relationship()
+    organisation: Mapped[Organisation] = relationship()
+
+    __table_args__ = (sa.UniqueConstraint("round_id", "organisation_id"),)
+
+
+class SurveyUnreached(db.Model):
+    """An organisation the round's audience matched that has no current contact person with
+    an e-mail address: no link goes out, staff can phone it."""
+
+    __tablename__ = "survey_unreached"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(sa.ForeignKey("survey_round.id", ondelete="CASCADE"))
+    organisation_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("organisation.id", ondelete="CASCADE"), index=True
+    )
+
     organisation: Mapped[Organisation] = relationship()
 
     __table_args__ = (sa.UniqueConstraint("round_id", "organisation_id"),)

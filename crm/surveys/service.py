@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -27,6 +27,12 @@ from crm.contacts.models import (
 )
 from crm.mail.message import build_message
 from crm.mail.queue import enqueue, mail_domain
+from crm.newsletters.audiences import (
+    ORGANISATION_FILTER_KEYS,
+    FilterSpecError,
+    clean_filter_spec,
+    organisation_conditions,
+)
 from crm.signals import RowChange, merging, move_column
 from crm.surveys.models import (
     QUESTION_KINDS,
@@ -35,6 +41,7 @@ from crm.surveys.models import (
     SurveyRecipient,
     SurveyResponse,
     SurveyRound,
+    SurveyUnreached,
     SurveyVersion,
 )
 
@@ -219,6 +226,15 @@ def recipient_for_token(session: Session, secret: str, token: str) -> SurveyReci
     )
 
 
+def _reachable(today: date) -> sa.ColumnElement[bool]:
+    """A person who can get a link: an e-mail address and a current affiliation."""
+    return sa.and_(
+        Person.email != "",
+        Person.email.is_not(None),
+        sa.or_(Affiliation.until.is_(None), Affiliation.until >= today),
+    )
+
+
 def list_recipients(
     session: Session, contact_list_id: int, today: date
 ) -> list[tuple[int, int, str]]:
@@ -228,12 +244,7 @@ def list_recipients(
         sa.select(Affiliation.organisation_id, Person.id, Person.email)
         .join(ContactListMember, ContactListMember.person_id == Person.id)
         .join(Affiliation, Affiliation.person_id == Person.id)
-        .where(
-            ContactListMember.list_id == contact_list_id,
-            Person.email != "",
-            Person.email.is_not(None),
-            sa.or_(Affiliation.until.is_(None), Affiliation.until >= today),
-        )
+        .where(ContactListMember.list_id == contact_list_id, _reachable(today))
         .order_by(Affiliation.organisation_id, Person.id)
     )
     chosen: dict[int, tuple[int, int, str]] = {}
@@ -242,26 +253,131 @@ def list_recipients(
     return list(chosen.values())
 
 
+def clean_audience(raw: Any, kinds: Collection[str]) -> dict[str, list[str]]:
+    """The organisation filter of a round (kinds, sectors, regions, size classes) in the
+    newsletters' declarative spec; raises SurveyError for unknown values or an empty filter
+    (a round to every organisation is never what staff mean)."""
+    try:
+        spec = clean_filter_spec(raw, keys=ORGANISATION_FILTER_KEYS, kinds=kinds)
+    except FilterSpecError as exc:
+        raise SurveyError(_l("Please choose the audience from the values offered.")) from exc
+    if not spec:
+        raise SurveyError(_l("Please choose at least one kind, sector, region or size class."))
+    return spec
+
+
+def _first_contacts(spec: dict[str, list[str]], today: date) -> Any:
+    """Per matching organisation the lowest id of a reachable contact person."""
+    return (
+        sa.select(
+            Affiliation.organisation_id.label("org_id"),
+            sa.func.min(Person.id).label("person_id"),
+        )
+        .join(Person, Person.id == Affiliation.person_id)
+        .join(Organisation, Organisation.id == Affiliation.organisation_id)
+        .where(*organisation_conditions(spec), _reachable(today))
+        .group_by(Affiliation.organisation_id)
+        .subquery()
+    )
+
+
+def audience_recipients(
+    session: Session, spec: dict[str, list[str]], today: date
+) -> list[tuple[int, int, str]]:
+    """(organisation_id, person_id, email) for the organisations a cleaned filter matches: one
+    contact person each with an e-mail address and a current affiliation (the lowest id)."""
+    first = _first_contacts(spec, today)
+    rows = session.execute(
+        sa.select(first.c.org_id, Person.id, Person.email)
+        .join(Person, Person.id == first.c.person_id)
+        .order_by(first.c.org_id)
+    )
+    return [(org_id, person_id, email) for org_id, person_id, email in rows]
+
+
+def unreached_select(spec: dict[str, list[str]], today: date) -> sa.Select:
+    """Ids of the matching organisations without a reachable contact person."""
+    reachable = (
+        sa.select(Affiliation.id)
+        .join(Person, Person.id == Affiliation.person_id)
+        .where(Affiliation.organisation_id == Organisation.id, _reachable(today))
+        .exists()
+    )
+    return sa.select(Organisation.id).where(*organisation_conditions(spec), ~reachable)
+
+
+def sector_choices(session: Session, limit: int = 500) -> list[str]:
+    """The sectors organisations have, for the audience form."""
+    return list(
+        session.scalars(
+            sa.select(Organisation.sector)
+            .where(Organisation.sector != "")
+            .distinct()
+            .order_by(Organisation.sector)
+            .limit(limit)
+        )
+    )
+
+
+@dataclass(frozen=True)
+class Reach:
+    """How many organisations a round would reach, and how many match but cannot be mailed."""
+
+    recipients: int
+    unreached: int
+
+
+def _count(session: Session, select: sa.Select) -> int:
+    return int(session.scalar(sa.select(sa.func.count()).select_from(select.subquery())) or 0)
+
+
+def reach(
+    session: Session,
+    today: date,
+    *,
+    contact_list_id: int | None = None,
+    audience: dict[str, list[str]] | None = None,
+) -> Reach:
+    """The preview of a round's recipients before it is created (counted in the database)."""
+    if audience is not None:
+        first = _first_contacts(audience, today)
+        return Reach(
+            _count(session, sa.select(first.c.org_id)),
+            _count(session, unreached_select(audience, today)),
+        )
+    return Reach(len(list_recipients(session, contact_list_id or 0, today)), 0)
+
+
 def create_round(
     session: Session,
     survey: Survey,
     *,
     name: str,
     closes_on: date,
-    contact_list_id: int,
     secret: str,
     today: date,
+    contact_list_id: int | None = None,
+    audience: dict[str, list[str]] | None = None,
 ) -> SurveyRound:
-    """A round of the survey's current version for the organisations of a contact list."""
+    """A round of the survey's current version for the organisations of a contact list or of
+    an audience (a cleaned organisation filter, see `clean_audience`). Organisations the
+    audience matches without a reachable contact person are kept as unreached."""
     if not survey.questions:
         raise SurveyError(_l("The survey has no questions yet."))
     if closes_on < today:
         raise SurveyError(_l("The closing date lies in the past."))
-    recipients = list_recipients(session, contact_list_id, today)
-    if not recipients:
-        raise SurveyError(
-            _l("Nobody on this list has an e-mail address and works at an organisation.")
-        )
+    if audience is not None:
+        recipients = audience_recipients(session, audience, today)
+        if not recipients:
+            raise SurveyError(
+                _l("No organisation of this audience has a contact person with an e-mail address.")
+            )
+    else:
+        recipients = list_recipients(session, contact_list_id or 0, today)
+        if not recipients:
+            raise SurveyError(
+                _l("Nobody on this list has an e-mail address and works at an organisation.")
+            )
     version = current_version(session, survey)
     survey_round = SurveyRound(
         survey_id=survey.id,
@@ -269,17 +385,30 @@ def create_round(
         name=name,
         closes_on=closes_on,
         status="draft",
+        audience_spec=audience,
     )
     session.add(survey_round)
     session.flush()
-    for org_id, person_id, email in recipients:
-        session.add(
-            SurveyRecipient(
-                round_id=survey_round.id,
-                organisation_id=org_id,
-                person_id=person_id,
-                email=email,
-                token_hash=token_hash(link_token(secret, survey_round.id, org_id)),
+    # One executemany (an audience may match thousands of firms).
+    session.execute(
+        sa.insert(SurveyRecipient),
+        [
+            {
+                "round_id": survey_round.id,
+                "organisation_id": org_id,
+                "person_id": person_id,
+                "email": email,
+                "token_hash": token_hash(link_token(secret, survey_round.id, org_id)),
+            }
+            for org_id, person_id, email in recipients
+        ],
+    )
+    if audience is not None:
+        unreached = unreached_select(audience, today).subquery()
+        session.execute(
+            sa.insert(SurveyUnreached).from_select(
+                ["round_id", "organisation_id"],
+                sa.select(sa.literal(survey_round.id), unreached.c.id),
             )
         )
     session.flush()
@@ -326,47 +455,79 @@ def _queue(
     return True
 
 
-def send_invitations(
-    session: Session, survey_round: SurveyRound, mail: MailSettings, *, now: datetime, today: date
-) -> int:
-    """Queue one invitation per recipient not invited yet; returns how many."""
-    if not is_open(survey_round, today):
-        raise SurveyError(_l("The round is closed."))
-    queued = 0
-    for recipient in session.scalars(
-        sa.select(SurveyRecipient)
-        .where(SurveyRecipient.round_id == survey_round.id, SurveyRecipient.invited_at.is_(None))
-        .order_by(SurveyRecipient.id)
-    ):
-        if _queue(session, recipient, mail, reminder=False):
-            recipient.invited_at = now
-            queued += 1
-    survey_round.status = "sent"
-    session.flush()
-    return queued
+def _pending(round_id: int, *, reminder: bool, since: datetime) -> sa.ColumnElement[bool]:
+    """Recipients a sending still has to mail. A reminder goes to those invited before it was
+    asked for (`since`) who have not answered and were not reminded since: a run resumed
+    after a crash, or run twice, mails nobody twice."""
+    if not reminder:
+        return sa.and_(SurveyRecipient.round_id == round_id, SurveyRecipient.invited_at.is_(None))
+    return sa.and_(
+        SurveyRecipient.round_id == round_id,
+        SurveyRecipient.invited_at.is_not(None),
+        SurveyRecipient.invited_at <= since,
+        SurveyRecipient.responded_at.is_(None),
+        sa.or_(SurveyRecipient.reminded_at.is_(None), SurveyRecipient.reminded_at < since),
+    )
 
 
-def remind(
-    session: Session, survey_round: SurveyRound, mail: MailSettings, *, now: datetime, today: date
-) -> int:
-    """Queue one reminder per invited recipient who has not answered; returns how many."""
-    if not is_open(survey_round, today):
-        raise SurveyError(_l("The round is closed."))
-    queued = 0
-    for recipient in session.scalars(
+def count_pending(session: Session, round_id: int, *, reminder: bool, since: datetime) -> int:
+    """How many recipients a sending has still to mail."""
+    return int(
+        session.scalar(
+            sa.select(sa.func.count(SurveyRecipient.id)).where(
+                _pending(round_id, reminder=reminder, since=since)
+            )
+        )
+        or 0
+    )
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What one batch of a sending did: recipients looked at, mails queued, the last id."""
+
+    seen: int
+    queued: int
+    last_id: int
+
+
+def send_batch(
+    session: Session,
+    survey_round: SurveyRound,
+    mail: MailSettings,
+    *,
+    reminder: bool,
+    since: datetime,
+    now: datetime,
+    after_id: int = 0,
+    size: int = 200,
+) -> Batch:
+    """Queue the invitations (or reminders) of the next `size` pending recipients after
+    `after_id` through the outbox and mark them invited (reminded) in the same transaction;
+    the caller commits. A recipient whose mail cannot be built stays pending (and is passed
+    over by the next batch through `after_id`)."""
+    recipients = session.scalars(
         sa.select(SurveyRecipient)
         .where(
-            SurveyRecipient.round_id == survey_round.id,
-            SurveyRecipient.invited_at.is_not(None),
-            SurveyRecipient.responded_at.is_(None),
+            _pending(survey_round.id, reminder=reminder, since=since),
+            SurveyRecipient.id > after_id,
         )
         .order_by(SurveyRecipient.id)
-    ):
-        if _queue(session, recipient, mail, reminder=True):
-            recipient.reminded_at = now
+        .limit(size)
+        .with_for_update(skip_locked=True)
+    ).all()
+    queued = 0
+    for recipient in recipients:
+        if _queue(session, recipient, mail, reminder=reminder):
+            if reminder:
+                recipient.reminded_at = now
+            else:
+                recipient.invited_at = now
             queued += 1
+    if queued and not reminder and survey_round.status == "draft":
+        survey_round.status = "sent"
     session.flush()
-    return queued
+    return Batch(len(recipients), queued, recipients[-1].id if recipients else after_id)
 
 
 # --- answers -------------------------------------------------------------------------------------
@@ -551,6 +712,8 @@ class Results:
     by_sector: list[tuple[str, int]]
     by_region: list[tuple[str, int]]
     by_size: list[tuple[str, int]]
+    # By qualification level key ("" = not said); the pages show the level's name.
+    by_level: list[tuple[str, int]] = field(default_factory=list)
 
     @property
     def rate(self) -> float | None:
@@ -593,6 +756,62 @@ def results(session: Session, survey_round: SurveyRound) -> Results:
         by_sector=_totals(session, survey_round.id, Organisation.sector),
         by_region=_totals(session, survey_round.id, Organisation.region),
         by_size=_totals(session, survey_round.id, Organisation.size_class),
+        by_level=totals_by_qualification_level(session, survey_round),
+    )
+
+
+@dataclass(frozen=True)
+class CompareRow:
+    """One value of a breakdown in two rounds."""
+
+    key: str
+    this: int
+    other: int
+
+    @property
+    def difference(self) -> int:
+        """This round minus the compared round."""
+        return self.this - self.other
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Two rounds' results side by side, breakdown by breakdown."""
+
+    this: Results
+    other: Results
+    by_occupation: list[CompareRow]
+    by_sector: list[CompareRow]
+    by_region: list[CompareRow]
+    by_size: list[CompareRow]
+    by_level: list[CompareRow]
+
+    @property
+    def rate_difference(self) -> float | None:
+        """This round's response rate minus the compared one's (None if either has none)."""
+        if self.this.rate is None or self.other.rate is None:
+            return None
+        return self.this.rate - self.other.rate
+
+
+def _side_by_side(this: list[tuple[str, int]], other: list[tuple[str, int]]) -> list[CompareRow]:
+    first, second = dict(this), dict(other)
+    keys = list(dict.fromkeys([*first, *second]))
+    rows = [CompareRow(k, first.get(k, 0), second.get(k, 0)) for k in keys]
+    # Largest need of this round first, then of the compared one: the order of the tables.
+    return sorted(rows, key=lambda r: (-r.this, -r.other, r.key))
+
+
+def compare(this: Results, other: Results) -> Comparison:
+    """The results of two rounds side by side; a value missing in one round counts 0."""
+    return Comparison(
+        this=this,
+        other=other,
+        by_occupation=_side_by_side(this.by_occupation, other.by_occupation),
+        by_sector=_side_by_side(this.by_sector, other.by_sector),
+        by_region=_side_by_side(this.by_region, other.by_region),
+        by_size=_side_by_side(this.by_size, other.by_size),
+        by_level=_side_by_side(this.by_level, other.by_level),
     )
 
 
@@ -609,7 +828,7 @@ def move_merged_references(
     if entity_type == "person":
         changes += move_column(session, SurveyRecipient.person_id, keep_id, drop_id)
     elif entity_type == "organisation":
-        for model in (SurveyRecipient, SurveyResponse):
+        for model in (SurveyRecipient, SurveyResponse, SurveyUnreached):
             taken = sa.select(model.round_id).where(model.organisation_id == keep_id)
             changes += move_column(
                 session,

@@ -4,7 +4,10 @@ the public answer page behind each organisation's personal link (no login)."""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import io
+import json
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -12,6 +15,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from flask import (
     Blueprint,
+    Response,
     abort,
     current_app,
     flash,
@@ -25,16 +29,22 @@ from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from werkzeug.datastructures import MultiDict
 
 from crm import public_forms
-from crm.audit.service import Actor, acting_as
+from crm.audit.service import Actor, acting_as, current_actor
 from crm.contacts.export import write_xlsx
-from crm.contacts.forms import QUALIFICATION_LEVEL_LABELS
-from crm.contacts.models import ContactList, Organisation, Person
+from crm.contacts.forms import QUALIFICATION_LEVEL_LABELS, SIZE_CLASS_LABELS
+from crm.contacts.kinds import active_kinds, kind_labels
+from crm.contacts.models import SIZE_CLASSES, ContactList, Organisation, Person
+from crm.contacts.service import distinct_regions
 from crm.database import db_int, utcnow
 from crm.extensions import db
-from crm.security import public, require
-from crm.surveys import service
+from crm.jobs import queue
+from crm.jobs.models import BackgroundJob
+from crm.newsletters.audiences import ORGANISATION_FILTER_KEYS
+from crm.security import fragment, public, require
+from crm.surveys import sending, service
 from crm.surveys.models import (
     QUESTION_KINDS,
     Survey,
@@ -42,6 +52,7 @@ from crm.surveys.models import (
     SurveyRecipient,
     SurveyResponse,
     SurveyRound,
+    SurveyUnreached,
     SurveyVersion,
 )
 
@@ -133,7 +144,6 @@ def create():
 
 
 def _render_builder(survey: Survey, values: dict[str, str] | None = None, errors=None, status=200):
-    lists = db.session.scalars(sa.select(ContactList).order_by(ContactList.name)).all()
     versions = db.session.scalars(
         sa.select(SurveyVersion).where(SurveyVersion.survey_id == survey.id)
     ).all()
@@ -144,9 +154,7 @@ def _render_builder(survey: Survey, values: dict[str, str] | None = None, errors
             kinds=QUESTION_KINDS,
             values=values or {},
             errors=errors or {},
-            lists=lists,
             versions=versions,
-            round_values=request.form if request.form.get("round") else {},
         ),
         status,
     )
@@ -263,195 +271,426 @@ def _parse_date(text: str) -> date | None:
     return None
 
 
+def _round_choices() -> dict[str, Any]:
+    return {
+        "lists": db.session.scalars(sa.select(ContactList).order_by(ContactList.name)).all(),
+        "kinds": [(k.key, k.label) for k in active_kinds(db.session)],
+        "sectors": service.sector_choices(db.session),
+        "regions": distinct_regions(db.session),
+        "sizes": [(key, SIZE_CLASS_LABELS[key]) for key in SIZE_CLASSES],
+    }
+
+
+def _audience_input(form: Any) -> dict[str, list[str]]:
+    return {key: form.getlist(key) for key in ORGANISATION_FILTER_KEYS}
+
+
+def _preview_key(source: str, list_id: int | None, audience: dict[str, list[str]] | None) -> str:
+    """A fingerprint of the recipients' choice, so that a round is created only for the
+    choice whose number staff saw."""
+    text = json.dumps([source, list_id, audience], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _render_round_form(
+    survey: Survey,
+    *,
+    values: Any = None,
+    errors: dict[str, str] | None = None,
+    reach: service.Reach | None = None,
+    preview_key: str = "",
+    status: int = 200,
+):
+    form = values if values is not None else request.form
+    return (
+        render_template(
+            "surveys/round_form.html",
+            survey=survey,
+            values=form,
+            chosen=_audience_input(form),
+            errors=errors or {},
+            reach=reach,
+            preview_key=preview_key,
+            **_round_choices(),
+        ),
+        status,
+    )
+
+
+@bp.route("/<int:survey_id>/runden/neu")
+@require(PERMISSION)
+def new_round(survey_id: int):
+    """The form of a new round: name, closing date, recipients by contact list or audience."""
+    survey = _survey_or_404(survey_id)
+    return _render_round_form(survey, values=MultiDict({"source": "audience"}))
+
+
 @bp.route("/<int:survey_id>/runden", methods=["POST"])
 @require(PERMISSION)
 def create_round(survey_id: int):
-    """Create a round of the survey's current questions for a static contact list."""
+    """Count the recipients of the chosen contact list or audience ("Vorschau"), or create
+    the round of the survey's current questions for them."""
     survey = _survey_or_404(survey_id)
-    name = request.form.get("name", "").strip()[:200]
-    closes_on = _parse_date(request.form.get("closes_on", ""))
-    list_id = db_int(request.form.get("contact_list_id", ""))
-    problems = []
-    if not name:
-        problems.append(_("Please name the round."))
-    if closes_on is None:
-        problems.append(_("Please enter the closing date as DD.MM.YYYY."))
-    if list_id is None or db.session.get(ContactList, list_id) is None:
-        problems.append(_("Please choose a contact list."))
-    if not problems and closes_on is not None and list_id is not None:
+    form = request.form
+    name = form.get("name", "").strip()[:200]
+    closes_on = _parse_date(form.get("closes_on", ""))
+    source = "audience" if form.get("source") == "audience" else "list"
+    errors: dict[str, str] = {}
+    list_id: int | None = None
+    audience: dict[str, list[str]] | None = None
+    if source == "list":
+        list_id = db_int(form.get("contact_list_id", ""))
+        if list_id is None or db.session.get(ContactList, list_id) is None:
+            errors["contact_list_id"] = _("Please choose a contact list.")
+    else:
         try:
-            survey_round = service.create_round(
-                db.session,
-                survey,
-                name=name,
-                closes_on=closes_on,
-                contact_list_id=list_id,
-                secret=_secret(),
-                today=today(),
-            )
+            audience = service.clean_audience(_audience_input(form), kinds=kind_labels(db.session))
         except service.SurveyError as exc:
-            db.session.rollback()
-            problems.append(str(exc))
-        else:
-            db.session.commit()
-            flash(_("Round created."), "success")
-            return redirect(url_for("surveys.round_detail", round_id=survey_round.id))
-    for problem in problems:
-        flash(problem, "danger")
-    return _render_builder(survey, status=422)
+            errors["audience"] = str(exc)
+    key = _preview_key(source, list_id, audience)
+    reach = None
+    if not errors:
+        reach = service.reach(db.session, today(), contact_list_id=list_id, audience=audience)
+    previewing = form.get("action") == "preview"
+    stale = form.get("preview_key") and form.get("preview_key") != key
+    if not previewing and stale and not errors:
+        # The choice changed after the count was shown: show the new count first.
+        flash(_("The choice of recipients has changed: please check the new number."), "warning")
+        previewing = True
+    if not previewing:
+        if not name:
+            errors["name"] = _("Please name the round.")
+        if closes_on is None:
+            errors["closes_on"] = _("Please enter the closing date as DD.MM.YYYY.")
+    if errors or previewing:
+        return _render_round_form(
+            survey,
+            errors=errors,
+            reach=reach,
+            preview_key=key if reach is not None else "",
+            status=422 if errors else 200,
+        )
+    assert closes_on is not None
+    try:
+        survey_round = service.create_round(
+            db.session,
+            survey,
+            name=name,
+            closes_on=closes_on,
+            contact_list_id=list_id,
+            audience=audience,
+            secret=_secret(),
+            today=today(),
+        )
+    except service.SurveyError as exc:
+        db.session.rollback()
+        return _render_round_form(
+            survey, errors={"round": str(exc)}, reach=reach, preview_key=key, status=422
+        )
+    db.session.commit()
+    flash(_("Round created."), "success")
+    return redirect(url_for("surveys.round_detail", round_id=survey_round.id))
+
+
+UNREACHED_SHOWN = 500
 
 
 @bp.route("/runden/<int:round_id>")
 @require(PERMISSION)
 def round_detail(round_id: int):
-    """A round: its recipients and their state, invitations and reminders."""
+    """A round: its recipients and their state, the organisations without a reachable
+    contact, the progress of a sending, invitations and reminders."""
     survey_round = _round_or_404(round_id)
     rows = db.session.execute(
         sa.select(SurveyRecipient, Organisation, Person)
         .join(Organisation, Organisation.id == SurveyRecipient.organisation_id)
         .outerjoin(Person, Person.id == SurveyRecipient.person_id)
         .where(SurveyRecipient.round_id == round_id)
-        .order_by(Organisation.name)
+        .order_by(Organisation.sort_name, Organisation.id)
     ).all()
+    unreached_count = (
+        db.session.scalar(
+            sa.select(sa.func.count(SurveyUnreached.id)).where(SurveyUnreached.round_id == round_id)
+        )
+        or 0
+    )
+    unreached = db.session.scalars(
+        sa.select(Organisation)
+        .join(SurveyUnreached, SurveyUnreached.organisation_id == Organisation.id)
+        .where(SurveyUnreached.round_id == round_id)
+        .order_by(Organisation.sort_name, Organisation.id)
+        .limit(UNREACHED_SHOWN)
+    ).all()
+    job = sending.latest_for(db.session, round_id)
     return render_template(
         "surveys/round.html",
         survey_round=survey_round,
         rows=rows,
+        unreached=unreached,
+        unreached_count=unreached_count,
+        audience=_audience_labels(survey_round.audience_spec),
         results=service.results(db.session, survey_round),
         is_open=service.is_open(survey_round, today()),
+        job=job,
+        progress=_progress(job),
+        sending=queue.is_active(job),
     )
 
 
-def _render_mail(recipient: SurveyRecipient, person: Person | None, link: str, reminder: bool):
-    survey_round = db.session.get(SurveyRound, recipient.round_id)
-    assert survey_round is not None
-    language = person.language if person is not None and person.language in LANGUAGES else "de"
-    closes = survey_round.closes_on.strftime("%d.%m.%Y")
-    with force_locale(language):
-        if reminder:
-            subject = _("Reminder: %(name)s", name=survey_round.name)
-            ask = _(
-                'we have not yet received your answers to our survey "%(name)s". We would be '
-                "glad to hear from you.",
-                name=survey_round.name,
-            )
-        else:
-            subject = survey_round.name
-            ask = _(
-                'we kindly ask you to answer our survey "%(name)s". It takes a few minutes and '
-                "helps us find the right people for your organisation.",
-                name=survey_round.name,
-            )
-        greeting = _("Hello %(name)s,", name=person.full_name) if person else _("Hello,")
-        text = "\n\n".join(
-            [
-                greeting,
-                ask,
-                _("Your personal link (you can save your answers and continue later):")
-                + "\n"
-                + link,
-                _("The survey closes on %(date)s.", date=closes),
-            ]
+def _audience_labels(spec: dict[str, list[str]] | None) -> list[tuple[str, str]]:
+    """The round's audience as (criterion, values) for the page."""
+    if not spec:
+        return []
+    kinds = kind_labels(db.session)
+    sizes = {k: str(v) for k, v in SIZE_CLASS_LABELS.items()}
+    names: dict[str, dict[str, str]] = {"org_kinds": kinds, "size_classes": sizes}
+    labels = {
+        "org_kinds": _("Kind"),
+        "sectors": _("Sector"),
+        "regions": _("Region"),
+        "size_classes": _("Size"),
+    }
+    return [
+        (label, ", ".join(names.get(key, {}).get(v, v) for v in spec[key]))
+        for key, label in labels.items()
+        if spec.get(key)
+    ]
+
+
+JOB_STATUS_LABELS = {
+    "queued": _l("waiting for a worker"),
+    "running": _l("running"),
+    "done": _l("done"),
+    "failed": _l("failed"),
+    "cancelled": _l("cancelled"),
+}
+
+
+def _progress(job: BackgroundJob | None) -> dict[str, Any]:
+    """The sending's progress, read from its row in the job queue."""
+    if job is None:
+        return {}
+    total = job.progress_total
+    done = min(job.progress_done, total) if total else 0
+    return {
+        "active": queue.is_active(job),
+        "reminder": bool((job.payload or {}).get("reminder")),
+        "status": JOB_STATUS_LABELS.get(job.status, job.status),
+        "done": done,
+        "total": total,
+        "percent": round(100 * done / total) if total else 100,
+        "queued": int((job.result or {}).get("queued", 0)),
+        "finished": job.status == "done",
+    }
+
+
+@bp.route("/runden/<int:round_id>/versand")
+@fragment
+@require(PERMISSION)
+def send_progress(round_id: int):
+    """The progress partial of the round's sending, polled by htmx while the job runs."""
+    survey_round = _round_or_404(round_id)
+    job = sending.latest_for(db.session, round_id)
+    if job is None:
+        abort(404)
+    progress = _progress(job)
+    response = Response(
+        render_template(
+            "surveys/_send_progress.html", survey_round=survey_round, job=job, progress=progress
         )
-    return subject, text
-
-
-def _mail() -> service.MailSettings:
-    base = _base_url()
-    return service.MailSettings(
-        sender=str(current_app.config["CRM_MAIL_FROM"]),
-        secret=_secret(),
-        link=lambda token, lang: base + url_for("surveys.answer", token=token, sprache=lang),
-        render=_render_mail,
     )
+    if not progress["active"] and request.headers.get("HX-Request"):
+        # Finished: reload the round page so its table shows who was mailed.
+        response.headers["HX-Refresh"] = "true"
+    return response
+
+
+def _start_sending(round_id: int, *, reminder: bool):
+    survey_round = _round_or_404(round_id)
+    if not service.is_open(survey_round, today()):
+        flash(_("The round is closed."), "danger")
+    elif sending.running_for(db.session, round_id):
+        flash(_("Mails of this round are already being sent; please wait for them."), "info")
+    else:
+        sending.enqueue(
+            db.session,
+            survey_round,
+            reminder=reminder,
+            base_url=_base_url(),
+            actor=current_actor(),
+            now=utcnow(),
+        )
+        db.session.commit()
+        if reminder:
+            flash(_("The reminders are being queued in the background."), "success")
+        else:
+            flash(_("The invitations are being queued in the background."), "success")
+    return redirect(url_for("surveys.round_detail", round_id=round_id))
 
 
 @bp.route("/runden/<int:round_id>/einladen", methods=["POST"])
 @require(PERMISSION)
 def send(round_id: int):
-    """Queue the invitations of everyone not invited yet."""
-    survey_round = _round_or_404(round_id)
-    try:
-        n = service.send_invitations(db.session, survey_round, _mail(), now=utcnow(), today=today())
-    except service.SurveyError as exc:
-        db.session.rollback()
-        flash(str(exc), "danger")
-    else:
-        db.session.commit()
-        flash(_("%(num)d invitations queued.", num=n), "success")
-    return redirect(url_for("surveys.round_detail", round_id=round_id))
+    """Queue the sending of the invitations of everyone not invited yet (a worker sends)."""
+    return _start_sending(round_id, reminder=False)
 
 
 @bp.route("/runden/<int:round_id>/erinnern", methods=["POST"])
 @require(PERMISSION)
 def send_reminders(round_id: int):
-    """Queue one reminder to each invited organisation that has not answered."""
-    survey_round = _round_or_404(round_id)
-    try:
-        n = service.remind(db.session, survey_round, _mail(), now=utcnow(), today=today())
-    except service.SurveyError as exc:
-        db.session.rollback()
-        flash(str(exc), "danger")
-    else:
-        db.session.commit()
-        flash(_("%(num)d reminders queued.", num=n), "success")
-    return redirect(url_for("surveys.round_detail", round_id=round_id))
+    """Queue one reminder to each invited organisation that has not answered (a worker
+    sends)."""
+    return _start_sending(round_id, reminder=True)
+
+
+def _compared_round(survey_round: SurveyRound) -> tuple[SurveyRound | None, str, str]:
+    """The round chosen for comparison (`?vergleich=`), the raw input and an error."""
+    raw = request.args.get("vergleich", "").strip()[:20]
+    if not raw:
+        return None, "", ""
+    other_id = db_int(raw)
+    other = db.session.get(SurveyRound, other_id) if other_id is not None else None
+    if other is None or other.id == survey_round.id:
+        return None, raw, _("Please choose another round from the list.")
+    return other, raw, ""
+
+
+def _comparison_choices(survey_round: SurveyRound) -> list[tuple[str, list[SurveyRound]]]:
+    """Other rounds to compare with, grouped by survey; this round's survey first."""
+    rounds = db.session.execute(
+        sa.select(SurveyRound, Survey.title)
+        .join(Survey, Survey.id == SurveyRound.survey_id)
+        .where(SurveyRound.id != survey_round.id)
+        .order_by(
+            (SurveyRound.survey_id != survey_round.survey_id),
+            Survey.title,
+            SurveyRound.closes_on.desc(),
+            SurveyRound.id.desc(),
+        )
+    ).all()
+    groups: dict[str, list[SurveyRound]] = {}
+    for r, title in rounds:
+        groups.setdefault(title, []).append(r)
+    return list(groups.items())
+
+
+def _previous_round(
+    survey_round: SurveyRound, choices: list[tuple[str, list[SurveyRound]]]
+) -> SurveyRound | None:
+    """The latest other round of the same survey closing before this one (a one-click
+    comparison)."""
+    return next(
+        (
+            r
+            for _title, rounds in choices
+            for r in rounds
+            if r.survey_id == survey_round.survey_id and r.closes_on <= survey_round.closes_on
+        ),
+        None,
+    )
+
+
+def _percent(rate: float | None) -> float | None:
+    return None if rate is None else round(100 * rate, 1)
 
 
 @bp.route("/runden/<int:round_id>/ergebnisse")
 @require(PERMISSION)
 def results(round_id: int):
-    """Response rate and needs totalled, with a chart."""
+    """Response rate and needs totalled, with a chart; optionally side by side with another
+    round (`?vergleich=<round id>`)."""
     survey_round = _round_or_404(round_id)
-    result = service.results(db.session, survey_round)
-    chart = {
-        "labels": [name for name, _n in result.by_occupation[:20]],
-        "series": [
-            {"label": _("People needed"), "data": [n for _name, n in result.by_occupation[:20]]}
-        ],
-    }
+    result = _round_results(survey_round)
+    other, raw, error = _compared_round(survey_round)
+    comparison = service.compare(result, _round_results(other)) if other else None
+    choices = _comparison_choices(survey_round)
+    if comparison is not None:
+        rows = comparison.by_occupation[:20]
+        chart = {
+            "labels": [row.key for row in rows],
+            "series": [
+                {"label": survey_round.name, "data": [row.this for row in rows]},
+                {"label": other.name if other else "", "data": [row.other for row in rows]},
+            ],
+        }
+    else:
+        chart = {
+            "labels": [name for name, _n in result.by_occupation[:20]],
+            "series": [
+                {"label": _("People needed"), "data": [n for _name, n in result.by_occupation[:20]]}
+            ],
+        }
     return render_template(
         "surveys/results.html",
         survey_round=survey_round,
         result=result,
         chart=chart,
-        by_level=_level_totals(survey_round),
+        other=other,
+        comparison=comparison,
+        compare_choices=choices,
+        previous=_previous_round(survey_round, choices) if other is None else None,
+        compare_input=raw,
+        compare_error=error,
+    ), (422 if error else 200)
+
+
+def _round_results(survey_round: SurveyRound) -> service.Results:
+    """A round's results with the qualification levels by name ("" = not said)."""
+    result = service.results(db.session, survey_round)
+    return dataclasses.replace(
+        result,
+        by_level=[
+            (str(QUALIFICATION_LEVEL_LABELS.get(key, key)) if key else _("not said"), n)
+            for key, n in result.by_level
+        ],
     )
-
-
-def _level_totals(survey_round: SurveyRound) -> list[tuple[str, int]]:
-    """People needed by qualification level, with the levels' names ("" = not said)."""
-    return [
-        (str(QUALIFICATION_LEVEL_LABELS.get(key, key)) if key else _("not said"), n)
-        for key, n in service.totals_by_qualification_level(db.session, survey_round)
-    ]
 
 
 @bp.route("/runden/<int:round_id>/ergebnisse.xlsx")
 @require(PERMISSION)
 def results_xlsx(round_id: int):
-    """The needs of the round's answers, totalled, as XLSX (formulas neutralised)."""
+    """The needs of the round's answers, totalled, as XLSX (formulas neutralised); with
+    `?vergleich=` the compared round's numbers and the difference in two more columns."""
     survey_round = _round_or_404(round_id)
-    result = service.results(db.session, survey_round)
+    result = _round_results(survey_round)
+    other, _raw, error = _compared_round(survey_round)
+    if error:
+        abort(404)
+    breakdowns = (
+        (_("Occupation"), "by_occupation"),
+        (_("Sector"), "by_sector"),
+        (_("Region"), "by_region"),
+        (_("Size"), "by_size"),
+        (_("Qualification level"), "by_level"),
+    )
+    header = [_("Breakdown"), _("Value"), _("People needed")]
     rows: list[list[Any]] = [
         [_("Response rate"), "", f"{result.responded}/{result.recipients}"],
     ]
-    for label, totals in (
-        (_("Occupation"), result.by_occupation),
-        (_("Sector"), result.by_sector),
-        (_("Region"), result.by_region),
-        (_("Size"), result.by_size),
-        (_("Qualification level"), _level_totals(survey_round)),
-    ):
-        rows.extend([label, key or "–", n] for key, n in totals)
+    if other is None:
+        for label, attr in breakdowns:
+            rows.extend([label, key or "–", n] for key, n in getattr(result, attr))
+    else:
+        comparison = service.compare(result, _round_results(other))
+        header = [_("Breakdown"), _("Value"), survey_round.name, other.name, _("Difference")]
+        rows[0] += [f"{comparison.other.responded}/{comparison.other.recipients}", ""]
+        this_rate, other_rate = _percent(result.rate), _percent(comparison.other.rate)
+        rate_diff = _percent(comparison.rate_difference)
+        rows.append([_("Response rate (%)"), "", this_rate, other_rate, rate_diff])
+        for label, attr in breakdowns:
+            rows.extend(
+                [label, row.key or "–", row.this, row.other, row.difference]
+                for row in getattr(comparison, attr)
+            )
     out = io.BytesIO()
-    write_xlsx([_("Breakdown"), _("Value"), _("People needed")], rows, out, sheet_title="Bedarf")
+    write_xlsx(header, rows, out, sheet_title="Bedarf")
     out.seek(0)
+    suffix = f"-vergleich-{other.id}" if other is not None else ""
     return send_file(
         out,
         mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         as_attachment=True,
-        download_name=f"bedarfsanalyse-{round_id}.xlsx",
+        download_name=f"bedarfsanalyse-{round_id}{suffix}.xlsx",
     )
 
 

@@ -1,12 +1,12 @@
 """Staff build a needs survey by clicking only: start page, "Bedarfsanalysen", a new survey,
 a question of the needs matrix and a yes/no question, moved to the top, a section heading
-before the needs; a round for the fair contacts, whose answer page (as staff open it to enter
-a phone answer) shows the section; axe on every page."""
+before the needs; a round for an audience of employers, counted first, then created; a phone
+answer entered on it (its page shows the section), then its invitations queued; the demo
+survey's results compared with the round before; axe on every page."""
 
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
 
 from playwright.sync_api import Page, expect
 
@@ -53,14 +53,20 @@ def test_staff_build_a_survey_from_the_navigation(page: Page, live_server: str) 
     )
     check_a11y(page)
 
-    round_form = page.locator("#round-form")
-    round_form.get_by_label("Name der Runde").fill("Runde mit Abschnitt")
-    round_form.get_by_label("Einsendeschluss").fill((date.today() + timedelta(days=14)).isoformat())
-    round_form.get_by_label("Kontaktliste").select_option(label="Kontakte Jobmesse 2025")
-    round_form.get_by_role("button", name="Runde anlegen").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Runde mit Abschnitt")
+    page.get_by_role("link", name="Neue Runde anlegen").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Neue Runde")
     check_a11y(page)
-
+    form = page.locator("#round-form")
+    form.get_by_label("Name der Runde").fill("Bedarfsanalyse Arbeitgeber")
+    form.get_by_label("Einsendeschluss").fill("2099-12-31")
+    form.get_by_label("Arbeitgeber", exact=True).check()
+    expect(page.get_by_role("button", name="Runde anlegen")).to_have_count(0)
+    form.get_by_role("button", name="Vorschau").click()
+    expect(page.locator("#round-reach")).to_contain_text("den persönlichen Link")
+    check_a11y(page)
+    page.get_by_role("button", name="Runde anlegen").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Bedarfsanalyse Arbeitgeber")
+    check_a11y(page)
     page.get_by_role("link", name=re.compile(r"^Antwort erfassen \(Telefon\)")).first.click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Antwort erfassen (Telefon)")
     section = page.locator("fieldset.survey-section")
@@ -82,7 +88,27 @@ def test_staff_build_a_survey_from_the_navigation(page: Page, live_server: str) 
         label="Berufsabschluss (Fachkraft)"
     )
     page.get_by_role("button", name="Antworten speichern").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Runde mit Abschnitt")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Bedarfsanalyse Arbeitgeber")
     expect(page.locator(".alert-success")).to_contain_text("Telefonat")
     expect(page.locator("#response-count")).to_contain_text("1 von")
+    check_a11y(page)
+
+    page.get_by_role("button", name="Einladungen senden").click()
+    expect(page.locator("#send-progress")).to_contain_text("Einladungen")
+    expect(page.get_by_role("button", name="Einladungen senden")).to_have_count(0)
+    check_a11y(page)
+
+
+def test_staff_compare_the_demo_round_with_the_round_before(page: Page, live_server: str) -> None:
+    page.goto("/")
+    log_in(page)
+    page.get_by_role("navigation").first.get_by_role("link", name="Bedarfsanalysen").click()
+    page.get_by_role("link", name="Bedarfsanalyse 1. Halbjahr 2027").click()
+    page.get_by_role("link", name="Ergebnisse").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Ergebnisse")
+    page.get_by_role("link", name=re.compile("Mit der vorigen Runde vergleichen")).click()
+    table = page.locator("#by-occupation")
+    expect(table.get_by_role("columnheader", name="Vergleichsrunde")).to_be_visible()
+    expect(table.locator('tr[data-key="Pflegefachkraft"] td').nth(2)).to_have_text("+4")
+    expect(page.get_by_label("Vergleichen mit Runde")).to_have_value(re.compile(r"\d+"))
     check_a11y(page)
