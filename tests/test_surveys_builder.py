@@ -19,6 +19,7 @@ from crm.contacts.models import Organisation, QualificationNeed
 from crm.surveys import service
 from crm.surveys.models import Survey, SurveyRecipient, SurveyResponse, SurveyRound
 from tests import factories
+from tests.job_helpers import run_jobs
 from tests.mail_helpers import QueuedMail
 from tests.test_surveys import LINK, _key, _question, _survey_with_round
 
@@ -26,6 +27,7 @@ from tests.test_surveys import LINK, _key, _question, _survey_with_round
 def _token_of(db_session, round_id, staff, email="chef0@firma0.example"):
     """Send the round's invitations and read the personal link of `email` from the outbox."""
     staff.post(f"/bedarfsanalysen/runden/{round_id}/einladen")
+    run_jobs(staff.application)
     mail = next(m for m in QueuedMail(db_session).messages if m.rcpt_tos == [email])
     return LINK.search(mail.message.get_body(("plain",)).get_content()).group(1)
 
@@ -448,3 +450,24 @@ def test_a_closed_round_takes_no_phone_answer(client_as, db_session):
     assert response.status_code == 409
     assert "Die Runde ist beendet." in response.get_data(as_text=True)
     assert _count(db_session, SurveyResponse) == 0
+
+
+def test_a_survey_of_section_headings_only_cannot_go_out(db_session):
+    survey = Survey(title="Nur Überschriften", questions=[])
+    db_session.add(survey)
+    db_session.flush()
+    service.add_question(
+        survey, service.check_question({"kind": "section", "text_de": "Ihr Betrieb"})[0]
+    )
+    with pytest.raises(service.SurveyError) as refused:
+        service.create_round(
+            db_session,
+            survey,
+            name="Runde",
+            closes_on=date.today(),
+            contact_list_id=factories.make_list(db_session).id,
+            secret="s",
+            today=date.today(),
+        )
+    # Refused for having no questions, not for the empty list further on.
+    assert "questions" in str(refused.value.args[0]) or "Fragen" in str(refused.value.args[0])

@@ -362,7 +362,7 @@ def create_round(
     """A round of the survey's current version for the organisations of a contact list or of
     an audience (a cleaned organisation filter, see `clean_audience`). Organisations the
     audience matches without a reachable contact person are kept as unreached."""
-    if not survey.questions:
+    if not any(q.get("kind") != "section" for q in survey.questions or []):
         raise SurveyError(_l("The survey has no questions yet."))
     if closes_on < today:
         raise SurveyError(_l("The closing date lies in the past."))
