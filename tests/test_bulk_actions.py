@@ -585,3 +585,39 @@ def test_a_selection_beyond_the_limit_is_refused_with_a_hint_to_narrow_the_filte
     assert response.headers["Location"] == "/kontakte/personen?q=Grenzfall"
     assert "Mehr als 2 Datensätze ausgewählt" in _flashes(client)
     assert _tagged(db_session, "Zuviel") == set()
+
+
+def test_all_matching_exits_without_an_outcome_reach_only_those(
+    client_as: Any, db_session: Any
+) -> None:
+    # The funder report links "exits without an outcome" as `verbleib=` (blank): the filter
+    # must survive the round trip through the bulk form, or every exit would be reassigned.
+    office = make_office(db_session)
+    counsellor = make_user(db_session, role="counsellor", office=office, display_name="Olga Offen")
+    open_outcome = make_participant(
+        db_session, office=office, exit_on=date(2026, 5, 4), outcome="", last_name="Ohneverbleib"
+    )
+    employed = make_participant(
+        db_session, office=office, exit_on=date(2026, 5, 4), outcome="employment"
+    )
+    db_session.commit()
+    page = client_as("lead").get(
+        "/teilnehmende/?kennzahl=austritt&von=2026-05-01&bis=2026-05-31&verbleib="
+    )
+    listed = page.get_data(True)
+    assert f'data-participant-id="{open_outcome.id}"' in listed
+    assert f'data-participant-id="{employed.id}"' not in listed
+    client = client_as("lead")
+    response = client.post(
+        "/sammelaktionen/teilnehmende",
+        data={
+            "action": "counsellor",
+            "all_matching": "y",
+            "filter": "kennzahl=austritt&von=2026-05-01&bis=2026-05-31&verbleib=",
+            "confirmed": "1",
+            "counsellor_id": counsellor.id,
+        },
+    )
+    assert response.status_code == 302
+    assert _counsellor_of(db_session, open_outcome.id) == counsellor.id
+    assert _counsellor_of(db_session, employed.id) != counsellor.id

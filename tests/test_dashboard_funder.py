@@ -350,12 +350,13 @@ def test_definitions_are_not_saved_or_deleted_without_csrf_or_by_staff(client_as
 
 # --- links to the participant list ---------------------------------------------------------------
 
-LINK = re.compile(r'<a href="(/teilnehmende/\?[^"]+)">(\d+)</a>')
-LIST_COUNT = re.compile(r'id="participant-count">(\d+)')
+LINK = re.compile(r'<a href="(/teilnehmende/(?:vermittlungen/)?\?[^"]+)">(\d+)</a>')
+LIST_COUNT = re.compile(r'id="(?:participant-count|placement-total)">(\d+)')
 
 
 def _random_participants(s, rng):
     offices = [office_and_counsellor(s) for _ in range(2)]
+    referrer = factories.make_org(s, name="Zuweisende Stelle")
     for _ in range(rng.randint(12, 20)):
         office, counsellor = rng.choice(offices)
         first = date(2026, 1, 1) + timedelta(days=rng.randint(-60, 300))
@@ -363,11 +364,16 @@ def _random_participants(s, rng):
             (first + timedelta(days=rng.randint(0, 200)), rng.choice((60, 481)))
             for _ in range(rng.randint(0, 3))
         )
-        kwargs = {}
+        kwargs = {
+            "gender": rng.choice(("", "female", "male", "diverse")),
+            "country_of_origin": rng.choice(("", "Syrien", "Côte d'Ivoire")),
+            "birth_year": rng.choice((None, 1970, 1995, 2004)),
+            "referrer": rng.choice((None, referrer)),
+        }
         if rng.random() < 0.4:
             kwargs["exit_on"] = first + timedelta(days=rng.randint(1, 300))
             kwargs["outcome"] = rng.choice(("employment", "qualification", "moved_away", ""))
-        make_participant(
+        p = make_participant(
             s,
             office=office,
             counsellor=counsellor,
@@ -375,6 +381,16 @@ def _random_participants(s, rng):
             sessions=sessions,
             **kwargs,
         )
+        if rng.random() < 0.4:
+            s.add(
+                Placement(
+                    participant_id=p.id,
+                    organisation_id=referrer.id,
+                    kind=rng.choice(("job", "apprenticeship")),
+                    status=rng.choice(("planned", "active", "cancelled")),
+                    starts_on=first + timedelta(days=rng.randint(0, 200)),
+                )
+            )
     # On the period's first and last day: the edges must count in the report and the list.
     office, counsellor = offices[0]
     entered_on(s, date(2026, 7, 31), office=office, counsellor=counsellor)
@@ -397,10 +413,12 @@ def test_every_linked_number_equals_the_count_of_the_list_it_links_to(client_as,
         "/auswertung/foerderbericht?zeitraum=custom&von=2026-02-01&bis=2026-07-31"
     ).get_data(as_text=True)
     links = LINK.findall(html)
-    assert len(links) >= 6
+    assert len(links) >= 20
+    assert any("/vermittlungen/" in url for url, _shown in links)
+    assert any("ohne_angabe=" in url for url, _shown in links)
     for url, shown in links:
         listed = c.get(unescape(url)).get_data(as_text=True)
-        assert 'id="report-filter"' in listed
+        assert 'id="report-filter"' in listed, url
         assert LIST_COUNT.search(listed).group(1) == shown, url
 
 

@@ -3,7 +3,9 @@ anywhere for them), view logging, sessions through the pages, referrals, checkli
 
 from __future__ import annotations
 
+import re
 from datetime import date
+from html import unescape
 
 import pytest
 import sqlalchemy as sa
@@ -305,3 +307,158 @@ def test_the_list_page_runs_a_constant_number_of_queries(
     db_session.commit()
     counts.append(count_page())
     assert counts[0] == counts[1]
+
+
+# --- the funder report's breakdown filters --------------------------------------------------------
+
+REPORT_PERIOD = "kennzahl=beraten&von=2026-03-01&bis=2026-03-31"
+
+
+def _listed_ids(page: str) -> set[int]:
+    return {int(i) for i in re.findall(r'data-participant-id="(\d+)"', page)}
+
+
+@pytest.fixture
+def breakdown(db_session, office):
+    """Three participants counselled in March 2026 who differ in every breakdown."""
+    referrer = make_partner(db_session, name="Jobcenter Zyx")
+    common = {"office": office, "sessions": ((date(2026, 3, 10), 60),)}
+    people = {
+        "syrian": make_participant(
+            db_session,
+            gender="female",
+            country_of_origin="Côte d'Ivoire",
+            acquisition_channel="job_fair",
+            recognition_status="partial",
+            birth_year=1990,
+            referrer=referrer,
+            **common,
+        ),
+        "unstated": make_participant(db_session, country_of_origin="", **common),
+        "other": make_participant(
+            db_session, gender="male", country_of_origin="Ukraine", birth_year=1960, **common
+        ),
+    }
+    db_session.commit()
+    return {"referrer": referrer, **people}
+
+
+def test_the_reports_breakdown_filters_narrow_the_list_and_show_as_removable_chips(
+    client_as, breakdown
+):
+    lead = client_as("lead")
+    one = breakdown["syrian"].id
+    referrer = breakdown["referrer"].id
+    for query in (
+        "geschlecht=female",
+        "herkunft=C%C3%B4te+d%27Ivoire",
+        "kanal=job_fair",
+        f"zuweiser={referrer}",
+        "anerkennung=partial",
+        "altersgruppe=35-44",
+    ):
+        page = lead.get(f"/teilnehmende/?{REPORT_PERIOD}&{query}").get_data(as_text=True)
+        assert _listed_ids(page) == {one}, query
+        assert 'id="filter-chips"' in page, query
+    page = lead.get(f"/teilnehmende/?{REPORT_PERIOD}&zuweiser={referrer}").get_data(as_text=True)
+    assert "Jobcenter Zyx" in page
+    # "Not stated": the report's row without a value.
+    page = lead.get(f"/teilnehmende/?{REPORT_PERIOD}&ohne_angabe=herkunft").get_data(as_text=True)
+    assert _listed_ids(page) == {breakdown["unstated"].id}
+    page = lead.get(f"/teilnehmende/?{REPORT_PERIOD}&ohne_angabe=geschlecht&ohne_angabe=zuweiser")
+    assert _listed_ids(page.get_data(as_text=True)) == {breakdown["unstated"].id}
+    # A chip's link removes its filter and keeps the others.
+    page = lead.get(f"/teilnehmende/?{REPORT_PERIOD}&geschlecht=male&kanal=other")
+    chips = dict(
+        re.findall(r'filter-chip">([^:<]+):.*?href="([^"]+)"', page.get_data(as_text=True), re.S)
+    )
+    assert set(chips) == {"Geschlecht", "Zugangsweg"}
+    remove_gender = unescape(chips["Geschlecht"])
+    assert "geschlecht" not in remove_gender
+    assert "kanal=other" in remove_gender
+    without_gender = lead.get(remove_gender).get_data(as_text=True)
+    assert _listed_ids(without_gender) == {breakdown["unstated"].id, breakdown["other"].id}
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "geschlecht=xyz",
+        "herkunft=" + "x" * 81,
+        "zuweiser=-1",
+        "zuweiser=99999999999999999999",
+        "kanal=",
+        "ohne_angabe=unbekannt",
+        # The age group needs a period: it is the age in the year of entry.
+        "altersgruppe=35-44",
+        "kennzahl=beraten&von=2026-03-01&bis=2026-03-31&altersgruppe=99",
+        "verbleib=employment",
+    ],
+)
+def test_bad_breakdown_filters_are_ignored_without_an_error(client_as, breakdown, query):
+    page = client_as("lead").get(f"/teilnehmende/?{query}")
+    assert page.status_code == 200
+    assert _listed_ids(page.get_data(as_text=True)) >= {breakdown["syrian"].id}
+
+
+def test_pagination_the_filter_form_and_the_bulk_form_keep_the_report_filters(
+    client_as, breakdown, monkeypatch
+):
+    from crm.participants import views
+
+    monkeypatch.setattr(views, "PER_PAGE", 1)
+    query = f"{REPORT_PERIOD}&ohne_angabe=zuweiser&anerkennung=not_started"
+    page = client_as("lead").get(f"/teilnehmende/?{query}").get_data(as_text=True)
+    assert "Seite 1 von 2" in page
+    next_page = unescape(re.search(r'href="([^"]*seite=2[^"]*)"', page).group(1))
+    for kept in ("kennzahl=beraten", "ohne_angabe=zuweiser", "anerkennung=not_started"):
+        assert kept in next_page
+        assert kept in unescape(re.search(r'name="filter" value="([^"]+)"', page).group(1))
+    hidden = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page)
+    assert ("ohne_angabe", "zuweiser") in hidden
+    assert ("anerkennung", "not_started") in hidden
+
+
+def test_the_list_with_every_report_filter_runs_a_constant_number_of_queries(
+    db_session, client_as, office, breakdown, count_queries
+):
+    lead = client_as("lead")
+    url = (
+        f"/teilnehmende/?{REPORT_PERIOD}&geschlecht=female&kanal=job_fair"
+        f"&zuweiser={breakdown['referrer'].id}&anerkennung=partial&altersgruppe=35-44"
+        "&herkunft=C%C3%B4te+d%27Ivoire&ohne_angabe=geschlecht"
+    )
+
+    def count_page():
+        with count_queries() as statements:
+            assert lead.get(url).status_code == 200
+        return len(statements)
+
+    first = count_page()
+    for _ in range(4):
+        make_participant(
+            db_session,
+            office=office,
+            sessions=((date(2026, 3, 12), 60),),
+            acquisition_channel="job_fair",
+            recognition_status="partial",
+            birth_year=1991,
+            country_of_origin="Côte d'Ivoire",
+            referrer=breakdown["referrer"],
+        )
+    db_session.commit()
+    assert count_page() == first
+
+
+def test_the_list_from_the_report_says_how_many_erased_records_the_report_counts(
+    client_as, db_session, breakdown
+):
+    from crm.database import utcnow
+
+    breakdown["other"].erased_at = utcnow()
+    db_session.commit()
+    page = client_as("lead").get(f"/teilnehmende/?{REPORT_PERIOD}").get_data(as_text=True)
+    assert breakdown["other"].id not in _listed_ids(page)
+    assert re.search(r'id="erased-note">1 gelöscht', page)
+    # Without the report's period, nothing is said about erased records.
+    assert 'id="erased-note"' not in client_as("lead").get("/teilnehmende/").get_data(True)

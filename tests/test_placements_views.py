@@ -3,6 +3,7 @@ forms keeping what was typed, the firm's page, the need's suggestions and the ex
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import pytest
@@ -319,3 +320,49 @@ def test_the_placement_pages_run_a_constant_number_of_queries(
     first = count_page()
     add(4)
     assert count_page() == first
+
+
+def test_the_funder_reports_link_lists_placements_started_in_the_period_and_not_cancelled(
+    client_as, setup, db_session
+):
+    p, firm = setup["p"], setup["firm"]
+    # setup's internship started on 1.2. and runs to 31.3.; these start on 1.3. and 1.4.
+    for status, starts_on in (("active", date(2026, 3, 1)), ("cancelled", date(2026, 3, 2))):
+        db_session.add(
+            Placement(
+                participant_id=p.id,
+                organisation_id=firm.id,
+                kind="job",
+                status=status,
+                starts_on=starts_on,
+            )
+        )
+    db_session.commit()
+    lead = client_as("lead")
+    running = lead.get("/teilnehmende/vermittlungen/?von=2026-03-01&bis=2026-03-31")
+    assert "3 Vermittlungen" in running.get_data(as_text=True)
+    started = lead.get(
+        "/teilnehmende/vermittlungen/?kennzahl=begonnen&von=2026-03-01&bis=2026-03-31"
+    ).get_data(as_text=True)
+    assert "1 Vermittlung<" in started
+    assert 'id="report-filter"' in started
+    assert 'name="kennzahl" value="begonnen"' in started
+    job = lead.get(
+        "/teilnehmende/vermittlungen/?kennzahl=begonnen&art=internship&von=2026-03-01&bis=2026-03-31"
+    )
+    assert "0 Vermittlungen" in job.get_data(as_text=True)
+
+
+def test_the_report_link_says_how_many_placements_of_erased_participants_it_counts(
+    client_as, setup, db_session
+):
+    from crm.database import utcnow
+
+    setup["p"].erased_at = utcnow()
+    db_session.commit()
+    page = client_as("lead").get(
+        "/teilnehmende/vermittlungen/?kennzahl=begonnen&von=2026-02-01&bis=2026-02-28"
+    )
+    html = page.get_data(as_text=True)
+    assert "0 Vermittlungen" in html
+    assert re.search(r'id="erased-note">1 Vermittlung gelöschter', html)

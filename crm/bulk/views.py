@@ -71,10 +71,12 @@ def _bulk_actions() -> dict[str, Any]:
 
 def _filter_params() -> list[tuple[str, str]]:
     # The list page's parameters, re-encoded: only name=value pairs reach the redirect. A NUL
-    # (sent as %00) is dropped: PostgreSQL refuses it in any string parameter.
+    # (sent as %00) is dropped: PostgreSQL refuses it in any string parameter. Blank values
+    # are kept: `verbleib=` (exits without an outcome) narrows the list, and dropping it would
+    # let "all matches" reach every exit.
     return [
         (key, value)
-        for key, value in parse_qsl(request.form.get("filter", "")[:2000])
+        for key, value in parse_qsl(request.form.get("filter", "")[:2000], keep_blank_values=True)
         if "\x00" not in key and "\x00" not in value
     ]
 

@@ -31,6 +31,7 @@ from crm.inputs import parse_date
 from crm.intake import reports as intake_reports
 from crm.newsletters.models import Campaign, Delivery
 from crm.participants.models import EXIT_OUTCOMES, CounsellingSession, Participant
+from crm.participants.service import AGE_GROUPS, age_group_at_entry
 from crm.placements.models import PLACEMENT_KINDS, Placement
 
 P = Participant
@@ -39,7 +40,6 @@ PRESETS = ("year", "half", "100d", "term", "custom")
 # A project term may run several years; longer periods are refused.
 MAX_DAYS = 10 * 366
 QUALIFICATION_OUTCOMES = ("qualification", "recognition")
-AGE_GROUPS = ("<25", "25-34", "35-44", "45-54", "55+")
 DIMENSIONS = (
     "office",
     "counsellor",
@@ -166,17 +166,9 @@ def _counselled_ids(period: Period) -> sa.Select[Any]:
 
 
 def age_group_key(period: Period) -> sa.ColumnElement[Any]:
-    """SQL: the age group at entry (the period's start year for those without an entry)."""
-    entry_year = sa.func.coalesce(sa.extract("year", P.entry_on), period.start.year)
-    age = entry_year - P.birth_year
-    return sa.case(
-        (P.birth_year.is_(None), sa.null()),
-        (age < 25, AGE_GROUPS[0]),
-        (age < 35, AGE_GROUPS[1]),
-        (age < 45, AGE_GROUPS[2]),
-        (age < 55, AGE_GROUPS[3]),
-        else_=AGE_GROUPS[4],
-    )
+    """SQL: the age group at entry (the period's start year for those without an entry); the
+    participant list filters by the same expression."""
+    return age_group_at_entry(period.start.year)
 
 
 def _keys(period: Period) -> dict[str, Any]:

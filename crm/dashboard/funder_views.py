@@ -21,11 +21,15 @@ from crm.dashboard.models import ReportDefinition
 from crm.dashboard.views import PSEUDONYM_HEADERS, bp
 from crm.dashboard.weeks import local_date
 from crm.database import utcnow
+from crm.events import figures as event_figures
 from crm.extensions import db
 from crm.forms import Form, choices
+from crm.participants import views as participant_views
 from crm.participants.forms import GENDER_LABELS, RECOGNITION_LABELS
-from crm.participants.service import office_ids_for
+from crm.participants.service import ParticipantFilters, office_ids_for
+from crm.placements import views as placement_views
 from crm.placements.forms import KIND_LABELS as PLACEMENT_KIND_LABELS
+from crm.placements.service import PlacementFilters
 from crm.security import has_permission, require, writes_on_get
 
 PRESET_LABELS = {
@@ -136,6 +140,69 @@ def _report(period: funder.Period) -> funder.FunderReport:
     )
 
 
+# The breakdowns by office and counsellor filter the list by these fields; the others by the
+# field of the same name (crm.participants.service.GROUPS).
+_BREAKDOWN_FIELDS = {
+    "office": "office_id",
+    "counsellor": "counsellor_id",
+    "referrer": "referrer_id",
+}
+_COLUMN_KINDS = {"counselled": "counselled", "entries": "entered", "exits": "exited"}
+
+
+def report_links(
+    report: funder.FunderReport, *, may_list: bool, may_events: bool
+) -> dict[tuple[Any, ...], str]:
+    """The address of the list behind each number of the report, for a user who may open it.
+
+    Keys: ("total", name), ("outcome", outcome), ("placement", kind) and
+    ("by", dimension, row key, column). Numbers without a list that shows them (firms, needs,
+    newsletters) have no key. Each participant link holds filters that the list reads with
+    `crm.participants.views.filters_from`; tests/test_funder_links.py checks that every one
+    lists exactly as many as the number says.
+    """
+    links: dict[tuple[Any, ...], str] = {}
+    period = report.period
+    if may_list:
+
+        def participants(kind: str, **fields: Any) -> str:
+            filters = ParticipantFilters(
+                period_kind=kind, period_from=period.start, period_to=period.end, **fields
+            )
+            return url_for("participants.index", **participant_views.list_args(filters))
+
+        def placements(kind: str = "") -> str:
+            filters = PlacementFilters(kind=kind, start=period.start, end=period.end, started=True)
+            return url_for("placements.index", **placement_views.list_args(filters))
+
+        for name, kind in _COLUMN_KINDS.items():
+            links[("total", name)] = participants(kind)
+        links[("total", "qualifications")] = participants(
+            "exited", outcomes=funder.QUALIFICATION_OUTCOMES
+        )
+        for outcome in report.exits_by_outcome:
+            links[("outcome", outcome)] = participants("exited", outcomes=(outcome,))
+        links[("total", "placements")] = placements()
+        for kind in report.placements_by_kind:
+            links[("placement", kind)] = placements(kind)
+        for dim, rows in report.breakdowns.items():
+            field_name = _BREAKDOWN_FIELDS.get(dim, dim)
+            for row in rows:
+                if row.key in (None, ""):
+                    fields: dict[str, Any] = {"not_stated": (dim,)}
+                else:
+                    fields = {field_name: row.key}
+                for col, kind in _COLUMN_KINDS.items():
+                    links[("by", dim, row.key, col)] = participants(kind, **fields)
+    # The events' figures page shows periods of up to three years.
+    if may_events and period.days <= event_figures.MAX_DAYS:
+        events = url_for(
+            "events.figures_page", von=period.start.isoformat(), bis=period.end.isoformat()
+        )
+        links[("total", "events")] = links[("total", "attended")] = events
+    return links
+
+
 def _definitions() -> list[ReportDefinition]:
     return list(db.session.scalars(sa.select(ReportDefinition).order_by(ReportDefinition.name)))
 
@@ -149,9 +216,10 @@ def _page(form: DefinitionForm | None = None, status: int = 200) -> Any:
             start_on=period.start,
             end_on=period.end,
         )
+    report = _report(period)
     return render_template(
         "dashboard/funder_report.html",
-        report=_report(period),
+        report=report,
         typed=typed,
         error=error,
         form=form,
@@ -161,8 +229,14 @@ def _page(form: DefinitionForm | None = None, status: int = 200) -> Any:
         PLACEMENT_KIND_LABELS=PLACEMENT_KIND_LABELS,
         OUTCOME_LABELS=OUTCOME_LABELS,
         min_cell=current_app.config.get("CRM_REPORT_MIN_CELL", 3),
-        # Numbers link to the participant list filtered the same way, for those who may see it.
         may_list=has_permission(current_user, "participants.view"),
+        # Numbers link to the lists behind them, filtered the same way, for those who may
+        # open those lists.
+        links=report_links(
+            report,
+            may_list=has_permission(current_user, "participants.view"),
+            may_events=has_permission(current_user, "events.view"),
+        ),
         query={k: v for k, v in typed.items() if v},
     ), status
 

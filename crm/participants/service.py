@@ -446,14 +446,82 @@ class ParticipantFilters:
     counsellor_id: int | None = None
     state: str = ""  # one of LIST_STATES or ""
     # From the funder report's links: counselled in, entered in or exited in the days
-    # `period_from` to `period_to` (both included), optionally with one exit outcome.
+    # `period_from` to `period_to` (both included), optionally with exit outcomes (any of them).
     period_kind: str = ""  # one of PERIOD_KINDS or ""
     period_from: date | None = None
     period_to: date | None = None
-    outcome: str | None = None
+    outcomes: tuple[str, ...] = ()
+    # The report's breakdowns (None: no filter), and those filtered to "not stated" (names
+    # from GROUPS). The age group needs the period: it is the age in the year of entry.
+    channel: str | None = None
+    referrer_id: int | None = None
+    gender: str | None = None
+    age_group: str | None = None
+    country: str | None = None
+    recognition: str | None = None
+    not_stated: tuple[str, ...] = ()
 
 
 PERIOD_KINDS = ("counselled", "entered", "exited")
+# The breakdowns of the funder report that the list can filter by, besides office and counsellor.
+GROUPS = ("channel", "referrer", "gender", "age_group", "country", "recognition")
+AGE_GROUPS = ("<25", "25-34", "35-44", "45-54", "55+")
+
+
+def age_group_at_entry(start_year: int) -> sa.ColumnElement[Any]:
+    """SQL: the participant's age group in the year of entry (`start_year` for those without
+    an entry), NULL without a year of birth. The funder report groups by this expression and
+    the list filters by it, so both agree."""
+    entry_year = sa.func.coalesce(sa.extract("year", Participant.entry_on), start_year)
+    age = entry_year - Participant.birth_year
+    return sa.case(
+        (Participant.birth_year.is_(None), sa.null()),
+        (age < 25, AGE_GROUPS[0]),
+        (age < 35, AGE_GROUPS[1]),
+        (age < 45, AGE_GROUPS[2]),
+        (age < 55, AGE_GROUPS[3]),
+        else_=AGE_GROUPS[4],
+    )
+
+
+def _group_column(f: ParticipantFilters, group: str) -> Any:
+    """The column (or expression) a breakdown groups by; None for the age group without a
+    period."""
+    if group == "age_group":
+        return age_group_at_entry(f.period_from.year) if f.period_from else None
+    return {
+        "channel": Participant.acquisition_channel,
+        "referrer": Participant.referring_organisation_id,
+        "gender": Participant.gender,
+        "country": Participant.country_of_origin,
+        "recognition": Participant.recognition_status,
+    }[group]
+
+
+def _group_clauses(f: ParticipantFilters) -> list[sa.ColumnElement[bool]]:
+    """SQL for the breakdown filters: equal to the value, or "not stated" (NULL or empty, the
+    report's row without a value)."""
+    wanted = {
+        "channel": f.channel,
+        "referrer": f.referrer_id,
+        "gender": f.gender,
+        "age_group": f.age_group,
+        "country": f.country,
+        "recognition": f.recognition,
+    }
+    clauses = []
+    for group in GROUPS:
+        column = _group_column(f, group)
+        if column is None:
+            continue
+        if group in f.not_stated:
+            empty = column.is_(None)
+            if group not in ("referrer", "age_group"):
+                empty = sa.or_(empty, column == "")
+            clauses.append(empty)
+        elif wanted[group] is not None:
+            clauses.append(column == wanted[group])
+    return clauses
 
 
 def _period_clause(f: ParticipantFilters) -> sa.ColumnElement[bool] | None:
@@ -469,8 +537,8 @@ def _period_clause(f: ParticipantFilters) -> sa.ColumnElement[bool] | None:
         )
     column = Participant.entry_on if f.period_kind == "entered" else Participant.exit_on
     clause = sa.and_(column >= f.period_from, column < after)
-    if f.period_kind == "exited" and f.outcome is not None:
-        clause = sa.and_(clause, Participant.exit_outcome == f.outcome)
+    if f.period_kind == "exited" and f.outcomes:
+        clause = sa.and_(clause, Participant.exit_outcome.in_(f.outcomes))
     return clause
 
 
@@ -484,9 +552,14 @@ def name_contains(terms: list[str]) -> sa.ColumnElement[bool]:
     )
 
 
-def participant_query(user: Any, f: ParticipantFilters, today: date) -> sa.Select:
-    """The scoped, filtered select behind the list and the search."""
-    stmt = visible_participants(user)
+def participant_query(
+    user: Any, f: ParticipantFilters, today: date, *, erased: bool = False
+) -> sa.Select:
+    """The scoped, filtered select behind the list and the search; with `erased`, the erased
+    (anonymised) records matching the filters instead, which the list never shows."""
+    stmt = visible_participants(user, include_erased=erased)
+    if erased:
+        stmt = stmt.where(Participant.erased_at.is_not(None))
     if f.q and fold(f.q).split():
         stmt = stmt.where(name_contains(fold(f.q).split()))
     if f.office_id:
@@ -506,7 +579,16 @@ def participant_query(user: Any, f: ParticipantFilters, today: date) -> sa.Selec
     period = _period_clause(f)
     if period is not None:
         stmt = stmt.where(period)
+    for clause in _group_clauses(f):
+        stmt = stmt.where(clause)
     return stmt
+
+
+def count_erased(session: Session, user: Any, f: ParticipantFilters, today: date) -> int:
+    """How many erased records match the filters: the funder report counts them (their
+    anonymous rows keep dates and outcome), the list cannot show them."""
+    stmt = participant_query(user, f, today, erased=True)
+    return session.scalar(sa.select(sa.func.count()).select_from(stmt.subquery())) or 0
 
 
 # A name search of the list with at most this many hits sorts them instead of walking the names.

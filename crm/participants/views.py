@@ -8,8 +8,10 @@ which apply the one access scope: a participant outside it answers 404, like a m
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -48,7 +50,10 @@ from crm.intake.conversion import inquiries_of
 from crm.participants import forms as f
 from crm.participants import service
 from crm.participants.models import (
+    ACQUISITION_CHANNELS,
     EXIT_OUTCOMES,
+    GENDERS,
+    RECOGNITION_STATUSES,
     ConsentRelease,
     CounsellingSession,
     Participant,
@@ -179,49 +184,100 @@ def filters_from(args: Any) -> service.ParticipantFilters:
         except ValueError:
             return None
 
+    def one_of(name: str, allowed: tuple[str, ...]) -> str | None:
+        value = args.get(name)
+        return value if value in allowed else None
+
     status = args.get("status", "")
     kind = REPORT_KINDS.get(args.get("kennzahl", ""), "")
-    outcome = args.get("verbleib")
+    period_from = day("von") if kind else None
+    period_to = day("bis") if kind else None
+    outcomes = args.getlist("verbleib") if kind == "exited" else []
+    country = args.get("herkunft")
+    # Free text as stored (at most 80 characters, never a NUL, which PostgreSQL refuses).
+    if country is not None and (len(country) > 80 or "\x00" in country):
+        country = None
+    # The age group is the age in the year of entry, or the period's first year without one.
+    dated = bool(period_from and period_to)
+    not_stated = [PARAM_GROUPS.get(n) for n in args.getlist(NOT_STATED_PARAM)]
     return service.ParticipantFilters(
         q=(args.get("q") or "").strip()[:100],
         office_id=positive("geschaeftsstelle"),
         counsellor_id=positive("beratung"),
         state=status if status in f.STATE_LABELS else "",
         period_kind=kind,
-        period_from=day("von") if kind else None,
-        period_to=day("bis") if kind else None,
-        outcome=outcome if kind == "exited" and outcome in (*EXIT_OUTCOMES, "") else None,
+        period_from=period_from,
+        period_to=period_to,
+        outcomes=tuple(dict.fromkeys(o for o in outcomes if o in (*EXIT_OUTCOMES, ""))),
+        channel=one_of("kanal", ACQUISITION_CHANNELS),
+        referrer_id=positive("zuweiser"),
+        gender=one_of("geschlecht", GENDERS),
+        age_group=one_of("altersgruppe", service.AGE_GROUPS) if dated else None,
+        country=country or None,
+        recognition=one_of("anerkennung", RECOGNITION_STATUSES),
+        not_stated=tuple(
+            g for g in service.GROUPS if g in not_stated and (g != "age_group" or dated)
+        ),
     )
 
 
-# The funder report's links: kennzahl=beraten|eintritt|austritt with von, bis (and verbleib).
+# The funder report's links: kennzahl=beraten|eintritt|austritt with von, bis (and verbleib,
+# repeated for several outcomes), and a breakdown's value or ohne_angabe=<its parameter>.
 REPORT_KINDS = {"beraten": "counselled", "eintritt": "entered", "austritt": "exited"}
+GROUP_PARAMS = {
+    "channel": "kanal",
+    "referrer": "zuweiser",
+    "gender": "geschlecht",
+    "age_group": "altersgruppe",
+    "country": "herkunft",
+    "recognition": "anerkennung",
+}
+PARAM_GROUPS = {param: group for group, param in GROUP_PARAMS.items()}
+NOT_STATED_PARAM = "ohne_angabe"
+GROUP_LABELS = {
+    "channel": _l("Acquisition channel"),
+    "referrer": _l("Referring organisation"),
+    "gender": _l("Gender"),
+    "age_group": _l("Age group at entry"),
+    "country": _l("Country of origin"),
+    "recognition": _l("Recognition status"),
+    "outcome": _l("Exit outcome"),
+}
+
+
+def _group_values(filters: service.ParticipantFilters) -> dict[str, Any]:
+    return {
+        "channel": filters.channel,
+        "referrer": filters.referrer_id,
+        "gender": filters.gender,
+        "age_group": filters.age_group,
+        "country": filters.country,
+        "recognition": filters.recognition,
+    }
 
 
 def report_args(filters: service.ParticipantFilters) -> dict[str, Any]:
-    """The report filters as query parameters, kept by the pagination."""
-    if not (filters.period_kind and filters.period_from and filters.period_to):
-        return {}
-    kind = {v: k for k, v in REPORT_KINDS.items()}[filters.period_kind]
-    out: dict[str, Any] = {
-        "kennzahl": kind,
-        "von": filters.period_from.isoformat(),
-        "bis": filters.period_to.isoformat(),
-    }
-    if filters.outcome is not None:
-        out["verbleib"] = filters.outcome
+    """The report filters as query parameters, kept by the pagination and the filter form.
+
+    A list value stands for the parameter repeated (url_for writes it so).
+    """
+    out: dict[str, Any] = {}
+    if filters.period_kind and filters.period_from and filters.period_to:
+        out["kennzahl"] = {v: k for k, v in REPORT_KINDS.items()}[filters.period_kind]
+        out["von"] = filters.period_from.isoformat()
+        out["bis"] = filters.period_to.isoformat()
+        if filters.outcomes:
+            out["verbleib"] = list(filters.outcomes)
+    for group, value in _group_values(filters).items():
+        if value is not None and group not in filters.not_stated:
+            out[GROUP_PARAMS[group]] = str(value)
+    if filters.not_stated:
+        out[NOT_STATED_PARAM] = [GROUP_PARAMS[g] for g in filters.not_stated]
     return out
 
 
-@bp.route("/")
-@require("participants.view")
-def index():
-    filters = filters_from(request.args)
-    page = _page_arg()
-    day = today()
-    items, total = service.list_participants(
-        db.session, _me(), filters, day, page=page, per_page=PER_PAGE
-    )
+def list_args(filters: service.ParticipantFilters) -> dict[str, Any]:
+    """All the list's filters as query parameters: `filters_from` reads them back unchanged."""
     args = {
         k: v
         for k, v in {
@@ -233,6 +289,76 @@ def index():
         if v
     }
     args.update(report_args(filters))
+    return args
+
+
+def query_pairs(args: dict[str, Any]) -> list[tuple[str, str]]:
+    """Query parameters as name/value pairs, a list value as the name repeated."""
+    return [
+        (k, str(item))
+        for k, v in args.items()
+        for item in (v if isinstance(v, list | tuple) else [v])
+    ]
+
+
+def _filter_chips(filters: service.ParticipantFilters) -> list[tuple[Any, str, dict[str, Any]]]:
+    """The report's breakdown filters shown on the list: what, which value, and the list's
+    arguments without it (the chip's link that removes it)."""
+    referrer = db.session.get(Organisation, filters.referrer_id) if filters.referrer_id else None
+    shown = {
+        "channel": lambda v: f.CHANNEL_LABELS.get(v, v),
+        "referrer": lambda v: referrer.name if referrer else f"#{v}",
+        "gender": lambda v: f.GENDER_LABELS.get(v, v),
+        "recognition": lambda v: f.RECOGNITION_LABELS.get(v, v),
+    }
+    chips: list[tuple[Any, str, dict[str, Any]]] = []
+    for outcome in filters.outcomes:
+        rest = tuple(o for o in filters.outcomes if o != outcome)
+        label = f.OUTCOME_LABELS.get(outcome) or _("not recorded")
+        chips.append(
+            (GROUP_LABELS["outcome"], str(label), list_args(replace(filters, outcomes=rest)))
+        )
+    field_of = {"referrer": "referrer_id"}
+    for group, value in _group_values(filters).items():
+        cleared: dict[str, Any] = {
+            field_of.get(group, group): None,
+            "not_stated": tuple(g for g in filters.not_stated if g != group),
+        }
+        without = replace(filters, **cleared)
+        if group in filters.not_stated:
+            chips.append((GROUP_LABELS[group], _("not recorded"), list_args(without)))
+        elif value is not None:
+            text = str(shown[group](value)) if group in shown else str(value)
+            chips.append((GROUP_LABELS[group], text, list_args(without)))
+    return chips
+
+
+@bp.route("/")
+@require("participants.view")
+def index():
+    filters = filters_from(request.args)
+    page = _page_arg()
+    day = today()
+    items, total = service.list_participants(
+        db.session, _me(), filters, day, page=page, per_page=PER_PAGE
+    )
+    args = list_args(filters)
+    # From the report: its numbers include erased records, which the list cannot show.
+    erased = (
+        service.count_erased(db.session, _me(), filters, day)
+        if filters.period_kind and filters.period_from and filters.period_to
+        else 0
+    )
+    # The age group needs the period: removing the period removes it too.
+    without_period = replace(
+        filters,
+        period_kind="",
+        period_from=None,
+        period_to=None,
+        outcomes=(),
+        age_group=None,
+        not_stated=tuple(g for g in filters.not_stated if g != "age_group"),
+    )
     return render_template(
         "participants/index.html",
         items=items,
@@ -241,7 +367,11 @@ def index():
         per_page=PER_PAGE,
         filters=filters,
         args=args,
-        report_args=report_args(filters),
+        filter_query=urlencode(query_pairs(args)),
+        report_pairs=query_pairs(report_args(filters)),
+        chips=_filter_chips(filters),
+        erased=erased,
+        without_period=list_args(without_period),
         offices=_offices(),
         counsellors=_counsellors(),
         warnings={p.id: service.deadline_warnings(p, day) for p in items},

@@ -124,17 +124,16 @@ class PlacementFilters:
     office_id: int | None = None
     start: date | None = None
     end: date | None = None
+    # The funder report's count: placements starting within the period, not cancelled
+    # (instead of those running at some time within it).
+    started: bool = False
 
 
-def list_placements(
-    session: Session, user: Any, f: PlacementFilters, *, page: int = 1, per_page: int = 50
-) -> tuple[list[Placement], int]:
-    """A page of the visible placements matching the filters, and their total.
-
-    The period selects placements that run at some time within it (start before its end,
-    end after its start or open).
-    """
-    stmt = visible_placements(user)
+def _placement_query(user: Any, f: PlacementFilters, *, erased: bool = False) -> sa.Select:
+    stmt = sa.select(Placement).join(Participant, Placement.participant_id == Participant.id)
+    stmt = participants.scope_participants(stmt, user, include_erased=erased)
+    if erased:
+        stmt = stmt.where(Participant.erased_at.is_not(None))
     if f.kind:
         stmt = stmt.where(Placement.kind == f.kind)
     if f.status:
@@ -143,8 +142,32 @@ def list_placements(
         stmt = stmt.where(Participant.office_id == f.office_id)
     if f.end:
         stmt = stmt.where(Placement.starts_on <= f.end)
-    if f.start:
+    if f.started:
+        stmt = stmt.where(Placement.status != "cancelled")
+        if f.start:
+            stmt = stmt.where(Placement.starts_on >= f.start)
+    elif f.start:
         stmt = stmt.where(sa.or_(Placement.ends_on.is_(None), Placement.ends_on >= f.start))
+    return stmt
+
+
+def count_erased_placements(session: Session, user: Any, f: PlacementFilters) -> int:
+    """How many placements of erased participants match the filters: they stay (kind, firm,
+    dates) and the funder report counts them; the list cannot show them."""
+    stmt = _placement_query(user, f, erased=True)
+    return int(session.scalar(stmt.with_only_columns(sa.func.count(Placement.id))) or 0)
+
+
+def list_placements(
+    session: Session, user: Any, f: PlacementFilters, *, page: int = 1, per_page: int = 50
+) -> tuple[list[Placement], int]:
+    """A page of the visible placements matching the filters, and their total.
+
+    The period selects placements that run at some time within it (start before its end,
+    end after its start or open); with `started`, those that start within it and are not
+    cancelled, as the funder report counts them.
+    """
+    stmt = _placement_query(user, f)
     total = session.scalar(stmt.with_only_columns(sa.func.count(Placement.id))) or 0
     items = list(
         session.scalars(

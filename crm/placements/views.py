@@ -7,6 +7,7 @@ lookup goes through the participants' scope (another office's placement answers 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -71,38 +72,44 @@ def _need_or_404(need_id: int) -> QualificationNeed:
     return need
 
 
-def _positive(name: str) -> int | None:
-    value = request.args.get(name, type=int)
+def _positive(args: Any, name: str) -> int | None:
+    value = args.get(name, type=int)
     return value if value and value > 0 and int_in_range(value) else None
 
 
-def _date_arg(name: str) -> date | None:
+def _date_arg(args: Any, name: str) -> date | None:
     try:
-        return date.fromisoformat(request.args.get(name, ""))
+        return date.fromisoformat(args.get(name, ""))
     except ValueError:
         return None
 
 
 # --- list ---------------------------------------------------------------------------------------
 
+# The funder report's link: kennzahl=begonnen with von and bis (placements started, not cancelled).
+STARTED = "begonnen"
 
-@bp.route("/")
-@require("participants.view")
-def index():
-    kind = request.args.get("art", "")
-    status = request.args.get("status", "")
-    filters = service.PlacementFilters(
+
+def filters_from(args: Any) -> service.PlacementFilters:
+    """The list's filters from its query parameters (a MultiDict)."""
+    kind = args.get("art", "")
+    status = args.get("status", "")
+    return service.PlacementFilters(
         kind=kind if kind in f.KIND_LABELS else "",
         status=status if status in f.STATUS_LABELS else "",
-        office_id=_positive("geschaeftsstelle"),
-        start=_date_arg("von"),
-        end=_date_arg("bis"),
+        office_id=_positive(args, "geschaeftsstelle"),
+        start=_date_arg(args, "von"),
+        end=_date_arg(args, "bis"),
+        started=args.get("kennzahl") == STARTED,
     )
-    page = max(request.args.get("seite", 1, type=int) or 1, 1)
-    items, total = service.list_placements(db.session, _me(), filters, page=page, per_page=PER_PAGE)
-    args = {
+
+
+def list_args(filters: service.PlacementFilters) -> dict[str, Any]:
+    """The filters as query parameters: `filters_from` reads them back unchanged."""
+    return {
         k: v
         for k, v in {
+            "kennzahl": STARTED if filters.started else "",
             "art": filters.kind,
             "status": filters.status,
             "geschaeftsstelle": filters.office_id,
@@ -111,7 +118,19 @@ def index():
         }.items()
         if v
     }
-    bad_dates = [n for n in ("von", "bis") if request.args.get(n) and _date_arg(n) is None]
+
+
+@bp.route("/")
+@require("participants.view")
+def index():
+    filters = filters_from(request.args)
+    page = max(request.args.get("seite", 1, type=int) or 1, 1)
+    items, total = service.list_placements(db.session, _me(), filters, page=page, per_page=PER_PAGE)
+    # From the report: its numbers include erased participants' placements, not listed here.
+    erased = service.count_erased_placements(db.session, _me(), filters) if filters.started else 0
+    bad_dates = [
+        n for n in ("von", "bis") if request.args.get(n) and _date_arg(request.args, n) is None
+    ]
     return render_template(
         "placements/index.html",
         items=items,
@@ -119,7 +138,9 @@ def index():
         page=page,
         per_page=PER_PAGE,
         filters=filters,
-        args=args,
+        args=list_args(filters),
+        without_started=list_args(replace(filters, started=False)),
+        erased=erased,
         bad_dates=bad_dates,
         offices=_offices(),
     )
