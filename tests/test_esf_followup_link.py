@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from crm.audit.models import AuditEntry
 from crm.database import utcnow
 from crm.esf import followup_link, service
 from crm.esf.models import EsfFollowupLink, EsfRecord
@@ -194,6 +195,14 @@ def test_the_answer_records_employment_closes_the_follow_up_and_is_taken_once(
         sa.select(ParticipantContact.note).where(ParticipantContact.participant_id == p.id)
     )
     assert note.startswith("Kurzumfrage beantwortet")
+    # Audited as the public page, naming the fields, never her answers.
+    (entry,) = db_session.scalars(
+        sa.select(AuditEntry).where(
+            AuditEntry.entity_type == "esf_followup_link", AuditEntry.action == "update"
+        )
+    )
+    assert entry.actor_label == "public-esf-survey"
+    assert "yes" not in str(entry.changes)
 
     again = client.post(_answer_url(token), data={"employed": "no", "improved": "yes"})
     assert again.status_code == 409

@@ -106,7 +106,7 @@ LINK_ANSWERS = ("yes", "no", UNKNOWN)
 LINK_LANGUAGES = ("de", "en")
 
 
-class EsfFollowupLink(db.Model):
+class EsfFollowupLink(Audited, db.Model):
     """The personal link of the short survey six months after the exit: one per participant.
 
     Only the SHA-256 of the signed token is kept (a leaked table gives no working links);
@@ -114,6 +114,9 @@ class EsfFollowupLink(db.Model):
     """
 
     __tablename__ = "esf_followup_link"
+    # Her answers are personal data: the log names the changed fields, never the values.
+    __audit_values__ = frozenset({"language"})
+    __audit_ignore__ = frozenset({"token_hash"})
 
     id: Mapped[int] = mapped_column(primary_key=True)
     participant_id: Mapped[int] = mapped_column(
@@ -137,6 +140,9 @@ class EsfFollowupLink(db.Model):
             name="answers_need_answered_at",
         ),
     )
+
+    def audit_label(self) -> str:
+        return f"ESF-Plus-Kurzumfrage Teilnehmende #{self.participant_id}"
 
 
 class EsfFollowupAttempt(db.Model):
