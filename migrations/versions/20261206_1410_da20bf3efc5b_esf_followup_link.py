@@ -1,7 +1,7 @@
 """esf followup link: the short survey's personal link to a former participant six months after the exit (issue 17), and the counted posts of its public page
 
 Revision ID: da20bf3efc5b
-Revises: c715616310df
+Revises: e2a9c4b71f3d
 Create Date: 2026-12-06 13:29:53.175204+00:00
 
 """
@@ -13,7 +13,7 @@ import crm.database
 
 # revision identifiers, used by Alembic.
 revision = 'da20bf3efc5b'
-down_revision = 'c715616310df'
+down_revision = 'e2a9c4b71f3d'
 branch_labels = None
 depends_on = None
 
