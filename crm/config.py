@@ -127,6 +127,8 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "CRM_PROJECT_START": _str("CRM_PROJECT_START", ""),
         "CRM_PROJECT_END": _str("CRM_PROJECT_END", ""),
         "CRM_REPORT_MIN_CELL": _int("CRM_REPORT_MIN_CELL", 3),
+        # ESF Plus short survey: its personal link takes answers this many days after sending.
+        "CRM_ESF_LINK_VALID_DAYS": _int("CRM_ESF_LINK_VALID_DAYS", 60),
         "CRM_SCHEMA_CHECK": _bool(os.environ.get("CRM_SCHEMA_CHECK"), True),
         # Imports: uploaded files (stored in the database) are kept N days.
         "CRM_IMPORT_KEEP_DAYS": _int("CRM_IMPORT_KEEP_DAYS", 30),

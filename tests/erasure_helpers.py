@@ -30,6 +30,7 @@ from crm.contacts.models import (
     person_tag,
 )
 from crm.database import utcnow
+from crm.esf.models import EsfFollowupLink
 from crm.events.models import Event, EventContact, EventRegistration, Lead
 from crm.followups.models import FollowUp
 from crm.intake.models import Inquiry
@@ -333,6 +334,17 @@ def fill_every_place(s: Any) -> Everything:
             status="active",
             starts_on=date(2026, 6, 1),
             note=f"{SECRET}: Vertrag als Fachkraft",
+        )
+    )
+    # Six months after her exit she answered the ESF Plus short survey.
+    s.add(
+        EsfFollowupLink(
+            participant_id=p.id,
+            token_hash="1" * 64,
+            sent_at=datetime(2026, 12, 1, 9, tzinfo=UTC),
+            answered_at=datetime(2026, 12, 2, 18, tzinfo=UTC),
+            employed="yes",
+            improved="yes",
         )
     )
 

@@ -71,6 +71,8 @@ def test_public_endpoints_are_only_login_language_health_and_static(app):
     # cancels only by a POST with the session's CSRF token.
     # surveys.answer: a firm's survey answer page, named by a signed token whose hash is
     # stored, posting with the session's CSRF token, a honeypot and a rate limit.
+    # esf.followup_answer: a former participant's short survey six months after the exit,
+    # protected the same way, answered once within the link's validity.
     newsletter = [
         "newsletters.confirm",
         "newsletters.confirm_post",
@@ -85,6 +87,7 @@ def test_public_endpoints_are_only_login_language_health_and_static(app):
             "accounts.set_language",
             "core.favicon",
             "core.healthz",
+            "esf.followup_answer",
             "events.feed",
             "events.register",
             "events.registration_cancel",

@@ -17,6 +17,7 @@ from crm.contacts import models as contact_models
 from crm.contacts.import_models import ImportItem, ImportJob
 from crm.contacts.service import add_affiliation, save_organisation, save_person
 from crm.esf import service as esf
+from crm.esf.models import EsfFollowupLink
 from crm.events import models as event_models
 from crm.events.service import EventData, LeadData, capture_lead, create_event, set_contact
 from crm.extensions import db
@@ -259,6 +260,14 @@ def _one_human_everywhere(s):
             person_id=person.id,
             email=EMAIL,
             token_hash="0" * 64,
+        )
+    )
+    # Six months after her exit the ESF Plus short survey went to her; no answer yet.
+    s.add(
+        EsfFollowupLink(
+            participant_id=participant.id,
+            token_hash="2" * 64,
+            sent_at=datetime(2027, 3, 31, 7, 0, tzinfo=UTC),
         )
     )
     # Her inquiry on the public form, converted into the counselling record.
@@ -705,3 +714,14 @@ def test_the_report_shows_the_esf_plus_data_with_the_disability_consent(
     assert fields["disability_consent_on"] == "01.02.2026"
     assert fields["labour_status"]
     assert "disability" in fields
+
+
+def test_the_report_shows_when_the_esf_short_survey_was_sent_to_her(
+    client_as, db_session, everywhere
+):
+    person, participant, _nonce = everywhere
+    data = client_as("admin").get(_report_url(person, participant, ".json")).get_json()
+    (section,) = [s for s in data["sections"] if s["key"] == "esf_followup_links"]
+    (entry,) = section["entries"]
+    fields = {f["key"]: f["value"] for f in entry["fields"]}
+    assert fields == {"sent_at": "31.03.2027 09:00"}

@@ -8,13 +8,13 @@ special-category datum (disability) sits apart from the master data every list r
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.audit.mixins import Audited
-from crm.database import TimestampMixin
+from crm.database import TimestampMixin, UTCDateTime, utcnow
 from crm.extensions import db
 from crm.followups.models import FollowUp
 from crm.participants.models import Participant
@@ -98,3 +98,58 @@ class EsfRecord(Audited, TimestampMixin, db.Model):
 
     def audit_label(self) -> str:
         return f"ESF-Plus-Angaben Teilnehmende #{self.participant_id}"
+
+
+# The former participant's own answers on the short survey ("" = not answered, "unknown" =
+# "keine Angabe").
+LINK_ANSWERS = ("yes", "no", UNKNOWN)
+LINK_LANGUAGES = ("de", "en")
+
+
+class EsfFollowupLink(Audited, db.Model):
+    """The personal link of the short survey six months after the exit: one per participant.
+
+    Only the SHA-256 of the signed token is kept (a leaked table gives no working links);
+    sending it again replaces the token, so only the newest link works.
+    """
+
+    __tablename__ = "esf_followup_link"
+    # Her answers are personal data: the log names the changed fields, never the values.
+    __audit_values__ = frozenset({"language"})
+    __audit_ignore__ = frozenset({"token_hash"})
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    participant_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("participant.id", ondelete="CASCADE"), unique=True
+    )
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    language: Mapped[str] = mapped_column(sa.String(2), default="de")
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    employed: Mapped[str] = mapped_column(sa.String(8), default="")
+    improved: Mapped[str] = mapped_column(sa.String(8), default="")
+
+    participant: Mapped[Participant] = relationship()
+
+    __table_args__ = (
+        sa.CheckConstraint("language IN ('de', 'en')", name="language_valid"),
+        sa.CheckConstraint("employed IN ('', 'yes', 'no', 'unknown')", name="employed_valid"),
+        sa.CheckConstraint("improved IN ('', 'yes', 'no', 'unknown')", name="improved_valid"),
+        sa.CheckConstraint(
+            "answered_at IS NOT NULL OR (employed = '' AND improved = '')",
+            name="answers_need_answered_at",
+        ),
+    )
+
+    def audit_label(self) -> str:
+        return f"ESF-Plus-Kurzumfrage Teilnehmende #{self.participant_id}"
+
+
+class EsfFollowupAttempt(db.Model):
+    """One post of the short survey's public page, for the per-address limit."""
+
+    __tablename__ = "esf_followup_attempt"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ip_hash: Mapped[str] = mapped_column(sa.String(64), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

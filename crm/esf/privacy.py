@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
 from crm.esf.labels import FIELD_LABELS, value_label
-from crm.esf.models import ENTRY_FLAGS, EXIT_RESULTS, EsfRecord
+from crm.esf.models import ENTRY_FLAGS, EXIT_RESULTS, EsfFollowupLink, EsfRecord
 from crm.privacy import labels as L
 from crm.privacy.access import ReportEntry, ReportField, ReportSection
 
@@ -47,3 +47,41 @@ def esf_sections(session: Session, *, refs: list[Any], **_kw: Any) -> list[Repor
     if not entries:
         return []
     return [ReportSection("esf", _("ESF Plus data"), "participants", entries)]
+
+
+def esf_link_sections(session: Session, *, refs: list[Any], **_kw: Any) -> list[ReportSection]:
+    """The short-survey links mailed to the ticked participants, and their answers."""
+    ids = sorted({r.id for r in refs if r.kind == "participant"})
+    if not ids:
+        return []
+    rows = session.scalars(
+        sa.select(EsfFollowupLink)
+        .where(EsfFollowupLink.participant_id.in_(ids))
+        .order_by(EsfFollowupLink.id)
+    ).all()
+    answers = {"yes": _("yes"), "no": _("no"), "unknown": _("not stated")}
+    entries = [
+        ReportEntry(
+            title=_("Short survey six months after the exit"),
+            source=_("Sent by the office"),
+            audit_key=("esf_followup_link", link.id),
+            fields=[
+                ReportField(key, label, value)
+                for key, label, value in (
+                    ("sent_at", _("Sent"), L.fmt_datetime(link.sent_at)),
+                    ("answered_at", _("Answered"), L.fmt_datetime(link.answered_at)),
+                    ("employed", _("In work"), answers.get(link.employed, "")),
+                    ("improved", _("Situation improved"), answers.get(link.improved, "")),
+                )
+                if value
+            ],
+        )
+        for link in rows
+    ]
+    if not entries:
+        return []
+    return [
+        ReportSection(
+            "esf_followup_links", _("Short survey after the counselling"), "participants", entries
+        )
+    ]

@@ -19,30 +19,34 @@ from flask import (
     send_file,
     url_for,
 )
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from crm import public_forms
 from crm.accounts.models import Office
-from crm.audit.service import record
+from crm.audit.service import Actor, acting_as, record
 from crm.contacts.export import write_xlsx
 from crm.dashboard import service as dashboard
 from crm.dashboard.weeks import local_date
-from crm.database import utcnow
-from crm.esf import service
+from crm.database import db_int, utcnow
+from crm.esf import followup_link, mails, service
 from crm.esf.forms import EsfEntryForm, LongResultForm
 from crm.esf.labels import (
     FIELD_LABELS,
     GENDER_COLUMN_LABELS,
     GROUP_LABELS,
     INDICATOR_LABELS,
+    NOT_STATED,
+    YES_NO_LABELS,
     value_label,
 )
-from crm.esf.models import ENTRY_FLAGS, EsfRecord
+from crm.esf.models import ENTRY_FLAGS, LINK_ANSWERS, EsfFollowupAttempt, EsfRecord
 from crm.extensions import db
 from crm.participants import service as participants
 from crm.participants.forms import ActionForm
 from crm.participants.models import Participant
-from crm.security import has_permission, require, writes_on_get
+from crm.security import has_permission, public, require, writes_on_get
 
 bp = Blueprint("esf", __name__)
 
@@ -59,7 +63,25 @@ def _labels() -> dict[str, Any]:
         "ESF_GENDER_LABELS": GENDER_COLUMN_LABELS,
         "esf_value": value_label,
         "esf_six_months": service.six_month_date,
+        "esf_link_of": _link_of,
+        "esf_followup_participant": _followup_participant,
+        "ESF_LINK_ANSWER_LABELS": {**YES_NO_LABELS, "unknown": NOT_STATED, "": "–"},
     }
+
+
+def _followup_participant(followup_id: int) -> int | None:
+    # The participant whose six-month follow-up this is (None for any other follow-up).
+    return db.session.scalar(
+        sa.select(EsfRecord.participant_id).where(EsfRecord.followup_id == followup_id)
+    )
+
+
+def _link_of(participant_id: int | None) -> followup_link.EsfFollowupLink | None:
+    # For the participant's ESF card and the counsellor's follow-up: whether the short
+    # survey went out and was answered.
+    if participant_id is None:
+        return None
+    return followup_link.open_links(db.session, [participant_id]).get(participant_id)
 
 
 def _participant_or_404(participant_id: int) -> Participant:
@@ -305,3 +327,155 @@ def indicators_xlsx():
         as_attachment=True,
         download_name=f"esf-plus-indikatoren-{start:%Y-%m-%d}-{end:%Y-%m-%d}.xlsx",
     )
+
+
+# --- the short survey six months after the exit -------------------------------------------------
+
+LINK_REFUSALS = {
+    "erased": lambda: _("This participant has been erased."),
+    "no_exit": lambda: _("Record the exit first."),
+    "no_email": lambda: _("The participant has no e-mail address; please phone instead."),
+    "has_result": lambda: _("The result six months after the exit is already recorded."),
+    "answered": lambda: _("The participant has already answered the short survey."),
+    "bad_address": lambda: _("The e-mail address cannot be used; please check it."),
+}
+
+
+def _base_url() -> str:
+    if current_app.config.get("CRM_ENV") == "development":
+        return request.host_url.rstrip("/")
+    return str(current_app.config["CRM_BASE_URL"]).rstrip("/")
+
+
+def _secret() -> str:
+    return str(current_app.secret_key or "")
+
+
+@bp.route("/teilnehmende/<int:participant_id>/esf-plus/kurzumfrage", methods=["POST"])
+@require("participants.edit")
+def send_followup_link(participant_id: int):
+    """Mail the short survey's personal link to the former participant (again)."""
+    participant = _participant_or_404(participant_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    mail = mails.link_mail(current_app.config, _secret(), _base_url())
+    try:
+        followup_link.send_link(db.session, participant, mail, now=utcnow())
+    except followup_link.LinkError as exc:
+        db.session.rollback()
+        flash(LINK_REFUSALS.get(exc.reason, LINK_REFUSALS["bad_address"])(), "danger")
+    else:
+        db.session.commit()
+        flash(_("The short survey has been sent to %(email)s.", email=participant.email), "success")
+    return redirect(url_for("participants.detail", participant_id=participant.id, _anchor="esf"))
+
+
+def _public_message(lang: str, status: int, title: str, text: str) -> tuple[str, int]:
+    return render_template("esf/public_message.html", lang=lang, title=title, message=text), status
+
+
+def _answer_limit() -> public_forms.Limit:
+    max_per_ip = db_int(current_app.config.get("CRM_INTAKE_MAX_PER_IP", 5)) or 5
+    return public_forms.Limit(window=timedelta(hours=1), max_per_ip=max_per_ip * 2)
+
+
+@bp.route("/esf-plus/kurzumfrage/<token>", methods=["GET", "POST"])
+@public
+def followup_answer(token: str):
+    """The former participant's two questions behind her personal link (no login): answered
+    once, within the link's validity; a forged, replaced or expired link gets a clear page."""
+    link = followup_link.link_for_token(db.session, _secret(), token[:500])
+    wanted = request.args.get("sprache", "")
+    lang = wanted if wanted in ("de", "en") else (link.language if link is not None else "de")
+    with force_locale(lang):
+        if link is None:
+            return _public_message(
+                lang,
+                404,
+                _("Link not valid"),
+                _(
+                    "This link is not valid. Please use the complete link from your most "
+                    "recent e-mail."
+                ),
+            )
+        now = utcnow()
+        valid_days = mails.valid_days(current_app.config)
+        if link.answered_at is not None:
+            return _public_message(
+                lang,
+                409 if request.method == "POST" else 200,
+                _("Already answered"),
+                _("You have already answered these questions. Thank you!"),
+            )
+        if followup_link.is_expired(link, now, valid_days):
+            return _public_message(
+                lang,
+                410,
+                _("Link expired"),
+                _(
+                    "This link was valid until %(date)s and no longer takes answers. Your "
+                    "counsellor may contact you.",
+                    date=local_date(followup_link.valid_until(link, valid_days)).strftime(
+                        "%d.%m.%Y"
+                    ),
+                ),
+            )
+        answers = {"employed": "", "improved": ""}
+        errors: dict[str, str] = {}
+        status = 200
+        if request.method == "POST":
+            ip_hash = public_forms.hash_ip(_secret(), request.remote_addr or "")
+            if public_forms.throttled(
+                db.session, EsfFollowupAttempt, ip_hash, _answer_limit(), now
+            ):
+                db.session.rollback()
+                return _public_message(
+                    lang, 429, _("Too many attempts"), _("Please try again in an hour.")
+                )
+            public_forms.record_attempt(db.session, EsfFollowupAttempt, ip_hash, now)
+            if request.form.get("website"):
+                # A bot filled the honeypot: nothing stored.
+                db.session.commit()
+                return _public_message(
+                    lang, 200, _("Thank you"), _("Your answers have been received.")
+                )
+            for key in answers:
+                value = str(request.form.get(key, "") or "")
+                answers[key] = value if value in LINK_ANSWERS else ""
+                if not answers[key]:
+                    errors[key] = _('Please choose an answer (or "prefer not to say").')
+            if errors:
+                db.session.commit()  # keep the counted attempt
+                status = 422
+            else:
+                try:
+                    with acting_as(Actor(None, "public-esf-survey", "")):
+                        followup_link.answer(
+                            db.session,
+                            link,
+                            employed=answers["employed"],
+                            improved=answers["improved"],
+                            now=now,
+                            today=_today(),
+                            valid_days=valid_days,
+                        )
+                except followup_link.LinkError:
+                    db.session.rollback()
+                    return _public_message(
+                        lang,
+                        409,
+                        _("Already answered"),
+                        _("These questions can no longer be answered through this link."),
+                    )
+                db.session.commit()
+                return _public_message(
+                    lang, 200, _("Thank you"), _("Thank you! Your answers have been recorded.")
+                )
+        return render_template(
+            "esf/followup_answer.html",
+            lang=lang,
+            token=token,
+            answers=answers,
+            errors=errors,
+            until=local_date(followup_link.valid_until(link, valid_days)),
+        ), status

@@ -272,6 +272,22 @@ def send_event_reminders(app: Flask, session: Session) -> int:
                 return total
 
 
+@scheduler_job
+def send_esf_followup_links(app: Flask, session: Session) -> int:
+    """Mail the short survey's personal link to every former participant whose six-month date
+    has come (each once), and delete the answer page's counted posts older than a day."""
+    from crm.dashboard.weeks import local_date
+    from crm.database import utcnow
+    from crm.esf import followup_link, mails
+
+    now = utcnow()
+    followup_link.purge_attempts(session, now - timedelta(days=1))
+    # The mail builds its link with url_for, which needs a request context outside a view.
+    with app.test_request_context(base_url=app.config["CRM_BASE_URL"]):
+        mail = mails.link_mail(app.config, str(app.secret_key or ""), None)
+        return followup_link.send_due_links(session, today=local_date(now), now=now, mail=mail)
+
+
 JOBS: tuple[JobSpec, ...] = (
     JobSpec(
         id="send-followup-reminders",
@@ -383,6 +399,14 @@ JOBS: tuple[JobSpec, ...] = (
         trigger="cron",
         trigger_args={"hour": "8-20", "minute": 5},
         description="Erinnerung am Vortag an alle mit Platz für morgige Veranstaltungen senden",
+    ),
+    JobSpec(
+        id="send-esf-followup-links",
+        func=send_esf_followup_links,
+        # Daily in the morning (Berlin), when the office is there for questions it raises.
+        trigger="cron",
+        trigger_args={"hour": 9, "minute": 10},
+        description="ESF Plus: Kurzumfrage 6 Monate nach Austritt an ehemalige Teilnehmende senden",
     ),
     JobSpec(
         id="send-outbox",
