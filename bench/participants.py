@@ -27,7 +27,7 @@ from bench.memory import vm_hwm_mb
 
 SEED = 20261121
 # Version of the generated data: bump when the generator changes so cached databases are rebuilt.
-DATA_VERSION = 2
+DATA_VERSION = 3
 PARTICIPANTS = 10_000
 SESSIONS = 200_000
 OFFICES = ("Magdeburg", "Aschersleben", "Burg", "Genthin", "Schönebeck")
@@ -107,7 +107,15 @@ def build_rows(rng: random.Random, office_ids: list[int], user_ids: list[int], o
     weights = [rng.choice((5, 10, 15, 20, 25, 30, 40)) for _ in range(PARTICIPANTS)]
     scale = SESSIONS / sum(weights)
     counts = [max(1, round(w * scale)) for w in weights]
-    counts[-1] += SESSIONS - sum(counts)
+    # Spread the rounding difference one session at a time (putting it all on the last person
+    # could go below one session, and the total then missed SESSIONS: the cache never matched).
+    diff, i = SESSIONS - sum(counts), 0
+    while diff:
+        step = 1 if diff > 0 else -1
+        if counts[i] + step >= 1:
+            counts[i] += step
+            diff -= step
+        i = (i + 1) % PARTICIPANTS
     participants, sessions = [], []
     now = datetime(2026, 11, 20, 12, tzinfo=UTC)
     sid = 0

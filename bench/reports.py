@@ -405,6 +405,10 @@ def scenarios(app: Any) -> list[tuple[str, str]]:
                 "AND p.id IN (SELECT participant_id FROM consent_release)"
             )
         )
+        # The same page without the section (a participant who left): what matching adds.
+        left_id = sqla.session.scalar(
+            sa.text("SELECT min(id) FROM participant WHERE exit_on IS NOT NULL")
+        )
         sqla.session.remove()
     start, end = (d.isoformat() for d in PERIOD)
     return [
@@ -416,6 +420,7 @@ def scenarios(app: Any) -> list[tuple[str, str]]:
         ("ESF Plus table 2024-2026", f"/auswertung/esf-plus?von={start}&bis={end}"),
         ("need with ranked suggestions", f"/teilnehmende/vermittlungen/bedarf/{need_id}"),
         ("participant with fitting needs", f"/teilnehmende/{participant_id}"),
+        ("participant who left (no matching; reference)", f"/teilnehmende/{left_id}"),
     ]
 
 
