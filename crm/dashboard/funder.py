@@ -11,8 +11,10 @@ A period is Berlin calendar days `start` to `end`, both included. Definitions:
 - events: the event figures page's totals (crm.events.figures.past_event_figures);
 - newsletters: campaigns that started sending in the period, and deliveries sent in it.
 
-Like the annual report, erased participants keep their anonymised row and are counted. Each
-breakdown is one GROUP BY statement, so the number of statements does not grow with the data.
+Like the annual report, erased participants keep their anonymised row and are counted. All
+breakdowns come from one statement (one row per participant counselled, entered or exited in the
+period, with every breakdown key) folded in Python, so the number of statements does not grow
+with the data and the period's sessions are read once, through the (participant, day) index.
 """
 
 from __future__ import annotations
@@ -159,9 +161,16 @@ def _in(column: Any, period: Period) -> sa.ColumnElement[bool]:
     return sa.and_(column >= period.start, column < period.after_end)
 
 
-def _counselled_ids(period: Period) -> sa.Select[Any]:
-    return sa.select(CounsellingSession.participant_id).where(
-        _in(CounsellingSession.held_on, period)
+def _counselled(period: Period) -> sa.ColumnElement[bool]:
+    """SQL: the participant had a session in the period.
+
+    A correlated EXISTS, one seek per participant in ix_counselling_session_participant_date;
+    `id IN (sessions of the period)` read every session of a long period instead.
+    """
+    return sa.exists(
+        sa.select(CounsellingSession.id).where(
+            CounsellingSession.participant_id == P.id, _in(CounsellingSession.held_on, period)
+        )
     )
 
 
@@ -192,20 +201,32 @@ def _keys(period: Period) -> dict[str, Any]:
     }
 
 
-def _breakdown(session: Session, period: Period, key: Any) -> list[tuple[Any, int, int, int]]:
-    counselled = P.id.in_(_counselled_ids(period))
+def _breakdowns(session: Session, period: Period) -> dict[str, list[tuple[Any, int, int, int]]]:
+    """Per dimension: (key, counselled, entries, exits), from one pass over the participants."""
+    keys = _keys(period)
+    counselled = _counselled(period).label("counselled")
     entered = _in(P.entry_on, period)
     exited = _in(P.exit_on, period)
-
-    def count(cond: Any) -> Any:
-        return sa.func.sum(sa.case((cond, 1), else_=0))
-
     rows = session.execute(
-        sa.select(key.label("k"), count(counselled), count(entered), count(exited))
-        .where(sa.or_(counselled, entered, exited))
-        .group_by(key)
+        sa.select(
+            *(k.label(dim) for dim, k in keys.items()),
+            counselled,
+            sa.case((entered, 1), else_=0),
+            sa.case((exited, 1), else_=0),
+        ).where(sa.or_(counselled, entered, exited))
     ).all()
-    return [(k, int(a or 0), int(b or 0), int(c or 0)) for k, a, b, c in rows]
+    n = len(keys)
+    totals: dict[str, dict[Any, list[int]]] = {dim: {} for dim in keys}
+    for row in rows:
+        c, e, x = bool(row[n]), row[n + 1], row[n + 2]
+        for i, dim in enumerate(keys):
+            cell = totals[dim].get(row[i])
+            if cell is None:
+                cell = totals[dim][row[i]] = [0, 0, 0]
+            cell[0] += c
+            cell[1] += e
+            cell[2] += x
+    return {dim: [(k, *v) for k, v in by.items()] for dim, by in totals.items()}
 
 
 def _names(session: Session, id_col: Any, name_col: Any, ids: list[Any]) -> dict[Any, str]:
@@ -227,11 +248,9 @@ def funder_report(
     """Every figure and breakdown of the period (all offices: leads and admins see them all)."""
     labels = labels or {}
     report = FunderReport(period)
-    counselled = session.scalar(
-        sa.select(sa.func.count(sa.distinct(CounsellingSession.participant_id))).where(
-            _in(CounsellingSession.held_on, period)
-        )
-    )
+    by_dimension = _breakdowns(session, period)
+    # Every counselled participant falls in exactly one office row.
+    counselled = sum(c for _k, c, _e, _x in by_dimension["office"])
     entries = session.scalar(sa.select(sa.func.count()).where(_in(P.entry_on, period)))
     outcomes = dict(
         session.execute(
@@ -291,8 +310,7 @@ def funder_report(
         "counsellor": (User.id, User.display_name),
         "referrer": (Organisation.id, Organisation.name),
     }
-    for dim, key in _keys(period).items():
-        rows = _breakdown(session, period, key)
+    for dim, rows in by_dimension.items():
         names = labels.get(dim, {})
         if dim in names_of:
             names = _names(session, *names_of[dim], [r[0] for r in rows])
