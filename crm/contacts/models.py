@@ -280,6 +280,8 @@ class QualificationNeed(Audited, TimestampMixin, db.Model):
             "required_language_level IN ('', 'A1', 'A2', 'B1', 'B2', 'C1', 'C2')",
             name="required_level_valid",
         ),
+        # The needs of a period, and the open needs newest first (matching).
+        sa.Index("ix_qualification_need_surveyed_on_id", "surveyed_on", "id"),
     )
 
 
