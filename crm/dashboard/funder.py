@@ -19,8 +19,10 @@ with the data and the period's sessions are read once, through the (participant,
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from itertools import compress
 from typing import Any
 
 import sqlalchemy as sa
@@ -213,20 +215,22 @@ def _breakdowns(session: Session, period: Period) -> dict[str, list[tuple[Any, i
             counselled,
             sa.case((entered, 1), else_=0),
             sa.case((exited, 1), else_=0),
-        ).where(sa.or_(counselled, entered, exited))
+        )
+        # Not the EXISTS here: beside an OR, PostgreSQL hashes every session of the period for
+        # it. Whoever was counselled in the period had a first session before its end.
+        .where(sa.or_(P.first_session_on < period.after_end, entered, exited))
     ).all()
-    n = len(keys)
-    totals: dict[str, dict[Any, list[int]]] = {dim: {} for dim in keys}
-    for row in rows:
-        c, e, x = bool(row[n]), row[n + 1], row[n + 2]
-        for i, dim in enumerate(keys):
-            cell = totals[dim].get(row[i])
-            if cell is None:
-                cell = totals[dim][row[i]] = [0, 0, 0]
-            cell[0] += c
-            cell[1] += e
-            cell[2] += x
-    return {dim: [(k, *v) for k, v in by.items()] for dim, by in totals.items()}
+    if not rows:
+        return {dim: [] for dim in keys}
+    # Columns, then one C-level Counter pass per dimension and figure (not a Python loop over
+    # every participant and dimension).
+    columns = list(zip(*rows, strict=True))
+    flags = [[bool(v) for v in col] for col in columns[len(keys) :]]
+    out: dict[str, list[tuple[Any, int, int, int]]] = {}
+    for i, dim in enumerate(keys):
+        c, e, x = (Counter(compress(columns[i], f)) for f in flags)
+        out[dim] = [(k, c[k], e[k], x[k]) for k in c.keys() | e.keys() | x.keys()]
+    return out
 
 
 def _names(session: Session, id_col: Any, name_col: Any, ids: list[Any]) -> dict[Any, str]:
