@@ -26,6 +26,8 @@ from bench.contacts import BARE_RULE, QueryCounter, bench_app, ensure_admin, log
 from bench.memory import vm_hwm_mb
 
 SEED = 20261121
+# Version of the generated data: bump when the generator changes so cached databases are rebuilt.
+DATA_VERSION = 3
 PARTICIPANTS = 10_000
 SESSIONS = 200_000
 OFFICES = ("Magdeburg", "Aschersleben", "Burg", "Genthin", "Schönebeck")
@@ -43,32 +45,77 @@ OUTCOMES = ("employment", "qualification", "recognition", "moved_away", "dropped
 TARGET_MS = 300.0
 START = date(2024, 1, 1)
 END = date(2026, 11, 20)
+# Occupations for professions, target fields and firms' needs (matching compares them).
+OCCUPATIONS = (
+    "Pflegefachkraft",
+    "Altenpfleger/in",
+    "Elektroniker/in",
+    "Koch/Köchin",
+    "Erzieher/in",
+    "Fachinformatiker/in",
+    "Fachkraft für Lagerlogistik",
+    "Bauingenieur/in",
+    "Zahnmedizinische Fachangestellte",
+    "Buchhalter/in",
+    "Kfz-Mechatroniker/in",
+    "Berufskraftfahrer/in",
+    "Industriemechaniker/in",
+    "Verwaltungsfachangestellte",
+    "Lehrkraft",
+    "Ärztin/Arzt",
+)
+TARGET_FIELDS = (
+    "Pflege",
+    "Elektrotechnik",
+    "Gastronomie",
+    "Erziehung",
+    "Informatik",
+    "Logistik",
+    "Bauwesen",
+    "Verwaltung",
+    "Metallbau",
+    "Medizin",
+)
+COUNTRIES = ("Syrien", "Ukraine", "Afghanistan", "Türkei", "Indien", "Vietnam", "Brasilien")
+PLACES = ("Magdeburg", "Aschersleben", "Burg", "Genthin", "Schönebeck", "Halle", "Stendal")
 
 
-def resolve(db: str) -> str:
+def resolve(db: str, name: str = "participants") -> str:
+    """The URL of the bench database `name` (bench/data/NAME.sqlite3 or crm_bench_NAME)."""
     if db == "sqlite":
         generate.DATA_DIR.mkdir(parents=True, exist_ok=True)
-        return f"sqlite:///{generate.DATA_DIR / 'participants.sqlite3'}"
+        return f"sqlite:///{generate.DATA_DIR / f'{name}.sqlite3'}"
     if db in ("postgres", "postgresql"):
         url = os.environ.get("CRM_BENCH_POSTGRES_URL", generate.DEFAULT_POSTGRES_URL)
         return (
-            sa.make_url(url)
-            .set(database="crm_bench_participants")
-            .render_as_string(hide_password=False)
+            sa.make_url(url).set(database=f"crm_bench_{name}").render_as_string(hide_password=False)
         )
     return db
 
 
 def build_rows(rng: random.Random, office_ids: list[int], user_ids: list[int], org_ids: list[int]):
     """Participants and sessions; derived columns computed as the service does."""
+    from crm.participants.models import GENDERS, LANGUAGE_LEVELS, RECOGNITION_STATUSES
     from crm.participants.service import entry_date
+
+    # The traits matching and the breakdowns read come from their own stream, so adding them
+    # left the dates, counts and outcomes of the first version unchanged.
+    traits = random.Random(SEED + 1)
 
     days = (END - START).days
     # Session counts per participant summing to SESSIONS: most 10–30, a few long cases.
     weights = [rng.choice((5, 10, 15, 20, 25, 30, 40)) for _ in range(PARTICIPANTS)]
     scale = SESSIONS / sum(weights)
     counts = [max(1, round(w * scale)) for w in weights]
-    counts[-1] += SESSIONS - sum(counts)
+    # Spread the rounding difference one session at a time (putting it all on the last person
+    # could go below one session, and the total then missed SESSIONS: the cache never matched).
+    diff, i = SESSIONS - sum(counts), 0
+    while diff:
+        step = 1 if diff > 0 else -1
+        if counts[i] + step >= 1:
+            counts[i] += step
+            diff -= step
+        i = (i + 1) % PARTICIPANTS
     participants, sessions = [], []
     now = datetime(2026, 11, 20, 12, tzinfo=UTC)
     sid = 0
@@ -111,17 +158,17 @@ def build_rows(rng: random.Random, office_ids: list[int], user_ids: list[int], o
                 "name_key": f"bench{pid:05d}",
                 "email": "",
                 "phone": "",
-                "city": "",
+                "city": traits.choice(PLACES),
                 "birth_year": 1960 + rng.randrange(45),
-                "gender": "",
+                "gender": traits.choice((*GENDERS, "")),
                 "notes": "",
-                "country_of_origin": "",
-                "profession": "",
+                "country_of_origin": traits.choice(COUNTRIES),
+                "profession": traits.choice(OCCUPATIONS),
                 "profession_learned_in": "",
-                "recognition_status": "not_started",
+                "recognition_status": traits.choice(RECOGNITION_STATUSES),
                 "recognising_body": "",
-                "language_level": "",
-                "target_field": "",
+                "language_level": traits.choice((*LANGUAGE_LEVELS, "")),
+                "target_field": traits.choice((*TARGET_FIELDS, "")),
                 "office_id": office,
                 "counsellor_id": rng.choice(user_ids),
                 "acquisition_channel": rng.choice(CHANNELS),
@@ -144,10 +191,12 @@ def ensure_data(url: str, *, fresh: bool) -> None:
     generate.create_database(url, fresh=fresh)
     generate.upgrade(url)
     engine = sa.create_engine(generate.driver_url(url))
-    with engine.connect() as conn:
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS bench_participants_meta (version INTEGER)")
+        version = conn.scalar(sa.text("SELECT max(version) FROM bench_participants_meta"))
         have = conn.scalar(sa.text("SELECT count(*) FROM participant"))
         have_s = conn.scalar(sa.text("SELECT count(*) FROM counselling_session"))
-    if have == PARTICIPANTS and have_s == SESSIONS:
+    if (version, have, have_s) == (DATA_VERSION, PARTICIPANTS, SESSIONS):
         engine.dispose()
         return
     rng = random.Random(SEED)
@@ -233,6 +282,10 @@ def ensure_data(url: str, *, fresh: bool) -> None:
         if conn.dialect.name == "postgresql":
             for table, n in (("participant", PARTICIPANTS), ("counselling_session", SESSIONS)):
                 conn.exec_driver_sql(f"SELECT setval('{table}_id_seq', {n})")
+        conn.exec_driver_sql("DELETE FROM bench_participants_meta")
+        conn.execute(
+            sa.text("INSERT INTO bench_participants_meta VALUES (:v)"), {"v": DATA_VERSION}
+        )
     if engine.dialect.name == "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql("VACUUM ANALYZE participant")

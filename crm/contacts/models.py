@@ -293,6 +293,8 @@ class QualificationNeed(Audited, TimestampMixin, db.Model):
             + ")",
             name="qualification_level_valid",
         ),
+        # The needs of a period, and the open needs newest first (matching).
+        sa.Index("ix_qualification_need_surveyed_on_id", "surveyed_on", "id"),
     )
 
 

@@ -11,14 +11,18 @@ A period is Berlin calendar days `start` to `end`, both included. Definitions:
 - events: the event figures page's totals (crm.events.figures.past_event_figures);
 - newsletters: campaigns that started sending in the period, and deliveries sent in it.
 
-Like the annual report, erased participants keep their anonymised row and are counted. Each
-breakdown is one GROUP BY statement, so the number of statements does not grow with the data.
+Like the annual report, erased participants keep their anonymised row and are counted. All
+breakdowns come from one statement (one row per participant counselled, entered or exited in the
+period, with every breakdown key) folded in Python, so the number of statements does not grow
+with the data and the period's sessions are read once, through the (participant, day) index.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from itertools import compress
 from typing import Any
 
 import sqlalchemy as sa
@@ -159,9 +163,16 @@ def _in(column: Any, period: Period) -> sa.ColumnElement[bool]:
     return sa.and_(column >= period.start, column < period.after_end)
 
 
-def _counselled_ids(period: Period) -> sa.Select[Any]:
-    return sa.select(CounsellingSession.participant_id).where(
-        _in(CounsellingSession.held_on, period)
+def _counselled(period: Period) -> sa.ColumnElement[bool]:
+    """SQL: the participant had a session in the period.
+
+    A correlated EXISTS, one seek per participant in ix_counselling_session_participant_date;
+    `id IN (sessions of the period)` read every session of a long period instead.
+    """
+    return sa.exists(
+        sa.select(CounsellingSession.id).where(
+            CounsellingSession.participant_id == P.id, _in(CounsellingSession.held_on, period)
+        )
     )
 
 
@@ -184,20 +195,34 @@ def _keys(period: Period) -> dict[str, Any]:
     }
 
 
-def _breakdown(session: Session, period: Period, key: Any) -> list[tuple[Any, int, int, int]]:
-    counselled = P.id.in_(_counselled_ids(period))
+def _breakdowns(session: Session, period: Period) -> dict[str, list[tuple[Any, int, int, int]]]:
+    """Per dimension: (key, counselled, entries, exits), from one pass over the participants."""
+    keys = _keys(period)
+    counselled = _counselled(period).label("counselled")
     entered = _in(P.entry_on, period)
     exited = _in(P.exit_on, period)
-
-    def count(cond: Any) -> Any:
-        return sa.func.sum(sa.case((cond, 1), else_=0))
-
     rows = session.execute(
-        sa.select(key.label("k"), count(counselled), count(entered), count(exited))
-        .where(sa.or_(counselled, entered, exited))
-        .group_by(key)
+        sa.select(
+            *(k.label(dim) for dim, k in keys.items()),
+            counselled,
+            sa.case((entered, 1), else_=0),
+            sa.case((exited, 1), else_=0),
+        )
+        # Not the EXISTS here: beside an OR, PostgreSQL hashes every session of the period for
+        # it. Whoever was counselled in the period had a first session before its end.
+        .where(sa.or_(P.first_session_on < period.after_end, entered, exited))
     ).all()
-    return [(k, int(a or 0), int(b or 0), int(c or 0)) for k, a, b, c in rows]
+    if not rows:
+        return {dim: [] for dim in keys}
+    # Columns, then one C-level Counter pass per dimension and figure (not a Python loop over
+    # every participant and dimension).
+    columns = list(zip(*rows, strict=True))
+    flags = [[bool(v) for v in col] for col in columns[len(keys) :]]
+    out: dict[str, list[tuple[Any, int, int, int]]] = {}
+    for i, dim in enumerate(keys):
+        c, e, x = (Counter(compress(columns[i], f)) for f in flags)
+        out[dim] = [(k, c[k], e[k], x[k]) for k in c.keys() | e.keys() | x.keys()]
+    return out
 
 
 def _names(session: Session, id_col: Any, name_col: Any, ids: list[Any]) -> dict[Any, str]:
@@ -219,11 +244,9 @@ def funder_report(
     """Every figure and breakdown of the period (all offices: leads and admins see them all)."""
     labels = labels or {}
     report = FunderReport(period)
-    counselled = session.scalar(
-        sa.select(sa.func.count(sa.distinct(CounsellingSession.participant_id))).where(
-            _in(CounsellingSession.held_on, period)
-        )
-    )
+    by_dimension = _breakdowns(session, period)
+    # Every counselled participant falls in exactly one office row.
+    counselled = sum(c for _k, c, _e, _x in by_dimension["office"])
     entries = session.scalar(sa.select(sa.func.count()).where(_in(P.entry_on, period)))
     outcomes = dict(
         session.execute(
@@ -283,8 +306,7 @@ def funder_report(
         "counsellor": (User.id, User.display_name),
         "referrer": (Organisation.id, Organisation.name),
     }
-    for dim, key in _keys(period).items():
-        rows = _breakdown(session, period, key)
+    for dim, rows in by_dimension.items():
         names = labels.get(dim, {})
         if dim in names_of:
             names = _names(session, *names_of[dim], [r[0] for r in rows])

@@ -12,6 +12,7 @@ from confidentiality for that firm on the day (`valid_release_clause`, the refer
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -339,6 +340,7 @@ def _words(text: str) -> set[str]:
     return {w for w in _WORD.findall(fold(text)) if w not in _STOPWORDS and len(w) > 1}
 
 
+@functools.lru_cache(maxsize=4096)
 def text_overlap(a: str, b: str) -> int:
     """How well two job titles match: 2 = one contains the other, 1 = a shared word (or a word
     of one inside a word of the other, as in "Pflegefachkraft" / "Pflege"), 0 = nothing."""
@@ -380,11 +382,17 @@ class Score:
     fits: bool = False
 
 
+def fits(occupation: str, profession: str, target_field: str) -> bool:
+    """The occupation matches the profession or the target field (else nothing is suggested)."""
+    return bool(text_overlap(occupation, profession) or text_overlap(occupation, target_field))
+
+
 def score(
     c: Candidate, occupation: str, required_level: str, org_city: str, org_region: str
 ) -> Score:
     """Points and the reasons for them, for one participant and one need."""
     s = Score()
+    # Cached: a page scores thousands of rows that share a few dozen job titles.
     prof = text_overlap(occupation, c.profession)
     if prof:
         s.points += 40 if prof == 2 else 25
@@ -484,7 +492,8 @@ def suggest_for_need(
     """The best-fitting participants for a need, each with the reasons, best first.
 
     The candidate set is cut in SQL (the user's scope, no exit, not already placed for this
-    need); those with a valid release for the firm on `on` are flagged in the same query.
+    need, a fitting profession or target field); those with a valid release for the firm on
+    `on` are flagged in the same query.
     Fitting candidates without one are only counted.
     """
     org = need.organisation
@@ -501,17 +510,36 @@ def suggest_for_need(
             Placement.status != "cancelled",
         )
     )
-    rows = session.execute(_candidates_stmt(user).add_columns(released).where(~already)).all()
+    # Only candidates whose profession or target field fits are read: the fitting values are
+    # picked in Python from the few distinct ones, the rows in SQL (not every participant).
+    values = session.execute(
+        _candidates_stmt(user)
+        .with_only_columns(Participant.profession, Participant.target_field)
+        .distinct()
+    ).all()
+    professions = {p for p, _t in values if text_overlap(need.occupation, p)}
+    fields = {t for _p, t in values if text_overlap(need.occupation, t)}
+    if not professions and not fields:
+        return NeedSuggestions([], 0, need.required_language_level)
+    rows = session.execute(
+        _candidates_stmt(user)
+        .add_columns(released)
+        .where(
+            ~already,
+            sa.or_(Participant.profession.in_(professions), Participant.target_field.in_(fields)),
+        )
+    ).all()
     scored: list[tuple[int, int, Score]] = []
     without = 0
     for row in rows:
-        c = Candidate(*row[:9])
-        s = score(c, need.occupation, need.required_language_level, org.city, org.region)
-        if not s.fits:
+        # Most candidates do not fit: that check alone, before building and scoring them.
+        if not fits(need.occupation, row[1], row[2]):
             continue
         if not row[9]:
             without += 1
             continue
+        c = Candidate(*row[:9])
+        s = score(c, need.occupation, need.required_language_level, org.city, org.region)
         scored.append((-s.points, c.id, s))
     scored.sort(key=lambda t: (t[0], t[1]))
     top = scored[:limit]
@@ -580,8 +608,8 @@ def needs_for_participant(
     ).all()
     scored = []
     for need_id, occupation, level, city, region in rows:
-        s = score(c, occupation, level, city, region)
-        if s.fits:
+        if fits(occupation, c.profession, c.target_field):
+            s = score(c, occupation, level, city, region)
             scored.append((-s.points, need_id, s))
     scored.sort(key=lambda t: (t[0], t[1]))
     top = scored[:limit]
