@@ -33,6 +33,23 @@ def test_people_with_the_same_name_at_one_firm_or_one_address_are_paired(db_sess
     }
 
 
+def test_colleagues_sharing_the_firms_switchboard_or_mailbox_are_not_paired(
+    db_session: Any,
+) -> None:
+    firm = make_org(db_session, name="Großbetrieb")
+    shared = [
+        make_person(db_session, org=firm, email="info@gross.example", phone="0391 5550")
+        for _ in range(4)
+    ]
+    pair = [make_person(db_session, email="", phone="0391 777888") for _ in range(2)]
+    pairs = {
+        (p.first.id, p.second.id): p.reasons
+        for p in service.find_duplicate_pairs(db_session, "person")
+    }
+    assert pairs == {(pair[0].id, pair[1].id): ["phone"]}
+    assert not {shared[0].id, shared[1].id} & {i for ids in pairs for i in ids}
+
+
 def test_organisations_with_the_same_name_and_postcode_or_phone_are_paired(db_session: Any) -> None:
     a = make_org(db_session, name="Bäckerei Schulze", postcode="39104", phone="0391 1234567")
     b = make_org(db_session, name="Baeckerei Schulze", postcode="39104")

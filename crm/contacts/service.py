@@ -352,13 +352,20 @@ class DuplicatePair:
 DUPLICATE_PAIR_LIMIT = 100
 
 
-def _id_groups(session: Session, rows: Any, limit: int) -> list[list[int]]:
-    """Ids sharing a key, one list per key, for `rows` (a select or union of (id, key))."""
+# An e-mail address or number shared by more records than this is a firm's switchboard or
+# shared mailbox ("info@…"), not one person entered twice: its records are not paired.
+SHARED_CONTACT_LIMIT = 3
+
+
+def _id_groups(session: Session, rows: Any, limit: int, most: int | None = None) -> list[list[int]]:
+    """Ids sharing a key, one list per key, for `rows` (a select or union of (id, key));
+    with `most`, keys shared by more ids than that are left out."""
     sub = rows.subquery()
+    shared = sa.func.count(sa.distinct(sub.c.id))
     keys = (
         sa.select(sub.c.key)
         .group_by(sub.c.key)
-        .having(sa.func.count(sa.distinct(sub.c.id)) > 1)
+        .having(shared > 1 if most is None else shared.between(2, most))
         .order_by(sub.c.key)
         .limit(limit)
     )
@@ -412,7 +419,8 @@ def find_duplicate_pairs(
         }
     found: dict[tuple[int, int], list[str]] = {}
     for reason, rows in rules.items():
-        for group in _id_groups(session, rows, limit):
+        most = SHARED_CONTACT_LIMIT if reason in ("email", "phone") else None
+        for group in _id_groups(session, rows, limit, most):
             for other in group[1:]:
                 reasons = found.setdefault((group[0], other), [])
                 if reason not in reasons:
