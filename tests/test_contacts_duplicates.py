@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
+
 from crm.contacts import service
+from crm.contacts.models import DistinctPair
 from tests.factories import make_org, make_person
 
 
@@ -86,3 +89,59 @@ def test_users_who_may_not_merge_neither_see_the_tab_nor_the_page(client_as: Any
     reader = client_as("readonly")
     assert "/kontakte/dubletten" not in reader.get("/kontakte/personen").get_data(as_text=True)
     assert reader.get("/kontakte/dubletten").status_code == 403
+
+
+def test_a_pair_marked_as_different_is_no_longer_offered_but_its_group_still_is(
+    client_as: Any, db_session: Any
+) -> None:
+    firm = make_org(db_session, name="Stadtwerke")
+    a, b, c = (
+        make_person(db_session, first_name="Anna", last_name="Schmidt", org=firm) for _ in range(3)
+    )
+    db_session.commit()
+    staff = client_as("staff")
+    page = staff.get("/kontakte/dubletten").get_data(as_text=True)
+    assert 'name="erster"' in page
+    assert "Keine Dublette" in page
+    staff.post(
+        "/kontakte/dubletten/verschieden",
+        data={"art": "personen", "erster": b.id, "zweiter": a.id},
+    )
+    pairs = {(p.first.id, p.second.id) for p in service.find_duplicate_pairs(db_session, "person")}
+    assert pairs == {(a.id, c.id), (b.id, c.id)}
+    # Merging c into a: c's marks go, a's stay; the pair a/b stays hidden.
+    service.merge_people(db_session, a, c, user=None)
+    db_session.flush()
+    assert service.find_duplicate_pairs(db_session, "person") == []
+
+
+def test_marking_needs_the_merge_right_csrf_and_two_existing_records(
+    client_as: Any, db_session: Any
+) -> None:
+    x, y = make_org(db_session, name="Eins GmbH"), make_org(db_session, name="Zwei GmbH")
+    db_session.commit()
+    data = {"art": "organisationen", "erster": x.id, "zweiter": y.id}
+    assert (
+        client_as("readonly").post("/kontakte/dubletten/verschieden", data=data).status_code == 403
+    )
+    staff = client_as("staff")
+    assert (
+        staff.post("/kontakte/dubletten/verschieden", data={**data, "zweiter": 999999}).status_code
+        == 404
+    )
+    assert (
+        staff.post("/kontakte/dubletten/verschieden", data={**data, "zweiter": "x"}).status_code
+        == 404
+    )
+    assert (
+        staff.post("/kontakte/dubletten/verschieden", data={**data, "zweiter": x.id}).status_code
+        == 404
+    )
+    assert staff.post("/kontakte/dubletten/verschieden", data=data, csrf=False).status_code == 400
+    response = staff.post("/kontakte/dubletten/verschieden", data=data)
+    assert response.status_code == 302
+    assert "art=organisationen" in response.headers["Location"]
+    # Deleting one of them removes the mark with it.
+    service.delete_organisation(db_session, y, user=None)
+    db_session.flush()
+    assert db_session.scalar(sa.select(sa.func.count()).select_from(DistinctPair)) == 0

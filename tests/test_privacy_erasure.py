@@ -169,11 +169,18 @@ def test_erasing_a_contact_person_removes_them_their_texts_and_mentions(app_ctx,
         person_id=person.id,
     )
     s.add(fu)
+    # Her record was marked "not a duplicate" of a namesake's on the duplicates page.
+    namesake = save_person(s, {"first_name": "Olga", "last_name": "Berg"})
+    from crm.contacts.models import DistinctPair
+    from crm.contacts.service import mark_distinct
+
+    assert mark_distinct(s, "person", person.id, namesake.id, user=user)
     s.flush()
     service.erase_person(s, person, confirmed=ALL_MENTIONS)
     s.flush()
     for needle in (UNIQUE_LAST, UNIQUE_FIRST, EMAIL):
         assert traces(s, needle) == [], needle
+    assert s.scalar(sa.select(sa.func.count()).select_from(DistinctPair)) == 0
     s.refresh(fu)
     assert fu.person_id is None
     assert fu.status == "open"

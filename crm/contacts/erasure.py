@@ -9,7 +9,14 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from crm.contacts.import_models import ImportItem, ImportJob
-from crm.contacts.models import Activity, Affiliation, ContactListMember, Person, person_tag
+from crm.contacts.models import (
+    Activity,
+    Affiliation,
+    ContactListMember,
+    DistinctPair,
+    Person,
+    person_tag,
+)
 from crm.database import utcnow
 from crm.jobs.models import JobFile
 
@@ -89,4 +96,12 @@ def plan_erasure(session: Session, *, plan: Any) -> None:
             plan.delete(JobFile, file_ids, "imports", order=10)
         plan.anonymise(ImportJob, [job.id], values, "imports", owned=False, order=10)
 
+    # "Not the same as record #N" marks of the duplicates page name her record.
+    marks = session.scalars(
+        sa.select(DistinctPair.id).where(
+            DistinctPair.kind == "person",
+            sa.or_(DistinctPair.first_id == pid, DistinctPair.second_id == pid),
+        )
+    )
+    plan.delete(DistinctPair, list(marks), "contact", order=10)
     plan.delete(Person, [pid], "contact", order=90)

@@ -362,3 +362,26 @@ class ContactListMember(db.Model):
         sa.ForeignKey("person.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DistinctPair(db.Model):
+    """Two records staff checked on the duplicates page and found to be different (namesakes,
+    colleagues): the pair is no longer offered. Ids of either kind, so no foreign keys; the
+    contacts service removes a pair when either record is merged away, deleted or erased."""
+
+    __tablename__ = "contact_distinct_pair"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(12))
+    first_id: Mapped[int] = mapped_column(index=True)
+    second_id: Mapped[int] = mapped_column(index=True)
+    marked_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("user_account.id", ondelete="SET NULL"), index=True
+    )
+    marked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        sa.UniqueConstraint("kind", "first_id", "second_id"),
+        sa.CheckConstraint("kind IN ('person', 'organisation')", name="kind_valid"),
+        sa.CheckConstraint("first_id < second_id", name="ordered"),
+    )

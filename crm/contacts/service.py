@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from crm.contacts.models import (
     Activity,
     Affiliation,
     ContactListMember,
+    DistinctPair,
     Organisation,
     Person,
     QualificationNeed,
@@ -421,11 +423,27 @@ def find_duplicate_pairs(
     for reason, rows in rules.items():
         most = SHARED_CONTACT_LIMIT if reason in ("email", "phone") else None
         for group in _id_groups(session, rows, limit, most):
-            for other in group[1:]:
-                reasons = found.setdefault((group[0], other), [])
+            # Every pair of a small group (one may be marked different, two others not);
+            # a large one pairs its first record with each other.
+            combos = (
+                itertools.combinations(group, 2)
+                if len(group) <= 4
+                else ((group[0], other) for other in group[1:])
+            )
+            for pair in combos:
+                reasons = found.setdefault(pair, [])
                 if reason not in reasons:
                     reasons.append(reason)
     ids = {i for pair in found for i in pair}
+    if ids:
+        marked = session.execute(
+            sa.select(DistinctPair.first_id, DistinctPair.second_id).where(
+                DistinctPair.kind == kind, DistinctPair.first_id.in_(ids)
+            )
+        )
+        for pair in marked:
+            found.pop(tuple(pair), None)  # type: ignore[arg-type]
+        ids = {i for pair in found for i in pair}
     records = (
         {r.id: r for r in session.scalars(sa.select(model).where(model.id.in_(ids)))} if ids else {}
     )
@@ -436,6 +454,47 @@ def find_duplicate_pairs(
     ]
     pairs.sort(key=lambda p: (p.first.sort_name or "", p.first.id, p.second.id))
     return pairs[:limit]
+
+
+def mark_distinct(session: Session, kind: str, a: int, b: int, *, user: Any) -> bool:
+    """Record that two records are different (the duplicates page stops offering them);
+    False if either does not exist or they are one record. Marking twice is harmless."""
+    model: Any = Person if kind == "person" else Organisation
+    first, second = sorted((a, b))
+    if (
+        first == second
+        or session.scalar(sa.select(sa.func.count()).where(model.id.in_((first, second)))) != 2
+    ):
+        return False
+    exists = session.scalar(
+        sa.select(DistinctPair.id).where(
+            DistinctPair.kind == kind,
+            DistinctPair.first_id == first,
+            DistinctPair.second_id == second,
+        )
+    )
+    if exists is None:
+        session.add(
+            DistinctPair(
+                kind=kind,
+                first_id=first,
+                second_id=second,
+                marked_by_id=getattr(user, "id", None),
+                marked_at=utcnow(),
+            )
+        )
+        session.flush()
+    return True
+
+
+def forget_distinct_pairs(session: Session, kind: str, record_id: int) -> None:
+    """Drop the marks of a record that is merged away, deleted or erased."""
+    session.execute(
+        sa.delete(DistinctPair).where(
+            DistinctPair.kind == kind,
+            sa.or_(DistinctPair.first_id == record_id, DistinctPair.second_id == record_id),
+        )
+    )
 
 
 # --- merge ------------------------------------------------------------------------------------
@@ -479,6 +538,7 @@ def merge_people(session: Session, keep: Person, drop: Person, *, user: Any) -> 
     _merge_other_domains(session, "person", keep.id, drop.id, f"Person #{drop.id} → #{keep.id}")
     keep.last_contact_at = _latest(keep.last_contact_at, drop.last_contact_at)
     drop_id = drop.id
+    forget_distinct_pairs(session, "person", drop_id)
     session.delete(drop)
     session.flush()
     refresh_person(session, keep)
@@ -526,6 +586,7 @@ def merge_organisations(
     )
     keep.last_contact_at = _latest(keep.last_contact_at, drop.last_contact_at)
     drop_id = drop.id
+    forget_distinct_pairs(session, "organisation", drop_id)
     session.expire(drop, ["needs"])
     session.delete(drop)
     session.flush()
@@ -1269,6 +1330,7 @@ def delete_organisation(session: Session, org: Organisation, *, user: Any) -> No
         [c for c in changes if isinstance(c, signals.RowChange)],
         summary=f"Organisation #{org_id}",
     )
+    forget_distinct_pairs(session, "organisation", org_id)
     # Without autoflush: loading the next person's affiliations would flush the removal of
     # the previous one, and the organisation's cascade would then delete that row a second time.
     with session.no_autoflush:
@@ -1293,6 +1355,7 @@ def delete_person(session: Session, person: Person) -> None:
         .where(Activity.person_id == person.id, Activity.organisation_id.is_not(None))
         .values(person_id=None)
     )
+    forget_distinct_pairs(session, "person", person.id)
     session.delete(person)
     session.flush()
     for org_id in org_ids:

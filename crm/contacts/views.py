@@ -57,7 +57,7 @@ from crm.contacts.models import (
     Person,
     QualificationNeed,
 )
-from crm.database import int_in_range, utcnow
+from crm.database import db_int, int_in_range, utcnow
 from crm.extensions import db
 from crm.forms import choices
 from crm.intake.conversion import inquiries_of
@@ -936,6 +936,35 @@ def duplicates():
         pairs=pairs,
         limit=service.DUPLICATE_PAIR_LIMIT,
         active="duplicates",
+    )
+
+
+@bp.post("/dubletten/verschieden")
+@require("contacts.merge")
+def duplicates_distinct():
+    """Staff checked a pair and found two different records: stop offering it."""
+    kind = "organisation" if request.form.get("art") == "organisationen" else "person"
+    first = db_int(request.form.get("erster", ""))
+    second = db_int(request.form.get("zweiter", ""))
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    if (
+        first is None
+        or second is None
+        or not service.mark_distinct(db.session, kind, first, second, user=current_user)
+    ):
+        abort(404)
+    record(
+        db.session,
+        "mark_distinct",
+        entity_type=kind,
+        entity_id=first,
+        summary=f"#{first} ≠ #{second}",
+    )
+    db.session.commit()
+    flash(_("The pair is marked as two different records and no longer offered."), "success")
+    return redirect(
+        url_for("contacts.duplicates", art="organisationen" if kind == "organisation" else None)
     )
 
 
