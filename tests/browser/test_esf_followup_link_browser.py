@@ -22,7 +22,7 @@ from tests.browser.conftest import _new_context, check_a11y, log_in
 LINK = re.compile(r"https?://[^/\s]+(/esf-plus/kurzumfrage/\S+)")
 
 
-def _former_participant(app) -> int:
+def _former_participant(app) -> tuple[int, str]:
     """A demo participant with an exit, no result and no link yet, given an address (the demo
     participants have none)."""
     with app.app_context():
@@ -42,17 +42,24 @@ def _former_participant(app) -> int:
         assert participant is not None, "the demo data has no former participant"
         participant.email = "ehemalige.teilnehmende@example.org"
         db.session.commit()
-        return participant.id
+        name = participant.last_name + (
+            f", {participant.first_name}" if participant.first_name else ""
+        )
+        return participant.id, name
 
 
 def test_the_counsellor_sends_the_short_survey_and_the_former_participant_answers(
     page: Page, browser: Browser, live_server: str, html_recorder, smtp_server
 ) -> None:
     app = html_recorder.app
-    participant_id = _former_participant(app)
+    participant_id, name = _former_participant(app)
     page.goto("/")
     log_in(page)
-    page.goto(f"/teilnehmende/{participant_id}")
+    page.get_by_role("navigation").first.get_by_role("link", name="Teilnehmende").click()
+    page.get_by_label("Name").fill(name.split(",")[0])
+    page.get_by_label("Status").select_option(label="ausgetreten")
+    page.get_by_role("button", name="Anzeigen").click()
+    page.get_by_role("main").get_by_role("link", name=name, exact=True).first.click()
     page.on("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Kurzumfrage jetzt senden").click()
     expect(page.locator("#esf-link-state")).to_contain_text("noch keine Antwort")
