@@ -13,11 +13,24 @@ def _submit(page: Page, form_id: str) -> None:
     page.locator(f"#{form_id} button[type=submit]").click()
 
 
+def _to_people(page: Page) -> None:
+    """Main navigation → Kontakte (the organisations) → the tab of the people."""
+    page.get_by_role("navigation", name="Hauptnavigation").get_by_role(
+        "link", name="Kontakte", exact=True
+    ).click()
+    page.get_by_role("main").get_by_role("link", name="Personen", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/kontakte/personen$"))
+
+
 def test_a_user_creates_an_organisation_adds_a_person_logs_a_call_and_finds_them(
     page: Page,
 ) -> None:
-    page.goto("/kontakte/organisationen")
+    page.goto("/")
     log_in(page)
+    check_a11y(page)
+    page.get_by_role("navigation", name="Hauptnavigation").get_by_role(
+        "link", name="Kontakte", exact=True
+    ).click()
     expect(page).to_have_url(re.compile(r"/kontakte/organisationen$"))
     # The demo data is there: the partner organisations are listed.
     expect(page.locator("#results-table tbody tr").first).to_be_visible()
@@ -63,7 +76,7 @@ def test_a_user_creates_an_organisation_adds_a_person_logs_a_call_and_finds_them
     expect(page.locator("#timeline")).to_contain_text("Erstgespräch Praktikum")
 
     # Search as you type (htmx): part of the name, spelled without the ß.
-    page.goto("/kontakte/personen")
+    _to_people(page)
     check_a11y(page)
     search = page.locator("#q")
     search.press_sequentially("grossk", delay=50)
@@ -99,8 +112,9 @@ def test_search_as_you_type_runs_under_the_content_security_policy(strict_page: 
         lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None,
     )
     page.on("pageerror", lambda error: violations.append(f"uncaught: {error}"))
-    page.goto("/kontakte/personen")
+    page.goto("/")
     log_in(page)
+    _to_people(page)
     page.locator("#q").press_sequentially("schae", delay=50)
     rows = page.locator("#results-table tbody tr")
     expect(rows.first).to_contain_text("Schäfer")

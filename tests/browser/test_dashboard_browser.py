@@ -12,6 +12,12 @@ from tests.browser.conftest import check_a11y, log_in
 COUNSELLOR = "beratung@demo.netzwerk-crm.de"
 
 
+def _nav(page: Page, label: str) -> None:
+    page.get_by_role("navigation", name="Hauptnavigation").get_by_role(
+        "link", name=label, exact=True
+    ).click()
+
+
 def _add_session(page: Page, day: date, minutes: int) -> None:
     page.locator("#session-held_on").fill(day.isoformat())
     page.locator("#session-minutes").fill(str(minutes))
@@ -23,13 +29,15 @@ def test_entering_sessions_until_entry_shows_on_the_board_this_week(strict_page:
     page = strict_page
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.goto("/auswertung/")
+    page.goto("/")
     log_in(page, COUNSELLOR)
+    _nav(page, "Auswertung")
     expect(page).to_have_url(re.compile(r"/auswertung/$"))
     before = int(page.locator("#week-entries").inner_text())
     total_before = int(page.locator("#total-entries").inner_text())
 
-    page.goto("/teilnehmende/neu")
+    _nav(page, "Teilnehmende")
+    page.locator("#new-participant").click()
     page.locator("#first_name").fill("Zoya")
     page.locator("#last_name").fill("Brettschneider-Board")
     page.locator("#acquisition_channel").select_option("job_fair")
@@ -42,7 +50,7 @@ def test_entering_sessions_until_entry_shows_on_the_board_this_week(strict_page:
     _add_session(page, today, 30)
     expect(page.locator("#entry-date")).to_have_attribute("data-entry-on", today.isoformat())
 
-    page.goto("/auswertung/")
+    _nav(page, "Auswertung")
     expect(page.locator("#week-entries")).to_have_text(str(before + 1))
     expect(page.locator("#total-entries")).to_have_text(str(total_before + 1))
     # The chart is drawn from the data attributes under the strict CSP.
@@ -54,12 +62,15 @@ def test_entering_sessions_until_entry_shows_on_the_board_this_week(strict_page:
 
 
 def test_the_board_and_report_pages_are_accessible(page: Page) -> None:
-    page.goto("/auswertung/")
+    page.goto("/")
     log_in(page)
+    _nav(page, "Auswertung")
     expect(page).to_have_url(re.compile(r"/auswertung/$"))
     check_a11y(page)
     page.locator("#annual-report-link").click()
     expect(page).to_have_url(re.compile(r"/auswertung/jahresbericht"))
     check_a11y(page)
-    page.goto("/datenschutz/")
+    _nav(page, "Verwaltung")
+    page.get_by_role("main").get_by_role("link", name="Datenschutz (DSGVO)").click()
+    expect(page).to_have_url(re.compile(r"/datenschutz/$"))
     check_a11y(page)

@@ -14,13 +14,22 @@ COUNSELLOR_EMAIL, COUNSELLOR_NAME = demo.DEMO_USERS[2][0], demo.DEMO_USERS[2][1]
 STAFF_NAME = demo.DEMO_USERS[4][1]
 
 
+def _nav(page: Page, label: str) -> None:
+    page.get_by_role("navigation", name="Hauptnavigation").get_by_role(
+        "link", name=label, exact=True
+    ).click()
+
+
 def test_a_fair_is_planned_a_lead_captured_and_its_follow_up_is_on_the_assignees_list(
     page: Page,
 ) -> None:
     day = (date.today() + timedelta(days=30)).isoformat()
-    page.goto("/termine/")
+    page.goto("/")
     log_in(page)
+    check_a11y(page)
+    _nav(page, "Termine")
     expect(page).to_have_url(re.compile(r"/termine/$"))
+    check_a11y(page)
     page.locator("#event-new").click()
     page.locator("#kind").select_option("fair")
     page.locator("#title").fill("Ausbildungsmesse Schönebeck")
@@ -55,8 +64,9 @@ def test_a_fair_is_planned_a_lead_captured_and_its_follow_up_is_on_the_assignees
     expect(page.locator("#lead-table")).to_contain_text(COUNSELLOR_NAME)
 
     page.context.clear_cookies()
-    page.goto("/wiedervorlagen/")
+    page.goto("/")
     log_in(page, COUNSELLOR_EMAIL)
+    _nav(page, "Wiedervorlagen")
     expect(page).to_have_url(re.compile(r"/wiedervorlagen/$"))
     expect(page.locator("main")).to_contain_text("Nachfassen: Ausbildungsmesse Schönebeck")
     check_a11y(page)

@@ -115,6 +115,18 @@ def test_a_user_logs_in_navigates_switches_language_and_logs_out(page: Page) -> 
     expect(page).to_have_url(LOGIN_FOR_START_URL)
 
 
+def test_a_deep_link_to_a_staff_page_asks_for_a_login_and_then_opens_that_page(
+    page: Page,
+) -> None:
+    # A bookmark or a link in a colleague's message: the one place a staff page is typed in;
+    # the workflow tests start at the start page and click.
+    page.goto("/kontakte/personen?q=schae")
+    expect(page).to_have_url(re.compile(r"/anmelden\?next="))
+    log_in(page)
+    expect(page).to_have_url(re.compile(r"/kontakte/personen\?q=schae$"))
+    expect(page.locator("#results-table tbody tr").first).to_contain_text("Schäfer")
+
+
 def test_the_language_switch_works_without_javascript(browser: Browser, live_server: str) -> None:
     context = browser.new_context(base_url=live_server, locale="de-DE", java_script_enabled=False)
     try:

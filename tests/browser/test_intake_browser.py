@@ -31,6 +31,12 @@ def _live_app() -> Flask:
     return next(a for a in _BUILT_APPS if "browser-instance" in a.config["CRM_MAIL_OUTBOX_DIR"])
 
 
+def _nav(page: Page, label: str) -> None:
+    page.get_by_role("navigation", name="Hauptnavigation").get_by_role(
+        "link", name=label, exact=True
+    ).click()
+
+
 def test_the_public_form_in_each_language_passes_axe(page: Page, live_server: str) -> None:
     for query, heading in (
         ("", "Ihre Anfrage"),
@@ -118,8 +124,11 @@ def test_a_visitor_inquires_the_mail_arrives_and_the_counsellor_takes_it_from_me
 def test_the_hotline_capture_works_by_keyboard_and_hints_at_a_known_person(
     page: Page, live_server: str
 ) -> None:
-    page.goto("/anfragen/neu")
+    page.goto("/")
     log_in(page, "assistenz@demo.netzwerk-crm.de")
+    _nav(page, "Anfragen")
+    check_a11y(page)
+    page.get_by_role("link", name="Hotline-Anruf erfassen").click()
     expect(page).to_have_url(re.compile(r"/anfragen/neu$"))
     # The topic has the focus: the call can be typed in without the mouse.
     expect(page.get_by_label("Thema")).to_be_focused()
@@ -148,8 +157,9 @@ def test_the_hotline_capture_works_by_keyboard_and_hints_at_a_known_person(
 
 
 def test_admins_find_the_embed_code_and_edit_a_rule(page: Page, live_server: str) -> None:
-    page.goto("/verwaltung")
+    page.goto("/")
     log_in(page)
+    _nav(page, "Verwaltung")
     page.get_by_role("main").get_by_role("link", name="Anfragen", exact=True).click()
     expect(page.locator("#embed-code")).to_contain_text("<iframe src=")
     check_a11y(page)

@@ -13,6 +13,12 @@ from tests.browser.conftest import check_a11y, log_in
 COUNSELLOR = "beratung@demo.netzwerk-crm.de"
 
 
+def _nav(page: Page, label: str) -> None:
+    page.get_by_role("navigation", name="Hauptnavigation").get_by_role(
+        "link", name=label, exact=True
+    ).click()
+
+
 def _add_session(page: Page, day: date, minutes: int) -> None:
     page.locator("#session-held_on").fill(day.isoformat())
     page.locator("#session-minutes").fill(str(minutes))
@@ -23,8 +29,10 @@ def _add_session(page: Page, day: date, minutes: int) -> None:
 def test_a_counsellor_enters_sessions_until_the_participant_counts_as_entered(
     page: Page,
 ) -> None:
-    page.goto("/teilnehmende/")
+    page.goto("/")
     log_in(page, COUNSELLOR)
+    check_a11y(page)
+    _nav(page, "Teilnehmende")
     expect(page).to_have_url(re.compile(r"/teilnehmende/$"))
     expect(page.locator("#participant-list tbody tr").first).to_be_visible()
     check_a11y(page)
@@ -59,6 +67,9 @@ def test_a_counsellor_enters_sessions_until_the_participant_counts_as_entered(
     check_a11y(page)
 
     # The list shows the entry date too.
-    page.goto("/teilnehmende/?q=Qudsiyya")
+    _nav(page, "Teilnehmende")
+    page.get_by_role("search", name="Teilnehmende filtern").get_by_label("Name").fill("Qudsiyya")
+    page.get_by_role("button", name="Anzeigen").click()
+    expect(page).to_have_url(re.compile(r"/teilnehmende/\?.*q=Qudsiyya"))
     expect(page.locator("#participant-list tbody tr")).to_have_count(1)
     expect(page.locator("#participant-list tbody tr")).to_contain_text(entry.strftime("%d.%m.%Y"))

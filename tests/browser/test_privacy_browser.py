@@ -12,8 +12,14 @@ from tests.browser.conftest import check_a11y, log_in
 def test_the_erasure_preview_is_reached_from_the_access_page_and_is_accessible(
     page: Page,
 ) -> None:
-    page.goto("/datenschutz/")
+    page.goto("/")
     log_in(page)
+    page.get_by_role("navigation", name="Hauptnavigation").get_by_role(
+        "link", name="Verwaltung", exact=True
+    ).click()
+    page.get_by_role("main").get_by_role("link", name="Datenschutz (DSGVO)").click()
+    expect(page).to_have_url(re.compile(r"/datenschutz/$"))
+    check_a11y(page)
     page.locator("#lookup-q").fill("Müller")
     page.locator("#lookup-form button[type=submit]").click()
     check_a11y(page)

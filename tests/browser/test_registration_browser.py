@@ -82,8 +82,11 @@ def test_the_public_page_works_without_javascript_in_english(
     context = _new_context(browser, live_server, java_script_enabled=False)
     try:
         page = context.new_page()
-        page.goto("/termine/")
+        page.goto("/")
         log_in(page, STAFF_EMAIL)
+        page.get_by_role("navigation", name="Hauptnavigation").get_by_role(
+            "link", name="Termine", exact=True
+        ).click()
         page.get_by_role("link", name=WORKSHOP).first.click()
         page.locator("#registrations-link").click()
         page.locator("#public-link").click()
