@@ -20,6 +20,7 @@ from tests.job_helpers import run_jobs
 # The mail's link points at CRM_BASE_URL; the visitor opens its path on the live server.
 LINK = re.compile(r"https?://[^/\s]+(/bedarfsanalysen/antwort/\S+)")
 ROUND = "Bedarfsanalyse 1. Halbjahr 2027"
+SURVEY = "Fachkräftebedarf"  # the demo survey's title, the answer page's heading
 # An occupation no other browser test counts in this round.
 OCCUPATION = "Elektroniker für Betriebstechnik"
 
@@ -52,12 +53,11 @@ def test_a_reminded_firm_answers_through_its_link_once_and_the_results_count_it(
             SenderSettings(backoff_base=timedelta(0), connection_backoff=0),
         )
         db.session.remove()
+    # Only the reminders of this round (other tests' rounds may have mail queued too).
+    reminders = [m.message for m in smtp_server.messages if ROUND in str(m.message["Subject"])]
     links = [
         m.group(1)
-        for m in (
-            LINK.search(message.message.get_body(("plain",)).get_content())
-            for message in smtp_server.messages
-        )
+        for m in (LINK.search(r.get_body(("plain",)).get_content()) for r in reminders)
         if m
     ]
     assert links, "no reminder with a personal link reached the SMTP server"
@@ -66,7 +66,7 @@ def test_a_reminded_firm_answers_through_its_link_once_and_the_results_count_it(
     try:
         firm = visitor.new_page()
         firm.goto(links[0])
-        expect(firm.get_by_role("heading", level=1)).to_have_text("Fachkräftebedarf")
+        expect(firm.get_by_role("heading", level=1)).to_have_text(SURVEY)
         check_a11y(firm)
         firm.get_by_label("Beruf, Zeile 1").fill(OCCUPATION)
         firm.get_by_label("Anzahl Personen, Zeile 1").fill("2")
