@@ -55,7 +55,8 @@ def test_entering_sessions_until_entry_shows_on_the_board_this_week(strict_page:
     expect(page.locator("#total-entries")).to_have_text(str(total_before + 1))
     # The chart is drawn from the data attributes under the strict CSP.
     expect(page.locator("#board-chart")).to_be_visible()
-    assert page.evaluate("() => !!window.Chart && !!Chart.getChart('board-chart')")
+    # The script runs after the canvas is shown: wait for the chart (fails after the timeout).
+    page.wait_for_function("() => !!window.Chart && !!Chart.getChart('board-chart')")
     assert not [e for e in errors if "Content Security Policy" in e]
     # No participant names on the board.
     assert "Brettschneider" not in page.content()

@@ -73,5 +73,6 @@ def test_the_report_chart_draws_under_the_strict_content_security_policy(
     page.get_by_role("navigation").first.get_by_role("link", name="Anfragen").click()
     page.locator("#intake-report-link").click()
     expect(page.locator("#intake-chart")).to_be_visible()
-    assert page.evaluate("() => !!window.Chart && !!Chart.getChart('intake-chart')")
+    # The script runs after the canvas is shown: wait for the chart (fails after the timeout).
+    page.wait_for_function("() => !!window.Chart && !!Chart.getChart('intake-chart')")
     assert not [e for e in errors if "Content Security Policy" in e]
