@@ -371,7 +371,7 @@ def send_followup_link(participant_id: int):
 
 
 def _public_message(lang: str, status: int, title: str, text: str) -> tuple[str, int]:
-    return render_template("esf/public_message.html", lang=lang, title=title, message=text), status
+    return render_template("_public_message.html", lang=lang, title=title, message=text), status
 
 
 def _answer_limit() -> public_forms.Limit:

@@ -608,7 +608,7 @@ def template_test_send(template_id: int):
 
 
 def _public_error(status: int, title: str, message: str):
-    return render_template("newsletters/public_message.html", title=title, message=message), status
+    return render_template("_public_message.html", title=title, message=message), status
 
 
 def _bad_link():

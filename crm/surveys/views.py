@@ -775,9 +775,7 @@ def _language() -> str:
 
 def _message(lang: str, status: int, title: str, text: str):
     with force_locale(lang):
-        return render_template(
-            "surveys/public_message.html", lang=lang, title=title, message=text
-        ), status
+        return render_template("_public_message.html", lang=lang, title=title, message=text), status
 
 
 def _limit() -> public_forms.Limit:
