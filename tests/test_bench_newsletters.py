@@ -116,3 +116,20 @@ def test_the_sender_benchmark_runs_end_to_end_at_tiny_sizes(
     report = capsys.readouterr().out
     assert "| bare smtplib loop | 1 |" in report
     assert "memory flat" in report
+
+
+def test_the_sender_probe_times_the_phases_and_the_processes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from bench import sender_probe
+
+    db = _bench_db()
+    assert sender_probe.main(["phases", "--db", db, "--messages", "10"]) == 0
+    assert sender_probe.main(["processes", "--db", db, "--layouts", "2x1", "--messages", "5"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    phase_lines = [line for line in lines if " trial " in line and "send_raw" in line]
+    assert len(phase_lines) == 2
+    assert all("10 sent" in line for line in phase_lines)
+    process_lines = [line for line in lines if "process(es)" in line]
+    assert len(process_lines) == 2
+    assert all("sink CPU" in line for line in process_lines)
