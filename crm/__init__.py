@@ -44,6 +44,9 @@ def configure_settings(app: Flask, config: dict[str, Any] | None) -> None:
     if config:
         app.config.update(config)
     logging.basicConfig(level=logging.INFO if not app.debug else logging.DEBUG)
+    # APScheduler logs every run of every job (the outbox every ten seconds), which buries the
+    # request log of `make run`; failed jobs still show (ERROR), and crm.jobs logs leadership.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     hops = app.config.get("CRM_PROXY_FIX", 0)
     if hops:
         from werkzeug.middleware.proxy_fix import ProxyFix
