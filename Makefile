@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 ## Start the app with demo data on SQLite: web + embedded scheduler + file outbox.
 run: $(STAMP)
 	$(FLASK) db upgrade
-	$(FLASK) crm seed-demo --if-empty
+	$(FLASK) crm seed-demo --if-empty --host $${HOST:-127.0.0.1} --port $${PORT:-5000}
 	$(FLASK) crm serve --host $${HOST:-127.0.0.1} --port $${PORT:-5000}
 
 ## Run the whole test suite (SQLite; set CRM_TEST_DATABASE_URL for PostgreSQL).

@@ -128,10 +128,18 @@ def create_user_command(
 
 @crm_cli.command("seed-demo")
 @click.option("--if-empty", is_flag=True, help="Do nothing if users exist already.")
-def seed_demo_command(if_empty: bool) -> None:
-    """Load German demo data (development only)."""
+@click.option("--host", default="127.0.0.1", help="Where `crm serve` will listen (for links).")
+@click.option("--port", default=None, type=int, help="Where `crm serve` will listen (for links).")
+def seed_demo_command(if_empty: bool, host: str, port: int | None) -> None:
+    """Load German demo data (development only).
+
+    The demo sends its reminders and invitations at once, so their links must already point
+    where `make run` will serve (PORT=5001 make run): --host/--port as given to `crm serve`.
+    """
     from crm import demo
 
+    if port is not None:
+        use_served_address(current_app, host, port)
     if current_app.config["CRM_ENV"] == "production":
         raise click.ClickException("Demo data is not loaded in production (CRM_ENV=production).")
     if not demo.is_empty(db.session):

@@ -118,3 +118,24 @@ def test_seed_demo_if_empty_loads_the_demo_once_and_then_leaves_the_database_alo
     with app.app_context():
         assert {m.__name__: _count(db.session, m) for m in tables} == before
     assert len(list((tmp_path / "outbox").glob("*.eml"))) == files
+
+
+def test_seed_demo_links_in_its_mails_point_to_the_port_make_run_serves_on(
+    make_database: Any, tmp_path: Path
+) -> None:
+    """`PORT=5001 make run` seeds before it serves: the demo's reminders must link to :5001."""
+    from flask_migrate import upgrade
+
+    from tests.conftest import build_app
+
+    app: Flask = build_app(make_database(), str(tmp_path))
+    with app.app_context():
+        upgrade()
+    result = app.test_cli_runner().invoke(
+        args=["crm", "seed-demo", "--if-empty", "--host", "0.0.0.0", "--port", "5201"]  # noqa: S104
+    )
+    assert result.exit_code == 0, result.output
+    mails = [path.read_bytes() for path in (tmp_path / "outbox").glob("*.eml")]
+    reminders = [mail for mail in mails if b"/wiedervorlagen/" in mail]
+    assert reminders
+    assert all(b"http://127.0.0.1:5201/wiedervorlagen/" in mail for mail in reminders)
