@@ -131,3 +131,26 @@ def test_the_mail_check_queues_a_test_mail_to_the_admin_and_shows_its_status(
 def test_the_mail_check_without_csrf_token_queues_nothing(admin_client, db_session):
     assert admin_client.post("/verwaltung/ersteinrichtung/mail", csrf=False).status_code == 400
     assert db_session.scalar(sa.select(sa.func.count(OutgoingMail.id))) == 0
+
+
+def test_a_counsellor_cannot_be_created_without_a_home_office(admin_client, db_session):
+    """A counsellor without an office would see an empty participant list and could record
+    nobody; the form says so in German and keeps what was typed."""
+    factories.make_office(db_session, name="Magdeburg")
+    db_session.commit()
+    for url in ("/verwaltung/ersteinrichtung/benutzer", "/verwaltung/benutzer/neu"):
+        r = admin_client.post(
+            url,
+            data={
+                "email": "bea.mueller@example.org",
+                "display_name": "Bea Müller",
+                "role": "counsellor",
+                "office_id": 0,
+            },
+        )
+        assert r.status_code in (200, 400)
+        page = _text(r)
+        assert "Beratung braucht eine Stamm-Geschäftsstelle" in page
+        assert 'value="Bea Müller"' in page
+        assert 'id="temporary-password"' not in page
+    assert db_session.scalar(sa.select(User).where(User.email == "bea.mueller@example.org")) is None

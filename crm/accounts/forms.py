@@ -12,7 +12,14 @@ from wtforms import (
     SelectMultipleField,
     StringField,
 )
-from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional
+from wtforms.validators import (
+    DataRequired,
+    Email,
+    EqualTo,
+    Length,
+    Optional,
+    ValidationError,
+)
 
 from crm.accounts.passwords import MAX_LENGTH
 from crm.forms import Form, Mailable, choices
@@ -56,6 +63,17 @@ class UserForm(Form):
     other_office_ids = SelectMultipleField(
         _l("Further branch offices (outreach counselling)"), coerce=int
     )
+
+    def validate_office_id(self, field: SelectField) -> None:
+        # Counsellors see and record only participants of their offices: without one the
+        # new account would open an empty participant list and could record nobody.
+        if self.role.data == "counsellor" and not field.data:
+            raise ValidationError(
+                _l(
+                    "Counsellors need a home branch office: they see and record only the "
+                    "participants of their offices."
+                )
+            )
 
 
 class ActionForm(Form):
