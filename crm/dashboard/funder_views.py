@@ -63,7 +63,7 @@ class DefinitionForm(Form):
     )
     preset = SelectField(_l("Period"), choices=choices(PRESET_LABELS.items()))
     start_on = DateField(_l("From"), validators=[Optional()])
-    end_on = DateField(_l("To"), validators=[Optional()])
+    end_on = DateField(_l("Until"), validators=[Optional()])
 
     def validate(self, extra_validators: Any = None) -> bool:
         # Checked here, not in a field validator: Optional() stops those on an empty field.

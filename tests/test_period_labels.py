@@ -1,0 +1,25 @@
+"""The end of a report period is labelled „Bis“, not „An“ (the recipient of a mail)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+PAGES = {
+    "/auswertung/foerderbericht": "f-bis",
+    "/auswertung/esf-plus": "esf-to",
+    "/teilnehmende/vermittlungen/": "filter-to",
+    "/termine/kennzahlen": "f-bis",
+    "/anfragen/auswertung": "f-bis",
+}
+
+
+@pytest.mark.parametrize("url", PAGES)
+def test_the_end_of_a_period_is_labelled_bis(admin_client, url):
+    response = admin_client.get(url)
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    label = re.search(rf'<label for="{PAGES[url]}"[^>]*>([^<]*)</label>', page)
+    assert label is not None
+    assert label.group(1).strip() == "Bis"
