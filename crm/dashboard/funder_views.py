@@ -50,6 +50,19 @@ DIMENSION_LABELS = {
     "recognition": _l("Recognition status"),
 }
 
+# Whole headings, not "By %(what)s": German inflects the label after „Nach“
+# („Nach zuweisender Organisation“, not „Nach Zuweisende Organisation“).
+DIMENSION_HEADINGS = {
+    "office": _l("By branch office"),
+    "counsellor": _l("By counsellor"),
+    "channel": _l("By acquisition channel"),
+    "referrer": _l("By referring organisation"),
+    "gender": _l("By gender"),
+    "age_group": _l("By age group at entry"),
+    "country": _l("By country of origin"),
+    "recognition": _l("By recognition status"),
+}
+
 
 class DefinitionForm(Form):
     """Save the period on the page under a name (CSRF through crm.forms.Form)."""
@@ -226,6 +239,7 @@ def _page(form: DefinitionForm | None = None, status: int = 200) -> Any:
         definitions=_definitions(),
         PRESET_LABELS=PRESET_LABELS,
         DIMENSION_LABELS=DIMENSION_LABELS,
+        DIMENSION_HEADINGS=DIMENSION_HEADINGS,
         PLACEMENT_KIND_LABELS=PLACEMENT_KIND_LABELS,
         OUTCOME_LABELS=OUTCOME_LABELS,
         min_cell=current_app.config.get("CRM_REPORT_MIN_CELL", 3),

@@ -1,4 +1,4 @@
-"""The end of a report period is labelled „Bis“, not „An“ (the recipient of a mail)."""
+"""Report labels read as German: „Bis“ for the end of a period, whole „Nach …“ headings."""
 
 from __future__ import annotations
 
@@ -23,3 +23,12 @@ def test_the_end_of_a_period_is_labelled_bis(admin_client, url):
     label = re.search(rf'<label for="{PAGES[url]}"[^>]*>([^<]*)</label>', page)
     assert label is not None
     assert label.group(1).strip() == "Bis"
+
+
+def test_the_funder_report_headings_are_german_not_glued_together(admin_client):
+    """„Nach“ + the column label gave „Nach Zuweisende Organisation“; each heading is a
+    whole phrase now."""
+    page = admin_client.get("/auswertung/foerderbericht").get_data(as_text=True)
+    assert "Nach zuweisender Organisation" in page
+    assert "Nach Zuweisende" not in page
+    assert "Nach Altersgruppe bei Eintritt" in page
