@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import sqlalchemy as sa
 
 from crm.accounts.models import Office, User
@@ -154,3 +156,13 @@ def test_a_counsellor_cannot_be_created_without_a_home_office(admin_client, db_s
         assert 'value="Bea Müller"' in page
         assert 'id="temporary-password"' not in page
     assert db_session.scalar(sa.select(User).where(User.email == "bea.mueller@example.org")) is None
+
+
+def test_a_new_account_is_not_preset_to_administration(admin_client):
+    """The role list starts with Administration; a form sent without looking at it would
+    have created another admin."""
+    for url in ("/verwaltung/ersteinrichtung/benutzer", "/verwaltung/benutzer/neu"):
+        page = _text(admin_client.get(url))
+        selected = re.search(r'<select[^>]*name="role"[^>]*>.*?</select>', page, re.S).group(0)
+        assert re.search(r'<option selected value="counsellor"', selected), selected
+        assert 'selected value="admin"' not in selected

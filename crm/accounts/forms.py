@@ -58,7 +58,9 @@ class UserForm(Form):
         _l("E-mail address"), validators=[DataRequired(), Email(), Mailable(), Length(max=254)]
     )
     display_name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
-    role = SelectField(_l("Role"), choices=choices(ROLE_LABELS.items()))
+    # Not the first choice (Administration): an account created in a hurry must not get
+    # every permission; counselling is the role most new accounts need.
+    role = SelectField(_l("Role"), choices=choices(ROLE_LABELS.items()), default="counsellor")
     office_id = SelectField(_l("Home branch office"), coerce=int)
     other_office_ids = SelectMultipleField(
         _l("Further branch offices (outreach counselling)"), coerce=int
