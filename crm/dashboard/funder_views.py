@@ -251,8 +251,24 @@ def _page(form: DefinitionForm | None = None, status: int = 200) -> Any:
             may_list=has_permission(current_user, "participants.view"),
             may_events=has_permission(current_user, "events.view"),
         ),
-        query={k: v for k, v in typed.items() if v},
+        query=_shown_query(period, typed, error),
     ), status
+
+
+def _shown_query(period: funder.Period, typed: dict[str, str], error: str | None) -> dict[str, str]:
+    """Query for the downloads: the period the page shows.
+
+    After a bad period (or "project term" without one configured) the page shows this
+    calendar year; the downloads must fetch that too, not the typed period that they would
+    refuse with 400.
+    """
+    if error:
+        return {
+            "zeitraum": "custom",
+            "von": period.start.isoformat(),
+            "bis": period.end.isoformat(),
+        }
+    return {k: v for k, v in typed.items() if v}
 
 
 @bp.route("/foerderbericht")
