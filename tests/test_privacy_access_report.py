@@ -696,7 +696,7 @@ def test_the_record_page_with_the_way_to_erasure_shows_the_readable_report(
 
 
 @pytest.mark.parametrize(
-    "args", ["", "?r=", "?r=person:abc", "?r=nothing:1", "?r=person:99999999", "?r=person:1%00"]
+    "args", ["?r=", "?r=person:abc", "?r=nothing:1", "?r=person:99999999", "?r=person:1%00"]
 )
 def test_a_report_for_no_existing_record_is_not_found(client_as, db_session, args):
     # A NUL anywhere in a query is refused app-wide with 400 before the view runs.
@@ -725,3 +725,18 @@ def test_the_report_shows_when_the_esf_short_survey_was_sent_to_her(
     (entry,) = section["entries"]
     fields = {f["key"]: f["value"] for f in entry["fields"]}
     assert fields == {"sent_at": "31.03.2027 09:00"}
+
+
+def test_showing_the_report_without_ticking_a_record_leads_back_with_a_hint(client_as, db_session):
+    """The button under the matches, pressed with nothing ticked, gave the 404 page."""
+    factories.make_person(db_session, first_name="Jürgen", last_name="Größmann")
+    db_session.commit()
+    admin = client_as("admin")
+    lookup = admin.get("/datenschutz/auskunft?q=Größmann").get_data(as_text=True)
+    assert '<input type="hidden" name="q" value="Größmann">' in lookup
+    response = admin.get("/datenschutz/auskunft/bericht?q=Größmann")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/datenschutz/auskunft?q=Gr%C3%B6%C3%9Fmann"
+    page = admin.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Bitte kreuzen Sie mindestens einen Datensatz an." in page
+    assert "Jürgen Größmann" in page
