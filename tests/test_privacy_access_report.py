@@ -740,3 +740,24 @@ def test_showing_the_report_without_ticking_a_record_leads_back_with_a_hint(clie
     page = admin.get(response.headers["Location"]).get_data(as_text=True)
     assert "Bitte kreuzen Sie mindestens einen Datensatz an." in page
     assert "Jürgen Größmann" in page
+
+
+def test_an_imported_link_to_an_organisation_names_the_import_as_its_source(client_as, db_session):
+    """The Art. 15 report said „Eingabe durch Mitarbeitende“ for a workplace that came
+    from an import file, while the contact itself correctly named the file."""
+    from tests.test_contacts_import import csv_bytes, start, upload_job
+
+    staff = client_as("staff")
+    data = csv_bytes(
+        "Firma;Vorname;Nachname;Funktion", ["Bäckerei Schäfer;Jürgen;Größmann;Inhaber"]
+    )
+    job = upload_job(staff, db_session, "kammerliste.csv", data)
+    start(staff, db_session, job)
+    person = db_session.scalar(
+        sa.select(contact_models.Person).where(contact_models.Person.last_name == "Größmann")
+    )
+    report = client_as("admin").get(f"/datenschutz/auskunft/bericht.json?r=person:{person.id}")
+    sections = {s["key"]: s for s in report.get_json()["sections"]}
+    (workplace,) = sections["affiliations"]["entries"]
+    assert workplace["title"] == "Bäckerei Schäfer"
+    assert workplace["source"].startswith("Import der Datei „kammerliste.csv“")
