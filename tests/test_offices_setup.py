@@ -166,3 +166,38 @@ def test_a_new_account_is_not_preset_to_administration(admin_client):
         selected = re.search(r'<select[^>]*name="role"[^>]*>.*?</select>', page, re.S).group(0)
         assert re.search(r'<option selected value="counsellor"', selected), selected
         assert 'selected value="admin"' not in selected
+
+
+def test_an_office_postcode_must_have_five_digits_and_the_input_is_kept(admin_client, db_session):
+    for url in (
+        "/verwaltung/ersteinrichtung/geschaeftsstellen",
+        "/verwaltung/geschaeftsstellen/neu",
+    ):
+        r = admin_client.post(
+            url,
+            data={
+                "name": "Staßfurt",
+                "street": "Am Markt 5",
+                "postcode": "3941",
+                "city": "Staßfurt",
+                "weekly_entries": "1",
+                "weekly_exits": "1",
+            },
+        )
+        assert r.status_code in (200, 400)
+        page = _text(r)
+        assert "Bitte geben Sie eine fünfstellige deutsche Postleitzahl ein." in page
+        assert 'value="3941"' in page
+        assert 'value="Am Markt 5"' in page
+    assert db_session.scalar(sa.select(Office).where(Office.name == "Staßfurt")) is None
+    r = admin_client.post(
+        "/verwaltung/ersteinrichtung/geschaeftsstellen",
+        data={
+            "name": "Staßfurt",
+            "postcode": " 39418 ",
+            "weekly_entries": "1",
+            "weekly_exits": "1",
+        },
+    )
+    assert r.status_code == 302
+    assert db_session.scalar(sa.select(Office.postcode).where(Office.name == "Staßfurt")) == "39418"
