@@ -201,3 +201,15 @@ def test_an_office_postcode_must_have_five_digits_and_the_input_is_kept(admin_cl
     )
     assert r.status_code == 302
     assert db_session.scalar(sa.select(Office.postcode).where(Office.name == "Staßfurt")) == "39418"
+
+
+def test_the_mail_step_names_the_transport_in_words(app, admin_client, monkeypatch):
+    """„Eingestellter Versandweg: file“ did not tell an admin that no mail leaves the server."""
+    monkeypatch.setitem(app.config, "CRM_MAIL_TRANSPORT", "file")
+    page = _text(admin_client.get("/verwaltung/ersteinrichtung/mail"))
+    assert "Eingestellter Versandweg: Dateien im Ordner instance/outbox/" in page
+    assert "es wird keine Mail zugestellt" in page
+    monkeypatch.setitem(app.config, "CRM_MAIL_TRANSPORT", "smtp")
+    monkeypatch.setitem(app.config, "CRM_SMTP_HOST", "mail.beispiel-verein.de")
+    page = _text(admin_client.get("/verwaltung/ersteinrichtung/mail"))
+    assert "Eingestellter Versandweg: SMTP-Server mail.beispiel-verein.de" in page
