@@ -128,13 +128,15 @@ def test_admin_reset_gives_a_one_time_password_that_must_be_changed(app, admin_c
 
 
 def test_admin_creates_a_user_who_must_choose_a_password(admin_client, db_session):
+    office = factories.make_office(db_session, name="Magdeburg")
+    db_session.commit()
     response = admin_client.post(
         "/verwaltung/benutzer/neu",
         data={
             "email": "neu@example.org",
             "display_name": "Neue Kollegin",
             "role": "counsellor",
-            "office_id": "0",
+            "office_id": str(office.id),
         },
     )
     assert response.status_code == 200

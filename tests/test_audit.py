@@ -93,3 +93,15 @@ def test_query_entries_pages_newest_first(db_session):
     assert total == 3
     assert len(items) == 2
     assert items[0].id > items[1].id
+
+
+def test_the_audit_page_shows_empty_yes_and_no_values_in_german(admin_client, db_session):
+    """„must_change_password: None → True“ was Python, not German."""
+    with acting_as(Actor(4243, "werte@example.org")):
+        factories.make_user(db_session, display_name="Werte", role="lead")
+    db_session.commit()
+    body = admin_client.get("/verwaltung/protokoll/?benutzer=4243").get_data(as_text=True)
+    assert "role: – → lead" in body
+    assert "is_active_flag: – → ja" in body
+    assert "None" not in body
+    assert "True" not in body

@@ -683,3 +683,24 @@ def test_the_report_numbers_records_not_file_lines(staff, db_session):
     ]
     page = staff.get(f"{BASE}{job.id}").get_data(as_text=True)
     assert '<th scope="col">Datensatz</th>' in page
+
+
+def test_an_unknown_kind_of_organisation_is_named_in_the_dry_run_report(staff, db_session):
+    """The kind was silently replaced by „Sonstige“; the report now says which record and
+    which value, so it can be added under Organisationsarten before the run."""
+    data = csv_bytes(
+        "Organisation;Art;Vorname;Nachname",
+        [
+            "Bäckerei Schäfer GmbH;Arbeitgeber;Jürgen;Größmann",
+            "Elektro Krüger;Fantasieart;Maik;Krüger",
+            "Stadtwerke Staßfurt;Fantasieart;;",
+        ],
+    )
+    job = upload_job(staff, db_session, "arten.csv", data)
+    start(staff, db_session, job, action="dry_run")
+    reasons = {number: [code for code, _params in why] for number, _o, why in job.report["rows"]}
+    assert "unknown_kind" not in reasons[1]
+    assert "unknown_kind" in reasons[2]
+    assert "unknown_kind" in reasons[3]
+    page = staff.get(f"{BASE}{job.id}").get_data(as_text=True)
+    assert "Unbekannte Art der Organisation „Fantasieart“: als „Sonstige“ angelegt." in page

@@ -239,6 +239,23 @@ def test_a_bad_period_gives_a_german_message_and_keeps_what_was_typed(client_as,
         assert 'value="2026-13-01"' in html
 
 
+@pytest.mark.parametrize(
+    "query", ["zeitraum=term", "zeitraum=custom&von=2026-12-01&bis=2026-01-01"]
+)
+def test_after_a_bad_period_the_downloads_fetch_the_period_shown(client_as, frozen_time, query):
+    """A new install has no project term: „Projektlaufzeit“ shows this calendar year, and
+    its XLSX button must download that year instead of failing with 400."""
+    client = client_as("lead")
+    html = client.get(f"/auswertung/foerderbericht?{query}").get_data(as_text=True)
+    for link_id in ("funder-report-xlsx", "funder-pseudonymised"):
+        href = unescape(re.search(rf'id="{link_id}" href="([^"]+)"', html).group(1))
+        assert "von=2026-01-01" in href
+        assert "bis=2026-12-31" in href
+        download = client.get(href)
+        assert download.status_code == 200
+        assert download.mimetype.endswith("spreadsheetml.sheet")
+
+
 def test_the_xlsx_has_one_sheet_per_breakdown_with_small_numbers_hidden(client_as, db_session):
     _data(db_session)
     db_session.commit()

@@ -172,6 +172,15 @@ def test_a_bad_period_gives_a_clear_message_not_an_error(counsellor, query):
     assert 'class="alert alert-danger"' in response.get_data(as_text=True)
 
 
+def test_a_reversed_period_says_which_period_is_shown_instead(counsellor):
+    html = counsellor.get("/auswertung/esf-plus?von=2026-12-31&bis=2026-01-01").get_data(
+        as_text=True
+    )
+    assert "Das Ende des Zeitraums liegt vor seinem Beginn." in html
+    year = date.today().year
+    assert f"Stattdessen wird der Zeitraum 01.01.{year} bis 31.12.{year} gezeigt." in html
+
+
 def test_the_xlsx_protects_small_numbers_and_is_audited(client_as, office, db_session):
     lead = client_as("lead")
     for i in range(4):

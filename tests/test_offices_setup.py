@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import sqlalchemy as sa
 
 from crm.accounts.models import Office, User
@@ -131,3 +133,83 @@ def test_the_mail_check_queues_a_test_mail_to_the_admin_and_shows_its_status(
 def test_the_mail_check_without_csrf_token_queues_nothing(admin_client, db_session):
     assert admin_client.post("/verwaltung/ersteinrichtung/mail", csrf=False).status_code == 400
     assert db_session.scalar(sa.select(sa.func.count(OutgoingMail.id))) == 0
+
+
+def test_a_counsellor_cannot_be_created_without_a_home_office(admin_client, db_session):
+    """A counsellor without an office would see an empty participant list and could record
+    nobody; the form says so in German and keeps what was typed."""
+    factories.make_office(db_session, name="Magdeburg")
+    db_session.commit()
+    for url in ("/verwaltung/ersteinrichtung/benutzer", "/verwaltung/benutzer/neu"):
+        r = admin_client.post(
+            url,
+            data={
+                "email": "bea.mueller@example.org",
+                "display_name": "Bea Müller",
+                "role": "counsellor",
+                "office_id": 0,
+            },
+        )
+        assert r.status_code in (200, 400)
+        page = _text(r)
+        assert "Beratung braucht eine Stamm-Geschäftsstelle" in page
+        assert 'value="Bea Müller"' in page
+        assert 'id="temporary-password"' not in page
+    assert db_session.scalar(sa.select(User).where(User.email == "bea.mueller@example.org")) is None
+
+
+def test_a_new_account_is_not_preset_to_administration(admin_client):
+    """The role list starts with Administration; a form sent without looking at it would
+    have created another admin."""
+    for url in ("/verwaltung/ersteinrichtung/benutzer", "/verwaltung/benutzer/neu"):
+        page = _text(admin_client.get(url))
+        selected = re.search(r'<select[^>]*name="role"[^>]*>.*?</select>', page, re.S).group(0)
+        assert re.search(r'<option selected value="counsellor"', selected), selected
+        assert 'selected value="admin"' not in selected
+
+
+def test_an_office_postcode_must_have_five_digits_and_the_input_is_kept(admin_client, db_session):
+    for url in (
+        "/verwaltung/ersteinrichtung/geschaeftsstellen",
+        "/verwaltung/geschaeftsstellen/neu",
+    ):
+        r = admin_client.post(
+            url,
+            data={
+                "name": "Staßfurt",
+                "street": "Am Markt 5",
+                "postcode": "3941",
+                "city": "Staßfurt",
+                "weekly_entries": "1",
+                "weekly_exits": "1",
+            },
+        )
+        assert r.status_code in (200, 400)
+        page = _text(r)
+        assert "Bitte geben Sie eine fünfstellige deutsche Postleitzahl ein." in page
+        assert 'value="3941"' in page
+        assert 'value="Am Markt 5"' in page
+    assert db_session.scalar(sa.select(Office).where(Office.name == "Staßfurt")) is None
+    r = admin_client.post(
+        "/verwaltung/ersteinrichtung/geschaeftsstellen",
+        data={
+            "name": "Staßfurt",
+            "postcode": " 39418 ",
+            "weekly_entries": "1",
+            "weekly_exits": "1",
+        },
+    )
+    assert r.status_code == 302
+    assert db_session.scalar(sa.select(Office.postcode).where(Office.name == "Staßfurt")) == "39418"
+
+
+def test_the_mail_step_names_the_transport_in_words(app, admin_client, monkeypatch):
+    """„Eingestellter Versandweg: file“ did not tell an admin that no mail leaves the server."""
+    monkeypatch.setitem(app.config, "CRM_MAIL_TRANSPORT", "file")
+    page = _text(admin_client.get("/verwaltung/ersteinrichtung/mail"))
+    assert "Eingestellter Versandweg: Dateien im Ordner instance/outbox/" in page
+    assert "es wird keine Mail zugestellt" in page
+    monkeypatch.setitem(app.config, "CRM_MAIL_TRANSPORT", "smtp")
+    monkeypatch.setitem(app.config, "CRM_SMTP_HOST", "mail.beispiel-verein.de")
+    page = _text(admin_client.get("/verwaltung/ersteinrichtung/mail"))
+    assert "Eingestellter Versandweg: SMTP-Server mail.beispiel-verein.de" in page

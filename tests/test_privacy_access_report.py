@@ -696,7 +696,7 @@ def test_the_record_page_with_the_way_to_erasure_shows_the_readable_report(
 
 
 @pytest.mark.parametrize(
-    "args", ["", "?r=", "?r=person:abc", "?r=nothing:1", "?r=person:99999999", "?r=person:1%00"]
+    "args", ["?r=", "?r=person:abc", "?r=nothing:1", "?r=person:99999999", "?r=person:1%00"]
 )
 def test_a_report_for_no_existing_record_is_not_found(client_as, db_session, args):
     # A NUL anywhere in a query is refused app-wide with 400 before the view runs.
@@ -725,3 +725,39 @@ def test_the_report_shows_when_the_esf_short_survey_was_sent_to_her(
     (entry,) = section["entries"]
     fields = {f["key"]: f["value"] for f in entry["fields"]}
     assert fields == {"sent_at": "31.03.2027 09:00"}
+
+
+def test_showing_the_report_without_ticking_a_record_leads_back_with_a_hint(client_as, db_session):
+    """The button under the matches, pressed with nothing ticked, gave the 404 page."""
+    factories.make_person(db_session, first_name="Jürgen", last_name="Größmann")
+    db_session.commit()
+    admin = client_as("admin")
+    lookup = admin.get("/datenschutz/auskunft?q=Größmann").get_data(as_text=True)
+    assert '<input type="hidden" name="q" value="Größmann">' in lookup
+    response = admin.get("/datenschutz/auskunft/bericht?q=Größmann")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/datenschutz/auskunft?q=Gr%C3%B6%C3%9Fmann"
+    page = admin.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Bitte kreuzen Sie mindestens einen Datensatz an." in page
+    assert "Jürgen Größmann" in page
+
+
+def test_an_imported_link_to_an_organisation_names_the_import_as_its_source(client_as, db_session):
+    """The Art. 15 report said „Eingabe durch Mitarbeitende“ for a workplace that came
+    from an import file, while the contact itself correctly named the file."""
+    from tests.test_contacts_import import csv_bytes, start, upload_job
+
+    staff = client_as("staff")
+    data = csv_bytes(
+        "Firma;Vorname;Nachname;Funktion", ["Bäckerei Schäfer;Jürgen;Größmann;Inhaber"]
+    )
+    job = upload_job(staff, db_session, "kammerliste.csv", data)
+    start(staff, db_session, job)
+    person = db_session.scalar(
+        sa.select(contact_models.Person).where(contact_models.Person.last_name == "Größmann")
+    )
+    report = client_as("admin").get(f"/datenschutz/auskunft/bericht.json?r=person:{person.id}")
+    sections = {s["key"]: s for s in report.get_json()["sections"]}
+    (workplace,) = sections["affiliations"]["entries"]
+    assert workplace["title"] == "Bäckerei Schäfer"
+    assert workplace["source"].startswith("Import der Datei „kammerliste.csv“")

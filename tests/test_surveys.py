@@ -327,3 +327,15 @@ def test_a_filled_honeypot_stores_nothing_and_the_page_speaks_english_on_request
     )
     assert response.status_code == 200
     assert db_session.scalar(sa.select(sa.func.count(SurveyResponse.id))) == 0
+
+
+def test_creating_a_survey_confirms_it_and_names_the_next_step(client_as):
+    staff = client_as("staff")
+    response = staff.post(
+        "/bedarfsanalysen/neu",
+        data={"title": "Fachkräftebedarf Frühjahr 2027"},
+        follow_redirects=True,
+    )
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "Die Bedarfsanalyse wurde angelegt. Fügen Sie als Nächstes ihre Fragen hinzu." in page

@@ -12,7 +12,14 @@ from wtforms import (
     SelectMultipleField,
     StringField,
 )
-from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional
+from wtforms.validators import (
+    DataRequired,
+    Email,
+    EqualTo,
+    Length,
+    Optional,
+    ValidationError,
+)
 
 from crm.accounts.passwords import MAX_LENGTH
 from crm.forms import Form, Mailable, choices
@@ -51,11 +58,24 @@ class UserForm(Form):
         _l("E-mail address"), validators=[DataRequired(), Email(), Mailable(), Length(max=254)]
     )
     display_name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
-    role = SelectField(_l("Role"), choices=choices(ROLE_LABELS.items()))
+    # Not the first choice (Administration): an account created in a hurry must not get
+    # every permission; counselling is the role most new accounts need.
+    role = SelectField(_l("Role"), choices=choices(ROLE_LABELS.items()), default="counsellor")
     office_id = SelectField(_l("Home branch office"), coerce=int)
     other_office_ids = SelectMultipleField(
         _l("Further branch offices (outreach counselling)"), coerce=int
     )
+
+    def validate_office_id(self, field: SelectField) -> None:
+        # Counsellors see and record only participants of their offices: without one the
+        # new account would open an empty participant list and could record nobody.
+        if self.role.data == "counsellor" and not field.data:
+            raise ValidationError(
+                _l(
+                    "Counsellors need a home branch office: they see and record only the "
+                    "participants of their offices."
+                )
+            )
 
 
 class ActionForm(Form):

@@ -391,6 +391,8 @@ class _Row:
     tags: list[str]
     # The person's name key (`normalize.person_key`), set when the record is checked.
     person_key: str = ""
+    # A kind of organisation the file names but the CRM does not know (created as "other").
+    unknown_kind: str = ""
 
 
 def _field_labels() -> dict[str, str]:
@@ -540,7 +542,10 @@ def validate(
             "language": language,
             "notes": v.get("notes", ""),
         }
-    return _Row(record.line, org, person, v.get("function", ""), parse_tags(v.get("tags"))), []
+    row = _Row(record.line, org, person, v.get("function", ""), parse_tags(v.get("tags")))
+    if org is not None and v.get("org_kind") and _fold_word(v["org_kind"]) not in (kinds or _KINDS):
+        row.unknown_kind = v["org_kind"]
+    return row, []
 
 
 # --- the report ------------------------------------------------------------------------------
@@ -668,6 +673,12 @@ def reason_text(code: str, params: dict[str, Any]) -> str:
         return _("New person.")
     if code == "new_org":
         return _("New organisation.")
+    if code == "unknown_kind":
+        return _(
+            "Unknown kind of organisation “%(value)s”: created as “Other”. Add the kind under "
+            "Administration → Kinds of organisation before importing to keep it.",
+            value=params["value"],
+        )
     if code == "existing_org":
         return _("Linked to organisation #%(id)d.", id=params["id"])
     if code == "line_org":
@@ -684,6 +695,12 @@ def reason_text(code: str, params: dict[str, Any]) -> str:
     if code == "nothing_to_fill":
         return _("Nothing to add.")
     return code
+
+
+def _note_unknown_kind(row: _Row, result: RowResult) -> None:
+    """Say in the report that a new organisation's kind was not recognised."""
+    if row.unknown_kind:
+        result.reasons.append(("unknown_kind", {"value": row.unknown_kind}))
 
 
 # --- the run ------------------------------------------------------------------------------------
@@ -1031,6 +1048,7 @@ class _Engine:
             self._tags("organisation", new, row.tags)
             result.outcome = "create"
             result.reasons.insert(0, ("new_org", {}))
+            _note_unknown_kind(row, result)
             return
 
         person = row.person
@@ -1055,6 +1073,7 @@ class _Engine:
                 org_ref = self._new_org(row)
                 result.outcome = "create"
                 result.reasons.append(("new_org", {}))
+                _note_unknown_kind(row, result)
             elif isinstance(found_org, _New):
                 result.reasons.append(("line_org", {"line": found_org.line}))
             else:

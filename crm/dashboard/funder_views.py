@@ -50,6 +50,19 @@ DIMENSION_LABELS = {
     "recognition": _l("Recognition status"),
 }
 
+# Whole headings, not "By %(what)s": German inflects the label after „Nach“
+# („Nach zuweisender Organisation“, not „Nach Zuweisende Organisation“).
+DIMENSION_HEADINGS = {
+    "office": _l("By branch office"),
+    "counsellor": _l("By counsellor"),
+    "channel": _l("By acquisition channel"),
+    "referrer": _l("By referring organisation"),
+    "gender": _l("By gender"),
+    "age_group": _l("By age group at entry"),
+    "country": _l("By country of origin"),
+    "recognition": _l("By recognition status"),
+}
+
 
 class DefinitionForm(Form):
     """Save the period on the page under a name (CSRF through crm.forms.Form)."""
@@ -63,7 +76,7 @@ class DefinitionForm(Form):
     )
     preset = SelectField(_l("Period"), choices=choices(PRESET_LABELS.items()))
     start_on = DateField(_l("From"), validators=[Optional()])
-    end_on = DateField(_l("To"), validators=[Optional()])
+    end_on = DateField(_l("Until"), validators=[Optional()])
 
     def validate(self, extra_validators: Any = None) -> bool:
         # Checked here, not in a field validator: Optional() stops those on an empty field.
@@ -226,6 +239,7 @@ def _page(form: DefinitionForm | None = None, status: int = 200) -> Any:
         definitions=_definitions(),
         PRESET_LABELS=PRESET_LABELS,
         DIMENSION_LABELS=DIMENSION_LABELS,
+        DIMENSION_HEADINGS=DIMENSION_HEADINGS,
         PLACEMENT_KIND_LABELS=PLACEMENT_KIND_LABELS,
         OUTCOME_LABELS=OUTCOME_LABELS,
         min_cell=current_app.config.get("CRM_REPORT_MIN_CELL", 3),
@@ -237,8 +251,24 @@ def _page(form: DefinitionForm | None = None, status: int = 200) -> Any:
             may_list=has_permission(current_user, "participants.view"),
             may_events=has_permission(current_user, "events.view"),
         ),
-        query={k: v for k, v in typed.items() if v},
+        query=_shown_query(period, typed, error),
     ), status
+
+
+def _shown_query(period: funder.Period, typed: dict[str, str], error: str | None) -> dict[str, str]:
+    """Query for the downloads: the period the page shows.
+
+    After a bad period (or "project term" without one configured) the page shows this
+    calendar year; the downloads must fetch that too, not the typed period that they would
+    refuse with 400.
+    """
+    if error:
+        return {
+            "zeitraum": "custom",
+            "von": period.start.isoformat(),
+            "bis": period.end.isoformat(),
+        }
+    return {k: v for k, v in typed.items() if v}
 
 
 @bp.route("/foerderbericht")

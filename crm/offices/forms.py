@@ -8,7 +8,7 @@ from typing import Any
 from flask_babel import format_decimal
 from flask_babel import lazy_gettext as _l
 from wtforms import StringField
-from wtforms.validators import DataRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
 
 from crm.accounts.models import Office
 from crm.forms import DecimalCommaField, Filled, Form
@@ -43,7 +43,15 @@ def target_field(label: Any) -> TargetField:
 class OfficeForm(Form):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
     street = StringField(_l("Street and number"), validators=[Optional(), Length(max=200)])
-    postcode = StringField(_l("Postcode"), validators=[Optional(), Length(max=10)])
+    # Branch offices are in Germany: the same five-digit check as a contact's German address.
+    postcode = StringField(
+        _l("Postcode"),
+        validators=[
+            Optional(),
+            Regexp(r"^[0-9]{5}$", message=_l("Please enter a five-digit German postcode.")),
+        ],
+        filters=[lambda v: v.strip() if isinstance(v, str) else v],
+    )
     city = StringField(_l("City"), validators=[Optional(), Length(max=120)])
     weekly_entries = target_field(_l("Entries per week (target)"))
     weekly_exits = target_field(_l("Exits per week (target)"))

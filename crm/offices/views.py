@@ -284,8 +284,23 @@ def _setup_mail() -> Any:
         "mail",
         form=form,
         mail=latest_test_mail(db.session, me.id),
-        transport=current_app.config.get("CRM_MAIL_TRANSPORT", "file"),
+        transport=_transport_label(current_app.config),
     )
+
+
+def _transport_label(config: Any) -> str:
+    """The mail transport in words: the raw setting ("file") told an admin nothing, and with
+    it no mail ever leaves the server."""
+    transport = config.get("CRM_MAIL_TRANSPORT", "file")
+    if transport == "smtp":
+        host = config.get("CRM_SMTP_HOST") or "–"
+        return _("SMTP server %(host)s", host=host)
+    if transport == "file":
+        return _(
+            "files in the folder instance/outbox/ (for testing: no mail is delivered; "
+            "set CRM_MAIL_TRANSPORT=smtp for real delivery)"
+        )
+    return str(transport)
 
 
 @bp.route("/ersteinrichtung/mail/status")

@@ -538,6 +538,42 @@ def contact_sections(session: Session, *, refs: list[RecordRef], **_kw: Any) -> 
     affiliations = session.scalars(
         sa.select(Affiliation).where(Affiliation.person_id.in_(ids)).order_by(Affiliation.id)
     ).all()
+    # An import creates the link to the organisation too; the report must not say staff did.
+    # Links of people the import created are not listed as import items (they go with the
+    # person on undo): they are the ones written in the same run, at the person's creation.
+    imported_affiliations: dict[int, str] = {}
+    for row in session.execute(
+        sa.select(
+            ImportItem.entity_type,
+            ImportItem.entity_id,
+            ImportJob.filename,
+            ImportJob.finished_at,
+            ImportJob.created_at,
+        )
+        .join(ImportJob, ImportItem.job_id == ImportJob.id)
+        .where(
+            ImportItem.action == "create",
+            sa.or_(
+                sa.and_(
+                    ImportItem.entity_type == "affiliation",
+                    ImportItem.entity_id.in_([a.id for a in affiliations]),
+                ),
+                sa.and_(ImportItem.entity_type == "person", ImportItem.entity_id.in_(ids)),
+            ),
+        )
+    ):
+        source = _(
+            "Import of the file “%(file)s” on %(date)s",
+            file=row.filename,
+            date=L.fmt_date(row.finished_at or row.created_at),
+        )
+        for a in affiliations:
+            if (row.entity_type == "affiliation" and a.id == row.entity_id) or (
+                row.entity_type == "person"
+                and a.person_id == row.entity_id
+                and a.created_at == a.person.created_at
+            ):
+                imported_affiliations[a.id] = source
     lists = session.execute(
         sa.select(ContactList.name, ContactListMember.added_at)
         .join(ContactListMember, ContactListMember.list_id == ContactList.id)
@@ -573,7 +609,7 @@ def contact_sections(session: Session, *, refs: list[RecordRef], **_kw: Any) -> 
             [
                 ReportEntry(
                     title=a.organisation.name,
-                    source=_("Entered by staff"),
+                    source=imported_affiliations.get(a.id) or _("Entered by staff"),
                     audit_key=("affiliation", a.id),
                     fields=_fields(
                         L.AFFILIATION,

@@ -66,6 +66,11 @@ def access_lookup():
 @require("admin.privacy")
 @writes_on_get
 def access_report():
+    if not request.args.getlist("r"):
+        # The lookup's button was pressed without ticking a record: back to the matches
+        # with a hint, not the 404 page.
+        flash(_("Please tick at least one record."), "warning")
+        return redirect(url_for(".access_lookup", q=request.args.get("q", "")[:200] or None))
     refs = _refs_from_request()
     report = _report(refs, "HTML")
     with force_locale("de"):

@@ -140,6 +140,7 @@ def create():
     survey = Survey(title=title, intro_de="", intro_en="", questions=[])
     db.session.add(survey)
     db.session.commit()
+    flash(_("The needs survey has been created. Add its questions next."), "success")
     return redirect(url_for("surveys.builder", survey_id=survey.id))
 
 

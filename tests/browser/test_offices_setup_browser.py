@@ -200,3 +200,42 @@ def test_an_admin_sets_up_an_empty_install_and_a_counsellor_records_the_first_pa
     expect(page.locator("#participant-name")).to_have_text("Olena Erste-Teilnehmerin")
     expect(page.get_by_role("main")).to_contain_text("Magdeburg")
     check_a11y(page)
+
+
+def test_on_the_empty_install_the_first_contact_is_created_from_the_empty_list_and_reported(
+    empty_page: Page,
+) -> None:
+    """The empty contact list leads to the first record, and the Art. 15 lookup's button
+    pressed without a tick returns to the matches with a hint instead of the 404 page."""
+    page = empty_page
+    page.goto("/")
+    log_in(page, ADMIN[0], ADMIN_PASSWORD)
+    nav = page.get_by_role("navigation", name="Hauptnavigation")
+    nav.get_by_role("link", name="Kontakte").click()
+    expect(page.locator("#list-empty")).to_contain_text("Noch keine Organisationen.")
+    expect(page.locator("#list-empty").get_by_role("link")).to_have_count(2)
+    page.get_by_role("main").get_by_role("link", name="Personen", exact=True).click()
+    expect(page.locator("#list-empty")).to_contain_text("Noch keine Personen.")
+    check_a11y(page)
+    page.locator("#list-empty").get_by_role("link", name="Legen Sie die erste Person an").click()
+    page.locator("#first_name").fill("Jürgen")
+    page.locator("#last_name").fill("Größmann")
+    page.get_by_role("main").get_by_role("button", name="Speichern").click()
+    expect(page).to_have_url(re.compile(r"/kontakte/personen/\d+$"))
+
+    nav.get_by_role("link", name="Verwaltung", exact=True).click()
+    page.get_by_role("main").get_by_role("link", name="Datenschutz (DSGVO)").click()
+    page.locator("#lookup-q").fill("Größmann")
+    page.locator("#lookup-form button[type=submit]").click()
+    show = page.get_by_role("button", name="Auskunft für die angekreuzten Datensätze anzeigen")
+    show.click()
+    expect(page.get_by_role("main")).to_contain_text(
+        "Bitte kreuzen Sie mindestens einen Datensatz an."
+    )
+    expect(page.locator("#access-q")).to_have_value("Größmann")
+    check_a11y(page)
+    page.locator("#candidates-table input[name=r]").first.check()
+    show.click()
+    expect(page).to_have_url(re.compile(r"/datenschutz/auskunft/bericht\?"))
+    expect(page.get_by_role("main")).to_contain_text("Für: Jürgen Größmann")
+    check_a11y(page)
