@@ -400,6 +400,14 @@ def set_contact(event_id: int):
         return _render_detail(event, 400, contact_form=form)
     service.set_contact(db.session, event, found[0], form.status.data)
     db.session.commit()
+    flash(
+        _(
+            "%(name)s is entered as “%(status)s”.",
+            name=found[0].full_name,
+            status=CONTACT_STATUS_LABELS[form.status.data],
+        ),
+        "success",
+    )
     return redirect(url_for("events.detail", event_id=event.id) + "#kontakte")
 
 
