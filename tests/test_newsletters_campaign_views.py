@@ -139,3 +139,33 @@ def test_a_draft_campaigns_own_text_can_be_sent_as_a_test_to_the_staff_member(
     assert campaign.status == "draft"  # a test sends nothing to the subscribers
     shown = client.get(response.headers["Location"]).get_data(True)
     assert "liegt im Postausgang" in shown
+
+
+def test_the_campaign_page_shows_the_issue_text_as_it_goes_out(
+    client_as: Any, db_session: Any
+) -> None:
+    nl = make_list(db_session)
+    template = NewsletterTemplate(
+        name="Winter",
+        subject="Neues",
+        body_text="{{ anrede }},\n\nTermine im {{ liste }}.",
+        body_html="<p>HTML</p>",
+    )
+    db_session.add(template)
+    db_session.commit()
+    client = client_as("staff")
+    client.post(
+        "/newsletter/aussendungen/neu",
+        data={"name": "Dezember", "list_id": nl.id, "template_id": template.id},
+    )
+    campaign = db_session.query(Campaign).filter_by(name="Dezember").one()
+    page = client.get(f"/newsletter/aussendungen/{campaign.id}").get_data(True)
+    shown = page.split('id="campaign-text">', 1)[1].split("</pre>", 1)[0]
+    assert "Sehr geehrte Frau Dr. Beispiel,\n\nTermine im " in shown
+    assert "{{" not in shown
+    # A copy that no longer renders names the problem instead of failing the page.
+    campaign.body_text = "{{ unbekannt"
+    db_session.commit()
+    response = client.get(f"/newsletter/aussendungen/{campaign.id}")
+    assert response.status_code == 200
+    assert 'id="campaign-problem"' in response.get_data(True)

@@ -30,7 +30,12 @@ from crm.newsletters.models import (
     NewsletterList,
     NewsletterTemplate,
 )
-from crm.newsletters.rendering import TemplateProblem, render_subject
+from crm.newsletters.rendering import (
+    TemplateProblem,
+    render_for_recipient,
+    render_subject,
+    sample_context,
+)
 from crm.security import fragment, has_permission, require
 
 bp = Blueprint("newsletter_campaigns", __name__, url_prefix="/newsletter/aussendungen")
@@ -397,6 +402,11 @@ def detail(campaign_id: int) -> str:
     rows, total = svc.deliveries_page(
         db.session, campaign.id, status=status, page=page, per_page=RECIPIENTS_PER_PAGE
     )
+    try:
+        # The issue as it goes out (with sample data), so staff can read what they send.
+        preview, problem = render_for_recipient(campaign, sample_context()), ""
+    except TemplateProblem as exc:
+        preview, problem = None, exc.message
     schedule_form = ScheduleForm()
     if campaign.send_at:
         schedule_form.send_at.data = campaign.send_at.astimezone(BERLIN).replace(tzinfo=None)
@@ -411,6 +421,8 @@ def detail(campaign_id: int) -> str:
         status=status,
         statuses=DELIVERY_STATUSES,
         schedule_form=schedule_form,
+        preview=preview,
+        preview_problem=problem,
         can_send=has_permission(current_user, "newsletters.send"),
         can_edit=has_permission(current_user, "newsletters.edit"),
     )
