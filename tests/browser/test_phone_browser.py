@@ -62,3 +62,18 @@ def test_the_coordinators_event_and_newsletter_pages_fit_a_390_px_phone(page: Pa
     expect(page).to_have_url(re.compile(r"/aussendungen/\d+$"))
     assert _page_width(page) <= PHONE["width"]
     check_a11y(page)
+
+
+def test_a_needs_survey_answer_taken_on_the_phone_fits_a_390_px_phone(page: Page) -> None:
+    page.set_viewport_size(PHONE)
+    page.goto("/")
+    log_in(page, "assistenz@demo.netzwerk-crm.de")
+    page.get_by_role("button", name="Navigation anzeigen").click()
+    page.locator("#nav-main").get_by_role("link", name="Bedarfsanalysen", exact=True).click()
+    page.locator("main li a[href*='/runden/']").first.click()
+    expect(page).to_have_url(re.compile(r"/runden/\d+$"))
+    page.locator("a.phone-answer").first.click()
+    expect(page).to_have_url(re.compile(r"/telefon$"))
+    # The needs matrix (occupation, number, time frame, level) scrolls inside its own box.
+    assert _page_width(page) <= PHONE["width"]
+    check_a11y(page)
