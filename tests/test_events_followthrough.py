@@ -413,3 +413,25 @@ def test_the_persons_page_lists_their_participation_in_past_and_coming_events(
         "eingeladen",
         "teilgenommen",
     ]
+
+
+def test_the_invitation_text_continues_the_greeting_in_lower_case_and_sets_the_link_apart(
+    app, client_as, db_session
+):
+    event = factories.make_event(
+        db_session,
+        registration_open=True,
+        day=(utcnow() + timedelta(days=20)).date(),
+    )
+    nl = factories.make_list(db_session, name="Arbeitgeber-News")
+    ida = factories.make_person(db_session, first_name="Ida", email="ida@example.org")
+    _subscribed(db_session, nl, ida)
+    db_session.commit()
+    form = {"list_id": str(nl.id), "audience_id": "0", "contact_list_id": "0", "action": "send"}
+    assert client_as("staff").post(f"/termine/{event.id}/einladen", data=form).status_code == 302
+    assert run_jobs(app) == 1
+    (mail,) = QueuedMail(db_session).messages
+    text = mail.message.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    # After "Guten Tag …," a German letter goes on in lower case (DIN 5008).
+    assert f",\n\nwir laden Sie herzlich zu „{event.title}“ ein." in text
+    assert f"Ort: {event.place}\n\nHier melden Sie sich" in text

@@ -55,3 +55,18 @@ def test_an_invitee_picked_by_id_is_added(client_as, db_session):
     assert response.status_code == 302
     invited = db_session.scalars(sa.select(EventContact).where(EventContact.event_id == event.id))
     assert [c.person_id for c in invited] == [one.id]
+
+
+def test_adding_or_changing_an_invitee_confirms_it_with_a_message(client_as, db_session):
+    person = make_person(db_session, first_name="Karl", last_name="Lindner")
+    db_session.commit()
+    c = client_as("staff")
+    assert _new_event(c).status_code == 302
+    event = db_session.scalar(sa.select(Event).where(Event.title == "Ausbildungsmesse Genthin"))
+    url = f"/termine/{event.id}/kontakte"
+    for status, label in (("invited", "eingeladen"), ("attended", "teilgenommen")):
+        response = c.post(
+            url, data={"person": "Karl Lindner", "person_id": str(person.id), "status": status}
+        )
+        page = c.get(response.headers["Location"]).get_data(as_text=True)
+        assert f"Karl Lindner ist als „{label}“ eingetragen." in page

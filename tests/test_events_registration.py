@@ -285,3 +285,20 @@ def test_after_the_start_everyone_not_checked_in_becomes_a_no_show_with_the_cont
     contact = session.scalar(sa.select(EventContact).where(EventContact.person_id == ute.id))
     assert contact is not None
     assert (came.status, missing.status, contact.status) == ("attended", "no_show", "no_show")
+
+
+def test_the_registration_mails_go_on_in_lower_case_after_the_greeting(app_ctx):
+    session = app_ctx
+    event = factories.make_event(session, registration_open=True, capacity=1)
+    first = _register(session, event, "anna@example.org")
+    _register(session, event, "chen@example.org")
+    reg.cancel(session, first.registration, now=NOW + timedelta(hours=1), mail=MAIL)
+
+    def text(address: str, index: int) -> str:
+        body = _mails_to(session, address)[index].message.get_body(("plain",)).get_content()
+        return body.replace("\r\n", "\n")
+
+    # After "Guten Tag …," a German letter goes on in lower case (DIN 5008).
+    assert ",\n\nvielen Dank für Ihre Anmeldung." in text("anna@example.org", 0)
+    assert ",\n\nalle Plätze für „" in text("chen@example.org", 0)
+    assert ",\n\nein Platz ist frei geworden:" in text("chen@example.org", 1)

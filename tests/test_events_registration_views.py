@@ -388,3 +388,16 @@ def test_no_shows_cannot_be_marked_before_the_event_and_read_only_users_cannot_a
     response = staff.post(url, follow_redirects=True)
     assert "sobald die Veranstaltung begonnen hat" in response.get_data(as_text=True)
     assert db_session.scalars(sa.select(EventRegistration.status)).all() == ["registered"]
+
+
+def test_staff_cancel_a_registration_with_a_button_that_says_stornieren_not_abbrechen(
+    client, client_as, db_session
+):
+    event = _open_event(db_session)
+    _post(client, event, name="Paula Petersen", email="paula@example.org")
+    page = client_as("staff").get(f"/termine/{event.id}/anmeldungen").get_data(as_text=True)
+    row = page[page.index("Paula Petersen") :]
+    row = row[: row.index("</tr>")]
+    # "Abbrechen" reads as leaving the page; the button cancels Paula's seat.
+    assert "Anmeldung stornieren</button>" in row
+    assert "Abbrechen" not in row

@@ -180,3 +180,41 @@ def test_a_custom_rule_is_validated():
     for bad in ("", "FREQ=SECONDLY", "FREQ=MONTHLY;BYDAY=XX", "no rule"):
         with pytest.raises(rules.RuleError):
             rules.rule_for("custom", start, bad)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "shown"),
+    [
+        ("biweekly", "Alle 14 Tage an diesem Wochentag"),
+        ("quarterly_first_tuesday", "Vierteljährlich, erster Dienstag"),
+    ],
+)
+def test_the_event_page_names_the_series_rhythm_in_german_not_as_an_rrule(
+    client_as, db_session, pattern, shown
+):
+    client = client_as("staff")
+    response = client.post(
+        "/termine/neu",
+        data={
+            "kind": "coordination",
+            "title": "Abstimmung Netzwerkpartner",
+            "start_date": "2027-01-05",
+            "start_time": "10:00",
+            "end_date": "2027-01-05",
+            "end_time": "11:30",
+            "pattern": pattern,
+            "responsible_id": "0",
+        },
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert shown in page
+    assert "FREQ=" not in page
+
+
+def test_a_stored_rule_is_told_apart_by_the_pattern_it_came_from():
+    start = datetime(2027, 1, 13, 10, 0)
+    assert rules.pattern_of(rules.rule_for("biweekly", start) or "") == ("biweekly", None)
+    ended = rules.with_until(QUARTERLY, datetime(2027, 10, 5, 10, 0))
+    assert rules.pattern_of(ended) == ("quarterly_first_tuesday", date(2027, 10, 5))
+    assert rules.pattern_of("FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,WE") == ("custom", None)

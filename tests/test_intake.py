@@ -590,3 +590,13 @@ def test_the_limit_counts_an_ipv6_sender_by_its_64_network():
     assert service.hash_ip(secret, "2001:db8:1:2::17") != service.hash_ip(secret, "2001:db8:1:3::1")
     assert service.hash_ip(secret, "::ffff:198.51.100.7") == service.hash_ip(secret, "198.51.100.7")
     assert service.hash_ip(secret, "198.51.100.7") != service.hash_ip(secret, "198.51.100.8")
+
+
+def test_the_list_counts_one_inquiry_in_the_singular(client_as, db_session):
+    office = factories.make_office(db_session)
+    client = client_as("counsellor", office=office)
+    _rule(db_session, office, [client.user])
+    _create(db_session, office.id)
+    db_session.commit()
+    page = client.get("/anfragen/?ansicht=all").get_data(as_text=True)
+    assert re.search(r'id="inquiry-count">\s*1 Anfrage\s*<', page), page

@@ -12,6 +12,7 @@ from crm.newsletters.models import Campaign, NewsletterTemplate
 from crm.newsletters.sending import SenderSettings, send_outbox
 from tests.factories import make_list
 from tests.fixtures.smtp import SMTPTestServer
+from tests.mail_helpers import QueuedMail
 from tests.newsletter_sending_helpers import make_subscribers
 
 
@@ -103,3 +104,68 @@ def test_campaigns_are_linked_from_the_navigation_and_the_newsletter_page(client
     campaigns = client.get("/newsletter/aussendungen/").get_data(True)
     # Only the campaigns entry is marked active there, not the newsletter entry as well.
     assert campaigns.count('nav-link active" href="/newsletter') == 1
+
+
+def test_a_draft_campaigns_own_text_can_be_sent_as_a_test_to_the_staff_member(
+    client_as: Any, db_session: Any
+) -> None:
+    nl = make_list(db_session)
+    make_subscribers(db_session, nl, 2)
+    template = NewsletterTemplate(
+        name="Winter", subject="Vorlage", body_text="Vorlagentext", body_html="<p>Vorlage</p>"
+    )
+    db_session.add(template)
+    db_session.commit()
+    client = client_as("staff")
+    client.post(
+        "/newsletter/aussendungen/neu",
+        data={"name": "Dezember", "list_id": nl.id, "template_id": template.id},
+    )
+    campaign = db_session.query(Campaign).filter_by(name="Dezember").one()
+    # The campaign's own copy is what goes out, so the test must show that copy.
+    campaign.subject = "Rückblick Jobmesse"
+    campaign.body_text = "Text der Dezember-Ausgabe"
+    db_session.commit()
+
+    page = client.get(f"/newsletter/aussendungen/{campaign.id}").get_data(True)
+    assert f"/newsletter/aussendungen/{campaign.id}/testversand" in page
+    response = client.post(f"/newsletter/aussendungen/{campaign.id}/testversand")
+    assert response.status_code == 302
+    [queued] = QueuedMail(db_session, "test").messages
+    assert queued.rcpt_tos == [client.user.email]
+    assert str(queued.message["Subject"]) == "[Test] Rückblick Jobmesse"
+    assert "Text der Dezember-Ausgabe" in queued.message.get_body(("plain",)).get_content()
+    db_session.refresh(campaign)
+    assert campaign.status == "draft"  # a test sends nothing to the subscribers
+    shown = client.get(response.headers["Location"]).get_data(True)
+    assert "liegt im Postausgang" in shown
+
+
+def test_the_campaign_page_shows_the_issue_text_as_it_goes_out(
+    client_as: Any, db_session: Any
+) -> None:
+    nl = make_list(db_session)
+    template = NewsletterTemplate(
+        name="Winter",
+        subject="Neues",
+        body_text="{{ anrede }},\n\nTermine im {{ liste }}.",
+        body_html="<p>HTML</p>",
+    )
+    db_session.add(template)
+    db_session.commit()
+    client = client_as("staff")
+    client.post(
+        "/newsletter/aussendungen/neu",
+        data={"name": "Dezember", "list_id": nl.id, "template_id": template.id},
+    )
+    campaign = db_session.query(Campaign).filter_by(name="Dezember").one()
+    page = client.get(f"/newsletter/aussendungen/{campaign.id}").get_data(True)
+    shown = page.split('id="campaign-text">', 1)[1].split("</pre>", 1)[0]
+    assert "Sehr geehrte Frau Dr. Beispiel,\n\nTermine im " in shown
+    assert "{{" not in shown
+    # A copy that no longer renders names the problem instead of failing the page.
+    campaign.body_text = "{{ unbekannt"
+    db_session.commit()
+    response = client.get(f"/newsletter/aussendungen/{campaign.id}")
+    assert response.status_code == 200
+    assert 'id="campaign-problem"' in response.get_data(True)

@@ -496,3 +496,20 @@ def test_a_sign_up_racing_another_of_the_same_address_renews_the_one_row(db_sess
     second = service.request_subscription(db_session, lst, email="parallel@example.org").signup
     assert second is first
     assert db_session.scalar(sa.select(sa.func.count(Signup.id))) == 1
+
+
+def test_the_sign_up_mails_name_a_list_called_newsletter_without_saying_it_twice(
+    client, db_session, mailing
+):
+    from crm.newsletters import service
+
+    lst = make_list(db_session, slug="hdw", name="Newsletter Haus der Wirtschaft")
+    person = make_person(db_session, email="schon@example.org")
+    service.record_consent(db_session, person=person, lst=lst, method="paper")
+    db_session.commit()
+    _sign_up(client, "hdw", "neu@example.org")
+    _sign_up(client, "hdw", "schon@example.org")
+    confirm, notice = (m.message.get_body(("plain",)).get_content() for m in mailing.messages)
+    assert "für „Newsletter Haus der Wirtschaft“ angemeldet" in confirm
+    assert "für „Newsletter Haus der Wirtschaft“ angemeldet" in notice
+    assert "Newsletter „Newsletter" not in confirm + notice

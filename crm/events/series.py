@@ -35,6 +35,21 @@ def rule_for(pattern: str, start_local: datetime, custom: str = "") -> str | Non
     raise RuleError(f"unknown pattern {pattern!r}")
 
 
+def pattern_of(text: str) -> tuple[str, date | None]:
+    """The form's pattern a stored rule was made from ("custom" if none) and its last day."""
+    parts = _clean(text).split(";")
+    until = next((p[6:] for p in parts if p.startswith("UNTIL=")), None)
+    core = ";".join(p for p in parts if not p.startswith(("UNTIL=", "COUNT=")))
+    last_day = datetime.strptime(until[:8], "%Y%m%d").date() if until else None
+    if core in ("FREQ=MONTHLY", "FREQ=YEARLY"):
+        return core[5:].lower(), last_day
+    if core == "FREQ=MONTHLY;BYMONTH=1,4,7,10;BYDAY=1TU":
+        return "quarterly_first_tuesday", last_day
+    if core.removeprefix("FREQ=WEEKLY;INTERVAL=2;BYDAY=") in WEEKDAYS:
+        return "biweekly", last_day
+    return "custom", last_day
+
+
 def _clean(text: str) -> str:
     text = (text or "").strip()
     if text.upper().startswith("RRULE:"):

@@ -34,6 +34,7 @@ from crm.events.forms import (
     CONTACT_STATUS_LABELS,
     EVENT_STATUS_LABELS,
     KIND_LABELS,
+    PATTERN_LABELS,
     ChecklistForm,
     ContactForm,
     EventForm,
@@ -303,6 +304,8 @@ def _render_detail(event: Event, status: int = 200, **forms: Any) -> Any:
             can_edit=has_permission(current_user, "events.edit"),
             can_followup=has_permission(current_user, "followups.edit"),
             figures=followthrough.figures(db.session, event.id),
+            series_pattern=rules.pattern_of(event.series.rrule) if event.series else None,
+            PATTERN_LABELS=PATTERN_LABELS,
         ),
         status,
     )
@@ -397,6 +400,14 @@ def set_contact(event_id: int):
         return _render_detail(event, 400, contact_form=form)
     service.set_contact(db.session, event, found[0], form.status.data)
     db.session.commit()
+    flash(
+        _(
+            "%(name)s is entered as “%(status)s”.",
+            name=found[0].full_name,
+            status=CONTACT_STATUS_LABELS[form.status.data],
+        ),
+        "success",
+    )
     return redirect(url_for("events.detail", event_id=event.id) + "#kontakte")
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -16,11 +16,12 @@ from sqlalchemy.orm import joinedload
 from wtforms import DateTimeLocalField, RadioField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
-from crm.contacts.models import ContactList
+from crm.contacts.models import ContactList, Person
 from crm.database import utcnow
 from crm.extensions import db
 from crm.forms import Form, choices, int_or_none
 from crm.newsletters import campaigns as svc
+from crm.newsletters import service
 from crm.newsletters.audiences import count_recipients
 from crm.newsletters.models import (
     DELIVERY_STATUSES,
@@ -29,7 +30,12 @@ from crm.newsletters.models import (
     NewsletterList,
     NewsletterTemplate,
 )
-from crm.newsletters.rendering import TemplateProblem, render_subject
+from crm.newsletters.rendering import (
+    TemplateProblem,
+    render_for_recipient,
+    render_subject,
+    sample_context,
+)
 from crm.security import fragment, has_permission, require
 
 bp = Blueprint("newsletter_campaigns", __name__, url_prefix="/newsletter/aussendungen")
@@ -335,6 +341,43 @@ def recipient_count() -> str:
     return render_template("newsletters/campaign_count.html", form=form, count=count, error=problem)
 
 
+@bp.post("/<int:campaign_id>/testversand")
+@require("newsletters.edit")
+def test_send(campaign_id: int) -> Any:
+    """Queue the campaign's own subject and text as a test to the staff member."""
+    campaign = _campaign(campaign_id)
+    # The campaign keeps its own copy of the template: test that copy, not the template,
+    # addressed with the staff member's own name (no subscriber's data leaves the list).
+    person = Person(id=0, first_name="", last_name=current_user.display_name, email="")
+    try:
+        service.queue_test(
+            db.session,
+            service.MailSettings.from_config(current_app.config),
+            campaign,
+            person=person,
+            lst=campaign.newsletter_list,
+            to_email=current_user.email,
+            to_name=current_user.display_name,
+            user_id=current_user.id,
+        )
+        db.session.commit()
+    except TemplateProblem as problem:
+        db.session.rollback()
+        flash(problem.message, "danger")
+    except ValueError as exc:
+        db.session.rollback()
+        flash(_("The test mail could not be sent: %(error)s", error=str(exc)), "danger")
+    else:
+        flash(
+            _(
+                "The test mail to %(email)s is in the outbox and will be sent shortly.",
+                email=current_user.email,
+            ),
+            "success",
+        )
+    return redirect(url_for(".detail", campaign_id=campaign.id))
+
+
 @bp.post("/<int:campaign_id>/duplizieren")
 @require("newsletters.edit")
 def duplicate(campaign_id: int) -> Any:
@@ -359,6 +402,11 @@ def detail(campaign_id: int) -> str:
     rows, total = svc.deliveries_page(
         db.session, campaign.id, status=status, page=page, per_page=RECIPIENTS_PER_PAGE
     )
+    try:
+        # The issue as it goes out (with sample data), so staff can read what they send.
+        preview, problem = render_for_recipient(campaign, sample_context()), ""
+    except TemplateProblem as exc:
+        preview, problem = None, exc.message
     schedule_form = ScheduleForm()
     if campaign.send_at:
         schedule_form.send_at.data = campaign.send_at.astimezone(BERLIN).replace(tzinfo=None)
@@ -373,6 +421,8 @@ def detail(campaign_id: int) -> str:
         status=status,
         statuses=DELIVERY_STATUSES,
         schedule_form=schedule_form,
+        preview=preview,
+        preview_problem=problem,
         can_send=has_permission(current_user, "newsletters.send"),
         can_edit=has_permission(current_user, "newsletters.edit"),
     )

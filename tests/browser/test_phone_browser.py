@@ -32,3 +32,48 @@ def test_the_participant_page_fits_a_390_px_phone(page: Page) -> None:
 
     assert _page_width(page) <= PHONE["width"]
     check_a11y(page)
+
+
+def test_the_coordinators_event_and_newsletter_pages_fit_a_390_px_phone(page: Page) -> None:
+    page.set_viewport_size(PHONE)
+    page.goto("/")
+    log_in(page, "assistenz@demo.netzwerk-crm.de")
+
+    def open_nav(label: str) -> None:
+        page.get_by_role("button", name="Navigation anzeigen").click()
+        page.locator("#nav-main").get_by_role("link", name=label, exact=True).click()
+
+    open_nav("Termine")
+    expect(page).to_have_url(re.compile(r"/termine/$"))
+    assert _page_width(page) <= PHONE["width"]
+    check_a11y(page)
+    page.locator("main table a[href^='/termine/']").first.click()
+    expect(page).to_have_url(re.compile(r"/termine/\d+$"))
+    assert _page_width(page) <= PHONE["width"]
+    check_a11y(page)
+
+    for label, url in (("Newsletter", r"/newsletter/$"), ("Aussendungen", r"/aussendungen/$")):
+        open_nav(label)
+        expect(page).to_have_url(re.compile(url))
+        # Wide tables scroll inside their own box instead of pushing the page sideways.
+        assert _page_width(page) <= PHONE["width"]
+        check_a11y(page)
+    page.locator("#campaigns a").first.click()
+    expect(page).to_have_url(re.compile(r"/aussendungen/\d+$"))
+    assert _page_width(page) <= PHONE["width"]
+    check_a11y(page)
+
+
+def test_a_needs_survey_answer_taken_on_the_phone_fits_a_390_px_phone(page: Page) -> None:
+    page.set_viewport_size(PHONE)
+    page.goto("/")
+    log_in(page, "assistenz@demo.netzwerk-crm.de")
+    page.get_by_role("button", name="Navigation anzeigen").click()
+    page.locator("#nav-main").get_by_role("link", name="Bedarfsanalysen", exact=True).click()
+    page.locator("main li a[href*='/runden/']").first.click()
+    expect(page).to_have_url(re.compile(r"/runden/\d+$"))
+    page.locator("a.phone-answer").first.click()
+    expect(page).to_have_url(re.compile(r"/telefon$"))
+    # The needs matrix (occupation, number, time frame, level) scrolls inside its own box.
+    assert _page_width(page) <= PHONE["width"]
+    check_a11y(page)
