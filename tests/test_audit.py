@@ -81,8 +81,11 @@ def test_the_audit_page_filters_by_action_and_user(admin_client, db_session):
     body = page.get_data(as_text=True)
     assert page.status_code == 200
     assert "filter@example.org" in body
-    assert "<code>login_success</code>" not in body
-    assert "<code>create</code>" in body
+    # Actions and kinds of record in German words, not the stored codes.
+    assert "<td>angemeldet</td>" not in body
+    assert "<td>erfasst</td>" in body
+    assert "Benutzerkonto Nr." in body
+    assert ">user_account<" not in body
 
 
 def test_query_entries_pages_newest_first(db_session):

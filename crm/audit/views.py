@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from flask import Blueprint, render_template, request
 
 from crm.accounts.models import User
+from crm.audit.labels import ACTION_LABELS, RECORD_LABELS
 from crm.audit.models import AuditEntry
 from crm.audit.service import query_entries
 from crm.extensions import db
@@ -70,4 +71,6 @@ def index():
         users=users,
         args=args,
         date_errors=date_errors,
+        ACTION_LABELS=ACTION_LABELS,
+        RECORD_LABELS=RECORD_LABELS,
     )

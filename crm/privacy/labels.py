@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from flask_babel import lazy_gettext as _l
 from wtforms.fields.core import UnboundField
 
+from crm.audit import labels as audit_labels
 from crm.contacts import forms as contact_forms
 from crm.events import forms as event_forms
 from crm.followups import forms as followup_forms
@@ -210,43 +211,9 @@ IMPORT_FILE_STATES = {
     "kept": _l("still stored in the database, deleted after the retention period"),
     "removed": _l("deleted"),
 }
-# Audit log actions (the log itself stores short English codes).
-AUDIT_ACTIONS = {
-    "create": _l("recorded"),
-    "update": _l("changed"),
-    "delete": _l("deleted"),
-    "access_export": _l("information about the stored data issued"),
-    "export": _l("exported"),
-    "merge": _l("duplicates merged"),
-    "erase": _l("erased"),
-    "view": _l("viewed"),
-    "search_hit": _l("shown in a search"),
-    "view_consent_proof": _l("consent proof viewed"),
-    "import": _l("imported"),
-    "import_undo": _l("import undone"),
-    "note": _l("note"),
-    "retention_approve": _l("erasure approved"),
-    "retention_postpone": _l("erasure postponed"),
-    "retention_erase": _l("erased after the retention period"),
-}
-# Records named in the audit log (entity types are table names).
-RECORD_KINDS = {
-    "person": _l("Contact person"),
-    "affiliation": _l("Works at"),
-    "activity": _l("Activity"),
-    "followup": _l("Follow-up"),
-    "participant": _l("Participant"),
-    "counselling_session": _l("Counselling session"),
-    "participant_contact": _l("Logged contact"),
-    "referral": _l("Referral"),
-    "consent_release": _l("Release from confidentiality"),
-    "support_item": _l("Support checklist item"),
-    "newsletter_subscription": _l("Newsletter subscription"),
-    "event_contact": _l("Event participation"),
-    "lead": _l("Fair contact"),
-    "inquiry": _l("Inquiry"),
-    "event_registration": _l("Event registration"),
-}
+# Audit log actions and record kinds (the log itself stores short English codes).
+AUDIT_ACTIONS = audit_labels.ACTION_LABELS
+RECORD_KINDS = audit_labels.RECORD_LABELS
 
 
 def choice(mapping: Mapping[str, Any], code: str | None) -> str:
