@@ -59,11 +59,18 @@ def test_a_project_end_before_its_start_is_a_german_error_and_the_input_is_kept(
     assert _term(db_session) is None
 
 
+def test_a_project_term_longer_than_the_funder_report_allows_is_refused(admin_client, db_session):
+    r = admin_client.post(URL, data={"start_on": "2020-01-01", "end_on": "2035-12-31"})
+    assert r.status_code == 400
+    assert "höchstens zehn Jahren" in _text(r)
+    assert _term(db_session) is None
+
+
 def test_an_invalid_date_is_a_german_error_and_the_input_is_kept(admin_client, db_session):
     r = admin_client.post(URL, data={"start_on": "2026-02-30", "end_on": ""})
     assert r.status_code == 400
     page = _text(r)
-    assert "Kein gültiges Datum" in page or "Ungültiges Datum" in page
+    assert "Kein gültiges Datum." in page
     assert 'value="2026-02-30"' in page
     assert "Bitte geben Sie den letzten Tag ein." in page
     assert _term(db_session) is None

@@ -12,6 +12,7 @@ from wtforms import DateField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
 from crm.accounts.models import Office
+from crm.dashboard.funder import MAX_DAYS
 from crm.forms import DecimalCommaField, Filled, Form
 from crm.offices.service import MAX_PER_WEEK
 
@@ -108,7 +109,13 @@ class ProjectTermForm(Form):
 
     def validate(self, extra_validators: Any = None) -> bool:
         ok = super().validate(extra_validators)
-        if ok and self.end_on.data < self.start_on.data:
+        if not ok:
+            return ok
+        if self.end_on.data < self.start_on.data:
             self.end_on.errors = [_("The project end lies before its start.")]
+            return False
+        # The funder report refuses longer periods; refused here, not later on its page.
+        if (self.end_on.data - self.start_on.data).days >= MAX_DAYS:
+            self.end_on.errors = [_("Please enter a project term of at most ten years.")]
             return False
         return ok
