@@ -122,7 +122,8 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "CRM_MAIL_OUTBOX_TEXT_DAYS": _int("CRM_MAIL_OUTBOX_TEXT_DAYS", 14),
         "CRM_MAIL_OUTBOX_KEEP_DAYS": _int("CRM_MAIL_OUTBOX_KEEP_DAYS", 90),
         # Funder reports: the project's term (ISO dates, both or neither) is one of the period
-        # presets; export cells counting fewer people than MIN_CELL are shown as "< MIN_CELL"
+        # presets, unless an admin stored one (crm.dashboard.term); export cells counting
+        # fewer people than MIN_CELL are shown as "< MIN_CELL"
         # (funder report, ESF Plus indicators; the ESF disability row always at least 3).
         "CRM_PROJECT_START": _str("CRM_PROJECT_START", ""),
         "CRM_PROJECT_END": _str("CRM_PROJECT_END", ""),

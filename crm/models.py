@@ -13,7 +13,7 @@ from crm.contacts.models import (  # noqa: F401
     QualificationNeed,
     Tag,
 )
-from crm.dashboard.models import ReportDefinition  # noqa: F401
+from crm.dashboard.models import ProjectTerm, ReportDefinition  # noqa: F401
 from crm.esf.models import EsfFollowupAttempt, EsfFollowupLink, EsfRecord  # noqa: F401
 from crm.events.models import (  # noqa: F401
     CalendarToken,

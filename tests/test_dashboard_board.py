@@ -300,3 +300,43 @@ def test_the_board_writes_figures_the_german_way_and_says_met_or_missed_in_words
     assert 'data-met="no"' in second
     assert "Wochenziel verfehlt" in second
     assert re.search(r"Ziel bis heute: \d+,\d", html)
+
+
+def test_with_a_project_start_the_targets_count_from_its_week(known, app_ctx):
+    # Project start Wednesday 04.11.2026 (W45): W45..W47 count by 21.11.2026, the weeks before
+    # have no target and are neither met nor missed.
+    board = service.build_board(
+        app_ctx,
+        year=2026,
+        today=date(2026, 11, 21),
+        offices=None,
+        defaults=DEFAULTS,
+        project_start=date(2026, 11, 4),
+    )
+    assert board.weeks_elapsed == 3
+    assert board.ytd_target_entries == 3
+    assert board.year_target_entries == 9  # W45..W53
+    assert board.counted_from == date(2026, 11, 4)
+    assert [w.week.week for w in board.weeks if not w.before_term][:1] == [45]
+    assert _week(board, 44).before_term
+    assert _week(board, 44).target_entries == 0
+    assert _week(board, 45).target_entries == 1
+    # Entries before the start still count as entries.
+    assert board.entries == 3
+
+
+def test_a_project_start_before_the_year_changes_nothing(known, app_ctx):
+    plain = service.build_board(
+        app_ctx, year=2026, today=date(2027, 1, 3), offices=None, defaults=DEFAULTS
+    )
+    started = service.build_board(
+        app_ctx,
+        year=2026,
+        today=date(2027, 1, 3),
+        offices=None,
+        defaults=DEFAULTS,
+        project_start=date(2025, 6, 1),
+    )
+    assert started.ytd_target_entries == plain.ytd_target_entries == 53
+    assert started.counted_from is None
+    assert not any(w.before_term for w in started.weeks)

@@ -41,7 +41,8 @@ def test_every_step_can_be_opened_and_skipped_in_order(admin_client):
     for step, following in (
         ("geschaeftsstellen", "benutzer"),
         ("benutzer", "ziele"),
-        ("ziele", "mail"),
+        ("ziele", "projektlaufzeit"),
+        ("projektlaufzeit", "mail"),
         ("mail", None),
     ):
         page = _text(admin_client.get(f"/verwaltung/ersteinrichtung/{step}"))

@@ -18,6 +18,7 @@ from crm.contacts.export import neutralize_cell, write_xlsx
 from crm.dashboard import funder, service
 from crm.dashboard.labels import CHANNEL_LABELS, OUTCOME_LABELS
 from crm.dashboard.models import ReportDefinition
+from crm.dashboard.term import current_term
 from crm.dashboard.views import PSEUDONYM_HEADERS, bp
 from crm.dashboard.weeks import local_date
 from crm.database import utcnow
@@ -99,8 +100,8 @@ def _period_message(code: str) -> str:
         "reversed": _("The end of the period lies before its start."),
         "too long": _("Please choose a period of at most ten years."),
         "no term": _(
-            "No project term is configured (CRM_PROJECT_START and CRM_PROJECT_END); "
-            "please choose another period."
+            "No project term is set; an administrator sets it under Administration → "
+            "Project term. Please choose another period."
         ),
     }.get(code, _("Please enter valid dates (e.g. 2026-12-01)."))
 
@@ -109,7 +110,7 @@ def _request_period() -> tuple[funder.Period, dict[str, str], str | None]:
     """The period from the query string; bad input falls back to this calendar year with a
     German message, keeping what was typed."""
     today = local_date(utcnow())
-    cfg = current_app.config
+    term = current_term(db.session, current_app.config)
     preset = request.args.get("zeitraum", "") or "year"
     typed = {
         "zeitraum": preset if preset in funder.PRESETS else "year",
@@ -123,8 +124,8 @@ def _request_period() -> tuple[funder.Period, dict[str, str], str | None]:
             today,
             start=typed["von"],
             end=typed["bis"],
-            project_start=cfg.get("CRM_PROJECT_START", ""),
-            project_end=cfg.get("CRM_PROJECT_END", ""),
+            project_start=term.start.isoformat() if term.start else "",
+            project_end=term.end.isoformat() if term.end else "",
         )
     except funder.PeriodError as exc:
         error = _period_message(str(exc))
@@ -235,6 +236,11 @@ def _page(form: DefinitionForm | None = None, status: int = 200) -> Any:
         report=report,
         typed=typed,
         error=error,
+        # Admins get a link to where the missing term is set.
+        term_link=bool(error)
+        and typed["zeitraum"] == "term"
+        and has_permission(current_user, "admin.users")
+        and not current_term(db.session, current_app.config).is_set,
         form=form,
         definitions=_definitions(),
         PRESET_LABELS=PRESET_LABELS,

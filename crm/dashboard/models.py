@@ -43,3 +43,27 @@ class ReportDefinition(Audited, TimestampMixin, db.Model):
 
     def audit_label(self) -> str:
         return f"Berichtsdefinition {self.name}"
+
+
+class ProjectTerm(Audited, TimestampMixin, db.Model):
+    """The funded project's term (Projektlaufzeit), set by an admin; one row at most.
+
+    Without a row the environment (CRM_PROJECT_START/CRM_PROJECT_END) still applies
+    (crm.dashboard.term).
+    """
+
+    __tablename__ = "project_term"
+    __audit_values__ = frozenset({"name", "start_on", "end_on"})
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(200), default="")
+    start_on: Mapped[date] = mapped_column(sa.Date)
+    end_on: Mapped[date] = mapped_column(sa.Date)
+
+    __table_args__ = (
+        sa.CheckConstraint("id = 1", name="single_row"),
+        sa.CheckConstraint("end_on >= start_on", name="ordered"),
+    )
+
+    def audit_label(self) -> str:
+        return "Projektlaufzeit"

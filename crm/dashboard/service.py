@@ -154,6 +154,8 @@ class WeekRow:
     target_exits: float = 0.0
     is_future: bool = False
     is_current: bool = False
+    # A week that ended before the project start: no target, so neither met nor missed.
+    before_term: bool = False
 
     @property
     def entries_met(self) -> bool:
@@ -211,6 +213,8 @@ class Board:
     by_channel: list[Breakdown] = field(default_factory=list)
     by_referrer: list[Breakdown] = field(default_factory=list)
     funnel: Funnel = field(default_factory=Funnel)
+    # The project start when the targets count from it rather than from the year's first week.
+    counted_from: date | None = None
 
     def chart_data(self) -> dict[str, Any]:
         """What dashboard.js draws: cumulative entries/exits against the target lines."""
@@ -348,8 +352,13 @@ def build_board(
     defaults: Targets,
     channel_labels: dict[str, str] | None = None,
     unknown_label: str = "—",
+    project_start: date | None = None,
 ) -> Board:
-    """Everything the board shows for an ISO week-year, restricted to `offices` (None = all)."""
+    """Everything the board shows for an ISO week-year, restricted to `offices` (None = all).
+
+    With a `project_start`, the weekly targets count from the week it falls in: an install
+    set up in December is not behind by every week since 1 January.
+    """
     start, end = year_span(year)
     targets = targets_for(session, offices, defaults)
     entries_by_day = _per_day(session, P.entry_on, start, end, offices)
@@ -365,11 +374,14 @@ def build_board(
         week_no = week_of(day).week
         exits_by_week[week_no] = exits_by_week.get(week_no, 0) + n
     cum_in = cum_out = 0
-    elapsed = 0
-    for index, wk in enumerate(year_weeks(year), start=1):
+    elapsed = index = 0
+    for wk in year_weeks(year):
         cum_in += entries_by_week.get(wk.week, 0)
         cum_out += exits_by_week.get(wk.week, 0)
         future = wk.monday > today
+        before = project_start is not None and wk.sunday < project_start
+        if not before:
+            index += 1
         if not future:
             elapsed = index
         rows.append(
@@ -385,9 +397,10 @@ def build_board(
                 target_exits_week=targets.exits_per_week,
                 is_future=future,
                 is_current=(wk.year, wk.week) == (current.year, current.week),
+                before_term=before,
             )
         )
-    n_weeks = len(rows)
+    n_weeks = index
     fallback = {None: unknown_label}
     channel_names = {**{c: c for c in ACQUISITION_CHANNELS}, **(channel_labels or {})}
     by = _breakdowns_at_once(session, start, end, offices)
@@ -414,6 +427,7 @@ def build_board(
             _labelled(session, by[3], Organisation.id, Organisation.name), fallback
         ),
         funnel=funnel(session, start, end, offices),
+        counted_from=project_start if project_start and project_start > start else None,
     )
 
 

@@ -27,6 +27,7 @@ from crm.audit.service import record
 from crm.contacts.export import iter_csv, write_xlsx
 from crm.dashboard import service
 from crm.dashboard.labels import CHANNEL_LABELS, OUTCOME_LABELS, channel_labels
+from crm.dashboard.term import current_term
 from crm.dashboard.weeks import BERLIN, local_date, week_of
 from crm.database import utcnow
 from crm.extensions import db
@@ -85,6 +86,7 @@ def _board_page(form: TargetsForm | None = None, year: int | None = None) -> str
         defaults=_defaults(),
         channel_labels=channel_labels(),
         unknown_label=_("not recorded"),
+        project_start=current_term(db.session, current_app.config).start,
     )
     may_set_targets = has_permission(current_user, "reports.targets")
     if form is None and may_set_targets:

@@ -6,11 +6,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from flask_babel import format_decimal
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from wtforms import StringField
-from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
+from wtforms import DateField, StringField
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
 from crm.accounts.models import Office
+from crm.dashboard.funder import MAX_DAYS
 from crm.forms import DecimalCommaField, Filled, Form
 from crm.offices.service import MAX_PER_WEEK
 
@@ -87,3 +89,33 @@ def targets_form(offices: Iterable[Office], **kwargs: Any) -> TargetsForm:
     form = _Form(data=data, **kwargs)
     form.offices = offices
     return form
+
+
+class ProjectTermForm(Form):
+    """The project term (Projektlaufzeit): an optional name, first and last day."""
+
+    name = StringField(
+        _l("Name of the project (optional)"),
+        validators=[Optional(), Length(max=200, message=_l("At most 200 characters."))],
+    )
+    # InputRequired, not DataRequired: a typed but invalid date gets only the "not a valid
+    # date" message, not a second "please enter" beside it.
+    start_on = DateField(
+        _l("Project start"), validators=[InputRequired(message=_l("Please enter the first day."))]
+    )
+    end_on = DateField(
+        _l("Project end"), validators=[InputRequired(message=_l("Please enter the last day."))]
+    )
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        ok = super().validate(extra_validators)
+        if not ok:
+            return ok
+        if self.end_on.data < self.start_on.data:
+            self.end_on.errors = [_("The project end lies before its start.")]
+            return False
+        # The funder report refuses longer periods; refused here, not later on its page.
+        if (self.end_on.data - self.start_on.data).days >= MAX_DAYS:
+            self.end_on.errors = [_("Please enter a project term of at most ten years.")]
+            return False
+        return ok

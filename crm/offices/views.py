@@ -23,15 +23,16 @@ from crm.accounts import service as accounts
 from crm.accounts.forms import ROLE_LABELS, ActionForm, UserForm
 from crm.accounts.models import Office, User
 from crm.accounts.passwords import PasswordPolicyError
+from crm.dashboard import term as project_terms
 from crm.extensions import db
 from crm.forms import choices
 from crm.offices import service
-from crm.offices.forms import OfficeForm, targets_form
+from crm.offices.forms import OfficeForm, ProjectTermForm, targets_form
 from crm.security import fragment, require
 
 bp = Blueprint("offices", __name__, url_prefix="/verwaltung")
 
-SETUP_STEPS = ("geschaeftsstellen", "benutzer", "ziele", "mail")
+SETUP_STEPS = ("geschaeftsstellen", "benutzer", "ziele", "projektlaufzeit", "mail")
 
 
 def _office_or_404(office_id: int) -> Office:
@@ -136,6 +137,38 @@ def delete(office_id: int):
     return redirect(url_for(".index"))
 
 
+# --- project term -------------------------------------------------------------------------------
+
+
+def _term_form() -> tuple[ProjectTermForm, project_terms.Term, bool]:
+    """The project term form, prefilled with the current term; True once a valid one is saved."""
+    term = project_terms.current_term(db.session, current_app.config)
+    form = ProjectTermForm(data={"name": term.name, "start_on": term.start, "end_on": term.end})
+    if not form.validate_on_submit():
+        return form, term, False
+    # ProjectTerm is Audited: the old and new dates land in the audit log.
+    project_terms.save_term(
+        db.session,
+        name=form.name.data or "",
+        start=form.start_on.data,
+        end=form.end_on.data,
+    )
+    db.session.commit()
+    flash(_("The project term has been saved."), "success")
+    return form, term, True
+
+
+@bp.route("/projektlaufzeit", methods=["GET", "POST"])
+@require("admin.users")
+def project_term():
+    form, term, saved = _term_form()
+    if saved:
+        return redirect(url_for(".project_term"))
+    return render_template("offices/project_term.html", form=form, term=term), (
+        400 if form.errors else 200
+    )
+
+
 # --- first-run setup ----------------------------------------------------------------------------
 
 
@@ -169,6 +202,7 @@ def setup(step: str):
         "geschaeftsstellen": _setup_offices,
         "benutzer": _setup_users,
         "ziele": _setup_targets,
+        "projektlaufzeit": _setup_term,
         "mail": _setup_mail,
     }.get(step)
     if page is None:
@@ -263,6 +297,13 @@ def _setup_targets() -> Any:
         flash(_("Targets saved."), "success")
         return redirect(_step_url("ziele"))
     return _setup_page("ziele", form=form), (400 if form.errors else 200)
+
+
+def _setup_term() -> Any:
+    form, term, saved = _term_form()
+    if saved:
+        return redirect(_step_url("projektlaufzeit"))
+    return _setup_page("projektlaufzeit", form=form, term=term), (400 if form.errors else 200)
 
 
 def _setup_mail() -> Any:
