@@ -188,6 +188,9 @@ class EventMinutes(Audited, db.Model):
 
     updated_by: Mapped[User | None] = relationship()
 
+    # Audit entries carry the id: a new row must never reuse an old one's.
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
     def audit_label(self) -> str:
         return f"Protokoll zu Termin #{self.event_id}"
 

@@ -29,7 +29,8 @@ def upgrade():
     sa.ForeignKeyConstraint(['event_id'], ['event.id'], name=op.f('fk_event_minutes_event_id_event'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['updated_by_id'], ['user_account.id'], name=op.f('fk_event_minutes_updated_by_id_user_account'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_event_minutes')),
-    sa.UniqueConstraint('event_id', name=op.f('uq_event_minutes_event_id'))
+    sa.UniqueConstraint('event_id', name=op.f('uq_event_minutes_event_id')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('event_minutes', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_event_minutes_updated_by_id'), ['updated_by_id'], unique=False)
