@@ -212,3 +212,22 @@ class InvitationForm(Form):
     list_id = SelectField(_l("Newsletter (whose consent applies)"), coerce=int)
     audience_id = SelectField(_l("Audience (optional)"), coerce=int, default=0)
     contact_list_id = SelectField(_l("Contact list (optional)"), coerce=int, default=0)
+
+
+# --- minutes ----------------------------------------------------------------------------------
+
+
+class MinutesForm(Form):
+    minutes_text = TextAreaField(
+        _l("Minutes"),
+        validators=[Optional(), Length(max=50_000)],
+        render_kw={"rows": 10},
+    )
+    # The version the editor started from; a newer stored one means a colleague saved meanwhile.
+    minutes_version = HiddenField(default="0")
+
+
+class MinutesActionForm(Form):
+    action_subject = StringField(_l("Agreed action"), validators=[DataRequired(), Length(max=200)])
+    action_assignee_id = SelectField(_l("Who"), coerce=int)
+    action_due = DateField(_l("By when"), validators=[DataRequired()])

@@ -23,8 +23,17 @@ KINDS = (
     "conference",
     "other",
 )
+# What an event page offers depends on its kind, and is decided here only (the views and
+# templates ask `Event.has_fair_sections` / `Event.has_minutes`): booth duty, fair leads and
+# the booth checklist category belong to fairs; minutes (Protokoll) to the meetings where
+# something is agreed with partners (the 14-day coordination with the job centre, the
+# quarterly presentation, the steering committee).
+FAIR_KINDS = frozenset({"fair"})
+MINUTES_KINDS = frozenset({"coordination", "presentation", "steering", "conference", "other"})
 EVENT_STATUSES = ("planned", "cancelled")
 CHECKLIST_CATEGORIES = ("materials", "registration", "booth", "other")
+# Checklist categories only a fair offers for new items (existing items keep theirs).
+FAIR_CHECKLIST_CATEGORIES = frozenset({"booth"})
 CONTACT_STATUSES = ("invited", "registered", "attended", "no_show")
 REGISTRATION_STATUSES = ("registered", "waitlisted", "cancelled", "attended", "no_show")
 # Statuses that hold a seat (capacity counts them).
@@ -135,6 +144,55 @@ class Event(TimestampMixin, db.Model):
     @property
     def is_cancelled(self) -> bool:
         return self.status == "cancelled"
+
+    @property
+    def has_fair_sections(self) -> bool:
+        """Booth duty, leads and the booth checklist category apply (see FAIR_KINDS)."""
+        return self.kind in FAIR_KINDS
+
+    @property
+    def has_minutes(self) -> bool:
+        """The event page keeps minutes for this kind of event (see MINUTES_KINDS)."""
+        return self.kind in MINUTES_KINDS
+
+    @property
+    def checklist_categories(self) -> tuple[str, ...]:
+        """The categories a new checklist item of this event may have."""
+        if self.has_fair_sections:
+            return CHECKLIST_CATEGORIES
+        return tuple(c for c in CHECKLIST_CATEGORIES if c not in FAIR_CHECKLIST_CATEGORIES)
+
+
+class EventMinutes(Audited, db.Model):
+    """The minutes (Protokoll) of an event: what was agreed, who does what by when.
+
+    A row of its own so that every change is in the audit log (the text may name people,
+    so the log keeps only that it changed) and the event row stays as it is.
+    """
+
+    __tablename__ = "event_minutes"
+    __audit_values__ = frozenset({"event_id"})
+    __audit_ignore__ = frozenset({"updated_at", "updated_by_id", "version"})
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("event.id", ondelete="CASCADE"), unique=True
+    )
+    text: Mapped[str] = mapped_column(sa.Text, default="")
+    updated_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("user_account.id", ondelete="SET NULL"), index=True
+    )
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Counts the saves: a save based on an older version would overwrite a colleague's words.
+    version: Mapped[int] = mapped_column(default=1)
+
+    updated_by: Mapped[User | None] = relationship()
+
+    # Audit entries carry the id: a new row must never reuse an old one's.
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    def audit_label(self) -> str:
+        return f"Protokoll zu Termin #{self.event_id}"
 
 
 class StaffSlot(db.Model):

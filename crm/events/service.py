@@ -21,12 +21,12 @@ from crm.contacts.service import (
 )
 from crm.events import series as rules
 from crm.events.models import (
-    CHECKLIST_CATEGORIES,
     CONTACT_STATUSES,
     KINDS,
     ChecklistItem,
     Event,
     EventContact,
+    EventMinutes,
     EventSeries,
     Lead,
     StaffSlot,
@@ -142,7 +142,7 @@ def create_series(
 
 def _is_bare(session: Session, event: Event) -> bool:
     """True if nothing was planned on the occurrence (it may be regenerated or removed)."""
-    for model in (StaffSlot, ChecklistItem, EventContact, Lead):
+    for model in (StaffSlot, ChecklistItem, EventContact, Lead, EventMinutes):
         if session.scalar(sa.select(sa.exists().where(model.event_id == event.id))):
             return False
     return not session.scalar(sa.select(sa.exists().where(FollowUp.event_id == event.id)))
@@ -276,7 +276,7 @@ def split_series(
 
 
 def _move_planning(session: Session, src: Event, dst: Event) -> None:
-    for model in (StaffSlot, ChecklistItem, EventContact, Lead):
+    for model in (StaffSlot, ChecklistItem, EventContact, Lead, EventMinutes):
         session.execute(sa.update(model).where(model.event_id == src.id).values(event_id=dst.id))
     session.execute(sa.update(FollowUp).where(FollowUp.event_id == src.id).values(event_id=dst.id))
     session.expire_all()
@@ -451,7 +451,7 @@ def on_duty(session: Session, user_id: int, start: datetime, end: datetime) -> l
 
 
 def add_checklist_item(session: Session, event: Event, category: str, label: str) -> ChecklistItem:
-    if category not in CHECKLIST_CATEGORIES or not label.strip():
+    if category not in event.checklist_categories or not label.strip():
         raise EventError("invalid checklist item")
     item = ChecklistItem(event=event, category=category, label=label.strip()[:200])
     session.add(item)

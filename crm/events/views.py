@@ -27,7 +27,7 @@ from crm.contacts.models import Organisation, Person
 from crm.contacts.service import find_records, resolve_organisation
 from crm.database import db_int, utcnow
 from crm.events import calendar as cal
-from crm.events import followthrough, ical, service
+from crm.events import followthrough, ical, minutes, service
 from crm.events import series as rules
 from crm.events.forms import (
     CATEGORY_LABELS,
@@ -39,6 +39,8 @@ from crm.events.forms import (
     ContactForm,
     EventForm,
     LeadForm,
+    MinutesActionForm,
+    MinutesForm,
     SlotForm,
 )
 from crm.events.models import ChecklistItem, Event, StaffSlot
@@ -75,6 +77,14 @@ def _horizon() -> int:
 
 def _event_or_404(event_id: int) -> Event:
     return service.get_event(db.session, event_id) or abort(404)
+
+
+def _fair_or_404(event_id: int) -> Event:
+    """Booth duty and leads exist for fairs only: other events have no such page."""
+    event = _event_or_404(event_id)
+    if not event.has_fair_sections:
+        abort(404)
+    return event
 
 
 def _domain() -> str:
@@ -206,7 +216,7 @@ def new():
                 )
             else:
                 event = service.create_event(db.session, data)
-            if event is not None and data.kind == "fair" and form.default_checklist.data:
+            if event is not None and event.has_fair_sections and form.default_checklist.data:
                 service.add_default_checklist(db.session, event)
             db.session.commit()
             flash(_("The event has been saved."), "success")
@@ -286,11 +296,33 @@ def cancel(event_id: int):
 # --- detail and planning ---------------------------------------------------------------
 
 
+def _checklist_form(event: Event, **kwargs: Any) -> ChecklistForm:
+    form = ChecklistForm(**kwargs)
+    form.category.choices = choices((c, CATEGORY_LABELS[c]) for c in event.checklist_categories)
+    return form
+
+
+def _action_form(**kwargs: Any) -> MinutesActionForm:
+    form = MinutesActionForm(**kwargs)
+    form.action_assignee_id.choices = _assignee_choices()
+    return form
+
+
 def _render_detail(event: Event, status: int = 200, **forms: Any) -> Any:
     slot_form = forms.get("slot_form") or SlotForm(formdata=None)
     slot_form.user_id.choices = _assignee_choices()
     if slot_form.day.data is None:
         slot_form.day.data = event.starts_at.astimezone(BERLIN).date()
+    stored_minutes = minutes.minutes_of(db.session, event)
+    minutes_form = forms.get("minutes_form")
+    if minutes_form is None:
+        minutes_form = MinutesForm(formdata=None)
+        minutes_form.minutes_text.data = stored_minutes.text if stored_minutes else ""
+        minutes_form.minutes_version.data = str(stored_minutes.version if stored_minutes else 0)
+    action_form = forms.get("action_form")
+    if action_form is None:
+        action_form = _action_form(formdata=None)
+        action_form.action_assignee_id.data = current_user.id
     return (
         render_template(
             "events/detail.html",
@@ -299,7 +331,13 @@ def _render_detail(event: Event, status: int = 200, **forms: Any) -> Any:
             contacts=service.contacts_of(db.session, event),
             leads=service.leads_of(db.session, event),
             slot_form=slot_form,
-            checklist_form=forms.get("checklist_form") or ChecklistForm(formdata=None),
+            checklist_form=forms.get("checklist_form") or _checklist_form(event, formdata=None),
+            minutes=stored_minutes,
+            minutes_form=minutes_form,
+            action_form=action_form,
+            # Kept minutes stay visible (and editable) even if the event's kind changed since.
+            show_minutes=event.has_minutes or stored_minutes is not None,
+            actions=minutes.agreed_actions(db.session, event, current_user),
             contact_form=forms.get("contact_form") or ContactForm(formdata=None),
             can_edit=has_permission(current_user, "events.edit"),
             can_followup=has_permission(current_user, "followups.edit"),
@@ -320,7 +358,7 @@ def detail(event_id: int):
 @bp.route("/termine/<int:event_id>/standdienst", methods=["POST"])
 @require("events.edit")
 def add_slot(event_id: int):
-    event = _event_or_404(event_id)
+    event = _fair_or_404(event_id)
     form = SlotForm()
     form.user_id.choices = _assignee_choices()
     if not form.validate_on_submit():
@@ -362,7 +400,7 @@ def remove_slot(event_id: int, slot_id: int):
 @require("events.edit")
 def add_checklist_item(event_id: int):
     event = _event_or_404(event_id)
-    form = ChecklistForm()
+    form = _checklist_form(event)
     if not form.validate_on_submit():
         return _render_detail(event, 400, checklist_form=form)
     service.add_checklist_item(db.session, event, form.category.data, form.label.data or "")
@@ -411,10 +449,75 @@ def set_contact(event_id: int):
     return redirect(url_for("events.detail", event_id=event.id) + "#kontakte")
 
 
+@bp.route("/termine/<int:event_id>/protokoll", methods=["POST"])
+@require("events.edit")
+def save_minutes(event_id: int):
+    event = _event_or_404(event_id)
+    form = MinutesForm()
+    stored = minutes.minutes_of(db.session, event)
+    if not event.has_minutes and stored is None:
+        abort(404)
+    if not form.validate_on_submit():
+        return _render_detail(event, 400, minutes_form=form)
+    base = db_int(form.minutes_version.data) if form.minutes_version.data else 0
+    try:
+        minutes.save_minutes(
+            db.session,
+            event,
+            form.minutes_text.data or "",
+            user=current_user._get_current_object(),
+            now=utcnow(),
+            base_version=base or 0,
+        )
+    except minutes.StaleMinutes:
+        db.session.rollback()
+        form.minutes_text.errors.append(
+            _(
+                "Someone else has saved the minutes in the meantime. Your text is still here: "
+                "copy it, reload the page and add your changes again."
+            )
+        )
+        return _render_detail(event, 409, minutes_form=form)
+    db.session.commit()
+    flash(_("The minutes have been saved."), "success")
+    return redirect(url_for("events.detail", event_id=event.id) + "#protokoll")
+
+
+@bp.route("/termine/<int:event_id>/protokoll/aufgaben", methods=["POST"])
+@require("events.edit")
+def add_minutes_action(event_id: int):
+    event = _event_or_404(event_id)
+    if not has_permission(current_user, "followups.edit"):
+        abort(403)
+    if not event.has_minutes and minutes.minutes_of(db.session, event) is None:
+        abort(404)
+    form = _action_form()
+    if not form.validate_on_submit():
+        return _render_detail(event, 400, action_form=form)
+    assignee = assignable_user(db.session, form.action_assignee_id.data)
+    if assignee is None:
+        form.action_assignee_id.errors.append(_("Please choose a valid user."))
+        return _render_detail(event, 400, action_form=form)
+    minutes.add_action(
+        db.session,
+        event,
+        subject=form.action_subject.data or "",
+        assignee=assignee,
+        due=form.action_due.data,
+        created_by=current_user._get_current_object(),
+    )
+    db.session.commit()
+    flash(
+        _("Follow-up created for %(name)s.", name=assignee.display_name),
+        "success",
+    )
+    return redirect(url_for("events.detail", event_id=event.id) + "#protokoll")
+
+
 @bp.route("/termine/<int:event_id>/leads/neu", methods=["GET", "POST"])
 @require("events.edit")
 def new_lead(event_id: int):
-    event = _event_or_404(event_id)
+    event = _fair_or_404(event_id)
     form = LeadForm()
     form.assignee_id.choices = _assignee_choices()
     if request.method == "GET":
