@@ -256,6 +256,31 @@ def test_the_lead_button_needs_events_edit_and_csrf(client_as, db_session):
     assert db_session.get(Lead, lead.id).followup.status == "open"
 
 
+def test_a_leads_follow_up_shows_its_assignee_and_link_only_to_who_may_see_it(
+    client_as, db_session
+):
+    """The follow-up pages show staff their own follow-ups only; the fair page must not
+    show someone else's (assignee, due date, link) to every reader of the event."""
+    fair = factories.make_event(db_session, title="Jobmesse", kind="fair")
+    catcher = factories.make_user(db_session, role="staff", display_name="Fenja Fänger")
+    event_service.capture_lead(
+        db_session,
+        fair,
+        event_service.LeadData(first_name="Eva", last_name="Kontakt"),
+        captured_by=catcher,
+        assignee=catcher,
+        now=utcnow(),
+    )
+    db_session.commit()
+    reader = client_as("readonly").get(f"/termine/{fair.id}").get_data(as_text=True)
+    assert "Eva" in reader
+    assert "Fenja Fänger" not in reader
+    assert "/wiedervorlagen/" not in reader.split('id="leads"', 1)[-1].split("</table>", 1)[0]
+    assert "Eine Kollegin oder ein Kollege hat eine Wiedervorlage" in reader
+    lead_view = client_as("lead").get(f"/termine/{fair.id}").get_data(as_text=True)
+    assert "Fenja Fänger" in lead_view
+
+
 # --- invitations ---------------------------------------------------------------------------------
 
 

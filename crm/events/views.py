@@ -47,6 +47,7 @@ from crm.events.models import ChecklistItem, Event, StaffSlot
 from crm.events.series import BERLIN, to_utc
 from crm.extensions import db
 from crm.followups.forms import STATUS_LABELS as FU_STATUS_LABELS
+from crm.followups.service import can_see as can_see_followup
 from crm.forms import choices
 from crm.mail.queue import mail_domain
 from crm.offices.service import active_offices
@@ -323,13 +324,20 @@ def _render_detail(event: Event, status: int = 200, **forms: Any) -> Any:
     if action_form is None:
         action_form = _action_form(formdata=None)
         action_form.action_assignee_id.data = current_user.id
+    leads = service.leads_of(db.session, event)
     return (
         render_template(
             "events/detail.html",
             event=event,
             conflicts=service.conflicts_of(db.session, event),
             contacts=service.contacts_of(db.session, event),
-            leads=service.leads_of(db.session, event),
+            leads=leads,
+            # A lead's follow-up in detail only for whoever may see it on the follow-up pages.
+            visible_lead_followups={
+                lead.followup.id
+                for lead in leads
+                if lead.followup is not None and can_see_followup(current_user, lead.followup)
+            },
             slot_form=slot_form,
             checklist_form=forms.get("checklist_form") or _checklist_form(event, formdata=None),
             minutes=stored_minutes,

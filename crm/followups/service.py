@@ -46,6 +46,11 @@ def visible_to(user: Any) -> sa.ColumnElement[bool]:
     return sa.or_(FollowUp.assignee_id == user.id, FollowUp.created_by_id == user.id)
 
 
+def can_see(user: Any, fu: FollowUp) -> bool:
+    """`visible_to` for one loaded follow-up."""
+    return user.role in SUPERVISING or user.id in (fu.assignee_id, fu.created_by_id)
+
+
 # --- time ---------------------------------------------------------------------------------------
 
 

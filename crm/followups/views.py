@@ -60,7 +60,7 @@ def _supervises(user: Any) -> bool:
 
 
 def _can_see(user: Any, fu: FollowUp) -> bool:
-    return _supervises(user) or user.id in (fu.assignee_id, fu.created_by_id)
+    return service.can_see(user, fu)
 
 
 def _can_change(user: Any, fu: FollowUp) -> bool:
