@@ -174,3 +174,28 @@ def test_a_text_changed_after_choosing_is_what_counts(client_as, db_session, rec
     )
     assert response.status_code == 302
     assert _only_followup(db_session).organisation_id == other.id
+
+
+def test_the_follow_up_list_names_the_linked_participant_the_user_may_see(
+    client_as, records, db_session
+):
+    """Case follow-ups carry only the number (TN-…) in their subject: the list names her."""
+    c = client_as("counsellor", office=records["office"])
+    for subject, participant in (
+        ("Mit ihr", records["participant"]),
+        ("Fremd", records["foreign"]),
+    ):
+        db_session.add(
+            FollowUp(
+                subject=subject,
+                due_at=datetime(2030, 1, 7, 8, tzinfo=UTC),
+                assignee_id=c.user.id,
+                participant_id=participant.id,
+            )
+        )
+    db_session.commit()
+    html = c.get("/wiedervorlagen/").get_data(as_text=True)
+    assert "Samir Quandil" in html
+    assert f'href="/teilnehmende/{records["participant"].id}"' in html
+    # Another office's participant stays unnamed, as on the follow-up's own page.
+    assert "Quast" not in html

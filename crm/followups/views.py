@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -30,6 +31,7 @@ from crm.followups.forms import (
 from crm.followups.models import FollowUp
 from crm.forms import choices
 from crm.participants import service as participants_service
+from crm.participants.models import Participant
 from crm.search import service as search
 from crm.security import has_permission, require, writes_on_get
 
@@ -127,12 +129,31 @@ def index():
     return render_template(
         "followups/index.html",
         groups=groups,
+        visible_participants=_visible_participants(me, groups),
         assignee=assignee,
         users=users,
         selected_group=only,
         page=page,
         per_group=PER_GROUP,
         can_edit=has_permission(me, "followups.edit"),
+    )
+
+
+def _visible_participants(me: Any, groups: list[service.Group]) -> frozenset[int]:
+    """Ids of the participants linked to the listed follow-ups whom `me` may see.
+
+    A case follow-up's subject carries only the participant's number (TN-…); the list names
+    her where the follow-up's own page would, as the start page does (one query).
+    """
+    linked = {fu.participant_id for g in groups for fu in g.items if fu.participant_id}
+    if not linked or not has_permission(me, "participants.view"):
+        return frozenset()
+    return frozenset(
+        db.session.scalars(
+            participants_service.scope_participants(sa.select(Participant.id), me).where(
+                Participant.id.in_(linked)
+            )
+        )
     )
 
 
