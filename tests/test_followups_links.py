@@ -199,3 +199,30 @@ def test_the_follow_up_list_names_the_linked_participant_the_user_may_see(
     assert f'href="/teilnehmende/{records["participant"].id}"' in html
     # Another office's participant stays unnamed, as on the follow-up's own page.
     assert "Quast" not in html
+
+
+@pytest.mark.parametrize(
+    ("kind", "page"),
+    [
+        ("participant", "/teilnehmende/{id}"),
+        ("organisation", "/kontakte/organisationen/{id}"),
+        ("person", "/kontakte/personen/{id}"),
+    ],
+)
+def test_cancel_on_a_new_follow_up_leads_back_to_the_record_it_was_opened_from(
+    client_as, records, kind, page
+):
+    c = client_as("counsellor", office=records["office"])
+    record_id = records[kind].id
+    url = f"/wiedervorlagen/neu?{kind}_id={record_id}"
+    back = f'href="{page.format(id=record_id)}">Abbrechen</a>'
+    assert back in c.get(url).get_data(as_text=True)
+    # Still there after a refused save (no subject), which posts back to the same URL.
+    refused = c.post(url, data={"subject": "", "assignee_id": str(c.user.id)})
+    assert "Dieses Feld wird benötigt." in refused.get_data(as_text=True)
+    assert back in refused.get_data(as_text=True)
+    # Opened from the list, it leads back to the list; a forged id changes nothing.
+    assert 'href="/wiedervorlagen/">Abbrechen</a>' in c.get("/wiedervorlagen/neu").get_data(
+        as_text=True
+    )
+    assert c.get("/wiedervorlagen/neu?participant_id=x").status_code in (200, 404)

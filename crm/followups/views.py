@@ -237,7 +237,32 @@ def new():
         "followups/form.html",
         form=form,
         can_pick_participants=has_permission(me, "participants.view"),
+        back_url=_opened_from(),
     )
+
+
+# The page of each kind of record a follow-up links to: (endpoint, its id argument).
+RECORD_PAGES = {
+    "person": ("contacts.person_detail", "person_id"),
+    "organisation": ("contacts.organisation_detail", "org_id"),
+    "participant": ("participants.detail", "participant_id"),
+    "event": ("events.detail", "event_id"),
+}
+
+
+def _opened_from() -> str:
+    """Where "Cancel" leads: the record whose page opened the form, else the list.
+
+    "Create follow-up" on a participant's, person's or firm's page passes that record in the
+    URL (the form posts back to the same URL, so it is still there after an error).
+    """
+    for kind, _text, id_name in LINKS:
+        record_id = db_int(request.args.get(id_name, ""))
+        if record_id is not None and record_id > 0:
+            endpoint, argument = RECORD_PAGES[kind]
+            values: dict[str, Any] = {argument: record_id}
+            return url_for(endpoint, **values)
+    return url_for("followups.index")
 
 
 def _render_detail(fu: FollowUp, status: int = 200, **forms: Any) -> Any:
