@@ -205,6 +205,18 @@ def test_the_exit_form_names_the_placement(counsellor, setup, db_session):
     )
 
 
+def test_the_exit_form_of_a_participant_without_placements_links_to_adding_one(
+    counsellor, office, db_session
+):
+    """An exit into work names its placement: without one, the form says how to add it."""
+    p = make_participant(db_session, office=office, counsellor=counsellor.user)
+    db_session.commit()
+    html = counsellor.get(f"/teilnehmende/{p.id}/austritt").get_data(as_text=True)
+    assert 'id="exit_placement_id"' not in html
+    assert f'href="/teilnehmende/vermittlungen/neu/{p.id}"' in html
+    assert "Noch keine Vermittlung erfasst" in html
+
+
 # --- lasting support ----------------------------------------------------------------------------
 
 
