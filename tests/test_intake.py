@@ -590,3 +590,13 @@ def test_the_limit_counts_an_ipv6_sender_by_its_64_network():
     assert service.hash_ip(secret, "2001:db8:1:2::17") != service.hash_ip(secret, "2001:db8:1:3::1")
     assert service.hash_ip(secret, "::ffff:198.51.100.7") == service.hash_ip(secret, "198.51.100.7")
     assert service.hash_ip(secret, "198.51.100.7") != service.hash_ip(secret, "198.51.100.8")
+
+
+def test_an_inquiry_counts_as_received_at_the_moment_it_was_created_for(db_session):
+    """Created for an earlier moment (the demo data's inquiries), it was received then: the
+    time to first contact must not come out negative on the dashboard."""
+    office = factories.make_office(db_session)
+    inquiry = _create(db_session, office.id)
+    assert inquiry.created_at == MONDAY_9
+    service.mark_in_contact(inquiry, MONDAY_9 + timedelta(hours=5))
+    assert inquiry.first_contact_at - inquiry.created_at == timedelta(hours=5)
