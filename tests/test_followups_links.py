@@ -174,3 +174,55 @@ def test_a_text_changed_after_choosing_is_what_counts(client_as, db_session, rec
     )
     assert response.status_code == 302
     assert _only_followup(db_session).organisation_id == other.id
+
+
+def test_the_follow_up_list_names_the_linked_participant_the_user_may_see(
+    client_as, records, db_session
+):
+    """Case follow-ups carry only the number (TN-…) in their subject: the list names her."""
+    c = client_as("counsellor", office=records["office"])
+    for subject, participant in (
+        ("Mit ihr", records["participant"]),
+        ("Fremd", records["foreign"]),
+    ):
+        db_session.add(
+            FollowUp(
+                subject=subject,
+                due_at=datetime(2030, 1, 7, 8, tzinfo=UTC),
+                assignee_id=c.user.id,
+                participant_id=participant.id,
+            )
+        )
+    db_session.commit()
+    html = c.get("/wiedervorlagen/").get_data(as_text=True)
+    assert "Samir Quandil" in html
+    assert f'href="/teilnehmende/{records["participant"].id}"' in html
+    # Another office's participant stays unnamed, as on the follow-up's own page.
+    assert "Quast" not in html
+
+
+@pytest.mark.parametrize(
+    ("kind", "page"),
+    [
+        ("participant", "/teilnehmende/{id}"),
+        ("organisation", "/kontakte/organisationen/{id}"),
+        ("person", "/kontakte/personen/{id}"),
+    ],
+)
+def test_cancel_on_a_new_follow_up_leads_back_to_the_record_it_was_opened_from(
+    client_as, records, kind, page
+):
+    c = client_as("counsellor", office=records["office"])
+    record_id = records[kind].id
+    url = f"/wiedervorlagen/neu?{kind}_id={record_id}"
+    back = f'href="{page.format(id=record_id)}">Abbrechen</a>'
+    assert back in c.get(url).get_data(as_text=True)
+    # Still there after a refused save (no subject), which posts back to the same URL.
+    refused = c.post(url, data={"subject": "", "assignee_id": str(c.user.id)})
+    assert "Dieses Feld wird benötigt." in refused.get_data(as_text=True)
+    assert back in refused.get_data(as_text=True)
+    # Opened from the list, it leads back to the list; a forged id changes nothing.
+    assert 'href="/wiedervorlagen/">Abbrechen</a>' in c.get("/wiedervorlagen/neu").get_data(
+        as_text=True
+    )
+    assert c.get("/wiedervorlagen/neu?participant_id=x").status_code in (200, 404)

@@ -175,6 +175,30 @@ def test_snooze_one_week_and_custom_date(client_as, db_session, frozen_time):
     assert missing.status_code == 400
 
 
+def test_snoozing_to_a_day_in_the_past_is_refused_in_german(client_as, db_session, frozen_time):
+    """Put off to a past day, the follow-up would come straight back as overdue."""
+    client = client_as("counsellor")
+    fu = make_followup(db_session, client.user, due_date=date(2026, 11, 23))
+    db_session.commit()
+    due = fu.due_at
+    response = client.post(
+        f"/wiedervorlagen/{fu.id}/zurueckstellen",
+        data={"period": "custom", "until_date": "2026-11-20"},
+    )
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert "Das Datum darf nicht in der Vergangenheit liegen." in html
+    assert 'value="2026-11-20"' in html
+    db_session.refresh(fu)
+    assert fu.due_at == due
+    # Today is fine (frozen at 21.11.2026).
+    today = client.post(
+        f"/wiedervorlagen/{fu.id}/zurueckstellen",
+        data={"period": "custom", "until_date": "2026-11-21"},
+    )
+    assert today.status_code == 302
+
+
 def test_reassign_and_cancel(client_as, db_session):
     client = client_as("staff")
     colleague = factories.make_user(db_session, role="counsellor")

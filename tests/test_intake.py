@@ -600,3 +600,13 @@ def test_the_list_counts_one_inquiry_in_the_singular(client_as, db_session):
     db_session.commit()
     page = client.get("/anfragen/?ansicht=all").get_data(as_text=True)
     assert re.search(r'id="inquiry-count">\s*1 Anfrage\s*<', page), page
+
+
+def test_an_inquiry_counts_as_received_at_the_moment_it_was_created_for(db_session):
+    """Created for an earlier moment (the demo data's inquiries), it was received then: the
+    time to first contact must not come out negative on the dashboard."""
+    office = factories.make_office(db_session)
+    inquiry = _create(db_session, office.id)
+    assert inquiry.created_at == MONDAY_9
+    service.mark_in_contact(inquiry, MONDAY_9 + timedelta(hours=5))
+    assert inquiry.first_contact_at - inquiry.created_at == timedelta(hours=5)

@@ -195,6 +195,35 @@ def test_a_counsellor_cannot_create_a_participant_in_another_office(db_session, 
     )
 
 
+def test_a_session_in_the_future_is_refused_and_counts_no_hours(
+    db_session, frozen_time, counsellor, mine
+):
+    """Hours not yet given must not bring the entry (8 hours) forward or into the future."""
+    url = f"/teilnehmende/{mine.id}/termine"
+    response = counsellor.post(
+        url,
+        data={"session-held_on": "2026-11-22", "session-minutes": "9:00", "session-note": "Plan"},
+    )
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert "dieses Datum liegt in der Zukunft" in html
+    assert 'value="9:00"' in html
+    assert "Plan</textarea>" in html
+    db_session.expire_all()
+    assert mine.total_minutes == 0
+    assert mine.entry_on is None
+    # Today's session is fine; moving it to tomorrow is refused like adding one.
+    counsellor.post(url, data={"session-held_on": "2026-11-21", "session-minutes": "9:00"})
+    db_session.expire_all()
+    assert mine.entry_on == date(2026, 11, 21)
+    edit = counsellor.post(
+        f"{url}/{mine.sessions[0].id}", data={"held_on": "2026-11-22", "minutes": "9:00"}
+    )
+    assert edit.status_code == 400
+    db_session.expire_all()
+    assert mine.entry_on == date(2026, 11, 21)
+
+
 def test_sessions_through_the_page_set_move_and_remove_the_entry(db_session, counsellor, mine):
     url = f"/teilnehmende/{mine.id}/termine"
     counsellor.post(url, data={"session-held_on": "2026-03-02", "session-minutes": "240"})

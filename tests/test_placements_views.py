@@ -185,6 +185,33 @@ def test_the_participant_page_shows_placements_and_fitting_needs(counsellor, set
     assert 'id="fitting-needs"' in html
 
 
+def test_each_fitting_need_on_the_participant_page_offers_the_next_step(
+    counsellor, setup, db_session
+):
+    """With a release for the firm: plan the placement; without one: record the release."""
+    other = make_org(db_session, name="Pflegeheim Zyx")
+    unreleased = contacts.add_need(
+        db_session, other, occupation="Pflegefachkraft", count=1, surveyed_on=date(2026, 1, 5)
+    )
+    db_session.commit()
+    html = counsellor.get(f"/teilnehmende/{setup['p'].id}").get_data(as_text=True)
+    fitting = html.split('id="fitting-needs"', 1)[1].split("</ul>", 1)[0]
+    assert f'action="/teilnehmende/vermittlungen/bedarf/{setup["need"].id}/vermitteln"' in fitting
+    assert f'action="/teilnehmende/vermittlungen/bedarf/{unreleased.id}/vermitteln"' not in fitting
+    assert 'href="#freigaben"' in fitting
+
+    response = counsellor.post(
+        f"/teilnehmende/vermittlungen/bedarf/{setup['need'].id}/vermitteln",
+        data={"participant_id": str(setup["p"].id)},
+    )
+    assert response.status_code == 302
+    assert db_session.scalar(
+        sa.select(Placement).where(
+            Placement.participant_id == setup["p"].id, Placement.need_id == setup["need"].id
+        )
+    )
+
+
 def test_the_exit_form_names_the_placement(counsellor, setup, db_session):
     url = f"/teilnehmende/{setup['p'].id}/austritt"
     assert f'value="{setup["pl"].id}"' in counsellor.get(url).get_data(as_text=True)
@@ -203,6 +230,18 @@ def test_the_exit_form_names_the_placement(counsellor, setup, db_session):
         participants.get_participant(db_session, counsellor.user, setup["p"].id).exit_placement_id
         == setup["pl"].id
     )
+
+
+def test_the_exit_form_of_a_participant_without_placements_links_to_adding_one(
+    counsellor, office, db_session
+):
+    """An exit into work names its placement: without one, the form says how to add it."""
+    p = make_participant(db_session, office=office, counsellor=counsellor.user)
+    db_session.commit()
+    html = counsellor.get(f"/teilnehmende/{p.id}/austritt").get_data(as_text=True)
+    assert 'id="exit_placement_id"' not in html
+    assert f'href="/teilnehmende/vermittlungen/neu/{p.id}"' in html
+    assert "Noch keine Vermittlung erfasst" in html
 
 
 # --- lasting support ----------------------------------------------------------------------------

@@ -202,3 +202,17 @@ def test_a_query_without_a_searchable_word_offers_no_contacts(client_as, world, 
         response = c.get(f"/suche/auswahl/{kind}", query_string={"q": query})
         assert response.status_code in (200, 204)
         assert b"data-url" not in response.data
+
+
+def test_the_participant_number_shown_beside_a_hit_finds_the_participant(client_as, world):
+    """The pseudonym (TN-…) shown in the hits, on the record and in exports is searchable."""
+    c = client_as("counsellor", office=world["own"])
+    mine, theirs = world["mine"].pseudonym, world["theirs"].pseudonym
+    for query in (mine, mine.lower(), f" {mine.upper()} ", mine.removeprefix("TN-")):
+        response = c.get("/suche/", query_string={"q": query})
+        assert f"/teilnehmende/{world['mine'].id}".encode() in response.data, query
+        listed = c.get("/teilnehmende/", query_string={"q": query})
+        assert b"Haddad" in listed.data, query
+    # Another office's participant stays hidden, by number as by name.
+    assert b"Hadid" not in c.get("/suche/", query_string={"q": theirs}).data
+    assert b"Hadid" not in c.get("/teilnehmende/", query_string={"q": theirs}).data

@@ -209,6 +209,26 @@ def test_a_counsellor_sees_own_participants_close_to_entry_and_with_open_items(
     assert "25.11.2026" in items
 
 
+def test_an_open_item_whose_next_due_date_has_passed_is_marked_overdue(
+    counsellor, db_session, office, frozen_time
+):
+    """As on the open items page: a due date before today stands out on the start page."""
+    me = counsellor.user
+    late = factories.make_participant(db_session, counsellor=me, office=office, last_name="Spaet")
+    soon = factories.make_participant(db_session, counsellor=me, office=office, last_name="Bald")
+    for participant, due in ((late, date(2026, 11, 2)), (soon, date(2026, 11, 30))):
+        item = db_session.scalars(
+            sa.select(SupportItem).where(SupportItem.participant_id == participant.id)
+        ).first()
+        item.due_on = due
+    db_session.commit()
+    items = counsellor.get("/").get_data(as_text=True)
+    items = items.split('id="today-open-items"')[1].split("</ul>")[0]
+    rows = {row.split("</a>")[0].rsplit(">", 1)[1]: row for row in items.split("<li")[1:]}
+    assert "überfällig" in rows["Testa Spaet"]
+    assert "überfällig" not in rows["Testa Bald"]
+
+
 def test_a_participant_of_another_office_never_appears(counsellor, db_session, frozen_time):
     # Even one that names this counsellor: the office decides what a counsellor may see.
     elsewhere = factories.make_office(db_session, name="Genthin")

@@ -14,6 +14,8 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
+from crm.dashboard.weeks import local_date
+from crm.database import utcnow
 from crm.forms import Form, WholeNumberField, choices
 
 PRIORITY_LABELS = {"low": _l("low"), "normal": _l("normal"), "high": _l("high")}
@@ -97,6 +99,13 @@ class SnoozeForm(Form):
             self.until_date.errors = [
                 *self.until_date.errors,
                 _l("Please choose the new due date."),
+            ]
+            return False
+        # Snoozing puts a follow-up off: to a past day it would come back at once, overdue.
+        if ok and self.period.data == "custom" and self.until_date.data < local_date(utcnow()):
+            self.until_date.errors = [
+                *self.until_date.errors,
+                _l("The date must not be in the past."),
             ]
             return False
         return ok

@@ -363,7 +363,14 @@ def grouped_followups(
                 session.scalars(
                     sa.select(FollowUp)
                     .where(mine, _group_clause(key, b))
-                    .options(joinedload(FollowUp.person), joinedload(FollowUp.organisation))
+                    .options(
+                        joinedload(FollowUp.person),
+                        joinedload(FollowUp.organisation),
+                        # The list names a linked participant the viewer may see.
+                        joinedload(FollowUp.participant).load_only(
+                            Participant.first_name, Participant.last_name
+                        ),
+                    )
                     .order_by(FollowUp.due_at, FollowUp.id)
                     .limit(limit)
                     .offset(offset if only == key else 0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -30,6 +31,7 @@ from crm.followups.forms import (
 from crm.followups.models import FollowUp
 from crm.forms import choices
 from crm.participants import service as participants_service
+from crm.participants.models import Participant
 from crm.search import service as search
 from crm.security import has_permission, require, writes_on_get
 
@@ -127,12 +129,31 @@ def index():
     return render_template(
         "followups/index.html",
         groups=groups,
+        visible_participants=_visible_participants(me, groups),
         assignee=assignee,
         users=users,
         selected_group=only,
         page=page,
         per_group=PER_GROUP,
         can_edit=has_permission(me, "followups.edit"),
+    )
+
+
+def _visible_participants(me: Any, groups: list[service.Group]) -> frozenset[int]:
+    """Ids of the participants linked to the listed follow-ups whom `me` may see.
+
+    A case follow-up's subject carries only the participant's number (TN-…); the list names
+    her where the follow-up's own page would, as the start page does (one query).
+    """
+    linked = {fu.participant_id for g in groups for fu in g.items if fu.participant_id}
+    if not linked or not has_permission(me, "participants.view"):
+        return frozenset()
+    return frozenset(
+        db.session.scalars(
+            participants_service.scope_participants(sa.select(Participant.id), me).where(
+                Participant.id.in_(linked)
+            )
+        )
     )
 
 
@@ -216,7 +237,32 @@ def new():
         "followups/form.html",
         form=form,
         can_pick_participants=has_permission(me, "participants.view"),
+        back_url=_opened_from(),
     )
+
+
+# The page of each kind of record a follow-up links to: (endpoint, its id argument).
+RECORD_PAGES = {
+    "person": ("contacts.person_detail", "person_id"),
+    "organisation": ("contacts.organisation_detail", "org_id"),
+    "participant": ("participants.detail", "participant_id"),
+    "event": ("events.detail", "event_id"),
+}
+
+
+def _opened_from() -> str:
+    """Where "Cancel" leads: the record whose page opened the form, else the list.
+
+    "Create follow-up" on a participant's, person's or firm's page passes that record in the
+    URL (the form posts back to the same URL, so it is still there after an error).
+    """
+    for kind, _text, id_name in LINKS:
+        record_id = db_int(request.args.get(id_name, ""))
+        if record_id is not None and record_id > 0:
+            endpoint, argument = RECORD_PAGES[kind]
+            values: dict[str, Any] = {argument: record_id}
+            return url_for(endpoint, **values)
+    return url_for("followups.index")
 
 
 def _render_detail(fu: FollowUp, status: int = 200, **forms: Any) -> Any:

@@ -245,6 +245,9 @@ def create_inquiry(
         consent_text=consent_text,
         consent_version=consent_version,
         consented_at=now,
+        # Received at `now`: the queue, the reports' weeks and the time to first contact
+        # count from here (the demo data and the tests create inquiries in the past).
+        created_at=now,
         status="new",
         close_reason="",
         close_note="",

@@ -22,6 +22,8 @@ from wtforms.validators import (
     ValidationError,
 )
 
+from crm.dashboard.weeks import local_date
+from crm.database import utcnow
 from crm.esf.labels import EXIT_LABELS as ESF_EXIT_LABELS
 from crm.forms import DurationField, Filled, Form, Mailable, WholeNumberField, choices
 
@@ -146,6 +148,14 @@ class SessionForm(Form):
         validators=[Filled(), NumberRange(min=1, max=1440)],
     )
     note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=5000)])
+
+    def validate_held_on(self, field: DateField) -> None:
+        """A session is recorded once held: a future one would count hours not yet given
+        towards the 8 hours and move the entry date into the future."""
+        if field.data and field.data > local_date(utcnow()):
+            raise ValidationError(
+                _l("A session is recorded once it has been held; this date is in the future.")
+            )
 
 
 class ContactForm(Form):

@@ -7,6 +7,7 @@ Every query that returns participants goes through `scope_participants` (list, d
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -552,6 +553,17 @@ def name_contains(terms: list[str]) -> sa.ColumnElement[bool]:
     )
 
 
+# The participant number (Participant.pseudonym, "TN-" and ten hex digits) as people type it:
+# any case, with or without the prefix.
+_PSEUDONYM = re.compile(r"(?:tn-?)?([0-9a-f]{10})", re.IGNORECASE)
+
+
+def pseudonym_in(text: str | None) -> str | None:
+    """The participant number `text` consists of (as stored, "TN-3f9a2c1b7e"), else None."""
+    found = _PSEUDONYM.fullmatch((text or "").strip())
+    return f"TN-{found.group(1).lower()}" if found else None
+
+
 def participant_query(
     user: Any, f: ParticipantFilters, today: date, *, erased: bool = False
 ) -> sa.Select:
@@ -560,7 +572,11 @@ def participant_query(
     stmt = visible_participants(user, include_erased=erased)
     if erased:
         stmt = stmt.where(Participant.erased_at.is_not(None))
-    if f.q and fold(f.q).split():
+    # The number shown on the record and in every hit finds it; anything else is a name.
+    number = pseudonym_in(f.q)
+    if number:
+        stmt = stmt.where(Participant.pseudonym == number)
+    elif f.q and fold(f.q).split():
         stmt = stmt.where(name_contains(fold(f.q).split()))
     if f.office_id:
         stmt = stmt.where(Participant.office_id == f.office_id)
@@ -609,7 +625,11 @@ def list_participants(
     total = session.scalar(sa.select(sa.func.count()).select_from(stmt.subquery())) or 0
     options = (joinedload(Participant.office), joinedload(Participant.counsellor))
     offset = (max(page, 1) - 1) * per_page
-    if total <= SORT_HITS_UP_TO and substring.long_terms(fold(f.q).split()):
+    if (
+        total <= SORT_HITS_UP_TO
+        and not pseudonym_in(f.q)
+        and substring.long_terms(fold(f.q).split())
+    ):
         # A name search with few hits: sorted after fetching them through the trigram index.
         # Left to themselves the databases walk the name index and test each row, which for
         # a name whose holders sort late ("Yılmaz") reads nearly all participants.

@@ -132,8 +132,13 @@ def _organisations(session: Session, text: str, limit: int) -> list[Hit]:
 
 def _participants(session: Session, user: Any, text: str, limit: int, today: date) -> list[Hit]:
     number = _record_number(text)
+    pseudonym = participants.pseudonym_in(text)
     if number is not None:
         stmt = participants.visible_participants(user).where(Participant.id == number)
+        found = list(session.scalars(stmt.limit(limit)))
+    elif pseudonym is not None:
+        # The participant number each hit shows (TN-…): the record it belongs to.
+        stmt = participants.visible_participants(user).where(Participant.pseudonym == pseudonym)
         found = list(session.scalars(stmt.limit(limit)))
     else:
         # What participants.participant_query() finds for the list's search words, planned

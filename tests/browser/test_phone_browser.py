@@ -77,3 +77,36 @@ def test_a_needs_survey_answer_taken_on_the_phone_fits_a_390_px_phone(page: Page
     # The needs matrix (occupation, number, time frame, level) scrolls inside its own box.
     assert _page_width(page) <= PHONE["width"]
     check_a11y(page)
+
+
+def test_a_counsellors_placement_pages_fit_a_390_px_phone(page: Page) -> None:
+    """The list's buttons, a participant's and a firm's placements and the open items fit."""
+    page.set_viewport_size(PHONE)
+    page.goto("/")
+    log_in(page, COUNSELLOR)
+    expect(page.get_by_role("heading", name="Mein Tag", level=1)).to_be_visible()
+
+    page.get_by_role("button", name="Navigation anzeigen").click()
+    page.locator("#nav-main").get_by_role("link", name="Teilnehmende", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/teilnehmende/$"))
+    assert _page_width(page) <= PHONE["width"]
+    check_a11y(page)
+
+    # Amal Haddad has a placement (an internship at Bäckerei Schäfer, crm/placements/demo.py).
+    page.get_by_role("link", name="Haddad, Amal").click()
+    expect(page.locator("#participant-placements")).to_be_visible()
+    assert _page_width(page) <= PHONE["width"]
+    check_a11y(page)
+
+    page.locator("#participant-placements").get_by_role(
+        "link", name="Bäckerei Schäfer GmbH", exact=True
+    ).click()
+    expect(page.locator("#org-placements")).to_be_visible()
+    assert _page_width(page) <= PHONE["width"]
+    check_a11y(page)
+
+    page.goto("/")
+    page.get_by_role("link", name="Alle offenen Unterstützungspunkte").click()
+    expect(page.locator("#open-items")).to_be_visible()
+    assert _page_width(page) <= PHONE["width"]
+    check_a11y(page)
