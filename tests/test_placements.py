@@ -156,6 +156,22 @@ def test_an_exit_into_employment_names_its_placement_and_another_outcome_clears_
     assert p.exit_placement_id is None
 
 
+def test_an_exit_naming_a_planned_placement_marks_it_as_begun(app_ctx):
+    p = make_participant(app_ctx)
+    pl = service.save_placement(
+        app_ctx,
+        p,
+        organisation=make_org(app_ctx),
+        kind="job",
+        status="planned",
+        starts_on=D(2026, 11, 1),
+        today=TODAY,
+    )
+    participants.record_exit(app_ctx, p, exit_on=D(2026, 11, 2), outcome="employment")
+    service.set_exit_placement(app_ctx, p, pl.id)
+    assert pl.status == "active"
+
+
 def test_an_exit_cannot_name_another_participants_placement(app_ctx):
     p = make_participant(app_ctx)
     other = make_participant(app_ctx)

@@ -308,11 +308,12 @@ def set_exit_placement(
     if participant.exit_on is None or participant.exit_outcome not in PLACEMENT_OUTCOMES:
         placement_id = None
     if placement_id is not None:
-        owner = session.scalar(
-            sa.select(Placement.participant_id).where(Placement.id == placement_id)
-        )
-        if owner != participant.id:
+        placement = session.get(Placement, placement_id)
+        if placement is None or placement.participant_id != participant.id:
             raise PlacementError("the placement belongs to another participant")
+        if placement.status == "planned":
+            # An exit into work or qualification at this placement says it has begun.
+            placement.status = "active"
     participant.exit_placement_id = placement_id
     session.flush()
     return participant
