@@ -175,6 +175,32 @@ def test_creating_a_participant_through_the_form(db_session, counsellor, office)
     assert len(service.checklist(db_session, p)) == 10
 
 
+def test_a_year_of_birth_in_the_future_is_refused_with_the_input_kept(
+    db_session, frozen_time, counsellor, office
+):
+    response = counsellor.post(
+        "/teilnehmende/neu",
+        data={
+            "first_name": "Zukunft",
+            "last_name": "Tippfehler",
+            "birth_year": "2090",
+            "office_id": office.id,
+            "counsellor_id": counsellor.user.id,
+            "recognition_status": "not_started",
+            "acquisition_channel": "other",
+            "first_contact_on": "2026-02-03",
+        },
+    )
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert "Das Geburtsjahr darf nicht in der Zukunft liegen." in html
+    assert 'value="Tippfehler"' in html
+    assert (
+        db_session.scalar(sa.select(Participant).where(Participant.last_name == "Tippfehler"))
+        is None
+    )
+
+
 def test_a_counsellor_cannot_create_a_participant_in_another_office(db_session, counsellor, office):
     elsewhere = factories.make_office(db_session)
     db_session.commit()

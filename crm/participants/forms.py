@@ -114,6 +114,12 @@ class ParticipantForm(Form):
     birth_year = WholeNumberField(
         _l("Year of birth"), validators=[Optional(), NumberRange(min=1900, max=2100)]
     )
+
+    def validate_birth_year(self, field: WholeNumberField) -> None:
+        """A year still to come is a typo (and would make an age group of minus years)."""
+        if field.data is not None and field.data > local_date(utcnow()).year:
+            raise ValidationError(_l("The year of birth cannot be in the future."))
+
     gender = SelectField(_l("Gender"), choices=choices([("", "–"), *GENDER_LABELS.items()]))
     country_of_origin = StringField(_l("Country of origin"), validators=[Length(max=80)])
     profession = StringField(_l("Profession learned"), validators=[Length(max=200)])
