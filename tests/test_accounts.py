@@ -175,3 +175,15 @@ def test_login_success_and_failure_are_in_the_audit_log(client, db_session):
         sa.select(AuditEntry.action).where(AuditEntry.summary == user.email).order_by(AuditEntry.id)
     ).all()
     assert actions == ["login_failure", "login_success"]
+
+
+def test_the_user_list_flags_a_counsellor_without_an_office(admin_client, db_session):
+    """Such an account (possible before offices were required) sees and records nothing."""
+    factories.make_user(db_session, role="counsellor", display_name="Ohne Stelle")
+    factories.make_user(db_session, role="staff", display_name="Assistenz ohne Stelle")
+    db_session.commit()
+    page = admin_client.get("/verwaltung/benutzer").get_data(as_text=True)
+    row = page.split("Ohne Stelle", 1)[1].split("</tr>", 1)[0]
+    assert "keine Geschäftsstelle: sieht keine Teilnehmenden" in row
+    staff_row = page.split("Assistenz ohne Stelle", 1)[1].split("</tr>", 1)[0]
+    assert "keine Geschäftsstelle" not in staff_row
