@@ -405,3 +405,22 @@ def test_the_report_link_says_how_many_placements_of_erased_participants_it_coun
     html = page.get_data(as_text=True)
     assert "0 Vermittlungen" in html
     assert re.search(r'id="erased-note">1 Vermittlung gelöschter', html)
+
+
+def test_the_placement_form_loads_the_picked_firms_needs_without_saving(client_as, db_session):
+    firm = make_org(db_session, name="Bedarfsfirma")
+    contacts.add_need(
+        db_session, firm, occupation="Pflegefachkraft", count=3, surveyed_on=date(2026, 11, 1)
+    )
+    db_session.commit()
+    url = f"/teilnehmende/vermittlungen/bedarfsauswahl?organisation_id={firm.id}"
+    options = client_as("counsellor").get(url).get_data(as_text=True)
+    assert "Pflegefachkraft (3)" in options
+    assert 'id="need_id"' in options
+    # No firm (or a number the database cannot hold): only "none".
+    empty = client_as("counsellor").get(
+        "/teilnehmende/vermittlungen/bedarfsauswahl?organisation_id=99999999999999999999"
+    )
+    assert empty.status_code == 200
+    assert "Pflegefachkraft" not in empty.get_data(as_text=True)
+    assert client_as("readonly").get(url).status_code == 403

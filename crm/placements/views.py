@@ -20,7 +20,7 @@ from flask_login import current_user
 from crm.accounts.models import Office, User
 from crm.contacts.models import Organisation, QualificationNeed
 from crm.contacts.service import picked_organisation
-from crm.database import int_in_range, utcnow
+from crm.database import db_int, int_in_range, utcnow
 from crm.extensions import db
 from crm.forms import choices
 from crm.participants import service as participants
@@ -28,7 +28,7 @@ from crm.participants.models import Participant
 from crm.placements import forms as f
 from crm.placements import service
 from crm.placements.models import Placement
-from crm.security import require
+from crm.security import fragment, require
 
 bp = Blueprint("placements", __name__, url_prefix="/teilnehmende/vermittlungen")
 PER_PAGE = 50
@@ -217,6 +217,19 @@ def _save(form: f.PlacementForm, participant: Participant, placement: Placement 
     return redirect(
         url_for("participants.detail", participant_id=participant.id, _anchor="vermittlungen")
     )
+
+
+@bp.get("/bedarfsauswahl")
+@fragment
+@require("participants.edit")
+def need_options() -> str:
+    """The need select for the firm just picked on the placement form (htmx fragment), so the
+    user need not save first to choose the need it fills."""
+    org_id = db_int(request.args.get("organisation_id"))
+    org = db.session.get(Organisation, org_id) if org_id else None
+    form = f.PlacementForm(formdata=None)
+    _need_choices(form, org)
+    return render_template("placements/_need_options.html", field=form.need_id)
 
 
 @bp.route("/neu/<int:participant_id>", methods=["GET", "POST"])

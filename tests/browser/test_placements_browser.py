@@ -91,3 +91,52 @@ def test_the_counsellor_places_a_matched_participant_from_the_firms_need(
     expect(page).to_have_url(re.compile(r"/teilnehmende/\d+#vermittlungen$"))
     expect(page.locator("#participant-placements")).to_contain_text(FIRM)
     check_a11y(page)
+
+
+def test_picking_the_firm_on_a_new_placement_offers_its_needs_at_once(
+    page: Page, live_server: str
+) -> None:
+    """The need select used to fill only after saving the placement once."""
+    app = _live_app()
+    with app.app_context():
+        counsellor = db.session.scalar(sa.select(User).where(User.email == COUNSELLOR_EMAIL))
+        office = db.session.scalar(sa.select(Office).where(Office.name == "Magdeburg"))
+        firm = contacts.save_organisation(
+            db.session, {"name": "Aaron-Bedarfswahl GmbH", "kind": "employer", "city": "Burg"}
+        )
+        contacts.add_need(
+            db.session, firm, occupation="Mechatronikerin", count=4, surveyed_on=date.today()
+        )
+        participants.save_participant(
+            db.session,
+            {
+                "first_name": "Nora",
+                "last_name": "Aabergbedarf",
+                "office_id": office.id,
+                "counsellor_id": counsellor.id,
+                "first_contact_on": date.today() - timedelta(days=30),
+            },
+        )
+        db.session.commit()
+        db.session.remove()
+
+    page.goto("/")
+    log_in(page, COUNSELLOR_EMAIL)
+    page.get_by_role("navigation").first.get_by_role("link", name="Teilnehmende").click()
+    page.get_by_role("link", name=re.compile("Aabergbedarf")).first.click()
+    page.locator("#add-placement").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Neue Vermittlung")
+    check_a11y(page)
+    picker = page.locator("#organisation")
+    picker.click()
+    picker.press_sequentially("Aaron-Bedarfswahl", delay=40)
+    listbox = page.locator("#organisation-listbox")
+    expect(listbox.get_by_role("option").first).to_contain_text("Aaron-Bedarfswahl GmbH")
+    picker.press("ArrowDown")
+    picker.press("Enter")
+    expect(page.locator("#need_id")).to_contain_text("Mechatronikerin (4)")
+    page.locator("#need_id").select_option(label="Mechatronikerin (4)")
+    check_a11y(page)
+    page.get_by_role("button", name="Speichern").click()
+    expect(page).to_have_url(re.compile(r"/teilnehmende/\d+#vermittlungen$"))
+    expect(page.locator("#participant-placements")).to_contain_text("Aaron-Bedarfswahl GmbH")

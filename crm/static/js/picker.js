@@ -52,6 +52,13 @@
       opts[index].scrollIntoView({ block: "nearest" });
     }
 
+    // Others may follow the choice (the placement form loads the chosen firm's needs).
+    function setValue(value) {
+      if (!hidden || hidden.value === value) { return; }
+      hidden.value = value;
+      hidden.dispatchEvent(new Event("change", { bubbles: true }));
+    }
+
     function choose(opt) {
       var template = root.getAttribute("data-url-template");
       if (template) {
@@ -63,7 +70,7 @@
         window.location.assign(opt.getAttribute("data-url"));
         return;
       }
-      if (hidden) { hidden.value = opt.getAttribute("data-value"); }
+      setValue(opt.getAttribute("data-value"));
       input.value = opt.getAttribute("data-label");
       chosenLabel = input.value;
       close();
@@ -98,7 +105,7 @@
     }
 
     input.addEventListener("input", function () {
-      if (hidden && input.value !== chosenLabel) { hidden.value = ""; }
+      if (input.value !== chosenLabel) { setValue(""); }
       window.clearTimeout(timer);
       timer = window.setTimeout(load, DELAY);
     });
@@ -125,7 +132,7 @@
         } else if (input.value) {
           event.preventDefault();
           input.value = "";
-          if (hidden) { hidden.value = ""; }
+          setValue("");
           chosenLabel = "";
         }
       } else if (event.key === "Tab") {
