@@ -8,7 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -16,12 +16,11 @@ from sqlalchemy.orm import joinedload
 from wtforms import DateTimeLocalField, RadioField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
-from crm.contacts.models import ContactList, Person
+from crm.contacts.models import ContactList
 from crm.database import utcnow
 from crm.extensions import db
 from crm.forms import Form, choices, int_or_none
 from crm.newsletters import campaigns as svc
-from crm.newsletters import service
 from crm.newsletters.audiences import count_recipients
 from crm.newsletters.models import (
     DELIVERY_STATUSES,
@@ -36,6 +35,7 @@ from crm.newsletters.rendering import (
     render_subject,
     sample_context,
 )
+from crm.newsletters.test_send import send_test_to_me, stand_in
 from crm.security import fragment, has_permission, require
 
 bp = Blueprint("newsletter_campaigns", __name__, url_prefix="/newsletter/aussendungen")
@@ -346,35 +346,8 @@ def recipient_count() -> str:
 def test_send(campaign_id: int) -> Any:
     """Queue the campaign's own subject and text as a test to the staff member."""
     campaign = _campaign(campaign_id)
-    # The campaign keeps its own copy of the template: test that copy, not the template,
-    # addressed with the staff member's own name (no subscriber's data leaves the list).
-    person = Person(id=0, first_name="", last_name=current_user.display_name, email="")
-    try:
-        service.queue_test(
-            db.session,
-            service.MailSettings.from_config(current_app.config),
-            campaign,
-            person=person,
-            lst=campaign.newsletter_list,
-            to_email=current_user.email,
-            to_name=current_user.display_name,
-            user_id=current_user.id,
-        )
-        db.session.commit()
-    except TemplateProblem as problem:
-        db.session.rollback()
-        flash(problem.message, "danger")
-    except ValueError as exc:
-        db.session.rollback()
-        flash(_("The test mail could not be sent: %(error)s", error=str(exc)), "danger")
-    else:
-        flash(
-            _(
-                "The test mail to %(email)s is in the outbox and will be sent shortly.",
-                email=current_user.email,
-            ),
-            "success",
-        )
+    # The campaign keeps its own copy of the template: test that copy, not the template.
+    send_test_to_me(campaign, stand_in(), campaign.newsletter_list)
     return redirect(url_for(".detail", campaign_id=campaign.id))
 
 

@@ -23,7 +23,6 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_login import current_user
-from markupsafe import Markup
 from sqlalchemy.orm import joinedload
 
 from crm.audit.service import record
@@ -64,7 +63,8 @@ from crm.newsletters.rendering import (
     sample_context,
     validate_template,
 )
-from crm.security import has_permission, public, require, writes_on_get
+from crm.newsletters.test_send import send_test_to_me, stand_in
+from crm.security import public, require, writes_on_get
 
 log = logging.getLogger(__name__)
 bp = Blueprint("newsletters", __name__, url_prefix="/newsletter")
@@ -557,17 +557,6 @@ def template_preview_html(template_id: int):
     return response
 
 
-def _queued_note(row_id: int, email: str) -> Markup | str:
-    """The flash after a test send: in the outbox, with a link to its row for admins."""
-    text = _("The test mail to %(email)s is in the outbox and will be sent shortly.", email=email)
-    if not has_permission(current_user, "admin.system"):
-        return text
-    link = Markup('<a class="alert-link" href="{}">{}</a>').format(
-        url_for("mail.detail", mail_id=row_id), _("Show in the outbox")
-    )
-    return Markup("{} {}").format(text, link)
-
-
 @bp.post("/vorlagen/<int:template_id>/testversand")
 @require("newsletters.edit")
 def template_test_send(template_id: int):
@@ -576,30 +565,7 @@ def template_test_send(template_id: int):
     if lst is None:
         flash(_("Create a newsletter first."), "danger")
         return redirect(url_for(".template_preview", template_id=tpl.id))
-    if person is None:
-        # Without a chosen recipient the test shows the staff member's own name.
-        person = Person(id=0, first_name="", last_name=current_user.display_name, email="")
-    try:
-        row = service.queue_test(
-            db.session,
-            _settings(),
-            tpl,
-            person=person,
-            lst=lst,
-            to_email=current_user.email,
-            to_name=current_user.display_name,
-            user_id=current_user.id,
-        )
-        db.session.commit()
-    except TemplateProblem as problem:
-        db.session.rollback()
-        flash(problem.message, "danger")
-    except ValueError as exc:
-        db.session.rollback()
-        log.warning("newsletter test send failed: %s", exc)
-        flash(_("The test mail could not be sent: %(error)s", error=str(exc)), "danger")
-    else:
-        flash(_queued_note(row.id, current_user.email), "success")
+    send_test_to_me(tpl, person or stand_in(), lst)
     args: dict[str, Any] = {"person": request.args.get("person", type=int), "liste": lst.id}
     return redirect(url_for(".template_preview", template_id=tpl.id, **args))
 
