@@ -161,7 +161,12 @@ def test_an_admin_sets_up_an_empty_install_and_a_counsellor_records_the_first_pa
     expect(page.get_by_label("Magdeburg: Eintritte")).to_have_value("2")
     check_a11y(page)
 
-    # Step 4: the mail check queues a test mail to the admin through the outbox.
+    # Step 4: the project term (optional; the funder report and the targets count from it).
+    page.get_by_role("link", name="Nächster Schritt").click()
+    expect(page.get_by_role("heading", level=2)).to_have_text("Projektlaufzeit")
+    check_a11y(page)
+
+    # Step 5: the mail check queues a test mail to the admin through the outbox.
     page.get_by_role("link", name="Nächster Schritt").click()
     expect(page.get_by_role("heading", level=2)).to_have_text("Mail-Einstellungen prüfen")
     check_a11y(page)
