@@ -237,6 +237,17 @@ def test_fair_only_sections_appear_on_fairs_only(client_as, db_session):
     assert staff.post(f"/termine/{fair.id}/standdienst", data=slot).status_code == 302
 
 
+def test_the_event_list_offers_lead_capture_for_fairs_to_editors_only(client_as, db_session):
+    fair = make_event(db_session, "fair", "Jobmesse Magdeburg")
+    meeting = make_event(db_session, "coordination")
+    lead_link = f'href="/termine/{fair.id}/leads/neu"'
+    listing = client_as("staff").get("/termine/").get_data(as_text=True)
+    assert "Jobmesse Magdeburg" in listing
+    assert lead_link in listing
+    assert f'href="/termine/{meeting.id}/leads/neu"' not in listing
+    assert lead_link not in client_as("readonly").get("/termine/").get_data(as_text=True)
+
+
 def test_existing_booth_duty_and_minutes_stay_visible_after_the_kind_changed(client_as, db_session):
     event = make_event(db_session, "coordination")
     staff = client_as("staff")
