@@ -138,17 +138,22 @@ def test_a_job_gets_no_follow_up(app_ctx):
 # --- the exit names its placement ---------------------------------------------------------------
 
 
-def test_an_exit_into_employment_names_its_placement_and_another_outcome_clears_it(app_ctx):
-    p = make_participant(app_ctx)
-    pl = service.save_placement(
-        app_ctx,
-        p,
-        organisation=make_org(app_ctx),
+def _job(session, participant, status: str = "active"):
+    """A job at a new firm from 01.11.2026, for the exit tests."""
+    return service.save_placement(
+        session,
+        participant,
+        organisation=make_org(session),
         kind="job",
-        status="active",
+        status=status,
         starts_on=D(2026, 11, 1),
         today=TODAY,
     )
+
+
+def test_an_exit_into_employment_names_its_placement_and_another_outcome_clears_it(app_ctx):
+    p = make_participant(app_ctx)
+    pl = _job(app_ctx, p)
     participants.record_exit(app_ctx, p, exit_on=D(2026, 11, 2), outcome="employment")
     service.set_exit_placement(app_ctx, p, pl.id)
     assert p.exit_placement_id == pl.id
@@ -158,15 +163,7 @@ def test_an_exit_into_employment_names_its_placement_and_another_outcome_clears_
 
 def test_an_exit_naming_a_planned_placement_marks_it_as_begun(app_ctx):
     p = make_participant(app_ctx)
-    pl = service.save_placement(
-        app_ctx,
-        p,
-        organisation=make_org(app_ctx),
-        kind="job",
-        status="planned",
-        starts_on=D(2026, 11, 1),
-        today=TODAY,
-    )
+    pl = _job(app_ctx, p, "planned")
     participants.record_exit(app_ctx, p, exit_on=D(2026, 11, 2), outcome="employment")
     service.set_exit_placement(app_ctx, p, pl.id)
     assert pl.status == "active"
@@ -175,15 +172,7 @@ def test_an_exit_naming_a_planned_placement_marks_it_as_begun(app_ctx):
 def test_an_exit_cannot_name_another_participants_placement(app_ctx):
     p = make_participant(app_ctx)
     other = make_participant(app_ctx)
-    pl = service.save_placement(
-        app_ctx,
-        other,
-        organisation=make_org(app_ctx),
-        kind="job",
-        status="active",
-        starts_on=D(2026, 11, 1),
-        today=TODAY,
-    )
+    pl = _job(app_ctx, other)
     participants.record_exit(app_ctx, p, exit_on=D(2026, 11, 2), outcome="employment")
     with pytest.raises(service.PlacementError):
         service.set_exit_placement(app_ctx, p, pl.id)
