@@ -22,13 +22,21 @@ FIRM = "Aaron-Klinik Vermittlungstest"
 LAST_NAME = "Aabergvermittelt"
 
 
+def _demo_counsellor() -> tuple[User, Office]:
+    """The demo counsellor and her office (in an app context)."""
+    counsellor = db.session.scalar(sa.select(User).where(User.email == COUNSELLOR_EMAIL))
+    office = db.session.scalar(sa.select(Office).where(Office.name == "Magdeburg"))
+    assert counsellor is not None
+    assert office is not None
+    return counsellor, office
+
+
 def test_the_counsellor_places_a_matched_participant_from_the_firms_need(
     page: Page, live_server: str
 ) -> None:
     app = _live_app()
     with app.app_context():
-        counsellor = db.session.scalar(sa.select(User).where(User.email == COUNSELLOR_EMAIL))
-        office = db.session.scalar(sa.select(Office).where(Office.name == "Magdeburg"))
+        counsellor, office = _demo_counsellor()
         firm = contacts.save_organisation(
             db.session, {"name": FIRM, "kind": "employer", "city": "Magdeburg"}
         )
@@ -99,8 +107,7 @@ def test_picking_the_firm_on_a_new_placement_offers_its_needs_at_once(
     """The need select used to fill only after saving the placement once."""
     app = _live_app()
     with app.app_context():
-        counsellor = db.session.scalar(sa.select(User).where(User.email == COUNSELLOR_EMAIL))
-        office = db.session.scalar(sa.select(Office).where(Office.name == "Magdeburg"))
+        counsellor, office = _demo_counsellor()
         firm = contacts.save_organisation(
             db.session, {"name": "Aaron-Bedarfswahl GmbH", "kind": "employer", "city": "Burg"}
         )
