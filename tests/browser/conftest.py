@@ -249,6 +249,8 @@ def strict_page(
 
 def check_a11y(page: Page) -> None:
     """Run axe-core on the current page; fail on any serious or critical violation."""
+    # A click that navigates returns before the new document is parsed; axe needs its <head>.
+    page.wait_for_load_state("domcontentloaded")
     page.add_script_tag(path=str(AXE_JS))
     violations = page.evaluate(
         """async () => {
@@ -274,4 +276,8 @@ def log_in(page: Page, email: str = ADMIN_EMAIL, password: str = PASSWORD) -> No
     """Fill in and send the login form on the current (login) page, found by its labels."""
     page.get_by_label("E-Mail-Adresse").fill(email)
     page.get_by_label("Passwort", exact=True).fill(password)
-    page.get_by_role("main").get_by_role("button", name="Anmelden").click()
+    # The form posts and redirects (or re-renders with an error). Wait for that document to
+    # load: a check right after the click could otherwise run while the next page is still
+    # being parsed, with no <head> yet.
+    with page.expect_navigation():
+        page.get_by_role("main").get_by_role("button", name="Anmelden").click()
