@@ -16,6 +16,7 @@ from typing import Any
 import brotli
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
 from werkzeug.serving import make_server
 
 from crm import demo
@@ -247,20 +248,35 @@ def strict_page(
         context.close()
 
 
+# What Playwright reports when a script meets a document that a navigation is replacing: a
+# test's click returns before the next page is parsed (no <head> yet) or while the old one goes.
+_NAVIGATION_RACE = ("reading 'appendChild'", "Execution context was destroyed")
+
+
+def _axe_violations(page: Page) -> list[dict[str, Any]]:
+    """axe-core's violations on the page, once the page a click led to has loaded."""
+    for attempt in range(3):
+        page.wait_for_load_state("load")
+        try:
+            page.add_script_tag(path=str(AXE_JS))
+            return page.evaluate(
+                """async () => {
+                    const result = await axe.run(document, {resultTypes: ['violations']});
+                    return result.violations.map(v => ({
+                        id: v.id, impact: v.impact, help: v.help,
+                        targets: v.nodes.map(n => n.target),
+                    }));
+                }"""
+            )
+        except PlaywrightError as error:
+            if attempt == 2 or not any(m in str(error) for m in _NAVIGATION_RACE):
+                raise
+    raise AssertionError("unreachable")
+
+
 def check_a11y(page: Page) -> None:
     """Run axe-core on the current page; fail on any serious or critical violation."""
-    # A click that navigates returns before the new document is parsed; axe needs its <head>.
-    page.wait_for_load_state("domcontentloaded")
-    page.add_script_tag(path=str(AXE_JS))
-    violations = page.evaluate(
-        """async () => {
-            const result = await axe.run(document, {resultTypes: ['violations']});
-            return result.violations.map(v => ({
-                id: v.id, impact: v.impact, help: v.help,
-                targets: v.nodes.map(n => n.target),
-            }));
-        }"""
-    )
+    violations = _axe_violations(page)
     blocking = [v for v in violations if v["impact"] in BLOCKING_IMPACTS]
     if blocking:
         lines = [f"{len(blocking)} serious/critical accessibility violation(s) on {page.url}:"]
