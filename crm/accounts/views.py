@@ -36,7 +36,7 @@ from crm.accounts.models import Absence, User
 from crm.accounts.passwords import PasswordPolicyError
 from crm.database import utcnow
 from crm.extensions import db, login_manager
-from crm.offices.views import chosen_offices, user_form_choices
+from crm.offices.views import chosen_offices, create_user_from_form, user_form_choices
 from crm.security import authenticated, is_safe_next, public, require
 
 bp = Blueprint("accounts", __name__)
@@ -175,28 +175,9 @@ def users():
 def user_new():
     form = UserForm()
     user_form_choices(form)
-    if form.validate_on_submit():
-        office, others = chosen_offices(form)
-        temporary = service.generate_temporary_password()
-        try:
-            user = service.create_user(
-                db.session,
-                email=form.email.data,
-                display_name=form.display_name.data,
-                password=temporary,
-                role=form.role.data,
-                office=office,
-                other_offices=others,
-                must_change_password=True,
-            )
-        except (service.AccountError, PasswordPolicyError) as exc:
-            db.session.rollback()
-            form.email.errors.append(str(exc))
-        else:
-            db.session.commit()
-            return render_template(
-                "accounts/temporary_password.html", user=user, password=temporary
-            )
+    if form.validate_on_submit() and (created := create_user_from_form(form)):
+        user, temporary = created
+        return render_template("accounts/temporary_password.html", user=user, password=temporary)
     return render_template("accounts/user_form.html", form=form, user=None)
 
 

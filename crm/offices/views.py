@@ -250,32 +250,41 @@ def chosen_offices(form: UserForm) -> tuple[Office | None, list[Office]]:
     return home, others
 
 
+def create_user_from_form(form: UserForm) -> tuple[User, str] | None:
+    """Create the account a valid user form describes, with a temporary password.
+
+    Returns the user and the password to hand over once, or None with the reason on the
+    form's e-mail field (the session rolled back).
+    """
+    home, others = chosen_offices(form)
+    temporary = accounts.generate_temporary_password()
+    try:
+        user = accounts.create_user(
+            db.session,
+            email=form.email.data,
+            display_name=form.display_name.data,
+            password=temporary,
+            role=form.role.data,
+            office=home,
+            other_offices=others,
+            must_change_password=True,
+        )
+    except (accounts.AccountError, PasswordPolicyError) as exc:
+        db.session.rollback()
+        form.email.errors.append(str(exc))
+        return None
+    db.session.commit()
+    return user, temporary
+
+
 def _setup_users() -> Any:
     form = UserForm()
     user_form_choices(form)
     created: tuple[User, str] | None = None
-    if form.validate_on_submit():
-        home, others = chosen_offices(form)
-        temporary = accounts.generate_temporary_password()
-        try:
-            user = accounts.create_user(
-                db.session,
-                email=form.email.data,
-                display_name=form.display_name.data,
-                password=temporary,
-                role=form.role.data,
-                office=home,
-                other_offices=others,
-                must_change_password=True,
-            )
-        except (accounts.AccountError, PasswordPolicyError) as exc:
-            db.session.rollback()
-            form.email.errors.append(str(exc))
-        else:
-            db.session.commit()
-            created = (user, temporary)
-            form = UserForm(formdata=None)
-            user_form_choices(form)
+    if form.validate_on_submit() and (created := create_user_from_form(form)):
+        # A fresh form for the next colleague; the one just created is listed below.
+        form = UserForm(formdata=None)
+        user_form_choices(form)
     users = db.session.scalars(
         sa.select(User).options(selectinload(User.offices)).order_by(User.display_name)
     ).all()
