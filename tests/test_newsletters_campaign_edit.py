@@ -259,9 +259,7 @@ def test_two_coordinators_editing_at_once_do_not_overwrite_each_other(
     assert campaign.version == 2
 
 
-def test_only_users_who_may_create_campaigns_may_edit_them(
-    client_as: Any, db_session: Any
-) -> None:
+def test_only_users_who_may_create_campaigns_may_edit_them(client_as: Any, db_session: Any) -> None:
     campaign = _draft(db_session)
     for role in ("counsellor", "readonly"):
         client = client_as(role)
