@@ -113,7 +113,7 @@ def test_a_template_problem_in_the_edited_text_is_named_in_german_and_the_input_
         f"/newsletter/aussendungen/{campaign.id}/bearbeiten",
         data=_edit_data(campaign, body_text="Hallo {{ unbekannt }}, mein neuer Absatz"),
     )
-    assert response.status_code == 200
+    assert response.status_code == 400
     page = response.get_data(True)
     assert "Unbekannter Platzhalter „unbekannt“" in page
     assert "mein neuer Absatz" in page
@@ -135,7 +135,7 @@ def test_an_edited_text_is_bounded_by_the_sandbox_as_on_creation(
         f"/newsletter/aussendungen/{campaign.id}/bearbeiten",
         data=_edit_data(campaign, body_text=endless + "{{ a }}"),
     )
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert "Nur-Text, Zeile 1: Die Vorlage baut zu große Texte auf" in response.get_data(True)
     db_session.refresh(campaign)
     assert campaign.version == 1
@@ -167,7 +167,7 @@ def test_the_recipients_can_be_changed_with_the_same_checks_as_on_creation(
         f"/newsletter/aussendungen/{campaign.id}/bearbeiten",
         data=_edit_data(campaign, audience_kind="static", contact_list_id=""),
     )
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert "Bitte eine feste Kontaktliste wählen." in response.get_data(True)
     db_session.refresh(campaign)
     assert campaign.contact_list_id is None

@@ -367,7 +367,7 @@ def edit(campaign_id: int) -> Any:
         if outcome == "refused":
             flash(_not_editable(), "danger")
             return redirect(url_for(".detail", campaign_id=campaign.id))
-        status = 409 if outcome == "stale" else 200
+        status = 409 if outcome == "stale" else 400
     elif request.method == "POST" and not refresh:
         status = 400
     count = _recipient_count(form)
