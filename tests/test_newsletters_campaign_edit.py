@@ -292,3 +292,22 @@ def test_an_edit_without_a_csrf_token_is_refused(client_as: Any, db_session: Any
 
 def test_an_unknown_campaign_is_not_found(client_as: Any) -> None:
     assert client_as("staff").get("/newsletter/aussendungen/999999/bearbeiten").status_code == 404
+
+
+def test_a_new_campaign_from_a_template_that_does_not_render_names_the_problem(
+    client_as: Any, db_session: Any
+) -> None:
+    # The same check as for an edit: the template's bodies become the campaign's copy.
+    nl = make_list(db_session)
+    template = NewsletterTemplate(name="Alt", subject="Hallo", body_text="{{ unbekannt }}")
+    db_session.add(template)
+    db_session.commit()
+    response = client_as("staff").post(
+        "/newsletter/aussendungen/neu",
+        data={"name": "Aus alter Vorlage", "list_id": nl.id, "template_id": template.id},
+    )
+    assert response.status_code == 200
+    page = response.get_data(True)
+    assert "Nur-Text, Zeile 1: Unbekannter Platzhalter „unbekannt“" in page
+    assert 'value="Aus alter Vorlage"' in page
+    assert db_session.query(Campaign).filter_by(name="Aus alter Vorlage").count() == 0
