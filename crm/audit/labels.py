@@ -70,6 +70,7 @@ RECORD_LABELS = {
     "import_job": _l("Import run"),
     "mail_outbox": _l("Mail outbox"),
     "newsletter_list": _l("Newsletter list"),
+    "newsletter_campaign": _l("Newsletter campaign"),
     "newsletter_delivery": _l("Newsletter delivery"),
     "privacy_text": _l("Privacy notice"),
     "retention_rule": _l("Retention period"),

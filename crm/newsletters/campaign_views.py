@@ -13,7 +13,14 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy.orm import joinedload
-from wtforms import DateTimeLocalField, RadioField, SelectField, StringField
+from wtforms import (
+    DateTimeLocalField,
+    HiddenField,
+    RadioField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, Length, Optional
 
 from crm.contacts.models import ContactList
@@ -22,6 +29,7 @@ from crm.extensions import db
 from crm.forms import Form, choices, int_or_none
 from crm.newsletters import campaigns as svc
 from crm.newsletters.audiences import count_recipients
+from crm.newsletters.forms import put_template_problems
 from crm.newsletters.models import (
     DELIVERY_STATUSES,
     Audience,
@@ -80,6 +88,22 @@ class CampaignForm(Form):
     send_at = DateTimeLocalField(
         _l("Send at (optional)"), format="%Y-%m-%dT%H:%M", validators=[Optional()]
     )
+
+
+class CampaignEditForm(CampaignForm):
+    """The campaign form for a draft: the same fields, with the campaign's own copy of the
+    bodies instead of the template (which only gave the first copy) and without the send
+    time (the campaign page schedules)."""
+
+    template_id = None
+    send_at = None
+    subject = StringField(_l("Subject"), validators=[DataRequired(), Length(max=300)])
+    body_html = TextAreaField(_l("HTML body"), validators=[Optional(), Length(max=200_000)])
+    body_text = TextAreaField(
+        _l("Plain-text body"), validators=[DataRequired(), Length(max=100_000)]
+    )
+    # The version the editor started from (optimistic lock, see campaigns.update_campaign).
+    version = HiddenField()
 
 
 class CountForm(Form):
@@ -256,11 +280,9 @@ def new() -> Any:
     return render_template("newsletters/campaign_form.html", form=form, count=count)
 
 
-def _create(form: CampaignForm) -> Campaign | None:
-    template = db.session.get(NewsletterTemplate, form.template_id.data)
-    if template is None:
-        form.template_id.errors = [_("Please choose a template.")]
-        return None
+def _recipients(form: CampaignForm) -> tuple[int | None, int | None] | None:
+    """(audience id, contact list id) of the form's valid recipient choice, or None with
+    the problem put on its field."""
     kind = form.audience_kind.data
     problem, audience = _audience_problem(
         kind, form.list_id.data, form.audience_id.data, form.contact_list_id.data
@@ -269,10 +291,32 @@ def _create(form: CampaignForm) -> Campaign | None:
         field = form.audience_id if kind == "audience" else form.contact_list_id
         field.errors = [problem]
         return None
-    subject = (form.subject.data or "").strip() or template.subject
-    problems = validate_subject(subject)
-    if problems:
-        form.subject.errors = problems
+    return (
+        audience.id if audience else None,
+        form.contact_list_id.data if kind == "static" else None,
+    )
+
+
+def _create(form: CampaignForm) -> Campaign | None:
+    template = db.session.get(NewsletterTemplate, form.template_id.data)
+    if template is None:
+        form.template_id.errors = [_("Please choose a template.")]
+        return None
+    recipients = _recipients(form)
+    if recipients is None:
+        return None
+    text = svc.CampaignText(
+        name=form.name.data.strip(),
+        list_id=form.list_id.data,
+        audience_id=recipients[0],
+        contact_list_id=recipients[1],
+        subject=(form.subject.data or "").strip() or template.subject,
+        body_html=template.body_html,
+        body_text=template.body_text,
+    )
+    # The bodies are the template's: a problem in them is the template choice's problem.
+    fields = {"subject": form.subject, "html": form.template_id, "text": form.template_id}
+    if put_template_problems(text, fields):
         return None
     send_at = None
     if form.send_at.data is not None:
@@ -283,32 +327,96 @@ def _create(form: CampaignForm) -> Campaign | None:
         if send_at <= utcnow():
             form.send_at.errors = [_("The send time must be in the future.")]
             return None
-    campaign = Campaign(
-        name=form.name.data.strip(),
-        list_id=form.list_id.data,
-        audience_id=audience.id if audience else None,
-        contact_list_id=form.contact_list_id.data if kind == "static" else None,
-        template_id=template.id,
-        subject=subject,
-        body_html=template.body_html,
-        body_text=template.body_text,
-        created_by_id=current_user.id,
+    campaign = svc.create_campaign(
+        db.session, text, template_id=template.id, user_id=current_user.id
     )
-    db.session.add(campaign)
-    db.session.flush()
     if send_at is not None:
         svc.schedule_campaign(db.session, campaign, send_at)
     db.session.commit()
     return campaign
 
 
-def validate_subject(subject: str) -> list[str]:
-    """German problems of a subject template (unknown placeholder, syntax), empty if none."""
+def _audience_kind(campaign: Campaign) -> str:
+    if campaign.audience_id:
+        return "audience"
+    if campaign.contact_list_id:
+        return "static"
+    return "list"
+
+
+@bp.route("/<int:campaign_id>/bearbeiten", methods=["GET", "POST"])
+@require("newsletters.edit")
+def edit(campaign_id: int) -> Any:
+    """Change name, recipients, subject and bodies while the campaign has not started."""
+    campaign = _campaign(campaign_id)
+    if campaign.status not in svc.EDITABLE_STATUSES:
+        flash(_not_editable(), "danger")
+        return redirect(url_for(".detail", campaign_id=campaign.id))
+    form = CampaignEditForm(obj=campaign if request.method == "GET" else None)
+    _recipient_choices(form)
+    if request.method == "GET":
+        form.audience_kind.data = _audience_kind(campaign)
+        form.version.data = str(campaign.version)
+    refresh = "refresh" in request.form
+    status = 200
+    if form.validate_on_submit() and not refresh:
+        outcome = _save_edit(form, campaign)
+        if outcome == "saved":
+            flash(_("The campaign has been saved."), "success")
+            return redirect(url_for(".detail", campaign_id=campaign.id))
+        if outcome == "refused":
+            flash(_not_editable(), "danger")
+            return redirect(url_for(".detail", campaign_id=campaign.id))
+        status = 409 if outcome == "stale" else 400
+    elif request.method == "POST" and not refresh:
+        status = 400
+    count = _recipient_count(form)
+    return render_template(
+        "newsletters/campaign_form.html", form=form, count=count, campaign=campaign
+    ), status
+
+
+def _not_editable() -> str:
+    return _("This campaign can no longer be edited: sending has started or it was cancelled.")
+
+
+def _save_edit(form: CampaignEditForm, campaign: Campaign) -> str:
+    """ "saved", "invalid" (problems on the form), "stale" or "refused"."""
+    recipients = _recipients(form)
+    if recipients is None:
+        return "invalid"
+    text = svc.CampaignText(
+        name=form.name.data.strip(),
+        list_id=form.list_id.data,
+        audience_id=recipients[0],
+        contact_list_id=recipients[1],
+        subject=form.subject.data.strip(),
+        body_html=form.body_html.data or "",
+        body_text=form.body_text.data or "",
+    )
+    fields = {"subject": form.subject, "html": form.body_html, "text": form.body_text}
+    if put_template_problems(text, fields):
+        return "invalid"
     try:
-        render_subject(subject, list_name="Newsletter")
-    except TemplateProblem as problem:
-        return [str(problem)]
-    return []
+        base_version = int(form.version.data or "")
+    except ValueError:
+        base_version = -1  # a tampered form: treated like a stale one
+    try:
+        svc.update_campaign(db.session, campaign, text, base_version=base_version)
+    except svc.CampaignNotEditable:
+        db.session.rollback()
+        return "refused"
+    except svc.StaleCampaign:
+        db.session.rollback()
+        form.version.errors = [
+            _(
+                "Someone else has saved this campaign in the meantime. Your changes are still "
+                "here: copy them, open the campaign for editing again and make them again."
+            )
+        ]
+        return "stale"
+    db.session.commit()
+    return "saved"
 
 
 @bp.get("/anzahl")
@@ -398,6 +506,7 @@ def detail(campaign_id: int) -> str:
         preview_problem=problem,
         can_send=has_permission(current_user, "newsletters.send"),
         can_edit=has_permission(current_user, "newsletters.edit"),
+        editable_statuses=svc.EDITABLE_STATUSES,
     )
 
 

@@ -15,29 +15,154 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from crm.audit.service import record
 from crm.database import rows_affected, utcnow
 from crm.newsletters.models import Audience, Campaign, Delivery
 
 __all__ = [
+    "EDITABLE_STATUSES",
     "CampaignError",
+    "CampaignNotEditable",
+    "CampaignText",
+    "StaleCampaign",
     "audience_select",
     "Progress",
     "cancel_campaign",
     "deliveries_page",
     "duplicate_campaign",
+    "create_campaign",
     "figures",
     "pause",
     "progress",
     "recipients_select",
     "resume",
     "schedule_campaign",
+    "update_campaign",
     "start_campaign",
     "start_due_campaigns",
 ]
 
 
+# Until the recipients are frozen and sending starts, the text may still change.
+EDITABLE_STATUSES = ("draft", "scheduled")
+# The parts of a campaign its edit form changes (the template only ever gave the first copy).
+EDITABLE_FIELDS = (
+    "name",
+    "list_id",
+    "audience_id",
+    "contact_list_id",
+    "subject",
+    "body_html",
+    "body_text",
+)
+
+
 class CampaignError(ValueError):
     """The requested state change is not possible from the campaign's current state."""
+
+
+class CampaignNotEditable(CampaignError):
+    """Sending has started (or the campaign was cancelled): its text stays as it went out."""
+
+
+class StaleCampaign(CampaignError):
+    """Somebody else saved the campaign after the editor loaded it."""
+
+
+@dataclass(frozen=True)
+class CampaignText:
+    """What the campaign form sets: name, recipients, subject and the two bodies."""
+
+    name: str
+    list_id: int
+    audience_id: int | None
+    contact_list_id: int | None
+    subject: str
+    body_html: str
+    body_text: str
+
+
+def create_campaign(
+    session: Session, text: CampaignText, *, template_id: int | None, user_id: int | None
+) -> Campaign:
+    """A new draft with its own copy of the text; audited. The caller commits."""
+    campaign = Campaign(
+        **{field: getattr(text, field) for field in EDITABLE_FIELDS},
+        template_id=template_id,
+        status="draft",
+        created_by_id=user_id,
+    )
+    session.add(campaign)
+    session.flush()
+    _audit(session, "create", campaign, list(EDITABLE_FIELDS))
+    return campaign
+
+
+def update_campaign(
+    session: Session, campaign: Campaign, text: CampaignText, *, base_version: int
+) -> bool:
+    """Store the edited text of a draft or scheduled campaign; True if anything changed.
+
+    `base_version` is the version the editor started from. One guarded UPDATE checks both
+    that nobody saved in between (else StaleCampaign) and that sending has not started
+    (else CampaignNotEditable), so neither a colleague's save nor a scheduler start that
+    happens between loading and saving is overwritten. Audited. The caller commits.
+    """
+    if campaign.status not in EDITABLE_STATUSES:
+        raise CampaignNotEditable(f"campaign {campaign.id} is {campaign.status}")
+    if campaign.version != base_version:
+        raise StaleCampaign(f"campaign {campaign.id} is at version {campaign.version}")
+    values = {field: getattr(text, field) for field in EDITABLE_FIELDS}
+    changed = [field for field, value in values.items() if getattr(campaign, field) != value]
+    if not changed:
+        return False
+    before = {field: getattr(campaign, field) for field in changed}
+    table = Campaign.__table__
+    result = session.execute(
+        sa.update(table)
+        .where(
+            table.c.id == campaign.id,
+            table.c.version == base_version,
+            table.c.status.in_(EDITABLE_STATUSES),
+        )
+        .values(**values, version=table.c.version + 1, updated_at=utcnow())
+    )
+    if rows_affected(result) != 1:
+        session.refresh(campaign)
+        if campaign.status not in EDITABLE_STATUSES:
+            raise CampaignNotEditable(f"campaign {campaign.id} is {campaign.status}")
+        raise StaleCampaign(f"campaign {campaign.id} is at version {campaign.version}")
+    session.flush()
+    session.refresh(campaign)
+    _audit(session, "update", campaign, changed, before)
+    return True
+
+
+def _audit(
+    session: Session,
+    action: str,
+    campaign: Campaign,
+    fields: list[str],
+    before: dict[str, Any] | None = None,
+) -> None:
+    # The text is not personal data, but who changed what goes out to thousands is worth a
+    # line: the changed fields' names, with old and new values of the recipient choice
+    # (ids only), as the audit hook logs the values of non-personal fields.
+    before = before or {}
+    values = {
+        field: [before.get(field), getattr(campaign, field)]
+        for field in ("list_id", "audience_id", "contact_list_id")
+        if field in fields
+    }
+    verb = "angelegt" if action == "create" else "bearbeitet"
+    record(
+        session,
+        action,
+        entity_type="newsletter_campaign",
+        entity_id=campaign.id,
+        summary=f"Aussendung „{campaign.name}“ {verb}",
+        changes={"fields": fields, "values": values},
+    )
 
 
 def audience_select(
@@ -346,4 +471,5 @@ def duplicate_campaign(
     )
     session.add(copy)
     session.flush()
+    _audit(session, "create", copy, list(EDITABLE_FIELDS))
     return copy

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from flask_babel import lazy_gettext as _l
 from wtforms import (
     BooleanField,
     DateField,
     EmailField,
+    Field,
     RadioField,
     SelectField,
     SelectMultipleField,
@@ -16,6 +19,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Email, Length, Optional, Regexp
 
 from crm.forms import Form, Mailable, choices
+from crm.newsletters.rendering import TemplateSource, validate_template
 
 STATUS_LABELS = {
     "pending": _l("pending"),
@@ -127,3 +131,18 @@ class SignupForm(Form):
     consent = BooleanField(validators=[DataRequired(_l("Please agree to receive the newsletter."))])
     # Honeypot: hidden from people by CSS, filled in by bots.
     website = StringField(_l("Leave this field empty"))
+
+
+def put_template_problems(source: TemplateSource, fields: Mapping[str, Field]) -> bool:
+    """Check subject, HTML and text of `source` in the sandbox, with its bounds on work and
+    time, and put each German problem on the field `fields` names for its part ("subject",
+    "html", "text"); True if there were any.
+
+    The one check of newsletter text before it is stored: a template, a new campaign (whose
+    bodies come from its template) and an edited campaign all pass through here.
+    """
+    problems = validate_template(source)
+    for problem in problems:
+        field = fields[problem.part]
+        field.errors = [*field.errors, problem.message]
+    return bool(problems)

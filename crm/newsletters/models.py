@@ -333,6 +333,9 @@ class Campaign(TimestampMixin, db.Model):
     failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Number of delivery rows frozen at start (the progress bar's 100 %).
     recipients_total: Mapped[int] = mapped_column(default=0)
+    # Counts the edits of the text: a save based on an older version would overwrite a
+    # colleague's changes (crm.newsletters.campaigns.update_campaign refuses it).
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
     created_by_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("user_account.id", ondelete="SET NULL"), index=True
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 from flask import render_template
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 from sqlalchemy.orm import Session, joinedload
@@ -45,7 +47,12 @@ from crm.newsletters.models import (
     SignupAttempt,
     Subscription,
 )
-from crm.newsletters.rendering import RenderedMessage, TemplateSource, render_for_recipient
+from crm.newsletters.rendering import (
+    RenderedMessage,
+    TemplateSource,
+    escape,
+    render_for_recipient,
+)
 from crm.newsletters.rendering import salutation_line as _salutation_line
 from crm.signals import RowChange, merging, move_column
 
@@ -1006,13 +1013,14 @@ def build_newsletter_message(
     *,
     to_email: str,
     to_name: str,
-    person: LinkSubject,
+    person: LinkSubject | None,
     newsletter_list: NewsletterList,
     campaign_id: int | None = None,
     extra_headers: Mapping[str, str] | None = None,
 ) -> EmailMessage:
-    """A multipart/alternative newsletter with List-Unsubscribe (RFC 8058 one-click)."""
-    headers = unsubscribe_headers(settings, person, newsletter_list)
+    """A multipart/alternative newsletter with List-Unsubscribe (RFC 8058 one-click) for
+    `person`; without one for None (a test, whose unsubscribe link is only a sample)."""
+    headers = unsubscribe_headers(settings, person, newsletter_list) if person else {}
     headers.update(list_headers(settings, newsletter_list, campaign_id))
     headers.update(extra_headers or {})
     return build_message(
@@ -1055,6 +1063,72 @@ def render_for_person(
     return render_for_recipient(template, context)
 
 
+# Stands in for the web version link while a test is rendered: a test has no delivery, so no
+# web version, and the lines that would show the link are left out instead of showing it
+# empty. Only [a-z0-9-], so HTML escaping leaves it as it is.
+_NO_WEBVERSION = "crm-testversand-ohne-webversion"
+# The link's text up to its own </a>, never across it into a following link.
+_LINK_TEXT = r"(?:(?!</a>).)*</a>"
+_WEBVERSION_PARAGRAPH = re.compile(
+    rf"<p\b[^>]*>\s*<a\b[^>]*{_NO_WEBVERSION}[^>]*>{_LINK_TEXT}\s*</p>\s*", re.I | re.S
+)
+# The link with one separator ("·", "|", "•") beside it, as in "Im Browser ansehen · Abbestellen".
+_WEBVERSION_LINK = re.compile(
+    rf"(?P<lead>\s*[·|•]\s*)?<a\b[^>]*{_NO_WEBVERSION}[^>]*>{_LINK_TEXT}(?P<trail>\s*[·|•])?",
+    re.I | re.S,
+)
+# Where the test note goes: after <body>, else after </head> or <html> (both may be omitted).
+_NOTE_PLACES = (
+    re.compile(r"<body\b[^>]*>", re.I),
+    re.compile(r"</head\s*>", re.I),
+    re.compile(r"<html\b[^>]*>", re.I),
+)
+
+
+def sample_unsubscribe_url(settings: MailSettings) -> str:
+    """The unsubscribe link a test shows: the real link's shape, but no token (it only leads
+    to the "link not valid" page), so a test never unsubscribes the person it was made for."""
+    return f"{settings.base_url}/newsletter/abmelden/muster-testversand"
+
+
+def _test_banner() -> tuple[str, str]:
+    return (
+        _("Test send – this is how the message looks to its recipients"),
+        _("The unsubscribe link in this test is only a sample and does not work."),
+    )
+
+
+def _without_webversion_html(html: str) -> str:
+    html = _WEBVERSION_PARAGRAPH.sub("", html)
+    html = _WEBVERSION_LINK.sub(
+        lambda m: m.group("lead") if m.group("lead") and m.group("trail") else "", html
+    )
+    return re.sub(_NO_WEBVERSION, "", html, flags=re.I)
+
+
+def mark_as_test(rendered: RenderedMessage) -> RenderedMessage:
+    """A rendered newsletter as its test: "[Test]" before the subject, a note at the top of
+    both bodies that says so and that the unsubscribe link is a sample, and the lines with
+    the web version link (empty in a test) left out."""
+    title, note = _test_banner()
+    subject = " ".join(re.sub(_NO_WEBVERSION, "", rendered.subject, flags=re.I).split())
+    lines = [line for line in rendered.text.split("\n") if _NO_WEBVERSION not in line.lower()]
+    text = f"{title}\n{note}\n{'=' * len(title)}\n\n" + "\n".join(lines)
+    html = rendered.html
+    if html:
+        html = _without_webversion_html(html)
+        banner = (
+            '<div role="note" style="border:2px solid #b45309;background:#fef3c7;'
+            'color:#1f2937;padding:12px 16px;margin:0 0 16px;font-family:sans-serif">'
+            f"<strong>{escape(title)}</strong><br>{escape(note)}</div>\n"
+        )
+        found = (place.search(html) for place in _NOTE_PLACES)
+        start = next((match for match in found if match), None)
+        at = start.end() if start else 0
+        html = f"{html[:at]}\n{banner}{html[at:]}"
+    return RenderedMessage(f"[Test] {subject}", html, text)
+
+
 def queue_test(
     session: Session,
     settings: MailSettings,
@@ -1068,18 +1142,20 @@ def queue_test(
 ) -> OutgoingMail:
     """Queue a template rendered for `person` as a test to a staff member (no commit).
 
+    The test is marked as one (mark_as_test); its unsubscribe link is a sample and it has no
+    List-Unsubscribe header, since a working one would unsubscribe `person`, who may be a
+    real subscriber chosen for the preview, at a click of the staff member.
+
     Raises TemplateProblem for a template that does not render and ValueError for a message
     that cannot be sent (e.g. the staff member has no usable address).
     """
-    rendered = render_for_person(session, settings, template, person, lst)
-    rendered = RenderedMessage(f"[Test] {rendered.subject}", rendered.html, rendered.text)
+    org = organisation_names(session, [person.id]).get(person.id, "")
+    context = recipient_context(settings, person, lst, organisation=org)
+    context["abmelde_link"] = sample_unsubscribe_url(settings)
+    context["webversion_link"] = _NO_WEBVERSION
+    rendered = mark_as_test(render_for_recipient(template, context))
     msg = build_newsletter_message(
-        settings,
-        rendered,
-        to_email=to_email,
-        to_name=to_name,
-        person=person,
-        newsletter_list=lst,
+        settings, rendered, to_email=to_email, to_name=to_name, person=None, newsletter_list=lst
     )
     return enqueue(session, msg, kind="test", user_id=user_id)
 

@@ -44,6 +44,7 @@ from crm.newsletters.forms import (
     RecordConsentForm,
     SignupForm,
     TemplateForm,
+    put_template_problems,
 )
 from crm.newsletters.models import (
     SUBSCRIPTION_STATUSES,
@@ -61,7 +62,6 @@ from crm.newsletters.rendering import (
     html_document,
     render_for_recipient,
     sample_context,
-    validate_template,
 )
 from crm.newsletters.test_send import send_test_to_me, stand_in
 from crm.security import public, require, writes_on_get
@@ -467,11 +467,7 @@ def _template_problems(form: TemplateForm) -> bool:
         body_text=form.body_text.data or "",
     )
     fields = {"subject": form.subject, "html": form.body_html, "text": form.body_text}
-    problems = validate_template(draft)
-    for problem in problems:
-        field = fields[problem.part]
-        field.errors = [*field.errors, problem.message]
-    return bool(problems)
+    return put_template_problems(draft, fields)
 
 
 @bp.route("/vorlagen/neu", methods=["GET", "POST"])

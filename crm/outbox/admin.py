@@ -310,7 +310,7 @@ def retry_delivery(session: Session, delivery_id: int) -> str:
     assert campaign is not None
     if campaign.status not in ("sending", "paused", "sent"):
         raise OutboxError(
-            "Die Kampagne wurde abgebrochen; ihre Empfänger werden nicht mehr angeschrieben."
+            "Die Kampagne wurde abgebrochen; ihre Empfänger*innen werden nicht mehr angeschrieben."
         )
     still = recipients_select(campaign).subquery()
     if not session.scalar(sa.select(sa.exists().where(still.c.person_id == delivery.person_id))):

@@ -39,7 +39,7 @@ def test_staff_invite_thank_attendees_and_follow_up_every_lead_by_clicking(page:
     page.get_by_label("Newsletter (dessen Einwilligung gilt)").select_option(
         label="Newsletter Haus der Wirtschaft"
     )
-    page.get_by_role("button", name="Empfänger zählen").click()
+    page.get_by_role("button", name="Empfänger*innen zählen").click()
     expect(page.locator("#invite-count")).to_contain_text("eingeladen werden")
     check_a11y(page)
     page.locator("#invite-send").click()

@@ -76,11 +76,34 @@ def test_staff_send_a_campaign_and_watch_the_progress_bar_reach_100_percent(
     expect(page).to_have_url(re.compile(r"/newsletter/aussendungen/\d+$"))
     check_a11y(page)
 
+    # A typo found before sending: the draft is edited from its page, its own copy of the
+    # text pre-filled; a bad placeholder is named and what was typed stays.
+    main = page.get_by_role("main")
+    main.get_by_role("link", name="Bearbeiten", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/newsletter/aussendungen/\d+/bearbeiten$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Aussendung bearbeiten")
+    expect(page.locator("#body_text")).to_have_value("{{ anrede }},\nes gibt Neues.")
+    check_a11y(page)
+    page.locator("#body_text").fill("{{ anrede }},\nes gibt Neues zur {{ mesee }}.")
+    page.get_by_role("button", name="Aussendung speichern").click()
+    expect(page.locator("#body_text-errors")).to_contain_text("Unbekannter Platzhalter „mesee“")
+    expect(page.locator("#body_text")).to_have_value(
+        "{{ anrede }},\nes gibt Neues zur {{ mesee }}."
+    )
+    check_a11y(page)
+    page.locator("#body_text").fill("{{ anrede }},\nes gibt Neues zur Jobmesse.")
+    page.get_by_role("button", name="Aussendung speichern").click()
+    expect(page).to_have_url(re.compile(r"/newsletter/aussendungen/\d+$"))
+    expect(page.locator("#campaign-text")).to_contain_text("es gibt Neues zur Jobmesse.")
+    check_a11y(page)
+
     page.on("dialog", lambda dialog: dialog.accept())
     page.locator("#campaign-actions form").first.locator("button").click()
     progress = page.locator("#campaign-progress")
     expect(progress).to_have_attribute("data-status", "sending")
     expect(progress).to_have_attribute("data-percent", "0")
+    # Once sending has started, the text stays as it goes out.
+    expect(main.get_by_role("link", name="Bearbeiten", exact=True)).to_have_count(0)
 
     # The scheduler's send-outbox job, run in-process against the live server's database.
     from crm.newsletters.sending import run_outbox
