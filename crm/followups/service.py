@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, joinedload
 from crm.accounts.models import Role, User
 from crm.contacts.models import Organisation, Person
 from crm.contacts.service import log_activity
+from crm.dashboard.weeks import week_of
 from crm.followups.models import CASE_KINDS, PRIORITIES, REPEAT_UNITS, FollowUp
 from crm.mail import build_message
 from crm.mail.queue import enqueue, mail_domain
@@ -67,44 +68,57 @@ def local_due(fu: FollowUp) -> datetime:
 
 @dataclass(frozen=True)
 class Boundaries:
-    """Where today, tomorrow and next week begin (Europe/Berlin), as UTC moments."""
+    """Where today, tomorrow, this week and next week begin (Europe/Berlin), as UTC moments."""
 
     now: datetime
     today: datetime
     tomorrow: datetime
+    week_start: datetime
     next_week: datetime
 
 
 def boundaries(now: datetime) -> Boundaries:
     """Group boundaries for `now`; a week runs Monday to Sunday, days start at local midnight."""
-    local_today = now.astimezone(BERLIN).date()
-    next_monday = local_today + timedelta(days=7 - local_today.weekday())
+    week = week_of(now)  # the Berlin week of `now`, also on a Sunday and just after midnight
 
     def midnight(d: date) -> datetime:
         return datetime.combine(d, time(0), tzinfo=BERLIN).astimezone(UTC)
 
+    local_today = now.astimezone(BERLIN).date()
     return Boundaries(
         now=now,
         today=midnight(local_today),
         tomorrow=midnight(local_today + timedelta(days=1)),
-        next_week=midnight(next_monday),
+        week_start=midnight(week.monday),
+        next_week=midnight(week.sunday + timedelta(days=1)),
     )
 
 
+def groups_of(due_at: datetime, has_time: bool, now: datetime) -> tuple[str, ...]:
+    """Every group a follow-up is listed in: "overdue" or "today", and "week"; or "later".
+
+    "week" is the whole week, Monday to Sunday: what is due today or overdue from earlier
+    this week is in it as well, so on a Sunday it still lists the week's follow-ups (a
+    "rest of the week after today" is always empty on a Sunday).
+    """
+    b = boundaries(now)
+    in_week = b.week_start <= due_at < b.next_week
+    if due_at < b.today or (has_time and due_at < now):
+        return ("overdue", "week") if in_week else ("overdue",)
+    if due_at < b.tomorrow:
+        return ("today", "week")
+    if in_week:
+        return ("week",)
+    return ("later",)
+
+
 def group_of(due_at: datetime, has_time: bool, now: datetime) -> str:
-    """ "overdue", "today", "week" (rest of this week after today) or "later".
+    """ "overdue", "today", "week" (later this week) or "later": the first of `groups_of`.
 
     A follow-up with a time is overdue once that time has passed; one without a time only once
     its date has passed, so it stays under "today" all day.
     """
-    b = boundaries(now)
-    if due_at < b.today or (has_time and due_at < now):
-        return "overdue"
-    if due_at < b.tomorrow:
-        return "today"
-    if due_at < b.next_week:
-        return "week"
-    return "later"
+    return groups_of(due_at, has_time, now)[0]
 
 
 def _group_clause(group: str, b: Boundaries) -> sa.ColumnElement[bool]:
@@ -118,7 +132,7 @@ def _group_clause(group: str, b: Boundaries) -> sa.ColumnElement[bool]:
         # range starts, instead of reading every overdue follow-up first.
         return sa.and_(sa.not_(overdue), FollowUp.due_at >= b.today, FollowUp.due_at < b.tomorrow)
     if group == "week":
-        return sa.and_(FollowUp.due_at >= b.tomorrow, FollowUp.due_at < b.next_week)
+        return sa.and_(FollowUp.due_at >= b.week_start, FollowUp.due_at < b.next_week)
     if group == "later":
         return FollowUp.due_at >= b.next_week
     raise ValueError(f"unknown group {group!r}")
@@ -402,7 +416,7 @@ def _group_counts(session: Session, mine: sa.ColumnElement[bool], b: Boundaries)
                 FollowUp.has_time.is_(True),
             ),
             count(FollowUp.due_at >= b.today, FollowUp.due_at < b.tomorrow),
-            count(FollowUp.due_at >= b.tomorrow, FollowUp.due_at < b.next_week),
+            count(FollowUp.due_at >= b.week_start, FollowUp.due_at < b.next_week),
             count(FollowUp.due_at >= b.next_week),
         )
     ).one()
@@ -452,7 +466,8 @@ def group_by_bucket(followups: list[FollowUp], now: datetime) -> dict[str, list[
     """Sort already loaded follow-ups into the four groups (pure; same rule as the query)."""
     out: dict[str, list[FollowUp]] = {g: [] for g in GROUPS}
     for fu in sorted(followups, key=lambda f: (f.due_at, f.id or 0)):
-        out[group_of(fu.due_at, fu.has_time, now)].append(fu)
+        for group in groups_of(fu.due_at, fu.has_time, now):
+            out[group].append(fu)
     return out
 
 
