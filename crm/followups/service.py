@@ -300,6 +300,7 @@ def mark_done(
     _require_open(fu)
     fu.status = "done"
     fu.done_at = now
+    fu.done_by_id = by.id if by else None
     fu.outcome = outcome.strip()
     if fu.person is not None or fu.organisation is not None:
         log_activity(
@@ -350,6 +351,68 @@ class Group:
     key: str
     count: int
     items: list[FollowUp] = field(default_factory=list)
+
+
+# The newest completed follow-ups a record's history lists (a case runs for months, not years).
+DONE_HISTORY_LIMIT = 50
+
+
+@dataclass(frozen=True)
+class DoneFollowUp:
+    """A completed follow-up as a record's history shows it.
+
+    `subject` and `outcome` are empty unless the viewer may see the follow-up (`can_see`):
+    the history then says only that a follow-up was done, when and by whom.
+    """
+
+    id: int
+    done_at: datetime
+    done_by: User | None
+    visible: bool
+    subject: str
+    outcome: str
+
+
+def done_followups(
+    session: Session,
+    viewer: Any,
+    *,
+    participant_id: int | None = None,
+    person_id: int | None = None,
+    organisation_id: int | None = None,
+    limit: int = DONE_HISTORY_LIMIT,
+) -> list[DoneFollowUp]:
+    """The completed follow-ups linked to one record, newest first, in one query."""
+    links = {
+        FollowUp.participant_id: participant_id,
+        FollowUp.person_id: person_id,
+        FollowUp.organisation_id: organisation_id,
+    }
+    chosen = [column == value for column, value in links.items() if value is not None]
+    if len(chosen) != 1:
+        raise ValueError("exactly one record to show the history of")
+    rows = session.scalars(
+        sa.select(FollowUp)
+        .where(chosen[0], FollowUp.status == "done")
+        .options(joinedload(FollowUp.done_by))
+        .order_by(FollowUp.done_at.desc(), FollowUp.id.desc())
+        .limit(limit)
+    )
+    out = []
+    for fu in rows:
+        visible = can_see(viewer, fu)
+        assert fu.done_at is not None  # the done_at_iff_done constraint
+        out.append(
+            DoneFollowUp(
+                fu.id,
+                fu.done_at,
+                fu.done_by,
+                visible,
+                fu.subject if visible else "",
+                fu.outcome if visible else "",
+            )
+        )
+    return out
 
 
 def grouped_followups(
