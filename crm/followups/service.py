@@ -426,6 +426,8 @@ def grouped_followups(
 ) -> list[Group]:
     """Open follow-ups of one assignee in the groups overdue/today/week/later, with counts.
 
+    "week" (Monday to Sunday) also holds what "overdue" and "today" list from this week.
+
     Each group lists at most `limit` items (from `offset` for the group named in `only`;
     with `only`, the other groups come back with their counts but no items).
     """
