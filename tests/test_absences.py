@@ -291,6 +291,23 @@ def test_the_start_page_says_until_when_the_user_is_absent_and_shows_a_lead_the_
     assert "Carla Abwesend" in board.split('id="today-absences"')[1].split("</section>")[0]
 
 
+def test_on_a_sunday_the_lead_sees_the_absences_of_the_week_ending_that_day(
+    client_as, db_session, frozen_time
+):
+    frozen_time.move_to(datetime(2026, 12, 6, 12, 0, tzinfo=UTC))  # Sunday
+    office = factories.make_office(db_session)
+    lead = client_as("lead", office=office)
+    monday = client_as("counsellor", office=office, display_name="Mona Montag")
+    next_week = client_as("counsellor", office=office, display_name="Nils Naechstewoche")
+    _away(db_session, monday.user, date(2026, 11, 30), date(2026, 11, 30))
+    _away(db_session, next_week.user, date(2026, 12, 7), date(2026, 12, 8))
+    db_session.commit()
+    team = lead.get("/").get_data(as_text=True).split('id="today-absences"')[1]
+    team = team.split("</section>")[0]
+    assert "Mona Montag" in team
+    assert "Nils Naechstewoche" not in team
+
+
 def test_the_inquiry_page_hints_that_the_assignee_is_absent(client_as, db_session, frozen_time):
     office = factories.make_office(db_session)
     lead = client_as("lead", office=office)

@@ -340,3 +340,40 @@ def test_a_project_start_before_the_year_changes_nothing(known, app_ctx):
     assert started.ytd_target_entries == plain.ytd_target_entries == 53
     assert started.counted_from is None
     assert not any(w.before_term for w in started.weeks)
+
+
+def test_weeks_after_the_project_end_are_neither_missed_nor_in_the_targets(known, app_ctx):
+    # Term 04.11. (W45) to Wednesday 18.11.2026 (W47); three weeks later the board still
+    # expects three weeks' entries and exits, not six.
+    board = service.build_board(
+        app_ctx,
+        year=2026,
+        today=date(2026, 12, 10),
+        offices=None,
+        defaults=DEFAULTS,
+        project_start=date(2026, 11, 4),
+        project_end=date(2026, 11, 18),
+    )
+    assert board.weeks_elapsed == 3
+    assert board.ytd_target_entries == board.ytd_target_exits == 3
+    assert board.year_target_entries == 3
+    assert board.counted_until == date(2026, 11, 18)
+    assert not _week(board, 47).after_term
+    assert _week(board, 48).after_term
+    assert _week(board, 50).target_entries == 3
+    # Entries after the end still count as entries.
+    assert board.entries == 3
+
+
+def test_a_project_end_after_the_year_changes_nothing(known, app_ctx):
+    board = service.build_board(
+        app_ctx,
+        year=2026,
+        today=date(2027, 1, 3),
+        offices=None,
+        defaults=DEFAULTS,
+        project_end=date(2027, 1, 3),  # the last Sunday of 2026-W53
+    )
+    assert board.year_target_entries == 53
+    assert board.counted_until is None
+    assert not any(w.after_term for w in board.weeks)

@@ -225,6 +225,11 @@ def test_month_weeks_start_on_monday_and_cover_the_whole_month():
     assert len(cal.month_weeks(2026, 12)) == 5
 
 
+def test_on_a_sunday_the_week_view_shows_the_week_that_ends_that_day():
+    week = cal.period("woche", None, None, date(2026, 12, 6))  # Sunday
+    assert (week.first, week.last) == (date(2026, 11, 30), date(2026, 12, 6))
+
+
 @pytest.mark.parametrize("text", ["2026-13", "2026-00", "abc", "", "2026", "0-1", "99999-01"])
 def test_a_month_that_cannot_be_shown_is_none(text):
     assert cal.parse_month(text) is None

@@ -84,6 +84,27 @@ def test_grouping_at_midnight_moves_yesterday_to_overdue_and_opens_a_new_week():
     assert g(d(date(2026, 11, 30)), False, now) == "later"
 
 
+def test_on_a_sunday_this_week_still_holds_monday_to_sunday():
+    now = berlin(2026, 12, 6, 12, 0)  # Sunday
+    groups = service.groups_of
+    assert groups(d(date(2026, 11, 30)), False, now) == ("overdue", "week")  # this Monday
+    assert groups(d(date(2026, 12, 6)), False, now) == ("today", "week")
+    assert groups(berlin(2026, 12, 6, 23, 59), True, now) == ("today", "week")
+    assert groups(d(date(2026, 11, 29)), False, now) == ("overdue",)  # last week's Sunday
+    assert groups(d(date(2026, 12, 7)), False, now) == ("later",)
+
+
+def test_this_week_turns_at_berlin_midnight_not_utc_midnight():
+    sunday_night = berlin(2026, 12, 6, 23, 30)  # 22:30 UTC, still Sunday in both
+    monday_early = berlin(2026, 12, 7, 0, 30)  # 23:30 UTC on Sunday, Monday in Berlin
+    sunday_due = d(date(2026, 12, 6))
+    monday_due = d(date(2026, 12, 7))
+    assert "week" in service.groups_of(sunday_due, False, sunday_night)
+    assert "week" not in service.groups_of(monday_due, False, sunday_night)
+    assert "week" not in service.groups_of(sunday_due, False, monday_early)
+    assert service.groups_of(monday_due, False, monday_early) == ("today", "week")
+
+
 def test_grouping_uses_berlin_days_not_utc_days():
     now = berlin(2026, 11, 24, 12, 0)  # Tuesday
     # 00:30 on Wednesday in Berlin is still Tuesday in UTC: it is tomorrow, not today.

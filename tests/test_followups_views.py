@@ -43,7 +43,8 @@ def test_my_list_groups_follow_ups_with_counts(client_as, db_session, frozen_tim
     assert "Fremde Aufgabe" not in page
     assert 'id="count-overdue">1<' in page
     assert 'id="count-today">1<' in page
-    assert 'id="count-week">0<' in page
+    # "This week" is Monday to Sunday: yesterday's and today's follow-ups are in it too.
+    assert 'id="count-week">2<' in page
     assert 'id="count-later">1<' in page
     only = client.get("/wiedervorlagen/?gruppe=later").get_data(as_text=True)
     assert "Nächste Woche" in only
@@ -223,6 +224,30 @@ def test_actions_need_a_csrf_token(client_as, db_session):
     assert fu.status == "open"
 
 
+def test_on_a_sunday_this_week_lists_the_follow_ups_from_monday_to_sunday(
+    client_as, db_session, frozen_time
+):
+    frozen_time.move_to(datetime(2026, 12, 6, 15, 0, tzinfo=service.BERLIN))  # a Sunday
+    client = client_as("counsellor")
+    me = client.user
+    due = {
+        "Sonntag davor": date(2026, 11, 29),
+        "Montag dieser Woche": date(2026, 11, 30),
+        "Donnerstag dieser Woche": date(2026, 12, 3),
+        "Sonntag heute": date(2026, 12, 6),
+        "Montag danach": date(2026, 12, 7),
+    }
+    for subject, day in due.items():
+        make_followup(db_session, me, subject=subject, due_date=day, due_time=None)
+    page = client.get("/wiedervorlagen/?gruppe=week").get_data(as_text=True)
+    assert 'id="count-week">3<' in page
+    for subject in ("Montag dieser Woche", "Donnerstag dieser Woche", "Sonntag heute"):
+        assert subject in page
+    assert "Sonntag davor" not in page
+    assert "Montag danach" not in page
+    assert "Montag 30.11.2026 bis Sonntag 06.12.2026" in page
+
+
 def test_the_detail_page_shows_actions_for_open_follow_ups(client_as, db_session):
     client = client_as("counsellor")
     fu = make_followup(db_session, client.user, note="Mit Mappe")
@@ -236,7 +261,7 @@ def test_the_detail_page_shows_actions_for_open_follow_ups(client_as, db_session
 def test_the_group_counts_follow_the_same_rule_as_the_groups_around_today(
     client_as, db_session, frozen_time
 ):
-    # frozen_time: Saturday 21.11.2026 09:00 Berlin; the week ends on Sunday.
+    # frozen_time: Saturday 21.11.2026 09:00 Berlin; the week runs Monday 16. to Sunday 22.
     client = client_as("counsellor")
     me = client.user
     due = {
@@ -257,7 +282,7 @@ def test_the_group_counts_follow_the_same_rule_as_the_groups_around_today(
     assert {g: len(items) for g, items in groups.items()} == {
         "overdue": 2,
         "today": 2,
-        "week": 1,
+        "week": 5,  # Monday to Sunday: also today's and Friday's
         "later": 1,
     }
     for group, items in groups.items():

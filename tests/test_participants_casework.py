@@ -370,7 +370,9 @@ def test_the_participant_page_lists_its_open_follow_ups_and_offers_a_prefilled_n
     db_session.commit()
     page = counsellor.get(f"/teilnehmende/{mine.id}").get_data(as_text=True)
     assert f'href="/wiedervorlagen/{open_fu.id}"' in page
-    assert "Termin bei der Kammer" not in page
+    open_list = page.split('id="participant-followups"')[1].split("</ul>")[0]
+    assert "Termin bei der Kammer" not in open_list
+    assert "Termin bei der Kammer" in page.split('id="timeline"')[1]
     link = re.search(r'<a[^>]*id="new-followup"[^>]*>([^<]*)</a>', page)
     assert link
     assert link.group(1) == "Wiedervorlage anlegen"
@@ -378,6 +380,98 @@ def test_the_participant_page_lists_its_open_follow_ups_and_offers_a_prefilled_n
     form = counsellor.get(f"/wiedervorlagen/neu?participant_id={mine.id}")
     assert form.status_code == 200
     assert f"Dilnoza {UNIQUE}" in form.get_data(as_text=True)
+
+
+def _timeline(page: str) -> str:
+    return page.split('id="timeline"')[1].split("</ol>")[0]
+
+
+def test_a_follow_up_marked_done_shows_in_the_timeline_with_when_and_who(
+    counsellor, mine, db_session, frozen_time
+):
+    service.add_session(db_session, mine, held_on=date(2026, 11, 19), minutes=60, note="Termin B")
+    fu = followups.create_followup(
+        db_session,
+        subject="Anerkennungsbescheid anfordern",
+        due_date=date(2026, 11, 20),
+        assignee=counsellor.user,
+        participant=mine,
+    )
+    db_session.commit()
+    response = counsellor.post(
+        f"/wiedervorlagen/{fu.id}/erledigt", data={"outcome": "Bescheid liegt vor"}
+    )
+    assert response.status_code == 302
+    timeline = _timeline(counsellor.get(f"/teilnehmende/{mine.id}").get_data(as_text=True))
+    entry = timeline.split('data-kind="followup_done"')[1].split("</li>")[0]
+    assert "Wiedervorlage erledigt" in entry
+    assert f'<a href="/wiedervorlagen/{fu.id}">Anerkennungsbescheid anfordern</a>' in entry
+    assert "21.11.2026 09:00" in entry  # done on the frozen Saturday morning
+    assert f"erledigt von {counsellor.user.display_name}" in entry
+    assert "Bescheid liegt vor" in entry
+    # Newest first: done on the 21st, before the session of the 19th.
+    assert timeline.index("Anerkennungsbescheid") < timeline.index("Termin B")
+
+
+def test_the_timeline_hides_the_subject_of_a_done_follow_up_the_viewer_may_not_see(
+    client_as, counsellor, mine, db_session, office, frozen_time
+):
+    colleague = client_as("counsellor", office=office, display_name="Kollegin Kraus")
+    fu = followups.create_followup(
+        db_session,
+        subject="Vertrauliche Absprache",
+        due_date=date(2026, 11, 20),
+        assignee=colleague.user,
+        created_by=colleague.user,
+        participant=mine,
+    )
+    followups.mark_done(
+        db_session,
+        fu,
+        outcome="Geheim",
+        by=colleague.user,
+        now=datetime(2026, 11, 20, 9, tzinfo=UTC),
+    )
+    db_session.commit()
+    # The participant's counsellor sees the participant, not her colleague's follow-up.
+    assert not followups.can_see(counsellor.user, fu)
+    page = counsellor.get(f"/teilnehmende/{mine.id}").get_data(as_text=True)
+    entry = _timeline(page).split('data-kind="followup_done"')[1].split("</li>")[0]
+    assert "Wiedervorlage erledigt" in entry
+    assert "erledigt von Kollegin Kraus" in entry
+    assert "Vertrauliche Absprache" not in page
+    assert "Geheim" not in page
+    assert f"/wiedervorlagen/{fu.id}" not in page
+    # A lead may see every follow-up, so the lead's page names it.
+    lead_page = client_as("lead").get(f"/teilnehmende/{mine.id}").get_data(as_text=True)
+    assert "Vertrauliche Absprache" in _timeline(lead_page)
+
+
+def test_the_participant_page_runs_as_many_queries_with_one_or_many_done_follow_ups(
+    counsellor, mine, db_session, count_queries
+):
+    def mark_one_done(n: int) -> None:
+        helper = factories.make_user(db_session)
+        fu = followups.create_followup(
+            db_session,
+            subject=f"Erledigt {n}",
+            due_date=date(2026, 11, 2),
+            assignee=helper,
+            participant=mine,
+        )
+        followups.mark_done(db_session, fu, by=helper, now=datetime(2026, 11, 2, 9, tzinfo=UTC))
+        db_session.commit()
+
+    def count_page() -> int:
+        with count_queries() as statements:
+            assert counsellor.get(f"/teilnehmende/{mine.id}").status_code == 200
+        return len(statements)
+
+    mark_one_done(0)
+    one = count_page()
+    for n in range(1, 6):
+        mark_one_done(n)
+    assert count_page() == one
 
 
 def test_mein_tag_names_and_links_the_participant_of_a_due_case_follow_up(

@@ -158,6 +158,47 @@ def test_the_board_counts_the_weekly_targets_from_the_project_start(client_as, d
 
 
 @pytest.mark.usefixtures("frozen_time")
+def test_after_the_project_end_the_board_expects_no_more_entries_or_exits(client_as, db_session):
+    office = factories.make_office(db_session, name="Magdeburg")
+    office.weekly_entries = office.weekly_exits = 1
+    # Ended on Saturday 31.10.2026 (W44); today is 21.11.2026 (W47).
+    db_session.add(
+        ProjectTerm(id=1, name="", start_on=date(2024, 11, 1), end_on=date(2026, 10, 31))
+    )
+    db_session.commit()
+    lead = client_as("lead")
+    html = _text(lead.get("/auswertung/?jahr=2026"))
+    assert (
+        "Die Projektlaufzeit endete am 31.10.2026; Wochen danach zählen nicht zu den Zielen."
+        in html
+    )
+    # W01..W44 count, W45..W47 neither as missed nor into the targets (to date and the year).
+    assert "Ziel bis heute: 44,0 · Jahr: 44,0" in html
+    assert "Wochenziel verfehlt" in _row(html, "2026-W44")
+    after = _row(html, "2026-W45")
+    assert "Wochenziel verfehlt" not in after
+    assert "nach dem Projektende" in after
+    assert ">44,0<" in _row(html, "2026-W47")
+    # Mein Tag neither asks for this week's entry and exit.
+    day = _text(lead.get("/")).split('id="today-week-status"')[1].split("</p>")[0]
+    assert "Die Projektlaufzeit endete am 31.10.2026" in day
+    assert "fehlt" not in day
+
+
+@pytest.mark.usefixtures("frozen_time")
+def test_a_project_end_later_in_the_year_leaves_its_weeks_out_of_the_year_target(
+    client_as, db_session
+):
+    office = factories.make_office(db_session, name="Magdeburg")
+    office.weekly_entries = office.weekly_exits = 1
+    db_session.add(ProjectTerm(id=1, name="", start_on=date(2024, 11, 1), end_on=date(2026, 12, 2)))
+    db_session.commit()
+    html = _text(client_as("lead").get("/auswertung/?jahr=2026"))
+    assert "Die Projektlaufzeit endet am 02.12.2026" in html
+    assert "Ziel bis heute: 47,0 · Jahr: 49,0" in html  # W49 holds the last day
+
+
+@pytest.mark.usefixtures("frozen_time")
 def test_without_a_project_start_the_board_counts_from_the_first_week(client_as, db_session):
     office = factories.make_office(db_session, name="Magdeburg")
     office.weekly_entries = office.weekly_exits = 1

@@ -284,6 +284,19 @@ def test_lead_sees_that_one_entry_is_missing_this_week(client_as, db_session, of
     assert "Austritt" not in status
 
 
+def test_on_a_sunday_the_lead_sees_the_entries_since_monday(
+    client_as, db_session, office, frozen_time
+):
+    frozen_time.move_to(datetime(2026, 12, 6, 23, 30, tzinfo=followups.BERLIN))  # Sunday night
+    lead = client_as("lead")
+    _weekly_target(db_session, office, 1, 0)
+    factories.make_participant(db_session, office=office, sessions=((date(2026, 11, 30), 500),))
+    db_session.commit()
+    page = lead.get("/").get_data(as_text=True).split('id="today-week"')[1]
+    assert "Diese Woche (KW 49)" in page
+    assert "Ziel dieser Woche erreicht" in page.split("</p>")[0]
+
+
 def test_lead_sees_the_weekly_target_reached(client_as, db_session, office, frozen_time):
     lead = client_as("lead")
     _weekly_target(db_session, office, 1, 0)

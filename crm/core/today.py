@@ -6,6 +6,7 @@ so the start page costs the same number of queries however much work is waiting.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -18,6 +19,7 @@ from crm.accounts.models import Absence, Role
 from crm.audit.models import AuditEntry
 from crm.contacts.models import Organisation, Person
 from crm.dashboard import service as dashboard
+from crm.dashboard.term import current_term
 from crm.dashboard.weeks import local_midnight
 from crm.events.models import Event, StaffSlot
 from crm.followups import service as followups
@@ -114,9 +116,17 @@ class MyDay:
 
 
 def build_my_day(
-    session: Session, user: Any, now: datetime, *, target_defaults: dashboard.Targets
+    session: Session,
+    user: Any,
+    now: datetime,
+    *,
+    target_defaults: dashboard.Targets,
+    config: Mapping[str, Any] | None = None,
 ) -> MyDay:
-    """Gather the user's day; what each role sees follows its permissions and scope."""
+    """Gather the user's day; what each role sees follows its permissions and scope.
+
+    `config` supplies the project term when none is stored (CRM_PROJECT_START/END).
+    """
     today = now.astimezone(followups.BERLIN).date()
     day = MyDay(today=today)
     day.absent_until = absences.absent_until(session, user.id, today)
@@ -144,6 +154,7 @@ def build_my_day(
             today=today,
             offices=dashboard.board_offices(user),
             defaults=target_defaults,
+            project_end=current_term(session, config or {}).end,
         )
         day.recent = recent_changes(session, user, now)
     return day

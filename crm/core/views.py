@@ -40,6 +40,7 @@ def index():
             float(cfg.get("CRM_TARGET_ENTRIES_PER_WEEK", 1)),
             float(cfg.get("CRM_TARGET_EXITS_PER_WEEK", 1)),
         ),
+        config=cfg,
     )
     links = {
         "followup": RecordLinks("followups.detail", "fu_id"),

@@ -107,15 +107,21 @@ class WeekProgress:
     entries: int
     exits: int
     targets: Targets
+    # The project end when this week began after it: nothing is expected any more.
+    term_ended_on: date | None = None
 
     @property
     def entries_missing(self) -> int:
         """Entries still needed to reach the target (a target of 1,5 needs 2)."""
+        if self.term_ended_on:
+            return 0
         return max(0, math.ceil(self.targets.entries_per_week - self.entries))
 
     @property
     def exits_missing(self) -> int:
         """Exits still needed to reach the target."""
+        if self.term_ended_on:
+            return 0
         return max(0, math.ceil(self.targets.exits_per_week - self.exits))
 
     @property
@@ -124,9 +130,17 @@ class WeekProgress:
 
 
 def week_progress(
-    session: Session, *, today: date, offices: list[int] | None, defaults: Targets
+    session: Session,
+    *,
+    today: date,
+    offices: list[int] | None,
+    defaults: Targets,
+    project_end: date | None = None,
 ) -> WeekProgress:
-    """This week's entries and exits in `offices` (None = all) against the weekly targets."""
+    """This week's entries and exits in `offices` (None = all) against the weekly targets.
+
+    A week that begins after `project_end` expects nothing (as on the board).
+    """
     week = week_of(today)
     end = week.monday + timedelta(days=7)
     clause = _office_clause(offices)
@@ -135,8 +149,9 @@ def week_progress(
     n_in, n_out = session.execute(
         sa.select(entries.scalar_subquery(), exits.scalar_subquery())
     ).one()
+    ended = project_end if project_end is not None and week.monday > project_end else None
     return WeekProgress(
-        week, int(n_in or 0), int(n_out or 0), targets_for(session, offices, defaults)
+        week, int(n_in or 0), int(n_out or 0), targets_for(session, offices, defaults), ended
     )
 
 
@@ -156,6 +171,8 @@ class WeekRow:
     is_current: bool = False
     # A week that ended before the project start: no target, so neither met nor missed.
     before_term: bool = False
+    # A week that began after the project end: no target either.
+    after_term: bool = False
 
     @property
     def entries_met(self) -> bool:
@@ -215,6 +232,8 @@ class Board:
     funnel: Funnel = field(default_factory=Funnel)
     # The project start when the targets count from it rather than from the year's first week.
     counted_from: date | None = None
+    # The project end when it falls before the year's last week: no targets after it.
+    counted_until: date | None = None
 
     def chart_data(self) -> dict[str, Any]:
         """What dashboard.js draws: cumulative entries/exits against the target lines."""
@@ -353,11 +372,13 @@ def build_board(
     channel_labels: dict[str, str] | None = None,
     unknown_label: str = "—",
     project_start: date | None = None,
+    project_end: date | None = None,
 ) -> Board:
     """Everything the board shows for an ISO week-year, restricted to `offices` (None = all).
 
     With a `project_start`, the weekly targets count from the week it falls in: an install
-    set up in December is not behind by every week since 1 January.
+    set up in December is not behind by every week since 1 January. With a `project_end`,
+    they stop after the week it falls in: a finished project misses no further weeks.
     """
     start, end = year_span(year)
     targets = targets_for(session, offices, defaults)
@@ -380,7 +401,8 @@ def build_board(
         cum_out += exits_by_week.get(wk.week, 0)
         future = wk.monday > today
         before = project_start is not None and wk.sunday < project_start
-        if not before:
+        after = project_end is not None and wk.monday > project_end
+        if not before and not after:
             index += 1
         if not future:
             elapsed = index
@@ -398,9 +420,11 @@ def build_board(
                 is_future=future,
                 is_current=(wk.year, wk.week) == (current.year, current.week),
                 before_term=before,
+                after_term=after,
             )
         )
     n_weeks = index
+    last_sunday = end - timedelta(days=1)
     fallback = {None: unknown_label}
     channel_names = {**{c: c for c in ACQUISITION_CHANNELS}, **(channel_labels or {})}
     by = _breakdowns_at_once(session, start, end, offices)
@@ -428,6 +452,8 @@ def build_board(
         ),
         funnel=funnel(session, start, end, offices),
         counted_from=project_start if project_start and project_start > start else None,
+        # A term ending on the year's last Sunday or later leaves every week of it counted.
+        counted_until=project_end if project_end and project_end < last_sunday else None,
     )
 
 

@@ -78,6 +78,7 @@ def _board_page(form: TargetsForm | None = None, year: int | None = None) -> str
     """The board of a year; `form` is the targets form as submitted, with its errors."""
     today = local_date(utcnow())
     year, office_id, scope, offices = _filters(year)
+    term = current_term(db.session, current_app.config)
     board = service.build_board(
         db.session,
         year=year,
@@ -86,7 +87,8 @@ def _board_page(form: TargetsForm | None = None, year: int | None = None) -> str
         defaults=_defaults(),
         channel_labels=channel_labels(),
         unknown_label=_("not recorded"),
-        project_start=current_term(db.session, current_app.config).start,
+        project_start=term.start,
+        project_end=term.end,
     )
     may_set_targets = has_permission(current_user, "reports.targets")
     if form is None and may_set_targets:

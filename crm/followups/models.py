@@ -47,6 +47,7 @@ class FollowUp(Audited, TimestampMixin, db.Model):
             "assignee_id",
             "snoozed_until",
             "done_at",
+            "done_by_id",
             "person_id",
             "organisation_id",
             "event_id",
@@ -72,6 +73,10 @@ class FollowUp(Audited, TimestampMixin, db.Model):
     )
     outcome: Mapped[str] = mapped_column(sa.Text, default="")
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Who marked it done (the history names them); NULL for older ones and deleted users.
+    done_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("user_account.id", ondelete="SET NULL"), index=True
+    )
     # NULL until the reminder e-mail went out; set in the transaction that claims the row.
     reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     snoozed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -96,6 +101,7 @@ class FollowUp(Audited, TimestampMixin, db.Model):
 
     assignee: Mapped[User] = relationship(foreign_keys=[assignee_id])
     created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
+    done_by: Mapped[User | None] = relationship(foreign_keys=[done_by_id])
     person: Mapped[Person | None] = relationship()
     organisation: Mapped[Organisation | None] = relationship()
     event = relationship("Event")

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, joinedload
 from crm.accounts.models import Role, User
 from crm.contacts.models import Organisation, Person
 from crm.contacts.service import log_activity
+from crm.dashboard.weeks import week_of
 from crm.followups.models import CASE_KINDS, PRIORITIES, REPEAT_UNITS, FollowUp
 from crm.mail import build_message
 from crm.mail.queue import enqueue, mail_domain
@@ -67,44 +68,57 @@ def local_due(fu: FollowUp) -> datetime:
 
 @dataclass(frozen=True)
 class Boundaries:
-    """Where today, tomorrow and next week begin (Europe/Berlin), as UTC moments."""
+    """Where today, tomorrow, this week and next week begin (Europe/Berlin), as UTC moments."""
 
     now: datetime
     today: datetime
     tomorrow: datetime
+    week_start: datetime
     next_week: datetime
 
 
 def boundaries(now: datetime) -> Boundaries:
     """Group boundaries for `now`; a week runs Monday to Sunday, days start at local midnight."""
-    local_today = now.astimezone(BERLIN).date()
-    next_monday = local_today + timedelta(days=7 - local_today.weekday())
+    week = week_of(now)  # the Berlin week of `now`, also on a Sunday and just after midnight
 
     def midnight(d: date) -> datetime:
         return datetime.combine(d, time(0), tzinfo=BERLIN).astimezone(UTC)
 
+    local_today = now.astimezone(BERLIN).date()
     return Boundaries(
         now=now,
         today=midnight(local_today),
         tomorrow=midnight(local_today + timedelta(days=1)),
-        next_week=midnight(next_monday),
+        week_start=midnight(week.monday),
+        next_week=midnight(week.sunday + timedelta(days=1)),
     )
 
 
+def groups_of(due_at: datetime, has_time: bool, now: datetime) -> tuple[str, ...]:
+    """Every group a follow-up is listed in: "overdue" or "today", and "week"; or "later".
+
+    "week" is the whole week, Monday to Sunday: what is due today or overdue from earlier
+    this week is in it as well, so on a Sunday it still lists the week's follow-ups (a
+    "rest of the week after today" is always empty on a Sunday).
+    """
+    b = boundaries(now)
+    in_week = b.week_start <= due_at < b.next_week
+    if due_at < b.today or (has_time and due_at < now):
+        return ("overdue", "week") if in_week else ("overdue",)
+    if due_at < b.tomorrow:
+        return ("today", "week")
+    if in_week:
+        return ("week",)
+    return ("later",)
+
+
 def group_of(due_at: datetime, has_time: bool, now: datetime) -> str:
-    """ "overdue", "today", "week" (rest of this week after today) or "later".
+    """ "overdue", "today", "week" (later this week) or "later": the first of `groups_of`.
 
     A follow-up with a time is overdue once that time has passed; one without a time only once
     its date has passed, so it stays under "today" all day.
     """
-    b = boundaries(now)
-    if due_at < b.today or (has_time and due_at < now):
-        return "overdue"
-    if due_at < b.tomorrow:
-        return "today"
-    if due_at < b.next_week:
-        return "week"
-    return "later"
+    return groups_of(due_at, has_time, now)[0]
 
 
 def _group_clause(group: str, b: Boundaries) -> sa.ColumnElement[bool]:
@@ -118,7 +132,7 @@ def _group_clause(group: str, b: Boundaries) -> sa.ColumnElement[bool]:
         # range starts, instead of reading every overdue follow-up first.
         return sa.and_(sa.not_(overdue), FollowUp.due_at >= b.today, FollowUp.due_at < b.tomorrow)
     if group == "week":
-        return sa.and_(FollowUp.due_at >= b.tomorrow, FollowUp.due_at < b.next_week)
+        return sa.and_(FollowUp.due_at >= b.week_start, FollowUp.due_at < b.next_week)
     if group == "later":
         return FollowUp.due_at >= b.next_week
     raise ValueError(f"unknown group {group!r}")
@@ -286,6 +300,7 @@ def mark_done(
     _require_open(fu)
     fu.status = "done"
     fu.done_at = now
+    fu.done_by_id = by.id if by else None
     fu.outcome = outcome.strip()
     if fu.person is not None or fu.organisation is not None:
         log_activity(
@@ -338,6 +353,68 @@ class Group:
     items: list[FollowUp] = field(default_factory=list)
 
 
+# The newest completed follow-ups a record's history lists (a case runs for months, not years).
+DONE_HISTORY_LIMIT = 50
+
+
+@dataclass(frozen=True)
+class DoneFollowUp:
+    """A completed follow-up as a record's history shows it.
+
+    `subject` and `outcome` are empty unless the viewer may see the follow-up (`can_see`):
+    the history then says only that a follow-up was done, when and by whom.
+    """
+
+    id: int
+    done_at: datetime
+    done_by: User | None
+    visible: bool
+    subject: str
+    outcome: str
+
+
+def done_followups(
+    session: Session,
+    viewer: Any,
+    *,
+    participant_id: int | None = None,
+    person_id: int | None = None,
+    organisation_id: int | None = None,
+    limit: int = DONE_HISTORY_LIMIT,
+) -> list[DoneFollowUp]:
+    """The completed follow-ups linked to one record, newest first, in one query."""
+    links = {
+        FollowUp.participant_id: participant_id,
+        FollowUp.person_id: person_id,
+        FollowUp.organisation_id: organisation_id,
+    }
+    chosen = [column == value for column, value in links.items() if value is not None]
+    if len(chosen) != 1:
+        raise ValueError("exactly one record to show the history of")
+    rows = session.scalars(
+        sa.select(FollowUp)
+        .where(chosen[0], FollowUp.status == "done")
+        .options(joinedload(FollowUp.done_by))
+        .order_by(FollowUp.done_at.desc(), FollowUp.id.desc())
+        .limit(limit)
+    )
+    out = []
+    for fu in rows:
+        visible = can_see(viewer, fu)
+        assert fu.done_at is not None  # the done_at_iff_done constraint
+        out.append(
+            DoneFollowUp(
+                fu.id,
+                fu.done_at,
+                fu.done_by,
+                visible,
+                fu.subject if visible else "",
+                fu.outcome if visible else "",
+            )
+        )
+    return out
+
+
 def grouped_followups(
     session: Session,
     assignee_id: int,
@@ -348,6 +425,8 @@ def grouped_followups(
     only: str | None = None,
 ) -> list[Group]:
     """Open follow-ups of one assignee in the groups overdue/today/week/later, with counts.
+
+    "week" (Monday to Sunday) also holds what "overdue" and "today" list from this week.
 
     Each group lists at most `limit` items (from `offset` for the group named in `only`;
     with `only`, the other groups come back with their counts but no items).
@@ -402,7 +481,7 @@ def _group_counts(session: Session, mine: sa.ColumnElement[bool], b: Boundaries)
                 FollowUp.has_time.is_(True),
             ),
             count(FollowUp.due_at >= b.today, FollowUp.due_at < b.tomorrow),
-            count(FollowUp.due_at >= b.tomorrow, FollowUp.due_at < b.next_week),
+            count(FollowUp.due_at >= b.week_start, FollowUp.due_at < b.next_week),
             count(FollowUp.due_at >= b.next_week),
         )
     ).one()
@@ -452,7 +531,8 @@ def group_by_bucket(followups: list[FollowUp], now: datetime) -> dict[str, list[
     """Sort already loaded follow-ups into the four groups (pure; same rule as the query)."""
     out: dict[str, list[FollowUp]] = {g: [] for g in GROUPS}
     for fu in sorted(followups, key=lambda f: (f.due_at, f.id or 0)):
-        out[group_of(fu.due_at, fu.has_time, now)].append(fu)
+        for group in groups_of(fu.due_at, fu.has_time, now):
+            out[group].append(fu)
     return out
 
 

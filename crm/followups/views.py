@@ -11,7 +11,7 @@ from flask_login import current_user
 
 from crm.accounts.models import User
 from crm.accounts.service import assignable_user, assignable_users
-from crm.dashboard.weeks import local_date
+from crm.dashboard.weeks import local_date, week_of
 from crm.database import db_int, utcnow
 from crm.extensions import db
 from crm.followups import service
@@ -118,10 +118,11 @@ def index():
     if only not in service.GROUPS:
         only = None
     page = max(request.args.get("seite", 1, type=int) or 1, 1)
+    now = utcnow()
     groups = service.grouped_followups(
         db.session,
         assignee.id,
-        utcnow(),
+        now,
         limit=PER_GROUP if only else OVERVIEW_PER_GROUP,
         offset=(page - 1) * PER_GROUP,
         only=only,
@@ -133,6 +134,7 @@ def index():
         assignee=assignee,
         users=users,
         selected_group=only,
+        this_week=week_of(now),
         page=page,
         per_group=PER_GROUP,
         can_edit=has_permission(me, "followups.edit"),

@@ -1480,19 +1480,21 @@ def delete_contact(session: Session, contact: ParticipantContact) -> None:
 
 @dataclass(frozen=True)
 class TimelineEntry:
-    """A counselling session or a logged contact, for the participant's timeline."""
+    """A counselling session, a logged contact or a completed follow-up, for the timeline."""
 
-    kind: str  # "session" or one of CONTACT_KINDS
+    kind: str  # "session", "followup_done" or one of CONTACT_KINDS
     day: date
-    at: datetime | None  # the moment of a contact; sessions have a date only
+    at: datetime | None  # the moment of a contact or completion; sessions have a date only
     minutes: int | None
     note: str
     user: User | None
-    record: CounsellingSession | ParticipantContact
+    record: CounsellingSession | ParticipantContact | followups.DoneFollowUp
 
 
-def timeline(participant: Participant) -> list[TimelineEntry]:
-    """Sessions and contacts of the participant, newest first."""
+def timeline(
+    participant: Participant, done_followups: Sequence[followups.DoneFollowUp] = ()
+) -> list[TimelineEntry]:
+    """Sessions, contacts and completed follow-ups (`followups.done_followups`), newest first."""
     entries = [
         TimelineEntry("session", s.held_on, None, s.minutes, s.note, s.counsellor, s)
         for s in participant.sessions
@@ -1501,6 +1503,11 @@ def timeline(participant: Participant) -> list[TimelineEntry]:
         local = c.happened_at.astimezone(BERLIN)
         entries.append(
             TimelineEntry(c.kind, local.date(), local, c.duration_minutes, c.note, c.user, c)
+        )
+    for fu in done_followups:
+        local = fu.done_at.astimezone(BERLIN)
+        entries.append(
+            TimelineEntry("followup_done", local.date(), local, None, fu.outcome, fu.done_by, fu)
         )
 
     def key(e: TimelineEntry) -> tuple[date, time, int]:

@@ -43,6 +43,7 @@ from crm.esf import views as esf_views
 from crm.esf.forms import LongResultForm
 from crm.esf.models import EXIT_RESULTS as ESF_EXIT_RESULTS
 from crm.extensions import db
+from crm.followups import service as followups
 from crm.forms import choices
 from crm.i18n import fmt_date
 from crm.inputs import parse_date
@@ -492,7 +493,10 @@ def _render_detail(participant: Participant, status: int = 200, **forms: Any) ->
         day=day,
         open_followups=service.open_followups(db.session, participant),
         sees_all_followups=me.role in service.ALL_OFFICES_ROLES,
-        timeline=service.timeline(participant),
+        timeline=service.timeline(
+            participant,
+            followups.done_followups(db.session, me, participant_id=participant.id),
+        ),
         contact_form=contact_form,
         plan_form=plan_form,
         warnings=service.deadline_warnings(participant, day),

@@ -713,6 +713,7 @@ def _followup_section(followups: Any, domain: str) -> ReportSection:
                         ("note", f.note),
                         ("outcome", f.outcome),
                         ("done_at", f.done_at),
+                        ("done_by_id", _staff(f.done_by)),
                         ("organisation", f.organisation.name if f.organisation else ""),
                         ("event", f.event.title if f.event is not None else ""),
                         ("created_by_id", _staff(f.created_by)),

@@ -63,6 +63,7 @@ FOLLOWUP = {
     "status": _l("Status"),
     "outcome": _l("Outcome"),
     "done_at": _l("Done on"),
+    "done_by_id": _l("Done by"),
     "created_by_id": _l("Created by"),
     "organisation": _l("Organisation"),
     "event": _l("Event"),

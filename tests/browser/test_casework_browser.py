@@ -2,7 +2,8 @@
 
 From the start page only by clicks: open a participant close to entry, add a session typed as
 "1:00" and see her cross 8 hours, log a phone call, plan the next contact for today and a
-transfer date and see their follow-ups, then mark the next-contact follow-up done on "Mein Tag".
+transfer date and see their follow-ups, then mark the next-contact follow-up done on "Mein Tag"
+and find it in her history.
 """
 
 from __future__ import annotations
@@ -95,4 +96,15 @@ def test_a_counsellor_works_a_day_from_mein_tag(page: Page) -> None:
     expect(page).to_have_url(re.compile(r"/$"))
     expect(page.locator(".flash-messages")).to_contain_text("erledigt")
     expect(page.locator("#today-followups").get_by_text("Nächster Kontakt")).to_have_count(0)
+    check_a11y(page)
+
+    # Done, it stays in her history: when, what and who.
+    page.get_by_role("navigation").get_by_role("link", name="Teilnehmende", exact=True).click()
+    page.get_by_role("link", name="Sultani, Farida").click()
+    expect(page).to_have_url(re.compile(r"/teilnehmende/\d+$"))
+    done = page.locator("#timeline > li[data-kind='followup_done']")
+    expect(done).to_have_count(1)
+    expect(done).to_contain_text("Wiedervorlage erledigt: Nächster Kontakt")
+    expect(done).to_contain_text(today.strftime("%d.%m.%Y"))
+    expect(done).to_contain_text("erledigt von")
     check_a11y(page)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from playwright.sync_api import Page, expect
 
@@ -12,6 +14,7 @@ COUNSELLOR = "beratung@demo.netzwerk-crm.de"
 # Two overdue follow-ups and a duty today come from the demo data (crm/events/demo.py).
 OVERDUE_DONE = "Teilnahmebestätigung an die Kammer schicken"
 OVERDUE_SNOOZED = "Lebenslauf für die Bewerbung durchsehen"
+DUE_TODAY = "Rückruf Anerkennungsberatung"
 
 
 def _action(label: str, subject: str) -> re.Pattern[str]:
@@ -48,6 +51,24 @@ def test_a_counsellor_marks_one_overdue_follow_up_done_and_snoozes_another(page:
         "link", name="Infoveranstaltung Berufsanerkennung"
     ).click()
     expect(page).to_have_url(re.compile(r"/termine/\d+$"))
+    check_a11y(page)
+
+
+def test_this_week_lists_todays_follow_up_on_any_day_sunday_included(page: Page) -> None:
+    today = datetime.now(ZoneInfo("Europe/Berlin")).date()
+    monday = today - timedelta(days=today.weekday())
+    page.goto("/")
+    log_in(page, COUNSELLOR)
+    page.get_by_role("navigation").get_by_role("link", name="Wiedervorlagen", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/wiedervorlagen/$"))
+    check_a11y(page)
+    page.get_by_role("link", name=re.compile(r"^Diese Woche")).click()
+    expect(page).to_have_url(re.compile(r"gruppe=week"))
+    week = page.locator("section[aria-labelledby='group-week']")
+    expect(week.get_by_role("link", name=DUE_TODAY)).to_be_visible()
+    expect(page.locator("#week-span")).to_contain_text(
+        f"Montag {monday:%d.%m.%Y} bis Sonntag {monday + timedelta(days=6):%d.%m.%Y}"
+    )
     check_a11y(page)
 
 
