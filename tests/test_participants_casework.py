@@ -447,6 +447,31 @@ def test_the_timeline_hides_the_subject_of_a_done_follow_up_the_viewer_may_not_s
     assert "Vertrauliche Absprache" in _timeline(lead_page)
 
 
+def test_the_open_follow_ups_name_a_colleagues_follow_up_without_its_subject(
+    client_as, counsellor, mine, db_session, office, frozen_time
+):
+    colleague = client_as("counsellor", office=office, display_name="Kollegin Kraus")
+    fu = followups.create_followup(
+        db_session,
+        subject="Vertrauliche Absprache",
+        due_date=date(2026, 11, 24),
+        assignee=colleague.user,
+        created_by=colleague.user,
+        participant=mine,
+    )
+    db_session.commit()
+    assert not followups.can_see(counsellor.user, fu)
+    page = counsellor.get(f"/teilnehmende/{mine.id}").get_data(as_text=True)
+    open_list = page.split('id="participant-followups"')[1].split("</ul>")[0]
+    assert "Eine Kollegin oder ein Kollege hat eine Wiedervorlage" in open_list
+    assert "Kollegin Kraus" in open_list  # whose it is, and when, stay visible
+    assert "24.11.2026" in open_list
+    assert "Vertrauliche Absprache" not in page
+    assert f"/wiedervorlagen/{fu.id}" not in page
+    lead_page = client_as("lead").get(f"/teilnehmende/{mine.id}").get_data(as_text=True)
+    assert "Vertrauliche Absprache" in lead_page.split('id="participant-followups"')[1]
+
+
 def test_the_participant_page_runs_as_many_queries_with_one_or_many_done_follow_ups(
     counsellor, mine, db_session, count_queries
 ):
