@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from wtforms import DateField, HiddenField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
+from crm.contacts.forms import QUALIFICATION_LEVEL_LABELS
+from crm.contacts.models import QualificationNeed
 from crm.forms import Form, choices
+from crm.i18n import fmt_date
 
 KIND_LABELS = {
     "job": _l("Job"),
@@ -21,6 +27,49 @@ STATUS_LABELS = {
     "ended": _l("ended"),
     "cancelled": _l("cancelled"),
 }
+
+
+# When the firm needs the people, as a part of a need's label (the needs survey's answer).
+NEED_TIME_FRAME_LABELS = {
+    "now": _l("needed now"),
+    "6m": _l("needed within 6 months"),
+    "12m": _l("needed within 12 months"),
+    "later": _l("needed later"),
+}
+
+
+def need_label(need: QualificationNeed) -> str:
+    """What tells a firm's needs apart where one is chosen, e.g. "Pflegefachkraft · 2 Personen
+    · ab sofort · erfasst 03.11.2026": occupation, number, time frame (or since when it is
+    sought), qualification level and the day it was surveyed or entered."""
+    parts = [
+        need.occupation,
+        ngettext("%(num)d person", "%(num)d people", need.count),
+    ]
+    if need.time_frame in NEED_TIME_FRAME_LABELS:
+        parts.append(str(NEED_TIME_FRAME_LABELS[need.time_frame]))
+    elif need.needed_since is not None:
+        parts.append(_("sought since %(date)s", date=fmt_date(need.needed_since)))
+    if need.qualification_level in QUALIFICATION_LEVEL_LABELS:
+        parts.append(str(QUALIFICATION_LEVEL_LABELS[need.qualification_level]))
+    parts.append(_("entered %(date)s", date=fmt_date(need.surveyed_on)))
+    return " · ".join(parts)
+
+
+def need_choices(needs: list[QualificationNeed]) -> list[SelectChoice]:
+    """The need select's options: "none" and one distinct label per need (two needs alike in
+    every part also show their number)."""
+    labels = [need_label(n) for n in needs]
+    twice = {label for label in labels if labels.count(label) > 1}
+    return choices(
+        [
+            ("", _("none")),
+            *(
+                (str(n.id), f"{label} · {_('No.')} {n.id}" if label in twice else label)
+                for n, label in zip(needs, labels, strict=True)
+            ),
+        ]
+    )
 
 
 class PlacementForm(Form):

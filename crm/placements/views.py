@@ -22,7 +22,6 @@ from crm.contacts.models import Organisation, QualificationNeed
 from crm.contacts.service import picked_organisation
 from crm.database import db_int, int_in_range, utcnow
 from crm.extensions import db
-from crm.forms import choices
 from crm.participants import service as participants
 from crm.participants.models import Participant
 from crm.placements import forms as f
@@ -158,10 +157,8 @@ def _offices() -> list[Office]:
 
 
 def _need_choices(form: f.PlacementForm, org: Organisation | None) -> None:
-    needs = org.needs if org is not None else []
-    form.need_id.choices = choices(
-        [("", _("none")), *((str(n.id), f"{n.occupation} ({n.count})") for n in needs)]
-    )
+    # One labelling for the htmx fragment and the full page: the same need reads the same.
+    form.need_id.choices = f.need_choices(list(org.needs) if org is not None else [])
 
 
 def _resolve(form: f.PlacementForm) -> tuple[Organisation | None, QualificationNeed | None, bool]:

@@ -141,8 +141,9 @@ def test_picking_the_firm_on_a_new_placement_offers_its_needs_at_once(
     expect(listbox.get_by_role("option").first).to_contain_text("Aaron-Bedarfswahl GmbH")
     picker.press("ArrowDown")
     picker.press("Enter")
-    expect(page.locator("#need_id")).to_contain_text("Mechatronikerin (4)")
-    page.locator("#need_id").select_option(label="Mechatronikerin (4)")
+    label = f"Mechatronikerin · 4 Personen · erfasst {date.today():%d.%m.%Y}"
+    expect(page.locator("#need_id")).to_contain_text(label)
+    page.locator("#need_id").select_option(label=label)
     check_a11y(page)
     page.get_by_role("button", name="Speichern").click()
     expect(page).to_have_url(re.compile(r"/teilnehmende/\d+#vermittlungen$"))
