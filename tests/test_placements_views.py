@@ -253,29 +253,28 @@ def test_the_firms_checklist_is_saved_and_shown_and_bad_input_keeps_what_was_typ
 ):
     from crm.placements.models import FirmSupport
 
+    contact = factories.make_person(
+        db_session, first_name="Frau", last_name="Zyxonboard", org=setup["firm"]
+    )
+    db_session.commit()
     staff = client_as("staff")
     url = f"/teilnehmende/vermittlungen/unternehmen/{setup['firm'].id}/begleitung"
+    picked = {
+        "firm-onboarding_person": "Frau Zyxonboard",
+        "firm-onboarding_person_id": str(contact.id),
+    }
     bad = staff.post(
-        url,
-        data={
-            "firm-training_status": "planned",
-            "firm-training_on": "2026-13-45",
-            "firm-onboarding_contact": "Frau Zyxonboard",
-        },
+        url, data={"firm-training_status": "planned", "firm-training_on": "2026-13-45", **picked}
     )
     assert bad.status_code == 400
     assert "Zyxonboard" in bad.get_data(as_text=True)
     ok = staff.post(
-        url,
-        data={
-            "firm-training_status": "held",
-            "firm-training_on": "2026-05-04",
-            "firm-onboarding_contact": "Frau Zyxonboard",
-        },
+        url, data={"firm-training_status": "held", "firm-training_on": "2026-05-04", **picked}
     )
     assert ok.status_code == 302
     row = db_session.scalar(sa.select(FirmSupport))
     assert (row.training_status, row.training_on) == ("held", date(2026, 5, 4))
+    assert row.onboarding_person_id == contact.id
     html = staff.get(f"/kontakte/organisationen/{setup['firm'].id}").get_data(as_text=True)
     assert "Zyxonboard" in html
     readonly = client_as("readonly")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
@@ -107,7 +109,18 @@ class FirmSupportForm(Form):
         _l("Intercultural training"), choices=choices(TRAINING_LABELS.items()), default=""
     )
     training_on = DateField(_l("Date of the training"), validators=[Optional()])
-    onboarding_contact = StringField(
-        _l("Onboarding contact at the firm"), validators=[Optional(), Length(max=200)]
+    # A record picker limited to the firm's people: the typed name and the chosen person's id.
+    onboarding_person = StringField(
+        _l("Onboarding contact at the firm"), validators=[Optional(), Length(max=300)]
     )
+    onboarding_person_id = HiddenField()
     note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=5000)])
+
+
+def firm_support_form(fs: Any) -> FirmSupportForm:
+    """The checklist form showing the stored row (None: nothing recorded yet)."""
+    form = FirmSupportForm(formdata=None, obj=fs, prefix="firm")
+    person = fs.onboarding_person if fs is not None else None
+    form.onboarding_person.data = person.full_name if person is not None else ""
+    form.onboarding_person_id.data = str(person.id) if person is not None else ""
+    return form

@@ -1288,6 +1288,7 @@ SECTION_TABLES = {
     "consent_release": "consent_releases",
     "support_item": "support_items",
     "placement": "placements",
+    "firm_support": "onboarding_contacts",
     "esf_record": "esf",
     "esf_followup_link": "esf_followup_links",
     "newsletter_subscription": "newsletter_subscriptions",
@@ -1329,6 +1330,7 @@ SECTION_ORDER = (
     "event_leads",
     "event_registrations",
     "survey_recipients",
+    "onboarding_contacts",
 )
 
 
