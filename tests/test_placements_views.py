@@ -184,6 +184,8 @@ def test_the_participant_page_shows_placements_and_fitting_needs(counsellor, set
     html = counsellor.get(f"/teilnehmende/{setup['p'].id}").get_data(as_text=True)
     assert f'data-placement-id="{setup["pl"].id}"' in html
     assert 'id="fitting-needs"' in html
+    # The same label as in the placement form's need select.
+    assert "Pflegefachkraft · 2 Personen · erfasst 05.01.2026" in html
 
 
 def test_each_fitting_need_on_the_participant_page_offers_the_next_step(

@@ -47,6 +47,7 @@ def _labels() -> dict[str, Any]:
         "PLACEMENT_KIND_LABELS": f.KIND_LABELS,
         "PLACEMENT_STATUS_LABELS": f.STATUS_LABELS,
         "TRAINING_LABELS": f.TRAINING_LABELS,
+        "need_label": f.need_label,
     }
 
 
