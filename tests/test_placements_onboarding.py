@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 from flask_migrate import downgrade, upgrade
 
+from crm.audit.models import AuditEntry
 from crm.contacts import service as contacts
 from crm.contacts.models import Person
 from crm.extensions import db
@@ -342,5 +343,11 @@ def test_merging_the_onboarding_contact_moves_the_role_to_the_kept_person(
     assert response.status_code == 302
     row = _row(db_session, firm["org"].id)
     assert row.onboarding_person_id == keep.id
+    moved = db_session.scalars(
+        sa.select(AuditEntry.entity_id).where(
+            AuditEntry.action == "merge_move", AuditEntry.entity_type == "firm_support"
+        )
+    )
+    assert list(moved) == [row.id]
     # The kept person now works at the firm, so saving the checklist again is accepted.
     assert contacts.works_at(db_session, keep.id, firm["org"].id)
