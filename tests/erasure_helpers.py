@@ -45,7 +45,7 @@ from crm.newsletters.models import (
     Subscription,
 )
 from crm.participants import service as ps
-from crm.placements.models import Placement
+from crm.placements.models import FirmSupport, Placement
 from crm.privacy.models import RetentionReview
 from crm.surveys.models import Survey, SurveyRecipient, SurveyRound, SurveyVersion
 from tests import factories
@@ -336,6 +336,16 @@ def fill_every_place(s: Any) -> Everything:
             note=f"{SECRET}: Vertrag als Fachkraft",
         )
     )
+    # Her firm's checklist names her as onboarding contact (and, from before people could be
+    # picked, in its free text too).
+    firm_support = FirmSupport(
+        organisation_id=org.id,
+        onboarding_person_id=pid,
+        onboarding_contact=f"{FULL}, Personalabteilung",
+        training_status="held",
+        training_on=date(2026, 5, 4),
+    )
+    s.add(firm_support)
     # Six months after her exit she answered the ESF Plus short survey.
     s.add(
         EsfFollowupLink(
@@ -376,5 +386,6 @@ def fill_every_place(s: Any) -> Everything:
             "alone": alone.id,
             "followup": followup.id,
             "case_followup": case_followup.id,
+            "firm_support": firm_support.id,
         },
     )

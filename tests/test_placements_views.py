@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from datetime import date
 
+import lxml.html
 import pytest
 import sqlalchemy as sa
 
@@ -183,6 +184,8 @@ def test_the_participant_page_shows_placements_and_fitting_needs(counsellor, set
     html = counsellor.get(f"/teilnehmende/{setup['p'].id}").get_data(as_text=True)
     assert f'data-placement-id="{setup["pl"].id}"' in html
     assert 'id="fitting-needs"' in html
+    # The same label as in the placement form's need select.
+    assert "Pflegefachkraft · 2 Personen · erfasst 05.01.2026" in html
 
 
 def test_each_fitting_need_on_the_participant_page_offers_the_next_step(
@@ -252,29 +255,28 @@ def test_the_firms_checklist_is_saved_and_shown_and_bad_input_keeps_what_was_typ
 ):
     from crm.placements.models import FirmSupport
 
+    contact = factories.make_person(
+        db_session, first_name="Frau", last_name="Zyxonboard", org=setup["firm"]
+    )
+    db_session.commit()
     staff = client_as("staff")
     url = f"/teilnehmende/vermittlungen/unternehmen/{setup['firm'].id}/begleitung"
+    picked = {
+        "firm-onboarding_person": "Frau Zyxonboard",
+        "firm-onboarding_person_id": str(contact.id),
+    }
     bad = staff.post(
-        url,
-        data={
-            "firm-training_status": "planned",
-            "firm-training_on": "2026-13-45",
-            "firm-onboarding_contact": "Frau Zyxonboard",
-        },
+        url, data={"firm-training_status": "planned", "firm-training_on": "2026-13-45", **picked}
     )
     assert bad.status_code == 400
     assert "Zyxonboard" in bad.get_data(as_text=True)
     ok = staff.post(
-        url,
-        data={
-            "firm-training_status": "held",
-            "firm-training_on": "2026-05-04",
-            "firm-onboarding_contact": "Frau Zyxonboard",
-        },
+        url, data={"firm-training_status": "held", "firm-training_on": "2026-05-04", **picked}
     )
     assert ok.status_code == 302
     row = db_session.scalar(sa.select(FirmSupport))
     assert (row.training_status, row.training_on) == ("held", date(2026, 5, 4))
+    assert row.onboarding_person_id == contact.id
     html = staff.get(f"/kontakte/organisationen/{setup['firm'].id}").get_data(as_text=True)
     assert "Zyxonboard" in html
     readonly = client_as("readonly")
@@ -415,7 +417,7 @@ def test_the_placement_form_loads_the_picked_firms_needs_without_saving(client_a
     db_session.commit()
     url = f"/teilnehmende/vermittlungen/bedarfsauswahl?organisation_id={firm.id}"
     options = client_as("counsellor").get(url).get_data(as_text=True)
-    assert "Pflegefachkraft (3)" in options
+    assert "Pflegefachkraft · 3 Personen · erfasst 01.11.2026" in options
     assert 'id="need_id"' in options
     # No firm (or a number the database cannot hold): only "none".
     empty = client_as("counsellor").get(
@@ -424,3 +426,81 @@ def test_the_placement_form_loads_the_picked_firms_needs_without_saving(client_a
     assert empty.status_code == 200
     assert "Pflegefachkraft" not in empty.get_data(as_text=True)
     assert client_as("readonly").get(url).status_code == 403
+
+
+def test_two_needs_of_one_occupation_read_differently_wherever_a_need_is_offered(
+    client_as, db_session
+):
+    """Same occupation, same firm: the labels used to be the same ("Pflegefachkraft (2)")."""
+    office = factories.make_office(db_session)
+    counsellor = client_as("counsellor", office=office)
+    firm = make_org(db_session, name="Zwillingsbedarf GmbH")
+    now = contacts.add_need(
+        db_session,
+        firm,
+        occupation="Pflegefachkraft",
+        count=2,
+        time_frame="now",
+        surveyed_on=date(2026, 11, 3),
+    )
+    later = contacts.add_need(
+        db_session,
+        firm,
+        occupation="Pflegefachkraft",
+        count=1,
+        needed_since=date(2026, 9, 1),
+        qualification_level="skilled",
+        surveyed_on=date(2026, 6, 2),
+    )
+    # Alike in every part: only their number tells them apart.
+    twins = [
+        contacts.add_need(
+            db_session, firm, occupation="Helfer/in", count=1, surveyed_on=date(2026, 1, 5)
+        )
+        for _ in range(2)
+    ]
+    p = make_participant(db_session, office=office, counsellor=counsellor.user)
+    db_session.commit()
+    expected = {
+        str(now.id): "Pflegefachkraft · 2 Personen · ab sofort · erfasst 03.11.2026",
+        str(later.id): "Pflegefachkraft · 1 Person · gesucht seit 01.09.2026"
+        " · Berufsabschluss (Fachkraft) · erfasst 02.06.2026",
+        **{str(n.id): f"Helfer/in · 1 Person · erfasst 05.01.2026 · Nr. {n.id}" for n in twins},
+    }
+
+    def options(html: str) -> dict[str, str]:
+        root = lxml.html.fromstring(html)
+        return {
+            o.get("value"): " ".join(o.text_content().split())
+            for o in root.get_element_by_id("need_id").iter("option")
+            if o.get("value")
+        }
+
+    # The fragment the placement form loads when the firm is picked (htmx) ...
+    fragment = counsellor.get(
+        f"/teilnehmende/vermittlungen/bedarfsauswahl?organisation_id={firm.id}"
+    ).get_data(as_text=True)
+    assert options(fragment) == expected
+    # ... the full page without JavaScript, once the typed firm is resolved ...
+    posted = counsellor.post(
+        f"/teilnehmende/vermittlungen/neu/{p.id}",
+        data={"organisation": firm.name, "kind": "job", "status": "planned", "starts_on": ""},
+    )
+    assert posted.status_code == 400
+    assert options(posted.get_data(as_text=True)) == expected
+    # ... and the edit page of a placement at the firm.
+    pl = service.save_placement(
+        db_session,
+        p,
+        organisation=firm,
+        kind="job",
+        status="planned",
+        starts_on=date(2026, 12, 1),
+        need=later,
+        today=date(2026, 11, 20),
+    )
+    db_session.commit()
+    edit = counsellor.get(f"/teilnehmende/vermittlungen/{pl.id}/bearbeiten")
+    assert options(edit.get_data(as_text=True)) == expected
+    select = lxml.html.fromstring(edit.get_data(as_text=True)).get_element_by_id("need_id")
+    assert select.value == str(later.id)

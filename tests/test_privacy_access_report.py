@@ -262,6 +262,10 @@ def _one_human_everywhere(s):
             token_hash="0" * 64,
         )
     )
+    # Her firm names her as the onboarding contact for the people placed there.
+    placements.save_firm_support(
+        s, firm, training_status="planned", training_on=None, onboarding_person=person
+    )
     # Six months after her exit the ESF Plus short survey went to her; no answer yet.
     s.add(
         EsfFollowupLink(

@@ -28,7 +28,13 @@ from crm.contacts.models import (
     organisation_tag,
     person_tag,
 )
-from crm.contacts.normalize import fold, normalize_email, organisation_key, person_key
+from crm.contacts.normalize import (
+    fold,
+    normalize_email,
+    organisation_key,
+    person_key,
+    search_terms,
+)
 from crm.contacts.search import matching_ids, sqlite_hit_count
 from crm.contacts.vcard import CardOrganisation, person_vcard
 from crm.database import db_int, ids_in, utcnow
@@ -1257,6 +1263,48 @@ def get_person(session: Session, person_id: int) -> Person | None:
     return session.scalar(
         sa.select(Person).where(Person.id == person_id).options(*PERSON_LIST_OPTIONS)
     )
+
+
+def works_at(session: Session, person_id: int, organisation_id: int) -> bool:
+    """True if the person is linked to the organisation (any affiliation, as its page lists)."""
+    return bool(
+        session.scalar(
+            sa.select(
+                sa.exists().where(
+                    Affiliation.person_id == person_id,
+                    Affiliation.organisation_id == organisation_id,
+                )
+            )
+        )
+    )
+
+
+def people_at_organisation(
+    session: Session, organisation_id: int, text: str, *, limit: int = 20
+) -> list[Person]:
+    """The organisation's people matching a number or every word of `text` (by name order).
+
+    For pickers limited to one firm. The firm's own people are few, so they are read through
+    the affiliation index and matched by word prefix in their folded search text, not through
+    the whole table's search index (where "a" would match most of 100,000 people).
+    """
+    text = (text or "").strip()
+    at_org = sa.select(Affiliation.person_id).where(Affiliation.organisation_id == organisation_id)
+    stmt = sa.select(Person).where(Person.id.in_(at_org))
+    number = text.lstrip("#")
+    if number.isdigit():
+        record_id = db_int(number)
+        if record_id is None:
+            return []
+        return list(session.scalars(stmt.where(Person.id == record_id)))
+    terms = search_terms(text)
+    if not terms:
+        return []
+    # search_text is folded words separated by single spaces: " term" is a word's prefix.
+    words = sa.literal(" ") + Person.search_text
+    for term in terms:
+        stmt = stmt.where(words.contains(" " + term, autoescape=True))
+    return list(session.scalars(stmt.order_by(Person.sort_name, Person.id).limit(limit)))
 
 
 def find_records(session: Session, model: Any, text: str, *, limit: int = 20) -> list[Any]:

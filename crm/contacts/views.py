@@ -63,7 +63,7 @@ from crm.forms import choices
 from crm.intake.conversion import inquiries_of
 from crm.newsletters.forms import STATUS_LABELS as SUBSCRIPTION_STATUS_LABELS
 from crm.placements import service as placements
-from crm.placements.forms import FirmSupportForm
+from crm.placements.forms import firm_support_form
 from crm.security import has_permission, is_safe_next, require, writes_on_get
 from crm.signals import MergeImpact
 
@@ -453,7 +453,7 @@ def _render_org_detail(org_id: int, need_form: NeedForm | None = None, status: i
             if has_permission(current_user, "participants.view")
             else None,
             fs=(fs := placements.firm_support(db.session, org.id)),
-            fs_form=FirmSupportForm(formdata=None, obj=fs, prefix="firm"),
+            fs_form=firm_support_form(fs),
         ),
         status,
     )
@@ -618,6 +618,7 @@ def _render_person_detail(person: Person, aff_form: AffiliationForm | None = Non
                 db.session, current_user, person.id, utcnow(), modules=_related_modules()
             ),
             source_inquiries=inquiries_of(db.session, current_user, person_id=person.id),
+            onboarding=placements.onboarding_roles(db.session, current_user, person.id),
         ),
         status,
     )

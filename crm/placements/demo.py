@@ -58,6 +58,8 @@ def seed_placements(session: Session, offices: dict[str, Any]) -> dict[str, int]
         clinic,
         training_status="planned",
         training_on=today + timedelta(days=21),
+        onboarding_person=None,
+        # As recorded before people could be picked: the page shows it as "bisher: …".
         onboarding_contact="Pflegedienstleitung, Station 3",
     )
     nursing = [p for p in open_cases if "pfleg" in p.profession.lower()]

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.audit.mixins import Audited
-from crm.contacts.models import Organisation, QualificationNeed
+from crm.contacts.models import Organisation, Person, QualificationNeed
 from crm.database import TimestampMixin
 from crm.extensions import db
 from crm.followups.models import FollowUp
@@ -86,7 +86,9 @@ class FirmSupport(Audited, TimestampMixin, db.Model):
     onboarding contact (one row per organisation, created on first save)."""
 
     __tablename__ = "firm_support"
-    __audit_values__ = frozenset({"training_status", "training_on", "organisation_id"})
+    __audit_values__ = frozenset(
+        {"training_status", "training_on", "organisation_id", "onboarding_person_id"}
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     organisation_id: Mapped[int] = mapped_column(
@@ -95,11 +97,18 @@ class FirmSupport(Audited, TimestampMixin, db.Model):
     # "" = not planned; "planned" with the planned date; "held" with the date it was held.
     training_status: Mapped[str] = mapped_column(sa.String(10), default="")
     training_on: Mapped[date | None] = mapped_column(sa.Date)
-    # Who at the firm looks after newly placed people in their first weeks.
+    # Who at the firm looks after newly placed people in their first weeks: a person of the
+    # firm (its people page, phone and e-mail stay current in one place).
+    onboarding_person_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("person.id", ondelete="SET NULL"), index=True
+    )
+    # The free text this was recorded as before people could be picked; kept as it was and
+    # shown ("bisher: …") while no person is linked. The form no longer writes it.
     onboarding_contact: Mapped[str] = mapped_column(sa.String(200), default="")
     note: Mapped[str] = mapped_column(sa.Text, default="")
 
     organisation: Mapped[Organisation] = relationship()
+    onboarding_person: Mapped[Person | None] = relationship()
 
     __table_args__ = (
         sa.CheckConstraint(

@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from sqlalchemy.orm import Session, joinedload
 
 from crm.placements.forms import KIND_LABELS, STATUS_LABELS
-from crm.placements.models import Placement
+from crm.placements.models import FirmSupport, Placement
 from crm.privacy import labels as L
 from crm.privacy.access import ReportEntry, ReportField, ReportSection
 
@@ -60,3 +60,33 @@ def placement_sections(session: Session, *, refs: list[Any], **_kw: Any) -> list
     if not entries:
         return []
     return [ReportSection("placements", _("Placements"), "participants", entries)]
+
+
+def onboarding_sections(session: Session, *, refs: list[Any], **_kw: Any) -> list[ReportSection]:
+    """The firms' checklists that name the ticked people as onboarding contact."""
+    ids = sorted({r.id for r in refs if r.kind == "person"})
+    if not ids:
+        return []
+    rows = session.scalars(
+        sa.select(FirmSupport)
+        .where(FirmSupport.onboarding_person_id.in_(ids))
+        .options(joinedload(FirmSupport.organisation))
+        .order_by(FirmSupport.id)
+    ).all()
+    entries = [
+        ReportEntry(
+            title=fs.organisation.name,
+            source=_("Entered by staff"),
+            audit_key=("firm_support", fs.id),
+            fields=[
+                ReportField("organisation", _("Firm"), fs.organisation.name),
+                ReportField(
+                    "role", _("Role"), _("Onboarding contact for people placed with the firm")
+                ),
+            ],
+        )
+        for fs in rows
+    ]
+    if not entries:
+        return []
+    return [ReportSection("onboarding_contacts", _("Onboarding contact"), "contacts", entries)]

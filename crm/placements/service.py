@@ -23,7 +23,8 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session, joinedload
 
 from crm.accounts.models import Office, User
-from crm.contacts.models import Organisation, QualificationNeed
+from crm.contacts import service as contacts
+from crm.contacts.models import Organisation, Person, QualificationNeed
 from crm.contacts.normalize import fold
 from crm.followups import service as followups
 from crm.i18n import fmt_date
@@ -36,6 +37,7 @@ from crm.placements.models import (
     FirmSupport,
     Placement,
 )
+from crm.security import has_permission
 from crm.signals import MergeImpact, RowChange, delete_impact, deleting, merging, move_column
 
 # The internship's follow-up falls due this many days before its end (CRM_INTERNSHIP_LEAD_DAYS).
@@ -674,9 +676,11 @@ def place_from_suggestion(
 
 
 def firm_support(session: Session, organisation_id: int) -> FirmSupport | None:
-    """The firm's checklist row, or None while nothing was recorded."""
+    """The firm's checklist row with its onboarding person, or None while nothing was recorded."""
     return session.scalar(
-        sa.select(FirmSupport).where(FirmSupport.organisation_id == organisation_id)
+        sa.select(FirmSupport)
+        .where(FirmSupport.organisation_id == organisation_id)
+        .options(joinedload(FirmSupport.onboarding_person))
     )
 
 
@@ -686,22 +690,74 @@ def save_firm_support(
     *,
     training_status: str,
     training_on: date | None,
-    onboarding_contact: str,
+    onboarding_person: Person | None,
     note: str = "",
+    onboarding_contact: str | None = None,
 ) -> FirmSupport:
-    """Record the intercultural training (planned/held, date) and the onboarding contact."""
+    """Record the intercultural training (planned/held, date) and the onboarding contact.
+
+    The onboarding contact is a person of the firm (or None); someone else raises
+    PlacementError. `onboarding_contact`, the old free text, is only written when given (the
+    demo data); the form leaves it as it was.
+    """
     if training_status not in TRAINING_STATUSES:
         raise PlacementError(f"unknown training status {training_status!r}")
+    if onboarding_person is not None and not contacts.works_at(
+        session, onboarding_person.id, organisation.id
+    ):
+        raise PlacementError("the onboarding contact does not work at this firm")
     row = firm_support(session, organisation.id)
     if row is None:
         row = FirmSupport(organisation_id=organisation.id)
         session.add(row)
     row.training_status = training_status
     row.training_on = training_on if training_status else None
-    row.onboarding_contact = onboarding_contact.strip()[:200]
+    row.onboarding_person = onboarding_person
+    if onboarding_contact is not None:
+        row.onboarding_contact = onboarding_contact.strip()[:200]
     row.note = note.strip()
     session.flush()
     return row
+
+
+@dataclass
+class OnboardingRole:
+    """A firm whose onboarding contact a person is, and the current placements there that
+    the user may see."""
+
+    organisation: Organisation
+    placements: list[Placement]
+
+
+def onboarding_roles(
+    session: Session, user: Any, person_id: int, *, limit: int = 20
+) -> list[OnboardingRole]:
+    """The firms whose onboarding contact the person is, each with its planned and active
+    placements the user may see (none without the participants' permission)."""
+    orgs = list(
+        session.scalars(
+            sa.select(Organisation)
+            .join(FirmSupport, FirmSupport.organisation_id == Organisation.id)
+            .where(FirmSupport.onboarding_person_id == person_id)
+            .order_by(Organisation.sort_name, Organisation.id)
+        )
+    )
+    if not orgs:
+        return []
+    by_org: dict[int, list[Placement]] = {o.id: [] for o in orgs}
+    if has_permission(user, "participants.view"):
+        for pl in session.scalars(
+            visible_placements(user)
+            .where(
+                Placement.organisation_id.in_(list(by_org)),
+                Placement.status.in_(CURRENT_STATUSES),
+            )
+            .options(joinedload(Placement.participant))
+            .order_by(Placement.starts_on.desc(), Placement.id.desc())
+            .limit(limit)
+        ):
+            by_org[pl.organisation_id].append(pl)
+    return [OnboardingRole(o, by_org[o.id]) for o in orgs]
 
 
 # --- organisations merged or deleted ------------------------------------------------------------
@@ -710,6 +766,7 @@ def save_firm_support(
 def connect_signals() -> None:
     """Take part in organisation merges and deletions (called once by create_app)."""
     merging.connect(move_organisation_placements)
+    merging.connect(move_onboarding_person)
     delete_impact.connect(organisation_delete_impact)
     deleting.connect(organisation_deleted_placements)
 
@@ -725,6 +782,16 @@ def move_organisation_placements(
     if firm_support(session, keep_id) is None:
         changes += move_column(session, FirmSupport.organisation_id, keep_id, drop_id)
     return changes
+
+
+def move_onboarding_person(
+    entity_type: str, *, session: Session, keep_id: int, drop_id: int
+) -> list[RowChange]:
+    """merging handler: the merged person's onboarding roles go to the kept person (whom the
+    merge makes a person of those firms, too)."""
+    if entity_type != "person":
+        return []
+    return move_column(session, FirmSupport.onboarding_person_id, keep_id, drop_id)
 
 
 def organisation_delete_impact(

@@ -18,11 +18,11 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from crm.accounts.models import Office, User
-from crm.contacts.models import Organisation, QualificationNeed
+from crm.contacts import service as contacts_service
+from crm.contacts.models import Organisation, Person, QualificationNeed
 from crm.contacts.service import picked_organisation
 from crm.database import db_int, int_in_range, utcnow
 from crm.extensions import db
-from crm.forms import choices
 from crm.participants import service as participants
 from crm.participants.models import Participant
 from crm.placements import forms as f
@@ -47,6 +47,7 @@ def _labels() -> dict[str, Any]:
         "PLACEMENT_KIND_LABELS": f.KIND_LABELS,
         "PLACEMENT_STATUS_LABELS": f.STATUS_LABELS,
         "TRAINING_LABELS": f.TRAINING_LABELS,
+        "need_label": f.need_label,
     }
 
 
@@ -158,10 +159,8 @@ def _offices() -> list[Office]:
 
 
 def _need_choices(form: f.PlacementForm, org: Organisation | None) -> None:
-    needs = org.needs if org is not None else []
-    form.need_id.choices = choices(
-        [("", _("none")), *((str(n.id), f"{n.occupation} ({n.count})") for n in needs)]
-    )
+    # One labelling for the htmx fragment and the full page: the same need reads the same.
+    form.need_id.choices = f.need_choices(list(org.needs) if org is not None else [])
 
 
 def _resolve(form: f.PlacementForm) -> tuple[Organisation | None, QualificationNeed | None, bool]:
@@ -321,6 +320,46 @@ def propose(need_id: int):
 # --- the firm's support checklist ---------------------------------------------------------------
 
 
+def _onboarding_person(form: f.FirmSupportForm, org: Organisation) -> tuple[Person | None, bool]:
+    """The person the checklist's picker means, if one of the firm's; False with an error.
+
+    The chosen id counts while the text still shows that person's name (with JavaScript);
+    otherwise the typed name or number must find exactly one person of the firm.
+    """
+    field, id_field = form.onboarding_person, form.onboarding_person_id
+    text = " ".join((field.data or "").split())
+    if not text:
+        id_field.data = ""
+        return None, True
+    picked_id = db_int(id_field.data) if id_field.data else None
+    picked = db.session.get(Person, picked_id) if picked_id else None
+    if picked is not None and " ".join(picked.full_name.split()) == text:
+        if not contacts_service.works_at(db.session, picked.id, org.id):
+            field.errors.append(
+                _(
+                    "%(name)s does not work at this firm; please choose one of its people "
+                    "or create the person.",
+                    name=picked.full_name,
+                )
+            )
+            return None, False
+        return picked, True
+    found = contacts_service.people_at_organisation(db.session, org.id, text, limit=2)
+    if len(found) != 1:
+        field.errors.append(
+            _("Several people of this firm match; please be more precise.")
+            if found
+            else _(
+                "No person of this firm matches; please choose one of its people or "
+                "create the person."
+            )
+        )
+        return None, False
+    field.data = found[0].full_name
+    id_field.data = str(found[0].id)
+    return found[0], True
+
+
 @bp.route("/unternehmen/<int:org_id>/begleitung", methods=["POST"])
 @require("contacts.edit")
 def firm_support(org_id: int):
@@ -329,17 +368,27 @@ def firm_support(org_id: int):
         abort(404)
     form = f.FirmSupportForm(prefix="firm")
     if form.validate_on_submit():
-        service.save_firm_support(
-            db.session,
-            org,
-            training_status=form.training_status.data or "",
-            training_on=form.training_on.data,
-            onboarding_contact=form.onboarding_contact.data or "",
-            note=form.note.data or "",
-        )
-        db.session.commit()
-        flash(_("The firm's support checklist has been saved."), "success")
-        return redirect(
-            url_for("contacts.organisation_detail", org_id=org.id, _anchor="begleitung")
-        )
-    return render_template("placements/firm_support.html", org=org, form=form), 400
+        person, ok = _onboarding_person(form, org)
+        if ok:
+            try:
+                service.save_firm_support(
+                    db.session,
+                    org,
+                    training_status=form.training_status.data or "",
+                    training_on=form.training_on.data,
+                    onboarding_person=person,
+                    note=form.note.data or "",
+                )
+            except service.PlacementError:
+                # Checked above; a person unlinked from the firm in the meantime lands here.
+                form.onboarding_person.errors.append(
+                    _("The checklist could not be saved with these values.")
+                )
+            else:
+                db.session.commit()
+                flash(_("The firm's support checklist has been saved."), "success")
+                return redirect(
+                    url_for("contacts.organisation_detail", org_id=org.id, _anchor="begleitung")
+                )
+    fs = service.firm_support(db.session, org.id)
+    return render_template("placements/firm_support.html", org=org, form=form, fs=fs), 400

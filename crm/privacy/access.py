@@ -1289,6 +1289,7 @@ SECTION_TABLES = {
     "consent_release": "consent_releases",
     "support_item": "support_items",
     "placement": "placements",
+    "firm_support": "onboarding_contacts",
     "esf_record": "esf",
     "esf_followup_link": "esf_followup_links",
     "newsletter_subscription": "newsletter_subscriptions",
@@ -1330,6 +1331,7 @@ SECTION_ORDER = (
     "event_leads",
     "event_registrations",
     "survey_recipients",
+    "onboarding_contacts",
 )
 
 

@@ -62,6 +62,7 @@ CATEGORY_LABELS: dict[str, Any] = {
     "support": _l("Support checklist"),
     "contact_log": _l("Contact log (calls, e-mails, meetings)"),
     "placements": _l("Placement notes (kind, firm and dates stay)"),
+    "firm_support": _l("Onboarding contact in firms' support checklists (the checklist stays)"),
     "esf": _l("ESF Plus data"),
     "retention": _l("Retention review"),
     "inquiries": _l("Inquiries"),
@@ -93,6 +94,7 @@ TABLE_LABELS: dict[str, Any] = {
     "import_job": _l("Import"),
     "inquiry": _l("Inquiry"),
     "event_registration": _l("Event registration"),
+    "firm_support": _l("Firm support checklist"),
 }
 
 

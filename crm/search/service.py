@@ -287,16 +287,28 @@ def _campaigns(session: Session, text: str, limit: int) -> list[Hit]:
 
 
 def find(
-    session: Session, user: Any, kind: str, text: Any, *, today: date, limit: int = PICKER_LIMIT
+    session: Session,
+    user: Any,
+    kind: str,
+    text: Any,
+    *,
+    today: date,
+    limit: int = PICKER_LIMIT,
+    organisation_id: int | None = None,
 ) -> list[Hit]:
     """Records of `kind` matching `text` that `user` may see, at most `limit` (≤ 20).
 
-    Participant hits are written to the audit log (in the caller's transaction).
+    With `organisation_id`, people are only those of that organisation (e.g. a firm's
+    onboarding contact). Participant hits are written to the audit log (in the caller's
+    transaction).
     """
     text = clean_query(text)
     limit = max(1, min(limit, PICKER_LIMIT))
     if not text or kind not in KIND_PERMISSIONS or not has_permission(user, KIND_PERMISSIONS[kind]):
         return []
+    if kind == "person" and organisation_id is not None:
+        found = contacts.people_at_organisation(session, organisation_id, text, limit=limit)
+        return [Hit("person", p.id, p.full_name, p.email or "") for p in found]
     if kind == "person":
         return _people(session, text, limit)
     if kind == "organisation":

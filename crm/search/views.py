@@ -9,7 +9,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from crm.dashboard.weeks import local_date
-from crm.database import utcnow
+from crm.database import db_int, utcnow
 from crm.extensions import db
 from crm.search import service
 from crm.search.service import Hit
@@ -90,12 +90,20 @@ def suggest():
 @authenticated
 @writes_on_get
 def pick(kind: str):
-    """Options of a record picker for one kind of record (an HTML fragment)."""
+    """Options of a record picker for one kind of record (an HTML fragment).
+
+    `organisation` (people only) limits the options to that organisation's people.
+    """
     if kind not in service.PICKER_KINDS:
         abort(404)
+    raw_org = request.args.get("organisation") if kind == "person" else None
+    # A limit that is no number limits to nobody (0), never to everybody.
+    organisation_id = (db_int(raw_org) or 0) if raw_org is not None else None
     query = service.clean_query(request.args.get("q"))
     if not query:
         return "", 204
-    hits = service.find(db.session, current_user, kind, query, today=_today())
+    hits = service.find(
+        db.session, current_user, kind, query, today=_today(), organisation_id=organisation_id
+    )
     db.session.commit()
     return render_template("search/_options.html", hits=hits, kind=kind, query=query)

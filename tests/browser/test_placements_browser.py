@@ -14,6 +14,7 @@ from crm.accounts.models import Office, User
 from crm.contacts import service as contacts
 from crm.extensions import db
 from crm.participants import service as participants
+from crm.placements import service as placements
 from tests.browser.conftest import check_a11y, log_in
 from tests.browser.test_intake_browser import _live_app
 
@@ -141,9 +142,87 @@ def test_picking_the_firm_on_a_new_placement_offers_its_needs_at_once(
     expect(listbox.get_by_role("option").first).to_contain_text("Aaron-Bedarfswahl GmbH")
     picker.press("ArrowDown")
     picker.press("Enter")
-    expect(page.locator("#need_id")).to_contain_text("Mechatronikerin (4)")
-    page.locator("#need_id").select_option(label="Mechatronikerin (4)")
+    label = f"Mechatronikerin · 4 Personen · erfasst {date.today():%d.%m.%Y}"
+    expect(page.locator("#need_id")).to_contain_text(label)
+    page.locator("#need_id").select_option(label=label)
     check_a11y(page)
     page.get_by_role("button", name="Speichern").click()
     expect(page).to_have_url(re.compile(r"/teilnehmende/\d+#vermittlungen$"))
     expect(page.locator("#participant-placements")).to_contain_text("Aaron-Bedarfswahl GmbH")
+
+
+def test_the_counsellor_picks_a_person_of_the_firm_as_onboarding_contact(
+    page: Page, live_server: str
+) -> None:
+    """The onboarding contact used to be free text; now a person of the firm is picked."""
+    app = _live_app()
+    with app.app_context():
+        counsellor, office = _demo_counsellor()
+        firm = contacts.save_organisation(
+            db.session, {"name": "Aaron-Onboarding Pflege GmbH", "kind": "employer"}
+        )
+        greta = contacts.save_person(
+            db.session, {"first_name": "Greta", "last_name": "Aabergonboard"}
+        )
+        contacts.add_affiliation(db.session, greta, firm, function="Praxisanleiterin")
+        # Somebody of the same name at another firm is not offered.
+        elsewhere = contacts.save_organisation(
+            db.session, {"name": "Aaron-Andere Firma", "kind": "employer"}
+        )
+        namesake = contacts.save_person(
+            db.session, {"first_name": "Greta", "last_name": "Aabergonboard-Fremd"}
+        )
+        contacts.add_affiliation(db.session, namesake, elsewhere)
+        p = participants.save_participant(
+            db.session,
+            {
+                "first_name": "Olga",
+                "last_name": "Aabergplatziert",
+                "office_id": office.id,
+                "counsellor_id": counsellor.id,
+                "first_contact_on": date.today() - timedelta(days=30),
+            },
+        )
+        placements.save_placement(
+            db.session,
+            p,
+            organisation=firm,
+            kind="job",
+            status="active",
+            starts_on=date.today(),
+            today=date.today(),
+        )
+        db.session.commit()
+        db.session.remove()
+
+    page.goto("/")
+    log_in(page, COUNSELLOR_EMAIL)
+    check_a11y(page)
+    page.get_by_role("navigation").first.get_by_role("link", name="Teilnehmende").click()
+    page.get_by_role("link", name=re.compile("Aabergplatziert")).first.click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Aabergplatziert")
+    check_a11y(page)
+    page.locator("#participant-placements").get_by_role(
+        "link", name="Aaron-Onboarding Pflege GmbH", exact=True
+    ).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Aaron-Onboarding Pflege GmbH")
+    expect(page.locator("#onboarding-contact")).to_have_text("–")
+    check_a11y(page)
+    page.locator("#begleitung summary").click()
+    picker = page.locator("#firm-onboarding_person")
+    picker.click()
+    picker.press_sequentially("Aabergonb", delay=40)
+    listbox = page.locator("#firm-onboarding_person-listbox")
+    expect(listbox.get_by_role("option")).to_have_count(1)
+    check_a11y(page)
+    listbox.get_by_role("option", name=re.compile("Greta Aabergonboard")).click()
+    expect(picker).to_have_value("Greta Aabergonboard")
+    page.locator("#firm-support-form").get_by_role("button", name="Speichern").click()
+    expect(page.locator("#onboarding-contact")).to_have_text("Greta Aabergonboard")
+    check_a11y(page)
+    page.locator("#onboarding-contact").get_by_role("link", name="Greta Aabergonboard").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Greta Aabergonboard")
+    onboarding = page.locator("#onboarding")
+    expect(onboarding).to_contain_text("Aaron-Onboarding Pflege GmbH")
+    expect(onboarding).to_contain_text("Olga Aabergplatziert")
+    check_a11y(page)
