@@ -12,6 +12,7 @@ import unicodedata
 
 __all__ = [
     "fold",
+    "fold_plain",
     "is_valid_german_postcode",
     "normalize_email",
     "normalize_phone",
@@ -66,6 +67,20 @@ def fold(text: str | None) -> str:
             ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch)
         )
     return _WHITESPACE.sub(" ", text).strip()
+
+
+# Umlauts as their base letter: how a name is written where no umlaut can be typed or printed
+# (a passport's or visa's Latin line, a foreign keyboard): "Müller" -> "Muller".
+_PLAIN_VOWELS = str.maketrans({"ä": "a", "ö": "o", "ü": "u"})
+
+
+@functools.lru_cache(maxsize=65536)
+def fold_plain(text: str | None) -> str:
+    """Fold like fold(), but with umlauts as their base letter: "Schäfer" -> "schafer"."""
+    if not text or text.isascii():
+        return fold(text)
+    # NFC first, as in fold(): a decomposed "u + combining diaeresis" must meet "ü" here.
+    return fold(unicodedata.normalize("NFC", text).casefold().translate(_PLAIN_VOWELS))
 
 
 @functools.lru_cache(maxsize=65536)

@@ -30,6 +30,7 @@ from crm.contacts.models import (
 )
 from crm.contacts.normalize import (
     fold,
+    fold_plain,
     normalize_email,
     organisation_key,
     person_key,
@@ -80,7 +81,23 @@ _WORD = re.compile(r"[a-z0-9]+")
 
 @functools.lru_cache(maxsize=65536)
 def _part_words(part: str) -> str:
-    return " ".join(_WORD.findall(fold(part)))
+    words = _WORD.findall(fold(part))
+    if part.isascii():
+        return " ".join(words)
+    # A word with an umlaut is written twice, spelled out and with the plain vowel
+    # ("schaefer schafer"): the query is folded one way only, so "Schäfer" and "Schaefer"
+    # find the first, "Schafer" (a passport's Latin line, a keyboard without umlauts) the
+    # second, and prefixes of either as you type. A row holding both is still one hit.
+    plain = _WORD.findall(fold_plain(part))
+    if len(plain) != len(words):
+        # Not expected (both foldings only replace letters by letters); never lose a word.
+        return " ".join(words + [w for w in plain if w not in words])
+    out: list[str] = []
+    for word, other in zip(words, plain, strict=True):
+        out.append(word)
+        if other != word:
+            out.append(other)
+    return " ".join(out)
 
 
 def _words(parts: Iterable[str | None]) -> str:
