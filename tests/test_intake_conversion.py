@@ -303,6 +303,23 @@ def test_duplicates_are_found_by_email_phone_and_name_and_participants_only_for_
     assert conversion.duplicates(s, staff, inquiry).participants == []
 
 
+@pytest.mark.parametrize("typed", ["Jörg Schäfer", "Joerg Schaefer"])
+def test_a_participant_with_umlauts_is_a_name_duplicate_of_the_same_name_in_any_spelling(
+    app_ctx, office, counsellor, typed
+):
+    # Her name key also holds the plain-vowel form for the search ("…|jorg schafer").
+    s = app_ctx
+    known = factories.make_participant(
+        s, office=office, counsellor=counsellor, first_name="Jörg", last_name="Schäfer"
+    )
+    factories.make_participant(
+        s, office=office, counsellor=counsellor, first_name="Jörg", last_name="Schäf"
+    )
+    inquiry = _inquiry(s, office, counsellor, name=typed, email="", phone="")
+    found = conversion.duplicates(s, counsellor, inquiry)
+    assert [(p.id, r) for p, r in found.participants] == [(known.id, ["name"])]
+
+
 def test_linking_to_a_known_participant_creates_nothing_and_logs_the_message(
     app_ctx, office, counsellor
 ):

@@ -6,12 +6,14 @@ import re
 
 import pytest
 import sqlalchemy as sa
-from flask_migrate import upgrade
+from flask_migrate import downgrade, upgrade
 
 from crm.contacts import service as contacts
 from crm.contacts.models import Organisation, Person
 from crm.contacts.service import ListFilters
 from crm.extensions import db
+from crm.participants import service as participants
+from crm.participants.models import Participant
 from tests import factories
 from tests.conftest import build_app
 
@@ -111,6 +113,66 @@ def test_the_pickers_find_umlaut_names_in_plain_letters(client_as, names, kind, 
     assert urls == [path.format(**ids)]
 
 
+# --- participants --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def migrants(db_session):
+    office = factories.make_office(db_session)
+    found = {
+        "schaefer": factories.make_participant(
+            db_session, office=office, first_name="Jörg", last_name="Schäfer"
+        ),
+        "ozturk": factories.make_participant(
+            db_session, office=office, first_name="Gül", last_name="Öztürk"
+        ),
+        "schmidt": factories.make_participant(
+            db_session, office=office, first_name="Karl", last_name="Schmidt"
+        ),
+    }
+    db_session.commit()
+    return found
+
+
+def test_a_participants_name_key_holds_the_plain_form_after_the_folded_one(migrants):
+    assert migrants["schaefer"].name_key == "joerg schaefer|jorg schafer"
+    assert migrants["schmidt"].name_key == "karl schmidt"
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("Schafer", "schaefer"),
+        ("Schaefer", "schaefer"),
+        ("Schäfer", "schaefer"),
+        ("schäf", "schaefer"),
+        ("Jorg Schafer", "schaefer"),
+        ("Ozturk", "ozturk"),
+        ("Gul Ozt", "ozturk"),
+        ("Öztürk", "ozturk"),
+    ],
+)
+def test_the_participant_list_finds_umlaut_names_in_plain_letters(
+    client_as, migrants, query, expected
+):
+    html = (
+        client_as("admin").get("/teilnehmende/", query_string={"q": query}).get_data(as_text=True)
+    )
+    hrefs = set(re.findall(r'href="/teilnehmende/(\d+)"', html))
+    assert hrefs == {str(migrants[expected].id)}
+
+
+@pytest.mark.parametrize("query", ["Schafer", "Ozturk"])
+def test_the_participant_picker_and_global_search_find_plain_letters(client_as, migrants, query):
+    expected = migrants["schaefer" if query == "Schafer" else "ozturk"]
+    c = client_as("admin")
+    picker = c.get("/suche/auswahl/participant", query_string={"q": query}).get_data(as_text=True)
+    assert re.findall(r'data-url="([^"]+)"', picker) == [f"/teilnehmende/{expected.id}"]
+    html = c.get("/suche/", query_string={"q": query}).get_data(as_text=True)
+    assert f'/teilnehmende/{expected.id}"' in html
+    assert f'/teilnehmende/{migrants["schmidt"].id}"' not in html
+
+
 # --- the migration ------------------------------------------------------------------------------
 
 _BEFORE = "5b1e0c7d9a42"
@@ -172,6 +234,68 @@ def test_the_migration_adds_the_plain_forms_to_existing_rows(make_database, tmp_
                 db.session, model, ListFilters(q=query), page=1, per_page=25, count_limit=1000
             )
             assert ([r.id for r in found], total) == (expected, 1), (model, query)
+        db.session.remove()
+        db.engine.dispose()
+
+
+def _participant_hits(query: str) -> list[int]:
+    terms = query.lower().split()
+    return list(
+        db.session.scalars(
+            sa.select(Participant.id).where(participants.name_contains(terms)).order_by("id")
+        )
+    )
+
+
+def test_the_migration_rewrites_participants_name_keys_both_ways(make_database, tmp_path):
+    application = build_app(make_database(), str(tmp_path))
+    with application.app_context():
+        upgrade()
+        office = factories.make_office(db.session)
+        schaefer = factories.make_participant(
+            db.session, office=office, first_name="Jörg", last_name="Schäfer"
+        )
+        schmidt = factories.make_participant(
+            db.session, office=office, first_name="Karl", last_name="Schmidt"
+        )
+        erased = factories.make_participant(
+            db.session, office=office, first_name="Ülkü", last_name="Erased"
+        )
+        ids = (schaefer.id, schmidt.id, erased.id)
+        db.session.commit()
+        db.session.remove()
+        with db.engine.begin() as conn:
+            # As erasure leaves a record: no name, no key.
+            conn.execute(
+                sa.text(
+                    "UPDATE participant SET first_name = '', last_name = '', name_key = ''"
+                    " WHERE id = :id"
+                ),
+                {"id": ids[2]},
+            )
+
+        def keys() -> list[str]:
+            with db.engine.connect() as conn:
+                return list(
+                    conn.execute(sa.text("SELECT name_key FROM participant ORDER BY id")).scalars()
+                )
+
+        downgrade(revision=_BEFORE)
+        assert keys() == ["joerg schaefer", "karl schmidt", ""]
+        assert _participant_hits("schaefer") == [ids[0]]
+        assert _participant_hits("schafer") == []
+        db.session.remove()
+        upgrade()
+        assert keys() == ["joerg schaefer|jorg schafer", "karl schmidt", ""]
+        # The trigram index follows (SQLite: FTS5 rebuilt, its triggers back; PostgreSQL: GIN).
+        assert _participant_hits("schafer") == [ids[0]]
+        assert _participant_hits("jorg schaefer") == [ids[0]]
+        assert _participant_hits("schmidt") == [ids[1]]
+        p = db.session.get(Participant, ids[1])
+        participants.save_participant(db.session, {"last_name": "Müller"}, p)
+        db.session.commit()
+        assert _participant_hits("muller") == [ids[1]]
+        assert _participant_hits("schmidt") == []
         db.session.remove()
         db.engine.dispose()
 

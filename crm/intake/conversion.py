@@ -25,7 +25,7 @@ from crm.audit.service import record
 from crm.contacts import service as contacts
 from crm.contacts.countries import phone_e164
 from crm.contacts.models import Affiliation, Organisation, Person
-from crm.contacts.normalize import fold, normalize_email, person_key
+from crm.contacts.normalize import normalize_email, person_key
 from crm.intake.models import OPEN_STATUSES, Inquiry
 from crm.intake.service import IntakeError, can_see
 from crm.intake.texts import CHANNEL_LABELS, LANGUAGE_LABELS, TOPIC_LABELS
@@ -342,8 +342,8 @@ def duplicates(session: Session, user: Any, inquiry: Inquiry) -> Duplicates:
     email = normalize_email(inquiry.email) or ""
     found_participants: list[tuple[Participant, list[str]]] = []
     if has_permission(user, "participants.view"):
-        name_key = fold(f"{first} {last}")[:210]
-        conditions = [Participant.name_key == name_key] if last else []
+        name_key = participants.folded_name(first, last)
+        conditions = [participants.has_folded_name(Participant.name_key, name_key)] if last else []
         if email:
             conditions.append(sa.func.lower(Participant.email) == email)
         # The last eight digits: "0391 540 2398" and "+49 391 5402398" end the same.
@@ -371,7 +371,7 @@ def duplicates(session: Session, user: Any, inquiry: Inquiry) -> Duplicates:
                 reasons.append("email")
             if len(digits) >= 6 and _digits(p.phone).endswith(digits):
                 reasons.append("phone")
-            if last and p.name_key == name_key:
+            if last and (p.name_key == name_key or p.name_key.startswith(f"{name_key}|")):
                 reasons.append("name")
             if reasons:
                 found_participants.append((p, reasons))

@@ -23,7 +23,7 @@ from crm import substring
 from crm.accounts.models import Role, User, user_office
 from crm.audit.service import record, record_each
 from crm.contacts.models import Organisation
-from crm.contacts.normalize import fold
+from crm.contacts.normalize import fold, fold_plain
 from crm.database import ids_in
 from crm.followups import service as followups
 from crm.followups.models import FollowUp
@@ -319,6 +319,37 @@ def _validate(p: Participant) -> None:
             raise ParticipantError(f"invalid value {value!r}")
 
 
+# Participant.name_key's length.
+NAME_KEY_LENGTH = 210
+
+
+def folded_name(first: str | None, last: str | None) -> str:
+    """The participant's name folded as the search folds a query ("Jörg Schäfer" -> "joerg
+    schaefer"): what two records of the same person have in common (name_key begins with it)."""
+    return fold(f"{first or ''} {last or ''}")[:NAME_KEY_LENGTH]
+
+
+def name_key_of(first: str | None, last: str | None) -> str:
+    """What the name search matches: the folded name, then "|" and its plain-vowel form if
+    that differs ("joerg schaefer|jorg schafer").
+
+    Migrants' names are written several ways: "Schafer" or "Ozturk" from a passport's Latin
+    line must find the participant as "Schäfer"/"Schaefer" does. The query is folded one way,
+    so the column holds both. The plain form is cut to the room left (never the folded one).
+    """
+    key = folded_name(first, last)
+    plain = fold_plain(f"{first or ''} {last or ''}")
+    room = NAME_KEY_LENGTH - len(key) - 1
+    if plain == key or room <= 0:
+        return key
+    return f"{key}|{plain[:room]}"
+
+
+def has_folded_name(column: Any, folded: str) -> sa.ColumnElement[bool]:
+    """SQL: the name key (`column`) is that of a participant whose folded name is `folded`."""
+    return sa.or_(column == folded, column.startswith(f"{folded}|", autoescape=True))
+
+
 def save_participant(
     session: Session, data: dict[str, Any], participant: Participant | None = None
 ) -> Participant:
@@ -337,7 +368,7 @@ def save_participant(
     if p.recognition_status is None:
         p.recognition_status = "not_started"
     _validate(p)
-    p.name_key = fold(f"{p.first_name or ''} {p.last_name}")[:210]
+    p.name_key = name_key_of(p.first_name, p.last_name)
     if participant is None:
         session.add(p)
     session.flush()

@@ -1,18 +1,21 @@
-"""search_plain_vowels: contacts' search text holds umlaut words also with the plain vowel
+"""search_plain_vowels: umlaut names are searchable also with the plain vowel
 
 "Schäfer" was indexed as "schaefer" only, so "Schafer" (as typed from a passport's Latin
-line or on a keyboard without umlauts) found nothing. The service now writes both forms
-("schaefer schafer", crm.contacts.service._part_words); this recomputes search_text of the
-existing organisations and people with the app's own functions.
+line or on a keyboard without umlauts) found nothing. The services now write both forms:
+contacts' search_text "schaefer schafer" (crm.contacts.service._part_words), participants'
+name_key "joerg schaefer|jorg schafer" (crm.participants.service.name_key_of). This
+recomputes both columns of the existing rows with the app's own functions.
 
 - Batches of 2,000 rows by id, read and written with Core (one executemany UPDATE a batch),
   and only rows whose text changes are written: a name without umlauts stays untouched.
 - SQLite: the FTS5 word indexes are rebuilt once after the writes (the per-row update
   trigger is dropped meanwhile, in the migration's transaction); PostgreSQL: the generated
-  search_vector column recomputes itself for each written row.
+  search_vector column recomputes itself for each written row, its GIN index is built
+  again after them. The participants' trigram index likewise, on both.
 
-Downgrade leaves the texts: the extra words only add hits for the older code, which reads
-the column the same way; a record's next save writes it the older way.
+Downgrade writes the participants' name_key back to the folded name alone (the older intake
+duplicate check compares it as a whole) and leaves the contacts' texts: their extra words
+only add hits for the older code, and a record's next save writes them the older way.
 
 Revision ID: 7c3e9a1f5d20
 Revises: 5b1e0c7d9a42
@@ -26,12 +29,14 @@ from types import SimpleNamespace
 import sqlalchemy as sa
 from alembic import op
 
+from crm import substring
 from crm.contacts.search import (
     create_search_objects,
     drop_search_objects,
     sqlite_bulk_reindexing,
 )
 from crm.contacts.service import organisation_search_text, person_search_text
+from crm.participants.service import folded_name, name_key_of
 
 # revision identifiers, used by Alembic.
 revision = "7c3e9a1f5d20"
@@ -111,6 +116,45 @@ def _refresh_people(conn: sa.Connection) -> None:
         _write(conn, person, changed)
 
 
+def _refresh_participants(conn: sa.Connection, key_of=name_key_of) -> None:
+    participant = sa.table(
+        "participant",
+        sa.column("id"),
+        sa.column("first_name"),
+        sa.column("last_name"),
+        sa.column("name_key"),
+    )
+    last = 0
+    while True:
+        rows = conn.execute(
+            sa.select(
+                participant.c.id,
+                participant.c.first_name,
+                participant.c.last_name,
+                participant.c.name_key,
+            )
+            .where(participant.c.id > last)
+            .order_by(participant.c.id)
+            .limit(_BATCH)
+        ).all()
+        if not rows:
+            return
+        # Erased records have empty names and an empty key: they stay as they are.
+        changed = [
+            {"b_id": row.id, "b_key": key}
+            for row in rows
+            if (key := key_of(row.first_name, row.last_name)) != row.name_key
+        ]
+        if changed:
+            conn.execute(
+                sa.update(participant)
+                .where(participant.c.id == sa.bindparam("b_id"))
+                .values(name_key=sa.bindparam("b_key")),
+                changed,
+            )
+        last = rows[-1].id
+
+
 def upgrade():
     conn = op.get_bind()
     if conn.dialect.name == "sqlite":
@@ -126,7 +170,15 @@ def upgrade():
         _refresh_organisations(conn)
         _refresh_people(conn)
         create_search_objects(conn)
+    # The participants' trigram index (SQLite: FTS5 table and triggers; PostgreSQL: GIN
+    # index) is built afresh after the writes, for the same reason.
+    substring.drop_objects(conn, (substring.PARTICIPANT_NAME,))
+    _refresh_participants(conn)
+    substring.create_objects(conn, (substring.PARTICIPANT_NAME,))
 
 
 def downgrade():
-    pass
+    conn = op.get_bind()
+    substring.drop_objects(conn, (substring.PARTICIPANT_NAME,))
+    _refresh_participants(conn, folded_name)
+    substring.create_objects(conn, (substring.PARTICIPANT_NAME,))
