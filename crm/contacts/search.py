@@ -1,9 +1,11 @@
 """Full-text search over folded text: SQLite FTS5 or PostgreSQL tsvector, same behaviour.
 
 Each searchable table has a `search_text` column holding folded words (Müller → mueller,
-Straße → strasse) written by the service. SQLite indexes it in an external-content FTS5
-table kept current by triggers; PostgreSQL uses a GIN index on to_tsvector('simple', …).
-Both answer prefix queries, so search-as-you-type finds "Muel" → Müller.
+Straße → strasse) written by the service; a word with an umlaut also with the plain vowel
+(Müller → "mueller muller"), so that a query folded the one way finds either spelling.
+SQLite indexes it in an external-content FTS5 table kept current by triggers; PostgreSQL
+uses a GIN index on to_tsvector('simple', …). Both answer prefix queries, so
+search-as-you-type finds "Muel" → Müller.
 """
 
 from __future__ import annotations
