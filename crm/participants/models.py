@@ -98,10 +98,11 @@ class Participant(SortName, Audited, TimestampMixin, db.Model):
     # Personal data (erased/anonymised under DSGVO Art. 17).
     first_name: Mapped[str] = mapped_column(sa.String(100), default="")
     last_name: Mapped[str] = mapped_column(sa.String(100))
-    # fold("first last"): what the name search matches; kept by the service. Searched by
-    # substring, through the trigram index of crm.substring (made by the migrations): a
-    # B-tree index could not answer that, and on PostgreSQL it drew the planner into reading
-    # all of it instead.
+    # fold("first last"), then "|" and its plain-vowel form if that differs ("joerg
+    # schaefer|jorg schafer", service.name_key_of): what the name search matches; kept by
+    # the service. Searched by substring, through the trigram index of crm.substring (made
+    # by the migrations): a B-tree index could not answer that, and on PostgreSQL it drew
+    # the planner into reading all of it instead.
     name_key: Mapped[str] = mapped_column(sa.String(210), default="")
     # "last first" in German dictionary order (crm.collation): what the list sorts by.
     sort_name: Mapped[str] = sort_name_column("last_name", "first_name", length=210)
