@@ -113,6 +113,17 @@ def test_the_pickers_find_umlaut_names_in_plain_letters(client_as, names, kind, 
     assert urls == [path.format(**ids)]
 
 
+def test_the_picker_of_one_firms_people_finds_them_in_plain_letters(client_as, names):
+    # The onboarding contact's picker reads the firm's people's search text word by word.
+    firm = names["firm"]
+    for query in ("Schafer", "Schäf", "jorg"):
+        response = client_as("staff").get(
+            "/suche/auswahl/person", query_string={"q": query, "organisation": firm.id}
+        )
+        urls = re.findall(r'data-url="([^"]+)"', response.get_data(as_text=True))
+        assert urls == [f"/kontakte/personen/{names['schaefer'].id}"], query
+
+
 # --- participants --------------------------------------------------------------------------------
 
 
@@ -175,7 +186,7 @@ def test_the_participant_picker_and_global_search_find_plain_letters(client_as, 
 
 # --- the migration ------------------------------------------------------------------------------
 
-_BEFORE = "5b1e0c7d9a42"
+_BEFORE = "b7d3e5a1c2f4"
 _NOW = "2026-01-01 00:00:00+00"
 
 

@@ -18,7 +18,7 @@ duplicate check compares it as a whole) and leaves the contacts' texts: their ex
 only add hits for the older code, and a record's next save writes them the older way.
 
 Revision ID: 7c3e9a1f5d20
-Revises: 5b1e0c7d9a42
+Revises: b7d3e5a1c2f4
 Create Date: 2026-12-06 19:35:00.000000+00:00
 
 """
@@ -40,7 +40,7 @@ from crm.participants.service import folded_name, name_key_of
 
 # revision identifiers, used by Alembic.
 revision = "7c3e9a1f5d20"
-down_revision = "5b1e0c7d9a42"
+down_revision = "b7d3e5a1c2f4"
 branch_labels = None
 depends_on = None
 
