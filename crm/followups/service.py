@@ -425,9 +425,9 @@ def done_followups(
 def hidden_done_notes(session: Session, viewer: Any, activities: Iterable[Activity]) -> set[int]:
     """Ids of the `activities` recording a done follow-up whose subject `viewer` may not read.
 
-    A note linked to its follow-up (`followup_id`) follows `can_see` for that follow-up; one
-    extra query reads the assignees and creators of the page's linked follow-ups, and none is
-    sent for leads and admins or a page without such notes. A note without the link whose
+    A note linked to its follow-up (`followup_id`) follows `can_see` for that follow-up: one
+    extra query asks which of the page's linked follow-ups `visible_to` lets the viewer see
+    (none for leads and admins, or for a page without linked notes). A note without the link whose
     subject starts with a done prefix was written before the link existed (or its follow-up
     was deleted): only supervising roles and its author (who completed it) read it, since
     who else could see the follow-up is no longer known.
