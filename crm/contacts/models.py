@@ -303,7 +303,15 @@ class Activity(Audited, TimestampMixin, db.Model):
 
     __tablename__ = "activity"
     __audit_values__ = frozenset(
-        {"kind", "occurred_at", "duration_minutes", "user_id", "person_id", "organisation_id"}
+        {
+            "kind",
+            "occurred_at",
+            "duration_minutes",
+            "user_id",
+            "person_id",
+            "organisation_id",
+            "followup_id",
+        }
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -318,6 +326,14 @@ class Activity(Audited, TimestampMixin, db.Model):
     person_id: Mapped[int | None] = mapped_column(sa.ForeignKey("person.id", ondelete="CASCADE"))
     organisation_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("organisation.id", ondelete="CASCADE")
+    )
+    # The follow-up whose completion this note records (`followups.service.mark_done`): the
+    # history shows its subject and outcome only to those who may see that follow-up. NULL for
+    # every other activity and for notes written before the link existed. No relationship:
+    # contacts do not import the follow-ups domain; `followups.service.hidden_done_notes`
+    # reads the few follow-ups a timeline page links to.
+    followup_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("followup.id", ondelete="SET NULL")
     )
 
     user: Mapped[User | None] = relationship()
@@ -339,6 +355,14 @@ class Activity(Audited, TimestampMixin, db.Model):
         sa.Index("ix_activity_org_time", "organisation_id", "occurred_at", "id"),
         # Counts an organisation timeline's overlap (own activities with its own people).
         sa.Index("ix_activity_org_person", "organisation_id", "person_id"),
+        # Deleting a follow-up sets its notes' link to NULL: partial, because all but a few of
+        # the activities have none.
+        sa.Index(
+            "ix_activity_followup_id",
+            "followup_id",
+            sqlite_where=sa.text("followup_id IS NOT NULL"),
+            postgresql_where=sa.text("followup_id IS NOT NULL"),
+        ),
     )
 
 

@@ -726,8 +726,13 @@ def log_activity(
     duration_minutes: int | None = None,
     person: Person | None = None,
     organisation: Organisation | None = None,
+    followup_id: int | None = None,
 ) -> Activity:
-    """Record an activity and move "last contact" of the person and organisation(s) forward."""
+    """Record an activity and move "last contact" of the person and organisation(s) forward.
+
+    `followup_id` names the follow-up whose completion the activity records: its subject and
+    text are then shown only to those who may see the follow-up (`followups.service`).
+    """
     when = occurred_at or utcnow()
     activity = Activity(
         kind=kind,
@@ -738,6 +743,7 @@ def log_activity(
         duration_minutes=duration_minutes,
         person=person,
         organisation=organisation,
+        followup_id=followup_id,
     )
     session.add(activity)
     session.flush()

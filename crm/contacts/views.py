@@ -59,6 +59,7 @@ from crm.contacts.models import (
 )
 from crm.database import db_int, int_in_range, utcnow
 from crm.extensions import db
+from crm.followups import service as followups
 from crm.forms import choices
 from crm.intake.conversion import inquiries_of
 from crm.newsletters.forms import STATUS_LABELS as SUBSCRIPTION_STATUS_LABELS
@@ -441,6 +442,7 @@ def _render_org_detail(org_id: int, need_form: NeedForm | None = None, status: i
             people=people,
             timeline=timeline,
             timeline_total=total,
+            hidden_notes=followups.hidden_done_notes(db.session, current_user, timeline),
             page=page,
             per_page=TIMELINE_PER_PAGE,
             need_form=need_form or NeedForm(formdata=None),
@@ -610,6 +612,7 @@ def _render_person_detail(person: Person, aff_form: AffiliationForm | None = Non
             person=person,
             timeline=timeline,
             timeline_total=total,
+            hidden_notes=followups.hidden_done_notes(db.session, current_user, timeline),
             page=page,
             per_page=TIMELINE_PER_PAGE,
             aff_form=aff_form or AffiliationForm(formdata=None),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -14,7 +15,7 @@ from flask import render_template
 from sqlalchemy.orm import Session, joinedload
 
 from crm.accounts.models import Role, User
-from crm.contacts.models import Organisation, Person
+from crm.contacts.models import Activity, Organisation, Person
 from crm.contacts.service import log_activity
 from crm.dashboard.weeks import week_of
 from crm.followups.models import CASE_KINDS, PRIORITIES, REPEAT_UNITS, FollowUp
@@ -38,6 +39,11 @@ class FollowUpError(ValueError):
 
 # Leads and admins see every follow-up; everyone else those assigned to or created by them.
 SUPERVISING = frozenset({Role.ADMIN.value, Role.LEAD.value})
+# `mark_done` logs a note on the linked contact with this subject (stored German, like the
+# rest of the note). Notes from before `Activity.followup_id` existed are only known by it;
+# the English form covers notes somebody typed or imported in English.
+DONE_NOTE_PREFIX = "Wiedervorlage erledigt: "
+DONE_NOTE_PREFIXES = (DONE_NOTE_PREFIX.rstrip(), "Follow-up done:")
 
 
 def visible_to(user: Any) -> sa.ColumnElement[bool]:
@@ -308,10 +314,11 @@ def mark_done(
             kind="note",
             occurred_at=now,
             user_id=by.id if by else None,
-            subject=f"Wiedervorlage erledigt: {fu.subject}"[:200],
+            subject=f"{DONE_NOTE_PREFIX}{fu.subject}"[:200],
             text=fu.outcome,
             person=fu.person,
             organisation=fu.organisation,
+            followup_id=fu.id,
         )
     if fu.repeat_every and fu.repeat_unit:
         local = local_due(fu)
@@ -413,6 +420,38 @@ def done_followups(
             )
         )
     return out
+
+
+def hidden_done_notes(session: Session, viewer: Any, activities: Iterable[Activity]) -> set[int]:
+    """Ids of the `activities` recording a done follow-up whose subject `viewer` may not read.
+
+    A note linked to its follow-up (`followup_id`) follows `can_see` for that follow-up: one
+    extra query asks which of the page's linked follow-ups `visible_to` lets the viewer see
+    (none for leads and admins, or for a page without linked notes). A note without the link whose
+    subject starts with a done prefix was written before the link existed (or its follow-up
+    was deleted): only supervising roles and its author (who completed it) read it, since
+    who else could see the follow-up is no longer known.
+    """
+    if viewer.role in SUPERVISING:
+        return set()
+    hidden: set[int] = set()
+    linked: dict[int, list[int]] = {}
+    for a in activities:
+        if a.followup_id is not None:
+            linked.setdefault(a.followup_id, []).append(a.id)
+        elif a.subject.startswith(DONE_NOTE_PREFIXES) and a.user_id != viewer.id:
+            hidden.add(a.id)
+    if linked:
+        # Ask for the visible ones (NOT of the rule would drop rows whose creator is NULL).
+        visible = set(
+            session.scalars(
+                sa.select(FollowUp.id).where(FollowUp.id.in_(linked), visible_to(viewer))
+            )
+        )
+        for fu_id, activity_ids in linked.items():
+            if fu_id not in visible:
+                hidden.update(activity_ids)
+    return hidden
 
 
 def grouped_followups(
