@@ -1,7 +1,7 @@
 """activity followup_id: the follow-up whose completion a note records, for its visibility
 
 Revision ID: 7b2867be92d5
-Revises: b7d3e5a1c2f4
+Revises: 7c3e9a1f5d20
 Create Date: 2026-12-06 20:00:00.000000+00:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '7b2867be92d5'
-down_revision = 'b7d3e5a1c2f4'
+down_revision = '7c3e9a1f5d20'
 branch_labels = None
 depends_on = None
 
