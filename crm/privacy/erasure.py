@@ -88,6 +88,7 @@ TABLE_LABELS: dict[str, Any] = {
     "participant_contact": _l("Logged contact"),
     "referral": _l("Referral"),
     "event": _l("Event"),
+    "event_minutes": _l("Minutes of an event"),
     "lead": _l("Fair lead"),
     "newsletter_campaign": _l("Newsletter campaign"),
     "import_job": _l("Import"),

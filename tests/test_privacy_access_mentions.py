@@ -1,0 +1,109 @@
+"""Art. 15: free text that names the person without a link is listed for the admin to review
+before the copy leaves the office, and never copied into the report itself."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import lxml.html
+
+from crm.events.minutes import save_minutes
+from crm.participants import service as ps
+from tests import factories
+
+LAST = "Wiśniewska-Obuya"
+OTHER = "Herr Dariusz Feldkamp"
+MINUTES = f"Frau {LAST} hat die Stelle angetreten. {OTHER} wartet noch auf den Bescheid."
+
+
+def _minutes_naming_her(db_session):
+    admin = factories.make_user(db_session, role="admin")
+    participant = factories.make_participant(db_session, first_name="Halina", last_name=LAST)
+    event = factories.make_event(db_session, title="Abstimmung mit dem Jobcenter")
+    minutes = save_minutes(
+        db_session,
+        event,
+        MINUTES,
+        user=admin,
+        now=datetime(2026, 11, 2, tzinfo=UTC),
+        base_version=0,
+    )
+    db_session.commit()
+    return participant, event, minutes
+
+
+def _review(html: str) -> lxml.html.HtmlElement | None:
+    found = lxml.html.fromstring(html).xpath('//*[@id="mention-review"]')
+    return found[0] if found else None
+
+
+def test_minutes_that_name_her_are_listed_for_review_beside_the_report_with_a_link_to_the_event(
+    client_as, db_session
+):
+    participant, event, minutes = _minutes_naming_her(db_session)
+    html = (
+        client_as("admin")
+        .get(f"/datenschutz/auskunft/bericht?r=participant:{participant.id}")
+        .get_data(as_text=True)
+    )
+    review = _review(html)
+    (item,) = review.xpath('.//li[@data-table="event_minutes"]')
+    assert item.get("data-id") == str(minutes.id)
+    assert "Protokoll eines Termins" in item.text_content()
+    assert item.xpath(".//a/@href") == [f"/termine/{event.id}#protokoll"]
+    # Only on screen: the printed report is what the person receives.
+    assert "no-print" in review.get("class")
+    report = lxml.html.fromstring(html).xpath('//article[contains(@class, "access-report")]')[0]
+    assert OTHER not in report.text_content()
+
+
+def test_the_record_page_of_access_and_erasure_lists_the_same_mentions(client_as, db_session):
+    participant, _event, minutes = _minutes_naming_her(db_session)
+    html = (
+        client_as("admin")
+        .get(f"/datenschutz/teilnehmende/{participant.id}/auskunft")
+        .get_data(as_text=True)
+    )
+    assert _review(html).xpath('.//li[@data-table="event_minutes"]/@data-id') == [str(minutes.id)]
+
+
+def test_the_json_never_contains_the_text_of_others(client_as, db_session):
+    participant, _event, _minutes = _minutes_naming_her(db_session)
+    admin = client_as("admin")
+    body = admin.get(f"/datenschutz/auskunft/bericht.json?r=participant:{participant.id}")
+    assert OTHER not in body.get_data(as_text=True)
+    assert "Feldkamp" not in body.get_data(as_text=True)
+
+
+def test_her_own_notes_are_in_the_report_and_not_listed_again_for_review(client_as, db_session):
+    participant = factories.make_participant(db_session, first_name="Halina", last_name=LAST)
+    ps.add_session(
+        db_session, participant, held_on=date(2026, 3, 2), minutes=30, note=f"Gespräch mit {LAST}"
+    )
+    db_session.commit()
+    html = (
+        client_as("admin")
+        .get(f"/datenschutz/auskunft/bericht?r=participant:{participant.id}")
+        .get_data(as_text=True)
+    )
+    review = _review(html)
+    assert review.xpath('.//*[@id="mention-review-none"]')
+    assert "Kein Text außerhalb der Auskunft nennt die Person." in review.text_content()
+
+
+def test_a_mention_linked_to_another_of_her_ticked_records_is_not_listed_for_review(
+    client_as, db_session
+):
+    """Her contact record's note names her: it is in the report through that record."""
+    person = factories.make_person(
+        db_session, first_name="Halina", last_name=LAST, notes=f"Frau {LAST} ruft zurück."
+    )
+    participant = factories.make_participant(db_session, first_name="Halina", last_name=LAST)
+    db_session.commit()
+    admin = client_as("admin")
+    alone = admin.get(f"/datenschutz/auskunft/bericht?r=participant:{participant.id}")
+    listed = _review(alone.get_data(as_text=True)).xpath('.//li[@data-table="person"]/@data-id')
+    assert set(listed) == {str(person.id)}
+    both = f"r=person:{person.id}&r=participant:{participant.id}"
+    html = admin.get(f"/datenschutz/auskunft/bericht?{both}").get_data(as_text=True)
+    assert not _review(html).xpath(".//li")
