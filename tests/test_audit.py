@@ -108,3 +108,25 @@ def test_the_audit_page_shows_empty_yes_and_no_values_in_german(admin_client, db
     assert "is_active_flag: – → ja" in body
     assert "None" not in body
     assert "True" not in body
+
+
+def test_the_participant_page_leads_admins_and_leads_to_who_looked_at_or_changed_it(
+    client_as, db_session
+):
+    participant = factories.make_participant(db_session, last_name="Protokollova")
+    other = factories.make_participant(db_session, last_name="Nebenfall")
+    db_session.commit()
+    for role in ("admin", "lead"):
+        viewer = client_as(role)
+        page = viewer.get(f"/teilnehmende/{participant.id}").get_data(as_text=True)
+        link = f'href="/verwaltung/protokoll/?typ=participant&amp;datensatz={participant.id}"'
+        assert f'id="audit-participant" {link}' in page
+        log = viewer.get(f"/verwaltung/protokoll/?typ=participant&datensatz={participant.id}")
+        text = log.get_data(as_text=True)
+        # Her record being opened just now is there, with who opened it; other records are not.
+        assert viewer.user.email in text
+        assert f"Teilnehmende #{participant.id}" in text
+        assert f"Teilnehmende #{other.id}" not in text
+    counsellor = client_as("counsellor", office=participant.office)
+    page = counsellor.get(f"/teilnehmende/{participant.id}").get_data(as_text=True)
+    assert 'id="audit-participant"' not in page
