@@ -6,9 +6,11 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import lxml.html
+from flask_babel import force_locale
 
 from crm.events.minutes import save_minutes
 from crm.participants import service as ps
+from crm.privacy import erasure
 from tests import factories
 
 LAST = "Wiśniewska-Obuya"
@@ -107,3 +109,13 @@ def test_a_mention_linked_to_another_of_her_ticked_records_is_not_listed_for_rev
     both = f"r=person:{person.id}&r=participant:{participant.id}"
     html = admin.get(f"/datenschutz/auskunft/bericht?{both}").get_data(as_text=True)
     assert not _review(html).xpath(".//li")
+
+
+def test_every_table_the_mention_scan_reads_has_a_german_name_in_the_lists(app):
+    """The erasure preview listed "consent_event #1" and "survey_recipient #12"."""
+    with app.test_request_context(), force_locale("de"):
+        unnamed = [t for t in erasure._prose_columns() if erasure.table_label(t) == t]
+        assert unnamed == []
+        assert erasure.table_label("consent_event") == "Einwilligungsnachweis"
+        assert erasure.table_label("survey_recipient") == "Empfänger*in einer Bedarfsanalyse"
+        assert erasure.table_label("newsletter_delivery") == "Newsletter-Zustellung"
