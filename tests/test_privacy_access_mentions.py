@@ -119,3 +119,23 @@ def test_every_table_the_mention_scan_reads_has_a_german_name_in_the_lists(app):
         assert erasure.table_label("consent_event") == "Einwilligungsnachweis"
         assert erasure.table_label("survey_recipient") == "Empfänger*in einer Bedarfsanalyse"
         assert erasure.table_label("newsletter_delivery") == "Newsletter-Zustellung"
+
+
+def test_the_lookup_tells_a_former_participant_by_her_labelled_first_contact_and_exit(
+    client_as, db_session
+):
+    """The matches showed "Schönebeck; 02.02.2026" without saying what the date was."""
+    factories.make_participant(
+        db_session,
+        first_name="Halina",
+        last_name=LAST,
+        first_contact_on=date(2026, 2, 2),
+        sessions=((date(2026, 2, 2), 60),),
+        exit_on=date(2026, 6, 2),
+        outcome="employment",
+    )
+    db_session.commit()
+    html = client_as("admin").get(f"/datenschutz/auskunft?q={LAST}").get_data(as_text=True)
+    text = " ".join(lxml.html.fromstring(html).xpath('//*[@id="candidates-table"]')[0].itertext())
+    assert "Erstkontakt am 02.02.2026" in text
+    assert "Austritt am 02.06.2026" in text

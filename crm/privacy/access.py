@@ -279,7 +279,18 @@ def _participant_lookup(session: Session, *, kind: str, value: str) -> list[Cand
             emails=[e for e in (normalize_email(p.email),) if e],
             phones=[k for k in (phone_key(p.phone),) if k],
             phone_texts=[t for t in (p.phone,) if t],
-            details=[p.office.name, L.fmt_date(p.first_contact_on)],
+            # Labelled dates: a former participant is told apart by her exit.
+            details=[
+                d
+                for d in (
+                    p.office.name,
+                    _("First contact on %(date)s", date=L.fmt_date(p.first_contact_on))
+                    if p.first_contact_on
+                    else "",
+                    _("Exit on %(date)s", date=L.fmt_date(p.exit_on)) if p.exit_on else "",
+                )
+                if d
+            ],
             name_key=person_key(p.first_name, p.last_name),
         )
         for p in people
