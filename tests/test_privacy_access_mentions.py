@@ -139,3 +139,20 @@ def test_the_lookup_tells_a_former_participant_by_her_labelled_first_contact_and
     text = " ".join(lxml.html.fromstring(html).xpath('//*[@id="candidates-table"]')[0].itertext())
     assert "Erstkontakt am 02.02.2026" in text
     assert "Austritt am 02.06.2026" in text
+
+
+def test_a_record_without_any_filled_field_says_so_instead_of_an_empty_table(client_as, db_session):
+    """Her ESF Plus record existed with nothing filled in: a heading over nothing."""
+    from crm.esf.models import EsfRecord
+
+    participant = factories.make_participant(db_session, first_name="Halina", last_name=LAST)
+    db_session.add(EsfRecord(participant_id=participant.id))
+    db_session.commit()
+    html = (
+        client_as("admin")
+        .get(f"/datenschutz/auskunft/bericht?r=participant:{participant.id}")
+        .get_data(as_text=True)
+    )
+    (section,) = lxml.html.fromstring(html).xpath('//*[@id="data-esf"]')
+    assert "Der Datensatz ist angelegt, enthält aber keine Angaben." in section.text_content()
+    assert not section.xpath(".//table")
