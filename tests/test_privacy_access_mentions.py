@@ -156,3 +156,15 @@ def test_a_record_without_any_filled_field_says_so_instead_of_an_empty_table(cli
     (section,) = lxml.html.fromstring(html).xpath('//*[@id="data-esf"]')
     assert "Der Datensatz ist angelegt, enthält aber keine Angaben." in section.text_content()
     assert not section.xpath(".//table")
+
+
+def test_the_datenschutz_page_leads_to_the_retention_periods_and_the_audit_log(
+    client_as, db_session
+):
+    admin = client_as("admin")
+    page = lxml.html.fromstring(admin.get("/datenschutz/").get_data(as_text=True))
+    links = {a.get("id"): (a.get("href"), a.text_content()) for a in page.iter("a") if a.get("id")}
+    assert links["retention-link"] == ("/datenschutz/aufbewahrung/", "Aufbewahrungsfristen")
+    assert links["audit-link"] == ("/verwaltung/protokoll/", "Änderungsprotokoll")
+    for href, _label in (links["retention-link"], links["audit-link"]):
+        assert admin.get(href).status_code == 200
