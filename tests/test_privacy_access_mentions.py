@@ -3,6 +3,7 @@ before the copy leaves the office, and never copied into the report itself."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 
 import lxml.html
@@ -168,3 +169,34 @@ def test_the_datenschutz_page_leads_to_the_retention_periods_and_the_audit_log(
     assert links["audit-link"] == ("/verwaltung/protokoll/", "Änderungsprotokoll")
     for href, _label in (links["retention-link"], links["audit-link"]):
         assert admin.get(href).status_code == 200
+
+
+def test_a_newsletter_sent_to_her_shows_the_subject_she_received_not_its_template(
+    client_as, db_session
+):
+    """The report said "Juni-Ausgabe ({{ liste }}: Neues im Juni)"."""
+    from crm.newsletters.models import Campaign, Delivery
+
+    person = factories.make_person(db_session, last_name=LAST, email="halina@example.org")
+    lst = factories.make_list(db_session, name="Haus der Wirtschaft")
+    campaign = Campaign(name="Juni-Ausgabe", list_id=lst.id, subject="{{ liste }}: Neues im Juni")
+    db_session.add(campaign)
+    db_session.flush()
+    db_session.add(
+        Delivery(
+            campaign_id=campaign.id,
+            person_id=person.id,
+            email="halina@example.org",
+            status="sent",
+            sent_at=datetime(2026, 6, 2, 8, 0, tzinfo=UTC),
+        )
+    )
+    db_session.commit()
+    data = (
+        client_as("admin")
+        .get(f"/datenschutz/auskunft/bericht.json?r=person:{person.id}")
+        .get_json()
+    )
+    (section,) = [s for s in data["sections"] if s["key"] == "newsletter_deliveries"]
+    assert section["entries"][0]["title"] == "Juni-Ausgabe (Haus der Wirtschaft: Neues im Juni)"
+    assert "{{" not in json.dumps(data, ensure_ascii=False)

@@ -47,6 +47,7 @@ from crm.followups.models import FollowUp
 from crm.intake.models import Inquiry
 from crm.intake.texts import REPORT_FIELDS as INQUIRY_FIELDS
 from crm.newsletters.models import ConsentEvent, Delivery, Subscription
+from crm.newsletters.rendering import TemplateProblem, render_subject
 from crm.participants.models import (
     ConsentRelease,
     CounsellingSession,
@@ -1011,7 +1012,16 @@ def newsletter_sections(
 
     def campaign_name(cid: int | None) -> str:
         c = campaigns.get(cid) if cid else None
-        return f"{c.name} ({c.subject})" if c is not None and c.subject else (c.name if c else "")
+        if c is None:
+            return ""
+        if not c.subject:
+            return c.name
+        # The subject as it reached her, not its template ("{{ liste }}: Neues im Juni").
+        try:
+            subject = render_subject(c.subject, list_name=c.newsletter_list.name)
+        except TemplateProblem:
+            subject = c.subject
+        return f"{c.name} ({subject})"
 
     return [
         ReportSection(
