@@ -130,3 +130,21 @@ def test_the_participant_page_leads_admins_and_leads_to_who_looked_at_or_changed
     counsellor = client_as("counsellor", office=participant.office)
     page = counsellor.get(f"/teilnehmende/{participant.id}").get_data(as_text=True)
     assert 'id="audit-participant"' not in page
+
+
+def test_after_an_erasure_the_audit_log_names_what_happened_in_german_without_values(
+    client_as, db_session
+):
+    """The log's action column and filter showed "erase_delete" and "erase_anonymise"."""
+    person = factories.make_person(db_session, first_name="Ilse", last_name="Löschantrag")
+    db_session.commit()
+    admin = client_as("admin")
+    response = admin.post(
+        f"/datenschutz/personen/{person.id}/loeschen",
+        data={"confirm": "yes", "legal_basis": "request"},
+    )
+    assert response.status_code == 302
+    page = admin.get("/verwaltung/protokoll/?aktion=erase_delete").get_data(as_text=True)
+    assert "bei einer Löschung (Art. 17) gelöscht" in page
+    assert ">erase_delete<" not in page
+    assert "Löschantrag" not in page
