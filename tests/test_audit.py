@@ -148,3 +148,21 @@ def test_after_an_erasure_the_audit_log_names_what_happened_in_german_without_va
     assert "bei einer Löschung (Art. 17) gelöscht" in page
     assert ">erase_delete<" not in page
     assert "Löschantrag" not in page
+    # The rows it removed are named as records, not as tables ("audit_entry").
+    assert "Eintrag im Änderungsprotokoll" in page
+    assert ">audit_entry<" not in page
+
+
+def test_every_audited_kind_of_record_has_a_german_name_in_the_log(app):
+    from flask_babel import force_locale
+
+    from crm.audit.labels import RECORD_LABELS
+    from crm.audit.mixins import Audited
+    from crm.extensions import db
+
+    audited = {
+        m.class_.__tablename__ for m in db.Model.registry.mappers if issubclass(m.class_, Audited)
+    }
+    assert audited - set(RECORD_LABELS) == set()
+    with app.test_request_context(), force_locale("de"):
+        assert str(RECORD_LABELS["event_minutes"]) == "Protokoll eines Termins"

@@ -90,4 +90,13 @@ RECORD_LABELS = {
     "esf_indicators": _l("ESF Plus indicators"),
     "event_figures": _l("Event figures"),
     "inquiry_report": _l("Inquiry report"),
+    "event_minutes": _l("Minutes of an event"),
+    "project_term": _l("Project term"),
+    # Rows an erasure deleted are logged under their table (crm.privacy.erasure).
+    "audit_entry": _l("Audit log entry"),
+    "consent_event": _l("Consent record"),
+    "contact_list_member": _l("Contact list membership"),
+    "person_tag": _l("Tag of a contact"),
+    "survey_recipient": _l("Recipient of a survey"),
+    "job_file": _l("Uploaded file of a job"),
 }

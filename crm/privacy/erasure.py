@@ -101,8 +101,6 @@ TABLE_LABELS: dict[str, Any] = {
 # Tables the unlinked-mention scan reads that neither list above names (technical ones too:
 # an address or a name can stand in a log line or a file name).
 _MORE_TABLE_LABELS: dict[str, Any] = {
-    "consent_event": _l("Consent record"),
-    "survey_recipient": _l("Recipient of a survey"),
     "newsletter_signup": _l("Unconfirmed newsletter sign-up"),
     "newsletter_template": _l("Newsletter template"),
     "newsletter_audience": _l("Audience"),
@@ -113,11 +111,9 @@ _MORE_TABLE_LABELS: dict[str, Any] = {
     "survey_round": _l("Survey round"),
     "survey_version": _l("Survey version"),
     "tag": _l("Tag"),
-    "project_term": _l("Project term"),
     "support_item_type": _l("Support checklist item type"),
     "consent_text": _l("Consent text"),
     "background_job": _l("Background job"),
-    "job_file": _l("Uploaded file of a job"),
     "job_run": _l("Run of a scheduled job"),
     "calendar_token": _l("Calendar subscription"),
     "login_attempt": _l("Login attempt"),
