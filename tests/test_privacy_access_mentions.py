@@ -200,3 +200,24 @@ def test_a_newsletter_sent_to_her_shows_the_subject_she_received_not_its_templat
     (section,) = [s for s in data["sections"] if s["key"] == "newsletter_deliveries"]
     assert section["entries"][0]["title"] == "Juni-Ausgabe (Haus der Wirtschaft: Neues im Juni)"
     assert "{{" not in json.dumps(data, ensure_ascii=False)
+
+
+def test_the_report_warns_the_admin_while_the_controller_is_still_the_placeholder(
+    client_as, db_session
+):
+    """The copy for the person said "(Name und Anschrift bitte in der Verwaltung eintragen)"."""
+    participant = factories.make_participant(db_session, first_name="Halina", last_name=LAST)
+    db_session.commit()
+    admin = client_as("admin")
+    url = f"/datenschutz/auskunft/bericht?r=participant:{participant.id}"
+    root = lxml.html.fromstring(admin.get(url).get_data(as_text=True))
+    (warning,) = root.xpath('//*[@id="controller-missing"]')
+    assert "no-print" in warning.get("class")
+    assert warning.xpath(".//a/@href") == ["/datenschutz/auskunft/texte"]
+    form = lxml.html.fromstring(admin.get("/datenschutz/auskunft/texte").get_data(as_text=True))
+    texts = {t.get("name"): (t.text or "") for t in form.iter("textarea")}
+    texts["controller"] = "Netzwerk Integration e. V., Breiter Weg 1, 39104 Magdeburg."
+    assert admin.post("/datenschutz/auskunft/texte", data=texts).status_code == 302
+    page = admin.get(url).get_data(as_text=True)
+    assert 'id="controller-missing"' not in page
+    assert "Breiter Weg 1" in page

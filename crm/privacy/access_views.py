@@ -18,7 +18,7 @@ from crm.audit.service import record
 from crm.extensions import db
 from crm.forms import Form
 from crm.privacy import access
-from crm.privacy.notice import TEXTS, notice_texts, save_notice_texts
+from crm.privacy.notice import TEXTS, controller_missing, notice_texts, save_notice_texts
 from crm.privacy.views import bp, review_mentions
 from crm.security import require, writes_on_get
 
@@ -76,7 +76,11 @@ def access_report():
     mentions = review_mentions(report.records)
     with force_locale("de"):
         return render_template(
-            "privacy/report.html", report=report, refs=[str(r) for r in refs], mentions=mentions
+            "privacy/report.html",
+            report=report,
+            refs=[str(r) for r in refs],
+            mentions=mentions,
+            controller_missing=controller_missing(db.session),
         )
 
 

@@ -34,6 +34,7 @@ from crm.participants.models import Participant
 from crm.privacy import access as access_report
 from crm.privacy import erasure, service
 from crm.privacy.models import RetentionReview
+from crm.privacy.notice import controller_missing
 from crm.search import service as search
 from crm.security import fragment, require, writes_on_get
 
@@ -160,6 +161,7 @@ def access(kind: str, subject_id: int):
             "privacy/access.html",
             report=report,
             mentions=mentions,
+            controller_missing=controller_missing(db.session),
             refs=[str(ref)],
             kind=kind,
             subject_id=subject_id,

@@ -41,6 +41,8 @@ def test_the_admin_sees_minutes_naming_the_person_beside_her_access_report(page:
     expect(
         page.get_by_role("heading", name="Auskunft über Ihre personenbezogenen Daten")
     ).to_be_visible()
+    # The demo has not filled in the controller yet: the admin is told before she sends it.
+    expect(page.locator("#controller-missing")).to_contain_text("noch nicht eingetragen")
     review = page.locator("#mention-review")
     expect(review).to_contain_text("Vor dem Versand prüfen")
     expect(review).to_contain_text(MINUTES)
