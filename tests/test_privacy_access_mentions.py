@@ -221,3 +221,15 @@ def test_the_report_warns_the_admin_while_the_controller_is_still_the_placeholde
     page = admin.get(url).get_data(as_text=True)
     assert 'id="controller-missing"' not in page
     assert "Breiter Weg 1" in page
+
+
+def test_back_from_the_report_leads_to_the_same_matches(client_as, db_session):
+    participant = factories.make_participant(db_session, first_name="Halina", last_name=LAST)
+    db_session.commit()
+    admin = client_as("admin")
+    html = admin.get(
+        f"/datenschutz/auskunft/bericht?q=Halina&r=participant:{participant.id}"
+    ).get_data(as_text=True)
+    (back,) = lxml.html.fromstring(html).xpath('//*[@id="back-to-lookup"]/@href')
+    assert back == "/datenschutz/auskunft?q=Halina"
+    assert LAST in admin.get(back).get_data(as_text=True)
