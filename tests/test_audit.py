@@ -108,3 +108,61 @@ def test_the_audit_page_shows_empty_yes_and_no_values_in_german(admin_client, db
     assert "is_active_flag: – → ja" in body
     assert "None" not in body
     assert "True" not in body
+
+
+def test_the_participant_page_leads_admins_and_leads_to_who_looked_at_or_changed_it(
+    client_as, db_session
+):
+    participant = factories.make_participant(db_session, last_name="Protokollova")
+    other = factories.make_participant(db_session, last_name="Nebenfall")
+    db_session.commit()
+    for role in ("admin", "lead"):
+        viewer = client_as(role)
+        page = viewer.get(f"/teilnehmende/{participant.id}").get_data(as_text=True)
+        link = f'href="/verwaltung/protokoll/?typ=participant&amp;datensatz={participant.id}"'
+        assert f'id="audit-participant" {link}' in page
+        log = viewer.get(f"/verwaltung/protokoll/?typ=participant&datensatz={participant.id}")
+        text = log.get_data(as_text=True)
+        # Her record being opened just now is there, with who opened it; other records are not.
+        assert viewer.user.email in text
+        assert f"Teilnehmende #{participant.id}" in text
+        assert f"Teilnehmende #{other.id}" not in text
+    counsellor = client_as("counsellor", office=participant.office)
+    page = counsellor.get(f"/teilnehmende/{participant.id}").get_data(as_text=True)
+    assert 'id="audit-participant"' not in page
+
+
+def test_after_an_erasure_the_audit_log_names_what_happened_in_german_without_values(
+    client_as, db_session
+):
+    """The log's action column and filter showed "erase_delete" and "erase_anonymise"."""
+    person = factories.make_person(db_session, first_name="Ilse", last_name="Löschantrag")
+    db_session.commit()
+    admin = client_as("admin")
+    response = admin.post(
+        f"/datenschutz/personen/{person.id}/loeschen",
+        data={"confirm": "yes", "legal_basis": "request"},
+    )
+    assert response.status_code == 302
+    page = admin.get("/verwaltung/protokoll/?aktion=erase_delete").get_data(as_text=True)
+    assert "bei einer Löschung (Art. 17) gelöscht" in page
+    assert ">erase_delete<" not in page
+    assert "Löschantrag" not in page
+    # The rows it removed are named as records, not as tables ("audit_entry").
+    assert "Eintrag im Änderungsprotokoll" in page
+    assert ">audit_entry<" not in page
+
+
+def test_every_audited_kind_of_record_has_a_german_name_in_the_log(app):
+    from flask_babel import force_locale
+
+    from crm.audit.labels import RECORD_LABELS
+    from crm.audit.mixins import Audited
+    from crm.extensions import db
+
+    audited = {
+        m.class_.__tablename__ for m in db.Model.registry.mappers if issubclass(m.class_, Audited)
+    }
+    assert audited - set(RECORD_LABELS) == set()
+    with app.test_request_context(), force_locale("de"):
+        assert str(RECORD_LABELS["event_minutes"]) == "Protokoll eines Termins"

@@ -352,6 +352,26 @@ def test_the_export_neutralises_formulas_and_taking_into_contacts_creates_the_pe
     assert registration.person.email == "evil@example.org"
 
 
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_the_read_only_role_sees_the_registrations_but_cannot_export_them(
+    client, client_as, db_session, fmt
+):
+    """The list holds names, addresses and answers such as accessibility needs: taking it out
+    of the product needs the export permission, as for contacts."""
+    event = _open_event(db_session)
+    _post(client, event, name="Paula Petersen", email="paula@example.org")
+    reader = client_as("readonly")
+    page = reader.get(f"/termine/{event.id}/anmeldungen")
+    assert page.status_code == 200
+    assert "Paula Petersen" in page.get_data(as_text=True)
+    assert 'id="registration-export"' not in page.get_data(as_text=True)
+    assert reader.get(f"/termine/{event.id}/anmeldungen.{fmt}").status_code == 403
+    staff = client_as("staff")
+    assert 'id="registration-export"' in staff.get(f"/termine/{event.id}/anmeldungen").get_data(
+        as_text=True
+    )
+
+
 # --- mail through the real sender ----------------------------------------------------------------
 
 

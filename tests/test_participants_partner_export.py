@@ -94,3 +94,14 @@ def test_counsellors_cannot_configure_the_checklist(client_as):
     c = client_as("counsellor")
     assert c.get("/teilnehmende/checkliste").status_code == 403
     assert c.post("/teilnehmende/checkliste", data={"name": "X"}).status_code == 403
+
+
+def test_the_partner_export_states_the_recognition_status_in_german_words(client_as, db_session):
+    """The partner's file said "in_progress" where the app says "in Bearbeitung"."""
+    c = client_as("lead")
+    partner = make_partner(db_session)
+    p = make_participant(db_session, last_name="Statuswort", recognition_status="in_progress")
+    service.add_release(db_session, p, organisation=partner, granted_on=date(2025, 1, 1))
+    db_session.commit()
+    (row,) = _rows(c.get(f"/teilnehmende/partner-export?organisation={partner.id}"))
+    assert row["Anerkennungsstatus"] == "in Bearbeitung"

@@ -395,7 +395,9 @@ def _export_rows(event_id: int) -> tuple[list[str], list[list[Any]]]:
 
 
 @bp.route("/termine/<int:event_id>/anmeldungen.<any(csv, xlsx):fmt>")
-@require("events.view")
+# Names, addresses and answers (diet, accessibility needs) leaving the product: the same
+# permission as the contacts export, so the read-only role sees the list but cannot take it.
+@require("contacts.export")
 @writes_on_get
 def registrations_export(event_id: int, fmt: str):
     event = _event_or_404(event_id)

@@ -979,6 +979,11 @@ def partner_export():
     org = db.session.get(Organisation, org_id) or abort(404)
     today = utcnow().astimezone(BERLIN).date()
     rows = service.partner_export_rows(db.session, org.id, today, _me())
+    # The partner reads the file: the status in words, not the stored code ("in_progress").
+    status_at = service.PARTNER_EXPORT_FIELDS.index("recognition_status")
+    for row in rows:
+        code = row[status_at]
+        row[status_at] = str(f.RECOGNITION_LABELS[code]) if code in f.RECOGNITION_LABELS else code
     record(
         db.session,
         "export",

@@ -47,6 +47,7 @@ from crm.followups.models import FollowUp
 from crm.intake.models import Inquiry
 from crm.intake.texts import REPORT_FIELDS as INQUIRY_FIELDS
 from crm.newsletters.models import ConsentEvent, Delivery, Subscription
+from crm.newsletters.rendering import TemplateProblem, render_subject
 from crm.participants.models import (
     ConsentRelease,
     CounsellingSession,
@@ -279,7 +280,18 @@ def _participant_lookup(session: Session, *, kind: str, value: str) -> list[Cand
             emails=[e for e in (normalize_email(p.email),) if e],
             phones=[k for k in (phone_key(p.phone),) if k],
             phone_texts=[t for t in (p.phone,) if t],
-            details=[p.office.name, L.fmt_date(p.first_contact_on)],
+            # Labelled dates: a former participant is told apart by her exit.
+            details=[
+                d
+                for d in (
+                    p.office.name,
+                    _("First contact on %(date)s", date=L.fmt_date(p.first_contact_on))
+                    if p.first_contact_on
+                    else "",
+                    _("Exit on %(date)s", date=L.fmt_date(p.exit_on)) if p.exit_on else "",
+                )
+                if d
+            ],
             name_key=person_key(p.first_name, p.last_name),
         )
         for p in people
@@ -1001,7 +1013,16 @@ def newsletter_sections(
 
     def campaign_name(cid: int | None) -> str:
         c = campaigns.get(cid) if cid else None
-        return f"{c.name} ({c.subject})" if c is not None and c.subject else (c.name if c else "")
+        if c is None:
+            return ""
+        if not c.subject:
+            return c.name
+        # The subject as it reached her, not its template ("{{ liste }}: Neues im Juni").
+        try:
+            subject = render_subject(c.subject, list_name=c.newsletter_list.name)
+        except TemplateProblem:
+            subject = c.subject
+        return f"{c.name} ({subject})"
 
     return [
         ReportSection(

@@ -18,8 +18,8 @@ from crm.audit.service import record
 from crm.extensions import db
 from crm.forms import Form
 from crm.privacy import access
-from crm.privacy.notice import TEXTS, notice_texts, save_notice_texts
-from crm.privacy.views import bp
+from crm.privacy.notice import TEXTS, controller_missing, notice_texts, save_notice_texts
+from crm.privacy.views import bp, review_mentions
 from crm.security import require, writes_on_get
 
 MAX_RECORDS = 20
@@ -73,8 +73,15 @@ def access_report():
         return redirect(url_for(".access_lookup", q=request.args.get("q", "")[:200] or None))
     refs = _refs_from_request()
     report = _report(refs, "HTML")
+    mentions = review_mentions(report.records)
     with force_locale("de"):
-        return render_template("privacy/report.html", report=report, refs=[str(r) for r in refs])
+        return render_template(
+            "privacy/report.html",
+            report=report,
+            refs=[str(r) for r in refs],
+            mentions=mentions,
+            controller_missing=controller_missing(db.session),
+        )
 
 
 @bp.route("/auskunft/bericht.json")

@@ -31,6 +31,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
+from crm.audit.labels import RECORD_LABELS
 from crm.audit.models import AuditEntry
 from crm.audit.service import current_actor
 from crm.database import SQLITE_BUSY_TIMEOUT_MS, utcnow
@@ -89,6 +90,7 @@ TABLE_LABELS: dict[str, Any] = {
     "participant_contact": _l("Logged contact"),
     "referral": _l("Referral"),
     "event": _l("Event"),
+    "event_minutes": _l("Minutes of an event"),
     "lead": _l("Fair lead"),
     "newsletter_campaign": _l("Newsletter campaign"),
     "import_job": _l("Import"),
@@ -98,9 +100,38 @@ TABLE_LABELS: dict[str, Any] = {
 }
 
 
+# Tables the unlinked-mention scan reads that neither list above names (technical ones too:
+# an address or a name can stand in a log line or a file name).
+_MORE_TABLE_LABELS: dict[str, Any] = {
+    "newsletter_signup": _l("Unconfirmed newsletter sign-up"),
+    "newsletter_template": _l("Newsletter template"),
+    "newsletter_audience": _l("Audience"),
+    "event_series": _l("Event series"),
+    "staff_slot": _l("Staff on duty"),
+    "checklist_item": _l("Preparation item of an event"),
+    "survey": _l("Survey"),
+    "survey_round": _l("Survey round"),
+    "survey_version": _l("Survey version"),
+    "tag": _l("Tag"),
+    "support_item_type": _l("Support checklist item type"),
+    "consent_text": _l("Consent text"),
+    "background_job": _l("Background job"),
+    "job_run": _l("Run of a scheduled job"),
+    "calendar_token": _l("Calendar subscription"),
+    "login_attempt": _l("Login attempt"),
+    "login_session": _l("Login session"),
+    "intake_attempt": _l("Attempt on the inquiry form"),
+    "registration_attempt": _l("Attempt on a registration form"),
+    "survey_attempt": _l("Attempt on a survey form"),
+    "newsletter_signup_attempt": _l("Attempt on a newsletter sign-up form"),
+    "esf_followup_attempt": _l("Attempt on the ESF Plus short survey"),
+}
+
+
 def table_label(table: str) -> str:
-    """The UI name of a table for the erasure preview."""
-    return str(TABLE_LABELS.get(table, table))
+    """The German name of a table for the lists of mentions (the audit log's names next)."""
+    label = TABLE_LABELS.get(table) or _MORE_TABLE_LABELS.get(table) or RECORD_LABELS.get(table)
+    return str(label or table)
 
 
 @dataclass(frozen=True)

@@ -120,3 +120,8 @@ def save_notice_texts(session: Session, texts: dict[str, str], *, user_id: int |
         row.text = (value or "").strip()
         row.updated_by_id = user_id
     session.flush()
+
+
+def controller_missing(session: Session) -> bool:
+    """True while the controller's text is still the default that asks for name and address."""
+    return notice_texts(session)["controller"].strip() == TEXTS["controller"][1]

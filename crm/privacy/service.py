@@ -175,6 +175,24 @@ def erasure_preview(
     )
 
 
+def unlinked_mentions(session: Session, objects: Collection[Any]) -> list[erasure.Mention]:
+    """Text outside these records of one human that names her, for review before an Art. 15 copy.
+
+    The same scan as the erasure preview's: free text such as event minutes is not linked to
+    her, so the report leaves it out, and it often names others too. The admin reads the list
+    and decides what to add by hand; nothing here goes into the report itself.
+    """
+    plans = [erasure.plan_erasure(session, subject_of(obj), with_unlinked=True) for obj in objects]
+    # A row linked to one of her records is in the report even if another record's scan finds it.
+    touched = set().union(*(plan.touched() for plan in plans))
+    found: dict[str, erasure.Mention] = {}
+    for plan in plans:
+        for mention in plan.unlinked:
+            if (mention.table, mention.row_id) not in touched:
+                found.setdefault(mention.key, mention)
+    return sorted(found.values(), key=lambda m: (str(m.label), m.row_id, m.column))
+
+
 # --- retention ----------------------------------------------------------------------------------
 
 

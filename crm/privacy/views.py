@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from flask import (
     Blueprint,
     abort,
@@ -25,7 +26,7 @@ from crm.contacts.models import Person
 from crm.dashboard.weeks import local_date
 from crm.database import utcnow
 from crm.events.erasure import erase_registration
-from crm.events.models import EventRegistration
+from crm.events.models import EventMinutes, EventRegistration
 from crm.extensions import db
 from crm.intake.erasure import erase_inquiry
 from crm.intake.models import Inquiry
@@ -33,6 +34,7 @@ from crm.participants.models import Participant
 from crm.privacy import access as access_report
 from crm.privacy import erasure, service
 from crm.privacy.models import RetentionReview
+from crm.privacy.notice import controller_missing
 from crm.search import service as search
 from crm.security import fragment, require, writes_on_get
 
@@ -50,10 +52,42 @@ ERASE: dict[str, Callable[..., Any]] = {
     "anfragen": erase_inquiry,
     "anmeldungen": erase_registration,
 }
+# The model of each kind of record an access report covers (RecordRef.kind).
+MODELS = {record_type: model for model, record_type in SUBJECTS.values()}
 # The record kinds the lookup's picker offers, and their part of the privacy pages' address.
 PICKED_KINDS = {"person": "personen", "participant": "teilnehmende"}
 # Options per kind in the lookup's picker (the full search lists every match).
 PICK_LIMIT = 8
+
+
+def review_mentions(
+    refs: list[access_report.RecordRef],
+) -> list[tuple[erasure.Mention, str | None]]:
+    """Unlinked mentions of the person behind `refs`, shown to the admin beside the report.
+
+    Each with the page where the admin reads the whole text, where there is one.
+    """
+    objects = [db.session.get(MODELS[ref.kind], ref.id) for ref in refs if ref.kind in MODELS]
+    mentions = service.unlinked_mentions(db.session, [o for o in objects if o is not None])
+    minutes_ids = [m.row_id for m in mentions if m.table == "event_minutes"]
+    events = dict(
+        db.session.execute(
+            sa.select(EventMinutes.id, EventMinutes.event_id).where(
+                EventMinutes.id.in_(minutes_ids)
+            )
+        ).all()
+        if minutes_ids
+        else ()
+    )
+    return [
+        (
+            m,
+            url_for("events.detail", event_id=events[m.row_id], _anchor="protokoll")
+            if m.table == "event_minutes" and m.row_id in events
+            else None,
+        )
+        for m in mentions
+    ]
 
 
 def _subject_or_404(kind: str, subject_id: int):
@@ -121,10 +155,13 @@ def access(kind: str, subject_id: int):
         summary="Art. 15 (HTML)",
     )
     db.session.commit()
+    mentions = review_mentions([ref])
     with force_locale("de"):
         return render_template(
             "privacy/access.html",
             report=report,
+            mentions=mentions,
+            controller_missing=controller_missing(db.session),
             refs=[str(ref)],
             kind=kind,
             subject_id=subject_id,
