@@ -13,6 +13,7 @@ ACTION_LABELS = {
     "update": _l("changed"),
     "delete": _l("deleted"),
     "access_export": _l("information about the stored data issued"),
+    "access_view": _l("information about the stored data prepared (viewed on screen)"),
     "export": _l("exported"),
     "merge": _l("duplicates merged"),
     "erase": _l("erased"),

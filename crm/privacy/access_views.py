@@ -34,13 +34,17 @@ def _refs_from_request() -> list[access.RecordRef]:
 
 
 def _report(refs: list[access.RecordRef], fmt: str) -> access.AccessReport:
-    """Build the report in German (the language of the person asking) and audit it."""
+    """Build the report in German (the language of the person asking) and audit it.
+
+    The HTML page is the admin's preview before handing anything over, so it is logged as
+    viewed; only a download (PDF, JSON) counts as the information issued to the person.
+    """
     with force_locale("de"):
         report = access.build_report(db.session, refs, config=current_app.config)
     for ref in report.records:
         record(
             db.session,
-            "access_export",
+            "access_view" if fmt == "HTML" else "access_export",
             entity_type=ref.kind,
             entity_id=ref.id,
             summary=f"Art. 15 ({fmt}, {len(report.records)} Datensätze)",

@@ -149,7 +149,8 @@ def access(kind: str, subject_id: int):
         report = access_report.build_report(db.session, [ref], config=current_app.config)
     record(
         db.session,
-        "access_export",
+        # A preview on screen, not yet the information handed to the person (a download).
+        "access_view",
         entity_type=SUBJECTS[kind][1],
         entity_id=subject_id,
         summary="Art. 15 (HTML)",
