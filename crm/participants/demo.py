@@ -65,6 +65,25 @@ PEOPLE = (
     ("Yuliia", "Savchenko", "Ukraine", "Lehrerin", "Tschernihiw", "Schule und Bildung"),
     ("Deepak", "Iyer", "Indien", "Maschinenbauingenieur", "Chennai", "Industrie"),
 )
+# The women among PEOPLE (the professions above are in their form); everyone else is a man.
+WOMEN = frozenset(
+    {
+        "Olena", "Mariam", "Priya", "Fatima", "Kateryna", "Lucía", "Oksana", "Irina", "Natalia",
+        "Hanna", "Elif", "Leila", "Ana", "Liga", "Svitlana", "Nour", "Zainab", "Sofia", "Yuliia",
+    }
+)  # fmt: skip
+
+
+def _gender(first: str, rng: random.Random) -> str:
+    """The gender that fits the name and profession ("Mariam, Apothekerin" read "männlich").
+
+    Still takes the draw the demo used to make here, so every later random choice, and with it
+    the rest of the demo data, stays the same.
+    """
+    rng.choice(("female", "male"))
+    return "female" if first in WOMEN else "male"
+
+
 RECOGNISING_BODIES = (
     "Landesverwaltungsamt Sachsen-Anhalt",
     "IHK FOSA",
@@ -133,7 +152,7 @@ def seed_participants(session: Session, offices: dict[str, Any]) -> dict[str, in
                 "referring_organisation_id": referrer.id if referrer else None,
                 "first_contact_on": first_contact,
                 "city": office.name,
-                "gender": rng.choice(("female", "male")),
+                "gender": _gender(first, rng),
                 "birth_year": rng.randrange(1970, 2002),
             },
         )
