@@ -236,3 +236,29 @@ def test_over_https_the_newsletter_page_has_no_header_notice(
     c = client_as("staff")
 
     assert _index_notice(c, app, monkeypatch, "https://crm.example.org") == ""
+
+
+def test_a_subscriber_is_found_on_the_list_by_name_or_e_mail(client_as, db_session):
+    lst = make_list(db_session, name="Newsletter Haus der Wirtschaft")
+    wanted = make_person(
+        db_session, first_name="Grete", last_name="Schönfeld", email="grete@beispiel.de"
+    )
+    other = make_person(db_session, first_name="Otto", last_name="Brandt", email="otto@firma.de")
+    for person in (wanted, other):
+        service.record_consent(db_session, person=person, lst=lst, method="paper")
+    db_session.commit()
+    c = client_as("readonly")
+
+    def rows(query: str, **extra: str) -> str:
+        page = c.get(f"/newsletter/listen/{lst.id}", query_string={"q": query, **extra})
+        assert page.status_code == 200
+        return page.get_data(as_text=True).split('id="subscriptions"')[1].split("</table>")[0]
+
+    for query in ("schönf", "Schoenfeld", "grete@beispiel"):
+        found = rows(query)
+        assert f'data-person-id="{wanted.id}"' in found, query
+        assert f'data-person-id="{other.id}"' not in found, query
+    assert f'data-person-id="{other.id}"' in rows("")
+    # With the status filter too, and a word nobody matches says so in German.
+    assert f'data-person-id="{wanted.id}"' in rows("grete", status="confirmed")
+    assert "Keine Abonnent*in dieser Liste passt zu „Zander“." in rows("Zander")

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from crm.contacts.models import Affiliation, Organisation, Person
 from crm.contacts.normalize import normalize_email
+from crm.contacts.search import matching_ids
 from crm.contacts.service import save_person
 from crm.database import ids_in, utcnow
 from crm.mail import (
@@ -909,8 +910,14 @@ def person_ledger(session: Session, person_id: int) -> list[ConsentEvent]:
     )
 
 
-def list_subscriptions(session: Session, list_id: int, *, status: str | None = None) -> sa.Select:
-    """Subscriptions of a list with their person, newest change first (for a paginated page)."""
+def list_subscriptions(
+    session: Session, list_id: int, *, status: str | None = None, query: str = ""
+) -> sa.Select:
+    """Subscriptions of a list with their person, newest change first (for a paginated page).
+
+    `query` finds subscribers by name or e-mail address with the contacts' search (every word
+    as a prefix), so a recipient who writes in can be found on the list itself.
+    """
     stmt = (
         sa.select(Subscription)
         .where(Subscription.list_id == list_id)
@@ -919,6 +926,11 @@ def list_subscriptions(session: Session, list_id: int, *, status: str | None = N
     )
     if status:
         stmt = stmt.where(Subscription.status == status)
+    found = matching_ids(Person, query, session.get_bind().dialect.name) if query else None
+    if found is not None:
+        stmt = stmt.where(
+            Subscription.person_id.in_(sa.select(Person.id).where(found).scalar_subquery())
+        )
     return stmt
 
 

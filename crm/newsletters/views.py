@@ -167,7 +167,8 @@ def list_detail(list_id: int):
     status = request.args.get("status", "")
     if status not in SUBSCRIPTION_STATUSES:
         status = ""
-    stmt = service.list_subscriptions(db.session, lst.id, status=status or None)
+    query = request.args.get("q", "").strip()[:200]
+    stmt = service.list_subscriptions(db.session, lst.id, status=status or None, query=query)
     page = _page()
     total = db.session.scalar(
         sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery())
@@ -181,6 +182,7 @@ def list_detail(list_id: int):
         page=page,
         per_page=PER_PAGE,
         status=status,
+        query=query,
         counts=service.list_counts(db.session).get(lst.id, {}),
         consent_form=ConsentTextForm(),
         signup_url=url_for(".signup", slug=lst.slug, _external=True),
