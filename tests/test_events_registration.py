@@ -302,3 +302,19 @@ def test_the_registration_mails_go_on_in_lower_case_after_the_greeting(app_ctx):
     assert ",\n\nvielen Dank für Ihre Anmeldung." in text("anna@example.org", 0)
     assert ",\n\nalle Plätze für „" in text("chen@example.org", 0)
     assert ",\n\nein Platz ist frei geworden:" in text("chen@example.org", 1)
+
+
+def test_the_cancel_link_in_the_text_mail_stands_on_a_line_of_its_own(app_ctx):
+    session = app_ctx
+    event = factories.make_event(session, registration_open=True, capacity=1)
+    _register(session, event, "anna@example.org")
+    _register(session, event, "chen@example.org")
+
+    for address in ("anna@example.org", "chen@example.org"):
+        (mail,) = _mails_to(session, address)
+        text = mail.message.get_body(("plain",)).get_content().replace("\r\n", "\n")
+        # Glued to the sentence before ("…hier:https://…") many mail programs link nothing.
+        link = next(line for line in text.splitlines() if "/anmeldung/absagen/" in line)
+        assert link.startswith("https://crm.example.org/"), link
+        # The event's time starts a paragraph of its own, after the sentence about the seat.
+        assert "\n\nWann: " in text
