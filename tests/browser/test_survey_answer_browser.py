@@ -75,7 +75,8 @@ def test_a_reminded_firm_answers_through_its_link_once_and_the_results_count_it(
         occupation.fill(OCCUPATION)
         # Wide enough to read what was typed (the table scrolls sideways instead).
         box = occupation.bounding_box()
-        assert box is not None and box["width"] >= 150, box
+        assert box is not None
+        assert box["width"] >= 150, box
         firm.get_by_label("Anzahl Personen, Zeile 1").fill("2")
         # Halfway: saved for later, then the same link again shows what was typed.
         firm.get_by_role("button", name="Speichern und später fortsetzen").click()
