@@ -48,7 +48,13 @@ def render_error(code: int, detail: Any = None) -> Response:
         # The bare Jinja template, not render_template: Flask-Login's context processor
         # would load the user from the database.
         body = current_app.jinja_env.get_template("errors/error.html").render(
-            code=code, title=title, message=detail or message
+            code=code,
+            title=title,
+            message=detail or message,
+            # The start page is the staff login: a visitor of a public form or link would
+            # only land there. Flask-Login's key in the session says "signed in" without
+            # touching the database.
+            signed_in=bool(session.get("_user_id")),
         )
     response = make_response(body, code)
     # Never cached; set here, the security-header hook need not load the user to decide.

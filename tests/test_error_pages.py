@@ -100,3 +100,16 @@ def test_a_logged_in_user_gets_the_german_maintenance_page_while_the_database_is
     assert response.status_code == 503
     assert MAINTENANCE in response.get_data(as_text=True)
     assert "Content-Security-Policy" in response.headers
+
+
+def test_a_visitor_without_login_is_not_sent_to_the_staff_login_from_an_error_page(
+    client, client_as, db_session
+):
+    # A mistyped or old public link: the start page would only be the staff login.
+    visitor = client.get("/veranstaltungen/999999/gibt-es-nicht")
+    assert visitor.status_code == 404
+    assert "Zur Startseite" not in visitor.get_data(as_text=True)
+    assert 'id="privacy-notice-link"' in visitor.get_data(as_text=True)
+    staff = client_as("counsellor").get("/veranstaltungen/999999/gibt-es-nicht")
+    assert staff.status_code == 404
+    assert "Zur Startseite" in staff.get_data(as_text=True)

@@ -113,7 +113,7 @@ def test_registration_is_refused_after_the_deadline_when_closed_and_for_past_eve
     assert QueuedMail(session, "registration").messages == []
 
 
-def test_the_same_address_twice_keeps_one_seat_and_gets_no_second_mail(app_ctx):
+def test_the_same_address_twice_keeps_one_seat_and_gets_its_confirmation_again(app_ctx):
     session = app_ctx
     event = factories.make_event(session, registration_open=True, capacity=5)
     _register(session, event, "fritz@example.org")
@@ -121,7 +121,13 @@ def test_the_same_address_twice_keeps_one_seat_and_gets_no_second_mail(app_ctx):
     assert again.result == "duplicate"
     assert session.scalar(sa.select(sa.func.count(EventRegistration.id))) == 1
     assert reg.counts(session, event.id)["registered"] == 1
-    assert len(QueuedMail(session, "registration").messages) == 1
+    # The owner of the address gets the confirmation again, with a new cancel link that works.
+    first, second = _mails_to(session, "fritz@example.org")
+    text = second.message.get_body(("plain",)).get_content()
+    assert "Sie sind für" in text
+    link = next(line for line in text.splitlines() if "/anmeldung/absagen/" in line)
+    found, _problem = reg.registration_for_token(session, SECRET, link.rsplit("/", 1)[-1])
+    assert found is again.registration
     # After cancelling, the address may register again (at the end of the queue).
     reg.cancel(session, again.registration, now=NOW, mail=MAIL)
     assert _register(session, event, "fritz@example.org").result == "registered"
@@ -302,3 +308,19 @@ def test_the_registration_mails_go_on_in_lower_case_after_the_greeting(app_ctx):
     assert ",\n\nvielen Dank für Ihre Anmeldung." in text("anna@example.org", 0)
     assert ",\n\nalle Plätze für „" in text("chen@example.org", 0)
     assert ",\n\nein Platz ist frei geworden:" in text("chen@example.org", 1)
+
+
+def test_the_cancel_link_in_the_text_mail_stands_on_a_line_of_its_own(app_ctx):
+    session = app_ctx
+    event = factories.make_event(session, registration_open=True, capacity=1)
+    _register(session, event, "anna@example.org")
+    _register(session, event, "chen@example.org")
+
+    for address in ("anna@example.org", "chen@example.org"):
+        (mail,) = _mails_to(session, address)
+        text = mail.message.get_body(("plain",)).get_content().replace("\r\n", "\n")
+        # Glued to the sentence before ("…hier:https://…") many mail programs link nothing.
+        link = next(line for line in text.splitlines() if "/anmeldung/absagen/" in line)
+        assert link.startswith("https://crm.example.org/"), link
+        # The event's time starts a paragraph of its own, after the sentence about the seat.
+        assert "\n\nWann: " in text

@@ -116,16 +116,35 @@ def test_the_page_speaks_english_and_a_full_event_offers_the_waiting_list(client
     assert mail.message["Subject"].startswith("On the waiting list")
 
 
-def test_a_second_registration_with_the_same_address_is_answered_politely_without_a_seat(
+def test_a_second_registration_does_not_tell_a_stranger_the_address_is_registered(
     client, db_session
 ):
-    event = _open_event(db_session, capacity=5)
-    _post(client, event)
-    again = _post(client, event, email="LINA@example.org")
-    assert again.status_code == 200
-    assert "bereits angemeldet" in again.get_data(as_text=True)
-    assert _count(db_session) == 1
-    assert len(QueuedMail(db_session, "registration").messages) == 1
+    event = _open_event(db_session, capacity=1)
+    first = _post(client, event)
+    # Somebody else tries Lina's address: the page is the one anybody gets now, so it does
+    # not reveal that Lina is registered; she alone learns it, from the mail.
+    taken = _post(client, event, email="LINA@example.org", name="Neugierig")
+    fresh = _post(client, event, email="neu@example.org", name="Nora Neu")
+
+    def done(response: Any) -> str:
+        assert response.status_code == 200
+        page = response.get_data(as_text=True)
+        return page[page.index('id="registration-done"') :].split("</p>")[0]
+
+    assert "angemeldet" in done(first)
+    # The event is full now: the repeated address is answered like the new one.
+    assert done(taken) == done(fresh)
+    assert "Warteliste" in done(taken)
+    assert "bereits" not in taken.get_data(as_text=True)
+    assert _count(db_session) == 2
+    to_lina = [
+        m.message
+        for m in QueuedMail(db_session, "registration").messages
+        if m.rcpt_tos == ["lina@example.org"]
+    ]
+    # Her confirmation again, with her seat and a working cancel link.
+    assert len(to_lina) == 2
+    assert "Sie sind für" in to_lina[1].get_body(("plain",)).get_content()
 
 
 def test_closed_after_the_deadline_and_unknown_events_give_a_clear_message(client, db_session):

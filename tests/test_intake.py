@@ -8,6 +8,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import lxml.html
 import pytest
 import sqlalchemy as sa
 
@@ -281,6 +282,20 @@ def test_missing_fields_are_named_in_german_and_nothing_is_stored(client, db_ses
     assert "Bitte geben Sie eine E-Mail-Adresse oder eine Telefonnummer an." in page
     assert 'aria-invalid="true"' in page
     assert _count(db_session, Inquiry) == 0
+
+
+def test_the_error_list_names_each_field_so_two_equal_messages_are_told_apart(client, db_session):
+    office = factories.make_office(db_session)
+    db_session.commit()
+    response = _post_public(client, office, topic="", office="")
+    root = lxml.html.fromstring(response.get_data(as_text=True))
+    items = [li.text_content() for li in root.get_element_by_id("form-errors").iter("li")]
+    assert items == [
+        "Thema: Bitte wählen Sie eine der Möglichkeiten.",
+        "Geschäftsstelle: Bitte wählen Sie eine der Möglichkeiten.",
+    ]
+    english = _post_public(client, office, query="?sprache=en", topic="", office="")
+    assert "Topic: " in english.get_data(as_text=True)
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import lxml.html
 import pytest
 import sqlalchemy as sa
 import time_machine
@@ -513,3 +514,34 @@ def test_the_sign_up_mails_name_a_list_called_newsletter_without_saying_it_twice
     assert "für „Newsletter Haus der Wirtschaft“ angemeldet" in confirm
     assert "für „Newsletter Haus der Wirtschaft“ angemeldet" in notice
     assert "Newsletter „Newsletter" not in confirm + notice
+
+
+def test_after_signing_up_the_page_says_how_long_the_link_works_and_where_else_to_look(
+    client, db_session, mailing
+):
+    make_list(db_session, slug="danach")
+    db_session.commit()
+    page = _sign_up(client, "danach", "lea@example.org").get_data(as_text=True)
+    assert "Der Link in der E-Mail gilt 48 Stunden." in page
+    assert "Spam-Ordner" in page
+
+
+def test_who_unsubscribed_by_mistake_finds_the_way_back_to_the_sign_up(
+    app, client, db_session, mailing
+):
+    from crm.newsletters import service
+
+    lst = make_list(db_session, slug="zurueck")
+    person = make_person(db_session)
+    service.record_consent(db_session, person=person, lst=lst, method="existing_business_contact")
+    db_session.commit()
+    settings = service.MailSettings.from_config(app.config)
+    path = service.unsubscribe_url(settings, person, lst.id).removeprefix("https://crm.example.org")
+    done = client.post(path, csrf=False).get_data(as_text=True)
+    root = lxml.html.fromstring(done)
+    assert root.get_element_by_id("signup-again-link").get("href") == "/newsletter/anmelden/zurueck"
+    # A list without a public sign-up offers no such link.
+    lst = db_session.merge(lst)
+    lst.public_signup = False
+    db_session.commit()
+    assert 'id="signup-again-link"' not in client.post(path, csrf=False).get_data(as_text=True)

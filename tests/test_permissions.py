@@ -69,6 +69,8 @@ def test_public_endpoints_are_only_login_language_health_and_static(app):
     # events.register: an event's registration page, protected the same way;
     # events.registration_cancel: the personal cancel page, named by a signed token, which
     # cancels only by a POST with the session's CSRF token.
+    # privacy.public_notice: the privacy notice every public page links (the admins' texts,
+    # nothing about any person).
     # surveys.answer: a firm's survey answer page, named by a signed token whose hash is
     # stored, posting with the session's CSRF token, a honeypot and a rate limit.
     # esf.followup_answer: a former participant's short survey six months after the exit,
@@ -92,6 +94,7 @@ def test_public_endpoints_are_only_login_language_health_and_static(app):
             "events.register",
             "events.registration_cancel",
             "intake.public_form",
+            "privacy.public_notice",
             "static",
             "surveys.answer",
             *newsletter,

@@ -159,7 +159,10 @@ def test_reminders_go_only_to_those_who_did_not_answer(app, client, client_as, d
     assert len(invitations) == 2
     answered = next(m for m in invitations if m.rcpt_tos == ["chef1@firma1.example"])
     token = LINK.search(answered.message.get_body(("plain",)).get_content()).group(1)
-    client.post(f"/bedarfsanalysen/antwort/{token}", data={"action": "submit"})
+    yes_key = _key(db_session, survey_id, "yesno")
+    client.post(
+        f"/bedarfsanalysen/antwort/{token}", data={f"q_{yes_key}": "yes", "action": "submit"}
+    )
 
     staff.post(f"/bedarfsanalysen/runden/{round_id}/erinnern")
     run_jobs(staff.application)
@@ -232,6 +235,29 @@ def test_bad_answers_are_shown_again_with_an_error_and_nothing_is_saved(
     assert db_session.scalar(sa.select(sa.func.count(SurveyResponse.id))) == 0
 
 
+def test_an_empty_submit_is_refused_so_the_survey_stays_open_for_the_firm(
+    client, client_as, db_session
+):
+    staff = client_as("staff")
+    survey_id, round_id = _survey_with_round(db_session, staff)
+    staff.post(f"/bedarfsanalysen/runden/{round_id}/einladen")
+    run_jobs(staff.application)
+    body = QueuedMail(db_session).messages[0].message.get_body(("plain",)).get_content()
+    token = LINK.search(body).group(1)
+    url = f"/bedarfsanalysen/antwort/{token}"
+
+    response = client.post(url, data={"action": "submit"})
+
+    assert response.status_code == 422
+    assert "Bitte beantworten Sie mindestens eine Frage" in response.get_data(as_text=True)
+    assert db_session.scalar(sa.select(sa.func.count(SurveyResponse.id))) == 0
+    assert db_session.scalar(sa.select(SurveyRecipient.responded_at).limit(1)) is None
+    # With one answer the same button submits.
+    yes_key = _key(db_session, survey_id, "yesno")
+    assert client.post(url, data={f"q_{yes_key}": "no", "action": "submit"}).status_code == 200
+    assert db_session.scalar(sa.select(SurveyResponse.status)) == "final"
+
+
 def test_the_answer_page_needs_the_csrf_token(client, client_as, db_session):
     staff = client_as("staff")
     _survey_id, round_id = _survey_with_round(db_session, staff)
@@ -290,12 +316,15 @@ def test_merging_two_firms_keeps_the_answer_of_the_merged_one(client, client_as,
     from crm.contacts.models import Organisation
 
     staff = client_as("staff")
-    _survey_id, round_id = _survey_with_round(db_session, staff)
+    survey_id, round_id = _survey_with_round(db_session, staff)
     staff.post(f"/bedarfsanalysen/runden/{round_id}/einladen")
     run_jobs(staff.application)
     mails = {m.rcpt_tos[0]: m.message for m in QueuedMail(db_session).messages}
     token = LINK.search(mails["chef1@firma1.example"].get_body(("plain",)).get_content()).group(1)
-    client.post(f"/bedarfsanalysen/antwort/{token}", data={"action": "submit"})
+    yes_key = _key(db_session, survey_id, "yesno")
+    client.post(
+        f"/bedarfsanalysen/antwort/{token}", data={f"q_{yes_key}": "yes", "action": "submit"}
+    )
     keep = db_session.scalar(sa.select(Organisation).where(Organisation.name == "Firma 0"))
     drop = db_session.scalar(sa.select(Organisation).where(Organisation.name == "Firma 1"))
     admin = factories.make_user(db_session, role="admin")

@@ -252,8 +252,13 @@ def test_the_sending_job_mails_through_smtp_in_batches_and_a_second_run_mails_no
     # Carla answers; the reminder goes to Anna only, and once.
     body = received["carla@mond.example"].get_body(("plain",)).get_content()
     token = re.search(r"/bedarfsanalysen/antwort/(\S+?)\?sprache=", body).group(1)
+    needs_key = survey.questions[0]["key"]
     assert (
-        client.post(f"/bedarfsanalysen/antwort/{token}", data={"action": "submit"}).status_code
+        client.post(
+            f"/bedarfsanalysen/antwort/{token}",
+            data={f"q_{needs_key}_occ_0": "Pflegefachkraft", f"q_{needs_key}_count_0": "1"}
+            | {"action": "submit"},
+        ).status_code
         == 200
     )
     staff.post(f"/bedarfsanalysen/runden/{round_id}/erinnern")

@@ -253,6 +253,7 @@ def register(
     passed, past, cancelled). An address that already holds a seat or a place keeps it and
     gets no second one; one that cancelled before queues again at the end. `person_id` comes
     from a verified personal invitation link and links the registration to that person.
+    An address that registers again gets its confirmation mail again (with a new cancel link).
     """
     event = lock_event(session, event_id)
     if event is None:
@@ -267,6 +268,12 @@ def register(
         )
     )
     if existing is not None and existing.status != "cancelled":
+        # The page must not tell a stranger that this address is registered, so it looks
+        # like a new registration's; the mail tells the owner the truth (and gives someone
+        # who lost the first mail a working cancel link again).
+        if mail is not None:
+            queue_mail(session, existing, "confirmed", mail, now)
+            session.flush()
         return Outcome(existing, "duplicate")
     registration = existing or EventRegistration(event_id=event.id, email_key=key)
     registration.event = event

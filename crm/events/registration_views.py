@@ -188,8 +188,15 @@ def register(event_id: int):
             except reg.RegistrationError as exc:
                 db.session.rollback()
                 return _public_message(lang, 409, event, _closed_title(lang), str(exc))
+            result = outcome.result
+            if result == "duplicate":
+                # Answer as a new registration would be answered now: whether an address is
+                # registered (for an event on recognising foreign degrees, say) is nobody's
+                # business but its owner's, who learns it from the mail.
+                state = reg.availability(db.session, event, now).state
+                result = "registered" if state == "open" else "waitlisted"
             db.session.commit()
-            return _public("events/public_done.html", lang, event=event, result=outcome.result)
+            return _public("events/public_done.html", lang, event=event, result=result)
         db.session.commit()  # keep the counted attempt
         values, errors = checked.values, checked.errors
     return _public(

@@ -644,7 +644,7 @@ def signup(slug: str):
         if form.website.data:
             # A bot filled the honeypot: answer exactly as for a real sign-up, do nothing else.
             db.session.commit()
-            return render_template("newsletters/signup_done.html", lst=lst)
+            return _signup_done(lst)
         if form.validate():
             try:
                 result = service.request_subscription(
@@ -663,9 +663,15 @@ def signup(slug: str):
             else:
                 _queue_signup_mail(result, lst)
                 db.session.commit()
-                return render_template("newsletters/signup_done.html", lst=lst)
+                return _signup_done(lst)
         db.session.commit()  # keep the counted attempt
     return render_template("newsletters/signup.html", lst=lst, form=form, consent=consent)
+
+
+def _signup_done(lst: NewsletterList) -> str:
+    """The page after a sign-up (the same whatever happened, see `signup`)."""
+    hours = int(_settings().confirm_max_age.total_seconds() // 3600)
+    return render_template("newsletters/signup_done.html", lst=lst, hours=hours)
 
 
 def _queue_signup_mail(result: service.SignupResult, lst: NewsletterList) -> None:

@@ -1,6 +1,8 @@
-"""Pages of the readable Art. 15 report: lookup, report (HTML, PDF, JSON), the office's texts.
+"""Pages of the readable Art. 15 report: lookup, report (HTML, PDF, JSON), the office's texts,
+and the public privacy notice made of those texts.
 
-Registered on the privacy blueprint (imported by crm.privacy.views); admins only.
+Registered on the privacy blueprint (imported by crm.privacy.views); admins only, except the
+public notice.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from crm.forms import Form
 from crm.privacy import access
 from crm.privacy.notice import TEXTS, controller_missing, notice_texts, save_notice_texts
 from crm.privacy.views import bp, review_mentions
-from crm.security import require, writes_on_get
+from crm.security import public, require, writes_on_get
 
 MAX_RECORDS = 20
 
@@ -137,3 +139,16 @@ def notice_settings():
         for key, text in notice_texts(db.session).items():
             getattr(form, key).data = text
     return render_template("privacy/notice.html", form=form, keys=list(TEXTS))
+
+
+@bp.route("/hinweise")
+@public
+def public_notice():
+    """The privacy notice linked from every public page (Art. 13 GDPR): the office's own texts
+    of the access report, so that both always say the same."""
+    wanted = request.args.get("sprache", "")
+    lang = wanted if wanted in ("de", "en") else "de"
+    texts = notice_texts(db.session)
+    with force_locale(lang):
+        sections = [(str(label), texts[key]) for key, (label, _default) in TEXTS.items()]
+        return render_template("privacy/public_notice.html", lang=lang, sections=sections)

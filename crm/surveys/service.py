@@ -607,6 +607,11 @@ def parse_answers(questions: list[dict[str, Any]], form: Any) -> Parsed:
     return parsed
 
 
+def has_any_answer(answers: dict[str, Any]) -> bool:
+    """True if at least one question has an answer (a choice, a text, a row of needs)."""
+    return any(str(v).strip() if isinstance(v, str) else bool(v) for v in answers.values())
+
+
 def response_of(session: Session, recipient: SurveyRecipient) -> SurveyResponse | None:
     """The organisation's response in the recipient's round."""
     return session.scalar(

@@ -843,6 +843,10 @@ def answer(token: str):
         parsed = service.parse_answers(version.questions, request.form)
         answers = parsed.answers
         final = request.form.get("action") == "submit"
+        if final and not parsed.errors and not service.has_any_answer(answers):
+            # An empty submit (a tap on the wrong button) would lock the survey for the
+            # organisation and count as answered: refuse it.
+            parsed.errors["_empty"] = _l("Please answer at least one question before submitting.")
         if parsed.errors:
             db.session.commit()  # keep the counted attempt
             with force_locale(lang):

@@ -62,14 +62,28 @@ def test_a_reminded_firm_answers_through_its_link_once_and_the_results_count_it(
     ]
     assert links, "no reminder with a personal link reached the SMTP server"
 
-    visitor = _new_context(browser, live_server, bypass_csp=True)
+    # The firm's contact reads the mail on a phone.
+    visitor = _new_context(
+        browser, live_server, bypass_csp=True, viewport={"width": 390, "height": 844}
+    )
     try:
         firm = visitor.new_page()
         firm.goto(links[0])
         expect(firm.get_by_role("heading", level=1)).to_have_text(SURVEY)
         check_a11y(firm)
-        firm.get_by_label("Beruf, Zeile 1").fill(OCCUPATION)
+        occupation = firm.get_by_label("Beruf, Zeile 1")
+        occupation.fill(OCCUPATION)
+        # Wide enough to read what was typed (the table scrolls sideways instead).
+        box = occupation.bounding_box()
+        assert box is not None
+        assert box["width"] >= 150, box
         firm.get_by_label("Anzahl Personen, Zeile 1").fill("2")
+        # Halfway: saved for later, then the same link again shows what was typed.
+        firm.get_by_role("button", name="Speichern und später fortsetzen").click()
+        expect(firm.get_by_role("status")).to_contain_text("gespeichert")
+        check_a11y(firm)
+        firm.goto(links[0])
+        expect(firm.get_by_label("Beruf, Zeile 1")).to_have_value(OCCUPATION)
         firm.get_by_role("button", name="Antworten absenden").click()
         expect(firm.get_by_role("main")).to_contain_text("Vielen Dank")
         check_a11y(firm)
