@@ -188,6 +188,20 @@ def test_the_page_is_limited_per_address_in_the_database(app, client, db_session
     assert all(IP not in h for h in hashes)
 
 
+def test_a_registration_sent_back_with_typing_errors_does_not_count_toward_the_limit(
+    app, client, db_session, monkeypatch
+):
+    monkeypatch.setitem(app.config, "CRM_INTAKE_MAX_PER_IP", 2)
+    event = _open_event(db_session)
+    for _ in range(4):
+        assert _post(client, event, email="kein-at-zeichen").status_code == 200
+    assert _count(db_session) == 0
+    assert _post(client, event, email="a@example.org").status_code == 200
+    assert _post(client, event, email="b@example.org").status_code == 200
+    assert _post(client, event, email="c@example.org").status_code == 429
+    assert _count(db_session) == 2
+
+
 def test_a_post_without_a_genuine_form_token_is_refused(client, db_session):
     event = _open_event(db_session)
     for token in ("", "forged.token"):

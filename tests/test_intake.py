@@ -262,6 +262,22 @@ def test_the_public_form_is_limited_per_address_in_the_database(
     assert all(IP not in h for h in stored)
 
 
+def test_a_form_sent_back_with_typing_errors_does_not_count_toward_the_limit(
+    app, client, db_session, monkeypatch
+):
+    monkeypatch.setitem(app.config, "CRM_INTAKE_MAX_PER_IP", 2)
+    office = factories.make_office(db_session)
+    db_session.commit()
+    for _ in range(4):
+        corrected = _post_public(client, office, email="kein-at-zeichen", phone="")
+        assert corrected.status_code == 200
+        assert _count(db_session, Inquiry) == 0
+    assert _post_public(client, office).status_code == 200
+    assert _post_public(client, office).status_code == 200
+    assert _post_public(client, office).status_code == 429
+    assert _count(db_session, Inquiry) == 2
+
+
 def test_a_post_without_a_genuine_form_token_is_refused_and_stores_nothing(client, db_session):
     office = factories.make_office(db_session)
     db_session.commit()

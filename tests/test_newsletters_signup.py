@@ -183,6 +183,19 @@ def test_sign_ups_are_rate_limited_per_ip_address(app, client, db_session, maili
     )
 
 
+def test_a_sign_up_sent_back_with_typing_errors_does_not_count_toward_the_limit(
+    app, client, db_session, mailing, monkeypatch
+):
+    monkeypatch.setitem(app.config, "CRM_NEWSLETTER_SIGNUP_MAX_PER_IP", 2)
+    make_list(db_session, slug="tippfehler")
+    db_session.commit()
+    for _ in range(4):
+        assert _sign_up(client, "tippfehler", "kein-at-zeichen").status_code == 200
+    codes = [_sign_up(client, "tippfehler", f"p{i}@example.org").status_code for i in range(3)]
+    assert codes == [200, 200, 429]
+    assert len(mailing.messages) == 2
+
+
 def test_a_tampered_or_expired_confirmation_link_is_refused(client, db_session, mailing, app):
     make_list(db_session, slug="falsch")
     db_session.commit()

@@ -197,7 +197,10 @@ def register(event_id: int):
                 result = "registered" if state == "open" else "waitlisted"
             db.session.commit()
             return _public("events/public_done.html", lang, event=event, result=result)
-        db.session.commit()  # keep the counted attempt
+        # A form sent back with typing errors stored and mailed nothing, so it does not count
+        # toward the network's limit: a class on one Wi-Fi correcting its entries would
+        # otherwise be locked out. Expired tokens and the honeypot above still count.
+        db.session.rollback()
         values, errors = checked.values, checked.errors
     return _public(
         "events/public_register.html",

@@ -214,7 +214,10 @@ def public_form():
             with acting_as(Actor(None, "public-inquiry-form", "")):
                 _create_public(checked.data, now, shown, lang, ip_hash)
             return _public_page("intake/public_done.html", lang)
-        db.session.commit()  # keep the counted attempt
+        # A form sent back with typing errors stored and mailed nothing, so it does not count
+        # toward the network's limit: a class on one Wi-Fi correcting its entries would
+        # otherwise be locked out. Expired tokens and the honeypot above still count.
+        db.session.rollback()
         values, errors = checked.values, checked.errors
     return _public_page(
         "intake/public_form.html",

@@ -664,7 +664,10 @@ def signup(slug: str):
                 _queue_signup_mail(result, lst)
                 db.session.commit()
                 return _signup_done(lst)
-        db.session.commit()  # keep the counted attempt
+        # A form sent back with typing errors stored and mailed nothing, so it does not count
+        # toward the network's limit: a class on one Wi-Fi correcting its entries would
+        # otherwise be locked out. Expired tokens and the honeypot above still count.
+        db.session.rollback()
     return render_template("newsletters/signup.html", lst=lst, form=form, consent=consent)
 
 
