@@ -324,3 +324,20 @@ def test_the_cancel_link_in_the_text_mail_stands_on_a_line_of_its_own(app_ctx):
         assert link.startswith("https://crm.example.org/"), link
         # The event's time starts a paragraph of its own, after the sentence about the seat.
         assert "\n\nWann: " in text
+
+
+def test_the_registration_mail_is_signed_by_the_events_responsible_person_and_organiser(app_ctx):
+    session = app_ctx
+    responsible = factories.make_user(session, display_name="Petra Planer")
+    organiser = factories.make_org(session, name="IQ Netzwerk Sachsen-Anhalt")
+    event = factories.make_event(
+        session, registration_open=True, responsible=responsible, organiser=organiser
+    )
+    _register(session, event, "ella@example.org")
+    (mail,) = _mails_to(session, "ella@example.org")
+    text = mail.message.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert text.rstrip().endswith(
+        "Mit freundlichen Grüßen\nPetra Planer\nIQ Netzwerk Sachsen-Anhalt"
+    )
+    html = mail.message.get_body(("html",)).get_content()
+    assert "Mit freundlichen Grüßen<br>Petra Planer<br>IQ Netzwerk Sachsen-Anhalt" in html
