@@ -35,7 +35,7 @@ from crm.contacts.normalize import (
     person_key,
     search_terms,
 )
-from crm.contacts.search import matching_ids, sqlite_hit_count
+from crm.contacts.search import estimated_rows, matching_ids, sqlite_hit_count
 from crm.contacts.vcard import CardOrganisation, person_vcard
 from crm.database import db_int, ids_in, utcnow
 from crm.security import has_permission
@@ -965,12 +965,17 @@ def _no_contact_clause(column: Any, days: int | None, now: datetime) -> Any:
 
 
 def organisation_query(
-    session: Session, f: ListFilters, *, now: datetime | None = None, walk_order: bool = False
+    session: Session,
+    f: ListFilters,
+    *,
+    now: datetime | None = None,
+    walk_order: bool = False,
+    per_row: bool = False,
 ) -> sa.Select:
     """The filtered, sorted organisation list (without paging)."""
     dialect = session.get_bind().dialect.name
     stmt = sa.select(Organisation)
-    clause = matching_ids(Organisation, f.q, dialect, walk_order=walk_order)
+    clause = matching_ids(Organisation, f.q, dialect, walk_order=walk_order, per_row=per_row)
     if clause is not None:
         stmt = stmt.where(clause)
     if f.kind:
@@ -998,12 +1003,17 @@ def organisation_query(
 
 
 def person_query(
-    session: Session, f: ListFilters, *, now: datetime | None = None, walk_order: bool = False
+    session: Session,
+    f: ListFilters,
+    *,
+    now: datetime | None = None,
+    walk_order: bool = False,
+    per_row: bool = False,
 ) -> sa.Select:
     """The filtered, sorted person list (without paging)."""
     dialect = session.get_bind().dialect.name
     stmt = sa.select(Person)
-    clause = matching_ids(Person, f.q, dialect, walk_order=walk_order)
+    clause = matching_ids(Person, f.q, dialect, walk_order=walk_order, per_row=per_row)
     if clause is not None:
         stmt = stmt.where(clause)
     if f.owner_id:
@@ -1064,13 +1074,30 @@ def list_page(
     query = organisation_query if model is Organisation else person_query
     stmt = query(session, f, now=now)
     sqlite = session.get_bind().dialect.name == "sqlite"
+    offset = (max(page, 1) - 1) * per_page
+    # PostgreSQL: the name window was walked in vain already (a broad word whose hits cluster).
+    window_tried = False
+    if (
+        not sqlite
+        and count_limit is not None
+        and f.sort == "name"
+        and f.search_only()
+        and _one_word(f.q)
+    ):
+        broad = _broad_page(session, model, f, stmt, offset, per_page, options, count_limit)
+        if isinstance(broad, tuple):
+            return broad
+        window_tried = broad
     total = None
+    # The highest id among the counted hits (SQLite): how densely the hits lie.
+    last_hit_id = None
     if sqlite and count_limit is not None and f.search_only():
-        total = sqlite_hit_count(session, model, f.q, limit=count_limit)
+        counted = sqlite_hit_count(session, model, f.q, limit=count_limit)
+        if counted is not None:
+            total, last_hit_id = counted
     if total is None:
         total = count_of(session, stmt, limit=count_limit, search=bool(f.q.strip()))
     capped = count_limit is not None and total > count_limit
-    offset = (max(page, 1) - 1) * per_page
     # Past the counted rows only one more row tells whether a next page exists.
     peek = 1 if capped and offset + per_page >= total else 0
     wanted = per_page + peek
@@ -1078,11 +1105,17 @@ def list_page(
         # The capped hit count chooses the plan. Many hits in name order: walk the name index
         # (on PostgreSQL within a window); few (or the window too short): sort the hits.
         if capped and f.sort == "name" and sqlite:
-            # The walk reads only the name index, testing each entry against the set of
-            # hits: cheap per row, so no window is needed.
-            walk = query(session, f, now=now, walk_order=True)
-            rows = list(session.scalars(walk.options(*options).limit(wanted).offset(offset)))
-        elif capped and f.sort == "name":
+            rows = None
+            if last_hit_id is not None and last_hit_id <= total * DENSE_WINDOW // per_page:
+                # Hits dense enough in id order to fill a page within DENSE_WINDOW names,
+                # if they lie in name order as in id order (if not: one bounded walk in vain).
+                rows = _dense_page(session, model, f, offset, wanted, options, now)
+            if rows is None:
+                # The walk reads only the name index, testing each entry against the set of
+                # hits: cheap per row, so no window is needed.
+                walk = query(session, f, now=now, walk_order=True)
+                rows = list(session.scalars(walk.options(*options).limit(wanted).offset(offset)))
+        elif capped and f.sort == "name" and not window_tried:
             window = _name_window(
                 (ORG_SORTS if model is Organisation else PERSON_SORTS)["name"],
                 f.direction == "desc",
@@ -1091,7 +1124,7 @@ def list_page(
             rows = list(session.scalars(paged))
             if len(rows) < wanted:
                 rows = _sorted_page(session, model, f, stmt, offset, wanted, options)
-        elif capped:
+        elif capped and f.sort != "name":
             # Sorted by another column: the database's own plan.
             rows = list(session.scalars(stmt.options(*options).limit(wanted).offset(offset)))
         else:
@@ -1101,6 +1134,96 @@ def list_page(
     if peek:
         total = max(total, offset + len(rows))
     return rows[:per_page], total
+
+
+# A one-word search the planner expects to have this many times the count limit's hits is
+# "broad". The estimate comes from the search column's statistics and was within 5 % of the
+# true count for the bench's words (bench/README.md); the margin keeps it from calling a word
+# broad that has fewer hits than the limit, whose page would then say "more than 1,000".
+BROAD_FACTOR = 3
+
+
+def _one_word(q: str) -> bool:
+    """True for a search of exactly one word.
+
+    The planner multiplies the shares of several words as if they were independent, which
+    can overstate a pair that rarely occurs together: only one word's estimate is trusted.
+    """
+    return len(search_terms(q)) == 1
+
+
+def _broad_page(
+    session: Session,
+    model: type[Organisation] | type[Person],
+    f: ListFilters,
+    stmt: sa.Select,
+    offset: int,
+    per_page: int,
+    options: Sequence[Any],
+    count_limit: int,
+) -> tuple[list[Any], int] | bool:
+    """A page of a broad search on PostgreSQL, found without counting its hits.
+
+    Any use of the GIN index, a capped count included, builds a bitmap of every hit first,
+    so a broad word's count grew with the table (magdeburg: 2.6 ms at 50,000 organisations).
+    A word the planner expects to match over BROAD_FACTOR times the count limit skips the
+    count: its page is looked for in the name window, and the total shown is "more than"
+    the limit. Returns the rows and that total; or False when the word is not broad, True
+    when it is but the page (and one row past it) is not in the window: then the caller
+    counts and sorts the hits as for any other word, so the rows are always the true page.
+    """
+    if offset + per_page + 1 > NAME_WINDOW:
+        return False
+    counted = stmt.order_by(None).with_only_columns(
+        sa.literal_column("1"), maintain_column_froms=True
+    )
+    if estimated_rows(session, counted) < BROAD_FACTOR * count_limit:
+        return False
+    window = _name_window(
+        (ORG_SORTS if model is Organisation else PERSON_SORTS)["name"], f.direction == "desc"
+    )
+    paged = stmt.where(window).options(*options).limit(per_page + 1).offset(offset)
+    rows = list(session.scalars(paged))
+    if len(rows) <= per_page:
+        return True
+    return rows[:per_page], max(count_limit + 1, offset + len(rows))
+
+
+# SQLite: a search with many hits first looks for its page among this many names.
+DENSE_WINDOW = 500
+
+
+def _dense_page(
+    session: Session,
+    model: type[Organisation] | type[Person],
+    f: ListFilters,
+    offset: int,
+    wanted: int,
+    options: Sequence[Any],
+    now: datetime | None,
+) -> list[Any] | None:
+    """On SQLite, the page of a search with many hits from the first DENSE_WINDOW names.
+
+    The walk of the name index against the set of FTS hits first builds that set, which
+    costs in proportion to the hits ("ha": 16,000 people, 2–3 ms at scale 1.0, three times
+    that at 3.0). A word found in every third row ("magdeburg", "ha") has its first page
+    within the first 200 names, so those rows are tested one by one on their own
+    search_text (a few µs each) without the set. Only the full page (with the row past
+    it, when one is wanted) counts: otherwise None and the caller walks as before, so
+    the rows are the true page whatever the word; at most DENSE_WINDOW rows are read in
+    vain (clustered words such as "bäckerei", rare pages far back).
+    """
+    if offset + wanted > DENSE_WINDOW:
+        return None
+    query = organisation_query if model is Organisation else person_query
+    stmt = query(session, f, now=now, per_row=True)
+    window = _name_window(
+        (ORG_SORTS if model is Organisation else PERSON_SORTS)["name"],
+        f.direction == "desc",
+        size=DENSE_WINDOW,
+    )
+    rows = list(session.scalars(stmt.where(window).options(*options).limit(wanted).offset(offset)))
+    return rows if len(rows) == wanted else None
 
 
 def _sorted_page(
@@ -1127,18 +1250,20 @@ def _sorted_page(
 NAME_WINDOW = 3000
 
 
-def _name_window(column: Any, descending: bool) -> sa.ColumnElement[bool]:
-    """Rows among the first NAME_WINDOW in name order (ties at the edge included).
+def _name_window(
+    column: Any, descending: bool, *, size: int | None = None
+) -> sa.ColumnElement[bool]:
+    """Rows among the first `size` in name order (ties at the edge included).
 
     Walking the name index and testing each row is quick for words whose hits are spread over
     the alphabet, but a word with many hits that cluster (every "Bäckerei …" under B) walks
-    most of the table first. Bounded by the NAME_WINDOW-th name, the walk stops there; a page
+    most of the table first. Bounded by the `size`-th name, the walk stops there; a page
     found inside the window is the true page, as the window is a prefix of the order.
     """
     edge = (
         sa.select(column)
         .order_by(column.desc() if descending else column)
-        .offset(NAME_WINDOW - 1)
+        .offset((size or NAME_WINDOW) - 1)
         .limit(1)
         .scalar_subquery()
     )
