@@ -1077,6 +1077,8 @@ def list_page(
     offset = (max(page, 1) - 1) * per_page
     # PostgreSQL: the name window was walked in vain already (a broad word whose hits cluster).
     window_tried = False
+    # PostgreSQL, one word: the planner's estimate of the hits chooses the plan (no count for
+    # a broad word; one statement for page and total for a rare one).
     if (
         not sqlite
         and count_limit is not None
@@ -1084,10 +1086,21 @@ def list_page(
         and f.search_only()
         and _one_word(f.q)
     ):
-        broad = _broad_page(session, model, f, stmt, offset, per_page, options, count_limit)
-        if isinstance(broad, tuple):
-            return broad
-        window_tried = broad
+        counted = stmt.order_by(None).with_only_columns(
+            sa.literal_column("1"), maintain_column_froms=True
+        )
+        estimate = estimated_rows(session, counted)
+        if estimate >= BROAD_FACTOR * count_limit and offset + per_page < NAME_WINDOW:
+            broad = _broad_page(session, model, f, stmt, offset, per_page, options, count_limit)
+            if broad is not None:
+                return broad
+            window_tried = True
+        if window_tried or estimate <= FEW_FACTOR * count_limit:
+            # Few hits, or a broad word clustered past the window: sort the hits and count
+            # them in the same statement, one pass over the GIN index instead of two.
+            found = _sorted_page_counted(session, model, f, stmt, offset, per_page, options)
+            if found is not None:
+                return found
     total = None
     # The highest id among the counted hits (SQLite): how densely the hits lie.
     last_hit_id = None
@@ -1106,9 +1119,10 @@ def list_page(
         # (on PostgreSQL within a window); few (or the window too short): sort the hits.
         if capped and f.sort == "name" and sqlite:
             rows = None
-            if last_hit_id is not None and last_hit_id <= total * DENSE_WINDOW // per_page:
-                # Hits dense enough in id order to fill a page within DENSE_WINDOW names,
-                # if they lie in name order as in id order (if not: one bounded walk in vain).
+            if last_hit_id is not None and last_hit_id <= total * DENSE_WINDOW // (2 * per_page):
+                # Hits dense enough in id order to fill a page within half the DENSE_WINDOW
+                # names, if they lie in name order as in id order (if not: one bounded walk
+                # in vain, 0.5-1 ms at scale 1.0).
                 rows = _dense_page(session, model, f, offset, wanted, options, now)
             if rows is None:
                 # The walk reads only the name index, testing each entry against the set of
@@ -1141,6 +1155,10 @@ def list_page(
 # true count for the bench's words (bench/README.md); the margin keeps it from calling a word
 # broad that has fewer hits than the limit, whose page would then say "more than 1,000".
 BROAD_FACTOR = 3
+# One it expects to match at most this many times the limit is sorted at once: walking the
+# name order would read more rows than there are hits (mue, weiß, yılmaz: ~1,100 people at
+# scale 1.0, all under one letter). Between the two, the capped count chooses as before.
+FEW_FACTOR = 1.5
 
 
 def _one_word(q: str) -> bool:
@@ -1161,32 +1179,48 @@ def _broad_page(
     per_page: int,
     options: Sequence[Any],
     count_limit: int,
-) -> tuple[list[Any], int] | bool:
+) -> tuple[list[Any], int] | None:
     """A page of a broad search on PostgreSQL, found without counting its hits.
 
     Any use of the GIN index, a capped count included, builds a bitmap of every hit first,
     so a broad word's count grew with the table (magdeburg: 2.6 ms at 50,000 organisations).
     A word the planner expects to match over BROAD_FACTOR times the count limit skips the
     count: its page is looked for in the name window, and the total shown is "more than"
-    the limit. Returns the rows and that total; or False when the word is not broad, True
-    when it is but the page (and one row past it) is not in the window: then the caller
-    counts and sorts the hits as for any other word, so the rows are always the true page.
+    the limit. Returns the rows and that total; None when the page (and one row past it)
+    is not in the window: then the caller sorts the hits, so the rows are the true page.
     """
-    if offset + per_page + 1 > NAME_WINDOW:
-        return False
-    counted = stmt.order_by(None).with_only_columns(
-        sa.literal_column("1"), maintain_column_froms=True
-    )
-    if estimated_rows(session, counted) < BROAD_FACTOR * count_limit:
-        return False
     window = _name_window(
         (ORG_SORTS if model is Organisation else PERSON_SORTS)["name"], f.direction == "desc"
     )
     paged = stmt.where(window).options(*options).limit(per_page + 1).offset(offset)
     rows = list(session.scalars(paged))
     if len(rows) <= per_page:
-        return True
+        return None
     return rows[:per_page], max(count_limit + 1, offset + len(rows))
+
+
+def _sorted_page_counted(
+    session: Session,
+    model: type[Organisation] | type[Person],
+    f: ListFilters,
+    stmt: sa.Select,
+    offset: int,
+    per_page: int,
+    options: Sequence[Any],
+) -> tuple[list[Any], int] | None:
+    """A one-word search's page and its exact total on PostgreSQL, from sorting all hits.
+
+    For a word the planner expects to match fewer than BROAD_FACTOR times the count limit
+    (or a broad one clustered past the name window): the hits are fetched through the GIN
+    index once, numbered and counted (_sorted_hits); the capped count before it read the
+    index a second time. None for a page past the last hit (its total is then unknown).
+    """
+    sorts = ORG_SORTS if model is Organisation else PERSON_SORTS
+    page = _sorted_hits(model, stmt, _order(sorts, f, model.id), offset, per_page, counted=True)
+    found = session.execute(page.options(*options)).all()
+    if not found and offset:
+        return None
+    return [row[0] for row in found], (found[0][1] if found else 0)
 
 
 # SQLite: a search with many hits first looks for its page among this many names.
@@ -1276,8 +1310,12 @@ def _sorted_hits(
     order: list[Any],
     offset: int,
     limit: int,
+    *,
+    counted: bool = False,
 ) -> sa.Select:
     """`stmt`'s rows offset..offset+limit, found by sorting all its (few) search hits.
+
+    `counted`: each row comes with the number of all hits (model, total).
 
     For a search with few hits (at most the count limit) on PostgreSQL, and for one with
     many whose page is not within the name window (_name_window). Left to itself the
@@ -1292,18 +1330,20 @@ def _sorted_hits(
         .with_only_columns(
             model.id.label("hit_id"),
             sa.func.row_number().over(order_by=order).label("position"),
+            *([sa.func.count().over().label("total")] if counted else []),
         )
         .cte("hits")
         .prefix_with("MATERIALIZED")
     )
     page = (
-        sa.select(hits.c.hit_id, hits.c.position)
+        sa.select(hits.c.hit_id, hits.c.position, *([hits.c.total] if counted else []))
         .order_by(hits.c.position)
         .limit(limit)
         .offset(offset)
         .subquery("page")
     )
-    return sa.select(model).join(page, model.id == page.c.hit_id).order_by(page.c.position)
+    columns = (model, page.c.total) if counted else (model,)
+    return sa.select(*columns).join(page, model.id == page.c.hit_id).order_by(page.c.position)
 
 
 # --- pages: eager loading, lookups, deletes, export rows ---------------------------------------
