@@ -1151,7 +1151,7 @@ def list_page(
 
 
 # A one-word search the planner expects to have this many times the count limit's hits is
-# "broad". The estimate comes from the search column's statistics and was within 5 % of the
+# "broad". The estimate comes from the search column's statistics and was within 10 % of the
 # true count for the bench's words (bench/README.md); the margin keeps it from calling a word
 # broad that has fewer hits than the limit, whose page would then say "more than 1,000".
 BROAD_FACTOR = 3
