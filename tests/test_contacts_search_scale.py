@@ -138,3 +138,23 @@ def test_the_row_by_row_test_finds_what_the_word_index_finds(db_session, query):
         found = set(db_session.scalars(sa.select(model.id).where(indexed)))
         tested = set(db_session.scalars(sa.select(model.id).where(per_row)))
         assert tested == found
+
+
+def test_the_row_by_row_walk_finds_the_same_first_page_as_the_word_index(db_session, monkeypatch):
+    monkeypatch.setattr(service, "DENSE_WINDOW", 60)
+    for n in range(80):
+        factories.make_org(db_session, name=f"Bäckerei Hansen {n:02d}", city="Magdeburg")
+    for n in range(80, 100):
+        factories.make_org(db_session, name=f"Agentur Adler {n:02d}", city="Halle")
+    db_session.commit()
+    filters = service.ListFilters(q="bäckerei")
+
+    walked = service._dense_page(db_session, Organisation, filters, 0, 26, (), None)
+    exact, _total = service.list_page(
+        db_session, Organisation, filters, page=1, per_page=26, count_limit=100_000
+    )
+
+    assert walked is not None
+    assert [o.id for o in walked] == [o.id for o in exact]
+    # A page the window cannot hold is left to the walk against the word index.
+    assert service._dense_page(db_session, Organisation, filters, 50, 26, (), None) is None

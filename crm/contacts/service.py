@@ -1069,7 +1069,10 @@ def list_page(
     page when a further row exists, so "is there a next page" stays answerable past the cap.
     On SQLite a search's count is taken from the FTS index alone when nothing else filters.
     A search with more hits than `count_limit`, sorted by name, walks the name index
-    (search.matching_ids, _name_window); one with fewer sorts its hits.
+    (search.matching_ids, _name_window; on SQLite first row by row when the hits lie
+    densely, _dense_page); one with fewer sorts its hits. On PostgreSQL a one-word search
+    is planned by the planner's estimate of its hits first: a broad word is not counted
+    (_broad_page), a rare one is sorted and counted in one statement (_sorted_page_counted).
     """
     query = organisation_query if model is Organisation else person_query
     stmt = query(session, f, now=now)
@@ -1210,8 +1213,8 @@ def _sorted_page_counted(
 ) -> tuple[list[Any], int] | None:
     """A one-word search's page and its exact total on PostgreSQL, from sorting all hits.
 
-    For a word the planner expects to match fewer than BROAD_FACTOR times the count limit
-    (or a broad one clustered past the name window): the hits are fetched through the GIN
+    For a word the planner expects to match at most FEW_FACTOR times the count limit (or a
+    broad one clustered past the name window): the hits are fetched through the GIN
     index once, numbered and counted (_sorted_hits); the capped count before it read the
     index a second time. None for a page past the last hit (its total is then unknown).
     """
@@ -1241,7 +1244,7 @@ def _dense_page(
     The walk of the name index against the set of FTS hits first builds that set, which
     costs in proportion to the hits ("ha": 16,000 people, 2–3 ms at scale 1.0, three times
     that at 3.0). A word found in every third row ("magdeburg", "ha") has its first page
-    within the first 200 names, so those rows are tested one by one on their own
+    within the first 100 names, so those rows are tested one by one on their own
     search_text (a few µs each) without the set. Only the full page (with the row past
     it, when one is wanted) counts: otherwise None and the caller walks as before, so
     the rows are the true page whatever the word; at most DENSE_WINDOW rows are read in
