@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import ClauseElement, Executable
 
 from crm import substring
 from crm.contacts.normalize import search_terms
@@ -167,7 +169,7 @@ def _sqlite_hits(table: str, match: str) -> sa.Select:
 
 
 def matching_ids(
-    model: Any, query: str, dialect: str, *, walk_order: bool = False
+    model: Any, query: str, dialect: str, *, walk_order: bool = False, per_row: bool = False
 ) -> sa.ColumnElement[bool] | None:
     """A WHERE clause restricting `model` to rows matching every word of `query` as a prefix.
 
@@ -175,8 +177,20 @@ def matching_ids(
     `walk_order` (SQLite) is for searches with many hits: SQLite then walks the index of the
     ORDER BY and tests each row against the hits, stopping after one page, instead of fetching
     every hit and sorting them all ("ha": 16,000 people, 10 ms → 2 ms; bench/README.md).
+    `per_row` (SQLite) tests each row's own search_text instead of the FTS index: no set of
+    all hits is built, but every row tested is read from the table, so it is for a walk of a
+    bounded number of rows only (service._dense_page).
     """
     table = model.__tablename__
+    if dialect == "sqlite" and per_row:
+        terms = search_terms(query)
+        if not terms:
+            return None
+        # search_text is folded words ([a-z0-9]) separated by single spaces, which is how
+        # the FTS5 tokenizer splits it too: "a word starts with the term" is the same test
+        # as the FTS prefix query. The terms are [a-z0-9] only, no LIKE wildcards.
+        spaced = " " + model.__table__.c.search_text
+        return sa.and_(*(spaced.like(f"% {t}%") for t in terms))
     if dialect == "sqlite":
         match = _sqlite_match(query)
         if match is None:
@@ -194,19 +208,51 @@ def matching_ids(
     )
 
 
-def sqlite_hit_count(session: Any, model: Any, query: str, *, limit: int) -> int | None:
-    """How many rows of `model` match `query` on SQLite, counting stops at limit + 1.
+def sqlite_hit_count(session: Any, model: Any, query: str, *, limit: int) -> tuple[int, int] | None:
+    """How many rows of `model` match `query` on SQLite (counting stops at limit + 1), and
+    the highest id among the counted ones.
 
     Counted in the FTS index alone: its rows are the table's rows (kept so by triggers), and
     not joining the table makes a capped count ten times cheaper (0.9 → 0.08 ms for 1,000
-    hits). Only valid when the search is the list's one filter; None when `query` has no
-    searchable word.
+    hits). FTS5 returns hits in id order, so the highest counted id tells how densely the
+    hits lie: 1,001 hits among the first 3,000 ids is a word in every third row. Only valid
+    when the search is the list's one filter; None when `query` has no searchable word.
     """
     match = _sqlite_match(query)
     if match is None:
         return None
     hits = _sqlite_hits(model.__tablename__, match).limit(limit + 1).subquery()
-    return session.scalar(sa.select(sa.func.count()).select_from(hits)) or 0
+    row = session.execute(
+        sa.select(sa.func.count(), sa.func.max(hits.c.rowid)).select_from(hits)
+    ).one()
+    return row[0] or 0, row[1] or 0
+
+
+class _Explain(Executable, ClauseElement):
+    """`EXPLAIN (FORMAT JSON) <statement>` on PostgreSQL: the plan without running it."""
+
+    inherit_cache = False
+
+    def __init__(self, statement: sa.Select) -> None:
+        self.statement = statement
+
+
+@compiles(_Explain, "postgresql")
+def _compile_explain(element: _Explain, compiler: Any, **kw: Any) -> str:
+    return "EXPLAIN (FORMAT JSON) " + compiler.process(element.statement, **kw)
+
+
+def estimated_rows(session: Any, stmt: sa.Select) -> float:
+    """The PostgreSQL planner's estimate of how many rows `stmt` returns (not run).
+
+    For a search the estimate comes from the statistics of the search_vector column (the
+    share of rows holding each frequent word, summed over the words a prefix matches), so it
+    tells a broad word from a rare one without reading the index (0.5–1 ms on a loaded
+    machine), where counting even a capped number of hits builds the GIN index's bitmap of
+    every hit (bench/README.md, "Broad, rare and clustered words at scale").
+    """
+    plan = session.execute(_Explain(stmt)).scalar_one()
+    return float(plan[0]["Plan"]["Plan Rows"])
 
 
 def include_object(

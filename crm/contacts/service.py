@@ -36,7 +36,7 @@ from crm.contacts.normalize import (
     person_key,
     search_terms,
 )
-from crm.contacts.search import matching_ids, sqlite_hit_count
+from crm.contacts.search import estimated_rows, matching_ids, sqlite_hit_count
 from crm.contacts.vcard import CardOrganisation, person_vcard
 from crm.database import db_int, ids_in, utcnow
 from crm.security import has_permission
@@ -988,12 +988,17 @@ def _no_contact_clause(column: Any, days: int | None, now: datetime) -> Any:
 
 
 def organisation_query(
-    session: Session, f: ListFilters, *, now: datetime | None = None, walk_order: bool = False
+    session: Session,
+    f: ListFilters,
+    *,
+    now: datetime | None = None,
+    walk_order: bool = False,
+    per_row: bool = False,
 ) -> sa.Select:
     """The filtered, sorted organisation list (without paging)."""
     dialect = session.get_bind().dialect.name
     stmt = sa.select(Organisation)
-    clause = matching_ids(Organisation, f.q, dialect, walk_order=walk_order)
+    clause = matching_ids(Organisation, f.q, dialect, walk_order=walk_order, per_row=per_row)
     if clause is not None:
         stmt = stmt.where(clause)
     if f.kind:
@@ -1021,12 +1026,17 @@ def organisation_query(
 
 
 def person_query(
-    session: Session, f: ListFilters, *, now: datetime | None = None, walk_order: bool = False
+    session: Session,
+    f: ListFilters,
+    *,
+    now: datetime | None = None,
+    walk_order: bool = False,
+    per_row: bool = False,
 ) -> sa.Select:
     """The filtered, sorted person list (without paging)."""
     dialect = session.get_bind().dialect.name
     stmt = sa.select(Person)
-    clause = matching_ids(Person, f.q, dialect, walk_order=walk_order)
+    clause = matching_ids(Person, f.q, dialect, walk_order=walk_order, per_row=per_row)
     if clause is not None:
         stmt = stmt.where(clause)
     if f.owner_id:
@@ -1082,18 +1092,51 @@ def list_page(
     page when a further row exists, so "is there a next page" stays answerable past the cap.
     On SQLite a search's count is taken from the FTS index alone when nothing else filters.
     A search with more hits than `count_limit`, sorted by name, walks the name index
-    (search.matching_ids, _name_window); one with fewer sorts its hits.
+    (search.matching_ids, _name_window; on SQLite first row by row when the hits lie
+    densely, _dense_page); one with fewer sorts its hits. On PostgreSQL a one-word search
+    is planned by the planner's estimate of its hits first: a broad word is not counted
+    (_broad_page), a rare one is sorted and counted in one statement (_sorted_page_counted).
     """
     query = organisation_query if model is Organisation else person_query
     stmt = query(session, f, now=now)
     sqlite = session.get_bind().dialect.name == "sqlite"
+    offset = (max(page, 1) - 1) * per_page
+    # PostgreSQL: the name window was walked in vain already (a broad word whose hits cluster).
+    window_tried = False
+    # PostgreSQL, one word: the planner's estimate of the hits chooses the plan (no count for
+    # a broad word; one statement for page and total for a rare one).
+    if (
+        not sqlite
+        and count_limit is not None
+        and f.sort == "name"
+        and f.search_only()
+        and _one_word(f.q)
+    ):
+        counted = stmt.order_by(None).with_only_columns(
+            sa.literal_column("1"), maintain_column_froms=True
+        )
+        estimate = estimated_rows(session, counted)
+        if estimate >= BROAD_FACTOR * count_limit and offset + per_page < NAME_WINDOW:
+            broad = _broad_page(session, model, f, stmt, offset, per_page, options, count_limit)
+            if broad is not None:
+                return broad
+            window_tried = True
+        if window_tried or estimate <= FEW_FACTOR * count_limit:
+            # Few hits, or a broad word clustered past the window: sort the hits and count
+            # them in the same statement, one pass over the GIN index instead of two.
+            found = _sorted_page_counted(session, model, f, stmt, offset, per_page, options)
+            if found is not None:
+                return found
     total = None
+    # The highest id among the counted hits (SQLite): how densely the hits lie.
+    last_hit_id = None
     if sqlite and count_limit is not None and f.search_only():
-        total = sqlite_hit_count(session, model, f.q, limit=count_limit)
+        counted = sqlite_hit_count(session, model, f.q, limit=count_limit)
+        if counted is not None:
+            total, last_hit_id = counted
     if total is None:
         total = count_of(session, stmt, limit=count_limit, search=bool(f.q.strip()))
     capped = count_limit is not None and total > count_limit
-    offset = (max(page, 1) - 1) * per_page
     # Past the counted rows only one more row tells whether a next page exists.
     peek = 1 if capped and offset + per_page >= total else 0
     wanted = per_page + peek
@@ -1101,11 +1144,18 @@ def list_page(
         # The capped hit count chooses the plan. Many hits in name order: walk the name index
         # (on PostgreSQL within a window); few (or the window too short): sort the hits.
         if capped and f.sort == "name" and sqlite:
-            # The walk reads only the name index, testing each entry against the set of
-            # hits: cheap per row, so no window is needed.
-            walk = query(session, f, now=now, walk_order=True)
-            rows = list(session.scalars(walk.options(*options).limit(wanted).offset(offset)))
-        elif capped and f.sort == "name":
+            rows = None
+            if last_hit_id is not None and last_hit_id <= total * DENSE_WINDOW // (2 * per_page):
+                # Hits dense enough in id order to fill a page within half the DENSE_WINDOW
+                # names, if they lie in name order as in id order (if not: one bounded walk
+                # in vain, 0.5-1 ms at scale 1.0).
+                rows = _dense_page(session, model, f, offset, wanted, options, now)
+            if rows is None:
+                # The walk reads only the name index, testing each entry against the set of
+                # hits: cheap per row, so no window is needed.
+                walk = query(session, f, now=now, walk_order=True)
+                rows = list(session.scalars(walk.options(*options).limit(wanted).offset(offset)))
+        elif capped and f.sort == "name" and not window_tried:
             window = _name_window(
                 (ORG_SORTS if model is Organisation else PERSON_SORTS)["name"],
                 f.direction == "desc",
@@ -1114,7 +1164,7 @@ def list_page(
             rows = list(session.scalars(paged))
             if len(rows) < wanted:
                 rows = _sorted_page(session, model, f, stmt, offset, wanted, options)
-        elif capped:
+        elif capped and f.sort != "name":
             # Sorted by another column: the database's own plan.
             rows = list(session.scalars(stmt.options(*options).limit(wanted).offset(offset)))
         else:
@@ -1124,6 +1174,116 @@ def list_page(
     if peek:
         total = max(total, offset + len(rows))
     return rows[:per_page], total
+
+
+# A one-word search the planner expects to have this many times the count limit's hits is
+# "broad". The estimate comes from the search column's statistics and was within 10 % of the
+# true count for the bench's words (bench/README.md); the margin keeps it from calling a word
+# broad that has fewer hits than the limit, whose page would then say "more than 1,000".
+BROAD_FACTOR = 3
+# One it expects to match at most this many times the limit is sorted at once: walking the
+# name order would read more rows than there are hits (mue, weiß, yılmaz: ~1,100 people at
+# scale 1.0, all under one letter). Between the two, the capped count chooses as before.
+FEW_FACTOR = 1.5
+
+
+def _one_word(q: str) -> bool:
+    """True for a search of exactly one word.
+
+    The planner multiplies the shares of several words as if they were independent, which
+    can overstate a pair that rarely occurs together: only one word's estimate is trusted.
+    """
+    return len(search_terms(q)) == 1
+
+
+def _broad_page(
+    session: Session,
+    model: type[Organisation] | type[Person],
+    f: ListFilters,
+    stmt: sa.Select,
+    offset: int,
+    per_page: int,
+    options: Sequence[Any],
+    count_limit: int,
+) -> tuple[list[Any], int] | None:
+    """A page of a broad search on PostgreSQL, found without counting its hits.
+
+    Any use of the GIN index, a capped count included, builds a bitmap of every hit first,
+    so a broad word's count grew with the table (magdeburg: 2.6 ms at 50,000 organisations).
+    A word the planner expects to match over BROAD_FACTOR times the count limit skips the
+    count: its page is looked for in the name window, and the total shown is "more than"
+    the limit. Returns the rows and that total; None when the page (and one row past it)
+    is not in the window: then the caller sorts the hits, so the rows are the true page.
+    """
+    window = _name_window(
+        (ORG_SORTS if model is Organisation else PERSON_SORTS)["name"], f.direction == "desc"
+    )
+    paged = stmt.where(window).options(*options).limit(per_page + 1).offset(offset)
+    rows = list(session.scalars(paged))
+    if len(rows) <= per_page:
+        return None
+    return rows[:per_page], max(count_limit + 1, offset + len(rows))
+
+
+def _sorted_page_counted(
+    session: Session,
+    model: type[Organisation] | type[Person],
+    f: ListFilters,
+    stmt: sa.Select,
+    offset: int,
+    per_page: int,
+    options: Sequence[Any],
+) -> tuple[list[Any], int] | None:
+    """A one-word search's page and its exact total on PostgreSQL, from sorting all hits.
+
+    For a word the planner expects to match at most FEW_FACTOR times the count limit (or a
+    broad one clustered past the name window): the hits are fetched through the GIN
+    index once, numbered and counted (_sorted_hits); the capped count before it read the
+    index a second time. None for a page past the last hit (its total is then unknown).
+    """
+    sorts = ORG_SORTS if model is Organisation else PERSON_SORTS
+    page = _sorted_hits(model, stmt, _order(sorts, f, model.id), offset, per_page, counted=True)
+    found = session.execute(page.options(*options)).all()
+    if not found and offset:
+        return None
+    return [row[0] for row in found], (found[0][1] if found else 0)
+
+
+# SQLite: a search with many hits first looks for its page among this many names.
+DENSE_WINDOW = 500
+
+
+def _dense_page(
+    session: Session,
+    model: type[Organisation] | type[Person],
+    f: ListFilters,
+    offset: int,
+    wanted: int,
+    options: Sequence[Any],
+    now: datetime | None,
+) -> list[Any] | None:
+    """On SQLite, the page of a search with many hits from the first DENSE_WINDOW names.
+
+    The walk of the name index against the set of FTS hits first builds that set, which
+    costs in proportion to the hits ("ha": 16,000 people, 2–3 ms at scale 1.0, three times
+    that at 3.0). A word found in every third row ("magdeburg", "ha") has its first page
+    within the first 100 names, so those rows are tested one by one on their own
+    search_text (a few µs each) without the set. Only the full page (with the row past
+    it, when one is wanted) counts: otherwise None and the caller walks as before, so
+    the rows are the true page whatever the word; at most DENSE_WINDOW rows are read in
+    vain (clustered words such as "bäckerei", rare pages far back).
+    """
+    if offset + wanted > DENSE_WINDOW:
+        return None
+    query = organisation_query if model is Organisation else person_query
+    stmt = query(session, f, now=now, per_row=True)
+    window = _name_window(
+        (ORG_SORTS if model is Organisation else PERSON_SORTS)["name"],
+        f.direction == "desc",
+        size=DENSE_WINDOW,
+    )
+    rows = list(session.scalars(stmt.where(window).options(*options).limit(wanted).offset(offset)))
+    return rows if len(rows) == wanted else None
 
 
 def _sorted_page(
@@ -1150,18 +1310,20 @@ def _sorted_page(
 NAME_WINDOW = 3000
 
 
-def _name_window(column: Any, descending: bool) -> sa.ColumnElement[bool]:
-    """Rows among the first NAME_WINDOW in name order (ties at the edge included).
+def _name_window(
+    column: Any, descending: bool, *, size: int | None = None
+) -> sa.ColumnElement[bool]:
+    """Rows among the first `size` in name order (ties at the edge included).
 
     Walking the name index and testing each row is quick for words whose hits are spread over
     the alphabet, but a word with many hits that cluster (every "Bäckerei …" under B) walks
-    most of the table first. Bounded by the NAME_WINDOW-th name, the walk stops there; a page
+    most of the table first. Bounded by the `size`-th name, the walk stops there; a page
     found inside the window is the true page, as the window is a prefix of the order.
     """
     edge = (
         sa.select(column)
         .order_by(column.desc() if descending else column)
-        .offset(NAME_WINDOW - 1)
+        .offset((size or NAME_WINDOW) - 1)
         .limit(1)
         .scalar_subquery()
     )
@@ -1174,8 +1336,12 @@ def _sorted_hits(
     order: list[Any],
     offset: int,
     limit: int,
+    *,
+    counted: bool = False,
 ) -> sa.Select:
     """`stmt`'s rows offset..offset+limit, found by sorting all its (few) search hits.
+
+    `counted`: each row comes with the number of all hits (model, total).
 
     For a search with few hits (at most the count limit) on PostgreSQL, and for one with
     many whose page is not within the name window (_name_window). Left to itself the
@@ -1190,18 +1356,20 @@ def _sorted_hits(
         .with_only_columns(
             model.id.label("hit_id"),
             sa.func.row_number().over(order_by=order).label("position"),
+            *([sa.func.count().over().label("total")] if counted else []),
         )
         .cte("hits")
         .prefix_with("MATERIALIZED")
     )
     page = (
-        sa.select(hits.c.hit_id, hits.c.position)
+        sa.select(hits.c.hit_id, hits.c.position, *([hits.c.total] if counted else []))
         .order_by(hits.c.position)
         .limit(limit)
         .offset(offset)
         .subquery("page")
     )
-    return sa.select(model).join(page, model.id == page.c.hit_id).order_by(page.c.position)
+    columns = (model, page.c.total) if counted else (model,)
+    return sa.select(*columns).join(page, model.id == page.c.hit_id).order_by(page.c.position)
 
 
 # --- pages: eager loading, lookups, deletes, export rows ---------------------------------------
