@@ -1112,10 +1112,10 @@ def list_page(
         and f.search_only()
         and _one_word(f.q)
     ):
-        counted = stmt.order_by(None).with_only_columns(
+        hits: sa.Select[Any] = stmt.order_by(None).with_only_columns(
             sa.literal_column("1"), maintain_column_froms=True
         )
-        estimate = estimated_rows(session, counted)
+        estimate = estimated_rows(session, hits)
         if estimate >= BROAD_FACTOR * count_limit and offset + per_page < NAME_WINDOW:
             broad = _broad_page(session, model, f, stmt, offset, per_page, options, count_limit)
             if broad is not None:

@@ -39,7 +39,7 @@ def plan_erasure(session: Session, *, plan: Any) -> None:
         return
     if plan.subject.kind != "participant":
         return
-    ids = session.scalars(
-        sa.select(Placement.id).where(Placement.participant_id == plan.subject.id)
+    placement_ids = list(
+        session.scalars(sa.select(Placement.id).where(Placement.participant_id == plan.subject.id))
     )
-    plan.anonymise(Placement, ids, {"note": ""}, "placements", order=20)
+    plan.anonymise(Placement, placement_ids, {"note": ""}, "placements", order=20)
