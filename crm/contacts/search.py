@@ -115,8 +115,8 @@ def sqlite_bulk_indexing(driver: Any, table: str, first_id: int, last_id: int) -
 def sqlite_bulk_reindexing(bind: Any, table: str) -> Iterator[None]:
     """Rows whose search_text is rewritten inside are indexed afresh in one rebuild after.
 
-    For rewriting most of a table (a migration): the per-row update trigger took 3.2 s for
-    75,000 people, rebuilding the whole index after 0.35 s. Must run inside the caller's
+    For rewriting most of a table (a migration): one rebuild after is far cheaper than the
+    per-row update trigger (figures in the migration's commit). Must run inside the caller's
     write transaction on SQLite, as sqlite_bulk_indexing() does, so that a failure restores
     the trigger and no other connection sees it missing.
     """
@@ -247,8 +247,8 @@ def estimated_rows(session: Any, stmt: sa.Select) -> float:
 
     For a search the estimate comes from the statistics of the search_vector column (the
     share of rows holding each frequent word, summed over the words a prefix matches), so it
-    tells a broad word from a rare one without reading the index (0.5–1 ms on a loaded
-    machine), where counting even a capped number of hits builds the GIN index's bitmap of
+    tells a broad word from a rare one without reading the index, where counting even a
+    capped number of hits builds the GIN index's bitmap of
     every hit (bench/README.md, "Broad, rare and clustered words at scale").
     """
     plan = session.execute(_Explain(stmt)).scalar_one()

@@ -1148,7 +1148,7 @@ def list_page(
             if last_hit_id is not None and last_hit_id <= total * DENSE_WINDOW // (2 * per_page):
                 # Hits dense enough in id order to fill a page within half the DENSE_WINDOW
                 # names, if they lie in name order as in id order (if not: one bounded walk
-                # in vain, 0.5-1 ms at scale 1.0).
+                # in vain).
                 rows = _dense_page(session, model, f, offset, wanted, options, now)
             if rows is None:
                 # The walk reads only the name index, testing each entry against the set of
@@ -1209,7 +1209,7 @@ def _broad_page(
     """A page of a broad search on PostgreSQL, found without counting its hits.
 
     Any use of the GIN index, a capped count included, builds a bitmap of every hit first,
-    so a broad word's count grew with the table (magdeburg: 2.6 ms at 50,000 organisations).
+    so a broad word's count grew with the table.
     A word the planner expects to match over BROAD_FACTOR times the count limit skips the
     count: its page is looked for in the name window, and the total shown is "more than"
     the limit. Returns the rows and that total; None when the page (and one row past it)
@@ -1265,13 +1265,12 @@ def _dense_page(
     """On SQLite, the page of a search with many hits from the first DENSE_WINDOW names.
 
     The walk of the name index against the set of FTS hits first builds that set, which
-    costs in proportion to the hits ("ha": 16,000 people, 2–3 ms at scale 1.0, three times
-    that at 3.0). A word found in every third row ("magdeburg", "ha") has its first page
-    within the first 100 names, so those rows are tested one by one on their own
-    search_text (a few µs each) without the set. Only the full page (with the row past
-    it, when one is wanted) counts: otherwise None and the caller walks as before, so
-    the rows are the true page whatever the word; at most DENSE_WINDOW rows are read in
-    vain (clustered words such as "bäckerei", rare pages far back).
+    costs in proportion to the hits. A word found in every third row ("magdeburg", "ha") has
+    its first page within the first 100 names, so those rows are tested one by one on their
+    own search_text without the set. Only the full page (with the row past it, when one is
+    wanted) counts: otherwise None and the caller walks as before, so the rows are the true
+    page whatever the word; at most DENSE_WINDOW rows are read in vain (clustered words such
+    as "bäckerei", rare pages far back).
     """
     if offset + wanted > DENSE_WINDOW:
         return None
