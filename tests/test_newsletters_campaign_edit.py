@@ -32,6 +32,10 @@ def _draft(db_session: Any, **values: Any) -> Campaign:
     return campaign
 
 
+def _edit_url(campaign: Campaign) -> str:
+    return f"/newsletter/aussendungen/{campaign.id}/bearbeiten"
+
+
 def _edit_data(campaign: Campaign, **changes: Any) -> dict[str, Any]:
     data = {
         "name": campaign.name,
@@ -54,13 +58,13 @@ def test_a_coordinator_edits_a_drafts_subject_and_text_from_the_prefilled_form(
     page = client.get(f"/newsletter/aussendungen/{campaign.id}").get_data(True)
     assert f'href="/newsletter/aussendungen/{campaign.id}/bearbeiten"' in page
 
-    form = client.get(f"/newsletter/aussendungen/{campaign.id}/bearbeiten").get_data(True)
+    form = client.get(_edit_url(campaign)).get_data(True)
     assert 'value="Juni-Ausgabe"' in form
     assert "Text mit Tippfehlr." in form
     assert 'name="version" type="hidden" value="1"' in form
 
     response = client.post(
-        f"/newsletter/aussendungen/{campaign.id}/bearbeiten",
+        _edit_url(campaign),
         data=_edit_data(
             campaign,
             subject="{{ liste }}: Neues im Juli",
@@ -90,7 +94,7 @@ def test_an_edit_is_audited_like_the_creation(client_as: Any, db_session: Any) -
     )
     campaign = db_session.query(Campaign).filter_by(name="Herbst 2026").one()
     client.post(
-        f"/newsletter/aussendungen/{campaign.id}/bearbeiten",
+        _edit_url(campaign),
         data=_edit_data(campaign, body_text="Neuer Text"),
     )
     entries = db_session.scalars(
@@ -110,7 +114,7 @@ def test_a_template_problem_in_the_edited_text_is_named_in_german_and_the_input_
     campaign = _draft(db_session)
     client = client_as("staff")
     response = client.post(
-        f"/newsletter/aussendungen/{campaign.id}/bearbeiten",
+        _edit_url(campaign),
         data=_edit_data(campaign, body_text="Hallo {{ unbekannt }}, mein neuer Absatz"),
     )
     assert response.status_code == 400
@@ -132,7 +136,7 @@ def test_an_edited_text_is_bounded_by_the_sandbox_as_on_creation(
         f"{{% set a = a ~ a ~ a ~ a ~ a ~ a ~ a ~ a ~ a ~ a %}}{' ' * i}" for i in range(11)
     )
     response = client.post(
-        f"/newsletter/aussendungen/{campaign.id}/bearbeiten",
+        _edit_url(campaign),
         data=_edit_data(campaign, body_text=endless + "{{ a }}"),
     )
     assert response.status_code == 400
@@ -147,7 +151,7 @@ def test_an_empty_name_or_text_is_refused_and_the_rest_kept(
     campaign = _draft(db_session)
     client = client_as("staff")
     response = client.post(
-        f"/newsletter/aussendungen/{campaign.id}/bearbeiten",
+        _edit_url(campaign),
         data=_edit_data(campaign, name="", body_text="", subject="Mein neuer Betreff"),
     )
     assert response.status_code == 400
@@ -164,7 +168,7 @@ def test_the_recipients_can_be_changed_with_the_same_checks_as_on_creation(
     campaign = _draft(db_session)
     client = client_as("staff")
     response = client.post(
-        f"/newsletter/aussendungen/{campaign.id}/bearbeiten",
+        _edit_url(campaign),
         data=_edit_data(campaign, audience_kind="static", contact_list_id=""),
     )
     assert response.status_code == 400
@@ -182,10 +186,10 @@ def test_editing_is_refused_once_sending_has_started(client_as: Any, db_session:
     page = client.get(f"/newsletter/aussendungen/{campaign.id}").get_data(True)
     assert "/bearbeiten" not in page
 
-    opened = client.get(f"/newsletter/aussendungen/{campaign.id}/bearbeiten")
+    opened = client.get(_edit_url(campaign))
     assert opened.status_code == 302
     response = client.post(
-        f"/newsletter/aussendungen/{campaign.id}/bearbeiten",
+        _edit_url(campaign),
         data=_edit_data(campaign, body_text="Zu spät"),
         follow_redirects=True,
     )
@@ -200,12 +204,10 @@ def test_a_campaign_that_starts_while_the_form_is_open_is_not_changed(
     campaign = _draft(db_session)
     client = client_as("staff")
     data = _edit_data(campaign, body_text="Zu spät")
-    client.get(f"/newsletter/aussendungen/{campaign.id}/bearbeiten")
+    client.get(_edit_url(campaign))
     start_campaign(db_session, campaign)
     db_session.commit()
-    response = client.post(
-        f"/newsletter/aussendungen/{campaign.id}/bearbeiten", data=data, follow_redirects=True
-    )
+    response = client.post(_edit_url(campaign), data=data, follow_redirects=True)
     assert "kann nicht mehr bearbeitet werden" in response.get_data(True)
     db_session.refresh(campaign)
     assert campaign.body_text == "{{ anrede }},\n\nText mit Tippfehlr."
@@ -222,7 +224,7 @@ def test_a_scheduled_campaign_can_still_be_edited(client_as: Any, db_session: An
     db_session.commit()
     client = client_as("staff")
     response = client.post(
-        f"/newsletter/aussendungen/{campaign.id}/bearbeiten",
+        _edit_url(campaign),
         data=_edit_data(campaign, body_text="Korrigiert vor dem Termin"),
     )
     assert response.status_code == 302
@@ -237,17 +239,17 @@ def test_two_coordinators_editing_at_once_do_not_overwrite_each_other(
     campaign = _draft(db_session)
     anna = client_as("staff")
     ben = client_as("lead")
-    anna_form = anna.get(f"/newsletter/aussendungen/{campaign.id}/bearbeiten").get_data(True)
-    ben.get(f"/newsletter/aussendungen/{campaign.id}/bearbeiten")
+    anna_form = anna.get(_edit_url(campaign)).get_data(True)
+    ben.get(_edit_url(campaign))
     assert 'name="version" type="hidden" value="1"' in anna_form
 
     first = ben.post(
-        f"/newsletter/aussendungen/{campaign.id}/bearbeiten",
+        _edit_url(campaign),
         data=_edit_data(campaign, body_text="Bens Fassung"),
     )
     assert first.status_code == 302
     second = anna.post(
-        f"/newsletter/aussendungen/{campaign.id}/bearbeiten",
+        _edit_url(campaign),
         data=_edit_data(campaign, version=1, body_text="Annas Fassung"),
     )
     assert second.status_code == 409
@@ -265,9 +267,9 @@ def test_only_users_who_may_create_campaigns_may_edit_them(client_as: Any, db_se
         client = client_as(role)
         page = client.get(f"/newsletter/aussendungen/{campaign.id}").get_data(True)
         assert "/bearbeiten" not in page
-        assert client.get(f"/newsletter/aussendungen/{campaign.id}/bearbeiten").status_code == 403
+        assert client.get(_edit_url(campaign)).status_code == 403
         response = client.post(
-            f"/newsletter/aussendungen/{campaign.id}/bearbeiten",
+            _edit_url(campaign),
             data=_edit_data(campaign, body_text="Unbefugt"),
         )
         assert response.status_code == 403
@@ -278,10 +280,10 @@ def test_only_users_who_may_create_campaigns_may_edit_them(client_as: Any, db_se
 def test_an_edit_without_a_csrf_token_is_refused(client_as: Any, db_session: Any) -> None:
     campaign = _draft(db_session)
     client = client_as("staff")
-    form = client.get(f"/newsletter/aussendungen/{campaign.id}/bearbeiten").data
+    form = client.get(_edit_url(campaign)).data
     assert csrf_token_from(form)
     response = client.post(
-        f"/newsletter/aussendungen/{campaign.id}/bearbeiten",
+        _edit_url(campaign),
         data=_edit_data(campaign, body_text="Ohne Token"),
         csrf=False,
     )
