@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from playwright.sync_api import Page, expect
@@ -14,6 +15,7 @@ from crm.accounts.models import Office, User
 from crm.contacts import service as contacts
 from crm.extensions import db
 from crm.participants import service as participants
+from crm.participants.models import Participant
 from crm.placements import service as placements
 from tests.browser.conftest import check_a11y, log_in
 from tests.browser.test_intake_browser import _live_app
@@ -32,12 +34,27 @@ def _demo_counsellor() -> tuple[User, Office]:
     return counsellor, office
 
 
+def _demo_participant(first_name: str, last_name: str, **values: Any) -> Participant:
+    """A participant of the demo counsellor, first seen 30 days ago (in an app context)."""
+    counsellor, office = _demo_counsellor()
+    return participants.save_participant(
+        db.session,
+        {
+            "first_name": first_name,
+            "last_name": last_name,
+            "office_id": office.id,
+            "counsellor_id": counsellor.id,
+            "first_contact_on": date.today() - timedelta(days=30),
+            **values,
+        },
+    )
+
+
 def test_the_counsellor_places_a_matched_participant_from_the_firms_need(
     page: Page, live_server: str
 ) -> None:
     app = _live_app()
     with app.app_context():
-        counsellor, office = _demo_counsellor()
         firm = contacts.save_organisation(
             db.session, {"name": FIRM, "kind": "employer", "city": "Magdeburg"}
         )
@@ -49,19 +66,13 @@ def test_the_counsellor_places_a_matched_participant_from_the_firms_need(
             surveyed_on=date.today(),
             required_language_level="B1",
         )
-        p = participants.save_participant(
-            db.session,
-            {
-                "first_name": "Dana",
-                "last_name": LAST_NAME,
-                "office_id": office.id,
-                "counsellor_id": counsellor.id,
-                "first_contact_on": date.today() - timedelta(days=30),
-                "profession": "Elektroniker",
-                "language_level": "B2",
-                "recognition_status": "full",
-                "city": "Magdeburg",
-            },
+        p = _demo_participant(
+            "Dana",
+            LAST_NAME,
+            profession="Elektroniker",
+            language_level="B2",
+            recognition_status="full",
+            city="Magdeburg",
         )
         participants.add_release(
             db.session,
@@ -108,23 +119,13 @@ def test_picking_the_firm_on_a_new_placement_offers_its_needs_at_once(
     """The need select used to fill only after saving the placement once."""
     app = _live_app()
     with app.app_context():
-        counsellor, office = _demo_counsellor()
         firm = contacts.save_organisation(
             db.session, {"name": "Aaron-Bedarfswahl GmbH", "kind": "employer", "city": "Burg"}
         )
         contacts.add_need(
             db.session, firm, occupation="Mechatronikerin", count=4, surveyed_on=date.today()
         )
-        participants.save_participant(
-            db.session,
-            {
-                "first_name": "Nora",
-                "last_name": "Aabergbedarf",
-                "office_id": office.id,
-                "counsellor_id": counsellor.id,
-                "first_contact_on": date.today() - timedelta(days=30),
-            },
-        )
+        _demo_participant("Nora", "Aabergbedarf")
         db.session.commit()
         db.session.remove()
 
@@ -157,7 +158,6 @@ def test_the_counsellor_picks_a_person_of_the_firm_as_onboarding_contact(
     """The onboarding contact used to be free text; now a person of the firm is picked."""
     app = _live_app()
     with app.app_context():
-        counsellor, office = _demo_counsellor()
         firm = contacts.save_organisation(
             db.session, {"name": "Aaron-Onboarding Pflege GmbH", "kind": "employer"}
         )
@@ -173,16 +173,7 @@ def test_the_counsellor_picks_a_person_of_the_firm_as_onboarding_contact(
             db.session, {"first_name": "Greta", "last_name": "Aabergonboard-Fremd"}
         )
         contacts.add_affiliation(db.session, namesake, elsewhere)
-        p = participants.save_participant(
-            db.session,
-            {
-                "first_name": "Olga",
-                "last_name": "Aabergplatziert",
-                "office_id": office.id,
-                "counsellor_id": counsellor.id,
-                "first_contact_on": date.today() - timedelta(days=30),
-            },
-        )
+        p = _demo_participant("Olga", "Aabergplatziert")
         placements.save_placement(
             db.session,
             p,
