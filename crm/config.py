@@ -42,6 +42,34 @@ def _int(name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
 
 
+SECRET_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
+
+
+def _instance_secret(instance: Path) -> str:
+    """The development key kept in the instance folder, made once (readable by its owner only)."""
+    path = instance / SECRET_FILE
+    try:
+        existing = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        existing = ""
+    if len(existing) >= 64:
+        return existing
+    instance.mkdir(parents=True, exist_ok=True)
+    # Written to a private temporary file and linked into place: two processes starting at
+    # once (the server and `crm seed-demo`) end up with the same key, never a half-written one.
+    tmp = instance / f".{SECRET_FILE}.{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(os.urandom(32).hex() + "\n")
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+    return path.read_text(encoding="ascii").strip()
+
+
 def load_config(instance_path: str) -> dict[str, Any]:
     """Build the Flask config from environment variables."""
     load_dotenv(override=False)
@@ -59,9 +87,11 @@ def load_config(instance_path: str) -> dict[str, Any]:
                 "`python -c 'import secrets; print(secrets.token_hex(32))'` and put it in the "
                 "environment or .env (see .env.example)."
             )
-        # Development and tests get a per-process key: sessions do not survive a restart,
-        # which is acceptable there and keeps a guessable key out of the repository.
-        secret = os.urandom(32).hex()
+        # Development keeps one random key per instance folder, so every process of `make run`
+        # (demo seeding, the server and its reloaded children, CLI sends) signs alike and the
+        # links in mails already in the outbox keep working after a restart. Tests get a
+        # per-process key. Either way no guessable key is in the repository.
+        secret = _instance_secret(instance) if development else os.urandom(32).hex()
 
     database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{instance / 'crm.sqlite3'}"
     # psycopg 3 is the PostgreSQL driver; accept the common URL spellings.

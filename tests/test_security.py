@@ -97,13 +97,30 @@ def test_production_refuses_to_start_without_a_real_secret_key(monkeypatch, tmp_
         load_config(str(tmp_path))
 
 
-def test_development_runs_with_a_random_key_that_is_never_a_fixed_value(monkeypatch, tmp_path):
+def test_development_keeps_one_random_key_per_instance_folder(monkeypatch, tmp_path):
+    # Every process of `make run` must sign alike, or the links in mails of the demo outbox
+    # (unsubscribe, event cancellation, survey) stop working after a restart.
     monkeypatch.setenv("CRM_ENV", "development")
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    instance = tmp_path / "instance"
+    a = load_config(str(instance))["SECRET_KEY"]
+    b = load_config(str(instance))["SECRET_KEY"]
+    other = load_config(str(tmp_path / "elsewhere"))["SECRET_KEY"]
+    assert a == b
+    assert a != other
+    assert len(a) >= 64
+    assert (instance / "secret_key").stat().st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in instance.iterdir()) == ["secret_key"]
+
+
+def test_tests_get_a_random_key_per_process_that_is_never_a_fixed_value(monkeypatch, tmp_path):
+    monkeypatch.setenv("CRM_ENV", "testing")
     monkeypatch.delenv("SECRET_KEY", raising=False)
     a = load_config(str(tmp_path))["SECRET_KEY"]
     b = load_config(str(tmp_path))["SECRET_KEY"]
     assert a != b
     assert len(a) >= 64
+    assert not (tmp_path / "secret_key").exists()
 
 
 # --- headers ------------------------------------------------------------------------------
