@@ -177,9 +177,14 @@ def test_the_page_is_limited_per_address_in_the_database(app, client, db_session
     event = _open_event(db_session)
     assert _post(client, event, email="a@example.org").status_code == 200
     assert _post(client, event, email="b@example.org").status_code == 200
-    refused = _post(client, event, email="c@example.org")
+    refused = _post(client, event, email="c@example.org", name="Carla Cerny")
     assert refused.status_code == 429
-    assert "Zu viele Anmeldungen" in refused.get_data(as_text=True)
+    page = refused.get_data(as_text=True)
+    assert "Zu viele Anmeldungen" in page
+    # Nothing typed is lost: the form comes back filled in, ready to send again later.
+    assert 'id="registration-form"' in page
+    assert 'value="Carla Cerny"' in page
+    assert 'value="c@example.org"' in page
     assert _count(db_session) == 2
     assert _post(client, event, ip="203.0.113.5", email="d@example.org").status_code == 200
     hashes = db_session.scalars(sa.select(RegistrationAttempt.ip_hash)).all()
@@ -207,8 +212,22 @@ def test_a_post_without_a_genuine_form_token_is_refused(client, db_session):
     for token in ("", "forged.token"):
         response = _post(client, event, form_token=token)
         assert response.status_code == 400
-        assert "Das Formular ist abgelaufen" in response.get_data(as_text=True)
+        page = response.get_data(as_text=True)
+        assert "Das Formular ist abgelaufen" in page
+        assert 'value="Lina Lorenz"' in page
     assert _count(db_session) == 0
+
+
+def test_an_expired_registration_form_comes_back_filled_in_and_registers_with_one_more_click(
+    client, db_session
+):
+    event = _open_event(db_session)
+    expired = _post(client, event, form_token="")
+    assert expired.status_code == 400
+    fresh = re.search(r'name="form_token" value="([^"]+)"', expired.get_data(as_text=True))
+    assert fresh is not None
+    assert _post(client, event, form_token=fresh.group(1)).status_code == 200
+    assert _count(db_session) == 1
 
 
 @pytest.mark.parametrize(

@@ -251,9 +251,14 @@ def test_the_public_form_is_limited_per_address_in_the_database(
     db_session.commit()
     for _ in range(3):
         assert _post_public(client, office).status_code == 200
-    refused = _post_public(client, office)
+    refused = _post_public(client, office, message="Ein langer Text, den niemand neu tippen mag.")
     assert refused.status_code == 429
-    assert "Zu viele Anfragen" in refused.get_data(as_text=True)
+    page = refused.get_data(as_text=True)
+    assert "Zu viele Anfragen" in page
+    # Nothing typed is lost: the form comes back filled in, ready to send again later.
+    assert 'id="inquiry-form"' in page
+    assert "Ein langer Text, den niemand neu tippen mag." in page
+    assert 'value="Samir Haddad"' in page
     assert _count(db_session, Inquiry) == 3
     # Counted per address: another network still gets through.
     assert _post_public(client, office, ip="203.0.113.9").status_code == 200
@@ -284,8 +289,25 @@ def test_a_post_without_a_genuine_form_token_is_refused_and_stores_nothing(clien
     for token in ("", "forged.token.value"):
         response = _post_public(client, office, form_token=token)
         assert response.status_code == 400
-        assert "Das Formular ist abgelaufen" in response.get_data(as_text=True)
+        page = response.get_data(as_text=True)
+        assert "Das Formular ist abgelaufen" in page
+        assert "Ich suche Arbeit als Elektroingenieur." in page
     assert _count(db_session, Inquiry) == 0
+
+
+def test_an_expired_form_comes_back_filled_in_and_sends_with_one_more_click(client, db_session):
+    office = factories.make_office(db_session)
+    db_session.commit()
+    expired = _post_public(client, office, form_token="", message="Drei Stunden geschrieben.")
+    assert expired.status_code == 400
+    page = expired.get_data(as_text=True)
+    fresh = re.search(r'name="form_token" value="([^"]+)"', page)
+    assert fresh is not None
+    again = _post_public(
+        client, office, form_token=fresh.group(1), message="Drei Stunden geschrieben."
+    )
+    assert again.status_code == 200
+    assert _count(db_session, Inquiry) == 1
 
 
 def test_missing_fields_are_named_in_german_and_nothing_is_stored(client, db_session):

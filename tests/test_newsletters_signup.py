@@ -175,6 +175,13 @@ def test_sign_ups_are_rate_limited_per_ip_address(app, client, db_session, maili
         for i in range(4)
     ]
     assert codes == [200, 200, 200, 429]
+    refused = _sign_up(client, "limit", "p9@example.org", ip="203.0.113.5")
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 429
+    assert "Zu viele Anmeldungen" in page
+    # Nothing typed is lost: the form comes back filled in, ready to send again later.
+    assert 'id="signup-form"' in page
+    assert 'value="p9@example.org"' in page
     # Another address is not affected.
     assert _sign_up(client, "limit", "other@example.org", ip="203.0.113.6").status_code == 200
     assert len(mailing.messages) == 4

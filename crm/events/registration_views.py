@@ -139,35 +139,45 @@ def register(event_id: int):
     errors: dict[str, str] = {}
     if request.method == "POST":
         ip_hash = public_forms.hash_ip(_secret(), request.remote_addr or "")
+        with force_locale(lang):
+            checked = check_registration(request.form, language=lang)
         if public_forms.throttled(db.session, RegistrationAttempt, ip_hash, _limit(), now):
             db.session.rollback()
+            # The form comes back filled in: nobody types their details twice for a limit
+            # they could not see coming.
             with force_locale(lang):
-                return _public_message(
-                    lang,
-                    429,
-                    event,
+                notice = (
                     _("Too many registrations"),
-                    _("Too many registrations came from your network. Please try again later."),
+                    _(
+                        "Too many registrations came from your network. Your details are still "
+                        "in the form below: please send it again later."
+                    ),
                 )
+            return _registration_page(
+                lang, event, now, checked.values, {}, invitation, notice=notice, status=429
+            )
         public_forms.record_attempt(db.session, RegistrationAttempt, ip_hash, now)
         if not public_forms.form_token_valid(
             _secret(), FORM_SALT, request.form.get("form_token", "")
         ):
             db.session.commit()  # keep the counted attempt
+            # Kept as typed, with a fresh form token: sending once more is enough.
             with force_locale(lang):
-                return _public_message(
-                    lang,
-                    400,
-                    event,
+                notice = (
                     _("The form has expired"),
-                    _("Please open the page again and register once more."),
+                    _(
+                        "The page was open for too long. Your details are still in the form "
+                        "below: please check them and register once more."
+                    ),
                 )
+            return _registration_page(
+                lang, event, now, checked.values, {}, invitation, notice=notice, status=400
+            )
         if request.form.get("website"):
             # A bot filled the honeypot: the answer of a real registration, nothing stored.
             db.session.commit()
             return _public("events/public_done.html", lang, event=event, result="registered")
         with force_locale(lang):
-            checked = check_registration(request.form, language=lang)
             consent_text = _(
                 "I agree that my name and organisation may be passed on to the co-organisers "
                 "of this event in the list of attendees."
@@ -202,14 +212,30 @@ def register(event_id: int):
         # otherwise be locked out. Expired tokens and the honeypot above still count.
         db.session.rollback()
         values, errors = checked.values, checked.errors
+    return _registration_page(lang, event, now, values, errors, invitation)
+
+
+def _registration_page(
+    lang: str,
+    event: Event,
+    now: datetime,
+    values: dict[str, str],
+    errors: dict[str, str],
+    invitation: str,
+    *,
+    notice: tuple[str, str] | None = None,
+    status: int = 200,
+) -> Any:
     return _public(
         "events/public_register.html",
         lang,
+        status,
         event=event,
         state=reg.availability(db.session, event, now),
         closed_message=reg.closed_message,
         values=values,
         errors=errors,
+        notice=notice,
         invitation=invitation,
         form_token=public_forms.form_token(_secret(), FORM_SALT, event.id),
     )

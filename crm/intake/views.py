@@ -146,10 +146,6 @@ def _public_page(
     return body, status
 
 
-def _public_error(lang: str, status: int, title: str, message: str) -> Any:
-    return _public_page("intake/public_message.html", lang, status, title=title, message=message)
-
-
 @bp.route("/anfrage", methods=["GET", "POST"])
 @public
 @embeddable
@@ -176,36 +172,47 @@ def public_form():
         "contact_way": "email",
     }
     errors: dict[str, str] = {}
+    status = 200
+    notice: tuple[str, str] | None = None
     if request.method == "POST":
         now = utcnow()
         ip_hash = service.hash_ip(str(current_app.secret_key or ""), request.remote_addr or "")
+        with force_locale("en" if lang == "en" else "de"):
+            checked = check_inquiry(request.form, office_ids=office_ids, simple=simple)
         if service.throttled(db.session, ip_hash, _limit(), now):
             db.session.rollback()
+            # The form comes back with everything typed in it: a long message written by
+            # someone on a busy network is not lost to a limit they could not see coming.
+            values, status = checked.values, 429
             with force_locale("en" if lang == "en" else "de"):
-                return _public_error(
-                    lang,
-                    429,
+                notice = (
                     _("Too many inquiries"),
-                    _("Too many inquiries came from your network. Please try again later."),
+                    _(
+                        "Too many inquiries came from your network. Your text is still in the "
+                        "form below: please send it again later."
+                    ),
                 )
+            return _public_form_page(lang, offices, values, errors, status, notice)
         service.record_attempt(db.session, ip_hash, now)
         if not public_forms.form_token_valid(
             str(current_app.secret_key or ""), FORM_SALT, request.form.get("form_token", "")
         ):
             db.session.commit()  # keep the counted attempt
+            # Kept as typed, with a fresh form token: sending once more is enough.
+            values, status = checked.values, 400
             with force_locale("en" if lang == "en" else "de"):
-                return _public_error(
-                    lang,
-                    400,
+                notice = (
                     _("The form has expired"),
-                    _("Please open the form again and send your inquiry once more."),
+                    _(
+                        "The form was open for too long. Your text is still in the form below: "
+                        "please check it and send it once more."
+                    ),
                 )
+            return _public_form_page(lang, offices, values, errors, status, notice)
         if request.form.get("website"):
             # A bot filled the honeypot: the same answer as for a real inquiry, nothing stored.
             db.session.commit()
             return _public_page("intake/public_done.html", lang)
-        with force_locale("en" if lang == "en" else "de"):
-            checked = check_inquiry(request.form, office_ids=office_ids, simple=simple)
         # The version the visitor was shown (a stored one, else the one in force): their
         # consent is recorded with exactly those words even if an admin edited them since.
         shown = consent.wording(db.session, lang, request.form.get("consent_version", ""))
@@ -219,13 +226,26 @@ def public_form():
         # otherwise be locked out. Expired tokens and the honeypot above still count.
         db.session.rollback()
         values, errors = checked.values, checked.errors
+    return _public_form_page(lang, offices, values, errors, status, notice)
+
+
+def _public_form_page(
+    lang: str,
+    offices: list[Office],
+    values: dict[str, str],
+    errors: dict[str, str],
+    status: int,
+    notice: tuple[str, str] | None,
+) -> Any:
     return _public_page(
         "intake/public_form.html",
         lang,
+        status,
         wording=consent.wording(db.session, lang),
         offices=offices,
         values=values,
         errors=errors,
+        notice=notice,
         form_token=_form_token(),
         query={k: request.args[k] for k in ("stelle", "thema") if request.args.get(k)},
     )

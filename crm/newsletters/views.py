@@ -635,11 +635,18 @@ def signup(slug: str):
             max_per_ip=int(cfg.get("CRM_NEWSLETTER_SIGNUP_MAX_PER_IP", 5)),
         )
         if service.signup_throttled(db.session, ip, policy, now):
-            return _public_error(
-                429,
+            # The form comes back filled in, with the reason above it: nothing to type twice.
+            notice = (
                 _("Too many sign-ups"),
-                _("Too many sign-ups came from your network. Please try again later."),
+                _(
+                    "Too many sign-ups came from your network. Your details are still in the "
+                    "form below: please send it again later."
+                ),
             )
+            page = render_template(
+                "newsletters/signup.html", lst=lst, form=form, consent=consent, notice=notice
+            )
+            return page, 429
         service.record_signup_attempt(db.session, ip, now)
         if form.website.data:
             # A bot filled the honeypot: answer exactly as for a real sign-up, do nothing else.
