@@ -232,9 +232,12 @@ def configure_signals() -> None:
 
 
 def configure_templates(app: Flask) -> None:
+    from crm.dashboard.term import project_name
     from crm.navigation import navigation_items
     from crm.security import has_permission
 
+    # Pages for visitors without login name the project they are dealing with.
+    app.jinja_env.globals["project_name"] = lambda: project_name(db.session)
     app.jinja_env.globals["navigation_items"] = navigation_items
     app.jinja_env.globals["has_permission"] = has_permission
     app.jinja_env.filters["reject_key"] = lambda d, key: {k: v for k, v in d.items() if k != key}

@@ -207,3 +207,18 @@ def test_without_a_project_start_the_board_counts_from_the_first_week(client_as,
     assert "Ziel bis heute: 47,0" in html
     assert "Wochenziel verfehlt" in _row(html, "2026-W01")
     assert "vor Projektbeginn" not in html
+
+
+def test_pages_for_visitors_name_the_project_once_an_admin_named_it(admin_client, client):
+    notice = "/datenschutz/hinweise"
+    assert "– netzwerk-crm</title>" in _text(client.get(notice))
+    assert 'id="project-header"' not in _text(client.get(notice))
+    admin_client.post(
+        URL,
+        data={"name": "IQ Anerkennungsberatung", "start_on": "2026-11-02", "end_on": "2028-10-31"},
+    )
+    page = _text(client.get(notice))
+    assert "– IQ Anerkennungsberatung</title>" in page
+    assert re.search(r'id="project-header">\s*<p[^>]*>IQ Anerkennungsberatung</p>', page)
+    # Staff pages keep the product's name (and cost no extra query for it).
+    assert "<title>Anmelden – netzwerk-crm</title>" in _text(client.get("/anmelden"))

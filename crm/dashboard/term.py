@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from crm.dashboard.models import ProjectTerm
@@ -67,3 +68,16 @@ def save_term(session: Session, *, name: str, start: date, end: date) -> Project
     row.name, row.start_on, row.end_on = name.strip(), start, end
     session.flush()
     return row
+
+
+def project_name(session: Session) -> str:
+    """The project's name as an admin stored it with the term ("" when there is none).
+
+    Also called while an error page renders: a database that just failed gives "" instead of
+    a second error.
+    """
+    try:
+        row = session.get(ProjectTerm, TERM_ID)
+    except SQLAlchemyError:
+        return ""
+    return row.name if row is not None else ""
