@@ -219,6 +219,31 @@ def test_a_tampered_or_expired_confirmation_link_is_refused(client, db_session, 
         assert late.status_code == 200
         assert EXPIRED_TITLE in late.get_data(as_text=True)
         assert b'id="confirm-form"' not in late.data
+        # The page leads back to the list's sign-up form instead of a dead end.
+        assert (
+            'href="/newsletter/anmelden/falsch" id="public-message-link">Erneut anmelden<'
+            in late.get_data(as_text=True)
+        )
+
+
+def test_a_superseded_confirmation_link_leads_to_the_sign_up_form_unless_the_list_closed_it(
+    client, db_session, mailing
+):
+    lst = make_list(db_session, slug="zweimal")
+    db_session.commit()
+    _sign_up(client, "zweimal", "x@example.org")
+    _sign_up(client, "zweimal", "x@example.org")
+    first, second = (
+        link_from(m.message.get_body(("plain",)).get_content(), "/newsletter/bestaetigen/")
+        for m in mailing.messages[:2]
+    )
+    old = client.get(first).get_data(as_text=True)
+    assert EXPIRED_TITLE in old
+    assert 'href="/newsletter/anmelden/zweimal" id="public-message-link"' in old
+    assert 'id="confirm-form"' in client.get(second).get_data(as_text=True)
+    lst.public_signup = False
+    db_session.commit()
+    assert 'id="public-message-link"' not in client.get(first).get_data(as_text=True)
 
 
 def test_unsubscribe_post_from_a_mail_client_works_without_session_or_csrf(

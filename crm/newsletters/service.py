@@ -114,9 +114,12 @@ class ListNameTaken(NewsletterError):
 class BadToken(ValueError):
     """A token is forged, tampered with, of the wrong kind or expired."""
 
-    def __init__(self, expired: bool = False) -> None:
+    def __init__(self, expired: bool = False, list_id: int | None = None) -> None:
         super().__init__("expired" if expired else "invalid")
         self.expired = expired
+        # The list an expired confirmation link was for (when the link names it), so the
+        # page can offer its sign-up form again.
+        self.list_id = list_id
 
 
 # --- settings ------------------------------------------------------------------------------------
@@ -166,18 +169,28 @@ class MailSettings:
 
 
 def confirm_token(settings: MailSettings, signup: Signup) -> str:
-    """The signed, expiring token of a sign-up's confirmation link."""
+    """The signed, expiring token of a sign-up's confirmation link (it names the list, so an
+    expired link can lead back to the list's sign-up form)."""
     s = URLSafeTimedSerializer(settings.secret_key, salt=CONFIRM_SALT)
-    return s.dumps(["signup", signup.id, signup.nonce])
+    return s.dumps(["signup", signup.id, signup.nonce, signup.list_id])
 
 
-def read_confirm_token(settings: MailSettings, token: str) -> tuple[int, str]:
-    """(sign-up id, nonce) from a confirmation token; raise BadToken."""
+def _token_list_id(data: Any) -> int | None:
+    if isinstance(data, list) and len(data) == 4 and isinstance(data[3], int):
+        return data[3]
+    return None
+
+
+def read_confirm_token(settings: MailSettings, token: str) -> tuple[int, str, int | None]:
+    """(sign-up id, nonce, list id or None for older links) from a confirmation token; raise
+    BadToken."""
     s = URLSafeTimedSerializer(settings.secret_key, salt=CONFIRM_SALT)
     try:
         data = s.loads(token, max_age=int(settings.confirm_max_age.total_seconds()))
-    except SignatureExpired:
-        raise BadToken(expired=True) from None
+    except SignatureExpired as exc:
+        # The signature is genuine, only too old: its payload may be read.
+        payload = s.load_payload(exc.payload) if exc.payload is not None else None
+        raise BadToken(expired=True, list_id=_token_list_id(payload)) from None
     except BadSignature:
         raise BadToken() from None
     if isinstance(data, list) and len(data) == 2:
@@ -185,13 +198,13 @@ def read_confirm_token(settings: MailSettings, token: str) -> tuple[int, str]:
         raise BadToken(expired=True)
     if not (
         isinstance(data, list)
-        and len(data) == 3
+        and len(data) in (3, 4)
         and data[0] == "signup"
         and isinstance(data[1], int)
         and isinstance(data[2], str)
     ):
         raise BadToken()
-    return data[1], data[2]
+    return data[1], data[2], _token_list_id(data)
 
 
 @functools.lru_cache(maxsize=16)
@@ -539,10 +552,10 @@ def request_subscription(
 def _signup_for_token(session: Session, settings: MailSettings, token: str) -> Signup:
     """The sign-up a confirmation link belongs to; BadToken(expired=True) for a link that
     was superseded by a later sign-up or whose sign-up was purged."""
-    signup_id, nonce = read_confirm_token(settings, token)
+    signup_id, nonce, list_id = read_confirm_token(settings, token)
     signup = session.get(Signup, signup_id)
     if signup is None or not secrets.compare_digest(signup.nonce, nonce):
-        raise BadToken(expired=True)
+        raise BadToken(expired=True, list_id=list_id)
     return signup
 
 
@@ -584,7 +597,7 @@ def confirm_subscription(
     session.refresh(signup)
     if int(getattr(claimed, "rowcount", 0) or 0) != 1:
         if signup.nonce != read_confirm_token(settings, token)[1]:
-            raise BadToken(expired=True)
+            raise BadToken(expired=True, list_id=signup.list_id)
         return _confirmed_subscription(signup)
     lst = signup.newsletter_list
     person = find_person_by_email(session, signup.email)

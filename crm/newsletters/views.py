@@ -583,18 +583,25 @@ def _bad_link():
     )
 
 
-def _expired_link():
+def _expired_link(list_id: int | None = None):
     """An outdated confirmation link is an ordinary answer, not an error: it happens to anyone
-    who signed up twice or waited too long."""
-    return _public_error(
-        200,
-        _("This link has expired"),
-        _(
+    who signed up twice or waited too long. It leads back to the list's sign-up form when the
+    link names a list that still takes sign-ups."""
+    lst = db.session.get(NewsletterList, list_id) if list_id is not None else None
+    link = None
+    if lst is not None and lst.public_signup:
+        link = (url_for("newsletters.signup", slug=lst.slug), _("Sign up again"))
+    page = render_template(
+        "_public_message.html",
+        title=_("This link has expired"),
+        message=_(
             "This confirmation link is no longer valid: only the link in the most recent "
             "confirmation e-mail confirms a subscription, and only for a limited time. "
             "Please sign up again."
         ),
+        link=link,
     )
+    return page, 200
 
 
 def _gone_link():
@@ -701,7 +708,7 @@ def confirm(token: str):
     try:
         signup = service.peek_confirmation(db.session, _settings(), token)
     except service.BadToken as exc:
-        return _expired_link() if exc.expired else _bad_link()
+        return _expired_link(exc.list_id) if exc.expired else _bad_link()
     return render_template(
         "newsletters/confirm.html",
         lst=signup.newsletter_list,
@@ -719,7 +726,7 @@ def confirm_post(token: str):
         )
     except service.BadToken as exc:
         db.session.rollback()
-        return _expired_link() if exc.expired else _bad_link()
+        return _expired_link(exc.list_id) if exc.expired else _bad_link()
     db.session.commit()
     return render_template(
         "newsletters/confirm.html", lst=sub.newsletter_list, token=token, done=True
