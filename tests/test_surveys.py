@@ -258,6 +258,31 @@ def test_an_empty_submit_is_refused_so_the_survey_stays_open_for_the_firm(
     assert db_session.scalar(sa.select(SurveyResponse.status)) == "final"
 
 
+def test_answers_sent_over_the_networks_limit_come_back_in_the_form_unsaved(
+    app, client, client_as, db_session, monkeypatch
+):
+    monkeypatch.setitem(app.config, "CRM_INTAKE_MAX_PER_IP", 1)  # six posts an hour
+    staff = client_as("staff")
+    survey_id, round_id = _survey_with_round(db_session, staff)
+    staff.post(f"/bedarfsanalysen/runden/{round_id}/einladen")
+    run_jobs(staff.application)
+    body = QueuedMail(db_session).messages[0].message.get_body(("plain",)).get_content()
+    url = f"/bedarfsanalysen/antwort/{LINK.search(body).group(1)}"
+    needs_key = _key(db_session, survey_id, "needs")
+    draft = {f"q_{needs_key}_occ_0": "Elektriker", f"q_{needs_key}_count_0": "2"}
+    for _ in range(6):
+        assert client.post(url, data={**draft, "action": "save"}).status_code == 302
+    refused = client.post(url, data={**draft, f"q_{needs_key}_occ_0": "Mechatroniker"})
+    assert refused.status_code == 429
+    page = refused.get_data(as_text=True)
+    assert "Zu viele Versuche" in page
+    assert 'id="answer-form"' in page
+    assert 'value="Mechatroniker"' in page
+    saved = db_session.scalar(sa.select(SurveyResponse))
+    db_session.refresh(saved)
+    assert "Mechatroniker" not in str(saved.answers)
+
+
 def test_the_answer_page_needs_the_csrf_token(client, client_as, db_session):
     staff = client_as("staff")
     _survey_id, round_id = _survey_with_round(db_session, staff)

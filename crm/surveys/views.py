@@ -830,10 +830,21 @@ def answer(token: str):
         ip_hash = public_forms.hash_ip(_secret(), request.remote_addr or "")
         if public_forms.throttled(db.session, SurveyAttempt, ip_hash, _limit(), now):
             db.session.rollback()
+            # The page comes back with the answers just given: a firm whose colleagues share
+            # one network does not lose a page of answers to the limit.
             with force_locale(lang):
-                return _message(
-                    lang, 429, _("Too many attempts"), _("Please try again in an hour.")
+                notice = (
+                    _("Too many attempts"),
+                    _(
+                        "Too many answers came from your network in the last hour. Nothing "
+                        "was saved yet; your answers are still in the form below: please save "
+                        "them again in an hour."
+                    ),
                 )
+            parsed_answers = service.parse_answers(version.questions, request.form).answers
+            return _answer_page(
+                lang, token, recipient, parsed_answers, {}, status=429, notice=notice
+            )
         public_forms.record_attempt(db.session, SurveyAttempt, ip_hash, now)
         if request.form.get("website"):
             # A bot filled the honeypot: nothing stored.
@@ -873,15 +884,29 @@ def answer(token: str):
                     "success",
                 )
             return redirect(url_for("surveys.answer", token=token, sprache=lang))
+    return _answer_page(lang, token, recipient, answers, errors, status=status)
+
+
+def _answer_page(
+    lang: str,
+    token: str,
+    recipient: SurveyRecipient,
+    answers: dict[str, Any],
+    errors: dict[str, str],
+    *,
+    status: int = 200,
+    notice: tuple[str, str] | None = None,
+) -> Any:
     with force_locale(lang):
         return render_template(
             "surveys/answer.html",
             lang=lang,
             token=token,
-            version=version,
-            survey_round=survey_round,
+            version=recipient.round.version,
+            survey_round=recipient.round,
             organisation=recipient.organisation,
             answers=answers,
             errors=errors,
+            notice=notice,
             SurveyResponse=SurveyResponse,
         ), status
