@@ -28,7 +28,7 @@ from crm.intake import service as intake
 from crm.intake.models import Inquiry
 from crm.participants import service as participants
 from crm.participants.models import Participant, SupportItem
-from crm.participants.service import ENTRY_THRESHOLD_MINUTES
+from crm.participants.service import ENTRY_THRESHOLD_MINUTES, NEAR_ENTRY_MINUTES
 from crm.security import has_permission
 
 # Limits per section: the page links to the full lists for the rest.
@@ -42,8 +42,6 @@ RECENT_LIMIT = 10
 INQUIRY_LIMIT = 20
 # The team's absences this week on a lead's start page; the absences page has the rest.
 TEAM_ABSENCE_LIMIT = 10
-# "Close to entry": at least 7 hours of counselling, not yet more than 8 (the entry rule).
-NEAR_ENTRY_MINUTES = ENTRY_THRESHOLD_MINUTES - 60
 RECENT_DAYS = 7
 # Events (and duties) still running today are looked for among those that began at most this
 # long ago: without a lower bound the query read every past event along ix_event_starts_at.
