@@ -102,6 +102,8 @@ class MyDay:
     week: dashboard.WeekProgress | None = None
     recent: list[Change] | None = None
     may_edit_followups: bool = False
+    # Leads and admins: a link to the team's follow-ups (overdue ones per person).
+    team_followups: bool = False
     # Participants linked to the listed follow-ups whom the user may see (named and linked).
     visible_participants: frozenset[int] = frozenset()
     # The user's open inquiries with "first response overdue", earliest deadline first.
@@ -165,6 +167,7 @@ def _add_followups(session: Session, day: MyDay, user: Any, now: datetime) -> No
     day.overdue = [f for f in items if followups.group_of(f.due_at, f.has_time, now) == "overdue"]
     day.due_today = [f for f in items if f not in day.overdue]
     day.may_edit_followups = has_permission(user, "followups.edit")
+    day.team_followups = user.role in followups.SUPERVISING
     linked = {f.participant_id for f in items if f.participant_id is not None}
     if linked and has_permission(user, "participants.view"):
         # One query: a follow-up may name a participant the user no longer sees (moved office).
