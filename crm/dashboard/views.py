@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,7 +28,7 @@ from crm.contacts.export import iter_csv, write_xlsx
 from crm.dashboard import service
 from crm.dashboard.labels import CHANNEL_LABELS, OUTCOME_LABELS, channel_labels
 from crm.dashboard.term import current_term
-from crm.dashboard.weeks import BERLIN, local_date, week_of
+from crm.dashboard.weeks import BERLIN, local_date, week_of, year_span
 from crm.database import utcnow
 from crm.extensions import db
 from crm.intake import reports as intake_reports
@@ -103,6 +103,12 @@ def _board_page(form: TargetsForm | None = None, year: int | None = None) -> str
         may_set_targets=may_set_targets,
         office_targets=service.office_targets(db.session, scope),
         may_export_participants=has_permission(current_user, "participants.view"),
+        # Counts link to the participant list behind them, for those who may open it.
+        list_args=({"geschaeftsstelle": office_id} if office_id else {})
+        if has_permission(current_user, "participants.view")
+        else None,
+        year_first=year_span(year)[0],
+        year_last=year_span(year)[1] - timedelta(days=1),
         form=form,
         # Inquiries only for those who may open the queue, counted within their scope.
         intake=intake_reports.board_tile(db.session, current_user, utcnow())
