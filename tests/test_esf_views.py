@@ -275,3 +275,17 @@ def test_the_board_opens_the_indicators_and_the_funder_report_for_its_year(clien
     assert f'href="{funder}"' in board
     report = lead.get(funder.replace("&amp;", "&")).get_data(as_text=True)
     assert 'id="funder-board-link" href="/auswertung/?jahr=2025"' in report
+
+
+def test_the_completeness_check_names_each_participant_s_counsellor_and_counts_them(
+    client_as, counsellor, p, office, db_session
+):
+    html = (
+        client_as("lead", office=office)
+        .get("/auswertung/esf-plus?von=2026-01-01&bis=2026-12-31")
+        .get_data(as_text=True)
+    )
+    assert "mit fehlenden ESF-Plus-Angaben (1)</h2>" in html
+    item = html.split(f'data-participant-id="{p.id}"')[1].split("</li>")[0]
+    assert f"Beratung: {counsellor.user.display_name}" in item
+    assert office.name in item

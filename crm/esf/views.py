@@ -277,6 +277,7 @@ def indicators():
         office_id=office_id,
         offices=offices,
         incomplete=incomplete,
+        incomplete_limit=service.INCOMPLETE_LIMIT,
         may_see_participants=may_see_participants,
         genders=service.GENDER_COLUMNS,
         min_cell=int(current_app.config.get("CRM_REPORT_MIN_CELL", 3)),
