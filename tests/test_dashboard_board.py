@@ -409,3 +409,13 @@ def test_every_count_of_the_board_opens_the_participant_list_with_as_many_entrie
 def test_the_board_numbers_stay_plain_for_those_who_may_not_open_the_list(known, client_as):
     html = _page(client_as("staff"), jahr=2026)
     assert "/teilnehmende/?" not in html
+
+
+def test_each_office_shows_its_target_to_date_next_to_its_counts(known, client_as, frozen_time):
+    html = _page(client_as("lead"), jahr=2026)
+    table = html.split('id="by-office"')[1].split("</table>")[0]
+    row = table.split(f'data-key="{known["north"].id}"')[1].split("</tr>")[0]
+    # 21.11.2026 is in week 47: 47 weeks of half an entry and half an exit.
+    assert 'data-col="target_entries">23,5<' in row
+    assert 'data-col="target_exits">23,5<' in row
+    assert "Ziel Eintritte bisher" in table

@@ -90,6 +90,16 @@ def _board_page(form: TargetsForm | None = None, year: int | None = None) -> str
         project_start=term.start,
         project_end=term.end,
     )
+    office_targets = service.office_targets(db.session, scope)
+    # Each office's target to date next to its counts: which office (and so which team) is
+    # behind, not only the project as a whole.
+    office_ytd = {
+        o.id: (
+            round(board.weeks_elapsed * o.weekly_entries, 2),
+            round(board.weeks_elapsed * o.weekly_exits, 2),
+        )
+        for o in office_targets
+    }
     may_set_targets = has_permission(current_user, "reports.targets")
     if form is None and may_set_targets:
         form = targets_form(office_service.active_offices(db.session))
@@ -101,7 +111,8 @@ def _board_page(form: TargetsForm | None = None, year: int | None = None) -> str
         offices=offices,
         years=service.available_years(db.session, today),
         may_set_targets=may_set_targets,
-        office_targets=service.office_targets(db.session, scope),
+        office_targets=office_targets,
+        office_ytd=office_ytd,
         may_export_participants=has_permission(current_user, "participants.view"),
         # Counts link to the participant list behind them, for those who may open it.
         list_args=({"geschaeftsstelle": office_id} if office_id else {})
