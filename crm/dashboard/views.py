@@ -174,6 +174,16 @@ def annual_report():
         office=office,
         office_id=office_id,
         offices=offices,
+        # As on the board: counts link to the participant list, for those who may open it.
+        list_args=(
+            dict(
+                {"geschaeftsstelle": office_id} if office_id else {},
+                von=report.start.isoformat(),
+                bis=report.last_day.isoformat(),
+            )
+            if has_permission(current_user, "participants.view")
+            else None
+        ),
     )
 
 
