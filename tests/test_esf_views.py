@@ -266,13 +266,16 @@ def test_the_indicators_offer_the_project_term_and_keep_year_and_office_on_the_w
     )
 
 
-def test_the_board_opens_the_indicators_and_the_funder_report_for_its_year(client_as, office):
+def test_the_board_opens_the_indicators_funder_report_and_event_figures_for_its_year(
+    client_as, office
+):
     lead = client_as("lead", office=office)
     board = lead.get(f"/auswertung/?jahr=2025&geschaeftsstelle={office.id}").get_data(as_text=True)
     esf = f"/auswertung/esf-plus?von=2025-01-01&amp;bis=2025-12-31&amp;geschaeftsstelle={office.id}"
     assert f'href="{esf}"' in board
     funder = "/auswertung/foerderbericht?zeitraum=custom&amp;von=2025-01-01&amp;bis=2025-12-31"
     assert f'href="{funder}"' in board
+    assert 'href="/termine/kennzahlen?von=2025-01-01&amp;bis=2025-12-31"' in board
     report = lead.get(funder.replace("&amp;", "&")).get_data(as_text=True)
     assert 'id="funder-board-link" href="/auswertung/?jahr=2025"' in report
 
