@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from html import unescape
 
 import pytest
 
@@ -222,19 +223,26 @@ def _page(client, **params):
     return response.get_data(as_text=True)
 
 
+def _total_entries(html: str) -> int:
+    """The board's "entries this year", a link to the list for those who may open it."""
+    found = re.search(r'id="total-entries">(?:<a [^>]*>)?(\d+)<', html)
+    assert found
+    return int(found.group(1))
+
+
 def test_a_counsellor_sees_only_their_offices_numbers_on_the_page(known, client_as, db_session):
     c = client_as("counsellor", office=known["north"])
     html = _page(c, jahr=2026)
-    assert 'id="total-entries">2<' in html
+    assert _total_entries(html) == 2
     html = _page(c, jahr=2026, geschaeftsstelle=known["south"].id)
-    assert 'id="total-entries">0<' in html
+    assert _total_entries(html) == 0
     assert "Süd-Test" not in html
 
 
 def test_leads_see_all_offices(known, client_as):
     c = client_as("lead")
     html = _page(c, jahr=2026)
-    assert 'id="total-entries">3<' in html
+    assert _total_entries(html) == 3
     assert "Nord-Test" in html
     assert "Süd-Test" in html
     assert 'id="targets-form"' in html
@@ -377,3 +385,37 @@ def test_a_project_end_after_the_year_changes_nothing(known, app_ctx):
     assert board.year_target_entries == 53
     assert board.counted_until is None
     assert not any(w.after_term for w in board.weeks)
+
+
+def test_every_count_of_the_board_opens_the_participant_list_with_as_many_entries(known, client_as):
+    c = client_as("lead")
+    html = unescape(_page(c, jahr=2026))
+    links = re.findall(r'<a href="(/teilnehmende/\?[^"]+)">(\d+)</a>', html)
+    # The year's entries and exits, the weeks', and the breakdowns' rows.
+    assert len(links) >= 12
+    assert ("/teilnehmende/?kennzahl=eintritt&von=2025-12-29&bis=2027-01-03", "3") in links
+    north = known["north"].id
+    assert (
+        "/teilnehmende/?kennzahl=austritt&von=2025-12-29&bis=2027-01-03"
+        f"&geschaeftsstelle={known['south'].id}&verbleib=employment",
+        "1",
+    ) in links
+    assert any(f"geschaeftsstelle={north}" in href for href, _n in links)
+    for href, n in links:
+        listed = c.get(href).get_data(as_text=True)
+        assert f'id="participant-count">{n} Teilnehmende' in listed, href
+
+
+def test_the_board_numbers_stay_plain_for_those_who_may_not_open_the_list(known, client_as):
+    html = _page(client_as("staff"), jahr=2026)
+    assert "/teilnehmende/?" not in html
+
+
+def test_each_office_shows_its_target_to_date_next_to_its_counts(known, client_as, frozen_time):
+    html = _page(client_as("lead"), jahr=2026)
+    table = html.split('id="by-office"')[1].split("</table>")[0]
+    row = table.split(f'data-key="{known["north"].id}"')[1].split("</tr>")[0]
+    # 21.11.2026 is in week 47: 47 weeks of half an entry and half an exit.
+    assert 'data-col="target_entries">23,5<' in row
+    assert 'data-col="target_exits">23,5<' in row
+    assert "Ziel Eintritte bisher" in table

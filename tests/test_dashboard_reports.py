@@ -135,3 +135,31 @@ def test_a_counsellor_exports_only_their_own_office(client_as, db_session):
         f"/auswertung/pseudonymisiert.csv?jahr=2026&geschaeftsstelle={office.id}"
     ).get_data(as_text=True)
     assert all(p.pseudonym not in body for p in people)
+
+
+def test_the_annual_report_s_counts_open_the_participant_list_with_as_many(client_as, db_session):
+    import re
+    from html import unescape
+
+    office, _people = _data(db_session)
+    db_session.commit()
+    lead = client_as("lead")
+    html = unescape(
+        lead.get(f"/auswertung/jahresbericht?jahr=2026&geschaeftsstelle={office.id}").get_data(
+            as_text=True
+        )
+    )
+    links = re.findall(r'<a href="(/teilnehmende/\?[^"]+)">(\d+)</a>', html)
+    # 2026 as an ISO week-year: 29.12.2025 to 03.01.2027.
+    assert (
+        f"/teilnehmende/?kennzahl=beraten&geschaeftsstelle={office.id}"
+        "&von=2025-12-29&bis=2027-01-03",
+        "3",
+    ) in links
+    assert any("verbleib=moved_away" in href for href, _n in links)
+    for href, n in links:
+        listed = lead.get(href).get_data(as_text=True)
+        assert f'id="participant-count">{n} Teilnehmende' in listed, href
+    # Read-only users get the numbers without links.
+    plain = client_as("readonly").get("/auswertung/jahresbericht?jahr=2026").get_data(True)
+    assert "/teilnehmende/?" not in plain

@@ -245,3 +245,50 @@ def test_the_participant_form_has_the_esf_section_and_saves_it_with_the_master_d
     db_session.expire_all()
     assert p.last_name == "Zyxesfwa-Neu"
     assert service.record_of(db_session, p).labour_status == "inactive"
+
+
+def test_the_indicators_offer_the_project_term_and_keep_year_and_office_on_the_way_back(
+    app, client_as, office, monkeypatch
+):
+    monkeypatch.setitem(app.config, "CRM_PROJECT_START", "2025-03-01")
+    monkeypatch.setitem(app.config, "CRM_PROJECT_END", "2027-02-28")
+    lead = client_as("lead", office=office)
+    page = lead.get(
+        f"/auswertung/esf-plus?von=2025-01-01&bis=2025-12-31&geschaeftsstelle={office.id}"
+    ).get_data(as_text=True)
+    assert (
+        f'href="/auswertung/esf-plus?von=2025-03-01&amp;bis=2027-02-28&amp;geschaeftsstelle={office.id}">Projektlaufzeit<'
+        in page
+    )
+    assert (
+        f'id="esf-board-link" href="/auswertung/?jahr=2025&amp;geschaeftsstelle={office.id}"'
+        in page
+    )
+
+
+def test_the_board_opens_the_indicators_funder_report_and_event_figures_for_its_year(
+    client_as, office
+):
+    lead = client_as("lead", office=office)
+    board = lead.get(f"/auswertung/?jahr=2025&geschaeftsstelle={office.id}").get_data(as_text=True)
+    esf = f"/auswertung/esf-plus?von=2025-01-01&amp;bis=2025-12-31&amp;geschaeftsstelle={office.id}"
+    assert f'href="{esf}"' in board
+    funder = "/auswertung/foerderbericht?zeitraum=custom&amp;von=2025-01-01&amp;bis=2025-12-31"
+    assert f'href="{funder}"' in board
+    assert 'href="/termine/kennzahlen?von=2025-01-01&amp;bis=2025-12-31"' in board
+    report = lead.get(funder.replace("&amp;", "&")).get_data(as_text=True)
+    assert 'id="funder-board-link" href="/auswertung/?jahr=2025"' in report
+
+
+def test_the_completeness_check_names_each_participant_s_counsellor_and_counts_them(
+    client_as, counsellor, p, office, db_session
+):
+    html = (
+        client_as("lead", office=office)
+        .get("/auswertung/esf-plus?von=2026-01-01&bis=2026-12-31")
+        .get_data(as_text=True)
+    )
+    assert "mit fehlenden ESF-Plus-Angaben (1)</h2>" in html
+    item = html.split(f'data-participant-id="{p.id}"')[1].split("</li>")[0]
+    assert f"Beratung: {counsellor.user.display_name}" in item
+    assert office.name in item

@@ -287,3 +287,36 @@ def test_the_group_counts_follow_the_same_rule_as_the_groups_around_today(
     }
     for group, items in groups.items():
         assert f'id="count-{group}">{len(items)}<' in page
+
+
+def test_a_lead_sees_each_colleague_s_overdue_follow_ups_and_each_number_opens_its_list(
+    client_as, db_session, frozen_time
+):
+    lead = client_as("lead")
+    busy = factories.make_user(db_session, display_name="Karla Rückstand")
+    make_followup(db_session, busy, subject="Alt eins", due_date=date(2026, 11, 10))
+    make_followup(db_session, busy, subject="Alt zwei", due_date=date(2026, 11, 19))
+    make_followup(db_session, busy, subject="Heute", due_date=date(2026, 11, 21), due_time=None)
+    make_followup(db_session, busy, subject="Anfang Dezember", due_date=date(2026, 12, 10))
+    done = make_followup(db_session, busy, subject="Erledigt", due_date=date(2026, 11, 1))
+    service.mark_done(db_session, done, by=busy, now=datetime.now(UTC))
+    db_session.commit()
+    start = lead.get("/").get_data(as_text=True)
+    assert 'href="/wiedervorlagen/team"' in start
+    page = lead.get("/wiedervorlagen/team").get_data(as_text=True)
+    row = page.split(f'data-user-id="{busy.id}"')[1].split("</tr>")[0]
+    overdue_link = f"/wiedervorlagen/?bearbeitung={busy.id}&amp;gruppe=overdue"
+    assert f'href="{overdue_link}" class="fw-semibold text-danger">2<' in row
+    assert 'data-group="today"><a' in row
+    assert ">1<" in row.split('data-group="today"')[1]
+    # Overdue from this week (19.11.) and today's count in "this week" as on the list.
+    assert ">2<" in row.split('data-group="week"')[1]
+    listed = lead.get(overdue_link.replace("&amp;", "&")).get_data(as_text=True)
+    assert 'id="count-overdue">2<' in listed
+    assert "Alt eins" in listed
+    assert "Anfang Dezember" not in listed
+
+
+def test_only_leads_and_admins_open_the_team_follow_ups(client_as):
+    assert client_as("counsellor").get("/wiedervorlagen/team").status_code == 403
+    assert client_as("admin").get("/wiedervorlagen/team").status_code == 200

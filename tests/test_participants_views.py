@@ -517,3 +517,22 @@ def test_the_list_from_the_report_says_how_many_erased_records_the_report_counts
     assert re.search(r'id="erased-note">1 gelöscht', page)
     # Without the report's period, nothing is said about erased records.
     assert 'id="erased-note"' not in client_as("lead").get("/teilnehmende/").get_data(True)
+
+
+def test_the_list_shows_a_team_s_participants_close_to_entry(client_as, db_session, office):
+    lead = client_as("lead", office=office)
+    counsellor = factories.make_user(db_session, role="counsellor", office=office)
+    near = make_participant(db_session, office=office, counsellor=counsellor, last_name="Nahe")
+    far = make_participant(db_session, office=office, counsellor=counsellor, last_name="Fern")
+    entered = make_participant(db_session, office=office, counsellor=counsellor, last_name="Drin")
+    service.add_session(db_session, near, held_on=date(2026, 3, 2), minutes=450)
+    service.add_session(db_session, far, held_on=date(2026, 3, 2), minutes=300)
+    service.add_session(db_session, entered, held_on=date(2026, 3, 2), minutes=500)
+    db_session.commit()
+    page = lead.get(f"/teilnehmende/?status=near_entry&beratung={counsellor.id}").get_data(
+        as_text=True
+    )
+    assert f'data-participant-id="{near.id}"' in page
+    assert f'data-participant-id="{far.id}"' not in page
+    assert f'data-participant-id="{entered.id}"' not in page
+    assert '<option value="near_entry" selected>' in page

@@ -118,6 +118,9 @@ def test_an_audience_reaches_one_contact_per_matching_firm_and_names_the_firms_w
     assert survey_round.audience_spec == {"org_kinds": ["employer"], "sectors": ["Pflege"]}
 
     text = staff.get(f"/bedarfsanalysen/runden/{round_id}").get_data(as_text=True)
+    # The section is on the page once, and the browser tab shows only the round's name.
+    assert text.count('id="unreached"') == 1
+    assert "<title>Runde 1 – netzwerk-crm</title>" in text
     section = text.split('id="unreached"', 1)[1]
     assert "Ohne Ansprechperson mit E-Mail (2)" in section
     assert "Pflege Ohne Mail" in section

@@ -453,3 +453,20 @@ def test_the_start_pages_record_links_are_the_urls_url_for_builds(app, endpoint,
 def test_record_links_refuse_an_endpoint_without_the_id_in_its_path(app):
     with app.test_request_context("/"), pytest.raises(ValueError, match="path segment"):
         RecordLinks("contacts.index", "seite")
+
+
+def test_the_lead_s_week_counts_open_the_list_of_this_week_s_entries(
+    client_as, db_session, office, frozen_time
+):
+    lead = client_as("lead")
+    _weekly_target(db_session, office, 2, 1)
+    factories.make_participant(db_session, office=office, sessions=((TODAY, 500),))
+    db_session.commit()
+    page = lead.get("/").get_data(as_text=True).split('id="today-week"')[1]
+    # Saturday 21.11.2026 is in week 47, Monday 16.11. to Sunday 22.11.
+    link = "/teilnehmende/?kennzahl=eintritt&amp;von=2026-11-16&amp;bis=2026-11-22"
+    assert f'id="today-week-entries"><a href="{link}">Eintritte: 1 von 2</a>' in page
+    assert 'id="today-week-exits">Austritte: 0 von 1<' in page
+    assert 'href="/teilnehmende/?status=near_entry"' in page
+    listed = lead.get(link.replace("&amp;", "&")).get_data(as_text=True)
+    assert 'id="participant-count">1 Teilnehmende' in listed

@@ -28,7 +28,7 @@ from crm.intake import service as intake
 from crm.intake.models import Inquiry
 from crm.participants import service as participants
 from crm.participants.models import Participant, SupportItem
-from crm.participants.service import ENTRY_THRESHOLD_MINUTES
+from crm.participants.service import ENTRY_THRESHOLD_MINUTES, NEAR_ENTRY_MINUTES
 from crm.security import has_permission
 
 # Limits per section: the page links to the full lists for the rest.
@@ -42,8 +42,6 @@ RECENT_LIMIT = 10
 INQUIRY_LIMIT = 20
 # The team's absences this week on a lead's start page; the absences page has the rest.
 TEAM_ABSENCE_LIMIT = 10
-# "Close to entry": at least 7 hours of counselling, not yet more than 8 (the entry rule).
-NEAR_ENTRY_MINUTES = ENTRY_THRESHOLD_MINUTES - 60
 RECENT_DAYS = 7
 # Events (and duties) still running today are looked for among those that began at most this
 # long ago: without a lower bound the query read every past event along ix_event_starts_at.
@@ -104,6 +102,8 @@ class MyDay:
     week: dashboard.WeekProgress | None = None
     recent: list[Change] | None = None
     may_edit_followups: bool = False
+    # Leads and admins: a link to the team's follow-ups (overdue ones per person).
+    team_followups: bool = False
     # Participants linked to the listed follow-ups whom the user may see (named and linked).
     visible_participants: frozenset[int] = frozenset()
     # The user's open inquiries with "first response overdue", earliest deadline first.
@@ -167,6 +167,7 @@ def _add_followups(session: Session, day: MyDay, user: Any, now: datetime) -> No
     day.overdue = [f for f in items if followups.group_of(f.due_at, f.has_time, now) == "overdue"]
     day.due_today = [f for f in items if f not in day.overdue]
     day.may_edit_followups = has_permission(user, "followups.edit")
+    day.team_followups = user.role in followups.SUPERVISING
     linked = {f.participant_id for f in items if f.participant_id is not None}
     if linked and has_permission(user, "participants.view"):
         # One query: a follow-up may name a participant the user no longer sees (moved office).

@@ -236,6 +236,8 @@ def _page(form: DefinitionForm | None = None, status: int = 200) -> Any:
         report=report,
         typed=typed,
         error=error,
+        # The way back to the board shows the year of a period within one year.
+        board_year=period.start.year if period.start.year == period.end.year else None,
         # Admins get a link to where the missing term is set.
         term_link=bool(error)
         and typed["zeitraum"] == "term"

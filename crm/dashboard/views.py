@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,7 +28,7 @@ from crm.contacts.export import iter_csv, write_xlsx
 from crm.dashboard import service
 from crm.dashboard.labels import CHANNEL_LABELS, OUTCOME_LABELS, channel_labels
 from crm.dashboard.term import current_term
-from crm.dashboard.weeks import BERLIN, local_date, week_of
+from crm.dashboard.weeks import BERLIN, local_date, week_of, year_span
 from crm.database import utcnow
 from crm.extensions import db
 from crm.intake import reports as intake_reports
@@ -90,6 +90,16 @@ def _board_page(form: TargetsForm | None = None, year: int | None = None) -> str
         project_start=term.start,
         project_end=term.end,
     )
+    office_targets = service.office_targets(db.session, scope)
+    # Each office's target to date next to its counts: which office (and so which team) is
+    # behind, not only the project as a whole.
+    office_ytd = {
+        o.id: (
+            round(board.weeks_elapsed * o.weekly_entries, 2),
+            round(board.weeks_elapsed * o.weekly_exits, 2),
+        )
+        for o in office_targets
+    }
     may_set_targets = has_permission(current_user, "reports.targets")
     if form is None and may_set_targets:
         form = targets_form(office_service.active_offices(db.session))
@@ -101,8 +111,15 @@ def _board_page(form: TargetsForm | None = None, year: int | None = None) -> str
         offices=offices,
         years=service.available_years(db.session, today),
         may_set_targets=may_set_targets,
-        office_targets=service.office_targets(db.session, scope),
+        office_targets=office_targets,
+        office_ytd=office_ytd,
         may_export_participants=has_permission(current_user, "participants.view"),
+        # Counts link to the participant list behind them, for those who may open it.
+        list_args=({"geschaeftsstelle": office_id} if office_id else {})
+        if has_permission(current_user, "participants.view")
+        else None,
+        year_first=year_span(year)[0],
+        year_last=year_span(year)[1] - timedelta(days=1),
         form=form,
         # Inquiries only for those who may open the queue, counted within their scope.
         intake=intake_reports.board_tile(db.session, current_user, utcnow())
@@ -157,6 +174,16 @@ def annual_report():
         office=office,
         office_id=office_id,
         offices=offices,
+        # As on the board: counts link to the participant list, for those who may open it.
+        list_args=(
+            dict(
+                {"geschaeftsstelle": office_id} if office_id else {},
+                von=report.start.isoformat(),
+                bis=report.last_day.isoformat(),
+            )
+            if has_permission(current_user, "participants.view")
+            else None
+        ),
     )
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from dateutil.relativedelta import relativedelta
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from crm.esf.models import (
     ENTRY_FLAGS,
@@ -365,13 +365,17 @@ class Incomplete:
     missing: list[str]
 
 
+# The completeness check lists at most this many participants (the page says so).
+INCOMPLETE_LIMIT = 200
+
+
 def incomplete_entries(
     session: Session,
     *,
     start: date,
     end: date,
     offices: list[int] | None,
-    limit: int = 200,
+    limit: int = INCOMPLETE_LIMIT,
 ) -> list[Incomplete]:
     """Participants entered in the period (in `offices`, not erased) with ESF data missing."""
     missing_any = sa.or_(
@@ -391,6 +395,8 @@ def incomplete_entries(
             _office_clause(offices),
             missing_any,
         )
+        # The check names whom to ask: the counsellor and the office of each participant.
+        .options(joinedload(P.counsellor), joinedload(P.office))
         .order_by(P.sort_name, P.id)
         .limit(limit)
     ).all()

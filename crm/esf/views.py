@@ -28,6 +28,7 @@ from crm.accounts.models import Office
 from crm.audit.service import Actor, acting_as, record
 from crm.contacts.export import write_xlsx
 from crm.dashboard import service as dashboard
+from crm.dashboard.term import Term, current_term
 from crm.dashboard.weeks import local_date
 from crm.database import db_int, utcnow
 from crm.esf import followup_link, mails, service
@@ -209,16 +210,20 @@ def _parse_day(raw: str | None) -> date | None:
         return None
 
 
-def presets(today: date) -> list[tuple[str, date, date]]:
-    """The period presets: this and last calendar year, the half-years, the last 100 days."""
+def presets(today: date, term: Term | None = None) -> list[tuple[str, date, date]]:
+    """The period presets: this and last calendar year, the half-years, the last 100 days,
+    and the project term when one is set (the funder report offers the same)."""
     y = today.year
-    return [
+    found = [
         (_("Calendar year %(year)d", year=y), date(y, 1, 1), date(y, 12, 31)),
         (_("Calendar year %(year)d", year=y - 1), date(y - 1, 1, 1), date(y - 1, 12, 31)),
         (_("1st half-year %(year)d", year=y), date(y, 1, 1), date(y, 6, 30)),
         (_("2nd half-year %(year)d", year=y), date(y, 7, 1), date(y, 12, 31)),
         (_("Last 100 days"), today - timedelta(days=99), today),
     ]
+    if term is not None and term.start is not None and term.end is not None:
+        found.append((_("Project term"), term.start, term.end))
+    return found
 
 
 def _period() -> tuple[date, date, list[str]]:
@@ -268,10 +273,11 @@ def indicators():
         start=start,
         end=end,
         errors=errors,
-        presets=presets(_today()),
+        presets=presets(_today(), current_term(db.session, current_app.config)),
         office_id=office_id,
         offices=offices,
         incomplete=incomplete,
+        incomplete_limit=service.INCOMPLETE_LIMIT,
         may_see_participants=may_see_participants,
         genders=service.GENDER_COLUMNS,
         min_cell=int(current_app.config.get("CRM_REPORT_MIN_CELL", 3)),

@@ -532,6 +532,47 @@ def _group_counts(session: Session, mine: sa.ColumnElement[bool], b: Boundaries)
     }
 
 
+@dataclass(frozen=True)
+class TeamRow:
+    """One assignee's open follow-ups due up to the end of this week, per group."""
+
+    user: User
+    overdue: int
+    today: int
+    week: int
+
+
+def team_counts(session: Session, users: Iterable[User], now: datetime) -> list[TeamRow]:
+    """Overdue, today's and this week's open follow-ups of each of `users`, in one query.
+
+    The same groups as `grouped_followups` (so each number matches the list it links to);
+    only follow-ups due before next week are read, so "later" is left out.
+    """
+    b = boundaries(now)
+
+    def counted(group: str) -> sa.Label[int]:
+        return sa.func.coalesce(
+            sa.func.sum(sa.case((_group_clause(group, b), 1), else_=0)), 0
+        ).label(group)
+
+    users = list(users)
+    rows = session.execute(
+        sa.select(FollowUp.assignee_id, counted("overdue"), counted("today"), counted("week"))
+        .where(
+            FollowUp.status == "open",
+            FollowUp.assignee_id.in_([u.id for u in users]),
+            FollowUp.due_at < b.next_week,
+        )
+        .group_by(FollowUp.assignee_id)
+    ).all()
+    by_user = {r.assignee_id: r for r in rows}
+    out = []
+    for user in users:
+        r = by_user.get(user.id)
+        out.append(TeamRow(user, r.overdue, r.today, r.week) if r else TeamRow(user, 0, 0, 0))
+    return out
+
+
 def due_until_tomorrow(
     session: Session, assignee_id: int, now: datetime, *, limit: int
 ) -> list[FollowUp]:

@@ -141,6 +141,23 @@ def index():
     )
 
 
+@bp.route("/team")
+@require("followups.view")
+def team():
+    """For leads and admins: each colleague's overdue, today's and this week's follow-ups."""
+    me = current_user._get_current_object()
+    if not _supervises(me):
+        abort(403)
+    now = utcnow()
+    rows = service.team_counts(db.session, assignable_users(db.session), now)
+    return render_template(
+        "followups/team.html",
+        rows=rows,
+        totals={g: sum(getattr(r, g) for r in rows) for g in ("overdue", "today", "week")},
+        this_week=week_of(now),
+    )
+
+
 def _visible_participants(me: Any, groups: list[service.Group]) -> frozenset[int]:
     """Ids of the participants linked to the listed follow-ups whom `me` may see.
 

@@ -81,6 +81,7 @@ SUPPORT_TYPE_LABELS = {
 STATE_LABELS = {
     "open": _l("in counselling (no exit)"),
     "not_entered": _l("not entered yet"),
+    "near_entry": _l("close to entry (7 to 8 hours)"),
     "entered": _l("entered"),
     "exited": _l("exited"),
     "warnings": _l("with overdue data"),

@@ -466,7 +466,10 @@ def warning_clause(today: date) -> sa.ColumnElement[bool]:
 
 # --- list ---------------------------------------------------------------------------------------
 
-LIST_STATES = ("open", "entered", "exited", "not_entered", "warnings")
+LIST_STATES = ("open", "entered", "exited", "not_entered", "near_entry", "warnings")
+# "Close to entry": not entered, within the last hour before the 8-hour rule (the start page
+# shows a counsellor the same band for their own cases; the list shows it for a whole team).
+NEAR_ENTRY_MINUTES = ENTRY_THRESHOLD_MINUTES - 60
 
 
 @dataclass
@@ -621,6 +624,13 @@ def participant_query(
         stmt = stmt.where(Participant.entry_on.is_(None), Participant.exit_on.is_(None))
     elif f.state == "exited":
         stmt = stmt.where(Participant.exit_on.is_not(None))
+    elif f.state == "near_entry":
+        stmt = stmt.where(
+            Participant.entry_on.is_(None),
+            Participant.exit_on.is_(None),
+            Participant.total_minutes >= NEAR_ENTRY_MINUTES,
+            Participant.total_minutes <= ENTRY_THRESHOLD_MINUTES,
+        )
     elif f.state == "warnings":
         stmt = stmt.where(warning_clause(today))
     period = _period_clause(f)

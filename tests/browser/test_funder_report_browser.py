@@ -50,7 +50,7 @@ def test_a_breakdown_number_opens_the_filtered_list_with_a_chip_that_removes_the
     check_a11y(page)
     chip.get_by_role("link").click()
     expect(page).not_to_have_url(re.compile(r"geschlecht"))
-    expect(page.locator("#report-filter")).to_contain_text("Aus dem Förderbericht")
+    expect(page.locator("#report-filter")).to_contain_text("Aus der Auswertung")
     page.locator("#remove-period").click()
     expect(page.locator("#report-filter")).to_have_count(0)
     check_a11y(page)

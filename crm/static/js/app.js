@@ -13,6 +13,13 @@
   document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
     select.addEventListener("change", function () { select.form.submit(); });
   });
+  // Buttons marked data-print print the page (the print style leaves out navigation and
+  // filters). They are hidden until this runs: without JavaScript the browser's own print
+  // command does the same.
+  document.querySelectorAll("button[data-print]").forEach(function (button) {
+    button.hidden = false;
+    button.addEventListener("click", function () { window.print(); });
+  });
   // Forms with data-confirm ask before submitting (delete, deactivate …).
   document.querySelectorAll("form[data-confirm]").forEach(function (form) {
     form.addEventListener("submit", function (event) {
