@@ -218,3 +218,35 @@ def test_a_stored_rule_is_told_apart_by_the_pattern_it_came_from():
     ended = rules.with_until(QUARTERLY, datetime(2027, 10, 5, 10, 0))
     assert rules.pattern_of(ended) == ("quarterly_first_tuesday", date(2027, 10, 5))
     assert rules.pattern_of("FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,WE") == ("custom", None)
+
+
+def test_an_occurrence_links_to_the_last_held_and_the_next_meeting_of_its_series(
+    client_as, db_session
+):
+    client = client_as("staff")
+    s = service.create_series(
+        db_session,
+        data(datetime(2027, 1, 13, 14, 0), kind="coordination", title="Abstimmung Jobcenter"),
+        "FREQ=WEEKLY;INTERVAL=2;BYDAY=WE",
+        today=date(2027, 1, 1),
+        horizon_days=60,
+    )
+    first, cancelled, third, fourth = occurrences(db_session, s)[:4]
+    service.cancel_event(db_session, cancelled)
+    db_session.commit()
+
+    page = client.get(f"/termine/{third.id}").get_data(as_text=True)
+    # The cancelled meeting is skipped: its minutes and tasks would be empty.
+    assert f'href="/termine/{first.id}" id="series-previous">Vorheriger Termin: 13.01.2027' in page
+    assert f'href="/termine/{fourth.id}" id="series-next">Nächster Termin: 24.02.2027' in page
+
+    opening = client.get(f"/termine/{first.id}").get_data(as_text=True)
+    assert 'id="series-previous"' not in opening
+    assert f'href="/termine/{third.id}" id="series-next"' in opening
+
+
+def test_a_single_event_has_no_series_links(client_as, db_session):
+    client = client_as("staff")
+    event = service.create_event(db_session, data(datetime(2027, 1, 13, 14, 0)))
+    db_session.commit()
+    assert 'id="series-neighbours"' not in client.get(f"/termine/{event.id}").get_data(as_text=True)

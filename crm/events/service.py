@@ -379,6 +379,30 @@ def get_event(session: Session, event_id: int) -> Event | None:
     )
 
 
+def series_neighbours(session: Session, event: Event) -> tuple[Event | None, Event | None]:
+    """The held (not cancelled) occurrences of `event`'s series just before and after it.
+
+    Planning the next meeting of a series starts from the last one's minutes and agreed
+    tasks, so the occurrence page links to both neighbours.
+    """
+    if event.series_id is None:
+        return None, None
+    same = (Event.series_id == event.series_id, Event.id != event.id, Event.status != "cancelled")
+    before = session.scalar(
+        sa.select(Event)
+        .where(*same, Event.starts_at < event.starts_at)
+        .order_by(Event.starts_at.desc())
+        .limit(1)
+    )
+    after = session.scalar(
+        sa.select(Event)
+        .where(*same, Event.starts_at > event.starts_at)
+        .order_by(Event.starts_at)
+        .limit(1)
+    )
+    return before, after
+
+
 # --- staff on duty -------------------------------------------------------------------------
 
 

@@ -351,6 +351,7 @@ def _render_detail(event: Event, status: int = 200, **forms: Any) -> Any:
             can_followup=has_permission(current_user, "followups.edit"),
             figures=followthrough.figures(db.session, event.id),
             series_pattern=rules.pattern_of(event.series.rrule) if event.series else None,
+            series_neighbours=service.series_neighbours(db.session, event),
             PATTERN_LABELS=PATTERN_LABELS,
         ),
         status,
