@@ -225,3 +225,69 @@ def test_merging_people_keeps_their_leads(app_ctx):
     merge_people(session, keep, session.get(Person, lead.person_id), user=me)
     session.expire_all()
     assert session.get(Lead, lead.id).person_id == keep.id
+
+
+def test_a_lead_at_a_picked_organisation_is_linked_to_it_whatever_postcode_is_typed(
+    client_as, db_session
+):
+    c = client_as("staff")
+    event = fair(db_session)
+    # Stored without a postcode: matching by name and postcode would have made a second one.
+    known = save_organisation(db_session, {"name": "Klinikum Magdeburg-Süd", "kind": "employer"})
+    db_session.commit()
+    orgs_before = db_session.scalar(sa.select(sa.func.count(Organisation.id)))
+
+    page = c.get(f"/termine/{event.id}/leads/neu").get_data(as_text=True)
+    assert 'data-source="/suche/auswahl/organisation"' in page
+    # One organisation_id field only: a second, empty one before it would win on submit.
+    assert page.count('name="organisation_id"') == 1
+    r = c.post(
+        f"/termine/{event.id}/leads/neu",
+        data={
+            "last_name": "Yıldız",
+            "organisation": "Klinikum Magdeburg-Süd",
+            "organisation_id": str(known.id),
+            "postcode": "39130",
+            "assignee_id": str(c.user.id),
+            "next": "event",
+        },
+    )
+    assert r.status_code == 302, r.data
+    lead = db_session.scalar(sa.select(Lead).where(Lead.event_id == event.id))
+    assert [a.organisation_id for a in lead.person.affiliations] == [known.id]
+    assert db_session.scalar(sa.select(sa.func.count(Organisation.id))) == orgs_before
+
+
+def test_a_picked_organisation_whose_name_was_then_changed_counts_as_the_typed_name(
+    client_as, db_session
+):
+    c = client_as("staff")
+    event = fair(db_session)
+    known = save_organisation(db_session, {"name": "Klinikum Magdeburg-Süd", "kind": "employer"})
+    db_session.commit()
+    r = c.post(
+        f"/termine/{event.id}/leads/neu",
+        data={
+            "last_name": "Weber",
+            # Without JavaScript the hidden id stays while the user types another firm.
+            "organisation": "Tischlerei Holz",
+            "organisation_id": str(known.id),
+            "assignee_id": str(c.user.id),
+            "next": "event",
+        },
+    )
+    assert r.status_code == 302, r.data
+    lead = db_session.scalar(sa.select(Lead).where(Lead.event_id == event.id))
+    (affiliation,) = lead.person.affiliations
+    assert affiliation.organisation.name == "Tischlerei Holz"
+    # Junk in the hidden field is ignored, not a 500.
+    junk = c.post(
+        f"/termine/{event.id}/leads/neu",
+        data={
+            "last_name": "Krause",
+            "organisation": "Tischlerei Holz",
+            "organisation_id": "99999999999999999999",
+            "assignee_id": str(c.user.id),
+        },
+    )
+    assert junk.status_code == 302

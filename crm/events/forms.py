@@ -104,6 +104,9 @@ class LeadForm(Form):
     email = EmailField(_l("E-mail"), validators=[Optional(), Email(), Mailable(), Length(max=254)])
     phone = StringField(_l("Phone"), validators=[Optional(), Length(max=60)])
     organisation = StringField(_l("Organisation"), validators=[Optional(), Length(max=200)])
+    # Filled by the record picker: a known organisation is linked as chosen, whatever postcode
+    # the visitor gives; without it the name (and postcode) decide as before.
+    organisation_id = HiddenField()
     postcode = StringField(_l("Postcode"), validators=[Optional(), Length(max=5)])
     note = TextAreaField(_l("What was discussed"), validators=[Optional(), Length(max=5000)])
     assignee_id = SelectField(_l("Follow-up by"), coerce=int)

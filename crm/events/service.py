@@ -531,6 +531,8 @@ class LeadData:
     note: str = ""
     followup_subject: str = ""
     followup_due: date | None = None
+    # A known organisation picked in the form: used as it is, not looked up by name.
+    organisation_id: int | None = None
 
 
 def capture_lead(
@@ -543,8 +545,8 @@ def capture_lead(
     now: datetime,
 ) -> Lead:
     """Find or create the person and organisation, log the fair contact, create the follow-up."""
-    org = None
-    if data.organisation_name.strip():
+    org = session.get(Organisation, data.organisation_id) if data.organisation_id else None
+    if org is None and data.organisation_name.strip():
         hits = find_organisation_duplicates(
             session, name=data.organisation_name, postcode=data.postcode
         )

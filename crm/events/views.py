@@ -523,6 +523,16 @@ def add_minutes_action(event_id: int):
     return redirect(url_for("events.detail", event_id=event.id) + "#protokoll")
 
 
+def _picked_lead_organisation(form: LeadForm) -> int | None:
+    """The organisation chosen in the lead form's picker, while its name is still shown."""
+    picked = db_int(form.organisation_id.data) if form.organisation_id.data else None
+    org = db.session.get(Organisation, picked) if picked else None
+    # Without JavaScript only the text can change: then the text is what the user means.
+    if org is not None and org.name == (form.organisation.data or "").strip():
+        return org.id
+    return None
+
+
 @bp.route("/termine/<int:event_id>/leads/neu", methods=["GET", "POST"])
 @require("events.edit")
 def new_lead(event_id: int):
@@ -545,6 +555,7 @@ def new_lead(event_id: int):
                     email=form.email.data or "",
                     phone=form.phone.data or "",
                     organisation_name=form.organisation.data or "",
+                    organisation_id=_picked_lead_organisation(form),
                     postcode=form.postcode.data or "",
                     note=form.note.data or "",
                     followup_subject=form.followup_subject.data or "",
