@@ -23,7 +23,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional
 
 from crm.events.registration import RegistrationData
-from crm.forms import Form, Mailable, WholeNumberField, choices
+from crm.forms import Form, Mailable, WholeNumberField, choices, int_or_none
 from crm.inputs import mailable
 
 KIND_LABELS = {
@@ -96,6 +96,10 @@ class ContactForm(Form):
     person = StringField(_l("Person (name, e-mail or number)"), validators=[DataRequired()])
     person_id = HiddenField()
     status = SelectField(_l("Status"), choices=choices(CONTACT_STATUS_LABELS.items()))
+
+
+class InviteListForm(Form):
+    contact_list_id = SelectField(_l("Contact list"), coerce=int_or_none)
 
 
 class LeadForm(Form):

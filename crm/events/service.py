@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from crm.accounts.models import User
-from crm.contacts.models import Organisation, Person
+from crm.contacts.models import ContactListMember, Organisation, Person
 from crm.contacts.service import (
     add_affiliation,
     find_organisation_duplicates,
@@ -503,6 +503,33 @@ def set_contact(session: Session, event: Event, person: Person, status: str) -> 
     row.status = status
     session.flush()
     return row
+
+
+def invite_contact_list(session: Session, event: Event, list_id: int) -> tuple[int, int]:
+    """Enter every member of a contact list as invited; returns (entered, already there).
+
+    People already on the event keep their status: a registration or attendance is never
+    turned back into an invitation.
+    """
+    members = sa.select(ContactListMember.person_id).where(ContactListMember.list_id == list_id)
+    present = set(
+        session.scalars(
+            sa.select(EventContact.person_id).where(
+                EventContact.event_id == event.id, EventContact.person_id.in_(members)
+            )
+        )
+    )
+    entered = 0
+    for person in session.scalars(
+        sa.select(Person).where(Person.id.in_(members)).order_by(Person.id)
+    ):
+        if person.id in present:
+            continue
+        # Through the ORM, so each invitation is audited like one entered by hand.
+        session.add(EventContact(event_id=event.id, person=person, status="invited"))
+        entered += 1
+    session.flush()
+    return entered, len(present)
 
 
 def contacts_of(session: Session, event: Event) -> list[EventContact]:

@@ -19,11 +19,12 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_login import current_user
 
 from crm.accounts.models import User
 from crm.accounts.service import assignable_user, assignable_users
-from crm.contacts.models import Organisation, Person
+from crm.contacts.models import ContactList, Organisation, Person
 from crm.contacts.service import find_records, resolve_organisation
 from crm.database import db_int, utcnow
 from crm.events import calendar as cal
@@ -38,6 +39,7 @@ from crm.events.forms import (
     ChecklistForm,
     ContactForm,
     EventForm,
+    InviteListForm,
     LeadForm,
     MinutesActionForm,
     MinutesForm,
@@ -347,6 +349,7 @@ def _render_detail(event: Event, status: int = 200, **forms: Any) -> Any:
             show_minutes=event.has_minutes or stored_minutes is not None,
             actions=minutes.agreed_actions(db.session, event, current_user),
             contact_form=forms.get("contact_form") or ContactForm(formdata=None),
+            invite_list_form=forms.get("invite_list_form") or _invite_list_form(formdata=None),
             can_edit=has_permission(current_user, "events.edit"),
             can_followup=has_permission(current_user, "followups.edit"),
             figures=followthrough.figures(db.session, event.id),
@@ -455,6 +458,53 @@ def set_contact(event_id: int):
         ),
         "success",
     )
+    return redirect(url_for("events.detail", event_id=event.id) + "#kontakte")
+
+
+def _invite_list_form(**kwargs: Any) -> InviteListForm | None:
+    """The form that invites a whole contact list, for users who may see the lists."""
+    if not has_permission(current_user, "contacts.view"):
+        return None
+    form = InviteListForm(**kwargs)
+    form.contact_list_id.choices = choices(
+        db.session.execute(
+            sa.select(ContactList.id, ContactList.name).order_by(ContactList.name).limit(500)
+        ).all(),
+        placeholder=_l("Please choose"),
+    )
+    return form
+
+
+@bp.route("/termine/<int:event_id>/kontakte/liste", methods=["POST"])
+@require("events.edit")
+def invite_contact_list(event_id: int):
+    event = _event_or_404(event_id)
+    form = _invite_list_form()
+    if form is None:
+        abort(403)
+    contact_list = (
+        db.session.get(ContactList, form.contact_list_id.data)
+        if form.validate_on_submit() and form.contact_list_id.data
+        else None
+    )
+    if contact_list is None:
+        form.contact_list_id.errors = [_("Please choose a contact list.")]
+        return _render_detail(event, 400, invite_list_form=form)
+    entered, present = service.invite_contact_list(db.session, event, contact_list.id)
+    db.session.commit()
+    message = ngettext(
+        "%(num)d person from “%(list)s” entered as invited.",
+        "%(num)d people from “%(list)s” entered as invited.",
+        entered,
+        list=contact_list.name,
+    )
+    if present:
+        message += " " + ngettext(
+            "%(num)d was on the event already and keeps their status.",
+            "%(num)d were on the event already and keep their status.",
+            present,
+        )
+    flash(message, "success")
     return redirect(url_for("events.detail", event_id=event.id) + "#kontakte")
 
 

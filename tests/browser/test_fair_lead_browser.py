@@ -62,3 +62,34 @@ def test_the_assistant_picks_a_known_firm_for_a_fair_lead_and_no_duplicate_appea
     check_a11y(page)
 
     assert _organisations_named(page, FIRM) == before
+
+
+def test_the_assistant_invites_a_contact_list_and_steps_through_the_series_by_clicking(
+    page: Page,
+) -> None:
+    page.goto("/")
+    log_in(page, ASSISTANT)
+    check_a11y(page)
+    page.get_by_role("navigation").get_by_role("link", name="Termine", exact=True).click()
+    check_a11y(page)
+    presentation = "Präsentation im Haus der Wirtschaft"
+    page.get_by_role("main").get_by_role("link", name=presentation).first.click()
+    expect(page).to_have_url(re.compile(r"/termine/\d+$"))
+    first_url = page.url
+    check_a11y(page)
+
+    page.get_by_label("Kontaktliste").select_option(label="Kontakte Jobmesse 2025")
+    page.get_by_role("button", name="Ganze Liste einladen").click()
+    expect(page).to_have_url(re.compile(r"/termine/\d+#kontakte$"))
+    expect(page.locator(".flash-messages")).to_contain_text("als eingeladen eingetragen")
+    contacts = page.locator("#kontakte table")
+    expect(contacts).to_contain_text("Özgür Yıldız")
+    expect(contacts).to_contain_text("eingeladen")
+    check_a11y(page)
+
+    page.locator("#series-next").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text(presentation)
+    expect(page.locator("#event-series")).to_contain_text("Vorheriger Termin: 05.01.2027")
+    check_a11y(page)
+    page.locator("#series-previous").click()
+    expect(page).to_have_url(first_url)
