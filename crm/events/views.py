@@ -245,8 +245,7 @@ def edit(event_id: int):
         form.organiser.data = event.organiser.name if event.organiser else ""
         form.organiser_id.data = str(event.organiser_id) if event.organiser_id else ""
         form.responsible_id.data = event.responsible_id or 0
-        form.pattern.data = "custom" if event.series else "none"
-        form.custom_rule.data = event.series.rrule if event.series else ""
+        form.pattern.data, form.custom_rule.data = _pattern_fields(event)
     duplicates: list[Event] = []
     if form.validate_on_submit() and (data := _data_from(form)) is not None:
         moved = (
@@ -280,6 +279,20 @@ def edit(event_id: int):
                 flash(_("The event has been saved."), "success")
                 return redirect(url_for("events.detail", event_id=event.id))
     return render_template("events/form.html", form=form, event=event, duplicates=duplicates)
+
+
+def _pattern_fields(event: Event) -> tuple[str, str]:
+    """The recurrence choice and custom rule the edit form starts with.
+
+    A rule made from one of the offered patterns shows as that pattern, as on the event page.
+    An ended series (UNTIL) stays a custom rule: the pattern alone would drop its end.
+    """
+    if event.series is None:
+        return "none", ""
+    pattern, last_day = rules.pattern_of(event.series.rrule)
+    if pattern != "custom" and last_day is None:
+        return pattern, ""
+    return "custom", event.series.rrule
 
 
 def _one_day():
