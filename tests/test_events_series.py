@@ -310,3 +310,41 @@ def test_an_ended_series_is_edited_as_its_full_rule_so_its_end_is_kept(client_as
     page = client.get(f"/termine/{first.id}/bearbeiten").get_data(as_text=True)
     assert _selected_pattern(page) == "custom"
     assert "UNTIL=" in page
+
+
+def test_a_rhythm_changed_for_only_one_date_is_refused_with_the_input_kept(client_as, db_session):
+    client = client_as("staff")
+    start = datetime(2027, 1, 13, 14, 0)
+    s = service.create_series(
+        db_session,
+        data(start, kind="coordination", title="Abstimmung Jobcenter"),
+        rules.rule_for("biweekly", start) or "",
+        today=date(2027, 1, 1),
+        horizon_days=60,
+    )
+    second = occurrences(db_session, s)[1]
+    db_session.commit()
+    form = {
+        "kind": "coordination",
+        "title": "Abstimmung Jobcenter mit Agentur",
+        "start_date": "2027-01-27",
+        "start_time": "14:00",
+        "end_date": "2027-01-27",
+        "end_time": "15:30",
+        "responsible_id": "0",
+        "scope": "this",
+    }
+    refused = client.post(f"/termine/{second.id}/bearbeiten", data={**form, "pattern": "monthly"})
+    assert refused.status_code == 200
+    page = refused.get_data(as_text=True)
+    assert "Eine geänderte Wiederholung gilt für diesen und alle folgenden Termine" in page
+    assert 'value="Abstimmung Jobcenter mit Agentur"' in page
+    db_session.refresh(second)
+    assert second.title == "Abstimmung Jobcenter"
+    assert s.rrule == "FREQ=WEEKLY;INTERVAL=2;BYDAY=WE"
+
+    # The rhythm as shown: only this date's title changes.
+    saved = client.post(f"/termine/{second.id}/bearbeiten", data={**form, "pattern": "biweekly"})
+    assert saved.status_code == 302
+    db_session.refresh(second)
+    assert second.title == "Abstimmung Jobcenter mit Agentur"

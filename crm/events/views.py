@@ -255,7 +255,15 @@ def edit(event_id: int):
         # Only a changed title or day can make a new twin; saving other fields never asks.
         if moved and not _confirmed():
             duplicates = _duplicates_of(data, exclude_id=event.id)
-        if not duplicates:
+        if not duplicates and _rhythm_changed_for_one_date(form, event):
+            # Saving would silently drop the new rhythm: one date has none of its own.
+            form.pattern.errors = [
+                _(
+                    "A changed rhythm applies to this and all following dates: "
+                    "choose that above, or keep the rhythm."
+                )
+            ]
+        elif not duplicates:
             if event.series_id is not None and form.scope.data == "following":
                 rule, ok = _rule_from(form, data.start_local)
                 if ok:
@@ -293,6 +301,16 @@ def _pattern_fields(event: Event) -> tuple[str, str]:
     if pattern != "custom" and last_day is None:
         return pattern, ""
     return "custom", event.series.rrule
+
+
+def _rhythm_changed_for_one_date(form: EventForm, event: Event) -> bool:
+    """True if the form changes a series' rhythm while saving only this one date."""
+    if event.series_id is None or form.scope.data == "following":
+        return False
+    pattern, rule = _pattern_fields(event)
+    if form.pattern.data != pattern:
+        return True
+    return pattern == "custom" and (form.custom_rule.data or "").strip().upper() != rule.upper()
 
 
 def _one_day():
