@@ -145,3 +145,19 @@ def test_marking_needs_the_merge_right_csrf_and_two_existing_records(
     service.delete_organisation(db_session, y, user=None)
     db_session.flush()
     assert db_session.scalar(sa.select(sa.func.count()).select_from(DistinctPair)) == 0
+
+
+def test_an_organisation_pair_names_postcode_and_town_only_where_there_are_some(
+    client_as: Any, db_session: Any
+) -> None:
+    make_org(db_session, name="Agentur für Arbeit Magdeburg", city="Magdeburg")
+    make_org(db_session, name="Agentur für Arbeit Magdeburg", city="Magdeburg")
+    make_org(db_session, name="Hof Lindner", phone="0391 9876543")
+    make_org(db_session, name="Lindner Hof", phone="0391 9876543")
+    db_session.commit()
+    page = client_as("staff").get("/kontakte/dubletten?art=organisationen").get_data(as_text=True)
+    assert "(Magdeburg)" in page
+    assert "( Magdeburg)" not in page
+    # No address at all: no empty brackets.
+    assert "( )" not in page
+    assert "()" not in page.split('id="duplicate-pairs"', 1)[1]

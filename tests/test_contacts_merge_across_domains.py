@@ -115,6 +115,40 @@ def test_staff_are_warned_on_the_merge_page_who_may_merge_records_participants_r
     assert "Nur Projektleitung oder Administration" in html
 
 
+def test_staff_are_offered_the_direction_they_may_merge_in_instead_of_a_refusal(
+    client_as, db_session, shared_with_association
+):
+    employer, association, _p, _r = shared_with_association
+    staff = client_as("staff")
+    url = f"/kontakte/organisationen/{employer.id}/zusammenfuehren/{association.id}"
+    html = staff.get(url).get_data(as_text=True)
+    # Dropping the association would move a participant's release: only keeping it is allowed.
+    assert f'id="keep-{association.id}" value="{association.id}" checked' in html
+    assert f'id="keep-{employer.id}" value="{employer.id}" disabled' in html
+    allowed = html.split('id="merge-allowed-keep">', 1)[1].split("</p>", 1)[0]
+    assert (
+        allowed == f"Sie können sie selbst zusammenführen, wenn Sie Nr. {association.id} behalten."
+    )
+    assert merge(staff, association, employer).status_code == 302
+
+
+def test_staff_see_no_merge_button_when_both_records_hold_participant_data(
+    client_as, db_session, shared_with_association
+):
+    employer, association, _p, _r = shared_with_association
+    make_participant(db_session, referring_organisation_id=employer.id)
+    db_session.commit()
+    html = (
+        client_as("staff")
+        .get(f"/kontakte/organisationen/{employer.id}/zusammenfuehren/{association.id}")
+        .get_data(as_text=True)
+    )
+    assert 'id="merge-blockers"' in html
+    assert 'id="merge-form"' not in html
+    assert 'id="merge-allowed-keep"' not in html
+    assert f'href="/kontakte/organisationen/{employer.id}">Zurück</a>' in html
+
+
 def test_staff_still_merge_organisations_that_no_participant_data_names(client_as, db_session):
     keep = org(db_session, "Bäckerei Schäfer", "employer")
     drop = org(db_session, "Baeckerei Schaefer", "employer")

@@ -225,3 +225,145 @@ def test_merging_people_keeps_their_leads(app_ctx):
     merge_people(session, keep, session.get(Person, lead.person_id), user=me)
     session.expire_all()
     assert session.get(Lead, lead.id).person_id == keep.id
+
+
+def test_a_lead_at_a_picked_organisation_is_linked_to_it_whatever_postcode_is_typed(
+    client_as, db_session
+):
+    c = client_as("staff")
+    event = fair(db_session)
+    # Stored without a postcode: matching by name and postcode would have made a second one.
+    known = save_organisation(db_session, {"name": "Klinikum Magdeburg-Süd", "kind": "employer"})
+    db_session.commit()
+    orgs_before = db_session.scalar(sa.select(sa.func.count(Organisation.id)))
+
+    page = c.get(f"/termine/{event.id}/leads/neu").get_data(as_text=True)
+    assert 'data-source="/suche/auswahl/organisation"' in page
+    # One organisation_id field only: a second, empty one before it would win on submit.
+    assert page.count('name="organisation_id"') == 1
+    r = c.post(
+        f"/termine/{event.id}/leads/neu",
+        data={
+            "last_name": "Yıldız",
+            "organisation": "Klinikum Magdeburg-Süd",
+            "organisation_id": str(known.id),
+            "postcode": "39130",
+            "assignee_id": str(c.user.id),
+            "next": "event",
+        },
+    )
+    assert r.status_code == 302, r.data
+    lead = db_session.scalar(sa.select(Lead).where(Lead.event_id == event.id))
+    assert [a.organisation_id for a in lead.person.affiliations] == [known.id]
+    assert db_session.scalar(sa.select(sa.func.count(Organisation.id))) == orgs_before
+
+
+def test_a_picked_organisation_whose_name_was_then_changed_counts_as_the_typed_name(
+    client_as, db_session
+):
+    c = client_as("staff")
+    event = fair(db_session)
+    known = save_organisation(db_session, {"name": "Klinikum Magdeburg-Süd", "kind": "employer"})
+    db_session.commit()
+    r = c.post(
+        f"/termine/{event.id}/leads/neu",
+        data={
+            "last_name": "Weber",
+            # Without JavaScript the hidden id stays while the user types another firm.
+            "organisation": "Tischlerei Holz",
+            "organisation_id": str(known.id),
+            "assignee_id": str(c.user.id),
+            "next": "event",
+        },
+    )
+    assert r.status_code == 302, r.data
+    lead = db_session.scalar(sa.select(Lead).where(Lead.event_id == event.id))
+    (affiliation,) = lead.person.affiliations
+    assert affiliation.organisation.name == "Tischlerei Holz"
+    # Junk in the hidden field is ignored, not a 500.
+    junk = c.post(
+        f"/termine/{event.id}/leads/neu",
+        data={
+            "last_name": "Krause",
+            "organisation": "Tischlerei Holz",
+            "organisation_id": "99999999999999999999",
+            "assignee_id": str(c.user.id),
+        },
+    )
+    assert junk.status_code == 302
+
+
+def _contact_list(session, people, name="Aussteller Jobmesse 2027"):
+    from crm.contacts.models import ContactList, ContactListMember
+
+    contact_list = ContactList(name=name)
+    session.add(contact_list)
+    session.flush()
+    for person in people:
+        session.add(ContactListMember(list_id=contact_list.id, person_id=person.id))
+    session.flush()
+    return contact_list
+
+
+def test_a_whole_contact_list_is_invited_and_nobody_already_registered_is_set_back(
+    client_as, db_session
+):
+    from crm.audit.models import AuditEntry
+    from crm.events.models import EventContact
+
+    c = client_as("staff")
+    event = fair(db_session)
+    anna, ben, cem = (factories.make_person(db_session, last_name=n) for n in ("A", "B", "C"))
+    service.set_contact(db_session, event, ben, "registered")
+    contact_list = _contact_list(db_session, [anna, ben, cem])
+    db_session.commit()
+
+    page = c.get(f"/termine/{event.id}").get_data(as_text=True)
+    assert 'id="invite-list-form"' in page
+    assert "Aussteller Jobmesse 2027" in page
+    r = c.post(f"/termine/{event.id}/kontakte/liste", data={"contact_list_id": contact_list.id})
+    assert r.status_code == 302
+    assert r.headers["Location"].endswith("#kontakte")
+    statuses = dict(
+        db_session.execute(
+            sa.select(EventContact.person_id, EventContact.status).where(
+                EventContact.event_id == event.id
+            )
+        ).all()
+    )
+    assert statuses == {anna.id: "invited", ben.id: "registered", cem.id: "invited"}
+    flashed = c.get(f"/termine/{event.id}").get_data(as_text=True)
+    assert "2 Personen aus „Aussteller Jobmesse 2027“ als eingeladen eingetragen." in flashed
+    assert "1 war schon eingetragen und behält den Status." in flashed
+    # Each invitation is audited like one entered by hand.
+    audited = db_session.scalar(
+        sa.select(sa.func.count(AuditEntry.id)).where(AuditEntry.entity_type == "event_contact")
+    )
+    assert audited >= 3
+
+    # Again: nothing new, nothing doubled.
+    c.post(f"/termine/{event.id}/kontakte/liste", data={"contact_list_id": contact_list.id})
+    assert len(service.contacts_of(db_session, event)) == 3
+
+
+def test_inviting_without_a_list_or_with_junk_explains_in_german_and_keeps_the_page(
+    client_as, db_session
+):
+    c = client_as("staff")
+    event = fair(db_session)
+    _contact_list(db_session, [])
+    db_session.commit()
+    for value in ("", "abc", "99999999999999999999", "424242"):
+        r = c.post(f"/termine/{event.id}/kontakte/liste", data={"contact_list_id": value})
+        assert r.status_code == 400, value
+        assert "Bitte wählen Sie eine Kontaktliste." in r.get_data(as_text=True)
+
+
+def test_a_reader_can_neither_see_nor_use_the_list_invitation(client_as, db_session):
+    event = fair(db_session)
+    contact_list = _contact_list(db_session, [factories.make_person(db_session, last_name="D")])
+    db_session.commit()
+    reader = client_as("readonly")
+    assert 'id="invite-list-form"' not in reader.get(f"/termine/{event.id}").get_data(as_text=True)
+    url = f"/termine/{event.id}/kontakte/liste"
+    assert reader.post(url, data={"contact_list_id": contact_list.id}).status_code == 403

@@ -338,6 +338,33 @@ def test_staff_open_registration_in_the_settings_and_find_the_link_and_embed_cod
     assert event.registration_capacity == 25
 
 
+def test_a_registration_not_yet_opened_says_so_and_leads_to_the_settings_that_open_it(
+    client_as, db_session
+):
+    event = factories.make_event(db_session, day=(utcnow() + timedelta(days=20)).date())
+    db_session.commit()
+    page = client_as("staff").get(f"/termine/{event.id}/anmeldungen").get_data(as_text=True)
+    # Without this the invite button is simply missing and nothing says why.
+    assert "Nicht geöffnet" in page
+    assert "Abgeschlossen" not in page
+    assert 'id="invite-link"' not in page
+    hint = page[page.index('id="registration-closed-hint"') :].split("</p>", 1)[0]
+    assert "sobald die Anmeldung geöffnet ist" in hint
+    assert f'href="/termine/{event.id}/anmeldung/einstellungen">Anmeldung öffnen</a>' in hint
+    # A reader cannot change the settings: no hint pointing to a page they may not open.
+    reader_page = client_as("readonly").get(f"/termine/{event.id}/anmeldungen")
+    assert 'id="registration-closed-hint"' not in reader_page.get_data(as_text=True)
+
+
+def test_a_passed_deadline_is_named_with_a_way_to_change_it(client_as, db_session):
+    event = _open_event(db_session, deadline=utcnow() - timedelta(hours=1))
+    page = client_as("staff").get(f"/termine/{event.id}/anmeldungen").get_data(as_text=True)
+    assert 'id="invite-link"' not in page
+    hint = page[page.index('id="registration-closed-hint"') :].split("</p>", 1)[0]
+    assert "Anmeldefrist ist abgelaufen" in hint
+    assert ">Frist ändern</a>" in hint
+
+
 def test_read_only_users_see_the_list_but_cannot_check_in_and_anonymous_users_see_nothing(
     client, client_as, db_session
 ):

@@ -218,3 +218,133 @@ def test_a_stored_rule_is_told_apart_by_the_pattern_it_came_from():
     ended = rules.with_until(QUARTERLY, datetime(2027, 10, 5, 10, 0))
     assert rules.pattern_of(ended) == ("quarterly_first_tuesday", date(2027, 10, 5))
     assert rules.pattern_of("FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,WE") == ("custom", None)
+
+
+def test_an_occurrence_links_to_the_last_held_and_the_next_meeting_of_its_series(
+    client_as, db_session
+):
+    client = client_as("staff")
+    s = service.create_series(
+        db_session,
+        data(datetime(2027, 1, 13, 14, 0), kind="coordination", title="Abstimmung Jobcenter"),
+        "FREQ=WEEKLY;INTERVAL=2;BYDAY=WE",
+        today=date(2027, 1, 1),
+        horizon_days=60,
+    )
+    first, cancelled, third, fourth = occurrences(db_session, s)[:4]
+    service.cancel_event(db_session, cancelled)
+    db_session.commit()
+
+    page = client.get(f"/termine/{third.id}").get_data(as_text=True)
+    # The cancelled meeting is skipped: its minutes and tasks would be empty.
+    assert f'href="/termine/{first.id}" id="series-previous">Vorheriger Termin: 13.01.2027' in page
+    assert f'href="/termine/{fourth.id}" id="series-next">Nächster Termin: 24.02.2027' in page
+
+    opening = client.get(f"/termine/{first.id}").get_data(as_text=True)
+    assert 'id="series-previous"' not in opening
+    assert f'href="/termine/{third.id}" id="series-next"' in opening
+
+
+def test_a_single_event_has_no_series_links(client_as, db_session):
+    client = client_as("staff")
+    event = service.create_event(db_session, data(datetime(2027, 1, 13, 14, 0)))
+    db_session.commit()
+    assert 'id="series-neighbours"' not in client.get(f"/termine/{event.id}").get_data(as_text=True)
+
+
+def _selected_pattern(page: str) -> str:
+    block = page.split('name="pattern"', 1)[1].split("</select>", 1)[0]
+    return block.split("selected value=", 1)[1].split('"')[1]
+
+
+def test_editing_an_occurrence_shows_its_rhythm_as_the_pattern_it_was_made_from(
+    client_as, db_session
+):
+    client = client_as("staff")
+    s = service.create_series(
+        db_session,
+        data(datetime(2027, 1, 13, 14, 0), kind="coordination", title="Abstimmung Jobcenter"),
+        rules.rule_for("biweekly", datetime(2027, 1, 13, 14, 0)) or "",
+        today=date(2027, 1, 1),
+        horizon_days=60,
+    )
+    second = occurrences(db_session, s)[1]
+    db_session.commit()
+    page = client.get(f"/termine/{second.id}/bearbeiten").get_data(as_text=True)
+    assert _selected_pattern(page) == "biweekly"
+    custom = page.split('name="custom_rule"', 1)[1].split(">", 1)[0]
+    assert 'value=""' in custom
+
+    # "This and all following" with the pattern shown keeps the 14-day Wednesday rhythm.
+    response = client.post(
+        f"/termine/{second.id}/bearbeiten",
+        data={
+            "kind": "coordination",
+            "title": "Abstimmung Jobcenter",
+            "start_date": "2027-01-27",
+            "start_time": "15:00",
+            "end_date": "2027-01-27",
+            "end_time": "16:30",
+            "pattern": "biweekly",
+            "responsible_id": "0",
+            "scope": "following",
+        },
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
+    new_series = db_session.scalars(sa.select(EventSeries).order_by(EventSeries.id.desc())).first()
+    assert new_series.rrule == "FREQ=WEEKLY;INTERVAL=2;BYDAY=WE"
+
+
+def test_an_ended_series_is_edited_as_its_full_rule_so_its_end_is_kept(client_as, db_session):
+    client = client_as("staff")
+    ended = rules.with_until(QUARTERLY, datetime(2027, 10, 5, 10, 0))
+    s = service.create_series(
+        db_session,
+        data(datetime(2027, 1, 5, 10, 0)),
+        ended,
+        today=date(2027, 1, 1),
+        horizon_days=365,
+    )
+    first = occurrences(db_session, s)[0]
+    db_session.commit()
+    page = client.get(f"/termine/{first.id}/bearbeiten").get_data(as_text=True)
+    assert _selected_pattern(page) == "custom"
+    assert "UNTIL=" in page
+
+
+def test_a_rhythm_changed_for_only_one_date_is_refused_with_the_input_kept(client_as, db_session):
+    client = client_as("staff")
+    start = datetime(2027, 1, 13, 14, 0)
+    s = service.create_series(
+        db_session,
+        data(start, kind="coordination", title="Abstimmung Jobcenter"),
+        rules.rule_for("biweekly", start) or "",
+        today=date(2027, 1, 1),
+        horizon_days=60,
+    )
+    second = occurrences(db_session, s)[1]
+    db_session.commit()
+    form = {
+        "kind": "coordination",
+        "title": "Abstimmung Jobcenter mit Agentur",
+        "start_date": "2027-01-27",
+        "start_time": "14:00",
+        "end_date": "2027-01-27",
+        "end_time": "15:30",
+        "responsible_id": "0",
+        "scope": "this",
+    }
+    refused = client.post(f"/termine/{second.id}/bearbeiten", data={**form, "pattern": "monthly"})
+    assert refused.status_code == 200
+    page = refused.get_data(as_text=True)
+    assert "Eine geänderte Wiederholung gilt für diesen und alle folgenden Termine" in page
+    assert 'value="Abstimmung Jobcenter mit Agentur"' in page
+    db_session.refresh(second)
+    assert second.title == "Abstimmung Jobcenter"
+    assert s.rrule == "FREQ=WEEKLY;INTERVAL=2;BYDAY=WE"
+
+    # The rhythm as shown: only this date's title changes.
+    saved = client.post(f"/termine/{second.id}/bearbeiten", data={**form, "pattern": "biweekly"})
+    assert saved.status_code == 302
+    db_session.refresh(second)
+    assert second.title == "Abstimmung Jobcenter mit Agentur"

@@ -524,6 +524,36 @@ def test_a_hotline_call_is_captured_assigned_and_shown_in_the_queue(client_as, d
     assert _count(db_session, Inquiry) == 1
 
 
+def test_a_hotline_call_without_the_callers_consent_asks_the_staff_member_to_confirm_it(
+    client_as, db_session
+):
+    office = factories.make_office(db_session)
+    client = client_as("staff", office=office)
+    response = client.post(
+        "/anfragen/neu",
+        data={
+            "kind": "person",
+            "topic": "job",
+            "name": "Amal Haddad",
+            "phone": "0391 555 0101",
+            "office": str(office.id),
+            "contact_way": "phone",
+            "preferred_language": "de",
+            "channel": "hotline",
+            "message": "Ruft wegen der Anerkennung an.",
+        },
+    )
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    # Not the public form's "your details": the staff member confirms the caller's consent.
+    assert "Bitte bestätigen Sie, dass die anrufende Person eingewilligt hat." in page
+    assert "Bitte willigen Sie in die Speicherung Ihrer Angaben ein." not in page
+    # Nothing typed is lost.
+    assert 'value="Amal Haddad"' in page
+    assert "Ruft wegen der Anerkennung an." in page
+    assert _count(db_session, Inquiry) == 0
+
+
 def test_overdue_inquiries_come_first_in_the_queue_and_show_in_mein_tag(
     client_as, db_session, frozen_time
 ):

@@ -3,6 +3,7 @@ the subject per campaign shown rendered, the send time, duplicate and the archiv
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -343,3 +344,34 @@ def test_the_archive_shows_each_campaigns_figures(
     with count_queries() as again:
         client.get("/newsletter/aussendungen/")
     assert len(again) == len(queries)
+
+
+def _selected(page: str, name: str) -> list[str]:
+    """The values of the selected options of the select called `name`."""
+    block = page.split(f'name="{name}"', 1)[1].split("</select>", 1)[0]
+    return re.findall(r'<option selected value="([^"]*)"', block)
+
+
+def test_the_only_newsletter_and_the_only_template_are_preselected_on_a_new_campaign(
+    client_as: Any, db_session: Any
+) -> None:
+    newsletter = make_list(db_session, name="Newsletter Haus der Wirtschaft")
+    template = _template(db_session)
+    db_session.commit()
+    page = client_as("staff").get("/newsletter/aussendungen/neu").get_data(as_text=True)
+    assert _selected(page, "list_id") == [str(newsletter.id)]
+    assert _selected(page, "template_id") == [str(template.id)]
+
+
+def test_with_two_newsletters_and_two_templates_the_user_must_choose(
+    client_as: Any, db_session: Any
+) -> None:
+    make_list(db_session, name="Newsletter Haus der Wirtschaft")
+    make_list(db_session, name="Newsletter Pflege")
+    _template(db_session)
+    _template(db_session, subject="Zweite Vorlage")
+    db_session.commit()
+    page = client_as("staff").get("/newsletter/aussendungen/neu").get_data(as_text=True)
+    # Only the placeholder: no newsletter is sent to by an unnoticed default.
+    assert _selected(page, "list_id") == [""]
+    assert _selected(page, "template_id") == [""]

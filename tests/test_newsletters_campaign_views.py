@@ -169,3 +169,20 @@ def test_the_campaign_page_shows_the_issue_text_as_it_goes_out(
     response = client.get(f"/newsletter/aussendungen/{campaign.id}")
     assert response.status_code == 200
     assert 'id="campaign-problem"' in response.get_data(True)
+
+
+def test_the_schedule_button_of_a_draft_says_what_it_does(client_as: Any, db_session: Any) -> None:
+    nl = make_list(db_session)
+    template = NewsletterTemplate(name="Monat", subject="Neues", body_text="Hallo")
+    db_session.add(template)
+    db_session.commit()
+    client = client_as("staff")
+    client.post(
+        "/newsletter/aussendungen/neu",
+        data={"name": "Januar", "list_id": nl.id, "template_id": template.id},
+    )
+    campaign = db_session.query(Campaign).filter_by(name="Januar").one()
+    page = client.get(f"/newsletter/aussendungen/{campaign.id}").get_data(True)
+    # A verb, not the noun "Zeitplan" (the scheduled jobs' column keeps that).
+    button = page.split('id="schedule-button">', 1)[1].split("</button>", 1)[0]
+    assert button == "Versand planen"

@@ -881,14 +881,19 @@ def _merge_confirm(kind: str, record_id: int, other_id: int) -> Any:
         abort(404)
     form = MergeForm()
     form.keep.choices = choices([(current.id, f"#{current.id}"), (other.id, f"#{other.id}")])
-    if request.method == "GET":
-        form.keep.data = current.id
     # Either record may be the one kept, so warn about both directions.
-    blockers = {
-        str(i.message): i
+    blocked_by_keep = {
+        keep_id: service.merge_blockers(db.session, kind, keep_id, drop_id, current_user)
         for keep_id, drop_id in ((current.id, other.id), (other.id, current.id))
-        for i in service.merge_blockers(db.session, kind, keep_id, drop_id, current_user)
     }
+    blockers = {str(i.message): i for found in blocked_by_keep.values() for i in found}
+    # Often only one direction is refused (the other record holds the participants' data):
+    # offer that one instead of a button that can only answer 403.
+    allowed_keeps = [keep_id for keep_id, found in blocked_by_keep.items() if not found]
+    if request.method == "GET":
+        form.keep.data = (
+            current.id if current.id in allowed_keeps or not allowed_keeps else other.id
+        )
     status = 200
     if form.validate_on_submit():
         keep, drop = (current, other) if form.keep.data == current.id else (other, current)
@@ -914,6 +919,7 @@ def _merge_confirm(kind: str, record_id: int, other_id: int) -> Any:
         other=other,
         form=form,
         blockers=list(blockers.values()),
+        allowed_keeps=allowed_keeps,
     ), status
 
 

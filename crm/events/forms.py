@@ -23,7 +23,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional
 
 from crm.events.registration import RegistrationData
-from crm.forms import Form, Mailable, WholeNumberField, choices
+from crm.forms import Form, Mailable, WholeNumberField, choices, int_or_none
 from crm.inputs import mailable
 
 KIND_LABELS = {
@@ -98,12 +98,19 @@ class ContactForm(Form):
     status = SelectField(_l("Status"), choices=choices(CONTACT_STATUS_LABELS.items()))
 
 
+class InviteListForm(Form):
+    contact_list_id = SelectField(_l("Contact list"), coerce=int_or_none)
+
+
 class LeadForm(Form):
     first_name = StringField(_l("First name"), validators=[Optional(), Length(max=100)])
     last_name = StringField(_l("Last name"), validators=[DataRequired(), Length(max=100)])
     email = EmailField(_l("E-mail"), validators=[Optional(), Email(), Mailable(), Length(max=254)])
     phone = StringField(_l("Phone"), validators=[Optional(), Length(max=60)])
     organisation = StringField(_l("Organisation"), validators=[Optional(), Length(max=200)])
+    # Filled by the record picker: a known organisation is linked as chosen, whatever postcode
+    # the visitor gives; without it the name (and postcode) decide as before.
+    organisation_id = HiddenField()
     postcode = StringField(_l("Postcode"), validators=[Optional(), Length(max=5)])
     note = TextAreaField(_l("What was discussed"), validators=[Optional(), Length(max=5000)])
     assignee_id = SelectField(_l("Follow-up by"), coerce=int)

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from crm.accounts.models import User
-from crm.contacts.models import Organisation, Person
+from crm.contacts.models import ContactListMember, Organisation, Person
 from crm.contacts.service import (
     add_affiliation,
     find_organisation_duplicates,
@@ -379,6 +379,30 @@ def get_event(session: Session, event_id: int) -> Event | None:
     )
 
 
+def series_neighbours(session: Session, event: Event) -> tuple[Event | None, Event | None]:
+    """The held (not cancelled) occurrences of `event`'s series just before and after it.
+
+    Planning the next meeting of a series starts from the last one's minutes and agreed
+    tasks, so the occurrence page links to both neighbours.
+    """
+    if event.series_id is None:
+        return None, None
+    same = (Event.series_id == event.series_id, Event.id != event.id, Event.status != "cancelled")
+    before = session.scalar(
+        sa.select(Event)
+        .where(*same, Event.starts_at < event.starts_at)
+        .order_by(Event.starts_at.desc())
+        .limit(1)
+    )
+    after = session.scalar(
+        sa.select(Event)
+        .where(*same, Event.starts_at > event.starts_at)
+        .order_by(Event.starts_at)
+        .limit(1)
+    )
+    return before, after
+
+
 # --- staff on duty -------------------------------------------------------------------------
 
 
@@ -481,6 +505,33 @@ def set_contact(session: Session, event: Event, person: Person, status: str) -> 
     return row
 
 
+def invite_contact_list(session: Session, event: Event, list_id: int) -> tuple[int, int]:
+    """Enter every member of a contact list as invited; returns (entered, already there).
+
+    People already on the event keep their status: a registration or attendance is never
+    turned back into an invitation.
+    """
+    members = sa.select(ContactListMember.person_id).where(ContactListMember.list_id == list_id)
+    present = set(
+        session.scalars(
+            sa.select(EventContact.person_id).where(
+                EventContact.event_id == event.id, EventContact.person_id.in_(members)
+            )
+        )
+    )
+    entered = 0
+    for person in session.scalars(
+        sa.select(Person).where(Person.id.in_(members)).order_by(Person.id)
+    ):
+        if person.id in present:
+            continue
+        # Through the ORM, so each invitation is audited like one entered by hand.
+        session.add(EventContact(event_id=event.id, person=person, status="invited"))
+        entered += 1
+    session.flush()
+    return entered, len(present)
+
+
 def contacts_of(session: Session, event: Event) -> list[EventContact]:
     return list(
         session.scalars(
@@ -507,6 +558,8 @@ class LeadData:
     note: str = ""
     followup_subject: str = ""
     followup_due: date | None = None
+    # A known organisation picked in the form: used as it is, not looked up by name.
+    organisation_id: int | None = None
 
 
 def capture_lead(
@@ -519,8 +572,8 @@ def capture_lead(
     now: datetime,
 ) -> Lead:
     """Find or create the person and organisation, log the fair contact, create the follow-up."""
-    org = None
-    if data.organisation_name.strip():
+    org = session.get(Organisation, data.organisation_id) if data.organisation_id else None
+    if org is None and data.organisation_name.strip():
         hits = find_organisation_duplicates(
             session, name=data.organisation_name, postcode=data.postcode
         )

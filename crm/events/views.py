@@ -19,11 +19,12 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_login import current_user
 
 from crm.accounts.models import User
 from crm.accounts.service import assignable_user, assignable_users
-from crm.contacts.models import Organisation, Person
+from crm.contacts.models import ContactList, Organisation, Person
 from crm.contacts.service import find_records, resolve_organisation
 from crm.database import db_int, utcnow
 from crm.events import calendar as cal
@@ -38,6 +39,7 @@ from crm.events.forms import (
     ChecklistForm,
     ContactForm,
     EventForm,
+    InviteListForm,
     LeadForm,
     MinutesActionForm,
     MinutesForm,
@@ -243,8 +245,7 @@ def edit(event_id: int):
         form.organiser.data = event.organiser.name if event.organiser else ""
         form.organiser_id.data = str(event.organiser_id) if event.organiser_id else ""
         form.responsible_id.data = event.responsible_id or 0
-        form.pattern.data = "custom" if event.series else "none"
-        form.custom_rule.data = event.series.rrule if event.series else ""
+        form.pattern.data, form.custom_rule.data = _pattern_fields(event)
     duplicates: list[Event] = []
     if form.validate_on_submit() and (data := _data_from(form)) is not None:
         moved = (
@@ -254,7 +255,15 @@ def edit(event_id: int):
         # Only a changed title or day can make a new twin; saving other fields never asks.
         if moved and not _confirmed():
             duplicates = _duplicates_of(data, exclude_id=event.id)
-        if not duplicates:
+        if not duplicates and _rhythm_changed_for_one_date(form, event):
+            # Saving would silently drop the new rhythm: one date has none of its own.
+            form.pattern.errors = [
+                _(
+                    "A changed rhythm applies to this and all following dates: "
+                    "choose that above, or keep the rhythm."
+                )
+            ]
+        elif not duplicates:
             if event.series_id is not None and form.scope.data == "following":
                 rule, ok = _rule_from(form, data.start_local)
                 if ok:
@@ -278,6 +287,30 @@ def edit(event_id: int):
                 flash(_("The event has been saved."), "success")
                 return redirect(url_for("events.detail", event_id=event.id))
     return render_template("events/form.html", form=form, event=event, duplicates=duplicates)
+
+
+def _pattern_fields(event: Event) -> tuple[str, str]:
+    """The recurrence choice and custom rule the edit form starts with.
+
+    A rule made from one of the offered patterns shows as that pattern, as on the event page.
+    An ended series (UNTIL) stays a custom rule: the pattern alone would drop its end.
+    """
+    if event.series is None:
+        return "none", ""
+    pattern, last_day = rules.pattern_of(event.series.rrule)
+    if pattern != "custom" and last_day is None:
+        return pattern, ""
+    return "custom", event.series.rrule
+
+
+def _rhythm_changed_for_one_date(form: EventForm, event: Event) -> bool:
+    """True if the form changes a series' rhythm while saving only this one date."""
+    if event.series_id is None or form.scope.data == "following":
+        return False
+    pattern, rule = _pattern_fields(event)
+    if form.pattern.data != pattern:
+        return True
+    return pattern == "custom" and (form.custom_rule.data or "").strip().upper() != rule.upper()
 
 
 def _one_day():
@@ -347,10 +380,12 @@ def _render_detail(event: Event, status: int = 200, **forms: Any) -> Any:
             show_minutes=event.has_minutes or stored_minutes is not None,
             actions=minutes.agreed_actions(db.session, event, current_user),
             contact_form=forms.get("contact_form") or ContactForm(formdata=None),
+            invite_list_form=forms.get("invite_list_form") or _invite_list_form(formdata=None),
             can_edit=has_permission(current_user, "events.edit"),
             can_followup=has_permission(current_user, "followups.edit"),
             figures=followthrough.figures(db.session, event.id),
             series_pattern=rules.pattern_of(event.series.rrule) if event.series else None,
+            series_neighbours=service.series_neighbours(db.session, event),
             PATTERN_LABELS=PATTERN_LABELS,
         ),
         status,
@@ -457,6 +492,53 @@ def set_contact(event_id: int):
     return redirect(url_for("events.detail", event_id=event.id) + "#kontakte")
 
 
+def _invite_list_form(**kwargs: Any) -> InviteListForm | None:
+    """The form that invites a whole contact list, for users who may see the lists."""
+    if not has_permission(current_user, "contacts.view"):
+        return None
+    form = InviteListForm(**kwargs)
+    form.contact_list_id.choices = choices(
+        db.session.execute(
+            sa.select(ContactList.id, ContactList.name).order_by(ContactList.name).limit(500)
+        ).all(),
+        placeholder=_l("Please choose"),
+    )
+    return form
+
+
+@bp.route("/termine/<int:event_id>/kontakte/liste", methods=["POST"])
+@require("events.edit")
+def invite_contact_list(event_id: int):
+    event = _event_or_404(event_id)
+    form = _invite_list_form()
+    if form is None:
+        abort(403)
+    contact_list = (
+        db.session.get(ContactList, form.contact_list_id.data)
+        if form.validate_on_submit() and form.contact_list_id.data
+        else None
+    )
+    if contact_list is None:
+        form.contact_list_id.errors = [_("Please choose a contact list.")]
+        return _render_detail(event, 400, invite_list_form=form)
+    entered, present = service.invite_contact_list(db.session, event, contact_list.id)
+    db.session.commit()
+    message = ngettext(
+        "%(num)d person from “%(list)s” entered as invited.",
+        "%(num)d people from “%(list)s” entered as invited.",
+        entered,
+        list=contact_list.name,
+    )
+    if present:
+        message += " " + ngettext(
+            "%(num)d was on the event already and keeps their status.",
+            "%(num)d were on the event already and keep their status.",
+            present,
+        )
+    flash(message, "success")
+    return redirect(url_for("events.detail", event_id=event.id) + "#kontakte")
+
+
 @bp.route("/termine/<int:event_id>/protokoll", methods=["POST"])
 @require("events.edit")
 def save_minutes(event_id: int):
@@ -522,6 +604,16 @@ def add_minutes_action(event_id: int):
     return redirect(url_for("events.detail", event_id=event.id) + "#protokoll")
 
 
+def _picked_lead_organisation(form: LeadForm) -> int | None:
+    """The organisation chosen in the lead form's picker, while its name is still shown."""
+    picked = db_int(form.organisation_id.data) if form.organisation_id.data else None
+    org = db.session.get(Organisation, picked) if picked else None
+    # Without JavaScript only the text can change: then the text is what the user means.
+    if org is not None and org.name == (form.organisation.data or "").strip():
+        return org.id
+    return None
+
+
 @bp.route("/termine/<int:event_id>/leads/neu", methods=["GET", "POST"])
 @require("events.edit")
 def new_lead(event_id: int):
@@ -544,6 +636,7 @@ def new_lead(event_id: int):
                     email=form.email.data or "",
                     phone=form.phone.data or "",
                     organisation_name=form.organisation.data or "",
+                    organisation_id=_picked_lead_organisation(form),
                     postcode=form.postcode.data or "",
                     note=form.note.data or "",
                     followup_subject=form.followup_subject.data or "",

@@ -322,6 +322,12 @@ def new():
     errors: dict[str, str] = {}
     if request.method == "POST":
         checked = check_inquiry(request.form, office_ids=office_ids)
+        if "consent" in checked.errors:
+            # The public form's wording asks the visitor; here it is the caller's consent the
+            # staff member confirms.
+            checked.errors["consent"] = _(
+                "Please confirm that the caller agreed to the storage of their details."
+            )
         channel = request.form.get("channel", "")
         if channel not in ("hotline", "email", "other"):
             checked.errors["channel"] = _("Please choose one of the options.")

@@ -263,6 +263,12 @@ def new() -> Any:
     form = _campaign_form()
     if request.method == "GET":
         form.list_id.data = request.args.get("list_id", type=int)
+        # An office with one newsletter or one template has nothing to choose: preselect it
+        # (the placeholder stays first, so the select is still a valid required one).
+        for select in (form.list_id, form.template_id):
+            real = [c for c in select.choices if c.value != ""]
+            if select.data is None and len(real) == 1:
+                select.data = real[0].value
     refresh = "refresh" in request.form
     count: int | None = None
     if form.validate_on_submit() and not refresh:
