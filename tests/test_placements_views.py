@@ -131,6 +131,13 @@ def test_the_counsellor_adds_a_placement_and_an_internship_without_end_keeps_the
     assert response.status_code == 400
     assert "Zyxnote" in html
     assert "Klinikum Zyx" in html
+    # The missing end is named at the end field, not as a vague error at the kind.
+    doc = lxml.html.fromstring(html)
+    assert (
+        "Ein Praktikum braucht sein Enddatum."
+        in doc.get_element_by_id("ends_on-errors").text_content()
+    )
+    assert not doc.xpath('//*[@id="kind-errors"]')
     response = counsellor.post(url, data={**data, "ends_on": "2026-05-31"})
     assert response.status_code == 302
     pl = db_session.scalar(sa.select(Placement).where(Placement.note == "Probearbeit Zyxnote"))
