@@ -4,13 +4,15 @@ anywhere for them), view logging, sessions through the pages, referrals, checkli
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
 from html import unescape
 
 import pytest
 import sqlalchemy as sa
 
 from crm.audit.models import AuditEntry
+from crm.dashboard.weeks import local_date
+from crm.database import utcnow
 from crm.participants import service
 from crm.participants.models import CounsellingSession, Participant, Referral
 from tests import factories
@@ -339,6 +341,27 @@ def test_exit_form_records_exit_and_outcome(db_session, counsellor, mine):
     assert (mine.exit_on, mine.exit_outcome) == (date(2026, 6, 30), "employment")
     listing = counsellor.get("/teilnehmende/?status=exited").get_data(as_text=True)
     assert f'data-participant-id="{mine.id}"' in listing
+
+
+def test_a_future_exit_is_refused_with_the_way_to_plan_it_and_keeps_the_input(
+    db_session, counsellor, mine
+):
+    tomorrow = local_date(utcnow()) + timedelta(days=1)
+    response = counsellor.post(
+        f"/teilnehmende/{mine.id}/austritt",
+        data={
+            "exit_on": tomorrow.isoformat(),
+            "exit_outcome": "employment",
+            "exit_note": "Zyxexitnote",
+        },
+    )
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert "dieses Datum liegt in der Zukunft" in html
+    assert "geplanten Übergang" in html
+    assert "Zyxexitnote" in html
+    db_session.expire_all()
+    assert mine.exit_on is None
 
 
 def test_the_list_page_runs_a_constant_number_of_queries(

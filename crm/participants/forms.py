@@ -210,6 +210,18 @@ class ExitForm(Form):
     esf_qualification = BooleanField(ESF_EXIT_LABELS["qualification"])
     esf_employment = BooleanField(ESF_EXIT_LABELS["employment"])
 
+    def validate_exit_on(self, field: DateField) -> None:
+        """An exit is recorded once it has happened: a future one would drop the participant
+        from the open cases and count her as exited in the reports while still counselled.
+        A known coming change belongs in the case plan's planned transition."""
+        if field.data and field.data > local_date(utcnow()):
+            raise ValidationError(
+                _l(
+                    "An exit is recorded once it has happened; this date is in the future. "
+                    "Enter a coming change as the planned transfer in the case planning."
+                )
+            )
+
 
 class ReleaseForm(Form):
     organisation = StringField(_l("Partner"), validators=[DataRequired(), Length(max=300)])
