@@ -149,6 +149,30 @@ def test_the_counsellor_adds_a_placement_and_an_internship_without_end_keeps_the
     assert pl.followup_id is not None
 
 
+def test_the_release_link_of_a_fitting_need_opens_the_release_form_with_the_firm(
+    counsellor, setup, db_session
+):
+    other = make_org(db_session, name="Pflegeheim Zyxrelease")
+    db_session.commit()
+    html = counsellor.get(f"/teilnehmende/{setup['p'].id}?freigabe_fuer={other.id}").get_data(
+        as_text=True
+    )
+    doc = lxml.html.fromstring(html)
+    form = doc.get_element_by_id("release-organisation").getparent().getparent()
+    assert form.getparent().tag == "details"
+    assert form.getparent().get("open") is not None
+    assert doc.get_element_by_id("release-organisation").get("value") == "Pflegeheim Zyxrelease"
+    assert doc.get_element_by_id("release-organisation_id").get("value") == str(other.id)
+
+
+@pytest.mark.parametrize("bad", ["3000000000", "x", "-1", "0", ""])
+def test_a_bad_release_link_shows_the_page_with_the_release_form_closed(counsellor, setup, bad):
+    response = counsellor.get(f"/teilnehmende/{setup['p'].id}?freigabe_fuer={bad}")
+    assert response.status_code == 200
+    doc = lxml.html.fromstring(response.get_data(as_text=True))
+    assert doc.get_element_by_id("release-organisation").get("value") == ""
+
+
 @pytest.mark.parametrize("bad", ["3000000000", "x", "-1", "2026-13-01"])
 def test_bad_input_on_the_forms_and_filters_never_gives_500(counsellor, setup, bad):
     url = f"/teilnehmende/vermittlungen/neu/{setup['p'].id}"
@@ -208,7 +232,8 @@ def test_each_fitting_need_on_the_participant_page_offers_the_next_step(
     fitting = html.split('id="fitting-needs"', 1)[1].split("</ul>", 1)[0]
     assert f'action="/teilnehmende/vermittlungen/bedarf/{setup["need"].id}/vermitteln"' in fitting
     assert f'action="/teilnehmende/vermittlungen/bedarf/{unreleased.id}/vermitteln"' not in fitting
-    assert 'href="#freigaben"' in fitting
+    release_link = f"/teilnehmende/{setup['p'].id}?freigabe_fuer={other.id}#freigaben"
+    assert f'href="{release_link}"' in fitting
 
     response = counsellor.post(
         f"/teilnehmende/vermittlungen/bedarf/{setup['need'].id}/vermitteln",
