@@ -177,6 +177,40 @@ def test_creating_a_participant_through_the_form(db_session, counsellor, office)
     assert len(service.checklist(db_session, p)) == 10
 
 
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [("turkey", "Türkei"), ("Tuerkei", "Türkei"), (" SY ", "Syrien"), ("Kurdistan", "Kurdistan")],
+)
+def test_a_known_country_of_origin_is_stored_under_one_name_for_the_reports(
+    db_session, counsellor, office, typed, stored
+):
+    response = counsellor.post(
+        "/teilnehmende/neu",
+        data={
+            "last_name": "Zyxherkunft",
+            "country_of_origin": typed,
+            "gender": "",
+            "language_level": "",
+            "office_id": office.id,
+            "counsellor_id": counsellor.user.id,
+            "recognition_status": "not_started",
+            "acquisition_channel": "other",
+            "first_contact_on": "2026-02-03",
+        },
+    )
+    assert response.status_code == 302
+    p = db_session.scalar(sa.select(Participant).where(Participant.last_name == "Zyxherkunft"))
+    assert p.country_of_origin == stored
+
+
+def test_the_country_of_origin_offers_the_country_names_to_pick(counsellor):
+    html = counsellor.get("/teilnehmende/neu").get_data(as_text=True)
+    assert 'list="countries-of-origin"' in html
+    assert '<datalist id="countries-of-origin">' in html
+    assert '<option value="Afghanistan"></option>' in html
+    assert '<option value="Türkei"></option>' in html
+
+
 def test_a_year_of_birth_in_the_future_is_refused_with_the_input_kept(
     db_session, frozen_time, counsellor, office
 ):

@@ -22,6 +22,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
+from crm.contacts.countries import country_choices, country_name, parse_country
 from crm.dashboard.weeks import local_date
 from crm.database import utcnow
 from crm.esf.labels import EXIT_LABELS as ESF_EXIT_LABELS
@@ -105,6 +106,17 @@ CONTACT_KIND_LABELS = {
 LEVEL_CHOICES = [("", "–"), *((lvl, lvl) for lvl in ("A1", "A2", "B1", "B2", "C1", "C2"))]
 
 
+def canonical_country(value: str | None) -> str | None:
+    """A recognised country as its German name ("turkey", "Turkei", "TR" → "Türkei"), anything
+    else as typed: the reports count participants per country of origin, and one country
+    written three ways would be three rows there."""
+    if value is None:
+        return None
+    text = value.strip()
+    code = parse_country(text)
+    return country_name(code, "de") if code else text
+
+
 class ParticipantForm(Form):
     first_name = StringField(_l("First name"), validators=[Optional(), Length(max=100)])
     last_name = StringField(_l("Last name"), validators=[DataRequired(), Length(max=100)])
@@ -120,8 +132,18 @@ class ParticipantForm(Form):
         if field.data is not None and field.data > local_date(utcnow()).year:
             raise ValidationError(_l("The year of birth cannot be in the future."))
 
+    @property
+    def country_names(self) -> list[str]:
+        """The suggestions of the country field: every country's German name."""
+        return [name for _code, name in country_choices("de")]
+
     gender = SelectField(_l("Gender"), choices=choices([("", "–"), *GENDER_LABELS.items()]))
-    country_of_origin = StringField(_l("Country of origin"), validators=[Length(max=80)])
+    country_of_origin = StringField(
+        _l("Country of origin"),
+        validators=[Length(max=80)],
+        filters=[canonical_country],
+        render_kw={"list": "countries-of-origin"},
+    )
     profession = StringField(_l("Profession learned"), validators=[Length(max=200)])
     profession_learned_in = StringField(
         _l("Where the profession was learned"), validators=[Length(max=200)]
