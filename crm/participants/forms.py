@@ -201,6 +201,17 @@ class ContactForm(Form):
     )
     note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=5000)])
 
+    def validate_happened_at(self, field: DateTimeLocalField) -> None:
+        """The log holds what happened; a contact on a later day is a plan, and the case
+        plan's next contact is where a plan becomes a follow-up."""
+        if field.data and field.data.date() > local_date(utcnow()):
+            raise ValidationError(
+                _l(
+                    "A contact is logged once it has happened; this day is in the future. "
+                    "Enter a planned contact as the next contact in the case planning."
+                )
+            )
+
 
 class CasePlanForm(Form):
     """The participant's next contact and planned transfer; each creates a follow-up."""
