@@ -165,6 +165,14 @@ def test_the_release_link_of_a_fitting_need_opens_the_release_form_with_the_firm
     assert doc.get_element_by_id("release-organisation_id").get("value") == str(other.id)
 
 
+def test_the_release_form_asks_for_the_firm_or_partner_it_names(counsellor, setup):
+    """Releases mostly name the employer; the field was labelled "Partner" only."""
+    html = counsellor.get(f"/teilnehmende/{setup['p'].id}").get_data(as_text=True)
+    doc = lxml.html.fromstring(html)
+    label = doc.xpath('//label[@for="release-organisation"]')[0].text_content()
+    assert label == "Unternehmen oder Partner"
+
+
 @pytest.mark.parametrize("bad", ["3000000000", "x", "-1", "0", ""])
 def test_a_bad_release_link_shows_the_page_with_the_release_form_closed(counsellor, setup, bad):
     response = counsellor.get(f"/teilnehmende/{setup['p'].id}?freigabe_fuer={bad}")

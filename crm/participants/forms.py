@@ -257,7 +257,8 @@ class ExitForm(Form):
 
 
 class ReleaseForm(Form):
-    organisation = StringField(_l("Partner"), validators=[DataRequired(), Length(max=300)])
+    # Most releases name the employer a participant is proposed to, not only partner agencies.
+    organisation = StringField(_l("Firm or partner"), validators=[DataRequired(), Length(max=300)])
     organisation_id = HiddenField()
     granted_on = DateField(_l("Granted on"), validators=[DataRequired()])
     expires_on = DateField(_l("Expires on"), validators=[Optional()])
