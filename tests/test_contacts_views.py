@@ -511,6 +511,7 @@ def test_a_duration_that_is_no_duration_is_refused_and_kept(db_session, staff):
             "subject": "Zyxanruf",
         },
     )
+    assert response.status_code == 400
     html = response.get_data(as_text=True)
     assert 'id="duration_minutes-errors"' in html
     assert 'value="eine Viertelstunde"' in html
@@ -525,6 +526,7 @@ def test_an_activity_needs_a_subject_and_a_valid_date(db_session, staff):
         f"/kontakte/organisationen/{org.id}/aktivitaet",
         data={"kind": "call", "day": "31.02.2026", "time": "25:00", "user_id": "0", "subject": ""},
     )
+    assert response.status_code == 400
     html = response.get_data(as_text=True)
     assert 'id="subject-errors"' in html
     assert 'id="day-errors"' in html
