@@ -477,6 +477,48 @@ def test_logging_an_activity_stores_berlin_time_as_utc_and_updates_last_contact_
     assert audit_actions(db_session, "activity") == ["create"]
 
 
+@pytest.mark.parametrize(("typed", "minutes"), [("0:15", 15), ("1,5 h", 90), ("20", 20)])
+def test_a_calls_duration_is_typed_as_on_the_participants_contact_log(
+    db_session, staff, typed, minutes
+):
+    person = make_person(db_session, org=make_org(db_session))
+    db_session.commit()
+    data = {
+        "kind": "call",
+        "day": "2026-07-01",
+        "time": "09:15",
+        "duration_minutes": typed,
+        "user_id": str(staff.user.id),
+        "subject": "Praktikum besprochen",
+        "text": "",
+    }
+    response = staff.post(f"/kontakte/personen/{person.id}/aktivitaet", data=data)
+    assert response.status_code == 302
+    assert db_session.scalar(sa.select(Activity.duration_minutes)) == minutes
+
+
+def test_a_duration_that_is_no_duration_is_refused_and_kept(db_session, staff):
+    person = make_person(db_session, org=make_org(db_session))
+    db_session.commit()
+    response = staff.post(
+        f"/kontakte/personen/{person.id}/aktivitaet",
+        data={
+            "kind": "call",
+            "day": "2026-07-01",
+            "time": "09:15",
+            "duration_minutes": "eine Viertelstunde",
+            "user_id": str(staff.user.id),
+            "subject": "Zyxanruf",
+        },
+    )
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert 'id="duration_minutes-errors"' in html
+    assert 'value="eine Viertelstunde"' in html
+    assert "Zyxanruf" in html
+    assert db_session.scalar(sa.select(sa.func.count(Activity.id))) == 0
+
+
 def test_an_activity_needs_a_subject_and_a_valid_date(db_session, staff):
     org = make_org(db_session)
     db_session.commit()
@@ -484,6 +526,7 @@ def test_an_activity_needs_a_subject_and_a_valid_date(db_session, staff):
         f"/kontakte/organisationen/{org.id}/aktivitaet",
         data={"kind": "call", "day": "31.02.2026", "time": "25:00", "user_id": "0", "subject": ""},
     )
+    assert response.status_code == 400
     html = response.get_data(as_text=True)
     assert 'id="subject-errors"' in html
     assert 'id="day-errors"' in html

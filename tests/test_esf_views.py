@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 from datetime import date
 
+import lxml.html
 import pytest
 from openpyxl import load_workbook
 
@@ -95,6 +96,18 @@ def test_the_form_refuses_a_disability_without_consent_and_keeps_what_was_typed(
     db_session.expire_all()
     rec = service.record_of(db_session, p)
     assert (rec.disability, rec.disability_consent_on) == ("", None)
+
+
+def test_a_ticked_consent_without_its_date_is_refused_and_keeps_the_tick(counsellor, p, db_session):
+    response = counsellor.post(
+        entry_url(p), data={"labour_status": "unemployed", "disability_consent": "y"}
+    )
+    assert response.status_code == 400
+    doc = lxml.html.fromstring(response.get_data(as_text=True))
+    errors = doc.get_element_by_id("disability_consent_on-errors").text_content()
+    assert "Bitte das Datum der Einwilligung eintragen." in errors
+    assert doc.get_element_by_id("disability_consent").get("checked") is not None
+    assert service.record_of(db_session, p) is None
 
 
 def test_a_first_exit_into_employment_ticks_in_employment(counsellor, p, db_session):

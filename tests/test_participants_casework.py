@@ -208,6 +208,30 @@ def test_a_contact_form_with_errors_answers_in_german_and_keeps_what_was_typed(
     assert db_session.scalar(sa.select(sa.func.count()).select_from(ParticipantContact)) == 0
 
 
+def test_a_contact_on_a_later_day_is_refused_with_the_way_to_plan_it(counsellor, mine, db_session):
+    response = counsellor.post(
+        f"/teilnehmende/{mine.id}/kontakte",
+        data={
+            "contact-kind": "call",
+            "contact-happened_at": "2026-11-22T10:00",
+            "contact-duration": "",
+            "contact-note": "Zyxgeplant",
+        },
+    )
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert "dieser Tag liegt in der Zukunft" in html
+    assert "als nächsten Kontakt" in html
+    assert "Zyxgeplant" in html
+    assert db_session.scalar(sa.select(sa.func.count()).select_from(ParticipantContact)) == 0
+    # Later today is still today: a call noted ahead of its minute is not refused.
+    response = counsellor.post(
+        f"/teilnehmende/{mine.id}/kontakte",
+        data={"contact-kind": "call", "contact-happened_at": "2026-11-21T18:00"},
+    )
+    assert response.status_code == 302
+
+
 def test_a_contact_can_be_deleted_from_the_timeline(counsellor, mine, db_session):
     contact = service.add_contact(
         db_session, mine, kind="letter", happened_at=datetime(2026, 11, 3, 9, tzinfo=UTC)

@@ -4,13 +4,15 @@ anywhere for them), view logging, sessions through the pages, referrals, checkli
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
 from html import unescape
 
 import pytest
 import sqlalchemy as sa
 
 from crm.audit.models import AuditEntry
+from crm.dashboard.weeks import local_date
+from crm.database import utcnow
 from crm.participants import service
 from crm.participants.models import CounsellingSession, Participant, Referral
 from tests import factories
@@ -173,6 +175,40 @@ def test_creating_a_participant_through_the_form(db_session, counsellor, office)
     assert p.office_id == office.id
     assert p.acquisition_channel == "job_fair"
     assert len(service.checklist(db_session, p)) == 10
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [("turkey", "Türkei"), ("Tuerkei", "Türkei"), (" SY ", "Syrien"), ("Kurdistan", "Kurdistan")],
+)
+def test_a_known_country_of_origin_is_stored_under_one_name_for_the_reports(
+    db_session, counsellor, office, typed, stored
+):
+    response = counsellor.post(
+        "/teilnehmende/neu",
+        data={
+            "last_name": "Zyxherkunft",
+            "country_of_origin": typed,
+            "gender": "",
+            "language_level": "",
+            "office_id": office.id,
+            "counsellor_id": counsellor.user.id,
+            "recognition_status": "not_started",
+            "acquisition_channel": "other",
+            "first_contact_on": "2026-02-03",
+        },
+    )
+    assert response.status_code == 302
+    p = db_session.scalar(sa.select(Participant).where(Participant.last_name == "Zyxherkunft"))
+    assert p.country_of_origin == stored
+
+
+def test_the_country_of_origin_offers_the_country_names_to_pick(counsellor):
+    html = counsellor.get("/teilnehmende/neu").get_data(as_text=True)
+    assert 'list="countries-of-origin"' in html
+    assert '<datalist id="countries-of-origin">' in html
+    assert '<option value="Afghanistan"></option>' in html
+    assert '<option value="Türkei"></option>' in html
 
 
 def test_a_year_of_birth_in_the_future_is_refused_with_the_input_kept(
@@ -339,6 +375,27 @@ def test_exit_form_records_exit_and_outcome(db_session, counsellor, mine):
     assert (mine.exit_on, mine.exit_outcome) == (date(2026, 6, 30), "employment")
     listing = counsellor.get("/teilnehmende/?status=exited").get_data(as_text=True)
     assert f'data-participant-id="{mine.id}"' in listing
+
+
+def test_a_future_exit_is_refused_with_the_way_to_plan_it_and_keeps_the_input(
+    db_session, counsellor, mine
+):
+    tomorrow = local_date(utcnow()) + timedelta(days=1)
+    response = counsellor.post(
+        f"/teilnehmende/{mine.id}/austritt",
+        data={
+            "exit_on": tomorrow.isoformat(),
+            "exit_outcome": "employment",
+            "exit_note": "Zyxexitnote",
+        },
+    )
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert "dieses Datum liegt in der Zukunft" in html
+    assert "geplanten Übergang" in html
+    assert "Zyxexitnote" in html
+    db_session.expire_all()
+    assert mine.exit_on is None
 
 
 def test_the_list_page_runs_a_constant_number_of_queries(

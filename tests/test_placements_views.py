@@ -131,6 +131,13 @@ def test_the_counsellor_adds_a_placement_and_an_internship_without_end_keeps_the
     assert response.status_code == 400
     assert "Zyxnote" in html
     assert "Klinikum Zyx" in html
+    # The missing end is named at the end field, not as a vague error at the kind.
+    doc = lxml.html.fromstring(html)
+    assert (
+        "Ein Praktikum braucht sein Enddatum."
+        in doc.get_element_by_id("ends_on-errors").text_content()
+    )
+    assert not doc.xpath('//*[@id="kind-errors"]')
     response = counsellor.post(url, data={**data, "ends_on": "2026-05-31"})
     assert response.status_code == 302
     pl = db_session.scalar(sa.select(Placement).where(Placement.note == "Probearbeit Zyxnote"))
@@ -140,6 +147,38 @@ def test_the_counsellor_adds_a_placement_and_an_internship_without_end_keeps_the
         setup["firm"].id,
     )
     assert pl.followup_id is not None
+
+
+def test_the_release_link_of_a_fitting_need_opens_the_release_form_with_the_firm(
+    counsellor, setup, db_session
+):
+    other = make_org(db_session, name="Pflegeheim Zyxrelease")
+    db_session.commit()
+    html = counsellor.get(f"/teilnehmende/{setup['p'].id}?freigabe_fuer={other.id}").get_data(
+        as_text=True
+    )
+    doc = lxml.html.fromstring(html)
+    form = doc.get_element_by_id("release-organisation").getparent().getparent()
+    assert form.getparent().tag == "details"
+    assert form.getparent().get("open") is not None
+    assert doc.get_element_by_id("release-organisation").get("value") == "Pflegeheim Zyxrelease"
+    assert doc.get_element_by_id("release-organisation_id").get("value") == str(other.id)
+
+
+def test_the_release_form_asks_for_the_firm_or_partner_it_names(counsellor, setup):
+    """Releases mostly name the employer; the field was labelled "Partner" only."""
+    html = counsellor.get(f"/teilnehmende/{setup['p'].id}").get_data(as_text=True)
+    doc = lxml.html.fromstring(html)
+    label = doc.xpath('//label[@for="release-organisation"]')[0].text_content()
+    assert label == "Unternehmen oder Partner"
+
+
+@pytest.mark.parametrize("bad", ["3000000000", "x", "-1", "0", ""])
+def test_a_bad_release_link_shows_the_page_with_the_release_form_closed(counsellor, setup, bad):
+    response = counsellor.get(f"/teilnehmende/{setup['p'].id}?freigabe_fuer={bad}")
+    assert response.status_code == 200
+    doc = lxml.html.fromstring(response.get_data(as_text=True))
+    assert doc.get_element_by_id("release-organisation").get("value") == ""
 
 
 @pytest.mark.parametrize("bad", ["3000000000", "x", "-1", "2026-13-01"])
@@ -201,7 +240,8 @@ def test_each_fitting_need_on_the_participant_page_offers_the_next_step(
     fitting = html.split('id="fitting-needs"', 1)[1].split("</ul>", 1)[0]
     assert f'action="/teilnehmende/vermittlungen/bedarf/{setup["need"].id}/vermitteln"' in fitting
     assert f'action="/teilnehmende/vermittlungen/bedarf/{unreleased.id}/vermitteln"' not in fitting
-    assert 'href="#freigaben"' in fitting
+    release_link = f"/teilnehmende/{setup['p'].id}?freigabe_fuer={other.id}#freigaben"
+    assert f'href="{release_link}"' in fitting
 
     response = counsellor.post(
         f"/teilnehmende/vermittlungen/bedarf/{setup['need'].id}/vermitteln",

@@ -36,7 +36,7 @@ from crm.contacts.countries import (
     phone_e164,
 )
 from crm.contacts.normalize import is_valid_german_postcode
-from crm.forms import Filled, Form, Mailable, WholeNumberField, choices
+from crm.forms import DurationField, Filled, Form, Mailable, WholeNumberField, choices
 
 # The labels of the base kinds for code that has no database at hand (the newsletter audience
 # filter); pages show the labels admins keep in organisation_kind (crm.contacts.kinds).
@@ -260,8 +260,11 @@ class ActivityForm(Form):
     kind = SelectField(_l("Kind"), choices=choices(ACTIVITY_KIND_LABELS.items()))
     day = DateField(_l("Date"), validators=[DataRequired()])
     time = TimeField(_l("Time"), validators=[DataRequired()])
-    duration_minutes = WholeNumberField(
-        _l("Duration (minutes)"), validators=[Optional(), NumberRange(min=0, max=24 * 60)]
+    # Typed as on the participant's contact log ("0:15", "1,5 h", "20"): a call noted with a
+    # firm's contact person should not refuse what the counsellor types there.
+    duration_minutes = DurationField(
+        _l("Duration (optional: 0:15, 1,5 h or 20 minutes)"),
+        validators=[Optional(), NumberRange(min=1, max=24 * 60)],
     )
     user_id = SelectField(_l("Staff member"), coerce=int)
     subject = StringField(_l("Subject"), validators=[DataRequired(), Length(max=200)])

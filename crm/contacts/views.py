@@ -819,7 +819,7 @@ def _activity_page(subject: Organisation | Person, kind: str) -> Any:
         return redirect(detail + "#verlauf")
     return render_template(
         "contacts/activity_form.html", form=form, subject=subject, kind=kind, detail_url=detail
-    )
+    ), (400 if form.errors else 200)
 
 
 @bp.route("/organisationen/<int:org_id>/aktivitaet", methods=["GET", "POST"])

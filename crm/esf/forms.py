@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, DateField, SelectField
 from wtforms.validators import DataRequired, Optional, ValidationError
@@ -57,9 +60,15 @@ class EsfEntryForm(Form):
                 )
             )
 
-    def validate_disability_consent_on(self, field: DateField) -> None:
-        if self.disability_consent.data and field.data is None:
-            raise ValidationError(_l("Please enter the date of the consent."))
+    def validate(self, extra_validators: Any = None) -> bool:
+        """The field checks, then the consent's date: Optional() stops an empty date's own
+        checks, so a ticked consent without its date is caught here instead of being dropped."""
+        valid = super().validate(extra_validators)
+        field = self.disability_consent_on
+        if self.disability_consent.data and field.data is None and not field.errors:
+            field.errors = [_("Please enter the date of the consent.")]
+            valid = False
+        return valid
 
     # Set by the view: whether a consent is already on record.
     consent_on_record = False

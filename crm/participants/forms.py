@@ -22,6 +22,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
+from crm.contacts.countries import country_choices, country_name, parse_country
 from crm.dashboard.weeks import local_date
 from crm.database import utcnow
 from crm.esf.labels import EXIT_LABELS as ESF_EXIT_LABELS
@@ -106,6 +107,17 @@ CONTACT_KIND_LABELS = {
 LEVEL_CHOICES = [("", "–"), *((lvl, lvl) for lvl in ("A1", "A2", "B1", "B2", "C1", "C2"))]
 
 
+def canonical_country(value: str | None) -> str | None:
+    """A recognised country as its German name ("turkey", "Turkei", "TR" → "Türkei"), anything
+    else as typed: the reports count participants per country of origin, and one country
+    written three ways would be three rows there."""
+    if value is None:
+        return None
+    text = value.strip()
+    code = parse_country(text)
+    return country_name(code, "de") if code else text
+
+
 class ParticipantForm(Form):
     first_name = StringField(_l("First name"), validators=[Optional(), Length(max=100)])
     last_name = StringField(_l("Last name"), validators=[DataRequired(), Length(max=100)])
@@ -121,8 +133,18 @@ class ParticipantForm(Form):
         if field.data is not None and field.data > local_date(utcnow()).year:
             raise ValidationError(_l("The year of birth cannot be in the future."))
 
+    @property
+    def country_names(self) -> list[str]:
+        """The suggestions of the country field: every country's German name."""
+        return [name for _code, name in country_choices("de")]
+
     gender = SelectField(_l("Gender"), choices=choices([("", "–"), *GENDER_LABELS.items()]))
-    country_of_origin = StringField(_l("Country of origin"), validators=[Length(max=80)])
+    country_of_origin = StringField(
+        _l("Country of origin"),
+        validators=[Length(max=80)],
+        filters=[canonical_country],
+        render_kw={"list": "countries-of-origin"},
+    )
     profession = StringField(_l("Profession learned"), validators=[Length(max=200)])
     profession_learned_in = StringField(
         _l("Where the profession was learned"), validators=[Length(max=200)]
@@ -180,6 +202,17 @@ class ContactForm(Form):
     )
     note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=5000)])
 
+    def validate_happened_at(self, field: DateTimeLocalField) -> None:
+        """The log holds what happened; a contact on a later day is a plan, and the case
+        plan's next contact is where a plan becomes a follow-up."""
+        if field.data and field.data.date() > local_date(utcnow()):
+            raise ValidationError(
+                _l(
+                    "A contact is logged once it has happened; this day is in the future. "
+                    "Enter a planned contact as the next contact in the case planning."
+                )
+            )
+
 
 class CasePlanForm(Form):
     """The participant's next contact and planned transfer; each creates a follow-up."""
@@ -211,9 +244,22 @@ class ExitForm(Form):
     esf_qualification = BooleanField(ESF_EXIT_LABELS["qualification"])
     esf_employment = BooleanField(ESF_EXIT_LABELS["employment"])
 
+    def validate_exit_on(self, field: DateField) -> None:
+        """An exit is recorded once it has happened: a future one would drop the participant
+        from the open cases and count her as exited in the reports while still counselled.
+        A known coming change belongs in the case plan's planned transition."""
+        if field.data and field.data > local_date(utcnow()):
+            raise ValidationError(
+                _l(
+                    "An exit is recorded once it has happened; this date is in the future. "
+                    "Enter a coming change as the planned transfer in the case planning."
+                )
+            )
+
 
 class ReleaseForm(Form):
-    organisation = StringField(_l("Partner"), validators=[DataRequired(), Length(max=300)])
+    # Most releases name the employer a participant is proposed to, not only partner agencies.
+    organisation = StringField(_l("Firm or partner"), validators=[DataRequired(), Length(max=300)])
     organisation_id = HiddenField()
     granted_on = DateField(_l("Granted on"), validators=[DataRequired()])
     expires_on = DateField(_l("Expires on"), validators=[Optional()])

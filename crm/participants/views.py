@@ -37,7 +37,7 @@ from crm.audit.service import record
 from crm.contacts.export import iter_csv, write_xlsx
 from crm.contacts.models import Organisation
 from crm.contacts.service import picked_organisation
-from crm.database import int_in_range, utcnow
+from crm.database import db_int, int_in_range, utcnow
 from crm.esf import service as esf
 from crm.esf import views as esf_views
 from crm.esf.forms import LongResultForm
@@ -532,7 +532,20 @@ def detail(participant_id: int):
     service.record_view(db.session, participant)
     service.ensure_checklist(db.session, participant)
     db.session.commit()
-    return _render_detail(participant)
+    return _render_detail(participant, release_form=_release_form_for(request.args))
+
+
+def _release_form_for(args: Any) -> f.ReleaseForm | None:
+    """The release form with the firm filled in when a link names it (`freigabe_fuer`, from
+    a fitting need without a release), so the counsellor need not look the firm up again."""
+    org_id = db_int(args.get("freigabe_fuer"))
+    org = db.session.get(Organisation, org_id) if org_id and org_id > 0 else None
+    if org is None:
+        return None
+    form = f.ReleaseForm(formdata=None, prefix="release")
+    form.organisation.data = org.name
+    form.organisation_id.data = str(org.id)
+    return form
 
 
 # --- sessions -----------------------------------------------------------------------------------

@@ -85,10 +85,17 @@ class PlacementForm(Form):
     note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=5000)])
 
     def validate_ends_on(self, field: DateField) -> None:
-        if self.kind.data == "internship" and field.data is None:
-            raise ValidationError(_l("An internship needs its end date."))
         if field.data and self.starts_on.data and field.data < self.starts_on.data:
             raise ValidationError(_l("The end must not be before the start."))
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        """The field checks, then the internship's end: Optional() stops an empty end date's
+        own checks, so a missing end is caught here, on the end field, in words."""
+        valid = super().validate(extra_validators)
+        if self.kind.data == "internship" and self.ends_on.data is None and not self.ends_on.errors:
+            self.ends_on.errors = [_("An internship needs its end date.")]
+            valid = False
+        return valid
 
 
 class ProposeForm(Form):

@@ -217,3 +217,44 @@ def test_the_counsellor_picks_a_person_of_the_firm_as_onboarding_contact(
     expect(onboarding).to_contain_text("Aaron-Onboarding Pflege GmbH")
     expect(onboarding).to_contain_text("Olga Aabergplatziert")
     check_a11y(page)
+
+
+def test_a_fitting_need_without_a_release_leads_to_the_release_form_with_the_firm(
+    page: Page, live_server: str
+) -> None:
+    """The link under a fitting need only jumped to the closed release form, where the firm
+    had to be looked up again; it now opens the form with the firm filled in."""
+    firm_name = "Aaron-Entbindung Pflege GmbH"
+    app = _live_app()
+    with app.app_context():
+        firm = contacts.save_organisation(
+            db.session, {"name": firm_name, "kind": "employer", "city": "Magdeburg"}
+        )
+        contacts.add_need(
+            db.session, firm, occupation="Pflegefachkraft", count=2, surveyed_on=date.today()
+        )
+        _demo_participant("Rana", "Aabergentbindung", profession="Pflegefachkraft")
+        db.session.commit()
+        db.session.remove()
+
+    page.goto("/")
+    log_in(page, COUNSELLOR_EMAIL)
+    page.get_by_role("navigation").first.get_by_role("link", name="Teilnehmende").click()
+    page.get_by_role("link", name=re.compile("Aabergentbindung")).first.click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Aabergentbindung")
+    need = page.locator("#fitting-needs li", has_text=firm_name)
+    need.get_by_role("link", name=re.compile("Schweigepflichtentbindung erfassen")).click()
+    expect(page.locator("#release-organisation")).to_be_visible()
+    expect(page.locator("#release-organisation")).to_have_value(firm_name)
+    check_a11y(page)
+    page.get_by_label("Erteilt am").fill(date.today().isoformat())
+    page.get_by_label("Umfang").fill("Profil an den Arbeitgeber zur Vermittlung")
+    page.get_by_role("button", name="Schweigepflichtentbindung speichern").click()
+    expect(page.locator("#release-list")).to_contain_text(firm_name)
+    # With the release the same need now offers the planned placement.
+    expect(
+        page.locator("#fitting-needs li", has_text=firm_name).get_by_role(
+            "button", name=re.compile("Geplante Vermittlung anlegen")
+        )
+    ).to_be_visible()
+    check_a11y(page)
