@@ -454,3 +454,24 @@ def test_staff_cancel_a_registration_with_a_button_that_says_stornieren_not_abbr
     # "Abbrechen" reads as leaving the page; the button cancels Paula's seat.
     assert "Anmeldung stornieren</button>" in row
     assert "Abbrechen" not in row
+
+
+def test_a_registration_deadline_after_the_start_of_the_event_is_refused_in_german(
+    client_as, db_session
+):
+    event = factories.make_event(db_session, day=(utcnow() + timedelta(days=20)).date())
+    db_session.commit()
+    after_start = (utcnow() + timedelta(days=25)).date().isoformat()
+
+    response = client_as("staff").post(
+        f"/termine/{event.id}/anmeldung/einstellungen",
+        data={"registration_open": "y", "capacity": "25", "deadline_date": after_start},
+    )
+
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "Der Anmeldeschluss liegt nach dem Beginn des Termins" in page
+    assert f'value="{after_start}"' in page
+    assert 'value="25"' in page
+    db_session.refresh(event)
+    assert (event.registration_open, event.registration_deadline) == (False, None)
