@@ -193,7 +193,7 @@ def test_an_admin_sets_up_an_empty_install_and_a_counsellor_records_the_first_pa
     page.get_by_role("navigation", name="Hauptnavigation").get_by_role(
         "link", name="Auswertung"
     ).click()
-    expect(page.locator("main")).to_contain_text("Ziel pro Woche: 2 Eintritte, 1 Austritte")
+    expect(page.locator("main")).to_contain_text("Ziel pro Woche: Eintritte 2, Austritte 1")
     check_a11y(page)
     _log_out(page)
 
