@@ -517,3 +517,23 @@ def test_the_list_from_the_report_says_how_many_erased_records_the_report_counts
     assert re.search(r'id="erased-note">1 gelöscht', page)
     # Without the report's period, nothing is said about erased records.
     assert 'id="erased-note"' not in client_as("lead").get("/teilnehmende/").get_data(True)
+
+
+def test_an_empty_participant_list_says_what_to_do_first(counsellor):
+    page = counsellor.get("/teilnehmende/").get_data(as_text=True)
+    empty = page.split('id="participants-empty"')[1].split("</div>")[0]
+    assert "Noch keine Teilnehmenden." in empty
+    assert 'href="/teilnehmende/neu"' in empty
+    # A search without hits is not an empty install: it just says so.
+    page = counsellor.get("/teilnehmende/?q=Niemand").get_data(as_text=True)
+    assert "Keine Teilnehmenden gefunden." in page
+    assert 'id="participants-empty"' not in page
+
+
+def test_an_admin_without_any_office_is_sent_to_the_setup_from_the_participant_list(
+    admin_client,
+):
+    page = admin_client.get("/teilnehmende/").get_data(as_text=True)
+    empty = page.split('id="participants-empty"')[1].split("</div>")[0]
+    assert 'href="/verwaltung/ersteinrichtung"' in empty
+    assert "/teilnehmende/neu" not in empty
