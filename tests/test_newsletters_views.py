@@ -262,3 +262,42 @@ def test_a_subscriber_is_found_on_the_list_by_name_or_e_mail(client_as, db_sessi
     # With the status filter too, and a word nobody matches says so in German.
     assert f'data-person-id="{wanted.id}"' in rows("grete", status="confirmed")
     assert "Keine Abonnent*in dieser Liste passt zu „Zander“." in rows("Zander")
+
+
+def test_a_newsletter_s_name_sender_and_sign_up_page_can_be_changed_after_creation(
+    client, client_as, db_session
+):
+    lst = make_list(db_session, name="Arbeitgeber-Newsleter", slug="arbeitgeber")
+    make_list(db_session, name="Newsletter Burg", slug="burg")
+    db_session.commit()
+    c = client_as("staff")
+    detail = c.get(f"/newsletter/listen/{lst.id}").get_data(as_text=True)
+    assert f'href="/newsletter/listen/{lst.id}/bearbeiten"' in detail
+    edit_url = f"/newsletter/listen/{lst.id}/bearbeiten"
+
+    # A name another newsletter has: a German error, what was typed stays.
+    r = c.post(edit_url, data={"name": "Newsletter Burg", "reply_to": "info@example.org"})
+    assert r.status_code == 400
+    page = r.get_data(as_text=True)
+    assert "Einen Newsletter mit diesem Namen gibt es schon." in page
+    assert 'value="info@example.org"' in page
+    r = c.post(edit_url, data={"name": "Arbeitgeber-Newsletter", "reply_to": "info@"})
+    assert r.status_code == 400
+    assert "Ungültige E-Mail-Adresse." in r.get_data(as_text=True)
+
+    r = c.post(
+        edit_url,
+        data={"name": "Arbeitgeber-Newsletter", "from_name": "IQ Netzwerk", "reply_to": ""},
+    )
+    assert r.status_code == 302
+    db_session.refresh(lst)
+    assert (lst.name, lst.from_name, lst.slug, lst.public_signup) == (
+        "Arbeitgeber-Newsletter",
+        "IQ Netzwerk",
+        "arbeitgeber",
+        False,
+    )
+    # The switched-off sign-up page is gone for visitors and says so to staff.
+    assert client.get("/newsletter/anmelden/arbeitgeber").status_code == 404
+    assert 'id="signup-off"' in c.get(f"/newsletter/listen/{lst.id}").get_data(as_text=True)
+    assert client_as("readonly").get(edit_url).status_code == 403

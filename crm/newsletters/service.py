@@ -311,6 +311,31 @@ def create_list(
     return lst
 
 
+def update_list(
+    session: Session,
+    lst: NewsletterList,
+    *,
+    name: str,
+    description: str,
+    from_name: str,
+    reply_to: str,
+    public_signup: bool,
+) -> None:
+    """Change a list's name, description, sender and sign-up page (slug and consent stay)."""
+    taken = session.scalar(
+        sa.select(NewsletterList.id).where(NewsletterList.name == name, NewsletterList.id != lst.id)
+    )
+    if taken:
+        raise ListNameTaken(_l("A newsletter with this name exists already."))
+    lst.name, lst.description = name, description
+    lst.from_name, lst.reply_to, lst.public_signup = from_name, reply_to, public_signup
+    try:
+        with session.begin_nested():
+            session.flush()
+    except sa.exc.IntegrityError as exc:
+        raise ListNameTaken(_l("A newsletter with this name exists already.")) from exc
+
+
 def add_consent_text(
     session: Session, lst: NewsletterList, text: str, *, actor_id: int | None = None
 ) -> ConsentText:

@@ -41,6 +41,7 @@ from crm.newsletters.forms import (
     AudienceForm,
     ConsentTextForm,
     ListForm,
+    ListSettingsForm,
     RecordConsentForm,
     SignupForm,
     TemplateForm,
@@ -187,6 +188,42 @@ def list_detail(list_id: int):
         consent_form=ConsentTextForm(),
         signup_url=url_for(".signup", slug=lst.slug, _external=True),
     )
+
+
+@bp.route("/listen/<int:list_id>/bearbeiten", methods=["GET", "POST"])
+@require("newsletters.edit")
+def list_edit(list_id: int):
+    lst = _get_or_404(NewsletterList, list_id)
+    form = ListSettingsForm(obj=lst)
+    if form.validate_on_submit():
+        try:
+            service.update_list(
+                db.session,
+                lst,
+                name=form.name.data.strip(),
+                description=form.description.data or "",
+                from_name=(form.from_name.data or "").strip(),
+                reply_to=(form.reply_to.data or "").strip(),
+                public_signup=bool(form.public_signup.data),
+            )
+        except service.ListNameTaken as exc:
+            db.session.rollback()
+            form.name.errors = [*form.name.errors, str(exc)]
+        else:
+            record(
+                db.session,
+                "update",
+                entity_type="newsletter_list",
+                entity_id=lst.id,
+                summary=f"Newsletter „{lst.name}“",
+            )
+            db.session.commit()
+            flash(_("Newsletter saved."), "success")
+            return redirect(url_for(".list_detail", list_id=lst.id))
+    signup_url = url_for(".signup", slug=lst.slug, _external=True)
+    return render_template(
+        "newsletters/list_edit.html", form=form, lst=lst, signup_url=signup_url
+    ), (400 if form.errors else 200)
 
 
 @bp.post("/listen/<int:list_id>/einwilligungstext")
