@@ -475,3 +475,21 @@ def test_a_registration_deadline_after_the_start_of_the_event_is_refused_in_germ
     assert 'value="25"' in page
     db_session.refresh(event)
     assert (event.registration_open, event.registration_deadline) == (False, None)
+
+
+def test_a_switched_off_registration_says_so_and_links_the_settings_to_switch_it_on(
+    client_as, db_session
+):
+    event = factories.make_event(db_session, day=(utcnow() + timedelta(days=20)).date())
+    db_session.commit()
+
+    page = client_as("staff").get(f"/termine/{event.id}/anmeldungen").get_data(as_text=True)
+
+    status = page.split('id="registration-status"')[1].split("</p>")[0]
+    assert "Ausgeschaltet" in status
+    assert "Abgeschlossen" not in status
+    off = page.split('id="registration-off"')[1].split("</p>")[0]
+    assert f'href="/termine/{event.id}/anmeldung/einstellungen"' in off
+    reader = client_as("readonly").get(f"/termine/{event.id}/anmeldungen").get_data(as_text=True)
+    assert 'id="registration-off"' in reader
+    assert "/anmeldung/einstellungen" not in reader
