@@ -182,7 +182,6 @@ def login_hints(app: Flask) -> list[str]:
             present = set(
                 db.session.scalars(sa.select(User.email).where(User.email.in_(demo_emails)))
             )
-            db.session.remove()
     except SQLAlchemyError:
         # An unmigrated database: the app itself answers with the `db upgrade` hint.
         return []
