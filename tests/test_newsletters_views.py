@@ -301,3 +301,25 @@ def test_a_newsletter_s_name_sender_and_sign_up_page_can_be_changed_after_creati
     assert client.get("/newsletter/anmelden/arbeitgeber").status_code == 404
     assert 'id="signup-off"' in c.get(f"/newsletter/listen/{lst.id}").get_data(as_text=True)
     assert client_as("readonly").get(edit_url).status_code == 403
+
+
+def test_the_embed_code_carries_the_list_s_own_consent_text_that_sign_ups_are_recorded_with(
+    client_as, db_session
+):
+    from html import unescape
+
+    lst = make_list(
+        db_session,
+        slug="arbeitgeber",
+        consent_text="Ich willige ein, den <Arbeitgeber-Newsletter> zu erhalten & kann widerrufen.",
+    )
+    db_session.commit()
+    page = client_as("staff").get(f"/newsletter/listen/{lst.id}").get_data(as_text=True)
+    shown = unescape(page.split('id="embed-code"')[1].split(">", 1)[1].split("</textarea>")[0])
+    # What the office copies is HTML whose label reads exactly the recorded wording.
+    assert (
+        "Ich willige ein, den &lt;Arbeitgeber-Newsletter&gt; zu erhalten &amp; kann widerrufen."
+        in shown
+    )
+    assert "Ich möchte den Newsletter erhalten." not in shown
+    assert 'id="embed-consent-version"' in page
