@@ -323,3 +323,21 @@ def test_the_embed_code_carries_the_list_s_own_consent_text_that_sign_ups_are_re
     )
     assert "Ich möchte den Newsletter erhalten." not in shown
     assert 'id="embed-consent-version"' in page
+
+
+def test_the_new_newsletter_form_names_the_short_name_rule_and_a_taken_one_in_the_ui_language(
+    client_as, db_session
+):
+    make_list(db_session, name="Newsletter Burg", slug="burg")
+    db_session.commit()
+    c = client_as("staff")
+    assert "Kleinbuchstaben, Ziffern, Bindestriche" in c.get("/newsletter/listen/neu").get_data(
+        as_text=True
+    )
+    data = {"name": "Newsletter Genthin", "slug": "burg", "consent_text": "Ja, bitte."}
+    page = c.post("/newsletter/listen/neu", data=data).get_data(as_text=True)
+    assert "Ein anderer Newsletter hat diesen Kurznamen schon." in page
+    assert 'value="Newsletter Genthin"' in page
+    c.post("/sprache", data={"locale": "en", "next": "/"})
+    page = c.post("/newsletter/listen/neu", data=data).get_data(as_text=True)
+    assert "Another newsletter has this short name already." in page

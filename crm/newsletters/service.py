@@ -296,7 +296,7 @@ def create_list(
     if session.scalar(sa.select(NewsletterList.id).where(NewsletterList.name == name)):
         raise ListNameTaken(_l("A newsletter with this name exists already."))
     if session.scalar(sa.select(NewsletterList.id).where(NewsletterList.slug == slug)):
-        raise NewsletterError("Diese Kurzbezeichnung ist schon vergeben.")
+        raise NewsletterError(_l("Another newsletter has this short name already."))
     lst = NewsletterList(name=name, slug=slug, description=description, **fields)
     try:
         # A savepoint, so that a list created at the same moment by someone else is a form
