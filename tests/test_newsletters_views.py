@@ -341,3 +341,17 @@ def test_the_new_newsletter_form_names_the_short_name_rule_and_a_taken_one_in_th
     c.post("/sprache", data={"locale": "en", "next": "/"})
     page = c.post("/newsletter/listen/neu", data=data).get_data(as_text=True)
     assert "Another newsletter has this short name already." in page
+
+
+def test_a_newsletter_without_subscribers_says_where_they_come_from(client_as, db_session):
+    lst = make_list(db_session, slug="arbeitgeber")
+    db_session.commit()
+    c = client_as("staff")
+    page = c.get(f"/newsletter/listen/{lst.id}").get_data(as_text=True)
+    hint = page.split('id="no-subscriptions"')[1].split("</span>")[0]
+    assert "Anmeldeseite" in hint
+    assert 'href="/kontakte/personen"' in hint
+    # Filtered by a status that has none: the plain sentence, no how-to.
+    page = c.get(f"/newsletter/listen/{lst.id}?status=bounced").get_data(as_text=True)
+    assert "Keine Abonnements." in page
+    assert 'id="no-subscriptions"' not in page

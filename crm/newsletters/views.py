@@ -175,6 +175,7 @@ def list_detail(list_id: int):
         sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery())
     )
     subs = db.session.scalars(stmt.limit(PER_PAGE).offset((page - 1) * PER_PAGE)).unique().all()
+    counts = service.list_counts(db.session).get(lst.id, {})
     return render_template(
         "newsletters/list_detail.html",
         lst=lst,
@@ -184,7 +185,8 @@ def list_detail(list_id: int):
         per_page=PER_PAGE,
         status=status,
         query=query,
-        counts=service.list_counts(db.session).get(lst.id, {}),
+        counts=counts,
+        total_all=sum(counts.values()),
         consent_form=ConsentTextForm(),
         signup_url=url_for(".signup", slug=lst.slug, _external=True),
     )
