@@ -355,3 +355,45 @@ def test_a_newsletter_without_subscribers_says_where_they_come_from(client_as, d
     page = c.get(f"/newsletter/listen/{lst.id}?status=bounced").get_data(as_text=True)
     assert "Keine Abonnements." in page
     assert 'id="no-subscriptions"' not in page
+
+
+def test_a_new_template_starts_with_the_unsubscribe_link_and_one_without_it_is_flagged(
+    client_as, db_session
+):
+    make_list(db_session, name="Arbeitgeber-Newsletter")
+    db_session.commit()
+    c = client_as("staff")
+    form = c.get("/newsletter/vorlagen/neu").get_data(as_text=True)
+    html_body = form.split('id="body_html"')[1].split("</textarea>")[0]
+    text_body = form.split('id="body_text"')[1].split("</textarea>")[0]
+    assert "{{ abmelde_link }}" in html_body
+    assert "{{ abmelde_link }}" in text_body
+    assert "{{ anrede }}" in text_body
+
+    c.post(
+        "/newsletter/vorlagen/neu",
+        data={
+            "name": "Ohne Abmeldelink",
+            "subject": "Neues",
+            "body_html": '<p>{{ anrede }}</p><a href="{{abmelde_link}}">Abmelden</a>',
+            "body_text": "{{ anrede }},\nhier unsere Neuigkeiten.",
+        },
+    )
+    tpl = db_session.scalar(
+        sa.select(NewsletterTemplate).where(NewsletterTemplate.name == "Ohne Abmeldelink")
+    )
+    page = c.get(f"/newsletter/vorlagen/{tpl.id}/vorschau").get_data(as_text=True)
+    warning = page.split('id="no-unsubscribe-link"')[1].split("</div>")[0]
+    assert "Dieser Vorlage fehlt der Abmeldelink in: Nur-Text." in warning
+
+    c.post(
+        f"/newsletter/vorlagen/{tpl.id}",
+        data={
+            "name": "Ohne Abmeldelink",
+            "subject": "Neues",
+            "body_html": "",
+            "body_text": "{{ anrede }},\n\nAbmelden: {{ abmelde_link }}",
+        },
+    )
+    page = c.get(f"/newsletter/vorlagen/{tpl.id}/vorschau").get_data(as_text=True)
+    assert 'id="no-unsubscribe-link"' not in page

@@ -61,6 +61,7 @@ from crm.newsletters.rendering import (
     TemplateProblem,
     escape,
     html_document,
+    parts_without_unsubscribe_link,
     render_for_recipient,
     sample_context,
 )
@@ -517,6 +518,18 @@ def _template_problems(form: TemplateForm) -> bool:
 def template_edit(template_id: int | None = None):
     tpl = _get_or_404(NewsletterTemplate, template_id) if template_id else None
     form = TemplateForm(obj=tpl)
+    if tpl is None and request.method == "GET":
+        # A starter with the greeting and the unsubscribe link: an office writing its first
+        # newsletter from empty fields easily leaves the link out.
+        form.body_html.data = _(
+            "<p>{{ anrede }},</p>\n<p>…</p>\n"
+            '<p><a href="{{ webversion_link }}">Open in the browser</a> · '
+            '<a href="{{ abmelde_link }}">Unsubscribe from {{ liste }}</a></p>'
+        )
+        form.body_text.data = _(
+            "{{ anrede }},\n\n…\n\n--\nOpen in the browser: {{ webversion_link }}\n"
+            "Unsubscribe from {{ liste }}: {{ abmelde_link }}"
+        )
     if form.validate_on_submit() and not _template_problems(form):
         tpl = tpl or NewsletterTemplate(created_by_id=current_user.id)
         form.populate_obj(tpl)
@@ -570,6 +583,7 @@ def template_preview(template_id: int):
     return render_template(
         "newsletters/template_preview.html",
         tpl=tpl,
+        without_unsubscribe=parts_without_unsubscribe_link(tpl),
         rendered=rendered,
         problem=problem,
         person=person,
