@@ -162,6 +162,43 @@ def use_served_address(app: Flask, host: str, port: int) -> None:
         app.config["CRM_BASE_URL"] = served_base_url(host, port)
 
 
+def login_hints(app: Flask) -> list[str]:
+    """What the start banner says about logging in, from the accounts that really exist.
+
+    The demo logins are listed only where seed-demo created them: on an empty install they
+    would send a new office to accounts that do not exist, while what it needs is the command
+    that creates its first admin.
+    """
+    import sqlalchemy as sa
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from crm.accounts.models import User
+    from crm.demo import DEMO_PASSWORD, DEMO_USERS
+
+    demo_emails = [email for email, _name, _role, _office in DEMO_USERS]
+    try:
+        with app.app_context():
+            has_users = db.session.scalar(sa.select(sa.exists().select_from(User))) or False
+            present = set(
+                db.session.scalars(sa.select(User.email).where(User.email.in_(demo_emails)))
+            )
+    except SQLAlchemyError:
+        # An unmigrated database: the app itself answers with the `db upgrade` hint.
+        return []
+    if not has_users:
+        return [
+            "  Noch kein Benutzerkonto. Die erste Administration anlegen mit:",
+            "    flask --app wsgi crm create-user --email … --name … --role admin",
+        ]
+    lines = []
+    demo_users = [row for row in DEMO_USERS if row[0] in present]
+    if demo_users:
+        lines.append("  Demo-Anmeldungen (Passwort für alle: " + DEMO_PASSWORD + "):")
+        for email, _name, role, office in demo_users:
+            lines.append(f"    {role:<11} {email}  ({office})")
+    return lines
+
+
 @crm_cli.command("serve")
 @click.option("--host", default="127.0.0.1")
 @click.option("--port", default=5000, type=int)
@@ -170,7 +207,6 @@ def serve_command(host: str, port: int, reload: bool) -> None:
     """Development server with the scheduler embedded exactly once."""
     from werkzeug.serving import is_running_from_reloader, run_simple
 
-    from crm.demo import DEMO_PASSWORD, DEMO_USERS
     from crm.jobs.scheduler import start_embedded
 
     app = _real_app()
@@ -184,9 +220,8 @@ def serve_command(host: str, port: int, reload: bool) -> None:
         click.echo(f"  netzwerk-crm läuft auf  http://{host}:{port}/")
         click.echo(f"  Links in E-Mails:       {app.config['CRM_BASE_URL']}/")
         click.echo(f"  Postausgang (E-Mails):  {app.config['CRM_MAIL_OUTBOX_DIR']}")
-        click.echo("  Demo-Anmeldungen (Passwort für alle: " + DEMO_PASSWORD + "):")
-        for email, _name, role, office in DEMO_USERS:
-            click.echo(f"    {role:<11} {email}  ({office})")
+        for line in login_hints(app):
+            click.echo(line)
         click.echo("")
     run_simple(host, port, app, use_reloader=reload, use_debugger=False, threaded=True)
 

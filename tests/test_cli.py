@@ -129,3 +129,40 @@ def test_the_readme_documents_port():
     readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
     assert "`PORT`" in readme
     assert "PORT=5001 make run" in readme
+
+
+def test_serve_banner_on_an_empty_install_shows_how_to_create_the_first_admin_not_demo_logins(
+    app, db_session
+):
+    from crm.cli import login_hints
+
+    lines = "\n".join(login_hints(app))
+
+    assert "crm create-user" in lines
+    assert "--role admin" in lines
+    assert "Demo" not in lines
+    assert "demo.netzwerk-crm.de" not in lines
+
+
+def test_serve_banner_lists_the_demo_logins_only_where_seed_demo_created_them(app, app_ctx):
+    from crm import demo
+    from crm.accounts.service import create_user
+    from crm.cli import login_hints
+
+    db_session = app_ctx
+    create_user(
+        db_session,
+        email="leitung@buero.example.org",
+        display_name="Lena Leitung",
+        password="Elbe-Ufer-Radweg-2026",
+        role="lead",
+    )
+    db_session.flush()
+    assert login_hints(app) == []
+
+    demo.seed(db_session)
+    db_session.flush()
+    lines = "\n".join(login_hints(app))
+    assert demo.DEMO_PASSWORD in lines
+    assert all(email in lines for email, *_rest in demo.DEMO_USERS)
+    assert "create-user" not in lines

@@ -704,3 +704,19 @@ def test_an_unknown_kind_of_organisation_is_named_in_the_dry_run_report(staff, d
     assert "unknown_kind" in reasons[3]
     page = staff.get(f"{BASE}{job.id}").get_data(as_text=True)
     assert "Unbekannte Art der Organisation „Fantasieart“: als „Sonstige“ angelegt." in page
+
+
+def test_the_import_summary_says_1_person_and_1_organisation_in_the_singular(staff, db_session):
+    data = csv_bytes(
+        "Firma;Vorname;Nachname;E-Mail",
+        [
+            "Zahnarztpraxis Ößwald;Petra;Ößwald;praxis@oesswald.de",
+            "Stadtwerke Burg;Tom;Tänzer;tom@",
+        ],
+    )
+    job = upload_job(staff, db_session, "eine_zeile.csv", data)
+    start(staff, db_session, job)
+
+    expected = "1 Person, 1 Organisation angelegt; 0 ergänzt; 0 übersprungen; 1 abgelehnt"
+    assert expected in staff.get(f"{BASE}{job.id}").get_data(as_text=True)
+    assert expected in staff.get(BASE).get_data(as_text=True)

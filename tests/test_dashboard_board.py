@@ -284,8 +284,9 @@ def test_setting_targets_through_the_page(known, client_as, db_session):
     assert r.status_code == 302
     html = _page(c, jahr=2026)
     assert 'value="2,5"' in html
-    # The board shows the sum of both offices as the weekly target.
-    assert "Ziel pro Woche: 3,5 Eintritte, 1 Austritte" in html
+    # The board shows the sum of both offices as the weekly target; the figure after the word
+    # reads right for 1 and for 3,5 alike ("1 Austritte" was wrong).
+    assert "Ziel pro Woche: Eintritte 3,5, Austritte 1" in html
 
 
 def _row(html: str, week_label: str) -> str:

@@ -70,3 +70,21 @@ def test_adding_or_changing_an_invitee_confirms_it_with_a_message(client_as, db_
         )
         page = c.get(response.headers["Location"]).get_data(as_text=True)
         assert f"Karl Lindner ist als „{label}“ eingetragen." in page
+
+
+def test_an_unknown_organiser_is_explained_with_what_to_do_and_the_typed_values_stay(
+    client_as, db_session
+):
+    make_org(db_session, name="Stadtverwaltung Genthin")
+    make_org(db_session, name="Stadtverwaltung Genthin")
+    db_session.commit()
+    c = client_as("staff")
+
+    page = _new_event(c, organiser="IQ Netzwerk").get_data(as_text=True)
+    assert "Keine Organisation hat diesen Namen oder diese Nummer." in page
+    assert "unter Kontakte an oder lassen Sie das Feld leer" in page
+    assert 'value="Ausbildungsmesse Genthin"' in page
+    assert 'value="IQ Netzwerk"' in page
+
+    page = _new_event(c, organiser="Stadtverwaltung Genthin").get_data(as_text=True)
+    assert "2 Organisationen passen." in page

@@ -500,3 +500,42 @@ def test_staff_cancel_a_registration_with_a_button_that_says_stornieren_not_abbr
     # "Abbrechen" reads as leaving the page; the button cancels Paula's seat.
     assert "Anmeldung stornieren</button>" in row
     assert "Abbrechen" not in row
+
+
+def test_a_registration_deadline_after_the_start_of_the_event_is_refused_in_german(
+    client_as, db_session
+):
+    event = factories.make_event(db_session, day=(utcnow() + timedelta(days=20)).date())
+    db_session.commit()
+    after_start = (utcnow() + timedelta(days=25)).date().isoformat()
+
+    response = client_as("staff").post(
+        f"/termine/{event.id}/anmeldung/einstellungen",
+        data={"registration_open": "y", "capacity": "25", "deadline_date": after_start},
+    )
+
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "Der Anmeldeschluss liegt nach dem Beginn des Termins" in page
+    assert f'value="{after_start}"' in page
+    assert 'value="25"' in page
+    db_session.refresh(event)
+    assert (event.registration_open, event.registration_deadline) == (False, None)
+
+
+def test_a_switched_off_registration_says_so_and_links_the_settings_to_switch_it_on(
+    client_as, db_session
+):
+    event = factories.make_event(db_session, day=(utcnow() + timedelta(days=20)).date())
+    db_session.commit()
+
+    page = client_as("staff").get(f"/termine/{event.id}/anmeldungen").get_data(as_text=True)
+
+    status = page.split('id="registration-status"')[1].split("</p>")[0]
+    assert "Nicht geöffnet" in status
+    assert "Abgeschlossen" not in status
+    hint = page.split('id="registration-closed-hint"')[1].split("</p>")[0]
+    assert f'href="/termine/{event.id}/anmeldung/einstellungen"' in hint
+    reader = client_as("readonly").get(f"/termine/{event.id}/anmeldungen").get_data(as_text=True)
+    assert "Nicht geöffnet" in reader
+    assert "/anmeldung/einstellungen" not in reader

@@ -262,3 +262,138 @@ def test_a_subscriber_is_found_on_the_list_by_name_or_e_mail(client_as, db_sessi
     # With the status filter too, and a word nobody matches says so in German.
     assert f'data-person-id="{wanted.id}"' in rows("grete", status="confirmed")
     assert "Keine Abonnent*in dieser Liste passt zu „Zander“." in rows("Zander")
+
+
+def test_a_newsletter_s_name_sender_and_sign_up_page_can_be_changed_after_creation(
+    client, client_as, db_session
+):
+    lst = make_list(db_session, name="Arbeitgeber-Newsleter", slug="arbeitgeber")
+    make_list(db_session, name="Newsletter Burg", slug="burg")
+    db_session.commit()
+    c = client_as("staff")
+    detail = c.get(f"/newsletter/listen/{lst.id}").get_data(as_text=True)
+    assert f'href="/newsletter/listen/{lst.id}/bearbeiten"' in detail
+    edit_url = f"/newsletter/listen/{lst.id}/bearbeiten"
+
+    # A name another newsletter has: a German error, what was typed stays.
+    r = c.post(edit_url, data={"name": "Newsletter Burg", "reply_to": "info@example.org"})
+    assert r.status_code == 400
+    page = r.get_data(as_text=True)
+    assert "Einen Newsletter mit diesem Namen gibt es schon." in page
+    assert 'value="info@example.org"' in page
+    r = c.post(edit_url, data={"name": "Arbeitgeber-Newsletter", "reply_to": "info@"})
+    assert r.status_code == 400
+    assert "Ungültige E-Mail-Adresse." in r.get_data(as_text=True)
+
+    r = c.post(
+        edit_url,
+        data={"name": "Arbeitgeber-Newsletter", "from_name": "IQ Netzwerk", "reply_to": ""},
+    )
+    assert r.status_code == 302
+    db_session.refresh(lst)
+    assert (lst.name, lst.from_name, lst.slug, lst.public_signup) == (
+        "Arbeitgeber-Newsletter",
+        "IQ Netzwerk",
+        "arbeitgeber",
+        False,
+    )
+    # The switched-off sign-up page is gone for visitors and says so to staff.
+    assert client.get("/newsletter/anmelden/arbeitgeber").status_code == 404
+    assert 'id="signup-off"' in c.get(f"/newsletter/listen/{lst.id}").get_data(as_text=True)
+    assert client_as("readonly").get(edit_url).status_code == 403
+
+
+def test_the_embed_code_carries_the_list_s_own_consent_text_that_sign_ups_are_recorded_with(
+    client_as, db_session
+):
+    from html import unescape
+
+    lst = make_list(
+        db_session,
+        slug="arbeitgeber",
+        consent_text="Ich willige ein, den <Arbeitgeber-Newsletter> zu erhalten & kann widerrufen.",
+    )
+    db_session.commit()
+    page = client_as("staff").get(f"/newsletter/listen/{lst.id}").get_data(as_text=True)
+    shown = unescape(page.split('id="embed-code"')[1].split(">", 1)[1].split("</textarea>")[0])
+    # What the office copies is HTML whose label reads exactly the recorded wording.
+    assert (
+        "Ich willige ein, den &lt;Arbeitgeber-Newsletter&gt; zu erhalten &amp; kann widerrufen."
+        in shown
+    )
+    assert "Ich möchte den Newsletter erhalten." not in shown
+    assert 'id="embed-consent-version"' in page
+
+
+def test_the_new_newsletter_form_names_the_short_name_rule_and_a_taken_one_in_the_ui_language(
+    client_as, db_session
+):
+    make_list(db_session, name="Newsletter Burg", slug="burg")
+    db_session.commit()
+    c = client_as("staff")
+    assert "Kleinbuchstaben, Ziffern, Bindestriche" in c.get("/newsletter/listen/neu").get_data(
+        as_text=True
+    )
+    data = {"name": "Newsletter Genthin", "slug": "burg", "consent_text": "Ja, bitte."}
+    page = c.post("/newsletter/listen/neu", data=data).get_data(as_text=True)
+    assert "Ein anderer Newsletter hat diesen Kurznamen schon." in page
+    assert 'value="Newsletter Genthin"' in page
+    c.post("/sprache", data={"locale": "en", "next": "/"})
+    page = c.post("/newsletter/listen/neu", data=data).get_data(as_text=True)
+    assert "Another newsletter has this short name already." in page
+
+
+def test_a_newsletter_without_subscribers_says_where_they_come_from(client_as, db_session):
+    lst = make_list(db_session, slug="arbeitgeber")
+    db_session.commit()
+    c = client_as("staff")
+    page = c.get(f"/newsletter/listen/{lst.id}").get_data(as_text=True)
+    hint = page.split('id="no-subscriptions"')[1].split("</span>")[0]
+    assert "Anmeldeseite" in hint
+    assert 'href="/kontakte/personen"' in hint
+    # Filtered by a status that has none: the plain sentence, no how-to.
+    page = c.get(f"/newsletter/listen/{lst.id}?status=bounced").get_data(as_text=True)
+    assert "Keine Abonnements." in page
+    assert 'id="no-subscriptions"' not in page
+
+
+def test_a_new_template_starts_with_the_unsubscribe_link_and_one_without_it_is_flagged(
+    client_as, db_session
+):
+    make_list(db_session, name="Arbeitgeber-Newsletter")
+    db_session.commit()
+    c = client_as("staff")
+    form = c.get("/newsletter/vorlagen/neu").get_data(as_text=True)
+    html_body = form.split('id="body_html"')[1].split("</textarea>")[0]
+    text_body = form.split('id="body_text"')[1].split("</textarea>")[0]
+    assert "{{ abmelde_link }}" in html_body
+    assert "{{ abmelde_link }}" in text_body
+    assert "{{ anrede }}" in text_body
+
+    c.post(
+        "/newsletter/vorlagen/neu",
+        data={
+            "name": "Ohne Abmeldelink",
+            "subject": "Neues",
+            "body_html": '<p>{{ anrede }}</p><a href="{{abmelde_link}}">Abmelden</a>',
+            "body_text": "{{ anrede }},\nhier unsere Neuigkeiten.",
+        },
+    )
+    tpl = db_session.scalar(
+        sa.select(NewsletterTemplate).where(NewsletterTemplate.name == "Ohne Abmeldelink")
+    )
+    page = c.get(f"/newsletter/vorlagen/{tpl.id}/vorschau").get_data(as_text=True)
+    warning = page.split('id="no-unsubscribe-link"')[1].split("</div>")[0]
+    assert "Dieser Vorlage fehlt der Abmeldelink in: Nur-Text." in warning
+
+    c.post(
+        f"/newsletter/vorlagen/{tpl.id}",
+        data={
+            "name": "Ohne Abmeldelink",
+            "subject": "Neues",
+            "body_html": "",
+            "body_text": "{{ anrede }},\n\nAbmelden: {{ abmelde_link }}",
+        },
+    )
+    page = c.get(f"/newsletter/vorlagen/{tpl.id}/vorschau").get_data(as_text=True)
+    assert 'id="no-unsubscribe-link"' not in page

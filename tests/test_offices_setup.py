@@ -43,7 +43,8 @@ def test_every_step_can_be_opened_and_skipped_in_order(admin_client):
         ("benutzer", "ziele"),
         ("ziele", "projektlaufzeit"),
         ("projektlaufzeit", "mail"),
-        ("mail", None),
+        ("mail", "weiteres"),
+        ("weiteres", None),
     ):
         page = _text(admin_client.get(f"/verwaltung/ersteinrichtung/{step}"))
         assert 'aria-current="step"' in page
@@ -214,3 +215,30 @@ def test_the_mail_step_names_the_transport_in_words(app, admin_client, monkeypat
     monkeypatch.setitem(app.config, "CRM_SMTP_HOST", "mail.beispiel-verein.de")
     page = _text(admin_client.get("/verwaltung/ersteinrichtung/mail"))
     assert "Eingestellter Versandweg: SMTP-Server mail.beispiel-verein.de" in page
+
+
+def test_the_last_setup_step_links_every_further_setting_and_flags_the_missing_controller(
+    admin_client,
+):
+    page = _text(admin_client.get("/verwaltung/ersteinrichtung/weiteres"))
+    for link in (
+        "/datenschutz/auskunft/texte",
+        "/verwaltung/anfragen",
+        "/newsletter/listen/neu",
+        "/kontakte/organisationsarten",
+        "/kontakte/import/",
+        "/termine/",
+        "/datenschutz/aufbewahrung/",
+    ):
+        assert f'href="{link}"' in page, link
+    privacy = page.split('id="further-privacy"')[1].split("</li>")[0]
+    assert "Noch zu erledigen" in privacy
+
+    admin_client.post(
+        "/datenschutz/auskunft/texte",
+        data={"controller": "Verantwortlich: Netzwerk e. V., Breiter Weg 12, 39104 Magdeburg."},
+    )
+    page = _text(admin_client.get("/verwaltung/ersteinrichtung/weiteres"))
+    privacy = page.split('id="further-privacy"')[1].split("</li>")[0]
+    assert "Noch zu erledigen" not in privacy
+    assert "ist eingetragen" in privacy

@@ -593,3 +593,23 @@ def test_the_list_shows_a_team_s_participants_close_to_entry(client_as, db_sessi
     assert f'data-participant-id="{far.id}"' not in page
     assert f'data-participant-id="{entered.id}"' not in page
     assert '<option value="near_entry" selected>' in page
+
+
+def test_an_empty_participant_list_says_what_to_do_first(counsellor):
+    page = counsellor.get("/teilnehmende/").get_data(as_text=True)
+    empty = page.split('id="participants-empty"')[1].split("</div>")[0]
+    assert "Noch keine Teilnehmenden." in empty
+    assert 'href="/teilnehmende/neu"' in empty
+    # A search without hits is not an empty install: it just says so.
+    page = counsellor.get("/teilnehmende/?q=Niemand").get_data(as_text=True)
+    assert "Keine Teilnehmenden gefunden." in page
+    assert 'id="participants-empty"' not in page
+
+
+def test_an_admin_without_any_office_is_sent_to_the_setup_from_the_participant_list(
+    admin_client,
+):
+    page = admin_client.get("/teilnehmende/").get_data(as_text=True)
+    empty = page.split('id="participants-empty"')[1].split("</div>")[0]
+    assert 'href="/verwaltung/ersteinrichtung"' in empty
+    assert "/teilnehmende/neu" not in empty

@@ -39,6 +39,7 @@ from crm.events.models import Event, EventRegistration, RegistrationAttempt
 from crm.events.series import BERLIN, to_utc
 from crm.events.views import _base_url, bp
 from crm.extensions import csrf, db
+from crm.i18n import fmt_datetime
 from crm.security import embeddable, has_permission, public, require, writes_on_get
 
 FORM_SALT = "event-registration-form"
@@ -346,6 +347,17 @@ def registration_settings(event_id: int):
             deadline = to_utc(datetime.combine(form.deadline_date.data, clock))
         elif form.deadline_time.data is not None:
             form.deadline_date.errors.append(_("Please give the date of the deadline too."))
+        if deadline is not None and deadline > event.starts_at:
+            # Registration closes when the event starts anyway; a later deadline would only
+            # promise visitors on the public page a date that never comes.
+            form.deadline_date.errors.append(
+                _(
+                    "The deadline is after the start of the event (%(start)s). Registration "
+                    "closes at the start anyway; please choose an earlier deadline or leave it "
+                    "empty.",
+                    start=fmt_datetime(event.starts_at),
+                )
+            )
         if not form.deadline_date.errors:
             reg.save_settings(
                 event,

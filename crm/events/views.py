@@ -157,8 +157,17 @@ def _data_from(form: EventForm) -> service.EventData | None:
     elif (form.organiser.data or "").strip():
         org, count = resolve_organisation(db.session, form.organiser.data)
         if org is None:
+            # Say what to do next: on a new install no organisation exists yet at all.
             form.organiser.errors.append(
-                _("No unique organisation found (%(n)d matches).", n=count)
+                _(
+                    "No organisation has this name or number. Create it under Contacts first, "
+                    "or leave the field empty."
+                )
+                if count == 0
+                else _(
+                    "%(n)d organisations match. Please type more of the name, or the number.",
+                    n=count,
+                )
             )
             return None
         organiser_id = org.id

@@ -57,6 +57,19 @@ KIND_LABELS = {
 SALUTATION_LABELS = {"": _l("(none)"), "frau": _l("Ms"), "herr": _l("Mr"), "divers": _l("diverse")}
 
 
+class ListSettingsForm(Form):
+    """What can change on an existing newsletter: not the short name, which is in the sign-up
+    addresses already on websites, nor the consent text, which only gets new versions."""
+
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
+    description = TextAreaField(_l("Description"), validators=[Optional(), Length(max=2000)])
+    from_name = StringField(_l("Sender name (optional)"), validators=[Optional(), Length(max=120)])
+    reply_to = EmailField(
+        _l("Reply-To (optional)"), validators=[Optional(), Email(), Mailable(), Length(max=254)]
+    )
+    public_signup = BooleanField(_l("Public sign-up page"), default=True)
+
+
 class ListForm(Form):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
     slug = StringField(

@@ -575,6 +575,21 @@ def validate_template(source: TemplateSource) -> list[TemplateProblem]:
     return problems
 
 
+_UNSUBSCRIBE_PLACEHOLDER = re.compile(r"\{\{-?\s*abmelde_link\b")
+
+
+def parts_without_unsubscribe_link(template: TemplateSource) -> list[str]:
+    """The parts ("text", "html") that would reach a recipient without the unsubscribe link.
+
+    Nothing adds the link on its own: a newsletter needs one in every part it sends, and the
+    List-Unsubscribe header exists only over https.
+    """
+    parts = [("text", template.body_text or "")]
+    if (template.body_html or "").strip():
+        parts.append(("html", template.body_html or ""))
+    return [name for name, body in parts if not _UNSUBSCRIBE_PLACEHOLDER.search(body)]
+
+
 def render_for_recipient(
     template: TemplateSource,
     recipient_context: dict[str, str],

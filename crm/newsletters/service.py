@@ -309,7 +309,7 @@ def create_list(
     if session.scalar(sa.select(NewsletterList.id).where(NewsletterList.name == name)):
         raise ListNameTaken(_l("A newsletter with this name exists already."))
     if session.scalar(sa.select(NewsletterList.id).where(NewsletterList.slug == slug)):
-        raise NewsletterError("Diese Kurzbezeichnung ist schon vergeben.")
+        raise NewsletterError(_l("Another newsletter has this short name already."))
     lst = NewsletterList(name=name, slug=slug, description=description, **fields)
     try:
         # A savepoint, so that a list created at the same moment by someone else is a form
@@ -322,6 +322,31 @@ def create_list(
         raise ListNameTaken(taken) from exc
     add_consent_text(session, lst, consent_text, actor_id=actor_id)
     return lst
+
+
+def update_list(
+    session: Session,
+    lst: NewsletterList,
+    *,
+    name: str,
+    description: str,
+    from_name: str,
+    reply_to: str,
+    public_signup: bool,
+) -> None:
+    """Change a list's name, description, sender and sign-up page (slug and consent stay)."""
+    taken = session.scalar(
+        sa.select(NewsletterList.id).where(NewsletterList.name == name, NewsletterList.id != lst.id)
+    )
+    if taken:
+        raise ListNameTaken(_l("A newsletter with this name exists already."))
+    lst.name, lst.description = name, description
+    lst.from_name, lst.reply_to, lst.public_signup = from_name, reply_to, public_signup
+    try:
+        with session.begin_nested():
+            session.flush()
+    except sa.exc.IntegrityError as exc:
+        raise ListNameTaken(_l("A newsletter with this name exists already.")) from exc
 
 
 def add_consent_text(

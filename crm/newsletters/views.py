@@ -41,6 +41,7 @@ from crm.newsletters.forms import (
     AudienceForm,
     ConsentTextForm,
     ListForm,
+    ListSettingsForm,
     RecordConsentForm,
     SignupForm,
     TemplateForm,
@@ -60,6 +61,7 @@ from crm.newsletters.rendering import (
     TemplateProblem,
     escape,
     html_document,
+    parts_without_unsubscribe_link,
     render_for_recipient,
     sample_context,
 )
@@ -174,6 +176,7 @@ def list_detail(list_id: int):
         sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery())
     )
     subs = db.session.scalars(stmt.limit(PER_PAGE).offset((page - 1) * PER_PAGE)).unique().all()
+    counts = service.list_counts(db.session).get(lst.id, {})
     return render_template(
         "newsletters/list_detail.html",
         lst=lst,
@@ -183,10 +186,47 @@ def list_detail(list_id: int):
         per_page=PER_PAGE,
         status=status,
         query=query,
-        counts=service.list_counts(db.session).get(lst.id, {}),
+        counts=counts,
+        total_all=sum(counts.values()),
         consent_form=ConsentTextForm(),
         signup_url=url_for(".signup", slug=lst.slug, _external=True),
     )
+
+
+@bp.route("/listen/<int:list_id>/bearbeiten", methods=["GET", "POST"])
+@require("newsletters.edit")
+def list_edit(list_id: int):
+    lst = _get_or_404(NewsletterList, list_id)
+    form = ListSettingsForm(obj=lst)
+    if form.validate_on_submit():
+        try:
+            service.update_list(
+                db.session,
+                lst,
+                name=form.name.data.strip(),
+                description=form.description.data or "",
+                from_name=(form.from_name.data or "").strip(),
+                reply_to=(form.reply_to.data or "").strip(),
+                public_signup=bool(form.public_signup.data),
+            )
+        except service.ListNameTaken as exc:
+            db.session.rollback()
+            form.name.errors = [*form.name.errors, str(exc)]
+        else:
+            record(
+                db.session,
+                "update",
+                entity_type="newsletter_list",
+                entity_id=lst.id,
+                summary=f"Newsletter „{lst.name}“",
+            )
+            db.session.commit()
+            flash(_("Newsletter saved."), "success")
+            return redirect(url_for(".list_detail", list_id=lst.id))
+    signup_url = url_for(".signup", slug=lst.slug, _external=True)
+    return render_template(
+        "newsletters/list_edit.html", form=form, lst=lst, signup_url=signup_url
+    ), (400 if form.errors else 200)
 
 
 @bp.post("/listen/<int:list_id>/einwilligungstext")
@@ -478,6 +518,18 @@ def _template_problems(form: TemplateForm) -> bool:
 def template_edit(template_id: int | None = None):
     tpl = _get_or_404(NewsletterTemplate, template_id) if template_id else None
     form = TemplateForm(obj=tpl)
+    if tpl is None and request.method == "GET":
+        # A starter with the greeting and the unsubscribe link: an office writing its first
+        # newsletter from empty fields easily leaves the link out.
+        form.body_html.data = _(
+            "<p>{{ anrede }},</p>\n<p>…</p>\n"
+            '<p><a href="{{ webversion_link }}">Open in the browser</a> · '
+            '<a href="{{ abmelde_link }}">Unsubscribe from {{ liste }}</a></p>'
+        )
+        form.body_text.data = _(
+            "{{ anrede }},\n\n…\n\n--\nOpen in the browser: {{ webversion_link }}\n"
+            "Unsubscribe from {{ liste }}: {{ abmelde_link }}"
+        )
     if form.validate_on_submit() and not _template_problems(form):
         tpl = tpl or NewsletterTemplate(created_by_id=current_user.id)
         form.populate_obj(tpl)
@@ -531,6 +583,7 @@ def template_preview(template_id: int):
     return render_template(
         "newsletters/template_preview.html",
         tpl=tpl,
+        without_unsubscribe=parts_without_unsubscribe_link(tpl),
         rendered=rendered,
         problem=problem,
         person=person,

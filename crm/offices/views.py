@@ -32,7 +32,7 @@ from crm.security import fragment, require
 
 bp = Blueprint("offices", __name__, url_prefix="/verwaltung")
 
-SETUP_STEPS = ("geschaeftsstellen", "benutzer", "ziele", "projektlaufzeit", "mail")
+SETUP_STEPS = ("geschaeftsstellen", "benutzer", "ziele", "projektlaufzeit", "mail", "weiteres")
 
 
 def _office_or_404(office_id: int) -> Office:
@@ -204,6 +204,7 @@ def setup(step: str):
         "ziele": _setup_targets,
         "projektlaufzeit": _setup_term,
         "mail": _setup_mail,
+        "weiteres": _setup_further,
     }.get(step)
     if page is None:
         abort(404)
@@ -335,6 +336,30 @@ def _setup_mail() -> Any:
         form=form,
         mail=latest_test_mail(db.session, me.id),
         transport=_transport_label(current_app.config),
+    )
+
+
+def _setup_further() -> Any:
+    """What else a new office sets up before its public forms go live, each with a link.
+
+    Without this list the setup ended after the mail check, and the pages below were only
+    found by chance; the public privacy notice then still asked for the controller's name.
+    """
+    from crm.contacts.models import Organisation, OrganisationKind, Person
+    from crm.intake.models import IntakeRule
+    from crm.newsletters.models import NewsletterList
+    from crm.privacy.notice import controller_missing
+
+    def count(model: Any, *where: Any) -> int:
+        return db.session.scalar(sa.select(sa.func.count()).select_from(model).where(*where)) or 0
+
+    return _setup_page(
+        "weiteres",
+        controller_missing=controller_missing(db.session),
+        rule_count=count(IntakeRule),
+        newsletter_count=count(NewsletterList),
+        kind_count=count(OrganisationKind, OrganisationKind.active),
+        contact_count=count(Organisation) + count(Person),
     )
 
 

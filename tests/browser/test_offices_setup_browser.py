@@ -175,6 +175,15 @@ def test_an_admin_sets_up_an_empty_install_and_a_counsellor_records_the_first_pa
     expect(page.locator("#mail-status")).to_contain_text("in Warteschlange")
     check_a11y(page)
 
+    # Step 6: what else to set up before the public forms go live, each a link.
+    page.get_by_role("link", name="Nächster Schritt").click()
+    expect(page.get_by_role("heading", level=2)).to_have_text("Weitere Einstellungen")
+    expect(page.locator("#further-privacy")).to_contain_text("Noch zu erledigen")
+    check_a11y(page)
+    page.locator("#further-privacy").get_by_role("link", name="Datenschutzhinweis").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Texte der Auskunft")
+    page.go_back()
+
     page.get_by_role("link", name="Einrichtung abschließen").click()
     expect(page.locator("#setup-banner")).to_have_count(0)
     _log_out(page)
@@ -184,7 +193,7 @@ def test_an_admin_sets_up_an_empty_install_and_a_counsellor_records_the_first_pa
     page.get_by_role("navigation", name="Hauptnavigation").get_by_role(
         "link", name="Auswertung"
     ).click()
-    expect(page.locator("main")).to_contain_text("Ziel pro Woche: 2 Eintritte, 1 Austritte")
+    expect(page.locator("main")).to_contain_text("Ziel pro Woche: Eintritte 2, Austritte 1")
     check_a11y(page)
     _log_out(page)
 
