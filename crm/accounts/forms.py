@@ -22,7 +22,7 @@ from wtforms.validators import (
 )
 
 from crm.accounts.passwords import MAX_LENGTH
-from crm.forms import Form, Mailable, choices
+from crm.forms import Form, Mailable, choices, int_or_none
 
 ROLE_LABELS = {
     "admin": _l("Administrator"),
@@ -80,6 +80,12 @@ class UserForm(Form):
 
 class ActionForm(Form):
     """An empty form for POST buttons (deactivate, reset …): it only carries the CSRF token."""
+
+
+class HandoverForm(Form):
+    """Before deactivating: the colleague who takes over (optional: deactivate without)."""
+
+    colleague_id = SelectField(_l("Hand over to"), coerce=int_or_none, validate_choice=True)
 
 
 ABSENCE_KIND_LABELS = {

@@ -28,14 +28,17 @@ from crm.accounts.forms import (
     AbsenceForm,
     ActionForm,
     ChangePasswordForm,
+    HandoverForm,
     LanguageForm,
     LoginForm,
     UserForm,
 )
 from crm.accounts.models import Absence, User
 from crm.accounts.passwords import PasswordPolicyError
+from crm.bulk import handover
 from crm.database import utcnow
 from crm.extensions import db, login_manager
+from crm.forms import choices
 from crm.offices.views import chosen_offices, create_user_from_form, user_form_choices
 from crm.security import authenticated, is_safe_next, public, require
 
@@ -217,6 +220,88 @@ def user_toggle_active(user_id: int):
         else _("The user has been deactivated and logged out everywhere."),
         "success",
     )
+    return redirect(url_for("accounts.users"))
+
+
+def _handover_page(user: User, form: HandoverForm) -> str:
+    return render_template(
+        "accounts/handover.html",
+        user=user,
+        form=form,
+        held=handover.holdings(db.session, user, utcnow()),
+    )
+
+
+def _flash_handover(user: User, result: handover.HandoverResult) -> None:
+    flash(
+        _(
+            "Handed over to %(name)s: participants %(participants)d, follow-ups %(followups)d, "
+            "inquiries %(inquiries)d, events %(events)d.",
+            name=result.colleague,
+            participants=result.participants,
+            followups=result.followups,
+            inquiries=result.inquiries,
+            events=result.events,
+        ),
+        "success",
+    )
+    if result.participants_other_office:
+        flash(
+            _(
+                "Participants not handed over: %(count)d, because %(name)s does not work in "
+                "their office. They stay with %(leaver)s; assign them in the participant list.",
+                count=result.participants_other_office,
+                name=result.colleague,
+                leaver=user.display_name,
+            ),
+            "warning",
+        )
+    if result.participants_not_counsellor:
+        flash(
+            _(
+                "Participants not handed over: %(count)d, because %(name)s cannot counsel "
+                "participants. They stay with %(leaver)s; assign them in the participant list.",
+                count=result.participants_not_counsellor,
+                name=result.colleague,
+                leaver=user.display_name,
+            ),
+            "warning",
+        )
+
+
+@bp.route("/verwaltung/benutzer/<int:user_id>/uebergabe", methods=["GET", "POST"])
+@require("admin.users")
+def user_handover(user_id: int):
+    """Before deactivating: show what the user still holds and hand it to a colleague."""
+    user = _get_user(user_id)
+    if user.id == current_user.id:
+        flash(_("You cannot deactivate yourself."), "danger")
+        return redirect(url_for("accounts.users"))
+    form = HandoverForm()
+    form.colleague_id.choices = choices(
+        [(u.id, u.display_name) for u in handover.colleagues_for(db.session, user)],
+        placeholder=_("Choose a colleague"),
+    )
+    if request.method == "GET":
+        return _handover_page(user, form)
+    if request.form.get("action") == "without":
+        # Only the CSRF token counts here: the picker may hold anything.
+        if not ActionForm().validate_on_submit():
+            abort(400)
+    elif not form.validate_on_submit():
+        return _handover_page(user, form)
+    else:
+        try:
+            result = handover.hand_over(db.session, user, form.colleague_id.data, utcnow())
+        except handover.HandoverError:
+            db.session.rollback()
+            form.colleague_id.errors = [_("Please choose an active colleague.")]
+            return _handover_page(user, form)
+        _flash_handover(user, result)
+    if user.is_active:
+        service.set_active(db.session, user, False)
+        flash(_("The user has been deactivated and logged out everywhere."), "success")
+    db.session.commit()
     return redirect(url_for("accounts.users"))
 
 

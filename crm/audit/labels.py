@@ -46,6 +46,7 @@ ACTION_LABELS = {
     "logout": _l("signed out"),
     "password_change": _l("password changed"),
     "password_reset": _l("password reset"),
+    "handover": _l("handed over to a colleague before deactivation"),
 }
 
 # Entity types are table names (the Audited mixin) or the names of explicit entries.
@@ -71,6 +72,7 @@ RECORD_LABELS = {
     "office": _l("Office"),
     "absence": _l("Absence"),
     "event": _l("Event"),
+    "event_series": _l("Event series"),
     "placement": _l("Placement"),
     "qualification_need": _l("Qualification need"),
     "firm_support": _l("Firm support checklist"),
