@@ -383,6 +383,10 @@ def _render_detail(event: Event, status: int = 200, **forms: Any) -> Any:
             invite_list_form=forms.get("invite_list_form") or _invite_list_form(formdata=None),
             can_edit=has_permission(current_user, "events.edit"),
             can_followup=has_permission(current_user, "followups.edit"),
+            # "(open)" only while visitors can still register: not once the event has begun.
+            registration_taking=event.registration_open
+            and not event.is_cancelled
+            and event.starts_at > utcnow(),
             figures=followthrough.figures(db.session, event.id),
             series_pattern=rules.pattern_of(event.series.rrule) if event.series else None,
             series_neighbours=service.series_neighbours(db.session, event),
