@@ -45,7 +45,7 @@ from crm.events.forms import (
     MinutesForm,
     SlotForm,
 )
-from crm.events.models import ChecklistItem, Event, StaffSlot
+from crm.events.models import FAIR_KINDS, ChecklistItem, Event, StaffSlot
 from crm.events.series import BERLIN, to_utc
 from crm.extensions import db
 from crm.followups.forms import STATUS_LABELS as FU_STATUS_LABELS
@@ -226,7 +226,13 @@ def new():
             if event is None:
                 return redirect(url_for("events.index"))
             return redirect(url_for("events.detail", event_id=event.id))
-    return render_template("events/form.html", form=form, event=None, duplicates=duplicates)
+    return render_template(
+        "events/form.html",
+        form=form,
+        event=None,
+        duplicates=duplicates,
+        fair_kinds=sorted(FAIR_KINDS),
+    )
 
 
 @bp.route("/termine/<int:event_id>/bearbeiten", methods=["GET", "POST"])
