@@ -477,6 +477,39 @@ def test_logging_an_activity_stores_berlin_time_as_utc_and_updates_last_contact_
     assert audit_actions(db_session, "activity") == ["create"]
 
 
+def test_the_activity_staff_picker_offers_staff_who_can_act_not_readers_or_former_staff(
+    db_session, staff
+):
+    person = make_person(db_session, org=make_org(db_session))
+    factories.make_user(db_session, role="counsellor", display_name="Cora Kollegin")
+    reader = factories.make_user(db_session, role="readonly", display_name="Rita Leserin")
+    gone = factories.make_user(db_session, role="staff", display_name="Gero Gegangen")
+    gone.is_active_flag = False
+    db_session.commit()
+    form = staff.get(f"/kontakte/personen/{person.id}/aktivitaet").get_data(as_text=True)
+    picker = form[form.index('id="user_id"') :].split("</select>", 1)[0]
+    assert "Cora Kollegin" in picker
+    assert "Rita Leserin" not in picker
+    assert "Gero Gegangen" not in picker
+    # A forged reader id is refused in German, and what was typed stays.
+    response = staff.post(
+        f"/kontakte/personen/{person.id}/aktivitaet",
+        data={
+            "kind": "call",
+            "day": "2026-07-01",
+            "time": "09:15",
+            "user_id": str(reader.id),
+            "subject": "Rückruf Zyx",
+        },
+    )
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert "Rückruf Zyx" in html
+    errors = html[html.index('id="user_id-errors"') :][:120]
+    assert "Keine gültige Auswahl." in errors
+    assert db_session.scalar(sa.select(sa.func.count(Activity.id))) == 0
+
+
 @pytest.mark.parametrize(("typed", "minutes"), [("0:15", 15), ("1,5 h", 90), ("20", 20)])
 def test_a_calls_duration_is_typed_as_on_the_participants_contact_log(
     db_session, staff, typed, minutes

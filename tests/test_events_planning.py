@@ -207,6 +207,34 @@ def test_a_fair_is_planned_and_a_lead_captured_through_the_pages(client_as, db_s
     assert c.get(f"/wiedervorlagen/{lead.followup_id}/bearbeiten").status_code == 200
 
 
+def test_the_fair_checklist_option_is_marked_for_fairs_only_and_ignored_for_a_workshop(
+    client_as, db_session
+):
+    c = client_as("staff")
+    page = c.get("/termine/neu").get_data(as_text=True)
+    option = page[page.index('id="default-checklist-field"') :].split("</form>", 1)[0]
+    # app.js shows it only while the kind select says "fair"; the help says so without JS.
+    assert 'data-only-when="kind" data-only-values="fair"' in option
+    assert "Nur bei Messen." in option
+    response = c.post(
+        "/termine/neu",
+        data={
+            "kind": "workshop",
+            "title": "Workshop Lebenslauf",
+            "start_date": "2027-05-12",
+            "start_time": "09:00",
+            "end_date": "2027-05-12",
+            "end_time": "12:00",
+            "responsible_id": str(c.user.id),
+            "pattern": "none",
+            "default_checklist": "y",
+        },
+    )
+    assert response.status_code == 302, response.data
+    event = db_session.scalar(sa.select(Event).where(Event.title == "Workshop Lebenslauf"))
+    assert event.checklist == []
+
+
 def test_merging_people_keeps_their_leads(app_ctx):
     from crm.contacts.service import merge_people, save_person
 

@@ -14,8 +14,10 @@ import pytest
 import sqlalchemy as sa
 from icalendar import Calendar
 
+from crm import public_forms
 from crm.database import utcnow
 from crm.events.models import EventContact, EventRegistration, RegistrationAttempt
+from crm.events.registration_views import FORM_SALT
 from crm.mail import SMTPTransport
 from crm.mail.sender import SenderSettings, send_outbox
 from crm.mail.store import stores_for
@@ -363,6 +365,43 @@ def test_a_passed_deadline_is_named_with_a_way_to_change_it(client_as, db_sessio
     hint = page[page.index('id="registration-closed-hint"') :].split("</p>", 1)[0]
     assert "Anmeldefrist ist abgelaufen" in hint
     assert ">Frist ändern</a>" in hint
+
+
+def test_a_past_event_whose_registration_was_never_closed_reads_as_over_not_open(
+    app, client, client_as, db_session
+):
+    event = _open_event(db_session, day=(utcnow() - timedelta(days=3)).date())
+    staff = client_as("staff")
+    page = staff.get(f"/termine/{event.id}/anmeldungen").get_data(as_text=True)
+    status = page[page.index('id="registration-status"') :].split("</p>", 1)[0]
+    assert "Veranstaltung vorbei" in status
+    assert "Offen" not in status
+    # Nothing invites anybody to an event that is over.
+    assert 'id="invite-link"' not in page
+    assert 'id="public-link"' not in page
+    detail = staff.get(f"/termine/{event.id}").get_data(as_text=True)
+    link = detail[detail.index('id="registrations-link"') :].split("</a>", 1)[0]
+    assert "(offen)" not in link
+    # The public page names the reason and takes no registration, even when posted to.
+    public = client.get(f"/veranstaltungen/{event.id}/anmeldung").get_data(as_text=True)
+    assert "bereits stattgefunden" in public
+    assert 'id="registration-form"' not in public
+    # A form sent from a page opened before the event began (its token still valid).
+    token = public_forms.form_token(str(app.secret_key), FORM_SALT, event.id)
+    refused = _post(client, event, form_token=token)
+    assert refused.status_code == 409
+    assert "bereits stattgefunden" in refused.get_data(as_text=True)
+    assert _count(db_session) == 0
+
+
+def test_a_coming_event_with_open_registration_still_reads_open(client_as, db_session):
+    event = _open_event(db_session)
+    staff = client_as("staff")
+    page = staff.get(f"/termine/{event.id}/anmeldungen").get_data(as_text=True)
+    status = page[page.index('id="registration-status"') :].split("</p>", 1)[0]
+    assert "Offen" in status
+    detail = staff.get(f"/termine/{event.id}").get_data(as_text=True)
+    assert "(offen)" in detail[detail.index('id="registrations-link"') :].split("</a>", 1)[0]
 
 
 def test_read_only_users_see_the_list_but_cannot_check_in_and_anonymous_users_see_nothing(

@@ -179,6 +179,42 @@ def test_a_quiet_week_lists_every_event_without_the_calendar_link(
     assert 'id="today-events-more"' not in counsellor.get("/").get_data(as_text=True)
 
 
+def test_my_own_events_beyond_the_week_show_the_next_three_with_links(
+    counsellor, db_session, frozen_time
+):
+    other = factories.make_user(db_session, role="staff")
+    mine = []
+    for n, day in enumerate((14, 7, 21, 28)):
+        event = make_event(db_session, f"Meine Messe {n}", datetime(2026, 12, day, 9, tzinfo=UTC))
+        event.responsible_id = counsellor.user.id
+        mine.append(event)
+    foreign = make_event(db_session, "Fremde Messe", datetime(2026, 12, 3, 9, tzinfo=UTC))
+    foreign.responsible_id = other.id
+    dropped = make_event(
+        db_session, "Abgesagte Messe", datetime(2026, 12, 2, 9, tzinfo=UTC), status="cancelled"
+    )
+    dropped.responsible_id = counsellor.user.id
+    this_week = make_event(db_session, "Messe diese Woche", datetime(2026, 11, 25, 9, tzinfo=UTC))
+    this_week.responsible_id = counsellor.user.id
+    db_session.commit()
+    page = counsellor.get("/").get_data(as_text=True)
+    later = page.split('id="today-my-later"')[1].split("</ul>")[0]
+    # The next three in date order (7th, 14th, 21st December), each linked.
+    assert later.count("<li") == 3
+    assert (
+        later.index("Meine Messe 1") < later.index("Meine Messe 0") < later.index("Meine Messe 2")
+    )
+    assert "Meine Messe 3" not in later
+    assert f'href="/termine/{mine[0].id}"' in later
+    for title in ("Fremde Messe", "Abgesagte Messe", "Messe diese Woche"):
+        assert title not in later
+    assert "Später: Veranstaltungen, für die ich verantwortlich bin" in page
+
+
+def test_without_own_later_events_the_start_page_shows_no_such_heading(counsellor, frozen_time):
+    assert 'id="today-my-later"' not in counsellor.get("/").get_data(as_text=True)
+
+
 def test_a_counsellor_sees_own_participants_close_to_entry_and_with_open_items(
     counsellor, db_session, office, frozen_time
 ):
@@ -353,6 +389,8 @@ def _fill(db_session, user, office, n):
             organisation=factories.make_org(db_session),
         )
         event = make_event(db_session, f"Termin {i}", start + timedelta(days=i % 5))
+        later = make_event(db_session, f"Später {i}", start + timedelta(days=20 + i))
+        later.responsible_id = user.id
         db_session.add(
             StaffSlot(
                 event=event, user_id=user.id, starts_at=event.starts_at, ends_at=event.ends_at

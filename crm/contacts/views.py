@@ -29,6 +29,7 @@ from markupsafe import Markup, escape
 
 from crm.accounts.forms import ActionForm
 from crm.accounts.models import User
+from crm.accounts.service import assignable_users
 from crm.audit.service import record
 from crm.contacts import kinds, related, service
 from crm.contacts.countries import DEFAULT_COUNTRY, country_codes, country_name
@@ -197,6 +198,13 @@ def _owner_choices() -> list:
     users = db.session.scalars(
         sa.select(User).where(User.is_active_flag.is_(True)).order_by(User.display_name)
     ).all()
+    return choices([(0, _("— none —"))] + [(u.id, u.display_name) for u in users])
+
+
+def _activity_user_choices() -> list:
+    """Who may be named as having held a contact: the follow-up pickers' rule, with the
+    permission that logging an activity needs (read-only accounts are not offered)."""
+    users = assignable_users(db.session, "contacts.edit")
     return choices([(0, _("— none —"))] + [(u.id, u.display_name) for u in users])
 
 
@@ -789,7 +797,7 @@ def person_vcard_download(person_id: int):
 
 def _activity_page(subject: Organisation | Person, kind: str) -> Any:
     form = ActivityForm()
-    form.user_id.choices = _owner_choices()
+    form.user_id.choices = _activity_user_choices()
     if request.method == "GET":
         now = datetime.now(BERLIN)
         form.day.data = now.date()

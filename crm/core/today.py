@@ -37,6 +37,9 @@ EVENT_LIMIT = 20
 # The coming week's events: the first few, then a link to the calendar's agenda. A busy
 # office has dozens; the start page is for what is next, the calendar for the whole week.
 EVENTS_SOON_SHOWN = 8
+# Events the user is responsible for beyond the coming week (a fair prepared weeks ahead):
+# the next few only, the calendar has the rest.
+MY_LATER_EVENTS_SHOWN = 3
 PARTICIPANT_LIMIT = 10
 RECENT_LIMIT = 10
 INQUIRY_LIMIT = 20
@@ -95,6 +98,8 @@ class MyDay:
     events_today: list[Event] | None = None
     events_soon: list[Event] | None = None
     more_events_soon: bool = False
+    # The user's own (responsible) events after the coming week, the next few.
+    my_later_events: list[Event] | None = None
     duties: list[StaffSlot] | None = None
     open_items: list[OpenItems] | None = None
     deadlines: list[Participant] | None = None
@@ -202,6 +207,18 @@ def _add_events(session: Session, day: MyDay, user: Any, today: date) -> None:
     soon = [e for e in events if e.starts_at >= tomorrow]
     day.events_soon = soon[:EVENTS_SOON_SHOWN]
     day.more_events_soon = len(soon) > EVENTS_SOON_SHOWN
+    day.my_later_events = list(
+        session.scalars(
+            sa.select(Event)
+            .where(
+                Event.responsible_id == user.id,
+                Event.starts_at >= horizon,
+                Event.status == "planned",
+            )
+            .order_by(Event.starts_at, Event.id)
+            .limit(MY_LATER_EVENTS_SHOWN)
+        )
+    )
     day.duties = list(
         session.scalars(
             sa.select(StaffSlot)

@@ -45,7 +45,7 @@ from crm.events.forms import (
     MinutesForm,
     SlotForm,
 )
-from crm.events.models import ChecklistItem, Event, StaffSlot
+from crm.events.models import FAIR_KINDS, ChecklistItem, Event, StaffSlot
 from crm.events.series import BERLIN, to_utc
 from crm.extensions import db
 from crm.followups.forms import STATUS_LABELS as FU_STATUS_LABELS
@@ -235,7 +235,13 @@ def new():
             if event is None:
                 return redirect(url_for("events.index"))
             return redirect(url_for("events.detail", event_id=event.id))
-    return render_template("events/form.html", form=form, event=None, duplicates=duplicates)
+    return render_template(
+        "events/form.html",
+        form=form,
+        event=None,
+        duplicates=duplicates,
+        fair_kinds=sorted(FAIR_KINDS),
+    )
 
 
 @bp.route("/termine/<int:event_id>/bearbeiten", methods=["GET", "POST"])
@@ -392,6 +398,10 @@ def _render_detail(event: Event, status: int = 200, **forms: Any) -> Any:
             invite_list_form=forms.get("invite_list_form") or _invite_list_form(formdata=None),
             can_edit=has_permission(current_user, "events.edit"),
             can_followup=has_permission(current_user, "followups.edit"),
+            # "(open)" only while visitors can still register: not once the event has begun.
+            registration_taking=event.registration_open
+            and not event.is_cancelled
+            and event.starts_at > utcnow(),
             figures=followthrough.figures(db.session, event.id),
             series_pattern=rules.pattern_of(event.series.rrule) if event.series else None,
             series_neighbours=service.series_neighbours(db.session, event),

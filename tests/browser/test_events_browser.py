@@ -70,3 +70,18 @@ def test_a_fair_is_planned_a_lead_captured_and_its_follow_up_is_on_the_assignees
     expect(page).to_have_url(re.compile(r"/wiedervorlagen/$"))
     expect(page.locator("main")).to_contain_text("Nachfassen: Ausbildungsmesse Schönebeck")
     check_a11y(page)
+
+
+def test_the_fair_checklist_option_is_offered_only_while_the_kind_is_fair(page: Page) -> None:
+    page.goto("/")
+    log_in(page)
+    _nav(page, "Termine")
+    page.locator("#event-new").click()
+    option = page.locator("#default-checklist-field")
+    page.locator("#kind").select_option("fair")
+    expect(option).to_be_visible()
+    page.locator("#kind").select_option("workshop")
+    expect(option).to_be_hidden()
+    check_a11y(page)
+    page.locator("#kind").select_option("fair")
+    expect(option).to_be_visible()

@@ -20,6 +20,17 @@
     button.hidden = false;
     button.addEventListener("click", function () { window.print(); });
   });
+  // Parts marked data-only-when="<id of a select>" show only while that select has one of
+  // the space-separated data-only-values (e.g. the fair checklist option for fairs only).
+  // Without JavaScript they stay visible and their help text says when they apply.
+  document.querySelectorAll("[data-only-when]").forEach(function (part) {
+    var select = document.getElementById(part.getAttribute("data-only-when"));
+    if (!select) { return; }
+    var values = (part.getAttribute("data-only-values") || "").split(" ");
+    function update() { part.hidden = values.indexOf(select.value) === -1; }
+    select.addEventListener("change", update);
+    update();
+  });
   // Forms with data-confirm ask before submitting (delete, deactivate …).
   document.querySelectorAll("form[data-confirm]").forEach(function (form) {
     form.addEventListener("submit", function (event) {
