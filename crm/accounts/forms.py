@@ -39,13 +39,23 @@ class LoginForm(Form):
     next = HiddenField()
 
 
-class ChangePasswordForm(Form):
-    current = PasswordField(_l("Current password"), validators=[DataRequired()])
+class NewPasswordForm(Form):
+    """Choosing a new password: through a reset link, and (with the current one) on the own
+    account page."""
+
     new = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=MAX_LENGTH)])
     confirm = PasswordField(
         _l("Repeat new password"),
         validators=[DataRequired(), EqualTo("new", message=_l("The passwords do not match."))],
     )
+
+
+class ChangePasswordForm(NewPasswordForm):
+    current = PasswordField(_l("Current password"), validators=[DataRequired()])
+
+
+class ForgotPasswordForm(Form):
+    email = EmailField(_l("E-mail address"), validators=[DataRequired(), Length(max=254)])
 
 
 class LanguageForm(Form):

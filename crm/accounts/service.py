@@ -179,7 +179,7 @@ def _lock_throttle_keys(session: Session, account_key: str, ip: str) -> None:
         session.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(key, 0))))
 
 
-def _reserve_attempt(
+def reserve_attempt(
     session: Session, account_key: str, ip: str, policy: ThrottlePolicy, now: datetime
 ) -> LoginAttempt | None:
     """Count and record one attempt atomically; None if the throttle refuses it.
@@ -211,7 +211,7 @@ def authenticate(
     now = now or utcnow()
     key = normalize_email(email)[:254]
     actor = Actor(None, key, ip)
-    attempt = _reserve_attempt(session, key, ip, policy, now)
+    attempt = reserve_attempt(session, key, ip, policy, now)
     if attempt is None:
         record(session, "login_throttled", entity_type="user_account", summary=key, actor=actor)
         return AuthResult(None, "throttled")

@@ -21,16 +21,18 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy.orm import selectinload
 
-from crm.accounts import absences, service
+from crm.accounts import absences, reset, service
 from crm.accounts.forms import (
     ABSENCE_KIND_LABELS,
     ROLE_LABELS,
     AbsenceForm,
     ActionForm,
     ChangePasswordForm,
+    ForgotPasswordForm,
     HandoverForm,
     LanguageForm,
     LoginForm,
+    NewPasswordForm,
     UserForm,
 )
 from crm.accounts.models import Absence, User
@@ -72,6 +74,15 @@ def _start(user: User) -> None:
     login_user(user)
 
 
+def _throttle_policy() -> service.ThrottlePolicy:
+    cfg = current_app.config
+    return service.ThrottlePolicy(
+        window=timedelta(minutes=cfg["CRM_LOGIN_WINDOW_MINUTES"]),
+        max_failures_account=cfg["CRM_LOGIN_MAX_FAILURES_ACCOUNT"],
+        max_failures_ip=cfg["CRM_LOGIN_MAX_FAILURES_IP"],
+    )
+
+
 @bp.route("/anmelden", methods=["GET", "POST"])
 @public
 def login():
@@ -81,18 +92,12 @@ def login():
     if request.method == "GET":
         form.next.data = request.args.get("next", "")
     if form.validate_on_submit():
-        cfg = current_app.config
-        policy = service.ThrottlePolicy(
-            window=timedelta(minutes=cfg["CRM_LOGIN_WINDOW_MINUTES"]),
-            max_failures_account=cfg["CRM_LOGIN_MAX_FAILURES_ACCOUNT"],
-            max_failures_ip=cfg["CRM_LOGIN_MAX_FAILURES_IP"],
-        )
         result = service.authenticate(
             db.session,
             form.email.data or "",
             form.password.data or "",
             ip=client_ip(),
-            policy=policy,
+            policy=_throttle_policy(),
         )
         db.session.commit()
         if result.outcome == "throttled":
@@ -135,6 +140,79 @@ def change_password():
             flash(_("Your password has been changed. Other sessions have been ended."), "success")
             return redirect(url_for("core.index"))
     return render_template("accounts/change_password.html", form=form)
+
+
+def _reset_mail() -> reset.ResetMail:
+    # Always the configured address, never the request's Host header: a forged Host would
+    # otherwise send the victim a link to the attacker's site carrying a valid token.
+    return reset.ResetMail(
+        sender=str(current_app.config["CRM_MAIL_FROM"]),
+        base_url=str(current_app.config["CRM_BASE_URL"]),
+        secret=str(current_app.secret_key or ""),
+    )
+
+
+@bp.route("/passwort-vergessen", methods=["GET", "POST"])
+@public
+def forgot_password():
+    """Ask for a reset link; the answer never tells whether the address has an account."""
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        accepted = reset.request_reset(
+            db.session,
+            form.email.data or "",
+            ip=client_ip(),
+            policy=_throttle_policy(),
+            mail=_reset_mail(),
+        )
+        db.session.commit()
+        if not accepted:
+            flash(
+                _("Too many requests. Please wait a few minutes and try again."),
+                "danger",
+            )
+            return render_template("accounts/forgot_password.html", form=form), 429
+        return render_template(
+            "accounts/forgot_password_sent.html", minutes=reset.RESET_MAX_AGE_MINUTES
+        )
+    return render_template("accounts/forgot_password.html", form=form)
+
+
+@bp.route("/passwort-vergessen/<token>", methods=["GET", "POST"])
+@public
+def reset_password(token: str):
+    """The link from the reset mail: choose a new password (once, within the hour)."""
+    lock = request.method == "POST"
+    user, problem = reset.user_for_token(
+        db.session, str(current_app.secret_key or ""), token[:500], lock=lock
+    )
+    if user is None:
+        db.session.rollback()
+        page = render_template(
+            "accounts/reset_link_invalid.html",
+            problem=problem,
+            minutes=reset.RESET_MAX_AGE_MINUTES,
+        )
+        return page, (410 if problem == "expired" else 404)
+    form = NewPasswordForm()
+    if form.validate_on_submit():
+        try:
+            reset.reset_with_token(db.session, user, form.new.data or "", ip=client_ip())
+        except PasswordPolicyError as exc:
+            db.session.rollback()
+            form.new.errors = [*form.new.errors, str(exc)]
+        else:
+            db.session.commit()
+            # This browser may still carry a session of its own (somebody else's, or hers
+            # that just ended): nothing of it carries over to the next login.
+            logout_user()
+            session.clear()
+            flash(
+                _("Your new password has been set. All sessions have been ended; please log in."),
+                "success",
+            )
+            return redirect(url_for("accounts.login"))
+    return render_template("accounts/reset_password.html", form=form, user=user, token=token)
 
 
 @bp.route("/sprache", methods=["POST"])

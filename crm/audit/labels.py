@@ -46,6 +46,9 @@ ACTION_LABELS = {
     "logout": _l("signed out"),
     "password_change": _l("password changed"),
     "password_reset": _l("password reset"),
+    "password_reset_request": _l("link to set a new password requested"),
+    "password_reset_throttled": _l("password link blocked after too many requests"),
+    "password_reset_by_link": _l("new password set through an e-mailed link"),
     "handover": _l("handed over to a colleague before deactivation"),
 }
 
