@@ -97,7 +97,8 @@ def user_for_token(
         return None, "invalid"
     stmt = sa.select(User).where(User.id == payload[0])
     if lock:
-        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+        # `of`: the home office is joined eagerly, and an outer join cannot be locked.
+        stmt = stmt.with_for_update(of=User).execution_options(populate_existing=True)
     user = session.scalar(stmt)
     if (
         user is None
