@@ -276,3 +276,53 @@ def test_both_forms_refuse_a_post_without_csrf_token(app, requested, db_session)
     assert response.status_code == 400
     db_session.expire_all()
     assert verify_password(db_session.get(User, user.id).password_hash, factories.PASSWORD)
+
+
+def test_two_parallel_submissions_of_one_link_set_the_password_only_once(make_database, tmp_path):
+    """The check and the change are one step: the user's row is locked (PostgreSQL) or the
+    write lock is taken up front (SQLite, as for every POST request)."""
+    import threading
+
+    from flask_migrate import upgrade
+    from sqlalchemy.orm import Session
+
+    from crm.accounts import reset
+    from crm.database import write_intent
+    from crm.extensions import db
+    from tests.conftest import build_app
+
+    # Its own database: the workers' commits must be real, not the tests' savepoints.
+    app = build_app(make_database(), str(tmp_path))
+    with app.app_context():
+        upgrade()
+        user = factories.make_user(db.session)
+        token = reset.make_token(user, app.secret_key)
+        db.session.commit()
+        db.session.remove()
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+    errors: list[BaseException] = []
+
+    def submit(password: str) -> None:
+        try:
+            with app.app_context(), write_intent(), Session(db.engine) as session:
+                barrier.wait()
+                found, problem = reset.user_for_token(session, app.secret_key, token, lock=True)
+                if found is None:
+                    session.rollback()
+                    outcomes.append(problem)
+                    return
+                reset.reset_with_token(session, found, password)
+                session.commit()
+                outcomes.append("set")
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    passwords = ["Erstes-Kennwort-an-der-Elbe-27", "Zweites-Kennwort-im-Harz-2028"]
+    threads = [threading.Thread(target=submit, args=(p,)) for p in passwords]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors
+    assert sorted(outcomes) == ["invalid", "set"]
