@@ -75,6 +75,9 @@ def test_public_endpoints_are_only_login_language_health_and_static(app):
     # stored, posting with the session's CSRF token, a honeypot and a rate limit.
     # esf.followup_answer: a former participant's short survey six months after the exit,
     # protected the same way, answered once within the link's validity.
+    # accounts.forgot_password: asks for an address and answers the same for every one
+    # (counted like failed logins); accounts.reset_password: named by a signed token bound to
+    # the current password hash, valid for an hour.
     newsletter = [
         "newsletters.confirm",
         "newsletters.confirm_post",
@@ -85,7 +88,9 @@ def test_public_endpoints_are_only_login_language_health_and_static(app):
     ]
     assert public == sorted(
         [
+            "accounts.forgot_password",
             "accounts.login",
+            "accounts.reset_password",
             "accounts.set_language",
             "core.favicon",
             "core.healthz",
