@@ -8,12 +8,10 @@ counsellor records the first participant in the new office.
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable, Iterator
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
-from werkzeug.serving import make_server
 
 from crm.extensions import db
 from tests.browser.conftest import (
@@ -22,6 +20,7 @@ from tests.browser.conftest import (
     _screenshot_on_failure,
     check_a11y,
     log_in,
+    serve_in_thread,
 )
 from tests.conftest import build_app
 
@@ -60,15 +59,10 @@ def empty_server(
     )
     assert result.exit_code == 0, result.output
     recorder = HtmlRecorder(app)
-    server = make_server("127.0.0.1", 0, recorder, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="empty-server", daemon=True)
-    thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        with serve_in_thread(recorder, "empty-server") as url:
+            yield url
     finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
         # The session-wide check runs vnu over these pages too.
         html_recorder.pages.update({f"empty-install {k}": v for k, v in recorder.pages.items()})
         with app.app_context():
