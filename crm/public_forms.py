@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 
 # A form token older than this is refused (the visitor reloads the page and sends again).
@@ -82,3 +82,23 @@ def form_token_valid(secret: str, salt: str, token: str, max_age: int = FORM_TOK
     except BadSignature:
         return False
     return True
+
+
+def read_id_token(secret: str, salt: str, token: str, max_age: int) -> tuple[int, str] | str:
+    """(record id, text) from a signed, dated personal link's token, or why it is refused:
+    "expired" for a genuine but too old one, "invalid" for anything else."""
+    try:
+        payload: Any = URLSafeTimedSerializer(secret, salt=salt).loads(token, max_age=max_age)
+    except SignatureExpired:
+        return "expired"
+    except BadSignature:
+        return "invalid"
+    if (
+        not isinstance(payload, list)
+        or len(payload) != 2
+        or not isinstance(payload[0], int)
+        or isinstance(payload[0], bool)
+        or not isinstance(payload[1], str)
+    ):
+        return "invalid"
+    return payload[0], payload[1]

@@ -21,9 +21,10 @@ import sqlalchemy as sa
 from flask import render_template, url_for
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 
+from crm import public_forms
 from crm.accounts.models import User
 from crm.accounts.service import (
     ThrottlePolicy,
@@ -80,22 +81,11 @@ def user_for_token(
     With `lock` the user's row is locked for the transaction and read afresh, so two
     submissions of one link cannot both pass the check and both set a password.
     """
-    serializer = URLSafeTimedSerializer(secret, salt=RESET_SALT)
-    try:
-        payload: Any = serializer.loads(token, max_age=max_age_minutes * 60)
-    except SignatureExpired:
-        return None, "expired"
-    except BadSignature:
-        return None, "invalid"
-    if (
-        not isinstance(payload, list)
-        or len(payload) != 2
-        or not isinstance(payload[0], int)
-        or isinstance(payload[0], bool)
-        or not isinstance(payload[1], str)
-    ):
-        return None, "invalid"
-    stmt = sa.select(User).where(User.id == payload[0])
+    read = public_forms.read_id_token(secret, RESET_SALT, token, max_age_minutes * 60)
+    if isinstance(read, str):
+        return None, read
+    user_id, fingerprint = read
+    stmt = sa.select(User).where(User.id == user_id)
     if lock:
         # `of`: the home office is joined eagerly, and an outer join cannot be locked.
         stmt = stmt.with_for_update(of=User).execution_options(populate_existing=True)
@@ -103,7 +93,7 @@ def user_for_token(
     if (
         user is None
         or not user.is_active
-        or not secrets.compare_digest(_fingerprint(user), payload[1])
+        or not secrets.compare_digest(_fingerprint(user), fingerprint)
     ):
         return None, "invalid"
     return user, ""

@@ -19,9 +19,10 @@ import sqlalchemy as sa
 from flask import render_template, url_for
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy.orm import Session, joinedload
 
+from crm import public_forms
 from crm.contacts.models import Person
 from crm.contacts.normalize import normalize_email
 from crm.contacts.service import save_person
@@ -185,23 +186,13 @@ def registration_for_token(
     session: Session, secret: str, token: str, max_age: int = CANCEL_MAX_AGE
 ) -> tuple[EventRegistration | None, str]:
     """The registration a cancel link names, or None with the reason ("expired", "invalid")."""
-    serializer = URLSafeTimedSerializer(secret, salt=CANCEL_SALT)
-    try:
-        payload = serializer.loads(token, max_age=max_age)
-    except SignatureExpired:
-        return None, "expired"
-    except BadSignature:
-        return None, "invalid"
-    if (
-        not isinstance(payload, list)
-        or len(payload) != 2
-        or not isinstance(payload[0], int)
-        or not isinstance(payload[1], str)
-    ):
-        return None, "invalid"
-    registration = session.get(EventRegistration, payload[0])
+    read = public_forms.read_id_token(secret, CANCEL_SALT, token, max_age)
+    if isinstance(read, str):
+        return None, read
+    registration_id, nonce = read
+    registration = session.get(EventRegistration, registration_id)
     if registration is None or not secrets.compare_digest(
-        registration.cancel_token_hash, _token_hash(payload[1])
+        registration.cancel_token_hash, _token_hash(nonce)
     ):
         return None, "invalid"
     return registration, ""
