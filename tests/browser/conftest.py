@@ -11,8 +11,10 @@ import gzip
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import brotli
 import pytest
@@ -54,6 +56,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if HERE in Path(item.path).parents:
             item.add_marker(pytest.mark.browser)
+
+
+def berlin_today() -> date:
+    """Today as the app counts it (Europe/Berlin): between midnight in Berlin and midnight UTC
+    the machine's `date.today()` is still yesterday."""
+    return datetime.now(ZoneInfo("Europe/Berlin")).date()
 
 
 @contextmanager

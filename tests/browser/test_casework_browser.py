@@ -9,11 +9,11 @@ and find it in her history.
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import timedelta
 
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import check_a11y, log_in
+from tests.browser.conftest import berlin_today, check_a11y, log_in
 
 COUNSELLOR = "beratung@demo.netzwerk-crm.de"
 # The demo counsellor's participant at 7:30 hours (crm/participants/demo.py).
@@ -21,7 +21,7 @@ NEAR_ENTRY = "Farida Sultani"
 
 
 def test_a_counsellor_works_a_day_from_mein_tag(page: Page) -> None:
-    today = date.today()
+    today = berlin_today()
     page.goto("/")
     log_in(page, COUNSELLOR)
     expect(page).to_have_url(re.compile(r"/$"))

@@ -7,7 +7,7 @@ from datetime import date
 
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import check_a11y, log_in
+from tests.browser.conftest import berlin_today, check_a11y, log_in
 
 COUNSELLOR = "beratung@demo.netzwerk-crm.de"
 
@@ -43,7 +43,7 @@ def test_entering_sessions_until_entry_shows_on_the_board_this_week(strict_page:
     page.locator("#acquisition_channel").select_option("job_fair")
     page.get_by_role("button", name="Speichern").click()
     expect(page).to_have_url(re.compile(r"/teilnehmende/\d+$"))
-    today = date.today()
+    today = berlin_today()
     _add_session(page, today, 240)
     _add_session(page, today, 240)
     expect(page.locator("#entry-date")).to_have_attribute("data-entry-on", "")
