@@ -64,6 +64,13 @@ def test_the_login_page_links_to_the_forgot_password_page(client):
     assert client.get("/passwort-vergessen").status_code == 200
 
 
+def test_the_users_page_gives_admins_the_self_service_page_to_pass_on(admin_client):
+    page = admin_client.get("/verwaltung/benutzer").get_data(as_text=True)
+    hint = page.split('id="self-service-reset"')[1].split("</p>")[0]
+    assert 'href="http://localhost/passwort-vergessen"' in hint
+    assert "selbst" in hint
+
+
 def test_unknown_inactive_and_active_addresses_get_the_same_answer(app, db_session):
     active = factories.make_user(db_session, email="aktiv@example.org")
     factories.make_user(db_session, email="inaktiv@example.org", is_active_flag=False)
