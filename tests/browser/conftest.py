@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import brotli
 import pytest
+from flask import Flask
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 from werkzeug.serving import make_server
@@ -235,21 +236,56 @@ def _screenshot_on_failure(request: pytest.FixtureRequest, page: Page) -> None:
         page.screenshot(path=str(RESULTS_DIR / f"{safe}.png"), full_page=True)
 
 
-@pytest.fixture
-def page(browser: Browser, live_server: str, request: pytest.FixtureRequest) -> Iterator[Page]:
-    """A fresh German browser profile and tab; a screenshot lands in test-results/ on failure.
+@contextmanager
+def browser_tab(browser: Browser, base_url: str, request: pytest.FixtureRequest) -> Iterator[Page]:
+    """A fresh German browser profile and tab on `base_url`; a screenshot lands in
+    test-results/ on failure.
 
     The context bypasses the Content Security Policy only because axe-core is injected as
     an inline script (`add_script_tag(path=...)` inlines the file), which `script-src 'self'`
     rightly blocks. `strict_page` below keeps the policy on to prove the app itself obeys it.
     """
-    context = _new_context(browser, live_server, bypass_csp=True)
+    context = _new_context(browser, base_url, bypass_csp=True)
     tab = context.new_page()
     try:
         yield tab
     finally:
         _screenshot_on_failure(request, tab)
         context.close()
+
+
+@contextmanager
+def own_install(
+    make_database: Callable[[], str],
+    instance: Path,
+    html_recorder: HtmlRecorder,
+    label: str,
+    prepare: Callable[[Flask], None],
+) -> Iterator[str]:
+    """The app on a migrated database of its own, prepared by `prepare` (in an app context)
+    and served for tests that change what the shared live server's other tests rely on.
+    Its pages join the session-wide vnu check."""
+    from flask_migrate import upgrade
+
+    app = build_app(make_database(), str(instance))
+    with app.app_context():
+        upgrade()
+        prepare(app)
+    recorder = HtmlRecorder(app)
+    try:
+        with serve_in_thread(recorder, f"{label}-server") as url:
+            yield url
+    finally:
+        html_recorder.pages.update({f"{label} {k}": v for k, v in recorder.pages.items()})
+        with app.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture
+def page(browser: Browser, live_server: str, request: pytest.FixtureRequest) -> Iterator[Page]:
+    """A browser tab on the shared live server with the demo data (see `browser_tab`)."""
+    with browser_tab(browser, live_server, request) as tab:
+        yield tab
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -17,16 +18,19 @@ from crm import demo
 from crm.extensions import db
 from tests.browser.conftest import (
     HtmlRecorder,
-    _new_context,
-    _screenshot_on_failure,
+    browser_tab,
     check_a11y,
     log_in,
-    serve_in_thread,
+    own_install,
 )
-from tests.conftest import build_app
 
 LEAVER = "Bernd Berater"  # counsels in Burg and Genthin
 COLLEAGUE = "Bettina Beratung"  # works in Magdeburg only
+
+
+def _seed_demo(_app: Any) -> None:
+    demo.seed(db.session)
+    db.session.commit()
 
 
 @pytest.fixture(scope="module")
@@ -35,34 +39,17 @@ def demo_server(
     tmp_path_factory: pytest.TempPathFactory,
     html_recorder: HtmlRecorder,
 ) -> Iterator[str]:
-    """The app on a fresh database with the demo data, for this module alone."""
-    from flask_migrate import upgrade
-
-    app = build_app(make_database(), str(tmp_path_factory.mktemp("handover-instance")))
-    with app.app_context():
-        upgrade()
-        demo.seed(db.session)
-        db.session.commit()
-    recorder = HtmlRecorder(app)
-    try:
-        with serve_in_thread(recorder, "handover-server") as url:
-            yield url
-    finally:
-        # The session-wide check runs vnu over these pages too.
-        html_recorder.pages.update({f"handover {k}": v for k, v in recorder.pages.items()})
-        with app.app_context():
-            db.engine.dispose()
+    """The app on a fresh database with the demo data, for this module alone: deactivating a
+    demo user on the shared live server would break other browser tests."""
+    instance = tmp_path_factory.mktemp("handover-instance")
+    with own_install(make_database, instance, html_recorder, "handover", _seed_demo) as url:
+        yield url
 
 
 @pytest.fixture
 def demo_page(browser: Browser, demo_server: str, request: pytest.FixtureRequest) -> Iterator[Page]:
-    context = _new_context(browser, demo_server, bypass_csp=True)
-    tab = context.new_page()
-    try:
+    with browser_tab(browser, demo_server, request) as tab:
         yield tab
-    finally:
-        _screenshot_on_failure(request, tab)
-        context.close()
 
 
 def test_an_admin_hands_over_a_leaving_counsellors_work_and_deactivates_her(

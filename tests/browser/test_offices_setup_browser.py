@@ -9,20 +9,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from crm.extensions import db
 from tests.browser.conftest import (
     HtmlRecorder,
-    _new_context,
-    _screenshot_on_failure,
+    browser_tab,
     check_a11y,
     log_in,
-    serve_in_thread,
+    own_install,
 )
-from tests.conftest import build_app
 
 ADMIN = ("admin@beispiel-netzwerk.de", "Ada Administration")
 ADMIN_PASSWORD = "Elbufer-Radweg-Einrichtung-2026"
@@ -31,18 +29,7 @@ LEAD = ("lutz.leitung@beispiel-netzwerk.de", "Lutz Leitung")
 NEW_PASSWORD = "Domplatz-Magdeburg-Neu-2026"
 
 
-@pytest.fixture(scope="module")
-def empty_server(
-    make_database: Callable[[], str],
-    tmp_path_factory: pytest.TempPathFactory,
-    html_recorder: HtmlRecorder,
-) -> Iterator[str]:
-    """The app on a fresh, migrated database without demo data; one admin from the CLI."""
-    from flask_migrate import upgrade
-
-    app = build_app(make_database(), str(tmp_path_factory.mktemp("empty-instance")))
-    with app.app_context():
-        upgrade()
+def _create_admin(app: Any) -> None:
     result = app.test_cli_runner().invoke(
         args=[
             "crm",
@@ -58,15 +45,18 @@ def empty_server(
         input=ADMIN_PASSWORD + "\n",
     )
     assert result.exit_code == 0, result.output
-    recorder = HtmlRecorder(app)
-    try:
-        with serve_in_thread(recorder, "empty-server") as url:
-            yield url
-    finally:
-        # The session-wide check runs vnu over these pages too.
-        html_recorder.pages.update({f"empty-install {k}": v for k, v in recorder.pages.items()})
-        with app.app_context():
-            db.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def empty_server(
+    make_database: Callable[[], str],
+    tmp_path_factory: pytest.TempPathFactory,
+    html_recorder: HtmlRecorder,
+) -> Iterator[str]:
+    """The app on a fresh, migrated database without demo data; one admin from the CLI."""
+    instance = tmp_path_factory.mktemp("empty-instance")
+    with own_install(make_database, instance, html_recorder, "empty-install", _create_admin) as url:
+        yield url
 
 
 @pytest.fixture
@@ -74,13 +64,8 @@ def empty_page(
     browser: Browser, empty_server: str, request: pytest.FixtureRequest
 ) -> Iterator[Page]:
     """A German browser tab on the empty install (CSP bypassed for axe, as in `page`)."""
-    context = _new_context(browser, empty_server, bypass_csp=True)
-    tab = context.new_page()
-    try:
+    with browser_tab(browser, empty_server, request) as tab:
         yield tab
-    finally:
-        _screenshot_on_failure(request, tab)
-        context.close()
 
 
 def _h1(page: Page):
